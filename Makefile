@@ -1,0 +1,43 @@
+# The README's quick start: `make demo` and `make test`. Both create .venv and install
+# everything into it; nothing is installed outside it except system packages the
+# tests need (scripts/system-deps.sh installs them when it can, else says what is missing).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast lint bench docs clean system-deps
+
+$(STAMP): pyproject.toml agent/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Qylon needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./agent
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/qylon meeting transcribe samples/team_meeting.ogg --title "Weekly sync with Acme" --client Acme
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/lint-imports
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/transcribe.py
+
+docs: install
+	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache

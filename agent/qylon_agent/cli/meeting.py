@@ -1,0 +1,155 @@
+"""`qylon meeting ...`: transcribe, list, show, search, export, delete.
+
+Commands parse options, call the library and render; heavy imports stay inside them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from qylon_cli import output
+from qylon_cli.errors import Interrupted
+
+app = typer.Typer(
+    help="Record, transcribe, search and export meetings.\n\nExample: qylon meeting transcribe call.m4a --client Acme",
+    no_args_is_help=True,
+)
+
+IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
+
+
+def _store():
+    from ..store import Store
+
+    return Store()
+
+
+@app.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(help="WAV, FLAC, MP3, M4A, OGG/Opus or WebM.", show_default=False)],
+    title: Annotated[str | None, typer.Option(help="Meeting title (default: the file name).")] = None,
+    client: Annotated[str | None, typer.Option(help="The client this meeting was with.")] = None,
+    language: Annotated[str | None, typer.Option(help="Language code, e.g. en; fixed for the whole file.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (bundled tiny.en or one in [models]) or a CTranslate2 folder.")] = None,
+    beam_size: Annotated[int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    json: output.JsonOption = False,
+) -> None:
+    """Transcribe an audio file offline and store it as a meeting.
+
+    Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme
+    """
+    from qylon_cli import settings as settings_mod
+
+    from .. import pipeline
+    from .. import transcribe as stt
+    from .progress import audio_progress
+
+    settings = settings_mod.load()
+    opts = stt.options_from_settings(settings, model=model, beam_size=beam_size, language=language, device=device)
+    try:
+        with audio_progress(f"Transcribing {file.name}") as on_progress:
+            meeting = pipeline.transcribe_file(
+                file, opts, title=title, client=client, settings=settings, on_progress=on_progress
+            )
+        store = _store()
+        store.save_meeting(meeting, audio_path=meeting.source)
+    except KeyboardInterrupt:
+        raise Interrupted("Transcription interrupted; nothing was stored.") from None
+
+    from . import render
+
+    output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+
+
+@app.command("list")
+def list_(
+    client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many, newest first.")] = None,
+    json: output.JsonOption = False,
+) -> None:
+    """List stored meetings, newest first.
+
+    Example: qylon meeting list --client Acme
+    """
+    from . import render
+
+    rows = _store().list_meetings(client=client, limit=limit)
+    output.emit(rows, lambda c: render.meeting_list(c, rows))
+
+
+@app.command()
+def show(meeting_id: IdArg, json: output.JsonOption = False) -> None:
+    """Show a stored meeting's transcript.
+
+    Example: qylon meeting show 3f2a
+    """
+    from . import render
+
+    meeting = _store().get_meeting(meeting_id)
+    output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words to find; a trailing * matches a prefix.", show_default=False)],
+    client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many hits.")] = 50,
+    json: output.JsonOption = False,
+) -> None:
+    """Search every stored transcript (full text), with snippets and timestamps.
+
+    Example: qylon meeting search "proposal budget"
+    """
+    from ..store import MARK_END, MARK_START
+    from . import render
+
+    hits = _store().search(query, client=client, limit=limit)
+    data = [{**h, "snippet": h["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")} for h in hits]
+    output.emit(data, lambda c: render.search_hits(c, hits))
+
+
+@app.command()
+def export(
+    meeting_id: IdArg,
+    format: Annotated[str, typer.Option("--format", "-f", help="txt, md, srt, vtt or json.")] = "md",
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Export a meeting as text, Markdown, SRT or WebVTT subtitles, or JSON.
+
+    Example: qylon meeting export 3f2a --format srt -o call.srt
+    """
+    from qylon_cli.errors import UsageError
+
+    from ..export import FORMATS, render
+
+    if format not in FORMATS:
+        raise UsageError(f"Unknown format {format!r}.", hint=f"Choose one of: {', '.join(FORMATS)}.")
+    text = render(_store().get_meeting(meeting_id), format)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    output.info(f"Wrote {out}")
+
+
+@app.command()
+def delete(
+    meeting_id: IdArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json: output.JsonOption = False,
+) -> None:
+    """Delete a stored meeting and everything in it.
+
+    Example: qylon meeting delete 3f2a --yes
+    """
+    store = _store()
+    meeting = store.get_meeting(meeting_id)
+    if not yes and output.interactive():
+        typer.confirm(f"Delete meeting {meeting.id[:8]} '{meeting.title}'?", abort=True)
+    store.delete_meeting(meeting.id)
+    output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))

@@ -1,0 +1,72 @@
+"""How meetings look in a terminal (Rich). JSON output comes from the shared schemas."""
+
+from __future__ import annotations
+
+from qylon_cli.schemas import Meeting
+from rich.markup import escape
+from rich.table import Table
+
+from ..export import short_clock
+from ..store import MARK_END, MARK_START
+
+
+def meeting_summary(meeting: Meeting) -> dict:
+    """The JSON form of a meeting, as the contract in the README shows it."""
+    return meeting.model_dump(mode="json")
+
+
+def transcript(console, meeting: Meeting) -> None:
+    names = {sp.id: sp.name or sp.id for sp in meeting.speakers}
+    head = f"[bold]{escape(meeting.title)}[/]"
+    if meeting.client:
+        head += f"  [dim]client:[/] {escape(meeting.client)}"
+    head += f"  [dim]{short_clock(meeting.duration_s)} · {meeting.language or '?'} · {meeting.model or '?'} · id {meeting.id[:8]}[/]"
+    console.print(head)
+    table = Table(show_header=True, box=None, pad_edge=False)
+    table.add_column("time", style="cyan", no_wrap=True)
+    if any(seg.speaker for seg in meeting.segments):
+        table.add_column("speaker", style="magenta", no_wrap=True)
+    table.add_column("text")
+    for seg in meeting.segments:
+        row = [f"{short_clock(seg.start)}"]
+        if len(table.columns) == 3:
+            row.append(escape(names.get(seg.speaker, seg.speaker or "")))
+        row.append(escape(seg.text))
+        table.add_row(*row)
+    console.print(table)
+    if meeting.action_items:
+        console.print("\n[bold]Action items[/]")
+        for item in meeting.action_items:
+            owner = f"[magenta]{escape(item.owner)}[/]: " if item.owner else ""
+            due = f" [dim](due {item.due})[/]" if item.due else ""
+            console.print(f"  • {owner}{escape(item.task)}{due}")
+
+
+def meeting_list(console, rows: list[dict]) -> None:
+    if not rows:
+        console.print("No meetings yet. Try: qylon meeting transcribe FILE")
+        return
+    table = Table("id", "created", "title", "client", "length", "segments", box=None)
+    for row in rows:
+        table.add_row(
+            row["id"][:8],
+            row["created_at"][:16].replace("T", " "),
+            escape(row["title"] or ""),
+            escape(row["client"] or ""),
+            short_clock(row["duration_s"] or 0),
+            str(row["segments"]),
+        )
+    console.print(table)
+
+
+def search_hits(console, hits: list[dict]) -> None:
+    if not hits:
+        console.print("No matches.")
+        return
+    for hit in hits:
+        snippet = escape(hit["snippet"]).replace(MARK_START, "[bold yellow]").replace(MARK_END, "[/]")
+        console.print(
+            f"[cyan]{hit['meeting_id'][:8]}[/] [dim]{escape(hit['title'] or '')} @ {short_clock(hit['start'])}[/]"
+            + (f" [magenta]{escape(hit['speaker'])}[/]" if hit.get("speaker") else "")
+        )
+        console.print(f"    {snippet}")

@@ -1,0 +1,104 @@
+"""Export a meeting as txt, md, srt, vtt or json."""
+
+from __future__ import annotations
+
+import json
+
+from qylon_cli.schemas import Meeting
+
+FORMATS = ("txt", "md", "srt", "vtt", "json")
+
+
+def clock(seconds: float, *, sep: str = ".", hours: bool = True) -> str:
+    ms = int(round(seconds * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    if not hours:
+        return f"{h * 60 + m:02d}:{s:02d}"
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def short_clock(seconds: float) -> str:
+    total = int(seconds)
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _names(meeting: Meeting) -> dict[str, str]:
+    return {sp.id: sp.name or sp.id for sp in meeting.speakers}
+
+
+def _speaker(meeting: Meeting, label: str | None) -> str | None:
+    return _names(meeting).get(label, label) if label else None
+
+
+def to_txt(meeting: Meeting) -> str:
+    lines = []
+    for seg in meeting.segments:
+        who = _speaker(meeting, seg.speaker)
+        lines.append(f"[{short_clock(seg.start)}] " + (f"{who}: " if who else "") + seg.text)
+    return "\n".join(lines) + "\n"
+
+
+def to_md(meeting: Meeting) -> str:
+    out = [f"# {meeting.title}", ""]
+    facts = [f"**Date:** {meeting.created_at:%Y-%m-%d %H:%M} UTC", f"**Duration:** {short_clock(meeting.duration_s)}"]
+    if meeting.client:
+        facts.insert(0, f"**Client:** {meeting.client}")
+    if meeting.speakers:
+        facts.append("**Speakers:** " + ", ".join(sp.name or sp.id for sp in meeting.speakers))
+    out += [" · ".join(facts), ""]
+    if meeting.summary:
+        out += ["## Summary", "", meeting.summary, ""]
+    if meeting.action_items:
+        out += ["## Action items", ""]
+        for item in meeting.action_items:
+            box = "x" if item.status == "done" else " "
+            extra = "".join(
+                [f" — **{item.owner}**" if item.owner else "", f" (due {item.due.isoformat()})" if item.due else ""]
+            )
+            out.append(f"- [{box}] {item.task}{extra}")
+        out.append("")
+    if meeting.decisions:
+        out += ["## Decisions", ""] + [f"- {d}" for d in meeting.decisions] + [""]
+    out += ["## Transcript", ""]
+    for seg in meeting.segments:
+        who = _speaker(meeting, seg.speaker)
+        out.append(f"**[{short_clock(seg.start)}]**" + (f" **{who}:**" if who else "") + f" {seg.text}  ")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _cues(meeting: Meeting):
+    for i, seg in enumerate(meeting.segments, 1):
+        end = max(seg.end, seg.start + 0.001)
+        yield i, seg.start, end, _speaker(meeting, seg.speaker), seg.text.replace("-->", "->")
+
+
+def to_srt(meeting: Meeting) -> str:
+    blocks = []
+    for i, start, end, who, text in _cues(meeting):
+        label = f"{who}: " if who else ""
+        blocks.append(f"{i}\n{clock(start, sep=',')} --> {clock(end, sep=',')}\n{label}{text}\n")
+    return "\n".join(blocks)
+
+
+def to_vtt(meeting: Meeting) -> str:
+    blocks = ["WEBVTT", ""]
+    for i, start, end, who, text in _cues(meeting):
+        voice = f"<v {who}>" if who else ""
+        blocks += [str(i), f"{clock(start)} --> {clock(end)}", f"{voice}{text}", ""]
+    return "\n".join(blocks)
+
+
+def to_json(meeting: Meeting) -> str:
+    data = meeting.model_dump(mode="json")
+    # The JSON export is the full record: keep word timings too.
+    for seg, out in zip(meeting.segments, data["segments"]):
+        out["words"] = [w.model_dump() for w in seg.words]
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def render(meeting: Meeting, fmt: str) -> str:
+    return {"txt": to_txt, "md": to_md, "srt": to_srt, "vtt": to_vtt, "json": to_json}[fmt](meeting)

@@ -1,0 +1,49 @@
+"""From an audio file to a stored meeting: decode, transcribe, then the later stages.
+
+Each stage takes and returns plain data; the command only wires progress and storage.
+A meeting is stored only when every stage has finished, so an error or Ctrl-C
+leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from qylon_cli.errors import InvalidInput
+from qylon_cli.schemas import Meeting
+
+from . import audio as audio_mod
+from . import transcribe as stt
+
+
+def transcribe_file(
+    path: Path,
+    opts: stt.Options,
+    *,
+    title: str | None = None,
+    client: str | None = None,
+    settings=None,
+    on_progress: Callable[[float, float], None] | None = None,
+) -> Meeting:
+    decoded = audio_mod.decode(path)
+    transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
+    if not transcript.segments:
+        raise InvalidInput(
+            f"{path}: no speech found ({decoded.duration_s:.1f} s of audio, all silence or noise).",
+            hint="Nothing was stored. Check the recording's input level or choose another file.",
+            code="no_speech",
+        )
+    return Meeting(
+        id=str(uuid.uuid4()),
+        title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
+        client=client,
+        source=str(path.resolve()),
+        created_at=datetime.now(timezone.utc).replace(microsecond=0),
+        duration_s=round(decoded.duration_s, 3),
+        language=transcript.language,
+        model=transcript.model,
+        segments=transcript.segments,
+    )

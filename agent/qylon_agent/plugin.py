@@ -1,0 +1,15 @@
+"""The agent registers its command groups with the host through the plugin hooks.
+
+Kept light: importing this module must not import numpy or faster-whisper.
+"""
+
+from __future__ import annotations
+
+from qylon_cli.plugins import hookimpl
+
+
+@hookimpl
+def register_commands(register):
+    from .cli.meeting import app as meeting
+
+    register(meeting, name="meeting")

@@ -1,0 +1,170 @@
+"""The agent's local store: one SQLite file under QYLON_HOME, WAL mode, migrated on open.
+
+The store owns the file; nothing else writes to it. Meetings are written in one
+transaction, so a meeting is either stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+from qylon_cli import paths
+from qylon_cli.errors import InvalidInput, NotFound
+from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
+from sqlite_utils import Database
+
+from .migrations import migrations
+
+
+# Where a search hit starts and ends inside a snippet.
+MARK_START, MARK_END = "\x02", "\x03"
+
+
+def default_path() -> Path:
+    return paths.ensure_home() / "qylon.db"
+
+
+class Store:
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path else default_path()
+        conn = sqlite3.connect(self.path, timeout=30)
+        self.db = Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meetings -------------------------------------------------------
+    def save_meeting(self, meeting: Meeting, *, audio_path: str | None = None) -> None:
+        """Insert or replace a meeting with its segments, speakers and action items."""
+        with self.db.atomic():
+            self._delete_children(meeting.id)
+            self.db["meetings"].upsert(
+                {
+                    "id": meeting.id,
+                    "title": meeting.title,
+                    "client": meeting.client,
+                    "source": meeting.source,
+                    "audio_path": audio_path,
+                    "created_at": meeting.created_at.isoformat(),
+                    "duration_s": meeting.duration_s,
+                    "language": meeting.language,
+                    "model": meeting.model,
+                    "summary": meeting.summary,
+                    "decisions": json.dumps(meeting.decisions),
+                },
+                pk="id",
+            )
+            self.db["segments"].insert_all(
+                {
+                    "meeting_id": meeting.id,
+                    "idx": i,
+                    "start": s.start,
+                    "end": s.end,
+                    "speaker": s.speaker,
+                    "text": s.text,
+                    "words": json.dumps([w.model_dump() for w in s.words]),
+                }
+                for i, s in enumerate(meeting.segments)
+            )
+            self.db["speakers"].insert_all(
+                {"meeting_id": meeting.id, "label": sp.id, "name": sp.name, "talk_time_s": sp.talk_time_s}
+                for sp in meeting.speakers
+            )
+            self.db["action_items"].insert_all(
+                {**a.model_dump(mode="json"), "meeting_id": meeting.id} for a in meeting.action_items
+            )
+
+    def _delete_children(self, meeting_id: str) -> None:
+        for table in ("segments", "speakers", "action_items"):
+            self.db.execute(f"DELETE FROM [{table}] WHERE meeting_id = ?", [meeting_id])
+
+    def resolve_id(self, ref: str) -> str:
+        """Accept a full id or a unique prefix of one (as git does for commits)."""
+        if not re.fullmatch(r"[0-9a-fA-F-]{4,36}", ref):
+            raise InvalidInput(f"{ref!r} is not a meeting id.", hint="`qylon meeting list` shows ids.")
+        rows = [r[0] for r in self.db.execute("SELECT id FROM meetings WHERE id LIKE ? LIMIT 2", [ref.lower() + "%"])]
+        if not rows:
+            raise NotFound(f"No meeting with id {ref}.", hint="`qylon meeting list` shows ids.")
+        if len(rows) > 1:
+            raise InvalidInput(f"{ref} matches more than one meeting.", hint="Give more characters of the id.")
+        return rows[0]
+
+    def get_meeting(self, ref: str) -> Meeting:
+        meeting_id = self.resolve_id(ref)
+        row = self.db["meetings"].get(meeting_id)
+        segments = [
+            Segment(start=r["start"], end=r["end"], speaker=r["speaker"], text=r["text"], words=json.loads(r["words"] or "[]"))
+            for r in self.db["segments"].rows_where("meeting_id = ?", [meeting_id], order_by="idx")
+        ]
+        speakers = [
+            Speaker(id=r["label"], name=r["name"], talk_time_s=r["talk_time_s"] or 0.0)
+            for r in self.db["speakers"].rows_where("meeting_id = ?", [meeting_id], order_by="label")
+        ]
+        items = [
+            ActionItem(**{k: r[k] for k in ("id", "owner", "task", "due", "status", "quote", "start")})
+            for r in self.db["action_items"].rows_where("meeting_id = ?", [meeting_id], order_by="start")
+        ]
+        return Meeting(
+            **{k: row[k] for k in ("id", "title", "client", "source", "created_at", "duration_s", "language", "model", "summary")},
+            decisions=json.loads(row["decisions"] or "[]"),
+            segments=segments,
+            speakers=speakers,
+            action_items=items,
+        )
+
+    def audio_path(self, meeting_id: str) -> str | None:
+        return self.db["meetings"].get(meeting_id)["audio_path"]
+
+    def list_meetings(self, *, client: str | None = None, limit: int | None = None) -> list[dict]:
+        where, args = "", []
+        if client:
+            where, args = "WHERE lower(m.client) = lower(?)", [client]
+        sql = f"""
+            SELECT m.id, m.title, m.client, m.created_at, m.duration_s, m.language,
+                   (SELECT count(*) FROM segments s WHERE s.meeting_id = m.id) AS segments,
+                   (SELECT count(*) FROM speakers s WHERE s.meeting_id = m.id) AS speakers,
+                   (SELECT count(*) FROM action_items a WHERE a.meeting_id = m.id) AS action_items
+            FROM meetings m {where} ORDER BY m.created_at DESC
+        """
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [dict(zip([c[0] for c in cur.description], row)) for cur in [self.db.execute(sql, args)] for row in cur.fetchall()]
+
+    def delete_meeting(self, ref: str) -> str:
+        meeting_id = self.resolve_id(ref)
+        with self.db.atomic():
+            self._delete_children(meeting_id)
+            self.db["meetings"].delete(meeting_id)
+        return meeting_id
+
+    # -- search ---------------------------------------------------------
+    def search(self, query: str, *, client: str | None = None, limit: int = 50) -> list[dict]:
+        """Full-text search over segment text; each hit has its meeting, time and a snippet."""
+        terms = re.findall(r"\w+\*?", query, flags=re.UNICODE)
+        if not terms:
+            raise InvalidInput("The search query has no words in it.")
+        fts = " ".join(f'"{t.rstrip("*")}"' + ("*" if t.endswith("*") else "") for t in terms)
+        sql = """
+            SELECT s.meeting_id, m.title, m.client, m.created_at, s.start, s.end, s.speaker,
+                   snippet(segments_fts, 0, char(2), char(3), '…', 12) AS snippet
+            FROM segments_fts
+            JOIN segments s ON s.rowid = segments_fts.rowid
+            JOIN meetings m ON m.id = s.meeting_id
+            WHERE segments_fts MATCH ?
+        """
+        args: list = [fts]
+        if client:
+            sql += " AND lower(m.client) = lower(?)"
+            args.append(client)
+        sql += " ORDER BY rank LIMIT ?"
+        args.append(limit)
+        cur = self.db.execute(sql, args)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]

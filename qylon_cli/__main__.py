@@ -1,0 +1,38 @@
+"""Entry point: build the app, run it, turn typed errors into exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import EXIT_FAILURE, QylonError
+
+
+def main(argv: list[str] | None = None) -> None:
+    from . import output
+    from .cli.app import build_app
+
+    app = build_app()
+    if argv is not None:
+        # Used when called programmatically (tests): reset per-run state.
+        output._state["json"] = False
+    try:
+        app(args=argv, prog_name="qylon")
+    except QylonError as exc:
+        output.error(exc.to_dict())
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - last line of defence for users
+        if os.environ.get("QYLON_DEBUG"):
+            raise
+        output.error(
+            {
+                "code": "internal_error",
+                "message": f"Unexpected error: {type(exc).__name__}: {exc}",
+                "hint": "Run again with QYLON_DEBUG=1 to see the traceback, and report it.",
+            }
+        )
+        sys.exit(EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The root Typer app: composes the host's groups and those that plugins register."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import __version__, output, plugins
+from ..errors import MissingPart
+
+# Command groups that belong to parts installed separately, and the extra that brings each.
+PARTS = {
+    "meeting": ("agent", "Record, transcribe, search and export meetings."),
+    "speakers": ("agent", "Voice profiles for naming speakers."),
+    "agent": ("agent", "The local background agent."),
+    "server": ("server", "Run and administer the team server."),
+}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"qylon {__version__}")
+        raise typer.Exit()
+
+
+def _add_missing(app: typer.Typer, name: str, part: str, help_text: str) -> None:
+    """A stand-in for a part that is not installed: any use names the extra to install."""
+
+    @app.command(
+        name,
+        help=f"{help_text} (needs qylon\\[{part}])",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    def missing(ctx: typer.Context) -> None:
+        if "--json" in ctx.args:
+            output._remember_json(True)
+        raise MissingPart(part, f"`qylon {name}`")
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="qylon",
+        help="Qylon: meeting intelligence for consultancies, on your own device.\n\n"
+        "Example: qylon meeting transcribe call.m4a --client Acme",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+        add_completion=False,
+    )
+
+    @app.callback()
+    def root(
+        version: Annotated[
+            bool,
+            typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True),
+        ] = False,
+    ) -> None:
+        """Qylon: meeting intelligence for consultancies, on your own device."""
+
+    from . import config, plugins_cmd
+
+    app.add_typer(config.app, name="config")
+    app.add_typer(plugins_cmd.app, name="plugins")
+
+    registered: set[str] = set()
+
+    def register(group: typer.Typer, *, name: str, help: str | None = None) -> None:
+        app.add_typer(group, name=name, **({"help": help} if help else {}))
+        registered.add(name)
+
+    plugins.manager().hook.register_commands(register=register)
+    for name, (part, help_text) in PARTS.items():
+        if name not in registered:
+            _add_missing(app, name, part, help_text)
+    return app

@@ -1,0 +1,82 @@
+"""Typed errors. Library code raises these; the CLI maps them to exit codes.
+
+Exit codes (see ARCHITECTURE.md): 0 success; 1 failure; 2 usage error;
+3 invalid input; 4 not authenticated / not allowed; 5 not found;
+6 server or network unavailable; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INVALID = 3
+EXIT_AUTH = 4
+EXIT_NOT_FOUND = 5
+EXIT_UNAVAILABLE = 6
+EXIT_INTERRUPTED = 130
+
+
+class QylonError(Exception):
+    """Base error: a snake_case ``code``, a message for people and a hint."""
+
+    exit_code = EXIT_FAILURE
+    code = "failure"
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+class UsageError(QylonError):
+    exit_code = EXIT_USAGE
+    code = "usage_error"
+
+
+class InvalidInput(QylonError):
+    exit_code = EXIT_INVALID
+    code = "invalid_input"
+
+
+class NotAuthenticated(QylonError):
+    exit_code = EXIT_AUTH
+    code = "not_authenticated"
+
+
+class NotAllowed(QylonError):
+    exit_code = EXIT_AUTH
+    code = "not_allowed"
+
+
+class NotFound(QylonError):
+    exit_code = EXIT_NOT_FOUND
+    code = "not_found"
+
+
+class Unavailable(QylonError):
+    exit_code = EXIT_UNAVAILABLE
+    code = "unavailable"
+
+
+class Interrupted(QylonError):
+    exit_code = EXIT_INTERRUPTED
+    code = "interrupted"
+
+
+class MissingPart(QylonError):
+    """A command needs a part (extra) that is not installed."""
+
+    exit_code = EXIT_FAILURE
+    code = "missing_part"
+
+    def __init__(self, part: str, what: str):
+        super().__init__(
+            f"{what} needs the Qylon {part} part, which is not installed.",
+            hint=f"Install it with: pip install 'qylon[{part}]'",
+        )

