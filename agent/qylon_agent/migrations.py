@@ -68,3 +68,12 @@ def m0001_meetings(db: Database) -> None:
         foreign_keys=[("meeting_id", "meetings", "id")],
     )
     db["action_items"].create_index(["meeting_id"])
+
+
+@migrations(name="0003_insights")
+def m0003_insights(db: Database) -> None:
+    # When an item was last opened or closed, and which extractor produced a meeting's insights.
+    db["action_items"].add_column("updated_at", str)
+    db["action_items"].create_index(["owner"])
+    db["action_items"].create_index(["status"])
+    db["meetings"].add_column("extractor", str)

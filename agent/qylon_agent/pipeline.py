@@ -27,6 +27,8 @@ def transcribe_file(
     client: str | None = None,
     settings=None,
     on_progress: Callable[[float, float], None] | None = None,
+    extractor: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Meeting:
     decoded = audio_mod.decode(path)
     transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
@@ -36,7 +38,7 @@ def transcribe_file(
             hint="Nothing was stored. Check the recording's input level or choose another file.",
             code="no_speech",
         )
-    return Meeting(
+    meeting = Meeting(
         id=str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
         client=client,
@@ -47,3 +49,12 @@ def transcribe_file(
         model=transcript.model,
         segments=transcript.segments,
     )
+    return analyze(meeting, extractor=extractor, settings=settings, on_warning=on_warning)
+
+
+def analyze(meeting: Meeting, *, extractor=None, settings=None, on_warning=None) -> Meeting:
+    """The insights stage: action items, decisions and a summary (a model's, or the offline extractor's)."""
+    from . import insights
+
+    result = insights.analyze(meeting, extractor=extractor, settings=settings, warn=on_warning)
+    return insights.apply(meeting, result)

@@ -12,6 +12,9 @@ import typer
 from qylon_cli import output
 from qylon_cli.errors import Interrupted
 
+from .insights import ExtractorOption, record_extractor
+from .insights import register as register_insights
+
 app = typer.Typer(
     help="Record, transcribe, search and export meetings.\n\nExample: qylon meeting transcribe call.m4a --client Acme",
     no_args_is_help=True,
@@ -35,6 +38,7 @@ def transcribe(
     model: Annotated[str | None, typer.Option(help="Model name (bundled tiny.en or one in [models]) or a CTranslate2 folder.")] = None,
     beam_size: Annotated[int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    extractor: ExtractorOption = None,
     json: output.JsonOption = False,
 ) -> None:
     """Transcribe an audio file offline and store it as a meeting.
@@ -52,10 +56,12 @@ def transcribe(
     try:
         with audio_progress(f"Transcribing {file.name}") as on_progress:
             meeting = pipeline.transcribe_file(
-                file, opts, title=title, client=client, settings=settings, on_progress=on_progress
+                file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
+                extractor=extractor, on_warning=(warned := []).append,
             )
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
+        record_extractor(store, meeting.id, extractor, settings, warned)
     except KeyboardInterrupt:
         raise Interrupted("Transcription interrupted; nothing was stored.") from None
 
@@ -153,3 +159,5 @@ def delete(
         typer.confirm(f"Delete meeting {meeting.id[:8]} '{meeting.title}'?", abort=True)
     store.delete_meeting(meeting.id)
     output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))
+
+register_insights(app)

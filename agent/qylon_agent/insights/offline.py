@@ -78,7 +78,7 @@ NEED = re.compile(
     re.IGNORECASE,
 )
 ACTION_LINE = re.compile(
-    rf"^(?:action item|action|todo|to-do|to do|follow[- ]up|next step)s?(?:\s+for\s+(?P<for>{NAME}))?\s*:\s*(?P<rest>.+)$",
+    rf"^(?:action item|action|todo|to-do|to do|follow[- ]up|next step)s?(?:\s+for\s+(?P<for>{NAME}))?\s*[:,]\s*(?P<rest>.+)$",
     re.IGNORECASE,
 )
 RECAP = re.compile(
