@@ -115,7 +115,7 @@ def extract(meeting: Meeting, ref: date, cfg: LLMConfig) -> Insights:
         base_url=cfg.base_url, api_key=cfg.api_key or "not-needed", timeout=cfg.timeout, max_retries=cfg.http_retries
     )
     # About three characters a token is conservative for English; keep room for the prompt and the reply.
-    budget = max(1000, (cfg.context_tokens - cfg.max_output_tokens - len(SYSTEM) // 3 - 200) * 3)
+    budget = max(300, (cfg.context_tokens - cfg.max_output_tokens - len(SYSTEM) // 3 - 200) * 3)
     results = []
     parts = chunks(transcript_lines(meeting), budget)
     for n, part in enumerate(parts, 1):
