@@ -69,13 +69,13 @@ def match(found, expected) -> list[tuple[int, int]]:
     return pairs
 
 
-def score(extract=None, verbose: bool = False) -> dict:
+def score(extract=None, verbose: bool = False, pattern: str = "*.toml") -> dict:
     from qylon_agent.insights import offline
 
     extract = extract or offline.extract
     totals = {"found": 0, "expected": 0, "matched": 0, "due_ok": 0, "dec_found": 0, "dec_expected": 0, "dec_matched": 0}
     started = time.perf_counter()
-    files = sorted(DATA.glob("*.toml"))
+    files = sorted(DATA.glob(pattern))
     for path in files:
         meeting, ref, expected, exp_decisions = load(path)
         result = extract(meeting, ref)
@@ -124,12 +124,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--verbose", action="store_true", help="list misses on stderr")
+    parser.add_argument("--files", default="*.toml", help="only labelled meetings matching this glob, e.g. '2[4-9]_*'")
     args = parser.parse_args()
-    figures = score(verbose=args.verbose)
+    figures = score(verbose=args.verbose, pattern=args.files if args.files.endswith(".toml") else args.files + ".toml")
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"offline extractor on {figures['meetings']} labelled meetings "
+    print(f"offline extractor on {figures['meetings']} labelled meetings ({args.files}) "
           f"({figures['expected_items']} expected items, {figures['found_items']} found)")
     for key in ("precision", "recall", "f1", "due_accuracy", "decision_precision", "decision_recall", "ms_per_meeting"):
         print(f"  {key:<20} {figures[key]}")

@@ -65,7 +65,7 @@ ACCEPT = re.compile(
 )
 REFUSE = re.compile(
     r"^(?:no\b|nope|sorry|unfortunately|i can't|i cannot|i won't|not (?:this|next|today|really)|i don't think (?:i|so)|"
-    r"i'm (?:afraid|swamped|out|off|away)|i'd rather not|that won't work|i'm not able)",
+    r"i'm (?:afraid|swamped|out|off|away|fully booked|busy)|i'd rather not|i'd love to,? but|i wish i could|that won't work|i'm not able)",
     re.IGNORECASE,
 )
 REQUEST = re.compile(
@@ -162,6 +162,7 @@ class Extractor:
         self.decisions: list[str] = []
         self.pending: dict | None = None  # an open request or an unowned need
         self.recap_left = 0
+        self.names = {sp.name for sp in meeting.speakers if sp.name}
 
     def run(self) -> Insights:
         sents = sentences(self.meeting)
@@ -212,8 +213,11 @@ class Extractor:
             pending["refused"] = True
             pending["age"] += 1
             return True
-        if ACCEPT.match(raw.strip()) or re.match(r"^(?:i(?:'ll| will| can)\s+(?:do|take|handle|send|get|have|own))", raw.strip(), re.I):
+        if ACCEPT.match(raw.strip()) or re.match(r"^i(?:'ll| will| can)\s+(?!be\b)", raw.strip(), re.I):
             owner = pending["addressee"] if pending["addressee"] and not pending.get("refused") else sent.speaker
+            first_person = re.search(r"\b(?:I|I'll|I'm|me)\b", raw)
+            if pending["addressee"] and sent.speaker and sent.speaker != pending["addressee"] and first_person and sent.speaker in self.names:
+                owner = sent.speaker  # someone else took it on
             due = dates.resolve_due(raw, self.ref) or pending["due"]
             self.items.append(Found(pending["task"], owner, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
             self.pending = None
@@ -228,10 +232,14 @@ class Extractor:
         before = len(self.items)
         self._clause(sent, rest, explicit=True)
         if len(self.items) > before:
-            if m["for"] and _is_name(m["for"]):
+            if m["for"] and m["for"].lower() in ("me", "myself", "us"):
+                self.items[-1].owner = sent.speaker
+            elif m["for"] and _is_name(m["for"]):
                 self.items[-1].owner = m["for"]
             return
         owner = m["for"] if _is_name(m["for"]) else None
+        if m["for"] and m["for"].lower() in ("me", "myself", "us"):
+            owner = sent.speaker
         sub = re.match(rf"^(?P<who>{NAME})\s+to\s+(?P<task>.+)$", rest)
         if sub and _is_name(sub["who"]):
             owner, rest = sub["who"], sub["task"]
@@ -253,6 +261,15 @@ class Extractor:
                 if not text.rstrip().endswith("?") and addressee and req["who"] is None:
                     self._add(sent, task, addressee, due_text=text)  # "Bob, please send ..."
                     self.pending = None
+            return
+        offer = re.match(r"^(?:(?P<who>[Ww]ho)\s+(?:can|could|will|wants to)|(?P<self>[Ss]hould I|[Ss]hall I|[Dd]o you want me to))\s+(?P<task>[^?]+)\?$", text)
+        if offer:
+            task = clean_task(offer["task"], self.ref)
+            self.pending = {
+                "kind": "request", "task": task, "addressee": sent.speaker if offer["self"] else None, "who": "offer",
+                "due": dates.resolve_due(text, self.ref), "quote": sent.text, "start": sent.start,
+                "speaker": sent.speaker, "age": 0,
+            }
             return
         need = NEED.match(text)
         if need and not HEDGES.search(text):
@@ -306,6 +323,11 @@ class Extractor:
         cleaned = clean_task(task, self.ref)
         if STATIVE.match(cleaned) or len(cleaned.split()) < 1:
             return
+        if PRONOUN_TASK.match(cleaned) and not self.pending and self.items:
+            last = self.items[-1]
+            if last.owner == owner and last.task.split()[0].lower() == cleaned.split()[0].lower():
+                last.due = last.due or dates.resolve_due(text, self.ref)
+                return
         if VAGUE.match(cleaned) or (PRONOUN_TASK.match(cleaned) and self.pending):
             if self.pending and self.pending["kind"] in ("need", "request"):
                 due = dates.resolve_due(text, self.ref) or self.pending["due"]
