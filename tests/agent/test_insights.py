@@ -133,3 +133,18 @@ def test_labelled_set_meets_targets():
     assert figures["meetings"] >= 20
     assert figures["precision"] >= 0.85 and figures["recall"] >= 0.85
     assert figures["due_accuracy"] >= 0.9
+
+
+def test_an_offer_counts_once_taken():
+    taken = """
+Kai: The certificates expire soon.
+Marco: I can rotate the remaining certificates on Wednesday.
+Kai: Great, thanks Marco.
+"""
+    items = offline.extract(make_meeting(taken)).items
+    assert [(i.owner, i.task, i.due.isoformat()) for i in items] == [("Marco", "Rotate the remaining certificates", "2026-12-02")]
+    ignored = """
+Marco: I can rotate the remaining certificates on Wednesday.
+Marco: Anyway, that is all from me.
+"""
+    assert offline.extract(make_meeting(ignored)).items == []

@@ -213,7 +213,8 @@ class Extractor:
             pending["refused"] = True
             pending["age"] += 1
             return True
-        if ACCEPT.match(raw.strip()) or re.match(r"^i(?:'ll| will| can)\s+(?!be\b)", raw.strip(), re.I):
+        taken = pending["who"] == "offer" and re.match(r"^(?:great|perfect|thanks|thank you|please do|go ahead|good|lovely)\b", raw.strip(), re.I)
+        if taken or ACCEPT.match(raw.strip()) or re.match(r"^i(?:'ll| will| can)\s+(?!be\b)", raw.strip(), re.I):
             owner = pending["addressee"] if pending["addressee"] and not pending.get("refused") else sent.speaker
             first_person = re.search(r"\b(?:I|I'll|I'm|me)\b", raw)
             if pending["addressee"] and sent.speaker and sent.speaker != pending["addressee"] and first_person and sent.speaker in self.names:
@@ -226,6 +227,15 @@ class Extractor:
         if pending["age"] > 2:
             self.pending = None
         return False
+
+    def _offer(self, sent: Sentence, text: str, task: str) -> None:
+        cleaned = clean_task(task, self.ref)
+        if cleaned and not STATIVE.match(cleaned) and not VAGUE.match(cleaned):
+            self.pending = {
+                "kind": "request", "task": cleaned, "addressee": sent.speaker, "who": "offer",
+                "due": dates.resolve_due(text, self.ref), "quote": sent.text, "start": sent.start,
+                "speaker": sent.speaker, "age": 0,
+            }
 
     def _action_line(self, sent: Sentence, m: re.Match) -> None:
         rest = FILLER.sub("", m["rest"]).strip()
@@ -306,6 +316,9 @@ class Extractor:
             subj, modal = m["subj"], m["modal"].lower()
             if subj in ("I", "We", "we"):
                 owner = sent.speaker
+                if modal == "can" and subj == "I" and not (explicit or self.recap_left):
+                    self._offer(sent, text, m["task"])  # "I can do X": an item once someone takes the offer
+                    return
                 if modal in ("should", "need to", "can") and not (explicit or self.recap_left):
                     return
             elif subj == "you":
