@@ -219,5 +219,8 @@ class Store:
         self.db["action_items"].update(item_id, {"status": status, "updated_at": now})
         return next(r for r in self.action_items() if r["id"] == item_id)
 
+    def set_extractor(self, meeting_id: str, extractor: str) -> None:
+        self.db["meetings"].update(meeting_id, {"extractor": extractor})
+
     def extractor(self, meeting_id: str) -> str | None:
         return self.db["meetings"].get(meeting_id).get("extractor")

@@ -46,6 +46,7 @@ class OpenAIServer:
     def __init__(self):
         self.requests: list[dict] = []
         self.paths: list[str] = []
+        self.headers: list[dict] = []
         self.queue: list[Behaviour] = []
         self.default: Behaviour | None = None
         server = self
@@ -59,6 +60,7 @@ class OpenAIServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append(body)
                 server.paths.append(self.path)
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     status, payload = 404, error(f"No route {self.path}", type_="not_found")
                 else:

@@ -26,6 +26,7 @@ def stored():
     return one, two
 
 
+@pytest.mark.slow
 def test_analyze_then_work_the_items(stored, qylon):
     one, two = stored
     assert qylon("meeting", "actions", "--json").json == {"data": []}
@@ -95,3 +96,15 @@ def test_transcribe_sample_meeting_finds_its_action_items(qylon):
     assert any(i["owner"] == "Bob" and i["due"] for i in items)
     assert data["decisions"] and data["summary"]
     assert qylon("meeting", "summary", data["id"][:8], "--json").json["data"]["extractor"] == "offline"
+
+
+@pytest.mark.slow
+def test_transcribe_keeps_the_transcript_when_the_model_fails(qylon):
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-test", "QYLON_LLM_MODEL": "m", "QYLON_LLM_HTTP_RETRIES": "0"}
+    result = qylon("meeting", "transcribe", str(SAMPLES / "team_meeting.ogg"), "--extractor", "llm", "--json", env=env)
+    assert result.code == 0, result.stderr
+    assert "Could not reach the model endpoint" in result.stderr and "offline extractor" in result.stderr
+    data = result.json["data"]
+    assert data["segments"] and len(data["action_items"]) >= 3
+    stored = qylon("meeting", "summary", data["id"], "--json").json["data"]
+    assert stored["extractor"] == "offline" and len(stored["action_items"]) == len(data["action_items"])

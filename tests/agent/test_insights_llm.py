@@ -149,6 +149,7 @@ def test_not_configured(monkeypatch):
     assert result.extractor == "offline" and "no model is configured" in warnings[0]
 
 
+@pytest.mark.slow
 def test_cli_analyze_with_llm_and_fallback(env, qylon):
     from qylon_agent.store import Store
 
@@ -166,3 +167,47 @@ def test_cli_analyze_with_llm_and_fallback(env, qylon):
     assert fell.json["data"]["extractor"] == "offline" and len(fell.json["data"]["action_items"]) == 3
     assert "HTTP 503" in fell.stderr
     assert qylon("meeting", "summary", meeting.id[:8], "--json").json["data"]["extractor"] == "offline"
+
+
+class MemoryKeyring:
+    """A keyring backend held in memory (keyring's own backend API), standing in for the OS keyring."""
+
+    @staticmethod
+    def make():
+        from keyring.backend import KeyringBackend
+
+        class Backend(KeyringBackend):
+            priority = 1
+            store: dict = {}
+
+            def get_password(self, service, username):
+                return self.store.get((service, username))
+
+            def set_password(self, service, username, password):
+                self.store[(service, username)] = password
+
+            def delete_password(self, service, username):
+                self.store.pop((service, username), None)
+
+        return Backend()
+
+
+def test_api_key_from_the_keyring_unless_env_sets_one(server, monkeypatch):
+    import keyring
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring.make())
+    try:
+        keyring.set_password("qylon", "openai", "sk-from-keyring")
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        monkeypatch.setenv("QYLON_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("QYLON_LLM_MODEL", "m")
+        server.default = Behaviour(completion(json.dumps(GOOD)))
+        result, warnings = run()
+        assert result.extractor == "llm" and warnings == []
+        assert server.headers[-1]["authorization"] == "Bearer sk-from-keyring"
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+        run()
+        assert server.headers[-1]["authorization"] == "Bearer sk-env"
+    finally:
+        keyring.set_keyring(previous)

@@ -41,7 +41,7 @@ def record_extractor(store, meeting_id: str, extractor, settings, warnings: list
     for message in warnings:
         output.warn(message)
     used = "offline" if warnings else insights.choose(extractor.value if extractor else None, settings)
-    store.db["meetings"].update(meeting_id, {"extractor": used})
+    store.set_extractor(meeting_id, used)
 
 
 class ActionsGroup(TyperGroup):
