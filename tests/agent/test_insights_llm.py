@@ -6,10 +6,9 @@ import json
 
 import pytest
 from qylon_agent import insights
-from qylon_agent.insights import llm
 
 from .openai_server import Behaviour, OpenAIServer, completion, error
-from .transcripts import WEDNESDAY, make_meeting
+from .transcripts import make_meeting
 
 GOOD = {
     "action_items": [

@@ -166,7 +166,7 @@ class Extractor:
 
     def run(self) -> Insights:
         sents = sentences(self.meeting)
-        for i, sent in enumerate(sents):
+        for sent in sents:
             self.step(sent)
         items = merge_items(self.items)
         return Insights(items=items, decisions=merge_texts(self.decisions), summary=summarize(sents, self.decisions, items))
@@ -228,14 +228,17 @@ class Extractor:
             self.pending = None
         return False
 
+    def _request(self, sent: Sentence, text: str, task: str, *, addressee: str | None, who: str | None) -> None:
+        """Remember a request (or an offer) until someone answers it."""
+        self.pending = {
+            "kind": "request", "task": task, "addressee": addressee, "who": who, "due": dates.resolve_due(text, self.ref),
+            "quote": sent.text, "start": sent.start, "speaker": sent.speaker, "age": 0,
+        }
+
     def _offer(self, sent: Sentence, text: str, task: str) -> None:
         cleaned = clean_task(task, self.ref)
         if cleaned and not STATIVE.match(cleaned) and not VAGUE.match(cleaned):
-            self.pending = {
-                "kind": "request", "task": cleaned, "addressee": sent.speaker, "who": "offer",
-                "due": dates.resolve_due(text, self.ref), "quote": sent.text, "start": sent.start,
-                "speaker": sent.speaker, "age": 0,
-            }
+            self._request(sent, text, cleaned, addressee=sent.speaker, who="offer")
 
     def _action_line(self, sent: Sentence, m: re.Match) -> None:
         rest = FILLER.sub("", m["rest"]).strip()
@@ -263,23 +266,15 @@ class Extractor:
             addressee = req["name1"] if _is_name(req["name1"]) else req["name2"] if _is_name(req["name2"]) else None
             task = clean_task(req["task"], self.ref)
             if task and not STATIVE.match(task):
-                self.pending = {
-                    "kind": "request", "task": task, "addressee": addressee, "who": req["who"],
-                    "due": dates.resolve_due(text, self.ref), "quote": sent.text, "start": sent.start,
-                    "speaker": sent.speaker, "age": 0,
-                }
+                self._request(sent, text, task, addressee=addressee, who=req["who"])
                 if not text.rstrip().endswith("?") and addressee and req["who"] is None:
                     self._add(sent, task, addressee, due_text=text)  # "Bob, please send ..."
                     self.pending = None
             return
         offer = re.match(r"^(?:(?P<who>[Ww]ho)\s+(?:can|could|will|wants to)|(?P<self>[Ss]hould I|[Ss]hall I|[Dd]o you want me to))\s+(?P<task>[^?]+)\?$", text)
         if offer:
-            task = clean_task(offer["task"], self.ref)
-            self.pending = {
-                "kind": "request", "task": task, "addressee": sent.speaker if offer["self"] else None, "who": "offer",
-                "due": dates.resolve_due(text, self.ref), "quote": sent.text, "start": sent.start,
-                "speaker": sent.speaker, "age": 0,
-            }
+            addressee = sent.speaker if offer["self"] else None
+            self._request(sent, text, clean_task(offer["task"], self.ref), addressee=addressee, who="offer")
             return
         need = NEED.match(text)
         if need and not HEDGES.search(text):
