@@ -68,3 +68,28 @@ def m0001_meetings(db: Database) -> None:
         foreign_keys=[("meeting_id", "meetings", "id")],
     )
     db["action_items"].create_index(["meeting_id"])
+
+
+@migrations(name="0006_jobs")
+def m0006_jobs(db: Database) -> None:
+    """The agent's durable job queue (transcribe, analyze, sync)."""
+    db["jobs"].create(
+        {
+            "id": str,
+            "kind": str,
+            "payload": str,  # JSON
+            "status": str,  # queued, running, done, parked, cancelled
+            "attempts": int,
+            "max_attempts": int,
+            "next_run_at": str,
+            "error": str,
+            "result": str,  # JSON
+            "created_at": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+        defaults={"status": "queued", "attempts": 0, "max_attempts": 3},
+        not_null={"kind", "payload", "status", "created_at"},
+    )
+    db["jobs"].create_index(["status", "next_run_at"])

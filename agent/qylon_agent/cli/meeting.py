@@ -35,12 +35,20 @@ def transcribe(
     model: Annotated[str | None, typer.Option(help="Model name (bundled tiny.en or one in [models]) or a CTranslate2 folder.")] = None,
     beam_size: Annotated[int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    background: Annotated[bool, typer.Option("--background", help="Hand the work to the running agent (qylon agent start); in this process if none runs.")] = False,
+    wait: Annotated[bool, typer.Option(help="With --background: wait for the result (or print the job id and return).")] = True,
     json: output.JsonOption = False,
 ) -> None:
     """Transcribe an audio file offline and store it as a meeting.
 
     Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme
     """
+    if background:
+        from .background import transcribe_in_agent
+
+        overrides = {"model": model, "beam_size": beam_size, "language": language, "device": device}
+        if transcribe_in_agent(file, title=title, client=client, options=overrides, wait=wait):
+            return
     from qylon_cli import settings as settings_mod
 
     from .. import pipeline
