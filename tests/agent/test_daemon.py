@@ -147,3 +147,45 @@ def test_logs(qylon, agent):
     out = qylon("agent", "logs", "-n", "20")
     events = [json.loads(line)["message"] for line in out.stdout.splitlines()]
     assert "agent started" in events
+
+
+def test_install_and_uninstall_service(qylon, qylon_home, tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    result = qylon("agent", "install-service", "--no-enable", "--json", env=env)
+    assert result.code == 0, result.stderr
+    unit = tmp_path / "cfg" / "systemd" / "user" / "qylon-agent.service"
+    assert result.json["data"]["path"] == str(unit)
+    text = unit.read_text()
+    assert f"ExecStart={sys.executable} -m qylon_agent.daemon" in text
+    assert f'Environment="QYLON_HOME={qylon_home}"' in text
+    assert "[Install]" in text and "WantedBy=default.target" in text
+    removed = qylon("agent", "uninstall-service", "--json", env=env)
+    assert removed.json["data"]["removed"] is True and not unit.exists()
+    assert qylon("agent", "uninstall-service", "--json", env=env).json["data"]["removed"] is False
+
+
+def test_auto_export_follows_changes(qylon, qylon_home, tmp_path, jfk_wav):
+    import yaml
+    from qylon_agent.store import Store
+
+    vault = tmp_path / "vault"
+    assert qylon("config", "set", "agent.export_dir", str(vault)).code == 0
+    assert qylon("agent", "start").code == 0
+    try:
+        meeting = qylon("meeting", "transcribe", str(jfk_wav), "--background", "--title", "Inaugural", "--json").json["data"]
+        [path] = wait_for(lambda: list(vault.glob("*.md")), timeout=30)
+        assert path.name.endswith(f"Inaugural ({meeting['id'][:8]}).md")
+        text = path.read_text()
+        head, body = text.split("---\n", 2)[1:]
+        front = yaml.safe_load(head)
+        assert front["title"] == "Inaugural" and front["qylon_id"] == meeting["id"]
+        assert body.lstrip().startswith("# Inaugural") and "country" in body
+        # A change to the meeting (here its title, as another command would make it) rewrites the file.
+        store = Store()
+        store.db["meetings"].update(meeting["id"], {"title": "JFK 1961"})
+        renamed = wait_for(lambda: [p for p in vault.glob("*.md") if "JFK 1961" in p.name], timeout=30)
+        assert not path.exists() and yaml.safe_load(renamed[0].read_text().split("---\n")[1])["title"] == "JFK 1961"
+        assert qylon("meeting", "delete", meeting["id"], "--yes").code == 0
+        wait_for(lambda: not list(vault.glob("*.md")), timeout=30)
+    finally:
+        qylon("agent", "stop")

@@ -177,3 +177,35 @@ def retry(job_id: Annotated[str, typer.Argument(help="A job id or unique prefix.
     """
     job = _client().request("POST", f"/v1/jobs/{job_id}/retry")
     output.emit(job, lambda c: c.print(f"Job {job['id'][:8]} queued again."))
+
+
+@app.command("install-service")
+def install_service(
+    enable: Annotated[bool, typer.Option(help="Also enable and start it now (systemctl --user / launchctl).")] = True,
+    json: output.JsonOption = False,
+) -> None:
+    """Start the agent at login: writes a systemd user unit (Linux) or a launchd agent (macOS).
+
+    Example: qylon agent install-service
+    """
+    from ..daemon import service
+
+    result = service.install(enable=enable)
+
+    def human(console) -> None:
+        console.print(f"Wrote {result['path']}")
+        console.print("Enabled: the agent starts at login." if result["enabled"] else (result["note"] or "Not enabled."))
+
+    output.emit(result, human)
+
+
+@app.command("uninstall-service")
+def uninstall_service(json: output.JsonOption = False) -> None:
+    """Stop starting the agent at login (removes the unit or launchd agent).
+
+    Example: qylon agent uninstall-service
+    """
+    from ..daemon import service
+
+    result = service.uninstall()
+    output.emit(result, lambda c: c.print(f"Removed {result['path']}" if result["removed"] else "No service was installed."))

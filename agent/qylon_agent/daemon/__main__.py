@@ -11,7 +11,10 @@ from .process import AlreadyRunning, Agent
 
 def main() -> None:
     settings = settings_mod.load()
-    agent = Agent(concurrency=max(1, int(settings.get("agent.concurrency", 1))))
+    agent = Agent(
+        concurrency=max(1, int(settings.get("agent.concurrency", 1))),
+        export_dir=settings.get("agent.export_dir", ""),
+    )
     try:
         agent.run(foreground="--foreground" in sys.argv)
     except AlreadyRunning as exc:

@@ -50,7 +50,7 @@ def setup_logging(paths: AgentPaths, *, foreground: bool) -> None:
 
 
 class Agent:
-    def __init__(self, *, concurrency: int = 1):
+    def __init__(self, *, concurrency: int = 1, export_dir: str = ""):
         self.paths = agent_paths()
         self.lock = InstanceLock(self.paths.lock)
         self.started = time.time()
@@ -60,6 +60,8 @@ class Agent:
         self.current: dict[str, dict] = {}  # job id -> {kind, progress, cancel}
         self.local = threading.local()
         self.model_ready = False
+        self.export_dir = export_dir
+        self.export_wake = threading.Event()
 
     # -- store per thread (sqlite connections are not shared across threads) --
     def queue(self) -> JobQueue:
@@ -154,6 +156,7 @@ class Agent:
             log.exception("job crashed", extra={"fields": {**fields, "status": failed["status"]}})
         else:
             queue.finish(job["id"], result)
+            self.export_wake.set()
             log.info("job done", extra={"fields": {**fields, **result}})
         finally:
             self.current.pop(job["id"], None)
@@ -165,6 +168,23 @@ class Agent:
             log.info("model loaded")
         except Exception as exc:  # noqa: BLE001
             log.warning(f"model could not be preloaded: {exc}")
+
+    def export_loop(self) -> None:
+        """Keep agent.export_dir in step with the store (see exporter.py)."""
+        from pathlib import Path
+
+        from ..exporter import sync_exports
+
+        folder = Path(self.export_dir).expanduser()
+        store = Store()
+        while not self.stop_event.is_set():
+            try:
+                for path in sync_exports(store, folder):
+                    log.info("exported", extra={"fields": {"path": path}})
+            except Exception as exc:  # noqa: BLE001 - keep trying; say why
+                log.warning(f"export to {folder} failed: {exc}")
+            self.export_wake.wait(3.0)
+            self.export_wake.clear()
 
     # -- lifecycle ----------------------------------------------------------
     def run(self, *, foreground: bool = False) -> None:
@@ -179,6 +199,8 @@ class Agent:
                 signal.signal(sig, lambda *_: self.stop_event.set())
             log.info("agent started", extra={"fields": {"pid": os.getpid(), "requeued": requeued}})
             threading.Thread(target=self._warm, daemon=True, name="warm").start()
+            if self.export_dir:
+                threading.Thread(target=self.export_loop, daemon=True, name="export").start()
             workers = [threading.Thread(target=self.work, name=f"worker-{i}") for i in range(self.concurrency)]
             for thread in workers:
                 thread.start()
