@@ -14,6 +14,7 @@ def main() -> None:
     agent = Agent(
         concurrency=max(1, int(settings.get("agent.concurrency", 1))),
         export_dir=settings.get("agent.export_dir", ""),
+        detect=bool(settings.get("agent.detect_meetings", True)),
     )
     try:
         agent.run(foreground="--foreground" in sys.argv)

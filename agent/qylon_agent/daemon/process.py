@@ -50,7 +50,7 @@ def setup_logging(paths: AgentPaths, *, foreground: bool) -> None:
 
 
 class Agent:
-    def __init__(self, *, concurrency: int = 1, export_dir: str = ""):
+    def __init__(self, *, concurrency: int = 1, export_dir: str = "", detect: bool = True):
         self.paths = agent_paths()
         self.lock = InstanceLock(self.paths.lock)
         self.started = time.time()
@@ -62,6 +62,8 @@ class Agent:
         self.model_ready = False
         self.export_dir = export_dir
         self.export_wake = threading.Event()
+        self.detect = detect
+        self.meetings_detected: list[str] = []
 
     # -- store per thread (sqlite connections are not shared across threads) --
     def queue(self) -> JobQueue:
@@ -91,6 +93,7 @@ class Agent:
             "model_ready": self.model_ready,
             "concurrency": self.concurrency,
             "home": str(self.paths.root.parent),
+            "meeting_apps": sorted(self.meetings_detected),
         }
 
     def job(self, ref: str) -> dict:
@@ -186,6 +189,23 @@ class Agent:
             self.export_wake.wait(3.0)
             self.export_wake.clear()
 
+    def on_meeting_apps(self, started: set[str], ended: set[str]) -> None:
+        from ..notify import notify
+
+        self.meetings_detected = sorted((set(self.meetings_detected) | started) - ended)
+        for app in sorted(started):
+            log.info("meeting detected", extra={"fields": {"app": app}})
+            notify("Meeting detected", f"{app} is using the microphone. Record it with `qylon meeting record`.")
+        for app in sorted(ended):
+            log.info("meeting ended", extra={"fields": {"app": app}})
+
+    def watch_meetings(self) -> None:
+        from ..detect import Watcher
+
+        watcher = Watcher(self.on_meeting_apps)
+        threading.Thread(target=lambda: (self.stop_event.wait(), watcher.close()), daemon=True).start()
+        watcher.run()
+
     # -- lifecycle ----------------------------------------------------------
     def run(self, *, foreground: bool = False) -> None:
         setup_logging(self.paths, foreground=foreground)
@@ -199,6 +219,8 @@ class Agent:
                 signal.signal(sig, lambda *_: self.stop_event.set())
             log.info("agent started", extra={"fields": {"pid": os.getpid(), "requeued": requeued}})
             threading.Thread(target=self._warm, daemon=True, name="warm").start()
+            if self.detect:
+                threading.Thread(target=self.watch_meetings, daemon=True, name="detect").start()
             if self.export_dir:
                 threading.Thread(target=self.export_loop, daemon=True, name="export").start()
             workers = [threading.Thread(target=self.work, name=f"worker-{i}") for i in range(self.concurrency)]
