@@ -25,6 +25,7 @@ def transcribe_file(
     *,
     title: str | None = None,
     client: str | None = None,
+    meeting_id: str | None = None,
     settings=None,
     on_progress: Callable[[float, float], None] | None = None,
     extractor: str | None = None,
@@ -39,7 +40,7 @@ def transcribe_file(
             code="no_speech",
         )
     meeting = Meeting(
-        id=str(uuid.uuid4()),
+        id=meeting_id or str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
         client=client,
         source=str(path.resolve()),

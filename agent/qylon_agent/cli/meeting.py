@@ -39,12 +39,21 @@ def transcribe(
     beam_size: Annotated[int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
     extractor: ExtractorOption = None,
+    background: Annotated[bool, typer.Option("--background", help="Hand the work to the running agent (qylon agent start); in this process if none runs.")] = False,
+    wait: Annotated[bool, typer.Option(help="With --background: wait for the result (or print the job id and return).")] = True,
     json: output.JsonOption = False,
 ) -> None:
     """Transcribe an audio file offline and store it as a meeting.
 
     Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme
     """
+    if background:
+        from .background import transcribe_in_agent
+
+        overrides = {"model": model, "beam_size": beam_size, "language": language, "device": device}
+        chosen = extractor.value if extractor else None
+        if transcribe_in_agent(file, title=title, client=client, options=overrides, extractor=chosen, wait=wait):
+            return
     from qylon_cli import settings as settings_mod
 
     from .. import pipeline
