@@ -118,6 +118,8 @@ class Recorder:
         self._clip_warned_at = [0.0] * len(sources)
         self._lost_at: float | None = None
         self._retry_at = 0.0
+        self._watched_at = 0.0
+        self._gone: set[str] = set()
 
     # -- control (safe from signal handlers and other threads) ---------------
     def request_stop(self, why: str = "signal") -> None:
@@ -186,9 +188,28 @@ class Recorder:
         self._lost_at = None
         self.on_event("info", f"Recording again, from {chosen[0].name}.")
 
+    def _watch(self, watch) -> None:
+        """Once a second: did a PulseAudio source vanish (the server moves us to its default)?"""
+        if watch is None or time.monotonic() - self._watched_at < 1.0:
+            return
+        self._watched_at = time.monotonic()
+        try:
+            gone, default = watch.missing([s.pulse_source for s in self.sources if s.pulse_source])
+        except Exception:  # noqa: BLE001 - the server itself went away; the stall watchdog handles it
+            return
+        for ch, src in enumerate(self.sources):
+            if src.pulse_source in gone and src.pulse_source not in self._gone:
+                self._gone.add(src.pulse_source)
+                self._warn(
+                    f"{src.name} disappeared at {self.status.recorded_s:.0f} s. What was recorded is kept; "
+                    f"the sound server moved this channel to the default input, {default}."
+                )
+                self.status.names[ch] = f"{default} (was {src.name})"
+
     # -- the loop --------------------------------------------------------------
     def run(self, writer: WavWriter) -> Result:
         mixer = _Mixer(len(self.sources))
+        watch = devices_mod.watch(self.sources)
         for i, src in enumerate(self.sources):
             self.streams[i] = self._open(i, src)
         started = time.time()
@@ -206,12 +227,15 @@ class Recorder:
                     self._device_lost()
                 if self._lost_at is not None:
                     self._retry_default()
+                self._watch(watch)
                 if self.max_duration and writer.seconds >= self.max_duration:
                     self.request_stop("max_duration")
                 self.on_tick()
         finally:
             for i in range(len(self.streams)):
                 self._close(i)
+            if watch is not None:
+                watch.close()
         # Whatever the callbacks delivered before the streams stopped is written too.
         self._drain(mixer, timeout=0)
         if self._stop not in ("disk_full", "disk_error"):

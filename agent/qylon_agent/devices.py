@@ -200,3 +200,30 @@ def opening(src: Source):
             os.environ.pop("PULSE_SOURCE", None)
         else:
             os.environ["PULSE_SOURCE"] = old
+
+
+class PulseWatch:
+    """Notices when a PulseAudio/PipeWire source goes away (the server then moves our
+    stream to its default source by itself, so the recording goes on)."""
+
+    def __init__(self) -> None:
+        import pulsectl
+
+        self.pulse = pulsectl.Pulse("qylon-watch")
+
+    def missing(self, names: list[str]) -> tuple[list[str], str]:
+        """The names no longer present, and the server's default source now."""
+        present = {s.name for s in self.pulse.source_list()}
+        return [n for n in names if n not in present], self.pulse.server_info().default_source_name
+
+    def close(self) -> None:
+        self.pulse.close()
+
+
+def watch(sources: list[Source]) -> PulseWatch | None:
+    if not any(s.pulse_source for s in sources):
+        return None
+    try:
+        return PulseWatch()
+    except Exception:  # noqa: BLE001 - watching is a nicety; the stall watchdog still works
+        return None

@@ -33,6 +33,8 @@ UNKNOWN = 0xFFFFFFFF
 MANIFEST = "recording.json"
 AUDIO = "audio.wav"
 LOCK = "recording.lock"
+RESERVE = "disk.reserve"
+RESERVE_BYTES = 256 * 1024  # freed when the disk fills, so the file can still be finalised
 
 
 def root(settings=None) -> Path:
@@ -106,7 +108,7 @@ class WavWriter:
             pass
         os.close(self.fd)
         self.fd = -1
-        finalise_wav(self.path)
+        self.frames = finalise_wav(self.path).frames
 
 
 @dataclass
@@ -159,7 +161,16 @@ class Recording:
         rec = cls(folder)
         rec.lock()
         rec.update(id=rec_id, state="recording", pid=os.getpid(), created_at=time.time(), **meta)
+        try:
+            with (folder / RESERVE).open("wb") as fh:
+                fh.write(b"\0" * RESERVE_BYTES)
+                os.fsync(fh.fileno())
+        except OSError:
+            (folder / RESERVE).unlink(missing_ok=True)
         return rec
+
+    def release_reserve(self) -> None:
+        (self.folder / RESERVE).unlink(missing_ok=True)
 
     @property
     def audio(self) -> Path:

@@ -16,6 +16,7 @@ from .recording import Recording, finalise_wav
 def finalise(rec: Recording) -> Recording:
     """Make the audio a valid, complete WAV and note its length; idempotent."""
     if rec.state == "recording":
+        rec.release_reserve()
         if not rec.audio.exists():
             rec.update(state="empty", duration_s=0.0)
             return rec

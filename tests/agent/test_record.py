@@ -198,3 +198,76 @@ def test_microphone_and_system_audio_in_two_channels(pulse, qylon_home, jfk_wav,
 
     decoded = decode(json.loads(out)["data"]["recording"]["audio_path"])
     assert decoded.channels is not None and decoded.channels.shape[0] == 2
+
+
+@pytest.mark.slow
+def test_pause_and_resume_with_sigusr1(pulse, qylon_home):
+    run = Run(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--no-transcribe", "--json")
+    run.manifest()
+    time.sleep(1)
+    run.proc.send_signal(signal.SIGUSR1)
+    time.sleep(2)
+    run.proc.send_signal(signal.SIGUSR1)
+    time.sleep(1)
+    run.proc.send_signal(signal.SIGINT)
+    code, out, err = run.finish()
+    assert code == 0, err
+    assert "Paused at 1 s" in err and "Recording again" in err
+    rec = json.loads(out)["data"]["recording"]
+    assert 1.6 <= rec["duration_s"] <= 2.4  # 4 s of wall time less 2 s paused
+    meta = json.loads((qylon_home / "recordings" / rec["id"] / "recording.json").read_text())
+    [pause] = meta["pauses"]
+    assert 1.8 <= pause["resumed_at"] - pause["paused_at"] <= 2.4
+
+
+@pytest.mark.slow
+def test_full_disk_stops_cleanly_and_keeps_the_audio(pulse, qylon_home, tmp_path):
+    small = tmp_path / "small-disk"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        code, out, err = qylon(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio",
+                               "--max-duration", "20", "--no-transcribe", "--json", env={"QYLON_RECORD_DIR": str(small)})
+        assert code == 0, err
+        assert "MB free" in err  # warned before starting
+        assert "The disk is full" in err
+        rec = json.loads(out)["data"]["recording"]
+        assert rec["stopped_by"] == "disk_full" and rec["state"] == "finalised"
+        rate, _, pcm = wav_info(Path(rec["audio_path"]))
+        assert 1.0 < len(pcm) / rate < 4.5 and abs(len(pcm) / rate - rec["duration_s"]) < 0.01
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
+@pytest.mark.slow
+def test_live_transcript_while_recording(pulse, qylon_home, jfk_wav):
+    run = Run(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--live",
+              "--max-duration", "13", "--no-transcribe")
+    run.manifest()
+    pulse.play(jfk_wav).wait(timeout=30)
+    code, _, err = run.finish()
+    assert code == 0, err
+    lines = re.findall(r"^\[(\d\d):(\d\d)\] (.+)$", err, flags=re.M)
+    assert len(lines) >= 2
+    assert [int(m) * 60 + int(s) for m, s, _ in lines] == sorted(int(m) * 60 + int(s) for m, s, _ in lines)
+    assert wer(REFERENCE, " ".join(text for _, _, text in lines)) <= 0.2
+
+
+@pytest.mark.slow
+def test_device_that_disappears_keeps_the_recording_going(pulse, qylon_home):
+    module = pulse.pactl("load-module", "module-remap-source", "master=micsink.monitor", "source_name=headset").strip()
+    try:
+        run = Run(pulse, qylon_home, "record", "--device", "headset", "--no-system-audio", "--max-duration", "5",
+                  "--no-transcribe", "--json")
+        run.manifest()
+        time.sleep(1.5)
+    finally:
+        pulse.pactl("unload-module", module)  # the headset is unplugged
+    code, out, err = run.finish()
+    assert code == 0, err
+    said = " ".join(err.split())
+    assert re.search(r"headset disappeared at [12] s\. What was recorded is kept", said) and "default input, mic" in said
+    rec = json.loads(out)["data"]["recording"]
+    assert rec["duration_s"] == 5.0 and rec["state"] == "finalised"

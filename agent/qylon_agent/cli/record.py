@@ -75,9 +75,11 @@ def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
         with _signals(recorder), view.running(recorder), keys(recorder, output.interactive()):
             result = recorder.run(writer)
     finally:
+        rec.release_reserve()
         writer.close()
         if lines:
             lines.close()
+    result.seconds = round(writer.seconds, 3)  # what the finalised file holds
     rec.update(state="finalised" if writer.frames else "empty", duration_s=result.seconds, stopped_by=result.stopped_by, warnings=result.warnings)
     rec.unlock()
     return result
