@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from qylon_cli.errors import Unavailable
 
 from . import devices as devices_mod
 from .recording import Recording, WavWriter
@@ -211,7 +212,16 @@ class Recorder:
         mixer = _Mixer(len(self.sources))
         watch = devices_mod.watch(self.sources)
         for i, src in enumerate(self.sources):
-            self.streams[i] = self._open(i, src)
+            try:
+                self.streams[i] = self._open(i, src)
+            except Exception as exc:  # noqa: BLE001 - PortAudio raises its own error types
+                for j in range(i):
+                    self._close(j)
+                raise Unavailable(
+                    f"Could not open the input {src.name}: {exc}",
+                    hint="`qylon meeting devices` lists the inputs; another program may hold this one.",
+                    code="device_unavailable",
+                ) from None
         started = time.time()
         self.rec.update(started_at=started)
         self.on_event("started", f"Recording from {', '.join(s.name for s in self.sources)}.")

@@ -271,3 +271,16 @@ def test_device_that_disappears_keeps_the_recording_going(pulse, qylon_home):
     assert re.search(r"headset disappeared at [12] s\. What was recorded is kept", said) and "default input, mic" in said
     rec = json.loads(out)["data"]["recording"]
     assert rec["duration_s"] == 5.0 and rec["state"] == "finalised"
+
+
+@pytest.mark.slow
+def test_clipping_input_warns(pulse, qylon_home, tmp_path):
+    loud = write_wav(tmp_path / "loud.wav", np.sign(np.sin(2 * np.pi * 200 * np.arange(32000) / 16000)))
+    run = Run(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--max-duration", "3",
+              "--no-transcribe", "--json")
+    run.manifest()
+    pulse.play(loud).wait(timeout=30)
+    code, out, err = run.finish()
+    assert code == 0, err
+    assert "vsink.monitor is clipping (too loud)" in " ".join(err.split())
+    assert any("clipping" in w for w in json.loads(out)["data"]["recording"]["warnings"])

@@ -79,8 +79,13 @@ def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
         writer.close()
         if lines:
             lines.close()
+        if not writer.frames:  # nothing to keep: leave no folder behind
+            rec.unlock()
+            shutil.rmtree(rec.folder, ignore_errors=True)
+    if not writer.frames:
+        raise QylonError(f"Nothing was recorded ({result.stopped_by}).", hint="Check the input with `qylon meeting devices`.", code="nothing_recorded")
     result.seconds = round(writer.seconds, 3)  # what the finalised file holds
-    rec.update(state="finalised" if writer.frames else "empty", duration_s=result.seconds, stopped_by=result.stopped_by, warnings=result.warnings)
+    rec.update(state="finalised", duration_s=result.seconds, stopped_by=result.stopped_by, warnings=result.warnings)
     rec.unlock()
     return result
 
@@ -144,8 +149,6 @@ def record(
     )
     opts = stt.options_from_settings(settings, model=model)
     result = _capture(rec, sources, rate, settings, title=title, max_duration=max_duration, live=live, opts=opts)
-    if rec.state == "empty":
-        raise QylonError(f"Nothing was recorded ({result.stopped_by}).", hint="Check the input with `qylon meeting devices`.", code="nothing_recorded")
     output.info(f"Recorded {result.seconds:.1f} s to {rec.audio}")
     meeting = None if no_transcribe else _transcribe(rec, settings, model)
     _emit(rec, meeting)
