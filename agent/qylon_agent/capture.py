@@ -170,6 +170,7 @@ class Recorder:
         self._close(0)
         self._lost_at = time.monotonic()
         self._retry_at = 0.0
+        self._retry_said = False
 
     def _retry_default(self) -> None:
         if time.monotonic() < self._retry_at:
@@ -181,7 +182,9 @@ class Recorder:
             chosen, _ = devices_mod.pick(None, False)
             self.streams[0] = self._open(0, chosen[0])
         except Exception as exc:  # noqa: BLE001 - keep trying; the recording so far is safe
-            self.on_event("info", f"Default input not available yet ({exc}); retrying.")
+            if not self._retry_said:
+                self._retry_said = True
+                self.on_event("info", f"No default input yet ({exc}); trying every 2 s. Ctrl-C stops and keeps what was recorded.")
             return
         self.sources[0] = chosen[0]
         self.status.names[0] = chosen[0].name

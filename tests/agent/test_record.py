@@ -284,3 +284,28 @@ def test_clipping_input_warns(pulse, qylon_home, tmp_path):
     assert code == 0, err
     assert "vsink.monitor is clipping (too loud)" in " ".join(err.split())
     assert any("clipping" in w for w in json.loads(out)["data"]["recording"]["warnings"])
+
+
+@pytest.mark.slow
+def test_sound_server_dying_keeps_what_was_recorded(qylon_home):
+    from .pulse import PulseServer
+
+    own = PulseServer().start()  # a server of its own: this test kills it
+    try:
+        run = Run(own, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--no-transcribe", "--json")
+        meta = run.manifest()
+        time.sleep(2)
+        os.kill(own.pid, signal.SIGKILL)
+        died = time.time()
+        time.sleep(3.5)
+        run.proc.send_signal(signal.SIGINT)
+        code, out, err = run.finish(timeout=30)
+    finally:
+        own.stop()
+    assert code == 0, err
+    said = " ".join(err.split())
+    assert "No audio from vsink.monitor for 2 s: the device seems gone. What was recorded is kept" in said
+    assert "No default input yet" in said
+    rec = json.loads(out)["data"]["recording"]
+    rate, _, pcm = wav_info(Path(rec["audio_path"]))
+    assert died - meta["started_at"] - 0.5 <= len(pcm) / rate <= died - meta["started_at"] + 0.2
