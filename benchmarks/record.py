@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from tests.agent.pulse import PulseServer  # noqa: E402
+from tests.agent.pulse import PulseServer
 
 JFK = REPO.parent / "shared" / "data" / "audio" / "jfk.wav"
 

@@ -11,6 +11,7 @@ default input), and stops cleanly when the disk fills up.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import queue
 import threading
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from qylon_cli.errors import Unavailable
 
 from . import devices as devices_mod
@@ -157,11 +159,9 @@ class Recorder:
     def _close(self, i: int) -> None:
         stream, self.streams[i] = self.streams[i], None
         if stream is not None:
-            try:
+            with contextlib.suppress(Exception):  # a vanished device may fail to close; it is gone anyway
                 stream.stop()
                 stream.close()
-            except Exception:  # noqa: BLE001 - a vanished device may fail to close; it is gone anyway
-                pass
 
     def _device_lost(self) -> None:
         src = self.sources[0]

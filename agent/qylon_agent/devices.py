@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 from qylon_cli.errors import NotFound, Unavailable
 
-LOOPBACK_NAMES = re.compile(r"\[loopback\]|blackhole|soundflower|loopback audio|stereo mix|what u hear|\.monitor$|monitor of", re.I)
+LOOPBACK_NAMES = re.compile(r"\[loopback\]|blackhole|soundflower|loopback audio|stereo mix|what u hear|\.monitor$|monitor of", re.IGNORECASE)
 
 
 @dataclass

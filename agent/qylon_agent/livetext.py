@@ -42,7 +42,7 @@ class LiveTranscriber:
         mono = frames.astype(np.float32).mean(axis=1) / 32768.0
         if self.rate == SAMPLE_RATE:
             return mono
-        n_out = int(round(len(mono) * SAMPLE_RATE / self.rate))
+        n_out = round(len(mono) * SAMPLE_RATE / self.rate)
         positions = np.arange(n_out) * (self.rate / SAMPLE_RATE)
         return np.interp(positions, np.arange(len(mono)), mono).astype(np.float32)
 

@@ -8,7 +8,7 @@ finish. Each step is recorded in the manifest, so running it twice is harmless.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .recording import Recording, finalise_wav
 
@@ -45,7 +45,7 @@ def transcribe(rec: Recording, opts, *, settings=None, on_progress: Callable[[fl
     started = rec.meta.get("started_at") or rec.meta.get("created_at")
     updates = {"id": rec.id}
     if started:
-        updates["created_at"] = datetime.fromtimestamp(started, timezone.utc).replace(microsecond=0)
+        updates["created_at"] = datetime.fromtimestamp(started, UTC).replace(microsecond=0)
     meeting = meeting.model_copy(update=updates)
     store = Store()
     try:

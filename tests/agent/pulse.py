@@ -56,7 +56,7 @@ class PulseServer:
             "--load=module-remap-source master=micsink.monitor source_name=mic source_properties=device.description=VirtualMic",
             "--load=module-always-sink",
         ]
-        result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30)
+        result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"pulseaudio did not start: {result.stderr[-2000:]}")
         deadline = time.monotonic() + 10

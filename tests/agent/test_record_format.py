@@ -40,13 +40,42 @@ def test_a_live_recording_is_not_recovered(tmp_path):
     rec = recording.Recording.create(base, title="live")
     assert recording.pending(base) == []  # this process holds the lock
     code = "from qylon_agent import recording as r; import sys; print(r.Recording(r.root().joinpath(sys.argv[1])).is_live())"
-    out = subprocess.run([sys.executable, "-c", code, rec.id], capture_output=True, text=True, env=os.environ).stdout
+    out = subprocess.run([sys.executable, "-c", code, rec.id], check=False, capture_output=True, text=True, env=os.environ).stdout
     assert out.strip() == "True"
     rec.unlock()
-    out = subprocess.run([sys.executable, "-c", code, rec.id], capture_output=True, text=True, env=os.environ).stdout
+    out = subprocess.run([sys.executable, "-c", code, rec.id], check=False, capture_output=True, text=True, env=os.environ).stdout
     assert out.strip() == "False"
 
 
 def test_recover_with_nothing_to_do(qylon):
     result = qylon("meeting", "recover", "--json")
     assert result.code == 0 and result.json == {"data": []}
+
+
+def test_recover_no_transcribe_finalises_only(qylon):
+    base = recording.root()
+    rec = recording.Recording.create(base, title="Crashed", rate=16000, channels=1, transcribe=True)
+    writer = recording.WavWriter(rec.audio, 16000, 1)
+    writer.write(np.zeros(8000, dtype="<i2").tobytes())
+    os.close(writer.fd)
+    rec.unlock()
+    result = qylon("meeting", "recover", "--no-transcribe", "--json")
+    assert result.code == 0, result.stderr
+    [done] = result.json["data"]
+    assert done["meeting_id"] is None and done["error"] is None
+    assert done["recording"]["state"] == "finalised" and done["recording"]["duration_s"] == 0.5
+    assert qylon("meeting", "recover", "--json").json == {"data": []}  # the user chose: not pending any more
+
+
+def test_recover_reports_a_recording_without_speech(qylon):
+    base = recording.root()
+    rec = recording.Recording.create(base, title="Silence", rate=16000, channels=1, transcribe=True)
+    writer = recording.WavWriter(rec.audio, 16000, 1)
+    writer.write(np.zeros(32000, dtype="<i2").tobytes())
+    os.close(writer.fd)
+    rec.unlock()
+    result = qylon("meeting", "recover", "--json")
+    assert result.code == 1
+    [done] = result.json["data"]
+    assert done["error"]["code"] == "no_speech" and str(rec.audio) in done["error"]["hint"]
+    assert rec.audio.exists()

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+
 from qylon_cli import output
 from qylon_cli.errors import Interrupted, QylonError, UsageError
 
