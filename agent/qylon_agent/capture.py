@@ -143,8 +143,12 @@ class Recorder:
         def callback(indata, frames, time_info, status, i=i):
             self.queue.put((i, indata[:, 0].copy() if indata.shape[1] == 1 else indata.mean(axis=1).astype(np.int16)))
 
+        extra = None
+        if src.hostapi == "Windows WASAPI":  # shared mode runs at the mixer's rate: let WASAPI convert
+            extra = sd.WasapiSettings(auto_convert=True)
         with devices_mod.opening(src):
             stream = sd.InputStream(
+                extra_settings=extra,
                 device=src.index,
                 channels=1,
                 samplerate=self.rate,

@@ -32,6 +32,7 @@ class Source:
     default_rate: int
     default: bool = False
     pulse_source: str | None = None  # opened through the ALSA "pulse" device with PULSE_SOURCE
+    hostapi: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +81,7 @@ def portaudio_inputs() -> list[Source]:
                 channels=dev["max_input_channels"],
                 default_rate=int(dev["default_samplerate"]),
                 default=dev["index"] == default_in,
+                hostapi=apis[dev["hostapi"]],
             )
         )
     return found
@@ -119,6 +121,7 @@ def _describe(info, sources, pulse_index: int) -> tuple[list[Source], str | None
                 default_rate=src.sample_spec.rate,
                 default=src.name == info.default_source_name,
                 pulse_source=src.name,
+                hostapi="PulseAudio",
             )
         )
     return found, monitor
