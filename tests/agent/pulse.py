@@ -25,6 +25,16 @@ from pathlib import Path
 TOOLS = ("pulseaudio", "pactl", "pacat", "paplay")
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a daemon's parent may be an init that never reaps)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
 def missing_tools() -> list[str]:
     return [t for t in TOOLS if shutil.which(t) is None]
 
@@ -85,9 +95,11 @@ class PulseServer:
             try:
                 os.kill(self.pid, signal.SIGTERM)
                 for _ in range(50):
-                    os.kill(self.pid, 0)
+                    if not _running(self.pid):
+                        break
                     time.sleep(0.1)
-                os.kill(self.pid, signal.SIGKILL)
+                else:
+                    os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)

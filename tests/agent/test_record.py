@@ -268,7 +268,7 @@ def test_device_that_disappears_keeps_the_recording_going(pulse, qylon_home):
     code, out, err = run.finish()
     assert code == 0, err
     said = " ".join(err.split())
-    assert re.search(r"headset disappeared at [12] s\. What was recorded is kept", said) and "default input, mic" in said
+    assert re.search(r"headset disappeared at \d+ s\. What was recorded is kept", said) and "default input, mic" in said
     rec = json.loads(out)["data"]["recording"]
     assert rec["duration_s"] == 5.0 and rec["state"] == "finalised"
 

@@ -148,8 +148,8 @@ def record(
         base, title=title, client=client, rate=rate, channels=len(sources), transcribe=not no_transcribe,
         sources=[{"channel": i, "name": s.name, "kind": s.kind} for i, s in enumerate(sources)],
     )
-    opts = stt.options_from_settings(settings, model=model)
-    result = _capture(rec, sources, rate, settings, title=title, max_duration=max_duration, live=live, opts=opts)
+    live_opts = stt.options_from_settings(settings, model=stt.BUNDLED, beam_size=1)  # fast enough to keep up
+    result = _capture(rec, sources, rate, settings, title=title, max_duration=max_duration, live=live, opts=live_opts)
     output.info(f"Recorded {result.seconds:.1f} s to {rec.audio}")
     meeting = None if no_transcribe else _transcribe(rec, settings, model)
     _emit(rec, meeting)
