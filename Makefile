@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/transcribe.py
 	$(BIN)/python benchmarks/actions.py
+	$(BIN)/python benchmarks/record.py
 
 docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md

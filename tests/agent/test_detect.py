@@ -4,11 +4,8 @@ known application's name, through a real PulseAudio server, and the agent notice
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import tempfile
-import time
 
 import pytest
 from qylon_agent.detect import identify
@@ -33,30 +30,12 @@ def test_identify(props, app):
     assert identify(props) == app
 
 
-@pytest.fixture(scope="module")
-def pulse():
-    """A private PulseAudio server with a virtual sink, for this module only."""
-    for tool in ("pulseaudio", "pactl", "pacat"):
-        assert shutil.which(tool), f"{tool} missing: run `make test` (scripts/system-deps.sh installs it)"
-    runtime = tempfile.mkdtemp(prefix="qylon-pulse-")
-    env = {**os.environ, "XDG_RUNTIME_DIR": runtime, "PULSE_RUNTIME_PATH": runtime + "/pulse"}
-    subprocess.run(
-        ["pulseaudio", "-n", "--daemonize=yes", "--exit-idle-time=-1", "--use-pid-file=yes",
-         "--load=module-native-protocol-unix", "--load=module-null-sink sink_name=vsink", "--load=module-always-sink"],
-        env=env, check=True, capture_output=True,
-    )
-    wait_for(lambda: subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0, timeout=10)
-    yield env
-    subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True)
-    shutil.rmtree(runtime, ignore_errors=True)
-
-
 def test_agent_notices_a_meeting_app(qylon, qylon_home, pulse, tmp_path):
-    env = {k: pulse[k] for k in ("XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH")}
+    env = {k: pulse.env[k] for k in ("XDG_RUNTIME_DIR", "PULSE_SERVER")}
     assert qylon("agent", "start", env=env).code == 0
     fake = tmp_path / "zoom"
     shutil.copy(shutil.which("pacat"), fake)  # a recording client whose binary is named "zoom"
-    stand_in = subprocess.Popen([str(fake), "--record", "-d", "vsink.monitor"], env=pulse, stdout=subprocess.DEVNULL)
+    stand_in = subprocess.Popen([str(fake), "--record", "-d", "mic"], env=pulse.env, stdout=subprocess.DEVNULL)
     try:
         wait_for(lambda: qylon("agent", "status", "--json").json["data"].get("meeting_apps") == ["Zoom"], timeout=15)
         stand_in.terminate()

@@ -170,3 +170,10 @@ def delete(
     output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))
 
 register_insights(app)
+
+# Recording lives in its own module (cli/record.py); attached here.
+from . import record as _record  # noqa: E402
+
+app.command("record")(_record.record)
+app.command("devices")(_record.devices_cmd)
+app.command("recover")(_record.recover)
