@@ -1,0 +1,306 @@
+"""Validate a whole user file before anything changes, without holding it in memory.
+
+One pass over the file checks every row on its own and keeps only what the rules
+across rows need: a hash of each email with its row (duplicates), and manager
+references (missing managers, loops). Normalised rows go to a temporary spool file on
+disk, read back by ``Validation.users()`` for planning, so a 1,000,000-row file costs
+a few dozen bytes per row in memory. Errors are kept up to ``max_errors``; all are
+counted.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO
+
+from ..errors import InvalidInput
+from . import fields as parse
+from .columns import ColumnMap
+from .mask import mask_email, mask_phone
+from .model import RowError, UserRow
+from .reader import Source
+
+_TEXT_FIELDS = ("team", "title", "department", "location")
+_NAME_FIELDS = ("first_name", "last_name", "display_name")
+
+
+class ValidationFailed(InvalidInput):
+    """The file has errors; ``details`` holds them (and the plan) for the JSON document."""
+
+    code = "validation_failed"
+
+    def __init__(self, message: str, *, hint: str | None = None, details: dict | None = None):
+        super().__init__(message, hint=hint)
+        self.details = details or {}
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), **self.details}
+
+
+def _masked(field_name: str | None, value: str) -> str:
+    if field_name in ("email", "manager"):
+        return mask_email(value)
+    if field_name == "phone":
+        return mask_phone(value)
+    return value
+
+
+@dataclass
+class Validation:
+    """The outcome of validating one file."""
+
+    source: Source
+    columns: ColumnMap
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    error_rows: set[int] = field(default_factory=set)
+    rows_read: int = 0
+    max_errors: int = 10_000
+    _spool: IO[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    @property
+    def valid_rows(self) -> int:
+        return self.rows_read - len(self.error_rows)
+
+    def add(self, row: int | None, column: str | None, field_name: str | None, code: str, message: str,
+            value: str | None = None) -> None:
+        self.error_count += 1
+        if row is not None:
+            self.error_rows.add(row)
+        if len(self.errors) < self.max_errors:
+            shown = _masked(field_name, value) if value is not None else None
+            self.errors.append(RowError(row=row, column=column, field=field_name, code=code, message=message,
+                                        value=shown))
+
+    def users(self) -> Iterator[tuple[int, UserRow | None]]:
+        """Every data row in file order: ``(row, user)``, user None when the row has errors."""
+        if self._spool is None:
+            return
+        self._spool.seek(0)
+        rejected = self.error_rows
+        for line in self._spool:
+            data = json.loads(line)
+            number = data.pop("row")
+            if number in rejected or not data:
+                yield number, None
+            else:
+                yield number, UserRow.model_validate(data)
+
+    def errors_by_row(self) -> dict[int, list[str]]:
+        """Each rejected row's error messages (as kept: up to ``max_errors``)."""
+        found: dict[int, list[str]] = {}
+        for error in self.errors:
+            if error.row is not None:
+                found.setdefault(error.row, []).append(str(error))
+        return found
+
+    def summary(self) -> dict:
+        return {
+            "file": str(self.source.path),
+            "encoding": self.source.encoding_label,
+            "delimiter": self.source.delimiter_name,
+            "version_line": self.source.version_line,
+            "header_row": self.source.header_row,
+            "skipped_example_rows": list(self.source.skipped_examples),
+            "rows": self.rows_read,
+            "valid_rows": self.valid_rows,
+            "rejected_rows": len(self.error_rows),
+            "error_count": self.error_count,
+            "errors_listed": len(self.errors),
+            "columns": self.columns.describe(),
+        }
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def __enter__(self) -> Validation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _RowChecker:
+    """Checks one row's cells; remembers what the rules across rows need."""
+
+    def __init__(self, result: Validation, *, region: str | None, date_order: str):
+        self.result = result
+        self.region = region
+        self.date_order = date_order
+        self.emails: dict[int, int] = {}  # hash(email) -> first row
+        self.managers: dict[int, int] = {}  # hash(email) -> hash(manager email)
+        self.manager_column = ""
+
+    def check(self, number: int, cells: list[str]) -> dict | None:
+        result, cmap = self.result, self.result.columns
+        values, attrs = cmap.extract(cells)
+        errors_before = result.error_count
+        extra = [c for c in cells[len(cmap.header):] if c.strip()]
+        if extra:
+            result.add(number, None, None, "extra_cells",
+                       f"the row has {len(cells)} cells but the header has {len(cmap.header)}: "
+                       "is a value with a delimiter missing its quotes?")
+        user: dict = {}
+        raw_email = values.get("email")
+        if raw_email is None:
+            column = cmap.column(cmap.fields["email"][0])
+            result.add(number, column, "email", "email_missing", "email is empty: every user needs one")
+        for name, (value, column) in values.items():
+            try:
+                user[name] = self._field(name, value)
+            except parse.Bad as bad:
+                result.add(number, column, name, bad.code, bad.message, value)
+        if "blocked" in user or "enabled" in user:
+            user["status"] = user.pop("blocked", None) or user.pop("enabled")
+        if attrs:
+            user["attributes"] = {}
+            for key, (value, column) in attrs.items():
+                if len(value) > parse.MAX_ATTRIBUTE:
+                    result.add(number, column, f"attr:{key}", "too_long",
+                               f"the value is {len(value)} characters long; the limit is {parse.MAX_ATTRIBUTE}")
+                user["attributes"][key] = value
+        if "display_name" not in user and ("first_name" in user or "last_name" in user):
+            user["display_name"] = " ".join(user[k] for k in ("first_name", "last_name") if k in user)
+        address = user.get("email")
+        if address:
+            self._cross(number, address, user, values)
+        if result.error_count != errors_before:
+            return None
+        if "start_date" in user:
+            user["start_date"] = user["start_date"].isoformat()
+        return user
+
+    def _field(self, name: str, value: str):
+        if name == "email":
+            return parse.email(value)
+        if name == "manager":
+            return parse.cached_email(value)
+        if name in _NAME_FIELDS:
+            return parse.name(value)
+        if name in _TEXT_FIELDS:
+            return parse.text(value)
+        if name == "role":
+            return parse.role(value)
+        if name == "status":
+            return parse.status(value)
+        if name == "blocked":
+            return parse.flag(value, inverted=True)
+        if name == "enabled":
+            return parse.flag(value, inverted=False)
+        if name == "groups":
+            return parse.groups(value)
+        if name == "phone":
+            return parse.phone(value, region=self.region)
+        if name == "start_date":
+            return parse.start_date(value, order=self.date_order)
+        raise AssertionError(name)
+
+    def _cross(self, number: int, address: str, user: dict, values: dict) -> None:
+        key = hash(address)
+        first = self.emails.get(key)
+        column = values["email"][1]
+        if first is not None:
+            self.result.add(number, column, "email", "email_duplicate",
+                            f"the same email is on row {first}: each user may appear once", values["email"][0])
+            return
+        self.emails[key] = number
+        manager = user.get("manager")
+        if manager:
+            if manager == address:
+                self.result.add(number, values["manager"][1], "manager", "manager_self",
+                                "a user cannot be their own manager", values["manager"][0])
+            else:
+                self.managers[key] = hash(manager)
+                self.manager_column = values["manager"][1]
+
+
+def _existing_index(existing: Iterable[Mapping]) -> tuple[set[int], dict[int, int]]:
+    emails: set[int] = set()
+    managers: dict[int, int] = {}
+    for user in existing:
+        address = str(user["email"]).lower()
+        emails.add(hash(address))
+        if user.get("manager"):
+            managers[hash(address)] = hash(str(user["manager"]).lower())
+    return emails, managers
+
+
+def _check_managers(result: Validation, checker: _RowChecker, existing: Iterable[Mapping]) -> None:
+    """Managers must exist (in the file or already); chains of managers must not loop."""
+    known, graph = _existing_index(existing)
+    rows = checker.emails
+    column = checker.manager_column
+    for key, manager in checker.managers.items():
+        if manager not in rows and manager not in known:
+            result.add(rows[key], column, "manager", "manager_not_found",
+                       "the manager is neither in this file nor an existing user")
+    graph.update(checker.managers)
+    done: set[int] = set()
+    for start in checker.managers:
+        path: list[int] = []
+        on_path: dict[int, int] = {}
+        node = start
+        while node in graph and node not in done and node not in on_path:
+            on_path[node] = len(path)
+            path.append(node)
+            node = graph[node]
+        if node in on_path:
+            loop = path[on_path[node]:]
+            steps = [f"row {rows[n]}" if n in rows else "an existing user" for n in loop]
+            chain = " → ".join([*steps, steps[0]])
+            for n in loop:
+                if n in rows and n in checker.managers:
+                    result.add(rows[n], column, "manager", "manager_cycle", f"managers form a loop: {chain}")
+        done.update(path)
+    changed = True
+    while changed:  # rows whose manager is only on a rejected row cannot go ahead either
+        changed = False
+        for key, manager in checker.managers.items():
+            row = rows[key]
+            if row in result.error_rows or manager in known or manager not in rows:
+                continue
+            if rows[manager] in result.error_rows:
+                result.add(row, column, "manager", "manager_rejected",
+                           f"the manager's row {rows[manager]} has errors")
+                changed = True
+
+
+def validate(
+    source: Source,
+    columns: ColumnMap,
+    *,
+    existing: Iterable[Mapping] = (),
+    region: str | None = None,
+    date_order: str = "auto",
+    max_errors: int = 10_000,
+) -> Validation:
+    """Check every row of ``source``. ``existing`` are the users already there (dicts with
+    at least ``email`` and ``manager``); managers may point at them. Close the result (or
+    use it in ``with``) to delete its spool file."""
+    if date_order not in ("auto", "dmy", "mdy"):
+        raise InvalidInput(f"Unknown date order {date_order!r}.", hint="Use auto, dmy or mdy.")
+    if region:
+        import phonenumbers
+
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise InvalidInput(f"Unknown region {region!r}.", hint="Use a two-letter country code such as GB or US.")
+    result = Validation(source=source, columns=columns, max_errors=max_errors)
+    result._spool = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="qylon-users-")
+    checker = _RowChecker(result, region=region.upper() if region else None, date_order=date_order)
+    write = result._spool.write
+    for number, cells in source.rows():
+        result.rows_read += 1
+        user = checker.check(number, cells)
+        write(json.dumps({"row": number, **(user or {})}, ensure_ascii=False) + "\n")
+    _check_managers(result, checker, existing)
+    result.errors.sort(key=lambda e: (e.row or 0))
+    return result
