@@ -17,7 +17,7 @@ def mask_email(value: str) -> str:
 
 
 def mask_phone(value: str) -> str:
-    """Keep the leading + and the last two digits: ``+44 7700 900201`` -> ``+*********01``."""
+    """Keep the leading + and the last two digits: ``+44 7700 900201`` -> ``+**********01``."""
     digits = [c for c in value if c.isdigit()]
     if len(digits) <= 2:
         return "*" * len(digits)
