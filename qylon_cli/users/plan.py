@@ -84,13 +84,13 @@ class Planner:
             self.counts["error"] += 1
             return PlanItem(action="error", email="", row=row, errors=errors or [])
         email = user.email
-        self.seen.add(email)
         old = self.existing.get(email)
         if old is None:
             self.counts["create"] += 1
             if user.role == "owner" and _active(user):
                 self._owner_changes += 1
             return PlanItem(action="create", email=email, row=row, user=user)
+        self.seen.add(email)  # only existing users: sync needs to know who the file lists
         if self.mode == "create-only":
             self.counts["skip"] += 1
             return PlanItem(action="skip", email=email, row=row, reason="already exists (mode create-only)")

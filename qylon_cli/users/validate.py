@@ -136,8 +136,7 @@ class _RowChecker:
         self.result = result
         self.region = region
         self.date_order = date_order
-        self.emails: dict[int, int] = {}  # hash(email) -> first row
-        self.managers: dict[int, int] = {}  # hash(email) -> hash(manager email)
+        self.index: dict[int, int] = {}  # hash(email) -> row << 64 | hash(manager) (0: none)
         self.manager_column = ""
 
     def check(self, number: int, cells: list[str]) -> dict | None:
@@ -205,22 +204,35 @@ class _RowChecker:
         raise AssertionError(name)
 
     def _cross(self, number: int, address: str, user: dict, values: dict) -> None:
-        key = hash(address)
-        first = self.emails.get(key)
-        column = values["email"][1]
-        if first is not None:
-            self.result.add(number, column, "email", "email_duplicate",
-                            f"the same email is on row {first}: each user may appear once", values["email"][0])
+        key = _key(address)
+        packed = self.index.get(key)
+        if packed is not None:
+            self.result.add(number, values["email"][1], "email", "email_duplicate",
+                            f"the same email is on row {packed >> 64}: each user may appear once",
+                            values["email"][0])
             return
-        self.emails[key] = number
         manager = user.get("manager")
-        if manager:
-            if manager == address:
-                self.result.add(number, values["manager"][1], "manager", "manager_self",
-                                "a user cannot be their own manager", values["manager"][0])
-            else:
-                self.managers[key] = hash(manager)
-                self.manager_column = values["manager"][1]
+        if manager and manager == address:
+            self.result.add(number, values["manager"][1], "manager", "manager_self",
+                            "a user cannot be their own manager", values["manager"][0])
+            manager = None
+        elif manager:
+            self.manager_column = values["manager"][1]
+        self.index[key] = number << 64 | (_key(manager) if manager else 0)
+
+
+_MASK = (1 << 63) - 1
+_DONE = 1 << 63  # marks a row whose manager chain was followed (bit 63 of the low half)
+
+
+def _is_done(node: int, index: dict[int, int], done_existing: set[int]) -> bool:
+    packed = index.get(node)
+    return bool(packed & _DONE) if packed is not None else node in done_existing
+
+
+def _key(email: str) -> int:
+    """A 63-bit hash of a normalised email (never 0, which means "no manager")."""
+    return hash(email) & _MASK or 1
 
 
 def _existing_index(existing: Iterable[Mapping]) -> tuple[set[int], dict[int, int]]:
@@ -228,49 +240,65 @@ def _existing_index(existing: Iterable[Mapping]) -> tuple[set[int], dict[int, in
     managers: dict[int, int] = {}
     for user in existing:
         address = str(user["email"]).lower()
-        emails.add(hash(address))
+        emails.add(_key(address))
         if user.get("manager"):
-            managers[hash(address)] = hash(str(user["manager"]).lower())
+            managers[_key(address)] = _key(str(user["manager"]).lower())
     return emails, managers
 
 
 def _check_managers(result: Validation, checker: _RowChecker, existing: Iterable[Mapping]) -> None:
-    """Managers must exist (in the file or already); chains of managers must not loop."""
-    known, graph = _existing_index(existing)
-    rows = checker.emails
+    """Managers must exist (in the file or already); chains of managers must not loop.
+
+    The index packs, per email hash, the row (high bits) and the manager's hash (low 64
+    bits; 0 for none): one dict entry per row is all that is kept."""
+    known, existing_graph = _existing_index(existing)
+    index = checker.index
     column = checker.manager_column
-    for key, manager in checker.managers.items():
-        if manager not in rows and manager not in known:
-            result.add(rows[key], column, "manager", "manager_not_found",
+
+    def manager_of(node: int) -> int | None:
+        packed = index.get(node)
+        if packed is not None and packed & _MASK:
+            return packed & _MASK
+        return existing_graph.get(node)  # a file row without a manager keeps the current one
+
+    for packed in index.values():
+        manager = packed & _MASK
+        if manager and manager not in index and manager not in known:
+            result.add(packed >> 64, column, "manager", "manager_not_found",
                        "the manager is neither in this file nor an existing user")
-    graph.update(checker.managers)
-    done: set[int] = set()
-    for start in checker.managers:
+    done_existing: set[int] = set()  # existing users not in the file; file rows are marked in place
+    for start in index:
+        if not index[start] & _MASK or index[start] & _DONE:
+            continue
         path: list[int] = []
         on_path: dict[int, int] = {}
-        node = start
-        while node in graph and node not in done and node not in on_path:
+        node: int | None = start
+        while node is not None and node not in on_path and not _is_done(node, index, done_existing):
             on_path[node] = len(path)
             path.append(node)
-            node = graph[node]
-        if node in on_path:
+            node = manager_of(node)
+        if node is not None and node in on_path:
             loop = path[on_path[node]:]
-            steps = [f"row {rows[n]}" if n in rows else "an existing user" for n in loop]
+            steps = [f"row {index[n] >> 64}" if n in index else "an existing user" for n in loop]
             chain = " → ".join([*steps, steps[0]])
             for n in loop:
-                if n in rows and n in checker.managers:
-                    result.add(rows[n], column, "manager", "manager_cycle", f"managers form a loop: {chain}")
-        done.update(path)
+                if n in index and index[n] & _MASK:
+                    result.add(index[n] >> 64, column, "manager", "manager_cycle", f"managers form a loop: {chain}")
+        for n in path:
+            if n in index:
+                index[n] |= _DONE
+            else:
+                done_existing.add(n)
     changed = True
     while changed:  # rows whose manager is only on a rejected row cannot go ahead either
         changed = False
-        for key, manager in checker.managers.items():
-            row = rows[key]
-            if row in result.error_rows or manager in known or manager not in rows:
+        for packed in index.values():
+            manager, row = packed & _MASK, packed >> 64
+            if not manager or row in result.error_rows or manager in known or manager not in index:
                 continue
-            if rows[manager] in result.error_rows:
-                result.add(row, column, "manager", "manager_rejected",
-                           f"the manager's row {rows[manager]} has errors")
+            manager_row = index[manager] >> 64
+            if manager_row in result.error_rows:
+                result.add(row, column, "manager", "manager_rejected", f"the manager's row {manager_row} has errors")
                 changed = True
 
 
