@@ -35,6 +35,7 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/transcribe.py
+	$(BIN)/python benchmarks/users_import.py
 
 docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md

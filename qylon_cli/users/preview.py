@@ -30,6 +30,15 @@ class Preview:
     truncated: bool = False
     report: Path | None = None
 
+    def close(self) -> None:
+        self.validation.close()
+
+    def __enter__(self) -> Preview:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @property
     def errors(self) -> list[RowError]:
         return sorted([*self.validation.errors, *self.planner.problems], key=lambda e: e.row or 0)
@@ -70,15 +79,20 @@ def preview(
     delimiter: str | None = None,
     report: str | Path | None = None,
     limit: int = 100,
+    keep: bool = False,
 ) -> Preview:
     """Validate ``path`` and plan it against ``existing`` users (a list of UserRow-shaped
-    dicts). Errors are in the result, not raised; bad options raise UsageError."""
+    dicts). Errors are in the result, not raised; bad options raise UsageError.
+
+    With ``keep=True`` the normalised rows stay available through
+    ``result.validation.users()`` (to apply them) until ``result.close()``."""
     existing = list(existing)
     planner = Planner(existing, mode=mode, caller=caller)  # checks the mode before reading
     source = open_source(path, encoding=encoding, delimiter=delimiter)
     cmap = columns_mod.resolve(source.header, columns_mod.parse_overrides(mapping))
     writer = ReportWriter(report) if report else None
-    with validate(source, cmap, existing=existing, region=region, date_order=date_order) as result:
+    result = validate(source, cmap, existing=existing, region=region, date_order=date_order)
+    try:
         outcome = Preview(validation=result, planner=planner, report=Path(report) if report else None)
         items = iter_plan(result.users(), planner, result.errors_by_row())
         if writer:
@@ -86,6 +100,9 @@ def preview(
                 _collect(outcome, items, limit, writer)
         else:
             _collect(outcome, items, limit, None)
+    finally:
+        if not keep:
+            result.close()
     return outcome
 
 

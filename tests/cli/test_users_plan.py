@@ -102,3 +102,16 @@ def test_diff_of_dates_is_json_ready():
 def test_unknown_mode():
     with pytest.raises(UsageError):
         Planner([], mode="merge")
+
+
+def test_preview_keeps_rows_for_applying_when_asked(tmp_path):
+    from qylon_cli.users.preview import preview
+
+    from .users_helpers import write
+
+    path = write(tmp_path / "u.csv", "email,title\nann@example.com,CEO\nnew@example.com,\n")
+    existing = [{"email": "ann@example.com", "title": "CTO"}, {"email": "gone@example.com"}]
+    with preview(path, existing=existing, mode="sync", keep=True) as result:
+        assert result.planner.summary()["update"] == 1 and result.planner.summary()["deactivate"] == 1
+        assert [u.email for _, u in result.validation.users()] == ["ann@example.com", "new@example.com"]
+    assert list(result.validation.users()) == []
