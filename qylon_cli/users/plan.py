@@ -77,12 +77,19 @@ class Planner:
         self.problems: list[RowError] = []
         self._owner_changes = 0  # active owners added (+) or removed (-) by the rows
         self._owner_rows: list[int] = []
+        self.unidentified = 0  # rejected rows without a valid email
 
-    def item(self, row: int, user: UserRow | None, errors: list[str] | None = None) -> PlanItem:
-        """The plan for one file row (``user`` None when the row was rejected)."""
+    def item(self, row: int, user: UserRow | None, errors: list[str] | None = None,
+             email: str | None = None) -> PlanItem:
+        """The plan for one file row (``user`` None when the row was rejected; ``email``
+        then is its email if that much was valid)."""
         if user is None:
             self.counts["error"] += 1
-            return PlanItem(action="error", email="", row=row, errors=errors or [])
+            if email:
+                self.seen.add(email)  # listed, though rejected: not a user to deactivate
+            else:
+                self.unidentified += 1
+            return PlanItem(action="error", email=email or "", row=row, errors=errors or [])
         email = user.email
         old = self.existing.get(email)
         if old is None:
@@ -128,6 +135,12 @@ class Planner:
                 items.append(PlanItem(action="skip", email=email, reason="not in the file, but it is you"))
                 self.counts["skip"] += 1
                 continue
+            if self.unidentified:
+                items.append(PlanItem(action="skip", email=email, reason=(
+                    f"not in the file, but {self.unidentified} rejected row(s) have no valid email: "
+                    "deactivations wait until every row names its user")))
+                self.counts["skip"] += 1
+                continue
             if _owner(user) and owners <= 1:
                 items.append(PlanItem(action="skip", email=email, reason="not in the file, but the last owner"))
                 self.counts["skip"] += 1
@@ -144,7 +157,7 @@ class Planner:
 
 
 def plan_all(
-    users: Iterable[tuple[int, UserRow | None]],
+    users: Iterable[tuple],
     existing: Iterable[Mapping] = (),
     *,
     mode: str = "upsert",
@@ -157,13 +170,14 @@ def plan_all(
 
 
 def iter_plan(
-    users: Iterable[tuple[int, UserRow | None]],
+    users: Iterable[tuple],
     planner: Planner,
     errors: Mapping[int, list[str]] | None = None,
 ) -> Iterator[PlanItem]:
-    """Stream the plan: one item per row (``errors`` gives rejected rows' messages), then
-    the deactivations."""
+    """Stream the plan: one item per ``(row, user)`` or ``(row, user, email)`` (as
+    ``Validation.entries()`` gives; ``errors`` has rejected rows' messages), then the
+    deactivations."""
     errors = errors or {}
-    for row, user in users:
-        yield planner.item(row, user, errors.get(row))
+    for row, user, *email in users:
+        yield planner.item(row, user, errors.get(row), email[0] if email else None)
     yield from planner.finish()

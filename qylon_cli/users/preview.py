@@ -94,7 +94,7 @@ def preview(
     result = validate(source, cmap, existing=existing, region=region, date_order=date_order)
     try:
         outcome = Preview(validation=result, planner=planner, report=Path(report) if report else None)
-        items = iter_plan(result.users(), planner, result.errors_by_row())
+        items = iter_plan(result.entries(), planner, result.errors_by_row())
         if writer:
             with writer:
                 _collect(outcome, items, limit, writer)

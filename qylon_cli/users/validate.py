@@ -81,6 +81,12 @@ class Validation:
 
     def users(self) -> Iterator[tuple[int, UserRow | None]]:
         """Every data row in file order: ``(row, user)``, user None when the row has errors."""
+        for number, user, _ in self.entries():
+            yield number, user
+
+    def entries(self) -> Iterator[tuple[int, UserRow | None, str | None]]:
+        """``(row, user, email)``: as ``users()``, with the normalised email of a rejected
+        row when it had a valid one (so a sync never deactivates a user whose row failed)."""
         if self._spool is None:
             return
         self._spool.seek(0)
@@ -88,10 +94,11 @@ class Validation:
         for line in self._spool:
             data = json.loads(line)
             number = data.pop("row")
+            email = data.pop("rejected_email", None) or data.get("email")
             if number in rejected or not data:
-                yield number, None
+                yield number, None, email
             else:
-                yield number, UserRow.model_validate(data)
+                yield number, UserRow.model_validate(data), email
 
     def errors_by_row(self) -> dict[int, list[str]]:
         """Each rejected row's error messages (as kept: up to ``max_errors``)."""
@@ -173,7 +180,7 @@ class _RowChecker:
         if address:
             self._cross(number, address, user, values)
         if result.error_count != errors_before:
-            return None
+            return {"rejected_email": address} if address else None
         if "start_date" in user:
             user["start_date"] = user["start_date"].isoformat()
         return user
@@ -330,5 +337,6 @@ def validate(
         user = checker.check(number, cells)
         write(json.dumps({"row": number, **(user or {})}, ensure_ascii=False) + "\n")
     _check_managers(result, checker, existing)
-    result.errors.sort(key=lambda e: (e.row or 0))
+    position = {name: i for i, name in reversed(list(enumerate(columns.header)))}
+    result.errors.sort(key=lambda e: (e.row or 0, position.get(e.column, -1)))  # file order
     return result

@@ -38,8 +38,8 @@ def test_invalid_file_exits_3_with_every_error(qylon, tmp_path):
         (2, "Email", "email_invalid", "b***"),
         (2, "Phone", "phone_invalid", "+**20"),
         (2, "Start date", "date_ambiguous", "03/04/2026"),
-        (4, "Role", "role_invalid", "boss"),
         (4, "Email", "email_duplicate", "O***@example.com"),
+        (4, "Role", "role_invalid", "boss"),
     ]
     assert error["plan"] == {"create": 1, "update": 0, "unchanged": 0, "skip": 0, "deactivate": 0, "error": 2}
     human = qylon("users", "validate", str(path))

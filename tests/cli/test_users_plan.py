@@ -115,3 +115,20 @@ def test_preview_keeps_rows_for_applying_when_asked(tmp_path):
         assert result.planner.summary()["update"] == 1 and result.planner.summary()["deactivate"] == 1
         assert [u.email for _, u in result.validation.users()] == ["ann@example.com", "new@example.com"]
     assert list(result.validation.users()) == []
+
+
+def test_sync_never_deactivates_users_whose_row_was_rejected(tmp_path):
+    from .users_helpers import check, write
+
+    existing = [{"email": "ann@example.com", "role": "owner"}, {"email": "bob@example.com"},
+                {"email": "cy@example.com"}]
+    path = write(tmp_path / "u.csv", "email,role\nann@example.com,owner\nbob@example.com,boss\n")
+    _, _, items, planner = check(path, existing=existing, mode="sync")
+    assert {(i.email, i.action) for i in items} == {
+        ("ann@example.com", "unchanged"), ("bob@example.com", "error"), ("cy@example.com", "deactivate")}
+    # a row without a valid email could be anyone: no deactivation at all
+    path = write(tmp_path / "v.csv", "email,role\nann@example.com,owner\nbob@,member\n")
+    _, _, items, planner = check(path, existing=existing, mode="sync")
+    held = [i for i in items if i.row is None]
+    assert {i.action for i in held} == {"skip"} and "no valid email" in held[0].reason
+    assert planner.summary()["deactivate"] == 0

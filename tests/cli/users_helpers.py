@@ -22,7 +22,7 @@ def check(path: Path, *, mapping=(), existing=(), mode="upsert", caller=None, **
     source = reader.open_source(path)
     cmap = columns.resolve(source.header, columns.parse_overrides(mapping))
     result = validate.validate(source, cmap, existing=list(existing), **options)
-    items, planner = plan.plan_all(result.users(), list(existing), mode=mode, caller=caller,
+    items, planner = plan.plan_all(result.entries(), list(existing), mode=mode, caller=caller,
                                    errors=result.errors_by_row())
     return source, result, items, planner
 
