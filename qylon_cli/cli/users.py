@@ -44,10 +44,12 @@ def validate_cmd(
     """
     from ..users.preview import preview
     from ..users.validate import ValidationFailed
+    from .users_progress import file_progress
     from .users_render import render
 
-    result = preview(file, mapping=map_ or (), mode=mode, region=region, date_order=date_order,
-                     encoding=encoding, delimiter=delimiter, report=report, limit=limit)
+    with file_progress() as progress:
+        result = preview(file, mapping=map_ or (), mode=mode, region=region, date_order=date_order,
+                         encoding=encoding, delimiter=delimiter, report=report, limit=limit, progress=progress)
     data = result.to_dict()
     if result.error_count:
         if not output.json_mode():

@@ -8,7 +8,7 @@ items are kept for display (``limit=0`` keeps them all).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,21 +80,25 @@ def preview(
     report: str | Path | None = None,
     limit: int = 100,
     keep: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Preview:
     """Validate ``path`` and plan it against ``existing`` users (a list of UserRow-shaped
     dicts). Errors are in the result, not raised; bad options raise UsageError.
 
     With ``keep=True`` the normalised rows stay available through
-    ``result.validation.users()`` (to apply them) until ``result.close()``."""
+    ``result.validation.users()`` (to apply them) until ``result.close()``.
+    ``progress(stage, done, total)`` reports "check" (bytes) then "plan" (rows)."""
     existing = list(existing)
     planner = Planner(existing, mode=mode, caller=caller)  # checks the mode before reading
     source = open_source(path, encoding=encoding, delimiter=delimiter)
     cmap = columns_mod.resolve(source.header, columns_mod.parse_overrides(mapping))
     writer = ReportWriter(report) if report else None
-    result = validate(source, cmap, existing=existing, region=region, date_order=date_order)
+    result = validate(source, cmap, existing=existing, region=region, date_order=date_order, progress=progress)
     try:
         outcome = Preview(validation=result, planner=planner, report=Path(report) if report else None)
         items = iter_plan(result.entries(), planner, result.errors_by_row())
+        if progress:
+            items = _counted(items, result.rows_read, progress)
         if writer:
             with writer:
                 _collect(outcome, items, limit, writer)
@@ -104,6 +108,16 @@ def preview(
         if not keep:
             result.close()
     return outcome
+
+
+def _counted(items: Iterable[PlanItem], total: int, progress: Callable[[str, int, int], None]):
+    done = 0
+    for item in items:
+        done += 1
+        if not done % 1000:
+            progress("plan", min(done, total), total)
+        yield item
+    progress("plan", total, total)
 
 
 def _collect(outcome: Preview, items: Iterable[PlanItem], limit: int, writer: ReportWriter | None) -> None:

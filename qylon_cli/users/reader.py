@@ -51,6 +51,7 @@ class Source:
     version_line: str | None = None
     encoding_label: str = ""
     skipped_examples: list[int] = field(default_factory=list)
+    bytes_read: int = 0  # how far the last rows() got in the file (for progress)
 
     @property
     def delimiter_name(self) -> str:
@@ -60,9 +61,13 @@ class Source:
         with open(self.path, encoding=self.encoding, newline="") as handle:
             reader = csv.reader(handle, delimiter=self.delimiter, strict=False)
             number = 0
+            raw = handle.buffer
             try:
                 for number, cells in enumerate(reader, start=1):
+                    if not number % 1000:
+                        self.bytes_read = raw.tell()
                     yield number, cells
+                self.bytes_read = self.path.stat().st_size
             except csv.Error as exc:
                 raise InvalidInput(
                     f"{self.path.name}: row {number + 1} cannot be read as CSV: {exc}.",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -317,10 +317,12 @@ def validate(
     region: str | None = None,
     date_order: str = "auto",
     max_errors: int = 10_000,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Validation:
     """Check every row of ``source``. ``existing`` are the users already there (dicts with
     at least ``email`` and ``manager``); managers may point at them. Close the result (or
-    use it in ``with``) to delete its spool file."""
+    use it in ``with``) to delete its spool file. ``progress("check", done, total)`` is
+    called every 1,000 rows with bytes read and the file's size."""
     if date_order not in ("auto", "dmy", "mdy"):
         raise InvalidInput(f"Unknown date order {date_order!r}.", hint="Use auto, dmy or mdy.")
     if region:
@@ -332,10 +334,15 @@ def validate(
     result._spool = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="qylon-users-")
     checker = _RowChecker(result, region=region.upper() if region else None, date_order=date_order)
     write = result._spool.write
+    total = source.path.stat().st_size
     for number, cells in source.rows():
         result.rows_read += 1
+        if progress and not result.rows_read % 1000:
+            progress("check", source.bytes_read, total)
         user = checker.check(number, cells)
         write(json.dumps({"row": number, **(user or {})}, ensure_ascii=False) + "\n")
+    if progress:
+        progress("check", total, total)
     _check_managers(result, checker, existing)
     position = {name: i for i, name in reversed(list(enumerate(columns.header)))}
     result.errors.sort(key=lambda e: (e.row or 0, position.get(e.column, -1)))  # file order

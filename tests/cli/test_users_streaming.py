@@ -53,3 +53,15 @@ def test_memory_stays_bounded_on_a_large_file(tmp_path):
     print(f"file {size / 1e6:.0f} MB, peak {large_peak / 1e6:.1f} MB, {per_row:.0f} bytes per row")
     assert per_row < 200, "only a small index per row (email hash, row, manager) may be kept"
     assert large_peak < size
+
+
+def test_progress_reports_bytes_then_rows(tmp_path):
+    path = tmp_path / "p.csv"
+    size = generate(path, 2_500)
+    calls = []
+    preview(path, progress=lambda stage, done, total: calls.append((stage, done, total)))
+    checks = [c for c in calls if c[0] == "check"]
+    plans = [c for c in calls if c[0] == "plan"]
+    assert checks[-1] == ("check", size, size) and len(checks) == 3
+    assert all(0 < done <= size for _, done, _ in checks)
+    assert plans[-1] == ("plan", 2_500, 2_500) and [d for _, d, _ in plans[:2]] == [1000, 2000]
