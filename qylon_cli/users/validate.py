@@ -145,6 +145,7 @@ class _RowChecker:
         self.date_order = date_order
         self.index: dict[int, int] = {}  # hash(email) -> row << 64 | hash(manager) (0: none)
         self.manager_column = ""
+        self.parsers = self._parsers()
 
     def check(self, number: int, cells: list[str]) -> dict | None:
         result, cmap = self.result, self.result.columns
@@ -160,9 +161,10 @@ class _RowChecker:
         if raw_email is None:
             column = cmap.column(cmap.fields["email"][0])
             result.add(number, column, "email", "email_missing", "email is empty: every user needs one")
+        parsers = self.parsers
         for name, (value, column) in values.items():
             try:
-                user[name] = self._field(name, value)
+                user[name] = parsers[name](value)
             except parse.Bad as bad:
                 result.add(number, column, name, bad.code, bad.message, value)
         if "blocked" in user or "enabled" in user:
@@ -185,30 +187,22 @@ class _RowChecker:
             user["start_date"] = user["start_date"].isoformat()
         return user
 
-    def _field(self, name: str, value: str):
-        if name == "email":
-            return parse.email(value)
-        if name == "manager":
-            return parse.cached_email(value)
-        if name in _NAME_FIELDS:
-            return parse.name(value)
-        if name in _TEXT_FIELDS:
-            return parse.text(value)
-        if name == "role":
-            return parse.role(value)
-        if name == "status":
-            return parse.status(value)
-        if name == "blocked":
-            return parse.flag(value, inverted=True)
-        if name == "enabled":
-            return parse.flag(value, inverted=False)
-        if name == "groups":
-            return parse.groups(value)
-        if name == "phone":
-            return parse.phone(value, region=self.region)
-        if name == "start_date":
-            return parse.start_date(value, order=self.date_order)
-        raise AssertionError(name)
+    def _parsers(self) -> dict:
+        """Field -> function(value) returning the normalised value or raising Bad."""
+        region, order = self.region, self.date_order
+        return {
+            "email": parse.email,
+            "manager": parse.cached_email,
+            **dict.fromkeys(_NAME_FIELDS, parse.name),
+            **dict.fromkeys(_TEXT_FIELDS, parse.text),
+            "role": parse.role,
+            "status": parse.status,
+            "blocked": lambda v: parse.flag(v, inverted=True),
+            "enabled": lambda v: parse.flag(v, inverted=False),
+            "groups": parse.groups,
+            "phone": lambda v: parse.phone(v, region=region),
+            "start_date": lambda v: parse.start_date(v, order=order),
+        }
 
     def _cross(self, number: int, address: str, user: dict, values: dict) -> None:
         key = _key(address)
