@@ -23,7 +23,18 @@ import time
 from pathlib import Path
 
 FIRST = ["Zoë", "José", "Léa", "François", "Chiara", "Ann", "Bjørn", "Inès", "Tomás", "Aoife"]
-LAST = ["Müller", "Núñez", "Ångström", "Lefèvre", "D'Amico", "Lee", "Sørensen", "Belkacem", "Novák", "O'Brien"]
+LAST = [
+    "Müller",
+    "Núñez",
+    "Ångström",
+    "Lefèvre",
+    "D'Amico",
+    "Lee",
+    "Sørensen",
+    "Belkacem",
+    "Novák",
+    "O'Brien",
+]
 PHONES = ["+44 7700 9{:05d}", "+1 202 555 {:04d}", "+33 6 12 {:06d}", "+49 30 9018{:04d}"]
 DATES = ["2026-{m:02d}-{d:02d}", "{d:02d}.{m:02d}.2026", "2026/{m:02d}/{d:02d}"]
 
@@ -31,17 +42,47 @@ DATES = ["2026-{m:02d}-{d:02d}", "{d:02d}.{m:02d}.2026", "2026/{m:02d}/{d:02d}"]
 def generate(path: Path, rows: int) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         out = csv.writer(handle)
-        out.writerow(["Email", "First Name", "Last Name", "Role", "Team", "Groups", "Manager Email", "Job Title",
-                      "Department", "Office", "Start Date", "Mobile Phone", "Status", "attr:employee_id"])
+        out.writerow(
+            [
+                "Email",
+                "First Name",
+                "Last Name",
+                "Role",
+                "Team",
+                "Groups",
+                "Manager Email",
+                "Job Title",
+                "Department",
+                "Office",
+                "Start Date",
+                "Mobile Phone",
+                "Status",
+                "attr:employee_id",
+            ]
+        )
         for i in range(rows):
             manager = f"user{i // 10}@example.com" if i else ""
             role = "owner" if i == 0 else ("manager" if i % 10 == 0 else "member")
             phone = PHONES[i % 4].format(i % 10_000)
             start = DATES[i % 3].format(m=i % 12 + 1, d=i % 28 + 1)
-            out.writerow([f"user{i}@example.com", FIRST[i % 10], f"{LAST[i % 10]}{i}", role, f"Team {i % 50}",
-                          "consulting;emea" if i % 2 else "consulting", manager, "Consultant",
-                          ["Sales", "Engineering", "Operations"][i % 3], "Paris", start, phone,
-                          "active" if i % 20 else "suspended", f"E{i:07d}"])
+            out.writerow(
+                [
+                    f"user{i}@example.com",
+                    FIRST[i % 10],
+                    f"{LAST[i % 10]}{i}",
+                    role,
+                    f"Team {i % 50}",
+                    "consulting;emea" if i % 2 else "consulting",
+                    manager,
+                    "Consultant",
+                    ["Sales", "Engineering", "Operations"][i % 3],
+                    "Paris",
+                    start,
+                    phone,
+                    "active" if i % 20 else "suspended",
+                    f"E{i:07d}",
+                ]
+            )
 
 
 def run(argv: list[str]) -> tuple[float, float, float, int]:
@@ -50,7 +91,12 @@ def run(argv: list[str]) -> tuple[float, float, float, int]:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    return (
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        os.waitstatus_to_exitcode(status),
+    )
 
 
 def main() -> None:
@@ -63,7 +109,10 @@ def main() -> None:
         path = Path(tmp) / "users.csv"
         generate(path, args.rows)
         print(f"file: {args.rows} rows, {path.stat().st_size / 1e6:.1f} MB")
-        for label, extra in (("dry run", []), ("dry run + report", ["--report", str(Path(tmp) / "r.csv")])):
+        for label, extra in (
+            ("dry run", []),
+            ("dry run + report", ["--report", str(Path(tmp) / "r.csv")]),
+        ):
             walls, cpus, peaks = [], [], []
             for _ in range(args.runs):
                 wall, cpu, peak, code = run([exe, "users", "validate", str(path), "--json", *extra])
@@ -73,8 +122,10 @@ def main() -> None:
                 cpus.append(cpu)
                 peaks.append(peak)
             wall = statistics.median(walls)
-            print(f"{label:<18} wall {wall:6.2f} s  cpu {statistics.median(cpus):6.2f} s  "
-                  f"({args.rows / wall:,.0f} rows/s)  peak RSS {max(peaks):.0f} MB  (median of {args.runs})")
+            print(
+                f"{label:<18} wall {wall:6.2f} s  cpu {statistics.median(cpus):6.2f} s  "
+                f"({args.rows / wall:,.0f} rows/s)  peak RSS {max(peaks):.0f} MB  (median of {args.runs})"
+            )
 
 
 if __name__ == "__main__":

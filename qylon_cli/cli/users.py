@@ -17,22 +17,39 @@ app = typer.Typer(
 
 MapOption = Annotated[
     list[str] | None,
-    typer.Option("--map", metavar="COLUMN=FIELD",
-                 help="Use COLUMN for FIELD (a Qylon field, attr:NAME or ignore). Repeatable."),
+    typer.Option(
+        "--map",
+        metavar="COLUMN=FIELD",
+        help="Use COLUMN for FIELD (a Qylon field, attr:NAME or ignore). Repeatable.",
+    ),
 ]
 
 
 @app.command("validate")
 def validate_cmd(
-    file: Annotated[Path, typer.Argument(help="The CSV (UTF-8/16 or Windows-1252; comma, semicolon or tab).")],
+    file: Annotated[
+        Path, typer.Argument(help="The CSV (UTF-8/16 or Windows-1252; comma, semicolon or tab).")
+    ],
     map_: MapOption = None,
     mode: Annotated[str, typer.Option(help="Plan as: upsert, create-only or sync.")] = "upsert",
-    region: Annotated[str | None, typer.Option(help="Country for phone numbers without +code, e.g. GB.")] = None,
-    date_order: Annotated[str, typer.Option(help="For dates like 03/04/2026: dmy, mdy, or auto (refuse).")] = "auto",
-    encoding: Annotated[str | None, typer.Option(help="Force the file's encoding (detected by default).")] = None,
-    delimiter: Annotated[str | None, typer.Option(help="Force the delimiter: ',', ';' or tab.")] = None,
-    report: Annotated[Path | None, typer.Option(help="Write each row's outcome to this .csv or .json.")] = None,
-    limit: Annotated[int, typer.Option(help="Plan entries to list (0 = all); counts cover every row.")] = 100,
+    region: Annotated[
+        str | None, typer.Option(help="Country for phone numbers without +code, e.g. GB.")
+    ] = None,
+    date_order: Annotated[
+        str, typer.Option(help="For dates like 03/04/2026: dmy, mdy, or auto (refuse).")
+    ] = "auto",
+    encoding: Annotated[
+        str | None, typer.Option(help="Force the file's encoding (detected by default).")
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="Force the delimiter: ',', ';' or tab.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write each row's outcome to this .csv or .json.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(help="Plan entries to list (0 = all); counts cover every row.")
+    ] = 100,
     json: output.JsonOption = False,
 ) -> None:
     """Read and check a user CSV offline and print the plan and every error; nothing changes.
@@ -48,8 +65,18 @@ def validate_cmd(
     from .users_render import render
 
     with file_progress() as progress:
-        result = preview(file, mapping=map_ or (), mode=mode, region=region, date_order=date_order,
-                         encoding=encoding, delimiter=delimiter, report=report, limit=limit, progress=progress)
+        result = preview(
+            file,
+            mapping=map_ or (),
+            mode=mode,
+            region=region,
+            date_order=date_order,
+            encoding=encoding,
+            delimiter=delimiter,
+            report=report,
+            limit=limit,
+            progress=progress,
+        )
     data = result.to_dict()
     if result.error_count:
         if not output.json_mode():

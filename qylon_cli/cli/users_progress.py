@@ -13,9 +13,16 @@ def file_progress():
 
     from .. import output
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                   console=output.stderr(), transient=True, disable=not sys.stderr.isatty())
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=output.stderr(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
     tasks: dict[str, int] = {}
     labels = {"check": "Checking rows", "plan": "Planning"}
 

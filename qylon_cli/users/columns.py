@@ -24,8 +24,18 @@ from .model import FIELDS
 # Field -> normalised header names, best first. Pseudo-fields: "blocked" (Entra's "Block
 # sign in", Yes = suspended) and "enabled" (true = active) both feed status.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "email": ("email", "emailaddress", "primaryemail", "workemail", "mail", "userprincipalname",
-              "upn", "inviteeemail", "login", "username"),
+    "email": (
+        "email",
+        "emailaddress",
+        "primaryemail",
+        "workemail",
+        "mail",
+        "userprincipalname",
+        "upn",
+        "inviteeemail",
+        "login",
+        "username",
+    ),
     "first_name": ("firstname", "givenname", "first", "forename"),
     "last_name": ("lastname", "surname", "familyname", "last"),
     "display_name": ("displayname", "fullname", "name"),
@@ -37,8 +47,17 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "department": ("department", "dept"),
     "location": ("location", "office", "physicaldeliveryofficename", "officelocation", "city"),
     "start_date": ("startdate", "hiredate", "employeehiredate", "hiredon", "joindate"),
-    "phone": ("phone", "phonenumber", "mobilephone", "mobile", "workphone", "telephonenumber",
-              "businessphone", "officephone", "primaryphone"),
+    "phone": (
+        "phone",
+        "phonenumber",
+        "mobilephone",
+        "mobile",
+        "workphone",
+        "telephonenumber",
+        "businessphone",
+        "officephone",
+        "primaryphone",
+    ),
     "status": ("status", "newstatus", "accountstatus"),
     "blocked": ("blocksignin",),
     "enabled": ("accountenabled", "enabled", "active"),
@@ -46,17 +65,67 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 # Columns of the directory templates that Qylon knows and deliberately does not use.
 IGNORED: dict[str, str] = {
-    **dict.fromkeys(("password", "passwordprofile", "initialpassword", "passwordhashfunction",
-                     "changepasswordatnextsignin"), "passwords are never imported"),
-    **dict.fromkeys(("orgunitpath", "newprimaryemail", "newlicenses", "advancedprotectionprogramenrollment",
-                     "buildingid", "floorname", "floorsection", "costcenter", "employeeid", "employeetype",
-                     "employeenumber", "usertype", "organization", "division"), "directory-only setting"),
-    **dict.fromkeys(("recoveryemail", "homesecondaryemail", "worksecondaryemail", "secondemail",
-                     "recoveryphone", "homephone", "homeaddress", "workaddress", "streetaddress",
-                     "postaladdress", "zipcode", "postalcode", "state", "country", "countrycode",
-                     "usagelocation", "middlename", "honorificprefix", "honorificsuffix", "nickname",
-                     "profileurl", "preferredlanguage", "locale", "timezone"), "not a Qylon field"),
-    **dict.fromkeys(("inviteredirecturl", "sendemail", "customizedmessagebody"), "Entra invitation setting"),
+    **dict.fromkeys(
+        (
+            "password",
+            "passwordprofile",
+            "initialpassword",
+            "passwordhashfunction",
+            "changepasswordatnextsignin",
+        ),
+        "passwords are never imported",
+    ),
+    **dict.fromkeys(
+        (
+            "orgunitpath",
+            "newprimaryemail",
+            "newlicenses",
+            "advancedprotectionprogramenrollment",
+            "buildingid",
+            "floorname",
+            "floorsection",
+            "costcenter",
+            "employeeid",
+            "employeetype",
+            "employeenumber",
+            "usertype",
+            "organization",
+            "division",
+        ),
+        "directory-only setting",
+    ),
+    **dict.fromkeys(
+        (
+            "recoveryemail",
+            "homesecondaryemail",
+            "worksecondaryemail",
+            "secondemail",
+            "recoveryphone",
+            "homephone",
+            "homeaddress",
+            "workaddress",
+            "streetaddress",
+            "postaladdress",
+            "zipcode",
+            "postalcode",
+            "state",
+            "country",
+            "countrycode",
+            "usagelocation",
+            "middlename",
+            "honorificprefix",
+            "honorificsuffix",
+            "nickname",
+            "profileurl",
+            "preferredlanguage",
+            "locale",
+            "timezone",
+        ),
+        "not a Qylon field",
+    ),
+    **dict.fromkeys(
+        ("inviteredirecturl", "sendemail", "customizedmessagebody"), "Entra invitation setting"
+    ),
     "managerid": "an Okta user id, not an email",
 }
 OKTA_MANAGER = "Okta's manager column holds a display name, not an email"
@@ -109,7 +178,9 @@ class ColumnMap:
             "unknown": list(self.unknown),
         }
 
-    def extract(self, cells: list[str]) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    def extract(
+        self, cells: list[str]
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
         """The row's non-empty values: ``({field: (value, column)}, {attr: (value, column)})``."""
         width = len(cells)
         values: dict[str, tuple[str, str]] = {}
@@ -135,12 +206,16 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
         column, sep, target = pair.partition("=")
         column, target = column.strip(), target.strip()
         if not sep or not column or not target:
-            raise UsageError(f"--map takes COLUMN=FIELD, not {pair!r}.", hint="Example: --map 'Work Mail=email'")
+            raise UsageError(
+                f"--map takes COLUMN=FIELD, not {pair!r}.", hint="Example: --map 'Work Mail=email'"
+            )
         if target.lower() in ("ignore", "-"):
             target = "ignore"
         elif target.lower().startswith("attr:"):
             if not _ATTR_NAME.match(target[5:]):
-                raise UsageError(f"--map {pair!r}: attribute names use letters, digits, _ . - (64 at most).")
+                raise UsageError(
+                    f"--map {pair!r}: attribute names use letters, digits, _ . - (64 at most)."
+                )
         elif target not in allowed:
             raise UsageError(
                 f"--map {pair!r}: unknown field {target!r}.",
@@ -195,16 +270,24 @@ def resolve(header: list[str], overrides: dict[str, str] | None = None) -> Colum
             cmap.unknown.append(name)
     if overrides:
         missing = ", ".join(sorted(overrides))
-        raise UsageError(f"--map names columns the file does not have: {missing}.", hint="Header: " + ", ".join(header))
+        raise UsageError(
+            f"--map names columns the file does not have: {missing}.",
+            hint="Header: " + ", ".join(header),
+        )
     for name, cols in ranked.items():
         if name in explicit:
-            cmap.ignored.extend((cmap.column(i), f"--map chose another column for {name}") for _, i in cols)
+            cmap.ignored.extend(
+                (cmap.column(i), f"--map chose another column for {name}") for _, i in cols
+            )
             continue
         cmap.fields[name] = [i for _, i in sorted(cols)]
     cmap.fields.update(explicit)
     for pseudo in ("blocked", "enabled"):
         if pseudo in cmap.fields and "status" in cmap.fields:
-            cmap.ignored.extend((cmap.column(i), "status comes from another column") for i in cmap.fields.pop(pseudo))
+            cmap.ignored.extend(
+                (cmap.column(i), "status comes from another column")
+                for i in cmap.fields.pop(pseudo)
+            )
     if "email" not in cmap.fields:
         raise InvalidInput(
             "No email column: Qylon needs one to identify each user.",

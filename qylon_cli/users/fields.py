@@ -21,8 +21,8 @@ Two-digit years mean 20YY up to ten years ahead of today, else 19YY.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from .model import ROLES
 
@@ -35,12 +35,28 @@ _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{2}|\d{4})(?: \d.*)?$")
 _SLASHED = re.compile(r"^(\d{1,2})([/-])(\d{1,2})\2(\d{2}|\d{4})(?:[T ]\d.*)?$")
 _SERIAL = re.compile(r"^(\d{1,5})(?:\.\d+)?$")
-_NAMED = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y",
-          "%d-%b-%Y", "%d-%b-%y", "%d %b %y", "%a, %d %b %Y")
+_NAMED = (
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%b %d %Y",
+    "%B %d %Y",
+    "%d-%b-%Y",
+    "%d-%b-%y",
+    "%d %b %y",
+    "%a, %d %b %Y",
+)
 _STATUS = {
-    "active": "active", "enabled": "active", "enable": "active",
-    "suspended": "suspended", "suspend": "suspended", "disabled": "suspended",
-    "inactive": "suspended", "deactivated": "suspended", "blocked": "suspended",
+    "active": "active",
+    "enabled": "active",
+    "enable": "active",
+    "suspended": "suspended",
+    "suspend": "suspended",
+    "disabled": "suspended",
+    "inactive": "suspended",
+    "deactivated": "suspended",
+    "blocked": "suspended",
 }
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
@@ -82,7 +98,9 @@ def email(value: str, *, what: str = "email") -> str:
     return _full_email(value, what)
 
 
-_PLAIN_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_PLAIN_LOCAL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$"
+)
 
 
 @lru_cache(maxsize=4096)
@@ -178,7 +196,9 @@ def _parse_phone(value: str, region: str | None) -> str:
             ) from None
         raise Bad("phone_invalid", "not a phone number") from None
     if not phonenumbers.is_possible_number(number):
-        raise Bad("phone_invalid", "not a possible phone number for its country (wrong number of digits)")
+        raise Bad(
+            "phone_invalid", "not a possible phone number for its country (wrong number of digits)"
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

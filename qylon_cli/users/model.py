@@ -56,7 +56,9 @@ class UserRow(BaseModel):
 class RowError(BaseModel):
     """A problem with one row (or with the file when ``row`` is None)."""
 
-    row: int | None = Field(description="As a spreadsheet counts it: the header is row 1 (2 under Entra's version line).")
+    row: int | None = Field(
+        description="As a spreadsheet counts it: the header is row 1 (2 under Entra's version line)."
+    )
     column: str | None = Field(None, description="The column's name as written in the file.")
     field: str | None = None
     code: str = Field(description="snake_case kind, e.g. email_invalid, manager_cycle.")

@@ -63,7 +63,9 @@ def _owner(user: UserRow) -> bool:
 class Planner:
     """Plan rows one at a time against ``existing`` users (dicts in UserRow's shape)."""
 
-    def __init__(self, existing: Iterable[Mapping] = (), *, mode: str = "upsert", caller: str | None = None):
+    def __init__(
+        self, existing: Iterable[Mapping] = (), *, mode: str = "upsert", caller: str | None = None
+    ):
         if mode not in MODES:
             raise UsageError(f"Unknown mode {mode!r}.", hint="Use " + ", ".join(MODES) + ".")
         self.mode = mode
@@ -79,8 +81,13 @@ class Planner:
         self._owner_rows: list[int] = []
         self.unidentified = 0  # rejected rows without a valid email
 
-    def item(self, row: int, user: UserRow | None, errors: list[str] | None = None,
-             email: str | None = None) -> PlanItem:
+    def item(
+        self,
+        row: int,
+        user: UserRow | None,
+        errors: list[str] | None = None,
+        email: str | None = None,
+    ) -> PlanItem:
         """The plan for one file row (``user`` None when the row was rejected; ``email``
         then is its email if that much was valid)."""
         if user is None:
@@ -100,13 +107,18 @@ class Planner:
         self.seen.add(email)  # only existing users: sync needs to know who the file lists
         if self.mode == "create-only":
             self.counts["skip"] += 1
-            return PlanItem(action="skip", email=email, row=row, reason="already exists (mode create-only)")
+            return PlanItem(
+                action="skip", email=email, row=row, reason="already exists (mode create-only)"
+            )
         changes = diff(old, user)
         if not changes:
             self.counts["unchanged"] += 1
             return PlanItem(action="unchanged", email=email, row=row)
-        merged = old.model_copy(update={k: v for k, v in user.model_dump(exclude_none=True).items()
-                                        if k != "attributes"})
+        merged = old.model_copy(
+            update={
+                k: v for k, v in user.model_dump(exclude_none=True).items() if k != "attributes"
+            }
+        )
         if _owner(old) and not _owner(merged):
             self._owner_changes -= 1
             self._owner_rows.append(row)
@@ -121,9 +133,15 @@ class Planner:
         had_owner = any(_owner(u) for u in self.existing.values())
         if had_owner and owners <= 0 and self._owner_rows:
             for row in self._owner_rows:
-                self.problems.append(RowError(
-                    row=row, column=None, field="role", code="last_owner",
-                    message="this change would leave the team without an active owner"))
+                self.problems.append(
+                    RowError(
+                        row=row,
+                        column=None,
+                        field="role",
+                        code="last_owner",
+                        message="this change would leave the team without an active owner",
+                    )
+                )
         items: list[PlanItem] = []
         if self.mode != "sync":
             return items
@@ -132,28 +150,45 @@ class Planner:
             if email in self.seen or not _active(user):
                 continue
             if email == self.caller:
-                items.append(PlanItem(action="skip", email=email, reason="not in the file, but it is you"))
+                items.append(
+                    PlanItem(action="skip", email=email, reason="not in the file, but it is you")
+                )
                 self.counts["skip"] += 1
                 continue
             if self.unidentified:
-                items.append(PlanItem(action="skip", email=email, reason=(
-                    f"not in the file, but {self.unidentified} rejected row(s) have no valid email: "
-                    "deactivations wait until every row names its user")))
+                items.append(
+                    PlanItem(
+                        action="skip",
+                        email=email,
+                        reason=(
+                            f"not in the file, but {self.unidentified} rejected row(s) have no valid email: "
+                            "deactivations wait until every row names its user"
+                        ),
+                    )
+                )
                 self.counts["skip"] += 1
                 continue
             if _owner(user) and owners <= 1:
-                items.append(PlanItem(action="skip", email=email, reason="not in the file, but the last owner"))
+                items.append(
+                    PlanItem(
+                        action="skip", email=email, reason="not in the file, but the last owner"
+                    )
+                )
                 self.counts["skip"] += 1
                 continue
             if _owner(user):
                 owners -= 1
-            items.append(PlanItem(action="deactivate", email=email, reason="not in the file (mode sync)"))
+            items.append(
+                PlanItem(action="deactivate", email=email, reason="not in the file (mode sync)")
+            )
             self.counts["deactivate"] += 1
         return items
 
     def summary(self) -> dict[str, int]:
-        return {name: self.counts.get(name, 0)
-                for name in ("create", "update", "unchanged", "skip", "deactivate", "error")}
+        return {
+            name: self.counts.get(name, 0)
+            for name in ("create", "update", "unchanged", "skip", "deactivate", "error")
+        }
 
 
 def plan_all(

@@ -93,9 +93,13 @@ def preview(
     source = open_source(path, encoding=encoding, delimiter=delimiter)
     cmap = columns_mod.resolve(source.header, columns_mod.parse_overrides(mapping))
     writer = ReportWriter(report) if report else None
-    result = validate(source, cmap, existing=existing, region=region, date_order=date_order, progress=progress)
+    result = validate(
+        source, cmap, existing=existing, region=region, date_order=date_order, progress=progress
+    )
     try:
-        outcome = Preview(validation=result, planner=planner, report=Path(report) if report else None)
+        outcome = Preview(
+            validation=result, planner=planner, report=Path(report) if report else None
+        )
         items = iter_plan(result.entries(), planner, result.errors_by_row())
         if progress:
             items = _counted(items, result.rows_read, progress)
@@ -120,7 +124,9 @@ def _counted(items: Iterable[PlanItem], total: int, progress: Callable[[str, int
     progress("plan", total, total)
 
 
-def _collect(outcome: Preview, items: Iterable[PlanItem], limit: int, writer: ReportWriter | None) -> None:
+def _collect(
+    outcome: Preview, items: Iterable[PlanItem], limit: int, writer: ReportWriter | None
+) -> None:
     for item in items:
         if writer:
             writer.write(item)

@@ -35,8 +35,13 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 LE with BOM"),
     (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 BE with BOM"),
 )
-_LABELS = {"utf-8": "UTF-8", "cp1252": "Windows-1252", "latin-1": "Latin-1",
-           "utf-16-le": "UTF-16 LE", "utf-16-be": "UTF-16 BE"}
+_LABELS = {
+    "utf-8": "UTF-8",
+    "cp1252": "Windows-1252",
+    "latin-1": "Latin-1",
+    "utf-16-le": "UTF-16 LE",
+    "utf-16-be": "UTF-16 BE",
+}
 
 
 @dataclass
@@ -71,7 +76,7 @@ class Source:
             except csv.Error as exc:
                 raise InvalidInput(
                     f"{self.path.name}: row {number + 1} cannot be read as CSV: {exc}.",
-                    hint="Check the quotes on that row (a quote inside a cell is written twice: \"\").",
+                    hint='Check the quotes on that row (a quote inside a cell is written twice: "").',
                     code="csv_unreadable",
                 ) from exc
             except UnicodeDecodeError as exc:
@@ -166,7 +171,9 @@ def _first_lines(path: Path, encoding: str, limit: int = 3) -> list[str]:
     return lines
 
 
-def open_source(path: str | Path, *, encoding: str | None = None, delimiter: str | None = None) -> Source:
+def open_source(
+    path: str | Path, *, encoding: str | None = None, delimiter: str | None = None
+) -> Source:
     """Open a user CSV: detect its encoding, delimiter, version line and header."""
     path = Path(path)
     if not path.is_file():
@@ -175,34 +182,52 @@ def open_source(path: str | Path, *, encoding: str | None = None, delimiter: str
         try:
             codecs.lookup(encoding)
         except LookupError as exc:
-            raise InvalidInput(f"Unknown encoding {encoding!r}.", hint="Try utf-8, utf-16 or cp1252.") from exc
+            raise InvalidInput(
+                f"Unknown encoding {encoding!r}.", hint="Try utf-8, utf-16 or cp1252."
+            ) from exc
     enc = encoding or detect_encoding(path)
     try:
         lines = _first_lines(path, enc)
     except UnicodeDecodeError as exc:
         raise InvalidInput(
-            f"{path.name} is not valid {enc}: {exc.reason}.", hint="Name the file's encoding with --encoding."
+            f"{path.name} is not valid {enc}: {exc.reason}.",
+            hint="Name the file's encoding with --encoding.",
         ) from exc
     if not lines:
-        raise InvalidInput(f"{path.name} is empty.", hint="A user CSV needs a header row.", code="csv_empty")
+        raise InvalidInput(
+            f"{path.name} is empty.", hint="A user CSV needs a header row.", code="csv_empty"
+        )
     version = None
     if _VERSION_LINE.match(lines[0].rstrip(",;\t ")):
         version = lines[0].rstrip(",;\t ").strip()
         lines = lines[1:]
     if not lines:
-        raise InvalidInput(f"{path.name} has no header row.", hint="A user CSV needs a header row.", code="csv_empty")
+        raise InvalidInput(
+            f"{path.name} has no header row.",
+            hint="A user CSV needs a header row.",
+            code="csv_empty",
+        )
     delim = delimiter or detect_delimiter(lines[0])
     if delim in ("\\t", "tab"):
         delim = "\t"
     if len(delim) != 1:
-        raise InvalidInput(f"The delimiter must be one character, not {delim!r}.", hint="Use , ; or tab.")
+        raise InvalidInput(
+            f"The delimiter must be one character, not {delim!r}.", hint="Use , ; or tab."
+        )
     label = _LABELS.get(enc, enc)
     if not encoding:
         with open(path, "rb") as handle:
             head = handle.read(4)
         label = next((text for bom, _, text in _BOMS if head.startswith(bom)), label)
-    source = Source(path=path, encoding=enc, delimiter=delim, header=[], header_row=0, version_line=version,
-                    encoding_label=label)
+    source = Source(
+        path=path,
+        encoding=enc,
+        delimiter=delim,
+        header=[],
+        header_row=0,
+        version_line=version,
+        encoding_label=label,
+    )
     for number, cells in source._records():
         if version and number == 1:
             continue
@@ -212,4 +237,3 @@ def open_source(path: str | Path, *, encoding: str | None = None, delimiter: str
         source.header_row = number
         break
     return source
-

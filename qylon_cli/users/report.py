@@ -18,8 +18,10 @@ COLUMNS = ("row", "email", "action", "changes", "reason", "errors")
 
 
 def _changes_text(changes: dict[str, dict]) -> str:
-    return "; ".join(f"{name}: {c['from'] if c['from'] is not None else '(empty)'} → {c['to']}"
-                     for name, c in changes.items())
+    return "; ".join(
+        f"{name}: {c['from'] if c['from'] is not None else '(empty)'} → {c['to']}"
+        for name, c in changes.items()
+    )
 
 
 class ReportWriter:
@@ -29,14 +31,17 @@ class ReportWriter:
         self.path = Path(path)
         self.format = (format or self.path.suffix.lstrip(".")).lower()
         if self.format not in ("csv", "json"):
-            raise UsageError(f"Cannot tell the report format of {self.path.name}.",
-                             hint="Name it .csv or .json.")
+            raise UsageError(
+                f"Cannot tell the report format of {self.path.name}.", hint="Name it .csv or .json."
+            )
         self._handle = None
         self._count = 0
 
     def __enter__(self) -> ReportWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "w", encoding="utf-8-sig" if self.format == "csv" else "utf-8", newline="")
+        self._handle = open(
+            self.path, "w", encoding="utf-8-sig" if self.format == "csv" else "utf-8", newline=""
+        )
         if self.format == "csv":
             self._csv = csv.writer(self._handle, lineterminator="\r\n")
             self._csv.writerow(COLUMNS)
@@ -46,12 +51,28 @@ class ReportWriter:
 
     def write(self, item: PlanItem) -> None:
         if self.format == "csv":
-            self._csv.writerow([item.row if item.row is not None else "", item.email, item.action,
-                                _changes_text(item.changes), item.reason or "", " | ".join(item.errors)])
+            self._csv.writerow(
+                [
+                    item.row if item.row is not None else "",
+                    item.email,
+                    item.action,
+                    _changes_text(item.changes),
+                    item.reason or "",
+                    " | ".join(item.errors),
+                ]
+            )
         else:
-            record = {"row": item.row, "email": item.email, "action": item.action, "changes": item.changes,
-                      "reason": item.reason, "errors": item.errors}
-            self._handle.write(("," if self._count else "") + "\n  " + json.dumps(record, ensure_ascii=False))
+            record = {
+                "row": item.row,
+                "email": item.email,
+                "action": item.action,
+                "changes": item.changes,
+                "reason": item.reason,
+                "errors": item.errors,
+            }
+            self._handle.write(
+                ("," if self._count else "") + "\n  " + json.dumps(record, ensure_ascii=False)
+            )
         self._count += 1
 
     def __exit__(self, *exc) -> None:

@@ -69,15 +69,30 @@ class Validation:
     def valid_rows(self) -> int:
         return self.rows_read - len(self.error_rows)
 
-    def add(self, row: int | None, column: str | None, field_name: str | None, code: str, message: str,
-            value: str | None = None) -> None:
+    def add(
+        self,
+        row: int | None,
+        column: str | None,
+        field_name: str | None,
+        code: str,
+        message: str,
+        value: str | None = None,
+    ) -> None:
         self.error_count += 1
         if row is not None:
             self.error_rows.add(row)
         if len(self.errors) < self.max_errors:
             shown = _masked(field_name, value) if value is not None else None
-            self.errors.append(RowError(row=row, column=column, field=field_name, code=code, message=message,
-                                        value=shown))
+            self.errors.append(
+                RowError(
+                    row=row,
+                    column=column,
+                    field=field_name,
+                    code=code,
+                    message=message,
+                    value=shown,
+                )
+            )
 
     def users(self) -> Iterator[tuple[int, UserRow | None]]:
         """Every data row in file order: ``(row, user)``, user None when the row has errors."""
@@ -151,16 +166,23 @@ class _RowChecker:
         result, cmap = self.result, self.result.columns
         values, attrs = cmap.extract(cells)
         errors_before = result.error_count
-        extra = [c for c in cells[len(cmap.header):] if c.strip()]
+        extra = [c for c in cells[len(cmap.header) :] if c.strip()]
         if extra:
-            result.add(number, None, None, "extra_cells",
-                       f"the row has {len(cells)} cells but the header has {len(cmap.header)}: "
-                       "is a value with a delimiter missing its quotes?")
+            result.add(
+                number,
+                None,
+                None,
+                "extra_cells",
+                f"the row has {len(cells)} cells but the header has {len(cmap.header)}: "
+                "is a value with a delimiter missing its quotes?",
+            )
         user: dict = {}
         raw_email = values.get("email")
         if raw_email is None:
             column = cmap.column(cmap.fields["email"][0])
-            result.add(number, column, "email", "email_missing", "email is empty: every user needs one")
+            result.add(
+                number, column, "email", "email_missing", "email is empty: every user needs one"
+            )
         parsers = self.parsers
         for name, (value, column) in values.items():
             try:
@@ -173,11 +195,18 @@ class _RowChecker:
             user["attributes"] = {}
             for key, (value, column) in attrs.items():
                 if len(value) > parse.MAX_ATTRIBUTE:
-                    result.add(number, column, f"attr:{key}", "too_long",
-                               f"the value is {len(value)} characters long; the limit is {parse.MAX_ATTRIBUTE}")
+                    result.add(
+                        number,
+                        column,
+                        f"attr:{key}",
+                        "too_long",
+                        f"the value is {len(value)} characters long; the limit is {parse.MAX_ATTRIBUTE}",
+                    )
                 user["attributes"][key] = value
         if "display_name" not in user and ("first_name" in user or "last_name" in user):
-            user["display_name"] = " ".join(user[k] for k in ("first_name", "last_name") if k in user)
+            user["display_name"] = " ".join(
+                user[k] for k in ("first_name", "last_name") if k in user
+            )
         address = user.get("email")
         if address:
             self._cross(number, address, user, values)
@@ -208,14 +237,25 @@ class _RowChecker:
         key = _key(address)
         packed = self.index.get(key)
         if packed is not None:
-            self.result.add(number, values["email"][1], "email", "email_duplicate",
-                            f"the same email is on row {packed >> 64}: each user may appear once",
-                            values["email"][0])
+            self.result.add(
+                number,
+                values["email"][1],
+                "email",
+                "email_duplicate",
+                f"the same email is on row {packed >> 64}: each user may appear once",
+                values["email"][0],
+            )
             return
         manager = user.get("manager")
         if manager and manager == address:
-            self.result.add(number, values["manager"][1], "manager", "manager_self",
-                            "a user cannot be their own manager", values["manager"][0])
+            self.result.add(
+                number,
+                values["manager"][1],
+                "manager",
+                "manager_self",
+                "a user cannot be their own manager",
+                values["manager"][0],
+            )
             manager = None
         elif manager:
             self.manager_column = values["manager"][1]
@@ -265,8 +305,13 @@ def _check_managers(result: Validation, checker: _RowChecker, existing: Iterable
     for packed in index.values():
         manager = packed & _MASK
         if manager and manager not in index and manager not in known:
-            result.add(packed >> 64, column, "manager", "manager_not_found",
-                       "the manager is neither in this file nor an existing user")
+            result.add(
+                packed >> 64,
+                column,
+                "manager",
+                "manager_not_found",
+                "the manager is neither in this file nor an existing user",
+            )
     done_existing: set[int] = set()  # existing users not in the file; file rows are marked in place
     for start in index:
         if not index[start] & _MASK or index[start] & _DONE:
@@ -279,12 +324,18 @@ def _check_managers(result: Validation, checker: _RowChecker, existing: Iterable
             path.append(node)
             node = manager_of(node)
         if node is not None and node in on_path:
-            loop = path[on_path[node]:]
+            loop = path[on_path[node] :]
             steps = [f"row {index[n] >> 64}" if n in index else "an existing user" for n in loop]
             chain = " → ".join([*steps, steps[0]])
             for n in loop:
                 if n in index and index[n] & _MASK:
-                    result.add(index[n] >> 64, column, "manager", "manager_cycle", f"managers form a loop: {chain}")
+                    result.add(
+                        index[n] >> 64,
+                        column,
+                        "manager",
+                        "manager_cycle",
+                        f"managers form a loop: {chain}",
+                    )
         for n in path:
             if n in index:
                 index[n] |= _DONE
@@ -299,7 +350,13 @@ def _check_managers(result: Validation, checker: _RowChecker, existing: Iterable
                 continue
             manager_row = index[manager] >> 64
             if manager_row in result.error_rows:
-                result.add(row, column, "manager", "manager_rejected", f"the manager's row {manager_row} has errors")
+                result.add(
+                    row,
+                    column,
+                    "manager",
+                    "manager_rejected",
+                    f"the manager's row {manager_row} has errors",
+                )
                 changed = True
 
 
@@ -323,7 +380,10 @@ def validate(
         import phonenumbers
 
         if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise InvalidInput(f"Unknown region {region!r}.", hint="Use a two-letter country code such as GB or US.")
+            raise InvalidInput(
+                f"Unknown region {region!r}.",
+                hint="Use a two-letter country code such as GB or US.",
+            )
     result = Validation(source=source, columns=columns, max_errors=max_errors)
     result._spool = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="qylon-users-")
     checker = _RowChecker(result, region=region.upper() if region else None, date_order=date_order)

@@ -13,7 +13,9 @@ def test_validate_a_directory_template(qylon):
     assert result.code == 0, result.stderr
     data = result.json["data"]
     assert data["plan"]["create"] == 5 and data["error_count"] == 0
-    assert data["file"]["version_line"] == "version:v1.0" and data["file"]["skipped_example_rows"] == [3]
+    assert data["file"]["version_line"] == "version:v1.0" and data["file"][
+        "skipped_example_rows"
+    ] == [3]
     assert data["file"]["columns"]["fields"]["email"] == ["User name [userPrincipalName] Required"]
     assert [i["email"] for i in data["items"]][0] == "lea.muller@example.com"
 
@@ -27,8 +29,12 @@ def test_validate_prints_the_plan_for_people(qylon):
 
 
 def test_invalid_file_exits_3_with_every_error(qylon, tmp_path):
-    path = write(tmp_path / "bad.csv", "Email;Phone;Start date;Role\nbad;+44 20;03/04/2026;member\n"
-                                       "ok@example.com;;;\nOK@example.com;;;boss\n", "cp1252")
+    path = write(
+        tmp_path / "bad.csv",
+        "Email;Phone;Start date;Role\nbad;+44 20;03/04/2026;member\n"
+        "ok@example.com;;;\nOK@example.com;;;boss\n",
+        "cp1252",
+    )
     result = qylon("users", "validate", str(path), "--json")
     assert result.code == 3
     error = result.json["error"]
@@ -41,30 +47,62 @@ def test_invalid_file_exits_3_with_every_error(qylon, tmp_path):
         (4, "Email", "email_duplicate", "O***@example.com"),
         (4, "Role", "role_invalid", "boss"),
     ]
-    assert error["plan"] == {"create": 1, "update": 0, "unchanged": 0, "skip": 0, "deactivate": 0, "error": 2}
+    assert error["plan"] == {
+        "create": 1,
+        "update": 0,
+        "unchanged": 0,
+        "skip": 0,
+        "deactivate": 0,
+        "error": 2,
+    }
     human = qylon("users", "validate", str(path))
     assert human.code == 3
-    assert "row 4, Role: role must be one of owner, admin, manager, member (value: boss)" in human.stdout
+    assert (
+        "row 4, Role: role must be one of owner, admin, manager, member (value: boss)"
+        in human.stdout
+    )
     assert "nothing was changed" in human.stderr
 
 
 def test_options_map_date_order_region_and_report(qylon, tmp_path):
-    path = write(tmp_path / "hr.csv", "Work Mail\tJoined\tMobile\tBadge\nann@example.com\t03/04/2026\t07700 900123\tB7\n")
+    path = write(
+        tmp_path / "hr.csv",
+        "Work Mail\tJoined\tMobile\tBadge\nann@example.com\t03/04/2026\t07700 900123\tB7\n",
+    )
     report = tmp_path / "out" / "report.csv"
-    result = qylon("users", "validate", str(path), "--map", "Work Mail=email", "--map", "joined=start_date",
-                   "--map", "Badge=attr:badge", "--date-order", "dmy", "--region", "GB",
-                   "--report", str(report), "--json")
+    result = qylon(
+        "users",
+        "validate",
+        str(path),
+        "--map",
+        "Work Mail=email",
+        "--map",
+        "joined=start_date",
+        "--map",
+        "Badge=attr:badge",
+        "--date-order",
+        "dmy",
+        "--region",
+        "GB",
+        "--report",
+        str(report),
+        "--json",
+    )
     assert result.code == 0, result.stdout + result.stderr
     data = result.json["data"]
     assert data["file"]["delimiter"] == "tab"
     assert data["file"]["columns"]["attributes"] == {"badge": "Badge"}
     assert data["file"]["columns"]["fields"]["phone"] == ["Mobile"]
     rows = list(csv.DictReader(report.open(encoding="utf-8-sig", newline="")))
-    assert [(r["row"], r["email"], r["action"]) for r in rows] == [("2", "ann@example.com", "create")]
+    assert [(r["row"], r["email"], r["action"]) for r in rows] == [
+        ("2", "ann@example.com", "create")
+    ]
 
 
 def test_report_json_includes_rejected_rows(qylon, tmp_path):
-    path = write(tmp_path / "u.csv", "email,manager\na@example.com,\nb@example.com,nobody@example.com\n")
+    path = write(
+        tmp_path / "u.csv", "email,manager\na@example.com,\nb@example.com,nobody@example.com\n"
+    )
     result = qylon("users", "validate", str(path), "--report", str(tmp_path / "r.json"))
     assert result.code == 3
     data = json.loads((tmp_path / "r.json").read_text())

@@ -15,9 +15,17 @@ PEOPLE = {"lea.muller", "jose.nunez", "zoe.angstrom", "francois.lefevre", "chiar
 
 
 def test_names_match_ignoring_case_spaces_and_punctuation():
-    cmap = columns.resolve(["E-Mail Address", "FIRST NAME", "last_name", "displayName", " Start Date ", "Job Title"])
+    cmap = columns.resolve(
+        ["E-Mail Address", "FIRST NAME", "last_name", "displayName", " Start Date ", "Job Title"]
+    )
     assert {k: v[0] for k, v in cmap.fields.items()} == {
-        "email": 0, "first_name": 1, "last_name": 2, "display_name": 3, "start_date": 4, "title": 5}
+        "email": 0,
+        "first_name": 1,
+        "last_name": 2,
+        "display_name": 3,
+        "start_date": 4,
+        "title": 5,
+    }
 
 
 def test_google_workspace_template():
@@ -66,7 +74,11 @@ def test_okta_template():
     got = {u.email: u for _, u in result.users() if u}
     assert {e.split("@")[0] for e in got} == PEOPLE
     chiara = got["chiara.damico@example.com"]
-    assert chiara.location == "Rome" and chiara.title == "Office Manager" and chiara.phone == "+12025550146"
+    assert (
+        chiara.location == "Rome"
+        and chiara.title == "Office Manager"
+        and chiara.phone == "+12025550146"
+    )
     # Okta's manager column is a display name ("Inès Belkacem"): not used as an email.
     assert chiara.manager is None
     assert dict(result.columns.ignored)["manager"] == columns.OKTA_MANAGER
@@ -75,18 +87,30 @@ def test_okta_template():
 
 def test_same_people_across_vendors():
     def people(name):
-        return {u.email.split("@")[0]: (u.first_name, u.last_name, u.title)
-                for u in users(CSV_DIR / name).values()}
+        return {
+            u.email.split("@")[0]: (u.first_name, u.last_name, u.title)
+            for u in users(CSV_DIR / name).values()
+        }
 
     google = people("google_workspace_bulk_upload.csv")
     assert people("okta_user_import.csv") == google == people("entra_bulk_create.csv")
 
 
 def test_map_overrides_and_attributes(tmp_path):
-    path = write(tmp_path / "hr.csv", "Work Mail,Boss,Joined,Cost Centre,attr:badge,Shoe size,email\n"
-                                      "ann@example.com,,2026-03-15,CC-1,B7,42,other@example.com\n")
-    got = users(path, mapping=["work mail=email", "JOINED=start_date", "Cost Centre=attr:cost_center",
-                               "email=ignore"])
+    path = write(
+        tmp_path / "hr.csv",
+        "Work Mail,Boss,Joined,Cost Centre,attr:badge,Shoe size,email\n"
+        "ann@example.com,,2026-03-15,CC-1,B7,42,other@example.com\n",
+    )
+    got = users(
+        path,
+        mapping=[
+            "work mail=email",
+            "JOINED=start_date",
+            "Cost Centre=attr:cost_center",
+            "email=ignore",
+        ],
+    )
     ann = got["ann@example.com"]
     assert ann.start_date == date(2026, 3, 15)
     assert ann.attributes == {"badge": "B7", "cost_center": "CC-1"}

@@ -10,8 +10,15 @@ from qylon_cli.users.plan import Planner, diff, plan_all
 
 EXISTING = [
     {"email": "owner@example.com", "first_name": "Olga", "role": "owner", "status": "active"},
-    {"email": "ann@example.com", "first_name": "Ann", "title": "CTO", "role": "admin", "phone": "+447700900123",
-     "groups": ["eng", "leads"], "attributes": {"badge": "B1"}},
+    {
+        "email": "ann@example.com",
+        "first_name": "Ann",
+        "title": "CTO",
+        "role": "admin",
+        "phone": "+447700900123",
+        "groups": ["eng", "leads"],
+        "attributes": {"badge": "B1"},
+    },
     {"email": "gone@example.com", "first_name": "Gus", "role": "member"},
     {"email": "old@example.com", "first_name": "Old", "role": "member", "status": "suspended"},
     {"email": "me@example.com", "first_name": "Me", "role": "admin"},
@@ -24,8 +31,13 @@ def rows(*users):
 
 FILE = rows(
     {"email": "new@example.com", "first_name": "Nia"},
-    {"email": "ann@example.com", "first_name": "Ann", "title": "CEO", "groups": ["leads", "eng"],
-     "attributes": {"badge": "B1", "floor": "3"}},
+    {
+        "email": "ann@example.com",
+        "first_name": "Ann",
+        "title": "CEO",
+        "groups": ["leads", "eng"],
+        "attributes": {"badge": "B1", "floor": "3"},
+    },
     {"email": "owner@example.com", "first_name": "Olga"},
 )
 
@@ -36,19 +48,35 @@ def actions(items):
 
 def test_upsert_creates_updates_and_leaves_the_rest():
     items, planner = plan_all(FILE, EXISTING)
-    assert actions(items) == {("new@example.com", "create"), ("ann@example.com", "update"),
-                              ("owner@example.com", "unchanged")}
+    assert actions(items) == {
+        ("new@example.com", "create"),
+        ("ann@example.com", "update"),
+        ("owner@example.com", "unchanged"),
+    }
     update = next(i for i in items if i.action == "update")
     # groups compare as sets; empty fields in the file leave values alone (phone, role)
-    assert update.changes == {"title": {"from": "CTO", "to": "CEO"}, "attr:floor": {"from": None, "to": "3"}}
+    assert update.changes == {
+        "title": {"from": "CTO", "to": "CEO"},
+        "attr:floor": {"from": None, "to": "3"},
+    }
     assert update.row == 3
-    assert planner.summary() == {"create": 1, "update": 1, "unchanged": 1, "skip": 0, "deactivate": 0, "error": 0}
+    assert planner.summary() == {
+        "create": 1,
+        "update": 1,
+        "unchanged": 1,
+        "skip": 0,
+        "deactivate": 0,
+        "error": 0,
+    }
 
 
 def test_create_only_skips_existing_users():
-    items, planner = plan_all(FILE, EXISTING, mode="create-only")
-    assert actions(items) == {("new@example.com", "create"), ("ann@example.com", "skip"),
-                              ("owner@example.com", "skip")}
+    items, _ = plan_all(FILE, EXISTING, mode="create-only")
+    assert actions(items) == {
+        ("new@example.com", "create"),
+        ("ann@example.com", "skip"),
+        ("owner@example.com", "skip"),
+    }
     assert all("create-only" in i.reason for i in items if i.action == "skip")
 
 
@@ -67,18 +95,30 @@ def test_sync_never_deactivates_the_last_owner():
     assert owner.action == "skip" and "last owner" in owner.reason
     two_owners = [*EXISTING, {"email": "boss@example.com", "role": "owner"}]
     items, _ = plan_all(rows({"email": "new@example.com"}), two_owners, mode="sync")
-    owners = {i.email: i.action for i in items if i.email in ("owner@example.com", "boss@example.com")}
+    owners = {
+        i.email: i.action for i in items if i.email in ("owner@example.com", "boss@example.com")
+    }
     assert sorted(owners.values()) == ["deactivate", "skip"]  # one owner always stays
     # a new owner in the file lets the old ones go
-    items, _ = plan_all(rows({"email": "new@example.com", "role": "owner"}), two_owners, mode="sync")
-    assert {i.email for i in items if i.action == "deactivate"} >= {"owner@example.com", "boss@example.com"}
+    items, _ = plan_all(
+        rows({"email": "new@example.com", "role": "owner"}), two_owners, mode="sync"
+    )
+    assert {i.email for i in items if i.action == "deactivate"} >= {
+        "owner@example.com",
+        "boss@example.com",
+    }
 
 
 def test_demoting_the_last_owner_is_a_problem():
     _, planner = plan_all(rows({"email": "owner@example.com", "role": "member"}), EXISTING)
     assert [(p.row, p.code) for p in planner.problems] == [(2, "last_owner")]
-    _, planner = plan_all(rows({"email": "owner@example.com", "role": "member"},
-                               {"email": "ann@example.com", "role": "owner"}), EXISTING)
+    _, planner = plan_all(
+        rows(
+            {"email": "owner@example.com", "role": "member"},
+            {"email": "ann@example.com", "role": "owner"},
+        ),
+        EXISTING,
+    )
     assert planner.problems == []
 
 
@@ -112,20 +152,31 @@ def test_preview_keeps_rows_for_applying_when_asked(tmp_path):
     path = write(tmp_path / "u.csv", "email,title\nann@example.com,CEO\nnew@example.com,\n")
     existing = [{"email": "ann@example.com", "title": "CTO"}, {"email": "gone@example.com"}]
     with preview(path, existing=existing, mode="sync", keep=True) as result:
-        assert result.planner.summary()["update"] == 1 and result.planner.summary()["deactivate"] == 1
-        assert [u.email for _, u in result.validation.users()] == ["ann@example.com", "new@example.com"]
+        assert (
+            result.planner.summary()["update"] == 1 and result.planner.summary()["deactivate"] == 1
+        )
+        assert [u.email for _, u in result.validation.users()] == [
+            "ann@example.com",
+            "new@example.com",
+        ]
     assert list(result.validation.users()) == []
 
 
 def test_sync_never_deactivates_users_whose_row_was_rejected(tmp_path):
     from .users_helpers import check, write
 
-    existing = [{"email": "ann@example.com", "role": "owner"}, {"email": "bob@example.com"},
-                {"email": "cy@example.com"}]
+    existing = [
+        {"email": "ann@example.com", "role": "owner"},
+        {"email": "bob@example.com"},
+        {"email": "cy@example.com"},
+    ]
     path = write(tmp_path / "u.csv", "email,role\nann@example.com,owner\nbob@example.com,boss\n")
     _, _, items, planner = check(path, existing=existing, mode="sync")
     assert {(i.email, i.action) for i in items} == {
-        ("ann@example.com", "unchanged"), ("bob@example.com", "error"), ("cy@example.com", "deactivate")}
+        ("ann@example.com", "unchanged"),
+        ("bob@example.com", "error"),
+        ("cy@example.com", "deactivate"),
+    }
     # a row without a valid email could be anyone: no deactivation at all
     path = write(tmp_path / "v.csv", "email,role\nann@example.com,owner\nbob@,member\n")
     _, _, items, planner = check(path, existing=existing, mode="sync")

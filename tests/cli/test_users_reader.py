@@ -42,7 +42,9 @@ def test_encodings_are_detected(tmp_path, encoding, bom, label):
 
 def test_excel_unicode_text_is_utf16_with_tabs(tmp_path):
     # Excel's "Unicode text": UTF-16 LE with BOM, tab-separated, CRLF.
-    path = write(tmp_path / "export.txt", PEOPLE.replace(";", "\t"), "utf-16-le", codecs.BOM_UTF16_LE)
+    path = write(
+        tmp_path / "export.txt", PEOPLE.replace(";", "\t"), "utf-16-le", codecs.BOM_UTF16_LE
+    )
     source = reader.open_source(path)
     assert source.delimiter == "\t" and source.delimiter_name == "tab"
     assert names(path) == EXPECTED
@@ -51,8 +53,11 @@ def test_excel_unicode_text_is_utf16_with_tabs(tmp_path):
 def test_cp1252_is_chosen_when_the_file_is_not_utf8_even_late(tmp_path):
     # The only non-ASCII byte sits far beyond the first chunk: the whole file is checked.
     filler = "".join(f"user{i}@example.com;Ann;Lee\n" for i in range(60_000))
-    path = write(tmp_path / "late.csv", "email;first_name;last_name\n" + filler + "zoe@example.com;Zoë;Müller\n",
-                 "cp1252")
+    path = write(
+        tmp_path / "late.csv",
+        "email;first_name;last_name\n" + filler + "zoe@example.com;Zoë;Müller\n",
+        "cp1252",
+    )
     assert reader.detect_encoding(path) == "cp1252"
     assert users(path)["zoe@example.com"].last_name == "Müller"
 
@@ -66,8 +71,10 @@ def test_bytes_undefined_in_cp1252_fall_back_to_latin1(tmp_path):
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
 def test_delimiters_are_detected(tmp_path, delimiter):
-    text = (f"email{delimiter}display_name{delimiter}title\n"
-            f'a@example.com{delimiter}"Lee, Ann; Jr"{delimiter}CTO\n')
+    text = (
+        f"email{delimiter}display_name{delimiter}title\n"
+        f'a@example.com{delimiter}"Lee, Ann; Jr"{delimiter}CTO\n'
+    )
     path = write(tmp_path / "d.csv", text)
     assert reader.open_source(path).delimiter == delimiter
     assert users(path)["a@example.com"].display_name == "Lee, Ann; Jr"
@@ -79,9 +86,11 @@ def test_delimiter_inside_quoted_header_does_not_count():
 
 
 def test_quoted_newlines_keep_spreadsheet_row_numbers(tmp_path):
-    text = ('email,attr:notes,role\n'
-            'a@example.com,"line one\nline two\nline three",member\n'
-            'b@example.com,plain,chief\n')
+    text = (
+        "email,attr:notes,role\n"
+        'a@example.com,"line one\nline two\nline three",member\n'
+        "b@example.com,plain,chief\n"
+    )
     path = write(tmp_path / "q.csv", text)
     _, result, _, _ = check(path)
     # b is on spreadsheet row 3 although it starts on line 5 of the file
@@ -93,11 +102,13 @@ def test_quoted_newlines_keep_spreadsheet_row_numbers(tmp_path):
 
 @pytest.mark.parametrize("version", ["version:v1.0", "version:v1.0,,,,", "Version:V1.0"])
 def test_entra_version_line_is_row_1(tmp_path, version):
-    text = (f"{version}\n"
-            "Name [displayName] Required,User name [userPrincipalName] Required\n"
-            "Example: Chris Green, chris@contoso.com\n"
-            "Ann Lee,ann@example.com\n"
-            "Bob Ray,not-an-email\n")
+    text = (
+        f"{version}\n"
+        "Name [displayName] Required,User name [userPrincipalName] Required\n"
+        "Example: Chris Green, chris@contoso.com\n"
+        "Ann Lee,ann@example.com\n"
+        "Bob Ray,not-an-email\n"
+    )
     path = write(tmp_path / "entra.csv", text)
     source, result, _, _ = check(path)
     assert source.version_line.lower() == "version:v1.0"
@@ -108,7 +119,11 @@ def test_entra_version_line_is_row_1(tmp_path, version):
 
 
 def test_blank_lines_count_as_rows_but_are_skipped(tmp_path):
-    path = write(tmp_path / "b.csv", "email,role\n\na@example.com,member\n,\nb@example.com,boss\n", newline="\n")
+    path = write(
+        tmp_path / "b.csv",
+        "email,role\n\na@example.com,member\n,\nb@example.com,boss\n",
+        newline="\n",
+    )
     _, result, _, _ = check(path)
     assert result.rows_read == 2
     assert [(e.row, e.code) for e in result.errors] == [(5, "role_invalid")]
@@ -136,7 +151,10 @@ def test_empty_missing_and_broken_files(tmp_path):
         reader.open_source(write(tmp_path / "v.csv", "version:v1.0\n"))
     with pytest.raises(InvalidInput, match="Unknown encoding"):
         reader.open_source(write(tmp_path / "ok.csv", PEOPLE), encoding="klingon")
-    huge = write(tmp_path / "huge.csv", "email,attr:notes\na@example.com,x\nb@example.com,\"" + "x" * 200_000 + "\"\n")
+    huge = write(
+        tmp_path / "huge.csv",
+        'email,attr:notes\na@example.com,x\nb@example.com,"' + "x" * 200_000 + '"\n',
+    )
     with pytest.raises(InvalidInput) as err:
         list(reader.open_source(huge).rows())
     assert "row 3" in err.value.message and err.value.code == "csv_unreadable"

@@ -17,7 +17,9 @@ def generate(path, rows: int, width: int = 0) -> int:
         out.writerow(["email", "first_name", "last_name", "manager", "title", "attr:notes"])
         for i in range(rows):
             manager = f"user{i // 10}@example.com" if i else ""
-            out.writerow([f"user{i}@example.com", "Zoë", f"Müller{i}", manager, "Consultant", "x" * width])
+            out.writerow(
+                [f"user{i}@example.com", "Zoë", f"Müller{i}", manager, "Consultant", "x" * width]
+            )
     return path.stat().st_size
 
 

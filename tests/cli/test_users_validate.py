@@ -28,8 +28,11 @@ def only(result, code):
 
 
 def test_a_clean_file_has_no_errors(tmp_path):
-    result, items, _ = run(tmp_path, "ann@example.com,Ann,Lee,owner,,2026-03-15,+447700900123,active,CTO,B1\n"
-                                     "bob@example.com,Bob,Ray,member,ann@example.com,,,,,\n")
+    result, items, _ = run(
+        tmp_path,
+        "ann@example.com,Ann,Lee,owner,,2026-03-15,+447700900123,active,CTO,B1\n"
+        "bob@example.com,Bob,Ray,member,ann@example.com,,,,,\n",
+    )
     assert result.ok and [i.action for i in items] == ["create", "create"]
     bob = items[1].user
     assert bob.manager == "ann@example.com" and bob.role == "member" and bob.status is None
@@ -40,22 +43,100 @@ def test_a_clean_file_has_no_errors(tmp_path):
     [
         (",Ann,Lee,,,,,,,", "email_missing", "email", "every user needs one", None),
         ("ann.example.com,,,,,,,,,", "email_invalid", "email", "@-sign", "a***"),
-        ("ann@example..com,,,,,,,,,", "email_invalid", "email", "not a valid email", "a***@example..com"),
-        ("ann@example.com,,,boss,,,,,,", "role_invalid", "role", "owner, admin, manager, member", "boss"),
-        ("ann@example.com,,,,not-an-email,,,,,", "manager_invalid", "manager", "not a valid email", "n***"),
-        ("ann@example.com,,,,ANN@example.com,,,,,", "manager_self", "manager", "their own manager", "A***@example.com"),
-        ("ann@example.com,,,,,31/31/2026,,,,", "date_invalid", "start_date", "not a real date", "31/31/2026"),
-        ("ann@example.com,,,,,2026-02-30,,,,", "date_invalid", "start_date", "not a real date", "2026-02-30"),
+        (
+            "ann@example..com,,,,,,,,,",
+            "email_invalid",
+            "email",
+            "not a valid email",
+            "a***@example..com",
+        ),
+        (
+            "ann@example.com,,,boss,,,,,,",
+            "role_invalid",
+            "role",
+            "owner, admin, manager, member",
+            "boss",
+        ),
+        (
+            "ann@example.com,,,,not-an-email,,,,,",
+            "manager_invalid",
+            "manager",
+            "not a valid email",
+            "n***",
+        ),
+        (
+            "ann@example.com,,,,ANN@example.com,,,,,",
+            "manager_self",
+            "manager",
+            "their own manager",
+            "A***@example.com",
+        ),
+        (
+            "ann@example.com,,,,,31/31/2026,,,,",
+            "date_invalid",
+            "start_date",
+            "not a real date",
+            "31/31/2026",
+        ),
+        (
+            "ann@example.com,,,,,2026-02-30,,,,",
+            "date_invalid",
+            "start_date",
+            "not a real date",
+            "2026-02-30",
+        ),
         ("ann@example.com,,,,,soon,,,,", "date_invalid", "start_date", "YYYY-MM-DD", "soon"),
-        ("ann@example.com,,,,,03/04/2026,,,,", "date_ambiguous", "start_date", "--date-order", "03/04/2026"),
-        ("ann@example.com,,,,,1850-01-01,,,,", "date_out_of_range", "start_date", "between 1900 and 2100", "1850-01-01"),
-        ("ann@example.com,,,,,,020 7946 0018,,,", "phone_no_country", "phone", "--region", "*********18"),
-        ("ann@example.com,,,,,,+44 12,,,", "phone_invalid", "phone", "wrong number of digits", "+**12"),
+        (
+            "ann@example.com,,,,,03/04/2026,,,,",
+            "date_ambiguous",
+            "start_date",
+            "--date-order",
+            "03/04/2026",
+        ),
+        (
+            "ann@example.com,,,,,1850-01-01,,,,",
+            "date_out_of_range",
+            "start_date",
+            "between 1900 and 2100",
+            "1850-01-01",
+        ),
+        (
+            "ann@example.com,,,,,,020 7946 0018,,,",
+            "phone_no_country",
+            "phone",
+            "--region",
+            "*********18",
+        ),
+        (
+            "ann@example.com,,,,,,+44 12,,,",
+            "phone_invalid",
+            "phone",
+            "wrong number of digits",
+            "+**12",
+        ),
         ("ann@example.com,,,,,,call me,,,", "phone_invalid", "phone", "not a phone number", ""),
         ("ann@example.com,,,,,,,gone,,", "status_invalid", "status", "active or suspended", "gone"),
-        ("ann@example.com," + "A" * 101 + ",,,,,,,,", "too_long", "first_name", "the limit is 100", "A" * 101),
-        ("ann@example.com,,,,,,,,\"CTO\nand CFO\",", "line_break", "title", "line break", "CTO\r\nand CFO"),
-        ("ann@example.com,,,,,,,,," + "x" * 1001, "too_long", "attr:badge", "the limit is 1000", None),
+        (
+            "ann@example.com," + "A" * 101 + ",,,,,,,,",
+            "too_long",
+            "first_name",
+            "the limit is 100",
+            "A" * 101,
+        ),
+        (
+            'ann@example.com,,,,,,,,"CTO\nand CFO",',
+            "line_break",
+            "title",
+            "line break",
+            "CTO\r\nand CFO",
+        ),
+        (
+            "ann@example.com,,,,,,,,," + "x" * 1001,
+            "too_long",
+            "attr:badge",
+            "the limit is 1000",
+            None,
+        ),
         ("ann@example.com,,,,,,,,,,surprise", "extra_cells", None, "header has 10", None),
     ],
 )
@@ -72,7 +153,9 @@ def test_each_error(tmp_path, row, code, column, message_part, value):
 
 
 def test_duplicate_emails_name_the_first_row(tmp_path):
-    result, _, _ = run(tmp_path, "ann@example.com,,,,,,,,,\nbob@example.com,,,,,,,,,\nANN@Example.com,,,,,,,,,\n")
+    result, _, _ = run(
+        tmp_path, "ann@example.com,,,,,,,,,\nbob@example.com,,,,,,,,,\nANN@Example.com,,,,,,,,,\n"
+    )
     error = only(result, "email_duplicate")
     assert (error.row, error.value) == (4, "A***@Example.com")
     assert "row 2" in error.message
@@ -89,13 +172,20 @@ def test_managers_must_exist_in_the_file_or_already(tmp_path):
 
 
 def test_manager_cycles_are_errors_on_every_row_of_the_loop(tmp_path):
-    body = ("a@example.com,,,,b@example.com,,,,,\n"
-            "b@example.com,,,,c@example.com,,,,,\n"
-            "c@example.com,,,,a@example.com,,,,,\n"
-            "d@example.com,,,,a@example.com,,,,,\n")
+    body = (
+        "a@example.com,,,,b@example.com,,,,,\n"
+        "b@example.com,,,,c@example.com,,,,,\n"
+        "c@example.com,,,,a@example.com,,,,,\n"
+        "d@example.com,,,,a@example.com,,,,,\n"
+    )
     result, _, _ = run(tmp_path, body)
     # d reports into the loop without being part of it: its manager's row is rejected
-    assert codes(result) == [(2, "manager_cycle"), (3, "manager_cycle"), (4, "manager_cycle"), (5, "manager_rejected")]
+    assert codes(result) == [
+        (2, "manager_cycle"),
+        (3, "manager_cycle"),
+        (4, "manager_cycle"),
+        (5, "manager_rejected"),
+    ]
     assert "row 2 → row 3 → row 4 → row 2" in result.errors[0].message
 
 
@@ -108,9 +198,11 @@ def test_cycles_through_existing_users(tmp_path):
 
 
 def test_rows_whose_manager_is_rejected_cannot_go_ahead(tmp_path):
-    body = ("boss@example.com,,,chief,,,,,,\n"
-            "ann@example.com,,,,boss@example.com,,,,,\n"
-            "bob@example.com,,,,ann@example.com,,,,,\n")
+    body = (
+        "boss@example.com,,,chief,,,,,,\n"
+        "ann@example.com,,,,boss@example.com,,,,,\n"
+        "bob@example.com,,,,ann@example.com,,,,,\n"
+    )
     result, _, _ = run(tmp_path, body)
     assert codes(result) == [(2, "role_invalid"), (3, "manager_rejected"), (4, "manager_rejected")]
     assert "row 2" in result.errors[1].message
@@ -118,7 +210,9 @@ def test_rows_whose_manager_is_rejected_cannot_go_ahead(tmp_path):
 
 def test_entra_block_sign_in_values(tmp_path):
     header = "User name [userPrincipalName],Block sign in (Yes/No) [accountEnabled]\n"
-    result, items, _ = run(tmp_path, "a@example.com,Yes\nb@example.com,no\nc@example.com,maybe\n", header=header)
+    result, items, _ = run(
+        tmp_path, "a@example.com,Yes\nb@example.com,no\nc@example.com,maybe\n", header=header
+    )
     assert [i.user.status for i in items[:2]] == ["suspended", "active"]
     assert only(result, "status_invalid").row == 4
 
@@ -139,7 +233,10 @@ def test_masking():
 
 
 def test_errors_are_capped_but_counted(tmp_path):
-    path = write(tmp_path / "many.csv", "email,role\n" + "".join(f"u{i}@example.com,boss\n" for i in range(50)))
+    path = write(
+        tmp_path / "many.csv",
+        "email,role\n" + "".join(f"u{i}@example.com,boss\n" for i in range(50)),
+    )
     _, result, _, _ = check(path, max_errors=10)
     assert result.error_count == 50 and len(result.errors) == 10 and len(result.error_rows) == 50
 
@@ -184,8 +281,11 @@ def test_ambiguous_dates_need_an_order(tmp_path):
 
 
 def test_phones_are_e164_with_a_default_region(tmp_path):
-    result, items, _ = run(tmp_path, "ann@example.com,,,,,,020 7946 0018,,,\nbob@example.com,,,,,,+1 (202) 555-0143,,,\n",
-                           region="gb")
+    result, items, _ = run(
+        tmp_path,
+        "ann@example.com,,,,,,020 7946 0018,,,\nbob@example.com,,,,,,+1 (202) 555-0143,,,\n",
+        region="gb",
+    )
     assert result.ok
     assert [i.user.phone for i in items] == ["+442079460018", "+12025550143"]
     with pytest.raises(Exception, match="Unknown region"):
@@ -195,11 +295,30 @@ def test_phones_are_e164_with_a_default_region(tmp_path):
 def test_email_fast_path_agrees_with_email_validator():
     from email_validator import EmailNotValidError, validate_email
 
-    samples = ["Ann.Lee@Example.COM", "a+tag@example.com", "o'brien@example.ie", "x@sub.example.co.uk",
-               "a..b@example.com", ".a@example.com", "a.@example.com", "a@localhost", "a@example",
-               "a" * 64 + "@example.com", "a" * 65 + "@example.com", "zoë@example.com", "a@exämple.com",
-               "a b@example.com", "a@-example.com", "a@example.com.", "\"q\"@example.com", "a@[127.0.0.1]",
-               "user@" + "d" * 250 + ".com", "{}|~@example.org", "a@invalid", "a@example.test"]
+    samples = [
+        "Ann.Lee@Example.COM",
+        "a+tag@example.com",
+        "o'brien@example.ie",
+        "x@sub.example.co.uk",
+        "a..b@example.com",
+        ".a@example.com",
+        "a.@example.com",
+        "a@localhost",
+        "a@example",
+        "a" * 64 + "@example.com",
+        "a" * 65 + "@example.com",
+        "zoë@example.com",
+        "a@exämple.com",
+        "a b@example.com",
+        "a@-example.com",
+        "a@example.com.",
+        '"q"@example.com',
+        "a@[127.0.0.1]",
+        "user@" + "d" * 250 + ".com",
+        "{}|~@example.org",
+        "a@invalid",
+        "a@example.test",
+    ]
     for sample in samples:
         try:
             expected = validate_email(sample, check_deliverability=False).normalized.lower()
@@ -215,10 +334,22 @@ def test_email_fast_path_agrees_with_email_validator():
 
 def test_phone_fast_path_agrees_with_phonenumbers():
     rng = random.Random(7)
-    prefixes = ["+44 7700 900", "+1 202 555 0", "+33 6 12 34 ", "+39 06 698", "+49 30 901820", "+81 3 1234 ",
-                "+52 1 55 1234 ", "+54 9 11 1234 ", "+354 5", "+61 4 1234 "]
+    prefixes = [
+        "+44 7700 900",
+        "+1 202 555 0",
+        "+33 6 12 34 ",
+        "+39 06 698",
+        "+49 30 901820",
+        "+81 3 1234 ",
+        "+52 1 55 1234 ",
+        "+54 9 11 1234 ",
+        "+354 5",
+        "+61 4 1234 ",
+    ]
     for _ in range(600):
-        number = rng.choice(prefixes) + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 5)))
+        number = rng.choice(prefixes) + "".join(
+            rng.choice("0123456789") for _ in range(rng.randint(1, 5))
+        )
         try:
             expected = fields._parse_phone(number, None)
         except fields.Bad:

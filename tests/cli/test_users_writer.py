@@ -16,12 +16,31 @@ from qylon_cli.users.writer import write_users
 from .users_helpers import CSV_DIR, users
 
 FULL = [
-    UserRow(email="zoe.muller@example.com", first_name="Zoë", last_name="Müller", display_name="Zoë Müller",
-            role="owner", team="Sales", groups=["emea", "leads"], title="Head of Sales, EMEA",
-            department="Sales", location="Zürich", start_date=date(2026, 3, 15), phone="+41446681800",
-            status="active", attributes={"badge": "=HYPERLINK(\"x\")", "notes": "two\nlines", "cost": "-12"}),
-    UserRow(email="jose@example.com", first_name="José", manager="zoe.muller@example.com", role="member",
-            status="suspended", display_name="José", attributes={"badge": "@home"}),
+    UserRow(
+        email="zoe.muller@example.com",
+        first_name="Zoë",
+        last_name="Müller",
+        display_name="Zoë Müller",
+        role="owner",
+        team="Sales",
+        groups=["emea", "leads"],
+        title="Head of Sales, EMEA",
+        department="Sales",
+        location="Zürich",
+        start_date=date(2026, 3, 15),
+        phone="+41446681800",
+        status="active",
+        attributes={"badge": '=HYPERLINK("x")', "notes": "two\nlines", "cost": "-12"},
+    ),
+    UserRow(
+        email="jose@example.com",
+        first_name="José",
+        manager="zoe.muller@example.com",
+        role="member",
+        status="suspended",
+        display_name="José",
+        attributes={"badge": "@home"},
+    ),
     UserRow(email="plain@example.com"),
 ]
 
@@ -37,7 +56,9 @@ def test_round_trip_of_every_field(tmp_path):
     assert "'=HYPERLINK" in raw and "'@home" in raw and "+41446681800" in raw
 
 
-@pytest.mark.parametrize("name", ["google_workspace_bulk_upload.csv", "entra_bulk_create.csv", "okta_user_import.csv"])
+@pytest.mark.parametrize(
+    "name", ["google_workspace_bulk_upload.csv", "entra_bulk_create.csv", "okta_user_import.csv"]
+)
 def test_round_trip_of_the_directory_templates(tmp_path, name):
     first = users(CSV_DIR / name)
     out = tmp_path / "export.csv"
@@ -56,8 +77,15 @@ def test_writer_streams_with_known_attributes(tmp_path):
 
 ITEMS = [
     PlanItem(action="create", email="a@example.com", row=2),
-    PlanItem(action="update", email="b@example.com", row=3, changes={"title": {"from": None, "to": "CTO"}}),
-    PlanItem(action="error", email="", row=4, errors=["row 4, column 'email': not valid (value: c***)"]),
+    PlanItem(
+        action="update",
+        email="b@example.com",
+        row=3,
+        changes={"title": {"from": None, "to": "CTO"}},
+    ),
+    PlanItem(
+        action="error", email="", row=4, errors=["row 4, column 'email': not valid (value: c***)"]
+    ),
     PlanItem(action="deactivate", email="d@example.com", reason="not in the file (mode sync)"),
 ]
 

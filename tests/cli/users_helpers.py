@@ -11,7 +11,9 @@ from ..conftest import SHARED
 CSV_DIR = SHARED / "data" / "csv"
 
 
-def write(path: Path, text: str, encoding: str = "utf-8", bom: bytes = b"", newline: str = "\r\n") -> Path:
+def write(
+    path: Path, text: str, encoding: str = "utf-8", bom: bytes = b"", newline: str = "\r\n"
+) -> Path:
     """Write ``text`` (lines joined by \\n) with the given line ends, encoding and BOM."""
     path.write_bytes(bom + text.replace("\n", newline).encode(encoding))
     return path
@@ -22,8 +24,9 @@ def check(path: Path, *, mapping=(), existing=(), mode="upsert", caller=None, **
     source = reader.open_source(path)
     cmap = columns.resolve(source.header, columns.parse_overrides(mapping))
     result = validate.validate(source, cmap, existing=list(existing), **options)
-    items, planner = plan.plan_all(result.entries(), list(existing), mode=mode, caller=caller,
-                                   errors=result.errors_by_row())
+    items, planner = plan.plan_all(
+        result.entries(), list(existing), mode=mode, caller=caller, errors=result.errors_by_row()
+    )
     return source, result, items, planner
 
 
