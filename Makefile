@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python benchmarks/transcribe.py
 	$(BIN)/python benchmarks/actions.py
 	$(BIN)/python benchmarks/record.py
+	$(BIN)/python benchmarks/users_import.py
 
 docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md

@@ -59,10 +59,11 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Qylon: meeting intelligence for consultancies, on your own device."""
 
-    from . import config, plugins_cmd
+    from . import config, plugins_cmd, users
 
     app.add_typer(config.app, name="config")
     app.add_typer(plugins_cmd.app, name="plugins")
+    app.add_typer(users.app, name="users")
 
     registered: set[str] = set()
 

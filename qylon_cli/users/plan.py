@@ -1,0 +1,218 @@
+"""Turn validated rows and the users that already exist into a plan.
+
+Modes:
+
+- ``upsert`` (default): create users not there yet, update those whose given fields
+  differ; a field the file leaves empty is left as it is;
+- ``create-only``: create new users, skip the ones that exist (nothing is updated);
+- ``sync``: as upsert, and deactivate active users that the file does not list —
+  never the caller, and never the last active owner.
+
+The planner streams: ``Planner.item(row, user)`` for each row as it comes, then
+``Planner.finish()`` for deactivations and the checks across the whole plan. It keeps
+the existing users (keyed by email) and the set of emails seen, nothing per row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+
+from ..errors import UsageError
+from .model import FIELDS, MODES, PlanItem, RowError, UserRow
+
+_COMPARED = [f for f in FIELDS if f != "email"]
+
+
+def _value(user: UserRow, name: str):
+    value = getattr(user, name)
+    if name == "groups" and value is not None:
+        return sorted(value)
+    return value
+
+
+def _jsonable(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def diff(old: UserRow, new: UserRow) -> dict[str, dict]:
+    """The fields ``new`` gives that differ from ``old``: {field: {"from", "to"}}."""
+    changes: dict[str, dict] = {}
+    for name in _COMPARED:
+        wanted = _value(new, name)
+        if wanted is None:
+            continue
+        current = _value(old, name)
+        if current != wanted:
+            changes[name] = {"from": _jsonable(current), "to": _jsonable(wanted)}
+    for key, wanted in new.attributes.items():
+        current = old.attributes.get(key)
+        if current != wanted:
+            changes[f"attr:{key}"] = {"from": current, "to": wanted}
+    return changes
+
+
+def _active(user: UserRow) -> bool:
+    return (user.status or "active") == "active"
+
+
+def _owner(user: UserRow) -> bool:
+    return user.role == "owner" and _active(user)
+
+
+class Planner:
+    """Plan rows one at a time against ``existing`` users (dicts in UserRow's shape)."""
+
+    def __init__(
+        self, existing: Iterable[Mapping] = (), *, mode: str = "upsert", caller: str | None = None
+    ):
+        if mode not in MODES:
+            raise UsageError(f"Unknown mode {mode!r}.", hint="Use " + ", ".join(MODES) + ".")
+        self.mode = mode
+        self.caller = caller.lower() if caller else None
+        self.existing: dict[str, UserRow] = {}
+        for data in existing:
+            user = UserRow.model_validate(data)
+            self.existing[user.email.lower()] = user
+        self.seen: set[str] = set()
+        self.counts: Counter[str] = Counter()
+        self.problems: list[RowError] = []
+        self._owner_changes = 0  # active owners added (+) or removed (-) by the rows
+        self._owner_rows: list[int] = []
+        self.unidentified = 0  # rejected rows without a valid email
+
+    def item(
+        self,
+        row: int,
+        user: UserRow | None,
+        errors: list[str] | None = None,
+        email: str | None = None,
+    ) -> PlanItem:
+        """The plan for one file row (``user`` None when the row was rejected; ``email``
+        then is its email if that much was valid)."""
+        if user is None:
+            self.counts["error"] += 1
+            if email:
+                self.seen.add(email)  # listed, though rejected: not a user to deactivate
+            else:
+                self.unidentified += 1
+            return PlanItem(action="error", email=email or "", row=row, errors=errors or [])
+        email = user.email
+        old = self.existing.get(email)
+        if old is None:
+            self.counts["create"] += 1
+            if user.role == "owner" and _active(user):
+                self._owner_changes += 1
+            return PlanItem(action="create", email=email, row=row, user=user)
+        self.seen.add(email)  # only existing users: sync needs to know who the file lists
+        if self.mode == "create-only":
+            self.counts["skip"] += 1
+            return PlanItem(
+                action="skip", email=email, row=row, reason="already exists (mode create-only)"
+            )
+        changes = diff(old, user)
+        if not changes:
+            self.counts["unchanged"] += 1
+            return PlanItem(action="unchanged", email=email, row=row)
+        merged = old.model_copy(
+            update={
+                k: v for k, v in user.model_dump(exclude_none=True).items() if k != "attributes"
+            }
+        )
+        if _owner(old) and not _owner(merged):
+            self._owner_changes -= 1
+            self._owner_rows.append(row)
+        elif _owner(merged) and not _owner(old):
+            self._owner_changes += 1
+        self.counts["update"] += 1
+        return PlanItem(action="update", email=email, row=row, changes=changes, user=user)
+
+    def finish(self) -> list[PlanItem]:
+        """Deactivations (mode sync) and the last-owner rule; call after the last row."""
+        owners = sum(1 for u in self.existing.values() if _owner(u)) + self._owner_changes
+        had_owner = any(_owner(u) for u in self.existing.values())
+        if had_owner and owners <= 0 and self._owner_rows:
+            for row in self._owner_rows:
+                self.problems.append(
+                    RowError(
+                        row=row,
+                        column=None,
+                        field="role",
+                        code="last_owner",
+                        message="this change would leave the team without an active owner",
+                    )
+                )
+        items: list[PlanItem] = []
+        if self.mode != "sync":
+            return items
+        for email in sorted(self.existing):
+            user = self.existing[email]
+            if email in self.seen or not _active(user):
+                continue
+            if email == self.caller:
+                items.append(
+                    PlanItem(action="skip", email=email, reason="not in the file, but it is you")
+                )
+                self.counts["skip"] += 1
+                continue
+            if self.unidentified:
+                items.append(
+                    PlanItem(
+                        action="skip",
+                        email=email,
+                        reason=(
+                            f"not in the file, but {self.unidentified} rejected row(s) have no valid email: "
+                            "deactivations wait until every row names its user"
+                        ),
+                    )
+                )
+                self.counts["skip"] += 1
+                continue
+            if _owner(user) and owners <= 1:
+                items.append(
+                    PlanItem(
+                        action="skip", email=email, reason="not in the file, but the last owner"
+                    )
+                )
+                self.counts["skip"] += 1
+                continue
+            if _owner(user):
+                owners -= 1
+            items.append(
+                PlanItem(action="deactivate", email=email, reason="not in the file (mode sync)")
+            )
+            self.counts["deactivate"] += 1
+        return items
+
+    def summary(self) -> dict[str, int]:
+        return {
+            name: self.counts.get(name, 0)
+            for name in ("create", "update", "unchanged", "skip", "deactivate", "error")
+        }
+
+
+def plan_all(
+    users: Iterable[tuple],
+    existing: Iterable[Mapping] = (),
+    *,
+    mode: str = "upsert",
+    caller: str | None = None,
+    errors: Mapping[int, list[str]] | None = None,
+) -> tuple[list[PlanItem], Planner]:
+    """Plan everything in memory (small files, tests). Large files: use ``iter_plan``."""
+    planner = Planner(existing, mode=mode, caller=caller)
+    return list(iter_plan(users, planner, errors)), planner
+
+
+def iter_plan(
+    users: Iterable[tuple],
+    planner: Planner,
+    errors: Mapping[int, list[str]] | None = None,
+) -> Iterator[PlanItem]:
+    """Stream the plan: one item per ``(row, user)`` or ``(row, user, email)`` (as
+    ``Validation.entries()`` gives; ``errors`` has rejected rows' messages), then the
+    deactivations."""
+    errors = errors or {}
+    for row, user, *email in users:
+        yield planner.item(row, user, errors.get(row), email[0] if email else None)
+    yield from planner.finish()

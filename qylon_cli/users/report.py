@@ -1,0 +1,81 @@
+"""Write each row's outcome to a report file: CSV or JSON, streamed as the plan goes.
+
+Columns (CSV) / keys (JSON): row, email, action, changes, reason, errors. The report is
+the admin's own record, so emails appear in full; values inside error messages stay
+masked as everywhere else.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ..errors import UsageError
+from .model import PlanItem
+
+COLUMNS = ("row", "email", "action", "changes", "reason", "errors")
+
+
+def _changes_text(changes: dict[str, dict]) -> str:
+    return "; ".join(
+        f"{name}: {c['from'] if c['from'] is not None else '(empty)'} → {c['to']}"
+        for name, c in changes.items()
+    )
+
+
+class ReportWriter:
+    """``with ReportWriter("out.csv") as report: report.write(item)``."""
+
+    def __init__(self, path: str | Path, format: str | None = None):
+        self.path = Path(path)
+        self.format = (format or self.path.suffix.lstrip(".")).lower()
+        if self.format not in ("csv", "json"):
+            raise UsageError(
+                f"Cannot tell the report format of {self.path.name}.", hint="Name it .csv or .json."
+            )
+        self._handle = None
+        self._count = 0
+
+    def __enter__(self) -> ReportWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(
+            self.path, "w", encoding="utf-8-sig" if self.format == "csv" else "utf-8", newline=""
+        )
+        if self.format == "csv":
+            self._csv = csv.writer(self._handle, lineterminator="\r\n")
+            self._csv.writerow(COLUMNS)
+        else:
+            self._handle.write("[")
+        return self
+
+    def write(self, item: PlanItem) -> None:
+        if self.format == "csv":
+            self._csv.writerow(
+                [
+                    item.row if item.row is not None else "",
+                    item.email,
+                    item.action,
+                    _changes_text(item.changes),
+                    item.reason or "",
+                    " | ".join(item.errors),
+                ]
+            )
+        else:
+            record = {
+                "row": item.row,
+                "email": item.email,
+                "action": item.action,
+                "changes": item.changes,
+                "reason": item.reason,
+                "errors": item.errors,
+            }
+            self._handle.write(
+                ("," if self._count else "") + "\n  " + json.dumps(record, ensure_ascii=False)
+            )
+        self._count += 1
+
+    def __exit__(self, *exc) -> None:
+        if self.format == "json":
+            self._handle.write("\n]\n")
+        self._handle.close()
