@@ -59,36 +59,27 @@ def _signals(recorder):
 
 
 def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
-    from ..capture import Recorder
+    from ..capture import capture
     from ..export import short_clock
     from ..livetext import LiveTranscriber
-    from ..recording import WavWriter
     from .liveview import LiveView, keys
 
     view = LiveView(title)
     lines = LiveTranscriber(rate, opts, lambda t, text: view.event("live", f"[{short_clock(t)}] {text}"), settings=settings) if live else None
-    recorder = Recorder(
-        rec, sources, rate, max_duration=max_duration, silence_warning_s=float(settings.get("record.silence_warning_s", 30)),
-        on_event=view.event, on_audio=lines.feed if lines else None, on_tick=view.tick,
-    )
-    writer = WavWriter(rec.audio, rate, len(sources))
-    try:
+
+    @contextmanager
+    def around(recorder):
         with _signals(recorder), view.running(recorder), keys(recorder, output.interactive()):
-            result = recorder.run(writer)
+            yield
+
+    try:
+        return capture(
+            rec, sources, rate, settings=settings, max_duration=max_duration,
+            on_event=view.event, on_audio=lines.feed if lines else None, on_tick=view.tick, around=around,
+        )
     finally:
-        rec.release_reserve()
-        writer.close()
         if lines:
             lines.close()
-        if not writer.frames:  # nothing to keep: leave no folder behind
-            rec.unlock()
-            shutil.rmtree(rec.folder, ignore_errors=True)
-    if not writer.frames:
-        raise QylonError(f"Nothing was recorded ({result.stopped_by}).", hint="Check the input with `qylon meeting devices`.", code="nothing_recorded")
-    result.seconds = round(writer.seconds, 3)  # what the finalised file holds
-    rec.update(state="finalised", duration_s=result.seconds, stopped_by=result.stopped_by, warnings=result.warnings)
-    rec.unlock()
-    return result
 
 
 def _transcribe(rec, settings, model):
