@@ -85,10 +85,18 @@ def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
 def _transcribe(rec, settings, model):
     from .. import recover as recover_mod
     from .. import transcribe as stt
+    from .background import agent_client, run_in_agent
     from .progress import audio_progress
 
+    agent = agent_client()
     opts = stt.options_from_settings(settings, model=model)
     try:
+        if agent is not None:  # the agent has the model loaded: let it do the work
+            options = {"model": model} if model else {}
+            job = run_in_agent(agent, "recording", {"recording_id": rec.id, "options": options}, "Transcribing (agent)")
+            from ..store import Store
+
+            return Store().get_meeting(job["result"]["meeting_id"])
         with audio_progress(f"Transcribing {rec.meta.get('title') or 'the recording'}") as on_progress:
             return recover_mod.transcribe(rec, opts, settings=settings, on_progress=on_progress)
     except KeyboardInterrupt:
