@@ -331,3 +331,49 @@ class Recorder:
                 f"The input has been silent for {self.status.silent_s:.0f} s: is the microphone muted or the wrong device?"
                 " (`qylon meeting devices` lists them)"
             )
+
+
+def capture(
+    rec: Recording,
+    sources: list[devices_mod.Source],
+    rate: int,
+    *,
+    settings,
+    max_duration: float | None = None,
+    on_event: Callable[[str, str], None] = lambda kind, msg: None,
+    on_audio: Callable[[np.ndarray], None] | None = None,
+    on_tick: Callable[[], None] = lambda: None,
+    around: Callable[[Recorder], contextlib.AbstractContextManager] = lambda recorder: contextlib.nullcontext(),
+    on_start: Callable[[Recorder], None] = lambda recorder: None,
+) -> Result:
+    """Record ``sources`` into ``rec`` until stopped; leave it finalised (or removed when empty).
+
+    ``around(recorder)`` wraps the loop (the CLI's signal handlers and live view);
+    ``on_start(recorder)`` hands the recorder out so another thread can stop it.
+    """
+    import shutil
+
+    from qylon_cli.errors import QylonError
+
+    recorder = Recorder(
+        rec, sources, rate, max_duration=max_duration,
+        silence_warning_s=float(settings.get("record.silence_warning_s", 30)),
+        on_event=on_event, on_audio=on_audio, on_tick=on_tick,
+    )
+    on_start(recorder)
+    writer = WavWriter(rec.audio, rate, len(sources))
+    try:
+        with around(recorder):
+            result = recorder.run(writer)
+    finally:
+        rec.release_reserve()
+        writer.close()
+        if not writer.frames:  # nothing to keep: leave no folder behind
+            rec.unlock()
+            shutil.rmtree(rec.folder, ignore_errors=True)
+    if not writer.frames:
+        raise QylonError(f"Nothing was recorded ({result.stopped_by}).", hint="Check the input with `qylon meeting devices`.", code="nothing_recorded")
+    result.seconds = round(writer.seconds, 3)  # what the finalised file holds
+    rec.update(state="finalised", duration_s=result.seconds, stopped_by=result.stopped_by, warnings=result.warnings)
+    rec.unlock()
+    return result

@@ -1,4 +1,5 @@
-"""`meeting transcribe --background`: queue the work in the running agent and follow it."""
+"""Hand work to the running agent and follow it: `meeting transcribe --background`, and
+the transcription of a finished `meeting record` when an agent runs."""
 
 from __future__ import annotations
 
@@ -12,12 +13,32 @@ from qylon_cli.errors import QylonError
 from ..audio import check_file
 
 
-def transcribe_in_agent(file: Path, *, title, client, options: dict, extractor: str | None, wait: bool) -> bool:
-    """Queue a transcription in the agent. False when no agent runs (do it in process)."""
+def agent_client():
+    """The agent's client when an agent runs for this QYLON_HOME, else None."""
     from ..daemon.client import AgentClient
 
     agent = AgentClient()
-    if agent.running() is None:
+    return agent if agent.running() is not None else None
+
+
+def run_in_agent(agent, kind: str, payload: dict, label: str) -> dict:
+    """Queue a job, show its progress until it ends; raise its error as if it had run here."""
+    job = agent.request("POST", "/v1/jobs", {"kind": kind, "payload": payload})
+    job = _follow(agent, job, label)
+    if job["status"] != "done":
+        detail = (job.get("result") or {}).get("error") or {}
+        err = QylonError(job.get("error") or f"The job ended {job['status']}.", hint=detail.get("hint"), code=detail.get("code") or f"job_{job['status']}")
+        err.exit_code = detail.get("exit_code", 1)
+        raise err
+    for message in job["result"].get("warnings", []):
+        output.warn(message)
+    return job
+
+
+def transcribe_in_agent(file: Path, *, title, client, options: dict, extractor: str | None, wait: bool) -> bool:
+    """Queue a transcription in the agent. False when no agent runs (do it in process)."""
+    agent = agent_client()
+    if agent is None:
         output.info("No agent is running (`qylon agent start`); transcribing in this process.")
         return False
     check_file(file)
@@ -29,31 +50,24 @@ def transcribe_in_agent(file: Path, *, title, client, options: dict, extractor: 
         "options": {k: v for k, v in options.items() if v is not None},
         "extractor": extractor,
     }
-    job = agent.request("POST", "/v1/jobs", {"kind": "transcribe", "payload": payload})
     if not wait:
+        job = agent.request("POST", "/v1/jobs", {"kind": "transcribe", "payload": payload})
         output.emit({"job": job}, lambda c: c.print(f"Queued job {job['id'][:8]}; follow it with `qylon agent jobs`."))
         return True
-    job = _follow(agent, job, file.name)
-    if job["status"] != "done":
-        detail = (job.get("result") or {}).get("error") or {}
-        err = QylonError(job.get("error") or f"The job ended {job['status']}.", hint=detail.get("hint"), code=detail.get("code") or f"job_{job['status']}")
-        err.exit_code = detail.get("exit_code", 1)
-        raise err
+    job = run_in_agent(agent, "transcribe", payload, f"Transcribing {file.name} (agent)")
     from ..store import Store
     from . import render
 
-    for message in job["result"].get("warnings", []):
-        output.warn(message)
     meeting = Store().get_meeting(job["result"]["meeting_id"])
     output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
     return True
 
 
-def _follow(agent, job: dict, name: str) -> dict:
+def _follow(agent, job: dict, label: str) -> dict:
     from .progress import audio_progress
 
     try:
-        with audio_progress(f"Transcribing {name} (agent)") as on_progress:
+        with audio_progress(label) as on_progress:
             while job["status"] in ("queued", "running"):
                 time.sleep(0.2)
                 job = agent.request("GET", f"/v1/jobs/{job['id']}")

@@ -59,45 +59,44 @@ def _signals(recorder):
 
 
 def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
-    from ..capture import Recorder
+    from ..capture import capture
     from ..export import short_clock
     from ..livetext import LiveTranscriber
-    from ..recording import WavWriter
     from .liveview import LiveView, keys
 
     view = LiveView(title)
     lines = LiveTranscriber(rate, opts, lambda t, text: view.event("live", f"[{short_clock(t)}] {text}"), settings=settings) if live else None
-    recorder = Recorder(
-        rec, sources, rate, max_duration=max_duration, silence_warning_s=float(settings.get("record.silence_warning_s", 30)),
-        on_event=view.event, on_audio=lines.feed if lines else None, on_tick=view.tick,
-    )
-    writer = WavWriter(rec.audio, rate, len(sources))
-    try:
+
+    @contextmanager
+    def around(recorder):
         with _signals(recorder), view.running(recorder), keys(recorder, output.interactive()):
-            result = recorder.run(writer)
+            yield
+
+    try:
+        return capture(
+            rec, sources, rate, settings=settings, max_duration=max_duration,
+            on_event=view.event, on_audio=lines.feed if lines else None, on_tick=view.tick, around=around,
+        )
     finally:
-        rec.release_reserve()
-        writer.close()
         if lines:
             lines.close()
-        if not writer.frames:  # nothing to keep: leave no folder behind
-            rec.unlock()
-            shutil.rmtree(rec.folder, ignore_errors=True)
-    if not writer.frames:
-        raise QylonError(f"Nothing was recorded ({result.stopped_by}).", hint="Check the input with `qylon meeting devices`.", code="nothing_recorded")
-    result.seconds = round(writer.seconds, 3)  # what the finalised file holds
-    rec.update(state="finalised", duration_s=result.seconds, stopped_by=result.stopped_by, warnings=result.warnings)
-    rec.unlock()
-    return result
 
 
 def _transcribe(rec, settings, model):
     from .. import recover as recover_mod
     from .. import transcribe as stt
+    from .background import agent_client, run_in_agent
     from .progress import audio_progress
 
+    agent = agent_client()
     opts = stt.options_from_settings(settings, model=model)
     try:
+        if agent is not None:  # the agent has the model loaded: let it do the work
+            options = {"model": model} if model else {}
+            job = run_in_agent(agent, "recording", {"recording_id": rec.id, "options": options}, "Transcribing (agent)")
+            from ..store import Store
+
+            return Store().get_meeting(job["result"]["meeting_id"])
         with audio_progress(f"Transcribing {rec.meta.get('title') or 'the recording'}") as on_progress:
             return recover_mod.transcribe(rec, opts, settings=settings, on_progress=on_progress)
     except KeyboardInterrupt:

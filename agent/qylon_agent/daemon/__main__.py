@@ -15,6 +15,7 @@ def main() -> None:
         concurrency=max(1, int(settings.get("agent.concurrency", 1))),
         export_dir=settings.get("agent.export_dir", ""),
         detect=bool(settings.get("agent.detect_meetings", True)),
+        auto_record=bool(settings.get("agent.auto_record", False)),
     )
     try:
         agent.run(foreground="--foreground" in sys.argv)

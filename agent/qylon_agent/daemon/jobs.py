@@ -17,7 +17,7 @@ from qylon_cli.errors import InvalidInput, NotFound
 
 from ..store import Store
 
-KINDS = ("transcribe", "analyze", "sync")
+KINDS = ("transcribe", "recording", "analyze", "sync")
 FINISHED = ("done", "parked", "cancelled")
 BACKOFF_S = 5.0
 
@@ -67,6 +67,14 @@ class JobQueue:
     def list(self, *, include_finished: bool = True, limit: int = 100) -> list[dict]:
         where = None if include_finished else "status NOT IN ('done', 'cancelled')"
         return [_row(r) for r in self.db["jobs"].rows_where(where, order_by="created_at DESC", limit=limit)]
+
+    def active_for(self, kind: str, key: str, value: str) -> dict | None:
+        """A queued or running job of ``kind`` whose payload has ``key`` = ``value``."""
+        row = self.db.execute(
+            "SELECT id FROM jobs WHERE kind = ? AND status IN ('queued', 'running') AND json_extract(payload, ?) = ? LIMIT 1",
+            [kind, f"$.{key}", value],
+        ).fetchone()
+        return self.get(row[0]) if row else None
 
     def pending_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]

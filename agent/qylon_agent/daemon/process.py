@@ -50,7 +50,7 @@ def setup_logging(paths: AgentPaths, *, foreground: bool) -> None:
 
 
 class Agent:
-    def __init__(self, *, concurrency: int = 1, export_dir: str = "", detect: bool = True):
+    def __init__(self, *, concurrency: int = 1, export_dir: str = "", detect: bool = True, auto_record: bool = False):
         self.paths = agent_paths()
         self.lock = InstanceLock(self.paths.lock)
         self.started = time.time()
@@ -64,6 +64,10 @@ class Agent:
         self.export_wake = threading.Event()
         self.detect = detect
         self.meetings_detected: list[str] = []
+        self.auto_record = auto_record
+        self.auto_recorder = None  # the Recorder of a meeting the agent is recording itself
+        self.record_thread: threading.Thread | None = None
+        self.yield_to_recording = (os.cpu_count() or 1) <= 2
 
     # -- store per thread (sqlite connections are not shared across threads) --
     def queue(self) -> JobQueue:
@@ -94,6 +98,7 @@ class Agent:
             "concurrency": self.concurrency,
             "home": str(self.paths.root.parent),
             "meeting_apps": sorted(self.meetings_detected),
+            "recording": self.auto_recorder.rec.id if self.auto_recorder else None,
         }
 
     def job(self, ref: str) -> dict:
@@ -141,6 +146,11 @@ class Agent:
 
         def progress(position: float, total: float) -> None:
             info["progress"] = {"position_s": round(position, 2), "total_s": round(total, 2)}
+            # On 2 cores or fewer, a meeting being recorded comes first: wait it out.
+            while self.yield_to_recording and self.recording_live() and not (info["cancel"] or self.stop_event.is_set()):
+                info["paused"] = "a recording is running"
+                self.stop_event.wait(1.0)
+            info.pop("paused", None)
             if info["cancel"] or self.stop_event.is_set():
                 raise _Stop()
 
@@ -163,6 +173,64 @@ class Agent:
             log.info("job done", extra={"fields": {**fields, **result}})
         finally:
             self.current.pop(job["id"], None)
+
+    # -- recordings -------------------------------------------------------
+    def recordings_root(self):
+        from qylon_cli import settings as settings_mod
+
+        from .. import recording
+
+        return recording.root(settings_mod.load())
+
+    def recording_live(self) -> bool:
+        from .. import recording
+
+        return any(rec.state == "recording" and rec.is_live() for rec in recording.all_recordings(self.recordings_root()))
+
+    def recover_recordings(self) -> int:
+        """Queue the recordings a dead recorder (or agent) left unfinished, as `meeting recover` would."""
+        from .. import recording
+
+        queue, queued = self.queue(), 0
+        for rec in recording.pending(self.recordings_root()):
+            if not rec.is_live() and not queue.active_for("recording", "recording_id", rec.id):
+                queue.enqueue("recording", {"recording_id": rec.id})
+                queued += 1
+        return queued
+
+    def record_meeting(self, app: str) -> None:
+        """Record a detected meeting until its application stops using the microphone."""
+        from datetime import datetime
+
+        from qylon_cli import settings as settings_mod
+
+        from .. import devices, recording
+        from ..capture import capture
+
+        settings = settings_mod.load()
+        sources, _notes = devices.pick(None, True)
+        rate = min(sources[0].default_rate or 48000, 48000)
+        rec = recording.Recording.create(
+            self.recordings_root(), title=f"{app} call {datetime.now():%Y-%m-%d %H:%M}", rate=rate,
+            channels=len(sources), transcribe=True, auto=app,
+            sources=[{"channel": i, "name": src.name, "kind": src.kind} for i, src in enumerate(sources)],
+        )
+        log.info("recording started", extra={"fields": {"app": app, "recording": rec.id}})
+
+        def event(kind: str, message: str) -> None:
+            log.info(message, extra={"fields": {"recording": rec.id, "event": kind}})
+
+        def started(recorder) -> None:
+            self.auto_recorder = recorder
+
+        try:
+            result = capture(rec, sources, rate, settings=settings, on_event=event, on_start=started)
+            log.info("recording stopped", extra={"fields": {"recording": rec.id, "seconds": result.seconds}})
+            self._woken(self.queue().enqueue("recording", {"recording_id": rec.id}))
+        except QylonError as exc:
+            log.warning(f"recording failed: {exc.message}", extra={"fields": {"recording": rec.id}})
+        finally:
+            self.auto_recorder = None
 
     def _warm(self) -> None:
         try:
@@ -195,9 +263,16 @@ class Agent:
         self.meetings_detected = sorted((set(self.meetings_detected) | started) - ended)
         for app in sorted(started):
             log.info("meeting detected", extra={"fields": {"app": app}})
-            notify("Meeting detected", f"{app} is using the microphone. Record it with `qylon meeting record`.")
+            if self.auto_record and not (self.record_thread and self.record_thread.is_alive()):
+                notify("Recording your meeting", f"{app} is using the microphone; Qylon records until the call ends.")
+                self.record_thread = threading.Thread(target=self.record_meeting, args=(app,), daemon=True, name="record")
+                self.record_thread.start()
+            else:
+                notify("Meeting detected", f"{app} is using the microphone. Record it with `qylon meeting record`.")
         for app in sorted(ended):
             log.info("meeting ended", extra={"fields": {"app": app}})
+        if self.auto_recorder is not None and not self.meetings_detected:
+            self.auto_recorder.request_stop("meeting_ended")
 
     def watch_meetings(self) -> None:
         from ..detect import Watcher
@@ -213,6 +288,7 @@ class Agent:
             raise AlreadyRunning("The agent is already running for this QYLON_HOME.", hint="`qylon agent status` shows it.")
         try:
             requeued = self.queue().requeue_orphans()
+            requeued += self.recover_recordings()
             server = control.serve(self.paths.socket, self.routes())
             threading.Thread(target=server.serve_forever, daemon=True, name="control").start()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -228,6 +304,10 @@ class Agent:
                 thread.start()
             while not self.stop_event.wait(0.5):
                 pass
+            if self.auto_recorder is not None:
+                self.auto_recorder.request_stop("signal")  # finalised now, transcribed at the next start
+            if self.record_thread is not None:
+                self.record_thread.join(timeout=15)
             self.wake.set()
             for thread in workers:
                 thread.join(timeout=60)

@@ -35,7 +35,30 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
     return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings}
 
 
-HANDLERS: dict[str, Callable[[Store, dict, Progress], dict]] = {"transcribe": transcribe}
+def recording(store: Store, payload: dict, progress: Progress) -> dict:
+    """Finish a recording (finalise its audio, transcribe it); idempotent, as `meeting recover`."""
+    from qylon_cli import settings as settings_mod
+    from qylon_cli.errors import QylonError
+
+    from .. import recover
+    from .. import recording as recording_mod
+    from .. import transcribe as stt
+
+    settings = settings_mod.load()
+    rec = recording_mod.get(recording_mod.root(settings), payload["recording_id"])
+    if rec.is_live():
+        raise QylonError(f"Recording {rec.id[:8]} is still being recorded.", code="still_recording")
+    recover.finalise(rec)
+    if rec.state == "empty":
+        return {"recording_id": rec.id, "empty": True}
+    if rec.meta.get("meeting_id"):
+        return {"recording_id": rec.id, "meeting_id": rec.meta["meeting_id"]}
+    opts = stt.options_from_settings(settings, **payload.get("options", {}))
+    meeting = recover.transcribe(rec, opts, settings=settings, on_progress=progress)
+    return {"recording_id": rec.id, "meeting_id": meeting.id, "segments": len(meeting.segments)}
+
+
+HANDLERS: dict[str, Callable[[Store, dict, Progress], dict]] = {"transcribe": transcribe, "recording": recording}
 
 
 def warm_up() -> None:
