@@ -10,11 +10,11 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test test-fast lint bench docs clean system-deps
 
-$(STAMP): pyproject.toml agent/pyproject.toml
+$(STAMP): pyproject.toml agent/pyproject.toml server/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Qylon needs Python 3.11 or newer; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./agent
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./agent -e ./server
 	@touch $(STAMP)
 
 install: $(STAMP)
