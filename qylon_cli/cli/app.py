@@ -59,8 +59,10 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Qylon: meeting intelligence for consultancies, on your own device."""
 
-    from . import config, plugins_cmd
+    from . import auth, clients, config, plugins_cmd
 
+    app.add_typer(auth.app, name="auth")
+    app.add_typer(clients.app, name="clients")
     app.add_typer(config.app, name="config")
     app.add_typer(plugins_cmd.app, name="plugins")
 

@@ -43,7 +43,7 @@ def migrate(database_url: DbOption = None, json: output.JsonOption = False) -> N
     Uses QYLON_DATABASE_ADMIN_URL when set (a role that owns the tables) and grants the
     app's role (from QYLON_DATABASE_URL) what it needs.
 
-    Example: QYLON_DATABASE_URL=postgresql://qylon@db/qylon qylon server migrate
+    Example: qylon server migrate --database-url postgresql://qylon@db/qylon
     """
     from sqlalchemy.engine import make_url
 

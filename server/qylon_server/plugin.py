@@ -12,4 +12,4 @@ from qylon_cli.plugins import hookimpl
 def register_commands(register):
     from .cli import app
 
-    register(app, name="server", help="Run and administer the team server.")
+    register(app, name="server")
