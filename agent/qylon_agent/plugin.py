@@ -11,5 +11,7 @@ from qylon_cli.plugins import hookimpl
 @hookimpl
 def register_commands(register):
     from .cli.meeting import app as meeting
+    from .cli.sync import app as sync
 
     register(meeting, name="meeting")
+    register(sync, name="sync")
