@@ -70,7 +70,7 @@ def postgres_backend():
 
 
 def settings_for(backend: Backend, **extra) -> ServerSettings:
-    return ServerSettings(database_url=backend.url, secret_key=PEPPER, rate_limit="100000/minute", **extra)
+    return ServerSettings(**{"database_url": backend.url, "secret_key": PEPPER, "rate_limit": "100000/minute", **extra})
 
 
 class ThreadServer:
