@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench docs clean system-deps
+.PHONY: install demo test test-fast lint bench docs clean system-deps fuzz
 
 $(STAMP): pyproject.toml agent/pyproject.toml server/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Qylon needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -27,10 +27,14 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/api_fuzz.py --max-time 60
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+fuzz: install
+	$(BIN)/python scripts/api_fuzz.py --max-time 60
 
 bench: install
 	$(BIN)/python benchmarks/startup.py

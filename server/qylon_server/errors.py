@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from qylon_cli.schemas import ErrorBody
+from sqlalchemy.exc import IntegrityError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -69,6 +70,11 @@ def install(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException):
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         return respond(exc.status_code, CODES.get(exc.status_code, "error"), message, headers=exc.headers)
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_request: Request, exc: IntegrityError):
+        log.info("integrity error: %s", exc.orig)
+        return respond(409, "conflict", "That conflicts with data already stored (a duplicate or a missing reference).")
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):

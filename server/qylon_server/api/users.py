@@ -84,11 +84,12 @@ def invite_user(body: UserInvite, ctx: Allowed("users:write")) -> User:
     email = body.email.strip().lower()
     if s.scalar(select(UserRow.id).where(UserRow.email == email)):
         raise ApiError(409, f"A user with email {email} already exists.", code="conflict")
-    if body.external_id and s.scalar(select(UserRow.id).where(UserRow.external_id == body.external_id)):
-        raise ApiError(409, f"A user with external id {body.external_id} already exists.", code="conflict")
-    if body.manager_id:
-        get_user(s, body.manager_id)
-    row = UserRow(**{**body.model_dump(), "email": email}, status="invited")
+    fields = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in body.model_dump().items()}
+    if fields["manager_id"]:
+        get_user(s, fields["manager_id"])
+    if fields["external_id"] and s.scalar(select(UserRow.id).where(UserRow.external_id == fields["external_id"])):
+        raise ApiError(409, f"A user with external id {fields['external_id']} already exists.", code="conflict")
+    row = UserRow(**{**fields, "email": email}, status="invited")
     s.add(row)
     s.flush()
     audit.record(s, ctx.principal, "user.invite", target_type="user", target_id=row.id, detail={"email": email, "role": body.role})
