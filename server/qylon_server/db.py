@@ -29,9 +29,16 @@ class TenantNotSet(RuntimeError):
     """A tenant table was queried from a session that belongs to no organisation."""
 
 
+def driver_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 (the driver this package installs)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    url = driver_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 

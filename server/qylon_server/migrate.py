@@ -9,6 +9,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from qylon_cli.errors import QylonError
 
+from .db import driver_url
+
 HERE = Path(__file__).resolve().parent
 VERSION_TABLE = "qylon_alembic_version"
 
@@ -43,11 +45,17 @@ def current(engine) -> str | None:
 def upgrade(url: str, *, grant_to: str | None = None) -> tuple[str | None, str]:
     """Bring the database to the newest schema; returns (before, after)."""
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    engine = create_engine(url)
+    from .db import make_engine
+
+    url = driver_url(url)
+    engine = make_engine(url)
     try:
-        before = current(engine)
+        try:
+            before = current(engine)
+        except Exception as exc:  # noqa: BLE001 - reported as "cannot connect"
+            raise unavailable(url, exc) from None
         with engine.begin() as conn:
             cfg = config(url)
             cfg.attributes["connection"] = conn
@@ -68,15 +76,21 @@ def require_current(engine, url_for_hint: str) -> None:
     try:
         found = current(engine)
     except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
-        from qylon_cli.errors import Unavailable
-
-        raise Unavailable(f"Cannot connect to the database: {exc}", hint="Check QYLON_DATABASE_URL.") from None
+        raise unavailable(url_for_hint, exc) from None
     if found != head():
         state = "has no schema yet" if found is None else f"is at revision {found}, not {head()}"
         raise NotMigrated(
             f"The database {safe_url(url_for_hint)} {state}.",
             hint="Run `qylon server migrate` (with the same QYLON_DATABASE_URL), then start again.",
         )
+
+
+def unavailable(url: str, exc: Exception):
+    from qylon_cli.errors import Unavailable
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[-1][:300]
+    return Unavailable(f"Cannot connect to the database {safe_url(url)}: {reason}",
+                       hint="Check QYLON_DATABASE_URL (and QYLON_DATABASE_ADMIN_URL for migrations).")
 
 
 def safe_url(url: str) -> str:
