@@ -171,7 +171,8 @@ def test_server_killed_mid_sync_and_restarted(engine, tmp_path, qylon_home):
         org = new_org(backend)
         port, url = free_port(), None
         url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "QYLON_SERVER": url, "QYLON_TOKEN": org.token, "NO_COLOR": "1"}
+        # A generous retry budget (about 35 s): restarting the server on a loaded machine can be slow.
+        env = {**os.environ, "QYLON_SERVER": url, "QYLON_TOKEN": org.token, "NO_COLOR": "1", "QYLON_SYNC_RETRIES": "12"}
         with server_process(backend.url, port, tmp_path / "srv-home") as first:
             sync = subprocess.Popen([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

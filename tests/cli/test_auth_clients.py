@@ -134,3 +134,66 @@ def test_client_error_mapping_and_retries(server, org):
         api.get("/health")
     assert len(waits) == 3 and waits[0] < waits[-1] and time.monotonic() - started < 5
     assert err.value.exit_code == 6
+
+
+class FlakyHandler:
+    """A loopback HTTP server that answers 503 (or 429) a few times, then 200."""
+
+    def __init__(self, failures: int, status: int, retry_after: str | None = None):
+        import http.server
+        import threading
+
+        self.calls = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                outer.calls += 1
+                if outer.calls <= failures:
+                    self.send_response(status)
+                    if retry_after:
+                        self.send_header("Retry-After", retry_after)
+                    body = b'{"error": {"code": "unavailable", "message": "busy"}}'
+                else:
+                    self.send_response(200)
+                    body = b'{"ok": true}'
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_5xx_is_retried_with_backoff_and_429_waits_for_retry_after():
+    flaky = FlakyHandler(2, 503)
+    waits: list[float] = []
+    try:
+        with ApiClient(flaky.url, "t", retries=3, backoff=0.01, sleep=waits.append) as api:
+            assert api.get("/x") == {"ok": True}
+        assert flaky.calls == 3 and len(waits) == 2
+    finally:
+        flaky.close()
+    always = FlakyHandler(99, 502)
+    try:
+        with ApiClient(always.url, "t", retries=2, backoff=0.01, sleep=lambda s: None) as api, pytest.raises(Unavailable):
+            api.get("/x")
+        assert always.calls == 3
+    finally:
+        always.close()
+    limited = FlakyHandler(1, 429, retry_after="7")
+    waits = []
+    try:
+        with ApiClient(limited.url, "t", sleep=waits.append) as api:
+            assert api.get("/x") == {"ok": True}
+        assert waits == [7.0]
+    finally:
+        limited.close()

@@ -24,6 +24,7 @@ def test_start_refuses_an_unmigrated_database(qylon, qylon_home):
     assert err["code"] == "database_not_migrated" and "qylon server migrate" in err["hint"]
 
 
+@pytest.mark.slow
 def test_migrate_init_start_end_to_end(qylon, qylon_home):
     first = qylon("server", "migrate", "--json")
     assert first.code == 0 and first.json["data"]["changed"] is True and first.json["data"]["from"] is None
@@ -40,7 +41,7 @@ def test_migrate_init_start_end_to_end(qylon, qylon_home):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**__import__("os").environ, **env_home})
     try:
         me = None
-        for _ in range(150):
+        for _ in range(300):
             try:
                 me = httpx2.get(f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": f"Bearer {token}"})
                 break
@@ -89,3 +90,45 @@ def _compare(url: str) -> None:
         assert diff == [], diff
     finally:
         engine.dispose()
+
+
+def test_plugins_list_shows_the_server(qylon):
+    rows = qylon("plugins", "list", "--json").json["data"]
+    server = next(r for r in rows if r["name"] == "server")
+    assert server["package"] == "qylon-server" and "register_commands" in server["hooks"]
+
+
+@pytest.mark.slow
+def test_start_serves_tls_with_cert_and_key(qylon, qylon_home, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"], check=True, capture_output=True)
+    assert qylon("server", "migrate").code == 0
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port), "--cert", str(cert),
+                             "--key", str(key)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**__import__("os").environ, "QYLON_HOME": str(qylon_home)})
+    try:
+        answer = None
+        import ssl
+
+        trust = ssl.create_default_context(cafile=str(cert))
+        for _ in range(300):
+            try:
+                answer = httpx2.get(f"https://127.0.0.1:{port}/health", verify=trust)
+                break
+            except httpx2.ConnectError:
+                time.sleep(0.1)
+        assert answer is not None and answer.status_code == 200
+        with pytest.raises(httpx2.TransportError):
+            httpx2.get(f"http://127.0.0.1:{port}/health", timeout=3)  # plain HTTP is not served
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_production_refuses_a_role_that_bypasses_rls(qylon):
+    with postgres_backend() as backend:
+        env = {"QYLON_ENVIRONMENT": "production", "QYLON_SECRET_KEY": "p" * 40}
+        refused = qylon("server", "start", "--database-url", backend.admin_url, "--json", env=env)
+        assert refused.code == 3 and "BYPASSRLS" in refused.json["error"]["message"]
