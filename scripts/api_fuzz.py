@@ -42,7 +42,8 @@ def main() -> int:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="qylon-fuzz-"))
-    env = {**os.environ, "QYLON_HOME": str(home), "QYLON_RATE_LIMIT": "1000000/minute", "NO_COLOR": "1"}
+    env = {**os.environ, "QYLON_HOME": str(home), "QYLON_RATE_LIMIT": "1000000/minute",
+           "QYLON_AUTH_FAILURE_LIMIT": "1000000/minute", "NO_COLOR": "1"}
     if args.database_url:
         env["QYLON_DATABASE_URL"] = args.database_url
     qylon("server", "migrate", env=env)

@@ -38,7 +38,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.database_url, pool_size=settings.pool_size)
     app.state.pepper = settings.pepper()
-    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url, failures=settings.auth_failure_limit)
     errors.install(app)
     for module in (clients, meetings, action_items, users, api_keys, audit_events):
         app.include_router(module.router)

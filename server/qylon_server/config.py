@@ -35,6 +35,8 @@ class ServerSettings(BaseSettings):
     secret_key: str | None = None
     redis_url: str | None = None
     rate_limit: str = "600/minute"
+    # Requests with a missing or invalid key, per client IP (slows down key guessing).
+    auth_failure_limit: str = "120/minute"
     max_body_bytes: int = 10 * 1024 * 1024
     pool_size: int = 10
 

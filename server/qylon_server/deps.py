@@ -39,10 +39,15 @@ class Ctx:
     principal: Principal
 
 
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def _token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        request.app.state.limiter.check_failure(_ip(request))
         raise ApiError(
             401,
             "Missing API key.",
@@ -57,16 +62,19 @@ def context(request: Request) -> Iterator[Ctx]:
     token = _token(request)
     invalid = ApiError(401, "Invalid, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
     if not keys.looks_like_key(token):
+        state.limiter.check_failure(_ip(request))
         raise invalid
     digest = keys.hash_token(token, state.pepper)
     with state.db.session(None, key_hash=digest) as session:
         key = keys.find(session, token, state.pepper)
         if key is None or not keys.is_usable(key):
+            state.limiter.check_failure(_ip(request))
             raise invalid
         state.limiter.check(key.id)
         set_org(session, key.org_id)
         user = session.get(User, key.user_id)
         if user is None or user.status == "deactivated":
+            state.limiter.check_failure(_ip(request))
             raise invalid
         if user.status == "invited":
             user.status = "active"
@@ -76,7 +84,7 @@ def context(request: Request) -> Iterator[Ctx]:
             user=user,
             key=key,
             permissions=granted(user.role, list(key.scopes)),
-            ip=request.client.host if request.client else None,
+            ip=_ip(request),
         )
         yield Ctx(session, principal)
 

@@ -70,7 +70,8 @@ def postgres_backend():
 
 
 def settings_for(backend: Backend, **extra) -> ServerSettings:
-    return ServerSettings(**{"database_url": backend.url, "secret_key": PEPPER, "rate_limit": "100000/minute", **extra})
+    return ServerSettings(**{"database_url": backend.url, "secret_key": PEPPER, "rate_limit": "100000/minute",
+                              "auth_failure_limit": "100000/minute", **extra})
 
 
 class ThreadServer:

@@ -23,6 +23,16 @@ def test_rate_limit_per_key_with_retry_after(backend):
         assert api.get("/health").status_code == 200
 
 
+def test_failed_authentication_is_limited_per_address(backend):
+    org = new_org(backend)
+    with running(backend, auth_failure_limit="3/minute") as server:
+        api = Api(server.url)
+        codes = [api.get("/v1/me", "qyl_live_x_" + "y" * 30).status_code for _ in range(3)]
+        codes.append(api.get("/v1/me").status_code)
+        assert codes == [401, 401, 401, 429]
+        assert api.get("/v1/me", org.token).status_code == 200  # a valid key is not held back
+
+
 def test_redis_shares_the_limit_between_processes(backend):
     import redis
 

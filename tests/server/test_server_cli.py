@@ -132,3 +132,31 @@ def test_production_refuses_a_role_that_bypasses_rls(qylon):
         env = {"QYLON_ENVIRONMENT": "production", "QYLON_SECRET_KEY": "p" * 40}
         refused = qylon("server", "start", "--database-url", backend.admin_url, "--json", env=env)
         assert refused.code == 3 and "BYPASSRLS" in refused.json["error"]["message"]
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgres"])
+def test_migrations_downgrade_to_empty_and_upgrade_again(engine_name, tmp_path):
+    from alembic import command
+    from qylon_server.migrate import config, current, head
+
+    def roundtrip(url: str) -> None:
+        engine = create_engine(url)
+        try:
+            command.downgrade(config(url), "base")
+            with engine.connect() as conn:
+                left = {r[0] for r in conn.execute(text(
+                    "SELECT name FROM sqlite_master WHERE type='table'" if engine.dialect.name == "sqlite"
+                    else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+            assert left <= {"qylon_alembic_version"}, left
+            upgrade(url)
+            assert current(engine) == head()
+        finally:
+            engine.dispose()
+
+    if engine_name == "sqlite":
+        url = f"sqlite:///{tmp_path / 'r.db'}"
+        upgrade(url)
+        roundtrip(url)
+    else:
+        with postgres_backend() as backend:
+            roundtrip(backend.admin_url)
