@@ -74,7 +74,7 @@ def main() -> int:
             "--suppress-health-check", "all", "--no-color",
         ]
         print("$ " + " ".join(c if "Bearer" not in c else "Authorization: Bearer qyl_live_…" for c in command), file=sys.stderr)
-        result = subprocess.run(command, env=env)
+        result = subprocess.run(command, env=env, cwd=home)  # its example database stays out of the repository
         return result.returncode
     finally:
         server.terminate()
