@@ -14,6 +14,7 @@ PARTS = {
     "meeting": ("agent", "Record, transcribe, search and export meetings."),
     "speakers": ("agent", "Voice profiles for naming speakers."),
     "agent": ("agent", "The local background agent."),
+    "sync": ("agent", "Push meetings to the team server and pull its client list."),
     "server": ("server", "Run and administer the team server."),
 }
 
