@@ -112,12 +112,14 @@ def _key_table(c, keys: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for col in ("Key", "Name", "Scopes", "Status", "Last used", "Expires", "Id"):
+    table.add_column("Key", no_wrap=True)
+    for col in ("Name", "Scopes", "Status", "Last used", "Expires"):
         table.add_column(col)
     for k in keys:
-        table.add_row(k["prefix"], k["name"], ",".join(k["scopes"]), k["status"], (k["last_used_at"] or "never")[:16],
-                      (k["expires_at"] or "never")[:16], k["id"])
+        table.add_row(k["prefix"], k["name"], ",".join(k["scopes"]), k["status"],
+                      (k["last_used_at"] or "never")[:16].replace("T", " "), (k["expires_at"] or "never")[:16].replace("T", " "))
     c.print(table)
+    c.print("[dim]Rotate or revoke a key by its prefix, e.g. qylon auth keys revoke " + (keys[0]["prefix"] if keys else "qyl_live_…") + "[/]")
 
 
 def _resolve_key(api, ref: str) -> dict:

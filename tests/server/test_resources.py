@@ -113,3 +113,12 @@ def test_health_ready_openapi_and_json_errors(api):
     assert "/v1/meetings/{meeting_id}" in spec["paths"] and "/v1/clients" in spec["paths"]
     missing = api.get("/v1/nothing-here")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_meetings_naming_a_client_before_it_exists_are_linked_when_it_is_created(api, org):
+    t = org.token
+    mid = str(uuid.uuid4())
+    assert api.put(f"/v1/meetings/{mid}", t, json=meeting_body(mid, "Later Ltd")).json()["client_id"] is None
+    client = api.post("/v1/clients", t, json={"name": "later ltd"}).json()
+    assert api.get(f"/v1/meetings?client={client['id']}", t).json()["total"] == 1
+    assert api.get(f"/v1/action-items?client={client['id']}", t).json()["total"] == 1

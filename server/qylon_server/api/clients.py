@@ -6,13 +6,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from qylon_cli.schemas import Client, ClientCreate, ClientPage, ClientUpdate
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES, ApiError, not_found
 from ..models import Client as ClientRow
+from ..models import Meeting as MeetingRow
 from ..models import now
 from .pages import Limit, Offset, page
 
@@ -34,6 +35,15 @@ def _tags(tags: list[str]) -> list[str]:
     return sorted({t.strip() for t in tags if t.strip()})
 
 
+def _link_meetings(session, row: ClientRow) -> None:
+    """Meetings that named this client before it existed (or under its new name) get linked."""
+    session.execute(
+        update(MeetingRow)
+        .where(func.lower(MeetingRow.client_name) == row.name.lower(), MeetingRow.client_id.is_(None))
+        .values(client_id=row.id)
+    )
+
+
 def _flush_unique(session, name: str) -> None:
     try:
         with session.begin_nested():
@@ -53,6 +63,7 @@ def create_client(body: ClientCreate, ctx: Allowed("clients:write")) -> Client:
     row = ClientRow(name=name, domain=body.domain, tags=_tags(body.tags), notes=body.notes)
     s.add(row)
     _flush_unique(s, name)
+    _link_meetings(s, row)
     audit.record(s, ctx.principal, "client.create", target_type="client", target_id=row.id, detail={"name": name})
     return out(row)
 
@@ -114,6 +125,8 @@ def update_client(client_id: str, body: ClientUpdate, ctx: Allowed("clients:writ
         setattr(row, key, value)
     row.updated_at = now()
     _flush_unique(s, row.name)
+    if "name" in changes:
+        _link_meetings(s, row)
     audit.record(s, ctx.principal, "client.update", target_type="client", target_id=row.id, detail={"fields": sorted(changes)})
     return out(row)
 
