@@ -11,7 +11,7 @@ from . import __version__, errors, migrate
 from .api import action_items, api_keys, audit_events, clients, meetings, users
 from .config import ServerSettings, get_settings
 from .db import Database
-from .limits_mw import BodySizeLimit
+from .limits_mw import RequestGuards
 from .ratelimit import RateLimiter
 
 
@@ -61,6 +61,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return Ready(status="ready", database=db.engine.dialect.name, schema_revision=revision,
                      rate_limit=f"{settings.rate_limit} ({request.app.state.limiter.backend})")
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuards, max_bytes=settings.max_body_bytes)
 
     return app

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from qylon_cli.schemas import ErrorBody
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -75,6 +75,11 @@ def install(app: FastAPI) -> None:
     async def _conflict(_request: Request, exc: IntegrityError):
         log.info("integrity error: %s", exc.orig)
         return respond(409, "conflict", "That conflicts with data already stored (a duplicate or a missing reference).")
+
+    @app.exception_handler(DataError)
+    async def _bad_data(_request: Request, exc: DataError):
+        log.info("data error: %s", exc.orig)
+        return respond(422, "invalid_input", "A value cannot be stored as given (out of range or malformed).")
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):

@@ -28,12 +28,12 @@ def test_keys_are_stored_only_as_hashes(api, backend, org):
 def test_rotation_keeps_the_old_secret_for_the_grace_period(api, org):
     old = api.post("/v1/api-keys", org.token, json={"name": "laptop", "scopes": ["read", "write"]}).json()
     assert api.get("/v1/me", old["token"]).status_code == 200
-    rotated = api.post(f"/v1/api-keys/{old['id']}/rotate", old["token"], json={"grace_seconds": 2}).json()
+    rotated = api.post(f"/v1/api-keys/{old['id']}/rotate", old["token"], json={"grace_seconds": 3}).json()
     assert rotated["token"] != old["token"] and rotated["rotated_from_id"] == old["id"]
     assert rotated["scopes"] == ["read", "write"] and rotated["name"] == "laptop"
     assert api.get("/v1/me", old["token"]).status_code == 200  # still inside the grace period
     assert api.get("/v1/me", rotated["token"]).status_code == 200
-    time.sleep(2.2)
+    time.sleep(3.2)
     gone = api.get("/v1/me", old["token"])
     assert gone.status_code == 401 and gone.json()["error"]["code"] == "not_authenticated"
     assert api.get("/v1/me", rotated["token"]).status_code == 200

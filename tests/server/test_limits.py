@@ -63,3 +63,14 @@ def test_request_size_limit(backend):
         assert streamed.status_code == 413
         small = api.post("/v1/clients", org.token, json={"name": f"ok {secrets.token_hex(2)}", "notes": "fine"})
         assert small.status_code == 201
+
+
+def test_nul_characters_are_refused_not_a_server_error(api, org):
+    """PostgreSQL text cannot hold NUL; the API refuses it up front on every backend."""
+    for path, body in [("/v1/clients", {"name": "a\x00b"}), ("/v1/users", {"email": "a\x00@b.example"})]:
+        r = api.post(path, org.token, json=body)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", r.text
+    assert api.get("/v1/clients?q=a%00b", org.token).status_code == 422
+    literal = api.post("/v1/clients", org.token, json={"name": "backslash \\u0000 text"})
+    assert literal.status_code == 201  # the six characters \u0000 are fine
+    assert api.get("/v1/me", org.token).status_code == 200  # the connection and server are still fine
