@@ -27,14 +27,14 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/lint-imports
-	$(BIN)/python scripts/api_fuzz.py --max-time 60
+	$(BIN)/python scripts/api_fuzz.py --max-time 40
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 fuzz: install
-	$(BIN)/python scripts/api_fuzz.py --max-time 60
+	$(BIN)/python scripts/api_fuzz.py --max-time 40
 
 bench: install
 	$(BIN)/python benchmarks/startup.py
