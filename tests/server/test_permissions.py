@@ -30,6 +30,9 @@ ROUTES = [
     ("GET", "/v1/api-keys", None, "member", "read"),
     ("POST", "/v1/api-keys", {"name": "k", "scopes": ["read"]}, "member", "write"),
     ("GET", "/v1/audit-events", None, "admin", "admin"),
+    ("GET", "/v1/api-keys/{ownkey}", None, "member", "read"),
+    ("POST", "/v1/api-keys/{ownkey}/rotate", {"grace_seconds": 3600}, "member", "write"),
+    ("POST", "/v1/api-keys/{ownkey}/revoke", None, "member", "write"),  # last: it ends the caller's key
 ]
 
 
@@ -63,7 +66,7 @@ def world(api, org):
 
 def test_no_key_is_401_everywhere(api, world):
     ids = {"client": world["client"], "meeting": world["meeting"], "owner": world["org"].owner_id,
-           "victim": world["org"].owner_id, "n": 0}
+           "victim": world["org"].owner_id, "ownkey": str(uuid.uuid4()), "n": 0}
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
         assert r.status_code == 401, (method, path, r.text)
@@ -76,11 +79,12 @@ def test_no_key_is_401_everywhere(api, world):
 def test_every_route_checks_role_and_scope(api, world):
     n = 0
     for (role, scope), token in world["keys"].items():
+        ownkey = api.get("/v1/me", token).json()["key"]["id"]
         for method, path, body, least_role, least_scope in ROUTES:
             n += 1
             victim = api.post("/v1/users", world["owner"], json={"email": f"v{n}@example.com"}).json()["id"]
             ids = {"client": world["client"], "meeting": world["meeting"], "owner": world["org"].owner_id,
-                   "victim": victim, "n": n}
+                   "victim": victim, "ownkey": ownkey, "n": n}
             if body == "meeting":
                 payload = meeting_body(world["meeting"], "Acme")
             elif isinstance(body, dict):
