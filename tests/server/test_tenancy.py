@@ -40,6 +40,8 @@ def test_other_tenants_objects_are_404(api, org, victim):
         ("GET", f"/v1/api-keys/{victim['key']}", None),
         ("POST", f"/v1/api-keys/{victim['key']}/revoke", None),
         ("POST", f"/v1/api-keys/{victim['key']}/rotate", {"grace_seconds": 0}),
+        ("POST", "/v1/api-keys", {"name": "backdoor", "scopes": ["read"], "user_id": victim["user"]}),
+        ("POST", "/v1/users", {"email": "spy@example.com", "manager_id": victim["user"]}),
     ]:
         r = api.call(method, path, me, json=body)
         assert r.status_code == 404, (method, path, r.status_code, r.text)
