@@ -8,13 +8,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench docs clean system-deps
+.PHONY: install demo test test-fast lint bench docs clean system-deps fuzz
 
-$(STAMP): pyproject.toml agent/pyproject.toml
+$(STAMP): pyproject.toml agent/pyproject.toml server/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Qylon needs Python 3.11 or newer; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./agent
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./agent -e ./server
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,10 +27,14 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/api_fuzz.py --max-time 40
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+fuzz: install
+	$(BIN)/python scripts/api_fuzz.py --max-time 40
 
 bench: install
 	$(BIN)/python benchmarks/startup.py

@@ -59,3 +59,197 @@ class Meeting(BaseModel):
     action_items: list[ActionItem] = Field(default_factory=list)
     summary: str | None = None
     decisions: list[str] = Field(default_factory=list)
+
+
+# -- the team server's resources (issue 6) --------------------------------------------
+
+Role = Literal["owner", "admin", "manager", "member"]
+Scope = Literal["read", "write", "admin", "scim"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, snake_case: not_authenticated, not_allowed, not_found, ...")
+    message: str
+    hint: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    domain: str | None = Field(None, max_length=255)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    notes: str | None = Field(None, max_length=20000)
+
+
+class ClientUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=r"\S")
+    domain: str | None = Field(None, max_length=255)
+    tags: list[str] | None = Field(None, max_length=50)
+    notes: str | None = Field(None, max_length=20000)
+
+
+class Client(BaseModel):
+    id: str
+    name: str
+    domain: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    notes: str | None = None
+    status: Literal["active", "archived"] = "active"
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = None
+
+
+class ClientPage(BaseModel):
+    items: list[Client]
+    total: int
+    limit: int
+    offset: int
+
+
+class UserInvite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    given_name: str | None = Field(None, max_length=200)
+    family_name: str | None = Field(None, max_length=200)
+    display_name: str | None = Field(None, max_length=200)
+    role: Role = "member"
+    manager_id: str | None = None
+    title: str | None = Field(None, max_length=200)
+    department: str | None = Field(None, max_length=200)
+    external_id: str | None = Field(None, max_length=255)
+
+
+class User(BaseModel):
+    id: str
+    email: str
+    given_name: str | None = None
+    family_name: str | None = None
+    display_name: str | None = None
+    role: Role
+    status: Literal["invited", "active", "deactivated"]
+    manager_id: str | None = None
+    title: str | None = None
+    department: str | None = None
+    external_id: str | None = None
+    created_at: datetime
+    deactivated_at: datetime | None = None
+
+
+class UserPage(BaseModel):
+    items: list[User]
+    total: int
+    limit: int
+    offset: int
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"], min_length=1)
+    expires_in_days: int | None = Field(None, ge=1, le=3650)
+    user_id: str | None = Field(None, description="Another user's id (needs the admin scope and role).")
+
+
+class ApiKeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_seconds: int = Field(3600, ge=0, le=90 * 86400, description="How long the old secret keeps working.")
+
+
+class ApiKey(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The visible start of the key, e.g. qyl_live_ab12cd34.")
+    user_id: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    rotated_from_id: str | None = None
+    rotated_to_id: str | None = None
+    status: Literal["active", "expired", "revoked"]
+
+
+class ApiKeyCreated(ApiKey):
+    token: str = Field(description="The secret; shown only in this response.")
+
+
+class Whoami(BaseModel):
+    user: User
+    key: ApiKey
+    organisation: dict
+    permissions: list[str]
+
+
+class MeetingStored(BaseModel):
+    id: str
+    created: bool = Field(description="True when this PUT created the meeting.")
+    changed: bool = Field(description="False when the server already had exactly this content.")
+    client_id: str | None = None
+
+
+class MeetingListItem(BaseModel):
+    id: str
+    title: str
+    client: str | None = None
+    client_id: str | None = None
+    created_at: datetime
+    duration_s: float
+    action_items: int
+
+
+class MeetingPage(BaseModel):
+    items: list[MeetingListItem]
+    total: int
+    limit: int
+    offset: int
+
+
+class ActionItemRow(ActionItem):
+    meeting_id: str
+    meeting_title: str
+    client: str | None = None
+    client_id: str | None = None
+
+
+class ActionItemPage(BaseModel):
+    items: list[ActionItemRow]
+    total: int
+    limit: int
+    offset: int
+
+
+class ActionItemUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "done"]
+
+
+class AuditEvent(BaseModel):
+    id: int
+    at: datetime
+    actor_user_id: str | None = None
+    api_key_id: str | None = None
+    action: str
+    target_type: str | None = None
+    target_id: str | None = None
+    detail: dict = Field(default_factory=dict)
+    ip: str | None = None
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEvent]
+    total: int
+    limit: int
+    offset: int

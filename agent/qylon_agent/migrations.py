@@ -79,6 +79,36 @@ def m0003_insights(db: Database) -> None:
     db["meetings"].add_column("extractor", str)
 
 
+@migrations(name="0005_outbox")
+def m0005_outbox(db: Database) -> None:
+    """The sync outbox (meetings not yet pushed to the team server) and a cache of the
+    server's client list, so `--client` can be completed offline."""
+    db["sync_outbox"].create(
+        {
+            "meeting_id": str,
+            "enqueued_at": str,
+            "attempts": int,
+            "last_attempt_at": str,
+            "last_error": str,
+            "pushed_at": str,  # NULL until the server has it
+        },
+        pk="meeting_id",
+        not_null={"enqueued_at", "attempts"},
+        defaults={"attempts": 0},
+    )
+    db["sync_outbox"].create_index(["pushed_at"])
+    # Every meeting stored before the outbox existed has never been pushed.
+    db.execute(
+        "INSERT INTO sync_outbox (meeting_id, enqueued_at, attempts) "
+        "SELECT id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 0 FROM meetings"
+    )
+    db["clients_cache"].create(
+        {"id": str, "name": str, "domain": str, "tags": str, "status": str, "updated_at": str, "synced_at": str},
+        pk="id",
+    )
+    db["clients_cache"].create_index(["name"])
+
+
 @migrations(name="0006_jobs")
 def m0006_jobs(db: Database) -> None:
     """The agent's durable job queue (transcribe, analyze, sync)."""

@@ -10,9 +10,10 @@ from qylon_cli.plugins import hookimpl
 
 @hookimpl
 def register_commands(register):
-    from .cli.meeting import app as meeting
-
     from .cli.agent import app as agent
+    from .cli.meeting import app as meeting
+    from .cli.sync import app as sync
 
     register(meeting, name="meeting")
     register(agent, name="agent")
+    register(sync, name="sync")

@@ -23,6 +23,12 @@ from .migrations import migrations
 MARK_START, MARK_END = "\x02", "\x03"
 
 
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def default_path() -> Path:
     return paths.ensure_home() / "qylon.db"
 
@@ -79,6 +85,13 @@ class Store:
             )
             self.db["action_items"].insert_all(
                 {**a.model_dump(mode="json"), "meeting_id": meeting.id} for a in meeting.action_items
+            )
+            # The sync outbox: (re)queue the meeting for the team server in the same transaction.
+            self.db.execute(
+                "INSERT INTO sync_outbox (meeting_id, enqueued_at, attempts) VALUES (?, ?, 0) "
+                "ON CONFLICT(meeting_id) DO UPDATE SET enqueued_at = excluded.enqueued_at, "
+                "pushed_at = NULL, attempts = 0, last_error = NULL",
+                [meeting.id, _now()],
             )
 
     def _delete_children(self, meeting_id: str) -> None:
@@ -141,6 +154,7 @@ class Store:
         meeting_id = self.resolve_id(ref)
         with self.db.atomic():
             self._delete_children(meeting_id)
+            self.db.execute("DELETE FROM sync_outbox WHERE meeting_id = ?", [meeting_id])
             self.db["meetings"].delete(meeting_id)
         return meeting_id
 

@@ -14,6 +14,7 @@ PARTS = {
     "meeting": ("agent", "Record, transcribe, search and export meetings."),
     "speakers": ("agent", "Voice profiles for naming speakers."),
     "agent": ("agent", "The local background agent."),
+    "sync": ("agent", "Push meetings to the team server and pull its client list."),
     "server": ("server", "Run and administer the team server."),
 }
 
@@ -59,8 +60,10 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Qylon: meeting intelligence for consultancies, on your own device."""
 
-    from . import config, plugins_cmd, users
+    from . import auth, clients, config, plugins_cmd, users
 
+    app.add_typer(auth.app, name="auth")
+    app.add_typer(clients.app, name="clients")
     app.add_typer(config.app, name="config")
     app.add_typer(plugins_cmd.app, name="plugins")
     app.add_typer(users.app, name="users")

@@ -92,5 +92,5 @@ def test_missing_part_names_the_extra(qylon):
     err = result.json["error"]
     assert err["code"] == "missing_part"
     assert "qylon[agent]" in err["hint"]
-    server = qylon("server", "start")
+    server = qylon("server", "start", env={"QYLON_LOAD_PLUGINS": "agent"})
     assert server.code == 1 and "qylon[server]" in server.stderr

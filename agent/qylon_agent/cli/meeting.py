@@ -23,6 +23,16 @@ app = typer.Typer(
 IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
 
 
+def complete_client(incomplete: str) -> list[str]:
+    """Client names from the list `qylon sync` last pulled (works offline)."""
+    try:
+        from ..outbox import Outbox
+
+        return Outbox(_store()).client_names(incomplete)
+    except Exception:  # noqa: BLE001 - completion must never fail loudly
+        return []
+
+
 def _store():
     from ..store import Store
 
@@ -33,7 +43,7 @@ def _store():
 def transcribe(
     file: Annotated[Path, typer.Argument(help="WAV, FLAC, MP3, M4A, OGG/Opus or WebM.", show_default=False)],
     title: Annotated[str | None, typer.Option(help="Meeting title (default: the file name).")] = None,
-    client: Annotated[str | None, typer.Option(help="The client this meeting was with.")] = None,
+    client: Annotated[str | None, typer.Option(help="The client this meeting was with.", autocompletion=complete_client)] = None,
     language: Annotated[str | None, typer.Option(help="Language code, e.g. en; fixed for the whole file.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name (bundled tiny.en or one in [models]) or a CTranslate2 folder.")] = None,
     beam_size: Annotated[int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")] = None,

@@ -1,0 +1,62 @@
+"""`qylon sync`: push meetings the team server does not have yet, pull its client list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from qylon_cli import output
+
+app = typer.Typer(
+    help="Push unsynced meetings to the team server and pull its client list.\n\nExample: qylon sync --dry-run",
+)
+
+
+def _pending_table(c, rows: list[dict]) -> None:
+    if not rows:
+        c.print("Nothing to push: the server has every meeting.")
+        return
+    c.print(f"{len(rows)} meeting(s) to push:")
+    for r in rows:
+        note = f"  [yellow](last error: {r['last_error']})[/]" if r.get("last_error") else ""
+        c.print(f"  {r['id'][:8]}  {r['created_at'][:16]}  {r['title']}" + (f"  [{r['client']}]" if r["client"] else "") + note)
+
+
+def _report(c, data: dict) -> None:
+    c.print(f"Pushed {data['pushed']} meeting(s); {data['unchanged']} already on the server; {data['pending']} left.")
+    for f in data["failed"]:
+        c.print(f"[red]Refused[/] {f['id'][:8]} {f['title']}: {f['error']}", markup=True)
+    if data["clients"] is not None:
+        c.print(f"Client list updated: {data['clients']} client(s).")
+
+
+@app.callback(invoke_without_command=True)
+def sync(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be pushed; contact no server.")] = False,
+    no_pull: Annotated[bool, typer.Option("--no-pull", help="Do not refresh the local client list.")] = False,
+    json: output.JsonOption = False,
+) -> None:
+    """Push meetings the team server does not have yet (idempotent, resumable) and pull
+    the client list so `--client` completes offline.
+
+    Example: qylon sync --json
+    """
+    from ..outbox import Outbox
+    from ..outbox import sync as run_sync
+    from ..store import Store
+
+    store = Store()
+    if dry_run:
+        rows = Outbox(store).pending()
+        output.emit({"dry_run": True, "pending": rows}, lambda c: _pending_table(c, rows))
+        return
+    from qylon_cli import settings
+    from qylon_cli.client import ApiClient
+
+    retries = int(settings.load().get("sync.retries", 6))
+    with ApiClient.from_credentials(retries=retries, backoff=0.25, max_wait=4.0) as api:
+        report = run_sync(store, api, pull=not no_pull, on_meeting=lambda row: output.info(f"pushed {row['id'][:8]} {row['title']}") if not output.json_mode() else None)
+    data = report.to_dict()
+    output.emit(data, lambda c: _report(c, data))
+    if report.failed:
+        raise typer.Exit(1)

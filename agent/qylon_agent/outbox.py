@@ -1,0 +1,116 @@
+"""The sync outbox: push meetings the team server does not have yet, pull its clients.
+
+Every meeting saved in the store is queued here in the same transaction. `sync`
+sends each with an idempotent ``PUT /v1/meetings/{id}`` and marks it pushed only
+after the server has answered, one commit per meeting. A crash or a lost connection
+therefore leaves at worst one meeting sent but not marked; the next run sends it
+again and the server, seeing the same content, stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from qylon_cli.errors import InvalidInput, NotFound
+
+from .store import Store, _now
+
+
+@dataclass
+class SyncReport:
+    pushed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    pending: int = 0
+    clients: int | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "pushed": len(self.pushed), "unchanged": len(self.unchanged), "failed": self.failed,
+            "pending": self.pending, "clients": self.clients, "pushed_ids": self.pushed,
+        }
+
+
+class Outbox:
+    def __init__(self, store: Store):
+        self.store = store
+        self.db = store.db
+
+    def pending(self) -> list[dict]:
+        cur = self.db.execute(
+            "SELECT o.meeting_id AS id, m.title, m.client, m.created_at, o.attempts, o.last_error "
+            "FROM sync_outbox o JOIN meetings m ON m.id = o.meeting_id "
+            "WHERE o.pushed_at IS NULL ORDER BY o.enqueued_at, o.meeting_id"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def status(self) -> dict:
+        row = self.db.execute(
+            "SELECT count(*), sum(pushed_at IS NULL), max(pushed_at) FROM sync_outbox"
+        ).fetchone()
+        return {"meetings": row[0], "pending": row[1] or 0, "last_pushed_at": row[2]}
+
+    def _mark_pushed(self, meeting_id: str) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE sync_outbox SET pushed_at = ?, last_error = NULL, attempts = attempts + 1, "
+                "last_attempt_at = ? WHERE meeting_id = ?",
+                [_now(), _now(), meeting_id],
+            )
+
+    def _mark_failed(self, meeting_id: str, error: str) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE sync_outbox SET last_error = ?, attempts = attempts + 1, last_attempt_at = ? WHERE meeting_id = ?",
+                [error, _now(), meeting_id],
+            )
+
+    def push(self, api, *, on_meeting: Callable[[dict], None] | None = None) -> SyncReport:
+        """PUT every pending meeting. Auth and network failures stop the run (progress is kept)."""
+        report = SyncReport()
+        for row in self.pending():
+            meeting = self.store.get_meeting(row["id"])
+            body = meeting.model_dump(mode="json")
+            try:
+                result = api.put(f"/v1/meetings/{meeting.id}", body)
+            except (InvalidInput, NotFound) as exc:  # this meeting is refused; the others may go
+                self._mark_failed(meeting.id, exc.message)
+                report.failed.append({"id": meeting.id, "title": meeting.title, "error": exc.message})
+                continue
+            self._mark_pushed(meeting.id)
+            (report.pushed if result.get("changed", True) else report.unchanged).append(meeting.id)
+            if on_meeting:
+                on_meeting(row)
+        report.pending = self.status()["pending"]
+        return report
+
+    # -- the client list ---------------------------------------------------------------
+    def pull_clients(self, api) -> int:
+        items = list(api.pages("/v1/clients", status="all"))
+        synced = _now()
+        with self.db.atomic():
+            self.db.execute("DELETE FROM clients_cache")
+            self.db["clients_cache"].insert_all(
+                {"id": c["id"], "name": c["name"], "domain": c.get("domain"), "tags": json.dumps(c.get("tags") or []),
+                 "status": c["status"], "updated_at": c.get("updated_at"), "synced_at": synced}
+                for c in items
+            )
+        return len(items)
+
+    def client_names(self, prefix: str = "", *, include_archived: bool = False) -> list[str]:
+        sql = "SELECT name FROM clients_cache WHERE lower(name) LIKE ?"
+        if not include_archived:
+            sql += " AND status = 'active'"
+        like = prefix.lower().replace("%", r"\%") + "%"
+        return [r[0] for r in self.db.execute(sql + " ORDER BY lower(name)", [like])]
+
+
+def sync(store: Store, api, *, on_meeting=None, pull: bool = True) -> SyncReport:
+    outbox = Outbox(store)
+    report = outbox.push(api, on_meeting=on_meeting)
+    if pull:
+        report.clients = outbox.pull_clients(api)
+    return report

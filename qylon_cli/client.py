@@ -1,0 +1,150 @@
+"""The team server's API client (httpx2): base URL, bearer key, typed errors, retries.
+
+Network errors and 5xx answers are retried with exponential backoff (and jitter);
+429 waits for ``Retry-After``. Non-idempotent requests (POST) are retried only when
+the request never reached the server. Failures become ``qylon_cli.errors`` classes:
+401/403 → exit 4, 404 → exit 5, unreachable/5xx → exit 6, 4xx input errors → exit 3.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .errors import InvalidInput, NotAllowed, NotAuthenticated, NotFound, QylonError, Unavailable
+
+IDEMPOTENT = {"GET", "PUT", "DELETE", "HEAD", "OPTIONS"}
+RETRY_STATUS = {500, 502, 503, 504}
+
+
+class ApiClient:
+    def __init__(
+        self,
+        server: str,
+        token: str | None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        import httpx2
+
+        from . import __version__
+
+        self.server = server.rstrip("/")
+        self.retries, self.backoff, self.max_wait, self.sleep = retries, backoff, max_wait, sleep
+        headers = {"User-Agent": f"qylon/{__version__}", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx2.Client(base_url=self.server, headers=headers, timeout=timeout)
+
+    @classmethod
+    def from_credentials(cls, **kw) -> ApiClient:
+        from . import credentials
+
+        creds = credentials.resolve()
+        return cls(creds.server, creds.token, **kw)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- requests ------------------------------------------------------------
+    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
+        import httpx2
+
+        method = method.upper()
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            try:
+                response = self.http.request(method, path, json=json, params=params)
+            except httpx2.TransportError as exc:
+                sent = not isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout))
+                if attempt < self.retries and (method in IDEMPOTENT or not sent):
+                    self._wait(attempt)
+                    attempt += 1
+                    continue
+                raise Unavailable(
+                    f"Cannot reach the Qylon server at {self.server}: {type(exc).__name__}.",
+                    hint="Check the URL and your network; `qylon auth status` shows the server in use.",
+                ) from None
+            if response.status_code in RETRY_STATUS and attempt < self.retries and method in IDEMPOTENT:
+                self._wait(attempt)
+                attempt += 1
+                continue
+            if response.status_code == 429 and attempt < self.retries:
+                self.sleep(min(self.max_wait, _retry_after(response)))
+                attempt += 1
+                continue
+            return self._result(response)
+
+    def _wait(self, attempt: int) -> None:
+        delay = min(self.max_wait, self.backoff * (2**attempt))
+        self.sleep(delay * (0.5 + random.random() / 2))
+
+    def _result(self, response) -> Any:
+        if response.status_code < 400:
+            if response.status_code == 204 or not response.content:
+                return None
+            return response.json()
+        raise error_from(response, self.server)
+
+    def get(self, path: str, **params) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self.request("POST", path, json=json)
+
+    def put(self, path: str, json: Any) -> Any:
+        return self.request("PUT", path, json=json)
+
+    def patch(self, path: str, json: Any) -> Any:
+        return self.request("PATCH", path, json=json)
+
+    def pages(self, path: str, *, page_size: int = 200, **params) -> Iterator[dict]:
+        """Every item of a paginated list."""
+        offset = 0
+        while True:
+            page = self.get(path, limit=page_size, offset=offset, **params)
+            yield from page["items"]
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                return
+
+
+def _retry_after(response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+def error_from(response, server: str) -> QylonError:
+    try:
+        detail = response.json().get("error") or {}
+    except ValueError:
+        detail = {}
+    status = response.status_code
+    message = detail.get("message") or f"The server answered {status}."
+    code, hint = detail.get("code"), detail.get("hint")
+    if status == 401:
+        return NotAuthenticated(message, hint=hint or "Run `qylon auth login`, or check QYLON_TOKEN.", code=code)
+    if status == 403:
+        return NotAllowed(message, hint=hint, code=code)
+    if status == 404:
+        return NotFound(message, hint=hint, code=code)
+    if status == 429:
+        return Unavailable(message, hint=hint or "Wait a moment and retry.", code=code or "rate_limited")
+    if status >= 500:
+        return Unavailable(f"The Qylon server at {server} failed: {message}", hint=hint, code=code or "server_error")
+    return InvalidInput(message, hint=hint, code=code)

@@ -1,0 +1,98 @@
+"""Where the CLI finds the server and its API key.
+
+``QYLON_SERVER`` + ``QYLON_TOKEN`` win (CI: no keyring needed). Otherwise the server
+URL comes from the user's config (``server.url``, written by `qylon auth login`) and
+the key from the OS keyring (service ``qylon``, user = the server URL).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import NotAuthenticated, QylonError
+
+SERVICE = "qylon"
+
+
+class NoKeyring(QylonError):
+    code = "no_keyring"
+
+
+@dataclass
+class Credentials:
+    server: str
+    token: str
+    source: str  # "env" or "keyring"
+
+
+def normalise(url: str) -> str:
+    from .errors import InvalidInput
+
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"{url!r} is not a server URL.", hint="Give it as https://qylon.example.com")
+    return url
+
+
+def _keyring():
+    import keyring
+    from keyring.backends.fail import Keyring as FailKeyring
+
+    if isinstance(keyring.get_keyring(), FailKeyring):
+        raise NoKeyring(
+            "No OS keyring is available to store the API key.",
+            hint="Set QYLON_SERVER and QYLON_TOKEN in the environment instead (e.g. in CI).",
+        )
+    return keyring
+
+
+def stored_server() -> str | None:
+    from . import settings
+
+    url = settings.load().get("server.url")
+    return url or None
+
+
+def resolve() -> Credentials:
+    env_server, env_token = os.environ.get("QYLON_SERVER"), os.environ.get("QYLON_TOKEN")
+    if env_token:
+        server = env_server or stored_server()
+        if not server:
+            raise NotAuthenticated("QYLON_TOKEN is set but QYLON_SERVER is not.", hint="Set QYLON_SERVER too.")
+        return Credentials(normalise(server), env_token.strip(), "env")
+    server = env_server or stored_server()
+    hint = "Run `qylon auth login --server URL`, or set QYLON_SERVER and QYLON_TOKEN."
+    if not server:
+        raise NotAuthenticated("Not logged in to a Qylon server.", hint=hint)
+    server = normalise(server)
+    try:
+        token = _keyring().get_password(SERVICE, server)
+    except NoKeyring:
+        raise NotAuthenticated(f"No API key for {server}: no OS keyring is available.", hint=hint) from None
+    if not token:
+        raise NotAuthenticated(f"No API key stored for {server}.", hint=hint)
+    return Credentials(server, token, "keyring")
+
+
+def save(server: str, token: str) -> None:
+    from . import settings
+
+    _keyring().set_password(SERVICE, server, token)
+    settings.load().set("server.url", server)
+
+
+def forget(server: str) -> bool:
+    """Remove the stored key and server URL; True when a key was stored."""
+    from keyring.errors import PasswordDeleteError
+
+    from . import settings
+
+    removed = False
+    try:
+        _keyring().delete_password(SERVICE, server)
+        removed = True
+    except (PasswordDeleteError, NoKeyring):
+        pass
+    settings.load().unset("server.url")
+    return removed

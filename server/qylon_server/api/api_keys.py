@@ -1,0 +1,131 @@
+"""/v1/api-keys: create, list, get, rotate (with a grace period) and revoke keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from qylon_cli.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRotate
+from sqlalchemy import select
+
+from .. import audit, keys
+from ..deps import Allowed, Ctx
+from ..errors import ERROR_RESPONSES, ApiError, not_found
+from ..models import ApiKey as KeyRow
+from ..models import User as UserRow
+from ..models import now
+from ..permissions import scopes_allowed
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"], responses=ERROR_RESPONSES)
+
+
+def status(row: KeyRow) -> str:
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= now():
+        return "expired"
+    return "active"
+
+
+def out(row: KeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id, name=row.name, prefix=row.prefix, user_id=row.user_id, scopes=list(row.scopes),
+        created_at=row.created_at, expires_at=row.expires_at, last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at, rotated_from_id=row.rotated_from_id, rotated_to_id=row.rotated_to_id,
+        status=status(row),
+    )
+
+
+def created(new: keys.NewKey) -> ApiKeyCreated:
+    return ApiKeyCreated(**out(new.row).model_dump(), token=new.token)
+
+
+def _mine_or_admin(ctx: Ctx, key_id: str) -> KeyRow:
+    row = ctx.session.get(KeyRow, key_id) if len(key_id) <= 36 else None
+    if row is None:
+        raise not_found("API key")
+    if row.user_id != ctx.principal.user.id and not ctx.principal.can("api_keys:admin"):
+        raise ApiError(403, "This key belongs to someone else; managing it needs the admin scope and role.")
+    return row
+
+
+def _check_scopes(ctx: Ctx, target: UserRow, scopes: list[str]) -> None:
+    mine = set(ctx.principal.key.scopes)
+    if "write" in mine:
+        mine.add("read")
+    wanted = set(scopes)
+    if "admin" not in mine and not wanted <= mine:
+        raise ApiError(403, f"A key with scopes {sorted(mine)} cannot create one with {sorted(wanted)}.")
+    beyond = wanted - scopes_allowed(target.role)
+    if beyond:
+        raise ApiError(403, f"A {target.role} cannot hold keys with scope {', '.join(sorted(beyond))}.")
+
+
+@router.post("", status_code=201, response_model=ApiKeyCreated)
+def create_key(body: ApiKeyCreate, ctx: Allowed("api_keys:own"), request: Request) -> ApiKeyCreated:
+    """Create a key; the secret is in this response only."""
+    s, me = ctx.session, ctx.principal.user
+    target = me
+    if body.user_id and body.user_id != me.id:
+        if not ctx.principal.can("api_keys:admin"):
+            raise ApiError(403, "Creating keys for other users needs the admin scope and role.")
+        target = s.get(UserRow, body.user_id) if len(body.user_id) <= 36 else None
+        if target is None:
+            raise not_found("User")
+        if target.status == "deactivated":
+            raise ApiError(409, "That user is deactivated.", code="conflict")
+    _check_scopes(ctx, target, body.scopes)
+    expires = now() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    new = keys.create(
+        s, pepper=request.app.state.pepper, user_id=target.id, name=body.name, scopes=body.scopes, expires_at=expires
+    )
+    audit.record(s, ctx.principal, "api_key.create", target_type="api_key", target_id=new.row.id,
+                 detail={"user_id": target.id, "scopes": sorted(body.scopes), "prefix": new.row.prefix})
+    return created(new)
+
+
+@router.get("", response_model=list[ApiKey])
+def list_keys(
+    ctx: Allowed("api_keys:read"),
+    user_id: Annotated[str | None, Query(max_length=36, description="Another user's keys (admin).")] = None,
+    all_users: Annotated[bool, Query(description="Every user's keys (admin).")] = False,
+) -> list[ApiKey]:
+    """Your keys (or, for admins, someone else's or everyone's), newest first."""
+    stmt = select(KeyRow)
+    if all_users or (user_id and user_id != ctx.principal.user.id):
+        if not ctx.principal.can("api_keys:admin"):
+            raise ApiError(403, "Listing other users' keys needs the admin scope and role.")
+        if user_id:
+            stmt = stmt.where(KeyRow.user_id == user_id)
+    else:
+        stmt = stmt.where(KeyRow.user_id == ctx.principal.user.id)
+    return [out(r) for r in ctx.session.scalars(stmt.order_by(KeyRow.created_at.desc(), KeyRow.id))]
+
+
+@router.get("/{key_id}", response_model=ApiKey)
+def get_key(key_id: str, ctx: Allowed("api_keys:read")) -> ApiKey:
+    """One key (never its secret)."""
+    return out(_mine_or_admin(ctx, key_id))
+
+
+@router.post("/{key_id}/rotate", response_model=ApiKeyCreated)
+def rotate_key(key_id: str, body: ApiKeyRotate, ctx: Allowed("api_keys:own"), request: Request) -> ApiKeyCreated:
+    """Issue a new secret; the old one keeps working for ``grace_seconds`` (0: stops now)."""
+    row = _mine_or_admin(ctx, key_id)
+    if not keys.is_usable(row):
+        raise ApiError(409, "Only an active key can be rotated.", code="conflict")
+    new = keys.rotate(ctx.session, row, pepper=request.app.state.pepper, grace=timedelta(seconds=body.grace_seconds))
+    audit.record(ctx.session, ctx.principal, "api_key.rotate", target_type="api_key", target_id=row.id,
+                 detail={"new_key_id": new.row.id, "grace_seconds": body.grace_seconds})
+    return created(new)
+
+
+@router.post("/{key_id}/revoke", response_model=ApiKey)
+def revoke_key(key_id: str, ctx: Allowed("api_keys:own")) -> ApiKey:
+    """Revoke a key: it stops working at once."""
+    row = _mine_or_admin(ctx, key_id)
+    if row.revoked_at is None:
+        keys.revoke(row)
+        audit.record(ctx.session, ctx.principal, "api_key.revoke", target_type="api_key", target_id=row.id)
+    return out(row)

@@ -1,0 +1,183 @@
+"""/v1/meetings: idempotent upload by the agent's UUID, list and get.
+
+``PUT /v1/meetings/{id}`` with the same body twice stores the meeting once: the
+second call finds the same content hash and changes nothing. Action items that
+were marked done on the server stay done when an agent re-sends them as open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from qylon_cli.schemas import ActionItem, Meeting, MeetingListItem, MeetingPage, MeetingStored, Segment, Speaker
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit
+from ..deps import Allowed
+from ..errors import ERROR_RESPONSES, ApiError, not_found
+from ..models import ActionItem as ItemRow
+from ..models import Client as ClientRow
+from ..models import Meeting as MeetingRow
+from ..models import now
+from .pages import Limit, Offset, page
+
+router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=ERROR_RESPONSES)
+
+MeetingId = Annotated[str, Path(description="The meeting's UUID, chosen by the agent.", max_length=36)]
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ApiError(422, f"{value!r} is not a UUID.", code="invalid_input") from None
+
+
+def content_hash(meeting: Meeting) -> str:
+    doc = meeting.model_dump(mode="json")
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _client_id(session, name: str | None) -> str | None:
+    if not name:
+        return None
+    return session.scalar(select(ClientRow.id).where(func.lower(ClientRow.name) == name.strip().lower()))
+
+
+def _write(session, row: MeetingRow, meeting: Meeting, digest: str, user_id: str) -> None:
+    row.title = meeting.title
+    row.client_name = meeting.client
+    row.client_id = _client_id(session, meeting.client)
+    row.source = meeting.source
+    row.created_at = meeting.created_at
+    row.duration_s = meeting.duration_s
+    row.language = meeting.language
+    row.model = meeting.model
+    row.summary = meeting.summary
+    row.decisions = list(meeting.decisions)
+    row.speakers = [s.model_dump(mode="json") for s in meeting.speakers]
+    row.segments = [s.model_dump(mode="json") for s in meeting.segments]
+    row.content_hash = digest
+    row.uploaded_by = user_id
+    row.updated_at = now()
+
+
+def _replace_items(session, meeting: Meeting) -> None:
+    done = set(
+        session.scalars(select(ItemRow.id).where(ItemRow.meeting_id == meeting.id, ItemRow.status == "done"))
+    )
+    session.execute(delete(ItemRow).where(ItemRow.meeting_id == meeting.id))
+    for item in meeting.action_items:
+        session.add(
+            ItemRow(
+                meeting_id=meeting.id,
+                id=item.id,
+                owner=item.owner,
+                task=item.task,
+                due=item.due.isoformat() if item.due else None,
+                status="done" if item.id in done else item.status,
+                quote=item.quote,
+                start=item.start,
+                updated_at=now(),
+            )
+        )
+
+
+@router.put(
+    "/{meeting_id}",
+    response_model=MeetingStored,
+    responses={201: {"model": MeetingStored, "description": "Created"}},
+)
+def put_meeting(meeting_id: MeetingId, body: Meeting, response: Response, ctx: Allowed("meetings:write")) -> MeetingStored:
+    """Store a meeting under the agent's UUID; repeating the same PUT changes nothing."""
+    meeting_id = _uuid(meeting_id)
+    if _uuid(body.id) != meeting_id:
+        raise ApiError(422, "The meeting id in the body does not match the URL.", code="invalid_input")
+    body = body.model_copy(update={"id": meeting_id})
+    ids = [a.id for a in body.action_items]
+    if len(ids) != len(set(ids)):
+        raise ApiError(422, "Action item ids must be unique within a meeting.", code="invalid_input")
+    s, digest = ctx.session, content_hash(body)
+    row = s.get(MeetingRow, (ctx.principal.org_id, meeting_id))
+    created = row is None
+    if row is not None and row.content_hash == digest:
+        response.status_code = 200
+        return MeetingStored(id=meeting_id, created=False, changed=False, client_id=row.client_id)
+    if created:
+        row = MeetingRow(id=meeting_id, org_id=ctx.principal.org_id)
+        _write(s, row, body, digest, ctx.principal.user.id)
+        try:
+            with s.begin_nested():
+                s.add(row)
+                s.flush()
+        except IntegrityError:  # another request created it a moment ago: treat as an update
+            s.expunge(row) if row in s else None
+            row, created = s.get(MeetingRow, (ctx.principal.org_id, meeting_id), populate_existing=True), False
+            _write(s, row, body, digest, ctx.principal.user.id)
+    else:
+        _write(s, row, body, digest, ctx.principal.user.id)
+    s.flush()
+    _replace_items(s, body)
+    audit.record(
+        s, ctx.principal, "meeting.create" if created else "meeting.update", target_type="meeting", target_id=meeting_id
+    )
+    response.status_code = 201 if created else 200
+    return MeetingStored(id=meeting_id, created=created, changed=True, client_id=row.client_id)
+
+
+@router.get("", response_model=MeetingPage)
+def list_meetings(
+    ctx: Allowed("meetings:read"),
+    client: Annotated[str | None, Query(max_length=200, description="A client id or name.")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> MeetingPage:
+    """List meetings, newest first."""
+    stmt = select(MeetingRow)
+    if client:
+        stmt = stmt.where(
+            (MeetingRow.client_id == client) | (func.lower(MeetingRow.client_name) == client.lower())
+        )
+    rows, total = page(ctx.session, stmt, limit=limit, offset=offset, order_by=[MeetingRow.created_at.desc(), MeetingRow.id])
+    counts = dict(
+        ctx.session.execute(
+            select(ItemRow.meeting_id, func.count()).where(ItemRow.meeting_id.in_([r.id for r in rows])).group_by(ItemRow.meeting_id)
+        ).all()
+    ) if rows else {}
+    items = [
+        MeetingListItem(
+            id=r.id, title=r.title, client=r.client_name, client_id=r.client_id,
+            created_at=r.created_at, duration_s=r.duration_s, action_items=counts.get(r.id, 0),
+        )
+        for r in rows
+    ]
+    return MeetingPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{meeting_id}", response_model=Meeting)
+def get_meeting(meeting_id: MeetingId, ctx: Allowed("meetings:read")) -> Meeting:
+    """One meeting with its transcript, speakers and action items."""
+    try:
+        meeting_id = str(uuid.UUID(meeting_id))
+    except ValueError:
+        raise not_found("Meeting") from None
+    row = ctx.session.get(MeetingRow, (ctx.principal.org_id, meeting_id))
+    if row is None:
+        raise not_found("Meeting")
+    items = ctx.session.scalars(select(ItemRow).where(ItemRow.meeting_id == meeting_id).order_by(ItemRow.start, ItemRow.id))
+    return Meeting(
+        id=row.id, title=row.title, client=row.client_name, source=row.source, created_at=row.created_at,
+        duration_s=row.duration_s, language=row.language, model=row.model, summary=row.summary,
+        decisions=row.decisions or [],
+        speakers=[Speaker(**s) for s in row.speakers or []],
+        segments=[Segment(**s) for s in row.segments or []],
+        action_items=[
+            ActionItem(id=i.id, owner=i.owner, task=i.task, due=i.due, status=i.status, quote=i.quote, start=i.start)
+            for i in items
+        ],
+    )

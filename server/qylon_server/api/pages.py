@@ -1,0 +1,18 @@
+"""Pagination parameters shared by every list route."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+Limit = Annotated[int, Query(ge=1, le=200, description="At most this many items.")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Skip this many items.")]
+
+
+def page(session: Session, stmt, *, limit: int, offset: int, order_by) -> tuple[list, int]:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.scalars(stmt.order_by(*order_by).limit(limit).offset(offset)).all()
+    return list(rows), int(total or 0)

@@ -1,0 +1,111 @@
+"""/v1/users and /v1/me: people in the organisation (list, get, invite, deactivate)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from qylon_cli.schemas import User, UserInvite, UserPage, Whoami
+from sqlalchemy import func, or_, select
+
+from .. import audit
+from ..deps import Allowed, Authenticated
+from ..errors import ERROR_RESPONSES, ApiError, not_found
+from ..models import Organisation
+from ..models import User as UserRow
+from ..models import now
+from ..permissions import rank
+from .api_keys import out as key_out
+from .pages import Limit, Offset, page
+
+router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
+
+
+def out(row: UserRow) -> User:
+    return User.model_validate(row, from_attributes=True)
+
+
+def get_user(session, user_id: str) -> UserRow:
+    row = session.get(UserRow, user_id) if len(user_id) <= 36 else None
+    if row is None:
+        raise not_found("User")
+    return row
+
+
+@router.get("/v1/me", response_model=Whoami)
+def whoami(ctx: Authenticated) -> Whoami:
+    """Who this API key belongs to, and what it may do."""
+    p = ctx.principal
+    org = ctx.session.get(Organisation, p.org_id)
+    return Whoami(
+        user=out(p.user), key=key_out(p.key), organisation={"id": org.id, "name": org.name},
+        permissions=sorted(p.permissions),
+    )
+
+
+@router.get("/v1/users", response_model=UserPage)
+def list_users(
+    ctx: Allowed("users:read"),
+    q: Annotated[str | None, Query(max_length=200, description="Words in the email or name.")] = None,
+    status: Literal["invited", "active", "deactivated"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> UserPage:
+    """List users by email."""
+    stmt = select(UserRow)
+    if status:
+        stmt = stmt.where(UserRow.status == status)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            or_(
+                UserRow.email.like(like),
+                func.lower(func.coalesce(UserRow.given_name, "")).like(like),
+                func.lower(func.coalesce(UserRow.family_name, "")).like(like),
+                func.lower(func.coalesce(UserRow.display_name, "")).like(like),
+            )
+        )
+    rows, total = page(ctx.session, stmt, limit=limit, offset=offset, order_by=[UserRow.email])
+    return UserPage(items=[out(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/v1/users/{user_id}", response_model=User)
+def read_user(user_id: str, ctx: Allowed("users:read")) -> User:
+    """One user."""
+    return out(get_user(ctx.session, user_id))
+
+
+@router.post("/v1/users", status_code=201, response_model=User)
+def invite_user(body: UserInvite, ctx: Allowed("users:write")) -> User:
+    """Invite a user: they become active the first time one of their keys is used."""
+    s, me = ctx.session, ctx.principal.user
+    if rank(body.role) > rank(me.role):
+        raise ApiError(403, f"A {me.role} cannot invite a user as {body.role}.")
+    email = body.email.strip().lower()
+    if s.scalar(select(UserRow.id).where(UserRow.email == email)):
+        raise ApiError(409, f"A user with email {email} already exists.", code="conflict")
+    fields = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in body.model_dump().items()}
+    if fields["manager_id"]:
+        get_user(s, fields["manager_id"])
+    if fields["external_id"] and s.scalar(select(UserRow.id).where(UserRow.external_id == fields["external_id"])):
+        raise ApiError(409, f"A user with external id {fields['external_id']} already exists.", code="conflict")
+    row = UserRow(**{**fields, "email": email}, status="invited")
+    s.add(row)
+    s.flush()
+    audit.record(s, ctx.principal, "user.invite", target_type="user", target_id=row.id, detail={"email": email, "role": body.role})
+    return out(row)
+
+
+@router.post("/v1/users/{user_id}/deactivate", response_model=User)
+def deactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
+    """Deactivate a user: their API keys stop working at once."""
+    s, me = ctx.session, ctx.principal.user
+    row = get_user(s, user_id)
+    if row.id == me.id:
+        raise ApiError(409, "You cannot deactivate yourself.", code="conflict", hint="Ask another admin.")
+    if rank(row.role) > rank(me.role):
+        raise ApiError(403, f"A {me.role} cannot deactivate a {row.role}.")
+    if row.status != "deactivated":
+        row.status, row.deactivated_at = "deactivated", now()
+        audit.record(s, ctx.principal, "user.deactivate", target_type="user", target_id=row.id)
+    return out(row)

@@ -1,0 +1,66 @@
+"""The FastAPI application: ``create_app()`` (uvicorn's factory) wires settings, database,
+rate limiter, size limit, error handlers and the /v1 routers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from . import __version__, errors, migrate
+from .api import action_items, api_keys, audit_events, clients, meetings, users
+from .config import ServerSettings, get_settings
+from .db import Database
+from .limits_mw import RequestGuards
+from .ratelimit import RateLimiter
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Ready(BaseModel):
+    status: str
+    database: str
+    schema_revision: str | None
+    rate_limit: str
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check()
+    app = FastAPI(
+        title="Qylon server",
+        version=__version__,
+        description="The team's hosted API: clients, meetings, action items, users, API keys, audit events.",
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings.database_url, pool_size=settings.pool_size)
+    app.state.pepper = settings.pepper()
+    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url, failures=settings.auth_failure_limit)
+    errors.install(app)
+    for module in (clients, meetings, action_items, users, api_keys, audit_events):
+        app.include_router(module.router)
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    def health() -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok", version=__version__)
+
+    @app.get("/ready", response_model=Ready, tags=["health"], responses={503: {"model": errors.ErrorBody}})
+    def ready(request: Request):
+        """Readiness: the database answers and is at the newest schema."""
+        db = request.app.state.db
+        try:
+            revision = migrate.current(db.engine)
+        except Exception as exc:  # noqa: BLE001
+            return JSONResponse(errors.body("unavailable", f"Database unavailable: {type(exc).__name__}"), 503)
+        if revision != migrate.head():
+            return JSONResponse(errors.body("database_not_migrated", "Run `qylon server migrate`."), 503)
+        return Ready(status="ready", database=db.engine.dialect.name, schema_revision=revision,
+                     rate_limit=f"{settings.rate_limit} ({request.app.state.limiter.backend})")
+
+    app.add_middleware(RequestGuards, max_bytes=settings.max_body_bytes)
+
+    return app

@@ -1,0 +1,74 @@
+"""Server configuration (pydantic-settings), from ``QYLON_*`` environment variables.
+
+Outside development the server refuses placeholder secrets and a superuser
+database role (row-level security would not apply to it).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from qylon_cli import paths
+from qylon_cli.errors import InvalidInput
+
+PLACEHOLDERS = {"", "changethis", "change-me", "changeme", "secret", "placeholder", "xxx", "dev"}
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{paths.home() / 'server.db'}"
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QYLON_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = Field(default_factory=default_database_url)
+    # Used by `qylon server migrate` when the app's role may not own tables (PostgreSQL).
+    database_admin_url: str | None = None
+    # Pepper for API-key hashes. Unset: a random one is kept in QYLON_HOME/server-secret.
+    secret_key: str | None = None
+    redis_url: str | None = None
+    rate_limit: str = "600/minute"
+    # Requests with a missing or invalid key, per client IP (slows down key guessing).
+    auth_failure_limit: str = "120/minute"
+    max_body_bytes: int = 10 * 1024 * 1024
+    pool_size: int = 10
+
+    def check(self) -> None:
+        """Refuse unsafe configuration outside development."""
+        if self.environment != "development":
+            if self.secret_key is not None and self.secret_key.strip().lower() in PLACEHOLDERS:
+                raise InvalidInput(
+                    "QYLON_SECRET_KEY is a placeholder; refusing to run in production.",
+                    hint="Set QYLON_SECRET_KEY to a long random value, e.g. `python -c "
+                    "'import secrets; print(secrets.token_urlsafe(48))'`.",
+                )
+        if self.secret_key is not None and len(self.secret_key) < 16 and self.environment != "development":
+            raise InvalidInput("QYLON_SECRET_KEY must be at least 16 characters outside development.")
+
+    def pepper(self) -> bytes:
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = Path(paths.ensure_home()) / "server-secret"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+            try:
+                os.link(tmp, path)  # first writer wins when several workers start at once
+            except FileExistsError:
+                pass
+            tmp.unlink(missing_ok=True)
+        return path.read_text().strip().encode()
+
+
+@lru_cache
+def get_settings() -> ServerSettings:
+    return ServerSettings()

@@ -1,0 +1,132 @@
+"""Engine, sessions and tenant isolation.
+
+Every session belongs to one organisation. Two independent guards keep tenants apart:
+
+1. the data layer: every ORM query on a tenant table gets ``org_id = :org`` added
+   (``with_loader_criteria``), and new rows are stamped with the session's org;
+2. on PostgreSQL, row-level security: each transaction starts with
+   ``set_config('app.org_id', :org, true)`` (SET LOCAL) and the policies created by
+   the migrations only show that organisation's rows, so a query that skips the
+   first guard (raw SQL, a forgotten filter) still cannot read another firm's data.
+   The app must connect as a role without SUPERUSER or BYPASSRLS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker, with_loader_criteria
+
+from .models import OrgScoped
+
+SKIP = "skip_tenant_filter"
+
+
+class TenantNotSet(RuntimeError):
+    """A tenant table was queried from a session that belongs to no organisation."""
+
+
+def driver_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 (the driver this package installs)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    url = driver_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10):
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self, org_id: str | None, *, key_hash: str | None = None) -> Iterator[Session]:
+        """A session (and transaction) for one organisation; commits on success."""
+        session = self._sessions(info={"org_id": org_id, "key_hash": key_hash})
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def role_bypasses_rls(self) -> bool:
+        if not self.postgres:
+            return False
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            ).scalar()
+        return bool(row)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def set_org(session: Session, org_id: str) -> None:
+    """Move a session (and its open transaction) to an organisation."""
+    session.info["org_id"] = org_id
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT set_config('app.org_id', :org, true)"), {"org": org_id})
+
+
+@event.listens_for(Session, "after_begin")
+def _rls_settings(session: Session, _transaction, connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    connection.execute(
+        text("SELECT set_config('app.org_id', :org, true), set_config('app.key_hash', :hash, true)"),
+        {"org": session.info.get("org_id") or "", "hash": session.info.get("key_hash") or ""},
+    )
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _tenant_filter(state) -> None:
+    if state.is_column_load or state.is_relationship_load or state.execution_options.get(SKIP):
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    org_id = state.session.info.get("org_id")
+    if org_id is None:
+        mapper = state.bind_mapper
+        if mapper is not None and issubclass(mapper.class_, OrgScoped):
+            raise TenantNotSet(f"query on {mapper.class_.__name__} without an organisation")
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(OrgScoped, lambda cls: cls.org_id == org_id, include_aliases=True)
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_org(session: Session, _ctx, _instances) -> None:
+    org_id = session.info.get("org_id")
+    for obj in session.new:
+        if isinstance(obj, OrgScoped):
+            if org_id is None:
+                raise TenantNotSet(f"new {type(obj).__name__} without an organisation")
+            if obj.org_id is None:
+                obj.org_id = org_id
+            elif obj.org_id != org_id:
+                raise TenantNotSet(f"new {type(obj).__name__} for another organisation")

@@ -1,0 +1,113 @@
+"""Request dependencies: the authenticated principal, its session and permission checks.
+
+One session (one transaction) per request: the key is looked up by its hash, the
+session is moved to the key's organisation (SET LOCAL app.org_id on PostgreSQL),
+and the route runs in that transaction, which commits before the response is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from . import keys
+from .db import set_org
+from .errors import ApiError
+from .models import ApiKey, User, now
+from .permissions import granted
+
+
+@dataclass
+class Principal:
+    org_id: str
+    user: User
+    key: ApiKey
+    permissions: set[str] = field(default_factory=set)
+    ip: str | None = None
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+@dataclass
+class Ctx:
+    session: Session
+    principal: Principal
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        request.app.state.limiter.check_failure(_ip(request))
+        raise ApiError(
+            401,
+            "Missing API key.",
+            hint="Send `Authorization: Bearer qyl_live_...`; `qylon server init` prints the first key.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token.strip()
+
+
+def context(request: Request) -> Iterator[Ctx]:
+    state = request.app.state
+    token = _token(request)
+    invalid = ApiError(401, "Invalid, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
+    if not keys.looks_like_key(token):
+        state.limiter.check_failure(_ip(request))
+        raise invalid
+    digest = keys.hash_token(token, state.pepper)
+    with state.db.session(None, key_hash=digest) as session:
+        key = keys.find(session, token, state.pepper)
+        if key is None or not keys.is_usable(key):
+            state.limiter.check_failure(_ip(request))
+            raise invalid
+        state.limiter.check(key.id)
+        set_org(session, key.org_id)
+        user = session.get(User, key.user_id)
+        if user is None or user.status == "deactivated":
+            state.limiter.check_failure(_ip(request))
+            raise invalid
+        if user.status == "invited":
+            user.status = "active"
+        keys.touch(session, key)
+        principal = Principal(
+            org_id=key.org_id,
+            user=user,
+            key=key,
+            permissions=granted(user.role, list(key.scopes)),
+            ip=_ip(request),
+        )
+        yield Ctx(session, principal)
+
+
+def require(permission: str):
+    def check(ctx: Annotated[Ctx, Depends(context, scope="function")]) -> Ctx:
+        if not ctx.principal.can(permission):
+            raise ApiError(
+                403,
+                f"This API key may not do that (needs {permission}).",
+                hint="Use a key with the right scope, or ask an admin for a role that allows it.",
+            )
+        return ctx
+
+    return check
+
+
+def Allowed(permission: str):  # noqa: N802 - reads as a type in signatures
+    return Annotated[Ctx, Depends(require(permission), scope="function")]
+
+
+Authenticated = Annotated[Ctx, Depends(context, scope="function")]
+
+
+def utcnow():
+    return now()

@@ -1,0 +1,99 @@
+"""Alembic migrations, run programmatically from the packaged ``migrations`` folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from qylon_cli.errors import QylonError
+
+from .db import driver_url
+
+HERE = Path(__file__).resolve().parent
+VERSION_TABLE = "qylon_alembic_version"
+
+
+class NotMigrated(QylonError):
+    code = "database_not_migrated"
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Autogenerate looks only at our tables; DBOS's and eventsourcing's are left alone."""
+    if type_ == "table" and reflected and compare_to is None:
+        return False
+    return True
+
+
+def config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head() -> str:
+    return ScriptDirectory.from_config(config("sqlite://")).get_current_head()
+
+
+def current(engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def upgrade(url: str, *, grant_to: str | None = None) -> tuple[str | None, str]:
+    """Bring the database to the newest schema; returns (before, after)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from .db import make_engine
+
+    url = driver_url(url)
+    engine = make_engine(url)
+    try:
+        try:
+            before = current(engine)
+        except Exception as exc:  # noqa: BLE001 - reported as "cannot connect"
+            raise unavailable(url, exc) from None
+        with engine.begin() as conn:
+            cfg = config(url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            if grant_to and conn.dialect.name == "postgresql":
+                role = conn.exec_driver_sql("SELECT quote_ident(%s)", (grant_to,)).scalar()
+                conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+                conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
+                conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+                conn.execute(text(f"REVOKE UPDATE, DELETE ON audit_events FROM {role}"))
+        return before, current(engine)
+    finally:
+        engine.dispose()
+
+
+def require_current(engine, url_for_hint: str) -> None:
+    """Refuse to serve a database that is not at the newest schema."""
+    try:
+        found = current(engine)
+    except Exception as exc:  # noqa: BLE001 - any connection failure is reported the same way
+        raise unavailable(url_for_hint, exc) from None
+    if found != head():
+        state = "has no schema yet" if found is None else f"is at revision {found}, not {head()}"
+        raise NotMigrated(
+            f"The database {safe_url(url_for_hint)} {state}.",
+            hint="Run `qylon server migrate` (with the same QYLON_DATABASE_URL), then start again.",
+        )
+
+
+def unavailable(url: str, exc: Exception):
+    from qylon_cli.errors import Unavailable
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[-1][:300]
+    return Unavailable(f"Cannot connect to the database {safe_url(url)}: {reason}",
+                       hint="Check QYLON_DATABASE_URL (and QYLON_DATABASE_ADMIN_URL for migrations).")
+
+
+def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,43 @@
+"""Roles, scopes and the permissions each grants. A request may do what both allow.
+
+A user's role bounds what any of their keys can do; a key's scopes narrow it further.
+"""
+
+from __future__ import annotations
+
+ROLES = ("member", "manager", "admin", "owner")  # ascending
+
+READ = {"clients:read", "meetings:read", "action_items:read", "users:read", "api_keys:read"}
+MEMBER = READ | {"meetings:write", "action_items:write", "api_keys:own"}
+MANAGER = MEMBER | {"clients:write"}
+ADMIN = MANAGER | {"users:write", "api_keys:admin", "audit:read"}
+OWNER = ADMIN | {"users:owner"}
+
+BY_ROLE = {"member": MEMBER, "manager": MANAGER, "admin": ADMIN, "owner": OWNER}
+
+WRITE = {"meetings:write", "action_items:write", "clients:write", "api_keys:own"}
+BY_SCOPE = {
+    "read": READ,
+    "write": READ | WRITE,
+    "admin": OWNER,
+    "scim": set(),  # issue 7: SCIM provisioning endpoints check this scope by name
+}
+
+
+def granted(role: str, scopes: list[str]) -> set[str]:
+    from_scopes: set[str] = set()
+    for scope in scopes:
+        from_scopes |= BY_SCOPE.get(scope, set())
+    return BY_ROLE.get(role, set()) & from_scopes
+
+
+def rank(role: str) -> int:
+    return ROLES.index(role)
+
+
+def scopes_allowed(role: str) -> set[str]:
+    """The scopes a user of this role may put on a key."""
+    allowed = {"read", "write"}
+    if rank(role) >= rank("admin"):
+        allowed |= {"admin", "scim"}
+    return allowed

@@ -1,0 +1,214 @@
+"""`qylon sync` against a real server: idempotent, resumable, never duplicating a meeting.
+
+The hard cases run the real server as a subprocess (`qylon server start`), kill it in
+the middle of a sync and start it again, on SQLite and on PostgreSQL; and kill the
+sync itself half-way and run it again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import httpx2
+import pytest
+from qylon_agent.outbox import Outbox
+from qylon_agent.store import Store
+from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
+
+from ..server.harness import PEPPER, free_port, new_org, postgres_backend, running, sqlite_backend
+
+
+def make_meetings(n: int, *, client: str | None = "Acme", words: int = 20) -> list[Meeting]:
+    store = Store()
+    made = []
+    base = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    for i in range(n):
+        m = Meeting(
+            id=str(uuid.uuid4()), title=f"Meeting {i:03d}", client=client, created_at=base + timedelta(hours=i),
+            duration_s=600.0, language="en", model="tiny.en",
+            speakers=[Speaker(id="SPEAKER_1", name="Ana", talk_time_s=300.0)],
+            segments=[Segment(start=j * 5.0, end=j * 5.0 + 4.5, speaker="SPEAKER_1", text=" ".join(["word"] * words))
+                      for j in range(40)],
+            action_items=[ActionItem(id=f"a{i}", owner="Ana", task=f"Follow up {i}")],
+        )
+        store.save_meeting(m)
+        made.append(m)
+    store.close()
+    return made
+
+
+def server_ids(url: str, token: str) -> list[str]:
+    ids, offset = [], 0
+    while True:
+        page = httpx2.get(f"{url}/v1/meetings", params={"limit": 200, "offset": offset},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+        ids += [m["id"] for m in page["items"]]
+        offset += len(page["items"])
+        if offset >= page["total"] or not page["items"]:
+            return ids
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    with sqlite_backend(tmp_path_factory.mktemp("sync")) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def server(backend):
+    with running(backend) as s:
+        yield s
+
+
+def test_dry_run_push_repush_and_client_pull(qylon, server, backend):
+    org = new_org(backend)
+    env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
+    httpx2.post(f"{server.url}/v1/clients", json={"name": "Acme"}, headers={"Authorization": f"Bearer {org.token}"})
+    meetings = make_meetings(3)
+    dry = qylon("sync", "--dry-run", "--json")  # no server needed
+    assert dry.code == 0 and [r["id"] for r in dry.json["data"]["pending"]] == [m.id for m in meetings]
+    first = qylon("sync", "--json", env=env)
+    assert first.code == 0, first.stdout + first.stderr
+    assert first.json["data"] | {"pushed_ids": None} == {"pushed": 3, "unchanged": 0, "failed": [], "pending": 0, "clients": 1, "pushed_ids": None}
+    again = qylon("sync", "--json", env=env).json["data"]
+    assert again["pushed"] == 0 and again["pending"] == 0
+    # Editing a meeting queues it again; the server updates it in place.
+    store = Store()
+    edited = meetings[0].model_copy(update={"title": "Kick-off (edited)"})
+    store.save_meeting(edited)
+    assert [r["id"] for r in Outbox(store).pending()] == [edited.id]
+    assert qylon("sync", "--json", env=env).json["data"]["pushed"] == 1
+    assert sorted(server_ids(server.url, org.token)) == sorted(m.id for m in meetings)
+    got = httpx2.get(f"{server.url}/v1/meetings/{edited.id}", headers={"Authorization": f"Bearer {org.token}"}).json()
+    assert got["title"] == "Kick-off (edited)" and len(got["segments"]) == 40
+    # The client list is cached for offline completion of --client.
+    assert Outbox(store).client_names("ac") == ["Acme"]
+    from qylon_agent.cli.meeting import complete_client
+
+    assert complete_client("A") == ["Acme"]
+
+
+def test_unreachable_server_is_exit_6_and_keeps_the_outbox(qylon):
+    make_meetings(2)
+    env = {"QYLON_SERVER": f"http://127.0.0.1:{free_port()}", "QYLON_TOKEN": "qyl_live_x_" + "y" * 30,
+           "QYLON_SYNC_RETRIES": "2"}
+    started = time.monotonic()
+    result = qylon("sync", "--json", env=env)
+    assert result.code == 6 and result.json["error"]["code"] == "unavailable"
+    assert time.monotonic() - started < 60
+    assert len(Outbox(Store()).pending()) == 2
+
+
+def test_bad_key_is_exit_4(qylon, server):
+    make_meetings(1)
+    result = qylon("sync", "--json", env={"QYLON_SERVER": server.url, "QYLON_TOKEN": "qyl_live_x_" + "y" * 30})
+    assert result.code == 4
+
+
+def test_not_logged_in_is_exit_4(qylon):
+    make_meetings(1)
+    result = qylon("sync", "--json")
+    assert result.code == 4 and "qylon auth login" in result.json["error"]["hint"]
+
+
+# -- killing things ---------------------------------------------------------------------
+
+@contextmanager
+def server_process(database_url: str, port: int, home):
+    env = {**os.environ, "QYLON_HOME": str(home), "QYLON_SECRET_KEY": PEPPER, "QYLON_RATE_LIMIT": "100000/minute"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port), "--database-url", database_url,
+         "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx2.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def count_on_server(url, token) -> int:
+    try:
+        return httpx2.get(f"{url}/v1/meetings?limit=1", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()["total"]
+    except httpx2.TransportError:
+        return -1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_server_killed_mid_sync_and_restarted(engine, tmp_path, qylon_home):
+    n = 120
+    meetings = make_meetings(n, words=60)
+    with (sqlite_backend(tmp_path) if engine == "sqlite" else postgres_backend()) as backend:
+        org = new_org(backend)
+        port, url = free_port(), None
+        url = f"http://127.0.0.1:{port}"
+        # A generous retry budget (about 35 s): restarting the server on a loaded machine can be slow.
+        env = {**os.environ, "QYLON_SERVER": url, "QYLON_TOKEN": org.token, "NO_COLOR": "1", "QYLON_SYNC_RETRIES": "12"}
+        with server_process(backend.url, port, tmp_path / "srv-home") as first:
+            sync = subprocess.Popen([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            wait_for(lambda: count_on_server(url, org.token) >= 15)
+            first.send_signal(signal.SIGKILL)  # the server dies mid-sync
+            first.wait(10)
+            assert sync.poll() is None, "sync finished before the server was killed"
+        time.sleep(1.0)
+        with server_process(backend.url, port, tmp_path / "srv-home"):
+            assert 0 < count_on_server(url, org.token) < n  # the kill really came mid-sync
+            out, err = sync.communicate(timeout=120)
+            assert sync.returncode == 0, out + err
+            import json
+
+            report = json.loads(out)["data"]
+            assert report["pending"] == 0 and report["failed"] == []
+            ids = server_ids(url, org.token)
+    assert len(ids) == n and sorted(ids) == sorted(m.id for m in meetings)  # every meeting exactly once
+    assert Outbox(Store()).pending() == []
+
+
+@pytest.mark.slow
+def test_sync_killed_mid_run_resumes_without_duplicates(tmp_path, qylon_home, server, backend):
+    n = 120
+    meetings = make_meetings(n, words=60)
+    org = new_org(backend)
+    env = {**os.environ, "QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
+    sync = subprocess.Popen([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: count_on_server(server.url, org.token) >= 10)
+    sync.send_signal(signal.SIGKILL)  # the agent crashes mid-sync
+    sync.wait(10)
+    left = len(Outbox(Store()).pending())
+    assert 0 < left < n
+    rerun = subprocess.run([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    ids = server_ids(server.url, org.token)
+    assert len(ids) == n and sorted(ids) == sorted(m.id for m in meetings)
+    assert Outbox(Store()).pending() == []

@@ -1,0 +1,199 @@
+"""`qylon auth` and `qylon clients` against a real server on a loopback port."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from qylon_cli.client import ApiClient
+from qylon_cli.errors import NotAllowed, NotAuthenticated, NotFound, Unavailable
+
+from ..server.harness import free_port, new_org, running, sqlite_backend
+
+KEYRING = {"PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring"}
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    with sqlite_backend(tmp_path_factory.mktemp("cli-server")) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def server(backend):
+    with running(backend) as s:
+        yield s
+
+
+@pytest.fixture
+def org(backend):
+    return new_org(backend)
+
+
+def test_login_status_logout_with_keyring(qylon, server, org, qylon_home):
+    bad = qylon("auth", "login", "--server", server.url, "--token-stdin", "--json", input="qyl_live_nope_nopenopenopenopenopenope\n", env=KEYRING)
+    assert bad.code == 4 and bad.json["error"]["code"] == "not_authenticated"
+    login = qylon("auth", "login", "--server", server.url + "/", "--token-stdin", "--json", input=org.token + "\n", env=KEYRING)
+    assert login.code == 0, login.stderr
+    assert login.json["data"]["organisation"] == org.name and login.json["data"]["role"] == "owner"
+    assert org.token not in (qylon_home / "config.toml").read_text()  # only the URL is in the config file
+    status = qylon("auth", "status", "--json", env=KEYRING)
+    assert status.code == 0 and status.json["data"]["server"] == server.url and status.json["data"]["source"] == "keyring"
+    assert qylon("auth", "logout", "--json", env=KEYRING).json["data"]["removed"] is True
+    after = qylon("auth", "status", "--json", env=KEYRING)
+    assert after.code == 4 and "qylon auth login" in after.json["error"]["hint"]
+
+
+def test_login_without_terminal_needs_token_stdin(qylon, server):
+    result = qylon("auth", "login", "--server", server.url, "--json", env=KEYRING)
+    assert result.code == 2 and "--token-stdin" in result.json["error"]["hint"]
+
+
+def test_environment_wins_and_needs_no_keyring(qylon, server, org):
+    env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    status = qylon("auth", "status", "--json", env=env)
+    assert status.code == 0 and status.json["data"]["source"] == "environment"
+    no_keyring = qylon("auth", "login", "--server", server.url, "--token-stdin", "--json", input=org.token,
+                       env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    assert no_keyring.code == 1 and "QYLON_TOKEN" in no_keyring.json["error"]["hint"]
+
+
+def test_keys_create_list_rotate_revoke(qylon, server, org):
+    env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
+    made = qylon("auth", "keys", "create", "--name", "ci", "--scope", "read", "--json", env=env)
+    assert made.code == 0 and made.json["data"]["token"].startswith("qyl_live_")
+    key = made.json["data"]
+    listed = qylon("auth", "keys", "list", "--json", env=env).json["data"]
+    assert any(k["id"] == key["id"] and "token" not in k for k in listed)
+    rotated = qylon("auth", "keys", "rotate", key["prefix"], "--grace", "0", "--json", env=env)
+    assert rotated.code == 0 and rotated.json["data"]["rotated_from_id"] == key["id"]
+    old = qylon("auth", "status", "--json", env={"QYLON_SERVER": server.url, "QYLON_TOKEN": key["token"]})
+    assert old.code == 4
+    new_id = rotated.json["data"]["id"]
+    assert qylon("auth", "keys", "revoke", new_id, "--json", env=env).code == 2  # no terminal: needs --yes
+    revoked = qylon("auth", "keys", "revoke", new_id, "--yes", "--json", env=env)
+    assert revoked.code == 0 and revoked.json["data"]["status"] == "revoked"
+    reader = {"QYLON_SERVER": server.url, "QYLON_TOKEN": made.json["data"]["token"]}
+    assert qylon("auth", "keys", "list", "--json", env=reader).code == 4
+    assert qylon("auth", "keys", "revoke", "nope", "--yes", "--json", env=env).code == 5
+
+
+def test_rotating_the_cli_own_key_updates_the_keyring(qylon, server, org):
+    assert qylon("auth", "login", "--server", server.url, "--token-stdin", input=org.token, env=KEYRING).code == 0
+    rotated = qylon("auth", "keys", "rotate", org.token[:17], "--grace", "0", "--json", env=KEYRING)
+    assert rotated.code == 0, rotated.stdout + rotated.stderr
+    assert qylon("auth", "status", "--json", env=KEYRING).code == 0  # the keyring holds the new secret
+
+
+def test_clients_add_list_show_update_archive(qylon, server, org):
+    env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
+    added = qylon("clients", "add", "Acme Corp", "--domain", "acme.example", "--tag", "retail", "--notes", "Met at the expo", "--json", env=env)
+    assert added.code == 0, added.stderr
+    assert qylon("clients", "add", "acme corp", "--json", env=env).code == 3
+    assert qylon("clients", "add", "Globex", env=env).code == 0
+    listed = qylon("clients", "list", "--json", env=env).json["data"]
+    assert [c["name"] for c in listed["items"]] == ["Acme Corp", "Globex"]
+    assert qylon("clients", "list", "--search", "glob", "--json", env=env).json["data"]["total"] == 1
+    human = qylon("clients", "list", env=env)
+    assert "Acme Corp" in human.stdout and "retail" in human.stdout
+    shown = qylon("clients", "show", "acme corp", "--json", env=env).json["data"]
+    assert shown["domain"] == "acme.example" and shown["notes"] == "Met at the expo"
+    updated = qylon("clients", "update", "Acme Corp", "--add-tag", "priority", "--remove-tag", "retail", "--json", env=env)
+    assert updated.json["data"]["tags"] == ["priority"]
+    assert qylon("clients", "update", "Acme Corp", "--json", env=env).code == 2
+    assert qylon("clients", "archive", "Globex", "--json", env=env).json["data"]["status"] == "archived"
+    assert qylon("clients", "list", "--json", env=env).json["data"]["total"] == 1
+    assert qylon("clients", "list", "--all", "--json", env=env).json["data"]["total"] == 2
+    missing = qylon("clients", "show", "Nobody", "--json", env=env)
+    assert missing.code == 5 and missing.json["error"]["code"] == "not_found"
+
+
+def test_member_cannot_add_clients(qylon, server, org):
+    with ApiClient(server.url, org.token) as api:
+        user = api.post("/v1/users", {"email": "m@example.com", "role": "member"})
+        key = api.post("/v1/api-keys", {"name": "m", "scopes": ["read", "write"], "user_id": user["id"]})
+    result = qylon("clients", "add", "X", "--json", env={"QYLON_SERVER": server.url, "QYLON_TOKEN": key["token"]})
+    assert result.code == 4 and result.json["error"]["code"] == "not_allowed"
+
+
+def test_client_error_mapping_and_retries(server, org):
+    with ApiClient(server.url, org.token) as api:
+        with pytest.raises(NotFound):
+            api.get("/v1/clients/00000000-0000-0000-0000-000000000000")
+    with ApiClient(server.url, "qyl_live_x_yyyyyyyyyyyyyyyyyyyyyyyy") as api, pytest.raises(NotAuthenticated):
+        api.get("/v1/me")
+    member_token = None
+    with ApiClient(server.url, org.token) as api:
+        member_token = api.post("/v1/api-keys", {"name": "r", "scopes": ["read"]})["token"]
+    with ApiClient(server.url, member_token) as api, pytest.raises(NotAllowed):
+        api.post("/v1/clients", {"name": "Nope"})
+    waits: list[float] = []
+    dead = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with ApiClient(dead, "t", retries=3, backoff=0.01, sleep=waits.append) as api, pytest.raises(Unavailable) as err:
+        api.get("/health")
+    assert len(waits) == 3 and waits[0] < waits[-1] and time.monotonic() - started < 5
+    assert err.value.exit_code == 6
+
+
+class FlakyHandler:
+    """A loopback HTTP server that answers 503 (or 429) a few times, then 200."""
+
+    def __init__(self, failures: int, status: int, retry_after: str | None = None):
+        import http.server
+        import threading
+
+        self.calls = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                outer.calls += 1
+                if outer.calls <= failures:
+                    self.send_response(status)
+                    if retry_after:
+                        self.send_header("Retry-After", retry_after)
+                    body = b'{"error": {"code": "unavailable", "message": "busy"}}'
+                else:
+                    self.send_response(200)
+                    body = b'{"ok": true}'
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_5xx_is_retried_with_backoff_and_429_waits_for_retry_after():
+    flaky = FlakyHandler(2, 503)
+    waits: list[float] = []
+    try:
+        with ApiClient(flaky.url, "t", retries=3, backoff=0.01, sleep=waits.append) as api:
+            assert api.get("/x") == {"ok": True}
+        assert flaky.calls == 3 and len(waits) == 2
+    finally:
+        flaky.close()
+    always = FlakyHandler(99, 502)
+    try:
+        with ApiClient(always.url, "t", retries=2, backoff=0.01, sleep=lambda s: None) as api, pytest.raises(Unavailable):
+            api.get("/x")
+        assert always.calls == 3
+    finally:
+        always.close()
+    limited = FlakyHandler(1, 429, retry_after="7")
+    waits = []
+    try:
+        with ApiClient(limited.url, "t", sleep=waits.append) as api:
+            assert api.get("/x") == {"ok": True}
+        assert waits == [7.0]
+    finally:
+        limited.close()

@@ -1,0 +1,160 @@
+"""Real databases and a real server for the server tests.
+
+SQLite: a file per test session. PostgreSQL: a uniquely named database and a
+non-superuser role (no BYPASSRLS, so row-level security applies), both dropped
+at the end. The app runs in uvicorn on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx2
+import psycopg
+import uvicorn
+from qylon_server import migrate
+from qylon_server.app import create_app
+from qylon_server.config import ServerSettings
+from qylon_server.db import Database
+from qylon_server.orgs import create_org
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PEPPER = "test-pepper-" + "x" * 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str  # what the app connects with
+    admin_url: str  # owner of the tables (migrations, test set-up)
+
+
+@contextmanager
+def sqlite_backend(tmp_dir):
+    url = f"sqlite:///{tmp_dir / 'server.db'}"
+    migrate.upgrade(url)
+    yield Backend("sqlite", url, url)
+
+
+@contextmanager
+def postgres_backend():
+    tag = secrets.token_hex(4)
+    dbname, role = f"qylon_test_{tag}", f"qylon_app_{tag}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {dbname}")
+        conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+    admin = f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
+    app = f"postgresql+psycopg://{role}@127.0.0.1:5432/{dbname}"
+    try:
+        migrate.upgrade(admin, grant_to=role)
+        yield Backend("postgres", app, admin)
+    finally:
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+            conn.execute(f"DROP DATABASE IF EXISTS {dbname}")
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def settings_for(backend: Backend, **extra) -> ServerSettings:
+    return ServerSettings(**{"database_url": backend.url, "secret_key": PEPPER, "rate_limit": "100000/minute",
+                              "auth_failure_limit": "100000/minute", **extra})
+
+
+class ThreadServer:
+    """uvicorn in a thread, on a free port."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@contextmanager
+def running(backend: Backend, **settings):
+    app = create_app(settings_for(backend, **settings))
+    with ThreadServer(app) as server:
+        yield server
+    app.state.db.dispose()
+
+
+@dataclass
+class Org:
+    id: str
+    name: str
+    owner_id: str
+    token: str
+
+
+def new_org(backend: Backend, name: str | None = None) -> Org:
+    name = name or f"Org {secrets.token_hex(3)}"
+    db = Database(backend.admin_url)
+    try:
+        done = create_org(db, name=name, admin_email=f"owner@{name.replace(' ', '').lower()}.example",
+                          pepper=PEPPER.encode(), allow_more=True)
+    finally:
+        db.dispose()
+    return Org(done.org_id, name, done.user_id, done.token)
+
+
+class Api:
+    """A thin HTTP client for tests: ``api.get(path, token)`` returns the response."""
+
+    def __init__(self, base_url: str):
+        self.http = httpx2.Client(base_url=base_url, timeout=30)
+
+    def call(self, method: str, path: str, token: str | None = None, **kw):
+        headers = kw.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, path, headers=headers, **kw)
+
+    def get(self, path, token=None, **kw):
+        return self.call("GET", path, token, **kw)
+
+    def post(self, path, token=None, **kw):
+        return self.call("POST", path, token, **kw)
+
+    def put(self, path, token=None, **kw):
+        return self.call("PUT", path, token, **kw)
+
+    def patch(self, path, token=None, **kw):
+        return self.call("PATCH", path, token, **kw)
+
+    def make_user(self, admin: str, role: str, scopes=("read", "write")) -> str:
+        """Invite a user with a role and return a key for them."""
+        email = f"{role}-{secrets.token_hex(3)}@example.com"
+        user = self.post("/v1/users", admin, json={"email": email, "role": role}).json()
+        key = self.post("/v1/api-keys", admin, json={"name": role, "scopes": list(scopes), "user_id": user["id"]})
+        assert key.status_code == 201, key.text
+        return key.json()["token"]

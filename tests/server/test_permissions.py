@@ -1,0 +1,100 @@
+"""Every /v1 route's permissions: 401 without a key, 403 when role or scope falls short."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+ROLES = ["member", "manager", "admin", "owner"]
+SCOPES = ["read", "write", "admin"]
+
+# (method, path, body, least role, least scope)
+ROUTES = [
+    ("GET", "/v1/me", None, "member", "read"),
+    ("GET", "/v1/clients", None, "member", "read"),
+    ("POST", "/v1/clients", {"name": "New {n}"}, "manager", "write"),
+    ("GET", "/v1/clients/{client}", None, "member", "read"),
+    ("PATCH", "/v1/clients/{client}", {"notes": "n"}, "manager", "write"),
+    ("POST", "/v1/clients/{client}/archive", None, "manager", "write"),
+    ("POST", "/v1/clients/{client}/restore", None, "manager", "write"),
+    ("PUT", "/v1/meetings/{meeting}", "meeting", "member", "write"),
+    ("GET", "/v1/meetings", None, "member", "read"),
+    ("GET", "/v1/meetings/{meeting}", None, "member", "read"),
+    ("GET", "/v1/action-items", None, "member", "read"),
+    ("PATCH", "/v1/action-items/{meeting}/a1", {"status": "done"}, "member", "write"),
+    ("GET", "/v1/users", None, "member", "read"),
+    ("GET", "/v1/users/{owner}", None, "member", "read"),
+    ("POST", "/v1/users", {"email": "new-{n}@example.com"}, "admin", "admin"),
+    ("POST", "/v1/users/{victim}/deactivate", None, "admin", "admin"),
+    ("GET", "/v1/api-keys", None, "member", "read"),
+    ("POST", "/v1/api-keys", {"name": "k", "scopes": ["read"]}, "member", "write"),
+    ("GET", "/v1/audit-events", None, "admin", "admin"),
+    ("GET", "/v1/api-keys/{ownkey}", None, "member", "read"),
+    ("POST", "/v1/api-keys/{ownkey}/rotate", {"grace_seconds": 3600}, "member", "write"),
+    ("POST", "/v1/api-keys/{ownkey}/revoke", None, "member", "write"),  # last: it ends the caller's key
+]
+
+
+def meeting_body(meeting_id: str, client: str | None = None) -> dict:
+    return {
+        "id": meeting_id,
+        "title": "Weekly sync",
+        "client": client,
+        "created_at": "2026-11-20T10:00:00Z",
+        "duration_s": 60.0,
+        "speakers": [{"id": "SPEAKER_1", "name": "Ana", "talk_time_s": 30.0}],
+        "segments": [{"start": 0.0, "end": 2.5, "speaker": "SPEAKER_1", "text": "Let us begin."}],
+        "action_items": [{"id": "a1", "owner": "Ana", "task": "Send the proposal", "status": "open"}],
+    }
+
+
+def fill(path: str, ids: dict) -> str:
+    return path.format(**ids)
+
+
+@pytest.fixture
+def world(api, org):
+    owner = org.token
+    client = api.post("/v1/clients", owner, json={"name": "Acme"}).json()["id"]
+    meeting = str(uuid.uuid4())
+    assert api.put(f"/v1/meetings/{meeting}", owner, json=meeting_body(meeting, "Acme")).status_code == 201
+    keys = {(role, scope): api.make_user(owner, role, [scope]) for role in ROLES for scope in SCOPES
+            if not (scope == "admin" and role in ("member", "manager"))}
+    return {"owner": owner, "client": client, "meeting": meeting, "keys": keys, "org": org}
+
+
+def test_no_key_is_401_everywhere(api, world):
+    ids = {"client": world["client"], "meeting": world["meeting"], "owner": world["org"].owner_id,
+           "victim": world["org"].owner_id, "ownkey": str(uuid.uuid4()), "n": 0}
+    for method, path, body, *_ in ROUTES:
+        r = api.call(method, fill(path, ids), None, json=None if body is None else {})
+        assert r.status_code == 401, (method, path, r.text)
+        assert r.json()["error"]["code"] == "not_authenticated"
+        bad = api.call(method, fill(path, ids), "qyl_live_deadbeef_notarealkeynotarealkey", json={})
+        assert bad.status_code == 401, (method, path)
+
+
+@pytest.mark.slow
+def test_every_route_checks_role_and_scope(api, world):
+    n = 0
+    for (role, scope), token in world["keys"].items():
+        ownkey = api.get("/v1/me", token).json()["key"]["id"]
+        for method, path, body, least_role, least_scope in ROUTES:
+            n += 1
+            victim = api.post("/v1/users", world["owner"], json={"email": f"v{n}@example.com"}).json()["id"]
+            ids = {"client": world["client"], "meeting": world["meeting"], "owner": world["org"].owner_id,
+                   "victim": victim, "ownkey": ownkey, "n": n}
+            if body == "meeting":
+                payload = meeting_body(world["meeting"], "Acme")
+            elif isinstance(body, dict):
+                payload = {k: (v.format(n=n) if isinstance(v, str) else v) for k, v in body.items()}
+            else:
+                payload = None
+            r = api.call(method, fill(path, ids), token, json=payload)
+            allowed = ROLES.index(role) >= ROLES.index(least_role) and SCOPES.index(scope) >= SCOPES.index(least_scope)
+            if allowed:
+                assert r.status_code < 400, (role, scope, method, path, r.status_code, r.text)
+            else:
+                assert r.status_code == 403, (role, scope, method, path, r.status_code, r.text)
+                assert r.json()["error"]["code"] == "not_allowed"
