@@ -16,6 +16,7 @@ def main() -> None:
         export_dir=settings.get("agent.export_dir", ""),
         detect=bool(settings.get("agent.detect_meetings", True)),
         auto_record=bool(settings.get("agent.auto_record", False)),
+        sync_interval_s=float(settings.get("agent.sync_interval_s", 300)),
     )
     try:
         agent.run(foreground="--foreground" in sys.argv)

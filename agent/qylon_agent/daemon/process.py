@@ -50,7 +50,10 @@ def setup_logging(paths: AgentPaths, *, foreground: bool) -> None:
 
 
 class Agent:
-    def __init__(self, *, concurrency: int = 1, export_dir: str = "", detect: bool = True, auto_record: bool = False):
+    def __init__(
+        self, *, concurrency: int = 1, export_dir: str = "", detect: bool = True, auto_record: bool = False,
+        sync_interval_s: float = 300.0,
+    ):
         self.paths = agent_paths()
         self.lock = InstanceLock(self.paths.lock)
         self.started = time.time()
@@ -68,6 +71,9 @@ class Agent:
         self.auto_recorder = None  # the Recorder of a meeting the agent is recording itself
         self.record_thread: threading.Thread | None = None
         self.yield_to_recording = (os.cpu_count() or 1) <= 2
+        self.sync_interval_s = sync_interval_s
+        self.sync_wake = threading.Event()
+        self.last_sync: dict | None = None
 
     # -- store per thread (sqlite connections are not shared across threads) --
     def queue(self) -> JobQueue:
@@ -99,6 +105,7 @@ class Agent:
             "home": str(self.paths.root.parent),
             "meeting_apps": sorted(self.meetings_detected),
             "recording": self.auto_recorder.rec.id if self.auto_recorder else None,
+            "last_sync": self.last_sync,
         }
 
     def job(self, ref: str) -> dict:
@@ -170,6 +177,10 @@ class Agent:
         else:
             queue.finish(job["id"], result)
             self.export_wake.set()
+            if job["kind"] == "sync":
+                self.last_sync = {"at": time.time(), "server_reachable": not result.get("offline"), **result}
+            elif result.get("meeting_id"):
+                self.sync_wake.set()  # a new meeting: send it now rather than at the next tick
             log.info("job done", extra={"fields": {**fields, **result}})
         finally:
             self.current.pop(job["id"], None)
@@ -240,6 +251,17 @@ class Agent:
         except Exception as exc:  # noqa: BLE001
             log.warning(f"model could not be preloaded: {exc}")
 
+    def sync_loop(self) -> None:
+        """Queue a sync after each meeting and every agent.sync_interval_s, when a server is configured."""
+        while not self.stop_event.is_set():
+            self.sync_wake.wait(self.sync_interval_s)
+            self.sync_wake.clear()
+            if self.stop_event.is_set() or not worker.server_configured():
+                continue
+            queue = self.queue()
+            if not queue.active_for("sync", "reason", "auto"):
+                self._woken(queue.enqueue("sync", {"reason": "auto"}, max_attempts=1))
+
     def export_loop(self) -> None:
         """Keep agent.export_dir in step with the store (see exporter.py)."""
         from pathlib import Path
@@ -295,6 +317,8 @@ class Agent:
                 signal.signal(sig, lambda *_: self.stop_event.set())
             log.info("agent started", extra={"fields": {"pid": os.getpid(), "requeued": requeued}})
             threading.Thread(target=self._warm, daemon=True, name="warm").start()
+            threading.Thread(target=self.sync_loop, daemon=True, name="sync").start()
+            self.sync_wake.set()  # sync once at start
             if self.detect:
                 threading.Thread(target=self.watch_meetings, daemon=True, name="detect").start()
             if self.export_dir:

@@ -58,7 +58,55 @@ def recording(store: Store, payload: dict, progress: Progress) -> dict:
     return {"recording_id": rec.id, "meeting_id": meeting.id, "segments": len(meeting.segments)}
 
 
-HANDLERS: dict[str, Callable[[Store, dict, Progress], dict]] = {"transcribe": transcribe, "recording": recording}
+def analyze(store: Store, payload: dict, progress: Progress) -> dict:
+    """Find a stored meeting's action items, decisions and summary again (as `meeting analyze`)."""
+    from qylon_cli import settings as settings_mod
+
+    from .. import insights
+
+    meeting = store.get_meeting(payload["meeting_id"])
+    result = insights.analyze(meeting, extractor=payload.get("extractor"), settings=settings_mod.load())
+    updated = insights.apply(meeting, result, previous=meeting.action_items)
+    used = "offline" if result.warnings else result.extractor
+    store.save_insights(meeting.id, items=updated.action_items, decisions=updated.decisions, summary=updated.summary, extractor=used)
+    return {"meeting_id": meeting.id, "action_items": len(updated.action_items), "warnings": result.warnings}
+
+
+def sync(store: Store, payload: dict, progress: Progress) -> dict:
+    """Push the outbox to the team server and pull its clients (as `qylon sync`).
+
+    Offline is not a failure: the outbox keeps the meetings and the next sync sends
+    them, so an unreachable server ends the job with ``offline: true``.
+    """
+    from qylon_cli.client import ApiClient
+    from qylon_cli.errors import Unavailable
+
+    from ..outbox import Outbox
+    from ..outbox import sync as run_sync
+
+    try:
+        with ApiClient.from_credentials(retries=2, backoff=0.5, max_wait=4.0) as api:
+            report = run_sync(store, api)
+    except Unavailable as exc:
+        return {"offline": True, "error": exc.message, "pending": Outbox(store).status()["pending"]}
+    return {"offline": False, **report.to_dict()}
+
+
+def server_configured() -> bool:
+    """True when there are credentials to sync with (`qylon auth login`, or QYLON_SERVER + QYLON_TOKEN)."""
+    from qylon_cli import credentials
+    from qylon_cli.errors import QylonError
+
+    try:
+        credentials.resolve()
+    except QylonError:
+        return False
+    return True
+
+
+HANDLERS: dict[str, Callable[[Store, dict, Progress], dict]] = {
+    "transcribe": transcribe, "recording": recording, "analyze": analyze, "sync": sync,
+}
 
 
 def warm_up() -> None:
