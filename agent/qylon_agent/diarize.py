@@ -195,7 +195,33 @@ def _nearest(centers: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 def cluster(emb: np.ndarray, opts: Options, *, sides: np.ndarray | None = None) -> np.ndarray:
-    """Cluster unit embeddings; return a label per row (0..k-1)."""
+    """Cluster unit embeddings; return a label per row (0..k-1).
+
+    With channel ``sides``, microphone and system-audio windows are clustered apart
+    (no voice is on both), and unclear windows join the nearest cluster.
+    """
+    n = len(emb)
+    if n == 1:
+        return np.zeros(1, dtype=int)
+    if sides is None or not ((sides > 0).any() and (sides < 0).any()):
+        return _cluster_one_side(emb, opts)
+    labels = np.full(n, -1)
+    offset = 0
+    for side in (1, -1):
+        idx = np.flatnonzero(sides == side)
+        sub = Options(min_speakers=1, max_speakers=opts.max_speakers)
+        if opts.num_speakers is not None and side == -1:
+            sub.num_speakers = max(1, opts.num_speakers - offset)
+        labels[idx] = _cluster_one_side(emb[idx], sub) + offset
+        offset = labels.max() + 1
+    unclear = np.flatnonzero(labels < 0)
+    if len(unclear):
+        cents = unit(np.stack([emb[labels == c].mean(axis=0) for c in range(offset)]))
+        labels[unclear] = (emb[unclear] @ cents.T).argmax(axis=1)
+    return _refine(emb, labels, sides)
+
+
+def _cluster_one_side(emb: np.ndarray, opts: Options) -> np.ndarray:
     n = len(emb)
     if n == 1:
         return np.zeros(1, dtype=int)
@@ -203,27 +229,19 @@ def cluster(emb: np.ndarray, opts: Options, *, sides: np.ndarray | None = None) 
     if group > 1:  # average runs of neighbouring windows first
         keys = np.arange(n) // group
         reduced = unit(np.stack([emb[keys == g].mean(axis=0) for g in range(keys.max() + 1)]))
-        red_sides = None if sides is None else np.array([np.sign(sides[keys == g].sum()) for g in range(keys.max() + 1)])
-        labels = _first_pass(reduced, opts, red_sides)[keys]
+        labels = _first_pass(reduced, opts)[keys]
     else:
-        labels = _first_pass(emb, opts, sides)
-    labels = _refine(emb, labels, sides)
+        labels = _first_pass(emb, opts)
+    labels = _refine(emb, labels, None)
     if opts.num_speakers is None:
         labels = _fold_small(emb, labels, opts.min_speakers)
     return labels
 
 
-def _penalty(sides: np.ndarray | None, n: int) -> np.ndarray | float:
-    if sides is None:
-        return 0.0
-    s = sides.astype(np.float32)
-    return 2.0 * ((s[:, None] * s[None, :]) < 0)  # opposite confident sides never merge
-
-
-def _first_pass(emb: np.ndarray, opts: Options, sides: np.ndarray | None) -> np.ndarray:
+def _first_pass(emb: np.ndarray, opts: Options) -> np.ndarray:
     from . import spectral
 
-    sim = (emb @ emb.T) - _penalty(sides, len(emb))
+    sim = emb @ emb.T
     if opts.num_speakers is None and opts.min_speakers <= 1 and _one_voice(sim):
         return np.zeros(len(emb), dtype=int)
     return spectral.cluster(sim, min_k=opts.min_speakers, max_k=opts.max_speakers, fixed_k=opts.num_speakers)

@@ -27,7 +27,10 @@ def transcribe_file(
     client: str | None = None,
     settings=None,
     on_progress: Callable[[float, float], None] | None = None,
+    diarization=None,
+    naming=None,
 ) -> Meeting:
+    """``diarization`` (diarize.Options) finds who spoke when; ``naming`` (attribution.Naming) names them."""
     decoded = audio_mod.decode(path)
     transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
     if not transcript.segments:
@@ -36,6 +39,11 @@ def transcribe_file(
             hint="Nothing was stored. Check the recording's input level or choose another file.",
             code="no_speech",
         )
+    segments, speakers = transcript.segments, []
+    if diarization is not None:
+        from .attribution import attribute
+
+        segments, speakers = attribute(decoded, segments, diarization, naming)
     return Meeting(
         id=str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
@@ -45,5 +53,6 @@ def transcribe_file(
         duration_s=round(decoded.duration_s, 3),
         language=transcript.language,
         model=transcript.model,
-        segments=transcript.segments,
+        segments=segments,
+        speakers=speakers,
     )

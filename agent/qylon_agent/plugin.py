@@ -13,3 +13,6 @@ def register_commands(register):
     from .cli.meeting import app as meeting
 
     register(meeting, name="meeting")
+    from .cli.speakers import app as speakers
+
+    register(speakers, name="speakers")

@@ -35,9 +35,13 @@ def transcribe(
     model: Annotated[str | None, typer.Option(help="Model name (bundled tiny.en or one in [models]) or a CTranslate2 folder.")] = None,
     beam_size: Annotated[int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    diarize: Annotated[bool | None, typer.Option("--diarize/--no-diarize", help="Find who spoke when (default: speakers.diarize, on).", show_default=False)] = None,
+    speakers: Annotated[int | None, typer.Option("--speakers", min=1, max=20, help="Exact number of speakers, if known.")] = None,
+    min_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At least this many speakers.")] = None,
+    max_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At most this many speakers (default 10).")] = None,
     json: output.JsonOption = False,
 ) -> None:
-    """Transcribe an audio file offline and store it as a meeting.
+    """Transcribe an audio file offline, find who spoke when, and store it as a meeting.
 
     Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme
     """
@@ -47,12 +51,16 @@ def transcribe(
     from .. import transcribe as stt
     from .progress import audio_progress
 
+    from .meeting_speakers import speaker_options
+
     settings = settings_mod.load()
     opts = stt.options_from_settings(settings, model=model, beam_size=beam_size, language=language, device=device)
+    diarization, naming = speaker_options(settings, diarize, speakers, min_speakers, max_speakers)
     try:
         with audio_progress(f"Transcribing {file.name}") as on_progress:
             meeting = pipeline.transcribe_file(
-                file, opts, title=title, client=client, settings=settings, on_progress=on_progress
+                file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
+                diarization=diarization, naming=naming,
             )
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
@@ -62,6 +70,11 @@ def transcribe(
     from . import render
 
     output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+
+
+from . import meeting_speakers as _meeting_speakers  # noqa: E402  (adds `speakers` and `rename-speaker`)
+
+_meeting_speakers.register(app)
 
 
 @app.command("list")
