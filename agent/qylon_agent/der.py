@@ -82,7 +82,7 @@ def score(reference, hypothesis, *, collar: float = 0.25, duration: float | None
     missed = float(np.maximum(0, k - h).sum())
     false_alarm = float(np.maximum(0, h - k).sum())
     overlap = ref.astype(np.float32) @ hyp.T.astype(np.float32)
-    confusion = float(np.minimum(k, h).sum()) - _best_mapping(overlap)
+    confusion = float(np.minimum(k, h).sum()) - float(_best_mapping(overlap))
     err = missed + false_alarm + confusion
     return Score(
         der=err / total if total else 0.0,

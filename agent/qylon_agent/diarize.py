@@ -44,7 +44,7 @@ class Options:
     num_speakers: int | None = None
     min_speakers: int = 1
     max_speakers: int = 10
-    hop_s: float = 0.4
+    hop_s: float = 0.6
 
     def check(self) -> None:
         from qylon_cli.errors import UsageError
@@ -308,7 +308,7 @@ def _result(frames, frame_labels, emb, labels, sides) -> Diarization:
     remap = {old: new for new, old in enumerate(order)}
     frame_labels = np.array([remap[int(x)] for x in frame_labels])
     turns: list[Turn] = []
-    for f, lab in zip(frames, frame_labels):
+    for f, lab in zip(frames.tolist(), frame_labels.tolist()):
         t0 = f * FRAME_S
         if turns and turns[-1].speaker == lab and abs(turns[-1].end - t0) < FRAME_S / 2:
             turns[-1].end = t0 + FRAME_S
@@ -316,7 +316,7 @@ def _result(frames, frame_labels, emb, labels, sides) -> Diarization:
             turns.append(Turn(round(t0, 3), round(t0 + FRAME_S, 3), int(lab)))
     turns = _bridge(turns)
     for t in turns:
-        t.start, t.end = round(t.start, 3), round(t.end, 3)
+        t.start, t.end = round(float(t.start), 3), round(float(t.end), 3)
     centroids = unit(np.stack([emb[labels == old].mean(axis=0) for old in order]))
     talk = [round(float((frame_labels == k).sum()) * FRAME_S, 2) for k in range(len(order))]
     local = None

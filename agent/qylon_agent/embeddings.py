@@ -51,20 +51,19 @@ def mel_frames(wav: np.ndarray, mel_basis: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
-
-
 class VoiceEncoder:
     """The GE2E encoder. ``embed_mels`` takes a batch of equal-length mel windows."""
 
     def __init__(self, weights: Path | str = WEIGHTS):
         with np.load(weights) as npz:
+            # PyTorch stores the gates as (input, forget, cell, output); reorder them to
+            # (input, forget, output, cell) so the three sigmoid gates are one slice.
+            order = np.r_[0:512, 768:1024, 512:768]
             self.layers = [
                 (
-                    np.ascontiguousarray(npz[f"lstm_weight_ih_l{i}"].T),
-                    np.ascontiguousarray(npz[f"lstm_weight_hh_l{i}"].T),
-                    npz[f"lstm_bias_ih_l{i}"] + npz[f"lstm_bias_hh_l{i}"],
+                    np.ascontiguousarray(npz[f"lstm_weight_ih_l{i}"][order].T),
+                    np.ascontiguousarray(npz[f"lstm_weight_hh_l{i}"][order].T),
+                    (npz[f"lstm_bias_ih_l{i}"] + npz[f"lstm_bias_hh_l{i}"])[order],
                 )
                 for i in range(3)
             ]
@@ -90,15 +89,22 @@ class VoiceEncoder:
             pre = (seq.reshape(b * t, -1) @ w_ih + bias).reshape(b, t, 4 * hidden)
             h = np.zeros((b, hidden), dtype=np.float32)
             c = np.zeros((b, hidden), dtype=np.float32)
+            gates = np.empty((b, 4 * hidden), dtype=np.float32)
             outs = np.empty((b, t, hidden), dtype=np.float32)
+            sig, cell = gates[:, : 3 * hidden], gates[:, 3 * hidden :]
             for step in range(t):
-                gates = pre[:, step] + h @ w_hh
-                i = _sigmoid(gates[:, :hidden])
-                f = _sigmoid(gates[:, hidden : 2 * hidden])
-                g = np.tanh(gates[:, 2 * hidden : 3 * hidden])
-                o = _sigmoid(gates[:, 3 * hidden :])
-                c = f * c + i * g
-                h = o * np.tanh(c)
+                np.matmul(h, w_hh, out=gates)
+                gates += pre[:, step]
+                # sigmoid(x) = (tanh(x / 2) + 1) / 2, in place on the input, forget and output gates
+                sig *= 0.5
+                np.tanh(sig, out=sig)
+                sig += 1.0
+                sig *= 0.5
+                np.tanh(cell, out=cell)
+                c *= gates[:, hidden : 2 * hidden]
+                c += gates[:, :hidden] * cell
+                np.tanh(c, out=h)
+                h *= gates[:, 2 * hidden : 3 * hidden]
                 outs[:, step] = h
             seq = outs
         raw = np.maximum(h @ self.linear_w + self.linear_b, 0.0)
