@@ -36,7 +36,7 @@ ONE_VOICE_SIM = 0.76
 CHANNEL_DB = 6.0
 # A speaker's pauses shorter than this stay inside one turn.
 BRIDGE_S = 0.4
-MAX_WINDOWS = 1500  # clustering cost is quadratic: beyond this, windows are grouped first
+MAX_WINDOWS = 800  # clustering cost is quadratic: beyond this, windows are grouped first
 
 
 @dataclass
