@@ -74,7 +74,7 @@ class VoiceEncoder:
     def mels(self, wav: np.ndarray) -> np.ndarray:
         return mel_frames(wav, self.mel_basis)
 
-    def embed_mels(self, mels: np.ndarray, batch: int = 256) -> np.ndarray:
+    def embed_mels(self, mels: np.ndarray, batch: int = 64) -> np.ndarray:
         """(B, T, 40) mel windows -> (B, 256) unit embeddings."""
         mels = np.asarray(mels, dtype=np.float32)
         return np.concatenate([self._forward(mels[i : i + batch]) for i in range(0, len(mels), batch)]) if len(mels) else (
