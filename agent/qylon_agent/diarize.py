@@ -21,6 +21,7 @@ speaker heard mostly on the microphone is the local user.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,7 @@ class Diarization:
     centroids: np.ndarray = field(default_factory=lambda: np.zeros((0, 256), dtype=np.float32))
     talk_time: list[float] = field(default_factory=list)
     local: int | None = None  # the speaker heard mostly on the microphone channel
+    _starts: list[float] | None = field(default=None, repr=False)
 
     @property
     def n_speakers(self) -> int:
@@ -79,19 +81,22 @@ class Diarization:
         """The speaker talking most in [start, end], else the nearest turn's speaker."""
         if not self.turns:
             return None
-        best, best_overlap = None, 0.0
+        if self._starts is None or len(self._starts) != len(self.turns):
+            self._starts = [t.start for t in self.turns]
+        hi = bisect.bisect_left(self._starts, end)
         totals: dict[int, float] = {}
-        for t in self.turns:
+        k = hi - 1
+        while k >= 0 and self.turns[k].end > start:  # turns are sorted and never overlap
+            t = self.turns[k]
             overlap = min(end, t.end) - max(start, t.start)
             if overlap > 0:
                 totals[t.speaker] = totals.get(t.speaker, 0.0) + overlap
-        for spk, value in totals.items():
-            if value > best_overlap:
-                best, best_overlap = spk, value
-        if best is not None:
-            return best
+            k -= 1
+        if totals:
+            return max(totals, key=totals.get)
         mid = (start + end) / 2
-        return min(self.turns, key=lambda t: min(abs(mid - t.start), abs(mid - t.end))).speaker
+        near = [self.turns[i] for i in (hi - 1, hi) if 0 <= i < len(self.turns)]
+        return min(near, key=lambda t: min(abs(mid - t.start), abs(mid - t.end))).speaker
 
 
 def speech_regions(samples: np.ndarray) -> list[tuple[float, float]]:

@@ -23,6 +23,8 @@ def test_enroll_then_transcribe_names_the_voice(qylon, clips):  # noqa: F811
     assert enrolled.json["data"]["name"] == "Dana" and enrolled.json["data"]["samples"] == 1
     listed = qylon("speakers", "list", "--json").json["data"]
     assert [p["name"] for p in listed] == ["Dana"]
+    human = qylon("speakers", "list")
+    assert human.code == 0 and "Dana" in human.stdout
 
     meeting = _transcribe(qylon, clips["dana_other"])
     assert meeting["speakers"] == [{"id": "SPEAKER_1", "name": "Dana", "talk_time_s": pytest.approx(meeting["speakers"][0]["talk_time_s"])}]
@@ -93,6 +95,9 @@ def test_enroll_refuses_clips_without_enough_speech(qylon, tmp_path):
 def test_transcribe_speaker_options(qylon, clips):  # noqa: F811
     plain = _transcribe(qylon, clips["meeting"], "--no-diarize")
     assert plain["speakers"] == [] and all(s["speaker"] is None for s in plain["segments"])
+    none = qylon("meeting", "speakers", plain["id"][:8])
+    assert none.code == 0 and "without diarization" in none.stdout
+    assert qylon("meeting", "speakers", plain["id"][:8], "--json").json["data"] == []
     two = _transcribe(qylon, clips["meeting"], "--speakers", "2")
     assert len(two["speakers"]) == 2
     bad = qylon("meeting", "transcribe", str(clips["meeting"]), "--min-speakers", "3", "--max-speakers", "2", "--json")
