@@ -35,6 +35,8 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/transcribe.py
+	$(BIN)/python benchmarks/actions.py
+	$(BIN)/python benchmarks/record.py
 
 docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md

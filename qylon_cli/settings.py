@@ -18,12 +18,17 @@ from . import paths
 from .errors import InvalidInput, NotFound
 
 
-def _defaults_text() -> str:
-    packaged = resources.files("qylon_cli").joinpath("defaults/qylon.toml")
+def shipped_file(name: str) -> str:
+    """A file from the shipped ``config/`` folder (packaged as ``qylon_cli/defaults``)."""
+    packaged = resources.files("qylon_cli").joinpath("defaults", *name.split("/"))
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     # Editable install: read the file at the top of the source tree.
-    return (Path(__file__).resolve().parents[1] / "config" / "qylon.toml").read_text("utf-8")
+    return (Path(__file__).resolve().parents[1] / "config" / name).read_text("utf-8")
+
+
+def _defaults_text() -> str:
+    return shipped_file("qylon.toml")
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

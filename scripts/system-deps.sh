@@ -6,6 +6,13 @@ missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need espeak-ng espeak-ng
 need ffmpeg ffmpeg
+# Recording tests: a private PulseAudio server with virtual devices, PortAudio and
+# the ALSA plugin through which PortAudio reaches PulseAudio.
+need pulseaudio pulseaudio
+need pactl pulseaudio-utils
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1" || ls /usr/lib/*/"$1"* >/dev/null 2>&1; }
+have_lib libportaudio.so.2 || missing+=(libportaudio2)
+ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 || missing+=(libasound2-plugins)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

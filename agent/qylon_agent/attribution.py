@@ -70,3 +70,35 @@ def _split(seg: Segment, result: diarize.Diarization) -> list[tuple[int, Segment
         (spk, Segment(start=words[0].start, end=words[-1].end, text="".join(w.word for w in words).strip(), words=words))
         for spk, words in runs
     ]
+
+
+def from_settings(settings=None, *, diarize: bool | None = None, num_speakers: int | None = None,
+                  min_speakers: int | None = None, max_speakers: int | None = None):
+    """(diarize.Options or None, Naming) from flags, falling back on the speakers.* settings;
+    the voice profiles come from the agent store."""
+    from qylon_cli import settings as settings_mod
+
+    from .store import Store
+
+    settings = settings or settings_mod.load()
+    if diarize is None:
+        diarize = bool(settings.get("speakers.diarize", True))
+    if not diarize:
+        return None, None
+    opts = diarize_options(num_speakers, min_speakers, max_speakers)
+    store = Store()
+    try:
+        profiles = voices.Voices(store).list()
+    finally:
+        store.close()
+    me = (settings.get("speakers.me") or "").strip() or None
+    threshold = float(settings.get("speakers.match_threshold", voices.MATCH_THRESHOLD))
+    return opts, Naming(profiles=profiles, match_threshold=threshold, me=me)
+
+
+def diarize_options(num_speakers=None, min_speakers=None, max_speakers=None) -> diarize.Options:
+    opts = diarize.Options(
+        num_speakers=num_speakers, min_speakers=min_speakers or 1, max_speakers=max_speakers or max(10, min_speakers or 1)
+    )
+    opts.check()
+    return opts

@@ -11,9 +11,12 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from qylon_cli.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SAMPLE_RATE = 16000
 # How much shorter than its header says a file may decode before we call it truncated.
@@ -93,6 +96,7 @@ def _ogg_complete(path: Path) -> bool | None:
 def decode(path: Path | str, *, keep_channels: bool = True) -> Audio:
     """Decode ``path`` to 16 kHz float32, refusing files that are not whole, valid audio."""
     import av
+    import numpy as np
 
     path = Path(path)
     check_file(path)

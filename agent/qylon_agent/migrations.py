@@ -90,3 +90,58 @@ def m0002_voice_profiles(db: Database) -> None:
         foreign_keys=[("profile_id", "voice_profiles", "id")],
     )
     db["voice_samples"].create_index(["profile_id"])
+
+
+@migrations(name="0003_insights")
+def m0003_insights(db: Database) -> None:
+    # When an item was last opened or closed, and which extractor produced a meeting's insights.
+    db["action_items"].add_column("updated_at", str)
+    db["action_items"].create_index(["owner"])
+    db["action_items"].create_index(["status"])
+    db["meetings"].add_column("extractor", str)
+
+
+@migrations(name="0006_jobs")
+def m0006_jobs(db: Database) -> None:
+    """The agent's durable job queue (transcribe, analyze, sync)."""
+    db["jobs"].create(
+        {
+            "id": str,
+            "kind": str,
+            "payload": str,  # JSON
+            "status": str,  # queued, running, done, parked, cancelled
+            "attempts": int,
+            "max_attempts": int,
+            "next_run_at": str,
+            "error": str,
+            "result": str,  # JSON
+            "created_at": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+        defaults={"status": "queued", "attempts": 0, "max_attempts": 3},
+        not_null={"kind", "payload", "status", "created_at"},
+    )
+    db["jobs"].create_index(["status", "next_run_at"])
+    # Every change to a meeting or its parts moves meetings.updated_at, whatever code
+    # made it, so the agent can re-export changed meetings (agent.export_dir).
+    db.execute("ALTER TABLE meetings ADD COLUMN updated_at TEXT")
+    db.execute("UPDATE meetings SET updated_at = created_at")
+    db.execute(
+        "CREATE TRIGGER meetings_touch AFTER UPDATE ON meetings WHEN NEW.updated_at IS OLD.updated_at "
+        "AND NEW.updated_at IS NOT strftime('%Y-%m-%dT%H:%M:%f', 'now') "
+        "BEGIN UPDATE meetings SET updated_at = strftime('%Y-%m-%dT%H:%M:%f', 'now') WHERE id = NEW.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER meetings_touch_new AFTER INSERT ON meetings "
+        "BEGIN UPDATE meetings SET updated_at = strftime('%Y-%m-%dT%H:%M:%f', 'now') WHERE id = NEW.id; END"
+    )
+    for table in ("segments", "speakers", "action_items"):
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            db.execute(
+                f"CREATE TRIGGER {table}_touch_{event.lower()} AFTER {event} ON {table} "
+                f"BEGIN UPDATE meetings SET updated_at = strftime('%Y-%m-%dT%H:%M:%f', 'now') "
+                f"WHERE id = {row}.meeting_id; END"
+            )
+    db["exports"].create({"meeting_id": str, "path": str, "exported_at": str}, pk="meeting_id")

@@ -18,6 +18,8 @@ from qylon_cli.schemas import Meeting
 from . import audio as audio_mod
 from . import transcribe as stt
 
+FROM_SETTINGS = "settings"  # diarize as the speakers.* settings say, naming with the store's voice profiles
+
 
 def transcribe_file(
     path: Path,
@@ -25,12 +27,15 @@ def transcribe_file(
     *,
     title: str | None = None,
     client: str | None = None,
+    meeting_id: str | None = None,
     settings=None,
     on_progress: Callable[[float, float], None] | None = None,
-    diarization=None,
+    extractor: str | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    diarization=FROM_SETTINGS,
     naming=None,
 ) -> Meeting:
-    """``diarization`` (diarize.Options) finds who spoke when; ``naming`` (attribution.Naming) names them."""
+    """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them."""
     decoded = audio_mod.decode(path)
     transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
     if not transcript.segments:
@@ -40,12 +45,16 @@ def transcribe_file(
             code="no_speech",
         )
     segments, speakers = transcript.segments, []
+    if diarization == FROM_SETTINGS:
+        from .attribution import from_settings
+
+        diarization, naming = from_settings(settings)
     if diarization is not None:
         from .attribution import attribute
 
         segments, speakers = attribute(decoded, segments, diarization, naming)
-    return Meeting(
-        id=str(uuid.uuid4()),
+    meeting = Meeting(
+        id=meeting_id or str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
         client=client,
         source=str(path.resolve()),
@@ -56,3 +65,12 @@ def transcribe_file(
         segments=segments,
         speakers=speakers,
     )
+    return analyze(meeting, extractor=extractor, settings=settings, on_warning=on_warning)
+
+
+def analyze(meeting: Meeting, *, extractor=None, settings=None, on_warning=None) -> Meeting:
+    """The insights stage: action items, decisions and a summary (a model's, or the offline extractor's)."""
+    from . import insights
+
+    result = insights.analyze(meeting, extractor=extractor, settings=settings, warn=on_warning)
+    return insights.apply(meeting, result)

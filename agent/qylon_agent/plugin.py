@@ -12,7 +12,10 @@ from qylon_cli.plugins import hookimpl
 def register_commands(register):
     from .cli.meeting import app as meeting
 
+    from .cli.agent import app as agent
+
     register(meeting, name="meeting")
+    register(agent, name="agent")
     from .cli.speakers import app as speakers
 
     register(speakers, name="speakers")

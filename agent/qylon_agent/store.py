@@ -168,3 +168,59 @@ class Store:
         cur = self.db.execute(sql, args)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    # -- insights (action items, decisions, summary) ----------------------
+    def save_insights(self, meeting_id: str, *, items: list[ActionItem], decisions: list[str], summary: str | None, extractor: str) -> None:
+        """Replace a meeting's action items, decisions and summary in one transaction."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM action_items WHERE meeting_id = ?", [meeting_id])
+            self.db["action_items"].insert_all({**a.model_dump(mode="json"), "meeting_id": meeting_id} for a in items)
+            self.db["meetings"].update(meeting_id, {"summary": summary, "decisions": json.dumps(decisions), "extractor": extractor})
+
+    def action_items(self, *, meeting_id: str | None = None, owner: str | None = None, open_only: bool = False) -> list[dict]:
+        """Action items across meetings (newest meeting first), with their meeting's title and date."""
+        where, args = [], []
+        if meeting_id:
+            where.append("a.meeting_id = ?")
+            args.append(meeting_id)
+        if owner:
+            where.append("lower(a.owner) = lower(?)")
+            args.append(owner)
+        if open_only:
+            where.append("a.status = 'open'")
+        sql = (
+            "SELECT a.id, a.meeting_id, m.title AS meeting_title, m.created_at AS meeting_date, a.owner, a.task, a.due,"
+            " a.status, a.quote, a.start, a.updated_at FROM action_items a JOIN meetings m ON m.id = a.meeting_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY m.created_at DESC, a.start"
+        )
+        cur = self.db.execute(sql, args)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def resolve_item_id(self, ref: str) -> str:
+        if not re.fullmatch(r"[0-9a-fA-F]{4,40}", ref):
+            raise InvalidInput(f"{ref!r} is not an action item id.", hint="`qylon meeting actions` shows ids.")
+        rows = [r[0] for r in self.db.execute("SELECT id FROM action_items WHERE id LIKE ? LIMIT 2", [ref.lower() + "%"])]
+        if not rows:
+            raise NotFound(f"No action item with id {ref}.", hint="`qylon meeting actions` shows ids.")
+        if len(rows) > 1:
+            raise InvalidInput(f"{ref} matches more than one action item.", hint="Give more characters of the id.")
+        return rows[0]
+
+    def set_item_status(self, ref: str, status: str) -> dict:
+        """Mark an action item done or open again; returns the item as stored."""
+        from datetime import datetime, timezone
+
+        if status not in ("open", "done"):
+            raise InvalidInput(f"Unknown status {status!r}.", hint="Use open or done.")
+        item_id = self.resolve_item_id(ref)
+        now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        self.db["action_items"].update(item_id, {"status": status, "updated_at": now})
+        return next(r for r in self.action_items() if r["id"] == item_id)
+
+    def set_extractor(self, meeting_id: str, extractor: str) -> None:
+        self.db["meetings"].update(meeting_id, {"extractor": extractor})
+
+    def extractor(self, meeting_id: str) -> str | None:
+        return self.db["meetings"].get(meeting_id).get("extractor")

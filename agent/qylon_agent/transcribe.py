@@ -156,17 +156,36 @@ def _rms(samples: np.ndarray, start: float, end: float) -> float:
     return float(np.sqrt(np.mean(np.square(chunk)))) if len(chunk) else 0.0
 
 
+def _snap(samples: np.ndarray, start: float, end: float) -> tuple[float, float] | None:
+    """Shrink a word's span to the audio that is not silent in it (None: all silent).
+
+    Word timestamps sometimes stretch the last word of a phrase over a following
+    silence; snapping keeps segments from claiming that silence.
+    """
+    frame = SAMPLE_RATE // 50  # 20 ms
+    a, b = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+    chunk = samples[a:b]
+    n = len(chunk) // frame
+    if n < 2:
+        return (start, end) if _rms(samples, start, end) >= SILENCE_RMS else None
+    energy = np.sqrt(np.mean(np.square(chunk[: n * frame].reshape(n, frame)), axis=1))
+    active = np.flatnonzero(energy >= SILENCE_RMS)
+    if not len(active):
+        return None
+    return start + active[0] * frame / SAMPLE_RATE, start + (active[-1] + 1) * frame / SAMPLE_RATE
+
+
 def _guard(seg, samples: np.ndarray, previous: list[Segment]) -> Segment | None:
     """Drop what Whisper invents: words over silence, silence phrases, repeats."""
     # (A high compression ratio alone is no proof: it is measured over the whole 30 s
     # window, and people do repeat themselves; faster-whisper already re-decodes then.)
     if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
         return None
-    words = [
-        Word(start=round(w.start, 3), end=round(w.end, 3), word=w.word, probability=round(w.probability, 4))
-        for w in (seg.words or [])
-        if _rms(samples, w.start, w.end) >= SILENCE_RMS
-    ]
+    words = []
+    for w in seg.words or []:
+        span = _snap(samples, w.start, w.end) if w.end - w.start > 1.0 else (w.start, w.end)
+        if span and _rms(samples, *span) >= SILENCE_RMS:
+            words.append(Word(start=round(span[0], 3), end=round(span[1], 3), word=w.word, probability=round(w.probability, 4)))
     text = "".join(w.word for w in words).strip() if seg.words else seg.text.strip()
     if not text:
         return None

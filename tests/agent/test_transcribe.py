@@ -67,8 +67,10 @@ def test_no_words_invented_in_silence(qylon, tmp_path, jfk_wav):
     segments = result.json["data"]["segments"]
     silent = (11.3, 35.7)
     assert not [s for s in segments if s["start"] < silent[1] - 0.3 and s["end"] > silent[0] + 0.3]
-    text = normalise(" ".join(s["text"] for s in segments))
-    assert text.count("ask not what your country") == 2
+    reference = (AUDIO / "jfk.txt").read_text()
+    before = " ".join(s["text"] for s in segments if s["end"] <= silent[0] + 0.3)
+    after = " ".join(s["text"] for s in segments if s["start"] >= silent[1] - 0.3)
+    assert wer(reference, before) <= 0.1 and wer(reference, after) <= 0.1
 
 
 def _nothing_stored(qylon) -> None:

@@ -12,6 +12,9 @@ import typer
 from qylon_cli import output
 from qylon_cli.errors import Interrupted
 
+from .insights import ExtractorOption, record_extractor
+from .insights import register as register_insights
+
 app = typer.Typer(
     help="Record, transcribe, search and export meetings.\n\nExample: qylon meeting transcribe call.m4a --client Acme",
     no_args_is_help=True,
@@ -39,19 +42,31 @@ def transcribe(
     speakers: Annotated[int | None, typer.Option("--speakers", min=1, max=20, help="Exact number of speakers, if known.")] = None,
     min_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At least this many speakers.")] = None,
     max_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At most this many speakers (default 10).")] = None,
+    extractor: ExtractorOption = None,
+    background: Annotated[bool, typer.Option("--background", help="Hand the work to the running agent (qylon agent start); in this process if none runs.")] = False,
+    wait: Annotated[bool, typer.Option(help="With --background: wait for the result (or print the job id and return).")] = True,
     json: output.JsonOption = False,
 ) -> None:
     """Transcribe an audio file offline, find who spoke when, and store it as a meeting.
 
     Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme
     """
+    if background:
+        from .background import transcribe_in_agent
+
+        if diarize is not None or speakers or min_speakers or max_speakers:
+            output.warn("The agent finds speakers as the speakers.* settings say; speaker flags apply in this process only.")
+
+        overrides = {"model": model, "beam_size": beam_size, "language": language, "device": device}
+        chosen = extractor.value if extractor else None
+        if transcribe_in_agent(file, title=title, client=client, options=overrides, extractor=chosen, wait=wait):
+            return
     from qylon_cli import settings as settings_mod
 
     from .. import pipeline
     from .. import transcribe as stt
-    from .progress import audio_progress
-
     from .meeting_speakers import speaker_options
+    from .progress import audio_progress
 
     settings = settings_mod.load()
     opts = stt.options_from_settings(settings, model=model, beam_size=beam_size, language=language, device=device)
@@ -60,10 +75,11 @@ def transcribe(
         with audio_progress(f"Transcribing {file.name}") as on_progress:
             meeting = pipeline.transcribe_file(
                 file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
-                diarization=diarization, naming=naming,
+                extractor=extractor, on_warning=(warned := []).append, diarization=diarization, naming=naming,
             )
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
+        record_extractor(store, meeting.id, extractor, settings, warned)
     except KeyboardInterrupt:
         raise Interrupted("Transcription interrupted; nothing was stored.") from None
 
@@ -166,3 +182,12 @@ def delete(
         typer.confirm(f"Delete meeting {meeting.id[:8]} '{meeting.title}'?", abort=True)
     store.delete_meeting(meeting.id)
     output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))
+
+register_insights(app)
+
+# Recording lives in its own module (cli/record.py); attached here.
+from . import record as _record  # noqa: E402
+
+app.command("record")(_record.record)
+app.command("devices")(_record.devices_cmd)
+app.command("recover")(_record.recover)

@@ -13,26 +13,11 @@ IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of 
 
 def speaker_options(settings, diarize: bool | None, speakers: int | None, min_speakers: int | None, max_speakers: int | None):
     """(diarize.Options or None, attribution.Naming) from flags and settings; profiles from the store."""
-    from ..attribution import Naming
-    from ..diarize import Options
-    from ..store import Store
-    from ..voices import Voices
+    from ..attribution import from_settings
 
-    if diarize is None:
-        diarize = bool(settings.get("speakers.diarize", True))
-    if not diarize:
-        if speakers or min_speakers or max_speakers:
-            output.warn("--speakers/--min-speakers/--max-speakers are ignored with --no-diarize.")
-        return None, None
-    opts = Options(num_speakers=speakers, min_speakers=min_speakers or 1, max_speakers=max_speakers or max(10, min_speakers or 1))
-    opts.check()
-    store = Store()
-    try:
-        profiles = Voices(store).list()
-    finally:
-        store.close()
-    me = (settings.get("speakers.me") or "").strip() or None
-    return opts, Naming(profiles=profiles, match_threshold=float(settings.get("speakers.match_threshold", 0.9)), me=me)
+    if diarize is False and (speakers or min_speakers or max_speakers):
+        output.warn("--speakers/--min-speakers/--max-speakers are ignored with --no-diarize.")
+    return from_settings(settings, diarize=diarize, num_speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers)
 
 
 def speakers(meeting_id: IdArg, json: output.JsonOption = False) -> None:

@@ -1,0 +1,211 @@
+"""`qylon agent ...`: run the background agent and look at its jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from qylon_cli import output
+
+app = typer.Typer(
+    help="The local background agent: records, transcribes and syncs while you work.\n\n"
+    "Example: qylon agent start && qylon meeting transcribe call.m4a --background",
+    no_args_is_help=True,
+)
+jobs_app = typer.Typer(
+    help="The agent's job queue.\n\nExample: qylon agent jobs --json",
+    invoke_without_command=True,
+)
+app.add_typer(jobs_app, name="jobs")
+
+
+def _client():
+    from ..daemon.client import AgentClient
+
+    return AgentClient()
+
+
+@app.command()
+def start(
+    foreground: Annotated[bool, typer.Option("--foreground", help="Run in this terminal (logs to stderr too); Ctrl-C stops it.")] = False,
+    json: output.JsonOption = False,
+) -> None:
+    """Start the agent in the background (one per QYLON_HOME).
+
+    Example: qylon agent start
+    """
+    if foreground:
+        from ..daemon.__main__ import main
+
+        main_args = ["--foreground"]
+        import sys
+
+        sys.argv = [sys.argv[0], *main_args]
+        main()
+        return
+    status = _client().start()
+    output.emit(status, lambda c: c.print(f"Agent started (pid {status['pid']})."))
+
+
+@app.command()
+def stop(json: output.JsonOption = False) -> None:
+    """Stop the agent; a job in progress goes back to the queue and resumes at the next start.
+
+    Example: qylon agent stop
+    """
+    info = _client().stop()
+    data = {"stopped": info is not None, "pid": info.get("pid") if info else None}
+    output.emit(data, lambda c: c.print(f"Agent stopped (pid {data['pid']})." if info else "The agent was not running."))
+
+
+@app.command()
+def restart(json: output.JsonOption = False) -> None:
+    """Stop the agent if it runs, then start it.
+
+    Example: qylon agent restart
+    """
+    client = _client()
+    client.stop()
+    status = client.start()
+    output.emit(status, lambda c: c.print(f"Agent restarted (pid {status['pid']})."))
+
+
+@app.command()
+def status(json: output.JsonOption = False) -> None:
+    """Show whether the agent runs: pid, uptime, version, queue, current job.
+
+    Example: qylon agent status --json
+    """
+    from qylon_cli.errors import Unavailable
+
+    client = _client()
+    if client.running() is None:
+        data = {"running": False}
+    else:
+        try:
+            data = {"running": True, **client.request("GET", "/v1/status")}
+        except Unavailable:
+            data = {"running": True, "reachable": False}
+
+    def human(console) -> None:
+        if not data["running"]:
+            console.print("The agent is not running. Start it with `qylon agent start`.")
+            return
+        if data.get("reachable") is False:
+            console.print("The agent holds its lock but does not answer on its socket.")
+            return
+        console.print(f"Agent running: pid {data['pid']}, up {data['uptime_s']:.0f} s, version {data['version']}")
+        console.print(f"Queue: {data['queue_length']} job(s); model {'loaded' if data['model_ready'] else 'loading'}")
+        for job in data["current"]:
+            prog = job["progress"]
+            where = f" {prog['position_s']:.0f}/{prog['total_s']:.0f} s" if prog.get("total_s") else ""
+            console.print(f"Now: {job['kind']} {job['id'][:8]}{where}")
+
+    output.emit(data, human)
+
+
+@app.command()
+def logs(
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many of the last lines to show.")] = 50,
+) -> None:
+    """Print the agent's log (JSON lines, rotated at 5 MB).
+
+    Example: qylon agent logs -f
+    """
+    from collections import deque
+
+    path = _client().paths.log
+    if not path.exists():
+        output.info(f"No log yet at {path}.")
+        return
+    with path.open() as fh:
+        for line in deque(fh, maxlen=lines):
+            typer.echo(line, nl=False)
+        while follow:
+            line = fh.readline()
+            if line:
+                typer.echo(line, nl=False)
+            else:
+                time.sleep(0.3)
+
+
+@jobs_app.callback()
+def jobs(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include done and cancelled jobs.")] = False,
+    json: output.JsonOption = False,
+) -> None:
+    """List the agent's jobs: queued, running, parked (failed for good) and, with --all, finished.
+
+    Example: qylon agent jobs --all
+    """
+    if ctx.invoked_subcommand:
+        return
+    rows = _client().request("GET", "/v1/jobs" + ("?all=1" if all_ else ""))
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        if not rows:
+            console.print("No jobs.")
+            return
+        table = Table("id", "kind", "status", "tries", "created", "error", box=None)
+        for job in rows:
+            table.add_row(job["id"][:8], job["kind"], job["status"], str(job["attempts"]), job["created_at"][:19], job["error"] or "")
+        console.print(table)
+
+    output.emit(rows, human)
+
+
+@jobs_app.command("cancel")
+def cancel(job_id: Annotated[str, typer.Argument(help="A job id or unique prefix.")], json: output.JsonOption = False) -> None:
+    """Cancel a queued or running job.
+
+    Example: qylon agent jobs cancel 3f2a
+    """
+    job = _client().request("POST", f"/v1/jobs/{job_id}/cancel")
+    output.emit(job, lambda c: c.print(f"Cancelled job {job['id'][:8]}."))
+
+
+@jobs_app.command("retry")
+def retry(job_id: Annotated[str, typer.Argument(help="A job id or unique prefix.")], json: output.JsonOption = False) -> None:
+    """Queue a parked or cancelled job again, with its attempts reset.
+
+    Example: qylon agent jobs retry 3f2a
+    """
+    job = _client().request("POST", f"/v1/jobs/{job_id}/retry")
+    output.emit(job, lambda c: c.print(f"Job {job['id'][:8]} queued again."))
+
+
+@app.command("install-service")
+def install_service(
+    enable: Annotated[bool, typer.Option(help="Also enable and start it now (systemctl --user / launchctl).")] = True,
+    json: output.JsonOption = False,
+) -> None:
+    """Start the agent at login: writes a systemd user unit (Linux) or a launchd agent (macOS).
+
+    Example: qylon agent install-service
+    """
+    from ..daemon import service
+
+    result = service.install(enable=enable)
+
+    def human(console) -> None:
+        console.print(f"Wrote {result['path']}")
+        console.print("Enabled: the agent starts at login." if result["enabled"] else (result["note"] or "Not enabled."))
+
+    output.emit(result, human)
+
+
+@app.command("uninstall-service")
+def uninstall_service(json: output.JsonOption = False) -> None:
+    """Stop starting the agent at login (removes the unit or launchd agent).
+
+    Example: qylon agent uninstall-service
+    """
+    from ..daemon import service
+
+    result = service.uninstall()
+    output.emit(result, lambda c: c.print(f"Removed {result['path']}" if result["removed"] else "No service was installed."))

@@ -1,0 +1,66 @@
+"""`meeting transcribe --background`: queue the work in the running agent and follow it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from qylon_cli import output
+from qylon_cli.errors import QylonError
+
+from ..audio import check_file
+
+
+def transcribe_in_agent(file: Path, *, title, client, options: dict, extractor: str | None, wait: bool) -> bool:
+    """Queue a transcription in the agent. False when no agent runs (do it in process)."""
+    from ..daemon.client import AgentClient
+
+    agent = AgentClient()
+    if agent.running() is None:
+        output.info("No agent is running (`qylon agent start`); transcribing in this process.")
+        return False
+    check_file(file)
+    payload = {
+        "path": str(file.resolve()),
+        "title": title,
+        "client": client,
+        "meeting_id": str(uuid.uuid4()),
+        "options": {k: v for k, v in options.items() if v is not None},
+        "extractor": extractor,
+    }
+    job = agent.request("POST", "/v1/jobs", {"kind": "transcribe", "payload": payload})
+    if not wait:
+        output.emit({"job": job}, lambda c: c.print(f"Queued job {job['id'][:8]}; follow it with `qylon agent jobs`."))
+        return True
+    job = _follow(agent, job, file.name)
+    if job["status"] != "done":
+        detail = (job.get("result") or {}).get("error") or {}
+        err = QylonError(job.get("error") or f"The job ended {job['status']}.", hint=detail.get("hint"), code=detail.get("code") or f"job_{job['status']}")
+        err.exit_code = detail.get("exit_code", 1)
+        raise err
+    from ..store import Store
+    from . import render
+
+    for message in job["result"].get("warnings", []):
+        output.warn(message)
+    meeting = Store().get_meeting(job["result"]["meeting_id"])
+    output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+    return True
+
+
+def _follow(agent, job: dict, name: str) -> dict:
+    from .progress import audio_progress
+
+    try:
+        with audio_progress(f"Transcribing {name} (agent)") as on_progress:
+            while job["status"] in ("queued", "running"):
+                time.sleep(0.2)
+                job = agent.request("GET", f"/v1/jobs/{job['id']}")
+                progress = job.get("progress") or {}
+                if progress.get("total_s"):
+                    on_progress(progress["position_s"], progress["total_s"])
+    except KeyboardInterrupt:
+        output.info(f"Stopped waiting; the agent goes on with job {job['id'][:8]} (`qylon agent jobs`).")
+        raise
+    return job

@@ -1,0 +1,209 @@
+"""`qylon meeting analyze | summary | actions ...`: meeting insights and working the action items.
+
+Attached to the `meeting` group by ``register(app)``; heavy imports stay inside commands.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from typing import Annotated
+
+import typer
+from qylon_cli import output
+from typer.core import TyperGroup
+
+IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
+ItemArg = Annotated[str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)]
+
+
+class Extractor(str, Enum):
+    offline = "offline"
+    llm = "llm"
+
+
+ExtractorOption = Annotated[
+    Extractor | None,
+    typer.Option(help="Find action items with: offline (rules) or llm ([llm] settings). Default: llm when a model is configured."),
+]
+
+
+def _store():
+    from ..store import Store
+
+    return Store()
+
+
+def record_extractor(store, meeting_id: str, extractor, settings, warnings: list[str]) -> None:
+    """After `transcribe`: say which extractor ran (the offline one when the model failed) and show its warnings."""
+    from .. import insights
+
+    for message in warnings:
+        output.warn(message)
+    used = "offline" if warnings else insights.choose(extractor.value if extractor else None, settings)
+    store.set_extractor(meeting_id, used)
+
+
+class ActionsGroup(TyperGroup):
+    """`qylon meeting actions [ID] [--owner ...]` lists; `actions done|reopen ITEM_ID` change an item."""
+
+    def parse_args(self, ctx, args):
+        words = [a for a in args if not a.startswith("-")]
+        if not any(a in ("--help", "-h") for a in args) or words:
+            if not words or words[0] not in self.commands:
+                args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+actions = typer.Typer(
+    cls=ActionsGroup,
+    help="Work through action items: list them, mark them done or open again.\n\n"
+    "`qylon meeting actions [ID] [--owner NAME] [--open]` is short for `qylon meeting actions list ...`.\n\n"
+    "Example: qylon meeting actions --owner Bob --open",
+)
+
+
+@actions.command("list")
+def list_items(
+    meeting_id: Annotated[str | None, typer.Argument(help="Only this meeting's items (an id or prefix).", show_default=False)] = None,
+    owner: Annotated[str | None, typer.Option(help="Only items owned by this person (case-insensitive).")] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Only items not done yet.")] = False,
+    json: output.JsonOption = False,
+) -> None:
+    """List action items across meetings with owner, due date, status and the quote they came from.
+
+    Example: qylon meeting actions 3f2a --open
+    """
+    store = _store()
+    mid = store.resolve_id(meeting_id) if meeting_id else None
+    rows = store.action_items(meeting_id=mid, owner=owner, open_only=open_)
+    output.emit(rows, lambda c: render_items(c, rows))
+
+
+def _set_status(item_id: str, status: str) -> None:
+    row = _store().set_item_status(item_id, status)
+    verb = "Done" if status == "done" else "Reopened"
+    output.emit(row, lambda c: c.print(f"{verb}: [cyan]{row['id'][:8]}[/] {_escape(row['task'])}"))
+
+
+@actions.command()
+def done(item_id: ItemArg, json: output.JsonOption = False) -> None:
+    """Mark an action item done.
+
+    Example: qylon meeting actions done 9c1e
+    """
+    _set_status(item_id, "done")
+
+
+@actions.command()
+def reopen(item_id: ItemArg, json: output.JsonOption = False) -> None:
+    """Mark a done action item open again.
+
+    Example: qylon meeting actions reopen 9c1e
+    """
+    _set_status(item_id, "open")
+
+
+def analyze(
+    meeting_id: IdArg,
+    extractor: ExtractorOption = None,
+    on: Annotated[
+        str | None, typer.Option("--date", help="The day the meeting took place, YYYY-MM-DD; relative due dates count from it.")
+    ] = None,
+    json: output.JsonOption = False,
+) -> None:
+    """Find a stored meeting's action items, decisions and summary again (items found again keep their status).
+
+    Example: qylon meeting analyze 3f2a --extractor llm
+    """
+    from qylon_cli import settings as settings_mod
+    from qylon_cli.errors import InvalidInput
+
+    from .. import insights
+
+    try:
+        ref = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise InvalidInput(f"--date {on!r} is not a date like 2026-11-25.") from None
+    store = _store()
+    meeting = store.get_meeting(meeting_id)
+    settings = settings_mod.load()
+    result = insights.analyze(
+        meeting, extractor=extractor.value if extractor else None, settings=settings, ref=ref, warn=output.warn
+    )
+    updated = insights.apply(meeting, result, previous=meeting.action_items)
+    used = "offline" if result.warnings else result.extractor
+    store.save_insights(meeting.id, items=updated.action_items, decisions=updated.decisions, summary=updated.summary, extractor=used)
+    data = _summary_data(updated, used)
+    output.emit(data, lambda c: render_summary(c, data))
+
+
+def summary(meeting_id: IdArg, json: output.JsonOption = False) -> None:
+    """Show a meeting's summary, decisions and action items.
+
+    Example: qylon meeting summary 3f2a
+    """
+    store = _store()
+    meeting = store.get_meeting(meeting_id)
+    data = _summary_data(meeting, store.extractor(meeting.id))
+    output.emit(data, lambda c: render_summary(c, data))
+
+
+def _summary_data(meeting, extractor: str | None) -> dict:
+    return {
+        "id": meeting.id,
+        "title": meeting.title,
+        "created_at": meeting.created_at.isoformat(),
+        "extractor": extractor,
+        "summary": meeting.summary,
+        "decisions": meeting.decisions,
+        "action_items": [a.model_dump(mode="json") for a in meeting.action_items],
+    }
+
+
+def _escape(text: str | None) -> str:
+    from rich.markup import escape
+
+    return escape(text or "")
+
+
+def render_items(console, rows: list[dict]) -> None:
+    from rich.table import Table
+
+    from ..export import short_clock
+
+    if not rows:
+        console.print("No action items. `qylon meeting analyze ID` finds them in a stored meeting.")
+        return
+    table = Table("id", "status", "owner", "task", "due", "meeting", box=None)
+    for row in rows:
+        status = "[green]done[/]" if row["status"] == "done" else "open"
+        table.add_row(row["id"][:8], status, _escape(row["owner"] or "—"), _escape(row["task"]), row["due"] or "", row["meeting_id"][:8])
+        if row["quote"]:
+            at = f"@{short_clock(row['start'])} " if row["start"] is not None else ""
+            table.add_row("", "", "", f"[dim]{at}“{_escape(row['quote'])}”[/]", "", "")
+    console.print(table)
+
+
+def render_summary(console, data: dict) -> None:
+    console.print(f"[bold]{_escape(data['title'])}[/]  [dim]id {data['id'][:8]} · insights: {data['extractor'] or '?'}[/]")
+    console.print("\n[bold]Summary[/]\n" + (_escape(data["summary"]) or "[dim](none)[/]"))
+    console.print("\n[bold]Decisions[/]")
+    for text in data["decisions"] or []:
+        console.print(f"  • {_escape(text)}")
+    if not data["decisions"]:
+        console.print("  [dim](none)[/]")
+    console.print("\n[bold]Action items[/]")
+    for item in data["action_items"]:
+        box = "x" if item["status"] == "done" else " "
+        owner = f"[magenta]{_escape(item['owner'])}[/]: " if item["owner"] else ""
+        due = f" [dim](due {item['due']})[/]" if item["due"] else ""
+        console.print(f"  {_escape(f'[{box}]')} [cyan]{item['id'][:8]}[/] {owner}{_escape(item['task'])}{due}")
+    if not data["action_items"]:
+        console.print("  [dim](none)[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(analyze)
+    app.command()(summary)
+    app.add_typer(actions, name="actions")

@@ -1,0 +1,238 @@
+"""`qylon meeting record`, `meeting devices` and `meeting recover`.
+
+Recording is crash-safe (see recording.py); stopping with Ctrl-C or SIGTERM finalises
+the file and then transcribes it like `meeting transcribe`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from qylon_cli import output
+from qylon_cli.errors import Interrupted, QylonError, UsageError
+
+MAX_RATE = 48000
+
+
+def _pending_note(base) -> None:
+    from ..recording import pending
+
+    waiting = pending(base)
+    if waiting:
+        output.warn(
+            f"{len(waiting)} interrupted recording(s) not yet recovered "
+            f"({', '.join(r.id[:8] for r in waiting)}): `qylon meeting recover` finishes them."
+        )
+
+
+def _disk_check(base, settings, rate: int, channels: int, max_duration: float | None) -> None:
+    free = shutil.disk_usage(base).free
+    hours = (max_duration or 3600) / 3600
+    need = max(int(rate * channels * 2 * 3600 * hours), int(settings.get("record.min_free_mb", 500)) * 1024 * 1024)
+    if free < need:
+        output.warn(
+            f"Only {free / 1e6:.0f} MB free in {base}: about {hours * rate * channels * 2 * 3.6e3 / 1e6:.0f} MB "
+            f"is needed per {'recording' if max_duration else 'hour'}. Recording stops cleanly if the disk fills up."
+        )
+
+
+@contextmanager
+def _signals(recorder):
+    """SIGINT/SIGTERM/SIGHUP stop cleanly; SIGUSR1 pauses or resumes."""
+    wanted = {signal.SIGINT: lambda *_: recorder.request_stop("signal"), signal.SIGTERM: lambda *_: recorder.request_stop("signal")}
+    for name in ("SIGHUP",):
+        if hasattr(signal, name):
+            wanted[getattr(signal, name)] = lambda *_: recorder.request_stop("signal")
+    if hasattr(signal, "SIGUSR1"):
+        wanted[signal.SIGUSR1] = lambda *_: recorder.toggle_pause()
+    saved = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
+    from ..capture import Recorder
+    from ..export import short_clock
+    from ..livetext import LiveTranscriber
+    from ..recording import WavWriter
+    from .liveview import LiveView, keys
+
+    view = LiveView(title)
+    lines = LiveTranscriber(rate, opts, lambda t, text: view.event("live", f"[{short_clock(t)}] {text}"), settings=settings) if live else None
+    recorder = Recorder(
+        rec, sources, rate, max_duration=max_duration, silence_warning_s=float(settings.get("record.silence_warning_s", 30)),
+        on_event=view.event, on_audio=lines.feed if lines else None, on_tick=view.tick,
+    )
+    writer = WavWriter(rec.audio, rate, len(sources))
+    try:
+        with _signals(recorder), view.running(recorder), keys(recorder, output.interactive()):
+            result = recorder.run(writer)
+    finally:
+        rec.release_reserve()
+        writer.close()
+        if lines:
+            lines.close()
+        if not writer.frames:  # nothing to keep: leave no folder behind
+            rec.unlock()
+            shutil.rmtree(rec.folder, ignore_errors=True)
+    if not writer.frames:
+        raise QylonError(f"Nothing was recorded ({result.stopped_by}).", hint="Check the input with `qylon meeting devices`.", code="nothing_recorded")
+    result.seconds = round(writer.seconds, 3)  # what the finalised file holds
+    rec.update(state="finalised", duration_s=result.seconds, stopped_by=result.stopped_by, warnings=result.warnings)
+    rec.unlock()
+    return result
+
+
+def _transcribe(rec, settings, model):
+    from .. import recover as recover_mod
+    from .. import transcribe as stt
+    from .progress import audio_progress
+
+    opts = stt.options_from_settings(settings, model=model)
+    try:
+        with audio_progress(f"Transcribing {rec.meta.get('title') or 'the recording'}") as on_progress:
+            return recover_mod.transcribe(rec, opts, settings=settings, on_progress=on_progress)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"Transcription interrupted; the recording is kept in {rec.folder}.", hint="`qylon meeting recover` transcribes it."
+        ) from None
+    except QylonError as exc:
+        rec.update(transcribe=False, transcribe_error=exc.message)
+        exc.hint = (exc.hint + " " if exc.hint else "") + f"The recording is kept: {rec.audio}"
+        raise
+
+
+def record(
+    title: Annotated[str | None, typer.Option(help="Meeting title (default: 'Recording' and the start time).")] = None,
+    client: Annotated[str | None, typer.Option(help="The client this meeting is with.")] = None,
+    device: Annotated[str | None, typer.Option(help="Input to record: a name, part of one, or an index from `meeting devices`.")] = None,
+    system_audio: Annotated[bool, typer.Option("--system-audio/--no-system-audio", help="Also record what the computer plays (the other side of a call), as channel 2.")] = True,
+    max_duration: Annotated[float | None, typer.Option(min=0.5, help="Stop by itself after this many seconds of audio.")] = None,
+    no_transcribe: Annotated[bool, typer.Option("--no-transcribe", help="Only record; transcribe later with `meeting transcribe` on the file.")] = False,
+    live: Annotated[bool, typer.Option("--live", help="Show a live transcript while recording (bundled model).")] = False,
+    model: Annotated[str | None, typer.Option(help="Model for the final transcript (default: transcribe.model).")] = None,
+    json: output.JsonOption = False,
+) -> None:
+    """Record a meeting (microphone and system audio), then transcribe and store it.
+
+    Stop with Ctrl-C, q or SIGTERM; pause and resume with p, space or SIGUSR1. Audio
+    reaches the disk every second: after a crash, `qylon meeting recover` finishes it.
+
+    Example: qylon meeting record --title "Weekly sync" --client Acme
+    """
+    from datetime import datetime
+
+    from qylon_cli import settings as settings_mod
+
+    from .. import devices, recording
+    from .. import transcribe as stt
+
+    settings = settings_mod.load()
+    base = recording.root(settings)
+    _pending_note(base)
+    sources, notes = devices.pick(device, system_audio)
+    for note in notes:
+        output.info(note)
+    rate = min(sources[0].default_rate or MAX_RATE, MAX_RATE)
+    _disk_check(base, settings, rate, len(sources), max_duration)
+    title = title or f"Recording {datetime.now():%Y-%m-%d %H:%M}"
+    rec = recording.Recording.create(
+        base, title=title, client=client, rate=rate, channels=len(sources), transcribe=not no_transcribe,
+        sources=[{"channel": i, "name": s.name, "kind": s.kind} for i, s in enumerate(sources)],
+    )
+    live_opts = stt.options_from_settings(settings, model=stt.BUNDLED, beam_size=1)  # fast enough to keep up
+    result = _capture(rec, sources, rate, settings, title=title, max_duration=max_duration, live=live, opts=live_opts)
+    output.info(f"Recorded {result.seconds:.1f} s to {rec.audio}")
+    meeting = None if no_transcribe else _transcribe(rec, settings, model)
+    _emit(rec, meeting)
+
+
+def _emit(rec, meeting) -> None:
+    from . import render
+
+    data = {"recording": rec.summary(), "meeting": render.meeting_summary(meeting) if meeting else None}
+
+    def human(console) -> None:
+        if meeting:
+            render.transcript(console, meeting)
+        else:
+            console.print(f"Recording {rec.id[:8]} kept at {rec.audio} ({rec.meta.get('duration_s', 0):.1f} s)")
+
+    output.emit(data, human)
+
+
+def devices_cmd(json: output.JsonOption = False) -> None:
+    """List audio inputs: microphones and loopback (system audio) sources.
+
+    Example: qylon meeting devices
+    """
+    from rich.table import Table
+
+    from .. import devices
+
+    rows = [s.to_dict() for s in devices.list_sources()]
+
+    def human(console) -> None:
+        table = Table(box=None)
+        for col in ("", "name", "kind", "via", "rate", "description"):
+            table.add_column(col)
+        for r in rows:
+            via = f"PortAudio #{r['index']}" if r["backend"] == "portaudio" else "PulseAudio"
+            table.add_row("*" if r["default"] else "", r["name"], r["kind"], via, str(r["default_rate"]), r["description"])
+        console.print(table if rows else "No audio inputs found.")
+
+    output.emit(rows, human)
+
+
+def recover(
+    recording_id: Annotated[str | None, typer.Argument(help="Only this recording (an id or prefix).", show_default=False)] = None,
+    no_transcribe: Annotated[bool, typer.Option("--no-transcribe", help="Only finalise the audio files.")] = False,
+    model: Annotated[str | None, typer.Option(help="Model for the transcript (default: transcribe.model).")] = None,
+    json: output.JsonOption = False,
+) -> None:
+    """Finish interrupted recordings: repair the audio file, then transcribe and store it.
+
+    Example: qylon meeting recover
+    """
+    from qylon_cli import settings as settings_mod
+
+    from .. import recording
+
+    settings = settings_mod.load()
+    base = recording.root(settings)
+    todo = [recording.get(base, recording_id)] if recording_id else recording.pending(base)
+    if recording_id and todo[0].is_live():
+        raise UsageError(f"Recording {todo[0].id[:8]} is still being recorded by another process.")
+    done = [_recover_one(rec, settings, model, no_transcribe) for rec in todo]
+    output.emit(done, lambda c: c.print("\n".join(
+        f"{d['recording']['id'][:8]} {d['recording']['state']:9} {d['recording']['duration_s'] or 0:7.1f} s  {d['recording']['audio_path']}"
+        + (f"  [red]{d['error']['message']}[/]" if d["error"] else "")
+        for d in done) or "No interrupted recordings."))
+    if any(d["error"] for d in done):
+        raise typer.Exit(1)
+
+
+def _recover_one(rec, settings, model, no_transcribe: bool) -> dict:
+    from .. import recover as recover_mod
+
+    recover_mod.finalise(rec)
+    output.info(f"Recording {rec.id[:8]}: {rec.state}, {rec.meta.get('duration_s') or 0:.1f} s of audio.")
+    meeting, error = None, None
+    if rec.state == "finalised" and no_transcribe:
+        rec.update(transcribe=False)
+    elif rec.state == "finalised":
+        try:
+            meeting = _transcribe(rec, settings, model)
+        except Interrupted:
+            raise
+        except QylonError as exc:
+            error = exc.to_dict()
+    return {"recording": rec.summary(), "meeting_id": meeting.id if meeting else None, "error": error}

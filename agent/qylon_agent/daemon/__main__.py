@@ -1,0 +1,27 @@
+"""`python -m qylon_agent.daemon [--foreground]`: run the agent (what `qylon agent start` spawns)."""
+
+from __future__ import annotations
+
+import sys
+
+from qylon_cli import settings as settings_mod
+
+from .process import AlreadyRunning, Agent
+
+
+def main() -> None:
+    settings = settings_mod.load()
+    agent = Agent(
+        concurrency=max(1, int(settings.get("agent.concurrency", 1))),
+        export_dir=settings.get("agent.export_dir", ""),
+        detect=bool(settings.get("agent.detect_meetings", True)),
+    )
+    try:
+        agent.run(foreground="--foreground" in sys.argv)
+    except AlreadyRunning as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""The daemon process: lock, control API, workers, clean shutdown on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+
+from qylon_cli.errors import EXIT_INVALID, QylonError
+
+from .. import __version__
+from ..store import Store
+from . import control, worker
+from .jobs import JobQueue
+from .state import AgentPaths, InstanceLock, agent_paths
+
+log = logging.getLogger("qylon.agent")
+
+
+class AlreadyRunning(QylonError):
+    code = "already_running"
+
+
+class _Stop(BaseException):
+    """Raised inside a job's progress callback to stop it (cancel or shutdown)."""
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                 "level": record.levelname.lower(), "message": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        return json.dumps(entry)
+
+
+def setup_logging(paths: AgentPaths, *, foreground: bool) -> None:
+    handler = logging.handlers.RotatingFileHandler(paths.log, maxBytes=5_000_000, backupCount=3)
+    handler.setFormatter(JsonFormatter())
+    log.handlers[:] = [handler]
+    if foreground:
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(console)
+    log.setLevel(logging.INFO)
+
+
+class Agent:
+    def __init__(self, *, concurrency: int = 1, export_dir: str = "", detect: bool = True):
+        self.paths = agent_paths()
+        self.lock = InstanceLock(self.paths.lock)
+        self.started = time.time()
+        self.concurrency = concurrency
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        self.current: dict[str, dict] = {}  # job id -> {kind, progress, cancel}
+        self.local = threading.local()
+        self.model_ready = False
+        self.export_dir = export_dir
+        self.export_wake = threading.Event()
+        self.detect = detect
+        self.meetings_detected: list[str] = []
+
+    # -- store per thread (sqlite connections are not shared across threads) --
+    def queue(self) -> JobQueue:
+        if not hasattr(self.local, "queue"):
+            self.local.queue = JobQueue(Store())
+        return self.local.queue
+
+    # -- control API -------------------------------------------------------
+    def routes(self):
+        return [
+            ("GET", "/v1/status", lambda **_: self.status()),
+            ("GET", "/v1/jobs", lambda params, **_: self.queue().list(include_finished=params.get("all") == "1")),
+            ("POST", "/v1/jobs", lambda body, **_: self.submit(body)),
+            ("GET", "/v1/jobs/(?P<ref>[0-9a-f-]+)", lambda ref, **_: self.job(ref)),
+            ("POST", "/v1/jobs/(?P<ref>[0-9a-f-]+)/cancel", lambda ref, **_: self.cancel(ref)),
+            ("POST", "/v1/jobs/(?P<ref>[0-9a-f-]+)/retry", lambda ref, **_: self._woken(self.queue().retry(ref))),
+            ("POST", "/v1/shutdown", lambda **_: self.shutdown()),
+        ]
+
+    def status(self) -> dict:
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started, 1),
+            "queue_length": self.queue().pending_count(),
+            "current": [{"id": job_id, **{k: v for k, v in info.items() if k != "cancel"}} for job_id, info in self.current.items()],
+            "model_ready": self.model_ready,
+            "concurrency": self.concurrency,
+            "home": str(self.paths.root.parent),
+            "meeting_apps": sorted(self.meetings_detected),
+        }
+
+    def job(self, ref: str) -> dict:
+        job = self.queue().get(ref)
+        if job["id"] in self.current:
+            job["progress"] = self.current[job["id"]]["progress"]
+        return job
+
+    def submit(self, body: dict) -> dict:
+        job = self.queue().enqueue(body.get("kind", ""), body.get("payload") or {})
+        log.info("job queued", extra={"fields": {"job": job["id"], "kind": job["kind"]}})
+        return self._woken(job)
+
+    def _woken(self, job: dict) -> dict:
+        self.wake.set()
+        return job
+
+    def cancel(self, ref: str) -> dict:
+        job = self.queue().cancel(ref)
+        if job["id"] in self.current:
+            self.current[job["id"]]["cancel"] = True
+        log.info("job cancelled", extra={"fields": {"job": job["id"]}})
+        return job
+
+    def shutdown(self) -> dict:
+        threading.Thread(target=self.stop_event.set, daemon=True).start()
+        return {"stopping": True}
+
+    # -- workers ----------------------------------------------------------
+    def work(self) -> None:
+        queue = self.queue()
+        while not self.stop_event.is_set():
+            job = queue.claim()
+            if job is None:
+                self.wake.wait(1.0)
+                self.wake.clear()
+                continue
+            self.run_job(queue, job)
+
+    def run_job(self, queue: JobQueue, job: dict) -> None:
+        info = {"kind": job["kind"], "progress": {"position_s": 0.0, "total_s": None}, "cancel": False}
+        self.current[job["id"]] = info
+        fields = {"job": job["id"], "kind": job["kind"], "attempt": job["attempts"]}
+        log.info("job started", extra={"fields": fields})
+
+        def progress(position: float, total: float) -> None:
+            info["progress"] = {"position_s": round(position, 2), "total_s": round(total, 2)}
+            if info["cancel"] or self.stop_event.is_set():
+                raise _Stop()
+
+        try:
+            result = worker.HANDLERS[job["kind"]](queue.store, job["payload"], progress)
+        except _Stop:
+            if not info["cancel"]:
+                queue.release(job["id"])
+                log.info("job released for the next start", extra={"fields": fields})
+        except QylonError as exc:
+            detail = {**exc.to_dict(), "exit_code": exc.exit_code}
+            failed = queue.fail(job["id"], exc.message, permanent=exc.exit_code == EXIT_INVALID, detail=detail)
+            log.warning("job failed", extra={"fields": {**fields, "error": exc.message, "status": failed["status"]}})
+        except Exception as exc:  # noqa: BLE001 - a job's bug must not kill the daemon
+            failed = queue.fail(job["id"], f"{type(exc).__name__}: {exc}")
+            log.exception("job crashed", extra={"fields": {**fields, "status": failed["status"]}})
+        else:
+            queue.finish(job["id"], result)
+            self.export_wake.set()
+            log.info("job done", extra={"fields": {**fields, **result}})
+        finally:
+            self.current.pop(job["id"], None)
+
+    def _warm(self) -> None:
+        try:
+            worker.warm_up()
+            self.model_ready = True
+            log.info("model loaded")
+        except Exception as exc:  # noqa: BLE001
+            log.warning(f"model could not be preloaded: {exc}")
+
+    def export_loop(self) -> None:
+        """Keep agent.export_dir in step with the store (see exporter.py)."""
+        from pathlib import Path
+
+        from ..exporter import sync_exports
+
+        folder = Path(self.export_dir).expanduser()
+        store = Store()
+        while not self.stop_event.is_set():
+            try:
+                for path in sync_exports(store, folder):
+                    log.info("exported", extra={"fields": {"path": path}})
+            except Exception as exc:  # noqa: BLE001 - keep trying; say why
+                log.warning(f"export to {folder} failed: {exc}")
+            self.export_wake.wait(3.0)
+            self.export_wake.clear()
+
+    def on_meeting_apps(self, started: set[str], ended: set[str]) -> None:
+        from ..notify import notify
+
+        self.meetings_detected = sorted((set(self.meetings_detected) | started) - ended)
+        for app in sorted(started):
+            log.info("meeting detected", extra={"fields": {"app": app}})
+            notify("Meeting detected", f"{app} is using the microphone. Record it with `qylon meeting record`.")
+        for app in sorted(ended):
+            log.info("meeting ended", extra={"fields": {"app": app}})
+
+    def watch_meetings(self) -> None:
+        from ..detect import Watcher
+
+        watcher = Watcher(self.on_meeting_apps)
+        threading.Thread(target=lambda: (self.stop_event.wait(), watcher.close()), daemon=True).start()
+        watcher.run()
+
+    # -- lifecycle ----------------------------------------------------------
+    def run(self, *, foreground: bool = False) -> None:
+        setup_logging(self.paths, foreground=foreground)
+        if not self.lock.acquire({"pid": os.getpid(), "started_at": self.started, "version": __version__}):
+            raise AlreadyRunning("The agent is already running for this QYLON_HOME.", hint="`qylon agent status` shows it.")
+        try:
+            requeued = self.queue().requeue_orphans()
+            server = control.serve(self.paths.socket, self.routes())
+            threading.Thread(target=server.serve_forever, daemon=True, name="control").start()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop_event.set())
+            log.info("agent started", extra={"fields": {"pid": os.getpid(), "requeued": requeued}})
+            threading.Thread(target=self._warm, daemon=True, name="warm").start()
+            if self.detect:
+                threading.Thread(target=self.watch_meetings, daemon=True, name="detect").start()
+            if self.export_dir:
+                threading.Thread(target=self.export_loop, daemon=True, name="export").start()
+            workers = [threading.Thread(target=self.work, name=f"worker-{i}") for i in range(self.concurrency)]
+            for thread in workers:
+                thread.start()
+            while not self.stop_event.wait(0.5):
+                pass
+            self.wake.set()
+            for thread in workers:
+                thread.join(timeout=60)
+            server.shutdown()
+            server.server_close()
+            self.paths.socket.unlink(missing_ok=True)
+            log.info("agent stopped")
+        finally:
+            self.lock.release()

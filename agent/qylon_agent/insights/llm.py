@@ -1,0 +1,216 @@
+"""The LLM extractor: any OpenAI-compatible endpoint through the official ``openai`` client.
+
+Configuration (env first, so CI can point anywhere): ``OPENAI_BASE_URL`` or
+``llm.base_url``; ``OPENAI_API_KEY`` or the OS keyring (service ``qylon``, user
+``openai``); ``llm.model``, ``llm.timeout``, ``llm.context_tokens`` and the rest of
+``[llm]`` in settings. The reply must validate against ``schema.ModelInsights``;
+an invalid reply is retried with the validation error, a transcript longer than
+the model's context is split into parts (and split further when the server says a
+part is still too long), and the parts' results are merged. Errors raise
+``LLMFailed``; the caller falls back to the offline extractor.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from qylon_cli.errors import QylonError
+from qylon_cli.schemas import Meeting
+
+from ..export import short_clock
+from .merge import merge_items, merge_texts
+from .result import Found, Insights
+
+KEYRING_SERVICE, KEYRING_USER = "qylon", "openai"
+SYSTEM = """You read meeting transcripts and extract follow-ups. Reply with one JSON object only, matching the given schema.
+- action_items: commitments ("I'll send the deck", "Alice will update the plan") and requests that were accepted
+  ("Bob, could you ...?" "Sure."). Not: hypotheticals ("if ... I would"), refusals, open questions, things already done.
+  owner: the person's name as it appears in the transcript (the speaker for "I"/"we"; the addressee of an accepted
+  request); null if unknown. task: a short imperative phrase without the due date. due: YYYY-MM-DD resolved against
+  the meeting date ("by Friday" = the next Friday after the meeting), or null. quote: the exact words. line: the line number.
+  One item per task: a recap that restates an item is not a new item.
+- decisions: what the meeting decided ("We'll move the release to May"), one sentence each.
+- summary: two or three sentences."""
+
+
+class LLMFailed(QylonError):
+    code = "llm_failed"
+
+
+class ContextOverflow(LLMFailed):
+    code = "context_overflow"
+
+
+@dataclass
+class LLMConfig:
+    base_url: str | None
+    api_key: str | None
+    model: str
+    timeout: float = 60.0
+    retries: int = 1
+    http_retries: int = 1
+    context_tokens: int = 8192
+    max_output_tokens: int = 1500
+    temperature: float = 0.0
+
+
+def _keyring_key() -> str | None:
+    try:
+        import keyring
+
+        return keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
+    except Exception:  # no usable keyring backend (headless CI): env or nothing
+        return None
+
+
+def config(settings) -> LLMConfig | None:
+    """The configured endpoint, or None when no model is configured (then the offline extractor runs)."""
+    model = os.environ.get("OPENAI_MODEL") or (settings.get("llm.model") if settings else None)
+    base_url = os.environ.get("OPENAI_BASE_URL") or (settings.get("llm.base_url") if settings else None) or None
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    if not model or not (base_url or api_key or _keyring_key()):
+        return None
+    get = (lambda k, d: settings.get(k, d)) if settings else (lambda k, d: d)
+    return LLMConfig(
+        base_url=base_url,
+        api_key=api_key or _keyring_key(),
+        model=model,
+        timeout=float(get("llm.timeout", 60.0)),
+        retries=int(get("llm.retries", 1)),
+        http_retries=int(get("llm.http_retries", 1)),
+        context_tokens=int(get("llm.context_tokens", 8192)),
+        max_output_tokens=int(get("llm.max_output_tokens", 1500)),
+        temperature=float(get("llm.temperature", 0.0)),
+    )
+
+
+def transcript_lines(meeting: Meeting) -> list[str]:
+    names = {sp.id: sp.name or sp.id for sp in meeting.speakers}
+    lines = []
+    for i, seg in enumerate(meeting.segments, 1):
+        who = names.get(seg.speaker, seg.speaker) if seg.speaker else None
+        lines.append(f"L{i} [{short_clock(seg.start)}] " + (f"{who}: " if who else "") + seg.text.strip())
+    return lines
+
+
+def chunks(lines: list[str], max_chars: int) -> list[list[str]]:
+    parts: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if parts[-1] and size + len(line) + 1 > max_chars:
+            parts.append([])
+            size = 0
+        parts[-1].append(line)
+        size += len(line) + 1
+    return [p for p in parts if p]
+
+
+def extract(meeting: Meeting, ref: date, cfg: LLMConfig) -> Insights:
+    import openai
+
+    client = openai.OpenAI(
+        base_url=cfg.base_url, api_key=cfg.api_key or "not-needed", timeout=cfg.timeout, max_retries=cfg.http_retries
+    )
+    # About three characters a token is conservative for English; keep room for the prompt and the reply.
+    budget = max(300, (cfg.context_tokens - cfg.max_output_tokens - len(SYSTEM) // 3 - 200) * 3)
+    results = []
+    parts = chunks(transcript_lines(meeting), budget)
+    for n, part in enumerate(parts, 1):
+        results += _extract_part(client, cfg, meeting, ref, part, n, len(parts), depth=0)
+    return _merge(meeting, results)
+
+
+def _extract_part(client, cfg, meeting, ref, part, n, total, *, depth):
+    try:
+        return [_ask(client, cfg, meeting, ref, part, f"part {n} of {total}" if total > 1 else None)]
+    except ContextOverflow:
+        if len(part) < 2 or depth >= 4:
+            raise
+        half = len(part) // 2
+        return _extract_part(client, cfg, meeting, ref, part[:half], n, total, depth=depth + 1) + _extract_part(
+            client, cfg, meeting, ref, part[half:], n, total, depth=depth + 1
+        )
+
+
+def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], which: str | None):
+    import openai
+    from pydantic import ValidationError
+
+    from .schema import ModelInsights, response_format
+
+    head = f"Meeting: {meeting.title}. Date: {ref:%A} {ref.isoformat()}."
+    if which:
+        head += f" This is {which} of the transcript; report only what is in this part."
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": head + "\n\nTranscript:\n" + "\n".join(part)}]
+    for attempt in range(cfg.retries + 1):
+        try:
+            reply = client.chat.completions.create(
+                model=cfg.model,
+                messages=messages,
+                response_format=response_format(),
+                temperature=cfg.temperature,
+                max_tokens=cfg.max_output_tokens,
+            )
+        except openai.BadRequestError as exc:
+            if _is_overflow(exc):
+                raise ContextOverflow(f"The model's context is too small for {len(part)} transcript lines.") from exc
+            raise LLMFailed(f"The model endpoint rejected the request: {_brief(exc)}") from exc
+        except openai.APITimeoutError as exc:
+            raise LLMFailed(f"The model endpoint did not answer within {cfg.timeout:g} s.") from exc
+        except openai.APIConnectionError as exc:
+            raise LLMFailed(f"Could not reach the model endpoint: {_brief(exc)}") from exc
+        except openai.APIStatusError as exc:
+            raise LLMFailed(f"The model endpoint failed with HTTP {exc.status_code}: {_brief(exc)}") from exc
+        choice = reply.choices[0] if reply.choices else None
+        content = (choice.message.content if choice else None) or ""
+        if choice is not None and choice.finish_reason == "length":
+            raise ContextOverflow("The model ran out of room before finishing its answer.")
+        try:
+            return ModelInsights.model_validate_json(_strip_fence(content))
+        except ValidationError as exc:
+            problem = str(exc).splitlines()[0] if content.strip() else "the reply was empty"
+            messages += [
+                {"role": "assistant", "content": content},
+                {"role": "user", "content": f"That reply is not valid ({problem}). Reply again with only the JSON object matching the schema."},
+            ]
+    raise LLMFailed(f"The model's reply did not match the schema after {cfg.retries + 1} attempts.")
+
+
+def _strip_fence(text: str) -> str:
+    m = re.match(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", text, re.S)
+    return m.group(1) if m else text
+
+
+def _is_overflow(exc) -> bool:
+    body = getattr(exc, "body", None) or {}
+    code = body.get("code") if isinstance(body, dict) else None
+    text = f"{code} {exc}".lower()
+    return bool(re.search(r"context_length_exceeded|context length|context window|maximum context|too many tokens|exceeds the", text))
+
+
+def _brief(exc) -> str:
+    return str(exc).splitlines()[0][:200]
+
+
+def _merge(meeting: Meeting, results) -> Insights:
+    names = {sp.id: sp.name or sp.id for sp in meeting.speakers}
+    found: list[Found] = []
+    for res in results:
+        for item in res.action_items:
+            start = None
+            if item.line and 1 <= item.line <= len(meeting.segments):
+                start = meeting.segments[item.line - 1].start
+            elif item.quote:
+                start = next((s.start for s in meeting.segments if item.quote.lower()[:40] in s.text.lower()), None)
+            owner = names.get(item.owner, item.owner) if item.owner else None
+            found.append(Found(item.task.strip().rstrip("."), owner, item.due, item.quote, start))
+    summary = " ".join(r.summary.strip() for r in results if r.summary.strip()) or None
+    return Insights(
+        items=merge_items(found),
+        decisions=merge_texts([d.strip() for r in results for d in r.decisions if d.strip()]),
+        summary=summary,
+        extractor="llm",
+    )

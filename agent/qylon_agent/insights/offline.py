@@ -1,0 +1,389 @@
+"""The offline extractor: action items, decisions and a summary by rules, no model needed.
+
+It reads the transcript sentence by sentence, knowing who spoke (a speaker's name
+when known, else its label) and keeps a little state: the last open request
+("Bob, could you ...?") waiting for an answer, and whether a recap is under way.
+
+- Commitments: "I'll / I will / I'm going to / let me ..." (owner: the speaker),
+  "we'll ..." (the speaker), "Alice will / is going to / needs to ..." (Alice),
+  "Dana, you'll ..." (Dana); "action item: ..." lines.
+- Requests: "Bob, could you ...?", "can someone ...?" become items only when
+  accepted ("Yes, I can do that", "Sure", "Will do"); the owner is the person
+  addressed, else whoever accepted. A refusal drops the request.
+- Not commitments: conditionals and hedges ("if ...", "maybe", "I could", "I'd"),
+  negations ("I won't"), questions nobody accepts, states ("I'll be out").
+- Recaps ("to recap, Bob sends the report") restate items; merge.py folds them in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import date
+
+from qylon_cli.schemas import Meeting
+
+from . import dates
+from .merge import content_words, merge_items, merge_texts
+from .result import Found, Insights
+
+NOT_NAMES = set(
+    """I We You He She They It This That There These Those Someone Somebody Everyone Everybody Nobody Anyone
+    Anybody Who What Which Where When Why How The A An Our Your My Their His Her Its Then So And But Also Maybe
+    Perhaps Ok Okay Yes No Sure Well Great Good Thanks Thank Let If Unless Next Finally First Second Last
+    Now Today Tomorrow Action Todo Recap Right Alright Fine Sounds Perfect Cool Nice Just Please Both All
+    Monday Tuesday Wednesday Thursday Friday Saturday Sunday Hi Hello Morning Afternoon Agreed Absolutely
+    Of Course Yeah Yep Nope Hmm Um Uh Oh Actually Honestly Probably Sorry Unfortunately Again Once Once""".split()
+)
+NAME = r"(?:[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)"
+MODAL = r"(?:will|'ll|shall|is going to|are going to|am going to|'m going to|'re going to|can|is to|needs to|need to|has to|have to|should)"
+HEDGES = re.compile(
+    r"\b(if|unless|in case|suppose|supposing|assuming|maybe|perhaps|probably|possibly|might|would|could(?! you)"
+    r"|i'd|we'd|in theory|hypothetically|what if|i guess|i wonder|wish|whether|ideally|no promises?)\b",
+    re.IGNORECASE,
+)
+NEGATION = re.compile(r"\b(won't|will not|can't|cannot|can not|not going to|never|don't|do not|shan't|isn't|aren't|wasn't)\b", re.IGNORECASE)
+STATIVE = re.compile(
+    r"^(be|see|know|think|wait|need|want|like|love|hope|miss|remember|keep in mind|probably|still|have been|have no|get there|try)\b(?! to| and)",
+    re.IGNORECASE,
+)
+FILLER = re.compile(
+    r"^(?:(?:ok(?:ay)?|so|and|but|well|right|alright|also|good|great|perfect|fine|then|now|yes|yeah|sure|"
+    r"agreed|thanks|oh|um|uh|actually|and then|all right|cool|finally|lastly)\b[,.!]?\s+)+",
+    re.IGNORECASE,
+)
+VAGUE = re.compile(
+    r"^(?:do|take care of|handle|own|sort out|look into|pick up|take|cover|deal with|manage|get|grab)\s+"
+    r"(?:that|it|this|those|them)(?:\s+one)?(?:\s+out)?$|^do so$|^take that on$|^take it on$|^(?:on it)$",
+    re.IGNORECASE,
+)
+ACCEPT = re.compile(
+    r"^(?:yes|yeah|yep|sure|of course|absolutely|certainly|definitely|will do|no problem|ok(?:ay)?|happy to|"
+    r"consider it done|on it|sounds good|fine|can do|i can do (?:that|it)|i'll (?:do|take|handle|own)|i will (?:do|take|handle)|"
+    r"i'm on it|leave it (?:to|with) me|i've got it|got it)\b",
+    re.IGNORECASE,
+)
+REFUSE = re.compile(
+    r"^(?:no\b|nope|sorry|unfortunately|i can't|i cannot|i won't|not (?:this|next|today|really)|i don't think (?:i|so)|"
+    r"i'm (?:afraid|swamped|out|off|away|fully booked|busy)|i'd rather not|i'd love to,? but|i wish i could|that won't work|i'm not able)",
+    re.IGNORECASE,
+)
+REQUEST = re.compile(
+    rf"^(?:(?P<name1>{NAME}),\s+)?(?:(?:[Cc]ould|[Cc]an|[Ww]ould|[Ww]ill)\s+(?P<who>you|someone|somebody|anyone|anybody)\s+"
+    rf"(?:please\s+|also\s+|maybe\s+)?(?:mind\s+)?|[Pp]lease\s+)(?P<task>[^?]+?)(?:,\s*(?P<name2>{NAME}))?\s*[?.!]?$",
+)
+NEED = re.compile(
+    r"^(?:someone|somebody|we)\s+(?:needs?|has|have)\s+to\s+(?P<task>.+?)[.!]?$|"
+    r"^we\s+need\s+(?:someone|somebody)\s+to\s+(?P<task2>.+?)[.!]?$",
+    re.IGNORECASE,
+)
+ACTION_LINE = re.compile(
+    rf"^(?:action item|action|todo|to-do|to do|follow[- ]up|next step)s?(?:\s+for\s+(?P<for>{NAME}))?\s*[:,]\s*(?P<rest>.+)$",
+    re.IGNORECASE,
+)
+RECAP = re.compile(
+    r"\b(to recap|recap|to summari[sz]e|to sum up|in summary|summing up|let me summari[sz]e|so the action items|"
+    r"action items are|next steps are|just to confirm|to confirm|to wrap up|wrapping up)\b",
+    re.IGNORECASE,
+)
+DECISION = re.compile(
+    r"\b(?:we(?:'ve| have)?\s+(?:all\s+)?(?:decided|agreed)|it's decided|decision(?:\s+is)?\s*:|the decision is|we made the decision|"
+    r"(?:so\s+)?let(?:'s| us)\s+(?:go with|move|switch|keep|stick with|use|drop|postpone|push|delay|cancel|adopt|choose|pick|"
+    r"launch|ship|freeze|change|set|hold off|skip|target|go ahead|raise|lower|cut|extend)|"
+    r"we(?:'re| are)\s+going\s+(?:with|ahead)|we(?:'ll| will)\s+go\s+with|final decision|decided:)",
+    re.IGNORECASE,
+)
+CLAUSE = re.compile(
+    rf"(?:,\s*(?:and\s+|then\s+)?|\s+(?:and|while|then)\s+)(?=(?:{NAME}\s+(?:will|'ll|is going to|[a-z]+s)\b)|(?:I|we)(?:'ll)?\s+[a-z]+\b)"
+)
+PRONOUN_TASK = re.compile(r"^\w+(?:\s+\w+)?\s+(?:it|that|this|them)(?:\s+(?:myself|over|out|up|on|instead|then))?$", re.I)
+GREETING = re.compile(r"\b(good (?:morning|afternoon|evening)|thanks|thank you|bye|talk (?:soon|next)|see you|hello|hi)\b", re.I)
+
+
+class Sentence:
+    def __init__(self, text: str, speaker: str | None, start: float):
+        self.text, self.speaker, self.start = text.strip(), speaker, start
+
+
+def sentences(meeting: Meeting) -> list[Sentence]:
+    names = {sp.id: sp.name or sp.id for sp in meeting.speakers}
+    out: list[Sentence] = []
+    for seg in meeting.segments:
+        speaker = names.get(seg.speaker, seg.speaker) if seg.speaker else None
+        text = seg.text.strip()
+        span = max(seg.end - seg.start, 0.0)
+        for m in re.finditer(r"[^.!?]+(?:[.!?]+|$)", text):
+            piece = m.group().strip()
+            if len(piece) > 1:
+                out.append(Sentence(piece, speaker, round(seg.start + span * m.start() / max(len(text), 1), 2)))
+    return out
+
+
+def _names_in(text: str) -> list[str]:
+    return [n for n in re.findall(NAME, text) if n.split()[0] not in NOT_NAMES]
+
+
+def _is_name(word: str | None) -> bool:
+    return bool(word) and word.split()[0] not in NOT_NAMES
+
+
+def clean_task(text: str, ref: date) -> str:
+    task = dates.strip_due(text, ref)
+    task = re.sub(r"\s+", " ", task).strip(" ,.;:!?")
+    task = re.sub(r"^(?:also|just|then|quickly|first|definitely|now|go ahead and|make sure (?:to|that i|we)|be sure to|"
+                  r"try to|try and|please|personally|still)\s+", "", task, flags=re.I)
+    task = re.sub(r"^(?:also|just|then|quickly)\s+", "", task, flags=re.I)
+    task = re.sub(r"(?:,?\s+(?:please|for us|for me|as well|too|okay|ok|then|if you can|if possible|first thing|afterwards|later|in the meantime|first|"
+                  r"at the latest|latest|then|right away))+$", "", task, flags=re.I)
+    task = re.sub(r"\s+(?:at|by|on|before|until)$", "", task, flags=re.I).strip(" ,.;:!?")
+    m = re.match(r"^have to\s+(.+)$", task, flags=re.I)
+    if m:
+        task = m.group(1)
+    return task[:1].upper() + task[1:] if task else task
+
+
+def _third_person_to_base(verb: str) -> str:
+    low = verb.lower()
+    if low in ("is", "was", "has", "does", "needs"):
+        return {"has": "have", "does": "do", "needs": "need"}.get(low, low)
+    if low.endswith("ies") and len(low) > 4:
+        return verb[:-3] + "y"
+    if re.search(r"(sh|ch|ss|x|z|o)es$", low):
+        return verb[:-2]
+    return verb[:-1] if low.endswith("s") and not low.endswith("ss") else verb
+
+
+class Extractor:
+    """One pass over the sentences of a meeting."""
+
+    def __init__(self, meeting: Meeting, ref: date):
+        self.meeting, self.ref = meeting, ref
+        self.items: list[Found] = []
+        self.decisions: list[str] = []
+        self.pending: dict | None = None  # an open request or an unowned need
+        self.recap_left = 0
+        self.names = {sp.name for sp in meeting.speakers if sp.name}
+
+    def run(self) -> Insights:
+        sents = sentences(self.meeting)
+        for sent in sents:
+            self.step(sent)
+        items = merge_items(self.items)
+        return Insights(items=items, decisions=merge_texts(self.decisions), summary=summarize(sents, self.decisions, items))
+
+    # -- one sentence ----------------------------------------------------
+    def step(self, sent: Sentence) -> None:
+        raw = sent.text
+        text = FILLER.sub("", raw).strip()
+        if RECAP.search(raw):
+            self.recap_left = 6
+            text = re.sub(r"^.*?\b(?:recap|summari[sz]e|sum up|summary|confirm|wrap up|wrapping up)\b[,:]?\s*", "", text, flags=re.I)
+            text = re.sub(r"^(?:the action items are|action items are|next steps are)\s*:?\s*", "", text, flags=re.I)
+        elif self.recap_left:
+            self.recap_left -= 1
+        if self._answer(sent, raw):
+            return
+        if DECISION.search(raw) and not raw.rstrip().endswith("?") and not re.match(r"^\s*(if|maybe|perhaps|should)\b", raw, re.I):
+            self.decisions.append(_decision_text(raw))
+            return
+        m = ACTION_LINE.match(text)
+        if m:
+            self._action_line(sent, m)
+            return
+        if re.match(r"^(?:if|unless|in case|suppose|supposing|assuming|what if)\b", text, re.I):
+            return
+        for clause in re.split(CLAUSE, text):
+            self._clause(sent, clause.strip())
+
+    def _answer(self, sent: Sentence, raw: str) -> bool:
+        """An answer to the open request: accepted (an item), refused (dropped), or not an answer."""
+        pending = self.pending
+        if pending and pending["kind"] == "need" and ACCEPT.match(raw.strip()):
+            due = dates.resolve_due(raw, self.ref) or pending["due"]
+            self.items.append(Found(pending["task"], sent.speaker, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
+            self.pending = None
+            return True
+        if not pending or pending["kind"] != "request" or (sent.speaker and sent.speaker == pending["speaker"]):
+            if pending and pending["kind"] == "request":
+                pending["age"] += 1
+                if pending["age"] > 2:
+                    self.pending = None
+            return False
+        if REFUSE.match(raw.strip()):
+            pending["refused"] = True
+            pending["age"] += 1
+            return True
+        taken = pending["who"] == "offer" and re.match(r"^(?:great|perfect|thanks|thank you|please do|go ahead|good|lovely)\b", raw.strip(), re.I)
+        if taken or ACCEPT.match(raw.strip()) or re.match(r"^i(?:'ll| will| can)\s+(?!be\b)", raw.strip(), re.I):
+            owner = pending["addressee"] if pending["addressee"] and not pending.get("refused") else sent.speaker
+            first_person = re.search(r"\b(?:I|I'll|I'm|me)\b", raw)
+            if pending["addressee"] and sent.speaker and sent.speaker != pending["addressee"] and first_person and sent.speaker in self.names:
+                owner = sent.speaker  # someone else took it on
+            due = dates.resolve_due(raw, self.ref) or pending["due"]
+            self.items.append(Found(pending["task"], owner, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
+            self.pending = None
+            return True
+        pending["age"] += 1
+        if pending["age"] > 2:
+            self.pending = None
+        return False
+
+    def _request(self, sent: Sentence, text: str, task: str, *, addressee: str | None, who: str | None) -> None:
+        """Remember a request (or an offer) until someone answers it."""
+        self.pending = {
+            "kind": "request", "task": task, "addressee": addressee, "who": who, "due": dates.resolve_due(text, self.ref),
+            "quote": sent.text, "start": sent.start, "speaker": sent.speaker, "age": 0,
+        }
+
+    def _offer(self, sent: Sentence, text: str, task: str) -> None:
+        cleaned = clean_task(task, self.ref)
+        if cleaned and not STATIVE.match(cleaned) and not VAGUE.match(cleaned):
+            self._request(sent, text, cleaned, addressee=sent.speaker, who="offer")
+
+    def _action_line(self, sent: Sentence, m: re.Match) -> None:
+        rest = FILLER.sub("", m["rest"]).strip()
+        before = len(self.items)
+        self._clause(sent, rest, explicit=True)
+        if len(self.items) > before:
+            if m["for"] and m["for"].lower() in ("me", "myself", "us"):
+                self.items[-1].owner = sent.speaker
+            elif m["for"] and _is_name(m["for"]):
+                self.items[-1].owner = m["for"]
+            return
+        owner = m["for"] if _is_name(m["for"]) else None
+        if m["for"] and m["for"].lower() in ("me", "myself", "us"):
+            owner = sent.speaker
+        sub = re.match(rf"^(?P<who>{NAME})\s+to\s+(?P<task>.+)$", rest)
+        if sub and _is_name(sub["who"]):
+            owner, rest = sub["who"], sub["task"]
+        self._add(sent, rest, owner)
+
+    def _clause(self, sent: Sentence, text: str, *, explicit: bool = False) -> None:
+        if not text:
+            return
+        req = REQUEST.match(text)
+        if req and (req["who"] or req["name1"] or req["name2"]) and not HEDGES.search(re.sub(r"\b(?:could|would) you\b", "", text, flags=re.I)):
+            addressee = req["name1"] if _is_name(req["name1"]) else req["name2"] if _is_name(req["name2"]) else None
+            task = clean_task(req["task"], self.ref)
+            if task and not STATIVE.match(task):
+                self._request(sent, text, task, addressee=addressee, who=req["who"])
+                if not text.rstrip().endswith("?") and addressee and req["who"] is None:
+                    self._add(sent, task, addressee, due_text=text)  # "Bob, please send ..."
+                    self.pending = None
+            return
+        offer = re.match(r"^(?:(?P<who>[Ww]ho)\s+(?:can|could|will|wants to)|(?P<self>[Ss]hould I|[Ss]hall I|[Dd]o you want me to))\s+(?P<task>[^?]+)\?$", text)
+        if offer:
+            addressee = sent.speaker if offer["self"] else None
+            self._request(sent, text, clean_task(offer["task"], self.ref), addressee=addressee, who="offer")
+            return
+        need = NEED.match(text)
+        if need and not HEDGES.search(text):
+            self.pending = {"kind": "need", "task": clean_task(need["task"] or need["task2"], self.ref),
+                            "due": dates.resolve_due(text, self.ref), "quote": sent.text, "start": sent.start}
+            if not text.lower().startswith("we need to"):
+                return
+        if text.rstrip().endswith("?"):
+            return
+        if HEDGES.search(text) or NEGATION.search(text):
+            return
+        commit = re.match(
+            rf"^(?P<subj>I|We|we|{NAME}|you)(?:,\s*(?P<voc>{NAME}),)?\s*(?P<modal>{MODAL})\s+(?P<task>.+)$|"
+            rf"^(?P<let>[Ll]et me)\s+(?P<task2>.+)$|"
+            rf"^(?P<voc2>{NAME}),\s+you(?:'ll| will| are going to|'re going to| need to| have to)\s+(?P<task3>.+)$",
+            text,
+        )
+        if commit:
+            self._commit(sent, text, commit, explicit)
+            return
+        if self.recap_left or explicit:
+            m = re.match(rf"^(?P<who>{NAME})\s+(?P<verb>[a-z]+s)\s+(?P<rest>.+)$", text)
+            if m and _is_name(m["who"]) and m["verb"] not in ("is", "was", "has", "does", "says", "thinks", "agrees"):
+                self._add(sent, f"{_third_person_to_base(m['verb'])} {m['rest']}", m["who"])
+
+    def _commit(self, sent: Sentence, text: str, m: re.Match, explicit: bool) -> None:
+        if m["let"]:
+            owner, task = sent.speaker, m["task2"]
+        elif m["voc2"]:
+            if not _is_name(m["voc2"]):
+                return
+            owner, task = m["voc2"], m["task3"]
+        else:
+            subj, modal = m["subj"], m["modal"].lower()
+            if subj in ("I", "We", "we"):
+                owner = sent.speaker
+                if modal == "can" and subj == "I" and not (explicit or self.recap_left):
+                    self._offer(sent, text, m["task"])  # "I can do X": an item once someone takes the offer
+                    return
+                if modal in ("should", "need to", "can") and not (explicit or self.recap_left):
+                    return
+            elif subj == "you":
+                owner = m["voc"] if _is_name(m["voc"]) else None
+                if owner is None:
+                    return
+            elif _is_name(subj):
+                owner = subj
+                if modal == "can" and not (explicit or self.recap_left):
+                    return
+            else:
+                return
+            task = m["task"]
+        task = re.sub(r"^(?:try to|try and)\s+", "", task.strip(), flags=re.I)
+        cleaned = clean_task(task, self.ref)
+        if STATIVE.match(cleaned) or len(cleaned.split()) < 1:
+            return
+        if PRONOUN_TASK.match(cleaned) and not self.pending and self.items:
+            last = self.items[-1]
+            if last.owner == owner and last.task.split()[0].lower() == cleaned.split()[0].lower():
+                last.due = last.due or dates.resolve_due(text, self.ref)
+                return
+        if VAGUE.match(cleaned) or (PRONOUN_TASK.match(cleaned) and self.pending):
+            if self.pending and self.pending["kind"] in ("need", "request"):
+                due = dates.resolve_due(text, self.ref) or self.pending["due"]
+                self.items.append(Found(self.pending["task"], owner, due, f"{self.pending['quote']} — {sent.text}", self.pending["start"]))
+                self.pending = None
+            return
+        self._add(sent, task, owner, due_text=text)
+
+    def _add(self, sent: Sentence, task: str, owner: str | None, *, due_text: str | None = None) -> None:
+        cleaned = clean_task(task, self.ref)
+        if not cleaned or len(cleaned.split()) < 2 and not re.search(r"[a-z]{4,}", cleaned):
+            return
+        due = dates.resolve_due(due_text or task, self.ref)
+        self.items.append(Found(cleaned, owner, due, sent.text, sent.start))
+
+
+def _decision_text(raw: str) -> str:
+    text = FILLER.sub("", raw.strip()).strip()
+    text = re.sub(r"^(?:decision(?:\s+is)?|decided|the decision is)\s*:?\s*", "", text, flags=re.I)
+    text = text.rstrip(" .!") + "."
+    return text[:1].upper() + text[1:]
+
+
+def summarize(sents: list[Sentence], decisions: list[str], items: list[Found], *, limit: int = 3) -> str | None:
+    """A short extractive summary: the sentences that carry the meeting's most frequent content words."""
+    usable = [s for s in sents if len(s.text.split()) >= 5 and not (GREETING.search(s.text) and len(s.text.split()) < 8)]
+    if not usable:
+        usable = [s for s in sents if s.text]
+    if not usable:
+        return None
+    freq = Counter(w for s in usable for w in content_words(s.text))
+    quoted = {i.quote.split(" — ")[0] for i in items if i.quote}
+
+    def score(s: Sentence) -> float:
+        words = content_words(s.text)
+        base = sum(freq[w] for w in words) / (len(words) ** 0.5 or 1)
+        if DECISION.search(s.text):
+            base *= 1.6
+        if s.text in quoted:
+            base *= 1.3
+        if re.search(r"\b(agenda|review|discuss|today we|goal|purpose|update on|status of|the plan)\b", s.text, re.I):
+            base *= 1.4
+        return base
+
+    best = sorted(range(len(usable)), key=lambda i: -score(usable[i]))[:limit]
+    return " ".join(usable[i].text.rstrip() for i in sorted(best))
+
+
+def extract(meeting: Meeting, ref: date | None = None) -> Insights:
+    """Action items, decisions and a summary for ``meeting``; due dates relative to ``ref`` (default: its date)."""
+    return Extractor(meeting, ref or meeting.created_at.date()).run()

@@ -1,0 +1,261 @@
+"""The crash-safe on-disk form of a recording: a folder with a growing WAV and a manifest.
+
+``recordings/<id>/audio.wav`` is 16-bit PCM at the device's own rate, one channel
+per source (channel 0 the microphone, channel 1 the system audio). While it is being
+written its header declares "size unknown" (0xFFFFFFFF, as streaming recorders do)
+and every block is appended as it arrives and fsync'ed at least once a second, so a
+SIGKILL or a power cut loses at most the last second. Finalising (on a clean stop, or
+later in ``qylon meeting recover``) cuts the file to whole frames and writes the real
+sizes into the header.
+
+``recordings/<id>/recording.json`` (replaced atomically) says what the folder holds:
+state ``recording`` → ``finalised`` → ``done`` (stored as a meeting), or ``empty``.
+While a recorder runs it holds a lock on ``recording.lock``; the kernel drops the
+lock when the process dies, which is how an interrupted recording is told from a
+live one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from qylon_cli import paths
+from qylon_cli.errors import NotFound
+
+HEADER_BYTES = 44
+UNKNOWN = 0xFFFFFFFF
+MANIFEST = "recording.json"
+AUDIO = "audio.wav"
+LOCK = "recording.lock"
+RESERVE = "disk.reserve"
+RESERVE_BYTES = 256 * 1024  # freed when the disk fills, so the file can still be finalised
+
+
+def root(settings=None) -> Path:
+    """Where recordings live: ``record.dir`` if set, else ``QYLON_HOME/recordings``."""
+    configured = settings.get("record.dir") if settings is not None else None
+    folder = Path(os.path.expanduser(configured)) if configured else paths.home() / "recordings"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def wav_header(rate: int, channels: int, data_bytes: int | None) -> bytes:
+    """A canonical 44-byte PCM WAV header; ``None`` declares the size unknown."""
+    block = channels * 2
+    riff = UNKNOWN if data_bytes is None else min(36 + data_bytes, UNKNOWN)
+    data = UNKNOWN if data_bytes is None else data_bytes
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF", riff, b"WAVE", b"fmt ", 16, 1, channels, rate, rate * block, block, 16, b"data", data,
+    )
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class WavWriter:
+    """Append interleaved int16 frames; make them durable at least every ``sync_every`` s."""
+
+    def __init__(self, path: Path, rate: int, channels: int, *, sync_every: float = 1.0):
+        self.path, self.rate, self.channels = path, rate, channels
+        self.block = channels * 2
+        self.sync_every = sync_every
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        os.write(self.fd, wav_header(rate, channels, None))
+        os.fsync(self.fd)
+        _fsync_dir(path.parent)
+        self.frames = 0
+        self._synced_at = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+    def write(self, pcm: bytes) -> None:
+        """Write whole frames (raises OSError, e.g. ENOSPC, leaving the file repairable)."""
+        view = memoryview(pcm)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        self.frames += len(pcm) // self.block
+        if time.monotonic() - self._synced_at >= self.sync_every:
+            self.sync()
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+        self._synced_at = time.monotonic()
+
+    def close(self) -> None:
+        """Finalise: real sizes in the header, cut to whole frames, fsync'ed."""
+        if self.fd < 0:
+            return
+        try:
+            os.fsync(self.fd)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = -1
+        self.frames = finalise_wav(self.path).frames
+
+
+@dataclass
+class WavInfo:
+    rate: int
+    channels: int
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate if self.rate else 0.0
+
+
+def finalise_wav(path: Path) -> WavInfo:
+    """Repair a recorder's WAV in place: drop a torn last frame, write the true sizes."""
+    with path.open("r+b") as fh:
+        head = fh.read(HEADER_BYTES)
+        if len(head) < HEADER_BYTES or head[:4] != b"RIFF" or head[36:40] != b"data":
+            raise ValueError(f"{path}: not a Qylon recording (no PCM WAV header).")
+        channels, rate = struct.unpack("<HI", head[22:28])
+        block = channels * 2
+        size = os.fstat(fh.fileno()).st_size
+        data = (size - HEADER_BYTES) // block * block
+        if HEADER_BYTES + data != size:
+            fh.truncate(HEADER_BYTES + data)
+        fh.seek(0)
+        fh.write(wav_header(rate, channels, data))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return WavInfo(rate, channels, data // block)
+
+
+# -- the folder ---------------------------------------------------------------
+class Recording:
+    """One recording folder and its manifest."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.id = folder.name
+        self.meta: dict = {}
+        if (folder / MANIFEST).exists():
+            self.meta = json.loads((folder / MANIFEST).read_text("utf-8"))
+        self._lock_fd: int | None = None
+
+    @classmethod
+    def create(cls, base: Path, **meta) -> Recording:
+        rec_id = str(uuid.uuid4())
+        folder = base / rec_id
+        folder.mkdir(parents=True)
+        rec = cls(folder)
+        rec.lock()
+        rec.update(id=rec_id, state="recording", pid=os.getpid(), created_at=time.time(), **meta)
+        try:
+            with (folder / RESERVE).open("wb") as fh:
+                fh.write(b"\0" * RESERVE_BYTES)
+                os.fsync(fh.fileno())
+        except OSError:
+            (folder / RESERVE).unlink(missing_ok=True)
+        return rec
+
+    def release_reserve(self) -> None:
+        (self.folder / RESERVE).unlink(missing_ok=True)
+
+    @property
+    def audio(self) -> Path:
+        return self.folder / AUDIO
+
+    @property
+    def state(self) -> str:
+        return self.meta.get("state", "recording")
+
+    def update(self, **changes) -> None:
+        """Change the manifest atomically (write a temporary file, fsync, rename)."""
+        self.meta.update(changes)
+        tmp = self.folder / (MANIFEST + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(self.meta, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.folder / MANIFEST)
+        _fsync_dir(self.folder)
+
+    # A lock the kernel releases when the process dies, however it dies.
+    def lock(self) -> bool:
+        fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def is_live(self) -> bool:
+        """True when another process is recording into this folder right now."""
+        if self._lock_fd is not None:
+            return False
+        if not self.lock():
+            return True
+        self.unlock()
+        return False
+
+    def needs_recovery(self) -> bool:
+        if self.state == "recording":
+            return not self.is_live()
+        return self.state == "finalised" and bool(self.meta.get("transcribe")) and not self.meta.get("meeting_id")
+
+    def summary(self) -> dict:
+        keys = ("id", "state", "title", "client", "rate", "channels", "sources", "meeting_id", "stopped_by", "recovered")
+        info = {k: self.meta.get(k) for k in keys}
+        info["warnings"] = self.meta.get("warnings", [])
+        info["started_at"] = self.meta.get("started_at")
+        info["duration_s"] = self.meta.get("duration_s")
+        info["audio_path"] = str(self.audio)
+        return info
+
+
+def all_recordings(base: Path) -> list[Recording]:
+    found = []
+    for folder in sorted(base.iterdir()) if base.exists() else []:
+        if folder.is_dir() and (folder / MANIFEST).exists():
+            try:
+                found.append(Recording(folder))
+            except (OSError, ValueError):
+                continue  # a manifest torn by a crash mid-create: nothing to recover in it
+    return sorted(found, key=lambda r: r.meta.get("created_at") or 0)
+
+
+def pending(base: Path) -> list[Recording]:
+    """Recordings that were interrupted (or never transcribed as asked)."""
+    return [r for r in all_recordings(base) if r.needs_recovery()]
+
+
+def get(base: Path, ref: str) -> Recording:
+    matches = [r for r in all_recordings(base) if r.id.startswith(ref)]
+    if len(matches) != 1:
+        raise NotFound(f"No single recording with id {ref}.", hint="`qylon meeting recover --json` lists them.")
+    return matches[0]
