@@ -42,9 +42,14 @@ def rename(store, meeting: Meeting, label: str, name: str) -> str:
     if not name or len(name) > 100 or "\n" in name:
         raise InvalidInput(f"{name!r} is not a usable name (1-100 characters on one line).", code="invalid_name")
     speaker_id = find_label(meeting, label)
+    old = next((sp.name for sp in meeting.speakers if sp.id == speaker_id), None) or speaker_id
     with store.db.atomic():
         store.db.execute(
             "UPDATE speakers SET name = ? WHERE meeting_id = ? AND label = ?", [name, meeting.id, speaker_id]
+        )
+        # Action items owned by the speaker under the old label or name follow the new name.
+        store.db.execute(
+            "UPDATE action_items SET owner = ? WHERE meeting_id = ? AND owner IN (?, ?)", [name, meeting.id, speaker_id, old]
         )
     return speaker_id
 

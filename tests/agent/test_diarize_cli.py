@@ -108,3 +108,27 @@ def test_two_channel_recording_names_the_microphone_voice(qylon, clips, tmp_path
     path, _ = _two_channel(clips, tmp_path)
     meeting = _transcribe(qylon, path, env={"QYLON_SPEAKERS_ME": "Sam"})
     assert [(sp["id"], sp["name"]) for sp in meeting["speakers"]] == [("SPEAKER_1", "Sam"), ("SPEAKER_2", None)]
+
+
+def test_rename_moves_action_items_to_the_name(qylon):
+    from datetime import datetime, timezone
+
+    from qylon_agent.store import Store
+    from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
+
+    store = Store()
+    store.save_meeting(Meeting(
+        id="33333333-3333-4333-8333-333333333333", title="Plan", created_at=datetime(2026, 11, 20, tzinfo=timezone.utc),
+        speakers=[Speaker(id="SPEAKER_1", talk_time_s=4), Speaker(id="SPEAKER_2", talk_time_s=2)],
+        segments=[Segment(start=0, end=4, speaker="SPEAKER_1", text="I will send the plan."),
+                  Segment(start=4, end=6, speaker="SPEAKER_2", text="Thanks.")],
+        action_items=[ActionItem(id="a1", owner="SPEAKER_1", task="Send the plan"), ActionItem(id="a2", owner="Bob", task="Call")],
+    ))
+    store.close()
+    assert qylon("meeting", "rename-speaker", "3333", "SPEAKER_1", "Alice", "--json").code == 0
+    data = qylon("meeting", "show", "3333", "--json").json["data"]
+    assert {a["id"]: a["owner"] for a in data["action_items"]} == {"a1": "Alice", "a2": "Bob"}
+    assert qylon("meeting", "rename-speaker", "3333", "Alice", "Alice Smith", "--json").code == 0
+    data = qylon("meeting", "show", "3333", "--json").json["data"]
+    assert {a["id"]: a["owner"] for a in data["action_items"]} == {"a1": "Alice Smith", "a2": "Bob"}
+    assert {sp["id"]: sp["name"] for sp in data["speakers"]} == {"SPEAKER_1": "Alice Smith", "SPEAKER_2": None}
