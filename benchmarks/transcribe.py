@@ -80,7 +80,7 @@ def main() -> None:
                 for i in range(args.runs):
                     env = {**os.environ, "QYLON_HOME": f"{tmp}/home-{runner}-{i}", "HF_HUB_OFFLINE": "1"}
                     if runner == "qylon":
-                        cmd = [qylon, "meeting", "transcribe", str(path), "--json"]
+                        cmd = [qylon, "meeting", "transcribe", str(path), "--no-diarize", "--json"]  # diarization: benchmarks/diarize.py
                     else:
                         cmd = [sys.executable, "-c", PLAIN, str(path), "same" if runner == "plain" else "defaults"]
                     wall, peak = measure(cmd, env)

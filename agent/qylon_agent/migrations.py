@@ -70,6 +70,28 @@ def m0001_meetings(db: Database) -> None:
     db["action_items"].create_index(["meeting_id"])
 
 
+@migrations(name="0002_voice_profiles")
+def m0002_voice_profiles(db: Database) -> None:
+    db["voice_profiles"].create(
+        {"id": str, "name": str, "created_at": str, "updated_at": str},
+        pk="id",
+    )
+    db.execute("CREATE UNIQUE INDEX idx_voice_profiles_name ON voice_profiles (name COLLATE NOCASE)")
+    db["voice_samples"].create(
+        {
+            "id": int,
+            "profile_id": str,
+            "source": str,  # the clip or "meeting:<id>:<label>" it came from
+            "duration_s": float,  # seconds of speech embedded
+            "embedding": bytes,  # float32 x 256, unit length
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("profile_id", "voice_profiles", "id")],
+    )
+    db["voice_samples"].create_index(["profile_id"])
+
+
 @migrations(name="0003_insights")
 def m0003_insights(db: Database) -> None:
     # When an item was last opened or closed, and which extractor produced a meeting's insights.

@@ -18,6 +18,8 @@ from qylon_cli.schemas import Meeting
 from . import audio as audio_mod
 from . import transcribe as stt
 
+FROM_SETTINGS = "settings"  # diarize as the speakers.* settings say, naming with the store's voice profiles
+
 
 def transcribe_file(
     path: Path,
@@ -30,7 +32,10 @@ def transcribe_file(
     on_progress: Callable[[float, float], None] | None = None,
     extractor: str | None = None,
     on_warning: Callable[[str], None] | None = None,
+    diarization=FROM_SETTINGS,
+    naming=None,
 ) -> Meeting:
+    """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them."""
     decoded = audio_mod.decode(path)
     transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
     if not transcript.segments:
@@ -39,6 +44,15 @@ def transcribe_file(
             hint="Nothing was stored. Check the recording's input level or choose another file.",
             code="no_speech",
         )
+    segments, speakers = transcript.segments, []
+    if diarization == FROM_SETTINGS:
+        from .attribution import from_settings
+
+        diarization, naming = from_settings(settings)
+    if diarization is not None:
+        from .attribution import attribute
+
+        segments, speakers = attribute(decoded, segments, diarization, naming)
     meeting = Meeting(
         id=meeting_id or str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
@@ -48,7 +62,8 @@ def transcribe_file(
         duration_s=round(decoded.duration_s, 3),
         language=transcript.language,
         model=transcript.model,
-        segments=transcript.segments,
+        segments=segments,
+        speakers=speakers,
     )
     return analyze(meeting, extractor=extractor, settings=settings, on_warning=on_warning)
 

@@ -12,8 +12,10 @@ from qylon_cli.plugins import hookimpl
 def register_commands(register):
     from .cli.agent import app as agent
     from .cli.meeting import app as meeting
+    from .cli.speakers import app as speakers
     from .cli.sync import app as sync
 
     register(meeting, name="meeting")
     register(agent, name="agent")
     register(sync, name="sync")
+    register(speakers, name="speakers")

@@ -35,7 +35,9 @@ def run_in_agent(agent, kind: str, payload: dict, label: str) -> dict:
     return job
 
 
-def transcribe_in_agent(file: Path, *, title, client, options: dict, extractor: str | None, wait: bool) -> bool:
+def transcribe_in_agent(
+    file: Path, *, title, client, options: dict, speakers: dict, extractor: str | None, wait: bool
+) -> bool:
     """Queue a transcription in the agent. False when no agent runs (do it in process)."""
     agent = agent_client()
     if agent is None:
@@ -49,6 +51,7 @@ def transcribe_in_agent(file: Path, *, title, client, options: dict, extractor: 
         "meeting_id": str(uuid.uuid4()),
         "options": {k: v for k, v in options.items() if v is not None},
         "extractor": extractor,
+        "speakers": {k: v for k, v in speakers.items() if v is not None},
     }
     if not wait:
         job = agent.request("POST", "/v1/jobs", {"kind": "transcribe", "payload": payload})

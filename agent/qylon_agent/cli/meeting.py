@@ -48,12 +48,16 @@ def transcribe(
     model: Annotated[str | None, typer.Option(help="Model name (bundled tiny.en or one in [models]) or a CTranslate2 folder.")] = None,
     beam_size: Annotated[int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    diarize: Annotated[bool | None, typer.Option("--diarize/--no-diarize", help="Find who spoke when (default: speakers.diarize, on).", show_default=False)] = None,
+    speakers: Annotated[int | None, typer.Option("--speakers", min=1, max=20, help="Exact number of speakers, if known.")] = None,
+    min_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At least this many speakers.")] = None,
+    max_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At most this many speakers (default 10).")] = None,
     extractor: ExtractorOption = None,
     background: Annotated[bool, typer.Option("--background", help="Hand the work to the running agent (qylon agent start); in this process if none runs.")] = False,
     wait: Annotated[bool, typer.Option(help="With --background: wait for the result (or print the job id and return).")] = True,
     json: output.JsonOption = False,
 ) -> None:
-    """Transcribe an audio file offline and store it as a meeting.
+    """Transcribe an audio file offline, find who spoke when, and store it as a meeting.
 
     Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme
     """
@@ -61,22 +65,27 @@ def transcribe(
         from .background import transcribe_in_agent
 
         overrides = {"model": model, "beam_size": beam_size, "language": language, "device": device}
+        speaker_flags = {"diarize": diarize, "speakers": speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
         chosen = extractor.value if extractor else None
-        if transcribe_in_agent(file, title=title, client=client, options=overrides, extractor=chosen, wait=wait):
+        if transcribe_in_agent(
+            file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=chosen, wait=wait
+        ):
             return
     from qylon_cli import settings as settings_mod
 
     from .. import pipeline
     from .. import transcribe as stt
+    from .meeting_speakers import speaker_options
     from .progress import audio_progress
 
     settings = settings_mod.load()
     opts = stt.options_from_settings(settings, model=model, beam_size=beam_size, language=language, device=device)
+    diarization, naming = speaker_options(settings, diarize, speakers, min_speakers, max_speakers)
     try:
         with audio_progress(f"Transcribing {file.name}") as on_progress:
             meeting = pipeline.transcribe_file(
                 file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
-                extractor=extractor, on_warning=(warned := []).append,
+                extractor=extractor, on_warning=(warned := []).append, diarization=diarization, naming=naming,
             )
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
@@ -87,6 +96,11 @@ def transcribe(
     from . import render
 
     output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+
+
+from . import meeting_speakers as _meeting_speakers  # noqa: E402  (adds `speakers` and `rename-speaker`)
+
+_meeting_speakers.register(app)
 
 
 @app.command("list")

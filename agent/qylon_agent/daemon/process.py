@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from qylon_cli.errors import EXIT_INVALID, QylonError
+from qylon_cli.errors import EXIT_AUTH, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_USAGE, QylonError
 
 from .. import __version__
 from ..store import Store
@@ -169,7 +169,9 @@ class Agent:
                 log.info("job released for the next start", extra={"fields": fields})
         except QylonError as exc:
             detail = {**exc.to_dict(), "exit_code": exc.exit_code}
-            failed = queue.fail(job["id"], exc.message, permanent=exc.exit_code == EXIT_INVALID, detail=detail)
+            # Bad input, bad usage, no permission, nothing there: trying again cannot help.
+            permanent = exc.exit_code in (EXIT_USAGE, EXIT_INVALID, EXIT_AUTH, EXIT_NOT_FOUND)
+            failed = queue.fail(job["id"], exc.message, permanent=permanent, detail=detail)
             log.warning("job failed", extra={"fields": {**fields, "error": exc.message, "status": failed["status"]}})
         except Exception as exc:  # noqa: BLE001 - a job's bug must not kill the daemon
             failed = queue.fail(job["id"], f"{type(exc).__name__}: {exc}")

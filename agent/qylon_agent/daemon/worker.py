@@ -16,9 +16,15 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
 
     from .. import insights, pipeline
     from .. import transcribe as stt
+    from ..attribution import from_settings
 
     settings = settings_mod.load()
     opts = stt.options_from_settings(settings, **payload.get("options", {}))
+    flags = payload.get("speakers", {})
+    diarization, naming = from_settings(
+        settings, diarize=flags.get("diarize"), num_speakers=flags.get("speakers"),
+        min_speakers=flags.get("min_speakers"), max_speakers=flags.get("max_speakers"),
+    )
     meeting = pipeline.transcribe_file(
         Path(payload["path"]),
         opts,
@@ -29,6 +35,8 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
         on_progress=progress,
         extractor=payload.get("extractor"),
         on_warning=(warnings := []).append,
+        diarization=diarization,
+        naming=naming,
     )
     store.save_meeting(meeting, audio_path=meeting.source)
     store.set_extractor(meeting.id, "offline" if warnings else insights.choose(payload.get("extractor"), settings))

@@ -1,0 +1,85 @@
+"""`qylon meeting speakers ID` and `qylon meeting rename-speaker ID LABEL NAME [--enroll]`,
+plus the speaker options `qylon meeting transcribe` takes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from qylon_cli import output
+
+IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
+
+
+def speaker_options(settings, diarize: bool | None, speakers: int | None, min_speakers: int | None, max_speakers: int | None):
+    """(diarize.Options or None, attribution.Naming) from flags and settings; profiles from the store."""
+    from ..attribution import from_settings
+
+    if diarize is False and (speakers or min_speakers or max_speakers):
+        output.warn("--speakers/--min-speakers/--max-speakers are ignored with --no-diarize.")
+    return from_settings(settings, diarize=diarize, num_speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers)
+
+
+def speakers(meeting_id: IdArg, json: output.JsonOption = False) -> None:
+    """Show who spoke in a meeting: talk time, share, turns and a sample quote each.
+
+    Example: qylon meeting speakers 3f2a
+    """
+    from ..speaker_names import report
+    from ..store import Store
+
+    meeting = Store().get_meeting(meeting_id)
+    rows = report(meeting)
+    output.emit(rows, lambda c: speaker_table(c, meeting, rows))
+
+
+def rename_speaker(
+    meeting_id: IdArg,
+    label: Annotated[str, typer.Argument(help="The speaker: SPEAKER_2 (or 2), or their current name.", show_default=False)],
+    name: Annotated[str, typer.Argument(help="The name to show for them.", show_default=False)],
+    enroll: Annotated[bool, typer.Option("--enroll", help="Also add this voice to NAME's voice profile, so later meetings name them.")] = False,
+    json: output.JsonOption = False,
+) -> None:
+    """Name a speaker in a stored meeting (and optionally learn their voice).
+
+    Example: qylon meeting rename-speaker 3f2a SPEAKER_2 "Dana Scully" --enroll
+    """
+    from .. import speaker_names
+    from ..store import Store
+
+    store = Store()
+    meeting = store.get_meeting(meeting_id)
+    speaker_id = speaker_names.find_label(meeting, label)
+    profile = speaker_names.enroll_from_meeting(store, meeting, speaker_id, name) if enroll else None
+    speaker_names.rename(store, meeting, speaker_id, name)
+    data = {"meeting_id": meeting.id, "speaker": speaker_id, "name": name.strip(), "profile": profile.public() if profile else None}
+    msg = f"{speaker_id} in meeting {meeting.id[:8]} is now {name.strip()}" + (
+        f"; voice added to the profile ({profile.samples} sample(s))" if profile else ""
+    )
+    output.emit(data, lambda c: c.print(msg))
+
+
+def speaker_table(console, meeting, rows: list[dict]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..export import short_clock
+
+    console.print(f"[bold]{escape(meeting.title)}[/]  [dim]{short_clock(meeting.duration_s)} · id {meeting.id[:8]}[/]")
+    if not rows:
+        console.print("[dim]No speakers: this meeting was transcribed without diarization.[/]")
+        return
+    table = Table(show_header=True, box=None, pad_edge=False)
+    for col in ("speaker", "name", "talk", "share", "turns", "sample quote"):
+        table.add_column(col, no_wrap=col != "sample quote")
+    for r in rows:
+        table.add_row(
+            r["id"], escape(r["name"] or "—"), short_clock(r["talk_time_s"]), f"{r['share']:.0%}", str(r["segments"]),
+            escape(f"“{r['quote']}”" if r["quote"] else ""),
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("speakers")(speakers)
+    app.command("rename-speaker")(rename_speaker)

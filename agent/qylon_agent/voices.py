@@ -1,0 +1,157 @@
+"""Voice profiles: enrolled speakers' embeddings, kept in the agent store, matched to clusters.
+
+A profile is a name and one or more samples (a unit GE2E embedding of a clip's
+speech, with where it came from). Its voice is the normalised mean of its
+samples. A meeting's speaker takes a profile's name when their similarity
+reaches ``MATCH_THRESHOLD``; each profile names at most one speaker per meeting
+(the most similar). Profiles never leave the machine unless the user syncs them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from qylon_cli.errors import InvalidInput, NotFound
+
+from .embeddings import unit
+
+# Cosine similarity between a meeting speaker's centre and a profile's voice above
+# which they are the same person. Calibrated (docs/speakers.md): same voice in
+# different clips 0.90-0.97; different voices 0.55-0.89.
+MATCH_THRESHOLD = 0.9
+MIN_SPEECH_S = 1.0  # less speech than this makes a poor profile
+
+
+@dataclass
+class Profile:
+    id: str
+    name: str
+    samples: int
+    speech_s: float
+    created_at: str
+    updated_at: str
+    voice: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(256, dtype=np.float32))
+
+    def public(self) -> dict:
+        return {k: getattr(self, k) for k in ("id", "name", "samples", "speech_s", "created_at", "updated_at")}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+class Voices:
+    """Profiles in the agent store (tables voice_profiles and voice_samples)."""
+
+    def __init__(self, store):
+        self.db = store.db
+
+    def list(self) -> list[Profile]:
+        rows = self.db.execute(
+            "SELECT p.id, p.name, p.created_at, p.updated_at, s.embedding, s.duration_s "
+            "FROM voice_profiles p LEFT JOIN voice_samples s ON s.profile_id = p.id ORDER BY p.name COLLATE NOCASE, s.id"
+        ).fetchall()
+        out: dict[str, dict] = {}
+        for pid, name, created, updated, blob, dur in rows:
+            entry = out.setdefault(pid, {"name": name, "created": created, "updated": updated, "embs": [], "speech": 0.0})
+            if blob is not None:
+                entry["embs"].append(np.frombuffer(blob, dtype=np.float32))
+                entry["speech"] += dur or 0.0
+        return [
+            Profile(
+                id=pid, name=e["name"], samples=len(e["embs"]), speech_s=round(e["speech"], 1),
+                created_at=e["created"], updated_at=e["updated"],
+                voice=unit(np.mean(e["embs"], axis=0)) if e["embs"] else np.zeros(256, dtype=np.float32),
+            )
+            for pid, e in out.items()
+        ]
+
+    def get(self, name: str) -> Profile:
+        for p in self.list():
+            if p.name.lower() == name.strip().lower():
+                return p
+        raise NotFound(f"No voice profile named {name!r}.", hint="`qylon speakers list` shows enrolled voices.")
+
+    def add_samples(self, name: str, samples: list[tuple[str, float, np.ndarray]]) -> Profile:
+        """Add (source, speech seconds, embedding) samples to ``name``'s profile, creating it if new."""
+        name = name.strip()
+        if not name or len(name) > 100 or "\n" in name:
+            raise InvalidInput(f"{name!r} is not a usable name (1-100 characters on one line).", code="invalid_name")
+        now = _now()
+        with self.db.atomic():
+            row = self.db.execute("SELECT id FROM voice_profiles WHERE name = ? COLLATE NOCASE", [name]).fetchone()
+            pid = row[0] if row else uuid.uuid4().hex[:12]
+            if row:
+                self.db.execute("UPDATE voice_profiles SET updated_at = ? WHERE id = ?", [now, pid])
+            else:
+                self.db["voice_profiles"].insert({"id": pid, "name": name, "created_at": now, "updated_at": now})
+            self.db["voice_samples"].insert_all(
+                {"profile_id": pid, "source": src, "duration_s": round(dur, 2),
+                 "embedding": unit(emb).astype(np.float32).tobytes(), "created_at": now}
+                for src, dur, emb in samples
+            )
+        return self.get(name)
+
+    def remove(self, name: str) -> Profile:
+        profile = self.get(name)
+        with self.db.atomic():
+            self.db.execute("DELETE FROM voice_samples WHERE profile_id = ?", [profile.id])
+            self.db.execute("DELETE FROM voice_profiles WHERE id = ?", [profile.id])
+        return profile
+
+
+def match(centroids: np.ndarray, profiles: list[Profile], threshold: float = MATCH_THRESHOLD) -> dict[int, str]:
+    """Name speakers (rows of ``centroids``) after profiles, best pairs first, one speaker per profile."""
+    profiles = [p for p in profiles if p.samples]
+    if not len(centroids) or not profiles:
+        return {}
+    sims = centroids @ np.stack([p.voice for p in profiles]).T
+    named: dict[int, str] = {}
+    used: set[int] = set()
+    for flat in np.argsort(-sims, axis=None):
+        i, j = divmod(int(flat), len(profiles))
+        if sims[i, j] < threshold:
+            break
+        if i not in named and j not in used:
+            named[i] = profiles[j].name
+            used.add(j)
+    return named
+
+
+def embed_speech(audio, spans: list[tuple[float, float]] | None = None) -> tuple[float, np.ndarray, int]:
+    """(seconds of speech, embedding, voices heard) of the main voice in ``audio`` (or only within ``spans``).
+
+    A clip with several voices is diarized and its longest-speaking voice used.
+    """
+    from . import diarize
+
+    regions = diarize.speech_regions(audio.samples)
+    if spans is not None:
+        regions = [(max(a, s), min(b, e)) for a, b in regions for s, e in spans if min(b, e) - max(a, s) > 0.05]
+    speech = sum(e - s for s, e in regions)
+    if speech < MIN_SPEECH_S:
+        raise InvalidInput(
+            f"{audio.path}: only {speech:.1f} s of speech; a voice profile needs at least {MIN_SPEECH_S:.0f} s.",
+            hint="Use a clip where the person speaks for several seconds (10-30 s is best).",
+            code="too_little_speech",
+        )
+    result = diarize.diarize(audio, diarize.Options(num_speakers=1) if spans is not None else None, regions=regions)
+    main = int(np.argmax(result.talk_time))
+    return float(result.talk_time[main]), result.centroids[main], result.n_speakers
+
+
+def enroll_files(voices: Voices, name: str, files: list[Path]) -> tuple[Profile, list[str]]:
+    """Enroll ``name`` from audio files; returns the profile and warnings (e.g. several voices heard)."""
+    from . import audio as audio_mod
+
+    samples, warnings = [], []
+    for path in files:
+        seconds, emb, n = embed_speech(audio_mod.decode(path))
+        if n > 1:
+            warnings.append(f"{path}: {n} voices heard; the one speaking longest ({seconds:.0f} s) was enrolled.")
+        samples.append((str(Path(path).resolve()), seconds, emb))
+    return voices.add_samples(name, samples), warnings
