@@ -139,11 +139,11 @@ def test_sigkill_mid_job_then_restart_completes_once(qylon, agent, qylon_home, t
     meetings = qylon("meeting", "list", "--json").json["data"]
     assert len(meetings) == 1 and meetings[0]["id"] == done[0]["result"]["meeting_id"]
     shown = qylon("meeting", "show", meetings[0]["id"], "--json").json["data"]
-    # The whole file, not just what came before the kill (Whisper's wording of the
-    # twelve repeats varies from run to run, so count loosely).
-    assert shown["segments"][-1]["end"] >= shown["duration_s"] - 12
-    text = " ".join(s["text"] for s in shown["segments"]).lower()
-    assert text.count("what your country can do for you") >= 8
+    # The whole file, not just what came before the kill. (Whisper words the twelve
+    # repeats differently from run to run, so measure coverage, not exact text.)
+    segments = shown["segments"]
+    assert segments[0]["start"] <= 2 and segments[-1]["end"] >= shown["duration_s"] - 12
+    assert len(" ".join(s["text"] for s in segments).split()) >= 0.7 * 22 * 12
 
 
 def test_logs(qylon, agent):
