@@ -118,10 +118,19 @@ HANDLERS: dict[str, Callable[[Store, dict, Progress], dict]] = {
 
 
 def warm_up() -> None:
-    """Load the configured model once so the first job does not wait for it."""
+    """Load everything a transcription needs once, so jobs do not wait for it: the
+    speech model, the voice-activity model, the speaker encoder and the extractors."""
+    import numpy as np
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
     from qylon_cli import settings as settings_mod
 
+    from .. import insights  # noqa: F401 - loaded once, here
     from .. import transcribe as stt
+    from ..embeddings import encoder
 
     settings = settings_mod.load()
-    stt.load_model(stt.options_from_settings(settings), settings)
+    model = stt.load_model(stt.options_from_settings(settings), settings)
+    hum = (0.1 * np.sin(np.linspace(0, 2 * np.pi * 220, 16000 * 2))).astype(np.float32)
+    list(model.transcribe(hum, language=None if model.model.is_multilingual else "en", beam_size=1)[0])
+    get_speech_timestamps(hum, VadOptions())
+    encoder()
