@@ -20,9 +20,11 @@ from ..models import now
 from ..permissions import rank
 from ..provisioning import Provisioner, Refused
 from .api_keys import out as key_out
-from .pages import Limit, Offset, page
+from .pages import Offset, page
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
+
+UserLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many users.")]
 
 
 def out(row: UserRow) -> User:
@@ -52,7 +54,7 @@ def list_users(
     ctx: Allowed("users:read"),
     q: Annotated[str | None, Query(max_length=200, description="Words in the email or name.")] = None,
     status: Literal["invited", "active", "deactivated"] | None = None,
-    limit: Limit = 50,
+    limit: UserLimit = 50,
     offset: Offset = 0,
 ) -> UserPage:
     """List users by email."""
