@@ -35,7 +35,7 @@ def import_cmd(
     report: Annotated[Path | None, typer.Option(help="Write each row's outcome to this .csv or .json.")] = None,
     region: Annotated[str | None, typer.Option(help="Country for phone numbers without +code, e.g. GB.")] = None,
     date_order: Annotated[str, typer.Option(help="For dates like 03/04/2026: dmy, mdy, or auto (refuse).")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Users per request to the server.")] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Users per request to the server.")] = 1000,
     limit: Annotated[int, typer.Option(help="Plan entries to list (0 = all).")] = 100,
     json: output.JsonOption = False,
 ) -> None:

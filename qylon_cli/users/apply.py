@@ -6,9 +6,10 @@ network cut (or re-sent by a re-run that planned the same batch) is answered fro
 the server's record and changes nothing twice. A re-run after a crash plans against
 the users the server now has, so the rows already applied come out unchanged.
 
-Managers are named by email and may be users this same file creates, perhaps in a
-later batch; so a row whose manager is not on the server yet gets its manager in a
-second phase, once every user exists.
+Managers are named by email and may be users this same file creates. A row whose
+manager is on the server, or is created by an earlier row (items apply in order), gets
+it at once; a row naming a manager created further down the file gets its manager in
+a second phase, once every user exists.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Applier:
         report: ReportWriter | None = None,
         progress: Callable[[int], None] | None = None,
     ):
-        self.api, self.digest, self.mode, self.known = api, digest, mode, known
+        self.api, self.digest, self.mode, self.known = api, digest, mode, set(known)
         self.batch_size, self.report, self.progress = batch_size, report, progress
         self.counts: Counter[str] = Counter()
         self._batch: list[tuple[dict, PlanItem | None]] = []
@@ -76,6 +77,8 @@ class Applier:
             del fields["manager_email"]
             self._managers.append((item.email, manager))
         action = "create" if item.action == "create" else "update"
+        if action == "create":
+            self.known.add(item.email)
         self._queue({"action": action, "email": item.email, "fields": fields}, item)
 
     def finish(self) -> None:
@@ -137,7 +140,7 @@ def apply_preview(
     caller: str | None,
     mapping: list[str] | tuple = (),
     report: str | Path | None = None,
-    batch_size: int = 500,
+    batch_size: int = 1000,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
     """Apply a ``preview(..., keep=True)`` result: re-plan its rows as they stream from

@@ -19,11 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qylon_cli.schemas import BulkItem, BulkUserFields
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from . import audit
-from .models import Invitation, User, new_id, now
+from .models import AuditEvent, Invitation, User, new_id, now
 from .permissions import rank
 
 PLAIN = (
@@ -54,7 +53,9 @@ class Provisioner:
         self.s, self.principal, self.via = session, principal, via
         self.me: User = principal.user
         self._owners: int | None = None
-        self._invites: list[Invitation] = []  # added by finish(), once the users are inserted
+        self._invites: list[dict] = []  # inserted by finish(), once the users are
+        self._events: list[dict] = []  # audit events, likewise inserted together
+        self._parents: dict[str, str | None] = {}  # user id -> manager id (manager loops)
         self._known: dict[str, User | None] = {}  # email -> user (None: looked up, not there)
 
     # -- look-ups --------------------------------------------------------------
@@ -66,6 +67,7 @@ class Provisioner:
             self._known.update(dict.fromkeys(chunk))
             for user in self.s.scalars(select(User).where(User.email.in_(chunk))):
                 self._known[user.email] = user
+                self._parents[user.id] = user.manager_id
 
     def by_email(self, email: str) -> User | None:
         email = email.strip().lower()
@@ -93,15 +95,30 @@ class Provisioner:
             raise Refused(f"{user.email}: the manager {email} is not a user here.", code="manager_not_found", status=422)
         if manager.id == user.id:
             raise Refused(f"{user.email} cannot be their own manager.", code="manager_cycle", status=422)
-        node, steps = manager, 0
-        while node is not None and node.manager_id and steps < 100_000:
-            if node.manager_id == user.id:
+        node, seen = manager.id, set()
+        while node is not None and node not in seen:
+            if node == user.id:
                 raise Refused(
                     f"{user.email}: making {email} the manager would create a loop of managers.",
                     code="manager_cycle", status=422,
                 )
-            node, steps = self.s.get(User, node.manager_id), steps + 1
+            seen.add(node)
+            node = self._parent(node)
         return manager.id
+
+    def _parent(self, user_id: str) -> str | None:
+        if user_id not in self._parents:
+            with self.s.no_autoflush:
+                self._parents[user_id] = self.s.scalar(select(User.manager_id).where(User.id == user_id))
+        return self._parents[user_id]
+
+    def _audit(self, action: str, user: User, detail: dict) -> None:
+        p = self.principal
+        self._events.append({
+            "org_id": p.org_id, "at": now(), "actor_user_id": p.user.id, "api_key_id": p.key.id,
+            "action": action, "target_type": "user", "target_id": user.id,
+            "detail": {**detail, "via": self.via}, "ip": p.ip,
+        })
 
     def _losing_owner(self, user: User) -> None:
         if user.role == "owner" and user.status != "deactivated":
@@ -134,12 +151,13 @@ class Provisioner:
             user.deactivated_at = now()
         self.s.add(user)
         self._known[email] = user
+        self._parents[user.id] = None
         if fields.manager_email:
-            user.manager_id = self._manager(user, fields.manager_email)
+            user.manager_id = self._parents[user.id] = self._manager(user, fields.manager_email)
         self._gaining_owner(user)
-        self._invites.append(Invitation(user_id=user.id, email=email, invited_by=self.me.id, via=self.via))
-        audit.record(self.s, self.principal, "user.create", target_type="user", target_id=user.id,
-                     detail={"email": email, "role": role, "via": self.via})
+        self._invites.append({"id": new_id(), "org_id": self.principal.org_id, "user_id": user.id, "email": email,
+                              "invited_by": self.me.id, "via": self.via, "status": "pending", "created_at": now()})
+        self._audit("user.create", user, {"email": email, "role": role})
         return Outcome(user, "created")
 
     def update(self, user: User, fields: BulkUserFields) -> Outcome:
@@ -169,6 +187,8 @@ class Provisioner:
             changed["role"] = fields.role
         for name, value in changed.items():
             setattr(user, name, value)
+        if "manager_id" in changed:
+            self._parents[user.id] = changed["manager_id"]
         if fields.role == "owner" and "role" in changed:
             self._gaining_owner(user)
         outcome = Outcome(user, "updated" if changed else "unchanged", sorted(changed))
@@ -179,8 +199,7 @@ class Provisioner:
             self.reactivate(user)
             outcome = Outcome(user, "updated" if changed else "reactivated", sorted({*changed, "active"}))
         if changed:
-            audit.record(self.s, self.principal, "user.update", target_type="user", target_id=user.id,
-                         detail={"email": user.email, "fields": sorted(changed), "via": self.via})
+            self._audit("user.update", user, {"email": user.email, "fields": sorted(changed)})
         return outcome
 
     def deactivate(self, user: User) -> Outcome:
@@ -191,8 +210,7 @@ class Provisioner:
             return Outcome(user, "unchanged")
         self._losing_owner(user)
         user.status, user.deactivated_at = "deactivated", now()
-        audit.record(self.s, self.principal, "user.deactivate", target_type="user", target_id=user.id,
-                     detail={"email": user.email, "via": self.via})
+        self._audit("user.deactivate", user, {"email": user.email})
         return Outcome(user, "deactivated", ["active"])
 
     def reactivate(self, user: User) -> Outcome:
@@ -201,8 +219,7 @@ class Provisioner:
             return Outcome(user, "unchanged")
         user.status, user.deactivated_at = "active", None
         self._gaining_owner(user)
-        audit.record(self.s, self.principal, "user.reactivate", target_type="user", target_id=user.id,
-                     detail={"email": user.email, "via": self.via})
+        self._audit("user.reactivate", user, {"email": user.email})
         return Outcome(user, "reactivated", ["active"])
 
     # -- batches -----------------------------------------------------------------
@@ -222,9 +239,11 @@ class Provisioner:
     def finish(self) -> None:
         """Insert what was queued (call once after the last change)."""
         self.s.flush()
-        self.s.add_all(self._invites)
-        self._invites = []
-        self.s.flush()
+        if self._invites:
+            self.s.execute(insert(Invitation), self._invites)
+        if self._events:
+            self.s.execute(insert(AuditEvent), self._events)
+        self._invites, self._events = [], []
 
     def _one(self, item: BulkItem) -> Outcome:
         if item.action == "create":

@@ -159,7 +159,9 @@ def reactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
     """Reactivate a deactivated user: their unrevoked API keys work again."""
     row = get_user(ctx.session, user_id)
     try:
-        Provisioner(ctx.session, ctx.principal, via="api").reactivate(row)
+        provisioner = Provisioner(ctx.session, ctx.principal, via="api")
+        provisioner.reactivate(row)
+        provisioner.finish()
     except Refused as exc:
         raise ApiError(exc.status, exc.message, code=exc.code, hint=exc.hint) from None
     return out(row)
