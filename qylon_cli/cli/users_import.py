@@ -62,6 +62,7 @@ def import_cmd(
             result = preview(file, mapping=map_ or (), existing=existing, mode=mode, caller=me, region=region,
                              date_order=date_order, report=report if dry_run else None, limit=limit,
                              keep=True, progress=progress)
+        existing = None  # the planner holds them now; free the raw rows
         with result:
             data = result.to_dict()
             if not output.json_mode():
@@ -74,8 +75,7 @@ def import_cmd(
                     details=data if output.json_mode() else None)
             if not dry_run:
                 with file_progress() as progress:
-                    data["applied"] = apply_preview(api, result, path=file, existing=existing, mode=mode, caller=me,
-                                                    mapping=map_ or (), report=report, batch_size=batch_size,
+                    data["applied"] = apply_preview(api, result, path=file, mapping=map_ or (), report=report, batch_size=batch_size,
                                                     progress=progress)
     data["dry_run"] = dry_run
     output.emit(data, (lambda c: _applied_line(c, data["applied"])) if not dry_run else (lambda c: None))

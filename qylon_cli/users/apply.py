@@ -135,9 +135,6 @@ def apply_preview(
     result,
     *,
     path: str | Path,
-    existing: list[dict],
-    mode: str,
-    caller: str | None,
     mapping: list[str] | tuple = (),
     report: str | Path | None = None,
     batch_size: int = 1000,
@@ -147,10 +144,11 @@ def apply_preview(
     the spool and send them in batches. Returns the outcome counts."""
     from contextlib import nullcontext
 
-    from .plan import Planner, iter_plan
+    from .plan import iter_plan
 
-    planner = Planner(existing, mode=mode, caller=caller)
-    known = {str(u["email"]).lower() for u in existing}
+    planner = result.planner.restart()
+    known = set(planner.existing)
+    mode = planner.mode
     total = result.validation.rows_read + result.planner.counts.get("deactivate", 0)
     done = [0]
 

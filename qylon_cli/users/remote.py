@@ -7,6 +7,7 @@ row into the bulk endpoint's fields.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
 from .model import UserRow
@@ -19,35 +20,50 @@ PLAIN = ("display_name", "role", "title", "department", "location", "phone", "te
 def fetch(api, *, page_size: int = 1000) -> tuple[list[dict], str]:
     """Every user on the server as a UserRow-shaped dict, and the caller's email."""
     me = api.get("/v1/me")["user"]["email"]
-    users = list(api.pages("/v1/users", page_size=page_size))
-    return rows_from_server(users), me
+    return rows_from_server(api.pages("/v1/users", page_size=page_size)), me
 
 
 def rows_from_server(users: Iterable[dict]) -> list[dict]:
-    users = list(users)
-    email_of = {u["id"]: u["email"] for u in users}
-    rows = []
+    """Convert as the pages stream (only the compact rows are kept; fields that are not
+    set are left out), then name each manager by email."""
+    email_of: dict[str, str] = {}
+    rows, manager_ids = [], []
     for u in users:
-        rows.append(
-            {
-                "email": u["email"],
-                "first_name": u.get("given_name"),
-                "last_name": u.get("family_name"),
-                "display_name": u.get("display_name"),
-                "role": u.get("role"),
-                "team": u.get("team"),
-                "groups": u.get("groups"),
-                "manager": email_of.get(u.get("manager_id")),
-                "title": u.get("title"),
-                "department": u.get("department"),
-                "location": u.get("location"),
-                "start_date": u.get("start_date"),
-                "phone": u.get("phone"),
-                "status": "suspended" if u.get("status") == "deactivated" else "active",
-                "attributes": u.get("attributes") or {},
-            }
-        )
+        email_of[u["id"]] = u["email"]
+        manager_ids.append(u.get("manager_id"))
+        row = {
+            "email": u["email"],
+            "first_name": u.get("given_name"),
+            "last_name": u.get("family_name"),
+            "display_name": u.get("display_name"),
+            "role": u.get("role"),
+            "team": u.get("team"),
+            "groups": u.get("groups"),
+            "title": u.get("title"),
+            "department": u.get("department"),
+            "location": u.get("location"),
+            "start_date": u.get("start_date"),
+            "phone": u.get("phone"),
+            "status": "suspended" if u.get("status") == "deactivated" else "active",
+            "attributes": u.get("attributes") or {},
+        }
+        rows.append({k: _shared(k, v) for k, v in row.items() if v is not None})
+    for row, manager_id in zip(rows, manager_ids, strict=True):
+        if manager_id and manager_id in email_of:
+            row["manager"] = email_of[manager_id]
     return rows
+
+
+_REPEATED = {"first_name", "role", "team", "title", "department", "location", "status"}
+
+
+def _shared(key: str, value):
+    """One string object for values many users share (memory of 100,000-user orgs)."""
+    if key in _REPEATED and isinstance(value, str):
+        return sys.intern(value)
+    if key == "groups" and isinstance(value, list):
+        return tuple(sys.intern(g) for g in value)
+    return value
 
 
 def to_fields(user: UserRow, names: Iterable[str] | None = None) -> dict:

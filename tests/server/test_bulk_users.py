@@ -112,3 +112,16 @@ def test_bulk_needs_a_key_and_valid_items(api, org):
     assert r.status_code == 422
     r = bulk(api, t, [])
     assert r.status_code == 422
+
+
+def test_idempotency_keys_and_users_belong_to_one_organisation(api, org, other_org):
+    idem = key()
+    mine = bulk(api, org.token, [{"action": "create", "email": "same@example.com"}], idem)
+    theirs = bulk(api, other_org.token, [{"action": "create", "email": "same@example.com"}], idem)
+    assert mine.status_code == theirs.status_code == 200
+    assert theirs.json()["replayed"] is False  # another organisation's key is not ours to replay
+    assert mine.json()["results"][0]["user_id"] != theirs.json()["results"][0]["user_id"]
+    # a manager in another organisation is not found
+    r = bulk(api, org.token, [{"action": "create", "email": "x@example.com",
+                               "fields": {"manager_email": api.get("/v1/me", other_org.token).json()["user"]["email"]}}])
+    assert r.status_code == 422 and r.json()["error"]["code"] == "manager_not_found"
