@@ -59,18 +59,29 @@ class ApiClient:
         self.close()
 
     # -- requests ------------------------------------------------------------
-    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        headers: dict | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """``idempotent=True`` retries a POST even once sent (it carries an Idempotency-Key)."""
         import httpx2
 
         method = method.upper()
+        safe = method in IDEMPOTENT if idempotent is None else idempotent
         params = {k: v for k, v in (params or {}).items() if v is not None}
         attempt = 0
         while True:
             try:
-                response = self.http.request(method, path, json=json, params=params)
+                response = self.http.request(method, path, json=json, params=params, headers=headers)
             except httpx2.TransportError as exc:
                 sent = not isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout))
-                if attempt < self.retries and (method in IDEMPOTENT or not sent):
+                if attempt < self.retries and (safe or not sent):
                     self._wait(attempt)
                     attempt += 1
                     continue
@@ -78,7 +89,7 @@ class ApiClient:
                     f"Cannot reach the Qylon server at {self.server}: {type(exc).__name__}.",
                     hint="Check the URL and your network; `qylon auth status` shows the server in use.",
                 ) from None
-            if response.status_code in RETRY_STATUS and attempt < self.retries and method in IDEMPOTENT:
+            if response.status_code in RETRY_STATUS and attempt < self.retries and safe:
                 self._wait(attempt)
                 attempt += 1
                 continue

@@ -140,8 +140,64 @@ class User(BaseModel):
     title: str | None = None
     department: str | None = None
     external_id: str | None = None
+    location: str | None = None
+    start_date: str | None = None
+    phone: str | None = None
+    team: str | None = None
+    groups: list[str] | None = None
+    attributes: dict[str, str] | None = None
     created_at: datetime
     deactivated_at: datetime | None = None
+
+
+class BulkUserFields(BaseModel):
+    """A user's fields in a bulk item; a field left out (None) is left as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    given_name: str | None = Field(None, max_length=200)
+    family_name: str | None = Field(None, max_length=200)
+    display_name: str | None = Field(None, max_length=200)
+    role: Role | None = None
+    manager_email: str | None = Field(None, max_length=320, description="The manager, by email.")
+    title: str | None = Field(None, max_length=200)
+    department: str | None = Field(None, max_length=200)
+    location: str | None = Field(None, max_length=200)
+    start_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    phone: str | None = Field(None, max_length=32)
+    team: str | None = Field(None, max_length=200)
+    groups: list[str] | None = Field(None, max_length=100)
+    attributes: dict[str, str] | None = Field(None, description="Custom attributes, merged key by key.")
+    external_id: str | None = Field(None, max_length=255)
+    active: bool | None = Field(None, description="False deactivates, True reactivates.")
+
+
+class BulkItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["create", "update", "deactivate", "reactivate"]
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    fields: BulkUserFields = Field(default_factory=BulkUserFields)
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BulkItem] = Field(min_length=1, max_length=1000)
+
+
+class BulkOutcome(BaseModel):
+    index: int
+    email: str
+    outcome: Literal["created", "updated", "unchanged", "deactivated", "reactivated"]
+    user_id: str
+    changed: list[str] = Field(default_factory=list, description="The fields that changed.")
+
+
+class BulkResult(BaseModel):
+    results: list[BulkOutcome]
+    counts: dict[str, int]
+    replayed: bool = Field(False, description="True when this answer was stored for an earlier request with the same Idempotency-Key.")
 
 
 class UserPage(BaseModel):

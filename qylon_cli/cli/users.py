@@ -88,3 +88,5 @@ def validate_cmd(
             details=data if output.json_mode() else None,
         )
     output.emit(data, lambda console: render(data, console))
+
+from . import users_admin, users_import  # noqa: E402,F401  (they add commands to `app`)

@@ -24,7 +24,7 @@ def file_progress():
         disable=not sys.stderr.isatty(),
     )
     tasks: dict[str, int] = {}
-    labels = {"check": "Checking rows", "plan": "Planning"}
+    labels = {"check": "Checking rows", "plan": "Planning", "apply": "Applying"}
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage not in tasks:

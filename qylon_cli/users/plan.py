@@ -60,6 +60,30 @@ def _owner(user: UserRow) -> bool:
     return user.role == "owner" and _active(user)
 
 
+# Existing users are kept packed as tuples (a fifth of a pydantic model's memory: a
+# 100,000-user organisation fits in tens of MB) and become UserRow when compared.
+_KEYS = (*FIELDS, "attributes")
+_ROLE, _STATUS = _KEYS.index("role"), _KEYS.index("status")
+
+
+def _pack(data: Mapping | UserRow) -> tuple:
+    if isinstance(data, UserRow):
+        data = data.model_dump()
+    return tuple(data.get(k) for k in _KEYS)
+
+
+def _unpack(packed: tuple) -> UserRow:
+    return UserRow.model_validate({k: v for k, v in zip(_KEYS, packed, strict=True) if v is not None})
+
+
+def _packed_active(packed: tuple) -> bool:
+    return (packed[_STATUS] or "active") == "active"
+
+
+def _packed_owner(packed: tuple) -> bool:
+    return packed[_ROLE] == "owner" and _packed_active(packed)
+
+
 class Planner:
     """Plan rows one at a time against ``existing`` users (dicts in UserRow's shape)."""
 
@@ -70,16 +94,22 @@ class Planner:
             raise UsageError(f"Unknown mode {mode!r}.", hint="Use " + ", ".join(MODES) + ".")
         self.mode = mode
         self.caller = caller.lower() if caller else None
-        self.existing: dict[str, UserRow] = {}
+        self.existing: dict[str, tuple] = {}  # email -> packed user (see _pack)
         for data in existing:
-            user = UserRow.model_validate(data)
-            self.existing[user.email.lower()] = user
+            self.existing[str(data["email"] if isinstance(data, Mapping) else data.email).lower()] = _pack(data)
         self.seen: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.problems: list[RowError] = []
         self._owner_changes = 0  # active owners added (+) or removed (-) by the rows
         self._owner_rows: list[int] = []
         self.unidentified = 0  # rejected rows without a valid email
+
+    def restart(self) -> Planner:
+        """A fresh planner (same mode and caller) over the same existing users, without
+        converting them again: to plan a second pass, e.g. while applying."""
+        fresh = Planner((), mode=self.mode, caller=self.caller)
+        fresh.existing = self.existing
+        return fresh
 
     def item(
         self,
@@ -98,7 +128,8 @@ class Planner:
                 self.unidentified += 1
             return PlanItem(action="error", email=email or "", row=row, errors=errors or [])
         email = user.email
-        old = self.existing.get(email)
+        packed = self.existing.get(email)
+        old = _unpack(packed) if packed is not None else None
         if old is None:
             self.counts["create"] += 1
             if user.role == "owner" and _active(user):
@@ -129,8 +160,8 @@ class Planner:
 
     def finish(self) -> list[PlanItem]:
         """Deactivations (mode sync) and the last-owner rule; call after the last row."""
-        owners = sum(1 for u in self.existing.values() if _owner(u)) + self._owner_changes
-        had_owner = any(_owner(u) for u in self.existing.values())
+        owners = sum(1 for u in self.existing.values() if _packed_owner(u)) + self._owner_changes
+        had_owner = any(_packed_owner(u) for u in self.existing.values())
         if had_owner and owners <= 0 and self._owner_rows:
             for row in self._owner_rows:
                 self.problems.append(
@@ -146,9 +177,9 @@ class Planner:
         if self.mode != "sync":
             return items
         for email in sorted(self.existing):
-            user = self.existing[email]
-            if email in self.seen or not _active(user):
+            if email in self.seen or not _packed_active(self.existing[email]):
                 continue
+            user = _unpack(self.existing[email])
             if email == self.caller:
                 items.append(
                     PlanItem(action="skip", email=email, reason="not in the file, but it is you")

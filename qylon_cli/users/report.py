@@ -1,6 +1,8 @@
 """Write each row's outcome to a report file: CSV or JSON, streamed as the plan goes.
 
-Columns (CSV) / keys (JSON): row, email, action, changes, reason, errors. The report is
+Columns (CSV) / keys (JSON): row, email, action, changes, reason, errors, outcome (what
+applying did: created, updated, unchanged, deactivated, skipped, rejected; empty for a
+plan that was not applied). The report is
 the admin's own record, so emails appear in full; values inside error messages stay
 masked as everywhere else.
 """
@@ -14,7 +16,7 @@ from pathlib import Path
 from ..errors import UsageError
 from .model import PlanItem
 
-COLUMNS = ("row", "email", "action", "changes", "reason", "errors")
+COLUMNS = ("row", "email", "action", "changes", "reason", "errors", "outcome")
 
 
 def _changes_text(changes: dict[str, dict]) -> str:
@@ -49,7 +51,7 @@ class ReportWriter:
             self._handle.write("[")
         return self
 
-    def write(self, item: PlanItem) -> None:
+    def write(self, item: PlanItem, outcome: str | None = None) -> None:
         if self.format == "csv":
             self._csv.writerow(
                 [
@@ -59,6 +61,7 @@ class ReportWriter:
                     _changes_text(item.changes),
                     item.reason or "",
                     " | ".join(item.errors),
+                    outcome or "",
                 ]
             )
         else:
@@ -69,6 +72,7 @@ class ReportWriter:
                 "changes": item.changes,
                 "reason": item.reason,
                 "errors": item.errors,
+                "outcome": outcome,
             }
             self._handle.write(
                 ("," if self._count else "") + "\n  " + json.dumps(record, ensure_ascii=False)

@@ -98,9 +98,43 @@ class User(OrgScoped, Base):
     title: Mapped[str | None] = mapped_column(String(200))
     department: Mapped[str | None] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(255))  # the identity provider's id (SCIM)
+    location: Mapped[str | None] = mapped_column(String(200))
+    start_date: Mapped[str | None] = mapped_column(String(10))  # ISO date
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164
+    team: Mapped[str | None] = mapped_column(String(200))
+    groups: Mapped[list | None] = mapped_column(JSON)
+    attributes: Mapped[dict | None] = mapped_column(JSON)  # custom attributes (attr:NAME columns)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     deactivated_at: Mapped[datetime | None]
+
+
+class Invitation(OrgScoped, Base):
+    """An invitation recorded for a new user (sending the email comes with onboarding)."""
+
+    __tablename__ = "invitations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    invited_by: Mapped[str | None] = mapped_column(String(36))
+    via: Mapped[str] = mapped_column(String(20), default="api")  # api, bulk, scim
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, sent, accepted
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    sent_at: Mapped[datetime | None]
+
+
+class IdempotencyKey(OrgScoped, Base):
+    """The stored answer to a bulk request, replayed when its key comes again."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("org_id", "key", name="uq_idempotency_keys_org_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=now)
 
 
 class ApiKey(OrgScoped, Base):
@@ -193,4 +227,7 @@ class AuditEvent(OrgScoped, Base):
     ip: Mapped[str | None] = mapped_column(String(64))
 
 
-TENANT_TABLES = ["users", "api_keys", "clients", "meetings", "action_items", "audit_events"]
+TENANT_TABLES = [
+    "users", "api_keys", "clients", "meetings", "action_items", "audit_events", "invitations",
+    "idempotency_keys",
+]

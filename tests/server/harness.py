@@ -20,7 +20,7 @@ import uvicorn
 from qylon_server import migrate
 from qylon_server.app import create_app
 from qylon_server.config import ServerSettings
-from qylon_server.db import Database
+from qylon_server.db import Database  # noqa: F401 (tests use it)
 from qylon_server.orgs import create_org
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from qylon_cli.schemas import User, UserInvite, UserPage, Whoami
+import hashlib
+import json
+
+from fastapi import APIRouter, Header, Query
+from qylon_cli.schemas import BulkOutcome, BulkRequest, BulkResult, User, UserInvite, UserPage, Whoami
 from sqlalchemy import func, or_, select
 
 from .. import audit
 from ..deps import Allowed, Authenticated
 from ..errors import ERROR_RESPONSES, ApiError, not_found
-from ..models import Organisation
+from ..models import IdempotencyKey, Invitation, Organisation
 from ..models import User as UserRow
 from ..models import now
 from ..permissions import rank
+from ..provisioning import Provisioner, Refused
 from .api_keys import out as key_out
-from .pages import Limit, Offset, page
+from .pages import Offset, page
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
+
+UserLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many users.")]
 
 
 def out(row: UserRow) -> User:
@@ -48,7 +54,7 @@ def list_users(
     ctx: Allowed("users:read"),
     q: Annotated[str | None, Query(max_length=200, description="Words in the email or name.")] = None,
     status: Literal["invited", "active", "deactivated"] | None = None,
-    limit: Limit = 50,
+    limit: UserLimit = 50,
     offset: Offset = 0,
 ) -> UserPage:
     """List users by email."""
@@ -67,6 +73,42 @@ def list_users(
         )
     rows, total = page(ctx.session, stmt, limit=limit, offset=offset, order_by=[UserRow.email])
     return UserPage(items=[out(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.post("/v1/users/bulk", response_model=BulkResult)
+def bulk_users(
+    body: BulkRequest,
+    ctx: Allowed("users:write"),
+    idempotency_key: Annotated[str, Header(min_length=8, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$",
+                                           description="One per batch: a repeated key returns the stored answer and changes nothing.")],
+) -> BulkResult:
+    """Create, update, deactivate or reactivate up to 1,000 users in one transaction.
+
+    The items are applied in order under the provisioning rules (unique emails, roles,
+    managers by email without loops, never yourself or the last owner); if any item is
+    refused, nothing in the batch changes and the error names the item."""
+    s = ctx.session
+    digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    stored = s.scalar(select(IdempotencyKey).where(IdempotencyKey.key == idempotency_key))
+    if stored is not None:
+        if stored.request_hash != digest:
+            raise ApiError(409, "This Idempotency-Key was used for a different batch.", code="idempotency_key_reused",
+                           hint="Use a new key for each distinct batch.")
+        return BulkResult.model_validate({**stored.response, "replayed": True})
+    try:
+        outcomes = Provisioner(s, ctx.principal, via="bulk").apply(body.items)
+    except Refused as exc:
+        raise ApiError(exc.status, exc.message, code=exc.code, hint=exc.hint) from None
+    results = [
+        BulkOutcome(index=i, email=o.user.email, outcome=o.outcome, user_id=o.user.id, changed=o.changed)
+        for i, o in enumerate(outcomes)
+    ]
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    result = BulkResult(results=results, counts=counts)
+    s.add(IdempotencyKey(key=idempotency_key, request_hash=digest, response=result.model_dump(mode="json")))
+    return result
 
 
 @router.get("/v1/users/{user_id}", response_model=User)
@@ -92,6 +134,7 @@ def invite_user(body: UserInvite, ctx: Allowed("users:write")) -> User:
     row = UserRow(**{**fields, "email": email}, status="invited")
     s.add(row)
     s.flush()
+    s.add(Invitation(user_id=row.id, email=email, invited_by=me.id, via="api"))
     audit.record(s, ctx.principal, "user.invite", target_type="user", target_id=row.id, detail={"email": email, "role": body.role})
     return out(row)
 
@@ -108,4 +151,17 @@ def deactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
     if row.status != "deactivated":
         row.status, row.deactivated_at = "deactivated", now()
         audit.record(s, ctx.principal, "user.deactivate", target_type="user", target_id=row.id)
+    return out(row)
+
+
+@router.post("/v1/users/{user_id}/reactivate", response_model=User)
+def reactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
+    """Reactivate a deactivated user: their unrevoked API keys work again."""
+    row = get_user(ctx.session, user_id)
+    try:
+        provisioner = Provisioner(ctx.session, ctx.principal, via="api")
+        provisioner.reactivate(row)
+        provisioner.finish()
+    except Refused as exc:
+        raise ApiError(exc.status, exc.message, code=exc.code, hint=exc.hint) from None
     return out(row)

@@ -1,0 +1,122 @@
+"""`qylon users list|show|deactivate|reactivate`: people on the team server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import output
+from .users import app
+
+RefArg = Annotated[str, typer.Argument(help="A user's id or email.", show_default=False)]
+
+
+def _api():
+    from ..client import ApiClient
+
+    return ApiClient.from_credentials()
+
+
+def resolve(api, ref: str) -> dict:
+    """A user by id, else by email (case-insensitive)."""
+    from ..errors import NotFound
+
+    ref = ref.strip()
+    if "@" not in ref:
+        return api.get(f"/v1/users/{ref}")
+    for item in api.pages("/v1/users", q=ref.lower()):
+        if item["email"] == ref.lower():
+            return item
+    raise NotFound(f"No user with email {ref}.", hint="`qylon users list` shows everyone.")
+
+
+def _table(c, items: list[dict], total: int) -> None:
+    from rich.table import Table
+
+    if not items:
+        c.print("No users.")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("Email", "Name", "Role", "Status", "Department", "Id"):
+        table.add_column(col)
+    for u in items:
+        name = u.get("display_name") or " ".join(p for p in (u.get("given_name"), u.get("family_name")) if p)
+        table.add_row(u["email"], name, u["role"], u["status"], u.get("department") or "", u["id"])
+    c.print(table)
+    if total > len(items):
+        c.print(f"[dim]{len(items)} of {total}; use --limit/--offset for more.[/]")
+
+
+def _show(c, u: dict) -> None:
+    c.print(f"[bold]{u['email']}[/]  ({u['role']}, {u['status']}, id {u['id']})")
+    for key in ("display_name", "given_name", "family_name", "title", "department", "team", "location",
+                "start_date", "phone", "manager_id", "external_id", "created_at", "deactivated_at"):
+        if u.get(key):
+            c.print(f"{key.replace('_', ' ').capitalize()}: {u[key]}", markup=False)
+    if u.get("groups"):
+        c.print("Groups: " + ", ".join(u["groups"]), markup=False)
+    for name, value in (u.get("attributes") or {}).items():
+        c.print(f"attr:{name}: {value}", markup=False)
+
+
+@app.command("list")
+def list_cmd(
+    q: Annotated[str | None, typer.Option("--search", "-q", help="Words in the email or name.")] = None,
+    status: Annotated[str | None, typer.Option(help="invited, active or deactivated.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    json: output.JsonOption = False,
+) -> None:
+    """List the users on the team server.
+
+    Example: qylon users list --status active -q smith
+    """
+    with _api() as api:
+        page = api.get("/v1/users", q=q, status=status, limit=limit, offset=offset)
+    output.emit(page, lambda c: _table(c, page["items"], page["total"]))
+
+
+@app.command("show")
+def show_cmd(user: RefArg, json: output.JsonOption = False) -> None:
+    """Show one user.
+
+    Example: qylon users show ann@example.com
+    """
+    with _api() as api:
+        item = resolve(api, user)
+    output.emit(item, lambda c: _show(c, item))
+
+
+@app.command("deactivate")
+def deactivate_cmd(
+    user: RefArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json: output.JsonOption = False,
+) -> None:
+    """Deactivate a user: their API keys stop working at once.
+
+    Example: qylon users deactivate ann@example.com --yes
+    """
+    from ..errors import UsageError
+
+    with _api() as api:
+        target = resolve(api, user)
+        if not yes:
+            if not output.interactive():
+                raise UsageError("Deactivating needs --yes when there is no terminal to confirm on.")
+            typer.confirm(f"Deactivate {target['email']}?", abort=True)
+        item = api.post(f"/v1/users/{target['id']}/deactivate")
+    output.emit(item, lambda c: c.print(f"Deactivated {item['email']}."))
+
+
+@app.command("reactivate")
+def reactivate_cmd(user: RefArg, json: output.JsonOption = False) -> None:
+    """Reactivate a deactivated user.
+
+    Example: qylon users reactivate ann@example.com
+    """
+    with _api() as api:
+        target = resolve(api, user)
+        item = api.post(f"/v1/users/{target['id']}/reactivate")
+    output.emit(item, lambda c: c.print(f"Reactivated {item['email']} ({item['status']})."))

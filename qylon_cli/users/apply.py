@@ -1,0 +1,171 @@
+"""Apply a plan through the server's bulk endpoint, in batches, safely re-runnable.
+
+Each batch carries an ``Idempotency-Key`` derived from the file's content, the mode,
+the phase, the batch's position and the batch's own items: a batch retried after a
+network cut (or re-sent by a re-run that planned the same batch) is answered from
+the server's record and changes nothing twice. A re-run after a crash plans against
+the users the server now has, so the rows already applied come out unchanged.
+
+Managers are named by email and may be users this same file creates. A row whose
+manager is on the server, or is created by an earlier row (items apply in order), gets
+it at once; a row naming a manager created further down the file gets its manager in
+a second phase, once every user exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import InvalidInput, QylonError
+from .model import PlanItem
+from .remote import to_fields
+from .report import ReportWriter
+
+OUTCOME = {"unchanged": "unchanged", "skip": "skipped", "error": "rejected"}
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class BatchRefused(QylonError):
+    """The server refused a batch: nothing in it changed; earlier batches stand."""
+
+    code = "batch_refused"
+
+
+class Applier:
+    """``feed(item)`` each plan item in order, then ``finish()``; ``counts`` holds outcomes."""
+
+    def __init__(
+        self,
+        api,
+        *,
+        digest: str,
+        mode: str,
+        known: set[str],
+        batch_size: int = 500,
+        report: ReportWriter | None = None,
+        progress: Callable[[int], None] | None = None,
+    ):
+        self.api, self.digest, self.mode, self.known = api, digest, mode, set(known)
+        self.batch_size, self.report, self.progress = batch_size, report, progress
+        self.counts: Counter[str] = Counter()
+        self._batch: list[tuple[dict, PlanItem | None]] = []
+        self._phase, self._index = 1, 0
+        self._managers: list[tuple[str, str]] = []  # (email, manager email) for phase 2
+
+    def feed(self, item: PlanItem) -> None:
+        if item.action in OUTCOME:
+            self._done(item, OUTCOME[item.action])
+            return
+        if item.action == "deactivate":
+            self._queue({"action": "deactivate", "email": item.email}, item)
+            return
+        names = None if item.action == "create" else list(item.changes)
+        fields = to_fields(item.user, names)
+        manager = fields.get("manager_email")
+        if manager and manager not in self.known:
+            del fields["manager_email"]
+            self._managers.append((item.email, manager))
+        action = "create" if item.action == "create" else "update"
+        if action == "create":
+            self.known.add(item.email)
+        self._queue({"action": action, "email": item.email, "fields": fields}, item)
+
+    def finish(self) -> None:
+        self._send()
+        self._phase, self._index = 2, 0
+        for email, manager in self._managers:
+            self._queue({"action": "update", "email": email, "fields": {"manager_email": manager}}, None)
+        self._send()
+
+    # -- internals -----------------------------------------------------------------
+    def _done(self, item: PlanItem, outcome: str) -> None:
+        self.counts[outcome] += 1
+        if self.report:
+            self.report.write(item, outcome)
+        if self.progress:
+            self.progress(1)
+
+    def _queue(self, body: dict, item: PlanItem | None) -> None:
+        self._batch.append((body, item))
+        if len(self._batch) >= self.batch_size:
+            self._send()
+
+    def key(self, items: list[dict]) -> str:
+        content = json.dumps(items, sort_keys=True, separators=(",", ":"))
+        seed = f"{self.digest}|{self.mode}|{self._phase}|{self._index}|{content}"
+        return "qylon-import-" + hashlib.sha256(seed.encode()).hexdigest()[:48]
+
+    def _send(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        items = [body for body, _ in batch]
+        try:
+            answer = self.api.request(
+                "POST", "/v1/users/bulk", json={"items": items},
+                headers={"Idempotency-Key": self.key(items)}, idempotent=True,
+            )
+        except InvalidInput as exc:
+            raise BatchRefused(
+                f"The server refused batch {self._index + 1} (phase {self._phase}): {exc.message} "
+                "Nothing in that batch changed; earlier batches were applied.",
+                hint="Fix the row it names and run the same import again: it carries on where it stopped.",
+            ) from None
+        self._index += 1
+        for (_, item), result in zip(batch, answer["results"], strict=True):
+            if item is not None:
+                self._done(item, result["outcome"])
+            elif result["outcome"] != "unchanged":
+                self.counts["managers_set"] += 1
+
+
+def apply_preview(
+    api,
+    result,
+    *,
+    path: str | Path,
+    mapping: list[str] | tuple = (),
+    report: str | Path | None = None,
+    batch_size: int = 1000,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, int]:
+    """Apply a ``preview(..., keep=True)`` result: re-plan its rows as they stream from
+    the spool and send them in batches. Returns the outcome counts."""
+    from contextlib import nullcontext
+
+    from .plan import iter_plan
+
+    planner = result.planner.restart()
+    known = set(planner.existing)
+    mode = planner.mode
+    total = result.validation.rows_read + result.planner.counts.get("deactivate", 0)
+    done = [0]
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress and (done[0] % 200 == 0 or done[0] >= total):
+            progress("apply", done[0], total)
+
+    seed = f"{mode}|{'|'.join(sorted(mapping))}"
+    writer = ReportWriter(report) if report else None
+    with writer or nullcontext():
+        applier = Applier(api, digest=file_digest(path), mode=seed, known=known,
+                          batch_size=batch_size, report=writer, progress=step)
+        errors = result.validation.errors_by_row()
+        for item in iter_plan(result.validation.entries(), planner, errors):
+            applier.feed(item)
+        applier.finish()
+    if progress:
+        progress("apply", total, total)
+    return dict(applier.counts)

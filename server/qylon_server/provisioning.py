@@ -1,0 +1,264 @@
+"""Provisioning users: the one place that creates, changes, deactivates and reactivates
+them for bulk imports (``POST /v1/users/bulk``) and SCIM, so both obey the same rules:
+
+- an email is unique in the organisation (stored lower-cased), and so is an external id;
+- nobody gives a role above their own, nor changes a user who outranks them;
+- a manager is named by email, must exist (or be created earlier in the same batch),
+  and a chain of managers never loops;
+- nobody deactivates themselves, and the organisation keeps at least one owner;
+- each created or changed user is an audit event; a new user gets an invitation.
+
+Everything happens in the caller's session (one transaction; call ``finish()`` at the
+end); a refused change raises
+``Refused`` and the caller rolls the whole transaction back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from qylon_cli.schemas import BulkItem, BulkUserFields
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from .models import AuditEvent, Invitation, User, new_id, now
+from .permissions import rank
+
+PLAIN = (
+    "given_name", "family_name", "display_name", "title", "department", "location",
+    "start_date", "phone", "team", "external_id",
+)  # fmt: skip
+
+
+class Refused(Exception):
+    """A change the rules do not allow; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, code: str = "conflict", status: int = 409, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.code, self.status, self.hint = message, code, status, hint
+
+
+@dataclass
+class Outcome:
+    user: User
+    outcome: str  # created, updated, unchanged, deactivated, reactivated
+    changed: list[str] = field(default_factory=list)
+
+
+class Provisioner:
+    """Apply changes to users on behalf of ``principal`` (its user is the caller)."""
+
+    def __init__(self, session: Session, principal, *, via: str = "bulk"):
+        self.s, self.principal, self.via = session, principal, via
+        self.me: User = principal.user
+        self._owners: int | None = None
+        self._invites: list[dict] = []  # inserted by finish(), once the users are
+        self._events: list[dict] = []  # audit events, likewise inserted together
+        self._parents: dict[str, str | None] = {}  # user id -> manager id (manager loops)
+        self._known: dict[str, User | None] = {}  # email -> user (None: looked up, not there)
+
+    # -- look-ups --------------------------------------------------------------
+    def preload(self, emails: Iterable[str]) -> None:
+        """Load these users into the session at once (one query per 500 emails)."""
+        wanted = sorted({e.strip().lower() for e in emails if e} - set(self._known))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            self._known.update(dict.fromkeys(chunk))
+            for user in self.s.scalars(select(User).where(User.email.in_(chunk))):
+                self._known[user.email] = user
+                self._parents[user.id] = user.manager_id
+
+    def by_email(self, email: str) -> User | None:
+        email = email.strip().lower()
+        if email not in self._known:
+            self._known[email] = self.s.scalar(select(User).where(User.email == email))
+        return self._known[email]
+
+    def owners(self) -> int:
+        if self._owners is None:
+            self._owners = self.s.scalar(
+                select(func.count()).select_from(User).where(User.role == "owner", User.status != "deactivated")
+            ) or 0
+        return self._owners
+
+    # -- rules -----------------------------------------------------------------
+    def _check_role(self, role: str | None, target: User | None = None) -> None:
+        if target is not None and target.id != self.me.id and rank(target.role) > rank(self.me.role):
+            raise Refused(f"A {self.me.role} cannot change a {target.role} ({target.email}).", code="not_allowed", status=403)
+        if role is not None and rank(role) > rank(self.me.role):
+            raise Refused(f"A {self.me.role} cannot make a user {role}.", code="not_allowed", status=403)
+
+    def _manager(self, user: User, email: str) -> str:
+        manager = self.by_email(email)
+        if manager is None:
+            raise Refused(f"{user.email}: the manager {email} is not a user here.", code="manager_not_found", status=422)
+        if manager.id == user.id:
+            raise Refused(f"{user.email} cannot be their own manager.", code="manager_cycle", status=422)
+        node, seen = manager.id, set()
+        while node is not None and node not in seen:
+            if node == user.id:
+                raise Refused(
+                    f"{user.email}: making {email} the manager would create a loop of managers.",
+                    code="manager_cycle", status=422,
+                )
+            seen.add(node)
+            node = self._parent(node)
+        return manager.id
+
+    def _parent(self, user_id: str) -> str | None:
+        if user_id not in self._parents:
+            with self.s.no_autoflush:
+                self._parents[user_id] = self.s.scalar(select(User.manager_id).where(User.id == user_id))
+        return self._parents[user_id]
+
+    def _audit(self, action: str, user: User, detail: dict) -> None:
+        p = self.principal
+        self._events.append({
+            "org_id": p.org_id, "at": now(), "actor_user_id": p.user.id, "api_key_id": p.key.id,
+            "action": action, "target_type": "user", "target_id": user.id,
+            "detail": {**detail, "via": self.via}, "ip": p.ip,
+        })
+
+    def _losing_owner(self, user: User) -> None:
+        if user.role == "owner" and user.status != "deactivated":
+            if self.owners() <= 1:
+                raise Refused(
+                    f"{user.email} is the last owner: the organisation must keep one.",
+                    code="last_owner", hint="Make another user owner first.",
+                )
+            self._owners = self.owners() - 1
+
+    def _gaining_owner(self, user: User) -> None:
+        if user.role == "owner" and user.status != "deactivated":
+            self._owners = self.owners() + 1
+
+    # -- changes -----------------------------------------------------------------
+    def create(self, email: str, fields: BulkUserFields) -> Outcome:
+        email = email.strip().lower()
+        if self.by_email(email) is not None:
+            raise Refused(f"A user with email {email} already exists.")
+        role = fields.role or "member"
+        self._check_role(role)
+        if fields.external_id and self.s.scalar(select(User.id).where(User.external_id == fields.external_id)):
+            raise Refused(f"A user with external id {fields.external_id} already exists.")
+        user = User(id=new_id(), email=email, role=role, status="invited" if fields.active is not False else "deactivated")
+        for name in PLAIN:
+            setattr(user, name, _clean(getattr(fields, name)))
+        user.groups = sorted(set(fields.groups)) if fields.groups else None
+        user.attributes = dict(fields.attributes) if fields.attributes else None
+        if user.status == "deactivated":
+            user.deactivated_at = now()
+        self.s.add(user)
+        self._known[email] = user
+        self._parents[user.id] = None
+        if fields.manager_email:
+            user.manager_id = self._parents[user.id] = self._manager(user, fields.manager_email)
+        self._gaining_owner(user)
+        self._invites.append({"id": new_id(), "org_id": self.principal.org_id, "user_id": user.id, "email": email,
+                              "invited_by": self.me.id, "via": self.via, "status": "pending", "created_at": now()})
+        self._audit("user.create", user, {"email": email, "role": role})
+        return Outcome(user, "created")
+
+    def update(self, user: User, fields: BulkUserFields) -> Outcome:
+        self._check_role(fields.role, user)
+        changed: dict[str, object] = {}
+        for name in PLAIN:
+            value = _clean(getattr(fields, name))
+            if value is not None and getattr(user, name) != value:
+                changed[name] = value
+        if fields.external_id and "external_id" in changed:
+            other = self.s.scalar(select(User.id).where(User.external_id == fields.external_id))
+            if other and other != user.id:
+                raise Refused(f"A user with external id {fields.external_id} already exists.")
+        if fields.groups is not None and sorted(set(fields.groups)) != sorted(user.groups or []):
+            changed["groups"] = sorted(set(fields.groups))
+        if fields.attributes:
+            merged = {**(user.attributes or {}), **fields.attributes}
+            if merged != (user.attributes or {}):
+                changed["attributes"] = merged
+        if fields.manager_email is not None:
+            manager_id = self._manager(user, fields.manager_email) if fields.manager_email else None
+            if manager_id != user.manager_id:
+                changed["manager_id"] = manager_id
+        if fields.role is not None and fields.role != user.role:
+            if user.role == "owner":
+                self._losing_owner(user)
+            changed["role"] = fields.role
+        for name, value in changed.items():
+            setattr(user, name, value)
+        if "manager_id" in changed:
+            self._parents[user.id] = changed["manager_id"]
+        if fields.role == "owner" and "role" in changed:
+            self._gaining_owner(user)
+        outcome = Outcome(user, "updated" if changed else "unchanged", sorted(changed))
+        if fields.active is False:
+            if self.deactivate(user).outcome == "deactivated":
+                outcome = Outcome(user, "updated" if changed else "deactivated", sorted({*changed, "active"}))
+        elif fields.active is True and user.status == "deactivated":
+            self.reactivate(user)
+            outcome = Outcome(user, "updated" if changed else "reactivated", sorted({*changed, "active"}))
+        if changed:
+            self._audit("user.update", user, {"email": user.email, "fields": sorted(changed)})
+        return outcome
+
+    def deactivate(self, user: User) -> Outcome:
+        if user.id == self.me.id:
+            raise Refused("You cannot deactivate yourself.", hint="Ask another admin.")
+        self._check_role(None, user)
+        if user.status == "deactivated":
+            return Outcome(user, "unchanged")
+        self._losing_owner(user)
+        user.status, user.deactivated_at = "deactivated", now()
+        self._audit("user.deactivate", user, {"email": user.email})
+        return Outcome(user, "deactivated", ["active"])
+
+    def reactivate(self, user: User) -> Outcome:
+        self._check_role(None, user)
+        if user.status != "deactivated":
+            return Outcome(user, "unchanged")
+        user.status, user.deactivated_at = "active", None
+        self._gaining_owner(user)
+        self._audit("user.reactivate", user, {"email": user.email})
+        return Outcome(user, "reactivated", ["active"])
+
+    # -- batches -----------------------------------------------------------------
+    def apply(self, items: list[BulkItem]) -> list[Outcome]:
+        """Apply a batch in order; raises ``Refused`` naming the item at the first refusal."""
+        self.preload([i.email for i in items] + [i.fields.manager_email or "" for i in items])
+        outcomes = []
+        for index, item in enumerate(items):
+            try:
+                outcomes.append(self._one(item))
+            except Refused as exc:
+                exc.message = f"Item {index} ({item.email}): {exc.message}"
+                raise
+        self.finish()
+        return outcomes
+
+    def finish(self) -> None:
+        """Insert what was queued (call once after the last change)."""
+        self.s.flush()
+        if self._invites:
+            self.s.execute(insert(Invitation), self._invites)
+        if self._events:
+            self.s.execute(insert(AuditEvent), self._events)
+        self._invites, self._events = [], []
+
+    def _one(self, item: BulkItem) -> Outcome:
+        if item.action == "create":
+            return self.create(item.email, item.fields)
+        user = self.by_email(item.email)
+        if user is None:
+            raise Refused(f"No user with email {item.email.lower()}.", code="not_found", status=404)
+        if item.action == "update":
+            return self.update(user, item.fields)
+        if item.action == "deactivate":
+            return self.deactivate(user)
+        return self.reactivate(user)
+
+
+def _clean(value):
+    if isinstance(value, str):
+        return value.strip() or None
+    return value

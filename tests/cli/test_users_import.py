@@ -1,0 +1,259 @@
+"""`qylon users import|export|list|show|deactivate|reactivate` against a real server
+(SQLite and PostgreSQL), including a CLI killed mid-import and a server killed and
+restarted mid-import."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx2
+import pytest
+
+from ..server.harness import PEPPER, Api, free_port, new_org, postgres_backend, running, sqlite_backend
+from .users_helpers import write
+
+PEOPLE = (
+    "Email,First name,Last name,Role,Manager,Department,Groups,attr:cost_centre\n"
+    "boss@example.com,Bo,Ss,manager,,Ops,a;b,100\n"
+    "ann@example.com,Ann,Lee,member,boss@example.com,Ops,a,200\n"
+    "zed@example.com,Zed,Ray,member,ann@example.com,,,\n"
+    "cy@example.com,Cy,Fox,admin,,Legal,,\n"
+)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request, tmp_path_factory):
+    if request.param == "sqlite":
+        with sqlite_backend(tmp_path_factory.mktemp("import")) as b:
+            yield b
+    else:
+        with postgres_backend() as b:
+            yield b
+
+
+@pytest.fixture(scope="module")
+def server(backend):
+    with running(backend) as s:
+        yield s
+
+
+@pytest.fixture
+def org(backend):
+    return new_org(backend)
+
+
+@pytest.fixture
+def env(server, org):
+    return {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
+
+
+def server_users(url: str, token: str) -> dict[str, dict]:
+    api = Api(url)
+    try:
+        out, offset = {}, 0
+        while True:
+            page = api.get(f"/v1/users?limit=1000&offset={offset}", token).json()
+            out.update({u["email"]: u for u in page["items"]})
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                return out
+    finally:
+        api.http.close()
+
+
+def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, env, server, org):
+    people = write(tmp_path / "people.csv", PEOPLE)
+    dry = qylon("users", "import", str(people), "--dry-run", "--json", env=env)
+    assert dry.code == 0, dry.stderr
+    assert dry.json["data"]["plan"]["create"] == 4 and dry.json["data"]["dry_run"] is True
+    assert len(server_users(server.url, org.token)) == 1  # only the owner: nothing changed
+    human = qylon("users", "import", str(people), "--report", str(tmp_path / "r.csv"), env=env)
+    assert human.code == 0, human.stderr
+    assert "4 create" in human.stdout and "Applied: 4 created" in human.stdout
+    rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8-sig")))
+    assert sorted(r["outcome"] for r in rows) == ["created"] * 4
+    users = server_users(server.url, org.token)
+    assert users["zed@example.com"]["manager_id"] == users["ann@example.com"]["id"]
+    assert users["boss@example.com"]["groups"] == ["a", "b"]
+    assert users["ann@example.com"]["attributes"] == {"cost_centre": "200"}
+    again = qylon("users", "import", str(people), "--json", env=env)
+    assert again.json["data"]["plan"]["unchanged"] == 4 and again.json["data"]["applied"] == {"unchanged": 4}
+    # export writes what import reads: a round trip changes nothing
+    exported = tmp_path / "export.csv"
+    assert qylon("users", "export", "-o", str(exported), env=env).code == 0
+    back = qylon("users", "import", str(exported), "--mode", "sync", "--json", env=env)
+    assert back.code == 0 and back.json["data"]["applied"] == {"unchanged": 5}
+    as_json = qylon("users", "export", "--format", "json", env=env)
+    assert {u["email"] for u in json.loads(as_json.stdout)} == set(users)
+    # a change in the file is an update of exactly that field
+    write(people, PEOPLE.replace("Legal", "Tax"))
+    upd = qylon("users", "import", str(people), "--json", env=env)
+    assert upd.json["data"]["applied"] == {"updated": 1, "unchanged": 3}
+    assert upd.json["data"]["items"][0]["changes"] == {"department": {"from": "Legal", "to": "Tax"}}
+
+
+def test_abort_changes_nothing_and_skip_imports_the_valid_rows(qylon, tmp_path, env, server, org):
+    bad = write(tmp_path / "bad.csv", "email,role\nok@example.com,member\nnot-an-email,member\nfine@example.com,boss\n")
+    aborted = qylon("users", "import", str(bad), "--json", env=env)
+    assert aborted.code == 3 and aborted.json["error"]["code"] == "validation_failed"
+    assert len(server_users(server.url, org.token)) == 1
+    report = tmp_path / "r.json"
+    skipped = qylon("users", "import", str(bad), "--on-error", "skip", "--report", str(report), "--json", env=env)
+    assert skipped.code == 0, skipped.stdout
+    assert skipped.json["data"]["applied"] == {"created": 1, "rejected": 2}
+    assert [e["row"] for e in skipped.json["data"]["errors"]] == [3, 4]
+    outcomes = {r["row"]: r["outcome"] for r in json.loads(report.read_text())}
+    assert outcomes == {2: "created", 3: "rejected", 4: "rejected"}
+    users = server_users(server.url, org.token)
+    assert "ok@example.com" in users and "fine@example.com" not in users and len(users) == 2
+    assert qylon("users", "import", str(bad), "--on-error", "maybe", env=env).code == 2
+
+
+def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, env, server, org):
+    people = write(tmp_path / "people.csv", PEOPLE)
+    assert qylon("users", "import", str(people), env=env).code == 0
+    fewer = write(tmp_path / "fewer.csv", "email\nboss@example.com\nann@example.com\nzed@example.com\n")
+    plan = qylon("users", "import", str(fewer), "--mode", "sync", "--dry-run", "--json", env=env).json["data"]
+    assert plan["plan"]["deactivate"] == 1 and plan["plan"]["skip"] == 1  # cy goes; the owner (caller) stays
+    done = qylon("users", "import", str(fewer), "--mode", "sync", "--json", env=env)
+    assert done.json["data"]["applied"]["deactivated"] == 1
+    users = server_users(server.url, org.token)
+    assert users["cy@example.com"]["status"] == "deactivated"
+    owner = [u for u in users.values() if u["role"] == "owner"][0]
+    assert owner["status"] != "deactivated"
+
+
+def test_list_show_deactivate_reactivate(qylon, tmp_path, env):
+    assert qylon("users", "import", str(write(tmp_path / "p.csv", PEOPLE)), env=env).code == 0
+    listed = qylon("users", "list", "--json", env=env)
+    assert listed.json["data"]["total"] == 5
+    shown = qylon("users", "show", "ANN@example.com", "--json", env=env)
+    assert shown.json["data"]["department"] == "Ops"
+    assert qylon("users", "show", "nobody@example.com", "--json", env=env).code == 5
+    assert qylon("users", "deactivate", "ann@example.com", "--json", env=env).code == 2  # no terminal: --yes
+    off = qylon("users", "deactivate", "ann@example.com", "--yes", "--json", env=env)
+    assert off.json["data"]["status"] == "deactivated"
+    on = qylon("users", "reactivate", "ann@example.com", "--json", env=env)
+    assert on.json["data"]["status"] == "active"
+    me = qylon("users", "list", "--status", "active", "--json", env=env).json["data"]["items"]
+    owner = [u for u in me if u["role"] == "owner"][0]
+    assert qylon("users", "deactivate", owner["email"], "--yes", "--json", env=env).code == 3
+
+
+def big_file(path, n: int):
+    lines = ["email,first_name,last_name,department,manager"]
+    for i in range(n):
+        manager = f"user{i // 10:05d}@example.com" if i >= 10 else ""
+        lines.append(f"user{i:05d}@example.com,First{i},Last{i},Dept{i % 7},{manager}")
+    return write(path, "\n".join(lines) + "\n")
+
+
+def wait_for_users(url: str, token: str, at_least: int, proc, timeout: float = 60) -> int:
+    api = Api(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                total = api.get("/v1/users?limit=1", token).json()["total"]
+            except (httpx2.TransportError, ValueError, KeyError):
+                total = 0
+            if total >= at_least:
+                return total
+            assert proc.poll() is None, "the import finished before it could be interrupted"
+            time.sleep(0.05)
+    finally:
+        api.http.close()
+    raise AssertionError("the import made no progress")
+
+
+def start_import(path, env, *extra):
+    full = {**os.environ, "NO_COLOR": "1", **env}
+    return subprocess.Popen([sys.executable, "-m", "qylon_cli", "users", "import", str(path), "--batch-size", "40",
+                             "--json", *extra], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def exactly_once(url: str, token: str, n: int) -> None:
+    users = server_users(url, token)
+    assert len(users) == n + 1
+    api = Api(url)
+    try:
+        creates, offset = 0, 0
+        while True:
+            page = api.get(f"/v1/audit-events?limit=200&offset={offset}&action=user.create", token).json()
+            creates += sum(1 for e in page["items"] if e["action"] == "user.create")
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                break
+    finally:
+        api.http.close()
+    assert creates == n  # each user created once, never twice
+
+
+@pytest.mark.slow
+def test_a_killed_import_finishes_on_rerun_without_duplicates(qylon, tmp_path, env, server, org):
+    n = 1500
+    path = big_file(tmp_path / "big.csv", n)
+    proc = start_import(path, env)
+    try:
+        wait_for_users(server.url, org.token, 300, proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    partial = len(server_users(server.url, org.token)) - 1
+    assert 0 < partial < n
+    rerun = qylon("users", "import", str(path), "--batch-size", "200", "--json", env=env)
+    assert rerun.code == 0, rerun.stderr
+    applied = rerun.json["data"]["applied"]
+    assert applied.get("created", 0) == n - partial
+    exactly_once(server.url, org.token, n)
+    users = server_users(server.url, org.token)
+    assert users["user01499@example.com"]["manager_id"] == users["user00149@example.com"]["id"]
+    third = qylon("users", "import", str(path), "--json", env=env)
+    assert third.json["data"]["applied"] == {"unchanged": n}
+
+
+@pytest.mark.slow
+def test_an_import_rides_out_a_server_restart(tmp_path, backend):
+    org = new_org(backend)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server_env = {**os.environ, "QYLON_DATABASE_URL": backend.url, "QYLON_SECRET_KEY": PEPPER,
+                  "QYLON_RATE_LIMIT": "100000/minute", "QYLON_AUTH_FAILURE_LIMIT": "100000/minute"}
+
+    def start_server():
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "qylon_server.app:create_app", "--factory",
+                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                                env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                if httpx2.get(url + "/health").status_code == 200:
+                    return proc
+            except httpx2.TransportError:
+                time.sleep(0.05)
+        raise AssertionError("server did not start")
+
+    n = 1500
+    path = big_file(tmp_path / "big.csv", n)
+    srv = start_server()
+    cli = start_import(path, {"QYLON_SERVER": url, "QYLON_TOKEN": org.token})
+    try:
+        wait_for_users(url, org.token, 300, cli)
+        srv.send_signal(signal.SIGKILL)
+        srv.wait(10)
+        time.sleep(0.5)
+        srv = start_server()
+        out, err = cli.communicate(timeout=180)
+        assert cli.returncode == 0, err
+        assert json.loads(out)["data"]["applied"].get("created", 0) <= n
+        exactly_once(url, org.token, n)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(20)
