@@ -42,6 +42,9 @@ bench: install
 	$(BIN)/python benchmarks/actions.py
 	$(BIN)/python benchmarks/record.py
 	$(BIN)/python benchmarks/users_import.py
+	$(BIN)/python benchmarks/diarize.py
+	$(BIN)/python benchmarks/agent.py
+	$(BIN)/python benchmarks/api.py
 
 docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md
