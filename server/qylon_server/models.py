@@ -87,7 +87,10 @@ class User(OrgScoped, Base):
         UniqueConstraint("org_id", "external_id", name="uq_users_org_external_id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # no index of its own: uq_users_org_email (org_id, email) serves org_id look-ups, and
+    # a second index misleads PostgreSQL's planner into scanning a whole organisation
+    # for email look-ups while its statistics are stale (right after a big import)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
     email: Mapped[str] = mapped_column(String(320))  # stored lower-cased
     given_name: Mapped[str | None] = mapped_column(String(200))
     family_name: Mapped[str | None] = mapped_column(String(200))

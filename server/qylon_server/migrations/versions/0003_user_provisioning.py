@@ -1,5 +1,8 @@
 """User provisioning: more user fields, invitations, idempotency keys for bulk requests.
 
+Also drops ix_users_org_id: uq_users_org_email (org_id, email) serves the same look-ups,
+and with both present PostgreSQL mis-plans email look-ups on stale statistics.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-25
@@ -28,6 +31,7 @@ USER_COLUMNS = [
 
 
 def upgrade() -> None:
+    op.drop_index("ix_users_org_id", table_name="users")
     with op.batch_alter_table("users") as batch:
         for column in USER_COLUMNS:
             batch.add_column(column._copy())
@@ -76,3 +80,4 @@ def downgrade() -> None:
     with op.batch_alter_table("users") as batch:
         for column in USER_COLUMNS:
             batch.drop_column(column.name)
+    op.create_index("ix_users_org_id", "users", ["org_id"])
