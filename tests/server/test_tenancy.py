@@ -93,10 +93,9 @@ def test_data_layer_filters_every_orm_query(backend, org, victim):
         db.dispose()
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # RLS is PostgreSQL's; SQLite relies on the data layer
 def test_forgotten_filter_is_stopped_by_rls_on_postgres(backend, org, victim):
     """Skip the data-layer filter and use raw SQL: PostgreSQL's policies still hide other orgs."""
-    if backend.name != "postgres":
-        pytest.skip("row-level security is PostgreSQL's; SQLite relies on the data layer (tested above)")
     db = Database(backend.url)
     try:
         assert not db.role_bypasses_rls()
