@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench docs clean system-deps fuzz
+.PHONY: install demo test test-fast lint bench docs clean system-deps fuzz scim-check
 
 $(STAMP): pyproject.toml agent/pyproject.toml server/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Qylon needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -28,6 +28,7 @@ system-deps:
 test: install system-deps
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/api_fuzz.py --max-time 40
+	$(BIN)/python scripts/scim_check.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install
@@ -35,6 +36,9 @@ test-fast: install
 
 fuzz: install
 	$(BIN)/python scripts/api_fuzz.py --max-time 40
+
+scim-check: install
+	$(BIN)/python scripts/scim_check.py
 
 bench: install
 	$(BIN)/python benchmarks/startup.py

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from . import __version__, errors, migrate
+from . import __version__, errors, migrate, scim
 from .api import action_items, api_keys, audit_events, clients, meetings, users
 from .config import ServerSettings, get_settings
 from .db import Database
@@ -42,6 +42,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     errors.install(app)
     for module in (clients, meetings, action_items, users, api_keys, audit_events):
         app.include_router(module.router)
+    scim.mount(app)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health() -> Health:

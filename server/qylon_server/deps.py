@@ -57,36 +57,38 @@ def _token(request: Request) -> str:
     return token.strip()
 
 
+def authenticate(state, session: Session, token: str, ip: str) -> Principal:
+    """The principal of a bearer token, in ``session`` (moved to the key's organisation).
+
+    Raises ApiError 401 for a missing, unknown, expired or revoked key or a deactivated
+    user, and 429 when the key or the address is over its rate limit."""
+    invalid = ApiError(401, "Invalid, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
+    key = keys.find(session, token, state.pepper) if keys.looks_like_key(token) else None
+    if key is None or not keys.is_usable(key):
+        state.limiter.check_failure(ip)
+        raise invalid
+    state.limiter.check(key.id)
+    set_org(session, key.org_id)
+    user = session.get(User, key.user_id)
+    if user is None or user.status == "deactivated":
+        state.limiter.check_failure(ip)
+        raise invalid
+    if user.status == "invited":
+        user.status = "active"
+    keys.touch(session, key)
+    return Principal(org_id=key.org_id, user=user, key=key, permissions=granted(user.role, list(key.scopes)), ip=ip)
+
+
+def key_hash(state, token: str) -> str | None:
+    """The hash a session needs to read this token's key row (row-level security)."""
+    return keys.hash_token(token, state.pepper) if keys.looks_like_key(token) else None
+
+
 def context(request: Request) -> Iterator[Ctx]:
     state = request.app.state
     token = _token(request)
-    invalid = ApiError(401, "Invalid, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
-    if not keys.looks_like_key(token):
-        state.limiter.check_failure(_ip(request))
-        raise invalid
-    digest = keys.hash_token(token, state.pepper)
-    with state.db.session(None, key_hash=digest) as session:
-        key = keys.find(session, token, state.pepper)
-        if key is None or not keys.is_usable(key):
-            state.limiter.check_failure(_ip(request))
-            raise invalid
-        state.limiter.check(key.id)
-        set_org(session, key.org_id)
-        user = session.get(User, key.user_id)
-        if user is None or user.status == "deactivated":
-            state.limiter.check_failure(_ip(request))
-            raise invalid
-        if user.status == "invited":
-            user.status = "active"
-        keys.touch(session, key)
-        principal = Principal(
-            org_id=key.org_id,
-            user=user,
-            key=key,
-            permissions=granted(user.role, list(key.scopes)),
-            ip=_ip(request),
-        )
-        yield Ctx(session, principal)
+    with state.db.session(None, key_hash=key_hash(state, token)) as session:
+        yield Ctx(session, authenticate(state, session, token, _ip(request)))
 
 
 def require(permission: str):

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import func, text
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -85,6 +86,7 @@ class User(OrgScoped, Base):
     __table_args__ = (
         UniqueConstraint("org_id", "email", name="uq_users_org_email"),
         UniqueConstraint("org_id", "external_id", name="uq_users_org_external_id"),
+        Index("ix_users_org_user_name", "org_id", func.lower(text("user_name")), unique=True),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     # no index of its own: uq_users_org_email (org_id, email) serves org_id look-ups, and
@@ -110,6 +112,13 @@ class User(OrgScoped, Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     deactivated_at: Mapped[datetime | None]
+    # deleted by an identity provider (SCIM DELETE): deactivated, and gone from SCIM
+    deprovisioned_at: Mapped[datetime | None]
+    # the identity provider's login (SCIM userName) when it is not the email, kept as sent
+    user_name: Mapped[str | None] = mapped_column(String(320))
+    # the rest of the SCIM user as the identity provider sent it (nickName, locale, more
+    # emails...), returned unchanged; the columns above win where both hold a value
+    scim: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Invitation(OrgScoped, Base):
@@ -125,6 +134,35 @@ class Invitation(OrgScoped, Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, sent, accepted
     created_at: Mapped[datetime] = mapped_column(default=now)
     sent_at: Mapped[datetime | None]
+
+
+class Group(OrgScoped, Base):
+    """A group of users (SCIM Groups, the `groups` column of an import). Display names are
+    unique in an organisation, compared case-insensitively through ``name_key``."""
+
+    __tablename__ = "groups"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name_key", name="uq_groups_org_name_key"),
+        UniqueConstraint("org_id", "external_id", name="uq_groups_org_external_id"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    display_name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))  # display_name.casefold()
+    external_id: Mapped[str | None] = mapped_column(String(255))  # the identity provider's id (SCIM)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class GroupMember(OrgScoped, Base):
+    """Who is in which group. ``users.groups`` caches each user's group names (sorted);
+    the Provisioner keeps the two in step."""
+
+    __tablename__ = "group_members"
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    display: Mapped[str | None] = mapped_column(String(320))  # as SCIM sent it
 
 
 class IdempotencyKey(OrgScoped, Base):
@@ -232,5 +270,5 @@ class AuditEvent(OrgScoped, Base):
 
 TENANT_TABLES = [
     "users", "api_keys", "clients", "meetings", "action_items", "audit_events", "invitations",
-    "idempotency_keys",
+    "idempotency_keys", "groups", "group_members",
 ]

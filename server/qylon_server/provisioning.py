@@ -6,7 +6,9 @@ them for bulk imports (``POST /v1/users/bulk``) and SCIM, so both obey the same 
 - a manager is named by email, must exist (or be created earlier in the same batch),
   and a chain of managers never loops;
 - nobody deactivates themselves, and the organisation keeps at least one owner;
-- each created or changed user is an audit event; a new user gets an invitation.
+- a group's display name is unique in the organisation (case-insensitively); a user's
+  ``groups`` column caches the names of the groups they are in, kept in step here;
+- each created or changed user or group is an audit event; a new user gets an invitation.
 
 Everything happens in the caller's session (one transaction; call ``finish()`` at the
 end); a refused change raises
@@ -19,10 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qylon_cli.schemas import BulkItem, BulkUserFields
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from .models import AuditEvent, Invitation, User, new_id, now
+from .models import AuditEvent, Group, GroupMember, Invitation, User, new_id, now
 from .permissions import rank
 
 PLAIN = (
@@ -37,6 +39,10 @@ class Refused(Exception):
     def __init__(self, message: str, *, code: str = "conflict", status: int = 409, hint: str | None = None):
         super().__init__(message)
         self.message, self.code, self.status, self.hint = message, code, status, hint
+
+
+class Duplicate(Refused):
+    """A unique value (email, external id, group name) is taken."""
 
 
 @dataclass
@@ -57,6 +63,8 @@ class Provisioner:
         self._events: list[dict] = []  # audit events, likewise inserted together
         self._parents: dict[str, str | None] = {}  # user id -> manager id (manager loops)
         self._known: dict[str, User | None] = {}  # email -> user (None: looked up, not there)
+        self._groups: dict[str, Group] | None = None  # name_key -> group, loaded on first use
+        self._members: list[dict] = []  # memberships of new users, inserted by finish()
 
     # -- look-ups --------------------------------------------------------------
     def preload(self, emails: Iterable[str]) -> None:
@@ -112,11 +120,11 @@ class Provisioner:
                 self._parents[user_id] = self.s.scalar(select(User.manager_id).where(User.id == user_id))
         return self._parents[user_id]
 
-    def _audit(self, action: str, user: User, detail: dict) -> None:
+    def _audit(self, action: str, target: User | Group, detail: dict) -> None:
         p = self.principal
         self._events.append({
             "org_id": p.org_id, "at": now(), "actor_user_id": p.user.id, "api_key_id": p.key.id,
-            "action": action, "target_type": "user", "target_id": user.id,
+            "action": action, "target_type": "group" if isinstance(target, Group) else "user", "target_id": target.id,
             "detail": {**detail, "via": self.via}, "ip": p.ip,
         })
 
@@ -137,15 +145,14 @@ class Provisioner:
     def create(self, email: str, fields: BulkUserFields) -> Outcome:
         email = email.strip().lower()
         if self.by_email(email) is not None:
-            raise Refused(f"A user with email {email} already exists.")
+            raise Duplicate(f"A user with email {email} already exists.")
         role = fields.role or "member"
         self._check_role(role)
         if fields.external_id and self.s.scalar(select(User.id).where(User.external_id == fields.external_id)):
-            raise Refused(f"A user with external id {fields.external_id} already exists.")
+            raise Duplicate(f"A user with external id {fields.external_id} already exists.")
         user = User(id=new_id(), email=email, role=role, status="invited" if fields.active is not False else "deactivated")
         for name in PLAIN:
             setattr(user, name, _clean(getattr(fields, name)))
-        user.groups = sorted(set(fields.groups)) if fields.groups else None
         user.attributes = dict(fields.attributes) if fields.attributes else None
         if user.status == "deactivated":
             user.deactivated_at = now()
@@ -154,28 +161,40 @@ class Provisioner:
         self._parents[user.id] = None
         if fields.manager_email:
             user.manager_id = self._parents[user.id] = self._manager(user, fields.manager_email)
+        if fields.groups:
+            groups = self._named_groups(fields.groups)
+            user.groups = sorted(g.display_name for g in groups)
+            self._members += [{"org_id": self.principal.org_id, "group_id": g.id, "user_id": user.id} for g in groups]
         self._gaining_owner(user)
         self._invites.append({"id": new_id(), "org_id": self.principal.org_id, "user_id": user.id, "email": email,
                               "invited_by": self.me.id, "via": self.via, "status": "pending", "created_at": now()})
         self._audit("user.create", user, {"email": email, "role": role})
         return Outcome(user, "created")
 
-    def update(self, user: User, fields: BulkUserFields) -> Outcome:
+    def update(self, user: User, fields: BulkUserFields, *, clear: Iterable[str] = ()) -> Outcome:
+        """Change the fields given; a field left out (None) stays as it is, unless it is
+        named in ``clear`` (SCIM replaces whole resources). Given attributes are merged
+        key by key, or replace them all when "attributes" is in ``clear``."""
         self._check_role(fields.role, user)
+        clear = set(clear)
         changed: dict[str, object] = {}
         for name in PLAIN:
             value = _clean(getattr(fields, name))
-            if value is not None and getattr(user, name) != value:
+            if (value is not None or name in clear) and getattr(user, name) != value:
                 changed[name] = value
         if fields.external_id and "external_id" in changed:
             other = self.s.scalar(select(User.id).where(User.external_id == fields.external_id))
             if other and other != user.id:
-                raise Refused(f"A user with external id {fields.external_id} already exists.")
-        if fields.groups is not None and sorted(set(fields.groups)) != sorted(user.groups or []):
-            changed["groups"] = sorted(set(fields.groups))
-        if fields.attributes:
-            merged = {**(user.attributes or {}), **fields.attributes}
-            if merged != (user.attributes or {}):
+                raise Duplicate(f"A user with external id {fields.external_id} already exists.")
+        if fields.groups is not None:
+            groups = self._named_groups(fields.groups)
+            if sorted(g.display_name for g in groups) != sorted(user.groups or []):
+                self._set_memberships(user, groups)
+                changed["groups"] = sorted(g.display_name for g in groups)
+        if fields.attributes or "attributes" in clear:
+            new = dict(fields.attributes or {})
+            merged = (new or None) if "attributes" in clear else {**(user.attributes or {}), **new}
+            if merged != user.attributes and (merged or user.attributes):
                 changed["attributes"] = merged
         if fields.manager_email is not None:
             manager_id = self._manager(user, fields.manager_email) if fields.manager_email else None
@@ -217,10 +236,165 @@ class Provisioner:
         self._check_role(None, user)
         if user.status != "deactivated":
             return Outcome(user, "unchanged")
-        user.status, user.deactivated_at = "active", None
+        user.status, user.deactivated_at, user.deprovisioned_at = "active", None, None
         self._gaining_owner(user)
         self._audit("user.reactivate", user, {"email": user.email})
         return Outcome(user, "reactivated", ["active"])
+
+    def rename(self, user: User, email: str, user_name: str | None = None) -> bool:
+        """Change a user's email and their login at an identity provider (SCIM userName,
+        when it is not the email); False when nothing changes."""
+        email, user_name = email.strip().lower(), _clean(user_name)
+        if email == user.email and user_name == user.user_name:
+            return False
+        self._check_role(None, user)
+        changed = []
+        if email != user.email:
+            if self.by_email(email) is not None:
+                raise Duplicate(f"A user with email {email} already exists.")
+            self._known[user.email], self._known[email] = None, user
+            user.email = email
+            changed.append("email")
+        if user_name != user.user_name:
+            if user_name and self.s.scalar(select(User.id).where(func.lower(User.user_name) == user_name.lower(),
+                                                                 User.id != user.id)):
+                raise Duplicate(f"A user with userName {user_name} already exists.")
+            user.user_name = user_name
+            changed.append("user_name")
+        self._audit("user.update", user, {"email": email, "fields": changed})
+        return True
+
+    def keep_scim(self, user: User, document: dict | None) -> None:
+        """Keep the rest of a user's SCIM representation (see ``User.scim``)."""
+        if (document or None) != user.scim:
+            user.scim = document or None
+            self._audit("user.update", user, {"email": user.email, "fields": ["scim"]})
+
+    # -- groups ------------------------------------------------------------------
+    def groups(self) -> dict[str, Group]:
+        """The organisation's groups by case-folded name (loaded once)."""
+        if self._groups is None:
+            self._groups = {g.name_key: g for g in self.s.scalars(select(Group))}
+        return self._groups
+
+    def _named_groups(self, names: Iterable[str]) -> list[Group]:
+        """The groups with these names, created when missing."""
+        found: dict[str, Group] = {}
+        for name in names:
+            name = _clean(name)
+            if name and name.casefold() not in found:
+                group = self.groups().get(name.casefold()) or self.create_group(name)
+                found[name.casefold()] = group
+        return list(found.values())
+
+    def create_group(self, name: str, *, external_id: str | None = None, members: Iterable[User] = ()) -> Group:
+        name = _clean(name) or ""
+        if not name:
+            raise Refused("A group needs a name.", code="invalid_input", status=422)
+        if name.casefold() in self.groups():
+            raise Duplicate(f"A group named {name} already exists.")
+        self._unique_group_external_id(external_id, None)
+        group = Group(id=new_id(), display_name=name, name_key=name.casefold(), external_id=_clean(external_id))
+        self.s.add(group)
+        self.groups()[group.name_key] = group
+        self._audit("group.create", group, {"name": name})
+        if members:
+            self.s.flush()
+            self.set_members(group, members)
+        return group
+
+    def update_group(self, group: Group, *, name: str, external_id: str | None, members: Iterable[User]) -> list[str]:
+        """Rename a group, change its external id and set its members; the fields that changed."""
+        changed = []
+        name = _clean(name) or ""
+        if not name:
+            raise Refused("A group needs a name.", code="invalid_input", status=422)
+        if name != group.display_name:
+            other = self.groups().get(name.casefold())
+            if other is not None and other.id != group.id:
+                raise Duplicate(f"A group named {name} already exists.")
+            del self.groups()[group.name_key]
+            group.display_name, group.name_key = name, name.casefold()
+            self.groups()[group.name_key] = group
+            changed.append("displayName")
+        if _clean(external_id) != group.external_id:
+            self._unique_group_external_id(external_id, group.id)
+            group.external_id = _clean(external_id)
+            changed.append("externalId")
+        added, removed = self.set_members(group, members, audit=False)
+        if added or removed:
+            changed.append("members")
+        if "displayName" in changed:
+            self.s.flush()
+            self._recache(self._member_ids(group))
+        if changed:
+            self._audit("group.update", group, {"name": group.display_name, "fields": changed,
+                                                      "added": added, "removed": removed})
+        return changed
+
+    def delete_group(self, group: Group) -> None:
+        members = self._member_ids(group)
+        self.s.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+        self.groups().pop(group.name_key, None)
+        self._audit("group.delete", group, {"name": group.display_name})
+        self.s.delete(group)
+        self.s.flush()
+        self._recache(members)
+
+    def set_members(self, group: Group, members: Iterable[User], *, audit: bool = True) -> tuple[list[str], list[str]]:
+        """Make these users the group's members; the ids added and removed."""
+        for user in members:
+            self._check_role(None, user)
+        wanted = {u.id for u in members}
+        current = set(self._member_ids(group))
+        added, removed = sorted(wanted - current), sorted(current - wanted)
+        if removed:
+            self.s.execute(delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(removed)))
+        if added:
+            self.s.execute(insert(GroupMember), [{"org_id": self.principal.org_id, "group_id": group.id, "user_id": u}
+                                                 for u in added])
+        if added or removed:
+            self.s.flush()
+            self._recache([*added, *removed])
+            if audit:
+                self._audit("group.update", group, {"name": group.display_name, "fields": ["members"],
+                                                          "added": added, "removed": removed})
+        return added, removed
+
+    def _set_memberships(self, user: User, groups: list[Group]) -> None:
+        """Make these groups the user's groups (the user exists in the database)."""
+        self.s.flush()
+        wanted = {g.id for g in groups}
+        current = set(self.s.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id)))
+        if current - wanted:
+            self.s.execute(delete(GroupMember).where(GroupMember.user_id == user.id,
+                                                     GroupMember.group_id.in_(sorted(current - wanted))))
+        if wanted - current:
+            self.s.execute(insert(GroupMember), [{"org_id": self.principal.org_id, "group_id": g, "user_id": user.id}
+                                                 for g in sorted(wanted - current)])
+
+    def _member_ids(self, group: Group) -> list[str]:
+        return list(self.s.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group.id)))
+
+    def _recache(self, user_ids: Iterable[str]) -> None:
+        """Rewrite the ``groups`` cache of these users from their memberships."""
+        ids = sorted(set(user_ids))
+        names: dict[str, list[str]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self.s.execute(select(GroupMember.user_id, Group.display_name)
+                                  .join(Group, Group.id == GroupMember.group_id)
+                                  .where(GroupMember.user_id.in_(chunk)))
+            for user_id, name in rows:
+                names[user_id].append(name)
+            for user in self.s.scalars(select(User).where(User.id.in_(chunk))):
+                user.groups = sorted(names[user.id]) or None
+
+    def _unique_group_external_id(self, external_id: str | None, group_id: str | None) -> None:
+        if _clean(external_id):
+            other = self.s.scalar(select(Group.id).where(Group.external_id == _clean(external_id)))
+            if other is not None and other != group_id:
+                raise Duplicate(f"A group with external id {external_id} already exists.")
 
     # -- batches -----------------------------------------------------------------
     def apply(self, items: list[BulkItem]) -> list[Outcome]:
@@ -239,11 +413,13 @@ class Provisioner:
     def finish(self) -> None:
         """Insert what was queued (call once after the last change)."""
         self.s.flush()
+        if self._members:
+            self.s.execute(insert(GroupMember), self._members)
         if self._invites:
             self.s.execute(insert(Invitation), self._invites)
         if self._events:
             self.s.execute(insert(AuditEvent), self._events)
-        self._invites, self._events = [], []
+        self._invites, self._events, self._members = [], [], []
 
     def _one(self, item: BulkItem) -> Outcome:
         if item.action == "create":

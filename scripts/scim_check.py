@@ -1,0 +1,87 @@
+"""Check the server's SCIM 2.0 endpoints with scim2-tester (an outside conformance checker).
+
+    .venv/bin/python scripts/scim_check.py [--backends sqlite,postgres] [-v]
+
+For each backend, starts `qylon server start` on a free port with a fresh database (as
+scripts/api_fuzz.py does), makes an owner's key of scope `scim`, and runs scim2-tester's
+`check_server` against /scim/v2: discovery, then create, read, replace, PATCH and delete
+of users and groups. Exits 1 when any check ends in ERROR or CRITICAL. `make test` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+from api_fuzz import database, free_port, qylon
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Print every check, not only failures.")
+    args = parser.parse_args()
+    failed = 0
+    for kind in args.backends.split(","):
+        with database(kind) as db_env:
+            failed += check(kind, db_env, args.verbose)
+    return 1 if failed else 0
+
+
+def check(kind: str, db_env: dict, verbose: bool) -> int:
+    from scim2_client.engines.httpx2 import SyncSCIMClient
+    from scim2_tester import Status, check_server
+
+    home = Path(tempfile.mkdtemp(prefix="qylon-scim-"))
+    env = {**os.environ, "QYLON_HOME": str(home), "QYLON_RATE_LIMIT": "1000000/minute",
+           "QYLON_AUTH_FAILURE_LIMIT": "1000000/minute", "NO_COLOR": "1", **db_env}
+    qylon("server", "migrate", env=env)
+    owner = json.loads(qylon("server", "init", "--org", "Scim", "--admin-email", "scim@example.com", "--another",
+                             "--json", env=env).stdout)["data"]["token"]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = home / "server.log"
+    server = subprocess.Popen([sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port),
+                               "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    try:
+        for _ in range(200):
+            try:
+                httpx2.get(f"{url}/health", timeout=1)
+                break
+            except httpx2.TransportError:
+                time.sleep(0.05)
+        made = httpx2.post(f"{url}/v1/api-keys", json={"name": "scim2-tester", "scopes": ["scim"]},
+                           headers={"Authorization": f"Bearer {owner}"})
+        made.raise_for_status()
+        client = httpx2.Client(base_url=f"{url}/scim/v2", headers={"Authorization": f"Bearer {made.json()['token']}"})
+        scim = SyncSCIMClient(client)
+        scim.discover()
+        results = check_server(scim)
+        bad = [r for r in results if r.status in (Status.ERROR, Status.CRITICAL)]
+        for result in results if verbose else bad:
+            print(f"  {result.status.name:<8} {result.title}: {result.reason or ''}", file=sys.stderr)
+        counts: dict[str, int] = {}
+        for result in results:
+            counts[result.status.name] = counts.get(result.status.name, 0) + 1
+        print(f"== scim2-tester against the server on {kind}: {len(results)} checks, "
+              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), file=sys.stderr)
+        if bad:
+            print(f"-- the server's log ({log}):\n" + log.read_text()[-8000:], file=sys.stderr)
+        return len(bad)
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,461 @@
+"""scim2-server's storage on the server's database: users and groups, read with SQL and
+changed only through the :class:`~qylon_server.provisioning.Provisioner`.
+
+A search narrows the rows with SQL where the filter allows it (``eq``, ``co``, ``sw``,
+``ew`` on userName, emails, externalId, displayName, id, names and title, joined by
+``and``/``or``), then scim2-models' own evaluator decides on each candidate, so every
+filter the RFC allows gives the right answer; the common ones (the look-up before each
+create) touch one row. Pages are ordered by creation time, then id: stable, as Okta asks.
+
+Deleting a user deactivates them (their meetings and history stay) and marks them
+deprovisioned: SCIM then answers 404 for them, as RFC 7644 §3.6 asks, and creating the
+same userName again brings the same user back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import ValidationError
+from qylon_cli.schemas import BulkUserFields
+from scim2_models import (
+    Address,
+    Email,
+    EnterpriseUser,
+    ForbiddenException,
+    GroupMembership,
+    InvalidValueException,
+    Manager,
+    Meta,
+    Name,
+    NotFoundException,
+    NotImplementedException,
+    PhoneNumber,
+    PreconditionFailedException,
+    Required,
+    Resource,
+    ResourceType,
+    ScimFilter,
+    SearchRequest,
+    UniquenessException,
+)
+from scim2_models import ConflictException, Context
+from scim2_models import Group as ScimGroup
+from scim2_models import GroupMember as ScimMember
+from scim2_models import User as ScimUser
+from scim2_models.path import Comparison, CompareOperator, LogicalExpr, LogicalOperator
+from scim2_server.storage import ScimStorage, SearchPage
+from scim2_server.utils import parametrize
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..models import Group, GroupMember, User, now
+from ..provisioning import Duplicate, Provisioner, Refused
+
+class RequiredEmail(Email):
+    value: Annotated[str | None, Required.true] = None
+
+
+class QylonUser(ScimUser):
+    """A SCIM user as Qylon keeps it: an email is required (people sign in by email), which
+    /Schemas says, so checkers and identity providers send one."""
+
+    emails: Annotated[list[RequiredEmail] | None, Required.true] = None
+    # a Qylon user is always active or not: the attribute cannot be removed (a creation
+    # without it makes an active user)
+    active: Annotated[bool | None, Required.true] = None
+
+
+UserResource = QylonUser[EnterpriseUser]
+# enterprise attributes kept among the user's custom attributes, by their SCIM names
+KEPT = {"employee_number": "employeeNumber", "cost_center": "costCenter",
+        "organization": "organization", "division": "division"}
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+RESPONSE = Context.RESOURCE_QUERY_RESPONSE
+# what the columns hold, so not kept in users.scim
+MAPPED = ("id", "meta", "schemas", "userName", "displayName", "title", "active", "externalId", "groups")
+# the user fields a SCIM replacement owns: cleared when the identity provider leaves them out
+OWNED = {"given_name", "family_name", "display_name", "title", "phone", "location", "department",
+         "external_id", "attributes"}
+
+
+def version(updated_at) -> str:
+    return f'W/"{int(updated_at.timestamp() * 1_000_000):x}"'
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """The Provisioner's refusals as SCIM errors."""
+    try:
+        yield
+    except Duplicate as exc:
+        raise UniquenessException(detail=exc.message) from None
+    except Refused as exc:
+        if exc.status == 403:
+            raise ForbiddenException(detail=exc.message) from None
+        if exc.status == 404:
+            raise NotFoundException(detail=exc.message) from None
+        if exc.status == 409:
+            raise ConflictException(detail=exc.message) from None
+        raise InvalidValueException(detail=exc.message) from None
+
+
+class SqlStorage(ScimStorage):
+    """One request's storage: ``session`` is its transaction, ``provisioner`` its rules."""
+
+    def __init__(self, session: Session, provisioner: Provisioner):
+        self.s, self.p = session, provisioner
+
+    # -- reading ---------------------------------------------------------------
+    def get(self, resource_type: ResourceType, resource_id: str, *, response_parameters=None) -> Resource[Any]:
+        if resource_type.name == "User":
+            return self._users_as_scim([self._user(resource_id)])[0]
+        return self._groups_as_scim([self._group(resource_id)])[0]
+
+    def search(self, resource_types: list[ResourceType], search_request: SearchRequest[Any], *,
+               position: Any = None) -> SearchPage:
+        if len(resource_types) != 1:
+            raise NotImplementedException(detail="Search one resource type at a time: /Users or /Groups.")
+        is_user = resource_types[0].name == "User"
+        model, convert = (User, self._users_as_scim) if is_user else (Group, self._groups_as_scim)
+        query = select(model)
+        if is_user:
+            query = query.where(User.deprovisioned_at.is_(None))
+        start = search_request.start_index_0 or 0
+        count = search_request.count
+        order = (model.created_at, model.id)
+        scim_filter = search_request.filter
+        if scim_filter is None:
+            total = self.s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            if count == 0:
+                return SearchPage(total, [])
+            rows = self.s.scalars(query.order_by(*order).offset(start).limit(count)).all()
+            return SearchPage(total, convert(list(rows)))
+        narrowed = _narrow(scim_filter.ast, _columns(is_user))
+        if narrowed is not None:
+            query = query.where(narrowed)
+        resource_model = UserResource if is_user else ScimGroup
+        if not scim_filter.models:
+            scim_filter = parametrize(ScimFilter, resource_model)(str(scim_filter))
+        found: list[Resource[Any]] = []
+        rows = self.s.scalars(query.order_by(*order).execution_options(yield_per=500))
+        batch: list = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == 500:
+                found += [r for r in convert(batch) if scim_filter.match(r)]
+                batch = []
+        found += [r for r in convert(batch) if scim_filter.match(r)]
+        stop = None if count is None else start + count
+        return SearchPage(len(found), found[start:stop])
+
+    def _user(self, user_id: str | None) -> User:
+        user = self.s.scalar(select(User).where(User.id == user_id, User.deprovisioned_at.is_(None)))
+        if user is None:
+            raise NotFoundException(detail=f"User {user_id} not found")
+        return user
+
+    def _group(self, group_id: str | None) -> Group:
+        group = self.s.scalar(select(Group).where(Group.id == group_id))
+        if group is None:
+            raise NotFoundException(detail=f"Group {group_id} not found")
+        return group
+
+    def _users_as_scim(self, users: list[User]) -> list[Resource[Any]]:
+        ids = [u.id for u in users]
+        memberships: dict[str, list[GroupMembership]] = {i: [] for i in ids}
+        if ids:
+            rows = self.s.execute(select(GroupMember.user_id, Group.id, Group.display_name)
+                                  .join(Group, Group.id == GroupMember.group_id)
+                                  .where(GroupMember.user_id.in_(ids)).order_by(Group.display_name))
+            for user_id, group_id, name in rows:
+                memberships[user_id].append(GroupMembership(value=group_id, display=name, type="direct"))
+        return [_user_resource(u, memberships[u.id]) for u in users]
+
+    def _groups_as_scim(self, groups: list[Group]) -> list[Resource[Any]]:
+        ids = [g.id for g in groups]
+        members: dict[str, list[ScimMember]] = {i: [] for i in ids}
+        if ids:
+            rows = self.s.execute(select(GroupMember.group_id, User.id, func.coalesce(GroupMember.display, User.email))
+                                  .join(User, User.id == GroupMember.user_id)
+                                  .where(GroupMember.group_id.in_(ids), User.deprovisioned_at.is_(None))
+                                  .order_by(User.email))
+            for group_id, user_id, display in rows:
+                members[group_id].append(ScimMember(value=user_id, display=display, type="User",
+                                                    ref=f"Users/{user_id}"))
+        return [_group_resource(g, members[g.id]) for g in groups]
+
+    # -- writing ---------------------------------------------------------------
+    def create(self, resource_type: ResourceType, resource: Resource[Any]) -> Resource[Any]:
+        with refusals():
+            if resource_type.name == "Group":
+                members, displays = self._members(resource)
+                group = self.p.create_group(resource.display_name or "", external_id=resource.external_id,
+                                            members=members)
+                self._keep_displays(group, displays)
+                self.p.finish()
+                return self._groups_as_scim([group])[0]
+            email, user_name, fields = self._user_fields(resource)
+            existing = self.p.by_email(email)
+            if existing is not None and existing.deprovisioned_at is None:
+                raise Duplicate(f"A user with email {email} already exists.")
+            if existing is not None:  # deleted earlier: the same person comes back
+                existing.deprovisioned_at = None
+                self.p.update(existing, fields, clear=OWNED)
+                user = existing
+            else:
+                user = self.p.create(email, fields).user
+            self.p.rename(user, email, user_name)
+            self.p.keep_scim(user, _extra(resource))
+            self.p.finish()
+        return self._users_as_scim([user])[0]
+
+    def update(self, resource_type: ResourceType, resource: Resource[Any], *,
+               expected_version: str | None = None) -> Resource[Any]:
+        with refusals():
+            if resource_type.name == "Group":
+                group = self._group(resource.id)
+                self._check_version(group, expected_version)
+                members, displays = self._members(resource)
+                self.p.update_group(group, name=resource.display_name or "", external_id=resource.external_id,
+                                    members=members)
+                self._keep_displays(group, displays)
+                self.p.finish()
+                return self._groups_as_scim([group])[0]
+            user = self._user(resource.id)
+            self._check_version(user, expected_version)
+            email, user_name, fields = self._user_fields(resource, user)
+            self.p.rename(user, email, user_name)
+            self.p.update(user, fields, clear=OWNED)
+            self.p.keep_scim(user, _extra(resource))
+            self.p.finish()
+        return self._users_as_scim([user])[0]
+
+    def delete(self, resource_type: ResourceType, resource_id: str, *, expected_version: str | None = None) -> None:
+        with refusals():
+            if resource_type.name == "Group":
+                group = self._group(resource_id)
+                self._check_version(group, expected_version)
+                self.p.delete_group(group)
+            else:
+                user = self._user(resource_id)
+                self._check_version(user, expected_version)
+                self.p.deactivate(user)
+                user.deprovisioned_at = now()
+            self.p.finish()
+
+    @staticmethod
+    def _check_version(row: User | Group, expected: str | None) -> None:
+        if expected is not None and version(row.updated_at) != expected:
+            raise PreconditionFailedException
+
+    def _keep_displays(self, group: Group, displays: dict[str, str | None]) -> None:
+        """Keep each member's display as the identity provider sent it."""
+        self.s.flush()
+        for user_id, display in displays.items():
+            self.s.execute(update(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id == user_id)
+                           .values(display=display).execution_options(synchronize_session=False))
+
+    def _members(self, resource: ScimGroup) -> tuple[list[User], dict[str, str | None]]:
+        displays = {m.value: m.display for m in resource.members or [] if m.value}
+        ids = list(displays)
+        users = list(self.s.scalars(select(User).where(User.id.in_(ids), User.deprovisioned_at.is_(None)))) if ids else []
+        unknown = set(ids) - {u.id for u in users}
+        if unknown:
+            raise InvalidValueException(
+                detail=f"Members must be users of this organisation; unknown: {', '.join(sorted(unknown))}"
+            )
+        return users, displays
+
+    def _user_fields(self, resource: UserResource, current: User | None = None) -> tuple[str, str | None, BulkUserFields]:
+        """The email, the login (when the userName is not the email) and the fields of a SCIM
+        user (its whole state: a replacement)."""
+        user_name = (resource.user_name or "").strip()
+        email = _email(user_name)
+        if email is None:
+            primary = _primary([e for e in resource.emails or [] if e.value])
+            email = _email(primary.value) if primary is not None else None
+            if email is None:
+                raise InvalidValueException(
+                    detail="A user needs an email address (Qylon signs people in by email): "
+                           "send it as userName or in emails."
+                )
+        else:
+            user_name = None
+        enterprise = resource[EnterpriseUser] if _has_enterprise(resource) else None
+        manager_email = ""
+        if enterprise is not None and enterprise.manager is not None and enterprise.manager.value:
+            manager = self.s.scalar(select(User).where(User.id == enterprise.manager.value))
+            if manager is None:
+                raise InvalidValueException(detail=f"manager {enterprise.manager.value} is not a user here")
+            manager_email = manager.email
+        kept = {k: v for k, v in ((current.attributes if current else None) or {}).items() if k not in KEPT.values()}
+        for field, key in KEPT.items():
+            value = getattr(enterprise, field, None) if enterprise is not None else None
+            if value:
+                kept[key] = str(value)
+        phone = _primary(resource.phone_numbers)
+        address = _primary(resource.addresses)
+        try:
+            fields = BulkUserFields(
+                given_name=resource.name.given_name if resource.name else None,
+                family_name=resource.name.family_name if resource.name else None,
+                display_name=resource.display_name,
+                title=resource.title,
+                phone=phone.value if phone is not None else None,
+                location=(address.locality or address.formatted) if address is not None else None,
+                department=enterprise.department if enterprise is not None else None,
+                manager_email=manager_email,
+                external_id=resource.external_id,
+                attributes=kept,
+                active=resource.active if resource.active is not None else True,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise InvalidValueException(detail=f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return email, user_name, fields
+
+
+def _email(text: str | None) -> str | None:
+    try:
+        return validate_email(text or "", check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
+def _has_enterprise(resource: UserResource) -> bool:
+    try:
+        return resource[EnterpriseUser] is not None
+    except KeyError:
+        return False
+
+
+def _primary(values):
+    values = [v for v in values or [] if v is not None]
+    return next((v for v in values if v.primary), values[0] if values else None)
+
+
+def _user_resource(user: User, groups: list[GroupMembership]) -> Resource[Any]:
+    resource = UserResource(
+        id=user.id,
+        external_id=user.external_id,
+        user_name=user.user_name or user.email,
+        name=Name(given_name=user.given_name, family_name=user.family_name)
+        if user.given_name or user.family_name else None,
+        display_name=user.display_name,
+        title=user.title,
+        active=user.status != "deactivated",
+        emails=[RequiredEmail(value=user.email, type="work", primary=True)],
+        phone_numbers=[PhoneNumber(value=user.phone, type="work", primary=True)] if user.phone else None,
+        addresses=[Address(locality=user.location, type="work", primary=True)] if user.location else None,
+        groups=groups or None,
+        meta=Meta(resource_type="User", created=user.created_at, last_modified=user.updated_at,
+                  version=version(user.updated_at)),
+    )
+    attributes = user.attributes or {}
+    extension = {field: attributes[key] for field, key in KEPT.items() if attributes.get(key)}
+    if user.department:
+        extension["department"] = user.department
+    if user.manager_id:
+        extension["manager"] = Manager(value=user.manager_id, ref=f"Users/{user.manager_id}")
+    if extension:
+        resource[EnterpriseUser] = EnterpriseUser(**extension)
+    if not user.scim:
+        return resource
+    return UserResource.model_validate(_overlay(user.scim, resource.model_dump(scim_ctx=RESPONSE), user),
+                                       scim_ctx=RESPONSE)
+
+
+def _extra(resource: UserResource) -> dict:
+    """What of a SCIM user the columns do not hold (see ``User.scim``)."""
+    document = resource.model_dump(scim_ctx=RESPONSE)  # JSON-ready; leaves out the password
+    return {k: v for k, v in document.items() if k not in MAPPED}
+
+
+def _overlay(kept: dict, mapped: dict, user: User) -> dict:
+    """The kept SCIM document with the columns' values on top. A kept list stays when it
+    still holds the column's value (more emails, a phone's display); else the column's wins."""
+    document = {**kept, **{k: v for k, v in mapped.items()
+                           if k not in ("name", "emails", "phoneNumbers", "addresses", ENTERPRISE)}}
+    name = {k: v for k, v in (kept.get("name") or {}).items() if k not in ("givenName", "familyName")}
+    name.update(mapped.get("name") or {})
+    document["name"] = name
+    holds = {"emails": user.email, "phoneNumbers": user.phone, "addresses": user.location}
+    for key, value in holds.items():
+        field = "locality" if key == "addresses" else "value"
+        entries = kept.get(key) or []
+        same = [e for e in entries if str(e.get(field) or "").lower() == str(value or "").lower()]
+        if value is None:
+            document.pop(key, None)
+        elif not same:
+            document[key] = mapped[key]
+    extension = {k: v for k, v in (kept.get(ENTERPRISE) or {}).items()
+                 if k not in ("department", "manager", *KEPT.values())}
+    extension.update(mapped.get(ENTERPRISE) or {})
+    document[ENTERPRISE] = extension
+    document["schemas"] = [USER_SCHEMA, ENTERPRISE] if extension else [USER_SCHEMA]
+    return {k: v for k, v in document.items() if v not in (None, {}, [])}
+
+
+def _group_resource(group: Group, members: list[ScimMember]) -> Resource[Any]:
+    return ScimGroup(
+        id=group.id,
+        external_id=group.external_id,
+        display_name=group.display_name,
+        members=members or None,
+        meta=Meta(resource_type="Group", created=group.created_at, last_modified=group.updated_at,
+                  version=version(group.updated_at)),
+    )
+
+
+# -- narrowing searches with SQL ---------------------------------------------------
+def _columns(is_user: bool) -> dict[str, list[tuple[Any, str]]]:
+    """SCIM attribute paths (lower-cased) -> the columns that hold them, and how their values
+    compare: "lower" (stored lower-cased), "exact" (case-exact) or "any" (stored as sent)."""
+    if is_user:
+        email = [(User.email, "lower")]
+        return {"username": [*email, (User.user_name, "any")], "emails": email, "emails.value": email,
+                "id": [(User.id, "exact")], "externalid": [(User.external_id, "exact")],
+                "displayname": [(User.display_name, "any")], "name.givenname": [(User.given_name, "any")],
+                "name.familyname": [(User.family_name, "any")], "title": [(User.title, "any")]}
+    return {"displayname": [(Group.name_key, "lower")], "id": [(Group.id, "exact")],
+            "externalid": [(Group.external_id, "exact")]}
+
+
+def _narrow(node, columns: dict[str, list[tuple[Any, str]]]) -> ColumnElement[bool] | None:
+    """A SQL condition true for every row the filter can match (None: no narrowing).
+
+    Case-insensitive, so it is a superset of what case-exact attributes match; the
+    evaluator decides on each candidate."""
+    if isinstance(node, LogicalExpr):
+        parts = [_narrow(term, columns) for term in node.terms]
+        if node.op == LogicalOperator.and_:
+            kept = [p for p in parts if p is not None]
+            return and_(*kept) if kept else None
+        return or_(*parts) if all(p is not None for p in parts) else None
+    if not isinstance(node, Comparison) or not isinstance(node.value, str):
+        return None
+    path = node.attr_path
+    if path.uri and path.uri.lower() not in ("urn:ietf:params:scim:schemas:core:2.0:user",
+                                             "urn:ietf:params:scim:schemas:core:2.0:group"):
+        return None
+    key = f"{path.attr}.{path.sub_attr}" if path.sub_attr else path.attr
+    if key.lower() not in columns:
+        return None
+    value = node.value.lower()
+    patterns = {CompareOperator.co: "%{}%", CompareOperator.sw: "{}%", CompareOperator.ew: "%{}"}
+    conditions = []
+    for column, stored in columns[key.lower()]:
+        if node.op == CompareOperator.eq:  # these use the unique indexes
+            conditions.append({"lower": column == value, "exact": column == node.value}.get(
+                stored, func.lower(column) == value))
+        elif node.op in patterns:
+            escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(func.lower(column).like(patterns[node.op].format(escaped), escape="\\"))
+        else:
+            return None
+    return or_(*conditions)
