@@ -76,16 +76,21 @@ def main() -> int:
     return worst
 
 
-def fuzz(args, db_env: dict) -> int:
-    home = Path(tempfile.mkdtemp(prefix="qylon-fuzz-"))
+@contextmanager
+def server(db_env: dict, prefix: str):
+    """A migrated database with one organisation and `qylon server start` on a free port:
+    yields (url, the owner's key, QYLON_HOME, the server's log file)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
     env = {**os.environ, "QYLON_HOME": str(home), "QYLON_RATE_LIMIT": "1000000/minute",
            "QYLON_AUTH_FAILURE_LIMIT": "1000000/minute", "NO_COLOR": "1", **db_env}
     qylon("server", "migrate", env=env)
-    token = json.loads(qylon("server", "init", "--org", "Fuzz", "--admin-email", "fuzz@example.com", "--another", "--json", env=env).stdout)["data"]["token"]
+    token = json.loads(qylon("server", "init", "--org", "Check", "--admin-email", "owner@example.com", "--another",
+                             "--json", env=env).stdout)["data"]["token"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port), "--log-level", "warning"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = home / "server.log"
+    process = subprocess.Popen([sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port),
+                                "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     try:
         for _ in range(200):
             try:
@@ -93,6 +98,17 @@ def fuzz(args, db_env: dict) -> int:
                 break
             except httpx2.TransportError:
                 time.sleep(0.05)
+        yield url, token, home, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def fuzz(args, db_env: dict) -> int:
+    with server(db_env, "qylon-fuzz-") as (url, token, home, _log):
         headers = {"Authorization": f"Bearer {token}"}
         httpx2.post(f"{url}/v1/clients", json={"name": "Seed"}, headers=headers)
         mid = str(uuid.uuid4())
@@ -108,14 +124,8 @@ def fuzz(args, db_env: dict) -> int:
             "--suppress-health-check", "all", "--no-color",
         ]
         print("$ " + " ".join(c if "Bearer" not in c else "Authorization: Bearer qyl_live_…" for c in command), file=sys.stderr)
-        result = subprocess.run(command, env=env, cwd=home)  # its example database stays out of the repository
+        result = subprocess.run(command, cwd=home)  # its example database stays out of the repository
         return result.returncode
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 if __name__ == "__main__":

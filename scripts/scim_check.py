@@ -11,16 +11,10 @@ of users and groups. Exits 1 when any check ends in ERROR or CRITICAL. `make tes
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
 import httpx2
-from api_fuzz import database, free_port, qylon
+from api_fuzz import database, server
 
 
 def main() -> int:
@@ -39,24 +33,7 @@ def check(kind: str, db_env: dict, verbose: bool) -> int:
     from scim2_client.engines.httpx2 import SyncSCIMClient
     from scim2_tester import Status, check_server
 
-    home = Path(tempfile.mkdtemp(prefix="qylon-scim-"))
-    env = {**os.environ, "QYLON_HOME": str(home), "QYLON_RATE_LIMIT": "1000000/minute",
-           "QYLON_AUTH_FAILURE_LIMIT": "1000000/minute", "NO_COLOR": "1", **db_env}
-    qylon("server", "migrate", env=env)
-    owner = json.loads(qylon("server", "init", "--org", "Scim", "--admin-email", "scim@example.com", "--another",
-                             "--json", env=env).stdout)["data"]["token"]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = home / "server.log"
-    server = subprocess.Popen([sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port),
-                               "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    try:
-        for _ in range(200):
-            try:
-                httpx2.get(f"{url}/health", timeout=1)
-                break
-            except httpx2.TransportError:
-                time.sleep(0.05)
+    with server(db_env, "qylon-scim-") as (url, owner, _home, log):
         made = httpx2.post(f"{url}/v1/api-keys", json={"name": "scim2-tester", "scopes": ["scim"]},
                            headers={"Authorization": f"Bearer {owner}"})
         made.raise_for_status()
@@ -75,12 +52,6 @@ def check(kind: str, db_env: dict, verbose: bool) -> int:
         if bad:
             print(f"-- the server's log ({log}):\n" + log.read_text()[-8000:], file=sys.stderr)
         return len(bad)
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 if __name__ == "__main__":
