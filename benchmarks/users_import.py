@@ -196,7 +196,7 @@ def against_server(exe: str, path: Path, backend: str, rows: int, tmp: Path) -> 
         os.environ.update({"QYLON_SERVER": f"http://127.0.0.1:{port}", "QYLON_TOKEN": done.token,
                            "QYLON_HOME": str(tmp / "home")})
         for label, extra, target in (("dry run", ["--dry-run"], 10), ("apply", [], 60), ("re-run", [], 20)):
-            wall, cpu, peak, code = run([exe, "users", "import", str(path), "--json", *extra])
+            wall, cpu, peak, code = run([exe, "users", "import", str(path), "--create-groups", "--json", *extra])
             if code != 0:
                 sys.exit(f"qylon users import {' '.join(extra)} exited {code} ({backend})")
             verdict = "ok" if wall <= target and peak < 300 else "OVER TARGET"

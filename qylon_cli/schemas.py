@@ -184,6 +184,21 @@ class BulkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[BulkItem] = Field(min_length=1, max_length=1000)
+    create_groups: bool = Field(False, description="Create the groups the items name that do not exist yet; "
+                                                   "else naming one is refused (group_not_found).")
+
+
+class GroupInfo(BaseModel):
+    id: str
+    name: str
+    external_id: str | None = None
+    members: int = Field(description="How many users are in it.")
+    created_at: datetime
+
+
+class GroupPage(BaseModel):
+    items: list[GroupInfo]
+    total: int
 
 
 class BulkOutcome(BaseModel):

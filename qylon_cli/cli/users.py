@@ -81,7 +81,7 @@ def validate_cmd(
     if result.error_count:
         if not output.json_mode():
             render(data, output.stdout())
-        rows = result.validation.summary()["rejected_rows"]
+        rows = result.rejected_rows
         raise ValidationFailed(
             f"{file.name}: {result.error_count} error(s) in {rows} row(s); nothing was changed.",
             hint="Fix the rows listed, or map columns with --map COLUMN=FIELD.",

@@ -120,3 +120,30 @@ def reactivate_cmd(user: RefArg, json: output.JsonOption = False) -> None:
         target = resolve(api, user)
         item = api.post(f"/v1/users/{target['id']}/reactivate")
     output.emit(item, lambda c: c.print(f"Reactivated {item['email']} ({item['status']})."))
+
+
+@app.command("groups")
+def groups_cmd(json: output.JsonOption = False) -> None:
+    """List the groups on the team server, with how many users each holds.
+
+    Imports with --create-groups and identity providers (SCIM) make groups.
+
+    Example: qylon users groups --json
+    """
+    with _api() as api:
+        items = list(api.pages("/v1/groups", page_size=1000))
+
+    def draw(c) -> None:
+        from rich.table import Table
+
+        if not items:
+            c.print("No groups.")
+            return
+        table = Table(box=None, header_style="bold")
+        for col in ("Group", "Members", "External id", "Id"):
+            table.add_column(col)
+        for g in items:
+            table.add_row(g["name"], str(g["members"]), g.get("external_id") or "", g["id"])
+        c.print(table)
+
+    output.emit({"items": items, "total": len(items)}, draw)

@@ -35,14 +35,16 @@ def import_cmd(
     report: Annotated[Path | None, typer.Option(help="Write each row's outcome to this .csv or .json.")] = None,
     region: Annotated[str | None, typer.Option(help="Country for phone numbers without +code, e.g. GB.")] = None,
     date_order: Annotated[str, typer.Option(help="For dates like 03/04/2026: dmy, mdy, or auto (refuse).")] = "auto",
+    create_groups: Annotated[bool, typer.Option("--create-groups", help="Create the groups the file names that do not exist yet (else such rows are errors).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Users per request to the server.")] = 1000,
     limit: Annotated[int, typer.Option(help="Plan entries to list (0 = all).")] = 100,
     json: output.JsonOption = False,
 ) -> None:
     """Create, update (and with --mode sync deactivate) users on the team server from a CSV.
 
-    Every row is checked first; the plan is always printed. Applying goes in idempotent
-    batches: running the same file again, or again after a crash, never duplicates.
+    Every row is checked first; the plan is always printed. Groups the file names must
+    exist unless --create-groups. Applying goes in idempotent batches: running the same
+    file again, or again after a crash, never duplicates.
 
     Example: qylon users import people.csv --dry-run --map "Work Mail=email"
     """
@@ -58,10 +60,11 @@ def import_cmd(
         raise UsageError(f"Unknown --on-error {on_error!r}.", hint="Use abort or skip.")
     with _api() as api:
         existing, me = remote.fetch(api)
+        groups = remote.group_names(api)
         with file_progress() as progress:
             result = preview(file, mapping=map_ or (), existing=existing, mode=mode, caller=me, region=region,
                              date_order=date_order, report=report if dry_run else None, limit=limit,
-                             keep=True, progress=progress)
+                             keep=True, progress=progress, groups=groups, create_groups=create_groups)
         existing = None  # the planner holds them now; free the raw rows
         with result:
             data = result.to_dict()
@@ -69,7 +72,7 @@ def import_cmd(
                 render(data, output.stdout())
             if result.error_count and on_error == "abort":
                 raise ValidationFailed(
-                    f"{file.name}: {result.error_count} error(s) in {result.validation.summary()['rejected_rows']} "
+                    f"{file.name}: {result.error_count} error(s) in {result.rejected_rows} "
                     "row(s); nothing was changed.",
                     hint="Fix the rows listed, or use --on-error skip to import the valid rows.",
                     details=data if output.json_mode() else None)

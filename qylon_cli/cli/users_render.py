@@ -65,6 +65,8 @@ def render(data: dict, console) -> None:
         console.print(
             "  [dim]… more not listed (--limit 0 lists all; --report FILE writes every row)[/]"
         )
+    if data.get("new_groups"):
+        console.print("  [bold]new groups[/] " + escape(", ".join(data["new_groups"])))
     if data["errors"]:
         shown = len(data["errors"])
         console.print(

@@ -52,11 +52,13 @@ class Applier:
         digest: str,
         mode: str,
         known: set[str],
+        create_groups: bool = False,
         batch_size: int = 500,
         report: ReportWriter | None = None,
         progress: Callable[[int], None] | None = None,
     ):
         self.api, self.digest, self.mode, self.known = api, digest, mode, set(known)
+        self.create_groups = create_groups
         self.batch_size, self.report, self.progress = batch_size, report, progress
         self.counts: Counter[str] = Counter()
         self._batch: list[tuple[dict, PlanItem | None]] = []
@@ -113,7 +115,7 @@ class Applier:
         items = [body for body, _ in batch]
         try:
             answer = self.api.request(
-                "POST", "/v1/users/bulk", json={"items": items},
+                "POST", "/v1/users/bulk", json={"items": items, "create_groups": self.create_groups},
                 headers={"Idempotency-Key": self.key(items)}, idempotent=True,
             )
         except InvalidInput as exc:
@@ -157,10 +159,11 @@ def apply_preview(
         if progress and (done[0] % 200 == 0 or done[0] >= total):
             progress("apply", done[0], total)
 
-    seed = f"{mode}|{'|'.join(sorted(mapping))}"
+    create_groups = planner.create_groups
+    seed = f"{mode}|{'|'.join(sorted(mapping))}" + ("|create-groups" if create_groups else "")
     writer = ReportWriter(report) if report else None
     with writer or nullcontext():
-        applier = Applier(api, digest=file_digest(path), mode=seed, known=known,
+        applier = Applier(api, digest=file_digest(path), mode=seed, known=known, create_groups=create_groups,
                           batch_size=batch_size, report=writer, progress=step)
         errors = result.validation.errors_by_row()
         for item in iter_plan(result.validation.entries(), planner, errors):

@@ -88,8 +88,16 @@ class Planner:
     """Plan rows one at a time against ``existing`` users (dicts in UserRow's shape)."""
 
     def __init__(
-        self, existing: Iterable[Mapping] = (), *, mode: str = "upsert", caller: str | None = None
+        self,
+        existing: Iterable[Mapping] = (),
+        *,
+        mode: str = "upsert",
+        caller: str | None = None,
+        groups: Iterable[str] | None = None,
+        create_groups: bool = True,
     ):
+        """``groups``: the groups that exist (None: not known, nothing checked); a row
+        naming another is an error unless ``create_groups``, which lists it in ``new_groups``."""
         if mode not in MODES:
             raise UsageError(f"Unknown mode {mode!r}.", hint="Use " + ", ".join(MODES) + ".")
         self.mode = mode
@@ -103,13 +111,36 @@ class Planner:
         self._owner_changes = 0  # active owners added (+) or removed (-) by the rows
         self._owner_rows: list[int] = []
         self.unidentified = 0  # rejected rows without a valid email
+        self.groups = {g.casefold(): g for g in groups} if groups is not None else None
+        self.create_groups = create_groups
+        self.new_groups: dict[str, str] = {}  # casefold -> name, groups the import will create
 
     def restart(self) -> Planner:
-        """A fresh planner (same mode and caller) over the same existing users, without
-        converting them again: to plan a second pass, e.g. while applying."""
-        fresh = Planner((), mode=self.mode, caller=self.caller)
-        fresh.existing = self.existing
+        """A fresh planner (same mode, caller and groups) over the same existing users,
+        without converting them again: to plan a second pass, e.g. while applying."""
+        fresh = Planner((), mode=self.mode, caller=self.caller, groups=None, create_groups=self.create_groups)
+        fresh.existing, fresh.groups = self.existing, self.groups
         return fresh
+
+    def _unknown_groups(self, row: int, user: UserRow) -> PlanItem | None:
+        """An error item when the row names groups that do not exist and may not be made."""
+        if self.groups is None or not user.groups:
+            return None
+        unknown = [g for g in user.groups if g.casefold() not in self.groups]
+        if not unknown:
+            return None
+        if self.create_groups:
+            for name in unknown:
+                self.new_groups.setdefault(name.casefold(), name)
+            return None
+        message = (f"the group{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                   f"{'do' if len(unknown) > 1 else 'does'} not exist; pass --create-groups to create "
+                   f"{'them' if len(unknown) > 1 else 'it'}")
+        self.problems.append(RowError(row=row, field="groups", code="group_not_found", message=message,
+                                      value="; ".join(unknown)))
+        self.counts["error"] += 1
+        self.seen.add(user.email)
+        return PlanItem(action="error", email=user.email, row=row, errors=[message])
 
     def item(
         self,
@@ -127,6 +158,9 @@ class Planner:
             else:
                 self.unidentified += 1
             return PlanItem(action="error", email=email or "", row=row, errors=errors or [])
+        refused = self._unknown_groups(row, user)
+        if refused is not None:
+            return refused
         email = user.email
         packed = self.existing.get(email)
         old = _unpack(packed) if packed is not None else None

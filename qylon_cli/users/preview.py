@@ -44,6 +44,12 @@ class Preview:
         return sorted([*self.validation.errors, *self.planner.problems], key=lambda e: e.row or 0)
 
     @property
+    def rejected_rows(self) -> int:
+        """Rows with an error: from the checks, or found while planning (e.g. unknown groups)."""
+        planned = {p.row for p in self.planner.problems if p.row is not None} - set(self.validation.error_rows)
+        return len(self.validation.error_rows) + len(planned)
+
+    @property
     def error_count(self) -> int:
         return self.validation.error_count + len(self.planner.problems)
 
@@ -54,6 +60,7 @@ class Preview:
             "plan": self.planner.summary(),
             "items": [_item_dict(i) for i in self.items],
             "items_truncated": self.truncated,
+            "new_groups": sorted(self.planner.new_groups.values(), key=str.casefold),
             "errors": [e.model_dump() for e in self.errors],
             "error_count": self.error_count,
             "report": str(self.report) if self.report else None,
@@ -81,15 +88,19 @@ def preview(
     limit: int = 100,
     keep: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    groups: Iterable[str] | None = None,
+    create_groups: bool = True,
 ) -> Preview:
     """Validate ``path`` and plan it against ``existing`` users (a list of UserRow-shaped
     dicts). Errors are in the result, not raised; bad options raise UsageError.
 
     With ``keep=True`` the normalised rows stay available through
     ``result.validation.users()`` (to apply them) until ``result.close()``.
-    ``progress(stage, done, total)`` reports "check" (bytes) then "plan" (rows)."""
+    ``progress(stage, done, total)`` reports "check" (bytes) then "plan" (rows).
+    ``groups`` are the groups that exist (None: not checked); a row naming another is an
+    error unless ``create_groups``."""
     existing = list(existing)
-    planner = Planner(existing, mode=mode, caller=caller)  # checks the mode before reading
+    planner = Planner(existing, mode=mode, caller=caller, groups=groups, create_groups=create_groups)
     source = open_source(path, encoding=encoding, delimiter=delimiter)
     cmap = columns_mod.resolve(source.header, columns_mod.parse_overrides(mapping))
     writer = ReportWriter(report) if report else None

@@ -23,6 +23,11 @@ def fetch(api, *, page_size: int = 1000) -> tuple[list[dict], str]:
     return rows_from_server(api.pages("/v1/users", page_size=page_size)), me
 
 
+def group_names(api) -> list[str]:
+    """The names of the groups on the server."""
+    return [g["name"] for g in api.pages("/v1/groups", page_size=1000)]
+
+
 def rows_from_server(users: Iterable[dict]) -> list[dict]:
     """Convert as the pages stream (only the compact rows are kept; fields that are not
     set are left out), then name each manager by email."""

@@ -55,8 +55,9 @@ class Outcome:
 class Provisioner:
     """Apply changes to users on behalf of ``principal`` (its user is the caller)."""
 
-    def __init__(self, session: Session, principal, *, via: str = "bulk"):
+    def __init__(self, session: Session, principal, *, via: str = "bulk", create_groups: bool = True):
         self.s, self.principal, self.via = session, principal, via
+        self.create_groups = create_groups  # False: naming a group that does not exist is refused
         self.me: User = principal.user
         self._owners: int | None = None
         self._invites: list[dict] = []  # inserted by finish(), once the users are
@@ -278,13 +279,16 @@ class Provisioner:
         return self._groups
 
     def _named_groups(self, names: Iterable[str]) -> list[Group]:
-        """The groups with these names, created when missing."""
+        """The groups with these names, created when missing (if ``create_groups``)."""
         found: dict[str, Group] = {}
         for name in names:
             name = _clean(name)
             if name and name.casefold() not in found:
-                group = self.groups().get(name.casefold()) or self.create_group(name)
-                found[name.casefold()] = group
+                group = self.groups().get(name.casefold())
+                if group is None and not self.create_groups:
+                    raise Refused(f"The group {name} does not exist.", code="group_not_found", status=422,
+                                  hint="Create it first, or allow creating groups (qylon users import --create-groups).")
+                found[name.casefold()] = group or self.create_group(name)
         return list(found.values())
 
     def create_group(self, name: str, *, external_id: str | None = None, members: Iterable[User] = ()) -> Group:

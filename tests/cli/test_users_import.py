@@ -69,13 +69,21 @@ def server_users(url: str, token: str) -> dict[str, dict]:
 
 def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, env, server, org):
     people = write(tmp_path / "people.csv", PEOPLE)
-    dry = qylon("users", "import", str(people), "--dry-run", "--json", env=env)
+    # the file names groups the server does not have: an error for that row, unless allowed
+    refused = qylon("users", "import", str(people), "--dry-run", "--json", env=env)
+    assert refused.code == 3, refused.stdout
+    errors = refused.json["error"]["errors"]
+    assert [(e["code"], e["field"], e["row"]) for e in errors] == [("group_not_found", "groups", 2),
+                                                                  ("group_not_found", "groups", 3)]
+    assert "a, b do not exist; pass --create-groups" in errors[0]["message"]
+    dry = qylon("users", "import", str(people), "--dry-run", "--create-groups", "--json", env=env)
     assert dry.code == 0, dry.stderr
     assert dry.json["data"]["plan"]["create"] == 4 and dry.json["data"]["dry_run"] is True
+    assert dry.json["data"]["new_groups"] == ["a", "b"]
     assert len(server_users(server.url, org.token)) == 1  # only the owner: nothing changed
-    human = qylon("users", "import", str(people), "--report", str(tmp_path / "r.csv"), env=env)
+    human = qylon("users", "import", str(people), "--create-groups", "--report", str(tmp_path / "r.csv"), env=env)
     assert human.code == 0, human.stderr
-    assert "4 create" in human.stdout and "Applied: 4 created" in human.stdout
+    assert "4 create" in human.stdout and "Applied: 4 created" in human.stdout and "new groups a, b" in human.stdout
     rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8-sig")))
     assert sorted(r["outcome"] for r in rows) == ["created"] * 4
     users = server_users(server.url, org.token)
@@ -117,7 +125,7 @@ def test_abort_changes_nothing_and_skip_imports_the_valid_rows(qylon, tmp_path, 
 
 def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, env, server, org):
     people = write(tmp_path / "people.csv", PEOPLE)
-    assert qylon("users", "import", str(people), env=env).code == 0
+    assert qylon("users", "import", str(people), "--create-groups", env=env).code == 0
     fewer = write(tmp_path / "fewer.csv", "email\nboss@example.com\nann@example.com\nzed@example.com\n")
     plan = qylon("users", "import", str(fewer), "--mode", "sync", "--dry-run", "--json", env=env).json["data"]
     assert plan["plan"]["deactivate"] == 1 and plan["plan"]["skip"] == 1  # cy goes; the owner (caller) stays
@@ -130,11 +138,14 @@ def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, env,
 
 
 def test_list_show_deactivate_reactivate(qylon, tmp_path, env):
-    assert qylon("users", "import", str(write(tmp_path / "p.csv", PEOPLE)), env=env).code == 0
+    assert qylon("users", "import", str(write(tmp_path / "p.csv", PEOPLE)), "--create-groups", env=env).code == 0
     listed = qylon("users", "list", "--json", env=env)
     assert listed.json["data"]["total"] == 5
     shown = qylon("users", "show", "ANN@example.com", "--json", env=env)
     assert shown.json["data"]["department"] == "Ops"
+    groups = qylon("users", "groups", "--json", env=env).json["data"]
+    assert [(g["name"], g["members"]) for g in groups["items"]] == [("a", 2), ("b", 1)]
+    assert "a" in qylon("users", "groups", env=env).stdout
     assert qylon("users", "show", "nobody@example.com", "--json", env=env).code == 5
     assert qylon("users", "deactivate", "ann@example.com", "--json", env=env).code == 2  # no terminal: --yes
     off = qylon("users", "deactivate", "ann@example.com", "--yes", "--json", env=env)

@@ -128,6 +128,20 @@ def test_rejected_rows_are_error_items():
     assert planner.summary()["error"] == 1
 
 
+def test_groups_must_exist_unless_they_may_be_created():
+    file = rows({"email": "x@example.com", "groups": ["Eng", "Sales", "EMEA"]}, {"email": "y@example.com", "groups": ["eng"]})
+    strict = Planner(EXISTING, groups=["eng", "leads"], create_groups=False)
+    items = [strict.item(row, user) for row, user in file]
+    assert [i.action for i in items] == ["error", "create"]  # names match case-insensitively
+    assert [(p.row, p.code, p.value) for p in strict.problems] == [(2, "group_not_found", "Sales; EMEA")]
+    assert "Sales, EMEA do not exist; pass --create-groups" in items[0].errors[0]
+    lenient = Planner(EXISTING, groups=["eng"], create_groups=True)
+    assert [lenient.item(row, user).action for row, user in file] == ["create", "create"]
+    assert sorted(lenient.new_groups.values()) == ["EMEA", "Sales"] and not lenient.problems
+    offline = Planner(EXISTING)  # groups unknown (validate): nothing checked
+    assert offline.item(*file[0]).action == "create" and not offline.new_groups
+
+
 def test_status_and_reactivation():
     items, _ = plan_all(rows({"email": "old@example.com", "status": "active"}), EXISTING)
     assert items[0].changes == {"status": {"from": "suspended", "to": "active"}}

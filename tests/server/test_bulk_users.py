@@ -11,8 +11,9 @@ def key() -> str:
     return "test-" + secrets.token_hex(8)
 
 
-def bulk(api, token, items, idem=None):
-    return api.post("/v1/users/bulk", token, json={"items": items}, headers={"Idempotency-Key": idem or key()})
+def bulk(api, token, items, idem=None, create_groups=True):
+    return api.post("/v1/users/bulk", token, json={"items": items, "create_groups": create_groups},
+                    headers={"Idempotency-Key": idem or key()})
 
 
 def users(api, token):
@@ -58,6 +59,25 @@ def test_bulk_creates_updates_and_replays_by_key(api, org, backend):
     finally:
         db.dispose()
     assert invited == ["ann@example.com", "boss@example.com"]
+
+
+def test_groups_must_exist_unless_created_and_are_listed(api, org):
+    t = org.token
+    item = {"action": "create", "email": "g@example.com", "fields": {"groups": ["Sales", "EMEA"]}}
+    refused = bulk(api, t, [item], create_groups=False)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "group_not_found"
+    assert "Sales" in refused.json()["error"]["message"] and "g@example.com" not in users(api, t)
+    assert bulk(api, t, [item]).status_code == 200
+    # names match case-insensitively: the existing groups are used, not doubled
+    other = {"action": "create", "email": "h@example.com", "fields": {"groups": ["sales"]}}
+    assert bulk(api, t, [other], create_groups=False).status_code == 200
+    listed = api.get("/v1/groups", t).json()
+    assert listed["total"] == 2
+    assert [(g["name"], g["members"]) for g in listed["items"]] == [("EMEA", 1), ("Sales", 2)]
+    assert users(api, t)["h@example.com"]["groups"] == ["Sales"]
+    # taking a user out of a group updates both sides
+    assert bulk(api, t, [{"action": "update", "email": "g@example.com", "fields": {"groups": ["EMEA"]}}]).status_code == 200
+    assert {g["name"]: g["members"] for g in api.get("/v1/groups", t).json()["items"]} == {"EMEA": 1, "Sales": 1}
 
 
 def test_a_refused_item_changes_nothing_in_its_batch(api, org):

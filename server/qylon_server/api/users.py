@@ -8,13 +8,23 @@ import hashlib
 import json
 
 from fastapi import APIRouter, Header, Query
-from qylon_cli.schemas import BulkOutcome, BulkRequest, BulkResult, User, UserInvite, UserPage, Whoami
+from qylon_cli.schemas import (
+    BulkOutcome,
+    BulkRequest,
+    BulkResult,
+    GroupInfo,
+    GroupPage,
+    User,
+    UserInvite,
+    UserPage,
+    Whoami,
+)
 from sqlalchemy import func, or_, select
 
 from .. import audit
 from ..deps import Allowed, Authenticated
 from ..errors import ERROR_RESPONSES, ApiError, not_found
-from ..models import IdempotencyKey, Invitation, Organisation
+from ..models import Group, GroupMember, IdempotencyKey, Invitation, Organisation
 from ..models import User as UserRow
 from ..models import now
 from ..permissions import rank
@@ -75,6 +85,19 @@ def list_users(
     return UserPage(items=[out(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
+@router.get("/v1/groups", response_model=GroupPage)
+def list_groups(ctx: Allowed("users:read"), limit: UserLimit = 1000, offset: Offset = 0) -> GroupPage:
+    """List groups by name, with how many users each holds (SCIM and imports make them)."""
+    s = ctx.session
+    total = s.scalar(select(func.count()).select_from(Group)) or 0
+    members = (select(GroupMember.group_id, func.count().label("n")).group_by(GroupMember.group_id).subquery())
+    rows = s.execute(select(Group, func.coalesce(members.c.n, 0)).outerjoin(members, members.c.group_id == Group.id)
+                     .order_by(Group.name_key).limit(limit).offset(offset))
+    items = [GroupInfo(id=g.id, name=g.display_name, external_id=g.external_id, members=n, created_at=g.created_at)
+             for g, n in rows]
+    return GroupPage(items=items, total=total)
+
+
 @router.post("/v1/users/bulk", response_model=BulkResult)
 def bulk_users(
     body: BulkRequest,
@@ -96,7 +119,7 @@ def bulk_users(
                            hint="Use a new key for each distinct batch.")
         return BulkResult.model_validate({**stored.response, "replayed": True})
     try:
-        outcomes = Provisioner(s, ctx.principal, via="bulk").apply(body.items)
+        outcomes = Provisioner(s, ctx.principal, via="bulk", create_groups=body.create_groups).apply(body.items)
     except Refused as exc:
         raise ApiError(exc.status, exc.message, code=exc.code, hint=exc.hint) from None
     results = [
