@@ -358,6 +358,7 @@ class Provisioner:
             self.s.execute(insert(GroupMember), [{"org_id": self.principal.org_id, "group_id": group.id, "user_id": u}
                                                  for u in added])
         if added or removed:
+            group.updated_at = now()  # its version (ETag) changes with its members
             self.s.flush()
             self._recache([*added, *removed])
             if audit:

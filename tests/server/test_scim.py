@@ -297,3 +297,16 @@ def test_scim_and_import_share_groups(scim, api, org):
     members = scim("GET", f"/scim/v2/Groups/{group['id']}").json()["members"]
     assert [m["display"] for m in members] == ["imp@example.org"]
     assert re.fullmatch(r"[0-9a-f-]{36}", members[0]["value"])
+
+
+def test_racing_creates_make_one_user(scim):
+    """Identity providers retry and run in parallel: the same userName at once gives one
+    user, and every other request a 409, never a 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"schemas": [USER], "userName": "race@example.org", "emails": [{"value": "race@example.org"}]}
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(lambda _: scim("POST", "/scim/v2/Users", body).status_code, range(6)))
+    assert codes.count(201) == 1 and set(codes) == {201, 409}, codes
+    found = scim("GET", "/scim/v2/Users", params={"filter": 'userName eq "race@example.org"'}).json()
+    assert found["totalResults"] == 1

@@ -29,6 +29,7 @@ from scim2_models import (
     ServiceProviderConfig,
     Sort,
     UnauthorizedException,
+    UniquenessException,
 )
 from scim2_server.applications.asgi import ASGIApplication
 from scim2_server.applications.base import BaseApplication
@@ -36,6 +37,7 @@ from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from scim2_server.routing import Operation
+from sqlalchemy.exc import IntegrityError
 
 from ..deps import authenticate, key_hash
 from ..errors import ApiError
@@ -108,6 +110,8 @@ class ScimApp(ASGIApplication):
                 return self.service.service_provider_config(request.url, request.query)
         try:
             return self._authenticated(request)
+        except IntegrityError:  # two requests made the same user at once: the database kept one
+            raise UniquenessException(detail="That value was taken by another request at the same time.") from None
         except ApiError as exc:
             if exc.status == 429:
                 raise TooManyRequests(detail=exc.message) from None
