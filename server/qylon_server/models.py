@@ -86,7 +86,9 @@ class User(OrgScoped, Base):
     __table_args__ = (
         UniqueConstraint("org_id", "email", name="uq_users_org_email"),
         UniqueConstraint("org_id", "external_id", name="uq_users_org_external_id"),
-        Index("ix_users_org_user_name", "org_id", func.lower(text("user_name")), unique=True),
+        # partial, like the external id's: a condition on org_id alone cannot use it
+        Index("ix_users_org_user_name", "org_id", func.lower(text("user_name")), unique=True,
+              postgresql_where=text("user_name IS NOT NULL"), sqlite_where=text("user_name IS NOT NULL")),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     # no index of its own: uq_users_org_email (org_id, email) serves org_id look-ups, and

@@ -35,7 +35,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("deprovisioned_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("user_name", sa.String(length=320), nullable=True))
         batch.add_column(sa.Column("scim", sa.JSON(), nullable=True))
-    op.create_index("ix_users_org_user_name", "users", ["org_id", sa.text("lower(user_name)")], unique=True)
+    op.create_index("ix_users_org_user_name", "users", ["org_id", sa.text("lower(user_name)")], unique=True,
+                    postgresql_where=sa.text("user_name IS NOT NULL"), sqlite_where=sa.text("user_name IS NOT NULL"))
     op.create_table(
         "groups",
         sa.Column("id", sa.String(length=36), nullable=False),
