@@ -1,7 +1,9 @@
 """User provisioning: more user fields, invitations, idempotency keys for bulk requests.
 
 Also drops ix_users_org_id: uq_users_org_email (org_id, email) serves the same look-ups,
-and with both present PostgreSQL mis-plans email look-ups on stale statistics.
+and with both present PostgreSQL mis-plans email look-ups on stale statistics. For the
+same reason uq_users_org_external_id becomes a partial index (only users with an
+external id), which a condition on org_id alone cannot use.
 
 Revision ID: 0003
 Revises: 0002
@@ -33,8 +35,11 @@ USER_COLUMNS = [
 def upgrade() -> None:
     op.drop_index("ix_users_org_id", table_name="users")
     with op.batch_alter_table("users") as batch:
+        batch.drop_constraint("uq_users_org_external_id", type_="unique")
         for column in USER_COLUMNS:
             batch.add_column(column._copy())
+    op.create_index("uq_users_org_external_id", "users", ["org_id", "external_id"], unique=True,
+                    postgresql_where=sa.text("external_id IS NOT NULL"), sqlite_where=sa.text("external_id IS NOT NULL"))
     op.create_table(
         "invitations",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -77,7 +82,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("idempotency_keys")
     op.drop_table("invitations")
+    op.drop_index("uq_users_org_external_id", table_name="users")
     with op.batch_alter_table("users") as batch:
         for column in USER_COLUMNS:
             batch.drop_column(column.name)
+        batch.create_unique_constraint("uq_users_org_external_id", ["org_id", "external_id"])
     op.create_index("ix_users_org_id", "users", ["org_id"])
