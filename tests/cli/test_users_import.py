@@ -136,7 +136,7 @@ def test_users_are_fetched_a_page_at_a_time_after_the_last_email(qylon, tmp_path
     assert qylon("users", "import", str(write(tmp_path / "people.csv", PEOPLE)), "--json", env=env).code == 0
     with ApiClient(server.url, org.token) as api:
         emails = [u["email"] for u in remote.users(api, page_size=2)]
-        assert api.get("/v1/users", limit=2, after="boss@example.com")["total"] == 5
+        assert api.get("/v1/users", limit=2, after="boss@example.com")["total"] is None
     assert emails == sorted(server_users(server.url, org.token)) and len(emails) == 5
 
 

@@ -101,7 +101,7 @@ def test_users_page_by_keyset_after_an_email(api, org):
     seen, after = [], None
     while True:
         page = api.get("/v1/users", t, params={"limit": 2, **({"after": after} if after else {})}).json()
-        assert page["total"] == 4  # every user, whatever the page
+        assert page["total"] == (4 if after is None else None)  # keyset pages are not counted
         seen += [u["email"] for u in page["items"]]
         if len(page["items"]) < 2:
             break

@@ -58,7 +58,7 @@ def list_users(
     offset: Offset = 0,
     after: Annotated[str | None, Query(max_length=320, description=(
         "Only users whose email sorts after this one: pass the last email of a page to get the next "
-        "(each page then costs the same however deep; `total` still counts them all)."))] = None,
+        "(each page then costs the same however deep; `total` is then null)."))] = None,
 ) -> UserPage:
     """List users by email."""
     stmt = select(UserRow)
