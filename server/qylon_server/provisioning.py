@@ -61,8 +61,8 @@ class Provisioner:
 
     # -- look-ups --------------------------------------------------------------
     def preload(self, emails: Iterable[str]) -> None:
-        """Load these users into the session at once (one query per 500 emails), and
-        the chains of managers above them (one query per level)."""
+        """Load these users into the session at once (one query per 500 emails), and on
+        PostgreSQL the chains of managers above them (one query per level)."""
         wanted = sorted({e.strip().lower() for e in emails if e} - set(self._known))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
@@ -70,10 +70,18 @@ class Provisioner:
             for user in self.s.scalars(self._each(User.email, chunk)):
                 self._known[user.email] = user
                 self._parents[user.id] = user.manager_id
-        self._load_parents()
+        if self._postgres:
+            self._load_parents()
+
+    @property
+    def _postgres(self) -> bool:
+        return self.s.get_bind().dialect.name == "postgresql"
 
     def _load_parents(self) -> None:
-        """Every manager id above the known users, level by level (for _manager's loop check)."""
+        """Every manager id above the known users, level by level (for _manager's loop
+        check), rather than one round trip per missing link. Not on SQLite: no round
+        trips there, and it plans a list of ids as a scan of the whole organisation
+        (through uq_users_org_email), so _parent() looks each one up by primary key."""
         missing = sorted({m for m in self._parents.values() if m} - set(self._parents))
         while missing:
             for start in range(0, len(missing), 500):
@@ -91,7 +99,7 @@ class Provisioner:
         big import, before autovacuum analyses it), scans every user of the organisation
         through an org_id index for each batch: quadratic over a large import."""
         stmt = (select(*columns) if columns else select(User)).where(User.org_id == self.principal.org_id)
-        if self.s.get_bind().dialect.name != "postgresql":
+        if not self._postgres:
             return stmt.where(column.in_(values))
         given = func.unnest(literal(values, ARRAY(String))).table_valued("value").render_derived(name="given")
         one = stmt.where(column == given.c.value).limit(1).lateral("one")
