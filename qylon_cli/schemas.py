@@ -217,7 +217,7 @@ class BulkResult(BaseModel):
 
 class UserPage(BaseModel):
     items: list[User]
-    total: int
+    total: int | None = Field(description="Every user the filters match; null for a page asked with `after`.")
     limit: int
     offset: int
 

@@ -104,7 +104,7 @@ def export_cmd(
     if format not in ("csv", "json"):
         raise UsageError(f"Unknown format {format!r}.", hint="Use csv or json.")
     with _api() as api:
-        rows = remote.rows_from_server(api.pages("/v1/users", page_size=1000))
+        rows = remote.rows_from_server(remote.users(api))
     if output.json_mode():
         if out:
             write_users(rows, out) if format == "csv" else out.write_text(jsonlib.dumps(rows, ensure_ascii=False))

@@ -148,10 +148,15 @@ def apply_preview(
 
     from .plan import iter_plan
 
+    total = result.validation.rows_read + result.planner.counts.get("deactivate", 0)
+    if report is None and not any(result.planner.counts.get(a) for a in ("create", "update", "deactivate")):
+        # nothing to send (a re-run of an applied file): the preview's counts are the outcome
+        if progress:
+            progress("apply", total, total)
+        return {OUTCOME[a]: n for a, n in result.planner.counts.items() if a in OUTCOME and n}
     planner = result.planner.restart()
     known = set(planner.existing)
     mode = planner.mode
-    total = result.validation.rows_read + result.planner.counts.get("deactivate", 0)
     done = [0]
 
     def step(n: int) -> None:

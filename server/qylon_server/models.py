@@ -22,8 +22,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
-from sqlalchemy import func, text
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -85,15 +86,19 @@ class User(OrgScoped, Base):
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("org_id", "email", name="uq_users_org_email"),
-        UniqueConstraint("org_id", "external_id", name="uq_users_org_external_id"),
+        # partial: only users with an external id, so that an org_id condition alone
+        # cannot use it (see below)
+        Index("uq_users_org_external_id", "org_id", "external_id", unique=True,
+              postgresql_where=text("external_id IS NOT NULL"), sqlite_where=text("external_id IS NOT NULL")),
         # partial, like the external id's: a condition on org_id alone cannot use it
         Index("ix_users_org_user_name", "org_id", func.lower(text("user_name")), unique=True,
               postgresql_where=text("user_name IS NOT NULL"), sqlite_where=text("user_name IS NOT NULL")),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     # no index of its own: uq_users_org_email (org_id, email) serves org_id look-ups, and
-    # a second index misleads PostgreSQL's planner into scanning a whole organisation
-    # for email look-ups while its statistics are stale (right after a big import)
+    # a second index that starts with org_id misleads PostgreSQL's planner into scanning
+    # a whole organisation for each email or id look-up while its statistics are stale
+    # (right after a big import, before autovacuum has analysed the table)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
     email: Mapped[str] = mapped_column(String(320))  # stored lower-cased
     given_name: Mapped[str | None] = mapped_column(String(200))

@@ -137,6 +137,34 @@ def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, env,
     assert owner["status"] != "deactivated"
 
 
+def test_users_are_fetched_a_page_at_a_time_after_the_last_email(qylon, tmp_path, env, server, org):
+    from qylon_cli.client import ApiClient
+    from qylon_cli.users import remote
+
+    assert qylon("users", "import", str(write(tmp_path / "people.csv", PEOPLE)), "--create-groups", "--json", env=env).code == 0
+    with ApiClient(server.url, org.token) as api:
+        emails = [u["email"] for u in remote.users(api, page_size=2)]
+        assert api.get("/v1/users", limit=2, after="boss@example.com")["total"] is None
+    assert emails == sorted(server_users(server.url, org.token)) and len(emails) == 5
+
+
+def test_users_from_a_server_without_keyset_pages_come_by_offset():
+    """A server from before ``after`` ignores it and answers the first page again."""
+    from qylon_cli.users import remote
+
+    class OldServer:
+        emails = [f"u{i:02d}@example.com" for i in range(7)]
+
+        def get(self, path, limit, after=None):
+            return {"items": [{"email": e} for e in self.emails[:limit]], "total": len(self.emails)}
+
+        def pages(self, path, page_size):
+            for start in range(0, len(self.emails), page_size):
+                yield from ({"email": e} for e in self.emails[start:start + page_size])
+
+    assert [u["email"] for u in remote.users(OldServer(), page_size=3)] == OldServer.emails
+
+
 def test_list_show_deactivate_reactivate(qylon, tmp_path, env):
     assert qylon("users", "import", str(write(tmp_path / "p.csv", PEOPLE)), "--create-groups", env=env).code == 0
     listed = qylon("users", "list", "--json", env=env)

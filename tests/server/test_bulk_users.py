@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from types import SimpleNamespace
+
+import pytest
+from qylon_server.models import User
+from qylon_server.provisioning import Provisioner
+from sqlalchemy import text
 
 from .harness import Database
 
@@ -145,3 +151,26 @@ def test_idempotency_keys_and_users_belong_to_one_organisation(api, org, other_o
     r = bulk(api, org.token, [{"action": "create", "email": "x@example.com",
                                "fields": {"manager_email": api.get("/v1/me", other_org.token).json()["user"]["email"]}}])
     assert r.status_code == 422 and r.json()["error"]["code"] == "manager_not_found"
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_user_look_ups_stay_index_probes_while_the_table_has_no_statistics(api, org, backend):
+    """Right after a big import PostgreSQL has no statistics on users yet: each batch's
+    look-ups by email must still probe the (org_id, email) index, not scan every user of
+    the organisation, and plans are made afresh (never a generic one kept from when the
+    table was small)."""
+    for start in (0, 1000):
+        items = [{"action": "create", "email": f"p{i}@example.com"} for i in range(start, start + 1000)]
+        assert bulk(api, org.token, items).status_code == 200
+    db = Database(backend.url)
+    try:
+        with db.session(org.id) as s:
+            assert s.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+            provisioner = Provisioner(s, SimpleNamespace(org_id=org.id, user=None))
+            stmt = provisioner._each(User.email, [f"p{i}@example.com" for i in range(0, 2000, 4)])
+            compiled = stmt.compile(dialect=s.get_bind().dialect)
+            plan = "\n".join(r[0] for r in s.connection().exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+            assert "Index Scan using uq_users_org_email" in plan and "Bitmap" not in plan, plan
+            assert len(s.scalars(stmt).all()) == 500
+    finally:
+        db.dispose()

@@ -93,6 +93,23 @@ def test_users_invite_list_get(api, org):
         assert made.status_code == 201 and made.json()["external_id"] is None and made.json()["title"] is None
 
 
+def test_users_page_by_keyset_after_an_email(api, org):
+    t = org.token
+    for email in ("c@example.com", "A@example.com", "b@example.com"):
+        assert api.post("/v1/users", t, json={"email": email}).status_code == 201
+    every = [u["email"] for u in api.get("/v1/users?limit=10", t).json()["items"]]
+    seen, after = [], None
+    while True:
+        page = api.get("/v1/users", t, params={"limit": 2, **({"after": after} if after else {})}).json()
+        assert page["total"] == (4 if after is None else None)  # keyset pages are not counted
+        seen += [u["email"] for u in page["items"]]
+        if len(page["items"]) < 2:
+            break
+        after = page["items"][-1]["email"]
+    assert seen == every and len(seen) == 4
+    assert api.get("/v1/users", t, params={"after": "B@Example.com"}).json()["items"][0]["email"] == "c@example.com"
+
+
 def test_audit_events_record_who_what_and_which_key(api, org):
     t = org.token
     key_id = api.get("/v1/me", t).json()["key"]["id"]

@@ -150,6 +150,11 @@ def test_migrations_downgrade_to_empty_and_upgrade_again(engine_name, tmp_path):
             assert left <= {"qylon_alembic_version"}, left
             upgrade(url)
             assert current(engine) == head()
+            with engine.connect() as conn:  # expression indexes, which autogenerate cannot compare
+                indexes = {r[0] for r in conn.execute(text(
+                    "SELECT name FROM sqlite_master WHERE type='index'" if engine.dialect.name == "sqlite"
+                    else "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"))}
+            assert {"ix_users_org_user_name", "uq_users_org_external_id"} <= indexes
         finally:
             engine.dispose()
 

@@ -66,6 +66,9 @@ def list_users(
     status: Literal["invited", "active", "deactivated"] | None = None,
     limit: UserLimit = 50,
     offset: Offset = 0,
+    after: Annotated[str | None, Query(max_length=320, description=(
+        "Only users whose email sorts after this one: pass the last email of a page to get the next "
+        "(each page then costs the same however deep; `total` is then null)."))] = None,
 ) -> UserPage:
     """List users by email."""
     stmt = select(UserRow)
@@ -81,7 +84,8 @@ def list_users(
                 func.lower(func.coalesce(UserRow.display_name, "")).like(like),
             )
         )
-    rows, total = page(ctx.session, stmt, limit=limit, offset=offset, order_by=[UserRow.email])
+    rows, total = page(ctx.session, stmt, limit=limit, offset=offset, order_by=[UserRow.email],
+                       after=UserRow.email > after.strip().lower() if after is not None else None)
     return UserPage(items=[out(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
