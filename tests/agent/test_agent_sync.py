@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from ..conftest import credentials
 from ..server.harness import free_port, new_org, sqlite_backend
 from .test_daemon import wait_for
 from .test_sync import server_ids, server_process
@@ -19,7 +20,7 @@ def test_agent_syncs_and_rides_out_a_server_outage(qylon, qylon_home, tmp_path, 
         org = new_org(backend)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {"QYLON_SERVER": url, "QYLON_TOKEN": org.token}
+        env = credentials(url, org.token)
         assert qylon("agent", "start", env=env).code == 0
         try:
             with server_process(backend.url, port, tmp_path / "srv"):
