@@ -17,6 +17,12 @@ from pathlib import Path
 
 import pytest
 
+# One thread per process for BLAS and OpenMP (NumPy, CTranslate2), in the tests and every
+# command they start. Parallel workers already keep both cores busy; thread pools on top
+# spin waiting for each other: the same transcription took 40 % more CPU with them.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QYLON_SHARED", REPO.parent / "shared"))
 AUDIO = SHARED / "data" / "audio"
