@@ -7,6 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist). Much of the suite waits on subprocesses, servers and
+# real-time audio, so more workers than cores pays off; PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 4
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: install demo test test-fast lint bench docs clean system-deps fuzz scim-check
 
@@ -29,10 +33,10 @@ test: install system-deps
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/api_fuzz.py --max-time 40
 	$(BIN)/python scripts/scim_check.py
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 fuzz: install
 	$(BIN)/python scripts/api_fuzz.py --max-time 40

@@ -33,9 +33,9 @@ def check(kind: str, db_env: dict, verbose: bool) -> int:
     from scim2_client.engines.httpx2 import SyncSCIMClient
     from scim2_tester import Status, check_server
 
-    with server(db_env, "qylon-scim-") as (url, owner, _home, log):
+    with server(db_env, "qylon-scim-") as (url, init, _env, log):
         made = httpx2.post(f"{url}/v1/api-keys", json={"name": "scim2-tester", "scopes": ["scim"]},
-                           headers={"Authorization": f"Bearer {owner}"})
+                           headers={"Authorization": f"Bearer {init['token']}"})
         made.raise_for_status()
         client = httpx2.Client(base_url=f"{url}/scim/v2", headers={"Authorization": f"Bearer {made.json()['token']}"})
         scim = SyncSCIMClient(client)

@@ -1,4 +1,9 @@
-"""Shared fixtures: every test gets its own QYLON_HOME; helpers run the real command."""
+"""Shared fixtures: every test gets its own QYLON_HOME; helpers run the real command;
+the team server (one per engine, shared by the session) for every test that talks to it.
+
+Under pytest-xdist each worker is a session of its own: its own QYLON_HOMEs (tmp_path),
+its own databases, servers and ports (tests/server/harness.py), its own PulseAudio
+(tests/agent/pulse.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +11,17 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# One thread per process for BLAS and OpenMP (NumPy, CTranslate2), in the tests and every
+# command they start. Parallel workers already keep both cores busy; thread pools on top
+# spin waiting for each other: the same transcription took 40 % more CPU with them.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QYLON_SHARED", REPO.parent / "shared"))
@@ -63,3 +75,69 @@ def jfk_wav() -> Path:
     path = AUDIO / "jfk.wav"
     assert path.exists(), f"shared test data missing: {path} (clone shared/ beside the repository)"
     return path
+
+
+# -- the team server ---------------------------------------------------------------------
+
+FILE_KEYRING = {"PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring"}  # see keyring_file.py
+
+
+def credentials(url: str, token: str) -> dict:
+    """Environment for a command signed in to the server at ``url`` with ``token``."""
+    return {"QYLON_SERVER": url, "QYLON_TOKEN": token}
+
+
+class TeamServers:
+    """A migrated database and a running server per engine, made on first use and kept
+    for the session; every test makes its own organisations in them."""
+
+    def __init__(self, stack: ExitStack, tmp_path_factory):
+        self._stack, self._tmp = stack, tmp_path_factory
+        self._backends: dict = {}
+        self._servers: dict = {}
+
+    def backend(self, engine: str):
+        from .server import harness
+
+        if engine not in self._backends:
+            made = harness.sqlite_backend(self._tmp.mktemp(engine)) if engine == "sqlite" else harness.postgres_backend()
+            self._backends[engine] = self._stack.enter_context(made)
+        return self._backends[engine]
+
+    def server(self, engine: str):
+        from .server import harness
+
+        if engine not in self._servers:
+            self._servers[engine] = self._stack.enter_context(harness.running(self.backend(engine)))
+        return self._servers[engine]
+
+
+@pytest.fixture(scope="session")
+def team_servers(tmp_path_factory):
+    with ExitStack() as stack:
+        yield TeamServers(stack, tmp_path_factory)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, team_servers):
+    """The server's database, on each engine. A module whose tests do not depend on the
+    engine overrides this with ``team_servers.backend("sqlite")``."""
+    return team_servers.backend(request.param)
+
+
+@pytest.fixture
+def server(backend, team_servers):
+    return team_servers.server(backend.name)
+
+
+@pytest.fixture
+def org(backend):
+    from .server.harness import new_org
+
+    return new_org(backend)
+
+
+@pytest.fixture
+def signed_in(server, org) -> dict:
+    """Environment for a command signed in as the owner of ``org``."""
+    return credentials(server.url, org.token)

@@ -39,10 +39,11 @@ class Outbox:
         self.db = store.db
 
     def pending(self) -> list[dict]:
+        """Meetings waiting to be pushed, oldest first (the row id breaks ties within a millisecond)."""
         cur = self.db.execute(
             "SELECT o.meeting_id AS id, m.title, m.client, m.created_at, o.attempts, o.last_error "
             "FROM sync_outbox o JOIN meetings m ON m.id = o.meeting_id "
-            "WHERE o.pushed_at IS NULL ORDER BY o.enqueued_at, o.meeting_id"
+            "WHERE o.pushed_at IS NULL ORDER BY o.enqueued_at, o.rowid"
         )
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]

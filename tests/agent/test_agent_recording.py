@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .test_daemon import wait_for
+from .test_daemon import agent_jobs, agent_status, wait_for
 from .test_record import REFERENCE, Run, wer
 
 
@@ -50,7 +50,7 @@ def test_agent_finishes_a_recording_left_by_a_crash(qylon, pulse, qylon_home, jf
     run.finish()
     assert agent(qylon, pulse, "start").code == 0
     try:
-        [job] = wait_for(lambda: [j for j in qylon("agent", "jobs", "--all", "--json").json["data"] if j["status"] == "done"], 120)
+        [job] = wait_for(lambda: agent_jobs("done"), 120)
         assert job["kind"] == "recording" and job["result"]["recording_id"] == meta["id"]
         assert "my fellow americans ask not what your country" in transcript(qylon, job["result"]["meeting_id"]).lower()
         assert qylon("meeting", "recover", "--json").json["data"] == []  # nothing left to finish
@@ -66,13 +66,13 @@ def test_auto_record_a_detected_meeting(qylon, pulse, qylon_home, jfk_wav, tmp_p
     shutil.copy(shutil.which("pacat"), fake)
     call = subprocess.Popen([str(fake), "--record", "-d", "mic"], env=pulse.env, stdout=subprocess.DEVNULL)
     try:
-        wait_for(lambda: qylon("agent", "status", "--json").json["data"].get("recording"), timeout=20)
+        wait_for(lambda: agent_status().get("recording"), timeout=20)
         time.sleep(1)
         pulse.play(jfk_wav, sink="micsink").wait(timeout=30)
         time.sleep(1)
         call.terminate()
         call.wait(5)
-        [job] = wait_for(lambda: [j for j in qylon("agent", "jobs", "--all", "--json").json["data"] if j["status"] == "done"], 120)
+        [job] = wait_for(lambda: agent_jobs("done"), 120)
         assert job["kind"] == "recording"
         text = transcript(qylon, job["result"]["meeting_id"])
         assert wer(REFERENCE, text) <= 0.2, text

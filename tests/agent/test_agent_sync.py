@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from ..conftest import credentials
 from ..server.harness import free_port, new_org, sqlite_backend
-from .test_daemon import wait_for
+from .test_daemon import agent_status, wait_for
 from .test_sync import server_ids, server_process
 
 
@@ -19,7 +20,7 @@ def test_agent_syncs_and_rides_out_a_server_outage(qylon, qylon_home, tmp_path, 
         org = new_org(backend)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {"QYLON_SERVER": url, "QYLON_TOKEN": org.token}
+        env = credentials(url, org.token)
         assert qylon("agent", "start", env=env).code == 0
         try:
             with server_process(backend.url, port, tmp_path / "srv"):
@@ -29,8 +30,7 @@ def test_agent_syncs_and_rides_out_a_server_outage(qylon, qylon_home, tmp_path, 
                 assert status["last_sync"]["server_reachable"] is True
             # The server goes away: the next meeting waits in the outbox.
             second = qylon("meeting", "transcribe", str(jfk_wav), "--background", "--title", "Offline", "--json").json["data"]
-            wait_for(lambda: (qylon("agent", "status", "--json").json["data"].get("last_sync") or {}).get("server_reachable") is False,
-                     timeout=60, step=1.0)
+            wait_for(lambda: (agent_status().get("last_sync") or {}).get("server_reachable") is False, timeout=60)
             assert qylon("sync", "--dry-run", "--json").json["data"]["pending"][0]["id"] == second["id"]
             time.sleep(1)
             with server_process(backend.url, port, tmp_path / "srv"):

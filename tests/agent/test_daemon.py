@@ -14,7 +14,9 @@ import time
 
 import numpy as np
 import pytest
+from qylon_agent.audio import decode
 
+from ..conftest import AUDIO, SAMPLES
 from .audiofiles import read_wav, write_wav
 
 
@@ -36,6 +38,28 @@ def agent(qylon, qylon_home):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def agent_status() -> dict:
+    """The daemon's status as `qylon agent status --json` shows it while it runs, asked over
+    its socket from this process: polling through a new Python process every time would
+    cost more CPU than the work being waited for."""
+    from qylon_agent.daemon.client import AgentClient
+
+    return AgentClient().request("GET", "/v1/status")
+
+
+def agent_jobs(status: str | None = None) -> list[dict]:
+    """All the daemon's jobs (`qylon agent jobs --all --json`), or those with this status, asked in-process."""
+    from qylon_agent.daemon.client import AgentClient
+
+    return [j for j in AgentClient().request("GET", "/v1/jobs?all=1") if status in (None, j["status"])]
+
+
+def agent_gone() -> bool:
+    from qylon_agent.daemon.client import AgentClient
+
+    return AgentClient().running() is None
 
 
 def wait_for(predicate, timeout: float = 60, step: float = 0.2):
@@ -119,31 +143,34 @@ def test_without_agent_runs_in_process(qylon, jfk_wav):
 
 @pytest.mark.slow
 def test_sigkill_mid_job_then_restart_completes_once(qylon, agent, qylon_home, tmp_path, jfk_wav):
-    long = write_wav(tmp_path / "long.wav", np.tile(read_wav(jfk_wav), 12))  # 2.2 minutes
+    # 2.3 minutes of different speech: the same clip over and over makes Whisper fall back to
+    # random sampling, which (with one thread as here) now and then loses half the file.
+    jfk, call = read_wav(jfk_wav), read_wav(AUDIO / "two_speakers_call.wav")
+    team = decode(SAMPLES / "team_meeting.ogg").samples
+    long = write_wav(tmp_path / "long.wav", np.concatenate([team, jfk, call, team, jfk]))
+    said = [*[line.split(":", 1)[1] for line in (SAMPLES / "team_meeting.txt").read_text().splitlines()] * 2,
+            (AUDIO / "jfk.txt").read_text() * 2, (AUDIO / "two_speakers_call.txt").read_text()]
     queued = qylon("meeting", "transcribe", str(long), "--background", "--no-wait", "--json").json["data"]["job"]
 
     def running():
-        status = qylon("agent", "status", "--json").json["data"]
-        return any(j["id"] == queued["id"] and (j["progress"]["position_s"] or 0) > 0 for j in status.get("current", []))
+        return any(j["id"] == queued["id"] and (j["progress"]["position_s"] or 0) > 0 for j in agent_status()["current"])
 
-    wait_for(running, timeout=150, step=1.0)  # each check is a process: poll gently on 2 cores
+    wait_for(running, timeout=150)
     os.kill(agent["pid"], signal.SIGKILL)
-    wait_for(lambda: qylon("agent", "status", "--json").json["data"]["running"] is False, timeout=10)
+    wait_for(agent_gone, timeout=10)
+    assert qylon("agent", "status", "--json").json["data"] == {"running": False}
     assert (qylon_home / "agent" / "agent.lock").exists()  # the stale lock is still there
     restarted = qylon("agent", "start", "--json")
     assert restarted.code == 0, restarted.stderr
-    done = wait_for(
-        lambda: [j for j in qylon("agent", "jobs", "--all", "--json").json["data"] if j["status"] == "done"], timeout=240, step=1.0
-    )
+    done = wait_for(lambda: agent_jobs("done"), timeout=240, step=0.5)
     assert done[0]["id"] == queued["id"] and done[0]["attempts"] == 2
     meetings = qylon("meeting", "list", "--json").json["data"]
     assert len(meetings) == 1 and meetings[0]["id"] == done[0]["result"]["meeting_id"]
     shown = qylon("meeting", "show", meetings[0]["id"], "--json").json["data"]
-    # The whole file, not just what came before the kill. (Whisper words the twelve
-    # repeats differently from run to run, so measure coverage, not exact text.)
+    # The whole file, not just what came before the kill (measured by coverage and words).
     segments = shown["segments"]
     assert segments[0]["start"] <= 2 and segments[-1]["end"] >= shown["duration_s"] - 12
-    assert len(" ".join(s["text"] for s in segments).split()) >= 0.7 * 22 * 12
+    assert len(" ".join(s["text"] for s in segments).split()) >= 0.7 * len(" ".join(said).split())
 
 
 def test_logs(qylon, agent):

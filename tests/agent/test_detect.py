@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from qylon_agent.detect import identify
 
-from .test_daemon import wait_for
+from .test_daemon import agent_status, wait_for
 
 
 @pytest.mark.parametrize(
@@ -37,10 +37,10 @@ def test_agent_notices_a_meeting_app(qylon, qylon_home, pulse, tmp_path):
     shutil.copy(shutil.which("pacat"), fake)  # a recording client whose binary is named "zoom"
     stand_in = subprocess.Popen([str(fake), "--record", "-d", "mic"], env=pulse.env, stdout=subprocess.DEVNULL)
     try:
-        wait_for(lambda: qylon("agent", "status", "--json").json["data"].get("meeting_apps") == ["Zoom"], timeout=15)
+        wait_for(lambda: agent_status().get("meeting_apps") == ["Zoom"], timeout=15)
         stand_in.terminate()
         stand_in.wait(5)
-        wait_for(lambda: qylon("agent", "status", "--json").json["data"].get("meeting_apps") == [], timeout=15)
+        wait_for(lambda: agent_status().get("meeting_apps") == [], timeout=15)
         log = [json.loads(line) for line in (qylon_home / "agent" / "agent.log").read_text().splitlines()]
         assert {"meeting detected", "meeting ended"} <= {e["message"] for e in log if e.get("app") == "Zoom"}
     finally:

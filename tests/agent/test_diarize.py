@@ -12,6 +12,9 @@ from qylon_cli.schemas import Segment, Word
 from tests.agent.audiofiles import write_wav
 from tests.agent.diarize_fixtures import build
 
+# The voices are synthesised once per worker (the session fixture ``clips``): their tests share one.
+pytestmark = pytest.mark.xdist_group("voices")
+
 DANA_1 = "My name is Dana and I run the delivery team. I usually talk about budgets and schedules."
 DANA_2 = "We should move the launch to Monday and tell the client this afternoon, before the board meets."
 MARCUS = [

@@ -8,7 +8,7 @@ import pytest
 from tests.agent.audiofiles import write_wav
 from tests.agent.test_diarize import DANA_1, DANA_2, MARCUS, _two_channel, clips  # noqa: F401  (session fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("voices")]  # the clips are made once per worker
 
 
 def _transcribe(qylon, path, *args, env=None):

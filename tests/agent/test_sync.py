@@ -22,7 +22,8 @@ from qylon_agent.outbox import Outbox
 from qylon_agent.store import Store
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
-from ..server.harness import PEPPER, free_port, new_org, postgres_backend, running, sqlite_backend
+from ..conftest import credentials
+from ..server.harness import PEPPER, free_port, new_org
 
 
 def make_meetings(n: int, *, client: str | None = "Acme", words: int = 20) -> list[Meeting]:
@@ -55,36 +56,28 @@ def server_ids(url: str, token: str) -> list[str]:
             return ids
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    with sqlite_backend(tmp_path_factory.mktemp("sync")) as b:
-        yield b
+@pytest.fixture
+def backend(team_servers):
+    """The agent's side does not depend on the server's engine: SQLite (the restart test runs on both)."""
+    return team_servers.backend("sqlite")
 
 
-@pytest.fixture(scope="module")
-def server(backend):
-    with running(backend) as s:
-        yield s
-
-
-def test_dry_run_push_repush_and_client_pull(qylon, server, backend):
-    org = new_org(backend)
-    env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
+def test_dry_run_push_repush_and_client_pull(qylon, server, org, signed_in):
     httpx2.post(f"{server.url}/v1/clients", json={"name": "Acme"}, headers={"Authorization": f"Bearer {org.token}"})
     meetings = make_meetings(3)
     dry = qylon("sync", "--dry-run", "--json")  # no server needed
     assert dry.code == 0 and [r["id"] for r in dry.json["data"]["pending"]] == [m.id for m in meetings]
-    first = qylon("sync", "--json", env=env)
+    first = qylon("sync", "--json", env=signed_in)
     assert first.code == 0, first.stdout + first.stderr
     assert first.json["data"] | {"pushed_ids": None} == {"pushed": 3, "unchanged": 0, "failed": [], "pending": 0, "clients": 1, "pushed_ids": None}
-    again = qylon("sync", "--json", env=env).json["data"]
+    again = qylon("sync", "--json", env=signed_in).json["data"]
     assert again["pushed"] == 0 and again["pending"] == 0
     # Editing a meeting queues it again; the server updates it in place.
     store = Store()
     edited = meetings[0].model_copy(update={"title": "Kick-off (edited)"})
     store.save_meeting(edited)
     assert [r["id"] for r in Outbox(store).pending()] == [edited.id]
-    assert qylon("sync", "--json", env=env).json["data"]["pushed"] == 1
+    assert qylon("sync", "--json", env=signed_in).json["data"]["pushed"] == 1
     assert sorted(server_ids(server.url, org.token)) == sorted(m.id for m in meetings)
     got = httpx2.get(f"{server.url}/v1/meetings/{edited.id}", headers={"Authorization": f"Bearer {org.token}"}).json()
     assert got["title"] == "Kick-off (edited)" and len(got["segments"]) == 40
@@ -97,8 +90,7 @@ def test_dry_run_push_repush_and_client_pull(qylon, server, backend):
 
 def test_unreachable_server_is_exit_6_and_keeps_the_outbox(qylon):
     make_meetings(2)
-    env = {"QYLON_SERVER": f"http://127.0.0.1:{free_port()}", "QYLON_TOKEN": "qyl_live_x_" + "y" * 30,
-           "QYLON_SYNC_RETRIES": "2"}
+    env = {**credentials(f"http://127.0.0.1:{free_port()}", "qyl_live_x_" + "y" * 30), "QYLON_SYNC_RETRIES": "2"}
     started = time.monotonic()
     result = qylon("sync", "--json", env=env)
     assert result.code == 6 and result.json["error"]["code"] == "unavailable"
@@ -108,7 +100,7 @@ def test_unreachable_server_is_exit_6_and_keeps_the_outbox(qylon):
 
 def test_bad_key_is_exit_4(qylon, server):
     make_meetings(1)
-    result = qylon("sync", "--json", env={"QYLON_SERVER": server.url, "QYLON_TOKEN": "qyl_live_x_" + "y" * 30})
+    result = qylon("sync", "--json", env=credentials(server.url, "qyl_live_x_" + "y" * 30))
     assert result.code == 4
 
 
@@ -164,42 +156,41 @@ def count_on_server(url, token) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
-def test_server_killed_mid_sync_and_restarted(engine, tmp_path, qylon_home):
+def test_server_killed_mid_sync_and_restarted(engine, tmp_path, qylon_home, team_servers):
     n = 120
     meetings = make_meetings(n, words=60)
-    with (sqlite_backend(tmp_path) if engine == "sqlite" else postgres_backend()) as backend:
-        org = new_org(backend)
-        port, url = free_port(), None
-        url = f"http://127.0.0.1:{port}"
-        # A generous retry budget (about 35 s): restarting the server on a loaded machine can be slow.
-        env = {**os.environ, "QYLON_SERVER": url, "QYLON_TOKEN": org.token, "NO_COLOR": "1", "QYLON_SYNC_RETRIES": "12"}
-        with server_process(backend.url, port, tmp_path / "srv-home") as first:
-            sync = subprocess.Popen([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            wait_for(lambda: count_on_server(url, org.token) >= 15)
-            first.send_signal(signal.SIGKILL)  # the server dies mid-sync
-            first.wait(10)
-            assert sync.poll() is None, "sync finished before the server was killed"
-        time.sleep(1.0)
-        with server_process(backend.url, port, tmp_path / "srv-home"):
-            assert 0 < count_on_server(url, org.token) < n  # the kill really came mid-sync
-            out, err = sync.communicate(timeout=120)
-            assert sync.returncode == 0, out + err
-            import json
+    backend = team_servers.backend(engine)
+    org = new_org(backend)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # A generous retry budget (about 35 s): restarting the server on a loaded machine can be slow.
+    env = {**os.environ, **credentials(url, org.token), "NO_COLOR": "1", "QYLON_SYNC_RETRIES": "12"}
+    with server_process(backend.url, port, tmp_path / "srv-home") as first:
+        sync = subprocess.Popen([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: count_on_server(url, org.token) >= 15)
+        first.send_signal(signal.SIGKILL)  # the server dies mid-sync
+        first.wait(10)
+        assert sync.poll() is None, "sync finished before the server was killed"
+    time.sleep(1.0)
+    with server_process(backend.url, port, tmp_path / "srv-home"):
+        assert 0 < count_on_server(url, org.token) < n  # the kill really came mid-sync
+        out, err = sync.communicate(timeout=120)
+        assert sync.returncode == 0, out + err
+        import json
 
-            report = json.loads(out)["data"]
-            assert report["pending"] == 0 and report["failed"] == []
-            ids = server_ids(url, org.token)
+        report = json.loads(out)["data"]
+        assert report["pending"] == 0 and report["failed"] == []
+        ids = server_ids(url, org.token)
     assert len(ids) == n and sorted(ids) == sorted(m.id for m in meetings)  # every meeting exactly once
     assert Outbox(Store()).pending() == []
 
 
 @pytest.mark.slow
-def test_sync_killed_mid_run_resumes_without_duplicates(tmp_path, qylon_home, server, backend):
+def test_sync_killed_mid_run_resumes_without_duplicates(tmp_path, qylon_home, server, org, signed_in):
     n = 120
     meetings = make_meetings(n, words=60)
-    org = new_org(backend)
-    env = {**os.environ, "QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
+    env = {**os.environ, **signed_in}
     sync = subprocess.Popen([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: count_on_server(server.url, org.token) >= 10)

@@ -8,49 +8,37 @@ import pytest
 from qylon_cli.client import ApiClient
 from qylon_cli.errors import NotAllowed, NotAuthenticated, NotFound, Unavailable
 
-from ..server.harness import free_port, new_org, running, sqlite_backend
-
-KEYRING = {"PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring"}
-
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    with sqlite_backend(tmp_path_factory.mktemp("cli-server")) as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def server(backend):
-    with running(backend) as s:
-        yield s
+from ..conftest import FILE_KEYRING, credentials
+from ..server.harness import free_port
 
 
 @pytest.fixture
-def org(backend):
-    return new_org(backend)
+def backend(team_servers):
+    """The CLI's side does not depend on the server's engine: SQLite only."""
+    return team_servers.backend("sqlite")
 
 
 def test_login_status_logout_with_keyring(qylon, server, org, qylon_home):
-    bad = qylon("auth", "login", "--server", server.url, "--token-stdin", "--json", input="qyl_live_nope_nopenopenopenopenopenope\n", env=KEYRING)
+    bad = qylon("auth", "login", "--server", server.url, "--token-stdin", "--json", input="qyl_live_nope_nopenopenopenopenopenope\n", env=FILE_KEYRING)
     assert bad.code == 4 and bad.json["error"]["code"] == "not_authenticated"
-    login = qylon("auth", "login", "--server", server.url + "/", "--token-stdin", "--json", input=org.token + "\n", env=KEYRING)
+    login = qylon("auth", "login", "--server", server.url + "/", "--token-stdin", "--json", input=org.token + "\n", env=FILE_KEYRING)
     assert login.code == 0, login.stderr
     assert login.json["data"]["organisation"] == org.name and login.json["data"]["role"] == "owner"
     assert org.token not in (qylon_home / "config.toml").read_text()  # only the URL is in the config file
-    status = qylon("auth", "status", "--json", env=KEYRING)
+    status = qylon("auth", "status", "--json", env=FILE_KEYRING)
     assert status.code == 0 and status.json["data"]["server"] == server.url and status.json["data"]["source"] == "keyring"
-    assert qylon("auth", "logout", "--json", env=KEYRING).json["data"]["removed"] is True
-    after = qylon("auth", "status", "--json", env=KEYRING)
+    assert qylon("auth", "logout", "--json", env=FILE_KEYRING).json["data"]["removed"] is True
+    after = qylon("auth", "status", "--json", env=FILE_KEYRING)
     assert after.code == 4 and "qylon auth login" in after.json["error"]["hint"]
 
 
 def test_login_without_terminal_needs_token_stdin(qylon, server):
-    result = qylon("auth", "login", "--server", server.url, "--json", env=KEYRING)
+    result = qylon("auth", "login", "--server", server.url, "--json", env=FILE_KEYRING)
     assert result.code == 2 and "--token-stdin" in result.json["error"]["hint"]
 
 
 def test_environment_wins_and_needs_no_keyring(qylon, server, org):
-    env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env = {**credentials(server.url, org.token), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     status = qylon("auth", "status", "--json", env=env)
     assert status.code == 0 and status.json["data"]["source"] == "environment"
     no_keyring = qylon("auth", "login", "--server", server.url, "--token-stdin", "--json", input=org.token,
@@ -58,53 +46,51 @@ def test_environment_wins_and_needs_no_keyring(qylon, server, org):
     assert no_keyring.code == 1 and "QYLON_TOKEN" in no_keyring.json["error"]["hint"]
 
 
-def test_keys_create_list_rotate_revoke(qylon, server, org):
-    env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
-    made = qylon("auth", "keys", "create", "--name", "ci", "--scope", "read", "--json", env=env)
+def test_keys_create_list_rotate_revoke(qylon, server, signed_in):
+    made = qylon("auth", "keys", "create", "--name", "ci", "--scope", "read", "--json", env=signed_in)
     assert made.code == 0 and made.json["data"]["token"].startswith("qyl_live_")
     key = made.json["data"]
-    listed = qylon("auth", "keys", "list", "--json", env=env).json["data"]
+    listed = qylon("auth", "keys", "list", "--json", env=signed_in).json["data"]
     assert any(k["id"] == key["id"] and "token" not in k for k in listed)
-    rotated = qylon("auth", "keys", "rotate", key["prefix"], "--grace", "0", "--json", env=env)
+    rotated = qylon("auth", "keys", "rotate", key["prefix"], "--grace", "0", "--json", env=signed_in)
     assert rotated.code == 0 and rotated.json["data"]["rotated_from_id"] == key["id"]
-    old = qylon("auth", "status", "--json", env={"QYLON_SERVER": server.url, "QYLON_TOKEN": key["token"]})
+    old = qylon("auth", "status", "--json", env=credentials(server.url, key["token"]))
     assert old.code == 4
     new_id = rotated.json["data"]["id"]
-    assert qylon("auth", "keys", "revoke", new_id, "--json", env=env).code == 2  # no terminal: needs --yes
-    revoked = qylon("auth", "keys", "revoke", new_id, "--yes", "--json", env=env)
+    assert qylon("auth", "keys", "revoke", new_id, "--json", env=signed_in).code == 2  # no terminal: needs --yes
+    revoked = qylon("auth", "keys", "revoke", new_id, "--yes", "--json", env=signed_in)
     assert revoked.code == 0 and revoked.json["data"]["status"] == "revoked"
-    reader = {"QYLON_SERVER": server.url, "QYLON_TOKEN": made.json["data"]["token"]}
+    reader = credentials(server.url, made.json["data"]["token"])
     assert qylon("auth", "keys", "list", "--json", env=reader).code == 4
-    assert qylon("auth", "keys", "revoke", "nope", "--yes", "--json", env=env).code == 5
+    assert qylon("auth", "keys", "revoke", "nope", "--yes", "--json", env=signed_in).code == 5
 
 
 def test_rotating_the_cli_own_key_updates_the_keyring(qylon, server, org):
-    assert qylon("auth", "login", "--server", server.url, "--token-stdin", input=org.token, env=KEYRING).code == 0
-    rotated = qylon("auth", "keys", "rotate", org.token[:17], "--grace", "0", "--json", env=KEYRING)
+    assert qylon("auth", "login", "--server", server.url, "--token-stdin", input=org.token, env=FILE_KEYRING).code == 0
+    rotated = qylon("auth", "keys", "rotate", org.token[:17], "--grace", "0", "--json", env=FILE_KEYRING)
     assert rotated.code == 0, rotated.stdout + rotated.stderr
-    assert qylon("auth", "status", "--json", env=KEYRING).code == 0  # the keyring holds the new secret
+    assert qylon("auth", "status", "--json", env=FILE_KEYRING).code == 0  # the keyring holds the new secret
 
 
-def test_clients_add_list_show_update_archive(qylon, server, org):
-    env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
-    added = qylon("clients", "add", "Acme Corp", "--domain", "acme.example", "--tag", "retail", "--notes", "Met at the expo", "--json", env=env)
+def test_clients_add_list_show_update_archive(qylon, signed_in):
+    added = qylon("clients", "add", "Acme Corp", "--domain", "acme.example", "--tag", "retail", "--notes", "Met at the expo", "--json", env=signed_in)
     assert added.code == 0, added.stderr
-    assert qylon("clients", "add", "acme corp", "--json", env=env).code == 3
-    assert qylon("clients", "add", "Globex", env=env).code == 0
-    listed = qylon("clients", "list", "--json", env=env).json["data"]
+    assert qylon("clients", "add", "acme corp", "--json", env=signed_in).code == 3
+    assert qylon("clients", "add", "Globex", env=signed_in).code == 0
+    listed = qylon("clients", "list", "--json", env=signed_in).json["data"]
     assert [c["name"] for c in listed["items"]] == ["Acme Corp", "Globex"]
-    assert qylon("clients", "list", "--search", "glob", "--json", env=env).json["data"]["total"] == 1
-    human = qylon("clients", "list", env=env)
+    assert qylon("clients", "list", "--search", "glob", "--json", env=signed_in).json["data"]["total"] == 1
+    human = qylon("clients", "list", env=signed_in)
     assert "Acme Corp" in human.stdout and "retail" in human.stdout
-    shown = qylon("clients", "show", "acme corp", "--json", env=env).json["data"]
+    shown = qylon("clients", "show", "acme corp", "--json", env=signed_in).json["data"]
     assert shown["domain"] == "acme.example" and shown["notes"] == "Met at the expo"
-    updated = qylon("clients", "update", "Acme Corp", "--add-tag", "priority", "--remove-tag", "retail", "--json", env=env)
+    updated = qylon("clients", "update", "Acme Corp", "--add-tag", "priority", "--remove-tag", "retail", "--json", env=signed_in)
     assert updated.json["data"]["tags"] == ["priority"]
-    assert qylon("clients", "update", "Acme Corp", "--json", env=env).code == 2
-    assert qylon("clients", "archive", "Globex", "--json", env=env).json["data"]["status"] == "archived"
-    assert qylon("clients", "list", "--json", env=env).json["data"]["total"] == 1
-    assert qylon("clients", "list", "--all", "--json", env=env).json["data"]["total"] == 2
-    missing = qylon("clients", "show", "Nobody", "--json", env=env)
+    assert qylon("clients", "update", "Acme Corp", "--json", env=signed_in).code == 2
+    assert qylon("clients", "archive", "Globex", "--json", env=signed_in).json["data"]["status"] == "archived"
+    assert qylon("clients", "list", "--json", env=signed_in).json["data"]["total"] == 1
+    assert qylon("clients", "list", "--all", "--json", env=signed_in).json["data"]["total"] == 2
+    missing = qylon("clients", "show", "Nobody", "--json", env=signed_in)
     assert missing.code == 5 and missing.json["error"]["code"] == "not_found"
 
 
@@ -112,7 +98,7 @@ def test_member_cannot_add_clients(qylon, server, org):
     with ApiClient(server.url, org.token) as api:
         user = api.post("/v1/users", {"email": "m@example.com", "role": "member"})
         key = api.post("/v1/api-keys", {"name": "m", "scopes": ["read", "write"], "user_id": user["id"]})
-    result = qylon("clients", "add", "X", "--json", env={"QYLON_SERVER": server.url, "QYLON_TOKEN": key["token"]})
+    result = qylon("clients", "add", "X", "--json", env=credentials(server.url, key["token"]))
     assert result.code == 4 and result.json["error"]["code"] == "not_allowed"
 
 

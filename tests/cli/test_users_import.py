@@ -15,7 +15,8 @@ import time
 import httpx2
 import pytest
 
-from ..server.harness import PEPPER, Api, free_port, new_org, postgres_backend, running, sqlite_backend
+from ..conftest import credentials
+from ..server.harness import PEPPER, Api, free_port, new_org
 from .users_helpers import write
 
 PEOPLE = (
@@ -25,32 +26,6 @@ PEOPLE = (
     "zed@example.com,Zed,Ray,member,ann@example.com,,,\n"
     "cy@example.com,Cy,Fox,admin,,Legal,,\n"
 )
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def backend(request, tmp_path_factory):
-    if request.param == "sqlite":
-        with sqlite_backend(tmp_path_factory.mktemp("import")) as b:
-            yield b
-    else:
-        with postgres_backend() as b:
-            yield b
-
-
-@pytest.fixture(scope="module")
-def server(backend):
-    with running(backend) as s:
-        yield s
-
-
-@pytest.fixture
-def org(backend):
-    return new_org(backend)
-
-
-@pytest.fixture
-def env(server, org):
-    return {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
 
 
 def server_users(url: str, token: str) -> dict[str, dict]:
@@ -67,21 +42,21 @@ def server_users(url: str, token: str) -> dict[str, dict]:
         api.http.close()
 
 
-def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, env, server, org):
+def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, signed_in, server, org):
     people = write(tmp_path / "people.csv", PEOPLE)
     # the file names groups the server does not have: an error for that row, unless allowed
-    refused = qylon("users", "import", str(people), "--dry-run", "--json", env=env)
+    refused = qylon("users", "import", str(people), "--dry-run", "--json", env=signed_in)
     assert refused.code == 3, refused.stdout
     errors = refused.json["error"]["errors"]
     assert [(e["code"], e["field"], e["row"]) for e in errors] == [("group_not_found", "groups", 2),
                                                                   ("group_not_found", "groups", 3)]
     assert "a, b do not exist; pass --create-groups" in errors[0]["message"]
-    dry = qylon("users", "import", str(people), "--dry-run", "--create-groups", "--json", env=env)
+    dry = qylon("users", "import", str(people), "--dry-run", "--create-groups", "--json", env=signed_in)
     assert dry.code == 0, dry.stderr
     assert dry.json["data"]["plan"]["create"] == 4 and dry.json["data"]["dry_run"] is True
     assert dry.json["data"]["new_groups"] == ["a", "b"]
     assert len(server_users(server.url, org.token)) == 1  # only the owner: nothing changed
-    human = qylon("users", "import", str(people), "--create-groups", "--report", str(tmp_path / "r.csv"), env=env)
+    human = qylon("users", "import", str(people), "--create-groups", "--report", str(tmp_path / "r.csv"), env=signed_in)
     assert human.code == 0, human.stderr
     assert "4 create" in human.stdout and "Applied: 4 created" in human.stdout and "new groups a, b" in human.stdout
     rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8-sig")))
@@ -90,29 +65,29 @@ def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, env, server, org):
     assert users["zed@example.com"]["manager_id"] == users["ann@example.com"]["id"]
     assert users["boss@example.com"]["groups"] == ["a", "b"]
     assert users["ann@example.com"]["attributes"] == {"cost_centre": "200"}
-    again = qylon("users", "import", str(people), "--json", env=env)
+    again = qylon("users", "import", str(people), "--json", env=signed_in)
     assert again.json["data"]["plan"]["unchanged"] == 4 and again.json["data"]["applied"] == {"unchanged": 4}
     # export writes what import reads: a round trip changes nothing
     exported = tmp_path / "export.csv"
-    assert qylon("users", "export", "-o", str(exported), env=env).code == 0
-    back = qylon("users", "import", str(exported), "--mode", "sync", "--json", env=env)
+    assert qylon("users", "export", "-o", str(exported), env=signed_in).code == 0
+    back = qylon("users", "import", str(exported), "--mode", "sync", "--json", env=signed_in)
     assert back.code == 0 and back.json["data"]["applied"] == {"unchanged": 5}
-    as_json = qylon("users", "export", "--format", "json", env=env)
+    as_json = qylon("users", "export", "--format", "json", env=signed_in)
     assert {u["email"] for u in json.loads(as_json.stdout)} == set(users)
     # a change in the file is an update of exactly that field
     write(people, PEOPLE.replace("Legal", "Tax"))
-    upd = qylon("users", "import", str(people), "--json", env=env)
+    upd = qylon("users", "import", str(people), "--json", env=signed_in)
     assert upd.json["data"]["applied"] == {"updated": 1, "unchanged": 3}
     assert upd.json["data"]["items"][0]["changes"] == {"department": {"from": "Legal", "to": "Tax"}}
 
 
-def test_abort_changes_nothing_and_skip_imports_the_valid_rows(qylon, tmp_path, env, server, org):
+def test_abort_changes_nothing_and_skip_imports_the_valid_rows(qylon, tmp_path, signed_in, server, org):
     bad = write(tmp_path / "bad.csv", "email,role\nok@example.com,member\nnot-an-email,member\nfine@example.com,boss\n")
-    aborted = qylon("users", "import", str(bad), "--json", env=env)
+    aborted = qylon("users", "import", str(bad), "--json", env=signed_in)
     assert aborted.code == 3 and aborted.json["error"]["code"] == "validation_failed"
     assert len(server_users(server.url, org.token)) == 1
     report = tmp_path / "r.json"
-    skipped = qylon("users", "import", str(bad), "--on-error", "skip", "--report", str(report), "--json", env=env)
+    skipped = qylon("users", "import", str(bad), "--on-error", "skip", "--report", str(report), "--json", env=signed_in)
     assert skipped.code == 0, skipped.stdout
     assert skipped.json["data"]["applied"] == {"created": 1, "rejected": 2}
     assert [e["row"] for e in skipped.json["data"]["errors"]] == [3, 4]
@@ -120,16 +95,16 @@ def test_abort_changes_nothing_and_skip_imports_the_valid_rows(qylon, tmp_path, 
     assert outcomes == {2: "created", 3: "rejected", 4: "rejected"}
     users = server_users(server.url, org.token)
     assert "ok@example.com" in users and "fine@example.com" not in users and len(users) == 2
-    assert qylon("users", "import", str(bad), "--on-error", "maybe", env=env).code == 2
+    assert qylon("users", "import", str(bad), "--on-error", "maybe", env=signed_in).code == 2
 
 
-def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, env, server, org):
+def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, signed_in, server, org):
     people = write(tmp_path / "people.csv", PEOPLE)
-    assert qylon("users", "import", str(people), "--create-groups", env=env).code == 0
+    assert qylon("users", "import", str(people), "--create-groups", env=signed_in).code == 0
     fewer = write(tmp_path / "fewer.csv", "email\nboss@example.com\nann@example.com\nzed@example.com\n")
-    plan = qylon("users", "import", str(fewer), "--mode", "sync", "--dry-run", "--json", env=env).json["data"]
+    plan = qylon("users", "import", str(fewer), "--mode", "sync", "--dry-run", "--json", env=signed_in).json["data"]
     assert plan["plan"]["deactivate"] == 1 and plan["plan"]["skip"] == 1  # cy goes; the owner (caller) stays
-    done = qylon("users", "import", str(fewer), "--mode", "sync", "--json", env=env)
+    done = qylon("users", "import", str(fewer), "--mode", "sync", "--json", env=signed_in)
     assert done.json["data"]["applied"]["deactivated"] == 1
     users = server_users(server.url, org.token)
     assert users["cy@example.com"]["status"] == "deactivated"
@@ -137,11 +112,11 @@ def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, env,
     assert owner["status"] != "deactivated"
 
 
-def test_users_are_fetched_a_page_at_a_time_after_the_last_email(qylon, tmp_path, env, server, org):
+def test_users_are_fetched_a_page_at_a_time_after_the_last_email(qylon, tmp_path, signed_in, server, org):
     from qylon_cli.client import ApiClient
     from qylon_cli.users import remote
 
-    assert qylon("users", "import", str(write(tmp_path / "people.csv", PEOPLE)), "--create-groups", "--json", env=env).code == 0
+    assert qylon("users", "import", str(write(tmp_path / "people.csv", PEOPLE)), "--create-groups", "--json", env=signed_in).code == 0
     with ApiClient(server.url, org.token) as api:
         emails = [u["email"] for u in remote.users(api, page_size=2)]
         assert api.get("/v1/users", limit=2, after="boss@example.com")["total"] is None
@@ -165,24 +140,24 @@ def test_users_from_a_server_without_keyset_pages_come_by_offset():
     assert [u["email"] for u in remote.users(OldServer(), page_size=3)] == OldServer.emails
 
 
-def test_list_show_deactivate_reactivate(qylon, tmp_path, env):
-    assert qylon("users", "import", str(write(tmp_path / "p.csv", PEOPLE)), "--create-groups", env=env).code == 0
-    listed = qylon("users", "list", "--json", env=env)
+def test_list_show_deactivate_reactivate(qylon, tmp_path, signed_in):
+    assert qylon("users", "import", str(write(tmp_path / "p.csv", PEOPLE)), "--create-groups", env=signed_in).code == 0
+    listed = qylon("users", "list", "--json", env=signed_in)
     assert listed.json["data"]["total"] == 5
-    shown = qylon("users", "show", "ANN@example.com", "--json", env=env)
+    shown = qylon("users", "show", "ANN@example.com", "--json", env=signed_in)
     assert shown.json["data"]["department"] == "Ops"
-    groups = qylon("users", "groups", "--json", env=env).json["data"]
+    groups = qylon("users", "groups", "--json", env=signed_in).json["data"]
     assert [(g["name"], g["members"]) for g in groups["items"]] == [("a", 2), ("b", 1)]
-    assert "a" in qylon("users", "groups", env=env).stdout
-    assert qylon("users", "show", "nobody@example.com", "--json", env=env).code == 5
-    assert qylon("users", "deactivate", "ann@example.com", "--json", env=env).code == 2  # no terminal: --yes
-    off = qylon("users", "deactivate", "ann@example.com", "--yes", "--json", env=env)
+    assert "a" in qylon("users", "groups", env=signed_in).stdout
+    assert qylon("users", "show", "nobody@example.com", "--json", env=signed_in).code == 5
+    assert qylon("users", "deactivate", "ann@example.com", "--json", env=signed_in).code == 2  # no terminal: --yes
+    off = qylon("users", "deactivate", "ann@example.com", "--yes", "--json", env=signed_in)
     assert off.json["data"]["status"] == "deactivated"
-    on = qylon("users", "reactivate", "ann@example.com", "--json", env=env)
+    on = qylon("users", "reactivate", "ann@example.com", "--json", env=signed_in)
     assert on.json["data"]["status"] == "active"
-    me = qylon("users", "list", "--status", "active", "--json", env=env).json["data"]["items"]
+    me = qylon("users", "list", "--status", "active", "--json", env=signed_in).json["data"]["items"]
     owner = [u for u in me if u["role"] == "owner"][0]
-    assert qylon("users", "deactivate", owner["email"], "--yes", "--json", env=env).code == 3
+    assert qylon("users", "deactivate", owner["email"], "--yes", "--json", env=signed_in).code == 3
 
 
 def big_file(path, n: int):
@@ -235,10 +210,10 @@ def exactly_once(url: str, token: str, n: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_killed_import_finishes_on_rerun_without_duplicates(qylon, tmp_path, env, server, org):
+def test_a_killed_import_finishes_on_rerun_without_duplicates(qylon, tmp_path, signed_in, server, org):
     n = 1500
     path = big_file(tmp_path / "big.csv", n)
-    proc = start_import(path, env)
+    proc = start_import(path, signed_in)
     try:
         wait_for_users(server.url, org.token, 300, proc)
     finally:
@@ -246,14 +221,14 @@ def test_a_killed_import_finishes_on_rerun_without_duplicates(qylon, tmp_path, e
         proc.wait(10)
     partial = len(server_users(server.url, org.token)) - 1
     assert 0 < partial < n
-    rerun = qylon("users", "import", str(path), "--batch-size", "200", "--json", env=env)
+    rerun = qylon("users", "import", str(path), "--batch-size", "200", "--json", env=signed_in)
     assert rerun.code == 0, rerun.stderr
     applied = rerun.json["data"]["applied"]
     assert applied.get("created", 0) == n - partial
     exactly_once(server.url, org.token, n)
     users = server_users(server.url, org.token)
     assert users["user01499@example.com"]["manager_id"] == users["user00149@example.com"]["id"]
-    third = qylon("users", "import", str(path), "--json", env=env)
+    third = qylon("users", "import", str(path), "--json", env=signed_in)
     assert third.json["data"]["applied"] == {"unchanged": n}
 
 
@@ -280,7 +255,7 @@ def test_an_import_rides_out_a_server_restart(tmp_path, backend):
     n = 1500
     path = big_file(tmp_path / "big.csv", n)
     srv = start_server()
-    cli = start_import(path, {"QYLON_SERVER": url, "QYLON_TOKEN": org.token})
+    cli = start_import(path, credentials(url, org.token))
     try:
         wait_for_users(url, org.token, 300, cli)
         srv.send_signal(signal.SIGKILL)

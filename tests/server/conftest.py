@@ -1,26 +1,11 @@
-"""One server per backend per test session; every test makes its own organisations."""
+"""The server tests use the shared team server (tests/conftest.py: ``backend``, ``server``
+and ``org``, on SQLite and PostgreSQL); every test makes its own organisations."""
 
 from __future__ import annotations
 
 import pytest
 
-from .harness import Api, new_org, postgres_backend, running, sqlite_backend
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request, tmp_path_factory):
-    if request.param == "sqlite":
-        with sqlite_backend(tmp_path_factory.mktemp("sqlite")) as b:
-            yield b
-    else:
-        with postgres_backend() as b:
-            yield b
-
-
-@pytest.fixture(scope="session")
-def server(backend):
-    with running(backend) as s:
-        yield s
+from .harness import Api, new_org
 
 
 @pytest.fixture
@@ -28,11 +13,6 @@ def api(server):
     client = Api(server.url)
     yield client
     client.http.close()
-
-
-@pytest.fixture
-def org(backend):
-    return new_org(backend)
 
 
 @pytest.fixture

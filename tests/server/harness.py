@@ -7,12 +7,14 @@ at the end. The app runs in uvicorn on a free loopback port.
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx2
 import psycopg
@@ -27,10 +29,41 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PEPPER = "test-pepper-" + "x" * 20
 
 
+def worker_id() -> str:
+    """The pytest-xdist worker running this ("gw0", "gw1", ...), or "main" without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the ephemeral range, from a slice of its own per xdist worker.
+
+    Ports the kernel hands out for port 0 come from the ephemeral range, which every
+    outgoing connection of every parallel worker draws from too: a test restarting its
+    server on the same port could find it taken. Below that range only listeners compete;
+    each worker picks from its own slice, a random choice keeps concurrent runs apart,
+    and binding proves the port free.
+    """
+    top = _first_ephemeral_port()
+    bottom = max(1024, top - 16_000)
+    width = (top - bottom) // 16
+    worker = worker_id()
+    first = bottom + (int(worker[2:]) % 16 if worker[2:].isdigit() else 0) * width
+    for _ in range(200):
+        port = first + secrets.randbelow(width)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port found")
 
 
 @dataclass
@@ -49,7 +82,7 @@ def sqlite_backend(tmp_dir):
 
 @contextmanager
 def postgres_backend():
-    tag = secrets.token_hex(4)
+    tag = f"{worker_id()}_{secrets.token_hex(4)}"  # unique per worker and per run
     dbname, role = f"qylon_test_{tag}", f"qylon_app_{tag}"
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {dbname}")

@@ -260,9 +260,12 @@ class Agent:
             self.sync_wake.clear()
             if self.stop_event.is_set() or not worker.server_configured():
                 continue
-            queue = self.queue()
-            if not queue.active_for("sync", "reason", "auto"):
-                self._woken(queue.enqueue("sync", {"reason": "auto"}, max_attempts=1))
+            try:
+                queue = self.queue()
+                if not queue.active_for("sync", "reason", "auto"):
+                    self._woken(queue.enqueue("sync", {"reason": "auto"}, max_attempts=1))
+            except Exception as exc:  # noqa: BLE001 - e.g. "database is locked": try again at the next tick
+                log.warning(f"could not queue a sync: {exc}")
 
     def export_loop(self) -> None:
         """Keep agent.export_dir in step with the store (see exporter.py)."""
