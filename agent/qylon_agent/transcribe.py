@@ -28,6 +28,8 @@ SILENCE_PHRASES = re.compile(
 )
 # A word whose audio is quieter than this (RMS, full scale = 1.0) was not spoken.
 SILENCE_RMS = 10 ** (-55 / 20)
+# A longer pause between two words of one segment splits it (see _split_at_pauses).
+MAX_PAUSE_S = 2.0
 
 _models: dict[tuple, object] = {}
 
@@ -145,7 +147,7 @@ def transcribe(
             on_progress(min(seg.end, total), total)
         kept = _guard(seg, audio.samples, segments)
         if kept is not None:
-            segments.append(kept)
+            segments.extend(_split_at_pauses(kept))
     if on_progress:
         on_progress(total, total)
     return Transcript(language=info.language, model=opts.model, segments=segments)
@@ -173,6 +175,28 @@ def _snap(samples: np.ndarray, start: float, end: float) -> tuple[float, float] 
     if not len(active):
         return None
     return start + active[0] * frame / SAMPLE_RATE, start + (active[-1] + 1) * frame / SAMPLE_RATE
+
+
+def _split_at_pauses(segment: Segment) -> list[Segment]:
+    """Split a segment where its words are more than MAX_PAUSE_S apart.
+
+    With the VAD filter, Whisper hears the speech on either side of a long silence as
+    one stretch, and a segment can take words from both: its span would claim the
+    silence between them (seen: 10.7 s to 35.8 s between two words of one segment).
+    """
+    if not segment.words:
+        return [segment]
+    parts, current = [], [segment.words[0]]
+    for word in segment.words[1:]:
+        if word.start - current[-1].end > MAX_PAUSE_S:
+            parts.append(current)
+            current = []
+        current.append(word)
+    parts.append(current)
+    if len(parts) == 1:
+        return [segment]
+    return [segment.model_copy(update={"start": words[0].start, "end": words[-1].end, "words": words,
+                                       "text": "".join(w.word for w in words).strip()}) for words in parts]
 
 
 def _guard(seg, samples: np.ndarray, previous: list[Segment]) -> Segment | None:

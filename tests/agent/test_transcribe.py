@@ -73,6 +73,18 @@ def test_no_words_invented_in_silence(qylon, tmp_path, jfk_wav):
     assert wer(reference, before) <= 0.1 and wer(reference, after) <= 0.1
 
 
+def test_a_segment_is_split_where_its_words_pause_long():
+    from qylon_agent.transcribe import _split_at_pauses
+    from qylon_cli.schemas import Segment, Word
+
+    words = [Word(start=s, end=s + 0.5, word=f" w{i}") for i, s in enumerate([8.0, 9.0, 10.25, 35.75, 36.5])]
+    parts = _split_at_pauses(Segment(start=8.0, end=37.0, text="w0 w1 w2 w3 w4", words=words))
+    assert [(p.start, p.end, p.text) for p in parts] == [(8.0, 10.75, "w0 w1 w2"), (35.75, 37.0, "w3 w4")]
+    assert [len(p.words) for p in parts] == [3, 2]
+    together = Segment(start=8.0, end=9.5, text="w0 w1", words=words[:2])
+    assert _split_at_pauses(together) == [together]
+
+
 def _nothing_stored(qylon) -> None:
     assert qylon("meeting", "list", "--json").json == {"data": []}
 
