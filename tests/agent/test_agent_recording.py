@@ -12,7 +12,7 @@ import time
 import pytest
 
 from .test_daemon import agent_jobs, agent_status, wait_for
-from .test_record import REFERENCE, Run, wer
+from .test_record import REFERENCE, Run, normalise, wer
 
 
 def agent(qylon, pulse, *args):
@@ -52,7 +52,7 @@ def test_agent_finishes_a_recording_left_by_a_crash(qylon, pulse, qylon_home, jf
     try:
         [job] = wait_for(lambda: agent_jobs("done"), 120)
         assert job["kind"] == "recording" and job["result"]["recording_id"] == meta["id"]
-        assert "my fellow americans ask not what your country" in transcript(qylon, job["result"]["meeting_id"]).lower()
+        assert "my fellow americans ask not what your country" in normalise(transcript(qylon, job["result"]["meeting_id"]))
         assert qylon("meeting", "recover", "--json").json["data"] == []  # nothing left to finish
     finally:
         qylon("agent", "stop")
