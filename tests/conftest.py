@@ -29,6 +29,12 @@ AUDIO = SHARED / "data" / "audio"
 SAMPLES = REPO / "samples"
 
 
+def pytest_collection_modifyitems(items):
+    """Slow tests first (a stable sort): on parallel workers the long ones then run side
+    by side from the start, rather than one of them finishing alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def qylon_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "qylon-home"
