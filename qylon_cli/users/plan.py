@@ -31,6 +31,13 @@ def _value(user: UserRow, name: str):
     return value
 
 
+def _same(name: str, current, wanted) -> bool:
+    if name == "groups" and current is not None and wanted is not None:
+        # the server matches group names case-insensitively, so must the plan
+        return {g.casefold() for g in current} == {g.casefold() for g in wanted}
+    return current == wanted
+
+
 def _jsonable(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
@@ -43,7 +50,7 @@ def diff(old: UserRow, new: UserRow) -> dict[str, dict]:
         if wanted is None:
             continue
         current = _value(old, name)
-        if current != wanted:
+        if not _same(name, current, wanted):
             changes[name] = {"from": _jsonable(current), "to": _jsonable(wanted)}
     for key, wanted in new.attributes.items():
         current = old.attributes.get(key)

@@ -128,6 +128,12 @@ def test_rejected_rows_are_error_items():
     assert planner.summary()["error"] == 1
 
 
+def test_group_names_differing_only_in_case_are_no_change():
+    file = rows({"email": "ann@example.com", "groups": ["Leads", "ENG"]})
+    items, _ = plan_all(file, EXISTING)
+    assert [i.action for i in items[:1]] == ["unchanged"]
+
+
 def test_groups_must_exist_unless_they_may_be_created():
     file = rows({"email": "x@example.com", "groups": ["Eng", "Sales", "EMEA"]}, {"email": "y@example.com", "groups": ["eng"]})
     strict = Planner(EXISTING, groups=["eng", "leads"], create_groups=False)
