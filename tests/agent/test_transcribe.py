@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jiwer
 import numpy as np
@@ -150,6 +151,12 @@ def test_language_is_fixed(qylon, jfk_wav):
     assert ok.code == 0 and ok.json["data"]["language"] == "en"
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a running process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 @pytest.mark.slow
 def test_ctrl_c_leaves_nothing(qylon, tmp_path, jfk_wav):
     speech = read_wav(jfk_wav)
@@ -158,7 +165,11 @@ def test_ctrl_c_leaves_nothing(qylon, tmp_path, jfk_wav):
         [sys.executable, "-m", "qylon_cli", "meeting", "transcribe", str(path), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
     )
-    time.sleep(4)
+    # Interrupt once it has worked for 3 CPU-seconds (start-up takes about one): on a
+    # loaded machine a fixed sleep could land while it is still starting.
+    deadline = time.monotonic() + 120
+    while cpu_seconds(proc.pid) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert proc.poll() is None, "transcription finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     stdout, _ = proc.communicate(timeout=60)

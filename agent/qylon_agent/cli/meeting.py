@@ -71,17 +71,17 @@ def transcribe(
             file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=chosen, wait=wait
         ):
             return
-    from qylon_cli import settings as settings_mod
+    try:  # from here on, Ctrl-C is reported as such (loading the libraries and model can take seconds)
+        from qylon_cli import settings as settings_mod
 
-    from .. import pipeline
-    from .. import transcribe as stt
-    from .meeting_speakers import speaker_options
-    from .progress import audio_progress
+        from .. import pipeline
+        from .. import transcribe as stt
+        from .meeting_speakers import speaker_options
+        from .progress import audio_progress
 
-    settings = settings_mod.load()
-    opts = stt.options_from_settings(settings, model=model, beam_size=beam_size, language=language, device=device)
-    diarization, naming = speaker_options(settings, diarize, speakers, min_speakers, max_speakers)
-    try:
+        settings = settings_mod.load()
+        opts = stt.options_from_settings(settings, model=model, beam_size=beam_size, language=language, device=device)
+        diarization, naming = speaker_options(settings, diarize, speakers, min_speakers, max_speakers)
         with audio_progress(f"Transcribing {file.name}") as on_progress:
             meeting = pipeline.transcribe_file(
                 file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
