@@ -2,8 +2,13 @@
 
     .venv/bin/python benchmarks/diarize.py [--threads 2] [--pyannote]
 
-Files: ../shared/data/audio/two_speakers_call.wav against its RTTM, and the
-synthetic meetings in samples/diarize/*.toml (three and four espeak-ng voices,
+Files: real speech first, from ../shared/data: the two-speaker telephone call
+(audio/two_speakers_call.wav, RTTM), four real voices joined (voices/concat_demo,
+RTTM), two real voices in a six-turn exchange joined from voices/cmu_arctic
+(reference: each clip's speech), and faster-whisper's stereo file (two people, one
+per channel, talking over each other; reference: each channel's speech) as the
+recorder's two-channel format. None of these was used to calibrate thresholds
+(docs/speakers.md). Then the synthetic meetings in samples/diarize/*.toml (three and four espeak-ng voices,
 varied voices, speeds and pauses, over a minute each), rebuilt with
 samples/make_meeting.py into a temporary folder. The speaker count is found
 automatically. DER: 10 ms frames, 0.25 s collar each side of reference
@@ -27,14 +32,61 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CALL = REPO.parent / "shared" / "data" / "audio" / "two_speakers_call.wav"
+SHARED = Path(os.environ.get("QYLON_SHARED", REPO.parent / "shared"))
+CALL = SHARED / "data" / "audio" / "two_speakers_call.wav"
+
+
+VOICES = SHARED / "data" / "voices"
+
+
+def _rttm(path: Path, turns) -> Path:
+    path.write_text("".join(f"SPEAKER x 1 {s:.3f} {e - s:.3f} <NA> <NA> {who} <NA> <NA>\n" for s, e, who in turns))
+    return path
+
+
+def _write_wav(path: Path, samples) -> Path:
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path), "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(16000)
+        fh.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def real_files(tmp: Path) -> list[tuple[str, Path, Path]]:
+    import numpy as np
+    from qylon_agent import audio, diarize
+
+    arctic = VOICES / "cmu_arctic"
+    order = ["aew_a0001", "axb_a0004", "aew_a0002", "axb_a0005", "aew_a0003", "axb_a0006"]
+    parts, ref, t = [], [], 0.0
+    for name in order:
+        x = audio.decode(arctic / f"cmu_arctic_us_{name}.wav").samples
+        parts += [np.zeros(8000, np.float32), x]
+        t += 0.5
+        ref += [(t + s, t + e, name[:3]) for s, e in diarize.speech_regions(x)]
+        t += len(x) / 16000
+    joined = _write_wav(tmp / "arctic_exchange.wav", np.concatenate(parts))
+    stereo = VOICES / "faster_whisper_stereo" / "stereo_diarization.wav"
+    both = audio.decode(stereo)
+    sides = [(s, e, who) for ch, who in ((0, "left"), (1, "right")) for s, e in diarize.speech_regions(both.channels[ch])]
+    concat = VOICES / "concat_demo" / "concat_demo_4spk.wav"
+    return [
+        ("real 4 voices (concat_demo)", concat, concat.with_suffix(".rttm")),
+        ("real 2 voices, 6 turns (arctic)", joined, _rttm(tmp / "arctic.rttm", ref)),
+        ("real 2 ch, talk-over (fw stereo)", stereo, _rttm(tmp / "stereo.rttm", sides)),
+    ]
 
 
 def files(tmp: Path) -> list[tuple[str, Path, Path]]:
     sys.path.insert(0, str(REPO / "samples"))
     import make_meeting
 
-    out = [("two_speakers_call.wav", CALL, CALL.with_suffix(".rttm"))]
+    out = [("two_speakers_call.wav", CALL, CALL.with_suffix(".rttm"))] + real_files(tmp)
     for script in sorted((REPO / "samples" / "diarize").glob("*.toml")):
         base = tmp / script.stem
         make_meeting.build(script, base)

@@ -4,19 +4,23 @@
 2. Each speech region is cut into 1.6 s windows every ``hop_s`` (a shorter region
    is one window, tiled to 1.6 s); each window gets a GE2E embedding
    (``embeddings.py``, NumPy), the file's speech scaled to -30 dBFS first.
-3. One voice if the windows are all alike (mean similarity over a calibrated
-   threshold), else spectral clustering whose eigengap gives the number of
-   speakers (``spectral.py``; ``num_speakers`` / ``min_speakers`` /
-   ``max_speakers`` bound it); windows then move to the nearest cluster centre
-   and clusters of a stray window or two are folded in.
+3. Agglomerative clustering (``ahc.py``, average linkage) merges windows until
+   no two groups sound alike enough: the threshold is calibrated on real speech
+   (docs/speakers.md), so the number of speakers comes from the audio
+   (``num_speakers`` / ``min_speakers`` / ``max_speakers`` bound it). Telephone
+   audio (nothing above 4 kHz) makes every voice sound more alike to the encoder,
+   so there one voice is told from several by the mean similarity and the count
+   by the spectral eigengap (``spectral.py``). Windows then move to the nearest
+   cluster centre and clusters of a stray window or two are folded in, unless
+   their voice is clearly unlike every other (a short "Yes." keeps its speaker).
 4. Every 10 ms speech frame takes the speaker of the nearest window centre in its
    own speech region; runs of frames become turns, and a speaker's short pauses
    are bridged.
 
 Two-channel recordings (microphone on channel 0, system audio on channel 1, as
-``qylon meeting record`` writes them) add evidence: a window much louder on one
-channel cannot share a speaker with a window much louder on the other, and the
-speaker heard mostly on the microphone is the local user.
+``qylon meeting record`` writes them) are diarized channel by channel in
+``twochannel.py``: the microphone is the local user, the call's side is clustered
+on its own samples.
 """
 
 from __future__ import annotations
@@ -30,13 +34,22 @@ from .audio import SAMPLE_RATE, Audio
 from .embeddings import PARTIAL_FRAMES, encoder, unit
 
 FRAME_S = 0.01
-# Windows whose mean pairwise cosine similarity reaches this are one voice (one speaker,
-# not two). Calibrated (docs/speakers.md): one voice 0.79-0.83, two or more 0.64-0.73.
+# Two groups of speech segments whose mean cross similarity is below this are two voices.
+# Calibrated on real speech set aside for it (docs/speakers.md): DER is lowest from
+# 0.62 to 0.70 and rises either side (voices merge below, one voice splits above).
+MERGE_SIM = 0.66
+# Telephone audio only: windows whose mean pairwise cosine similarity reaches this are
+# one voice (one speaker, not two).
 ONE_VOICE_SIM = 0.76
-# A window this many dB louder on one channel than the other belongs to that side.
-CHANNEL_DB = 6.0
+# Share of the speech's spectral energy above 4 kHz under which audio is telephone band.
+NARROWBAND_SHARE = 1e-4
+# A cluster of a stray window or two is folded into the nearest unless its centre is less
+# similar than this to every other (a short "Yes." of someone else). Calibrated with MERGE_SIM:
+# 0.6 folds real short turns away, 0.7 keeps stray windows as speakers.
+DISTINCT_SIM = 0.65
 # A speaker's pauses shorter than this stay inside one turn.
 BRIDGE_S = 0.4
+SEGMENT_WINDOWS = 3  # windows averaged into one segment before clustering (1.6 s + 2 hops = 2.8 s)
 MAX_WINDOWS = 800  # clustering cost is quadratic: beyond this, windows are grouped first
 
 
@@ -143,26 +156,13 @@ def _window_mels(mel: np.ndarray, windows) -> np.ndarray:
     return out
 
 
-def _channel_sides(audio: Audio, frames: np.ndarray, windows) -> np.ndarray | None:
-    """+1 for windows dominated by channel 0 (microphone), -1 by channel 1, 0 when unclear."""
-    if audio.channels is None or audio.channels.shape[0] < 2:
-        return None
-    hop = int(FRAME_S * SAMPLE_RATE)
-    ch = audio.channels[:2]
-    n = ch.shape[1] // hop
-    energy = np.square(ch[:, : n * hop].reshape(2, n, hop), dtype=np.float64).sum(axis=2)
-    energy = energy[:, np.minimum(frames, n - 1)]
-    sides = np.zeros(len(windows), dtype=np.int8)
-    for k, (lo, hi) in enumerate(windows):
-        e0, e1 = energy[0, lo:hi].sum() + 1e-10, energy[1, lo:hi].sum() + 1e-10
-        ratio = 10 * np.log10(e0 / e1)
-        sides[k] = 1 if ratio > CHANNEL_DB else -1 if ratio < -CHANNEL_DB else 0
-    return sides
-
-
 def diarize(audio: Audio, opts: Options | None = None, *, regions=None) -> Diarization:
     """Find who spoke when in ``audio``; speakers are numbered by first appearance."""
     opts = opts or Options()
+    if regions is None and audio.channels is not None and audio.channels.shape[0] >= 2:
+        from . import twochannel
+
+        return twochannel.diarize(audio, opts)
     regions = speech_regions(audio.samples) if regions is None else regions
     enc = encoder()
     wav = audio.samples
@@ -170,23 +170,35 @@ def diarize(audio: Audio, opts: Options | None = None, *, regions=None) -> Diari
     if len(frames) < 10:  # under 0.1 s of speech: nobody to tell apart
         return Diarization()
     speech = np.concatenate([wav[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in regions])
-    mel = enc.mels(wav * np.float32(_speech_gain(speech)))
+    mel = enc.mels(wav * np.float32(speech_gain(speech)))
     mel = mel[np.minimum(frames, len(mel) - 1)]
     windows = _windows(region_of, max(1, int(round(opts.hop_s / FRAME_S))))
     emb = enc.embed_mels(_window_mels(mel, windows))
-    sides = _channel_sides(audio, frames, windows)
-    labels = cluster(emb, opts, sides=sides)
+    win_region = region_of[[lo for lo, _ in windows]]
+    labels = cluster(emb, opts, narrowband=_narrowband(speech), region=win_region)
     frame_labels = np.empty(len(frames), dtype=int)
     centers = np.array([(lo + hi) / 2 for lo, hi in windows])
-    win_region = region_of[[lo for lo, _ in windows]]
     for r in np.unique(region_of):
         in_r = np.flatnonzero(win_region == r)
         pos = np.flatnonzero(region_of == r)
         frame_labels[pos] = labels[in_r[_nearest(centers[in_r], pos)]]
-    return _result(frames, frame_labels, emb, labels, sides)
+    all_frames = np.full(int(frames.max()) + 1, -1)
+    all_frames[frames] = frame_labels
+    centroids = unit(np.stack([emb[labels == c].mean(axis=0) for c in range(labels.max() + 1)]))
+    return from_frames(all_frames, centroids)
 
 
-def _speech_gain(speech: np.ndarray) -> float:
+def _narrowband(speech: np.ndarray) -> bool:
+    """Whether the speech holds (almost) nothing above 4 kHz: a telephone line, or 8 kHz audio."""
+    part = speech[: 60 * SAMPLE_RATE]
+    if len(part) < SAMPLE_RATE // 2:
+        return False
+    power = np.abs(np.fft.rfft(part.astype(np.float64))) ** 2
+    high = power[len(power) // 2 :].sum()  # above 4 kHz of the 8 kHz Nyquist band
+    return bool(high <= NARROWBAND_SHARE * (power.sum() + 1e-20))
+
+
+def speech_gain(speech: np.ndarray) -> float:
     """The factor that puts the speech's RMS at -30 dBFS, the level the encoder was trained on."""
     rms = float(np.sqrt(np.mean(np.square(speech, dtype=np.float64)))) if len(speech) else 0.0
     return 1.0 if rms <= 1e-9 else float(10 ** ((-30.0 - 20 * np.log10(rms)) / 20))
@@ -199,53 +211,47 @@ def _nearest(centers: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return np.where(np.abs(centers[left] - pos) <= np.abs(centers[right] - pos), left, right)
 
 
-def cluster(emb: np.ndarray, opts: Options, *, sides: np.ndarray | None = None) -> np.ndarray:
-    """Cluster unit embeddings; return a label per row (0..k-1).
-
-    With channel ``sides``, microphone and system-audio windows are clustered apart
-    (no voice is on both), and unclear windows join the nearest cluster.
-    """
-    n = len(emb)
-    if n == 1:
+def cluster(emb: np.ndarray, opts: Options, *, narrowband: bool = False, region: np.ndarray | None = None) -> np.ndarray:
+    """Cluster unit window embeddings; return a label per row (0..k-1). ``region``: the
+    speech region of each window (consecutive windows of one region are clustered together first)."""
+    if len(emb) == 1:
         return np.zeros(1, dtype=int)
-    if sides is None or not ((sides > 0).any() and (sides < 0).any()):
-        return _cluster_one_side(emb, opts)
-    labels = np.full(n, -1)
-    offset = 0
-    for side in (1, -1):
-        idx = np.flatnonzero(sides == side)
-        sub = Options(min_speakers=1, max_speakers=opts.max_speakers)
-        if opts.num_speakers is not None and side == -1:
-            sub.num_speakers = max(1, opts.num_speakers - offset)
-        labels[idx] = _cluster_one_side(emb[idx], sub) + offset
-        offset = labels.max() + 1
-    unclear = np.flatnonzero(labels < 0)
-    if len(unclear):
-        cents = unit(np.stack([emb[labels == c].mean(axis=0) for c in range(offset)]))
-        labels[unclear] = (emb[unclear] @ cents.T).argmax(axis=1)
-    return _refine(emb, labels, sides)
+    region = np.zeros(len(emb), dtype=int) if region is None else region
+    return _cluster_windows(emb, opts, narrowband, region)
 
 
-def _cluster_one_side(emb: np.ndarray, opts: Options) -> np.ndarray:
+def _segments(region: np.ndarray, size: int) -> np.ndarray:
+    """A segment number per window: runs of up to ``size`` consecutive windows of one speech region."""
+    keys = np.empty(len(region), dtype=int)
+    key, count = -1, 0
+    for i, r in enumerate(region):
+        if i == 0 or r != region[i - 1] or count == size:
+            key, count = key + 1, 0
+        keys[i] = key
+        count += 1
+    return keys
+
+
+def _cluster_windows(emb: np.ndarray, opts: Options, narrowband: bool, region: np.ndarray) -> np.ndarray:
     n = len(emb)
-    if n == 1:
-        return np.zeros(1, dtype=int)
-    group = max(1, int(np.ceil(n / MAX_WINDOWS)))
-    if group > 1:  # average runs of neighbouring windows first
-        keys = np.arange(n) // group
-        reduced = unit(np.stack([emb[keys == g].mean(axis=0) for g in range(keys.max() + 1)]))
-        labels = _first_pass(reduced, opts)[keys]
+    size = SEGMENT_WINDOWS if not narrowband else 1
+    keys = _segments(region, max(size, int(np.ceil(n / MAX_WINDOWS))))
+    if keys[-1] + 1 < n:  # average the windows of each segment: a steadier voice
+        reduced = unit(np.stack([emb[keys == g].mean(axis=0) for g in range(keys[-1] + 1)]))
+        labels = _first_pass(reduced, opts, narrowband)[keys]
     else:
-        labels = _first_pass(emb, opts)
-    labels = _refine(emb, labels, None)
+        labels = _first_pass(emb, opts, narrowband)
+    labels = _refine(emb, labels)
     if opts.num_speakers is None:
         labels = _fold_small(emb, labels, opts.min_speakers)
     return labels
 
 
-def _first_pass(emb: np.ndarray, opts: Options) -> np.ndarray:
-    from . import spectral
+def _first_pass(emb: np.ndarray, opts: Options, narrowband: bool = False) -> np.ndarray:
+    from . import ahc, spectral
 
+    if not narrowband:
+        return ahc.cluster(emb, MERGE_SIM, min_k=opts.min_speakers, max_k=opts.max_speakers, fixed_k=opts.num_speakers)
     sim = emb @ emb.T
     if opts.num_speakers is None and opts.min_speakers <= 1 and _one_voice(sim):
         return np.zeros(len(emb), dtype=int)
@@ -258,16 +264,12 @@ def _one_voice(sim: np.ndarray) -> bool:
     return bool(len(upper) == 0 or upper.mean() >= ONE_VOICE_SIM)
 
 
-def _refine(emb: np.ndarray, labels: np.ndarray, sides: np.ndarray | None, rounds: int = 2) -> np.ndarray:
+def _refine(emb: np.ndarray, labels: np.ndarray, rounds: int = 2) -> np.ndarray:
     """Move each window to its nearest cluster centre (a couple of k-means steps)."""
     for _ in range(rounds):
         ids = np.unique(labels)
         cents = unit(np.stack([emb[labels == c].mean(axis=0) for c in ids]))
-        score = emb @ cents.T
-        if sides is not None:
-            side_of = np.array([np.sign(sides[labels == c].sum()) for c in ids])
-            score = score - 2.0 * ((sides[:, None] * side_of[None, :]) < 0)
-        new = ids[score.argmax(axis=1)]
+        new = ids[(emb @ cents.T).argmax(axis=1)]
         if np.array_equal(new, labels):
             break
         labels = new
@@ -282,13 +284,14 @@ def _fold_small(emb: np.ndarray, labels: np.ndarray, min_speakers: int) -> np.nd
         ids, counts = np.unique(labels, return_counts=True)
         if len(ids) <= max(1, min_speakers):
             break
-        small = counts.argmin()
-        if counts[small] >= max(3, 0.02 * n):
-            break
         cents = unit(np.stack([emb[labels == c].mean(axis=0) for c in ids]))
-        sims = cents @ cents[small]
-        sims[small] = -np.inf
-        labels = np.where(labels == ids[small], ids[int(sims.argmax())], labels)
+        nearest = cents @ cents.T
+        np.fill_diagonal(nearest, -np.inf)
+        foldable = (counts < max(3, 0.02 * n)) & (nearest.max(axis=1) >= DISTINCT_SIM)
+        if not foldable.any():
+            break
+        small = int(np.flatnonzero(foldable)[counts[foldable].argmin()])
+        labels = np.where(labels == ids[small], ids[int(nearest[small].argmax())], labels)
     _, labels = np.unique(labels, return_inverse=True)
     return labels
 
@@ -304,29 +307,21 @@ def _bridge(turns: list[Turn]) -> list[Turn]:
     return out
 
 
-def _result(frames, frame_labels, emb, labels, sides) -> Diarization:
-    # Number speakers by first appearance.
-    order: list[int] = []
-    for lab in frame_labels:
-        if lab not in order:
-            order.append(int(lab))
-    remap = {old: new for new, old in enumerate(order)}
-    frame_labels = np.array([remap[int(x)] for x in frame_labels])
+def from_frames(labels: np.ndarray, centroids: np.ndarray, *, local: int | None = None) -> Diarization:
+    """A Diarization from a speaker label per 10 ms frame (-1: nobody) and each label's voice;
+    speakers are renumbered by first appearance and those who never speak dropped."""
+    order = list(dict.fromkeys(int(x) for x in labels[labels >= 0]))
+    remap = np.full(max(len(centroids), 1), -1)
+    remap[order] = np.arange(len(order))
+    frames = np.flatnonzero(labels >= 0)
+    new = remap[labels[frames]]
     turns: list[Turn] = []
-    for f, lab in zip(frames.tolist(), frame_labels.tolist()):
-        t0 = f * FRAME_S
-        if turns and turns[-1].speaker == lab and abs(turns[-1].end - t0) < FRAME_S / 2:
-            turns[-1].end = t0 + FRAME_S
-        else:
-            turns.append(Turn(round(t0, 3), round(t0 + FRAME_S, 3), int(lab)))
+    if len(frames):
+        cuts = np.flatnonzero((np.diff(frames) != 1) | (np.diff(new) != 0)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(frames)]):
+            turns.append(Turn(round(frames[lo] * FRAME_S, 3), round((frames[hi - 1] + 1) * FRAME_S, 3), int(new[lo])))
     turns = _bridge(turns)
-    for t in turns:
-        t.start, t.end = round(float(t.start), 3), round(float(t.end), 3)
-    centroids = unit(np.stack([emb[labels == old].mean(axis=0) for old in order]))
-    talk = [round(float((frame_labels == k).sum()) * FRAME_S, 2) for k in range(len(order))]
-    local = None
-    if sides is not None:
-        mic = [float(((labels == old) & (sides > 0)).sum()) / max(1, (labels == old).sum()) for old in order]
-        best = int(np.argmax(mic))
-        local = best if mic[best] > 0.5 else None
-    return Diarization(turns=turns, centroids=centroids, talk_time=talk, local=local)
+    talk = [round(float((new == k).sum()) * FRAME_S, 2) for k in range(len(order))]
+    cents = centroids[order] if order else np.zeros((0, centroids.shape[1]), dtype=np.float32)
+    mine = int(remap[local]) if local is not None and local < len(remap) and remap[local] >= 0 else None
+    return Diarization(turns=turns, centroids=cents, talk_time=talk, local=mine)

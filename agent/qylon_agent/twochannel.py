@@ -1,0 +1,111 @@
+"""Who spoke when in a two-channel recording: the microphone (channel 0) and the call (channel 1).
+
+``qylon meeting record`` writes the user's microphone and the computer's audio
+output as two channels. When both carry speech, that is a call: the microphone
+holds one person, the local user, and the system channel holds everyone else.
+
+1. Voice activity on each channel alone.
+2. Microphone speech is the local user's, except where the system channel is
+   speaking much louder at that moment (relative to each channel's own speech
+   level): that is the call leaking into the microphone (echo), not a new voice.
+   Likewise system-channel "speech" much quieter than the microphone's at that
+   moment is the user's voice leaking into the call, not one of the others.
+3. The system channel's own speech is diarized on its own samples (``diarize.py``),
+   so the call's speakers are told apart without the microphone in the mix.
+4. Where both talk at once, each 10 ms frame goes to the channel that is louder
+   relative to its own level; turns never overlap.
+
+When only one channel has speech (an in-person meeting with nothing playing, or a
+webinar the user only listens to), that channel is diarized like a mono file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import diarize as dz
+from .audio import SAMPLE_RATE, Audio
+from .embeddings import encoder, unit
+
+# Microphone frames whose level (relative to the mic's own speech level) is this many dB
+# below the system channel's (relative to its own) are the call leaking into the mic.
+ECHO_DB = 10.0
+SMOOTH_FRAMES = 30  # levels are compared over 0.3 s
+MIN_CHANNEL_SPEECH_S = 1.0  # less speech than this on a channel: it is not a side of the call
+HOP = int(dz.FRAME_S * SAMPLE_RATE)
+
+
+def diarize(audio: Audio, opts: dz.Options) -> dz.Diarization | None:
+    """Diarize a two-channel recording, or None when it is not a call (then the mono path runs)."""
+    mic, system = audio.channels[0], audio.channels[1]
+    r_mic, r_sys = dz.speech_regions(mic), dz.speech_regions(system)
+    seconds = [sum(e - s for s, e in r) for r in (r_mic, r_sys)]
+    n = len(audio.samples) // HOP + 1
+    if min(seconds) < MIN_CHANNEL_SPEECH_S:
+        only = 0 if seconds[0] >= seconds[1] else 1
+        side = Audio(path=audio.path, samples=audio.channels[only], channels=None,
+                     original_rate=audio.original_rate, original_channels=1)
+        return dz.diarize(side, opts, regions=r_mic if only == 0 else r_sys)
+    level_mic, level_sys = _levels(mic, r_mic, n), _levels(system, r_sys, n)
+    on_mic, on_sys = _mask(r_mic, n), _mask(r_sys, n)
+    local = on_mic & ~(on_sys & (level_mic < level_sys - ECHO_DB))
+    others = on_sys & ~(on_mic & (level_sys < level_mic - ECHO_DB))
+    r_sys = _regions(others, min_s=0.3, bridge_s=0.3)
+    remote_opts = dz.Options(
+        num_speakers=None if opts.num_speakers is None else max(1, opts.num_speakers - 1),
+        min_speakers=max(1, opts.min_speakers - 1), max_speakers=max(1, opts.max_speakers - 1), hop_s=opts.hop_s,
+    )
+    call = Audio(path=audio.path, samples=system, channels=None, original_rate=audio.original_rate, original_channels=1)
+    remote = dz.diarize(call, remote_opts, regions=r_sys)
+    labels = np.full(n, -1)
+    for t in remote.turns:
+        labels[int(round(t.start / dz.FRAME_S)) : int(round(t.end / dz.FRAME_S))] = t.speaker
+    me = remote.n_speakers
+    both = local & (labels >= 0)
+    labels[local & ~both] = me
+    labels[both & (level_mic >= level_sys)] = me
+    centroids = list(remote.centroids)
+    centroids.append(_voice(mic, local))
+    return dz.from_frames(labels, np.stack(centroids), local=me)
+
+
+def _mask(regions, n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    for s, e in regions:
+        mask[int(round(s / dz.FRAME_S)) : int(round(e / dz.FRAME_S))] = True
+    return mask
+
+
+def _levels(x: np.ndarray, regions, n: int) -> np.ndarray:
+    """Per 10 ms frame, the channel's level in dB relative to the median level of its own speech."""
+    frames = len(x) // HOP
+    energy = np.square(x[: frames * HOP].reshape(frames, HOP), dtype=np.float64).mean(axis=1)
+    # Over 0.3 s: a syllable's rise and fall is not a change of who is talking.
+    energy = np.convolve(energy, np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES, mode="same")
+    db = np.full(n, -120.0)
+    db[:frames] = 10 * np.log10(energy + 1e-12)
+    speech = _mask(regions, n)
+    # The loud end of the channel's speech: leaked (quiet) speech must not pull the reference down.
+    ref = float(np.percentile(db[speech], 90)) if speech.any() else 0.0
+    return db - ref
+
+
+def _regions(mask: np.ndarray, min_s: float = 0.15, bridge_s: float = 0.0) -> list[tuple[float, float]]:
+    """(start_s, end_s) of the runs of ``mask``, gaps under ``bridge_s`` closed, runs under ``min_s`` dropped."""
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+    runs: list[list[float]] = []
+    for a, b in zip(edges[::2] * dz.FRAME_S, edges[1::2] * dz.FRAME_S):
+        if runs and a - runs[-1][1] < bridge_s:
+            runs[-1][1] = b
+        else:
+            runs.append([a, b])
+    return [(a, b) for a, b in runs if b - a >= min_s]
+
+
+def _voice(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The embedding of the speech in ``x`` at the frames of ``mask`` (zeros when there is too little)."""
+    spans = _regions(mask, min_s=0.0)
+    if sum(e - s for s, e in spans) < 0.5:
+        return np.zeros(256, dtype=np.float32)
+    speech = np.concatenate([x[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in spans])
+    return unit(encoder().embed_utterance(speech * np.float32(dz.speech_gain(speech))))
