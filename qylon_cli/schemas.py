@@ -27,10 +27,31 @@ class Segment(BaseModel):
     words: list[Word] = Field(default_factory=list, exclude=True)
 
 
+class NameEvidence(BaseModel):
+    kind: Literal["self", "addressed", "thanked"] = Field(description="An introduction, being addressed, or being thanked.")
+    quote: str
+    at: float = Field(description="Seconds into the meeting.")
+
+
+class NameSuggestion(BaseModel):
+    name: str
+    confidence: float = Field(description="0-1, from the evidence in the conversation.")
+    evidence: list[NameEvidence] = Field(default_factory=list)
+
+
 class Speaker(BaseModel):
     id: str = Field(description="Label within the meeting, e.g. SPEAKER_1.")
     name: str | None = None
     talk_time_s: float = 0.0
+    name_source: Literal["profile", "conversation", "user", "local"] | None = Field(
+        None, description="Where the name came from: a voice profile, the conversation, the user, or the microphone (you)."
+    )
+    score: float | None = Field(
+        None, description="For a profile's name, the voice similarity (0-1); for a name from the conversation, its confidence."
+    )
+    suggestions: list[NameSuggestion] = Field(
+        default_factory=list, description="Names the conversation points to, below the confidence needed to apply them."
+    )
 
 
 class ActionItem(BaseModel):

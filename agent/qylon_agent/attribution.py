@@ -34,9 +34,7 @@ def attribute(
     if not result.n_speakers:  # too little speech to tell voices apart: one speaker
         talk = round(sum(s.end - s.start for s in segments), 2)
         return [s.model_copy(update={"speaker": "SPEAKER_1"}) for s in segments], [Speaker(id="SPEAKER_1", talk_time_s=talk)]
-    names = voices.match(result.centroids, naming.profiles, naming.match_threshold)
-    if result.local is not None and result.local not in names:
-        names[result.local] = naming.me or LOCAL_DEFAULT_NAME
+    names = voices.match_scores(result.centroids, naming.profiles, naming.match_threshold)
     pieces: list[tuple[int, Segment]] = []
     for seg in segments:
         pieces += _split(seg, result)
@@ -46,8 +44,18 @@ def attribute(
             order.append(spk)
     label = {spk: f"SPEAKER_{n}" for n, spk in enumerate(order, 1)}
     out = [seg.model_copy(update={"speaker": label[spk]}) for spk, seg in pieces]
-    speakers = [Speaker(id=label[spk], name=names.get(spk), talk_time_s=result.talk_time[spk]) for spk in order]
+    speakers = [_speaker(label[spk], spk, result, names, naming) for spk in order]
     return out, speakers
+
+
+def _speaker(label: str, spk: int, result: diarize.Diarization, names: dict, naming: Naming) -> Speaker:
+    talk = result.talk_time[spk]
+    if spk in names:
+        name, score = names[spk]
+        return Speaker(id=label, name=name, talk_time_s=talk, name_source="profile", score=score)
+    if spk == result.local:
+        return Speaker(id=label, name=naming.me or LOCAL_DEFAULT_NAME, talk_time_s=talk, name_source="local")
+    return Speaker(id=label, talk_time_s=talk)
 
 
 def _split(seg: Segment, result: diarize.Diarization) -> list[tuple[int, Segment]]:

@@ -175,3 +175,12 @@ def m0006_jobs(db: Database) -> None:
                 f"WHERE id = {row}.meeting_id; END"
             )
     db["exports"].create({"meeting_id": str, "path": str, "exported_at": str}, pk="meeting_id")
+
+
+@migrations(name="0008_speaker_names")
+def m0008_speaker_names(db: Database) -> None:
+    """Where a speaker's name came from (profile, conversation, user, local), its score, and
+    the names the conversation suggests (JSON list of {name, confidence, evidence})."""
+    db.execute("ALTER TABLE speakers ADD COLUMN name_source TEXT")
+    db.execute("ALTER TABLE speakers ADD COLUMN score REAL")
+    db.execute("ALTER TABLE speakers ADD COLUMN suggestions TEXT")

@@ -52,7 +52,10 @@ def transcribe_file(
     if diarization is not None:
         from .attribution import attribute
 
+        from .conversation_names import name_speakers
+
         segments, speakers = attribute(decoded, segments, diarization, naming)
+        speakers = name_speakers(segments, speakers)
     meeting = Meeting(
         id=meeting_id or str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",

@@ -21,8 +21,9 @@ def report(meeting: Meeting) -> list[dict]:
             quote = quote[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
         first = min((s.start for s in segs), default=None)
         rows.append({
-            "id": sp.id, "name": sp.name, "talk_time_s": round(sp.talk_time_s, 1),
-            "share": round(sp.talk_time_s / total, 3), "segments": len(segs), "first_at": first, "quote": quote,
+            "id": sp.id, "name": sp.name, "name_source": sp.name_source, "score": sp.score,
+            "talk_time_s": round(sp.talk_time_s, 1), "share": round(sp.talk_time_s / total, 3), "segments": len(segs),
+            "first_at": first, "quote": quote, "suggestions": [x.model_dump() for x in sp.suggestions],
         })
     return rows
 
@@ -45,7 +46,8 @@ def rename(store, meeting: Meeting, label: str, name: str) -> str:
     old = next((sp.name for sp in meeting.speakers if sp.id == speaker_id), None) or speaker_id
     with store.db.atomic():
         store.db.execute(
-            "UPDATE speakers SET name = ? WHERE meeting_id = ? AND label = ?", [name, meeting.id, speaker_id]
+            "UPDATE speakers SET name = ?, name_source = 'user', score = NULL WHERE meeting_id = ? AND label = ?",
+            [name, meeting.id, speaker_id],
         )
         # Action items owned by the speaker under the old label or name follow the new name.
         store.db.execute(
@@ -68,3 +70,18 @@ def enroll_from_meeting(store, meeting: Meeting, speaker_id: str, name: str):
     spans = [(s.start, s.end) for s in meeting.segments if s.speaker == speaker_id]
     seconds, emb, _ = embed_speech(audio_mod.decode(path), spans)
     return Voices(store).add_samples(name, [(f"meeting:{meeting.id}:{speaker_id}", seconds, emb)])
+
+
+def accept(store, meeting: Meeting, label: str, name: str | None = None) -> tuple[str, str]:
+    """Name a speaker after a suggestion: NAME (one of their suggestions, or any name), else their best one."""
+    speaker_id = find_label(meeting, label)
+    speaker = next(sp for sp in meeting.speakers if sp.id == speaker_id)
+    if name is None:
+        if not speaker.suggestions:
+            raise NotFound(
+                f"{speaker_id} in meeting {meeting.id[:8]} has no suggested name.",
+                hint=f"Name them yourself: qylon meeting speakers {meeting.id[:8]} accept {speaker_id} NAME",
+            )
+        name = speaker.suggestions[0].name
+    rename(store, meeting, speaker_id, name)
+    return speaker_id, name.strip()

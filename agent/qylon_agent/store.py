@@ -80,7 +80,9 @@ class Store:
                 for i, s in enumerate(meeting.segments)
             )
             self.db["speakers"].insert_all(
-                {"meeting_id": meeting.id, "label": sp.id, "name": sp.name, "talk_time_s": sp.talk_time_s}
+                {"meeting_id": meeting.id, "label": sp.id, "name": sp.name, "talk_time_s": sp.talk_time_s,
+                 "name_source": sp.name_source, "score": sp.score,
+                 "suggestions": json.dumps([x.model_dump() for x in sp.suggestions])}
                 for sp in meeting.speakers
             )
             self.db["action_items"].insert_all(
@@ -117,7 +119,8 @@ class Store:
             for r in self.db["segments"].rows_where("meeting_id = ?", [meeting_id], order_by="idx")
         ]
         speakers = [
-            Speaker(id=r["label"], name=r["name"], talk_time_s=r["talk_time_s"] or 0.0)
+            Speaker(id=r["label"], name=r["name"], talk_time_s=r["talk_time_s"] or 0.0, name_source=r["name_source"],
+                    score=r["score"], suggestions=json.loads(r["suggestions"] or "[]"))
             for r in self.db["speakers"].rows_where("meeting_id = ?", [meeting_id], order_by="label")
         ]
         items = [

@@ -106,18 +106,23 @@ class Voices:
 
 def match(centroids: np.ndarray, profiles: list[Profile], threshold: float = MATCH_THRESHOLD) -> dict[int, str]:
     """Name speakers (rows of ``centroids``) after profiles, best pairs first, one speaker per profile."""
+    return {i: name for i, (name, _) in match_scores(centroids, profiles, threshold).items()}
+
+
+def match_scores(centroids: np.ndarray, profiles: list[Profile], threshold: float = MATCH_THRESHOLD) -> dict[int, tuple[str, float]]:
+    """As ``match``, with each name's similarity."""
     profiles = [p for p in profiles if p.samples]
     if not len(centroids) or not profiles:
         return {}
     sims = centroids @ np.stack([p.voice for p in profiles]).T
-    named: dict[int, str] = {}
+    named: dict[int, tuple[str, float]] = {}
     used: set[int] = set()
     for flat in np.argsort(-sims, axis=None):
         i, j = divmod(int(flat), len(profiles))
         if sims[i, j] < threshold:
             break
         if i not in named and j not in used:
-            named[i] = profiles[j].name
+            named[i] = (profiles[j].name, round(float(sims[i, j]), 3))
             used.add(j)
     return named
 

@@ -63,7 +63,8 @@ def test_list_and_filter(qylon, stored):
 def test_show_by_prefix_and_not_found(qylon, stored):
     shown = qylon("meeting", "show", "1111", "--json").json["data"]
     assert shown["title"] == "Budget review"
-    assert shown["speakers"][0] == {"id": "SPEAKER_1", "name": "Alice", "talk_time_s": 5.0}
+    assert shown["speakers"][0] == {"id": "SPEAKER_1", "name": "Alice", "talk_time_s": 5.0, "name_source": None,
+                                   "score": None, "suggestions": []}
     missing = qylon("meeting", "show", "99999999", "--json")
     assert missing.code == 5 and missing.json["error"]["code"] == "not_found"
     bad = qylon("meeting", "show", "x';drop", "--json")

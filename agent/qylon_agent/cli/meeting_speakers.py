@@ -20,17 +20,37 @@ def speaker_options(settings, diarize: bool | None, speakers: int | None, min_sp
     return from_settings(settings, diarize=diarize, num_speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers)
 
 
-def speakers(meeting_id: IdArg, json: output.JsonOption = False) -> None:
-    """Show who spoke in a meeting: talk time, share, turns and a sample quote each.
+def speakers(
+    meeting_id: IdArg,
+    action: Annotated[str | None, typer.Argument(help="accept: take a suggested name.", show_default=False)] = None,
+    label: Annotated[str | None, typer.Argument(help="With accept: the speaker (SPEAKER_2, 2 or a name).", show_default=False)] = None,
+    name: Annotated[str | None, typer.Argument(help="With accept: the name (default: their best suggestion).", show_default=False)] = None,
+    json: output.JsonOption = False,
+) -> None:
+    """Show who spoke in a meeting: talk time, share, turns, a sample quote, the name and
+    where it came from (profile, conversation, user, local), and the names the conversation
+    suggests, with the quotes behind them. `accept SPEAKER_n [NAME]` takes a suggestion.
 
     Example: qylon meeting speakers 3f2a
+    Example: qylon meeting speakers 3f2a accept SPEAKER_3        # their best suggestion
+    Example: qylon meeting speakers 3f2a accept 3 "Dana Lee"
     """
-    from ..speaker_names import report
+    from .. import speaker_names
     from ..store import Store
 
-    meeting = Store().get_meeting(meeting_id)
-    rows = report(meeting)
-    output.emit(rows, lambda c: speaker_table(c, meeting, rows))
+    store = Store()
+    meeting = store.get_meeting(meeting_id)
+    if action is None:
+        rows = speaker_names.report(meeting)
+        output.emit(rows, lambda c: speaker_table(c, meeting, rows))
+        return
+    if action != "accept" or label is None:
+        from qylon_cli.errors import UsageError
+
+        raise UsageError(f"Unknown action {action!r}: the one action is `accept SPEAKER_n [NAME]`.")
+    speaker_id, chosen = speaker_names.accept(store, meeting, label, name)
+    data = {"meeting_id": meeting.id, "speaker": speaker_id, "name": chosen, "name_source": "user"}
+    output.emit(data, lambda c: c.print(f"{speaker_id} in meeting {meeting.id[:8]} is now {chosen}"))
 
 
 def rename_speaker(
@@ -70,14 +90,23 @@ def speaker_table(console, meeting, rows: list[dict]) -> None:
         console.print("[dim]No speakers: this meeting was transcribed without diarization.[/]")
         return
     table = Table(show_header=True, box=None, pad_edge=False)
-    for col in ("speaker", "name", "talk", "share", "turns", "sample quote"):
+    for col in ("speaker", "name", "from", "talk", "share", "turns", "sample quote"):
         table.add_column(col, no_wrap=col != "sample quote")
     for r in rows:
         table.add_row(
-            r["id"], escape(r["name"] or "—"), short_clock(r["talk_time_s"]), f"{r['share']:.0%}", str(r["segments"]),
-            escape(f"“{r['quote']}”" if r["quote"] else ""),
+            r["id"], escape(r["name"] or "—"), r["name_source"] or "", short_clock(r["talk_time_s"]), f"{r['share']:.0%}",
+            str(r["segments"]), escape(f"“{r['quote']}”" if r["quote"] else ""),
         )
     console.print(table)
+    for r in rows:
+        for sug in r["suggestions"]:
+            if sug["name"] == r["name"] and r["name_source"] == "conversation":
+                why = "named from the conversation"
+            else:
+                why = f"suggested ({sug['confidence']:.0%}): `qylon meeting speakers {meeting.id[:8]} accept {r['id']} {sug['name']}`"
+            console.print(f"[bold]{r['id']}[/] {escape(sug['name'])}: {why}")
+            for ev in sug["evidence"][:3]:
+                console.print(f"   [dim]{short_clock(ev['at'])} {ev['kind']}:[/] “{escape(ev['quote'])}”")
 
 
 def register(app: typer.Typer) -> None:
