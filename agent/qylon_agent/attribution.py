@@ -26,15 +26,17 @@ class Naming:
 
 
 def attribute(
-    audio: Audio, segments: list[Segment], opts: diarize.Options | None = None, naming: Naming | None = None
+    audio: Audio, segments: list[Segment], opts: diarize.Options | None = None, naming: Naming | None = None,
+    *, client: str | None = None,
 ) -> tuple[list[Segment], list[Speaker]]:
-    """Split ``segments`` by speaker and list the speakers (label, name if known, talk time)."""
+    """Split ``segments`` by speaker and list the speakers (label, name if known, talk time);
+    profiles name with the samples that apply to a meeting with ``client``."""
     naming = naming or Naming()
     result = diarize.diarize(audio, opts)
     if not result.n_speakers:  # too little speech to tell voices apart: one speaker
         talk = round(sum(s.end - s.start for s in segments), 2)
         return [s.model_copy(update={"speaker": "SPEAKER_1"}) for s in segments], [Speaker(id="SPEAKER_1", talk_time_s=talk)]
-    names = voices.match_scores(result.centroids, naming.profiles, naming.match_threshold)
+    names = voices.match_scores(result.centroids, naming.profiles, naming.match_threshold, client=client)
     pieces: list[tuple[int, Segment]] = []
     for seg in segments:
         pieces += _split(seg, result)

@@ -179,8 +179,11 @@ def m0006_jobs(db: Database) -> None:
 
 @migrations(name="0008_speaker_names")
 def m0008_speaker_names(db: Database) -> None:
-    """Where a speaker's name came from (profile, conversation, user, local), its score, and
-    the names the conversation suggests (JSON list of {name, confidence, evidence})."""
+    """Where a speaker's name came from (profile, conversation, user, local), its score, the
+    names the conversation suggests (JSON list of {name, confidence, evidence}); the client
+    a voice sample was learnt for."""
     db.execute("ALTER TABLE speakers ADD COLUMN name_source TEXT")
     db.execute("ALTER TABLE speakers ADD COLUMN score REAL")
     db.execute("ALTER TABLE speakers ADD COLUMN suggestions TEXT")
+    # A voice learnt in a client's meeting (speakers.learn_per_client) names only in that client's meetings.
+    db.execute("ALTER TABLE voice_samples ADD COLUMN client TEXT")

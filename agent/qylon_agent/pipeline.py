@@ -54,7 +54,7 @@ def transcribe_file(
 
         from .conversation_names import name_speakers
 
-        segments, speakers = attribute(decoded, segments, diarization, naming)
+        segments, speakers = attribute(decoded, segments, diarization, naming, client=client)
         speakers = name_speakers(segments, speakers)
     meeting = Meeting(
         id=meeting_id or str(uuid.uuid4()),

@@ -56,8 +56,9 @@ def rename(store, meeting: Meeting, label: str, name: str) -> str:
     return speaker_id
 
 
-def enroll_from_meeting(store, meeting: Meeting, speaker_id: str, name: str):
-    """Add the voice of ``speaker_id`` in ``meeting`` (from its audio file) to ``name``'s profile."""
+def enroll_from_meeting(store, meeting: Meeting, speaker_id: str, name: str, *, client: str | None = None):
+    """Add the voice of ``speaker_id`` in ``meeting`` (from its audio file) to ``name``'s profile
+    (with ``client``: for that client's meetings only)."""
     from . import audio as audio_mod
     from .voices import Voices, embed_speech
 
@@ -69,7 +70,21 @@ def enroll_from_meeting(store, meeting: Meeting, speaker_id: str, name: str):
         )
     spans = [(s.start, s.end) for s in meeting.segments if s.speaker == speaker_id]
     seconds, emb, _ = embed_speech(audio_mod.decode(path), spans)
-    return Voices(store).add_samples(name, [(f"meeting:{meeting.id}:{speaker_id}", seconds, emb)])
+    return Voices(store).add_samples(name, [(f"meeting:{meeting.id}:{speaker_id}", seconds, emb)], client=client)
+
+
+def learn_for_client(store, meeting: Meeting, speaker_id: str, name: str, settings=None):
+    """With ``speakers.learn_per_client``, a voice the user names in a client's meeting names them
+    in that client's later meetings. Returns (profile or None, warning or None)."""
+    from qylon_cli import settings as settings_mod
+
+    settings = settings or settings_mod.load()
+    if not meeting.client or not settings.get("speakers.learn_per_client", False):
+        return None, None
+    try:
+        return enroll_from_meeting(store, meeting, speaker_id, name, client=meeting.client), None
+    except (NotFound, InvalidInput) as exc:
+        return None, f"{name}'s voice was not learnt for {meeting.client}: {exc.message}"
 
 
 def accept(store, meeting: Meeting, label: str, name: str | None = None) -> tuple[str, str]:

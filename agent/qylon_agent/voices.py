@@ -35,9 +35,21 @@ class Profile:
     created_at: str
     updated_at: str
     voice: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(256, dtype=np.float32))
+    # (client or None, embedding) per sample: a sample learnt in a client's meeting names only in that client's meetings.
+    by_client: list[tuple[str | None, np.ndarray]] = field(repr=False, default_factory=list)
 
     def public(self) -> dict:
-        return {k: getattr(self, k) for k in ("id", "name", "samples", "speech_s", "created_at", "updated_at")}
+        out = {k: getattr(self, k) for k in ("id", "name", "samples", "speech_s", "created_at", "updated_at")}
+        out["clients"] = sorted({c for c, _ in self.by_client if c})
+        return out
+
+    def voice_for(self, client: str | None) -> np.ndarray | None:
+        """The voice from the samples that apply to a meeting with ``client`` (None when none do)."""
+        if not self.by_client:
+            return self.voice if self.samples else None
+        want = (client or "").casefold()
+        embs = [e for c, e in self.by_client if c is None or (want and c.casefold() == want)]
+        return unit(np.mean(embs, axis=0)) if embs else None
 
 
 def _now() -> str:
@@ -52,20 +64,22 @@ class Voices:
 
     def list(self) -> list[Profile]:
         rows = self.db.execute(
-            "SELECT p.id, p.name, p.created_at, p.updated_at, s.embedding, s.duration_s "
+            "SELECT p.id, p.name, p.created_at, p.updated_at, s.embedding, s.duration_s, s.client "
             "FROM voice_profiles p LEFT JOIN voice_samples s ON s.profile_id = p.id ORDER BY p.name COLLATE NOCASE, s.id"
         ).fetchall()
         out: dict[str, dict] = {}
-        for pid, name, created, updated, blob, dur in rows:
-            entry = out.setdefault(pid, {"name": name, "created": created, "updated": updated, "embs": [], "speech": 0.0})
+        for pid, name, created, updated, blob, dur, client in rows:
+            entry = out.setdefault(pid, {"name": name, "created": created, "updated": updated, "embs": [], "clients": [], "speech": 0.0})
             if blob is not None:
                 entry["embs"].append(np.frombuffer(blob, dtype=np.float32))
+                entry["clients"].append(client)
                 entry["speech"] += dur or 0.0
         return [
             Profile(
                 id=pid, name=e["name"], samples=len(e["embs"]), speech_s=round(e["speech"], 1),
                 created_at=e["created"], updated_at=e["updated"],
                 voice=unit(np.mean(e["embs"], axis=0)) if e["embs"] else np.zeros(256, dtype=np.float32),
+                by_client=list(zip(e["clients"], e["embs"])),
             )
             for pid, e in out.items()
         ]
@@ -76,8 +90,9 @@ class Voices:
                 return p
         raise NotFound(f"No voice profile named {name!r}.", hint="`qylon speakers list` shows enrolled voices.")
 
-    def add_samples(self, name: str, samples: list[tuple[str, float, np.ndarray]]) -> Profile:
-        """Add (source, speech seconds, embedding) samples to ``name``'s profile, creating it if new."""
+    def add_samples(self, name: str, samples: list[tuple[str, float, np.ndarray]], *, client: str | None = None) -> Profile:
+        """Add (source, speech seconds, embedding) samples to ``name``'s profile, creating it if new;
+        with ``client``, the samples name them only in that client's meetings."""
         name = name.strip()
         if not name or len(name) > 100 or "\n" in name:
             raise InvalidInput(f"{name!r} is not a usable name (1-100 characters on one line).", code="invalid_name")
@@ -91,7 +106,7 @@ class Voices:
                 self.db["voice_profiles"].insert({"id": pid, "name": name, "created_at": now, "updated_at": now})
             self.db["voice_samples"].insert_all(
                 {"profile_id": pid, "source": src, "duration_s": round(dur, 2),
-                 "embedding": unit(emb).astype(np.float32).tobytes(), "created_at": now}
+                 "embedding": unit(emb).astype(np.float32).tobytes(), "created_at": now, "client": client}
                 for src, dur, emb in samples
             )
         return self.get(name)
@@ -109,12 +124,16 @@ def match(centroids: np.ndarray, profiles: list[Profile], threshold: float = MAT
     return {i: name for i, (name, _) in match_scores(centroids, profiles, threshold).items()}
 
 
-def match_scores(centroids: np.ndarray, profiles: list[Profile], threshold: float = MATCH_THRESHOLD) -> dict[int, tuple[str, float]]:
-    """As ``match``, with each name's similarity."""
-    profiles = [p for p in profiles if p.samples]
+def match_scores(
+    centroids: np.ndarray, profiles: list[Profile], threshold: float = MATCH_THRESHOLD, *, client: str | None = None
+) -> dict[int, tuple[str, float]]:
+    """As ``match``, with each name's similarity; only the samples that apply to a meeting with ``client``."""
+    usable = [(p, p.voice_for(client)) for p in profiles]
+    usable = [(p, v) for p, v in usable if v is not None]
+    profiles = [p for p, _ in usable]
     if not len(centroids) or not profiles:
         return {}
-    sims = centroids @ np.stack([p.voice for p in profiles]).T
+    sims = centroids @ np.stack([v for _, v in usable]).T
     named: dict[int, tuple[str, float]] = {}
     used: set[int] = set()
     for flat in np.argsort(-sims, axis=None):

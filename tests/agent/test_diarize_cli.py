@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qylon_agent import voices
 
 from tests.agent.audiofiles import write_wav
 from tests.agent.test_diarize import DANA_1, DANA_2, MARCUS, _two_channel, clips  # noqa: F401  (session fixture)
@@ -27,7 +28,8 @@ def test_enroll_then_transcribe_names_the_voice(qylon, clips):  # noqa: F811
     assert human.code == 0 and "Dana" in human.stdout
 
     meeting = _transcribe(qylon, clips["dana_other"])
-    assert meeting["speakers"] == [{"id": "SPEAKER_1", "name": "Dana", "talk_time_s": pytest.approx(meeting["speakers"][0]["talk_time_s"])}]
+    assert [(sp["id"], sp["name"], sp["name_source"]) for sp in meeting["speakers"]] == [("SPEAKER_1", "Dana", "profile")]
+    assert voices.MATCH_THRESHOLD <= meeting["speakers"][0]["score"] <= 1
     assert meeting["speakers"][0]["talk_time_s"] > 3
     assert {s["speaker"] for s in meeting["segments"]} == {"SPEAKER_1"}
     # Someone else's voice is not given Dana's name.
@@ -52,10 +54,14 @@ def test_meeting_speakers_rename_and_enroll(qylon, clips):  # noqa: F811
     assert renamed.json["data"]["profile"]["name"] == "Marcus"
     again = qylon("meeting", "rename-speaker", mid, "3", "Priya", "--json")
     assert again.code == 0 and again.json["data"]["speaker"] == "SPEAKER_3" and again.json["data"]["profile"] is None
-    names = {sp["id"]: sp["name"] for sp in qylon("meeting", "show", mid, "--json").json["data"]["speakers"]}
-    assert names == {"SPEAKER_1": None, "SPEAKER_2": "Marcus", "SPEAKER_3": "Priya"}
+    shown = qylon("meeting", "show", mid, "--json").json["data"]
+    names = {sp["id"]: sp["name"] for sp in shown["speakers"]}
+    # SPEAKER_1 says "My name is Dana": named from the conversation, as the words were heard.
+    first = next(s["text"] for s in shown["segments"] if s["speaker"] == "SPEAKER_1")
+    assert shown["speakers"][0]["name_source"] == "conversation" and f"name is {names['SPEAKER_1']}" in first
+    assert {k: v for k, v in names.items() if k != "SPEAKER_1"} == {"SPEAKER_2": "Marcus", "SPEAKER_3": "Priya"}
     md = qylon("meeting", "export", mid, "--format", "md").stdout
-    assert "**Marcus:**" in md and "**Priya:**" in md and "SPEAKER_1" in md
+    assert "**Marcus:**" in md and "**Priya:**" in md and f"**{names['SPEAKER_1']}:**" in md
     srt = qylon("meeting", "export", mid, "--format", "srt").stdout
     assert "Marcus: " in srt
     human = qylon("meeting", "speakers", mid)

@@ -127,3 +127,26 @@ def _speech_of(audio: Audio, k: int) -> tuple[float, float]:
         else:
             merged.append([s, e])
     return tuple(merged[k])
+
+
+@pytest.mark.slow
+def test_a_voice_named_in_a_client_meeting_names_them_in_the_next_one(qylon, qylon_home, tmp_path):
+    """speakers.learn_per_client: name a real voice once in an Acme meeting, and Acme's next
+    meeting (other sentences, other recording) names them; another client's does not."""
+    from tests.agent.audiofiles import write_wav
+
+    first, _ = _join([(_clip("aew_a0001"), "aew"), (_clip("axb_a0004"), "axb"), (_clip("aew_a0002"), "aew")])
+    second, _ = _join([(_clip("axb_a0006"), "axb"), (_clip("aew_a0003"), "aew"), (_clip("axb_a0005"), "axb")])
+    one, two = write_wav(tmp_path / "first.wav", first.samples), write_wav(tmp_path / "second.wav", second.samples)
+    assert qylon("config", "set", "speakers.learn_per_client", "true").code == 0
+    meeting = qylon("meeting", "transcribe", str(one), "--client", "Acme", "--json").json["data"]
+    alan = next(s["speaker"] for s in meeting["segments"] if "danger trail" in s["text"].lower())
+    named = qylon("meeting", "rename-speaker", meeting["id"][:8], alan, "Alan", "--json").json["data"]
+    assert named["learnt_for_client"] == "Acme"
+    again = qylon("meeting", "transcribe", str(two), "--client", "Acme", "--json").json["data"]
+    who = {sp["id"]: sp for sp in again["speakers"]}
+    his = next(s["speaker"] for s in again["segments"] if "shook hands" in s["text"].lower())
+    assert who[his]["name"] == "Alan" and who[his]["name_source"] == "profile"
+    assert [sp["name"] for sp in again["speakers"] if sp["id"] != his] == [None]
+    other = qylon("meeting", "transcribe", str(two), "--client", "Globex", "--json").json["data"]
+    assert all(sp["name"] is None for sp in other["speakers"])

@@ -49,8 +49,19 @@ def speakers(
 
         raise UsageError(f"Unknown action {action!r}: the one action is `accept SPEAKER_n [NAME]`.")
     speaker_id, chosen = speaker_names.accept(store, meeting, label, name)
-    data = {"meeting_id": meeting.id, "speaker": speaker_id, "name": chosen, "name_source": "user"}
+    learnt = _learn(store, meeting, speaker_id, chosen)
+    data = {"meeting_id": meeting.id, "speaker": speaker_id, "name": chosen, "name_source": "user", "learnt_for_client": learnt}
     output.emit(data, lambda c: c.print(f"{speaker_id} in meeting {meeting.id[:8]} is now {chosen}"))
+
+
+def _learn(store, meeting, speaker_id: str, name: str) -> str | None:
+    """speakers.learn_per_client: learn the voice for the meeting's client; the client, or None."""
+    from .. import speaker_names
+
+    profile, warning = speaker_names.learn_for_client(store, meeting, speaker_id, name)
+    if warning:
+        output.warn(warning)
+    return meeting.client if profile else None
 
 
 def rename_speaker(
@@ -72,7 +83,9 @@ def rename_speaker(
     speaker_id = speaker_names.find_label(meeting, label)
     profile = speaker_names.enroll_from_meeting(store, meeting, speaker_id, name) if enroll else None
     speaker_names.rename(store, meeting, speaker_id, name)
-    data = {"meeting_id": meeting.id, "speaker": speaker_id, "name": name.strip(), "profile": profile.public() if profile else None}
+    learnt = None if enroll else _learn(store, meeting, speaker_id, name.strip())
+    data = {"meeting_id": meeting.id, "speaker": speaker_id, "name": name.strip(), "profile": profile.public() if profile else None,
+            "learnt_for_client": learnt}
     msg = f"{speaker_id} in meeting {meeting.id[:8]} is now {name.strip()}" + (
         f"; voice added to the profile ({profile.samples} sample(s))" if profile else ""
     )

@@ -58,10 +58,11 @@ def list_(json: output.JsonOption = False) -> None:
             console.print("No voice profiles yet. Add one with: qylon speakers enroll NAME clip.wav")
             return
         table = Table(show_header=True, box=None, pad_edge=False)
-        for col in ("name", "samples", "speech", "updated"):
+        for col in ("name", "samples", "speech", "learnt for", "updated"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r["name"], str(r["samples"]), f"{r['speech_s']:.0f} s", r["updated_at"][:16].replace("T", " "))
+            table.add_row(r["name"], str(r["samples"]), f"{r['speech_s']:.0f} s", ", ".join(r["clients"]) or "",
+                          r["updated_at"][:16].replace("T", " "))
         console.print(table)
 
     output.emit(rows, human)
