@@ -31,6 +31,11 @@ from .embeddings import encoder, unit
 # below the system channel's (relative to its own) are the call leaking into the mic.
 ECHO_DB = 10.0
 SMOOTH_FRAMES = 30  # levels are compared over 0.3 s
+# A channel whose speech falls at least this share within the other's, with levels correlated
+# at least COPY_CORR, is an echo of the other (an echo measures 1.0; two real people talking
+# over each other 0.68, faster-whisper's stereo test file).
+COPY_SHARE = 0.9
+COPY_CORR = 0.9
 MIN_CHANNEL_SPEECH_S = 1.0  # less speech than this on a channel: it is not a side of the call
 HOP = int(dz.FRAME_S * SAMPLE_RATE)
 
@@ -41,13 +46,17 @@ def diarize(audio: Audio, opts: dz.Options) -> dz.Diarization | None:
     r_mic, r_sys = dz.speech_regions(mic), dz.speech_regions(system)
     seconds = [sum(e - s for s, e in r) for r in (r_mic, r_sys)]
     n = len(audio.samples) // HOP + 1
-    if min(seconds) < MIN_CHANNEL_SPEECH_S:
-        only = 0 if seconds[0] >= seconds[1] else 1
+    raw_mic, raw_sys = _levels(mic, [], n), _levels(system, [], n)
+    on_mic, on_sys = _mask(r_mic, n), _mask(r_sys, n)
+    copy = _copy_of(on_sys, raw_sys, on_mic, raw_mic), _copy_of(on_mic, raw_mic, on_sys, raw_sys)
+    if min(seconds) < MIN_CHANNEL_SPEECH_S or any(copy):
+        # One side only: a meeting in the room, a call only listened to, or one channel
+        # that merely echoes the other (all its speech is the other's, following its level).
+        only = 1 if copy[0] else 0 if copy[1] else 0 if seconds[0] >= seconds[1] else 1
         side = Audio(path=audio.path, samples=audio.channels[only], channels=None,
                      original_rate=audio.original_rate, original_channels=1)
         return dz.diarize(side, opts, regions=r_mic if only == 0 else r_sys)
     level_mic, level_sys = _levels(mic, r_mic, n), _levels(system, r_sys, n)
-    on_mic, on_sys = _mask(r_mic, n), _mask(r_sys, n)
     local = on_mic & ~(on_sys & (level_mic < level_sys - ECHO_DB))
     others = on_sys & ~(on_mic & (level_sys < level_mic - ECHO_DB))
     r_sys = _regions(others, min_s=0.3, bridge_s=0.3)
@@ -86,8 +95,17 @@ def _levels(x: np.ndarray, regions, n: int) -> np.ndarray:
     db[:frames] = 10 * np.log10(energy + 1e-12)
     speech = _mask(regions, n)
     # The loud end of the channel's speech: leaked (quiet) speech must not pull the reference down.
-    ref = float(np.percentile(db[speech], 90)) if speech.any() else 0.0
+    ref = float(np.percentile(db[speech], 90)) if speech.any() else 0.0  # no regions: absolute dB
     return db - ref
+
+
+def _copy_of(on_a: np.ndarray, db_a: np.ndarray, on_b: np.ndarray, db_b: np.ndarray) -> bool:
+    """Whether channel b's speech is only channel a's heard again: nearly all of it while a
+    speaks, its level rising and falling with a's."""
+    both = on_a & on_b
+    if on_b.sum() < 50 or both.sum() < COPY_SHARE * on_b.sum():
+        return False
+    return bool(np.corrcoef(db_a[both], db_b[both])[0, 1] >= COPY_CORR)
 
 
 def _regions(mask: np.ndarray, min_s: float = 0.15, bridge_s: float = 0.0) -> list[tuple[float, float]]:

@@ -150,3 +150,15 @@ def test_a_voice_named_in_a_client_meeting_names_them_in_the_next_one(qylon, qyl
     assert [sp["name"] for sp in again["speakers"] if sp["id"] != his] == [None]
     other = qylon("meeting", "transcribe", str(two), "--client", "Globex", "--json").json["data"]
     assert all(sp["name"] is None for sp in other["speakers"])
+
+
+@pytest.mark.parametrize("echoing", ["system", "microphone"])
+def test_a_channel_that_only_echoes_the_other_is_not_a_side_of_the_call(echoing):
+    """All the speech is on one channel; the other hears it 26 dB down, 40 ms late (a room,
+    speakers and a microphone). That is one side's meeting, not a call with a silent user."""
+    audio, ref = _join([(_clip("aew_a0001"), "aew"), (_clip("axb_a0004"), "axb"), (_clip("aew_a0002"), "aew")])
+    echo = 0.05 * np.roll(audio.samples, int(0.04 * SAMPLE_RATE))
+    channels = np.stack([echo, audio.samples] if echoing == "microphone" else [audio.samples, echo])
+    result = diarize.diarize(_audio(audio.samples + echo, channels))
+    assert result.n_speakers == 2 and result.local is None
+    assert _der(result, ref) <= 0.10
