@@ -162,21 +162,26 @@ class Store:
         return meeting_id
 
     # -- search ---------------------------------------------------------
-    def search(self, query: str, *, client: str | None = None, limit: int = 50) -> list[dict]:
-        """Full-text search over segment text; each hit has its meeting, time and a snippet."""
+    def search(self, query: str, *, client: str | None = None, speaker: str | None = None, limit: int = 50) -> list[dict]:
+        """Full-text search over segment text; each hit has its meeting, time, speaker (label and
+        name) and a snippet. ``speaker``: only what that person (name or label) said."""
         terms = re.findall(r"\w+\*?", query, flags=re.UNICODE)
         if not terms:
             raise InvalidInput("The search query has no words in it.")
         fts = " ".join(f'"{t.rstrip("*")}"' + ("*" if t.endswith("*") else "") for t in terms)
         sql = """
-            SELECT s.meeting_id, m.title, m.client, m.created_at, s.start, s.end, s.speaker,
+            SELECT s.meeting_id, m.title, m.client, m.created_at, s.start, s.end, s.speaker, sp.name AS speaker_name,
                    snippet(segments_fts, 0, char(2), char(3), '…', 12) AS snippet
             FROM segments_fts
             JOIN segments s ON s.rowid = segments_fts.rowid
             JOIN meetings m ON m.id = s.meeting_id
+            LEFT JOIN speakers sp ON sp.meeting_id = s.meeting_id AND sp.label = s.speaker
             WHERE segments_fts MATCH ?
         """
         args: list = [fts]
+        if speaker:
+            sql += " AND (lower(sp.name) = lower(?) OR lower(s.speaker) = lower(?))"
+            args += [speaker.strip(), speaker.strip()]
         if client:
             sql += " AND lower(m.client) = lower(?)"
             args.append(client)

@@ -77,9 +77,15 @@ def test_search_with_snippets_and_stemming(qylon, stored):
     assert all(h["meeting_id"].startswith("1111") for h in hits)
     assert {h["start"] for h in hits} == {0.0, 3.0}
     assert any("[budget]" in h["snippet"] for h in hits)
+    assert {(h["speaker"], h["speaker_name"]) for h in hits} == {("SPEAKER_1", "Alice"), ("SPEAKER_2", None)}
+    # What one person said, by name or by label.
+    alice = qylon("meeting", "search", "budget", "--speaker", "alice", "--json").json["data"]
+    assert [(h["start"], h["speaker_name"]) for h in alice] == [(0.0, "Alice")]
+    assert [h["start"] for h in qylon("meeting", "search", "budget", "--speaker", "SPEAKER_2", "--json").json["data"]] == [3.0]
+    assert qylon("meeting", "search", "budget", "--speaker", "Carol", "--json").json["data"] == []
     assert qylon("meeting", "search", "engineers", "--client", "Acme", "--json").json["data"] == []
     human = qylon("meeting", "search", "hiring")
-    assert "Hiring plan" in human.stdout and "00:00" in human.stdout
+    assert "Hiring plan" in human.stdout and "00:00" in human.stdout and "Alice" in human.stdout
     # FTS syntax in the query is taken as words, not an error.
     assert qylon("meeting", "search", 'budget" OR (', "--json").code == 0
     assert qylon("meeting", "search", "?!", "--json").code == 3

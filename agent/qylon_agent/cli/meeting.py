@@ -135,17 +135,19 @@ def show(meeting_id: IdArg, json: output.JsonOption = False) -> None:
 def search(
     query: Annotated[str, typer.Argument(help="Words to find; a trailing * matches a prefix.", show_default=False)],
     client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
+    speaker: Annotated[str | None, typer.Option(help="Only what this person said (a name, or a label such as SPEAKER_2).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many hits.")] = 50,
     json: output.JsonOption = False,
 ) -> None:
-    """Search every stored transcript (full text), with snippets and timestamps.
+    """Search every stored transcript (full text), with snippets, timestamps and who said it.
 
     Example: qylon meeting search "proposal budget"
+    Example: qylon meeting search budget --speaker "Dana Lee"
     """
     from ..store import MARK_END, MARK_START
     from . import render
 
-    hits = _store().search(query, client=client, limit=limit)
+    hits = _store().search(query, client=client, speaker=speaker, limit=limit)
     data = [{**h, "snippet": h["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")} for h in hits]
     output.emit(data, lambda c: render.search_hits(c, hits))
 

@@ -67,6 +67,6 @@ def search_hits(console, hits: list[dict]) -> None:
         snippet = escape(hit["snippet"]).replace(MARK_START, "[bold yellow]").replace(MARK_END, "[/]")
         console.print(
             f"[cyan]{hit['meeting_id'][:8]}[/] [dim]{escape(hit['title'] or '')} @ {short_clock(hit['start'])}[/]"
-            + (f" [magenta]{escape(hit['speaker'])}[/]" if hit.get("speaker") else "")
+            + (f" [magenta]{escape(hit.get('speaker_name') or hit['speaker'])}[/]" if hit.get("speaker") else "")
         )
         console.print(f"    {snippet}")
