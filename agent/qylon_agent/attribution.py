@@ -27,10 +27,11 @@ class Naming:
 
 def attribute(
     audio: Audio, segments: list[Segment], opts: diarize.Options | None = None, naming: Naming | None = None,
-    *, client: str | None = None,
+    *, client: str | None = None, channel_of: list[int] | None = None,
 ) -> tuple[list[Segment], list[Speaker]]:
     """Split ``segments`` by speaker and list the speakers (label, name if known, talk time);
-    profiles name with the samples that apply to a meeting with ``client``."""
+    profiles name with the samples that apply to a meeting with ``client``. ``channel_of``:
+    for a call transcribed side by side, each segment's channel (0 microphone, 1 system)."""
     naming = naming or Naming()
     result = diarize.diarize(audio, opts)
     if not result.n_speakers:  # too little speech to tell voices apart: one speaker
@@ -38,8 +39,12 @@ def attribute(
         return [s.model_copy(update={"speaker": "SPEAKER_1"}) for s in segments], [Speaker(id="SPEAKER_1", talk_time_s=talk)]
     names = voices.match_scores(result.centroids, naming.profiles, naming.match_threshold, client=client)
     pieces: list[tuple[int, Segment]] = []
-    for seg in segments:
-        pieces += _split(seg, result)
+    for k, seg in enumerate(segments):
+        channel = channel_of[k] if channel_of is not None and result.local is not None else None
+        if channel == 0:  # the microphone's words are the local user's, whoever else talks at once
+            pieces.append((result.local, seg))
+        else:
+            pieces += _split(seg, result, exclude=result.local if channel == 1 else None)
     order: list[int] = []
     for spk, _ in pieces:
         if spk not in order:
@@ -60,10 +65,10 @@ def _speaker(label: str, spk: int, result: diarize.Diarization, names: dict, nam
     return Speaker(id=label, talk_time_s=talk)
 
 
-def _split(seg: Segment, result: diarize.Diarization) -> list[tuple[int, Segment]]:
+def _split(seg: Segment, result: diarize.Diarization, exclude: int | None = None) -> list[tuple[int, Segment]]:
     if not seg.words:
-        return [(result.speaker_between(seg.start, seg.end), seg)]
-    who = [result.speaker_between(w.start, w.end) for w in seg.words]
+        return [(result.speaker_between(seg.start, seg.end, exclude=exclude), seg)]
+    who = [result.speaker_between(w.start, w.end, exclude=exclude) for w in seg.words]
     # A lone word between two of someone else's is timing noise, not a two-way exchange.
     for i in range(1, len(who) - 1):
         if who[i - 1] == who[i + 1] != who[i]:

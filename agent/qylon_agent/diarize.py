@@ -90,17 +90,23 @@ class Diarization:
     def n_speakers(self) -> int:
         return len(self.talk_time)
 
-    def speaker_between(self, start: float, end: float) -> int | None:
-        """The speaker talking most in [start, end], else the nearest turn's speaker."""
-        if not self.turns:
+    def speaker_between(self, start: float, end: float, *, exclude: int | None = None) -> int | None:
+        """The speaker talking most in [start, end], else the nearest turn's speaker (never ``exclude``)."""
+        if exclude is None:
+            turns = self.turns
+            if self._starts is None or len(self._starts) != len(turns):
+                self._starts = [t.start for t in turns]
+            starts = self._starts
+        else:
+            turns = [t for t in self.turns if t.speaker != exclude]
+            starts = [t.start for t in turns]
+        if not turns:
             return None
-        if self._starts is None or len(self._starts) != len(self.turns):
-            self._starts = [t.start for t in self.turns]
-        hi = bisect.bisect_left(self._starts, end)
+        hi = bisect.bisect_left(starts, end)
         totals: dict[int, float] = {}
         k = hi - 1
-        while k >= 0 and self.turns[k].end > start:  # turns are sorted and never overlap
-            t = self.turns[k]
+        while k >= 0 and turns[k].end > start:  # turns are sorted and never overlap
+            t = turns[k]
             overlap = min(end, t.end) - max(start, t.start)
             if overlap > 0:
                 totals[t.speaker] = totals.get(t.speaker, 0.0) + overlap
@@ -108,7 +114,7 @@ class Diarization:
         if totals:
             return max(totals, key=totals.get)
         mid = (start + end) / 2
-        near = [self.turns[i] for i in (hi - 1, hi) if 0 <= i < len(self.turns)]
+        near = [turns[i] for i in (hi - 1, hi) if 0 <= i < len(turns)]
         return min(near, key=lambda t: min(abs(mid - t.start), abs(mid - t.end))).speaker
 
 

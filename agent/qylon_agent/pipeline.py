@@ -37,7 +37,19 @@ def transcribe_file(
 ) -> Meeting:
     """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them."""
     decoded = audio_mod.decode(path)
-    transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
+    if diarization == FROM_SETTINGS:
+        from .attribution import from_settings
+
+        diarization, naming = from_settings(settings)
+    sides = None
+    if diarization is not None:
+        from .twochannel import call_sides
+
+        sides = call_sides(decoded)
+    if sides:
+        transcript, channel_of = _transcribe_call(sides, opts, settings, on_progress)
+    else:
+        transcript, channel_of = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress), None
     if not transcript.segments:
         raise InvalidInput(
             f"{path}: no speech found ({decoded.duration_s:.1f} s of audio, all silence or noise).",
@@ -45,16 +57,11 @@ def transcribe_file(
             code="no_speech",
         )
     segments, speakers = transcript.segments, []
-    if diarization == FROM_SETTINGS:
-        from .attribution import from_settings
-
-        diarization, naming = from_settings(settings)
     if diarization is not None:
         from .attribution import attribute
-
         from .conversation_names import name_speakers
 
-        segments, speakers = attribute(decoded, segments, diarization, naming, client=client)
+        segments, speakers = attribute(decoded, segments, diarization, naming, client=client, channel_of=channel_of)
         speakers = name_speakers(segments, speakers)
     meeting = Meeting(
         id=meeting_id or str(uuid.uuid4()),
@@ -69,6 +76,22 @@ def transcribe_file(
         speakers=speakers,
     )
     return analyze(meeting, extractor=extractor, settings=settings, on_warning=on_warning)
+
+
+def _transcribe_call(sides, opts, settings, on_progress) -> tuple[stt.Transcript, list[int]]:
+    """A call's two sides transcribed one after the other (words said at once are all heard),
+    merged in time order; with each segment's channel (0 microphone, 1 system)."""
+    parts = []
+    for k, side in enumerate(sides):
+        def progress(position: float, total: float, k: int = k) -> None:
+            if on_progress:
+                on_progress((k * total + position) / 2, total)
+
+        parts.append(stt.transcribe(side, opts, settings=settings, on_progress=progress))
+    tagged = sorted(((seg, k) for k, part in enumerate(parts) for seg in part.segments), key=lambda p: (p[0].start, p[1]))
+    merged = stt.Transcript(language=parts[1].language or parts[0].language, model=parts[0].model,
+                            segments=[seg for seg, _ in tagged])
+    return merged, [k for _, k in tagged]
 
 
 def analyze(meeting: Meeting, *, extractor=None, settings=None, on_warning=None) -> Meeting:

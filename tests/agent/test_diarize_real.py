@@ -162,3 +162,31 @@ def test_a_channel_that_only_echoes_the_other_is_not_a_side_of_the_call(echoing)
     result = diarize.diarize(_audio(audio.samples + echo, channels))
     assert result.n_speakers == 2 and result.local is None
     assert _der(result, ref) <= 0.10
+
+
+@pytest.mark.slow
+def test_words_said_at_once_on_a_call_are_all_kept_and_go_to_the_right_side(qylon, tmp_path):
+    """A two-channel call where the other side (two real voices) talks over the user (JFK):
+    each side is transcribed alone, so both people's words are in the transcript, each
+    with its speaker; the call's echo in the microphone is not transcribed as the user's."""
+    from tests.agent.audiofiles import write_wav
+
+    jfk = decode(AUDIO / "jfk.wav").samples
+    others, _ = _join([(_clip("aew_a0001"), "aew"), (_clip("axb_a0004"), "axb"), (_clip("aew_a0003"), "aew")], gap=0.4)
+    n = max(len(jfk), len(others.samples)) + SAMPLE_RATE
+    mic, system = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    mic[SAMPLE_RATE // 2 : SAMPLE_RATE // 2 + len(jfk)] += jfk
+    system[SAMPLE_RATE : SAMPLE_RATE + len(others.samples)] += others.samples
+    mic += 10 ** (-25 / 20) * np.roll(system, int(0.03 * SAMPLE_RATE))  # the call, heard by the microphone
+    stereo = np.stack([mic, system], axis=1).reshape(-1)
+    path = write_wav(tmp_path / "talk_over.wav", stereo, channels=2)
+    meeting = qylon("meeting", "transcribe", str(path), "--json").json["data"]
+    said = {}
+    for seg in meeting["segments"]:
+        said.setdefault(seg["speaker"], []).append(seg["text"].lower())
+    me = next(sp["id"] for sp in meeting["speakers"] if sp["name_source"] == "local")
+    mine = " ".join(said[me])
+    theirs = " ".join(" ".join(v) for k, v in said.items() if k != me)
+    assert "fellow americans" in mine and "your country" in mine
+    assert "danger trail" in theirs and "shook hands" in theirs
+    assert "danger" not in mine and "americans" not in theirs
