@@ -23,7 +23,7 @@ from datetime import date
 
 from qylon_cli.schemas import Meeting
 
-from . import dates
+from . import dates, owners, speech
 from .merge import content_words, merge_items, merge_texts
 from .result import Found, Insights
 
@@ -63,6 +63,11 @@ ACCEPT = re.compile(
     r"i'm on it|leave it (?:to|with) me|i've got it|got it)\b",
     re.IGNORECASE,
 )
+TAKE = re.compile(  # taking on a need someone voiced: "I'll do it", not a bare "yeah" of agreement
+    r"^(?:(?:yes|yeah|sure|okay|ok)\b[,.!]?\s*)?(?:i(?:'ll| will| can)\b|i'm on it|leave it (?:to|with) me|will do\b|on it\b|"
+    r"consider it done|let me\b|happy to\b|i've got it|can do\b)",
+    re.IGNORECASE,
+)
 REFUSE = re.compile(
     r"^(?:no\b|nope|sorry|unfortunately|i can't|i cannot|i won't|not (?:this|next|today|really)|i don't think (?:i|so)|"
     r"i'm (?:afraid|swamped|out|off|away|fully booked|busy)|i'd rather not|i'd love to,? but|i wish i could|that won't work|i'm not able)",
@@ -86,6 +91,12 @@ RECAP = re.compile(
     r"action items are|next steps are|just to confirm|to confirm|to wrap up|wrapping up)\b",
     re.IGNORECASE,
 )
+WRAP_UP = re.compile(  # the end of a meeting, where who does what next is handed out
+    r"\b(next meeting|wrap (?:this |it |things )?up|before we (?:close|finish|go)|individual (?:actions|work|assignments)|"
+    r"for next time|homework|action items|next steps|what we(?:'re| are) (?:each|all) going to do|here's what|"
+    r"until next|before next|in the meantime|between now and then)\b",
+    re.IGNORECASE,
+)
 DECISION = re.compile(
     r"\b(?:we(?:'ve| have)?\s+(?:all\s+)?(?:decided|agreed)|it's decided|decision(?:\s+is)?\s*:|the decision is|we made the decision|"
     r"(?:so\s+)?let(?:'s| us)\s+(?:go with|move|switch|keep|stick with|use|drop|postpone|push|delay|cancel|adopt|choose|pick|"
@@ -97,6 +108,7 @@ CLAUSE = re.compile(
     rf"(?:,\s*(?:and\s+|then\s+)?|\s+(?:and|while|then)\s+)(?=(?:{NAME}\s+(?:will|'ll|is going to|[a-z]+s)\b)|(?:I|we)(?:'ll)?\s+[a-z]+\b)"
 )
 PRONOUN_TASK = re.compile(r"^\w+(?:\s+\w+)?\s+(?:it|that|this|them)(?:\s+(?:myself|over|out|up|on|instead|then))?$", re.I)
+PRONOUN_OBJECT = re.compile(r"^(?P<verb>\w+(?:\s+(?:up|out|over|on|off|in|through|together))?)\s+(?:it|them|that|this|those)(?P<rest>\s+.*)?$", re.I)
 GREETING = re.compile(r"\b(good (?:morning|afternoon|evening)|thanks|thank you|bye|talk (?:soon|next)|see you|hello|hi)\b", re.I)
 
 
@@ -110,7 +122,7 @@ def sentences(meeting: Meeting) -> list[Sentence]:
     out: list[Sentence] = []
     for seg in meeting.segments:
         speaker = names.get(seg.speaker, seg.speaker) if seg.speaker else None
-        text = seg.text.strip()
+        text = speech.clean(seg.text)
         span = max(seg.end - seg.start, 0.0)
         for m in re.finditer(r"[^.!?]+(?:[.!?]+|$)", text):
             piece = m.group().strip()
@@ -135,7 +147,7 @@ def clean_task(text: str, ref: date) -> str:
     task = re.sub(r"^(?:also|just|then|quickly)\s+", "", task, flags=re.I)
     task = re.sub(r"(?:,?\s+(?:please|for us|for me|as well|too|okay|ok|then|if you can|if possible|first thing|afterwards|later|in the meantime|first|"
                   r"at the latest|latest|then|right away))+$", "", task, flags=re.I)
-    task = re.sub(r"\s+(?:at|by|on|before|until)$", "", task, flags=re.I).strip(" ,.;:!?")
+    task = re.sub(r"\s+(?:at|by|on|before|until)(?:\s+the)?$", "", task, flags=re.I).strip(" ,.;:!?")
     m = re.match(r"^have to\s+(.+)$", task, flags=re.I)
     if m:
         task = m.group(1)
@@ -163,12 +175,14 @@ class Extractor:
         self.pending: dict | None = None  # an open request or an unowned need
         self.recap_left = 0
         self.names = {sp.name for sp in meeting.speakers if sp.name}
+        self.topic: str | None = None  # the last thing spoken of, for "review it"
+        self.wrap_left = 0  # sentences left in the wrap-up, where work is handed out
 
     def run(self) -> Insights:
         sents = sentences(self.meeting)
         for sent in sents:
             self.step(sent)
-        items = merge_items(self.items)
+        items = [i for i in merge_items(self.items) if speech.is_task(i.task)]
         return Insights(items=items, decisions=merge_texts(self.decisions), summary=summarize(sents, self.decisions, items))
 
     # -- one sentence ----------------------------------------------------
@@ -181,6 +195,10 @@ class Extractor:
             text = re.sub(r"^(?:the action items are|action items are|next steps are)\s*:?\s*", "", text, flags=re.I)
         elif self.recap_left:
             self.recap_left -= 1
+        if WRAP_UP.search(raw) or RECAP.search(raw):
+            self.wrap_left = 10
+        elif self.wrap_left:
+            self.wrap_left -= 1
         if self._answer(sent, raw):
             return
         if DECISION.search(raw) and not raw.rstrip().endswith("?") and not re.match(r"^\s*(if|maybe|perhaps|should)\b", raw, re.I):
@@ -192,15 +210,20 @@ class Extractor:
             return
         if re.match(r"^(?:if|unless|in case|suppose|supposing|assuming|what if)\b", text, re.I):
             return
-        for clause in re.split(CLAUSE, text):
-            self._clause(sent, clause.strip())
+        before = len(self.items)
+        for part in owners.split_assignments(text):
+            for clause in re.split(CLAUSE, part):
+                self._clause(sent, clause.strip())
+        if self.wrap_left and len(self.items) == before:
+            self._handed_out(sent, text)
+        self.topic = speech.last_noun_phrase(text) or self.topic
 
     def _answer(self, sent: Sentence, raw: str) -> bool:
         """An answer to the open request: accepted (an item), refused (dropped), or not an answer."""
         pending = self.pending
-        if pending and pending["kind"] == "need" and ACCEPT.match(raw.strip()):
+        if pending and pending["kind"] == "need" and TAKE.match(raw.strip()):
             due = dates.resolve_due(raw, self.ref) or pending["due"]
-            self.items.append(Found(pending["task"], sent.speaker, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
+            self._append(Found(pending["task"], sent.speaker, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
             self.pending = None
             return True
         if not pending or pending["kind"] != "request" or (sent.speaker and sent.speaker == pending["speaker"]):
@@ -220,7 +243,7 @@ class Extractor:
             if pending["addressee"] and sent.speaker and sent.speaker != pending["addressee"] and first_person and sent.speaker in self.names:
                 owner = sent.speaker  # someone else took it on
             due = dates.resolve_due(raw, self.ref) or pending["due"]
-            self.items.append(Found(pending["task"], owner, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
+            self._append(Found(pending["task"], owner, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
             self.pending = None
             return True
         pending["age"] += 1
@@ -286,6 +309,8 @@ class Extractor:
             return
         if HEDGES.search(text) or NEGATION.search(text):
             return
+        if self._role_commit(sent, text):
+            return
         commit = re.match(
             rf"^(?P<subj>I|We|we|{NAME}|you)(?:,\s*(?P<voc>{NAME}),)?\s*(?P<modal>{MODAL})\s+(?P<task>.+)$|"
             rf"^(?P<let>[Ll]et me)\s+(?P<task2>.+)$|"
@@ -299,6 +324,45 @@ class Extractor:
             m = re.match(rf"^(?P<who>{NAME})\s+(?P<verb>[a-z]+s)\s+(?P<rest>.+)$", text)
             if m and _is_name(m["who"]) and m["verb"] not in ("is", "was", "has", "does", "says", "thinks", "agrees"):
                 self._add(sent, f"{_third_person_to_base(m['verb'])} {m['rest']}", m["who"])
+
+    def _handed_out(self, sent: Sentence, text: str) -> None:
+        """At the wrap-up, work handed out without a verb: 'the designer, the components concept; marketing, trends'."""
+        names = [sp.name or sp.id for sp in self.meeting.speakers]
+        spans = owners.mentions(text, names)
+        for (start, end, owner), nxt in zip(spans, spans[1:] + [(len(text), len(text), "")]):
+            segment = text[end:nxt[0]]
+            if len(segment.split()) > 14 or re.search(r"\b(?:was|were|did|had|said|told)\b|\?", segment, re.I):
+                continue
+            lead = re.match(r"^[\s,;:]*(?:(?:you(?:'ve| have)?|is|are|will do|does|do|your|gets?)\s+)?", segment)
+            what = speech.first_noun_phrase(segment[lead.end():]) if lead else None
+            if what and not segment[lead.end():].lower().startswith(what.lower()):
+                what = None  # the work must follow the name: "the designer, the components concept"
+            if what and owner and owner.split()[0] not in NOT_NAMES:
+                self._add(sent, f"Work on {what}", owner, due_text=segment)
+
+    def _role_commit(self, sent: Sentence, text: str) -> bool:
+        """'The industrial designer will …', 'as the designer, you're going to be working on …': owner from the role."""
+        voc = owners.ROLE_VOCATIVE.match(text)
+        subj = None if voc else owners.ROLE_SUBJECT.match(text)
+        if not (voc or subj):
+            return False
+        role = (voc or subj)["role"]
+        if role.split()[0] in NOT_NAMES or role.split()[-1] in NOT_NAMES:
+            return False
+        rest = owners.ASIDE.sub("", text[(voc or subj).end():], count=1).strip(" ,")
+        pattern = r"you(?:'re| are)?" if voc else ""
+        m = re.match(
+            rf"^{pattern}\s*(?:will|'ll|is going to|are going to|going to|is to|are to|needs to|need to|has to|have to|must|should)\s+(?:be\s+)?(?P<task>.+)$",
+            rest, re.I,
+        )
+        if not m:
+            return False
+        task = m["task"]
+        first = task.split()[0]
+        task = speech.base_form(first) + task[len(first):]
+        names = [sp.name or sp.id for sp in self.meeting.speakers]
+        self._add(sent, task, owners.resolve(role, names), due_text=text)
+        return True
 
     def _commit(self, sent: Sentence, text: str, m: re.Match, explicit: bool) -> None:
         if m["let"]:
@@ -339,17 +403,25 @@ class Extractor:
         if VAGUE.match(cleaned) or (PRONOUN_TASK.match(cleaned) and self.pending):
             if self.pending and self.pending["kind"] in ("need", "request"):
                 due = dates.resolve_due(text, self.ref) or self.pending["due"]
-                self.items.append(Found(self.pending["task"], owner, due, f"{self.pending['quote']} — {sent.text}", self.pending["start"]))
+                self._append(Found(self.pending["task"], owner, due, f"{self.pending['quote']} — {sent.text}", self.pending["start"]))
                 self.pending = None
             return
         self._add(sent, task, owner, due_text=text)
+
+    def _append(self, found: Found) -> None:
+        """Keep an item, its pronoun ("review it") replaced by what was last spoken of ("the proposal")."""
+        m = PRONOUN_OBJECT.match(found.task)
+        if m and self.topic:
+            found.task = f"{m['verb']} {self.topic}{m['rest'] or ''}"
+        self.items.append(found)
+        self.topic = speech.object_of(found.task) or self.topic
 
     def _add(self, sent: Sentence, task: str, owner: str | None, *, due_text: str | None = None) -> None:
         cleaned = clean_task(task, self.ref)
         if not cleaned or len(cleaned.split()) < 2 and not re.search(r"[a-z]{4,}", cleaned):
             return
         due = dates.resolve_due(due_text or task, self.ref)
-        self.items.append(Found(cleaned, owner, due, sent.text, sent.start))
+        self._append(Found(cleaned, owner, due, sent.text, sent.start))
 
 
 def _decision_text(raw: str) -> str:
