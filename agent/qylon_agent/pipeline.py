@@ -69,7 +69,7 @@ def transcribe_file(
     return analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, on_warning=on_warning)
 
 
-def analyze(meeting: Meeting, *, extractor=None, fallback=None, settings=None, on_warning=None) -> Meeting:
+def analyze(meeting: Meeting, *, extractor=None, fallback=None, settings=None, on_warning=None, previous=()) -> Meeting:
     """The insights stage: action items, decisions and a summary (a model's, or the offline extractor's).
 
     When the model asked for cannot run, ``insights.InsightsFailed`` carries the meeting without
@@ -82,4 +82,4 @@ def analyze(meeting: Meeting, *, extractor=None, fallback=None, settings=None, o
         result = insights.analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, warn=on_warning)
     except LLMFailed as exc:
         raise insights.InsightsFailed(meeting, exc) from exc
-    return insights.apply(meeting, result)
+    return insights.apply(meeting, result, previous=previous)

@@ -29,7 +29,7 @@ class Fallback(str, Enum):
 
 ExtractorOption = Annotated[
     Extractor | None,
-    typer.Option(help="Find action items with: offline (rules) or llm ([llm] settings). Default: llm when a model is "
+    typer.Option(help="Find action items with: offline (rules) or llm (the llm.* settings). Default: llm when a model is "
                  "configured, the offline extractor (with a warning) when it fails. An explicit llm that cannot run "
                  "fails: exit 6 unreachable, 3 misconfigured, 4 key refused."),
 ]

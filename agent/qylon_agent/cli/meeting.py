@@ -200,6 +200,10 @@ def delete(
 
 register_insights(app)
 
+from . import meeting_import as _meeting_import  # noqa: E402  (adds `import`)
+
+_meeting_import.register(app)
+
 # Recording lives in its own module (cli/record.py); attached here.
 from . import record as _record  # noqa: E402
 
