@@ -294,7 +294,10 @@ class Extractor:
                     self._add(sent, task, addressee, due_text=text)  # "Bob, please send ..."
                     self.pending = None
             return
-        offer = re.match(r"^(?:(?P<who>[Ww]ho)\s+(?:can|could|will|wants to)|(?P<self>[Ss]hould I|[Ss]hall I|[Dd]o you want me to))\s+(?P<task>[^?]+)\?$", text)
+        offer = re.search(
+            r"(?:^|,\s*)(?:(?P<who>[Ww]ho)\s+(?:can|could|will|wants to)|(?P<self>[Ss]hould I|[Ss]hall I|[Dd]o you want me to))\s+(?P<task>[^?,]+)\?$",
+            text,
+        )
         if offer:
             addressee = sent.speaker if offer["self"] else None
             self._request(sent, text, clean_task(offer["task"], self.ref), addressee=addressee, who="offer")
@@ -411,7 +414,7 @@ class Extractor:
     def _append(self, found: Found) -> None:
         """Keep an item, its pronoun ("review it") replaced by what was last spoken of ("the proposal")."""
         m = PRONOUN_OBJECT.match(found.task)
-        if m and self.topic:
+        if m and self.topic and not re.match(r"^\s+(?:the|a|an|our|your|their|some|this|these|those|\w+'s)\b", m["rest"] or "", re.I):
             found.task = f"{m['verb']} {self.topic}{m['rest'] or ''}"
         self.items.append(found)
         self.topic = speech.object_of(found.task) or self.topic

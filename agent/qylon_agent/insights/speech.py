@@ -23,14 +23,14 @@ SPOKEN = [
     (r"\b'?kay\b", "okay"), (r"\bdunno\b", "don't know"), (r"\blemme\b", "let me"), (r"\bcos\b|'cause\b", "because"),
 ]
 LETTERS = re.compile(r"\b((?:[A-Za-z]_)+)")
-STUTTER = re.compile(r"\b(\w+(?:\s+\w+)?)(?:\s+\1\b)+", re.IGNORECASE)
+STUTTER = re.compile(r"\b(\w+(?:\s+\w+)?)(?:,?\s+\1\b)+", re.IGNORECASE)
 FRAGMENT = re.compile(r"(?<![\w'])(?!(?:a|i|o)\b)[b-hj-np-z](?=\s)")
 
 # Verbs that narrate the meeting itself ("I'll show you", "let me go through this") rather than a task after it.
 MEETING_TALK = set(
     """show go come move scroll switch open close start begin continue explain tell talk say speak draw read
     sum summarise summarize pass hand sit stand wait stop finish end hold point turn click put plug unplug grab hang
-    leave skip jump scoot wrap recap repeat give take let keep see hear listen answer ask introduce mention note
+    leave skip jump scoot wrap recap repeat give let keep see hear listen answer ask introduce mention note
     bring change use try be have meet reconvene stay head break return""".split()
 )
 # Some of those are tasks when what follows says so: "send", "check" are never narration; these need an object that is work.
