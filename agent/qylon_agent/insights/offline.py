@@ -211,7 +211,7 @@ class Extractor:
         if re.match(r"^(?:if|unless|in case|suppose|supposing|assuming|what if)\b", text, re.I):
             return
         before = len(self.items)
-        for part in owners.split_assignments(text):
+        for part in owners.split_assignments(text, [sp.name or sp.id for sp in self.meeting.speakers]):
             for clause in re.split(CLAUSE, part):
                 self._clause(sent, clause.strip())
         if self.wrap_left and len(self.items) == before:
@@ -336,24 +336,28 @@ class Extractor:
             segment = text[end:nxt[0]]
             if len(segment.split()) > 14 or re.search(r"\b(?:was|were|did|had|said|told)\b|\?", segment, re.I):
                 continue
-            lead = re.match(r"^[\s,;:]*(?:(?:you(?:'ve| have)?|is|are|will do|does|do|your|gets?)\s+)?", segment)
-            what = speech.first_noun_phrase(segment[lead.end():]) if lead else None
-            if what and not segment[lead.end():].lower().startswith(what.lower()):
+            lead = re.match(r"^[\s,;:]*(?:(?:you(?:'ve| have)?|is|are|will do|does|do|gets?|has|got)\s+){0,2}", segment)
+            after = segment[lead.end():]
+            what = speech.first_noun_phrase(after)
+            if what and not after.lower().startswith(what.lower()):
                 what = None  # the work must follow the name: "the designer, the components concept"
+            bare = re.match(r"^([a-z][\w-]*(?:\s+[a-z][\w-]*){0,3})\s*(?:[,.;]|$)", after, re.I)
+            if not what and bare and len(speech.content(bare.group(1))) == len(bare.group(1).split()):
+                what = bare.group(1)  # "for user interface, technical functions"
             if what and owner and owner.split()[0] not in NOT_NAMES:
                 self._add(sent, f"Work on {what}", owner, due_text=segment)
 
     def _role_commit(self, sent: Sentence, text: str) -> bool:
         """'The industrial designer will …', 'as the designer, you're going to be working on …': owner from the role."""
-        voc = owners.ROLE_VOCATIVE.match(text)
-        subj = None if voc else owners.ROLE_SUBJECT.match(text)
-        if not (voc or subj):
+        names = [sp.name or sp.id for sp in self.meeting.speakers]
+        found = owners.head(text, names)
+        if not found:
             return False
-        role = (voc or subj)["role"]
+        role, end, vocative = found
         if role.split()[0] in NOT_NAMES or role.split()[-1] in NOT_NAMES:
             return False
-        rest = owners.ASIDE.sub("", text[(voc or subj).end():], count=1).strip(" ,")
-        pattern = r"you(?:'re| are)?" if voc else ""
+        rest = owners.ASIDE.sub("", text[end:], count=1).strip(" ,")
+        pattern = r"you(?:'re| are)?" if vocative else r"(?:you(?:'re| are)?)?"
         m = re.match(
             rf"^{pattern}\s*(?:will|'ll|is going to|are going to|going to|is to|are to|needs to|need to|has to|have to|must|should)\s+(?:be\s+)?(?P<task>.+)$",
             rest, re.I,
@@ -363,12 +367,21 @@ class Extractor:
         task = m["task"]
         first = task.split()[0]
         task = speech.base_form(first) + task[len(first):]
-        names = [sp.name or sp.id for sp in self.meeting.speakers]
         self._add(sent, task, owners.resolve(role, names), due_text=text)
         return True
 
+    @staticmethod
+    def _in_the_meeting(subj: str, task: str, ref: date) -> bool:
+        """'I'll just check …', 'we're going to look at the finances': what happens in the meeting, not after it
+        (a "we'll …" with a date or a deliverable is work for later)."""
+        if re.match(r"^(?:just|now|first|quickly|then)\b", task.strip(), re.I):
+            return True
+        return subj != "I" and not speech.WORK_OBJECTS.search(task) and not dates.resolve_due(task, ref)
+
     def _commit(self, sent: Sentence, text: str, m: re.Match, explicit: bool) -> None:
         if m["let"]:
+            if re.match(r"^just\b", m["task2"], re.I):
+                return  # "let me just check": done there and then
             owner, task = sent.speaker, m["task2"]
         elif m["voc2"]:
             if not _is_name(m["voc2"]):
@@ -382,6 +395,8 @@ class Extractor:
                     self._offer(sent, text, m["task"])  # "I can do X": an item once someone takes the offer
                     return
                 if modal in ("should", "need to", "can") and not (explicit or self.recap_left):
+                    return
+                if self._in_the_meeting(subj, m["task"], self.ref) and not (explicit or self.recap_left or self.wrap_left):
                     return
             elif subj == "you":
                 owner = m["voc"] if _is_name(m["voc"]) else None
