@@ -148,7 +148,8 @@ def ami_main(args) -> None:
     figures = ami.score(offline.extract, part=args.ami, verbose=args.verbose, report=lambda line: print(line, file=sys.stderr))
     show(args, figures, f"offline extractor on AMI, {figures['part']} part: {figures['meetings']} meetings, "
          f"{figures['annotated_actions']} annotated actions, {figures['items']} items found",
-         ("recall", "precision", "precision_actions_only", "items_per_meeting", "ms_per_meeting", "ms_max", "peak_kib_max"))
+         ("recall", "precision", "precision_actions_only", "items_per_meeting", "summary_words_in_abstract",
+          "first_lines_words_in_abstract", "ms_per_meeting", "ms_max", "peak_kib_max"))
 
 
 def show(args, figures: dict, title: str, keys) -> None:

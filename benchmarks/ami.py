@@ -27,6 +27,9 @@ extractor):
   "all members") takes any owner;
 - recall: annotated actions matched by at least one item; precision: items matching
   an annotated action, or by their words a decision or a problem.
+
+The summary is compared with the annotators' abstract: the share of its content words
+that the abstract uses too, next to the same figure for the meeting's first three turns.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import os
 import re
 import time
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HELD_OUT_SERIES = ("ES2005", "ES2009", "ES2013", "TS3004", "TS3008", "TS3012")
@@ -72,7 +75,7 @@ def load_meeting(path: Path):
     speakers = [Speaker(id=label, name=ROLE_NAMES.get(label.rsplit("_", 1)[-1])) for label in labels]
     meeting_id = path.name.split(".")[0]
     return Meeting(
-        id=meeting_id, title=f"AMI {meeting_id}", created_at=datetime(2005, 1, 10, 10, tzinfo=timezone.utc),
+        id=meeting_id, title=f"AMI {meeting_id}", created_at=datetime(2005, 1, 10, 10, tzinfo=UTC),
         duration_s=segments[-1].end if segments else 0.0, segments=segments, speakers=speakers,
     )
 
@@ -121,9 +124,16 @@ def owner_matches(owner: str | None, annotation: str) -> bool:
     return not wanted or bool(roles_in(owner) & wanted)
 
 
+def content(text: str) -> set[str]:
+    """Content words of a summary, for comparing it with the annotators' abstract."""
+    from qylon_agent.insights.merge import content_words
+
+    return {w for w in content_words(text) if len(w) > 2 and w not in GENERIC}
+
+
 def load_annotations() -> dict:
     raw = json.loads((data_dir() / "summaries_actions_decisions.json").read_text(encoding="utf-8"))
-    keep = lambda xs: [x for x in xs if x.strip() and not re.fullmatch(r"\W*NA\W*", x.strip())]  # noqa: E731
+    keep = lambda xs: [x for x in xs if x.strip() and not re.fullmatch(r"\W*NA\W*", x.strip())]
     return {k: {f: keep(v.get(f, [])) for f in ("actions", "decisions", "problems", "abstract")} for k, v in raw.items()}
 
 
@@ -132,7 +142,8 @@ def score(extract, *, part: str = "tuning", verbose: bool = False, report=print)
     notes = load_annotations()
     paths = sorted((data_dir() / "transcripts").glob("*.transcript.tsv"))
     paths = [p for p in paths if part == "all" or part_of(p.name[:7]) == part]
-    t = {"meetings": 0, "actions": 0, "found_actions": 0, "items": 0, "matching_items": 0, "action_items_matched": 0}
+    t = {"meetings": 0, "actions": 0, "found_actions": 0, "items": 0, "matching_items": 0, "action_items_matched": 0,
+         "summaries": 0, "summary_precision": 0.0, "lead_precision": 0.0}
     times, peaks = [], []
     for path in paths:
         meeting = load_meeting(path)
@@ -155,6 +166,13 @@ def score(extract, *, part: str = "tuning", verbose: bool = False, report=print)
         t["found_actions"] += sum(hit)
         t["items"] += len(items)
         t["matching_items"] += sum(good)
+        abstract = content(" ".join(ann.get("abstract", [])))
+        if abstract and result.summary:
+            said = content(result.summary)
+            t["summary_precision"] += len(said & abstract) / max(len(said), 1)
+            lead = content(" ".join(s.text for s in meeting.segments[:3]))
+            t["lead_precision"] += len(lead & abstract) / max(len(lead), 1)
+            t["summaries"] += 1
         if verbose:
             report(f"--- {meeting.id}: {len(items)} items, {sum(hit)}/{len(ann['actions'])} actions found")
             for i, ok in zip(items, good):
@@ -162,7 +180,7 @@ def score(extract, *, part: str = "tuning", verbose: bool = False, report=print)
             for a, ok in zip(ann["actions"], hit):
                 if not ok:
                     report(f"  FN {a}")
-    ratio = lambda a, b: round(a / b, 3) if b else 0.0  # noqa: E731
+    ratio = lambda a, b: round(a / b, 3) if b else 0.0
     times.sort()
     return {
         "part": part,
@@ -173,6 +191,8 @@ def score(extract, *, part: str = "tuning", verbose: bool = False, report=print)
         "recall": ratio(t["found_actions"], t["actions"]),
         "precision": ratio(t["matching_items"], t["items"]),
         "precision_actions_only": ratio(t["action_items_matched"], t["items"]),
+        "summary_words_in_abstract": ratio(t["summary_precision"], t["summaries"]),
+        "first_lines_words_in_abstract": ratio(t["lead_precision"], t["summaries"]),
         "ms_per_meeting": round(1000 * sum(times) / max(len(times), 1), 1),
         "ms_max": round(1000 * (times[-1] if times else 0.0), 1),
         "peak_kib_max": round(max(peaks, default=0) / 1024),

@@ -27,7 +27,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from qylon_cli.errors import InvalidInput
@@ -271,7 +271,7 @@ def to_meeting(path: Path, *, title: str | None = None, client: str | None = Non
     if not parsed.turns:
         raise _fail(path, None, "no cue with any text in it")
     speakers, segments = speakers_and_segments(parsed.turns)
-    modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(microsecond=0)
+    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(microsecond=0)
     return Meeting(
         id=str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",

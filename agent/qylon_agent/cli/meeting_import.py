@@ -5,11 +5,12 @@ Attached to the `meeting` group by ``register(app)``; the parsing lives in ``tra
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from qylon_cli import output
 
 from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
@@ -24,7 +25,7 @@ def _when(value: str | None) -> datetime | None:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"--date {value!r} is not a date like 2026-11-25 (or 2026-11-25T14:00).") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def import_(

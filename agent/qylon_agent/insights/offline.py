@@ -18,13 +18,12 @@ when known, else its label) and keeps a little state: the last open request
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import date
 
 from qylon_cli.schemas import Meeting
 
-from . import dates, owners, speech
-from .merge import content_words, merge_items, merge_texts
+from . import dates, owners, speech, summary
+from .merge import merge_items, merge_texts
 from .result import Found, Insights
 
 NOT_NAMES = set(
@@ -33,7 +32,7 @@ NOT_NAMES = set(
     Perhaps Ok Okay Yes No Sure Well Great Good Thanks Thank Let If Unless Next Finally First Second Last
     Now Today Tomorrow Action Todo Recap Right Alright Fine Sounds Perfect Cool Nice Just Please Both All
     Monday Tuesday Wednesday Thursday Friday Saturday Sunday Hi Hello Morning Afternoon Agreed Absolutely
-    Of Course Yeah Yep Nope Hmm Um Uh Oh Actually Honestly Probably Sorry Unfortunately Again Once Once""".split()
+    Of Or Nor Course Yeah Yep Nope Mine Yours Ours Hmm Um Uh Oh Actually Honestly Probably Sorry Unfortunately Again Once Once""".split()
 )
 NAME = r"(?:[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)"
 MODAL = r"(?:will|'ll|shall|is going to|are going to|am going to|'m going to|'re going to|can|is to|needs to|need to|has to|have to|should)"
@@ -47,11 +46,7 @@ STATIVE = re.compile(
     r"^(be|see|know|think|wait|need|want|like|love|hope|miss|remember|keep in mind|probably|still|have been|have no|get there|try)\b(?! to| and)",
     re.IGNORECASE,
 )
-FILLER = re.compile(
-    r"^(?:(?:ok(?:ay)?|so|and|but|well|right|alright|also|good|great|perfect|fine|then|now|yes|yeah|sure|"
-    r"agreed|thanks|oh|um|uh|actually|and then|all right|cool|finally|lastly)\b[,.!]?\s+)+",
-    re.IGNORECASE,
-)
+FILLER = speech.LEADING_FILLER
 VAGUE = re.compile(
     r"^(?:do|take care of|handle|own|sort out|look into|pick up|take|cover|deal with|manage|get|grab)\s+"
     r"(?:that|it|this|those|them)(?:\s+one)?(?:\s+out)?$|^do so$|^take that on$|^take it on$|^(?:on it)$",
@@ -104,12 +99,12 @@ DECISION = re.compile(
     r"we(?:'re| are)\s+going\s+(?:with|ahead)|we(?:'ll| will)\s+go\s+with|final decision|decided:)",
     re.IGNORECASE,
 )
+UNDECIDED = re.compile(r"^\s*(?:if|maybe|perhaps|should|i think|i guess|i suppose|i don't know|probably|or)\b", re.I)
 CLAUSE = re.compile(
     rf"(?:,\s*(?:and\s+|then\s+)?|\s+(?:and|while|then)\s+)(?=(?:{NAME}\s+(?:will|'ll|is going to|[a-z]+s)\b)|(?:I|we)(?:'ll)?\s+[a-z]+\b)"
 )
 PRONOUN_TASK = re.compile(r"^\w+(?:\s+\w+)?\s+(?:it|that|this|them)(?:\s+(?:myself|over|out|up|on|instead|then))?$", re.I)
 PRONOUN_OBJECT = re.compile(r"^(?P<verb>\w+(?:\s+(?:up|out|over|on|off|in|through|together))?)\s+(?:it|them|that|this|those)(?P<rest>\s+.*)?$", re.I)
-GREETING = re.compile(r"\b(good (?:morning|afternoon|evening)|thanks|thank you|bye|talk (?:soon|next)|see you|hello|hi)\b", re.I)
 
 
 class Sentence:
@@ -201,7 +196,7 @@ class Extractor:
             self.wrap_left -= 1
         if self._answer(sent, raw):
             return
-        if DECISION.search(raw) and not raw.rstrip().endswith("?") and not re.match(r"^\s*(if|maybe|perhaps|should)\b", raw, re.I):
+        if DECISION.search(raw) and not raw.rstrip().endswith("?") and not UNDECIDED.match(text) and len(raw.split()) <= 30:
             self.decisions.append(_decision_text(raw))
             return
         m = ACTION_LINE.match(text)
@@ -449,29 +444,9 @@ def _decision_text(raw: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def summarize(sents: list[Sentence], decisions: list[str], items: list[Found], *, limit: int = 3) -> str | None:
-    """A short extractive summary: the sentences that carry the meeting's most frequent content words."""
-    usable = [s for s in sents if len(s.text.split()) >= 5 and not (GREETING.search(s.text) and len(s.text.split()) < 8)]
-    if not usable:
-        usable = [s for s in sents if s.text]
-    if not usable:
-        return None
-    freq = Counter(w for s in usable for w in content_words(s.text))
+def summarize(sents: list[Sentence], decisions: list[str], items: list[Found]) -> str | None:
     quoted = {i.quote.split(" — ")[0] for i in items if i.quote}
-
-    def score(s: Sentence) -> float:
-        words = content_words(s.text)
-        base = sum(freq[w] for w in words) / (len(words) ** 0.5 or 1)
-        if DECISION.search(s.text):
-            base *= 1.6
-        if s.text in quoted:
-            base *= 1.3
-        if re.search(r"\b(agenda|review|discuss|today we|goal|purpose|update on|status of|the plan)\b", s.text, re.I):
-            base *= 1.4
-        return base
-
-    best = sorted(range(len(usable)), key=lambda i: -score(usable[i]))[:limit]
-    return " ".join(usable[i].text.rstrip() for i in sorted(best))
+    return summary.describe([s.text for s in sents], decisions=decisions, items=items, quoted=quoted)
 
 
 def extract(meeting: Meeting, ref: date | None = None) -> Insights:

@@ -7,6 +7,7 @@ one it stays the role as said ("Designer", "Legal team").
 
 from __future__ import annotations
 
+import functools
 import re
 
 ROLE_NOUN = (
@@ -91,6 +92,7 @@ def split_assignments(text: str, names: list[str]) -> list[str]:
     return [text[a:b].strip(" ,") for a, b in zip(cuts, cuts[1:]) if text[a:b].strip(" ,")]
 
 
+@functools.lru_cache(maxsize=256)
 def _name_patterns(name: str) -> list[re.Pattern]:
     """A speaker named in full, by the start of the name ("Industrial Design" for "Industrial Designer"), or by the
     first word ("Dana" for "Dana Lee", "marketing" for "Marketing Expert")."""
@@ -110,7 +112,7 @@ def _name_patterns(name: str) -> list[re.Pattern]:
 def mentions(text: str, names: list[str]) -> list[tuple[int, int, str]]:
     """Where people are named in a sentence, by name, by initials ('UID') or by role ('the designer'): (start, end, owner)."""
     spans: list[tuple[int, int, str]] = []
-    taken = lambda a, b: any(a < e and s < b for s, e, _ in spans)  # noqa: E731
+    taken = lambda a, b: any(a < e and s < b for s, e, _ in spans)
     found: dict[tuple[int, int], set[str]] = {}
     for name in names:
         for pat in _name_patterns(name):

@@ -18,6 +18,11 @@ FILLERS = re.compile(
     re.IGNORECASE,
 )
 SOFT_FILLERS = re.compile(r",?\s*\b(?:you know|i mean|sort of|kind of|like you know|you see|as it were)\b,?", re.IGNORECASE)
+LEADING_FILLER = re.compile(  # discourse markers before what is said: "Okay, so, great, …"
+    r"^(?:(?:ok(?:ay)?|so|and|but|or|well|right|alright|also|good|great|perfect|fine|then|now|yes|yeah|sure|"
+    r"agreed|thanks|oh|um|uh|actually|and then|all right|cool|finally|lastly|anyway)\b[,.!]?\s+)+",
+    re.IGNORECASE,
+)
 SPOKEN = [
     (r"\bgonna\b", "going to"), (r"\bwanna\b", "want to"), (r"\bgotta\b", "got to"), (r"\bgimme\b", "give me"),
     (r"\b'?kay\b", "okay"), (r"\bdunno\b", "don't know"), (r"\blemme\b", "let me"), (r"\bcos\b|'cause\b", "because"),
@@ -29,16 +34,21 @@ FRAGMENT = re.compile(r"(?<![\w'])(?!(?:a|i|o)\b)[b-hj-np-z](?=\s)")
 # Verbs that narrate the meeting itself ("I'll show you", "let me go through this") rather than a task after it.
 MEETING_TALK = set(
     """show go come move scroll switch open close start begin continue explain tell talk say speak draw read
-    sum summarise summarize pass hand sit stand wait stop finish end hold point turn click put plug unplug grab hang
+    sum summarise summarize pass hand sit stand wait stop end hold point turn click put plug unplug grab hang
     leave skip jump scoot wrap recap repeat give let keep see hear listen answer ask introduce mention note
     bring change use try be have meet reconvene stay head break return""".split()
 )
 # Some of those are tasks when what follows says so: "send", "check" are never narration; these need an object that is work.
 WORK_OBJECTS = re.compile(
-    r"\b(minutes|report|notes|document|documents|folder|email|e-mail|mail|proposal|plan|draft|presentation|slides|deck|"
-    r"invoice|contract|quote|estimate|budget|evaluation|prototype|design|spec|specification|requirements|survey|"
-    r"questionnaire|research|data|results|list|summary|agenda|schedule|meeting|call|ticket|review|update|"
+    r"\b(the minutes\b|report|notes|document|documents|folder|email|e-mail|mail|proposal|plan|draft|slides|deck|"
+    r"invoice|contract|quote|estimate|budget|prototype|spec|specification|requirements|survey|"
+    r"questionnaire|research|results|summary|agenda|schedule|ticket|"
     r"concept|analysis|figures|numbers|costs|prices|samples|version|feedback|approval|sign-off)\b",
+    re.IGNORECASE,
+)
+HERE_AND_NOW = re.compile(  # done there and then, in the meeting: not a task for later
+    r"\b(?:in a (?:moment|minute|second|sec)|right now|at the moment|(?:this|the|that) (?:whiteboard|slide|screen)\b|"
+    r"(?:tell|show|give|walk) (?:you|us)\b|get to know|each other)",
     re.IGNORECASE,
 )
 GREETING_OR_CLOSING = re.compile(
@@ -100,7 +110,7 @@ def is_task(task: str) -> bool:
     what = [w for w in content(text)[1:] if w not in PRONOUNS]
     if not what:
         return False  # "take care of that", "do it", "add it": nothing to act on
-    if verb in MEETING_TALK and not WORK_OBJECTS.search(text):
+    if verb in MEETING_TALK and not WORK_OBJECTS.search(text) or HERE_AND_NOW.search(text):
         return False
     return not re.search(r"[?]|\b(?:i think|i guess|i suppose|or something|whatever)\b", text, re.IGNORECASE)
 
