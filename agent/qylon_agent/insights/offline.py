@@ -396,6 +396,9 @@ class Extractor:
             elif subj == "you":
                 owner = m["voc"] if _is_name(m["voc"]) else None
                 if owner is None:
+                    if self.wrap_left and modal in ("will", "'ll", "are going to", "'re going to"):
+                        # work handed to "you" at the wrap-up: whoever answers it is the one addressed
+                        self._request(sent, text, clean_task(_gerund(m["task"]), self.ref), addressee=None, who="you")
                     return
             elif _is_name(subj):
                 owner = subj
@@ -435,6 +438,13 @@ class Extractor:
             return
         due = dates.resolve_due(due_text or task, self.ref)
         self._append(Found(cleaned, owner, due, sent.text, sent.start))
+
+
+def _gerund(task: str) -> str:
+    """'be working on the design' → 'work on the design'."""
+    task = re.sub(r"^be\s+", "", task.strip(), flags=re.I)
+    first = task.split()[0] if task.split() else ""
+    return speech.base_form(first) + task[len(first):]
 
 
 def _decision_text(raw: str) -> str:
