@@ -271,3 +271,20 @@ def test_api_key_from_the_keyring_unless_env_sets_one(server, monkeypatch):
         assert server.headers[-1]["authorization"] == "Bearer sk-env"
     finally:
         keyring.set_keyring(previous)
+
+
+@pytest.mark.slow
+def test_import_with_the_model_and_with_the_model_down(env, qylon, tmp_path, monkeypatch):
+    from .transcript_fixtures import ZOOM
+
+    path = tmp_path / "call.vtt"
+    path.write_text(ZOOM, encoding="utf-8")
+    env.default = Behaviour(completion(json.dumps(GOOD)))
+    ok = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
+    assert ok.code == 0, ok.stderr
+    assert ok.json["data"]["action_items"][0]["task"] == "Send the migration report to the chief accountant"
+    assert env.requests[-1]["messages"][1]["content"].count("Dana Lee:") == 3  # the speakers' names reach the model
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    down = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
+    assert down.code == 6 and down.json["error"]["code"] == "llm_unreachable"
+    assert len(qylon("meeting", "list", "--json").json["data"]) == 2  # the transcript is kept, without insights
