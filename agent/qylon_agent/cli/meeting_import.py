@@ -59,7 +59,7 @@ def import_(
             meeting, extractor=name, fallback=fall, settings=settings, on_warning=(warned := []).append, previous=meeting.action_items
         )
     except insights.InsightsFailed as failed:
-        store_despite(store, failed)
+        store_despite(store, failed, audio=False)
     store.save_meeting(meeting)
     record_extractor(store, meeting.id, extractor, settings, warned)
     output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
