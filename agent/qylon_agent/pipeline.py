@@ -31,6 +31,7 @@ def transcribe_file(
     settings=None,
     on_progress: Callable[[float, float], None] | None = None,
     extractor: str | None = None,
+    fallback: str | None = None,
     on_warning: Callable[[str], None] | None = None,
     diarization=FROM_SETTINGS,
     naming=None,
@@ -75,7 +76,7 @@ def transcribe_file(
         segments=segments,
         speakers=speakers,
     )
-    return analyze(meeting, extractor=extractor, settings=settings, on_warning=on_warning)
+    return analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, on_warning=on_warning)
 
 
 def _transcribe_call(sides, opts, settings, on_progress) -> tuple[stt.Transcript, list[int]]:
@@ -94,9 +95,17 @@ def _transcribe_call(sides, opts, settings, on_progress) -> tuple[stt.Transcript
     return merged, [k for _, k in tagged]
 
 
-def analyze(meeting: Meeting, *, extractor=None, settings=None, on_warning=None) -> Meeting:
-    """The insights stage: action items, decisions and a summary (a model's, or the offline extractor's)."""
-    from . import insights
+def analyze(meeting: Meeting, *, extractor=None, fallback=None, settings=None, on_warning=None, previous=()) -> Meeting:
+    """The insights stage: action items, decisions and a summary (a model's, or the offline extractor's).
 
-    result = insights.analyze(meeting, extractor=extractor, settings=settings, warn=on_warning)
-    return insights.apply(meeting, result)
+    When the model asked for cannot run, ``insights.InsightsFailed`` carries the meeting without
+    insights, for the caller to store before it reports the error.
+    """
+    from . import insights
+    from .insights.llm import LLMFailed
+
+    try:
+        result = insights.analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, warn=on_warning)
+    except LLMFailed as exc:
+        raise insights.InsightsFailed(meeting, exc) from exc
+    return insights.apply(meeting, result, previous=previous)

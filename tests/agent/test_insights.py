@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date
@@ -148,3 +149,61 @@ Marco: I can rotate the remaining certificates on Wednesday.
 Marco: Anyway, that is all from me.
 """
     assert offline.extract(make_meeting(ignored)).items == []
+
+
+CHATTER = """
+Ann: Um, okay, so, yeah.
+Ben: Yeah, yeah. Mm-hmm.
+Ann: Uh, I'll, um.
+Ben: I'll take care of that.
+Ann: Right, I'll just show you the, uh, the the slide.
+Ben: We'll see.
+Ann: Um so I'm gonna uh send the the budget report to Carla by Friday.
+Ben: That's the end of the meeting, I think. Thanks everyone, bye.
+"""
+
+
+def test_fillers_and_chatter_give_no_items():
+    items = offline.extract(make_meeting(CHATTER)).items
+    assert [(i.owner, i.task, i.due.isoformat()) for i in items] == [("Ann", "Send the budget report to Carla", "2026-11-27")]
+
+
+def test_owners_from_the_words_roles_and_initials():
+    said = """
+Ann: So for next time, the designer will update the mock-ups, and Ben is going to draft the test plan.
+Ann: And as the project manager, I'll book the review with the client.
+"""
+    items = offline.extract(make_meeting(said)).items
+    assert [(i.owner, i.task) for i in items] == [
+        ("Designer", "Update the mock-ups"), ("Ben", "Draft the test plan"), ("Ann", "Book the review with the client")
+    ]
+
+
+def test_work_handed_out_at_the_wrap_up():
+    said = """
+Pat: Okay, we need to wrap up. For the next meeting: the industrial designer, the components concept.
+Pat: And UID, the user interface concept.
+Ian: Okay.
+"""
+    meeting = make_meeting(said)
+    meeting.speakers[0].name, meeting.speakers[1].name = "Project Manager", "Industrial Designer"
+    meeting.speakers.append(meeting.speakers[1].model_copy(update={"id": "SPEAKER_9", "name": "User Interface Designer"}))
+    items = offline.extract(meeting).items
+    assert [(i.owner, i.task) for i in items] == [
+        ("Industrial Designer", "Work on the components concept"), ("User Interface Designer", "Work on the user interface concept")
+    ]
+
+
+def test_no_filler_or_fragment_items_on_real_meetings():
+    """AMI (real meetings, human transcripts): every item is a verb phrase about something, never chatter."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import ami
+
+    paths = sorted((ami.data_dir() / "transcripts").glob("*.transcript.tsv"))[::5]
+    assert len(paths) == 20
+    for path in paths:
+        for item in offline.extract(ami.load_meeting(path)).items:
+            words = item.task.split()
+            assert len(words) >= 2 and words[-1].lower() not in ("and", "the", "to", "a", "of"), (path.name, item.task)
+            assert not re.match(r"(?i)^(um|uh|yeah|okay|so|bye|thanks|hi|hello)\b", item.task), (path.name, item.task)
+            assert not re.search(r"(?i)\b(um|uh|mm-hmm)\b|end of the meeting", item.task), (path.name, item.task)

@@ -106,7 +106,14 @@ def test_transcribe_sample_meeting_finds_its_action_items(qylon):
 @pytest.mark.slow
 def test_transcribe_keeps_the_transcript_when_the_model_fails(qylon):
     env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-test", "QYLON_LLM_MODEL": "m", "QYLON_LLM_HTTP_RETRIES": "0"}
-    result = qylon("meeting", "transcribe", str(SAMPLES / "team_meeting.ogg"), "--no-diarize", "--extractor", "llm", "--json", env=env)
+    sample = str(SAMPLES / "team_meeting.ogg")
+    failed = qylon("meeting", "transcribe", sample, "--no-diarize", "--extractor", "llm", "--json", env=env)
+    assert failed.code == 6, failed.stderr
+    error = failed.json["error"]
+    assert error["code"] == "llm_unreachable" and "Could not reach the model endpoint" in error["message"]
+    [kept] = qylon("meeting", "list", "--json").json["data"]
+    assert kept["id"][:8] in error["hint"] and kept["segments"] > 0 and kept["action_items"] == 0
+    result = qylon("meeting", "transcribe", sample, "--no-diarize", "--json", env=env)  # auto: falls back, warns
     assert result.code == 0, result.stderr
     assert "Could not reach the model endpoint" in result.stderr and "offline extractor" in result.stderr
     data = result.json["data"]

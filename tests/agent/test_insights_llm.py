@@ -130,22 +130,80 @@ def test_small_context_is_split_before_asking(env, monkeypatch):
     assert result.decisions == ["Ship it."] and result.summary.startswith("Part. Part.")
 
 
-def test_unreachable_endpoint_falls_back(monkeypatch):
+def test_unreachable_endpoint_fails_when_asked_for_and_falls_back_when_allowed(monkeypatch):
+    from qylon_agent.insights.llm import LLMUnreachable
+
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("QYLON_LLM_MODEL", "m")
     monkeypatch.setenv("QYLON_LLM_HTTP_RETRIES", "0")
-    result, warnings = run(extractor="llm")
+    with pytest.raises(LLMUnreachable, match="Could not reach the model endpoint http://127.0.0.1:9/v1") as exc:
+        run(extractor="llm")
+    assert exc.value.exit_code == 6
+    result, warnings = run(extractor="llm", fallback="offline")
     assert result.extractor == "offline" and "Could not reach" in warnings[0]
+    result, warnings = run()  # auto: the model is configured, so it is tried, and the offline extractor takes over
+    assert result.extractor == "offline" and len(result.items) == 3 and "offline extractor" in warnings[0]
+
+
+def _clear_llm_env(monkeypatch):
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "QYLON_LLM_MODEL", "QYLON_LLM_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
 
 def test_not_configured(monkeypatch):
-    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    from qylon_agent.insights.llm import LLMMisconfigured
+
+    _clear_llm_env(monkeypatch)
     assert insights.choose(None) == "offline"
-    result, warnings = run(extractor="llm")
-    assert result.extractor == "offline" and "no model is configured" in warnings[0]
+    result, warnings = run()
+    assert result.extractor == "offline" and warnings == []
+    with pytest.raises(LLMMisconfigured, match="no model endpoint") as exc:
+        run(extractor="llm")
+    assert exc.value.exit_code == 3 and "OPENAI_API_KEY" in exc.value.hint
+
+
+def test_the_message_names_the_missing_piece(monkeypatch):
+    from qylon_agent.insights import llm
+
+    _clear_llm_env(monkeypatch)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    cfg, missing = llm.resolve(None)
+    assert cfg is None and "no model name for http://127.0.0.1:11434/v1" in missing and "OPENAI_MODEL" in missing
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_MODEL", "llama3.1:8b")
+    cfg, missing = llm.resolve(None)
+    assert cfg is None and "no endpoint or key for model 'llama3.1:8b'" in missing
+
+
+def test_an_api_key_alone_uses_openai_with_the_default_model(monkeypatch):
+    from qylon_agent.insights import llm
+
+    _clear_llm_env(monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    cfg = llm.config(None)
+    assert cfg.model == llm.DEFAULT_MODEL == "gpt-4o-mini" and cfg.base_url is None and cfg.api_key == "sk-test"
+    assert insights.choose(None) == "llm"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "exit_code", "words"),
+    [
+        (401, error("Incorrect API key provided", type_="invalid_request_error", code="invalid_api_key"), 4, "refused the API key"),
+        (404, error("model 'nope' not found", type_="invalid_request_error", code="model_not_found"), 3, "has no model"),
+        (503, error("overloaded", type_="server_error"), 6, "HTTP 503"),
+    ],
+)
+def test_explicit_llm_errors_carry_their_exit_codes(env, status, body, exit_code, words):
+    from qylon_agent.insights.llm import LLMFailed
+
+    env.default = Behaviour(body, status=status)
+    with pytest.raises(LLMFailed, match=words) as exc:
+        run(extractor="llm")
+    assert exc.value.exit_code == exit_code
 
 
 @pytest.mark.slow
@@ -161,7 +219,10 @@ def test_cli_analyze_with_llm_and_fallback(env, qylon):
     assert ok.code == 0, ok.stderr
     assert ok.json["data"]["extractor"] == "llm" and len(ok.json["data"]["action_items"]) == 2
     env.default = Behaviour(error("overloaded", type_="server_error"), status=503)
-    fell = qylon("meeting", "analyze", meeting.id[:8], "--extractor", "llm", "--json")
+    failed = qylon("meeting", "analyze", meeting.id[:8], "--extractor", "llm", "--json")
+    assert failed.code == 6 and failed.json["error"]["code"] == "llm_unreachable" and "HTTP 503" in failed.json["error"]["message"]
+    assert qylon("meeting", "summary", meeting.id[:8], "--json").json["data"]["extractor"] == "llm"  # unchanged
+    fell = qylon("meeting", "analyze", meeting.id[:8], "--extractor", "llm", "--fallback", "offline", "--json")
     assert fell.code == 0
     assert fell.json["data"]["extractor"] == "offline" and len(fell.json["data"]["action_items"]) == 3
     assert "HTTP 503" in fell.stderr
@@ -210,3 +271,20 @@ def test_api_key_from_the_keyring_unless_env_sets_one(server, monkeypatch):
         assert server.headers[-1]["authorization"] == "Bearer sk-env"
     finally:
         keyring.set_keyring(previous)
+
+
+@pytest.mark.slow
+def test_import_with_the_model_and_with_the_model_down(env, qylon, tmp_path, monkeypatch):
+    from .transcript_fixtures import ZOOM
+
+    path = tmp_path / "call.vtt"
+    path.write_text(ZOOM, encoding="utf-8")
+    env.default = Behaviour(completion(json.dumps(GOOD)))
+    ok = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
+    assert ok.code == 0, ok.stderr
+    assert ok.json["data"]["action_items"][0]["task"] == "Send the migration report to the chief accountant"
+    assert env.requests[-1]["messages"][1]["content"].count("Dana Lee:") == 3  # the speakers' names reach the model
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    down = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
+    assert down.code == 6 and down.json["error"]["code"] == "llm_unreachable"
+    assert len(qylon("meeting", "list", "--json").json["data"]) == 2  # the transcript is kept, without insights

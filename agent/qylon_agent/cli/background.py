@@ -36,7 +36,7 @@ def run_in_agent(agent, kind: str, payload: dict, label: str) -> dict:
 
 
 def transcribe_in_agent(
-    file: Path, *, title, client, options: dict, speakers: dict, extractor: str | None, wait: bool
+    file: Path, *, title, client, options: dict, speakers: dict, extractor: str | None, wait: bool, fallback: str | None = None
 ) -> bool:
     """Queue a transcription in the agent. False when no agent runs (do it in process)."""
     agent = agent_client()
@@ -51,6 +51,7 @@ def transcribe_in_agent(
         "meeting_id": str(uuid.uuid4()),
         "options": {k: v for k, v in options.items() if v is not None},
         "extractor": extractor,
+        "fallback": fallback,
         "speakers": {k: v for k, v in speakers.items() if v is not None},
     }
     if not wait:

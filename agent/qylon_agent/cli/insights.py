@@ -22,16 +22,39 @@ class Extractor(str, Enum):
     llm = "llm"
 
 
+class Fallback(str, Enum):
+    offline = "offline"
+    none = "none"
+
+
 ExtractorOption = Annotated[
     Extractor | None,
-    typer.Option(help="Find action items with: offline (rules) or llm ([llm] settings). Default: llm when a model is configured."),
+    typer.Option(help="Find action items with: offline (rules) or llm (the llm.* settings). Default: llm when a model is "
+                 "configured, the offline extractor (with a warning) when it fails. An explicit llm that cannot run "
+                 "fails: exit 6 unreachable, 3 misconfigured, 4 key refused."),
 ]
+FallbackOption = Annotated[
+    Fallback | None,
+    typer.Option(help="When the model cannot run: offline = warn and use the offline extractor (the default without "
+                 "--extractor), none = fail (the default with --extractor llm)."),
+]
+
+
+def chosen(extractor, fallback) -> tuple[str | None, str | None]:
+    """The option values as the library takes them."""
+    return (extractor.value if extractor else None), (fallback.value if fallback else None)
 
 
 def _store():
     from ..store import Store
 
     return Store()
+
+
+def store_despite(store, failed, *, audio: bool = True) -> None:
+    """The model asked for could not run: keep the transcript (no insights), then fail with the model's exit code."""
+    store.save_meeting(failed.meeting, audio_path=failed.meeting.source if audio else None)
+    raise failed.reported() from None
 
 
 def record_extractor(store, meeting_id: str, extractor, settings, warnings: list[str]) -> None:
@@ -107,6 +130,7 @@ def reopen(item_id: ItemArg, json: output.JsonOption = False) -> None:
 def analyze(
     meeting_id: IdArg,
     extractor: ExtractorOption = None,
+    fallback: FallbackOption = None,
     on: Annotated[
         str | None, typer.Option("--date", help="The day the meeting took place, YYYY-MM-DD; relative due dates count from it.")
     ] = None,
@@ -114,7 +138,7 @@ def analyze(
 ) -> None:
     """Find a stored meeting's action items, decisions and summary again (items found again keep their status).
 
-    Example: qylon meeting analyze 3f2a --extractor llm
+    Example: qylon meeting analyze 3f2a --extractor llm --fallback offline
     """
     from qylon_cli import settings as settings_mod
     from qylon_cli.errors import InvalidInput
@@ -128,9 +152,8 @@ def analyze(
     store = _store()
     meeting = store.get_meeting(meeting_id)
     settings = settings_mod.load()
-    result = insights.analyze(
-        meeting, extractor=extractor.value if extractor else None, settings=settings, ref=ref, warn=output.warn
-    )
+    name, fall = chosen(extractor, fallback)
+    result = insights.analyze(meeting, extractor=name, fallback=fall, settings=settings, ref=ref, warn=output.warn)
     updated = insights.apply(meeting, result, previous=meeting.action_items)
     used = "offline" if result.warnings else result.extractor
     store.save_insights(meeting.id, items=updated.action_items, decisions=updated.decisions, summary=updated.summary, extractor=used)

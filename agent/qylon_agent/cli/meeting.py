@@ -12,7 +12,7 @@ import typer
 from qylon_cli import output
 from qylon_cli.errors import Interrupted
 
-from .insights import ExtractorOption, record_extractor
+from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
 from .insights import register as register_insights
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ def transcribe(
     min_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At least this many speakers.")] = None,
     max_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At most this many speakers (default 10).")] = None,
     extractor: ExtractorOption = None,
+    fallback: FallbackOption = None,
     background: Annotated[bool, typer.Option("--background", help="Hand the work to the running agent (qylon agent start); in this process if none runs.")] = False,
     wait: Annotated[bool, typer.Option(help="With --background: wait for the result (or print the job id and return).")] = True,
     json: output.JsonOption = False,
@@ -66,15 +67,15 @@ def transcribe(
 
         overrides = {"model": model, "beam_size": beam_size, "language": language, "device": device}
         speaker_flags = {"diarize": diarize, "speakers": speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
-        chosen = extractor.value if extractor else None
+        name, fall = chosen(extractor, fallback)
         if transcribe_in_agent(
-            file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=chosen, wait=wait
+            file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=name, wait=wait, fallback=fall
         ):
             return
     try:  # from here on, Ctrl-C is reported as such (loading the libraries and model can take seconds)
         from qylon_cli import settings as settings_mod
 
-        from .. import pipeline
+        from .. import insights, pipeline
         from .. import transcribe as stt
         from .meeting_speakers import speaker_options
         from .progress import audio_progress
@@ -83,10 +84,14 @@ def transcribe(
         opts = stt.options_from_settings(settings, model=model, beam_size=beam_size, language=language, device=device)
         diarization, naming = speaker_options(settings, diarize, speakers, min_speakers, max_speakers)
         with audio_progress(f"Transcribing {file.name}") as on_progress:
-            meeting = pipeline.transcribe_file(
-                file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
-                extractor=extractor, on_warning=(warned := []).append, diarization=diarization, naming=naming,
-            )
+            try:
+                meeting = pipeline.transcribe_file(
+                    file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
+                    extractor=extractor, fallback=chosen(extractor, fallback)[1], on_warning=(warned := []).append,
+                    diarization=diarization, naming=naming,
+                )
+            except insights.InsightsFailed as failed:
+                store_despite(_store(), failed)
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
         record_extractor(store, meeting.id, extractor, settings, warned)
@@ -196,6 +201,10 @@ def delete(
     output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))
 
 register_insights(app)
+
+from . import meeting_import as _meeting_import  # noqa: E402  (adds `import`)
+
+_meeting_import.register(app)
 
 # Recording lives in its own module (cli/record.py); attached here.
 from . import record as _record  # noqa: E402

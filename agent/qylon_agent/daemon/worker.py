@@ -25,19 +25,24 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
         settings, diarize=flags.get("diarize"), num_speakers=flags.get("speakers"),
         min_speakers=flags.get("min_speakers"), max_speakers=flags.get("max_speakers"),
     )
-    meeting = pipeline.transcribe_file(
-        Path(payload["path"]),
-        opts,
-        title=payload.get("title"),
-        client=payload.get("client"),
-        meeting_id=payload["meeting_id"],
-        settings=settings,
-        on_progress=progress,
-        extractor=payload.get("extractor"),
-        on_warning=(warnings := []).append,
-        diarization=diarization,
-        naming=naming,
-    )
+    try:
+        meeting = pipeline.transcribe_file(
+            Path(payload["path"]),
+            opts,
+            title=payload.get("title"),
+            client=payload.get("client"),
+            meeting_id=payload["meeting_id"],
+            settings=settings,
+            on_progress=progress,
+            extractor=payload.get("extractor"),
+            fallback=payload.get("fallback"),
+            on_warning=(warnings := []).append,
+            diarization=diarization,
+            naming=naming,
+        )
+    except insights.InsightsFailed as failed:  # the model asked for is down: keep the transcript, report why
+        store.save_meeting(failed.meeting, audio_path=failed.meeting.source)
+        raise failed.reported() from None
     store.save_meeting(meeting, audio_path=meeting.source)
     store.set_extractor(meeting.id, "offline" if warnings else insights.choose(payload.get("extractor"), settings))
     return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings}
@@ -73,7 +78,9 @@ def analyze(store: Store, payload: dict, progress: Progress) -> dict:
     from .. import insights
 
     meeting = store.get_meeting(payload["meeting_id"])
-    result = insights.analyze(meeting, extractor=payload.get("extractor"), settings=settings_mod.load())
+    result = insights.analyze(
+        meeting, extractor=payload.get("extractor"), fallback=payload.get("fallback"), settings=settings_mod.load()
+    )
     updated = insights.apply(meeting, result, previous=meeting.action_items)
     used = "offline" if result.warnings else result.extractor
     store.save_insights(meeting.id, items=updated.action_items, decisions=updated.decisions, summary=updated.summary, extractor=used)

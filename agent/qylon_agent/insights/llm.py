@@ -7,7 +7,8 @@ Configuration (env first, so CI can point anywhere): ``OPENAI_BASE_URL`` or
 an invalid reply is retried with the validation error, a transcript longer than
 the model's context is split into parts (and split further when the server says a
 part is still too long), and the parts' results are merged. Errors raise
-``LLMFailed``; the caller falls back to the offline extractor.
+``LLMFailed`` (``LLMUnreachable`` exit 6, ``LLMMisconfigured`` exit 3, ``LLMRefused``
+exit 4); the caller falls back to the offline extractor when that is allowed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from qylon_cli.errors import QylonError
+from qylon_cli.errors import EXIT_AUTH, EXIT_INVALID, EXIT_UNAVAILABLE, QylonError
 from qylon_cli.schemas import Meeting
 
 from ..export import short_clock
@@ -25,6 +26,7 @@ from .merge import merge_items, merge_texts
 from .result import Found, Insights
 
 KEYRING_SERVICE, KEYRING_USER = "qylon", "openai"
+DEFAULT_MODEL = "gpt-4o-mini"  # with OPENAI_API_KEY alone (OpenAI itself), as the `llm` tool does
 SYSTEM = """You read meeting transcripts and extract follow-ups. Reply with one JSON object only, matching the given schema.
 - action_items: commitments ("I'll send the deck", "Alice will update the plan") and requests that were accepted
   ("Bob, could you ...?" "Sure."). Not: hypotheticals ("if ... I would"), refusals, open questions, things already done.
@@ -42,6 +44,27 @@ class LLMFailed(QylonError):
 
 class ContextOverflow(LLMFailed):
     code = "context_overflow"
+
+
+class LLMUnreachable(LLMFailed):
+    """The endpoint did not answer (connection refused, timeout, 429 or 5xx): exit 6."""
+
+    code = "llm_unreachable"
+    exit_code = EXIT_UNAVAILABLE
+
+
+class LLMMisconfigured(LLMFailed):
+    """A piece of the configuration is missing or wrong (no model, unknown model, bad URL): exit 3."""
+
+    code = "llm_misconfigured"
+    exit_code = EXIT_INVALID
+
+
+class LLMRefused(LLMFailed):
+    """The endpoint refused the key (401, 403): exit 4."""
+
+    code = "llm_not_authenticated"
+    exit_code = EXIT_AUTH
 
 
 @dataclass
@@ -68,11 +91,36 @@ def _keyring_key() -> str | None:
 
 def config(settings) -> LLMConfig | None:
     """The configured endpoint, or None when no model is configured (then the offline extractor runs)."""
-    model = os.environ.get("OPENAI_MODEL") or (settings.get("llm.model") if settings else None)
+    return resolve(settings)[0]
+
+
+def require(settings) -> LLMConfig:
+    """The configured endpoint; ``LLMMisconfigured`` naming exactly what is missing when there is none."""
+    cfg, missing = resolve(settings)
+    if cfg is None:
+        raise LLMMisconfigured(
+            f"The LLM extractor is not configured: {missing}.",
+            hint="OPENAI_API_KEY alone uses OpenAI with " + DEFAULT_MODEL + "; for another endpoint (Ollama, llama.cpp, vLLM) "
+            "set OPENAI_BASE_URL (or llm.base_url) and a model name (llm.model or OPENAI_MODEL). See docs/insights.md.",
+        )
+    return cfg
+
+
+def resolve(settings) -> tuple[LLMConfig | None, str | None]:
+    """(the configuration, None) or (None, what is missing)."""
+    model = os.environ.get("OPENAI_MODEL") or (settings.get("llm.model") if settings else None) or None
     base_url = os.environ.get("OPENAI_BASE_URL") or (settings.get("llm.base_url") if settings else None) or None
     api_key = os.environ.get("OPENAI_API_KEY") or None
-    if not model or not (base_url or api_key or _keyring_key()):
-        return None
+    if not model and not base_url and not api_key:
+        api_key = _keyring_key()  # only looked up when nothing else says an LLM is wanted
+        if not api_key:
+            return None, "no model endpoint (set OPENAI_API_KEY, or OPENAI_BASE_URL and a model name)"
+    if not model:
+        if base_url:
+            return None, f"no model name for {base_url} (set llm.model or OPENAI_MODEL)"
+        model = DEFAULT_MODEL
+    if not (base_url or api_key or _keyring_key()):
+        return None, f"no endpoint or key for model {model!r} (set OPENAI_BASE_URL or llm.base_url, or OPENAI_API_KEY for OpenAI)"
     get = (lambda k, d: settings.get(k, d)) if settings else (lambda k, d: d)
     return LLMConfig(
         base_url=base_url,
@@ -84,7 +132,7 @@ def config(settings) -> LLMConfig | None:
         context_tokens=int(get("llm.context_tokens", 8192)),
         max_output_tokens=int(get("llm.max_output_tokens", 1500)),
         temperature=float(get("llm.temperature", 0.0)),
-    )
+    ), None
 
 
 def transcript_lines(meeting: Meeting) -> list[str]:
@@ -157,13 +205,18 @@ def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], w
         except openai.BadRequestError as exc:
             if _is_overflow(exc):
                 raise ContextOverflow(f"The model's context is too small for {len(part)} transcript lines.") from exc
-            raise LLMFailed(f"The model endpoint rejected the request: {_brief(exc)}") from exc
+            raise LLMMisconfigured(f"The model endpoint rejected the request: {_brief(exc)}") from exc
         except openai.APITimeoutError as exc:
-            raise LLMFailed(f"The model endpoint did not answer within {cfg.timeout:g} s.") from exc
+            raise LLMUnreachable(f"The model endpoint did not answer within {cfg.timeout:g} s.") from exc
         except openai.APIConnectionError as exc:
-            raise LLMFailed(f"Could not reach the model endpoint: {_brief(exc)}") from exc
+            raise LLMUnreachable(f"Could not reach the model endpoint {cfg.base_url or 'api.openai.com'}: {_brief(exc)}") from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise LLMRefused(f"The model endpoint refused the API key (HTTP {exc.status_code}): {_brief(exc)}") from exc
+        except openai.NotFoundError as exc:
+            raise LLMMisconfigured(f"The model endpoint has no model {cfg.model!r} (HTTP 404): {_brief(exc)}") from exc
         except openai.APIStatusError as exc:
-            raise LLMFailed(f"The model endpoint failed with HTTP {exc.status_code}: {_brief(exc)}") from exc
+            kind = LLMUnreachable if exc.status_code == 429 or exc.status_code >= 500 else LLMFailed
+            raise kind(f"The model endpoint failed with HTTP {exc.status_code}: {_brief(exc)}") from exc
         choice = reply.choices[0] if reply.choices else None
         content = (choice.message.content if choice else None) or ""
         if choice is not None and choice.finish_reason == "length":

@@ -18,13 +18,12 @@ when known, else its label) and keeps a little state: the last open request
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import date
 
 from qylon_cli.schemas import Meeting
 
-from . import dates
-from .merge import content_words, merge_items, merge_texts
+from . import dates, owners, speech, summary
+from .merge import merge_items, merge_texts
 from .result import Found, Insights
 
 NOT_NAMES = set(
@@ -33,7 +32,7 @@ NOT_NAMES = set(
     Perhaps Ok Okay Yes No Sure Well Great Good Thanks Thank Let If Unless Next Finally First Second Last
     Now Today Tomorrow Action Todo Recap Right Alright Fine Sounds Perfect Cool Nice Just Please Both All
     Monday Tuesday Wednesday Thursday Friday Saturday Sunday Hi Hello Morning Afternoon Agreed Absolutely
-    Of Course Yeah Yep Nope Hmm Um Uh Oh Actually Honestly Probably Sorry Unfortunately Again Once Once""".split()
+    Of Or Nor Course Yeah Yep Nope Mine Yours Ours Hmm Um Uh Oh Actually Honestly Probably Sorry Unfortunately Again Once Once""".split()
 )
 NAME = r"(?:[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)"
 MODAL = r"(?:will|'ll|shall|is going to|are going to|am going to|'m going to|'re going to|can|is to|needs to|need to|has to|have to|should)"
@@ -47,11 +46,7 @@ STATIVE = re.compile(
     r"^(be|see|know|think|wait|need|want|like|love|hope|miss|remember|keep in mind|probably|still|have been|have no|get there|try)\b(?! to| and)",
     re.IGNORECASE,
 )
-FILLER = re.compile(
-    r"^(?:(?:ok(?:ay)?|so|and|but|well|right|alright|also|good|great|perfect|fine|then|now|yes|yeah|sure|"
-    r"agreed|thanks|oh|um|uh|actually|and then|all right|cool|finally|lastly)\b[,.!]?\s+)+",
-    re.IGNORECASE,
-)
+FILLER = speech.LEADING_FILLER
 VAGUE = re.compile(
     r"^(?:do|take care of|handle|own|sort out|look into|pick up|take|cover|deal with|manage|get|grab)\s+"
     r"(?:that|it|this|those|them)(?:\s+one)?(?:\s+out)?$|^do so$|^take that on$|^take it on$|^(?:on it)$",
@@ -61,6 +56,11 @@ ACCEPT = re.compile(
     r"^(?:yes|yeah|yep|sure|of course|absolutely|certainly|definitely|will do|no problem|ok(?:ay)?|happy to|"
     r"consider it done|on it|sounds good|fine|can do|i can do (?:that|it)|i'll (?:do|take|handle|own)|i will (?:do|take|handle)|"
     r"i'm on it|leave it (?:to|with) me|i've got it|got it)\b",
+    re.IGNORECASE,
+)
+TAKE = re.compile(  # taking on a need someone voiced: "I'll do it", not a bare "yeah" of agreement
+    r"^(?:(?:yes|yeah|sure|okay|ok)\b[,.!]?\s*)?(?:i(?:'ll| will| can)\b|i'm on it|leave it (?:to|with) me|will do\b|on it\b|"
+    r"consider it done|let me\b|happy to\b|i've got it|can do\b)",
     re.IGNORECASE,
 )
 REFUSE = re.compile(
@@ -86,6 +86,12 @@ RECAP = re.compile(
     r"action items are|next steps are|just to confirm|to confirm|to wrap up|wrapping up)\b",
     re.IGNORECASE,
 )
+WRAP_UP = re.compile(  # the end of a meeting, where who does what next is handed out
+    r"\b(next meeting|wrap (?:this |it |things )?up|before we (?:close|finish|go)|individual (?:actions|work|assignments)|"
+    r"for next time|homework|action items|next steps|what we(?:'re| are) (?:each|all) going to do|here's what|"
+    r"until next|before next|in the meantime|between now and then)\b",
+    re.IGNORECASE,
+)
 DECISION = re.compile(
     r"\b(?:we(?:'ve| have)?\s+(?:all\s+)?(?:decided|agreed)|it's decided|decision(?:\s+is)?\s*:|the decision is|we made the decision|"
     r"(?:so\s+)?let(?:'s| us)\s+(?:go with|move|switch|keep|stick with|use|drop|postpone|push|delay|cancel|adopt|choose|pick|"
@@ -93,11 +99,12 @@ DECISION = re.compile(
     r"we(?:'re| are)\s+going\s+(?:with|ahead)|we(?:'ll| will)\s+go\s+with|final decision|decided:)",
     re.IGNORECASE,
 )
+UNDECIDED = re.compile(r"^\s*(?:if|maybe|perhaps|should|i think|i guess|i suppose|i don't know|probably|or)\b", re.I)
 CLAUSE = re.compile(
     rf"(?:,\s*(?:and\s+|then\s+)?|\s+(?:and|while|then)\s+)(?=(?:{NAME}\s+(?:will|'ll|is going to|[a-z]+s)\b)|(?:I|we)(?:'ll)?\s+[a-z]+\b)"
 )
 PRONOUN_TASK = re.compile(r"^\w+(?:\s+\w+)?\s+(?:it|that|this|them)(?:\s+(?:myself|over|out|up|on|instead|then))?$", re.I)
-GREETING = re.compile(r"\b(good (?:morning|afternoon|evening)|thanks|thank you|bye|talk (?:soon|next)|see you|hello|hi)\b", re.I)
+PRONOUN_OBJECT = re.compile(r"^(?P<verb>\w+(?:\s+(?:up|out|over|on|off|in|through|together))?)\s+(?:it|them|that|this|those)(?P<rest>\s+.*)?$", re.I)
 
 
 class Sentence:
@@ -110,7 +117,7 @@ def sentences(meeting: Meeting) -> list[Sentence]:
     out: list[Sentence] = []
     for seg in meeting.segments:
         speaker = names.get(seg.speaker, seg.speaker) if seg.speaker else None
-        text = seg.text.strip()
+        text = speech.clean(seg.text)
         span = max(seg.end - seg.start, 0.0)
         for m in re.finditer(r"[^.!?]+(?:[.!?]+|$)", text):
             piece = m.group().strip()
@@ -135,7 +142,7 @@ def clean_task(text: str, ref: date) -> str:
     task = re.sub(r"^(?:also|just|then|quickly)\s+", "", task, flags=re.I)
     task = re.sub(r"(?:,?\s+(?:please|for us|for me|as well|too|okay|ok|then|if you can|if possible|first thing|afterwards|later|in the meantime|first|"
                   r"at the latest|latest|then|right away))+$", "", task, flags=re.I)
-    task = re.sub(r"\s+(?:at|by|on|before|until)$", "", task, flags=re.I).strip(" ,.;:!?")
+    task = re.sub(r"\s+(?:at|by|on|before|until)(?:\s+the)?$", "", task, flags=re.I).strip(" ,.;:!?")
     m = re.match(r"^have to\s+(.+)$", task, flags=re.I)
     if m:
         task = m.group(1)
@@ -163,12 +170,14 @@ class Extractor:
         self.pending: dict | None = None  # an open request or an unowned need
         self.recap_left = 0
         self.names = {sp.name for sp in meeting.speakers if sp.name}
+        self.topic: str | None = None  # the last thing spoken of, for "review it"
+        self.wrap_left = 0  # sentences left in the wrap-up, where work is handed out
 
     def run(self) -> Insights:
         sents = sentences(self.meeting)
         for sent in sents:
             self.step(sent)
-        items = merge_items(self.items)
+        items = [i for i in merge_items(self.items) if speech.is_task(i.task)]
         return Insights(items=items, decisions=merge_texts(self.decisions), summary=summarize(sents, self.decisions, items))
 
     # -- one sentence ----------------------------------------------------
@@ -181,9 +190,13 @@ class Extractor:
             text = re.sub(r"^(?:the action items are|action items are|next steps are)\s*:?\s*", "", text, flags=re.I)
         elif self.recap_left:
             self.recap_left -= 1
+        if WRAP_UP.search(raw) or RECAP.search(raw):
+            self.wrap_left = 10
+        elif self.wrap_left:
+            self.wrap_left -= 1
         if self._answer(sent, raw):
             return
-        if DECISION.search(raw) and not raw.rstrip().endswith("?") and not re.match(r"^\s*(if|maybe|perhaps|should)\b", raw, re.I):
+        if DECISION.search(raw) and not raw.rstrip().endswith("?") and not UNDECIDED.match(text) and len(raw.split()) <= 30:
             self.decisions.append(_decision_text(raw))
             return
         m = ACTION_LINE.match(text)
@@ -192,15 +205,20 @@ class Extractor:
             return
         if re.match(r"^(?:if|unless|in case|suppose|supposing|assuming|what if)\b", text, re.I):
             return
-        for clause in re.split(CLAUSE, text):
-            self._clause(sent, clause.strip())
+        before = len(self.items)
+        for part in owners.split_assignments(text, [sp.name or sp.id for sp in self.meeting.speakers]):
+            for clause in re.split(CLAUSE, part):
+                self._clause(sent, clause.strip())
+        if self.wrap_left and len(self.items) == before:
+            self._handed_out(sent, text)
+        self.topic = speech.last_noun_phrase(text) or self.topic
 
     def _answer(self, sent: Sentence, raw: str) -> bool:
         """An answer to the open request: accepted (an item), refused (dropped), or not an answer."""
         pending = self.pending
-        if pending and pending["kind"] == "need" and ACCEPT.match(raw.strip()):
+        if pending and pending["kind"] == "need" and TAKE.match(raw.strip()):
             due = dates.resolve_due(raw, self.ref) or pending["due"]
-            self.items.append(Found(pending["task"], sent.speaker, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
+            self._append(Found(pending["task"], sent.speaker, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
             self.pending = None
             return True
         if not pending or pending["kind"] != "request" or (sent.speaker and sent.speaker == pending["speaker"]):
@@ -220,7 +238,7 @@ class Extractor:
             if pending["addressee"] and sent.speaker and sent.speaker != pending["addressee"] and first_person and sent.speaker in self.names:
                 owner = sent.speaker  # someone else took it on
             due = dates.resolve_due(raw, self.ref) or pending["due"]
-            self.items.append(Found(pending["task"], owner, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
+            self._append(Found(pending["task"], owner, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
             self.pending = None
             return True
         pending["age"] += 1
@@ -271,7 +289,10 @@ class Extractor:
                     self._add(sent, task, addressee, due_text=text)  # "Bob, please send ..."
                     self.pending = None
             return
-        offer = re.match(r"^(?:(?P<who>[Ww]ho)\s+(?:can|could|will|wants to)|(?P<self>[Ss]hould I|[Ss]hall I|[Dd]o you want me to))\s+(?P<task>[^?]+)\?$", text)
+        offer = re.search(
+            r"(?:^|,\s*)(?:(?P<who>[Ww]ho)\s+(?:can|could|will|wants to)|(?P<self>[Ss]hould I|[Ss]hall I|[Dd]o you want me to))\s+(?P<task>[^?,]+)\?$",
+            text,
+        )
         if offer:
             addressee = sent.speaker if offer["self"] else None
             self._request(sent, text, clean_task(offer["task"], self.ref), addressee=addressee, who="offer")
@@ -285,6 +306,8 @@ class Extractor:
         if text.rstrip().endswith("?"):
             return
         if HEDGES.search(text) or NEGATION.search(text):
+            return
+        if self._role_commit(sent, text):
             return
         commit = re.match(
             rf"^(?P<subj>I|We|we|{NAME}|you)(?:,\s*(?P<voc>{NAME}),)?\s*(?P<modal>{MODAL})\s+(?P<task>.+)$|"
@@ -300,8 +323,60 @@ class Extractor:
             if m and _is_name(m["who"]) and m["verb"] not in ("is", "was", "has", "does", "says", "thinks", "agrees"):
                 self._add(sent, f"{_third_person_to_base(m['verb'])} {m['rest']}", m["who"])
 
+    def _handed_out(self, sent: Sentence, text: str) -> None:
+        """At the wrap-up, work handed out without a verb: 'the designer, the components concept; marketing, trends'."""
+        names = [sp.name or sp.id for sp in self.meeting.speakers]
+        spans = owners.mentions(text, names)
+        for (start, end, owner), nxt in zip(spans, spans[1:] + [(len(text), len(text), "")]):
+            segment = text[end:nxt[0]]
+            if len(segment.split()) > 14 or re.search(r"\b(?:was|were|did|had|said|told)\b|\?", segment, re.I):
+                continue
+            lead = re.match(r"^[\s,;:]*(?:(?:you(?:'ve| have)?|is|are|will do|does|do|gets?|has|got)\s+){0,2}", segment)
+            after = segment[lead.end():]
+            what = speech.first_noun_phrase(after)
+            if what and not after.lower().startswith(what.lower()):
+                what = None  # the work must follow the name: "the designer, the components concept"
+            bare = re.match(r"^([a-z][\w-]*(?:\s+[a-z][\w-]*){0,3})\s*(?:[,.;]|$)", after, re.I)
+            if not what and bare and len(speech.content(bare.group(1))) == len(bare.group(1).split()):
+                what = bare.group(1)  # "for user interface, technical functions"
+            if what and owner and owner.split()[0] not in NOT_NAMES:
+                self._add(sent, f"Work on {what}", owner, due_text=segment)
+
+    def _role_commit(self, sent: Sentence, text: str) -> bool:
+        """'The industrial designer will …', 'as the designer, you're going to be working on …': owner from the role."""
+        names = [sp.name or sp.id for sp in self.meeting.speakers]
+        found = owners.head(text, names)
+        if not found:
+            return False
+        role, end, vocative = found
+        if role.split()[0] in NOT_NAMES or role.split()[-1] in NOT_NAMES:
+            return False
+        rest = owners.ASIDE.sub("", text[end:], count=1).strip(" ,")
+        pattern = r"you(?:'re| are)?" if vocative else r"(?:you(?:'re| are)?)?"
+        m = re.match(
+            rf"^{pattern}\s*(?:will|'ll|is going to|are going to|going to|is to|are to|needs to|need to|has to|have to|must|should)\s+(?:be\s+)?(?P<task>.+)$",
+            rest, re.I,
+        )
+        if not m:
+            return False
+        task = m["task"]
+        first = task.split()[0]
+        task = speech.base_form(first) + task[len(first):]
+        self._add(sent, task, owners.resolve(role, names), due_text=text)
+        return True
+
+    @staticmethod
+    def _in_the_meeting(subj: str, task: str, ref: date) -> bool:
+        """'I'll just check …', 'we're going to look at the finances': what happens in the meeting, not after it
+        (a "we'll …" with a date or a deliverable is work for later)."""
+        if re.match(r"^(?:just|now|first|quickly|then)\b", task.strip(), re.I):
+            return True
+        return subj != "I" and not speech.WORK_OBJECTS.search(task) and not dates.resolve_due(task, ref)
+
     def _commit(self, sent: Sentence, text: str, m: re.Match, explicit: bool) -> None:
         if m["let"]:
+            if re.match(r"^just\b", m["task2"], re.I):
+                return  # "let me just check": done there and then
             owner, task = sent.speaker, m["task2"]
         elif m["voc2"]:
             if not _is_name(m["voc2"]):
@@ -316,9 +391,14 @@ class Extractor:
                     return
                 if modal in ("should", "need to", "can") and not (explicit or self.recap_left):
                     return
+                if self._in_the_meeting(subj, m["task"], self.ref) and not (explicit or self.recap_left or self.wrap_left):
+                    return
             elif subj == "you":
                 owner = m["voc"] if _is_name(m["voc"]) else None
                 if owner is None:
+                    if self.wrap_left and modal in ("will", "'ll", "are going to", "'re going to"):
+                        # work handed to "you" at the wrap-up: whoever answers it is the one addressed
+                        self._request(sent, text, clean_task(_gerund(m["task"]), self.ref), addressee=None, who="you")
                     return
             elif _is_name(subj):
                 owner = subj
@@ -339,17 +419,32 @@ class Extractor:
         if VAGUE.match(cleaned) or (PRONOUN_TASK.match(cleaned) and self.pending):
             if self.pending and self.pending["kind"] in ("need", "request"):
                 due = dates.resolve_due(text, self.ref) or self.pending["due"]
-                self.items.append(Found(self.pending["task"], owner, due, f"{self.pending['quote']} — {sent.text}", self.pending["start"]))
+                self._append(Found(self.pending["task"], owner, due, f"{self.pending['quote']} — {sent.text}", self.pending["start"]))
                 self.pending = None
             return
         self._add(sent, task, owner, due_text=text)
+
+    def _append(self, found: Found) -> None:
+        """Keep an item, its pronoun ("review it") replaced by what was last spoken of ("the proposal")."""
+        m = PRONOUN_OBJECT.match(found.task)
+        if m and self.topic and not re.match(r"^\s+(?:the|a|an|our|your|their|some|this|these|those|\w+'s)\b", m["rest"] or "", re.I):
+            found.task = f"{m['verb']} {self.topic}{m['rest'] or ''}"
+        self.items.append(found)
+        self.topic = speech.object_of(found.task) or self.topic
 
     def _add(self, sent: Sentence, task: str, owner: str | None, *, due_text: str | None = None) -> None:
         cleaned = clean_task(task, self.ref)
         if not cleaned or len(cleaned.split()) < 2 and not re.search(r"[a-z]{4,}", cleaned):
             return
         due = dates.resolve_due(due_text or task, self.ref)
-        self.items.append(Found(cleaned, owner, due, sent.text, sent.start))
+        self._append(Found(cleaned, owner, due, sent.text, sent.start))
+
+
+def _gerund(task: str) -> str:
+    """'be working on the design' → 'work on the design'."""
+    task = re.sub(r"^be\s+", "", task.strip(), flags=re.I)
+    first = task.split()[0] if task.split() else ""
+    return speech.base_form(first) + task[len(first):]
 
 
 def _decision_text(raw: str) -> str:
@@ -359,29 +454,9 @@ def _decision_text(raw: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def summarize(sents: list[Sentence], decisions: list[str], items: list[Found], *, limit: int = 3) -> str | None:
-    """A short extractive summary: the sentences that carry the meeting's most frequent content words."""
-    usable = [s for s in sents if len(s.text.split()) >= 5 and not (GREETING.search(s.text) and len(s.text.split()) < 8)]
-    if not usable:
-        usable = [s for s in sents if s.text]
-    if not usable:
-        return None
-    freq = Counter(w for s in usable for w in content_words(s.text))
+def summarize(sents: list[Sentence], decisions: list[str], items: list[Found]) -> str | None:
     quoted = {i.quote.split(" — ")[0] for i in items if i.quote}
-
-    def score(s: Sentence) -> float:
-        words = content_words(s.text)
-        base = sum(freq[w] for w in words) / (len(words) ** 0.5 or 1)
-        if DECISION.search(s.text):
-            base *= 1.6
-        if s.text in quoted:
-            base *= 1.3
-        if re.search(r"\b(agenda|review|discuss|today we|goal|purpose|update on|status of|the plan)\b", s.text, re.I):
-            base *= 1.4
-        return base
-
-    best = sorted(range(len(usable)), key=lambda i: -score(usable[i]))[:limit]
-    return " ".join(usable[i].text.rstrip() for i in sorted(best))
+    return summary.describe([s.text for s in sents], decisions=decisions, items=items, quoted=quoted)
 
 
 def extract(meeting: Meeting, ref: date | None = None) -> Insights:
