@@ -34,8 +34,15 @@ def transcribe_file(
     on_warning: Callable[[str], None] | None = None,
     diarization=FROM_SETTINGS,
     naming=None,
+    recorded_at: datetime | None = None,
+    date_source: str = "given",
 ) -> Meeting:
-    """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them."""
+    """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them.
+
+    ``recorded_at`` is when the meeting took place (``date_source`` says who said so); by
+    default the recording's own date (meeting_date.of_file). Due dates count from it."""
+    from . import meeting_date
+
     decoded = audio_mod.decode(path)
     transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
     if not transcript.segments:
@@ -53,12 +60,15 @@ def transcribe_file(
         from .attribution import attribute
 
         segments, speakers = attribute(decoded, segments, diarization, naming)
+    if recorded_at is None:
+        recorded_at, date_source = meeting_date.of_file(path, decoded.duration_s)
     meeting = Meeting(
         id=meeting_id or str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
         client=client,
         source=str(path.resolve()),
-        created_at=datetime.now(timezone.utc).replace(microsecond=0),
+        created_at=recorded_at.astimezone(timezone.utc).replace(microsecond=0),
+        date_source=date_source,
         duration_s=round(decoded.duration_s, 3),
         language=transcript.language,
         model=transcript.model,

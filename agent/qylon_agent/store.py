@@ -229,18 +229,21 @@ class Store:
 
         Items a person corrected or added by hand stay as they were; an item found again
         keeps the time its status last changed (the server weighs it against its own)."""
+        from .insights.merge import similar
+
         with self.db.atomic():
             old = {r["id"]: r for r in self.db["action_items"].rows_where("meeting_id = ?", [meeting_id])}
+            corrected = [r for r in old.values() if r["edited"]]
             self.db.execute("DELETE FROM action_items WHERE meeting_id = ?", [meeting_id])
-            rows = []
+            rows = list(corrected)
             for a in items:
-                before = old.pop(a.id, None)
+                before = old.get(a.id)
                 if before and before["edited"]:
-                    rows.append(before)
-                else:
-                    rows.append({**a.model_dump(mode="json"), "meeting_id": meeting_id,
-                                 "updated_at": a.updated_at.isoformat() if a.updated_at else (before or {}).get("updated_at")})
-            rows += [r for r in old.values() if r["edited"]]
+                    continue  # kept as corrected
+                if any(c["quote"] and c["quote"] == a.quote or similar(c["task"], a.task) for c in corrected):
+                    continue  # found again in other words: the corrected one stands
+                rows.append({**a.model_dump(mode="json"), "meeting_id": meeting_id,
+                             "updated_at": a.updated_at.isoformat() if a.updated_at else (before or {}).get("updated_at")})
             self.db["action_items"].insert_all(rows)
             self.db["meetings"].update(meeting_id, {"summary": summary, "decisions": json.dumps(decisions), "extractor": extractor})
 
@@ -257,7 +260,7 @@ class Store:
             where.append("a.status = 'open'")
         sql = (
             "SELECT a.id, a.meeting_id, m.title AS meeting_title, m.created_at AS meeting_date, a.owner, a.task, a.due,"
-            " a.status, a.quote, a.start, a.updated_at FROM action_items a JOIN meetings m ON m.id = a.meeting_id"
+            " a.status, a.quote, a.start, a.updated_at, a.edited FROM action_items a JOIN meetings m ON m.id = a.meeting_id"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY m.created_at DESC, a.start"
         )

@@ -67,6 +67,22 @@ def test_every_edit_reaches_the_server_and_a_second_sync_sends_nothing(qylon, se
     assert got["summary"] == analyzed.json["data"]["summary"]
     assert [a["task"] for a in got["action_items"]] == [a["task"] for a in analyzed.json["data"]["action_items"]]
 
+    # Corrections: title, client, date, words, an item corrected and one added by hand.
+    assert qylon("meeting", "edit", MID[:8], "--title", "Weekly sync (Acme)", "--client", "Globex", "--date", "2026-11-17", "--json").code == 0
+    assert sync(qylon, signed_in)["pushed"] == 1
+    got = on_server(server, org).json()
+    assert (got["title"], got["client"], got["created_at"][:10], got["date_source"]) == ("Weekly sync (Acme)", "Globex", "2026-11-17", "given")
+    assert qylon("meeting", "fix", MID[:8], "2", "Yes, I can do that today.", "--json").code == 0
+    item = got["action_items"][0]["id"]
+    assert qylon("meeting", "actions", "edit", item, "--owner", "Bob Stone", "--due", "2026-11-30", "--json").code == 0
+    added = qylon("meeting", "actions", "add", MID[:8], "Book the venue", "--owner", "Dana", "--json").json["data"]
+    assert sync(qylon, signed_in)["pushed"] == 1
+    got = on_server(server, org).json()
+    assert got["segments"][1]["text"] == "Yes, I can do that today."
+    items = {a["id"]: a for a in got["action_items"]}
+    assert (items[item]["owner"], items[item]["due"]) == ("Bob Stone", "2026-11-30")
+    assert items[added["id"]]["task"] == "Book the venue"
+
     again = sync(qylon, signed_in)
     assert again["pushed"] == 0 and again["unchanged"] == 0 and again["pending"] == 0
 

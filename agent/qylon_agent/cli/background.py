@@ -36,7 +36,7 @@ def run_in_agent(agent, kind: str, payload: dict, label: str) -> dict:
 
 
 def transcribe_in_agent(
-    file: Path, *, title, client, options: dict, speakers: dict, extractor: str | None, wait: bool
+    file: Path, *, title, client, options: dict, speakers: dict, extractor: str | None, wait: bool, recorded_at=None
 ) -> bool:
     """Queue a transcription in the agent. False when no agent runs (do it in process)."""
     agent = agent_client()
@@ -52,6 +52,7 @@ def transcribe_in_agent(
         "options": {k: v for k, v in options.items() if v is not None},
         "extractor": extractor,
         "speakers": {k: v for k, v in speakers.items() if v is not None},
+        "recorded_at": recorded_at.isoformat() if recorded_at else None,
     }
     if not wait:
         job = agent.request("POST", "/v1/jobs", {"kind": "transcribe", "payload": payload})

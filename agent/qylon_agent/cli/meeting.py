@@ -21,6 +21,10 @@ app = typer.Typer(
 )
 
 IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
+DateOption = Annotated[
+    str | None, typer.Option("--date", help="The day of the meeting, YYYY-MM-DD (default: the recording's own date).")
+]
+TimeOption = Annotated[str | None, typer.Option("--time", help="When it started, HH:MM local time.")]
 
 
 def complete_client(incomplete: str) -> list[str]:
@@ -53,14 +57,22 @@ def transcribe(
     min_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At least this many speakers.")] = None,
     max_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At most this many speakers (default 10).")] = None,
     extractor: ExtractorOption = None,
+    on: DateOption = None,
+    at: TimeOption = None,
     background: Annotated[bool, typer.Option("--background", help="Hand the work to the running agent (qylon agent start); in this process if none runs.")] = False,
     wait: Annotated[bool, typer.Option(help="With --background: wait for the result (or print the job id and return).")] = True,
     json: output.JsonOption = False,
 ) -> None:
     """Transcribe an audio file offline, find who spoke when, and store it as a meeting.
 
-    Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme
+    The meeting's date is the recording's own (its tags, else the file's time) unless
+    --date/--time say otherwise; due dates such as "by Friday" count from it.
+
+    Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme --date 2026-11-18
     """
+    from ..meeting_date import parse_given
+
+    recorded_at = parse_given(on, at)
     if background:
         from .background import transcribe_in_agent
 
@@ -68,7 +80,8 @@ def transcribe(
         speaker_flags = {"diarize": diarize, "speakers": speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
         chosen = extractor.value if extractor else None
         if transcribe_in_agent(
-            file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=chosen, wait=wait
+            file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=chosen, wait=wait,
+            recorded_at=recorded_at,
         ):
             return
     try:  # from here on, Ctrl-C is reported as such (loading the libraries and model can take seconds)
@@ -86,6 +99,7 @@ def transcribe(
             meeting = pipeline.transcribe_file(
                 file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
                 extractor=extractor, on_warning=(warned := []).append, diarization=diarization, naming=naming,
+                recorded_at=recorded_at,
             )
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
@@ -194,6 +208,11 @@ def delete(
     output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))
 
 register_insights(app)
+
+from . import meeting_edit as _meeting_edit  # noqa: E402  (edit, fix, actions add|edit)
+from .insights import actions as _actions  # noqa: E402
+
+_meeting_edit.register(app, _actions)
 
 # Recording lives in its own module (cli/record.py); attached here.
 from . import record as _record  # noqa: E402

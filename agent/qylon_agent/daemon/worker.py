@@ -3,6 +3,8 @@ effect of running once (a transcription's meeting id is fixed when it is queued)
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +39,7 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
         on_warning=(warnings := []).append,
         diarization=diarization,
         naming=naming,
+        recorded_at=datetime.fromisoformat(payload["recorded_at"]) if payload.get("recorded_at") else None,
     )
     store.save_meeting(meeting, audio_path=meeting.source)
     store.set_extractor(meeting.id, "offline" if warnings else insights.choose(payload.get("extractor"), settings))

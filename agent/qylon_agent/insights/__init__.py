@@ -41,9 +41,10 @@ def analyze(
     warn: Callable[[str], None] | None = None,
 ) -> Insights:
     """Extract action items, decisions and a summary; due dates relative to ``ref`` (default: the meeting's date)."""
+    from ..meeting_date import meeting_day
     from . import llm, offline
 
-    ref = ref or meeting.created_at.date()
+    ref = ref or meeting_day(meeting.created_at)
     chosen = choose(extractor, settings)
     if chosen == "llm":
         cfg = llm.config(settings)
