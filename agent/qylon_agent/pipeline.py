@@ -36,15 +36,20 @@ def transcribe_file(
     naming=None,
     recorded_at: datetime | None = None,
     date_source: str = "given",
+    heard: dict | None = None,
 ) -> Meeting:
     """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them.
 
     ``recorded_at`` is when the meeting took place (``date_source`` says who said so); by
-    default the recording's own date (meeting_date.of_file). Due dates count from it."""
+    default the recording's own date (meeting_date.of_file). Due dates count from it.
+    ``heard``, when given, receives ``unheard`` (speech that gave no words, even transcribed
+    again alone) and ``recovered`` (stretches that gave words only the second time)."""
     from . import meeting_date
 
     decoded = audio_mod.decode(path)
     transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
+    if heard is not None:
+        heard.update(unheard=transcript.unheard, recovered=transcript.recovered)
     if not transcript.segments:
         raise InvalidInput(
             f"{path}: no speech found ({decoded.duration_s:.1f} s of audio, all silence or noise).",

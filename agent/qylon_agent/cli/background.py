@@ -63,7 +63,8 @@ def transcribe_in_agent(
     from . import render
 
     meeting = Store().get_meeting(job["result"]["meeting_id"])
-    output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+    data = {**render.meeting_summary(meeting), **render.heard(job["result"])}
+    output.emit(data, lambda c: render.transcript(c, meeting))
     return True
 
 

@@ -99,7 +99,7 @@ def transcribe(
             meeting = pipeline.transcribe_file(
                 file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
                 extractor=extractor, on_warning=(warned := []).append, diarization=diarization, naming=naming,
-                recorded_at=recorded_at,
+                recorded_at=recorded_at, heard=(heard := {}),
             )
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
@@ -109,7 +109,8 @@ def transcribe(
 
     from . import render
 
-    output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+    data = {**render.meeting_summary(meeting), **render.heard(heard)}
+    output.emit(data, lambda c: render.transcript(c, meeting))
 
 
 from . import meeting_speakers as _meeting_speakers  # noqa: E402  (adds `speakers` and `rename-speaker`)

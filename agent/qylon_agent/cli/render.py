@@ -18,6 +18,22 @@ def meeting_summary(meeting: Meeting) -> dict:
     return meeting.model_dump(mode="json")
 
 
+def heard(found: dict) -> dict:
+    """Warn about speech that gave no words; the JSON keys ``warnings`` and ``recovered``."""
+    from qylon_cli import output
+
+    warnings = []
+    for gap in found.get("recovered", []):
+        output.info(f"Transcribed again on its own: speech at {short_clock(gap['start'])}-{short_clock(gap['end'])} "
+                    f"({gap['start']:.1f}-{gap['end']:.1f} s) had no words in the first pass.")
+    for gap in found.get("unheard", []):
+        message = (f"Speech at {gap['start']:.1f}-{gap['end']:.1f} s gave no words, even transcribed again on its own: "
+                   "listen to it in the recording.")
+        output.warn(message)
+        warnings.append({"code": "unheard_speech", "start": gap["start"], "end": gap["end"], "message": message})
+    return {"warnings": warnings, "recovered": found.get("recovered", [])}
+
+
 def transcript(console, meeting: Meeting) -> None:
     names = {sp.id: sp.name or sp.id for sp in meeting.speakers}
     head = f"[bold]{escape(meeting.title)}[/]"

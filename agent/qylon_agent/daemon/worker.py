@@ -40,10 +40,12 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
         diarization=diarization,
         naming=naming,
         recorded_at=datetime.fromisoformat(payload["recorded_at"]) if payload.get("recorded_at") else None,
+        heard=(heard := {}),
     )
     store.save_meeting(meeting, audio_path=meeting.source)
     store.set_extractor(meeting.id, "offline" if warnings else insights.choose(payload.get("extractor"), settings))
-    return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings}
+    return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings,
+            "unheard": heard.get("unheard", []), "recovered": heard.get("recovered", [])}
 
 
 def recording(store: Store, payload: dict, progress: Progress) -> dict:
