@@ -8,6 +8,7 @@ leaves nothing half-written.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,9 +45,11 @@ def transcribe_file(
     default the recording's own date (meeting_date.of_file). Due dates count from it.
     ``heard``, when given, receives ``unheard`` (speech that gave no words, even transcribed
     again alone) and ``recovered`` (stretches that gave words only the second time)."""
-    from . import meeting_date
+    from . import meeting_date, vocabulary
 
     decoded = audio_mod.decode(path)
+    if opts.hotwords is None:
+        opts = replace(opts, hotwords=vocabulary.hotwords(settings, client))
     transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress)
     if heard is not None:
         heard.update(unheard=transcript.unheard, recovered=transcript.recovered)

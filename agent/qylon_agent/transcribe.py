@@ -42,6 +42,7 @@ class Options:
     beam_size: int = 5
     language: str | None = None
     threads: int = 0
+    hotwords: str | None = None  # names the model should expect (vocabulary.py)
 
 
 @dataclass
@@ -143,6 +144,7 @@ def transcribe(
         vad_filter=True,
         word_timestamps=True,
         condition_on_previous_text=False,
+        hotwords=opts.hotwords,
     )
     total = audio.duration_s
     segments: list[Segment] = []
@@ -153,19 +155,20 @@ def transcribe(
         if kept is not None:
             segments.extend(_split_at_pauses(kept))
     transcript = Transcript(language=info.language, model=opts.model, segments=segments)
-    _hear_the_rest(model, audio, transcript, language=language, beam_size=opts.beam_size)
+    _hear_the_rest(model, audio, transcript, language=language, beam_size=opts.beam_size, hotwords=opts.hotwords)
     if on_progress:
         on_progress(total, total)
     return transcript
 
 
-def _hear_the_rest(model, audio: Audio, transcript: Transcript, *, language: str | None, beam_size: int) -> None:
+def _hear_the_rest(model, audio: Audio, transcript: Transcript, *, language: str | None, beam_size: int,
+                   hotwords: str | None = None) -> None:
     """Speech that voice activity hears but no word covers is transcribed again alone (see unheard.py)."""
     from . import unheard
 
     for gap in unheard.uncovered(unheard.speech_map(audio.samples), transcript.segments):
         found = unheard.retry(model, audio.samples, gap, language=language or transcript.language,
-                              beam_size=beam_size, guard=_guard)
+                              beam_size=beam_size, guard=_guard, hotwords=hotwords)
         if found:
             transcript.recovered.append(gap.to_dict())
             transcript.segments.extend(part for seg in found for part in _split_at_pauses(seg))

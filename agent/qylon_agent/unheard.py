@@ -84,13 +84,14 @@ def _shifted(seg, offset: float, keep: Stretch):
     )
 
 
-def retry(model, samples: np.ndarray, gap: Stretch, *, language: str | None, beam_size: int, guard) -> list[Segment]:
+def retry(model, samples: np.ndarray, gap: Stretch, *, language: str | None, beam_size: int, guard,
+          hotwords: str | None = None) -> list[Segment]:
     """Transcribe one stretch again, alone; ``guard`` drops invented text as in the first pass."""
     a = max(0, int((gap.start - CONTEXT_S) * SAMPLE_RATE))
     b = min(len(samples), int((gap.end + CONTEXT_S) * SAMPLE_RATE))
     segments, _ = model.transcribe(
         samples[a:b], language=language, beam_size=beam_size, vad_filter=False, word_timestamps=True,
-        condition_on_previous_text=False, without_timestamps=False,
+        condition_on_previous_text=False, without_timestamps=False, hotwords=hotwords,
     )
     found: list[Segment] = []
     for seg in segments:
