@@ -86,6 +86,21 @@ class Store:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA synchronous=NORMAL")
         migrations.apply(self.db)
+        self._open_search_index()
+
+    def _open_search_index(self) -> None:
+        """Connect the full-text index now, outside any write. A connection's first use of
+        the FTS5 table reads its content table's schema; done inside a write transaction
+        while another connection commits, SQLite (3.40) failed the statement with
+        SQLITE_SCHEMA "no such table: segments" (two writers racing, 1 run in 15). A read
+        that meets this is safe to repeat."""
+        for attempt in range(5):
+            try:
+                self.db.execute("SELECT rowid FROM segments_fts LIMIT 0").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") != "SQLITE_SCHEMA" or attempt == 4:
+                    raise
 
     def close(self) -> None:
         self.db.close()
