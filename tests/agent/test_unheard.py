@@ -13,7 +13,7 @@ from qylon_agent import unheard
 from qylon_agent.audio import decode
 from qylon_cli.schemas import Segment, Word
 
-from ..conftest import AUDIO
+from ..conftest import AUDIO, SAMPLES
 from .audiofiles import FORMATS, read_wav, write_wav
 
 LAST_TURN = "ask not what your country can do for you"
@@ -52,9 +52,16 @@ def test_a_last_turn_the_model_gave_up_on_is_transcribed_again(tmp_path):
     assert abs(len(words(gave_up.segments)) - len(words(full.segments))) <= 2
 
 
+def shipped_sample() -> np.ndarray:
+    """The sample meeting `make demo` transcribes; its last turn closes the meeting."""
+    return decode(SAMPLES / "team_meeting.ogg").samples
+
+
 @pytest.mark.slow
-def test_every_format_keeps_the_last_turn_and_the_wav_word_count(qylon, tmp_path):
-    samples = meeting_audio()
+@pytest.mark.parametrize(("make", "last_turn"), [(meeting_audio, LAST_TURN), (shipped_sample, "talk next week")],
+                         ids=["shared-recordings", "shipped-sample"])
+def test_every_format_keeps_the_last_turn_and_the_wav_word_count(qylon, tmp_path, make, last_turn):
+    samples = make()
     counts = {}
     for suffix in (".wav", *FORMATS):
         path = tmp_path / f"meeting{suffix}"
@@ -69,7 +76,7 @@ def test_every_format_keeps_the_last_turn_and_the_wav_word_count(qylon, tmp_path
         data = result.json["data"]
         assert data["warnings"] == [], suffix
         said = words(Segment(**s) for s in data["segments"])
-        assert LAST_TURN in " ".join(said), suffix
+        assert last_turn in " ".join(said), suffix
         counts[suffix] = len(said)
     assert all(abs(n - counts[".wav"]) <= 0.05 * counts[".wav"] for n in counts.values()), counts
 
