@@ -35,6 +35,7 @@ def transcribe(rec: Recording, opts, *, settings=None, on_progress: Callable[[fl
     from .store import Store
 
     started = rec.meta.get("started_at") or rec.meta.get("created_at")
+    given = rec.meta.get("date_given")  # `meeting recover ID --date/--time`
     meeting = pipeline.transcribe_file(
         rec.audio,
         opts,
@@ -44,8 +45,8 @@ def transcribe(rec: Recording, opts, *, settings=None, on_progress: Callable[[fl
         settings=settings,
         on_progress=on_progress,
         # The recorder's start time, before the insights: due dates count from the meeting's day.
-        recorded_at=datetime.fromtimestamp(started, UTC) if started else None,
-        date_source="recorder",
+        recorded_at=datetime.fromisoformat(given) if given else datetime.fromtimestamp(started, UTC) if started else None,
+        date_source="given" if given else "recorder",
     )
     store = Store()
     try:

@@ -66,3 +66,33 @@ def test_date_and_time_given(qylon, tmp_path):
 def test_tag_values(value, expected):
     parsed = meeting_date._parse_tag(value)
     assert (parsed.isoformat() if parsed else None) == expected
+
+
+def crashed_recording(started: datetime):
+    from qylon_agent import recording
+
+    rec = recording.Recording.create(recording.root(), title="Weekly", rate=16000, channels=1, transcribe=True)
+    writer = recording.WavWriter(rec.audio, 16000, 1)
+    writer.write((decode(SAMPLES / "team_meeting.ogg").samples * 32767).astype("<i2").tobytes())
+    os.close(writer.fd)  # the recorder died: `meeting recover` finishes it
+    rec.update(started_at=started.timestamp())
+    rec.unlock()
+    return rec
+
+
+@pytest.mark.parametrize(("extra", "day", "source", "due"), [
+    ((), "2026-11-10", "recorder", "2026-11-13"),  # the recorder's start, before the insights
+    (("--date", "2026-11-18"), "2026-11-18", "given", "2026-11-20"),
+])
+def test_a_recording_is_dated_when_the_recorder_started(qylon, extra, day, source, due):
+    rec = crashed_recording(datetime(2026, 11, 10, 10, 0, tzinfo=UTC))
+    result = qylon("meeting", "recover", rec.id[:8], *extra, "--json", env={"QYLON_SPEAKERS_DIARIZE": "false"})
+    assert result.code == 0, result.stdout + result.stderr
+    meeting = qylon("meeting", "show", result.json["data"][0]["meeting_id"], "--json").json["data"]
+    assert (meeting["created_at"][:10], meeting["date_source"], report_due(meeting)) == (day, source, due)
+    if not extra:
+        assert meeting["created_at"] == "2026-11-10T10:00:00Z"
+
+
+def test_a_date_for_every_pending_recording_is_refused(qylon):
+    assert qylon("meeting", "recover", "--date", "2026-11-18", "--json").code == 2
