@@ -122,6 +122,9 @@ class ApiClient:
     def patch(self, path: str, json: Any) -> Any:
         return self.request("PATCH", path, json=json)
 
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
     def pages(self, path: str, *, page_size: int = 200, **params) -> Iterator[dict]:
         """Every item of a paginated list."""
         offset = 0

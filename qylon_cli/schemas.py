@@ -62,6 +62,9 @@ class ActionItem(BaseModel):
     status: Literal["open", "done"] = "open"
     quote: str | None = None
     start: float | None = None
+    updated_at: datetime | None = Field(
+        None, description="When its status last changed on the agent; the server keeps the newer of its own and this."
+    )
 
 
 class Meeting(BaseModel):
@@ -71,7 +74,13 @@ class Meeting(BaseModel):
     title: str
     client: str | None = None
     source: str | None = Field(None, description="The audio file the meeting came from.")
-    created_at: datetime
+    created_at: datetime = Field(description="When the meeting took place (its recording's date, or one given).")
+    date_source: str | None = Field(
+        None, description="Where created_at came from: given, recording (the file's tags), recorder, file_time or now."
+    )
+    updated_at: datetime | None = Field(
+        None, description="When the agent last changed the meeting: the server keeps the newest edit and refuses an older one."
+    )
     duration_s: float = 0.0
     language: str | None = None
     model: str | None = None

@@ -95,7 +95,7 @@ class Settings:
 
     def known(self, key: str) -> bool:
         section = key.split(".", 1)[0]
-        return key in self.defaults or section == "models" or key in self.user
+        return key in self.defaults or section in ("models", "vocabulary") or key in self.user
 
     def lookup(self, key: str) -> Value:
         env = os.environ.get(env_name(key))

@@ -6,6 +6,8 @@ import json
 
 from qylon_cli.schemas import Meeting
 
+from .subtitles import cues
+
 FORMATS = ("txt", "md", "srt", "vtt", "json")
 
 
@@ -70,25 +72,20 @@ def to_md(meeting: Meeting) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _cues(meeting: Meeting):
-    for i, seg in enumerate(meeting.segments, 1):
-        end = max(seg.end, seg.start + 0.001)
-        yield i, seg.start, end, _speaker(meeting, seg.speaker), seg.text.replace("-->", "->")
-
-
 def to_srt(meeting: Meeting) -> str:
     blocks = []
-    for i, start, end, who, text in _cues(meeting):
-        label = f"{who}: " if who else ""
-        blocks.append(f"{i}\n{clock(start, sep=',')} --> {clock(end, sep=',')}\n{label}{text}\n")
+    for i, cue in enumerate(cues(meeting, label_in_text=True), 1):
+        text = "\n".join(cue.lines)
+        label = f"{cue.speaker}: " if cue.speaker else ""
+        blocks.append(f"{i}\n{clock(cue.start, sep=',')} --> {clock(cue.end, sep=',')}\n{label}{text}\n")
     return "\n".join(blocks)
 
 
 def to_vtt(meeting: Meeting) -> str:
     blocks = ["WEBVTT", ""]
-    for i, start, end, who, text in _cues(meeting):
-        voice = f"<v {who}>" if who else ""
-        blocks += [str(i), f"{clock(start)} --> {clock(end)}", f"{voice}{text}", ""]
+    for i, cue in enumerate(cues(meeting, label_in_text=False), 1):
+        voice = f"<v {cue.speaker}>" if cue.speaker else ""
+        blocks += [str(i), f"{clock(cue.start)} --> {clock(cue.end)}", voice + "\n".join(cue.lines), ""]
     return "\n".join(blocks)
 
 

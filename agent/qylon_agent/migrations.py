@@ -177,6 +177,34 @@ def m0006_jobs(db: Database) -> None:
     db["exports"].create({"meeting_id": str, "path": str, "exported_at": str}, pk="meeting_id")
 
 
+@migrations(name="0007_sync_every_change")
+def m0007_sync_every_change(db: Database) -> None:
+    """Every change to a meeting queues it for the team server, whatever code made it, in
+    the same transaction (triggers on ``meetings.updated_at``, which moves on any change to
+    a meeting or its parts); a deleted meeting leaves a deletion to send. Also: where the
+    meeting's date came from, and which action items a person corrected or added by hand."""
+    db.execute("ALTER TABLE sync_outbox ADD COLUMN op TEXT NOT NULL DEFAULT 'put'")  # put or delete
+    db.execute("ALTER TABLE meetings ADD COLUMN date_source TEXT")
+    db.execute("ALTER TABLE action_items ADD COLUMN edited TEXT")  # NULL, 'edited' or 'added'
+    queue = (
+        "INSERT INTO sync_outbox (meeting_id, enqueued_at, attempts, op) "
+        "VALUES (NEW.id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 0, 'put') "
+        "ON CONFLICT(meeting_id) DO UPDATE SET enqueued_at = excluded.enqueued_at, op = 'put', "
+        "pushed_at = NULL, attempts = 0, last_error = NULL"
+    )
+    db.execute(f"CREATE TRIGGER meetings_outbox_insert AFTER INSERT ON meetings BEGIN {queue}; END")
+    db.execute(
+        "CREATE TRIGGER meetings_outbox_update AFTER UPDATE OF updated_at ON meetings "
+        f"WHEN NEW.updated_at IS NOT OLD.updated_at BEGIN {queue}; END"
+    )
+    db.execute(
+        "CREATE TRIGGER meetings_outbox_delete AFTER DELETE ON meetings BEGIN "
+        "INSERT INTO sync_outbox (meeting_id, enqueued_at, attempts, op) "
+        "VALUES (OLD.id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 0, 'delete') "
+        "ON CONFLICT(meeting_id) DO UPDATE SET enqueued_at = excluded.enqueued_at, op = 'delete', "
+        "pushed_at = NULL, attempts = 0, last_error = NULL; END"
+    )
+
 @migrations(name="0008_speaker_names")
 def m0008_speaker_names(db: Database) -> None:
     """Where a speaker's name came from (profile, conversation, user, local), its score, the

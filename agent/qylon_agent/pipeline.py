@@ -8,6 +8,7 @@ leaves nothing half-written.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,9 +36,21 @@ def transcribe_file(
     on_warning: Callable[[str], None] | None = None,
     diarization=FROM_SETTINGS,
     naming=None,
+    recorded_at: datetime | None = None,
+    date_source: str = "given",
+    heard: dict | None = None,
 ) -> Meeting:
-    """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them."""
+    """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them.
+
+    ``recorded_at`` is when the meeting took place (``date_source`` says who said so); by
+    default the recording's own date (meeting_date.of_file). Due dates count from it.
+    ``heard``, when given, receives ``unheard`` (speech that gave no words, even transcribed
+    again alone) and ``recovered`` (stretches that gave words only the second time)."""
+    from . import meeting_date, vocabulary
+
     decoded = audio_mod.decode(path)
+    if opts.hotwords is None:
+        opts = replace(opts, hotwords=vocabulary.hotwords(settings, client))
     if diarization == FROM_SETTINGS:
         from .attribution import from_settings
 
@@ -51,6 +64,8 @@ def transcribe_file(
         transcript, channel_of = _transcribe_call(sides, opts, settings, on_progress)
     else:
         transcript, channel_of = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress), None
+    if heard is not None:
+        heard.update(unheard=transcript.unheard, recovered=transcript.recovered)
     if not transcript.segments:
         raise InvalidInput(
             f"{path}: no speech found ({decoded.duration_s:.1f} s of audio, all silence or noise).",
@@ -64,12 +79,15 @@ def transcribe_file(
 
         segments, speakers = attribute(decoded, segments, diarization, naming, client=client, channel_of=channel_of)
         speakers = name_speakers(segments, speakers)
+    if recorded_at is None:
+        recorded_at, date_source = meeting_date.of_file(path, decoded.duration_s)
     meeting = Meeting(
         id=meeting_id or str(uuid.uuid4()),
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
         client=client,
         source=str(path.resolve()),
-        created_at=datetime.now(timezone.utc).replace(microsecond=0),
+        created_at=recorded_at.astimezone(timezone.utc).replace(microsecond=0),
+        date_source=date_source,
         duration_s=round(decoded.duration_s, 3),
         language=transcript.language,
         model=transcript.model,
@@ -91,7 +109,9 @@ def _transcribe_call(sides, opts, settings, on_progress) -> tuple[stt.Transcript
         parts.append(stt.transcribe(side, opts, settings=settings, on_progress=progress))
     tagged = sorted(((seg, k) for k, part in enumerate(parts) for seg in part.segments), key=lambda p: (p[0].start, p[1]))
     merged = stt.Transcript(language=parts[1].language or parts[0].language, model=parts[0].model,
-                            segments=[seg for seg, _ in tagged])
+                            segments=[seg for seg, _ in tagged],
+                            unheard=sorted(parts[0].unheard + parts[1].unheard, key=lambda u: u["start"]),
+                            recovered=sorted(parts[0].recovered + parts[1].recovered, key=lambda u: u["start"]))
     return merged, [k for _, k in tagged]
 
 

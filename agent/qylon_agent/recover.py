@@ -34,19 +34,20 @@ def transcribe(rec: Recording, opts, *, settings=None, on_progress: Callable[[fl
     from . import pipeline
     from .store import Store
 
+    started = rec.meta.get("started_at") or rec.meta.get("created_at")
+    given = rec.meta.get("date_given")  # `meeting recover ID --date/--time`
     meeting = pipeline.transcribe_file(
         rec.audio,
         opts,
         title=rec.meta.get("title") or _default_title(rec),
         client=rec.meta.get("client"),
+        meeting_id=rec.id,
         settings=settings,
         on_progress=on_progress,
+        # The recorder's start time, before the insights: due dates count from the meeting's day.
+        recorded_at=datetime.fromisoformat(given) if given else datetime.fromtimestamp(started, UTC) if started else None,
+        date_source="given" if given else "recorder",
     )
-    started = rec.meta.get("started_at") or rec.meta.get("created_at")
-    updates = {"id": rec.id}
-    if started:
-        updates["created_at"] = datetime.fromtimestamp(started, UTC).replace(microsecond=0)
-    meeting = meeting.model_copy(update=updates)
     store = Store()
     try:
         store.save_meeting(meeting, audio_path=str(rec.audio))

@@ -6,6 +6,7 @@ transaction, so a meeting is either stored whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
@@ -29,19 +30,77 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _utc(stamp: str | None) -> str | None:
+    """The store's timestamps (UTC; the triggers' ones without an offset) as ISO with one."""
+    if not stamp or stamp[-1] == "Z" or "+" in stamp[10:]:
+        return stamp
+    return stamp + "Z"
+
+
 def default_path() -> Path:
     return paths.ensure_home() / "qylon.db"
+
+
+# How long a writer waits for another one to finish before giving up (seconds).
+BUSY_TIMEOUT_S = 30
+
+
+class _Database(Database):
+    """Writing transactions begin immediately (``BEGIN IMMEDIATE``), taking the write lock
+    first: a transaction that began deferred and read before writing fails at once under
+    WAL when another writer committed in between ("database is locked"), whatever the busy
+    timeout; one that takes the lock first waits for the other writer instead."""
+
+    @contextlib.contextmanager
+    def atomic(self):
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            with super().atomic():  # a savepoint inside the immediate transaction
+                yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
+
+
+def connect(path: Path | str) -> Database:
+    """The store's file, opened as every writer to it must: immediate transactions, a busy timeout."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level="IMMEDIATE")
+    return _Database(conn)
 
 
 class Store:
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path else default_path()
-        conn = sqlite3.connect(self.path, timeout=30)
-        self.db = Database(conn)
+        self.db = connect(self.path)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA synchronous=NORMAL")
         migrations.apply(self.db)
+        self._open_search_index()
+
+    def _open_search_index(self) -> None:
+        """Connect the full-text index now, outside any write. A connection's first use of
+        the FTS5 table reads its content table's schema; done inside a write transaction
+        while another connection commits, SQLite (3.40) failed the statement with
+        SQLITE_SCHEMA "no such table: segments" (two writers racing, 1 run in 15). A read
+        that meets this is safe to repeat."""
+        for attempt in range(5):
+            try:
+                self.db.execute("SELECT rowid FROM segments_fts LIMIT 0").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") != "SQLITE_SCHEMA" or attempt == 4:
+                    raise
 
     def close(self) -> None:
         self.db.close()
@@ -59,6 +118,7 @@ class Store:
                     "source": meeting.source,
                     "audio_path": audio_path,
                     "created_at": meeting.created_at.isoformat(),
+                    "date_source": meeting.date_source,
                     "duration_s": meeting.duration_s,
                     "language": meeting.language,
                     "model": meeting.model,
@@ -88,13 +148,7 @@ class Store:
             self.db["action_items"].insert_all(
                 {**a.model_dump(mode="json"), "meeting_id": meeting.id} for a in meeting.action_items
             )
-            # The sync outbox: (re)queue the meeting for the team server in the same transaction.
-            self.db.execute(
-                "INSERT INTO sync_outbox (meeting_id, enqueued_at, attempts) VALUES (?, ?, 0) "
-                "ON CONFLICT(meeting_id) DO UPDATE SET enqueued_at = excluded.enqueued_at, "
-                "pushed_at = NULL, attempts = 0, last_error = NULL",
-                [meeting.id, _now()],
-            )
+            # Triggers (store migration 0007) queue the meeting in the sync outbox in this transaction.
 
     def _delete_children(self, meeting_id: str) -> None:
         for table in ("segments", "speakers", "action_items"):
@@ -124,11 +178,13 @@ class Store:
             for r in self.db["speakers"].rows_where("meeting_id = ?", [meeting_id], order_by="label")
         ]
         items = [
-            ActionItem(**{k: r[k] for k in ("id", "owner", "task", "due", "status", "quote", "start")})
+            ActionItem(**{k: r[k] for k in ("id", "owner", "task", "due", "status", "quote", "start")}, updated_at=_utc(r["updated_at"]))
             for r in self.db["action_items"].rows_where("meeting_id = ?", [meeting_id], order_by="start")
         ]
         return Meeting(
             **{k: row[k] for k in ("id", "title", "client", "source", "created_at", "duration_s", "language", "model", "summary")},
+            date_source=row.get("date_source"),
+            updated_at=_utc(row.get("updated_at")),
             decisions=json.loads(row["decisions"] or "[]"),
             segments=segments,
             speakers=speakers,
@@ -157,8 +213,7 @@ class Store:
         meeting_id = self.resolve_id(ref)
         with self.db.atomic():
             self._delete_children(meeting_id)
-            self.db.execute("DELETE FROM sync_outbox WHERE meeting_id = ?", [meeting_id])
-            self.db["meetings"].delete(meeting_id)
+            self.db["meetings"].delete(meeting_id)  # a trigger queues the deletion for the team server
         return meeting_id
 
     # -- search ---------------------------------------------------------
@@ -193,10 +248,26 @@ class Store:
 
     # -- insights (action items, decisions, summary) ----------------------
     def save_insights(self, meeting_id: str, *, items: list[ActionItem], decisions: list[str], summary: str | None, extractor: str) -> None:
-        """Replace a meeting's action items, decisions and summary in one transaction."""
+        """Replace a meeting's action items, decisions and summary in one transaction.
+
+        Items a person corrected or added by hand stay as they were; an item found again
+        keeps the time its status last changed (the server weighs it against its own)."""
+        from .insights.merge import similar
+
         with self.db.atomic():
+            old = {r["id"]: r for r in self.db["action_items"].rows_where("meeting_id = ?", [meeting_id])}
+            corrected = [r for r in old.values() if r["edited"]]
             self.db.execute("DELETE FROM action_items WHERE meeting_id = ?", [meeting_id])
-            self.db["action_items"].insert_all({**a.model_dump(mode="json"), "meeting_id": meeting_id} for a in items)
+            rows = list(corrected)
+            for a in items:
+                before = old.get(a.id)
+                if before and before["edited"]:
+                    continue  # kept as corrected
+                if any(c["quote"] and c["quote"] == a.quote or similar(c["task"], a.task) for c in corrected):
+                    continue  # found again in other words: the corrected one stands
+                rows.append({**a.model_dump(mode="json"), "meeting_id": meeting_id,
+                             "updated_at": a.updated_at.isoformat() if a.updated_at else (before or {}).get("updated_at")})
+            self.db["action_items"].insert_all(rows)
             self.db["meetings"].update(meeting_id, {"summary": summary, "decisions": json.dumps(decisions), "extractor": extractor})
 
     def action_items(self, *, meeting_id: str | None = None, owner: str | None = None, open_only: bool = False) -> list[dict]:
@@ -212,7 +283,7 @@ class Store:
             where.append("a.status = 'open'")
         sql = (
             "SELECT a.id, a.meeting_id, m.title AS meeting_title, m.created_at AS meeting_date, a.owner, a.task, a.due,"
-            " a.status, a.quote, a.start, a.updated_at FROM action_items a JOIN meetings m ON m.id = a.meeting_id"
+            " a.status, a.quote, a.start, a.updated_at, a.edited FROM action_items a JOIN meetings m ON m.id = a.meeting_id"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY m.created_at DESC, a.start"
         )
@@ -232,13 +303,10 @@ class Store:
 
     def set_item_status(self, ref: str, status: str) -> dict:
         """Mark an action item done or open again; returns the item as stored."""
-        from datetime import datetime, timezone
-
         if status not in ("open", "done"):
             raise InvalidInput(f"Unknown status {status!r}.", hint="Use open or done.")
         item_id = self.resolve_item_id(ref)
-        now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-        self.db["action_items"].update(item_id, {"status": status, "updated_at": now})
+        self.db["action_items"].update(item_id, {"status": status, "updated_at": _now()})
         return next(r for r in self.action_items() if r["id"] == item_id)
 
     def set_extractor(self, meeting_id: str, extractor: str) -> None:

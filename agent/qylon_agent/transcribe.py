@@ -42,6 +42,7 @@ class Options:
     beam_size: int = 5
     language: str | None = None
     threads: int = 0
+    hotwords: str | None = None  # names the model should expect (vocabulary.py)
 
 
 @dataclass
@@ -49,6 +50,10 @@ class Transcript:
     language: str
     model: str
     segments: list[Segment] = field(default_factory=list)
+    # Speech (by voice activity) that gave no words, even transcribed again alone: [{"start", "end"}].
+    unheard: list[dict] = field(default_factory=list)
+    # Stretches transcribed again alone that gave words this time.
+    recovered: list[dict] = field(default_factory=list)
 
 
 def options_from_settings(settings, **overrides) -> Options:
@@ -139,6 +144,7 @@ def transcribe(
         vad_filter=True,
         word_timestamps=True,
         condition_on_previous_text=False,
+        hotwords=opts.hotwords,
     )
     total = audio.duration_s
     segments: list[Segment] = []
@@ -148,9 +154,27 @@ def transcribe(
         kept = _guard(seg, audio.samples, segments)
         if kept is not None:
             segments.extend(_split_at_pauses(kept))
+    transcript = Transcript(language=info.language, model=opts.model, segments=segments)
+    _hear_the_rest(model, audio, transcript, language=language, beam_size=opts.beam_size, hotwords=opts.hotwords)
     if on_progress:
         on_progress(total, total)
-    return Transcript(language=info.language, model=opts.model, segments=segments)
+    return transcript
+
+
+def _hear_the_rest(model, audio: Audio, transcript: Transcript, *, language: str | None, beam_size: int,
+                   hotwords: str | None = None) -> None:
+    """Speech that voice activity hears but no word covers is transcribed again alone (see unheard.py)."""
+    from . import unheard
+
+    for gap in unheard.uncovered(unheard.speech_map(audio.samples), transcript.segments):
+        found = unheard.retry(model, audio.samples, gap, language=language or transcript.language,
+                              beam_size=beam_size, guard=_guard, hotwords=hotwords)
+        if found:
+            transcript.recovered.append(gap.to_dict())
+            transcript.segments.extend(part for seg in found for part in _split_at_pauses(seg))
+        else:
+            transcript.unheard.append(gap.to_dict())
+    transcript.segments.sort(key=lambda s: s.start)
 
 
 def _rms(samples: np.ndarray, start: float, end: float) -> float:

@@ -236,6 +236,9 @@ class Meeting(OrgScoped, Base):
     speakers: Mapped[list] = mapped_column(JSON, default=list)
     segments: Mapped[list] = mapped_column(JSON, default=list)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The agent's time of its latest edit: an upload older than this is refused (stale_edit).
+    edited_at: Mapped[datetime | None]
+    date_source: Mapped[str | None] = mapped_column(String(20))
     uploaded_by: Mapped[str | None] = mapped_column(String(36))
     received_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now)

@@ -34,10 +34,11 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16000, channels: int 
     return path
 
 
-def encode(samples: np.ndarray, path: Path) -> Path:
-    """Encode 16 kHz mono float samples into the format named by ``path``'s suffix."""
+def encode(samples: np.ndarray, path: Path, *, tags: dict | None = None) -> Path:
+    """Encode 16 kHz mono float samples into the format named by ``path``'s suffix (with container ``tags``)."""
     fmt, codec, rate = FORMATS[path.suffix]
     with av.open(str(path), "w", format=fmt) as out:
+        out.metadata.update(tags or {})
         stream = out.add_stream(codec, rate=rate, layout="mono")
         resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=rate)
         frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None, :], format="s16", layout="mono")

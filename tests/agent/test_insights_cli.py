@@ -34,7 +34,7 @@ def test_analyze_then_work_the_items(stored, qylon):
     assert analyzed.code == 0, analyzed.stderr
     data = analyzed.json["data"]
     assert data["extractor"] == "offline" and len(data["action_items"]) == 3
-    assert set(data["action_items"][0]) == {"id", "owner", "task", "due", "status", "quote", "start"}
+    assert set(data["action_items"][0]) == {"id", "owner", "task", "due", "status", "quote", "start", "updated_at"}
     assert data["decisions"] and data["summary"]
     assert qylon("meeting", "analyze", two.id[:8], "--json").code == 0
 
@@ -90,7 +90,7 @@ def test_transcribe_sample_meeting_finds_its_action_items(qylon):
     assert result.code == 0, result.stderr
     data = result.json["data"]
     items = data["action_items"]
-    assert set(items[0]) == {"id", "owner", "task", "due", "status", "quote", "start"}
+    assert set(items[0]) == {"id", "owner", "task", "due", "status", "quote", "start", "updated_at"}
     tasks = " | ".join(i["task"].lower() for i in items)
     assert "migration report" in tasks and "project plan" in tasks and "training session" in tasks
     assert any(i["owner"] == "Bob" and i["due"] for i in items)

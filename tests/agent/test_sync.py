@@ -69,7 +69,8 @@ def test_dry_run_push_repush_and_client_pull(qylon, server, org, signed_in):
     assert dry.code == 0 and [r["id"] for r in dry.json["data"]["pending"]] == [m.id for m in meetings]
     first = qylon("sync", "--json", env=signed_in)
     assert first.code == 0, first.stdout + first.stderr
-    assert first.json["data"] | {"pushed_ids": None} == {"pushed": 3, "unchanged": 0, "failed": [], "pending": 0, "clients": 1, "pushed_ids": None}
+    assert first.json["data"] | {"pushed_ids": None} == {"pushed": 3, "unchanged": 0, "failed": [], "deleted": 0, "stale": [],
+                                                        "pending": 0, "clients": 1, "pushed_ids": None, "deleted_ids": []}
     again = qylon("sync", "--json", env=signed_in).json["data"]
     assert again["pushed"] == 0 and again["pending"] == 0
     # Editing a meeting queues it again; the server updates it in place.

@@ -36,7 +36,8 @@ def run_in_agent(agent, kind: str, payload: dict, label: str) -> dict:
 
 
 def transcribe_in_agent(
-    file: Path, *, title, client, options: dict, speakers: dict, extractor: str | None, wait: bool, fallback: str | None = None
+    file: Path, *, title, client, options: dict, speakers: dict, extractor: str | None, wait: bool,
+    fallback: str | None = None, recorded_at=None
 ) -> bool:
     """Queue a transcription in the agent. False when no agent runs (do it in process)."""
     agent = agent_client()
@@ -53,6 +54,7 @@ def transcribe_in_agent(
         "extractor": extractor,
         "fallback": fallback,
         "speakers": {k: v for k, v in speakers.items() if v is not None},
+        "recorded_at": recorded_at.isoformat() if recorded_at else None,
     }
     if not wait:
         job = agent.request("POST", "/v1/jobs", {"kind": "transcribe", "payload": payload})
@@ -63,7 +65,8 @@ def transcribe_in_agent(
     from . import render
 
     meeting = Store().get_meeting(job["result"]["meeting_id"])
-    output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+    data = {**render.meeting_summary(meeting), **render.heard(job["result"])}
+    output.emit(data, lambda c: render.transcript(c, meeting))
     return True
 
 

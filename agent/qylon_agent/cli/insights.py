@@ -5,7 +5,6 @@ Attached to the `meeting` group by ``register(app)``; heavy imports stay inside 
 
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum
 from typing import Annotated
 
@@ -80,7 +79,7 @@ class ActionsGroup(TyperGroup):
 
 actions = typer.Typer(
     cls=ActionsGroup,
-    help="Work through action items: list them, mark them done or open again.\n\n"
+    help="Work through action items: list them, mark them done or open again, add or correct them.\n\n"
     "`qylon meeting actions [ID] [--owner NAME] [--open]` is short for `qylon meeting actions list ...`.\n\n"
     "Example: qylon meeting actions --owner Bob --open",
 )
@@ -132,7 +131,7 @@ def analyze(
     extractor: ExtractorOption = None,
     fallback: FallbackOption = None,
     on: Annotated[
-        str | None, typer.Option("--date", help="The day the meeting took place, YYYY-MM-DD; relative due dates count from it.")
+        str | None, typer.Option("--date", help="The day the meeting took place, YYYY-MM-DD: the meeting moves there (as `meeting edit --date`) and due dates count from it.")
     ] = None,
     json: output.JsonOption = False,
 ) -> None:
@@ -141,23 +140,23 @@ def analyze(
     Example: qylon meeting analyze 3f2a --extractor llm --fallback offline
     """
     from qylon_cli import settings as settings_mod
-    from qylon_cli.errors import InvalidInput
 
     from .. import insights
+    from ..corrections import edit_meeting
+    from ..meeting_date import parse_given
 
-    try:
-        ref = date.fromisoformat(on) if on else None
-    except ValueError:
-        raise InvalidInput(f"--date {on!r} is not a date like 2026-11-25.") from None
     store = _store()
     meeting = store.get_meeting(meeting_id)
+    if on:  # the meeting moves to that day (kept for later analyses), then its items are found again
+        edit_meeting(store, meeting.id, when=parse_given(on, None, default=meeting.created_at))
+        meeting = store.get_meeting(meeting.id)
     settings = settings_mod.load()
     name, fall = chosen(extractor, fallback)
-    result = insights.analyze(meeting, extractor=name, fallback=fall, settings=settings, ref=ref, warn=output.warn)
+    result = insights.analyze(meeting, extractor=name, fallback=fall, settings=settings, warn=output.warn)
     updated = insights.apply(meeting, result, previous=meeting.action_items)
     used = "offline" if result.warnings else result.extractor
     store.save_insights(meeting.id, items=updated.action_items, decisions=updated.decisions, summary=updated.summary, extractor=used)
-    data = _summary_data(updated, used)
+    data = _summary_data(store.get_meeting(meeting.id), used)  # as stored: corrections made by hand are kept
     output.emit(data, lambda c: render_summary(c, data))
 
 

@@ -21,6 +21,10 @@ app = typer.Typer(
 )
 
 IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
+DateOption = Annotated[
+    str | None, typer.Option("--date", help="The day of the meeting, YYYY-MM-DD (default: the recording's own date).")
+]
+TimeOption = Annotated[str | None, typer.Option("--time", help="When it started, HH:MM local time.")]
 
 
 def complete_client(incomplete: str) -> list[str]:
@@ -54,14 +58,22 @@ def transcribe(
     max_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At most this many speakers (default 10).")] = None,
     extractor: ExtractorOption = None,
     fallback: FallbackOption = None,
+    on: DateOption = None,
+    at: TimeOption = None,
     background: Annotated[bool, typer.Option("--background", help="Hand the work to the running agent (qylon agent start); in this process if none runs.")] = False,
     wait: Annotated[bool, typer.Option(help="With --background: wait for the result (or print the job id and return).")] = True,
     json: output.JsonOption = False,
 ) -> None:
     """Transcribe an audio file offline, find who spoke when, and store it as a meeting.
 
-    Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme
+    The meeting's date is the recording's own (its tags, else the file's time) unless
+    --date/--time say otherwise; due dates such as "by Friday" count from it.
+
+    Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme --date 2026-11-18
     """
+    from ..meeting_date import parse_given
+
+    recorded_at = parse_given(on, at)
     if background:
         from .background import transcribe_in_agent
 
@@ -69,7 +81,8 @@ def transcribe(
         speaker_flags = {"diarize": diarize, "speakers": speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
         name, fall = chosen(extractor, fallback)
         if transcribe_in_agent(
-            file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=name, wait=wait, fallback=fall
+            file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=name, wait=wait, fallback=fall,
+            recorded_at=recorded_at,
         ):
             return
     try:  # from here on, Ctrl-C is reported as such (loading the libraries and model can take seconds)
@@ -88,7 +101,7 @@ def transcribe(
                 meeting = pipeline.transcribe_file(
                     file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
                     extractor=extractor, fallback=chosen(extractor, fallback)[1], on_warning=(warned := []).append,
-                    diarization=diarization, naming=naming,
+                    diarization=diarization, naming=naming, recorded_at=recorded_at, heard=(heard := {}),
                 )
             except insights.InsightsFailed as failed:
                 store_despite(_store(), failed)
@@ -100,7 +113,8 @@ def transcribe(
 
     from . import render
 
-    output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+    data = {**render.meeting_summary(meeting), **render.heard(heard)}
+    output.emit(data, lambda c: render.transcript(c, meeting))
 
 
 from . import meeting_speakers as _meeting_speakers  # noqa: E402  (adds `speakers` and `rename-speaker`)
@@ -205,6 +219,11 @@ register_insights(app)
 from . import meeting_import as _meeting_import  # noqa: E402  (adds `import`)
 
 _meeting_import.register(app)
+
+from . import meeting_edit as _meeting_edit  # noqa: E402  (edit, fix, actions add|edit)
+from .insights import actions as _actions  # noqa: E402
+
+_meeting_edit.register(app, _actions)
 
 # Recording lives in its own module (cli/record.py); attached here.
 from . import record as _record  # noqa: E402

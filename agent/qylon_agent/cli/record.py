@@ -195,11 +195,16 @@ def recover(
     recording_id: Annotated[str | None, typer.Argument(help="Only this recording (an id or prefix).", show_default=False)] = None,
     no_transcribe: Annotated[bool, typer.Option("--no-transcribe", help="Only finalise the audio files.")] = False,
     model: Annotated[str | None, typer.Option(help="Model for the transcript (default: transcribe.model).")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="With a recording id: the day of the meeting, YYYY-MM-DD (default: when the recorder started).")] = None,
+    at: Annotated[str | None, typer.Option("--time", help="With a recording id: when it started, HH:MM local time.")] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Finish interrupted recordings: repair the audio file, then transcribe and store it.
 
+    The meeting is dated when the recorder started, unless --date/--time say otherwise.
+
     Example: qylon meeting recover
+    Example: qylon meeting recover 3f2a --date 2026-11-18 --time 14:00
     """
     from qylon_cli import settings as settings_mod
 
@@ -210,6 +215,10 @@ def recover(
     todo = [recording.get(base, recording_id)] if recording_id else recording.pending(base)
     if recording_id and todo[0].is_live():
         raise UsageError(f"Recording {todo[0].id[:8]} is still being recorded by another process.")
+    if on or at:
+        if not recording_id:
+            raise UsageError("--date and --time date one recording: give its id.", hint="qylon meeting recover ID --date 2026-11-18")
+        _date_recording(todo[0], on, at)
     done = [_recover_one(rec, settings, model, no_transcribe) for rec in todo]
     output.emit(done, lambda c: c.print("\n".join(
         f"{d['recording']['id'][:8]} {d['recording']['state']:9} {d['recording']['duration_s'] or 0:7.1f} s  {d['recording']['audio_path']}"
@@ -217,6 +226,17 @@ def recover(
         for d in done) or "No interrupted recordings."))
     if any(d["error"] for d in done):
         raise typer.Exit(1)
+
+
+def _date_recording(rec, on: str | None, at: str | None) -> None:
+    """Remember the date given for a recording; its meeting is dated so (recover.transcribe)."""
+    from datetime import datetime, timezone
+
+    from ..meeting_date import parse_given
+
+    started = rec.meta.get("started_at") or rec.meta.get("created_at")
+    default = datetime.fromtimestamp(started, timezone.utc) if started else None
+    rec.update(date_given=parse_given(on, at, default=default).isoformat())
 
 
 def _recover_one(rec, settings, model, no_transcribe: bool) -> dict:

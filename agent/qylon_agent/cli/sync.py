@@ -1,4 +1,4 @@
-"""`qylon sync`: push meetings the team server does not have yet, pull its client list."""
+"""`qylon sync`: push every changed or deleted meeting to the team server, pull its client list."""
 
 from __future__ import annotations
 
@@ -8,24 +8,32 @@ import typer
 from qylon_cli import output
 
 app = typer.Typer(
-    help="Push unsynced meetings to the team server and pull its client list.\n\nExample: qylon sync --dry-run",
+    help="Push changed and deleted meetings to the team server and pull its client list.\n\nExample: qylon sync --dry-run",
 )
 
 
 def _pending_table(c, rows: list[dict]) -> None:
     if not rows:
-        c.print("Nothing to push: the server has every meeting.")
+        c.print("Nothing to push: the server has every change.")
         return
     c.print(f"{len(rows)} meeting(s) to push:")
     for r in rows:
         note = f"  [yellow](last error: {r['last_error']})[/]" if r.get("last_error") else ""
-        c.print(f"  {r['id'][:8]}  {r['created_at'][:16]}  {r['title']}" + (f"  [{r['client']}]" if r["client"] else "") + note)
+        if r["op"] == "delete":
+            c.print(f"  {r['id'][:8]}  [red]delete[/] (deleted here)" + note)
+            continue
+        c.print(f"  {r['id'][:8]}  {r['created_at'][:16]}  {r['title']}" + (f"  \\[{r['client']}]" if r["client"] else "") + note)
 
 
 def _report(c, data: dict) -> None:
-    c.print(f"Pushed {data['pushed']} meeting(s); {data['unchanged']} already on the server; {data['pending']} left.")
+    c.print(
+        f"Pushed {data['pushed']} meeting(s); {data['unchanged']} already on the server; "
+        f"{data['deleted']} deleted there; {data['pending']} left."
+    )
     for f in data["failed"]:
-        c.print(f"[red]Refused[/] {f['id'][:8]} {f['title']}: {f['error']}", markup=True)
+        c.print(f"[red]Refused[/] {f['id'][:8]} {f['title'] or ''}: {f['error']}", markup=True)
+    for f in data["stale"]:
+        c.print(f"[yellow]Not sent[/] {f['id'][:8]} {f['title']}: {f['error']}", markup=True)
     if data["clients"] is not None:
         c.print(f"Client list updated: {data['clients']} client(s).")
 
@@ -36,8 +44,9 @@ def sync(
     no_pull: Annotated[bool, typer.Option("--no-pull", help="Do not refresh the local client list.")] = False,
     json: output.JsonOption = False,
 ) -> None:
-    """Push meetings the team server does not have yet (idempotent, resumable) and pull
-    the client list so `--client` completes offline.
+    """Push every meeting changed since the last sync (new, edited, renamed speakers,
+    items done, re-analysed) and every deletion to the team server (idempotent,
+    resumable), and pull the client list so `--client` completes offline.
 
     Example: qylon sync --json
     """
@@ -58,5 +67,5 @@ def sync(
         report = run_sync(store, api, pull=not no_pull, on_meeting=lambda row: output.info(f"pushed {row['id'][:8]} {row['title']}") if not output.json_mode() else None)
     data = report.to_dict()
     output.emit(data, lambda c: _report(c, data))
-    if report.failed:
+    if report.failed or report.stale:
         raise typer.Exit(1)

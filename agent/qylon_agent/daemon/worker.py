@@ -3,6 +3,8 @@ effect of running once (a transcription's meeting id is fixed when it is queued)
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,13 +41,16 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
             on_warning=(warnings := []).append,
             diarization=diarization,
             naming=naming,
+            recorded_at=datetime.fromisoformat(payload["recorded_at"]) if payload.get("recorded_at") else None,
+            heard=(heard := {}),
         )
     except insights.InsightsFailed as failed:  # the model asked for is down: keep the transcript, report why
         store.save_meeting(failed.meeting, audio_path=failed.meeting.source)
         raise failed.reported() from None
     store.save_meeting(meeting, audio_path=meeting.source)
     store.set_extractor(meeting.id, "offline" if warnings else insights.choose(payload.get("extractor"), settings))
-    return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings}
+    return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings,
+            "unheard": heard.get("unheard", []), "recovered": heard.get("recovered", [])}
 
 
 def recording(store: Store, payload: dict, progress: Progress) -> dict:

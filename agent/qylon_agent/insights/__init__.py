@@ -48,11 +48,12 @@ def analyze(
     extractor; an explicit ``extractor="llm"`` without a fallback raises the model's error (exit 6 unreachable,
     3 misconfigured, 4 key refused), so a script can tell the two apart.
     """
+    from ..meeting_date import meeting_day
     from . import llm, offline
 
     if fallback not in FALLBACKS:
         raise UsageError(f"Unknown fallback {fallback!r}.", hint="Choose offline or none.")
-    ref = ref or meeting.created_at.date()
+    ref = ref or meeting_day(meeting.created_at)
     chosen = choose(extractor, settings)
     may_fall_back = fallback == "offline" or (fallback is None and extractor in (None, "", "auto"))
     if chosen == "llm":

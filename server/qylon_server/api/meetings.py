@@ -1,8 +1,10 @@
-"""/v1/meetings: idempotent upload by the agent's UUID, list and get.
+"""/v1/meetings: idempotent upload by the agent's UUID, list, get and delete.
 
 ``PUT /v1/meetings/{id}`` with the same body twice stores the meeting once: the
-second call finds the same content hash and changes nothing. Action items that
-were marked done on the server stay done when an agent re-sends them as open.
+second call finds the same content hash and changes nothing. The body's
+``updated_at`` (the agent's latest edit) orders edits: one older than the edit the
+server has is refused with 409 ``stale_edit``, never applied over a newer one.
+An action item keeps whichever status changed last, the server's or the agent's.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def _uuid(value: str) -> str:
 
 
 def content_hash(meeting: Meeting) -> str:
-    doc = meeting.model_dump(mode="json")
+    doc = meeting.model_dump(mode="json", exclude={"updated_at"})
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -63,16 +65,25 @@ def _write(session, row: MeetingRow, meeting: Meeting, digest: str, user_id: str
     row.speakers = [s.model_dump(mode="json") for s in meeting.speakers]
     row.segments = [s.model_dump(mode="json") for s in meeting.segments]
     row.content_hash = digest
+    row.date_source = meeting.date_source
+    row.edited_at = meeting.updated_at
     row.uploaded_by = user_id
     row.updated_at = now()
 
 
 def _replace_items(session, meeting: Meeting) -> None:
-    done = set(
-        session.scalars(select(ItemRow.id).where(ItemRow.meeting_id == meeting.id, ItemRow.status == "done"))
-    )
+    """Replace the items; each keeps the status that changed last (an agent's item without
+    a time of change has not changed there: a status set on the server stays)."""
+    before = {
+        i.id: (i.status, i.updated_at) for i in session.scalars(select(ItemRow).where(ItemRow.meeting_id == meeting.id))
+    }
     session.execute(delete(ItemRow).where(ItemRow.meeting_id == meeting.id))
     for item in meeting.action_items:
+        status, changed = item.status, item.updated_at or now()
+        if item.id in before:
+            old_status, old_changed = before[item.id]
+            if old_status != item.status and (item.updated_at is None or old_changed > item.updated_at):
+                status, changed = old_status, old_changed
         session.add(
             ItemRow(
                 meeting_id=meeting.id,
@@ -80,11 +91,22 @@ def _replace_items(session, meeting: Meeting) -> None:
                 owner=item.owner,
                 task=item.task,
                 due=item.due.isoformat() if item.due else None,
-                status="done" if item.id in done else item.status,
+                status=status,
                 quote=item.quote,
                 start=item.start,
-                updated_at=now(),
+                updated_at=changed,
             )
+        )
+
+
+def _refuse_stale(row: MeetingRow, body: Meeting) -> None:
+    if row.edited_at and body.updated_at and body.updated_at < row.edited_at:
+        raise ApiError(
+            409,
+            f"The server has a newer edit of this meeting ({row.edited_at.isoformat()}) than this one "
+            f"({body.updated_at.isoformat()}); this one was not applied.",
+            code="stale_edit",
+            hint="Edit the meeting again where it is newest, or fetch the server's copy.",
         )
 
 
@@ -106,8 +128,12 @@ def put_meeting(meeting_id: MeetingId, body: Meeting, response: Response, ctx: A
     row = s.get(MeetingRow, (ctx.principal.org_id, meeting_id))
     created = row is None
     if row is not None and row.content_hash == digest:
+        if body.updated_at and (row.edited_at is None or body.updated_at > row.edited_at):
+            row.edited_at = body.updated_at  # the same content, edited again: remember the newer time
         response.status_code = 200
         return MeetingStored(id=meeting_id, created=False, changed=False, client_id=row.client_id)
+    if row is not None:
+        _refuse_stale(row, body)
     if created:
         row = MeetingRow(id=meeting_id, org_id=ctx.principal.org_id)
         _write(s, row, body, digest, ctx.principal.user.id)
@@ -159,9 +185,7 @@ def list_meetings(
     return MeetingPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{meeting_id}", response_model=Meeting)
-def get_meeting(meeting_id: MeetingId, ctx: Allowed("meetings:read")) -> Meeting:
-    """One meeting with its transcript, speakers and action items."""
+def _existing(ctx, meeting_id: str) -> MeetingRow:
     try:
         meeting_id = str(uuid.UUID(meeting_id))
     except ValueError:
@@ -169,15 +193,38 @@ def get_meeting(meeting_id: MeetingId, ctx: Allowed("meetings:read")) -> Meeting
     row = ctx.session.get(MeetingRow, (ctx.principal.org_id, meeting_id))
     if row is None:
         raise not_found("Meeting")
+    return row
+
+
+@router.get("/{meeting_id}", response_model=Meeting)
+def get_meeting(meeting_id: MeetingId, ctx: Allowed("meetings:read")) -> Meeting:
+    """One meeting with its transcript, speakers and action items."""
+    row = _existing(ctx, meeting_id)
+    meeting_id = row.id
     items = ctx.session.scalars(select(ItemRow).where(ItemRow.meeting_id == meeting_id).order_by(ItemRow.start, ItemRow.id))
     return Meeting(
         id=row.id, title=row.title, client=row.client_name, source=row.source, created_at=row.created_at,
+        date_source=row.date_source, updated_at=row.edited_at,
         duration_s=row.duration_s, language=row.language, model=row.model, summary=row.summary,
         decisions=row.decisions or [],
         speakers=[Speaker(**s) for s in row.speakers or []],
         segments=[Segment(**s) for s in row.segments or []],
         action_items=[
-            ActionItem(id=i.id, owner=i.owner, task=i.task, due=i.due, status=i.status, quote=i.quote, start=i.start)
+            ActionItem(id=i.id, owner=i.owner, task=i.task, due=i.due, status=i.status, quote=i.quote, start=i.start,
+                       updated_at=i.updated_at)
             for i in items
         ],
     )
+
+
+@router.delete("/{meeting_id}", status_code=204, responses={204: {"description": "Deleted"}})
+def delete_meeting(meeting_id: MeetingId, ctx: Allowed("meetings:write")) -> Response:
+    """Delete a meeting with its action items (the agent sends this when it was deleted there)."""
+    row = _existing(ctx, meeting_id)
+    meeting_id = row.id
+    ctx.session.execute(
+        delete(ItemRow).where(ItemRow.org_id == ctx.principal.org_id, ItemRow.meeting_id == meeting_id)
+    )
+    ctx.session.delete(row)
+    audit.record(ctx.session, ctx.principal, "meeting.delete", target_type="meeting", target_id=meeting_id)
+    return Response(status_code=204)
