@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from . import keys
@@ -73,8 +74,8 @@ def authenticate(state, session: Session, token: str, ip: str) -> Principal:
     if user is None or user.status == "deactivated":
         state.limiter.check_failure(ip)
         raise invalid
-    if user.status == "invited":
-        user.status = "active"
+    if user.status == "invited":  # conditional: never undoes a deactivation committed meanwhile
+        session.execute(update(User).where(User.id == user.id, User.status == "invited").values(status="active"))
     keys.touch(session, key)
     return Principal(org_id=key.org_id, user=user, key=key, permissions=granted(user.role, list(key.scopes)), ip=ip)
 
