@@ -138,5 +138,6 @@ def start(
     uvicorn.run(
         "qylon_server.app:create_app", factory=True, host=host, port=port, workers=workers,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-        log_level=log_level, proxy_headers=True, server_header=False,
+        log_level=log_level, proxy_headers=False, server_header=False,  # proxies: QYLON_TRUSTED_PROXIES
+        limit_concurrency=settings.max_concurrent_requests + 20,
     )

@@ -34,10 +34,21 @@ class ServerSettings(BaseSettings):
     # Pepper for API-key hashes. Unset: a random one is kept in QYLON_HOME/server-secret.
     secret_key: str | None = None
     redis_url: str | None = None
-    rate_limit: str = "600/minute"
+    rate_limit: str = "600/minute"  # per API key
+    user_rate_limit: str = "1200/minute"  # per user, all their keys together
+    max_keys_per_user: int = 20  # active keys (not revoked, expired or rotated)
+    # Addresses (or networks, comma-separated) of reverse proxies whose X-Forwarded-For
+    # and X-Forwarded-Proto are believed; none by default.
+    trusted_proxies: str = ""
     # Requests with a missing or invalid key, per client IP (slows down key guessing).
     auth_failure_limit: str = "120/minute"
+    # Bodies: up to max_body_bytes on the upload routes (a meeting, a bulk batch, a SCIM
+    # group), up to small_body_bytes elsewhere; each must arrive within body_timeout_s.
     max_body_bytes: int = 10 * 1024 * 1024
+    small_body_bytes: int = 256 * 1024
+    body_timeout_s: float = 60.0
+    # Requests served at once by one process; more get 503 with Retry-After.
+    max_concurrent_requests: int = 100
     pool_size: int = 10
 
     def check(self) -> None:

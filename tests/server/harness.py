@@ -112,7 +112,8 @@ class ThreadServer:
 
     def __init__(self, app):
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    proxy_headers=False))  # as `qylon server start`
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

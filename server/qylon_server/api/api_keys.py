@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from qylon_cli.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRotate
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from .. import audit, keys
 from ..deps import Allowed, Ctx
@@ -79,6 +79,17 @@ def _may_hold_secret_of(ctx: Ctx, target: UserRow) -> None:
                        hint="Ask them to create their own key (qylon auth keys create).")
 
 
+def _under_the_cap(ctx: Ctx, target: UserRow, cap: int) -> None:
+    """At most ``cap`` active keys per user (keys in a rotation's grace period do not count)."""
+    at = now()
+    active = ctx.session.scalar(select(func.count()).select_from(KeyRow).where(
+        KeyRow.user_id == target.id, KeyRow.revoked_at.is_(None), KeyRow.rotated_to_id.is_(None),
+        or_(KeyRow.expires_at.is_(None), KeyRow.expires_at > at))) or 0
+    if active >= cap:
+        raise ApiError(409, f"{target.email} already has {active} active API keys (the most allowed: {cap}).",
+                       code="too_many_keys", hint="Revoke keys no longer used (qylon auth keys revoke).")
+
+
 def _check_scopes(ctx: Ctx, target: UserRow, scopes: list[str]) -> None:
     mine = set(ctx.principal.key.scopes)
     if "write" in mine:
@@ -107,6 +118,7 @@ def create_key(body: ApiKeyCreate, ctx: Allowed("api_keys:own"), request: Reques
         if target.status == "deactivated":
             raise ApiError(409, "That user is deactivated.", code="conflict")
     _check_scopes(ctx, target, body.scopes)
+    _under_the_cap(ctx, target, request.app.state.settings.max_keys_per_user)
     expires = now() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     new = keys.create(
         s, pepper=request.app.state.pepper, user_id=target.id, name=body.name, scopes=body.scopes, expires_at=expires
