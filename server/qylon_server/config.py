@@ -50,6 +50,9 @@ class ServerSettings(BaseSettings):
     # Requests served at once by one process; more get 503 with Retry-After.
     max_concurrent_requests: int = 100
     pool_size: int = 10
+    # Region (ISO code, e.g. US, GB) of phone numbers an identity provider sends without
+    # their country code; without it such numbers are refused (SCIM stores E.164 only).
+    phone_region: str | None = None
 
     def check(self) -> None:
         """Refuse unsafe configuration outside development."""

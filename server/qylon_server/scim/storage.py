@@ -14,12 +14,13 @@ same userName again brings the same user back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
+from qylon_cli import addresses
 from qylon_cli.schemas import BulkUserFields
 from scim2_models import (
     Address,
@@ -107,8 +108,9 @@ def refusals() -> Iterator[None]:
 class SqlStorage(ScimStorage):
     """One request's storage: ``session`` is its transaction, ``provisioner`` its rules."""
 
-    def __init__(self, session: Session, provisioner: Provisioner):
+    def __init__(self, session: Session, provisioner: Provisioner, *, phone_region: str | None = None):
         self.s, self.p = session, provisioner
+        self.phone_region = phone_region  # for national numbers (no +country code), e.g. "US"
 
     # -- reading ---------------------------------------------------------------
     def get(self, resource_type: ResourceType, resource_id: str, *, response_parameters=None) -> Resource[Any]:
@@ -306,7 +308,7 @@ class SqlStorage(ScimStorage):
                 family_name=resource.name.family_name if resource.name else None,
                 display_name=resource.display_name,
                 title=resource.title,
-                phone=phone.value if phone is not None else None,
+                phone=_phone(phone.value, self.phone_region) if phone is not None else None,
                 location=(address.locality or address.formatted) if address is not None else None,
                 department=enterprise.department if enterprise is not None else None,
                 manager_email=manager_email,
@@ -322,9 +324,20 @@ class SqlStorage(ScimStorage):
 
 def _email(text: str | None) -> str | None:
     try:
-        return validate_email(text or "", check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
+        return addresses.email((text or "").strip())
+    except addresses.Bad:
         return None
+
+
+def _phone(value: str | None, region: str | None) -> str | None:
+    """An identity provider's phone number in E.164: written in any usual form, with its
+    country code or, when the server has a phone region, as a national number there."""
+    if not value or not value.strip():
+        return None
+    try:
+        return addresses.phone(value.strip(), region=region)
+    except addresses.Bad as exc:
+        raise InvalidValueException(detail=f"phoneNumbers: {value!r}: {exc.message}") from None
 
 
 def _has_enterprise(resource: UserResource) -> bool:
@@ -388,7 +401,7 @@ def _overlay(kept: dict, mapped: dict, user: User) -> dict:
     for key, value in holds.items():
         field = "locality" if key == "addresses" else "value"
         entries = kept.get(key) or []
-        same = [e for e in entries if str(e.get(field) or "").lower() == str(value or "").lower()]
+        same = [e for e in entries if _same(key, str(e.get(field) or ""), str(value or ""))]
         if value is None:
             document.pop(key, None)
         elif not same:
@@ -399,6 +412,15 @@ def _overlay(kept: dict, mapped: dict, user: User) -> dict:
     document[ENTERPRISE] = extension
     document["schemas"] = [USER_SCHEMA, ENTERPRISE] if extension else [USER_SCHEMA]
     return {k: v for k, v in document.items() if v not in (None, {}, [])}
+
+
+def _same(key: str, kept: str, column: str) -> bool:
+    """Whether a kept value is the column's: phones as the identity provider wrote them
+    (``(425) 555-0100``) are the same as their E.164 form (``+14255550100``)."""
+    if key == "phoneNumbers":
+        digits = re.sub(r"\D", "", kept)
+        return len(digits) >= 6 and re.sub(r"\D", "", column).endswith(digits)
+    return kept.lower() == column.lower()
 
 
 def _group_resource(group: Group, members: list[ScimMember]) -> Resource[Any]:
