@@ -53,20 +53,28 @@ def _show_status(c, view: dict) -> None:
 def login(
     server: Annotated[str, typer.Option("--server", help="The server's URL.", show_default=False)],
     token_stdin: Annotated[bool, typer.Option("--token-stdin", help="Read the API key from standard input.")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Allow a plain http:// server on another machine (the key crosses the network readable).",
+    )] = False,
     json: output.JsonOption = False,
 ) -> None:
     """Check an API key against the server and keep it in the OS keyring.
 
+    Refuses plain http:// to another machine unless --insecure; checks that the keyring
+    can hold the key before sending the key anywhere.
+
     Example: qylon auth login --server https://qylon.acme.example --token-stdin < key.txt
     """
     from .. import credentials
-    from ..client import ApiClient
+    from ..client import ApiClient, check_transport
 
     url = credentials.normalise(server)
+    check_transport(url, insecure or None)
+    credentials.usable_keyring()
     token = _read_token(token_stdin)
-    with ApiClient(url, token, retries=1) as api:
+    with ApiClient(url, token, retries=1, insecure=insecure or None) as api:
         me = api.get("/v1/me")
-    credentials.save(url, token)
+    credentials.save(url, token, insecure=insecure)
     view = _whoami_view(me, url, "keyring")
     output.emit(view, lambda c: _show_status(c, view))
 

@@ -7,6 +7,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from qylon_cli import paths
+
 from . import __version__, errors, migrate, scim
 from .api import action_items, api_keys, audit_events, clients, meetings, users
 from .config import ServerSettings, get_settings
@@ -34,6 +36,8 @@ class Ready(BaseModel):
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check()
+    paths.make_private()  # umask 0077 (a bare `uvicorn qylon_server.app:create_app` too)
+    settings.make_database_private()
     app = FastAPI(
         title="Qylon server",
         version=__version__,

@@ -33,6 +33,7 @@ def _settings(database_url: str | None = None):
     settings.check()
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        settings.make_database_private()
     return settings
 
 

@@ -66,6 +66,15 @@ class ServerSettings(BaseSettings):
         if self.secret_key is not None and len(self.secret_key) < 16 and self.environment != "development":
             raise InvalidInput("QYLON_SECRET_KEY must be at least 16 characters outside development.")
 
+    def make_database_private(self) -> None:
+        """A SQLite database and its WAL and shared-memory files: owner only."""
+        if not self.database_url.startswith("sqlite:///") or os.name != "posix":
+            return
+        db = Path(self.database_url[len("sqlite:///"):]).expanduser()
+        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+
     def pepper(self) -> bytes:
         if self.secret_key:
             return self.secret_key.encode()
