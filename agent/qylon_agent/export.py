@@ -84,11 +84,17 @@ def to_srt(meeting: Meeting) -> str:
     return "\n".join(blocks)
 
 
+def _vtt_escape(text: str) -> str:
+    """WebVTT cue text holds "&" and "<" only as escapes; ">" is escaped too (it cannot
+    close a voice tag early, and "-->" cannot appear)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_vtt(meeting: Meeting) -> str:
     blocks = ["WEBVTT", ""]
     for i, start, end, who, text in _cues(meeting):
-        voice = f"<v {who}>" if who else ""
-        blocks += [str(i), f"{clock(start)} --> {clock(end)}", f"{voice}{text}", ""]
+        voice = f"<v {_vtt_escape(who)}>" if who else ""
+        blocks += [str(i), f"{clock(start)} --> {clock(end)}", f"{voice}{_vtt_escape(text)}", ""]
     return "\n".join(blocks)
 
 

@@ -231,10 +231,7 @@ def keys_revoke(
 
     with ApiClient.from_credentials() as api:
         target = _resolve_key(api, key)
-        if not yes:
-            if not output.interactive():
-                raise UsageError("Revoking needs --yes when there is no terminal to confirm on.")
-            typer.confirm(f"Revoke {target['prefix']} ({target['name']})?", abort=True)
+        output.confirm(f"Revoke {target['prefix']} ({target['name']})?", yes=yes, action="Revoking")
         done = api.post(f"/v1/api-keys/{target['id']}/revoke")
     row = _key_rows([done])[0]
     output.emit(row, lambda c: c.print(f"Revoked {done['prefix']} ({done['name']})."))
