@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PureWindowsPath
 
 from qylon_cli.errors import InvalidInput, NotFound
 
@@ -75,6 +76,8 @@ class Outbox:
         for row in self.pending():
             meeting = self.store.get_meeting(row["id"])
             body = meeting.model_dump(mode="json")
+            if body.get("source"):  # the file name only: the local path names the user and their folders
+                body["source"] = PureWindowsPath(body["source"]).name  # splits on / and \
             try:
                 result = api.put(f"/v1/meetings/{meeting.id}", body)
             except (InvalidInput, NotFound) as exc:  # this meeting is refused; the others may go
