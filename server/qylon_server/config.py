@@ -53,6 +53,9 @@ class ServerSettings(BaseSettings):
     # Region (ISO code, e.g. US, GB) of phone numbers an identity provider sends without
     # their country code; without it such numbers are refused (SCIM stores E.164 only).
     phone_region: str | None = None
+    # A SCIM filter that SQL cannot narrow is checked in memory against at most this many
+    # users or groups; beyond it the answer is 400 tooMany.
+    scim_filter_max_scan: int = 1000
 
     def check(self) -> None:
         """Refuse unsafe configuration outside development."""
@@ -63,8 +66,14 @@ class ServerSettings(BaseSettings):
                     hint="Set QYLON_SECRET_KEY to a long random value, e.g. `python -c "
                     "'import secrets; print(secrets.token_urlsafe(48))'`.",
                 )
-        if self.secret_key is not None and len(self.secret_key) < 16 and self.environment != "development":
-            raise InvalidInput("QYLON_SECRET_KEY must be at least 16 characters outside development.")
+        if self.secret_key is not None and self.environment != "development":
+            weak = len(self.secret_key.encode()) < 32 or len(set(self.secret_key)) < 8
+            if weak:
+                raise InvalidInput(
+                    "QYLON_SECRET_KEY is too weak for production: it needs 32 bytes or more of real randomness "
+                    "(at least 8 different characters, not one repeated).",
+                    hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+                )
 
     def make_database_private(self) -> None:
         """A SQLite database and its WAL and shared-memory files: owner only."""

@@ -43,7 +43,7 @@ from scim2_models import (
     SearchRequest,
     UniquenessException,
 )
-from scim2_models import ConflictException, Context
+from scim2_models import ConflictException, Context, TooManyException
 from scim2_models import Group as ScimGroup
 from scim2_models import GroupMember as ScimMember
 from scim2_models import User as ScimUser
@@ -108,8 +108,10 @@ def refusals() -> Iterator[None]:
 class SqlStorage(ScimStorage):
     """One request's storage: ``session`` is its transaction, ``provisioner`` its rules."""
 
-    def __init__(self, session: Session, provisioner: Provisioner, *, phone_region: str | None = None):
+    def __init__(self, session: Session, provisioner: Provisioner, *, phone_region: str | None = None,
+                 max_scan: int = 1000):
         self.s, self.p = session, provisioner
+        self.max_scan = max_scan  # resources a filter SQL cannot narrow may be checked in memory
         self.phone_region = phone_region  # for national numbers (no +country code), e.g. "US"
 
     # -- reading ---------------------------------------------------------------
@@ -140,6 +142,12 @@ class SqlStorage(ScimStorage):
         narrowed = _narrow(scim_filter.ast, _columns(is_user))
         if narrowed is not None:
             query = query.where(narrowed)
+        candidates = self.s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        if candidates > self.max_scan:
+            raise TooManyException(detail=(
+                f"This filter would be checked against {candidates} resources one by one (the most is "
+                f"{self.max_scan}). Filter with eq, co or sw on userName, emails, externalId, displayName, "
+                "name.givenName, name.familyName or title (users), or displayName, externalId (groups)."))
         resource_model = UserResource if is_user else ScimGroup
         if not scim_filter.models:
             scim_filter = parametrize(ScimFilter, resource_model)(str(scim_filter))
