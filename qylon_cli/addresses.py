@@ -111,3 +111,24 @@ def e164(value: str) -> str:
         raise Bad("phone_invalid", f"{value!r} is not a phone number in E.164 form (+, country code, digits: "
                   "+442071838750)")
     return value
+
+
+# Letters of other scripts drawn like Latin ones (beyond those whose Unicode name says so).
+_LOOKS_LATIN = str.maketrans("рсухѕіјӏԁԛԝοαρτκνυιєѵ", "pcyxsijldqwoaptkvuiev")
+
+
+def skeleton(email: str) -> str:
+    """What an address looks like: compatibility forms folded, accents dropped and
+    Cyrillic or Greek letters drawn like Latin ones replaced (``оps@а.example`` -> ``ops@a.example``).
+    Two different addresses with the same skeleton are look-alikes."""
+    folded = unicodedata.normalize("NFKD", email.casefold()).translate(_LOOKS_LATIN)
+    out = []
+    for char in folded:
+        if unicodedata.combining(char):
+            continue
+        if not char.isascii():
+            parts = unicodedata.name(char, "").split()
+            if len(parts) == 4 and parts[0] in ("CYRILLIC", "GREEK") and parts[2] == "LETTER" and len(parts[3]) == 1:
+                char = parts[3].lower()
+        out.append(char)
+    return "".join(out)
