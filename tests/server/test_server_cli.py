@@ -133,7 +133,7 @@ def test_start_serves_tls_with_cert_and_key(qylon, qylon_home, tmp_path):
 
 def test_production_refuses_a_role_that_bypasses_rls(qylon):
     with postgres_backend() as backend:
-        env = {"QYLON_ENVIRONMENT": "production", "QYLON_SECRET_KEY": "p" * 40}
+        env = {"QYLON_ENVIRONMENT": "production", "QYLON_SECRET_KEY": secrets.token_urlsafe(48)}
         refused = qylon("server", "start", "--database-url", backend.admin_url, "--json", env=env)
         assert refused.code == 3 and "BYPASSRLS" in refused.json["error"]["message"]
 
