@@ -26,7 +26,8 @@ def _e164(value: str | None) -> str | None:
 
 # One validation everywhere (email-validator; see addresses.py), lower-cased.
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(_email)]
-Phone = Annotated[str | None, Field(None, max_length=32, description="E.164: +, country code, digits."),
+Phone = Annotated[str | None, Field(None, max_length=16, pattern=r"^\+[1-9]\d{6,14}$",
+                                   description="E.164: +, country code, digits."),
                   AfterValidator(_e164)]
 
 
