@@ -159,7 +159,7 @@ def keys_create(
     name: Annotated[str, typer.Option(help="What the key is for, e.g. laptop or ci.", show_default=False)],
     scope: Annotated[list[str], typer.Option("--scope", help="read, write, admin or scim; repeat for several.")] = ["read", "write"],  # noqa: B006
     expires_in_days: Annotated[int | None, typer.Option(min=1, max=3650, help="Expire after this many days.")] = None,
-    user: Annotated[str | None, typer.Option(help="Create it for another user (id; needs admin).")] = None,
+    user: Annotated[str | None, typer.Option(help="Create it for another user (id): needs the admin scope and a role above theirs.")] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Create an API key; its secret is printed once.
