@@ -9,8 +9,10 @@ from .errors import EXIT_FAILURE, QylonError
 
 
 def main(argv: list[str] | None = None) -> None:
-    from . import output
+    from . import output, paths
     from .cli.app import build_app
+
+    paths.make_private()  # umask 0077; QYLON_HOME and what is in it owner-only
 
     app = build_app()
     if argv is not None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import InvalidInput, NotAllowed, NotAuthenticated, NotFound, QylonError, Unavailable
+from .errors import EXIT_USAGE, InvalidInput, NotAllowed, NotAuthenticated, NotFound, QylonError, Unavailable
 
 IDEMPOTENT = {"GET", "PUT", "DELETE", "HEAD", "OPTIONS"}
 RETRY_STATUS = {500, 502, 503, 504}
@@ -26,6 +26,7 @@ class ApiClient:
         token: str | None,
         *,
         timeout: float = 30.0,
+        insecure: bool | None = None,
         retries: int = 4,
         backoff: float = 0.5,
         max_wait: float = 30.0,
@@ -36,6 +37,8 @@ class ApiClient:
         from . import __version__
 
         self.server = server.rstrip("/")
+        if token:
+            check_transport(self.server, insecure)
         self.retries, self.backoff, self.max_wait, self.sleep = retries, backoff, max_wait, sleep
         headers = {"User-Agent": f"qylon/{__version__}", "Accept": "application/json"}
         if token:
@@ -80,6 +83,13 @@ class ApiClient:
             try:
                 response = self.http.request(method, path, json=json, params=params, headers=headers)
             except httpx2.TransportError as exc:
+                if _certificate_failure(exc):
+                    raise Unavailable(
+                        f"The TLS certificate of {self.server} could not be verified: {_certificate_failure(exc)}.",
+                        code="certificate_failed",
+                        hint="If the server uses a private certificate authority, point SSL_CERT_FILE at its "
+                        "certificate (PEM); never switch verification off.",
+                    ) from None
                 sent = not isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout))
                 if attempt < self.retries and (safe or not sent):
                     self._wait(attempt)
@@ -134,6 +144,46 @@ class ApiClient:
             offset += len(page["items"])
             if not page["items"] or offset >= page["total"]:
                 return
+
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+class InsecureServer(QylonError):
+    exit_code = EXIT_USAGE
+    code = "insecure_server"
+
+
+def check_transport(server: str, insecure: bool | None = None) -> None:
+    """Refuse to send an API key over plain http:// to another machine, unless the user
+    said so (``--insecure`` on login, or the ``server.insecure`` setting)."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(server)
+    if url.scheme != "http" or (url.hostname or "") in LOOPBACK or (url.hostname or "").startswith("127."):
+        return
+    if insecure is None:
+        from . import settings
+
+        insecure = bool(settings.load().get("server.insecure", False))
+    if not insecure:
+        raise InsecureServer(
+            f"Refusing to send the API key over plain http:// to {url.hostname}: anyone on the network could read it.",
+            hint="Use the server's https:// address. If you accept the risk (a trusted network), log in with "
+            "`qylon auth login --insecure` or set QYLON_SERVER_INSECURE=1.",
+        )
+
+
+def _certificate_failure(exc) -> str | None:
+    """The reason, when a transport error is a failed certificate check."""
+    import ssl
+
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause.verify_message or str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _retry_after(response) -> float:

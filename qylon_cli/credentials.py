@@ -75,11 +75,19 @@ def resolve() -> Credentials:
     return Credentials(server, token, "keyring")
 
 
-def save(server: str, token: str) -> None:
+def usable_keyring() -> None:
+    """Raise NoKeyring now, before a key is sent anywhere, when it could not be stored."""
+    _keyring()
+
+
+def save(server: str, token: str, *, insecure: bool = False) -> None:
     from . import settings
 
     _keyring().set_password(SERVICE, server, token)
-    settings.load().set("server.url", server)
+    stored = settings.load()
+    stored.set("server.url", server)
+    if insecure or stored.get("server.insecure", False):
+        stored.set("server.insecure", insecure)
 
 
 def forget(server: str) -> bool:

@@ -41,6 +41,22 @@ def interactive() -> bool:
     return not _state["json"] and not os.environ.get("CI") and sys.stdin.isatty()
 
 
+def confirm(question: str, *, yes: bool, action: str) -> None:
+    """The one rule for destructive commands: ``--yes`` goes ahead; a terminal asks
+    ``question`` (No aborts); without a terminal (or with --json, or in CI) it is a usage
+    error (exit 2) naming --yes, and nothing is changed."""
+    if yes:
+        return
+    if not interactive():
+        from .errors import UsageError
+
+        raise UsageError(f"{action} needs --yes when there is no terminal to confirm on.",
+                         hint="Add --yes (-y) to confirm.")
+    import typer
+
+    typer.confirm(question, abort=True)
+
+
 def stdout():
     from rich.console import Console
 

@@ -7,9 +7,28 @@ server's OpenAPI document is generated from these.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _email(value: str) -> str:
+    from . import addresses
+
+    return addresses.email(value.strip())
+
+
+def _e164(value: str | None) -> str | None:
+    from . import addresses
+
+    return addresses.e164(value.strip()) if value and value.strip() else value
+
+
+# One validation everywhere (email-validator; see addresses.py), lower-cased.
+Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(_email)]
+Phone = Annotated[str | None, Field(None, max_length=16, pattern=r"^\+[1-9]\d{6,14}$",
+                                   description="E.164: +, country code, digits."),
+                  AfterValidator(_e164)]
 
 
 class Word(BaseModel):
@@ -147,7 +166,7 @@ class ClientPage(BaseModel):
 class UserInvite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: Email
     given_name: str | None = Field(None, max_length=200)
     family_name: str | None = Field(None, max_length=200)
     display_name: str | None = Field(None, max_length=200)
@@ -194,7 +213,7 @@ class BulkUserFields(BaseModel):
     department: str | None = Field(None, max_length=200)
     location: str | None = Field(None, max_length=200)
     start_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    phone: str | None = Field(None, max_length=32)
+    phone: Phone = None
     team: str | None = Field(None, max_length=200)
     groups: list[str] | None = Field(None, max_length=100)
     attributes: dict[str, str] | None = Field(None, description="Custom attributes, merged key by key.")
@@ -206,7 +225,7 @@ class BulkItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["create", "update", "deactivate", "reactivate"]
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: Email
     fields: BulkUserFields = Field(default_factory=BulkUserFields)
 
 

@@ -81,11 +81,17 @@ def to_srt(meeting: Meeting) -> str:
     return "\n".join(blocks)
 
 
+def _vtt_escape(text: str) -> str:
+    """WebVTT cue text holds "&" and "<" only as escapes; ">" is escaped too (it cannot
+    close a voice tag early, and "-->" cannot appear)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_vtt(meeting: Meeting) -> str:
     blocks = ["WEBVTT", ""]
     for i, cue in enumerate(cues(meeting, label_in_text=False), 1):
-        voice = f"<v {cue.speaker}>" if cue.speaker else ""
-        blocks += [str(i), f"{clock(cue.start)} --> {clock(cue.end)}", voice + "\n".join(cue.lines), ""]
+        voice = f"<v {_vtt_escape(cue.speaker)}>" if cue.speaker else ""
+        blocks += [str(i), f"{clock(cue.start)} --> {clock(cue.end)}", voice + "\n".join(_vtt_escape(line) for line in cue.lines), ""]
     return "\n".join(blocks)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PureWindowsPath
 
 from qylon_cli.errors import InvalidInput, NotFound
 
@@ -98,8 +99,11 @@ class Outbox:
 
     def _put(self, api, meeting_id: str, enqueued: str, report: SyncReport) -> None:
         meeting = self.store.get_meeting(meeting_id)
+        body = meeting.model_dump(mode="json")
+        if body.get("source"):  # the file name only: the local path names the user and their folders
+            body["source"] = PureWindowsPath(body["source"]).name  # splits on / and \
         try:
-            result = api.put(f"/v1/meetings/{meeting.id}", meeting.model_dump(mode="json"))
+            result = api.put(f"/v1/meetings/{meeting.id}", body)
         except (InvalidInput, NotFound) as exc:  # this meeting is refused; the others may go
             if exc.code == "stale_edit":  # the server has a newer edit: say so, and stop sending this one
                 self._mark_pushed(meeting.id, enqueued, note=exc.message)

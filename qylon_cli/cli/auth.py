@@ -53,20 +53,28 @@ def _show_status(c, view: dict) -> None:
 def login(
     server: Annotated[str, typer.Option("--server", help="The server's URL.", show_default=False)],
     token_stdin: Annotated[bool, typer.Option("--token-stdin", help="Read the API key from standard input.")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Allow a plain http:// server on another machine (the key crosses the network readable).",
+    )] = False,
     json: output.JsonOption = False,
 ) -> None:
     """Check an API key against the server and keep it in the OS keyring.
 
+    Refuses plain http:// to another machine unless --insecure; checks that the keyring
+    can hold the key before sending the key anywhere.
+
     Example: qylon auth login --server https://qylon.acme.example --token-stdin < key.txt
     """
     from .. import credentials
-    from ..client import ApiClient
+    from ..client import ApiClient, check_transport
 
     url = credentials.normalise(server)
+    check_transport(url, insecure or None)
+    credentials.usable_keyring()
     token = _read_token(token_stdin)
-    with ApiClient(url, token, retries=1) as api:
+    with ApiClient(url, token, retries=1, insecure=insecure or None) as api:
         me = api.get("/v1/me")
-    credentials.save(url, token)
+    credentials.save(url, token, insecure=insecure)
     view = _whoami_view(me, url, "keyring")
     output.emit(view, lambda c: _show_status(c, view))
 
@@ -151,7 +159,7 @@ def keys_create(
     name: Annotated[str, typer.Option(help="What the key is for, e.g. laptop or ci.", show_default=False)],
     scope: Annotated[list[str], typer.Option("--scope", help="read, write, admin or scim; repeat for several.")] = ["read", "write"],  # noqa: B006
     expires_in_days: Annotated[int | None, typer.Option(min=1, max=3650, help="Expire after this many days.")] = None,
-    user: Annotated[str | None, typer.Option(help="Create it for another user (id; needs admin).")] = None,
+    user: Annotated[str | None, typer.Option(help="Create it for another user (id): needs the admin scope and a role above theirs.")] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Create an API key; its secret is printed once.
@@ -223,10 +231,7 @@ def keys_revoke(
 
     with ApiClient.from_credentials() as api:
         target = _resolve_key(api, key)
-        if not yes:
-            if not output.interactive():
-                raise UsageError("Revoking needs --yes when there is no terminal to confirm on.")
-            typer.confirm(f"Revoke {target['prefix']} ({target['name']})?", abort=True)
+        output.confirm(f"Revoke {target['prefix']} ({target['name']})?", yes=yes, action="Revoking")
         done = api.post(f"/v1/api-keys/{target['id']}/revoke")
     row = _key_rows([done])[0]
     output.emit(row, lambda c: c.print(f"Revoked {done['prefix']} ({done['name']})."))

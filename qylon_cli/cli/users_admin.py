@@ -98,14 +98,10 @@ def deactivate_cmd(
 
     Example: qylon users deactivate ann@example.com --yes
     """
-    from ..errors import UsageError
 
     with _api() as api:
         target = resolve(api, user)
-        if not yes:
-            if not output.interactive():
-                raise UsageError("Deactivating needs --yes when there is no terminal to confirm on.")
-            typer.confirm(f"Deactivate {target['email']}?", abort=True)
+        output.confirm(f"Deactivate {target['email']}?", yes=yes, action="Deactivating")
         item = api.post(f"/v1/users/{target['id']}/deactivate")
     output.emit(item, lambda c: c.print(f"Deactivated {item['email']}."))
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InvalidInput, UsageError
 from .model import FIELDS
+from .writer import FORMULA_STARTS
 
 # Field -> normalised header names, best first. Pseudo-fields: "blocked" (Entra's "Block
 # sign in", Yes = suspended) and "enabled" (true = active) both feed status.
@@ -137,7 +138,7 @@ _ATTR_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 def _unguard(value: str) -> str:
     """Drop the apostrophe a writer puts before a formula-like value (``'=SUM``)."""
-    return value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@") else value
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_STARTS else value
 
 
 def normalise(name: str) -> str:

@@ -24,6 +24,7 @@ import re
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
+from ..addresses import _E164, Bad, _parse_phone, email, phone  # noqa: F401 (the field parsers)
 from .model import ROLES
 
 MAX_NAME = 100
@@ -62,13 +63,6 @@ _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
 
 
-class Bad(ValueError):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def text(value: str, *, limit: int = MAX_TEXT, what: str = "value") -> str:
     if len(value) > limit:
         raise Bad("too_long", f"{what} is {len(value)} characters long; the limit is {limit}")
@@ -81,53 +75,10 @@ def name(value: str) -> str:
     return text(value, limit=MAX_NAME, what="a name")
 
 
-def email(value: str, *, what: str = "email") -> str:
-    """Validate with email-validator (no DNS) and normalise to lower case.
-
-    Speed: email-validator spends most of its time on the domain. Each distinct domain is
-    checked by it once (cached); an address whose part before the @ is a plain ASCII
-    dot-atom (letters, digits, ``!#$%&'*+/=?^_`{|}~-`` and single inner dots, at most 64
-    characters) on a domain already accepted is then valid by the same rules. Anything
-    else goes through email-validator whole.
-    """
-    local, at, domain = value.rpartition("@")
-    if at and len(local) <= 64 and len(value) <= 254 and _PLAIN_LOCAL.match(local):
-        checked = _domain(domain)
-        if checked is not None:
-            return (local + "@" + checked).lower()
-    return _full_email(value, what)
-
-
-_PLAIN_LOCAL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$"
-)
-
-
-@lru_cache(maxsize=4096)
-def _domain(domain: str) -> str | None:
-    """The normalised domain if email-validator accepts it (tried with a plain local part)."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email("postmaster@" + domain, check_deliverability=False).domain
-    except EmailNotValidError:
-        return None
-
-
 @lru_cache(maxsize=4096)
 def cached_email(value: str, what: str = "manager") -> str:
     """``email`` for values that repeat (managers)."""
     return email(value, what=what)
-
-
-def _full_email(value: str, what: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        result = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise Bad(f"{what}_invalid", f"not a valid email address: {exc}") from None
-    return result.normalized.lower()
 
 
 def role(value: str) -> str:
@@ -160,46 +111,6 @@ def groups(value: str) -> list[str]:
         if part and part not in found:
             found.append(text(part, what="a group name"))
     return found
-
-
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_POSSIBLE: dict[tuple[str, int], bool] = {}
-
-
-def phone(value: str, *, region: str | None) -> str:
-    """Parse with phonenumbers, check the number is possible, return it in E.164.
-
-    Speed: whether a number is possible depends on its country code and length only.
-    Once a number written as ``+`` and digits came back from phonenumbers unchanged, other
-    numbers with the same first six digits and length are taken without parsing again.
-    """
-    compact = value.replace(" ", "").replace("-", "")
-    key = (compact[:7], len(compact))
-    if key in _POSSIBLE and _E164.match(compact):
-        return compact
-    result = _parse_phone(value, region)
-    if result == compact and _E164.match(compact) and len(_POSSIBLE) < 100_000:
-        _POSSIBLE[key] = True
-    return result
-
-
-def _parse_phone(value: str, region: str | None) -> str:
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException as exc:
-        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-            raise Bad(
-                "phone_no_country",
-                "phone number has no country code: write it as +<country code>..., or give a default region (--region GB)",
-            ) from None
-        raise Bad("phone_invalid", "not a phone number") from None
-    if not phonenumbers.is_possible_number(number):
-        raise Bad(
-            "phone_invalid", "not a possible phone number for its country (wrong number of digits)"
-        )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _year(text_year: str) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
+from .. import addresses
 from ..errors import UsageError
 from .model import FIELDS, MODES, PlanItem, RowError, UserRow
 
@@ -121,6 +122,7 @@ class Planner:
         self.groups = {g.casefold(): g for g in groups} if groups is not None else None
         self.create_groups = create_groups
         self.new_groups: dict[str, str] = {}  # casefold -> name, groups the import will create
+        self._skeletons: dict[str, str] | None = None  # look-alike form -> existing email (on first need)
 
     def restart(self) -> Planner:
         """A fresh planner (same mode, caller and groups) over the same existing users,
@@ -149,6 +151,17 @@ class Planner:
         self.seen.add(user.email)
         return PlanItem(action="error", email=user.email, row=row, errors=[message])
 
+    def _look_alike(self, email: str) -> str | None:
+        """A warning when a new address is drawn like an existing user's (another script's letters)."""
+        if email.isascii():
+            return None
+        if self._skeletons is None:
+            self._skeletons = {addresses.skeleton(e): e for e in self.existing}
+        twin = self._skeletons.get(addresses.skeleton(email))
+        if twin is None or twin == email:
+            return None
+        return f"looks like the existing user {twin} (letters from another script): check it is not an impersonation"
+
     def item(
         self,
         row: int,
@@ -175,7 +188,7 @@ class Planner:
             self.counts["create"] += 1
             if user.role == "owner" and _active(user):
                 self._owner_changes += 1
-            return PlanItem(action="create", email=email, row=row, user=user)
+            return PlanItem(action="create", email=email, row=row, user=user, reason=self._look_alike(email))
         self.seen.add(email)  # only existing users: sync needs to know who the file lists
         if self.mode == "create-only":
             self.counts["skip"] += 1

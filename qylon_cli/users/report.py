@@ -4,7 +4,8 @@ Columns (CSV) / keys (JSON): row, email, action, changes, reason, errors, outcom
 applying did: created, updated, unchanged, deactivated, skipped, rejected; empty for a
 plan that was not applied). The report is
 the admin's own record, so emails appear in full; values inside error messages stay
-masked as everywhere else.
+masked as everywhere else. CSV cells a spreadsheet would run as a formula are guarded
+with a leading ``'`` (see writer.guard).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .model import PlanItem
+from .writer import guard
 
 COLUMNS = ("row", "email", "action", "changes", "reason", "errors", "outcome")
 
@@ -56,11 +58,11 @@ class ReportWriter:
             self._csv.writerow(
                 [
                     item.row if item.row is not None else "",
-                    item.email,
+                    guard(item.email),
                     item.action,
-                    _changes_text(item.changes),
-                    item.reason or "",
-                    " | ".join(item.errors),
+                    guard(_changes_text(item.changes)),
+                    guard(item.reason or ""),
+                    guard(" | ".join(item.errors)),
                     outcome or "",
                 ]
             )

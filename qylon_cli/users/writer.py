@@ -2,26 +2,29 @@
 
 The header is Qylon's field names, then ``attr:NAME`` for each custom attribute. Files
 are UTF-8 with a byte-order mark (so Excel shows accents right), comma-separated,
-CRLF. Groups are joined with ``;``. A text value starting with ``=``, ``+``, ``-`` or
-``@`` gets a leading ``'`` so a spreadsheet does not run it as a formula; the reader
-drops that apostrophe again (phone numbers in E.164 are left alone).
+CRLF. Groups are joined with ``;``. A text value starting with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return (or the full-width ``＝ ＋ － ＠``) gets a leading ``'`` so a
+spreadsheet does not run it as a formula; the reader drops that apostrophe again. Only
+a phone number in E.164 (``+`` and digits) is written as it is.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TextIO
 
 from .model import FIELDS, UserRow
 
-_FORMULA = ("=", "+", "-", "@")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 def guard(value: str) -> str:
-    """Defuse a value a spreadsheet would take for a formula."""
-    return "'" + value if value[:1] in _FORMULA else value
+    """Defuse a value a spreadsheet would take for a formula (every CSV the CLI writes)."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
 def _cell(name: str, value) -> str:
@@ -32,7 +35,7 @@ def _cell(name: str, value) -> str:
     elif hasattr(value, "isoformat"):
         return value.isoformat()
     value = str(value)
-    return value if name == "phone" else guard(value)
+    return value if name == "phone" and _E164.match(value) else guard(value)
 
 
 def write_users(

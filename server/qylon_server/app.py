@@ -7,10 +7,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from qylon_cli import paths
+
 from . import __version__, errors, migrate, scim
 from .api import action_items, api_keys, audit_events, clients, meetings, users
 from .config import ServerSettings, get_settings
 from .db import Database
+from .deps import authenticate, bearer_token, client_ip, key_hash
 from .limits_mw import RequestGuards
 from .ratelimit import RateLimiter
 
@@ -21,15 +24,20 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
+    """Without a key only ``status``; with a valid key the details too."""
+
     status: str
-    database: str
-    schema_revision: str | None
-    rate_limit: str
+    database: str | None = None
+    schema_revision: str | None = None
+    rate_limit: str | None = None
+    redis: str | None = None
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check()
+    paths.make_private()  # umask 0077 (a bare `uvicorn qylon_server.app:create_app` too)
+    settings.make_database_private()
     app = FastAPI(
         title="Qylon server",
         version=__version__,
@@ -38,7 +46,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.database_url, pool_size=settings.pool_size)
     app.state.pepper = settings.pepper()
-    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url, failures=settings.auth_failure_limit)
+    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url, failures=settings.auth_failure_limit,
+                                    per_user=settings.user_rate_limit)
     errors.install(app)
     for module in (clients, meetings, action_items, users, api_keys, audit_events):
         app.include_router(module.router)
@@ -49,19 +58,32 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return Health(status="ok", version=__version__)
 
-    @app.get("/ready", response_model=Ready, tags=["health"], responses={503: {"model": errors.ErrorBody}})
+    @app.get("/ready", response_model=Ready, response_model_exclude_none=True, tags=["health"],
+             responses={401: {"model": errors.ErrorBody}, 503: {"model": errors.ErrorBody}})
     def ready(request: Request):
-        """Readiness: the database answers and is at the newest schema."""
-        db = request.app.state.db
+        """Readiness: the database answers and is at the newest schema. With an API key, also
+        the database kind, schema revision, rate-limit backend and Redis's state."""
+        db, limiter = request.app.state.db, request.app.state.limiter
         try:
             revision = migrate.current(db.engine)
         except Exception as exc:  # noqa: BLE001
             return JSONResponse(errors.body("unavailable", f"Database unavailable: {type(exc).__name__}"), 503)
         if revision != migrate.head():
             return JSONResponse(errors.body("database_not_migrated", "Run `qylon server migrate`."), 503)
+        if not request.headers.get("authorization"):
+            return Ready(status="ready")
+        with db.session(None, key_hash=key_hash(request.app.state, bearer_token(request))) as session:
+            authenticate(request.app.state, session, bearer_token(request), client_ip(request))
         return Ready(status="ready", database=db.engine.dialect.name, schema_revision=revision,
-                     rate_limit=f"{settings.rate_limit} ({request.app.state.limiter.backend})")
+                     rate_limit=f"{settings.rate_limit} ({limiter.backend})", redis=limiter.redis_state())
 
-    app.add_middleware(RequestGuards, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuards, max_bytes=settings.max_body_bytes, small_bytes=settings.small_body_bytes,
+                       timeout_s=settings.body_timeout_s, max_concurrent=settings.max_concurrent_requests,
+                       limiter=app.state.limiter)
+    if settings.trusted_proxies.strip():  # outermost: the guards and routes see the client's address
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[
+            h.strip() for h in settings.trusted_proxies.split(",") if h.strip()])
 
     return app

@@ -33,6 +33,7 @@ def _settings(database_url: str | None = None):
     settings.check()
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        settings.make_database_private()
     return settings
 
 
@@ -138,5 +139,6 @@ def start(
     uvicorn.run(
         "qylon_server.app:create_app", factory=True, host=host, port=port, workers=workers,
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-        log_level=log_level, proxy_headers=True, server_header=False,
+        log_level=log_level, proxy_headers=False, server_header=False,  # proxies: QYLON_TRUSTED_PROXIES
+        limit_concurrency=settings.max_concurrent_requests + 20,
     )

@@ -34,11 +34,28 @@ class ServerSettings(BaseSettings):
     # Pepper for API-key hashes. Unset: a random one is kept in QYLON_HOME/server-secret.
     secret_key: str | None = None
     redis_url: str | None = None
-    rate_limit: str = "600/minute"
+    rate_limit: str = "600/minute"  # per API key
+    user_rate_limit: str = "1200/minute"  # per user, all their keys together
+    max_keys_per_user: int = 20  # active keys (not revoked, expired or rotated)
+    # Addresses (or networks, comma-separated) of reverse proxies whose X-Forwarded-For
+    # and X-Forwarded-Proto are believed; none by default.
+    trusted_proxies: str = ""
     # Requests with a missing or invalid key, per client IP (slows down key guessing).
     auth_failure_limit: str = "120/minute"
+    # Bodies: up to max_body_bytes on the upload routes (a meeting, a bulk batch, a SCIM
+    # group), up to small_body_bytes elsewhere; each must arrive within body_timeout_s.
     max_body_bytes: int = 10 * 1024 * 1024
+    small_body_bytes: int = 256 * 1024
+    body_timeout_s: float = 60.0
+    # Requests served at once by one process; more get 503 with Retry-After.
+    max_concurrent_requests: int = 100
     pool_size: int = 10
+    # Region (ISO code, e.g. US, GB) of phone numbers an identity provider sends without
+    # their country code; without it such numbers are refused (SCIM stores E.164 only).
+    phone_region: str | None = None
+    # A SCIM filter that SQL cannot narrow is checked in memory against at most this many
+    # users or groups; beyond it the answer is 400 tooMany.
+    scim_filter_max_scan: int = 1000
 
     def check(self) -> None:
         """Refuse unsafe configuration outside development."""
@@ -49,8 +66,23 @@ class ServerSettings(BaseSettings):
                     hint="Set QYLON_SECRET_KEY to a long random value, e.g. `python -c "
                     "'import secrets; print(secrets.token_urlsafe(48))'`.",
                 )
-        if self.secret_key is not None and len(self.secret_key) < 16 and self.environment != "development":
-            raise InvalidInput("QYLON_SECRET_KEY must be at least 16 characters outside development.")
+        if self.secret_key is not None and self.environment != "development":
+            weak = len(self.secret_key.encode()) < 32 or len(set(self.secret_key)) < 8
+            if weak:
+                raise InvalidInput(
+                    "QYLON_SECRET_KEY is too weak for production: it needs 32 bytes or more of real randomness "
+                    "(at least 8 different characters, not one repeated).",
+                    hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+                )
+
+    def make_database_private(self) -> None:
+        """A SQLite database and its WAL and shared-memory files: owner only."""
+        if not self.database_url.startswith("sqlite:///") or os.name != "posix":
+            return
+        db = Path(self.database_url[len("sqlite:///"):]).expanduser()
+        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
 
     def pepper(self) -> bytes:
         if self.secret_key:

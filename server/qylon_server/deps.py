@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from . import keys
@@ -39,15 +40,15 @@ class Ctx:
     principal: Principal
 
 
-def _ip(request: Request) -> str:
+def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _token(request: Request) -> str:
+def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        request.app.state.limiter.check_failure(_ip(request))
+        request.app.state.limiter.check_failure(client_ip(request))
         raise ApiError(
             401,
             "Missing API key.",
@@ -67,14 +68,14 @@ def authenticate(state, session: Session, token: str, ip: str) -> Principal:
     if key is None or not keys.is_usable(key):
         state.limiter.check_failure(ip)
         raise invalid
-    state.limiter.check(key.id)
+    state.limiter.check(key.id, key.user_id)
     set_org(session, key.org_id)
     user = session.get(User, key.user_id)
     if user is None or user.status == "deactivated":
         state.limiter.check_failure(ip)
         raise invalid
-    if user.status == "invited":
-        user.status = "active"
+    if user.status == "invited":  # conditional: never undoes a deactivation committed meanwhile
+        session.execute(update(User).where(User.id == user.id, User.status == "invited").values(status="active"))
     keys.touch(session, key)
     return Principal(org_id=key.org_id, user=user, key=key, permissions=granted(user.role, list(key.scopes)), ip=ip)
 
@@ -86,9 +87,9 @@ def key_hash(state, token: str) -> str | None:
 
 def context(request: Request) -> Iterator[Ctx]:
     state = request.app.state
-    token = _token(request)
+    token = bearer_token(request)
     with state.db.session(None, key_hash=key_hash(state, token)) as session:
-        yield Ctx(session, authenticate(state, session, token, _ip(request)))
+        yield Ctx(session, authenticate(state, session, token, client_ip(request)))
 
 
 def require(permission: str):

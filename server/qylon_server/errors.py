@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from qylon_cli.schemas import ErrorBody
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -80,6 +80,15 @@ def install(app: FastAPI) -> None:
     async def _bad_data(_request: Request, exc: DataError):
         log.info("data error: %s", exc.orig)
         return respond(422, "invalid_input", "A value cannot be stored as given (out of range or malformed).")
+
+    @app.exception_handler(OperationalError)
+    async def _contended(_request: Request, exc: OperationalError):
+        if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001") or "database is locked" in str(exc.orig):
+            log.info("transaction lost a race: %s", exc.orig)
+            return respond(409, "try_again", "Another request changed the same data at the same moment; "
+                           "nothing was changed.", "Retry the request.", {"Retry-After": "1"})
+        log.exception("database error")
+        return respond(503, "unavailable", "The database is unavailable.", "Retry later.", {"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qylon_cli import addresses
 from qylon_cli.errors import InvalidInput
 from sqlalchemy import select
 
@@ -24,11 +25,13 @@ class Initialised:
 
 
 def create_org(db: Database, *, name: str, admin_email: str, pepper: bytes, allow_more: bool = False) -> Initialised:
-    name, email = name.strip(), admin_email.strip().lower()
+    name = name.strip()
     if not name:
         raise InvalidInput("The organisation name is empty.")
-    if "@" not in email or " " in email:
-        raise InvalidInput(f"{admin_email!r} is not an email address.")
+    try:
+        email = addresses.email(admin_email.strip())
+    except addresses.Bad as exc:
+        raise InvalidInput(f"{admin_email!r} is not an email address: {exc.message}") from None
     org_id = new_id()
     with db.session(org_id) as s:
         if not allow_more:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qylon_cli.schemas import BulkItem, BulkUserFields
-from sqlalchemy import String, delete, func, insert, literal, select, true
+from sqlalchemy import String, delete, func, insert, literal, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
@@ -122,11 +122,22 @@ class Provisioner:
         return self._known[email]
 
     def owners(self) -> int:
+        """Active owners, counted once per transaction after locking the organisation's
+        owners, so that two owners demoting or deactivating each other at the same moment
+        cannot both succeed: the second waits for the first to commit, then counts again."""
         if self._owners is None:
+            self._lock_owners()
             self._owners = self.s.scalar(
                 select(func.count()).select_from(User).where(User.role == "owner", User.status != "deactivated")
             ) or 0
         return self._owners
+
+    def _lock_owners(self) -> None:
+        if self._postgres:  # row locks on the owners, in one order (no deadlock)
+            self.s.execute(select(User.id).where(User.role == "owner").order_by(User.id).with_for_update(key_share=True)).all()
+        else:  # SQLite: take the database's write lock now; reads after it see every commit
+            self.s.execute(text("UPDATE users SET role = role WHERE org_id = :org AND role = 'owner'"),
+                           {"org": self.principal.org_id})
 
     # -- rules -----------------------------------------------------------------
     def _check_role(self, role: str | None, target: User | None = None) -> None:

@@ -79,6 +79,8 @@ def test_meeting_speakers_rename_and_enroll(qylon, clips):  # noqa: F811
 
 def test_profiles_can_be_removed(qylon, clips):  # noqa: F811
     assert qylon("speakers", "enroll", "Dana", str(clips["dana_enroll"]), str(clips["dana_other"]), "--json").json["data"]["samples"] == 2
+    asked = qylon("speakers", "remove", "dana", "--json")  # no terminal, no --yes: kept
+    assert asked.code == 2 and "--yes" in asked.json["error"]["hint"]
     removed = qylon("speakers", "remove", "dana", "--yes", "--json")
     assert removed.code == 0 and removed.json["data"]["deleted"] is True
     assert qylon("speakers", "list", "--json").json["data"] == []

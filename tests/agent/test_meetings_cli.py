@@ -126,11 +126,14 @@ def test_export_txt_md_json(qylon, stored, tmp_path):
 
 
 def test_delete(qylon, stored):
-    result = qylon("meeting", "delete", "2222", "--json")
+    asked = qylon("meeting", "delete", "2222", "--json")  # no terminal, no --yes: nothing deleted
+    assert asked.code == 2 and "--yes" in asked.json["error"]["hint"]
+    assert len(qylon("meeting", "list", "--json").json["data"]) == 2
+    result = qylon("meeting", "delete", "2222", "--yes", "--json")
     assert result.code == 0 and result.json["data"]["deleted"] is True
     assert [r["title"] for r in qylon("meeting", "list", "--json").json["data"]] == ["Budget review"]
     assert qylon("meeting", "search", "engineers", "--json").json["data"] == []
-    assert qylon("meeting", "delete", "2222", "--json").code == 5
+    assert qylon("meeting", "delete", "2222", "--yes", "--json").code == 5
 
 
 def test_saving_again_replaces_children(qylon_home):
@@ -140,3 +143,27 @@ def test_saving_again_replaces_children(qylon_home):
     store.save_meeting(meeting)
     assert store.db["segments"].count == 1
     assert store.search("two")[0]["meeting_id"] == meeting.id
+
+
+def test_vtt_escapes_ampersands_and_angle_brackets(qylon_home):
+    """WebVTT cue text may hold "&" and "<" only as escapes (and ">" is escaped too): a
+    transcript with "R&D" or "<" must still give a valid file that reads back the same."""
+    import html
+    import io
+    import re
+
+    from qylon_agent.export import to_vtt
+
+    said = ["R&D spend is < 5% & falling", "a > b --> c", "use <b>bold</b> &amp; stay"]
+    meeting = make_meeting("44444444-4444-4444-8444-444444444444", "T", None,
+                           [(i, i + 1, "SPEAKER_1", text) for i, text in enumerate(said)])
+    meeting.speakers[0].name = "R&D <lead>"
+    out = to_vtt(meeting)
+    cues = [line for line in out.splitlines()[2:] if line and "-->" not in line.replace("--&gt;", "") and not line.isdigit()]
+    for cue in cues:
+        body = re.sub(r"^<v [^>]*>", "", cue)
+        assert "<" not in body and ">" not in body, cue
+        assert not re.search(r"&(?!amp;|lt;|gt;)", cue), cue
+    captions = webvtt.from_buffer(io.StringIO(out))
+    assert [html.unescape(c.text) for c in captions] == [t.replace("-->", "->") for t in said]
+    assert html.unescape(captions[0].voice) == "R&D <lead>"

@@ -204,3 +204,16 @@ def test_sync_killed_mid_run_resumes_without_duplicates(tmp_path, qylon_home, se
     ids = server_ids(server.url, org.token)
     assert len(ids) == n and sorted(ids) == sorted(m.id for m in meetings)
     assert Outbox(Store()).pending() == []
+
+
+def test_only_the_file_name_of_the_recording_is_uploaded(qylon, server, org, signed_in):
+    """The local path names the user and their folders; the server gets the file name only."""
+    meeting = make_meetings(1)[0]
+    store = Store()
+    meeting.source = "/home/ana.smith/Clients/Acme/2026-11-01 board.m4a"
+    store.save_meeting(meeting)
+    store.close()
+    assert qylon("sync", "--json", env=signed_in).code == 0
+    stored = httpx2.get(f"{server.url}/v1/meetings/{meeting.id}", headers={"Authorization": f"Bearer {org.token}"}).json()
+    assert stored["source"] == "2026-11-01 board.m4a"
+    assert Store().get_meeting(meeting.id).source == meeting.source  # kept whole on the device

@@ -203,3 +203,13 @@ def test_sync_never_deactivates_users_whose_row_was_rejected(tmp_path):
     held = [i for i in items if i.row is None]
     assert {i.action for i in held} == {"skip"} and "no valid email" in held[0].reason
     assert planner.summary()["deactivate"] == 0
+
+
+def test_look_alikes_of_existing_addresses_are_flagged():
+    """Cyrillic (or Greek) letters drawn like Latin ones: created, but the plan says whom they imitate."""
+    items, _ = plan_all(rows({"email": "\u0430nn@example.com"}, {"email": "\u043ewner@ex\u0430mple.com"},
+                             {"email": "zoë@example.com"}, {"email": "plain@example.com"}), EXISTING)
+    reasons = {i.email: i.reason for i in items if i.action == "create"}
+    assert "ann@example.com" in reasons["\u0430nn@example.com"] and "impersonation" in reasons["\u0430nn@example.com"]
+    assert "owner@example.com" in reasons["\u043ewner@ex\u0430mple.com"]
+    assert reasons["zoë@example.com"] is None and reasons["plain@example.com"] is None

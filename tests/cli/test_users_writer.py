@@ -116,3 +116,33 @@ def test_report_json(tmp_path):
 def test_report_needs_a_known_format(tmp_path):
     with pytest.raises(UsageError):
         ReportWriter(tmp_path / "r.xlsx")
+
+
+DANGEROUS = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1",
+             "＝1+1", "＋1", "－1", "＠SUM(1)"]
+
+
+def test_every_cell_a_spreadsheet_would_run_is_guarded_in_exports(tmp_path):
+    """Phones included: a server may hold one that is not E.164 (from before it checked)."""
+    rows = [UserRow(email=f"u{i}@example.com", phone=value, title=value, attributes={"a": value}, status="active",
+                    role="member") for i, value in enumerate(DANGEROUS)]
+    rows.append(UserRow(email="ok@example.com", phone="+41446681800", status="active", role="member"))
+    path = tmp_path / "out.csv"
+    write_users(rows, path)
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    for record, value in zip(table, DANGEROUS):
+        for column in ("phone", "title", "attr:a"):
+            assert record[column] == "'" + value, (column, record[column])
+    assert table[-1]["phone"] == "+41446681800"  # E.164 stays as it is
+
+
+def test_report_cells_are_guarded(tmp_path):
+    path = tmp_path / "report.csv"
+    with ReportWriter(path) as report:
+        report.write(PlanItem(action="create", email="=cmd|' /C calc'!A0@x.example", row=2,
+                              reason="@SUM(1)", errors=["＝HYPERLINK(1)"]), "rejected")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        record = next(csv.DictReader(fh))
+    assert record["email"].startswith("'=") and record["reason"].startswith("'@")
+    assert record["errors"].startswith("'＝")

@@ -9,8 +9,8 @@ from .harness import Api, new_org
 
 
 @pytest.fixture
-def api(server):
-    client = Api(server.url)
+def api(server, backend):
+    client = Api(server.url, backend)
     yield client
     client.http.close()
 

@@ -112,7 +112,8 @@ class ThreadServer:
 
     def __init__(self, app):
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    proxy_headers=False))  # as `qylon server start`
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -160,11 +161,27 @@ def new_org(backend: Backend, name: str | None = None) -> Org:
     return Org(done.org_id, name, done.user_id, done.token)
 
 
+def direct_key(backend: Backend, org_id: str, user_id: str, scopes) -> str:
+    """A key for a user written straight into the database, as `qylon server init` does:
+    no one may make a key through the API for someone of equal or higher rank (an owner)."""
+    from qylon_server import keys
+    from qylon_server.db import set_org
+
+    db = Database(backend.admin_url)
+    try:
+        with db.session(org_id) as s:
+            set_org(s, org_id)
+            return keys.create(s, pepper=PEPPER.encode(), user_id=user_id, name="direct", scopes=list(scopes)).token
+    finally:
+        db.dispose()
+
+
 class Api:
     """A thin HTTP client for tests: ``api.get(path, token)`` returns the response."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, backend: Backend | None = None):
         self.http = httpx2.Client(base_url=base_url, timeout=30)
+        self.backend = backend  # for keys the API rightly refuses to make (another owner's)
 
     def call(self, method: str, path: str, token: str | None = None, **kw):
         headers = kw.pop("headers", {})
@@ -188,6 +205,9 @@ class Api:
         """Invite a user with a role and return a key for them."""
         email = f"{role}-{secrets.token_hex(3)}@example.com"
         user = self.post("/v1/users", admin, json={"email": email, "role": role}).json()
+        if role == "owner":
+            org_id = self.get("/v1/me", admin).json()["organisation"]["id"]
+            return direct_key(self.backend, org_id, user["id"], scopes)
         key = self.post("/v1/api-keys", admin, json={"name": role, "scopes": list(scopes), "user_id": user["id"]})
         assert key.status_code == 201, key.text
         return key.json()["token"]

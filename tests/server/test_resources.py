@@ -122,9 +122,9 @@ def test_audit_events_record_who_what_and_which_key(api, org):
     assert api.call("DELETE", "/v1/audit-events", t).status_code == 405
 
 
-def test_health_ready_openapi_and_json_errors(api):
+def test_health_ready_openapi_and_json_errors(api, org):
     assert api.get("/health").json()["status"] == "ok"
-    ready = api.get("/ready").json()
+    ready = api.get("/ready", org.token).json()
     assert ready["status"] == "ready" and ready["schema_revision"]
     spec = api.get("/openapi.json").json()
     assert "/v1/meetings/{meeting_id}" in spec["paths"] and "/v1/clients" in spec["paths"]

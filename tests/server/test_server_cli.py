@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -58,7 +59,10 @@ def test_placeholder_secret_refused_outside_development(qylon):
     env = {"QYLON_ENVIRONMENT": "production", "QYLON_SECRET_KEY": "changethis"}
     result = qylon("server", "migrate", "--json", env=env)
     assert result.code == 3 and "placeholder" in result.json["error"]["message"]
-    ok = qylon("server", "migrate", "--json", env={**env, "QYLON_SECRET_KEY": "s" * 40})
+    for weak in ("s" * 40, "ab" * 20, "short-but-random-9x"):
+        refused = qylon("server", "migrate", "--json", env={**env, "QYLON_SECRET_KEY": weak})
+        assert refused.code == 3 and "32 bytes" in refused.json["error"]["message"], weak
+    ok = qylon("server", "migrate", "--json", env={**env, "QYLON_SECRET_KEY": secrets.token_urlsafe(48)})
     assert ok.code == 0
 
 
@@ -129,7 +133,7 @@ def test_start_serves_tls_with_cert_and_key(qylon, qylon_home, tmp_path):
 
 def test_production_refuses_a_role_that_bypasses_rls(qylon):
     with postgres_backend() as backend:
-        env = {"QYLON_ENVIRONMENT": "production", "QYLON_SECRET_KEY": "p" * 40}
+        env = {"QYLON_ENVIRONMENT": "production", "QYLON_SECRET_KEY": secrets.token_urlsafe(48)}
         refused = qylon("server", "start", "--database-url", backend.admin_url, "--json", env=env)
         assert refused.code == 3 and "BYPASSRLS" in refused.json["error"]["message"]
 

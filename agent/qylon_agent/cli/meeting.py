@@ -209,8 +209,7 @@ def delete(
     """
     store = _store()
     meeting = store.get_meeting(meeting_id)
-    if not yes and output.interactive():
-        typer.confirm(f"Delete meeting {meeting.id[:8]} '{meeting.title}'?", abort=True)
+    output.confirm(f"Delete meeting {meeting.id[:8]} '{meeting.title}'?", yes=yes, action="Deleting a meeting")
     store.delete_meeting(meeting.id)
     output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))
 

@@ -80,7 +80,7 @@ def remove(
     """
     voices = _voices()
     profile = voices.get(name)
-    if not yes and output.interactive():
-        typer.confirm(f"Delete the voice profile of {profile.name} ({profile.samples} sample(s))?", abort=True)
+    output.confirm(f"Delete the voice profile of {profile.name} ({profile.samples} sample(s))?", yes=yes,
+                   action="Deleting a voice profile")
     voices.remove(profile.name)
     output.emit({**profile.public(), "deleted": True}, lambda c: c.print(f"Deleted the voice profile of {profile.name}"))

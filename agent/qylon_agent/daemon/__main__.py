@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 
+from qylon_cli import paths
 from qylon_cli import settings as settings_mod
 
 from .process import AlreadyRunning, Agent
 
 
 def main() -> None:
+    paths.make_private()
     settings = settings_mod.load()
     agent = Agent(
         concurrency=max(1, int(settings.get("agent.concurrency", 1))),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from qylon_cli.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRotate
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from .. import audit, keys
 from ..deps import Allowed, Ctx
@@ -15,7 +15,7 @@ from ..errors import ERROR_RESPONSES, ApiError, not_found
 from ..models import ApiKey as KeyRow
 from ..models import User as UserRow
 from ..models import now
-from ..permissions import scopes_allowed
+from ..permissions import rank, scopes_allowed
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"], responses=ERROR_RESPONSES)
 
@@ -41,13 +41,53 @@ def created(new: keys.NewKey) -> ApiKeyCreated:
     return ApiKeyCreated(**out(new.row).model_dump(), token=new.token)
 
 
-def _mine_or_admin(ctx: Ctx, key_id: str) -> KeyRow:
+def _find(ctx: Ctx, key_id: str) -> KeyRow:
     row = ctx.session.get(KeyRow, key_id) if len(key_id) <= 36 else None
     if row is None:
         raise not_found("API key")
+    return row
+
+
+def _mine_or_admin(ctx: Ctx, key_id: str) -> KeyRow:
+    """A key the caller may see or revoke: their own, or anyone's with api_keys:admin."""
+    row = _find(ctx, key_id)
     if row.user_id != ctx.principal.user.id and not ctx.principal.can("api_keys:admin"):
         raise ApiError(403, "This key belongs to someone else; managing it needs the admin scope and role.")
     return row
+
+
+def _may_manage_keys(ctx: Ctx) -> None:
+    """A key that has been rotated keeps its data rights until it expires, never key management:
+    whoever stole the old secret must not be able to outlive the rotation."""
+    if ctx.principal.key.rotated_to_id is not None:
+        raise ApiError(403, "This key has been rotated: during its grace period it may read and write data, "
+                            "but not create, rotate or revoke keys.", hint="Use the new key.")
+
+
+def _may_hold_secret_of(ctx: Ctx, target: UserRow) -> None:
+    """Nobody receives a secret for someone of equal or higher rank: making or rotating
+    another user's key needs api_keys:admin and a strictly higher role (an owner's keys
+    are made and rotated only by that owner)."""
+    me = ctx.principal.user
+    if target.id == me.id:
+        return
+    if not ctx.principal.can("api_keys:admin"):
+        raise ApiError(403, "Creating or rotating other users' keys needs the admin scope and role.")
+    if rank(target.role) >= rank(me.role):
+        raise ApiError(403, f"A {me.role} cannot create or rotate the keys of a {target.role}: "
+                            "only someone of higher rank, or the user themself, may.",
+                       hint="Ask them to create their own key (qylon auth keys create).")
+
+
+def _under_the_cap(ctx: Ctx, target: UserRow, cap: int) -> None:
+    """At most ``cap`` active keys per user (keys in a rotation's grace period do not count)."""
+    at = now()
+    active = ctx.session.scalar(select(func.count()).select_from(KeyRow).where(
+        KeyRow.user_id == target.id, KeyRow.revoked_at.is_(None), KeyRow.rotated_to_id.is_(None),
+        or_(KeyRow.expires_at.is_(None), KeyRow.expires_at > at))) or 0
+    if active >= cap:
+        raise ApiError(409, f"{target.email} already has {active} active API keys (the most allowed: {cap}).",
+                       code="too_many_keys", hint="Revoke keys no longer used (qylon auth keys revoke).")
 
 
 def _check_scopes(ctx: Ctx, target: UserRow, scopes: list[str]) -> None:
@@ -66,6 +106,7 @@ def _check_scopes(ctx: Ctx, target: UserRow, scopes: list[str]) -> None:
 def create_key(body: ApiKeyCreate, ctx: Allowed("api_keys:own"), request: Request) -> ApiKeyCreated:
     """Create a key; the secret is in this response only."""
     s, me = ctx.session, ctx.principal.user
+    _may_manage_keys(ctx)
     target = me
     if body.user_id and body.user_id != me.id:
         if not ctx.principal.can("api_keys:admin"):
@@ -73,9 +114,11 @@ def create_key(body: ApiKeyCreate, ctx: Allowed("api_keys:own"), request: Reques
         target = s.get(UserRow, body.user_id) if len(body.user_id) <= 36 else None
         if target is None:
             raise not_found("User")
+        _may_hold_secret_of(ctx, target)
         if target.status == "deactivated":
             raise ApiError(409, "That user is deactivated.", code="conflict")
     _check_scopes(ctx, target, body.scopes)
+    _under_the_cap(ctx, target, request.app.state.settings.max_keys_per_user)
     expires = now() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     new = keys.create(
         s, pepper=request.app.state.pepper, user_id=target.id, name=body.name, scopes=body.scopes, expires_at=expires
@@ -112,7 +155,9 @@ def get_key(key_id: str, ctx: Allowed("api_keys:read")) -> ApiKey:
 @router.post("/{key_id}/rotate", response_model=ApiKeyCreated)
 def rotate_key(key_id: str, body: ApiKeyRotate, ctx: Allowed("api_keys:own"), request: Request) -> ApiKeyCreated:
     """Issue a new secret; the old one keeps working for ``grace_seconds`` (0: stops now)."""
+    _may_manage_keys(ctx)
     row = _mine_or_admin(ctx, key_id)
+    _may_hold_secret_of(ctx, ctx.session.get(UserRow, row.user_id))
     if not keys.is_usable(row):
         raise ApiError(409, "Only an active key can be rotated.", code="conflict")
     new = keys.rotate(ctx.session, row, pepper=request.app.state.pepper, grace=timedelta(seconds=body.grace_seconds))
@@ -124,6 +169,7 @@ def rotate_key(key_id: str, body: ApiKeyRotate, ctx: Allowed("api_keys:own"), re
 @router.post("/{key_id}/revoke", response_model=ApiKey)
 def revoke_key(key_id: str, ctx: Allowed("api_keys:own")) -> ApiKey:
     """Revoke a key: it stops working at once."""
+    _may_manage_keys(ctx)
     row = _mine_or_admin(ctx, key_id)
     if row.revoked_at is None:
         keys.revoke(row)

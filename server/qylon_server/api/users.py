@@ -168,26 +168,21 @@ def invite_user(body: UserInvite, ctx: Allowed("users:write")) -> User:
 
 @router.post("/v1/users/{user_id}/deactivate", response_model=User)
 def deactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
-    """Deactivate a user: their API keys stop working at once."""
-    s, me = ctx.session, ctx.principal.user
-    row = get_user(s, user_id)
-    if row.id == me.id:
-        raise ApiError(409, "You cannot deactivate yourself.", code="conflict", hint="Ask another admin.")
-    if rank(row.role) > rank(me.role):
-        raise ApiError(403, f"A {me.role} cannot deactivate a {row.role}.")
-    if row.status != "deactivated":
-        row.status, row.deactivated_at = "deactivated", now()
-        audit.record(s, ctx.principal, "user.deactivate", target_type="user", target_id=row.id)
-    return out(row)
+    """Deactivate a user: their API keys stop working at once (never yourself, nor the last owner)."""
+    return _provision(ctx, get_user(ctx.session, user_id), "deactivate")
 
 
 @router.post("/v1/users/{user_id}/reactivate", response_model=User)
 def reactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
     """Reactivate a deactivated user: their unrevoked API keys work again."""
-    row = get_user(ctx.session, user_id)
+    return _provision(ctx, get_user(ctx.session, user_id), "reactivate")
+
+
+def _provision(ctx, row: UserRow, change: str) -> User:
+    """One change through the provisioning rules (the same as bulk and SCIM)."""
     try:
         provisioner = Provisioner(ctx.session, ctx.principal, via="api")
-        provisioner.reactivate(row)
+        getattr(provisioner, change)(row)
         provisioner.finish()
     except Refused as exc:
         raise ApiError(exc.status, exc.message, code=exc.code, hint=exc.hint) from None

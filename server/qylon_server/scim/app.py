@@ -127,5 +127,7 @@ class ScimApp(ASGIApplication):
             principal = authenticate(self.state, session, token, request.subject)
             if "scim" not in principal.key.scopes or rank(principal.user.role) < rank("admin"):
                 raise ForbiddenException(detail="This API key lacks the scim scope (an admin's key made with --scope scim).")
-            storage = SqlStorage(session, Provisioner(session, principal, via="scim"))
+            storage = SqlStorage(session, Provisioner(session, principal, via="scim"),
+                                 phone_region=self.state.settings.phone_region,
+                                 max_scan=self.state.settings.scim_filter_max_scan)
             return ScimHandler(self.service, storage).handle(request)

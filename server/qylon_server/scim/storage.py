@@ -14,12 +14,13 @@ same userName again brings the same user back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
+from qylon_cli import addresses
 from qylon_cli.schemas import BulkUserFields
 from scim2_models import (
     Address,
@@ -42,7 +43,7 @@ from scim2_models import (
     SearchRequest,
     UniquenessException,
 )
-from scim2_models import ConflictException, Context
+from scim2_models import ConflictException, Context, TooManyException
 from scim2_models import Group as ScimGroup
 from scim2_models import GroupMember as ScimMember
 from scim2_models import User as ScimUser
@@ -107,8 +108,11 @@ def refusals() -> Iterator[None]:
 class SqlStorage(ScimStorage):
     """One request's storage: ``session`` is its transaction, ``provisioner`` its rules."""
 
-    def __init__(self, session: Session, provisioner: Provisioner):
+    def __init__(self, session: Session, provisioner: Provisioner, *, phone_region: str | None = None,
+                 max_scan: int = 1000):
         self.s, self.p = session, provisioner
+        self.max_scan = max_scan  # resources a filter SQL cannot narrow may be checked in memory
+        self.phone_region = phone_region  # for national numbers (no +country code), e.g. "US"
 
     # -- reading ---------------------------------------------------------------
     def get(self, resource_type: ResourceType, resource_id: str, *, response_parameters=None) -> Resource[Any]:
@@ -138,6 +142,12 @@ class SqlStorage(ScimStorage):
         narrowed = _narrow(scim_filter.ast, _columns(is_user))
         if narrowed is not None:
             query = query.where(narrowed)
+        candidates = self.s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        if candidates > self.max_scan:
+            raise TooManyException(detail=(
+                f"This filter would be checked against {candidates} resources one by one (the most is "
+                f"{self.max_scan}). Filter with eq, co or sw on userName, emails, externalId, displayName, "
+                "name.givenName, name.familyName or title (users), or displayName, externalId (groups)."))
         resource_model = UserResource if is_user else ScimGroup
         if not scim_filter.models:
             scim_filter = parametrize(ScimFilter, resource_model)(str(scim_filter))
@@ -306,7 +316,7 @@ class SqlStorage(ScimStorage):
                 family_name=resource.name.family_name if resource.name else None,
                 display_name=resource.display_name,
                 title=resource.title,
-                phone=phone.value if phone is not None else None,
+                phone=_phone(phone.value, self.phone_region) if phone is not None else None,
                 location=(address.locality or address.formatted) if address is not None else None,
                 department=enterprise.department if enterprise is not None else None,
                 manager_email=manager_email,
@@ -322,9 +332,20 @@ class SqlStorage(ScimStorage):
 
 def _email(text: str | None) -> str | None:
     try:
-        return validate_email(text or "", check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
+        return addresses.email((text or "").strip())
+    except addresses.Bad:
         return None
+
+
+def _phone(value: str | None, region: str | None) -> str | None:
+    """An identity provider's phone number in E.164: written in any usual form, with its
+    country code or, when the server has a phone region, as a national number there."""
+    if not value or not value.strip():
+        return None
+    try:
+        return addresses.phone(value.strip(), region=region)
+    except addresses.Bad as exc:
+        raise InvalidValueException(detail=f"phoneNumbers: {value!r}: {exc.message}") from None
 
 
 def _has_enterprise(resource: UserResource) -> bool:
@@ -388,7 +409,7 @@ def _overlay(kept: dict, mapped: dict, user: User) -> dict:
     for key, value in holds.items():
         field = "locality" if key == "addresses" else "value"
         entries = kept.get(key) or []
-        same = [e for e in entries if str(e.get(field) or "").lower() == str(value or "").lower()]
+        same = [e for e in entries if _same(key, str(e.get(field) or ""), str(value or ""))]
         if value is None:
             document.pop(key, None)
         elif not same:
@@ -399,6 +420,15 @@ def _overlay(kept: dict, mapped: dict, user: User) -> dict:
     document[ENTERPRISE] = extension
     document["schemas"] = [USER_SCHEMA, ENTERPRISE] if extension else [USER_SCHEMA]
     return {k: v for k, v in document.items() if v not in (None, {}, [])}
+
+
+def _same(key: str, kept: str, column: str) -> bool:
+    """Whether a kept value is the column's: phones as the identity provider wrote them
+    (``(425) 555-0100``) are the same as their E.164 form (``+14255550100``)."""
+    if key == "phoneNumbers":
+        digits = re.sub(r"\D", "", kept)
+        return len(digits) >= 6 and re.sub(r"\D", "", column).endswith(digits)
+    return kept.lower() == column.lower()
 
 
 def _group_resource(group: Group, members: list[ScimMember]) -> Resource[Any]:
