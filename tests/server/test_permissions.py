@@ -29,6 +29,7 @@ ROUTES = [
     ("PUT", "/v1/meetings/{meeting}", "meeting", "member", "write"),
     ("GET", "/v1/meetings", None, "member", "read"),
     ("GET", "/v1/meetings/{meeting}", None, "member", "read"),
+    ("DELETE", "/v1/meetings/{doomed}", None, "member", "write"),  # a meeting made for the call
     ("GET", "/v1/action-items", None, "member", "read"),
     ("PATCH", "/v1/action-items/{meeting}/{item}", {"status": "done"}, "member", "write"),
     ("GET", "/v1/users", None, "member", "read"),
@@ -100,7 +101,8 @@ def world(api, org):
 
 def test_no_key_is_401_everywhere(api, world):
     ids = {"client": world["client"], "meeting": world["meeting"], "owner": world["org"].owner_id,
-           "victim": world["org"].owner_id, "ownkey": str(uuid.uuid4()), "item": "a1", "n": 0}
+           "victim": world["org"].owner_id, "ownkey": str(uuid.uuid4()), "item": "a1", "n": 0,
+           "doomed": world["meeting"]}
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
         assert r.status_code == 401, (method, path, r.text)
@@ -121,7 +123,11 @@ def test_every_route_checks_role_and_scope(api, world, backend):
             n += 1
             victim = api.post("/v1/users", world["owner"], json={"email": f"v{n}@example.com"}).json()["id"]
             ids = {"client": world["client"], "meeting": world["meeting"], "owner": world["org"].owner_id,
-                   "victim": victim, "ownkey": ownkey, "item": "a1", "n": n}
+                   "victim": victim, "ownkey": ownkey, "item": "a1", "n": n, "doomed": None}
+            if "{doomed}" in path:
+                ids["doomed"] = str(uuid.uuid4())
+                made = api.put(f"/v1/meetings/{ids['doomed']}", world["owner"], json=meeting_body(ids["doomed"]))
+                assert made.status_code < 400, made.text
             headers = {"Idempotency-Key": f"perm-{secrets.token_hex(8)}"} if body == "bulk" else {}
             r = api.call(method, fill(path, ids), token, json=payload_for(body, {**ids, "meeting": world["meeting"]}),
                          headers=headers)
