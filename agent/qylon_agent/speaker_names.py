@@ -62,8 +62,13 @@ def enroll_from_meeting(store, meeting: Meeting, speaker_id: str, name: str, *, 
     from . import audio as audio_mod
     from .voices import Voices, embed_speech
 
-    path = store.audio_path(meeting.id) or meeting.source
-    if not path or not Path(path).exists():
+    path = store.audio_path(meeting.id)
+    if not path:
+        raise NotFound(
+            f"Meeting {meeting.id[:8]} has no recording (it was imported from a transcript); its voices cannot be learnt.",
+            hint="Enroll from a clip instead: qylon speakers enroll NAME clip.wav",
+        )
+    if not Path(path).exists():
         raise NotFound(
             f"The audio of meeting {meeting.id[:8]} is no longer at {path}; its voice cannot be enrolled.",
             hint="Enroll from a clip instead: qylon speakers enroll NAME clip.wav",

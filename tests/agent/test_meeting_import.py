@@ -109,3 +109,11 @@ def test_round_trip_through_vtt_and_json(tmp_path, qylon):
         assert again.json["data"]["id"] != first["id"]
         statuses = [i["status"] for i in again.json["data"]["action_items"]]
         assert statuses == (["done", "open"] if fmt == "json" else ["open", "open"])  # the JSON export keeps what was done
+
+
+def test_a_voice_cannot_be_learnt_from_an_imported_transcript(qylon, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("Dana: Let's start with the budget.\nMarcus: The totals match.\n", encoding="utf-8")
+    meeting = qylon("meeting", "import", str(path), "--json").json["data"]
+    result = qylon("meeting", "rename-speaker", meeting["id"][:8], "SPEAKER_1", "Dana Lee", "--enroll", "--json")
+    assert result.code == 5 and "imported from a transcript" in result.json["error"]["message"]
