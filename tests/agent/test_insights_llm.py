@@ -288,3 +288,22 @@ def test_import_with_the_model_and_with_the_model_down(env, qylon, tmp_path, mon
     down = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
     assert down.code == 6 and down.json["error"]["code"] == "llm_unreachable"
     assert len(qylon("meeting", "list", "--json").json["data"]) == 2  # the transcript is kept, without insights
+
+
+@pytest.mark.slow
+def test_an_agent_job_whose_model_is_down_keeps_the_transcript_and_is_not_run_again(env, jfk_wav):
+    """A background transcription asked for --extractor llm while the model is down: the
+    transcript is stored, and the job fails for good (running it again would only
+    transcribe the file again); its error says where the transcript is."""
+    from qylon_agent.daemon import worker
+    from qylon_agent.store import Store
+    from qylon_cli.errors import QylonError
+
+    env.default = Behaviour(error("overloaded", type_="server_error"), status=503)
+    store = Store()
+    payload = {"path": str(jfk_wav), "meeting_id": "5eed0000-0000-4000-8000-00000000e6e6", "extractor": "llm"}
+    with pytest.raises(QylonError) as exc:
+        worker.transcribe(store, payload, lambda done, total: None)
+    assert exc.value.exit_code == 6 and getattr(exc.value, "permanent", False)
+    assert "5eed0000" in exc.value.hint
+    assert "fellow americans" in " ".join(s.text.lower() for s in store.get_meeting("5eed0000").segments)

@@ -169,8 +169,9 @@ class Agent:
                 log.info("job released for the next start", extra={"fields": fields})
         except QylonError as exc:
             detail = {**exc.to_dict(), "exit_code": exc.exit_code}
-            # Bad input, bad usage, no permission, nothing there: trying again cannot help.
-            permanent = exc.exit_code in (EXIT_USAGE, EXIT_INVALID, EXIT_AUTH, EXIT_NOT_FOUND)
+            # Bad input, bad usage, no permission, nothing there: trying again cannot help;
+            # nor can it where the handler says so (the part that worked is kept, the hint says what next).
+            permanent = getattr(exc, "permanent", False) or exc.exit_code in (EXIT_USAGE, EXIT_INVALID, EXIT_AUTH, EXIT_NOT_FOUND)
             failed = queue.fail(job["id"], exc.message, permanent=permanent, detail=detail)
             log.warning("job failed", extra={"fields": {**fields, "error": exc.message, "status": failed["status"]}})
         except Exception as exc:  # noqa: BLE001 - a job's bug must not kill the daemon

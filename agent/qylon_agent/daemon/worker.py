@@ -3,9 +3,8 @@ effect of running once (a transcription's meeting id is fixed when it is queued)
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from ..store import Store
@@ -46,7 +45,9 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
         )
     except insights.InsightsFailed as failed:  # the model asked for is down: keep the transcript, report why
         store.save_meeting(failed.meeting, audio_path=failed.meeting.source)
-        raise failed.reported() from None
+        error = failed.reported()
+        error.permanent = True  # the transcript is stored: running the job again would only transcribe it again
+        raise error from None
     store.save_meeting(meeting, audio_path=meeting.source)
     store.set_extractor(meeting.id, "offline" if warnings else insights.choose(payload.get("extractor"), settings))
     return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings,
