@@ -84,22 +84,22 @@ class Diarization:
     centroids: np.ndarray = field(default_factory=lambda: np.zeros((0, 256), dtype=np.float32))
     talk_time: list[float] = field(default_factory=list)
     local: int | None = None  # the speaker heard mostly on the microphone channel
-    _starts: list[float] | None = field(default=None, repr=False)
+    # Per excluded speaker (None: nobody), the turns and their starts, for bisecting; words are looked up one by one.
+    _index: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_speakers(self) -> int:
         return len(self.talk_time)
 
+    def _without(self, exclude: int | None) -> tuple[list[Turn], list[float]]:
+        if exclude not in self._index:
+            turns = [t for t in self.turns if t.speaker != exclude]
+            self._index[exclude] = (turns, [t.start for t in turns])
+        return self._index[exclude]
+
     def speaker_between(self, start: float, end: float, *, exclude: int | None = None) -> int | None:
         """The speaker talking most in [start, end], else the nearest turn's speaker (never ``exclude``)."""
-        if exclude is None:
-            turns = self.turns
-            if self._starts is None or len(self._starts) != len(turns):
-                self._starts = [t.start for t in turns]
-            starts = self._starts
-        else:
-            turns = [t for t in self.turns if t.speaker != exclude]
-            starts = [t.start for t in turns]
+        turns, starts = self._without(exclude)
         if not turns:
             return None
         hi = bisect.bisect_left(starts, end)
@@ -217,15 +217,6 @@ def _nearest(centers: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return np.where(np.abs(centers[left] - pos) <= np.abs(centers[right] - pos), left, right)
 
 
-def cluster(emb: np.ndarray, opts: Options, *, narrowband: bool = False, region: np.ndarray | None = None) -> np.ndarray:
-    """Cluster unit window embeddings; return a label per row (0..k-1). ``region``: the
-    speech region of each window (consecutive windows of one region are clustered together first)."""
-    if len(emb) == 1:
-        return np.zeros(1, dtype=int)
-    region = np.zeros(len(emb), dtype=int) if region is None else region
-    return _cluster_windows(emb, opts, narrowband, region)
-
-
 def _segments(region: np.ndarray, size: int) -> np.ndarray:
     """A segment number per window: runs of up to ``size`` consecutive windows of one speech region."""
     keys = np.empty(len(region), dtype=int)
@@ -238,8 +229,13 @@ def _segments(region: np.ndarray, size: int) -> np.ndarray:
     return keys
 
 
-def _cluster_windows(emb: np.ndarray, opts: Options, narrowband: bool, region: np.ndarray) -> np.ndarray:
+def cluster(emb: np.ndarray, opts: Options, *, narrowband: bool = False, region: np.ndarray | None = None) -> np.ndarray:
+    """Cluster unit window embeddings; return a label per row (0..k-1). ``region``: the
+    speech region of each window (consecutive windows of one region are averaged first)."""
     n = len(emb)
+    if n == 1:
+        return np.zeros(1, dtype=int)
+    region = np.zeros(n, dtype=int) if region is None else region
     size = SEGMENT_WINDOWS if not narrowband else 1
     keys = _segments(region, max(size, int(np.ceil(n / MAX_WINDOWS))))
     if keys[-1] + 1 < n:  # average the windows of each segment: a steadier voice

@@ -24,6 +24,9 @@ webinar the user only listens to), that channel is diarized like a mono file.
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import diarize as dz
@@ -49,19 +52,49 @@ def _mono(audio: Audio, channel: int) -> Audio:
                  original_rate=audio.original_rate, original_channels=1)
 
 
-def _speaking_sides(audio: Audio, r_mic, r_sys) -> int | None:
-    """None when both channels carry speech of their own (a call), else the one channel that
-    does: a meeting in the room, a call only listened to, or one channel that merely echoes
-    the other (all its speech is the other's, its level following the other's)."""
-    seconds = [sum(e - s for s, e in r) for r in (r_mic, r_sys)]
-    n = len(audio.samples) // HOP + 1
+@dataclass
+class _Call:
+    """What the two channels hold, per 10 ms frame; worked out once per recording."""
+
+    regions: tuple[list, list]  # speech (start_s, end_s) on the microphone, on the system channel
+    only: int | None  # None: a call (both sides speak); else the one channel with speech of its own
+    local: np.ndarray  # the microphone's speech that is not the call's echo
+    others: np.ndarray  # the system's speech that is not the user leaking in
+    louder_mic: np.ndarray  # the microphone louder than the system, each against its own speech
+
+
+# The pipeline asks twice (to transcribe, then to diarize): the last answer is kept while
+# its recording lives (a weak reference: the cache never holds the audio itself).
+_last: tuple[weakref.ref, _Call] | None = None
+
+
+def _analyse(audio: Audio) -> _Call:
+    global _last
+    if _last is not None and _last[0]() is audio.channels:
+        return _last[1]
     mic, system = audio.channels[0], audio.channels[1]
-    raw_mic, raw_sys = _levels(mic, [], n), _levels(system, [], n)
+    n = len(audio.samples) // HOP + 1
+    r_mic, r_sys = dz.speech_regions(mic), dz.speech_regions(system)
     on_mic, on_sys = _mask(r_mic, n), _mask(r_sys, n)
-    copy = _copy_of(on_sys, raw_sys, on_mic, raw_mic), _copy_of(on_mic, raw_mic, on_sys, raw_sys)
-    if min(seconds) >= MIN_CHANNEL_SPEECH_S and not any(copy):
-        return None
-    return 1 if copy[0] else 0 if copy[1] else 0 if seconds[0] >= seconds[1] else 1
+    db_mic, db_sys = _db(mic, n), _db(system, n)
+    # Each channel measured against the loud end of its own speech (leaked, quiet speech
+    # must not pull that reference down).
+    rel_mic, rel_sys = db_mic - _loud(db_mic, on_mic), db_sys - _loud(db_sys, on_sys)
+    seconds = [sum(e - s for s, e in r) for r in (r_mic, r_sys)]
+    copy = _copy_of(on_sys, db_sys, on_mic, db_mic), _copy_of(on_mic, db_mic, on_sys, db_sys)
+    only = None
+    if min(seconds) < MIN_CHANNEL_SPEECH_S or any(copy):
+        # One side only: a meeting in the room, a call only listened to, or one channel
+        # that merely echoes the other (all its speech is the other's, following its level).
+        only = 1 if copy[0] else 0 if copy[1] else 0 if seconds[0] >= seconds[1] else 1
+    call = _Call(
+        regions=(r_mic, r_sys), only=only,
+        local=on_mic & ~(on_sys & (rel_mic < rel_sys - ECHO_DB)),
+        others=on_sys & ~(on_mic & (rel_sys < rel_mic - ECHO_DB)),
+        louder_mic=rel_mic >= rel_sys,
+    )
+    _last = (weakref.ref(audio.channels), call)
+    return call
 
 
 def call_sides(audio: Audio) -> tuple[Audio, Audio] | None:
@@ -70,60 +103,39 @@ def call_sides(audio: Audio) -> tuple[Audio, Audio] | None:
     all heard."""
     if audio.channels is None or audio.channels.shape[0] < 2:
         return None
-    r_mic, r_sys = dz.speech_regions(audio.channels[0]), dz.speech_regions(audio.channels[1])
-    if _speaking_sides(audio, r_mic, r_sys) is not None:
+    call = _analyse(audio)
+    if call.only is not None:
         return None
-    local, others, _, _ = _who_talks(audio, r_mic, r_sys)
     # Each side keeps only its own speech (0.2 s around it): the call's echo in the
     # microphone must not be transcribed again as the user's words.
-    return _keep(audio, 0, local), _keep(audio, 1, others)
+    return _keep(audio, 0, call.local), _keep(audio, 1, call.others)
 
 
 def _keep(audio: Audio, channel: int, mask: np.ndarray, pad_s: float = 0.2) -> Audio:
     pad = int(pad_s / dz.FRAME_S)
     grown = np.convolve(mask.astype(np.int8), np.ones(2 * pad + 1, dtype=np.int8), mode="same") > 0
-    gate = np.repeat(grown, HOP)[: len(audio.samples)]
     side = _mono(audio, channel)
-    side.samples = np.where(gate[: len(side.samples)], side.samples, np.float32(0))
+    side.samples = np.where(np.repeat(grown, HOP)[: len(side.samples)], side.samples, np.float32(0))
     return side
-
-
-def _who_talks(audio: Audio, r_mic, r_sys):
-    """(local, others, mic level, system level) per 10 ms frame of a call: the microphone's
-    speech that is not the call's echo, and the system's that is not the user leaking in."""
-    mic, system = audio.channels[0], audio.channels[1]
-    n = len(audio.samples) // HOP + 1
-    on_mic, on_sys = _mask(r_mic, n), _mask(r_sys, n)
-    level_mic, level_sys = _levels(mic, r_mic, n), _levels(system, r_sys, n)
-    local = on_mic & ~(on_sys & (level_mic < level_sys - ECHO_DB))
-    others = on_sys & ~(on_mic & (level_sys < level_mic - ECHO_DB))
-    return local, others, level_mic, level_sys
 
 
 def diarize(audio: Audio, opts: dz.Options) -> dz.Diarization:
     """Diarize a two-channel recording (a call: per side; else the one side with speech)."""
-    r_mic, r_sys = dz.speech_regions(audio.channels[0]), dz.speech_regions(audio.channels[1])
-    n = len(audio.samples) // HOP + 1
-    only = _speaking_sides(audio, r_mic, r_sys)
-    if only is not None:
-        return dz.diarize(_mono(audio, only), opts, regions=r_mic if only == 0 else r_sys)
-    local, others, level_mic, level_sys = _who_talks(audio, r_mic, r_sys)
-    r_sys = _regions(others, min_s=0.3, bridge_s=0.3)
+    call = _analyse(audio)
+    if call.only is not None:
+        return dz.diarize(_mono(audio, call.only), opts, regions=call.regions[call.only])
     remote_opts = dz.Options(
         num_speakers=None if opts.num_speakers is None else max(1, opts.num_speakers - 1),
         min_speakers=max(1, opts.min_speakers - 1), max_speakers=max(1, opts.max_speakers - 1), hop_s=opts.hop_s,
     )
-    remote = dz.diarize(_mono(audio, 1), remote_opts, regions=r_sys)
-    labels = np.full(n, -1)
+    remote = dz.diarize(_mono(audio, 1), remote_opts, regions=_regions(call.others, min_s=0.3, bridge_s=0.3))
+    labels = np.full(len(call.local), -1)
     for t in remote.turns:
         labels[int(round(t.start / dz.FRAME_S)) : int(round(t.end / dz.FRAME_S))] = t.speaker
     me = remote.n_speakers
-    both = local & (labels >= 0)
-    labels[local & ~both] = me
-    labels[both & (level_mic >= level_sys)] = me
-    centroids = list(remote.centroids)
-    centroids.append(_voice(audio.channels[0], local))
-    return dz.from_frames(labels, np.stack(centroids), local=me)
+    labels[call.local & ((labels < 0) | call.louder_mic)] = me
+    centroids = np.vstack([remote.centroids.reshape(-1, 256), _voice(audio.channels[0], call.local)])
+    return dz.from_frames(labels, centroids, local=me)
 
 
 def _mask(regions, n: int) -> np.ndarray:
@@ -133,18 +145,19 @@ def _mask(regions, n: int) -> np.ndarray:
     return mask
 
 
-def _levels(x: np.ndarray, regions, n: int) -> np.ndarray:
-    """Per 10 ms frame, the channel's level in dB relative to the median level of its own speech."""
+def _db(x: np.ndarray, n: int) -> np.ndarray:
+    """Per 10 ms frame, the channel's level in dB, smoothed over 0.3 s (a syllable's rise
+    and fall is not a change of who is talking)."""
     frames = len(x) // HOP
     energy = np.square(x[: frames * HOP].reshape(frames, HOP), dtype=np.float64).mean(axis=1)
-    # Over 0.3 s: a syllable's rise and fall is not a change of who is talking.
     energy = np.convolve(energy, np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES, mode="same")
     db = np.full(n, -120.0)
     db[:frames] = 10 * np.log10(energy + 1e-12)
-    speech = _mask(regions, n)
-    # The loud end of the channel's speech: leaked (quiet) speech must not pull the reference down.
-    ref = float(np.percentile(db[speech], 90)) if speech.any() else 0.0  # no regions: absolute dB
-    return db - ref
+    return db
+
+
+def _loud(db: np.ndarray, speech: np.ndarray) -> float:
+    return float(np.percentile(db[speech], 90)) if speech.any() else 0.0
 
 
 def _copy_of(on_a: np.ndarray, db_a: np.ndarray, on_b: np.ndarray, db_b: np.ndarray) -> bool:
