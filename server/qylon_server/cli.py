@@ -1,4 +1,4 @@
-"""`qylon server ...`: start, migrate, init, status.
+"""`qylon server ...`: migrate, init, start.
 
 Light at import: fastapi, sqlalchemy and uvicorn are imported inside the commands.
 """
@@ -6,6 +6,8 @@ Light at import: fastapi, sqlalchemy and uvicorn are imported inside the command
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -77,12 +79,17 @@ def init(
     from .orgs import create_org
 
     settings = _settings(database_url)
-    db = Database(settings.database_admin_url or settings.database_url)
-    try:
-        mig.require_current(db.engine, settings.database_url)
-        done = create_org(db, name=org, admin_email=admin_email, pepper=settings.pepper(), allow_more=another)
-    finally:
-        db.dispose()
+    url = settings.database_admin_url or settings.database_url
+    with _removed_on_failure(settings.database_url):
+        if _sqlite_file(url) and _schema_of(url) is None:
+            _, after = mig.upgrade(url)  # a new SQLite file: nothing to upgrade with care, so create it here
+            output.info(f"New database {mig.safe_url(url)}: created its schema ({after}).")
+        db = Database(url)
+        try:
+            mig.require_current(db.engine, settings.database_url, then="run `qylon server init` again")
+            done = create_org(db, name=org, admin_email=admin_email, pepper=settings.pepper(), allow_more=another)
+        finally:
+            db.dispose()
     data = {"organisation": {"id": done.org_id, "name": done.org_name},
             "user": {"id": done.user_id, "email": done.email, "role": "owner"},
             "key": {"id": done.key_id, "prefix": done.prefix, "scopes": ["admin", "read", "write"]},
@@ -114,7 +121,6 @@ def start(
     """
     import uvicorn
 
-    from . import migrate as mig
     from .db import Database
 
     settings = _settings(database_url)
@@ -123,16 +129,12 @@ def start(
     for path in (ssl_certfile, ssl_keyfile):
         if path and not path.is_file():
             raise InvalidInput(f"TLS file not found: {path}")
-    db = Database(settings.database_url)
-    try:
-        mig.require_current(db.engine, settings.database_url)
-        if db.role_bypasses_rls():
-            message = "The database role is a superuser or has BYPASSRLS: row-level security will not apply."
-            if settings.environment != "development":
-                raise InvalidInput(message, hint="Connect as a role without SUPERUSER/BYPASSRLS (see docs/server.md).")
-            output.warn(message)
-    finally:
-        db.dispose()
+    with _removed_on_failure(settings.database_url):
+        db = Database(settings.database_url)
+        try:
+            _check_serving(db, settings)
+        finally:
+            db.dispose()
     settings.pepper()  # create the key pepper before several workers race to
     scheme = "https" if ssl_certfile else "http"
     output.info(f"Qylon server on {scheme}://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})")
@@ -142,3 +144,44 @@ def start(
         log_level=log_level, proxy_headers=False, server_header=False,  # proxies: QYLON_TRUSTED_PROXIES
         limit_concurrency=settings.max_concurrent_requests + 20,
     )
+
+
+def _check_serving(db, settings) -> None:
+    """The schema is current and, outside development, the role is subject to row-level security."""
+    from . import migrate as mig
+
+    mig.require_current(db.engine, settings.database_url)
+    if db.role_bypasses_rls():
+        message = "The database role is a superuser or has BYPASSRLS: row-level security will not apply."
+        if settings.environment != "development":
+            raise InvalidInput(message, hint="Connect as a role without SUPERUSER/BYPASSRLS (see docs/server.md).")
+        output.warn(message)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    return Path(url[len("sqlite:///"):]).expanduser() if url.startswith("sqlite:///") else None
+
+
+def _schema_of(url: str) -> str | None:
+    from . import migrate as mig
+    from .db import make_engine
+
+    engine = make_engine(url)
+    try:
+        return mig.current(engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _removed_on_failure(url: str) -> Iterator[None]:
+    """A SQLite file that this command created is deleted again if the command fails: no half-made database."""
+    path = _sqlite_file(url)
+    existed = path is None or path.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+        raise

@@ -71,7 +71,7 @@ def upgrade(url: str, *, grant_to: str | None = None) -> tuple[str | None, str]:
         engine.dispose()
 
 
-def require_current(engine, url_for_hint: str) -> None:
+def require_current(engine, url_for_hint: str, *, then: str = "start again") -> None:
     """Refuse to serve a database that is not at the newest schema."""
     try:
         found = current(engine)
@@ -81,7 +81,7 @@ def require_current(engine, url_for_hint: str) -> None:
         state = "has no schema yet" if found is None else f"is at revision {found}, not {head()}"
         raise NotMigrated(
             f"The database {safe_url(url_for_hint)} {state}.",
-            hint="Run `qylon server migrate` (with the same QYLON_DATABASE_URL), then start again.",
+            hint=f"Run `qylon server migrate` (with the same QYLON_DATABASE_URL), then {then}.",
         )
 
 

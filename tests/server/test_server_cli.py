@@ -169,3 +169,33 @@ def test_migrations_downgrade_to_empty_and_upgrade_again(engine_name, tmp_path):
     else:
         with postgres_backend() as backend:
             roundtrip(backend.admin_url)
+
+
+def test_readme_server_lines_on_a_fresh_home(qylon, qylon_home):
+    """The README's two lines: init on a fresh SQLite database creates its schema, says so, and start serves it."""
+    init = qylon("server", "init", "--org", "Acme Consulting", "--admin-email", "you@acme.example", "--json")
+    assert init.code == 0, init.stderr
+    assert "created its schema" in init.stderr and init.json["data"]["organisation"]["name"] == "Acme Consulting"
+    assert qylon("server", "migrate", "--json").json["data"]["changed"] is False  # already at the newest schema
+
+
+def test_failed_init_or_start_leaves_no_database_behind(qylon, qylon_home):
+    db = qylon_home / "server.db"
+    bad = qylon("server", "init", "--org", "Acme", "--admin-email", "not-an-email", "--json")
+    assert bad.code == 3, bad.stdout
+    refused = qylon("server", "start", "--port", "1", "--json")
+    assert refused.code == 1 and refused.json["error"]["code"] == "database_not_migrated"
+    assert not list(qylon_home.glob("server.db*")), sorted(p.name for p in qylon_home.iterdir())
+    assert not db.exists()
+
+
+def test_init_on_an_unmigrated_postgres_database_names_the_step(qylon):
+    with postgres_backend() as backend:
+        with create_engine(backend.admin_url).begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS qylon_alembic_version"))
+        result = qylon("server", "init", "--org", "Acme", "--admin-email", "ops@acme.example",
+                       "--database-url", backend.admin_url, "--json")
+        assert result.code == 1, result.stdout
+        err = result.json["error"]
+        assert err["code"] == "database_not_migrated" and "qylon server migrate" in err["hint"]
+        assert "server init` again" in err["hint"]
