@@ -28,7 +28,7 @@ RATE = 16000
 
 
 def load_people(root: Path) -> dict[str, list[np.ndarray]]:
-    from qylon_agent import audio
+    from qylon_agent.speech import audio
 
     people = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -42,8 +42,8 @@ def load_people(root: Path) -> dict[str, list[np.ndarray]]:
 
 def join(turns, rng):
     """(audio, reference) from (samples, who) turns with 0.2-0.9 s pauses."""
-    from qylon_agent import diarize
-    from qylon_agent.audio import Audio
+    from qylon_agent.speech import diarize
+    from qylon_agent.speech.audio import Audio
 
     parts, ref, t = [], [], 0.0
     for x, who in turns:
@@ -74,7 +74,8 @@ def meetings(people, rng):
 
 
 def sweep(items, merges, distincts) -> None:
-    from qylon_agent import der, diarize
+    import der  # benchmarks/der.py, beside this script
+    from qylon_agent.speech import diarize
 
     print(f"{'merge':>6} {'distinct':>8} {'mean DER':>9} {'counts right':>12}")
     for merge, distinct in itertools.product(merges, distincts):
@@ -89,7 +90,7 @@ def sweep(items, merges, distincts) -> None:
 
 
 def profiles(people, rng) -> None:
-    from qylon_agent import diarize, voices
+    from qylon_agent.speech import diarize, voices
 
     half = {who: (clips[::2], clips[1::2]) for who, clips in people.items() if len(clips) >= 2}  # enrol on one half
     enrolled = {who: voices.embed_speech(join([(c, who) for c in a], rng)[0])[1] for who, (a, _) in half.items()}

@@ -13,7 +13,7 @@ varied voices, speeds and pauses, over a minute each), rebuilt with
 samples/make_meeting.py into a temporary folder. The speaker count is found
 automatically. DER: 10 ms frames, 0.25 s collar each side of reference
 boundaries, overlapped speech scored, optimal speaker mapping
-(qylon_agent/der.py; with --pyannote, pyannote.metrics' DiarizationErrorRate
+(benchmarks/der.py; with --pyannote, pyannote.metrics' DiarizationErrorRate
 with collar=0.5 is printed beside it when it is installed).
 
 RTF is diarization time (VAD + embeddings + clustering, after decoding) over the
@@ -59,7 +59,7 @@ def _write_wav(path: Path, samples) -> Path:
 
 def real_files(tmp: Path) -> list[tuple[str, Path, Path]]:
     import numpy as np
-    from qylon_agent import audio, diarize
+    from qylon_agent.speech import audio, diarize
 
     arctic = VOICES / "cmu_arctic"
     order = ["aew_a0001", "axb_a0004", "aew_a0002", "axb_a0005", "aew_a0003", "axb_a0006"]
@@ -115,7 +115,8 @@ def main() -> None:
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
-    from qylon_agent import audio, der, diarize
+    import der  # benchmarks/der.py, beside this script
+    from qylon_agent.speech import audio, diarize
 
     print(f"{'file':34} {'dur s':>6} {'ref':>3} {'found':>5} {'DER':>6} {'miss s':>6} {'FA s':>5} {'conf s':>6} {'RTF':>6} {'CPU RTF':>7}")
     with tempfile.TemporaryDirectory() as tmp:

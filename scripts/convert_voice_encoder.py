@@ -5,14 +5,14 @@ weights come from the `resemblyzer` 0.1.4 wheel (Apache-2.0, Corentin Jemine,
 https://github.com/resemble-ai/Resemblyzer), file `resemblyzer/pretrained.pt`,
 a torch checkpoint. This script reads it once, in a throwaway virtual
 environment OUTSIDE the repository, and writes
-agent/qylon_agent/voice_encoder/ge2e.npz with the LSTM and linear tensors plus
+agent/qylon_agent/speech/voice_encoder/ge2e.npz with the LSTM and linear tensors plus
 librosa's 40-band mel filter bank (so the agent needs neither torch nor librosa):
 
     python3 -m venv /tmp/conv && /tmp/conv/bin/pip install torch==2.13.0 librosa==0.11.0 numpy
     /tmp/conv/bin/pip download resemblyzer==0.1.4 --no-deps -d /tmp/conv
     cd /tmp/conv && unzip -o Resemblyzer-0.1.4-py3-none-any.whl 'resemblyzer/*'
     /tmp/conv/bin/python scripts/convert_voice_encoder.py /tmp/conv/resemblyzer/pretrained.pt \
-        agent/qylon_agent/voice_encoder/ge2e.npz
+        agent/qylon_agent/speech/voice_encoder/ge2e.npz
 
 With ``--verify WAV...`` (needs resemblyzer's own dependencies: webrtcvad,
 scipy, setuptools<81) it also embeds each file with resemblyzer's torch
@@ -49,7 +49,7 @@ def convert(checkpoint: Path, out: Path) -> None:
 
 def verify(out: Path, wavs: list[str]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
-    from qylon_agent.embeddings import VoiceEncoder as NumpyEncoder
+    from qylon_agent.speech.embeddings import VoiceEncoder as NumpyEncoder
     from resemblyzer import VoiceEncoder, preprocess_wav
 
     torch_enc = VoiceEncoder("cpu", verbose=False)

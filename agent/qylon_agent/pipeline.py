@@ -8,16 +8,16 @@ leaves nothing half-written.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from qylon_cli.errors import InvalidInput
 from qylon_cli.schemas import Meeting
 
-from . import audio as audio_mod
-from . import transcribe as stt
+from .speech import audio as audio_mod
+from .speech import transcribe as stt
 
 FROM_SETTINGS = "settings"  # diarize as the speakers.* settings say, naming with the store's voice profiles
 
@@ -44,26 +44,30 @@ def transcribe_file(
 
     ``recorded_at`` is when the meeting took place (``date_source`` says who said so); by
     default the recording's own date (meeting_date.of_file). Due dates count from it.
-    ``heard``, when given, receives ``unheard`` (speech that gave no words, even transcribed
-    again alone) and ``recovered`` (stretches that gave words only the second time)."""
-    from . import meeting_date, vocabulary
+    ``on_warning`` hears every stage's warnings (a missing CUDA device, a model that could not
+    run). ``heard``, when given, receives ``unheard`` (speech that gave no words, even
+    transcribed again alone), ``recovered`` (stretches that gave words only the second time)
+    and ``fell_back`` (the insights came from the offline extractor because the model failed)."""
+    from .speech import vocabulary
+    from .store import meeting_date
 
     decoded = audio_mod.decode(path)
     if opts.hotwords is None:
         opts = replace(opts, hotwords=vocabulary.hotwords(settings, client))
     if diarization == FROM_SETTINGS:
-        from .attribution import from_settings
+        from .speech.attribution import from_settings
 
         diarization, naming = from_settings(settings)
     sides = None
     if diarization is not None:
-        from .twochannel import call_sides
+        from .speech.twochannel import call_sides
 
         sides = call_sides(decoded)
     if sides:
-        transcript, channel_of = _transcribe_call(sides, opts, settings, on_progress)
+        transcript, channel_of = _transcribe_call(sides, opts, settings, on_progress, on_warning)
     else:
-        transcript, channel_of = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress), None
+        transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress, on_warning=on_warning)
+        channel_of = None
     if heard is not None:
         heard.update(unheard=transcript.unheard, recovered=transcript.recovered)
     if not transcript.segments:
@@ -74,8 +78,8 @@ def transcribe_file(
         )
     segments, speakers = transcript.segments, []
     if diarization is not None:
-        from .attribution import attribute
-        from .conversation_names import name_speakers
+        from .speech.attribution import attribute
+        from .speech.conversation_names import name_speakers
 
         segments, speakers = attribute(decoded, segments, diarization, naming, client=client, channel_of=channel_of)
         speakers = name_speakers(segments, speakers)
@@ -94,10 +98,10 @@ def transcribe_file(
         segments=segments,
         speakers=speakers,
     )
-    return analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, on_warning=on_warning)
+    return analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, on_warning=on_warning, heard=heard)
 
 
-def _transcribe_call(sides, opts, settings, on_progress) -> tuple[stt.Transcript, list[int]]:
+def _transcribe_call(sides, opts, settings, on_progress, on_warning) -> tuple[stt.Transcript, list[int]]:
     """A call's two sides transcribed one after the other (words said at once are all heard),
     merged in time order; with each segment's channel (0 microphone, 1 system)."""
     parts = []
@@ -106,7 +110,7 @@ def _transcribe_call(sides, opts, settings, on_progress) -> tuple[stt.Transcript
             if on_progress:
                 on_progress((k * total + position) / 2, total)
 
-        parts.append(stt.transcribe(side, opts, settings=settings, on_progress=progress))
+        parts.append(stt.transcribe(side, opts, settings=settings, on_progress=progress, on_warning=on_warning))
     tagged = sorted(((seg, k) for k, part in enumerate(parts) for seg in part.segments), key=lambda p: (p[0].start, p[1]))
     merged = stt.Transcript(language=parts[1].language or parts[0].language, model=parts[0].model,
                             segments=[seg for seg, _ in tagged],
@@ -115,8 +119,11 @@ def _transcribe_call(sides, opts, settings, on_progress) -> tuple[stt.Transcript
     return merged, [k for _, k in tagged]
 
 
-def analyze(meeting: Meeting, *, extractor=None, fallback=None, settings=None, on_warning=None, previous=()) -> Meeting:
+def analyze(
+    meeting: Meeting, *, extractor=None, fallback=None, settings=None, on_warning=None, previous=(), heard=None
+) -> Meeting:
     """The insights stage: action items, decisions and a summary (a model's, or the offline extractor's).
+    ``heard["fell_back"]``, when given, says whether the extractor warned (the model failed).
 
     When the model asked for cannot run, ``insights.InsightsFailed`` carries the meeting without
     insights, for the caller to store before it reports the error.
@@ -124,8 +131,17 @@ def analyze(meeting: Meeting, *, extractor=None, fallback=None, settings=None, o
     from . import insights
     from .insights.llm import LLMFailed
 
+    warned: list[str] = []
+
+    def warn(message: str) -> None:
+        warned.append(message)
+        if on_warning:
+            on_warning(message)
+
     try:
-        result = insights.analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, warn=on_warning)
+        result = insights.analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, warn=warn)
     except LLMFailed as exc:
         raise insights.InsightsFailed(meeting, exc) from exc
+    if heard is not None:
+        heard["fell_back"] = bool(warned)
     return insights.apply(meeting, result, previous=previous)

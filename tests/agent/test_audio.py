@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from qylon_agent.audio import decode
+from qylon_agent.speech.audio import decode
+
 from qylon_cli.errors import InvalidInput
 
 from .audiofiles import FORMATS, encode, read_wav

@@ -6,10 +6,10 @@ import csv
 import json
 from collections import defaultdict
 
-from qylon_agent import conversation_names
-from qylon_agent.store import Store
-from qylon_cli.schemas import Segment
+from qylon_agent.speech import conversation_names
+from qylon_agent.store.database import Store
 
+from qylon_cli.schemas import Segment
 from tests.agent.transcripts import make_meeting
 from tests.conftest import SHARED
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from qylon_agent.store import Store
+from qylon_agent.store.database import Store
+
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker, Word
 
 MID = "44444444-4444-4444-8444-444444444444"

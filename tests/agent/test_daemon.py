@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -14,15 +13,15 @@ import time
 
 import numpy as np
 import pytest
-from qylon_agent.audio import decode
+from qylon_agent.speech.audio import decode
 
 from ..conftest import AUDIO, SAMPLES
 from .audiofiles import read_wav, write_wav
 
 
 def agent_pid(qylon_home) -> int | None:
-    lock = qylon_home / "agent" / "agent.lock"
-    return json.loads(lock.read_text() or "{}").get("pid") if lock.exists() else None
+    info = qylon_home / "agent" / "agent.lock.json"  # the lock's sidecar (qylon_agent.locks)
+    return json.loads(info.read_text() or "{}").get("pid") if info.exists() else None
 
 
 @pytest.fixture
@@ -196,7 +195,7 @@ def test_install_and_uninstall_service(qylon, qylon_home, tmp_path):
 
 def test_auto_export_follows_changes(qylon, qylon_home, tmp_path, jfk_wav):
     import yaml
-    from qylon_agent.store import Store
+    from qylon_agent.store.database import Store
 
     vault = tmp_path / "vault"
     assert qylon("config", "set", "agent.export_dir", str(vault)).code == 0

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from qylon_agent.detect import identify
+from qylon_agent.recording.detect import identify
 
 from .test_daemon import agent_status, wait_for
 

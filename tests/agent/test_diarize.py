@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qylon_agent import attribution, der, diarize, voices
-from qylon_agent.audio import decode
-from qylon_agent.embeddings import encoder
-from qylon_cli.schemas import Segment, Word
+from qylon_agent.speech import attribution, diarize, voices
+from qylon_agent.speech.audio import decode
+from qylon_agent.speech.embeddings import encoder
 
+from benchmarks import der
+from qylon_cli.schemas import Segment, Word
 from tests.agent.audiofiles import write_wav
 from tests.agent.diarize_fixtures import build
 

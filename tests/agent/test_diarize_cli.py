@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qylon_agent import voices
+from qylon_agent.speech import voices
 
 from tests.agent.audiofiles import write_wav
 from tests.agent.test_diarize import DANA_1, DANA_2, MARCUS, _two_channel, clips  # noqa: F401  (session fixture)
@@ -121,7 +121,8 @@ def test_two_channel_recording_names_the_microphone_voice(qylon, clips, tmp_path
 def test_rename_moves_action_items_to_the_name(qylon):
     from datetime import datetime, timezone
 
-    from qylon_agent.store import Store
+    from qylon_agent.store.database import Store
+
     from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
     store = Store()

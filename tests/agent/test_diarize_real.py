@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qylon_agent import der, diarize, voices
-from qylon_agent.audio import SAMPLE_RATE, Audio, decode
+from qylon_agent.speech import diarize, voices
+from qylon_agent.speech.audio import SAMPLE_RATE, Audio, decode
 
+from benchmarks import der
 from tests.conftest import SHARED
 
 VOICES = SHARED / "data" / "voices"

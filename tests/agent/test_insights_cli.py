@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from qylon_agent.store import Store
+from qylon_agent.store.database import Store
 
 from ..conftest import SAMPLES
 from .transcripts import make_meeting

@@ -208,7 +208,7 @@ def test_explicit_llm_errors_carry_their_exit_codes(env, status, body, exit_code
 
 @pytest.mark.slow
 def test_cli_analyze_with_llm_and_fallback(env, qylon):
-    from qylon_agent.store import Store
+    from qylon_agent.store.database import Store
 
     meeting = make_meeting()
     store = Store()
@@ -296,7 +296,8 @@ def test_an_agent_job_whose_model_is_down_keeps_the_transcript_and_is_not_run_ag
     transcript is stored, and the job fails for good (running it again would only
     transcribe the file again); its error says where the transcript is."""
     from qylon_agent.daemon import worker
-    from qylon_agent.store import Store
+    from qylon_agent.store.database import Store
+
     from qylon_cli.errors import QylonError
 
     env.default = Behaviour(error("overloaded", type_="server_error"), status=503)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from qylon_agent.daemon.jobs import JobQueue
-from qylon_agent.store import Store
+from qylon_agent.store.database import Store
+
 from qylon_cli.errors import InvalidInput, NotFound
 
 

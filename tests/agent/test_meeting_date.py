@@ -8,8 +8,8 @@ import shutil
 from datetime import UTC, datetime
 
 import pytest
-from qylon_agent import meeting_date
-from qylon_agent.audio import decode
+from qylon_agent.speech.audio import decode
+from qylon_agent.store import meeting_date
 
 from ..conftest import SAMPLES
 from .audiofiles import encode
@@ -69,7 +69,7 @@ def test_tag_values(value, expected):
 
 
 def crashed_recording(started: datetime):
-    from qylon_agent import recording
+    from qylon_agent.recording import files as recording
 
     rec = recording.Recording.create(recording.root(), title="Weekly", rate=16000, channels=1, transcribe=True)
     writer = recording.WavWriter(rec.audio, 16000, 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from qylon_agent import transcript_files
+from qylon_agent.store import transcript_files
 
 from .transcript_fixtures import ITEMS, MEET, NAMES, PLAIN, SRT, TEAMS, ZOOM
 

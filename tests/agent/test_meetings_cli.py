@@ -8,7 +8,8 @@ from datetime import date, datetime, timezone
 import pytest
 import srt
 import webvtt
-from qylon_agent.store import Store
+from qylon_agent.store.database import Store
+
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker, Word
 
 
@@ -152,7 +153,7 @@ def test_vtt_escapes_ampersands_and_angle_brackets(qylon_home):
     import io
     import re
 
-    from qylon_agent.export import to_vtt
+    from qylon_agent.store.formats import to_vtt
 
     said = ["R&D spend is < 5% & falling", "a > b --> c", "use <b>bold</b> &amp; stay"]
     meeting = make_meeting("44444444-4444-4444-8444-444444444444", "T", None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from qylon_agent.migrations import migrations
-from qylon_agent.store import Store
+from qylon_agent.store.database import Store
+from qylon_agent.store.migrations import migrations
 from sqlite_utils import Database
 
 NAMES = [m.name for m in migrations._migrations]

@@ -14,9 +14,10 @@ import time
 
 import numpy as np
 import pytest
-from qylon_agent import der, diarize
-from qylon_agent.audio import SAMPLE_RATE, Audio, decode
+from qylon_agent.speech import diarize
+from qylon_agent.speech.audio import SAMPLE_RATE, Audio, decode
 
+from benchmarks import der
 from tests.agent.audiofiles import write_wav
 from tests.agent.test_diarize_real import _clip
 from tests.agent.test_record import Run, qylon

@@ -7,7 +7,8 @@ import uuid
 from datetime import UTC, datetime
 
 from qylon_agent.daemon.jobs import JobQueue
-from qylon_agent.store import Store
+from qylon_agent.store.database import Store
+
 from qylon_cli.schemas import ActionItem, Meeting, Segment
 
 

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx2
 import pytest
-from qylon_agent.outbox import Outbox
-from qylon_agent.store import Store
+from qylon_agent.store.database import Store
+from qylon_agent.sync.outbox import Outbox
+
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
 from ..conftest import credentials

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx2
-from qylon_agent.store import Store
+from qylon_agent.store.database import Store
+
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
 MID = "33333333-3333-4333-8333-333333333333"

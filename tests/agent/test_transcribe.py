@@ -75,7 +75,8 @@ def test_no_words_invented_in_silence(qylon, tmp_path, jfk_wav):
 
 
 def test_a_segment_is_split_where_its_words_pause_long():
-    from qylon_agent.transcribe import _split_at_pauses
+    from qylon_agent.speech.transcribe import _split_at_pauses
+
     from qylon_cli.schemas import Segment, Word
 
     words = [Word(start=s, end=s + 0.5, word=f" w{i}") for i, s in enumerate([8.0, 9.0, 10.25, 35.75, 36.5])]

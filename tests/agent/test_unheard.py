@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qylon_agent import transcribe as stt
-from qylon_agent import unheard
-from qylon_agent.audio import decode
+from qylon_agent.speech import transcribe as stt
+from qylon_agent.speech import unheard
+from qylon_agent.speech.audio import decode
+
 from qylon_cli.schemas import Segment, Word
 
 from ..conftest import AUDIO, SAMPLES

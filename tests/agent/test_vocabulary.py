@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from qylon_agent import vocabulary
-from qylon_agent.store import Store
+from qylon_agent.speech import vocabulary
+from qylon_agent.store.database import Store
+
 from qylon_cli import settings as settings_mod
 from qylon_cli.schemas import Meeting, Segment, Speaker
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from qylon_cli import output
 from qylon_cli.errors import QylonError
 
-from ..audio import check_file
+from ..speech.audio import check_file
 
 
 def agent_client():
@@ -61,7 +61,7 @@ def transcribe_in_agent(
         output.emit({"job": job}, lambda c: c.print(f"Queued job {job['id'][:8]}; follow it with `qylon agent jobs`."))
         return True
     job = run_in_agent(agent, "transcribe", payload, f"Transcribing {file.name} (agent)")
-    from ..store import Store
+    from ..store.database import Store
     from . import render
 
     meeting = Store().get_meeting(job["result"]["meeting_id"])

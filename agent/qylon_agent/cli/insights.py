@@ -5,12 +5,15 @@ Attached to the `meeting` group by ``register(app)``; heavy imports stay inside 
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 from typing import Annotated
 
+import click
 import typer
-from qylon_cli import output
 from typer.core import TyperGroup
+
+from qylon_cli import output
 
 IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
 ItemArg = Annotated[str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)]
@@ -45,7 +48,7 @@ def chosen(extractor, fallback) -> tuple[str | None, str | None]:
 
 
 def _store():
-    from ..store import Store
+    from ..store.database import Store
 
     return Store()
 
@@ -56,40 +59,57 @@ def store_despite(store, failed, *, audio: bool = True) -> None:
     raise failed.reported() from None
 
 
-def record_extractor(store, meeting_id: str, extractor, settings, warnings: list[str]) -> None:
-    """After `transcribe`: say which extractor ran (the offline one when the model failed) and show its warnings."""
+def record_extractor(store, meeting_id: str, extractor, settings, warnings: list[str], *, fell_back: bool) -> None:
+    """After `transcribe`: say which extractor ran (the offline one when the model failed) and show the warnings."""
     from .. import insights
 
     for message in warnings:
         output.warn(message)
-    used = "offline" if warnings else insights.choose(extractor.value if extractor else None, settings)
+    used = "offline" if fell_back else insights.choose(extractor.value if extractor else None, settings)
     store.set_extractor(meeting_id, used)
 
 
 class ActionsGroup(TyperGroup):
-    """`qylon meeting actions [ID] [--owner ...]` lists; `actions done|reopen ITEM_ID` change an item."""
+    """`actions ID ...` lists that meeting's items: a word that names no subcommand is taken as
+    a meeting id for `list` (Click's documented ``get_command`` hook, no parsing of our own)."""
 
-    def parse_args(self, ctx, args):
-        words = [a for a in args if not a.startswith("-")]
-        if not any(a in ("--help", "-h") for a in args) or words:
-            if not words or words[0] not in self.commands:
-                args = ["list", *args]
-        return super().parse_args(ctx, args)
+    def get_command(self, ctx, cmd_name):
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name.startswith("-"):
+            return found
+        listing = self.commands["list"]
+        return click.Command(
+            cmd_name,
+            params=[p for p in listing.params if p.name != "meeting_id"],
+            callback=functools.partial(listing.callback, meeting_id=cmd_name),
+            help=listing.help,
+        )
 
 
 actions = typer.Typer(
     cls=ActionsGroup,
+    invoke_without_command=True,
     help="Work through action items: list them, mark them done or open again, add or correct them.\n\n"
     "`qylon meeting actions [ID] [--owner NAME] [--open]` is short for `qylon meeting actions list ...`.\n\n"
     "Example: qylon meeting actions --owner Bob --open",
 )
 
+OwnerOption = Annotated[str | None, typer.Option(help="Only items owned by this person (case-insensitive).")]
+OpenOption = Annotated[bool, typer.Option("--open", help="Only items not done yet.")]
+
+
+@actions.callback()
+def actions_default(ctx: typer.Context, owner: OwnerOption = None, open_: OpenOption = False, json: output.JsonOption = False) -> None:
+    """`actions [--owner NAME] [--open]` with no subcommand lists (`actions ID ...`: see ActionsGroup)."""
+    if ctx.invoked_subcommand is None:
+        list_items(None, owner=owner, open_=open_, json=json)
+
 
 @actions.command("list")
 def list_items(
     meeting_id: Annotated[str | None, typer.Argument(help="Only this meeting's items (an id or prefix).", show_default=False)] = None,
-    owner: Annotated[str | None, typer.Option(help="Only items owned by this person (case-insensitive).")] = None,
-    open_: Annotated[bool, typer.Option("--open", help="Only items not done yet.")] = False,
+    owner: OwnerOption = None,
+    open_: OpenOption = False,
     json: output.JsonOption = False,
 ) -> None:
     """List action items across meetings with owner, due date, status and the quote they came from.
@@ -142,8 +162,8 @@ def analyze(
     from qylon_cli import settings as settings_mod
 
     from .. import insights
-    from ..corrections import edit_meeting
-    from ..meeting_date import parse_given
+    from ..store.corrections import edit_meeting
+    from ..store.meeting_date import parse_given
 
     store = _store()
     meeting = store.get_meeting(meeting_id)
@@ -192,7 +212,7 @@ def _escape(text: str | None) -> str:
 def render_items(console, rows: list[dict]) -> None:
     from rich.table import Table
 
-    from ..export import short_clock
+    from ..store.formats import short_clock
 
     if not rows:
         console.print("No action items. `qylon meeting analyze ID` finds them in a stored meeting.")

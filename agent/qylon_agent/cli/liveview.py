@@ -16,7 +16,7 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.text import Text
 
-from ..export import short_clock
+from ..store.formats import short_clock
 
 BAR = 30
 

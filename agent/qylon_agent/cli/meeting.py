@@ -1,5 +1,7 @@
-"""`qylon meeting ...`: transcribe, list, show, search, export, delete.
+"""`qylon meeting ...`: transcribe, list, show, search, export, delete; and the group.
 
+The whole `meeting` group is composed at the bottom of this module, in one place: these
+commands, and those of meeting_speakers, insights, meeting_import, meeting_edit and record.
 Commands parse options, call the library and render; heavy imports stay inside them.
 """
 
@@ -9,11 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from qylon_cli import output
 from qylon_cli.errors import Interrupted
 
+from . import insights as insights_cli
+from . import meeting_edit, meeting_import, meeting_speakers, record
 from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
-from .insights import register as register_insights
 
 app = typer.Typer(
     help="Record, transcribe, search and export meetings.\n\nExample: qylon meeting transcribe call.m4a --client Acme",
@@ -30,7 +34,7 @@ TimeOption = Annotated[str | None, typer.Option("--time", help="When it started,
 def complete_client(incomplete: str) -> list[str]:
     """Client names from the list `qylon sync` last pulled (works offline)."""
     try:
-        from ..outbox import Outbox
+        from ..sync.outbox import Outbox
 
         return Outbox(_store()).client_names(incomplete)
     except Exception:  # noqa: BLE001 - completion must never fail loudly
@@ -38,12 +42,11 @@ def complete_client(incomplete: str) -> list[str]:
 
 
 def _store():
-    from ..store import Store
+    from ..store.database import Store
 
     return Store()
 
 
-@app.command()
 def transcribe(
     file: Annotated[Path, typer.Argument(help="WAV, FLAC, MP3, M4A, OGG/Opus or WebM.", show_default=False)],
     title: Annotated[str | None, typer.Option(help="Meeting title (default: the file name).")] = None,
@@ -71,7 +74,7 @@ def transcribe(
 
     Example: qylon meeting transcribe interview.m4a --title "Kick-off" --client Acme --date 2026-11-18
     """
-    from ..meeting_date import parse_given
+    from ..store.meeting_date import parse_given
 
     recorded_at = parse_given(on, at)
     if background:
@@ -89,7 +92,7 @@ def transcribe(
         from qylon_cli import settings as settings_mod
 
         from .. import insights, pipeline
-        from .. import transcribe as stt
+        from ..speech import transcribe as stt
         from .meeting_speakers import speaker_options
         from .progress import audio_progress
 
@@ -107,7 +110,7 @@ def transcribe(
                 store_despite(_store(), failed)
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
-        record_extractor(store, meeting.id, extractor, settings, warned)
+        record_extractor(store, meeting.id, extractor, settings, warned, fell_back=heard["fell_back"])
     except KeyboardInterrupt:
         raise Interrupted("Transcription interrupted; nothing was stored.") from None
 
@@ -117,12 +120,6 @@ def transcribe(
     output.emit(data, lambda c: render.transcript(c, meeting))
 
 
-from . import meeting_speakers as _meeting_speakers  # noqa: E402  (adds `speakers` and `rename-speaker`)
-
-_meeting_speakers.register(app)
-
-
-@app.command("list")
 def list_(
     client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many, newest first.")] = None,
@@ -138,7 +135,6 @@ def list_(
     output.emit(rows, lambda c: render.meeting_list(c, rows))
 
 
-@app.command()
 def show(meeting_id: IdArg, json: output.JsonOption = False) -> None:
     """Show a stored meeting's transcript.
 
@@ -150,7 +146,6 @@ def show(meeting_id: IdArg, json: output.JsonOption = False) -> None:
     output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
 
 
-@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="Words to find; a trailing * matches a prefix.", show_default=False)],
     client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
@@ -163,7 +158,7 @@ def search(
     Example: qylon meeting search "proposal budget"
     Example: qylon meeting search budget --speaker "Dana Lee"
     """
-    from ..store import MARK_END, MARK_START
+    from ..store.database import MARK_END, MARK_START
     from . import render
 
     hits = _store().search(query, client=client, speaker=speaker, limit=limit)
@@ -171,7 +166,6 @@ def search(
     output.emit(data, lambda c: render.search_hits(c, hits))
 
 
-@app.command()
 def export(
     meeting_id: IdArg,
     format: Annotated[str, typer.Option("--format", "-f", help="txt, md, srt, vtt or json.")] = "md",
@@ -183,7 +177,7 @@ def export(
     """
     from qylon_cli.errors import UsageError
 
-    from ..export import FORMATS, render
+    from ..store.formats import FORMATS, render
 
     if format not in FORMATS:
         raise UsageError(f"Unknown format {format!r}.", hint=f"Choose one of: {', '.join(FORMATS)}.")
@@ -197,7 +191,6 @@ def export(
     output.info(f"Wrote {out}")
 
 
-@app.command()
 def delete(
     meeting_id: IdArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -213,20 +206,14 @@ def delete(
     store.delete_meeting(meeting.id)
     output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))
 
-register_insights(app)
 
-from . import meeting_import as _meeting_import  # noqa: E402  (adds `import`)
-
-_meeting_import.register(app)
-
-from . import meeting_edit as _meeting_edit  # noqa: E402  (edit, fix, actions add|edit)
-from .insights import actions as _actions  # noqa: E402
-
-_meeting_edit.register(app, _actions)
-
-# Recording lives in its own module (cli/record.py); attached here.
-from . import record as _record  # noqa: E402
-
-app.command("record")(_record.record)
-app.command("devices")(_record.devices_cmd)
-app.command("recover")(_record.recover)
+# -- the `meeting` group, composed in one place (in the order `--help` lists it) --
+app.command()(transcribe)
+meeting_speakers.register(app)  # speakers, rename-speaker
+app.command("list")(list_)
+for command in (show, search, export, delete):
+    app.command()(command)
+insights_cli.register(app)  # analyze, summary, actions (list, done, reopen)
+meeting_import.register(app)  # import
+meeting_edit.register(app, insights_cli.actions)  # edit, fix, actions add|edit
+record.register(app)  # record, devices, recover

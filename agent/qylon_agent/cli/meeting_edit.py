@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from qylon_cli import output
 from rich.markup import escape
+
+from qylon_cli import output
 
 IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
 ItemArg = Annotated[str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)]
@@ -20,7 +21,7 @@ DueOption = Annotated[str | None, typer.Option(help="A date (2026-11-27) or a ph
 
 
 def _store():
-    from ..store import Store
+    from ..store.database import Store
 
     return Store()
 
@@ -39,8 +40,8 @@ def edit(
     """
     from qylon_cli.errors import UsageError
 
-    from ..corrections import edit_meeting
-    from ..meeting_date import parse_given
+    from ..store.corrections import edit_meeting
+    from ..store.meeting_date import parse_given
 
     if title is None and client is None and on is None and at is None:
         raise UsageError("Nothing to change.", hint="Give --title, --client, --date or --time.")
@@ -70,7 +71,7 @@ def fix(
     """
     from qylon_cli.errors import UsageError
 
-    from ..corrections import fix_segments, read_transcript
+    from ..store.corrections import fix_segments, read_transcript
 
     store = _store()
     if from_file is not None:
@@ -103,7 +104,7 @@ def add_item(
 
     Example: qylon meeting actions add 3f2a "Send the signed contract" --owner Dana --due Friday
     """
-    from ..corrections import add_item as add
+    from ..store.corrections import add_item as add
 
     row = add(_store(), meeting_id, task=task, owner=owner, due=due)
     output.emit(row, lambda c: c.print(f"Added [cyan]{row['id'][:8]}[/] {escape(row['task'])}" + (f" (due {row['due']})" if row["due"] else "")))
@@ -120,7 +121,7 @@ def edit_item(
 
     Example: qylon meeting actions edit 9c1e --owner "Dana Scully" --due 2026-11-27
     """
-    from ..corrections import edit_item as edit_
+    from ..store.corrections import edit_item as edit_
 
     row = edit_(_store(), item_id, task=task, owner=owner, due=due)
     output.emit(row, lambda c: c.print(f"Updated [cyan]{row['id'][:8]}[/] {escape(row['task'])}" + (f" (due {row['due']})" if row["due"] else "")))

@@ -46,8 +46,9 @@ def import_(
     """
     from qylon_cli import settings as settings_mod
 
-    from .. import insights, pipeline, transcript_files
-    from ..store import Store
+    from .. import insights, pipeline
+    from ..store import transcript_files
+    from ..store.database import Store
     from . import render
 
     meeting = transcript_files.to_meeting(file, title=title, client=client, when=_when(on))
@@ -61,7 +62,7 @@ def import_(
     except insights.InsightsFailed as failed:
         store_despite(store, failed, audio=False)
     store.save_meeting(meeting)
-    record_extractor(store, meeting.id, extractor, settings, warned)
+    record_extractor(store, meeting.id, extractor, settings, warned, fell_back=bool(warned))
     output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
 
 

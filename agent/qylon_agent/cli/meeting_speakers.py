@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from qylon_cli import output
 
 IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
@@ -13,7 +14,7 @@ IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of 
 
 def speaker_options(settings, diarize: bool | None, speakers: int | None, min_speakers: int | None, max_speakers: int | None):
     """(diarize.Options or None, attribution.Naming) from flags and settings; profiles from the store."""
-    from ..attribution import from_settings
+    from ..speech.attribution import from_settings
 
     if diarize is False and (speakers or min_speakers or max_speakers):
         output.warn("--speakers/--min-speakers/--max-speakers are ignored with --no-diarize.")
@@ -35,8 +36,8 @@ def speakers(
     Example: qylon meeting speakers 3f2a accept SPEAKER_3        # their best suggestion
     Example: qylon meeting speakers 3f2a accept 3 "Dana Lee"
     """
-    from .. import speaker_names
-    from ..store import Store
+    from ..speech import speaker_names
+    from ..store.database import Store
 
     store = Store()
     meeting = store.get_meeting(meeting_id)
@@ -56,7 +57,7 @@ def speakers(
 
 def _learn(store, meeting, speaker_id: str, name: str) -> str | None:
     """speakers.learn_per_client: learn the voice for the meeting's client; the client, or None."""
-    from .. import speaker_names
+    from ..speech import speaker_names
 
     profile, warning = speaker_names.learn_for_client(store, meeting, speaker_id, name)
     if warning:
@@ -75,8 +76,8 @@ def rename_speaker(
 
     Example: qylon meeting rename-speaker 3f2a SPEAKER_2 "Dana Scully" --enroll
     """
-    from .. import speaker_names
-    from ..store import Store
+    from ..speech import speaker_names
+    from ..store.database import Store
 
     store = Store()
     meeting = store.get_meeting(meeting_id)
@@ -96,7 +97,7 @@ def speaker_table(console, meeting, rows: list[dict]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ..export import short_clock
+    from ..store.formats import short_clock
 
     console.print(f"[bold]{escape(meeting.title)}[/]  [dim]{short_clock(meeting.duration_s)} · id {meeting.id[:8]}[/]")
     if not rows:

@@ -9,9 +9,16 @@ from contextlib import contextmanager
 @contextmanager
 def audio_progress(description: str) -> Iterator[Callable[[float, float], None]]:
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    from ..export import short_clock
+    from ..store.formats import short_clock
 
     progress = Progress(
         TextColumn("{task.description}"),

@@ -1,6 +1,6 @@
 """`qylon meeting record`, `meeting devices` and `meeting recover`.
 
-Recording is crash-safe (see recording.py); stopping with Ctrl-C or SIGTERM finalises
+Recording is crash-safe (see recording/files.py); stopping with Ctrl-C or SIGTERM finalises
 the file and then transcribes it like `meeting transcribe`.
 """
 
@@ -20,7 +20,7 @@ MAX_RATE = 48000
 
 
 def _pending_note(base) -> None:
-    from ..recording import pending
+    from ..recording.files import pending
 
     waiting = pending(base)
     if waiting:
@@ -59,9 +59,9 @@ def _signals(recorder):
 
 
 def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
-    from ..capture import capture
-    from ..export import short_clock
-    from ..livetext import LiveTranscriber
+    from ..recording.capture import capture
+    from ..recording.livetext import LiveTranscriber
+    from ..store.formats import short_clock
     from .liveview import LiveView, keys
 
     view = LiveView(title)
@@ -83,8 +83,8 @@ def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
 
 
 def _transcribe(rec, settings, model):
-    from .. import recover as recover_mod
-    from .. import transcribe as stt
+    from ..recording import recover as recover_mod
+    from ..speech import transcribe as stt
     from .background import agent_client, run_in_agent
     from .progress import audio_progress
 
@@ -94,11 +94,11 @@ def _transcribe(rec, settings, model):
         if agent is not None:  # the agent has the model loaded: let it do the work
             options = {"model": model} if model else {}
             job = run_in_agent(agent, "recording", {"recording_id": rec.id, "options": options}, "Transcribing (agent)")
-            from ..store import Store
+            from ..store.database import Store
 
             return Store().get_meeting(job["result"]["meeting_id"])
         with audio_progress(f"Transcribing {rec.meta.get('title') or 'the recording'}") as on_progress:
-            return recover_mod.transcribe(rec, opts, settings=settings, on_progress=on_progress)
+            return recover_mod.transcribe(rec, opts, settings=settings, on_progress=on_progress, on_warning=output.warn)
     except KeyboardInterrupt:
         raise Interrupted(
             f"Transcription interrupted; the recording is kept in {rec.folder}.", hint="`qylon meeting recover` transcribes it."
@@ -131,8 +131,9 @@ def record(
 
     from qylon_cli import settings as settings_mod
 
-    from .. import devices, recording
-    from .. import transcribe as stt
+    from ..recording import devices
+    from ..recording import files as recording
+    from ..speech import transcribe as stt
 
     settings = settings_mod.load()
     base = recording.root(settings)
@@ -175,7 +176,7 @@ def devices_cmd(json: output.JsonOption = False) -> None:
     """
     from rich.table import Table
 
-    from .. import devices
+    from ..recording import devices
 
     rows = [s.to_dict() for s in devices.list_sources()]
 
@@ -208,7 +209,7 @@ def recover(
     """
     from qylon_cli import settings as settings_mod
 
-    from .. import recording
+    from ..recording import files as recording
 
     settings = settings_mod.load()
     base = recording.root(settings)
@@ -232,7 +233,7 @@ def _date_recording(rec, on: str | None, at: str | None) -> None:
     """Remember the date given for a recording; its meeting is dated so (recover.transcribe)."""
     from datetime import datetime, timezone
 
-    from ..meeting_date import parse_given
+    from ..store.meeting_date import parse_given
 
     started = rec.meta.get("started_at") or rec.meta.get("created_at")
     default = datetime.fromtimestamp(started, timezone.utc) if started else None
@@ -240,7 +241,7 @@ def _date_recording(rec, on: str | None, at: str | None) -> None:
 
 
 def _recover_one(rec, settings, model, no_transcribe: bool) -> dict:
-    from .. import recover as recover_mod
+    from ..recording import recover as recover_mod
 
     recover_mod.finalise(rec)
     output.info(f"Recording {rec.id[:8]}: {rec.state}, {rec.meta.get('duration_s') or 0:.1f} s of audio.")
@@ -255,3 +256,9 @@ def _recover_one(rec, settings, model, no_transcribe: bool) -> dict:
         except QylonError as exc:
             error = exc.to_dict()
     return {"recording": rec.summary(), "meeting_id": meeting.id if meeting else None, "error": error}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("record")(record)
+    app.command("devices")(devices_cmd)
+    app.command("recover")(recover)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from qylon_cli.schemas import Meeting
 from rich.markup import escape
 from rich.table import Table
 
-from ..export import short_clock
-from ..meeting_date import DESCRIBED, local_zone
-from ..store import MARK_END, MARK_START
+from qylon_cli.schemas import Meeting
+
+from ..store.database import MARK_END, MARK_START
+from ..store.formats import short_clock
+from ..store.meeting_date import DESCRIBED, local_zone
 
 
 def meeting_summary(meeting: Meeting) -> dict:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from qylon_cli import output
 
 app = typer.Typer(
@@ -16,8 +17,8 @@ app = typer.Typer(
 
 
 def _voices():
-    from ..store import Store
-    from ..voices import Voices
+    from ..speech.voices import Voices
+    from ..store.database import Store
 
     return Voices(Store())
 
@@ -32,7 +33,7 @@ def enroll(
 
     Example: qylon speakers enroll "Dana Scully" dana-intro.m4a dana-call.wav
     """
-    from ..voices import enroll_files
+    from ..speech.voices import enroll_files
 
     profile, warnings = enroll_files(_voices(), name, audio)
     for message in warnings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from qylon_cli import output
 
 app = typer.Typer(
@@ -50,9 +51,9 @@ def sync(
 
     Example: qylon sync --json
     """
-    from ..outbox import Outbox
-    from ..outbox import sync as run_sync
-    from ..store import Store
+    from ..store.database import Store
+    from ..sync.outbox import Outbox
+    from ..sync.outbox import sync as run_sync
 
     store = Store()
     if dry_run:

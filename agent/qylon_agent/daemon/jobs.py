@@ -11,23 +11,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from qylon_cli.errors import InvalidInput, NotFound
+from qylon_cli.errors import InvalidInput
 
-from ..store import Store
+from ..store import ids, timestamps
+from ..store.database import Store
 
 KINDS = ("transcribe", "recording", "analyze", "sync")
 FINISHED = ("done", "parked", "cancelled")
 BACKOFF_S = 5.0
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
 
 
 def _row(row: dict) -> dict:
@@ -49,20 +42,16 @@ class JobQueue:
             "status": "queued",
             "attempts": 0,
             "max_attempts": max_attempts,
-            "next_run_at": _iso(now()),
-            "created_at": _iso(now()),
+            "next_run_at": timestamps.now(),
+            "created_at": timestamps.now(),
         }
         with self.db.atomic():
             self.db["jobs"].insert(job)
         return self.get(job["id"])
 
     def get(self, ref: str) -> dict:
-        rows = list(self.db["jobs"].rows_where("id LIKE ?", [ref + "%"], limit=2))
-        if not rows:
-            raise NotFound(f"No job with id {ref}.", hint="`qylon agent jobs` lists jobs.")
-        if len(rows) > 1:
-            raise InvalidInput(f"{ref} matches more than one job.", hint="Give more characters of the id.")
-        return _row(rows[0])
+        job_id = ids.resolve(ref, ids.in_table(self.db, "jobs"), what="job", hint="`qylon agent jobs` lists jobs.")
+        return _row(self.db["jobs"].get(job_id))
 
     def list(self, *, include_finished: bool = True, limit: int = 100) -> list[dict]:
         where = None if include_finished else "status NOT IN ('done', 'cancelled')"
@@ -82,7 +71,7 @@ class JobQueue:
     def requeue_orphans(self) -> int:
         """Jobs left ``running`` by a process that died go back to the queue."""
         with self.db.atomic():
-            cur = self.db.execute("UPDATE jobs SET status = 'queued', next_run_at = ? WHERE status = 'running'", [_iso(now())])
+            cur = self.db.execute("UPDATE jobs SET status = 'queued', next_run_at = ? WHERE status = 'running'", [timestamps.now()])
         return cur.rowcount
 
     def claim(self, kinds: tuple[str, ...] = KINDS) -> dict | None:
@@ -93,14 +82,14 @@ class JobQueue:
                     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND next_run_at <= ?
                                 AND kind IN ({marks}) ORDER BY created_at LIMIT 1)
                     RETURNING id""",
-                [_iso(now()), _iso(now()), *kinds],
+                [timestamps.now(), timestamps.now(), *kinds],
             )
             row = cur.fetchone()
         return self.get(row[0]) if row else None
 
     def finish(self, job_id: str, result: dict | None = None) -> None:
         with self.db.atomic():
-            self.db["jobs"].update(job_id, {"status": "done", "result": json.dumps(result), "error": None, "finished_at": _iso(now())})
+            self.db["jobs"].update(job_id, {"status": "done", "result": json.dumps(result), "error": None, "finished_at": timestamps.now()})
 
     def fail(self, job_id: str, error: str, *, permanent: bool = False, detail: dict | None = None) -> dict:
         """Record a failure: retry later with backoff, or park when out of attempts.
@@ -111,10 +100,10 @@ class JobQueue:
         job = self.get(job_id)
         update = {"error": error, "result": json.dumps({"error": detail} if detail else None)}
         if permanent or job["attempts"] >= job["max_attempts"]:
-            update.update(status="parked", finished_at=_iso(now()))
+            update.update(status="parked", finished_at=timestamps.now())
         else:
             delay = BACKOFF_S * 2 ** (job["attempts"] - 1)
-            update.update(status="queued", next_run_at=_iso(now() + timedelta(seconds=delay)))
+            update.update(status="queued", next_run_at=timestamps.iso(datetime.now(UTC) + timedelta(seconds=delay)))
         with self.db.atomic():
             self.db["jobs"].update(job_id, update)
         return self.get(job_id)
@@ -131,7 +120,7 @@ class JobQueue:
         if job["status"] in FINISHED:
             raise InvalidInput(f"Job {job['id'][:8]} is already {job['status']}.")
         with self.db.atomic():
-            self.db["jobs"].update(job["id"], {"status": "cancelled", "finished_at": _iso(now())})
+            self.db["jobs"].update(job["id"], {"status": "cancelled", "finished_at": timestamps.now()})
         return self.get(job["id"])
 
     def retry(self, ref: str) -> dict:
@@ -140,9 +129,6 @@ class JobQueue:
             raise InvalidInput(f"Job {job['id'][:8]} is {job['status']}; only parked or cancelled jobs can be retried.")
         with self.db.atomic():
             self.db["jobs"].update(
-                job["id"], {"status": "queued", "attempts": 0, "error": None, "next_run_at": _iso(now()), "finished_at": None}
+                job["id"], {"status": "queued", "attempts": 0, "error": None, "next_run_at": timestamps.now(), "finished_at": None}
             )
         return self.get(job["id"])
-
-    def is_cancelled(self, job_id: str) -> bool:
-        return self.db["jobs"].get(job_id)["status"] == "cancelled"

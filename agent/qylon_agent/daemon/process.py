@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 from qylon_cli.errors import EXIT_AUTH, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_USAGE, QylonError
 
 from .. import __version__
-from ..store import Store
+from ..locks import ProcessLock
+from ..store.database import Store
 from . import control, worker
 from .jobs import JobQueue
-from .state import AgentPaths, InstanceLock, agent_paths
+from .state import AgentPaths, agent_paths
 
 log = logging.getLogger("qylon.agent")
 
@@ -55,7 +56,7 @@ class Agent:
         sync_interval_s: float = 300.0,
     ):
         self.paths = agent_paths()
-        self.lock = InstanceLock(self.paths.lock)
+        self.lock = ProcessLock(self.paths.lock)
         self.started = time.time()
         self.concurrency = concurrency
         self.stop_event = threading.Event()
@@ -192,18 +193,18 @@ class Agent:
     def recordings_root(self):
         from qylon_cli import settings as settings_mod
 
-        from .. import recording
+        from ..recording import files as recording
 
         return recording.root(settings_mod.load())
 
     def recording_live(self) -> bool:
-        from .. import recording
+        from ..recording import files as recording
 
         return any(rec.state == "recording" and rec.is_live() for rec in recording.all_recordings(self.recordings_root()))
 
     def recover_recordings(self) -> int:
         """Queue the recordings a dead recorder (or agent) left unfinished, as `meeting recover` would."""
-        from .. import recording
+        from ..recording import files as recording
 
         queue, queued = self.queue(), 0
         for rec in recording.pending(self.recordings_root()):
@@ -218,8 +219,9 @@ class Agent:
 
         from qylon_cli import settings as settings_mod
 
-        from .. import devices, recording
-        from ..capture import capture
+        from ..recording import devices
+        from ..recording import files as recording
+        from ..recording.capture import capture
 
         settings = settings_mod.load()
         sources, _notes = devices.pick(None, True)
@@ -269,10 +271,10 @@ class Agent:
                 log.warning(f"could not queue a sync: {exc}")
 
     def export_loop(self) -> None:
-        """Keep agent.export_dir in step with the store (see exporter.py)."""
+        """Keep agent.export_dir in step with the store (see sync/folder_sync.py)."""
         from pathlib import Path
 
-        from ..exporter import sync_exports
+        from ..sync.folder_sync import sync_exports
 
         folder = Path(self.export_dir).expanduser()
         store = Store()
@@ -286,7 +288,7 @@ class Agent:
             self.export_wake.clear()
 
     def on_meeting_apps(self, started: set[str], ended: set[str]) -> None:
-        from ..notify import notify
+        from .notify import notify
 
         self.meetings_detected = sorted((set(self.meetings_detected) | started) - ended)
         for app in sorted(started):
@@ -303,7 +305,7 @@ class Agent:
             self.auto_recorder.request_stop("meeting_ended")
 
     def watch_meetings(self) -> None:
-        from ..detect import Watcher
+        from ..recording.detect import Watcher
 
         watcher = Watcher(self.on_meeting_apps)
         threading.Thread(target=lambda: (self.stop_event.wait(), watcher.close()), daemon=True).start()

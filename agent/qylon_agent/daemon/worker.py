@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from ..store import Store
+from ..store.database import Store
 
 Progress = Callable[[float, float], None]
 
@@ -16,8 +16,8 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
     from qylon_cli import settings as settings_mod
 
     from .. import insights, pipeline
-    from .. import transcribe as stt
-    from ..attribution import from_settings
+    from ..speech import transcribe as stt
+    from ..speech.attribution import from_settings
 
     settings = settings_mod.load()
     opts = stt.options_from_settings(settings, **payload.get("options", {}))
@@ -49,7 +49,7 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
         error.permanent = True  # the transcript is stored: running the job again would only transcribe it again
         raise error from None
     store.save_meeting(meeting, audio_path=meeting.source)
-    store.set_extractor(meeting.id, "offline" if warnings else insights.choose(payload.get("extractor"), settings))
+    store.set_extractor(meeting.id, "offline" if heard["fell_back"] else insights.choose(payload.get("extractor"), settings))
     return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings,
             "unheard": heard.get("unheard", []), "recovered": heard.get("recovered", [])}
 
@@ -59,9 +59,9 @@ def recording(store: Store, payload: dict, progress: Progress) -> dict:
     from qylon_cli import settings as settings_mod
     from qylon_cli.errors import QylonError
 
-    from .. import recover
-    from .. import recording as recording_mod
-    from .. import transcribe as stt
+    from ..recording import files as recording_mod
+    from ..recording import recover
+    from ..speech import transcribe as stt
 
     settings = settings_mod.load()
     rec = recording_mod.get(recording_mod.root(settings), payload["recording_id"])
@@ -102,8 +102,8 @@ def sync(store: Store, payload: dict, progress: Progress) -> dict:
     from qylon_cli.client import ApiClient
     from qylon_cli.errors import Unavailable
 
-    from ..outbox import Outbox
-    from ..outbox import sync as run_sync
+    from ..sync.outbox import Outbox
+    from ..sync.outbox import sync as run_sync
 
     try:
         with ApiClient.from_credentials(retries=2, backoff=0.5, max_wait=4.0) as api:
@@ -135,11 +135,12 @@ def warm_up() -> None:
     speech model, the voice-activity model, the speaker encoder and the extractors."""
     import numpy as np
     from faster_whisper.vad import VadOptions, get_speech_timestamps
+
     from qylon_cli import settings as settings_mod
 
     from .. import insights  # noqa: F401 - loaded once, here
-    from .. import transcribe as stt
-    from ..embeddings import encoder
+    from ..speech import transcribe as stt
+    from ..speech.embeddings import encoder
 
     settings = settings_mod.load()
     model = stt.load_model(stt.options_from_settings(settings), settings)

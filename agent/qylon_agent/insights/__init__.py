@@ -48,7 +48,7 @@ def analyze(
     extractor; an explicit ``extractor="llm"`` without a fallback raises the model's error (exit 6 unreachable,
     3 misconfigured, 4 key refused), so a script can tell the two apart.
     """
-    from ..meeting_date import meeting_day
+    from ..store.meeting_date import meeting_day
     from . import llm, offline
 
     if fallback not in FALLBACKS:

@@ -21,7 +21,7 @@ from datetime import date
 from qylon_cli.errors import EXIT_AUTH, EXIT_INVALID, EXIT_UNAVAILABLE, QylonError
 from qylon_cli.schemas import Meeting
 
-from ..export import short_clock
+from ..store.formats import short_clock
 from .merge import merge_items, merge_texts
 from .result import Found, Insights
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
 from qylon_cli.errors import InvalidInput, NotFound
 
+from ..store import timestamps
 from .embeddings import unit
 
 # Cosine similarity between a meeting speaker's centre and a profile's voice above
@@ -50,10 +51,6 @@ class Profile:
         want = (client or "").casefold()
         embs = [e for c, e in self.by_client if c is None or (want and c.casefold() == want)]
         return unit(np.mean(embs, axis=0)) if embs else None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 class Voices:
@@ -96,7 +93,7 @@ class Voices:
         name = name.strip()
         if not name or len(name) > 100 or "\n" in name:
             raise InvalidInput(f"{name!r} is not a usable name (1-100 characters on one line).", code="invalid_name")
-        now = _now()
+        now = timestamps.now()
         with self.db.atomic():
             row = self.db.execute("SELECT id FROM voice_profiles WHERE name = ? COLLATE NOCASE", [name]).fetchone()
             pid = row[0] if row else uuid.uuid4().hex[:12]

@@ -93,7 +93,7 @@ def from_settings(settings=None, *, diarize: bool | None = None, num_speakers: i
     the voice profiles come from the agent store."""
     from qylon_cli import settings as settings_mod
 
-    from .store import Store
+    from ..store.database import Store
 
     settings = settings or settings_mod.load()
     if diarize is None:

@@ -20,7 +20,8 @@ from pathlib import PureWindowsPath
 
 from qylon_cli.errors import InvalidInput, NotFound
 
-from .store import Store, _now
+from ..store.database import Store
+from ..store.timestamps import now as _now
 
 
 @dataclass

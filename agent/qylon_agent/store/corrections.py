@@ -17,10 +17,10 @@ from pathlib import Path
 
 from qylon_cli.errors import InvalidInput, NotFound
 
-from .export import short_clock
-from .insights.dates import resolve_due
+from ..insights.dates import resolve_due
+from .database import Store
+from .formats import short_clock
 from .meeting_date import meeting_day
-from .store import Store
 
 CLEAR = ("", "none", "-")
 

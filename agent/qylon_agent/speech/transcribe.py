@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from qylon_cli.errors import InvalidInput
 from qylon_cli.schemas import Segment, Word
 
@@ -87,24 +88,23 @@ def resolve_model(name_or_path: str, settings=None) -> tuple[Path, str]:
     )
 
 
-def _device(requested: str) -> str:
+def _device(requested: str, on_warning: Callable[[str], None] | None = None) -> str:
     if requested in ("cuda", "auto"):
         import ctranslate2
 
         if ctranslate2.get_cuda_device_count() > 0:
             return "cuda"
-        if requested == "cuda":
-            from qylon_cli import output
-
-            output.warn("--device cuda was asked for but no CUDA device is available; using the CPU.")
+        if requested == "cuda" and on_warning:
+            on_warning("--device cuda was asked for but no CUDA device is available; using the CPU.")
     return "cpu"
 
 
-def load_model(opts: Options, settings=None):
-    """Load (once per process) and return a faster-whisper model; no network."""
+def load_model(opts: Options, settings=None, *, on_warning: Callable[[str], None] | None = None):
+    """Load (once per process) and return a faster-whisper model; no network. ``on_warning``
+    hears when the device asked for is not there."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path, _ = resolve_model(opts.model, settings)
-    device = _device(opts.device)
+    device = _device(opts.device, on_warning)
     compute_type = opts.compute_type if device == "cuda" or "float16" not in opts.compute_type else "int8"
     key = (str(path), device, compute_type, opts.threads)
     if key not in _models:
@@ -125,9 +125,10 @@ def transcribe(
     *,
     settings=None,
     on_progress: Callable[[float, float], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Transcript:
     """Transcribe decoded audio; ``on_progress(position_s, total_s)`` follows the audio position."""
-    model = load_model(opts, settings)
+    model = load_model(opts, settings, on_warning=on_warning)
     language = opts.language
     if not model.model.is_multilingual:
         if language and language != "en":

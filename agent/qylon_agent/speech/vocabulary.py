@@ -31,7 +31,7 @@ def _client_list(settings, client: str) -> list[str]:
 
 def people(client: str | None) -> list[str]:
     """Named speakers of earlier meetings with ``client``, then enrolled voice profiles (from the store)."""
-    from .store import Store
+    from ..store.database import Store
 
     store = Store()
     try:

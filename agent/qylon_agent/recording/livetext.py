@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from ..speech.audio import SAMPLE_RATE
 
 WINDOW_S = 8.0
 MIN_S = 3.0
@@ -57,7 +57,7 @@ class LiveTranscriber:
         return n if float(np.sqrt(np.mean(np.square(tail)))) < PAUSE_RMS else 0
 
     def _run(self) -> None:
-        from . import transcribe as stt
+        from ..speech import transcribe as stt
 
         try:
             model = stt.load_model(self.opts, self.settings)

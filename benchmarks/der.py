@@ -7,6 +7,10 @@ frame, the frame adds max(0, k - h) missed, max(0, h - k) false alarm and
 min(k, h) - (correctly mapped speakers) confusion (NIST md-eval). The mapping
 that maximises matched time is found exactly (Hungarian method, by brute force
 over permutations for the few speakers a meeting has, else greedily).
+
+An evaluation metric, not part of the agent: benchmarks/diarize.py and
+calibrate_speakers.py import it as ``der`` (their own folder is on the path), the tests as
+``from benchmarks import der`` (the repository root is on the path under pytest).
 """
 
 from __future__ import annotations

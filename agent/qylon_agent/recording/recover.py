@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .recording import Recording, finalise_wav
+from .files import Recording, finalise_wav
 
 
 def finalise(rec: Recording) -> Recording:
@@ -29,10 +29,17 @@ def finalise(rec: Recording) -> Recording:
     return rec
 
 
-def transcribe(rec: Recording, opts, *, settings=None, on_progress: Callable[[float, float], None] | None = None):
+def transcribe(
+    rec: Recording,
+    opts,
+    *,
+    settings=None,
+    on_progress: Callable[[float, float], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+):
     """Transcribe a finalised recording through the same pipeline as `meeting transcribe`; store it."""
-    from . import pipeline
-    from .store import Store
+    from .. import pipeline
+    from ..store.database import Store
 
     started = rec.meta.get("started_at") or rec.meta.get("created_at")
     given = rec.meta.get("date_given")  # `meeting recover ID --date/--time`
@@ -44,6 +51,7 @@ def transcribe(rec: Recording, opts, *, settings=None, on_progress: Callable[[fl
         meeting_id=rec.id,
         settings=settings,
         on_progress=on_progress,
+        on_warning=on_warning,
         # The recorder's start time, before the insights: due dates count from the meeting's day.
         recorded_at=datetime.fromisoformat(given) if given else datetime.fromtimestamp(started, UTC) if started else None,
         date_source="given" if given else "recorder",

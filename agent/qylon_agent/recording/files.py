@@ -10,8 +10,8 @@ sizes into the header.
 
 ``recordings/<id>/recording.json`` (replaced atomically) says what the folder holds:
 state ``recording`` → ``finalised`` → ``done`` (stored as a meeting), or ``empty``.
-While a recorder runs it holds a lock on ``recording.lock``; the kernel drops the
-lock when the process dies, which is how an interrupted recording is told from a
+While a recorder runs it holds a lock on ``recording.lock`` (``qylon_agent.locks``); the
+operating system drops the lock when the process dies, which is how an interrupted recording is told from a
 live one.
 """
 
@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qylon_cli import paths
-from qylon_cli.errors import NotFound
+
+from ..locks import ProcessLock
+from ..store import ids
 
 HEADER_BYTES = 44
 UNKNOWN = 0xFFFFFFFF
@@ -151,7 +153,7 @@ class Recording:
         self.meta: dict = {}
         if (folder / MANIFEST).exists():
             self.meta = json.loads((folder / MANIFEST).read_text("utf-8"))
-        self._lock_fd: int | None = None
+        self._lock = ProcessLock(folder / LOCK)
 
     @classmethod
     def create(cls, base: Path, **meta) -> Recording:
@@ -191,37 +193,16 @@ class Recording:
         tmp.replace(self.folder / MANIFEST)
         _fsync_dir(self.folder)
 
-    # A lock the kernel releases when the process dies, however it dies.
+    # A lock the operating system releases when the process dies, however it dies.
     def lock(self) -> bool:
-        fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if os.name == "nt":
-                import msvcrt
-
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._lock_fd = fd
-        return True
+        return self._lock.acquire()
 
     def unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._lock.release()
 
     def is_live(self) -> bool:
         """True when another process is recording into this folder right now."""
-        if self._lock_fd is not None:
-            return False
-        if not self.lock():
-            return True
-        self.unlock()
-        return False
+        return self._lock.held_elsewhere()
 
     def needs_recovery(self) -> bool:
         if self.state == "recording":
@@ -255,7 +236,9 @@ def pending(base: Path) -> list[Recording]:
 
 
 def get(base: Path, ref: str) -> Recording:
-    matches = [r for r in all_recordings(base) if r.id.startswith(ref)]
-    if len(matches) != 1:
-        raise NotFound(f"No single recording with id {ref}.", hint="`qylon meeting recover --json` lists them.")
-    return matches[0]
+    found = {r.id: r for r in all_recordings(base)}
+    rec_id = ids.resolve(
+        ref, lambda prefix: [i for i in found if i.startswith(prefix)][:2],
+        what="recording", hint="`qylon meeting recover --json` lists them.",
+    )
+    return found[rec_id]

@@ -24,7 +24,7 @@ import numpy as np
 from qylon_cli.errors import Unavailable
 
 from . import devices as devices_mod
-from .recording import Recording, WavWriter
+from .files import Recording, WavWriter
 
 BLOCK_S = 0.1  # PortAudio block length
 STALL_S = 0.3  # a source silent this long is padded with zeros

@@ -12,29 +12,19 @@ import re
 import sqlite3
 from pathlib import Path
 
-from qylon_cli import paths
-from qylon_cli.errors import InvalidInput, NotFound
-from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 from sqlite_utils import Database
 
-from .migrations import migrations
+from qylon_cli import paths
+from qylon_cli.errors import InvalidInput
+from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
+from . import ids
+from .migrations import migrations
+from .timestamps import now as _now
+from .timestamps import utc as _utc
 
 # Where a search hit starts and ends inside a snippet.
 MARK_START, MARK_END = "\x02", "\x03"
-
-
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _utc(stamp: str | None) -> str | None:
-    """The store's timestamps (UTC; the triggers' ones without an offset) as ISO with one."""
-    if not stamp or stamp[-1] == "Z" or "+" in stamp[10:]:
-        return stamp
-    return stamp + "Z"
 
 
 def default_path() -> Path:
@@ -156,14 +146,7 @@ class Store:
 
     def resolve_id(self, ref: str) -> str:
         """Accept a full id or a unique prefix of one (as git does for commits)."""
-        if not re.fullmatch(r"[0-9a-fA-F-]{4,36}", ref):
-            raise InvalidInput(f"{ref!r} is not a meeting id.", hint="`qylon meeting list` shows ids.")
-        rows = [r[0] for r in self.db.execute("SELECT id FROM meetings WHERE id LIKE ? LIMIT 2", [ref.lower() + "%"])]
-        if not rows:
-            raise NotFound(f"No meeting with id {ref}.", hint="`qylon meeting list` shows ids.")
-        if len(rows) > 1:
-            raise InvalidInput(f"{ref} matches more than one meeting.", hint="Give more characters of the id.")
-        return rows[0]
+        return ids.resolve(ref, ids.in_table(self.db, "meetings"), what="meeting", hint="`qylon meeting list` shows ids.")
 
     def get_meeting(self, ref: str) -> Meeting:
         meeting_id = self.resolve_id(ref)
@@ -252,7 +235,7 @@ class Store:
 
         Items a person corrected or added by hand stay as they were; an item found again
         keeps the time its status last changed (the server weighs it against its own)."""
-        from .insights.merge import similar
+        from ..insights.merge import similar
 
         with self.db.atomic():
             old = {r["id"]: r for r in self.db["action_items"].rows_where("meeting_id = ?", [meeting_id])}
@@ -292,14 +275,9 @@ class Store:
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def resolve_item_id(self, ref: str) -> str:
-        if not re.fullmatch(r"[0-9a-fA-F]{4,40}", ref):
-            raise InvalidInput(f"{ref!r} is not an action item id.", hint="`qylon meeting actions` shows ids.")
-        rows = [r[0] for r in self.db.execute("SELECT id FROM action_items WHERE id LIKE ? LIMIT 2", [ref.lower() + "%"])]
-        if not rows:
-            raise NotFound(f"No action item with id {ref}.", hint="`qylon meeting actions` shows ids.")
-        if len(rows) > 1:
-            raise InvalidInput(f"{ref} matches more than one action item.", hint="Give more characters of the id.")
-        return rows[0]
+        return ids.resolve(
+            ref, ids.in_table(self.db, "action_items"), what="action item", hint="`qylon meeting actions` shows ids."
+        )
 
     def set_item_status(self, ref: str, status: str) -> dict:
         """Mark an action item done or open again; returns the item as stored."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
+
 from qylon_cli.schemas import Segment
 
 from .audio import SAMPLE_RATE

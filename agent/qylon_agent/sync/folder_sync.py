@@ -12,8 +12,8 @@ from pathlib import Path
 
 from qylon_cli.schemas import Meeting
 
-from .export import to_md
-from .store import Store
+from ..store.database import Store
+from ..store.formats import to_md
 
 
 def front_matter(meeting: Meeting) -> str:
