@@ -77,8 +77,18 @@ class PulseServer:
         self.pactl("set-default-source", "mic")
         for sink in ("vsink", "micsink"):
             self.keepalive.append(self._silence(sink))
-        time.sleep(2)  # the sinks start delivering samples once the streams run
+        # The sinks deliver samples once the silence streams run: wait until both say RUNNING.
+        deadline = time.monotonic() + 15
+        while self._running_sinks() < {"vsink", "micsink"}:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the virtual sinks never started running: {self.pactl('list', 'short', 'sinks')}")
+            time.sleep(0.05)
         return self
+
+    def _running_sinks(self) -> set[str]:
+        """Names of the sinks PulseAudio reports as RUNNING (`pactl list short sinks`)."""
+        rows = [line.split("\t") for line in self.pactl("list", "short", "sinks").splitlines()]
+        return {row[1] for row in rows if len(row) >= 5 and row[4].strip() == "RUNNING"}
 
     def _silence(self, sink: str) -> subprocess.Popen:
         return subprocess.Popen(

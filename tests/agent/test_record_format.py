@@ -8,8 +8,9 @@ import sys
 import wave
 
 import numpy as np
-from qylon_agent import audio, recording
-from qylon_agent.recover import finalise
+from qylon_agent.recording import files as recording
+from qylon_agent.recording.recover import finalise
+from qylon_agent.speech import audio
 
 
 def test_torn_wav_is_repaired_into_a_valid_file(tmp_path):
@@ -39,12 +40,12 @@ def test_a_live_recording_is_not_recovered(tmp_path):
     base = recording.root()
     rec = recording.Recording.create(base, title="live")
     assert recording.pending(base) == []  # this process holds the lock
-    code = "from qylon_agent import recording as r; import sys; print(r.Recording(r.root().joinpath(sys.argv[1])).is_live())"
-    out = subprocess.run([sys.executable, "-c", code, rec.id], check=False, capture_output=True, text=True, env=os.environ).stdout
-    assert out.strip() == "True"
+    code = "from qylon_agent.recording import files as r; import sys; print(r.Recording(r.root().joinpath(sys.argv[1])).is_live())"
+    other = subprocess.run([sys.executable, "-c", code, rec.id], check=False, capture_output=True, text=True, env=os.environ)
+    assert other.stdout.strip() == "True", other.stderr
     rec.unlock()
-    out = subprocess.run([sys.executable, "-c", code, rec.id], check=False, capture_output=True, text=True, env=os.environ).stdout
-    assert out.strip() == "False"
+    other = subprocess.run([sys.executable, "-c", code, rec.id], check=False, capture_output=True, text=True, env=os.environ)
+    assert other.stdout.strip() == "False", other.stderr
 
 
 def test_recover_with_nothing_to_do(qylon):
