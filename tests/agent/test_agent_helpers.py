@@ -15,6 +15,7 @@ from qylon_agent.store import ids, timestamps
 from qylon_agent.store.database import Store
 
 from qylon_cli.errors import InvalidInput, NotFound
+from qylon_cli.schemas import ActionItem, Meeting, Segment
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
@@ -41,6 +42,15 @@ def test_every_writer_uses_the_format(qylon_home):
     Voices(store).add_samples("Dana", [("clip.wav", 2.0, np.ones(256, dtype=np.float32) / 16)])
     [sample] = store.db["voice_samples"].rows
     assert re.fullmatch(STAMP, sample["created_at"])
+    meeting = Meeting(id="0123abcd-0000-0000-0000-000000000000", title="t", created_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+                      duration_s=4.0, segments=[Segment(start=0, end=4, text="hello")],
+                      action_items=[ActionItem(id="a1b2c3d4e5f6", task="call Bob")])
+    store.save_meeting(meeting)  # the store's triggers stamp meetings.updated_at and queue the outbox
+    store.set_item_status("a1b2", "done")
+    [row] = store.db["meetings"].rows
+    [queued] = store.db["sync_outbox"].rows
+    [item] = store.db["action_items"].rows
+    assert all(re.fullmatch(STAMP, stamp) for stamp in (row["updated_at"], queued["enqueued_at"], item["updated_at"]))
 
 
 def test_id_prefixes_resolve_the_same_way_everywhere(qylon_home, tmp_path):

@@ -215,3 +215,26 @@ def m0008_speaker_names(db: Database) -> None:
     db.execute("ALTER TABLE speakers ADD COLUMN suggestions TEXT")
     # A voice learnt in a client's meeting (speakers.learn_per_client) names only in that client's meetings.
     db.execute("ALTER TABLE voice_samples ADD COLUMN client TEXT")
+
+
+@migrations(name="0009_one_timestamp_format")
+def m0009_one_timestamp_format(db: Database) -> None:
+    """The triggers that move ``meetings.updated_at`` write the store's one timestamp format
+    (store/timestamps.py: UTC, milliseconds, ``Z``) like every other writer; the stamps they
+    wrote before (no offset, meaning UTC) stay as they are and are read as UTC."""
+    now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    db.execute("DROP TRIGGER meetings_touch")
+    db.execute(
+        "CREATE TRIGGER meetings_touch AFTER UPDATE ON meetings WHEN NEW.updated_at IS OLD.updated_at "
+        f"AND NEW.updated_at IS NOT {now} "
+        f"BEGIN UPDATE meetings SET updated_at = {now} WHERE id = NEW.id; END"
+    )
+    db.execute("DROP TRIGGER meetings_touch_new")
+    db.execute(f"CREATE TRIGGER meetings_touch_new AFTER INSERT ON meetings BEGIN UPDATE meetings SET updated_at = {now} WHERE id = NEW.id; END")
+    for table in ("segments", "speakers", "action_items"):
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            db.execute(f"DROP TRIGGER {table}_touch_{event.lower()}")
+            db.execute(
+                f"CREATE TRIGGER {table}_touch_{event.lower()} AFTER {event} ON {table} "
+                f"BEGIN UPDATE meetings SET updated_at = {now} WHERE id = {row}.meeting_id; END"
+            )
