@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from . import keys
 from .db import set_org
 from .errors import ApiError
-from .models import ApiKey, User, now
+from .models import ApiKey, User
 from .permissions import granted
 
 
@@ -111,6 +111,3 @@ def Allowed(permission: str):  # noqa: N802 - reads as a type in signatures
 
 Authenticated = Annotated[Ctx, Depends(context, scope="function")]
 
-
-def utcnow():
-    return now()

@@ -8,7 +8,8 @@ from qylon_cli import addresses
 from qylon_cli.errors import InvalidInput
 from sqlalchemy import select
 
-from . import audit, keys
+from . import keys
+from .services import audit
 from .db import Database, set_org
 from .models import Organisation, User, new_id
 

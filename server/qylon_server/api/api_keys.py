@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query, Request
 from qylon_cli.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRotate
 from sqlalchemy import func, or_, select
 
-from .. import audit, keys
+from .. import keys
+from ..services import audit
 from ..deps import Allowed, Ctx
-from ..errors import ERROR_RESPONSES, ApiError, not_found
+from ..errors import ERROR_RESPONSES, ApiError
+from ..services.rows import get_or_404
 from ..models import ApiKey as KeyRow
 from ..models import User as UserRow
 from ..models import now
@@ -42,10 +44,7 @@ def created(new: keys.NewKey) -> ApiKeyCreated:
 
 
 def _find(ctx: Ctx, key_id: str) -> KeyRow:
-    row = ctx.session.get(KeyRow, key_id) if len(key_id) <= 36 else None
-    if row is None:
-        raise not_found("API key")
-    return row
+    return get_or_404(ctx.session, KeyRow, key_id, what="API key")
 
 
 def _mine_or_admin(ctx: Ctx, key_id: str) -> KeyRow:
@@ -111,9 +110,7 @@ def create_key(body: ApiKeyCreate, ctx: Allowed("api_keys:own"), request: Reques
     if body.user_id and body.user_id != me.id:
         if not ctx.principal.can("api_keys:admin"):
             raise ApiError(403, "Creating keys for other users needs the admin scope and role.")
-        target = s.get(UserRow, body.user_id) if len(body.user_id) <= 36 else None
-        if target is None:
-            raise not_found("User")
+        target = get_or_404(s, UserRow, body.user_id, what="User")
         _may_hold_secret_of(ctx, target)
         if target.status == "deactivated":
             raise ApiError(409, "That user is deactivated.", code="conflict")
