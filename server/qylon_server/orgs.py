@@ -9,9 +9,9 @@ from qylon_cli.errors import InvalidInput
 from sqlalchemy import select
 
 from . import keys
-from .services import audit
 from .db import Database, set_org
 from .models import Organisation, User, new_id
+from .services import audit
 
 
 @dataclass

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Path, Query
 from qylon_cli.schemas import ActionItemPage, ActionItemRow, ActionItemUpdate
 from sqlalchemy import func, select
 
-from ..services import audit
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
-from ..services.rows import get_or_404
 from ..models import ActionItem as ItemRow
 from ..models import Meeting as MeetingRow
 from ..models import now
+from ..services import audit
+from ..services.rows import get_or_404
 from .pages import Limit, Offset
 
 router = APIRouter(prefix="/v1/action-items", tags=["action-items"], responses=ERROR_RESPONSES)

@@ -19,7 +19,6 @@ from qylon_cli.schemas import ActionItem, Meeting, MeetingListItem, MeetingPage,
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..services import audit
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES, ApiError, not_found
 from ..models import ActionItem as ItemRow
@@ -27,6 +26,7 @@ from ..models import Client as ClientRow
 from ..models import Meeting as MeetingRow
 from ..models import now
 from ..payloads import read_payload, stored
+from ..services import audit
 from ..services.rows import get_or_404
 from .pages import Limit, Offset, page
 
