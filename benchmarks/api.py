@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import socket
 import statistics
 import subprocess
@@ -42,20 +41,10 @@ def database(kind: str, home: Path):
         url = f"sqlite:///{home / 'bench.db'}"
         yield url, url
         return
-    import psycopg
+    from qylon_server.throwaway import throwaway_postgres
 
-    tag = secrets.token_hex(4)
-    name, role = f"qylon_bench_{tag}", f"qylon_bench_app_{tag}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-        conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
-    try:
-        yield (f"postgresql://{role}@127.0.0.1:5432/{name}", f"postgresql://postgres@127.0.0.1:5432/{name}")
-    finally:
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"DROP ROLE IF EXISTS {role}")
+    with throwaway_postgres("qylon_bench") as pg:
+        yield pg.app_url, pg.admin_url
 
 
 def meeting(mid: str) -> dict:

@@ -1,15 +1,30 @@
 """The shared wire format: what crosses between agent, CLI and server.
 
-Pydantic models, versioned by ``schema_version`` where stored as JSON. The
-server's OpenAPI document is generated from these.
+Pydantic models. The server's OpenAPI document is generated from these. These
+models carry no version themselves: where the server stores one as JSON (meeting
+segments, SCIM extras, idempotent answers) it wraps it in a versioned envelope and
+upcasts old rows when reading them (``qylon_server/payloads.py``).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: the items, how many match in all, and the page asked for.
+    Each list has a named subclass (``ClientPage(Page[Client])``) so the OpenAPI
+    document keeps readable schema names."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
 
 
 def _email(value: str) -> str:
@@ -156,11 +171,8 @@ class Client(BaseModel):
     archived_at: datetime | None = None
 
 
-class ClientPage(BaseModel):
-    items: list[Client]
-    total: int
-    limit: int
-    offset: int
+class ClientPage(Page[Client]):
+    pass
 
 
 class UserInvite(BaseModel):
@@ -329,11 +341,8 @@ class MeetingListItem(BaseModel):
     action_items: int
 
 
-class MeetingPage(BaseModel):
-    items: list[MeetingListItem]
-    total: int
-    limit: int
-    offset: int
+class MeetingPage(Page[MeetingListItem]):
+    pass
 
 
 class ActionItemRow(ActionItem):
@@ -343,11 +352,8 @@ class ActionItemRow(ActionItem):
     client_id: str | None = None
 
 
-class ActionItemPage(BaseModel):
-    items: list[ActionItemRow]
-    total: int
-    limit: int
-    offset: int
+class ActionItemPage(Page[ActionItemRow]):
+    pass
 
 
 class ActionItemUpdate(BaseModel):
@@ -368,8 +374,5 @@ class AuditEvent(BaseModel):
     ip: str | None = None
 
 
-class AuditEventPage(BaseModel):
-    items: list[AuditEvent]
-    total: int
-    limit: int
-    offset: int
+class AuditEventPage(Page[AuditEvent]):
+    pass

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -51,21 +50,10 @@ def database(kind: str):
     if kind == "sqlite":
         yield {}
         return
-    import psycopg
+    from qylon_server.throwaway import throwaway_postgres
 
-    tag = secrets.token_hex(4)
-    name, role = f"qylon_fuzz_{tag}", f"qylon_fuzz_app_{tag}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-        conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
-    try:
-        yield {"QYLON_DATABASE_URL": f"postgresql://{role}@127.0.0.1:5432/{name}",
-               "QYLON_DATABASE_ADMIN_URL": f"postgresql://postgres@127.0.0.1:5432/{name}"}
-    finally:
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            conn.execute(f"DROP ROLE IF EXISTS {role}")
+    with throwaway_postgres("qylon_fuzz") as pg:
+        yield {"QYLON_DATABASE_URL": pg.app_url, "QYLON_DATABASE_ADMIN_URL": pg.admin_url}
 
 
 def main() -> int:

@@ -14,8 +14,8 @@ from .api import action_items, api_keys, audit_events, clients, meetings, users
 from .config import ServerSettings, get_settings
 from .db import Database
 from .deps import authenticate, bearer_token, client_ip, key_hash
-from .limits_mw import RequestGuards
-from .ratelimit import RateLimiter
+from .middleware import RequestGuards
+from .limiter import RateLimiter
 
 
 class Health(BaseModel):

@@ -1,7 +1,9 @@
 """Server configuration (pydantic-settings), from ``QYLON_*`` environment variables.
 
-Outside development the server refuses placeholder secrets and a superuser
-database role (row-level security would not apply to it).
+Outside development ``check()`` refuses placeholder and weak secrets. The database
+role is checked elsewhere, when a connection exists: ``qylon server start`` refuses,
+outside development, a role that is a superuser or bypasses row-level security
+(``cli._check_serving``); a bare ``uvicorn qylon_server.app:create_app`` does not check it.
 """
 
 from __future__ import annotations

@@ -11,11 +11,16 @@ Every session belongs to one organisation. Two independent guards keep tenants a
    The app must connect as a role without SUPERUSER or BYPASSRLS.
 
 Each transaction on PostgreSQL also asks for custom plans (see ``_rls_settings``).
+
+Work that must happen only once a transaction has committed (enqueueing a workflow,
+sending a notification) is registered with ``after_commit(session, callback)``: the
+callbacks run after the outermost commit, in order, and are dropped on rollback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event, text
@@ -25,6 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker, with_loader_criteria
 from .models import OrgScoped
 
 SKIP = "skip_tenant_filter"
+AFTER_COMMIT = "after_commit"
+log = logging.getLogger("qylon_server")
 
 
 class TenantNotSet(RuntimeError):
@@ -141,3 +148,29 @@ def _stamp_org(session: Session, _ctx, _instances) -> None:
                 obj.org_id = org_id
             elif obj.org_id != org_id:
                 raise TenantNotSet(f"new {type(obj).__name__} for another organisation")
+
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run ``callback()`` after ``session``'s transaction commits; nothing runs if it rolls back.
+
+    Callbacks run outside the transaction (they must not use ``session``); one that raises
+    is logged and does not stop the others: the data is committed by then."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks = session.info.pop(AFTER_COMMIT, [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - committed already; report and go on
+            log.exception("after-commit callback %r failed", callback)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_after_commit(session: Session, transaction) -> None:
+    """The outermost transaction ended without committing (a commit ran them already);
+    a savepoint rolled back inside it (``begin_nested``) keeps them."""
+    if transaction.parent is None:
+        session.info.pop(AFTER_COMMIT, None)

@@ -7,7 +7,7 @@ and the route runs in that transaction, which commits before the response is sen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -16,9 +16,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from . import keys
-from .db import set_org
+from .db import after_commit, set_org
 from .errors import ApiError
-from .models import ApiKey, User, now
+from .models import ApiKey, User
 from .permissions import granted
 
 
@@ -38,6 +38,10 @@ class Principal:
 class Ctx:
     session: Session
     principal: Principal
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` once this request's transaction has committed (never on rollback)."""
+        after_commit(self.session, callback)
 
 
 def client_ip(request: Request) -> str:
@@ -77,7 +81,28 @@ def authenticate(state, session: Session, token: str, ip: str) -> Principal:
     if user.status == "invited":  # conditional: never undoes a deactivation committed meanwhile
         session.execute(update(User).where(User.id == user.id, User.status == "invited").values(status="active"))
     keys.touch(session, key)
+    return _principal(key, user, ip)
+
+
+def _principal(key: ApiKey, user: User, ip: str | None) -> Principal:
     return Principal(org_id=key.org_id, user=user, key=key, permissions=granted(user.role, list(key.scopes)), ip=ip)
+
+
+class ActorNotFound(LookupError):
+    """``principal_for`` found no such user and key in the session's organisation."""
+
+
+def principal_for(session: Session, user_id: str, key_id: str, *, ip: str | None = None) -> Principal:
+    """Rebuild the actor of earlier work (a workflow step, a background job) from the ids a
+    request recorded, in ``session``, which must already belong to the organisation
+    (``set_org`` or ``tenancy.org_session``): the Provisioner's rank checks and audit
+    events then work as in the request. The key is not checked for expiry or revocation
+    (the work was authorised when it was started); a user since deactivated, a key of
+    another user or rows of another organisation raise ActorNotFound."""
+    key, user = session.get(ApiKey, key_id), session.get(User, user_id)
+    if key is None or user is None or key.user_id != user.id or user.status == "deactivated":
+        raise ActorNotFound(f"no active user {user_id} with key {key_id} in this organisation")
+    return _principal(key, user, ip)
 
 
 def key_hash(state, token: str) -> str | None:
@@ -111,6 +136,3 @@ def Allowed(permission: str):  # noqa: N802 - reads as a type in signatures
 
 Authenticated = Annotated[Ctx, Depends(context, scope="function")]
 
-
-def utcnow():
-    return now()

@@ -19,9 +19,31 @@ class NotMigrated(QylonError):
     code = "database_not_migrated"
 
 
+# Tables DBOS Transact keeps in the same database. On PostgreSQL they live in the
+# ``dbos`` schema, but on SQLite they are bare, beside ours: a model must never take one
+# of these names or prefixes (tests/server/test_migration_rules.py), and autogenerate
+# leaves them alone.
+DBOS_TABLES = frozenset({
+    "workflow_status", "operation_outputs", "notifications", "workflow_events",
+    "workflow_events_history", "workflow_inputs", "workflow_queue", "workflow_schedules",
+    "queues", "streams", "event_dispatch_kv", "transaction_outputs", "application_versions",
+    "dbos_migrations",
+})  # fmt: skip
+DBOS_PREFIXES = ("workflow_", "dbos_")
+
+
+def foreign_table(name: str) -> bool:
+    """A table another engine (DBOS) owns, by name or prefix."""
+    return name in DBOS_TABLES or name.startswith(DBOS_PREFIXES)
+
+
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Autogenerate looks only at our tables; DBOS's and eventsourcing's are left alone."""
-    if type_ == "table" and reflected and compare_to is None:
+    """Autogenerate compares our tables only: DBOS's, and their indexes, are left alone.
+    A table of ours that no model describes any more is still reported (to be dropped)."""
+    if type_ == "table" and reflected and compare_to is None and foreign_table(name):
+        return False
+    table = getattr(obj, "table", None)
+    if type_ in ("index", "unique_constraint", "column") and table is not None and foreign_table(table.name):
         return False
     return True
 

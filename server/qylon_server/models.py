@@ -77,7 +77,12 @@ class Organisation(Base):
 
 
 class OrgScoped:
-    """Mixin: rows of these tables are filtered by organisation on every query (db.py)."""
+    """Mixin: rows of these tables are filtered by organisation on every query (db.py).
+
+    Each model declares its own ``org_id`` column (indexed, part of the primary key, or
+    covered by a unique constraint that starts with it), which replaces this one. This
+    declaration is not dead: ``with_loader_criteria(OrgScoped, lambda cls: cls.org_id ...)``
+    in db.py reads ``OrgScoped.org_id`` when it analyses its criteria."""
 
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
 
@@ -277,8 +282,3 @@ class AuditEvent(OrgScoped, Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
 
-
-TENANT_TABLES = [
-    "users", "api_keys", "clients", "meetings", "action_items", "audit_events", "invitations",
-    "idempotency_keys", "groups", "group_members",
-]

@@ -8,9 +8,10 @@ from qylon_cli import addresses
 from qylon_cli.errors import InvalidInput
 from sqlalchemy import select
 
-from . import audit, keys
+from . import keys
 from .db import Database, set_org
 from .models import Organisation, User, new_id
+from .services import audit
 
 
 @dataclass

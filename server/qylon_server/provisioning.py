@@ -1,5 +1,7 @@
-"""Provisioning users: the one place that creates, changes, deactivates and reactivates
-them for bulk imports (``POST /v1/users/bulk``) and SCIM, so both obey the same rules:
+"""Provisioning users: the rules for creating, inviting, changing, deactivating and
+reactivating users and groups. Bulk imports (``POST /v1/users/bulk``), SCIM and the
+single-user routes (``services/users.py``) all go through ``Provisioner``, so they obey
+the same rules (API keys are ``api/api_keys.py``'s, organisations ``orgs.py``'s):
 
 - an email is unique in the organisation (stored lower-cased), and so is an external id;
 - nobody gives a role above their own, nor changes a user who outranks them;
@@ -20,13 +22,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from qylon_cli.schemas import BulkItem, BulkUserFields
+from qylon_cli.schemas import BulkItem, BulkUserFields, UserInvite
 from sqlalchemy import String, delete, func, insert, literal, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
-from .models import AuditEvent, Group, GroupMember, Invitation, User, new_id, now
+from .models import Group, GroupMember, Invitation, User, new_id, now
+from .payloads import read_payload, stored
 from .permissions import rank
+from .services import audit
 
 PLAIN = (
     "given_name", "family_name", "display_name", "title", "department", "location",
@@ -170,12 +174,9 @@ class Provisioner:
         return self._parents[user_id]
 
     def _audit(self, action: str, target: User | Group, detail: dict) -> None:
-        p = self.principal
-        self._events.append({
-            "org_id": p.org_id, "at": now(), "actor_user_id": p.user.id, "api_key_id": p.key.id,
-            "action": action, "target_type": "group" if isinstance(target, Group) else "user", "target_id": target.id,
-            "detail": {**detail, "via": self.via}, "ip": p.ip,
-        })
+        self._events.append(audit.event(
+            self.principal, action, target_type="group" if isinstance(target, Group) else "user",
+            target_id=target.id, detail={**detail, "via": self.via}))
 
     def _losing_owner(self, user: User) -> None:
         if user.role == "owner" and user.status != "deactivated":
@@ -191,7 +192,23 @@ class Provisioner:
             self._owners = self.owners() + 1
 
     # -- changes -----------------------------------------------------------------
-    def create(self, email: str, fields: BulkUserFields) -> Outcome:
+    def invite(self, invite: UserInvite) -> Outcome:
+        """One user invited through the API (``POST /v1/users``): ``create``'s rules, with the
+        manager named by id."""
+        manager_email = None
+        if invite.manager_id and invite.manager_id.strip():
+            manager = self.s.get(User, invite.manager_id.strip()) if len(invite.manager_id.strip()) <= 36 else None
+            if manager is None:
+                raise Refused("User not found.", code="not_found", status=404)
+            manager_email = manager.email
+        fields = BulkUserFields(
+            given_name=invite.given_name, family_name=invite.family_name, display_name=invite.display_name,
+            role=invite.role, manager_email=manager_email, title=invite.title, department=invite.department,
+            external_id=_clean(invite.external_id),
+        )
+        return self.create(invite.email, fields, action="user.invite")
+
+    def create(self, email: str, fields: BulkUserFields, *, action: str = "user.create") -> Outcome:
         email = email.strip().lower()
         if self.by_email(email) is not None:
             raise Duplicate(f"A user with email {email} already exists.")
@@ -217,7 +234,7 @@ class Provisioner:
         self._gaining_owner(user)
         self._invites.append({"id": new_id(), "org_id": self.principal.org_id, "user_id": user.id, "email": email,
                               "invited_by": self.me.id, "via": self.via, "status": "pending", "created_at": now()})
-        self._audit("user.create", user, {"email": email, "role": role})
+        self._audit(action, user, {"email": email, "role": role})
         return Outcome(user, "created")
 
     def update(self, user: User, fields: BulkUserFields, *, clear: Iterable[str] = ()) -> Outcome:
@@ -315,8 +332,8 @@ class Provisioner:
 
     def keep_scim(self, user: User, document: dict | None) -> None:
         """Keep the rest of a user's SCIM representation (see ``User.scim``)."""
-        if (document or None) != user.scim:
-            user.scim = document or None
+        if (document or None) != read_payload("user_scim", user.scim):
+            user.scim = stored("user_scim", document) if document else None
             self._audit("user.update", user, {"email": user.email, "fields": ["scim"]})
 
     # -- groups ------------------------------------------------------------------
@@ -470,8 +487,7 @@ class Provisioner:
             self.s.execute(insert(GroupMember), self._members)
         if self._invites:
             self.s.execute(insert(Invitation), self._invites)
-        if self._events:
-            self.s.execute(insert(AuditEvent), self._events)
+        audit.record_many(self.s, self._events)
         self._invites, self._events, self._members = [], [], []
 
     def _one(self, item: BulkItem) -> Outcome:

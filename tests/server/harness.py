@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
-import psycopg
 import uvicorn
 from qylon_server import migrate
 from qylon_server.app import create_app
 from qylon_server.config import ServerSettings
 from qylon_server.db import Database  # noqa: F401 (tests use it)
 from qylon_server.orgs import create_org
+from qylon_server.throwaway import throwaway_postgres
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PEPPER = "test-pepper-" + "x" * 20
@@ -82,24 +82,9 @@ def sqlite_backend(tmp_dir):
 
 @contextmanager
 def postgres_backend():
-    tag = f"{worker_id()}_{secrets.token_hex(4)}"  # unique per worker and per run
-    dbname, role = f"qylon_test_{tag}", f"qylon_app_{tag}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {dbname}")
-        conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
-    admin = f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}"
-    app = f"postgresql+psycopg://{role}@127.0.0.1:5432/{dbname}"
-    try:
-        migrate.upgrade(admin, grant_to=role)
-        yield Backend("postgres", app, admin)
-    finally:
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (dbname,),
-            )
-            conn.execute(f"DROP DATABASE IF EXISTS {dbname}")
-            conn.execute(f"DROP ROLE IF EXISTS {role}")
+    with throwaway_postgres("qylon_test", tag=f"{worker_id()}_{secrets.token_hex(4)}") as pg:  # unique per worker and run
+        migrate.upgrade(pg.admin_url, grant_to=pg.role)
+        yield Backend("postgres", pg.app_url, pg.admin_url)
 
 
 def settings_for(backend: Backend, **extra) -> ServerSettings:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime, timedelta
 
 from qylon_server.db import Database
 from qylon_server.models import ApiKey
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 
 def test_keys_are_stored_only_as_hashes(api, backend, org):
@@ -25,15 +25,28 @@ def test_keys_are_stored_only_as_hashes(api, backend, org):
     assert {k["prefix"] for k in listed} >= {new["prefix"]}
 
 
-def test_rotation_keeps_the_old_secret_for_the_grace_period(api, org):
+def test_rotation_keeps_the_old_secret_for_the_grace_period(api, backend, org):
+    """No wall-clock window: the grace period is read from expires_at, then its end is
+    reached by moving expires_at into the past (as the clock would)."""
     old = api.post("/v1/api-keys", org.token, json={"name": "laptop", "scopes": ["read", "write"]}).json()
     assert api.get("/v1/me", old["token"]).status_code == 200
-    rotated = api.post(f"/v1/api-keys/{old['id']}/rotate", old["token"], json={"grace_seconds": 3}).json()
+    before = datetime.now(UTC)
+    rotated = api.post(f"/v1/api-keys/{old['id']}/rotate", old["token"], json={"grace_seconds": 3600}).json()
+    after = datetime.now(UTC)
     assert rotated["token"] != old["token"] and rotated["rotated_from_id"] == old["id"]
     assert rotated["scopes"] == ["read", "write"] and rotated["name"] == "laptop"
-    assert api.get("/v1/me", old["token"]).status_code == 200  # still inside the grace period
+    graced = api.get(f"/v1/api-keys/{old['id']}", org.token).json()
+    ends = datetime.fromisoformat(graced["expires_at"])
+    ends = ends if ends.tzinfo else ends.replace(tzinfo=UTC)
+    assert before + timedelta(seconds=3600) - timedelta(seconds=1) <= ends <= after + timedelta(seconds=3601)
+    assert api.get("/v1/me", old["token"]).status_code == 200  # inside the grace period
     assert api.get("/v1/me", rotated["token"]).status_code == 200
-    time.sleep(3.2)
+    db = Database(backend.admin_url)
+    try:
+        with db.session(org.id) as s:  # the grace period has run out
+            s.execute(update(ApiKey).where(ApiKey.id == old["id"]).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    finally:
+        db.dispose()
     gone = api.get("/v1/me", old["token"])
     assert gone.status_code == 401 and gone.json()["error"]["code"] == "not_authenticated"
     assert api.get("/v1/me", rotated["token"]).status_code == 200

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Path, Query
 from qylon_cli.schemas import ActionItemPage, ActionItemRow, ActionItemUpdate
 from sqlalchemy import func, select
 
-from .. import audit
 from ..deps import Allowed
-from ..errors import ERROR_RESPONSES, not_found
+from ..errors import ERROR_RESPONSES
 from ..models import ActionItem as ItemRow
 from ..models import Meeting as MeetingRow
 from ..models import now
+from ..services import audit
+from ..services.rows import get_or_404
 from .pages import Limit, Offset
 
 router = APIRouter(prefix="/v1/action-items", tags=["action-items"], responses=ERROR_RESPONSES)
@@ -64,9 +65,7 @@ def update_action_item(
     ctx: Allowed("action_items:write"),
 ) -> ActionItemRow:
     """Mark an action item open or done."""
-    item = ctx.session.get(ItemRow, (ctx.principal.org_id, meeting_id, item_id))
-    if item is None:
-        raise not_found("Action item")
+    item = get_or_404(ctx.session, ItemRow, (ctx.principal.org_id, meeting_id, item_id), what="Action item")
     meeting = ctx.session.get(MeetingRow, (ctx.principal.org_id, meeting_id))
     if item.status != body.status:
         item.status, item.updated_at = body.status, now()

@@ -19,13 +19,15 @@ from qylon_cli.schemas import ActionItem, Meeting, MeetingListItem, MeetingPage,
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES, ApiError, not_found
 from ..models import ActionItem as ItemRow
 from ..models import Client as ClientRow
 from ..models import Meeting as MeetingRow
 from ..models import now
+from ..payloads import read_payload, stored
+from ..services import audit
+from ..services.rows import get_or_404
 from .pages import Limit, Offset, page
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=ERROR_RESPONSES)
@@ -63,7 +65,7 @@ def _write(session, row: MeetingRow, meeting: Meeting, digest: str, user_id: str
     row.summary = meeting.summary
     row.decisions = list(meeting.decisions)
     row.speakers = [s.model_dump(mode="json") for s in meeting.speakers]
-    row.segments = [s.model_dump(mode="json") for s in meeting.segments]
+    row.segments = stored("meeting_segments", [s.model_dump(mode="json") for s in meeting.segments])
     row.content_hash = digest
     row.date_source = meeting.date_source
     row.edited_at = meeting.updated_at
@@ -190,10 +192,7 @@ def _existing(ctx, meeting_id: str) -> MeetingRow:
         meeting_id = str(uuid.UUID(meeting_id))
     except ValueError:
         raise not_found("Meeting") from None
-    row = ctx.session.get(MeetingRow, (ctx.principal.org_id, meeting_id))
-    if row is None:
-        raise not_found("Meeting")
-    return row
+    return get_or_404(ctx.session, MeetingRow, (ctx.principal.org_id, meeting_id), what="Meeting")
 
 
 @router.get("/{meeting_id}", response_model=Meeting)
@@ -208,7 +207,7 @@ def get_meeting(meeting_id: MeetingId, ctx: Allowed("meetings:read")) -> Meeting
         duration_s=row.duration_s, language=row.language, model=row.model, summary=row.summary,
         decisions=row.decisions or [],
         speakers=[Speaker(**s) for s in row.speakers or []],
-        segments=[Segment(**s) for s in row.segments or []],
+        segments=[Segment(**s) for s in read_payload("meeting_segments", row.segments) or []],
         action_items=[
             ActionItem(id=i.id, owner=i.owner, task=i.task, due=i.due, status=i.status, quote=i.quote, start=i.start,
                        updated_at=i.updated_at)

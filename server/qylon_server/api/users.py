@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import hashlib
-import json
-
 from fastapi import APIRouter, Header, Query
 from qylon_cli.schemas import (
-    BulkOutcome,
     BulkRequest,
     BulkResult,
     GroupInfo,
@@ -21,14 +17,12 @@ from qylon_cli.schemas import (
 )
 from sqlalchemy import func, or_, select
 
-from .. import audit
 from ..deps import Allowed, Authenticated
-from ..errors import ERROR_RESPONSES, ApiError, not_found
-from ..models import Group, GroupMember, IdempotencyKey, Invitation, Organisation
+from ..errors import ERROR_RESPONSES
+from ..models import Group, GroupMember, Organisation
 from ..models import User as UserRow
-from ..models import now
-from ..permissions import rank
-from ..provisioning import Provisioner, Refused
+from ..services import users
+from ..services.rows import get_or_404
 from .api_keys import out as key_out
 from .pages import Offset, page
 
@@ -42,10 +36,7 @@ def out(row: UserRow) -> User:
 
 
 def get_user(session, user_id: str) -> UserRow:
-    row = session.get(UserRow, user_id) if len(user_id) <= 36 else None
-    if row is None:
-        raise not_found("User")
-    return row
+    return get_or_404(session, UserRow, user_id, what="User")
 
 
 @router.get("/v1/me", response_model=Whoami)
@@ -114,28 +105,7 @@ def bulk_users(
     The items are applied in order under the provisioning rules (unique emails, roles,
     managers by email without loops, never yourself or the last owner); if any item is
     refused, nothing in the batch changes and the error names the item."""
-    s = ctx.session
-    digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    stored = s.scalar(select(IdempotencyKey).where(IdempotencyKey.key == idempotency_key))
-    if stored is not None:
-        if stored.request_hash != digest:
-            raise ApiError(409, "This Idempotency-Key was used for a different batch.", code="idempotency_key_reused",
-                           hint="Use a new key for each distinct batch.")
-        return BulkResult.model_validate({**stored.response, "replayed": True})
-    try:
-        outcomes = Provisioner(s, ctx.principal, via="bulk", create_groups=body.create_groups).apply(body.items)
-    except Refused as exc:
-        raise ApiError(exc.status, exc.message, code=exc.code, hint=exc.hint) from None
-    results = [
-        BulkOutcome(index=i, email=o.user.email, outcome=o.outcome, user_id=o.user.id, changed=o.changed)
-        for i, o in enumerate(outcomes)
-    ]
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    result = BulkResult(results=results, counts=counts)
-    s.add(IdempotencyKey(key=idempotency_key, request_hash=digest, response=result.model_dump(mode="json")))
-    return result
+    return users.bulk(ctx.session, ctx.principal, request=body, idempotency_key=idempotency_key)
 
 
 @router.get("/v1/users/{user_id}", response_model=User)
@@ -147,43 +117,16 @@ def read_user(user_id: str, ctx: Allowed("users:read")) -> User:
 @router.post("/v1/users", status_code=201, response_model=User)
 def invite_user(body: UserInvite, ctx: Allowed("users:write")) -> User:
     """Invite a user: they become active the first time one of their keys is used."""
-    s, me = ctx.session, ctx.principal.user
-    if rank(body.role) > rank(me.role):
-        raise ApiError(403, f"A {me.role} cannot invite a user as {body.role}.")
-    email = body.email.strip().lower()
-    if s.scalar(select(UserRow.id).where(UserRow.email == email)):
-        raise ApiError(409, f"A user with email {email} already exists.", code="conflict")
-    fields = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in body.model_dump().items()}
-    if fields["manager_id"]:
-        get_user(s, fields["manager_id"])
-    if fields["external_id"] and s.scalar(select(UserRow.id).where(UserRow.external_id == fields["external_id"])):
-        raise ApiError(409, f"A user with external id {fields['external_id']} already exists.", code="conflict")
-    row = UserRow(**{**fields, "email": email}, status="invited")
-    s.add(row)
-    s.flush()
-    s.add(Invitation(user_id=row.id, email=email, invited_by=me.id, via="api"))
-    audit.record(s, ctx.principal, "user.invite", target_type="user", target_id=row.id, detail={"email": email, "role": body.role})
-    return out(row)
+    return out(users.invite(ctx.session, ctx.principal, invite=body))
 
 
 @router.post("/v1/users/{user_id}/deactivate", response_model=User)
 def deactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
     """Deactivate a user: their API keys stop working at once (never yourself, nor the last owner)."""
-    return _provision(ctx, get_user(ctx.session, user_id), "deactivate")
+    return out(users.change(ctx.session, ctx.principal, user=get_user(ctx.session, user_id), change="deactivate"))
 
 
 @router.post("/v1/users/{user_id}/reactivate", response_model=User)
 def reactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
     """Reactivate a deactivated user: their unrevoked API keys work again."""
-    return _provision(ctx, get_user(ctx.session, user_id), "reactivate")
-
-
-def _provision(ctx, row: UserRow, change: str) -> User:
-    """One change through the provisioning rules (the same as bulk and SCIM)."""
-    try:
-        provisioner = Provisioner(ctx.session, ctx.principal, via="api")
-        getattr(provisioner, change)(row)
-        provisioner.finish()
-    except Refused as exc:
-        raise ApiError(exc.status, exc.message, code=exc.code, hint=exc.hint) from None
-    return out(row)
+    return out(users.change(ctx.session, ctx.principal, user=get_user(ctx.session, user_id), change="reactivate"))

@@ -54,6 +54,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..models import Group, GroupMember, User, now
+from ..payloads import read_payload
 from ..provisioning import Duplicate, Provisioner, Refused
 
 class RequiredEmail(Email):
@@ -385,9 +386,10 @@ def _user_resource(user: User, groups: list[GroupMembership]) -> Resource[Any]:
         extension["manager"] = Manager(value=user.manager_id, ref=f"Users/{user.manager_id}")
     if extension:
         resource[EnterpriseUser] = EnterpriseUser(**extension)
-    if not user.scim:
+    kept = read_payload("user_scim", user.scim)
+    if not kept:
         return resource
-    return UserResource.model_validate(_overlay(user.scim, resource.model_dump(scim_ctx=RESPONSE), user),
+    return UserResource.model_validate(_overlay(kept, resource.model_dump(scim_ctx=RESPONSE), user),
                                        scim_ctx=RESPONSE)
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from qylon_server.migrations.rls import tenant_isolation
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-ORG = "current_setting('app.org_id', true)"
 NEW_TABLES = ["invitations", "idempotency_keys"]
 USER_COLUMNS = [
     sa.Column("location", sa.String(length=200), nullable=True),
@@ -65,13 +65,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("org_id", "key", name="uq_idempotency_keys_org_key"),
     )
     op.create_index(op.f("ix_idempotency_keys_org_id"), "idempotency_keys", ["org_id"])
-    if op.get_bind().dialect.name == "postgresql":
-        for table in NEW_TABLES:
-            op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-            op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-            op.execute(
-                f"CREATE POLICY tenant_isolation ON {table} USING (org_id = {ORG}) WITH CHECK (org_id = {ORG})"
-            )
+    for table in NEW_TABLES:
+        tenant_isolation(table)  # PostgreSQL only
 
 
 def downgrade() -> None:

@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
+from qylon_server.migrations.rls import tenant_isolation
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-ORG = "current_setting('app.org_id', true)"
 NEW_TABLES = ["groups", "group_members"]
 
 
@@ -66,13 +66,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_group_members_org_id"), "group_members", ["org_id"])
     op.create_index(op.f("ix_group_members_user_id"), "group_members", ["user_id"])
     _backfill()
-    if op.get_bind().dialect.name == "postgresql":
-        for table in NEW_TABLES:
-            op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-            op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-            op.execute(
-                f"CREATE POLICY tenant_isolation ON {table} USING (org_id = {ORG}) WITH CHECK (org_id = {ORG})"
-            )
+    for table in NEW_TABLES:
+        tenant_isolation(table)  # PostgreSQL only
 
 
 def _backfill() -> None:

@@ -1,0 +1,14 @@
+"""The server's business rules, as functions that take a session and a principal.
+
+Route handlers (``api/*.py``), SCIM (``scim/``) and background work (``tenancy.py``)
+call the same functions, so a rule lives in one place:
+
+- ``audit``: the one writer of audit events;
+- ``rows``: get a row by id or answer 404;
+- ``clients``: create, update, archive and restore clients;
+- ``api_keys``: who may create, rotate and revoke which keys (``keys.py`` makes them);
+- ``users``: invite, deactivate, reactivate and bulk changes, all through the one
+  ``Provisioner`` (``provisioning.py``), with stored bulk answers for idempotency.
+
+Functions take keyword-only arguments after ``session`` and ``principal``.
+"""

@@ -1,0 +1,93 @@
+"""Clients: create, update, archive and restore, under the rules (a name is unique in the
+organisation, case-insensitively; meetings that named a client are linked to it)."""
+
+from __future__ import annotations
+
+from qylon_cli.schemas import ClientCreate, ClientUpdate
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import ApiError
+from ..models import Client
+from ..models import Meeting as MeetingRow
+from ..models import now
+from . import audit
+from .rows import get_or_404
+
+
+def get(session: Session, client_id: str) -> Client:
+    return get_or_404(session, Client, client_id, what="Client")
+
+
+def _tags(tags: list[str]) -> list[str]:
+    return sorted({t.strip() for t in tags if t.strip()})
+
+
+def _link_meetings(session, row: Client) -> None:
+    """Meetings that named this client before it existed (or under its new name) get linked."""
+    session.execute(
+        update(MeetingRow)
+        .where(func.lower(MeetingRow.client_name) == row.name.lower(), MeetingRow.client_id.is_(None))
+        .values(client_id=row.id)
+    )
+
+
+def _flush_unique(session, name: str) -> None:
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise ApiError(409, f"A client named {name!r} already exists.", code="conflict") from None
+
+
+def create(session: Session, principal, *, body: ClientCreate) -> Client:
+    name = body.name.strip()
+    exists = session.scalar(select(Client.id).where(func.lower(Client.name) == name.lower()))
+    if exists:
+        raise ApiError(409, f"A client named {name!r} already exists.", code="conflict")
+    row = Client(name=name, domain=body.domain, tags=_tags(body.tags), notes=body.notes)
+    session.add(row)
+    _flush_unique(session, name)
+    _link_meetings(session, row)
+    audit.record(session, principal, "client.create", target_type="client", target_id=row.id, detail={"name": name})
+    return row
+
+
+def change(session: Session, principal, *, row: Client, body: ClientUpdate) -> Client:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("name") is None:
+        changes.pop("name", None)
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
+        clash = session.scalar(
+            select(Client.id).where(func.lower(Client.name) == changes["name"].lower(), Client.id != row.id)
+        )
+        if clash:
+            raise ApiError(409, f"A client named {changes['name']!r} already exists.", code="conflict")
+    if "tags" in changes:
+        changes["tags"] = _tags(changes["tags"] or [])
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.updated_at = now()
+    _flush_unique(session, row.name)
+    if "name" in changes:
+        _link_meetings(session, row)
+    audit.record(session, principal, "client.update", target_type="client", target_id=row.id,
+                 detail={"fields": sorted(changes)})
+    return row
+
+
+def archive(session: Session, principal, *, row: Client) -> Client:
+    """Hidden from lists by default, kept with its meetings."""
+    if row.status != "archived":
+        row.status, row.archived_at, row.updated_at = "archived", now(), now()
+        audit.record(session, principal, "client.archive", target_type="client", target_id=row.id)
+    return row
+
+
+def restore(session: Session, principal, *, row: Client) -> Client:
+    if row.status != "active":
+        row.status, row.archived_at, row.updated_at = "active", None, now()
+        audit.record(session, principal, "client.restore", target_type="client", target_id=row.id)
+    return row
