@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
-from ..errors import InvalidInput
+from qylon_cli.errors import InvalidInput
 from . import fields as parse
 from .columns import ColumnMap
 from .mask import mask_email, mask_phone

@@ -6,21 +6,21 @@ from typing import Annotated
 
 import typer
 
-from .. import output
+from qylon_cli import output
 from .users import app
 
 RefArg = Annotated[str, typer.Argument(help="A user's id or email.", show_default=False)]
 
 
 def _api():
-    from ..client import ApiClient
+    from qylon_cli.client import ApiClient
 
     return ApiClient.from_credentials()
 
 
 def resolve(api, ref: str) -> dict:
     """A user by id, else by email (case-insensitive)."""
-    from ..errors import NotFound
+    from qylon_cli.errors import NotFound
 
     ref = ref.strip()
     if "@" not in ref:

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from .. import output
+from qylon_cli import output
 from .users import MapOption, app
 
 
 def _api():
-    from ..client import ApiClient
+    from qylon_cli.client import ApiClient
 
     # generous retries: an import rides out a server restart (batches are idempotent)
     return ApiClient.from_credentials(retries=8, max_wait=10)
@@ -48,7 +48,7 @@ def import_cmd(
 
     Example: qylon users import people.csv --dry-run --map "Work Mail=email"
     """
-    from ..errors import UsageError
+    from qylon_cli.errors import UsageError
     from ..users import remote
     from ..users.apply import apply_preview
     from ..users.preview import preview
@@ -97,7 +97,7 @@ def export_cmd(
     import json as jsonlib
     import sys
 
-    from ..errors import UsageError
+    from qylon_cli.errors import UsageError
     from ..users import remote
     from ..users.writer import write_users
 

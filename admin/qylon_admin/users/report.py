@@ -14,7 +14,7 @@ import csv
 import json
 from pathlib import Path
 
-from ..errors import UsageError
+from qylon_cli.errors import UsageError
 from .model import PlanItem
 from .writer import guard
 
