@@ -8,14 +8,12 @@ from typing import Annotated
 import typer
 
 from qylon_cli import output
+from qylon_cli.client import ApiClient
+
 from .users import MapOption, app
 
-
-def _api():
-    from qylon_cli.client import ApiClient
-
-    # generous retries: an import rides out a server restart (batches are idempotent)
-    return ApiClient.from_credentials(retries=8, max_wait=10)
+# Generous retries: an import rides out a server restart (its batches are idempotent).
+PATIENT = {"retries": 8, "max_wait": 10}
 
 
 def _applied_line(console, counts: dict) -> None:
@@ -58,7 +56,7 @@ def import_cmd(
 
     if on_error not in ("abort", "skip"):
         raise UsageError(f"Unknown --on-error {on_error!r}.", hint="Use abort or skip.")
-    with _api() as api:
+    with ApiClient.from_credentials(**PATIENT) as api:
         existing, me = remote.fetch(api)
         groups = remote.group_names(api)
         with file_progress() as progress:
@@ -103,7 +101,7 @@ def export_cmd(
 
     if format not in ("csv", "json"):
         raise UsageError(f"Unknown format {format!r}.", hint="Use csv or json.")
-    with _api() as api:
+    with ApiClient.from_credentials(**PATIENT) as api:
         rows = remote.rows_from_server(remote.users(api))
     if output.json_mode():
         if out:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qylon_cli.errors import InvalidInput, QylonError
+
 from .model import PlanItem
 from .remote import to_fields
 from .report import ReportWriter

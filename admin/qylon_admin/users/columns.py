@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qylon_cli.errors import InvalidInput, UsageError
+
 from .model import FIELDS
 from .writer import FORMULA_STARTS
 

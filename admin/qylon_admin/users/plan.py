@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from qylon_cli import addresses
 from qylon_cli.errors import UsageError
+
 from .model import FIELDS, MODES, PlanItem, RowError, UserRow
 
 _COMPARED = [f for f in FIELDS if f != "email"]
