@@ -16,6 +16,7 @@ PARTS = {
     "agent": ("agent", "The local background agent."),
     "sync": ("agent", "Push meetings to the team server and pull its client list."),
     "server": ("server", "Run and administer the team server."),
+    "users": ("admin", "Provision users in bulk from a CSV."),
 }
 
 
@@ -60,13 +61,12 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Qylon: meeting intelligence for consultancies, on your own device."""
 
-    from . import auth, clients, config, plugins_cmd, users
+    from . import auth, clients, config, plugins_cmd
 
     app.add_typer(auth.app, name="auth")
     app.add_typer(clients.app, name="clients")
     app.add_typer(config.app, name="config")
     app.add_typer(plugins_cmd.app, name="plugins")
-    app.add_typer(users.app, name="users")
 
     registered: set[str] = set()
 

@@ -21,7 +21,8 @@ def test_help_lists_groups_and_imports_nothing_heavy():
         "try:\n    runpy.run_module('qylon_cli', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
         "heavy = sorted(m for m in ('numpy', 'faster_whisper', 'ctranslate2', 'sqlalchemy', 'fastapi', 'av',"
-        " 'sqlite_utils', 'pydantic', 'openai', 'sounddevice', 'onnxruntime') if m in sys.modules)\n"
+        " 'sqlite_utils', 'pydantic', 'openai', 'sounddevice', 'onnxruntime',"
+        " 'email_validator', 'phonenumbers') if m in sys.modules)\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""}).stdout

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from qylon_cli.errors import InvalidInput, UsageError
-from qylon_cli.users import columns
+from qylon_admin.users import columns
 
 from .users_helpers import CSV_DIR, check, users, write
 

@@ -114,7 +114,7 @@ def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, sign
 
 def test_users_are_fetched_a_page_at_a_time_after_the_last_email(qylon, tmp_path, signed_in, server, org):
     from qylon_cli.client import ApiClient
-    from qylon_cli.users import remote
+    from qylon_admin.users import remote
 
     assert qylon("users", "import", str(write(tmp_path / "people.csv", PEOPLE)), "--create-groups", "--json", env=signed_in).code == 0
     with ApiClient(server.url, org.token) as api:
@@ -125,7 +125,7 @@ def test_users_are_fetched_a_page_at_a_time_after_the_last_email(qylon, tmp_path
 
 def test_users_from_a_server_without_keyset_pages_come_by_offset():
     """A server from before ``after`` ignores it and answers the first page again."""
-    from qylon_cli.users import remote
+    from qylon_admin.users import remote
 
     class OldServer:
         emails = [f"u{i:02d}@example.com" for i in range(7)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qylon_cli.errors import UsageError
-from qylon_cli.users.model import UserRow
-from qylon_cli.users.plan import Planner, diff, plan_all
+from qylon_admin.users.model import UserRow
+from qylon_admin.users.plan import Planner, diff, plan_all
 
 EXISTING = [
     {"email": "owner@example.com", "first_name": "Olga", "role": "owner", "status": "active"},
@@ -165,7 +165,7 @@ def test_unknown_mode():
 
 
 def test_preview_keeps_rows_for_applying_when_asked(tmp_path):
-    from qylon_cli.users.preview import preview
+    from qylon_admin.users.preview import preview
 
     from .users_helpers import write
 

@@ -7,7 +7,7 @@ import codecs
 import pytest
 
 from qylon_cli.errors import InvalidInput, NotFound
-from qylon_cli.users import reader
+from qylon_admin.users import reader
 
 from .users_helpers import check, users, write
 

@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from qylon_cli.users.preview import preview
+from qylon_admin.users.preview import preview
 
 
 def generate(path, rows: int, width: int = 0) -> int:

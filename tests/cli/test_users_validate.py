@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from qylon_cli.users import fields
-from qylon_cli.users.mask import mask_email, mask_phone
+from qylon_admin.users import fields
+from qylon_admin.users.mask import mask_email, mask_phone
 
 from .users_helpers import check, codes, write
 

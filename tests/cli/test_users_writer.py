@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 
 from qylon_cli.errors import UsageError
-from qylon_cli.users.model import PlanItem, UserRow
-from qylon_cli.users.report import ReportWriter
-from qylon_cli.users.writer import write_users
+from qylon_admin.users.model import PlanItem, UserRow
+from qylon_admin.users.report import ReportWriter
+from qylon_admin.users.writer import write_users
 
 from .users_helpers import CSV_DIR, users
 

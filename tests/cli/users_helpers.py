@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qylon_cli.users import columns, plan, reader, validate
+from qylon_admin.users import columns, plan, reader, validate
 
 from ..conftest import SHARED
 

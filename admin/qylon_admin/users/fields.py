@@ -24,7 +24,8 @@ import re
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from ..addresses import _E164, Bad, _parse_phone, email, phone  # noqa: F401 (the field parsers)
+from qylon_cli.addresses import Bad, _parse_phone, email, phone  # noqa: F401 (the field parsers)
+
 from .model import ROLES
 
 MAX_NAME = 100

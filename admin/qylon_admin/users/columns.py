@@ -18,7 +18,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import InvalidInput, UsageError
+from qylon_cli.errors import InvalidInput, UsageError
+
 from .model import FIELDS
 from .writer import FORMULA_STARTS
 

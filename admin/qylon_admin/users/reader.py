@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidInput, NotFound
+from qylon_cli.errors import InvalidInput, NotFound
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 _CHUNK = 1 << 20

@@ -15,7 +15,6 @@ from .model import UserRow
 
 # Qylon's CSV field -> the server's field, where the names differ.
 SERVER_NAMES = {"first_name": "given_name", "last_name": "family_name", "manager": "manager_email"}
-PLAIN = ("display_name", "role", "title", "department", "location", "phone", "team")
 
 
 def fetch(api, *, page_size: int = 1000) -> tuple[list[dict], str]:

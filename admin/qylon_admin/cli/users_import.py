@@ -7,15 +7,13 @@ from typing import Annotated
 
 import typer
 
-from .. import output
+from qylon_cli import output
+from qylon_cli.client import ApiClient
+
 from .users import MapOption, app
 
-
-def _api():
-    from ..client import ApiClient
-
-    # generous retries: an import rides out a server restart (batches are idempotent)
-    return ApiClient.from_credentials(retries=8, max_wait=10)
+# Generous retries: an import rides out a server restart (its batches are idempotent).
+PATIENT = {"retries": 8, "max_wait": 10}
 
 
 def _applied_line(console, counts: dict) -> None:
@@ -48,7 +46,7 @@ def import_cmd(
 
     Example: qylon users import people.csv --dry-run --map "Work Mail=email"
     """
-    from ..errors import UsageError
+    from qylon_cli.errors import UsageError
     from ..users import remote
     from ..users.apply import apply_preview
     from ..users.preview import preview
@@ -58,7 +56,7 @@ def import_cmd(
 
     if on_error not in ("abort", "skip"):
         raise UsageError(f"Unknown --on-error {on_error!r}.", hint="Use abort or skip.")
-    with _api() as api:
+    with ApiClient.from_credentials(**PATIENT) as api:
         existing, me = remote.fetch(api)
         groups = remote.group_names(api)
         with file_progress() as progress:
@@ -97,13 +95,13 @@ def export_cmd(
     import json as jsonlib
     import sys
 
-    from ..errors import UsageError
+    from qylon_cli.errors import UsageError
     from ..users import remote
     from ..users.writer import write_users
 
     if format not in ("csv", "json"):
         raise UsageError(f"Unknown format {format!r}.", hint="Use csv or json.")
-    with _api() as api:
+    with ApiClient.from_credentials(**PATIENT) as api:
         rows = remote.rows_from_server(remote.users(api))
     if output.json_mode():
         if out:

@@ -14,16 +14,19 @@ import csv
 import json
 from pathlib import Path
 
-from ..errors import UsageError
+from qylon_cli.errors import UsageError
+
 from .model import PlanItem
 from .writer import guard
 
 COLUMNS = ("row", "email", "action", "changes", "reason", "errors", "outcome")
 
 
-def _changes_text(changes: dict[str, dict]) -> str:
-    return "; ".join(
-        f"{name}: {c['from'] if c['from'] is not None else '(empty)'} → {c['to']}"
+def changes_text(changes: dict[str, dict], *, sep: str = "; ", empty: str = "(empty)") -> str:
+    """``changes`` ({field: {"from", "to"}}) as one line: ``title: Analyst → Lead; ...``
+    (the report's form; the plan on screen uses ``sep=", ", empty="∅"``)."""
+    return sep.join(
+        f"{name}: {c['from'] if c['from'] is not None else empty} → {c['to']}"
         for name, c in changes.items()
     )
 
@@ -60,7 +63,7 @@ class ReportWriter:
                     item.row if item.row is not None else "",
                     guard(item.email),
                     item.action,
-                    guard(_changes_text(item.changes)),
+                    guard(changes_text(item.changes)),
                     guard(item.reason or ""),
                     guard(" | ".join(item.errors)),
                     outcome or "",

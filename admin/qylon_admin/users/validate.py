@@ -3,8 +3,8 @@
 One pass over the file checks every row on its own and keeps only what the rules
 across rows need: a hash of each email with its row (duplicates), and manager
 references (missing managers, loops). Normalised rows go to a temporary spool file on
-disk, read back by ``Validation.users()`` for planning, so a 1,000,000-row file costs
-a few dozen bytes per row in memory. Errors are kept up to ``max_errors``; all are
+disk, read back by ``Validation.entries()`` for planning and applying, so a 1,000,000-row
+file costs a few dozen bytes per row in memory. Errors are kept up to ``max_errors``; all are
 counted.
 """
 
@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
-from ..errors import InvalidInput
+from qylon_cli.errors import InvalidInput
+
 from . import fields as parse
 from .columns import ColumnMap
 from .mask import mask_email, mask_phone

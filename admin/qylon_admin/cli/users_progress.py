@@ -11,7 +11,7 @@ def file_progress():
     """Yield a ``progress(stage, done, total)`` callback; draws only on a terminal."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    from .. import output
+    from qylon_cli import output
 
     bar = Progress(
         TextColumn("{task.description}"),

@@ -6,21 +6,17 @@ from typing import Annotated
 
 import typer
 
-from .. import output
+from qylon_cli import output
+from qylon_cli.client import ApiClient
+
 from .users import app
 
 RefArg = Annotated[str, typer.Argument(help="A user's id or email.", show_default=False)]
 
 
-def _api():
-    from ..client import ApiClient
-
-    return ApiClient.from_credentials()
-
-
 def resolve(api, ref: str) -> dict:
     """A user by id, else by email (case-insensitive)."""
-    from ..errors import NotFound
+    from qylon_cli.errors import NotFound
 
     ref = ref.strip()
     if "@" not in ref:
@@ -72,7 +68,7 @@ def list_cmd(
 
     Example: qylon users list --status active -q smith
     """
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         page = api.get("/v1/users", q=q, status=status, limit=limit, offset=offset)
     output.emit(page, lambda c: _table(c, page["items"], page["total"]))
 
@@ -83,7 +79,7 @@ def show_cmd(user: RefArg, json: output.JsonOption = False) -> None:
 
     Example: qylon users show ann@example.com
     """
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         item = resolve(api, user)
     output.emit(item, lambda c: _show(c, item))
 
@@ -99,7 +95,7 @@ def deactivate_cmd(
     Example: qylon users deactivate ann@example.com --yes
     """
 
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         target = resolve(api, user)
         output.confirm(f"Deactivate {target['email']}?", yes=yes, action="Deactivating")
         item = api.post(f"/v1/users/{target['id']}/deactivate")
@@ -112,7 +108,7 @@ def reactivate_cmd(user: RefArg, json: output.JsonOption = False) -> None:
 
     Example: qylon users reactivate ann@example.com
     """
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         target = resolve(api, user)
         item = api.post(f"/v1/users/{target['id']}/reactivate")
     output.emit(item, lambda c: c.print(f"Reactivated {item['email']} ({item['status']})."))
@@ -126,7 +122,7 @@ def groups_cmd(json: output.JsonOption = False) -> None:
 
     Example: qylon users groups --json
     """
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         items = list(api.pages("/v1/groups", page_size=1000))
 
     def draw(c) -> None:

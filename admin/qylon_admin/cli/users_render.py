@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+from ..users.report import changes_text
+
 
 def _file_line(info: dict) -> str:
     parts = [
@@ -41,13 +43,6 @@ def _columns(console, cols: dict) -> None:
         )
 
 
-def _change(changes: dict) -> str:
-    return ", ".join(
-        f"{k}: {v['from'] if v['from'] is not None else '∅'} → {v['to']}"
-        for k, v in changes.items()
-    )
-
-
 def render(data: dict, console) -> None:
     console.print(_file_line(data["file"]))
     _columns(console, data["file"]["columns"])
@@ -57,7 +52,7 @@ def render(data: dict, console) -> None:
     console.print(f"\n[bold]Plan[/] (mode {data['mode']}): {counts}")
     for item in data["items"]:
         where = f"row {item['row']}" if item.get("row") else "—"
-        detail = _change(item.get("changes", {})) or item.get("reason") or ""
+        detail = changes_text(item.get("changes", {}), sep=", ", empty="∅") or item.get("reason") or ""
         console.print(
             f"  {item['action']:<10} {where:<9} {escape(item['email'])}  [dim]{escape(detail)}[/]"
         )

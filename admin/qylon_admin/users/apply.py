@@ -20,7 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import InvalidInput, QylonError
+from qylon_cli.errors import InvalidInput, QylonError
+
 from .model import PlanItem
 from .remote import to_fields
 from .report import ReportWriter

@@ -12,7 +12,8 @@ The pieces, each usable alone:
 - ``writer.write_users`` and ``report.ReportWriter`` write what the reader reads back
   and each row's outcome.
 
-Nothing here talks to the server; ``qylon users import`` feeds the plan to it.
+Only ``remote`` (the server's users and groups) and ``apply`` (the plan in batches to
+the bulk endpoint) talk to the server, through the API client they are given.
 This package imports pydantic, email-validator and phonenumbers: never import it from
 module level of anything ``qylon --help`` loads.
 """

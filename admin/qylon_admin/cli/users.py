@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .. import output
+from qylon_cli import output
 
 app = typer.Typer(
     help="Provision users in bulk from a CSV (Google Workspace, Entra ID, Okta or Qylon's own).\n\n"

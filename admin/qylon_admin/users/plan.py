@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
-from .. import addresses
-from ..errors import UsageError
+from qylon_cli import addresses
+from qylon_cli.errors import UsageError
+
 from .model import FIELDS, MODES, PlanItem, RowError, UserRow
 
 _COMPARED = [f for f in FIELDS if f != "email"]
