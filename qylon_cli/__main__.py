@@ -14,11 +14,16 @@ def main(argv: list[str] | None = None) -> None:
 
     paths.make_private()  # umask 0077; QYLON_HOME and what is in it owner-only
 
-    app = build_app()
     if argv is not None:
         # Used when called programmatically (tests): reset per-run state.
         output._state["json"] = False
     try:
+        try:
+            app = build_app()
+        except QylonError:  # two plugins claiming one command name: no command ran to read --json
+            if "--json" in (sys.argv[1:] if argv is None else argv):
+                output._remember_json(True)
+            raise
         app(args=argv, prog_name="qylon")
     except QylonError as exc:
         output.error(exc.to_dict())

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import EXIT_USAGE, InvalidInput, NotAllowed, NotAuthenticated, NotFound, QylonError, Unavailable
+from .errors import EXIT_USAGE, QylonError, Unavailable, from_status
 
 IDEMPOTENT = {"GET", "PUT", "DELETE", "HEAD", "OPTIONS"}
 RETRY_STATUS = {500, 502, 503, 504}
@@ -202,13 +202,9 @@ def error_from(response, server: str) -> QylonError:
     message = detail.get("message") or f"The server answered {status}."
     code, hint = detail.get("code"), detail.get("hint")
     if status == 401:
-        return NotAuthenticated(message, hint=hint or "Run `qylon auth login`, or check QYLON_TOKEN.", code=code)
-    if status == 403:
-        return NotAllowed(message, hint=hint, code=code)
-    if status == 404:
-        return NotFound(message, hint=hint, code=code)
-    if status == 429:
-        return Unavailable(message, hint=hint or "Wait a moment and retry.", code=code or "rate_limited")
-    if status >= 500:
-        return Unavailable(f"The Qylon server at {server} failed: {message}", hint=hint, code=code or "server_error")
-    return InvalidInput(message, hint=hint, code=code)
+        hint = hint or "Run `qylon auth login`, or check QYLON_TOKEN."
+    elif status == 429:
+        hint, code = hint or "Wait a moment and retry.", code or "rate_limited"
+    elif status >= 500:
+        message, code = f"The Qylon server at {server} failed: {message}", code or "server_error"
+    return from_status(status, message, hint=hint, code=code)

@@ -10,13 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .errors import NotAuthenticated, QylonError
-
-SERVICE = "qylon"
-
-
-class NoKeyring(QylonError):
-    code = "no_keyring"
+from . import keystore
+from .errors import NotAuthenticated
+from .keystore import SERVICE, NoKeyring  # noqa: F401 - their old home
 
 
 @dataclass
@@ -36,15 +32,13 @@ def normalise(url: str) -> str:
 
 
 def _keyring():
-    import keyring
-    from keyring.backends.fail import Keyring as FailKeyring
-
-    if isinstance(keyring.get_keyring(), FailKeyring):
+    try:
+        return keystore.keyring()
+    except NoKeyring:
         raise NoKeyring(
             "No OS keyring is available to store the API key.",
             hint="Set QYLON_SERVER and QYLON_TOKEN in the environment instead (e.g. in CI).",
-        )
-    return keyring
+        ) from None
 
 
 def stored_server() -> str | None:
@@ -67,7 +61,7 @@ def resolve() -> Credentials:
         raise NotAuthenticated("Not logged in to a Qylon server.", hint=hint)
     server = normalise(server)
     try:
-        token = _keyring().get_password(SERVICE, server)
+        token = keystore.get(server)
     except NoKeyring:
         raise NotAuthenticated(f"No API key for {server}: no OS keyring is available.", hint=hint) from None
     if not token:
@@ -83,7 +77,8 @@ def usable_keyring() -> None:
 def save(server: str, token: str, *, insecure: bool = False) -> None:
     from . import settings
 
-    _keyring().set_password(SERVICE, server, token)
+    _keyring()
+    keystore.put(server, token)
     stored = settings.load()
     stored.set("server.url", server)
     if insecure or stored.get("server.insecure", False):
@@ -92,15 +87,8 @@ def save(server: str, token: str, *, insecure: bool = False) -> None:
 
 def forget(server: str) -> bool:
     """Remove the stored key and server URL; True when a key was stored."""
-    from keyring.errors import PasswordDeleteError
-
     from . import settings
 
-    removed = False
-    try:
-        _keyring().delete_password(SERVICE, server)
-        removed = True
-    except (PasswordDeleteError, NoKeyring):
-        pass
+    removed = keystore.delete(server)
     settings.load().unset("server.url")
     return removed

@@ -80,3 +80,31 @@ class MissingPart(QylonError):
             f"{what} needs the Qylon {part} part, which is not installed.",
             hint=f"Install it with: pip install 'qylon[{part}]'",
         )
+
+
+# -- HTTP status <-> error: the one table for the team server's client and the agent's
+# control API (both ends). ---------------------------------------------------------------
+
+_STATUS_FOR_EXIT = {EXIT_FAILURE: 500, EXIT_USAGE: 400, EXIT_INVALID: 422, EXIT_AUTH: 403,
+                    EXIT_NOT_FOUND: 404, EXIT_UNAVAILABLE: 503}
+_ERROR_FOR_STATUS: dict[int, type[QylonError]] = {401: NotAuthenticated, 403: NotAllowed, 404: NotFound,
+                                                  429: Unavailable, 503: Unavailable}
+
+
+def http_status(error: QylonError) -> int:
+    """The HTTP status that answers ``error``."""
+    return _STATUS_FOR_EXIT.get(error.exit_code, 500)
+
+
+def from_status(
+    status: int,
+    message: str,
+    *,
+    hint: str | None = None,
+    code: str | None = None,
+    server_error: type[QylonError] = Unavailable,
+) -> QylonError:
+    """The error for an HTTP error answer: 401 not authenticated, 403 not allowed, 404 not
+    found, 429 and 503 unavailable, other 5xx ``server_error``, other 4xx invalid input."""
+    cls = _ERROR_FOR_STATUS.get(status) or (server_error if status >= 500 else InvalidInput)
+    return cls(message, hint=hint, code=code)

@@ -95,17 +95,31 @@ class Settings:
 
     def known(self, key: str) -> bool:
         section = key.split(".", 1)[0]
-        return key in self.defaults or section in ("models", "vocabulary") or key in self.user
+        return (
+            key in self.defaults or section in ("models", "vocabulary") or key in self.user
+            or key in plugin_keys()
+        )
+
+    def like(self, key: str) -> Any:
+        """A value of the key's type: its shipped default, or a plugin's declared type."""
+        if key in self.defaults:
+            return self.defaults[key]
+        declared = plugin_keys().get(key)
+        if declared is not None:
+            return declared() if isinstance(declared, type) else declared
+        return self.user.get(key, "")
 
     def lookup(self, key: str) -> Value:
         env = os.environ.get(env_name(key))
         if env is not None:
-            like = self.defaults.get(key, self.user.get(key, ""))
-            return Value(key, _coerce(key, env, like), "env")
+            return Value(key, _coerce(key, env, self.like(key)), "env")
         if key in self.user:
             return Value(key, self.user[key], "config")
         if key in self.defaults:
             return Value(key, self.defaults[key], "default")
+        declared = plugin_keys().get(key)
+        if declared is not None and not isinstance(declared, type):
+            return Value(key, declared, "default")
         raise NotFound(f"No setting named {key!r}.", hint="`qylon config show` lists every key.")
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -123,7 +137,7 @@ class Settings:
             raise InvalidInput(
                 f"Unknown setting {key!r}.", hint="`qylon config show` lists every key."
             )
-        value = _coerce(key, raw, self.defaults.get(key, ""))
+        value = _coerce(key, raw, self.like(key))
         self._write(key, value)
         return Value(key, value, "config")
 
@@ -151,6 +165,17 @@ class Settings:
         tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
         tmp.replace(self.file)
         self.user = self._read_user()
+
+
+def plugin_keys() -> dict[str, Any]:
+    """The keys plugins declare (``hubspot.portal_id``), each with its type or default."""
+    from . import plugins
+
+    keys: dict[str, Any] = {}
+    for section, entry in plugins.settings_sections().items():
+        for name, declared in entry.target.items():
+            keys[f"{section}.{name}"] = declared
+    return keys
 
 
 def load() -> Settings:

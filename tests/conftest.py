@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QYLON_SHARED", REPO.parent / "shared"))
 AUDIO = SHARED / "data" / "audio"
 SAMPLES = REPO / "samples"
+FILE_KEYRING = {"PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring"}  # see keyring_file.py
+TEST_PLUGINS = "agent,server,admin"  # the entry points the tests load (QYLON_LOAD_PLUGINS)
 
 
 def pytest_collection_modifyitems(items):
@@ -43,6 +45,14 @@ def qylon_home(tmp_path, monkeypatch) -> Path:
         if var.startswith("QYLON_") and var not in ("QYLON_HOME", "QYLON_SHARED"):
             monkeypatch.delenv(var)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Only Qylon's own parts load: no integration installed in the test environment leaks
+    # into the tests (tests/plugins loads its test plugin explicitly) ...
+    monkeypatch.setenv("QYLON_LOAD_PLUGINS", TEST_PLUGINS)
+    # ... and no test reads or writes the OS keyring of the machine it runs on.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", FILE_KEYRING["PYTHON_KEYRING_BACKEND"])
+    from qylon_cli import plugins
+
+    plugins.reset()  # what a test loaded in this process does not reach the next one
     return home
 
 
@@ -84,8 +94,6 @@ def jfk_wav() -> Path:
 
 
 # -- the team server ---------------------------------------------------------------------
-
-FILE_KEYRING = {"PYTHON_KEYRING_BACKEND": "tests.keyring_file.FileKeyring"}  # see keyring_file.py
 
 
 def credentials(url: str, token: str) -> dict:

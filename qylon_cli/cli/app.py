@@ -61,20 +61,16 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Qylon: meeting intelligence for consultancies, on your own device."""
 
-    from . import auth, clients, config, plugins_cmd
+    registered: dict[str, plugins.Registration] = {}
 
-    app.add_typer(auth.app, name="auth")
-    app.add_typer(clients.app, name="clients")
-    app.add_typer(config.app, name="config")
-    app.add_typer(plugins_cmd.app, name="plugins")
+    def register_for(plugin: str):
+        def register(group: typer.Typer | str, *, name: str, help: str | None = None) -> None:
+            plugins.claim(registered, "command", plugins.Registration(name, plugin))
+            app.add_typer(plugins.resolve(group), name=name, **({"help": help} if help else {}))
 
-    registered: set[str] = set()
+        return register
 
-    def register(group: typer.Typer, *, name: str, help: str | None = None) -> None:
-        app.add_typer(group, name=name, **({"help": help} if help else {}))
-        registered.add(name)
-
-    plugins.manager().hook.register_commands(register=register)
+    plugins.host().call("register_commands", register_for)
     for name, (part, help_text) in PARTS.items():
         if name not in registered:
             _add_missing(app, name, part, help_text)

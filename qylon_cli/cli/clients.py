@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .. import output
+from ..client import ApiClient
 
 app = typer.Typer(
     help="The firm's clients on the team server.\n\nExample: qylon clients add \"Acme Corp\" --tag retail",
@@ -15,12 +16,6 @@ app = typer.Typer(
 
 RefArg = Annotated[str, typer.Argument(help="A client's id or exact name.", show_default=False)]
 TagOption = Annotated[list[str] | None, typer.Option("--tag", help="A tag; repeat for several.")]
-
-
-def _api():
-    from ..client import ApiClient
-
-    return ApiClient.from_credentials()
 
 
 def resolve(api, ref: str) -> dict:
@@ -75,7 +70,7 @@ def add(
     Example: qylon clients add "Acme Corp" --domain acme.example --tag retail --notes "Met at the expo"
     """
     body = {"name": name, "domain": domain, "tags": tag or [], "notes": notes}
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         item = api.post("/v1/clients", {k: v for k, v in body.items() if v is not None})
     output.emit(item, lambda c: c.print(f"Added client [bold]{item['name']}[/] ({item['id']})."))
 
@@ -95,7 +90,7 @@ def list_(
     Example: qylon clients list --search acme --json
     """
     status = "all" if all_ else "archived" if archived else "active"
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         page = api.get("/v1/clients", q=search, tag=tag, status=status, limit=limit, offset=offset)
     output.emit(page, lambda c: _table(c, page["items"], page["total"]))
 
@@ -106,7 +101,7 @@ def show(ref: RefArg, json: output.JsonOption = False) -> None:
 
     Example: qylon clients show "Acme Corp"
     """
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         item = resolve(api, ref)
     output.emit(item, lambda c: _show(c, item))
 
@@ -129,7 +124,7 @@ def update(
     from ..errors import UsageError
 
     body = {k: v for k, v in {"name": name, "domain": domain, "notes": notes}.items() if v is not None}
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         item = resolve(api, ref)
         if tag is not None or add_tag or remove_tag:
             tags = list(tag) if tag is not None else list(item.get("tags") or [])
@@ -147,6 +142,6 @@ def archive(ref: RefArg, json: output.JsonOption = False) -> None:
 
     Example: qylon clients archive "Old Client Ltd"
     """
-    with _api() as api:
+    with ApiClient.from_credentials() as api:
         item = api.post(f"/v1/clients/{resolve(api, ref)['id']}/archive")
     output.emit(item, lambda c: c.print(f"Archived client [bold]{item['name']}[/]."))

@@ -11,18 +11,20 @@ app = typer.Typer(help="Show installed plugins.\n\nExample: qylon plugins list",
 
 @app.command("list")
 def list_(json: output.JsonOption = False) -> None:
-    """List loaded plugins with their package, version and hooks.
+    """List plugins with their package, version and hooks, and those that failed to load with the error.
 
     Example: qylon plugins list --json
     """
     rows = plugins.describe()
 
     def human(console) -> None:
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table("name", "package", "version", "hooks", box=None)
         for row in rows:
-            table.add_row(row["name"], row["package"] or "", row["version"] or "", ", ".join(row["hooks"]))
+            hooks = ", ".join(row["hooks"]) if row["error"] is None else f"[red]failed: {escape(row['error'])}[/red]"
+            table.add_row(row["name"], row["package"] or "", row["version"] or "", hooks)
         console.print(table if rows else "No plugins loaded.")
 
     output.emit(rows, human)

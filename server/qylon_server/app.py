@@ -52,6 +52,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     for module in (clients, meetings, action_items, users, api_keys, audit_events):
         app.include_router(module.router)
     scim.mount(app)
+    from .plugin import include_routers
+
+    include_routers(app)  # plugins' routers, after the built-in ones
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health() -> Health:

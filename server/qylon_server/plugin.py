@@ -1,4 +1,5 @@
-"""The server registers the `server` command group with the host.
+"""The server registers the `server` command group with the host, and mounts the routers
+plugins register (``register_routers``) after its own.
 
 Kept light: importing this module must not import fastapi or sqlalchemy.
 """
@@ -13,3 +14,11 @@ def register_commands(register):
     from .cli import app
 
     register(app, name="server")
+
+
+def include_routers(app) -> None:
+    """Mount every router a plugin registered, after the built-in ones."""
+    from qylon_cli import plugins
+
+    for entry in plugins.routers():
+        app.include_router(plugins.resolve(entry.target), **entry.options)

@@ -8,18 +8,9 @@ import subprocess
 import sys
 import time
 
-from qylon_cli.errors import (
-    InvalidInput,
-    NotAllowed,
-    NotFound,
-    QylonError,
-    Unavailable,
-)
+from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from .state import agent_paths, holder
-
-_BY_STATUS = {403: NotAllowed, 404: NotFound, 422: InvalidInput, 400: InvalidInput, 503: Unavailable}
-
 
 class AgentClient:
     def __init__(self) -> None:
@@ -43,8 +34,8 @@ class AgentClient:
         document = response.json()
         if "error" in document:
             err = document["error"]
-            cls = _BY_STATUS.get(response.status_code, QylonError)
-            raise cls(err["message"], hint=err.get("hint"), code=err.get("code"))
+            raise from_status(response.status_code, err["message"], hint=err.get("hint"), code=err.get("code"),
+                              server_error=QylonError)
         return document["data"]
 
     # -- lifecycle -------------------------------------------------------

@@ -17,9 +17,7 @@ import struct
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from qylon_cli.errors import QylonError
-
-STATUS = {1: 500, 2: 400, 3: 422, 4: 403, 5: 404, 6: 503}
+from qylon_cli.errors import QylonError, http_status
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -58,7 +56,7 @@ def serve(path: Path, routes: list[tuple[str, str, object]]) -> _Server:
                     try:
                         self._reply(200, {"data": handler(body=body, params=params, **match.groupdict())})
                     except QylonError as exc:
-                        self._reply(STATUS.get(exc.exit_code, 500), {"error": exc.to_dict()})
+                        self._reply(http_status(exc), {"error": exc.to_dict()})
                     except Exception as exc:  # noqa: BLE001 - report, keep serving
                         self._reply(500, {"error": {"code": "internal_error", "message": str(exc), "hint": None}})
                     return

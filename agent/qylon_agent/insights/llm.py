@@ -25,7 +25,6 @@ from ..store.formats import short_clock
 from .merge import merge_items, merge_texts
 from .result import Found, Insights
 
-KEYRING_SERVICE, KEYRING_USER = "qylon", "openai"
 DEFAULT_MODEL = "gpt-4o-mini"  # with OPENAI_API_KEY alone (OpenAI itself), as the `llm` tool does
 SYSTEM = """You read meeting transcripts and extract follow-ups. Reply with one JSON object only, matching the given schema.
 - action_items: commitments ("I'll send the deck", "Alice will update the plan") and requests that were accepted
@@ -81,12 +80,9 @@ class LLMConfig:
 
 
 def _keyring_key() -> str | None:
-    try:
-        import keyring
+    from qylon_cli import keystore
 
-        return keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except Exception:  # no usable keyring backend (headless CI): env or nothing
-        return None
+    return keystore.get(keystore.LLM_KEY, quiet=True)  # no usable keyring (headless CI): env or nothing
 
 
 def config(settings) -> LLMConfig | None:

@@ -1,0 +1,15 @@
+"""The host's own command groups: auth, clients, config, plugins."""
+
+from __future__ import annotations
+
+from ..plugins import hookimpl
+
+
+@hookimpl(tryfirst=True)
+def register_commands(register):
+    from ..cli import auth, clients, config, plugins_cmd
+
+    register(auth.app, name="auth")
+    register(clients.app, name="clients")
+    register(config.app, name="config")
+    register(plugins_cmd.app, name="plugins")
