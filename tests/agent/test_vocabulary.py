@@ -24,7 +24,8 @@ def text_of(qylon, *extra) -> str:
 
 def test_a_clients_vocabulary_fixes_its_names(qylon):
     plain = text_of(qylon)
-    assert "Whittemore" not in plain and "Philip Steels" not in plain  # misheard without help
+    # Misheard without help ("apologized to it more"); newer CTranslate2 builds hear "Philip Steels" unaided.
+    assert "Whittemore" not in plain
     assert "Whittemore" not in text_of(qylon, "--client", "Globex")
     assert qylon("config", "set", "vocabulary.Globex", "Whittemore, Philip Steels").code == 0
     helped = text_of(qylon, "--client", "globex")  # the client's name in any case

@@ -39,7 +39,7 @@ def test_the_sample_plugin_loads_from_its_entry_point_and_adds_a_command(qylon):
         "register_actions", "register_commands", "register_providers",
         "register_routers", "register_settings", "register_workflows",
     ]
-    assert {"core", "users", "agent", "server"} <= set(rows)
+    assert {"core", "admin", "agent", "server"} <= set(rows)
     hello = qylon("sample", "hello", "--name", "Ada", "--json", env=env)
     assert hello.code == 0 and hello.json["data"]["hello"] == "Ada"
     assert "sample" in qylon("--help", env=env).stdout
@@ -81,11 +81,12 @@ def test_two_plugins_claiming_one_action_fail_loudly(sample, monkeypatch):
 
 def test_own_command_groups_are_default_plugins_and_always_load(qylon):
     rows = {r["name"]: r for r in qylon("plugins", "list", "--json", env={"QYLON_LOAD_PLUGINS": ""}).json["data"]}
-    assert set(rows) == {"core", "users"}
+    assert set(rows) == {"core"}
     assert rows["core"]["package"] == "qylon"
     help_text = qylon("--help", env={"QYLON_LOAD_PLUGINS": ""}).stdout
-    for group in ("auth", "clients", "config", "plugins", "users"):
+    for group in ("auth", "clients", "config", "plugins"):
         assert f" {group} " in help_text
+    assert "needs qylon[admin]" in help_text  # users: a part that is not loaded
 
 
 def test_providers_are_found_by_kind_and_name_and_meet_their_protocol(sample):
