@@ -29,8 +29,12 @@ demo: install
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: install system-deps
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+test: install system-deps lint
 	$(BIN)/python scripts/api_fuzz.py --max-time 40
 	$(BIN)/python scripts/scim_check.py
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)

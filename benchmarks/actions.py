@@ -27,7 +27,7 @@ import json
 import sys
 import time
 import tomllib
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data" / "actions"
@@ -44,12 +44,19 @@ def load(path: Path):
         who, text = line.split(":", 1)
         label = labels.setdefault(who.strip(), f"SPEAKER_{len(labels) + 1}")
         seconds = max(1.5, len(text.split()) * 0.4)
-        segments.append(Segment(start=round(clock, 2), end=round(clock + seconds, 2), speaker=label, text=text.strip()))
+        segments.append(
+            Segment(
+                start=round(clock, 2),
+                end=round(clock + seconds, 2),
+                speaker=label,
+                text=text.strip(),
+            )
+        )
         clock += seconds + 0.5
     meeting = Meeting(
         id=path.stem,
         title=spec["title"],
-        created_at=datetime(ref.year, ref.month, ref.day, 10, tzinfo=timezone.utc),
+        created_at=datetime(ref.year, ref.month, ref.day, 10, tzinfo=UTC),
         duration_s=clock,
         segments=segments,
         speakers=[Speaker(id=label, name=name) for name, label in labels.items()],
@@ -77,7 +84,15 @@ def score(extract=None, verbose: bool = False, pattern: str = "*.toml") -> dict:
     from qylon_agent.insights import offline
 
     extract = extract or offline.extract
-    totals = {"found": 0, "expected": 0, "matched": 0, "due_ok": 0, "dec_found": 0, "dec_expected": 0, "dec_matched": 0}
+    totals = {
+        "found": 0,
+        "expected": 0,
+        "matched": 0,
+        "due_ok": 0,
+        "dec_found": 0,
+        "dec_expected": 0,
+        "dec_matched": 0,
+    }
     started = time.perf_counter()
     files = sorted(DATA.glob(pattern))
     for path in files:
@@ -89,21 +104,34 @@ def score(extract=None, verbose: bool = False, pattern: str = "*.toml") -> dict:
         totals["expected"] += len(expected)
         totals["matched"] += len(pairs)
         due_ok = sum(
-            1 for ei, fi in pairs if (found[fi]["due"].isoformat() if found[fi]["due"] else None) == expected[ei].get("due")
+            1
+            for ei, fi in pairs
+            if (found[fi]["due"].isoformat() if found[fi]["due"] else None)
+            == expected[ei].get("due")
         )
         totals["due_ok"] += due_ok
-        dpairs = match([{"owner": None, "task": d} for d in result.decisions], [{"task": d} for d in exp_decisions])
+        dpairs = match(
+            [{"owner": None, "task": d} for d in result.decisions],
+            [{"task": d} for d in exp_decisions],
+        )
         totals["dec_found"] += len(result.decisions)
         totals["dec_expected"] += len(exp_decisions)
         totals["dec_matched"] += len(dpairs)
-        if verbose and (len(pairs) != len(found) or len(pairs) != len(expected) or due_ok != len(pairs)):
+        if verbose and (
+            len(pairs) != len(found) or len(pairs) != len(expected) or due_ok != len(pairs)
+        ):
             print(f"--- {path.name}", file=sys.stderr)
             for fi, item in enumerate(found):
                 mark = "ok " if any(f == fi for _, f in pairs) else "FP "
-                print(f"  {mark}{item['owner']}: {item['task']} (due {item['due']})", file=sys.stderr)
+                print(
+                    f"  {mark}{item['owner']}: {item['task']} (due {item['due']})", file=sys.stderr
+                )
             for ei, exp in enumerate(expected):
                 if not any(e == ei for e, _ in pairs):
-                    print(f"  FN {exp.get('owner')}: {exp['task']} (due {exp.get('due')})", file=sys.stderr)
+                    print(
+                        f"  FN {exp.get('owner')}: {exp['task']} (due {exp.get('due')})",
+                        file=sys.stderr,
+                    )
     elapsed = time.perf_counter() - started
 
     def ratio(a, b):
@@ -128,28 +156,70 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--verbose", action="store_true", help="list misses on stderr")
-    parser.add_argument("--files", default="*.toml", help="only labelled meetings matching this glob, e.g. '2[4-9]_*'")
-    parser.add_argument("--ami", nargs="?", const="tuning", choices=("tuning", "held_out", "all"),
-                        help="score on the AMI meetings instead (default part: tuning)")
+    parser.add_argument(
+        "--files",
+        default="*.toml",
+        help="only labelled meetings matching this glob, e.g. '2[4-9]_*'",
+    )
+    parser.add_argument(
+        "--ami",
+        nargs="?",
+        const="tuning",
+        choices=("tuning", "held_out", "all"),
+        help="score on the AMI meetings instead (default part: tuning)",
+    )
     args = parser.parse_args()
     if args.ami:
         ami_main(args)
         return
-    figures = score(verbose=args.verbose, pattern=args.files if args.files.endswith(".toml") else args.files + ".toml")
-    show(args, figures, f"offline extractor on {figures['meetings']} labelled meetings ({args.files}) "
-         f"({figures['expected_items']} expected items, {figures['found_items']} found)",
-         ("precision", "recall", "f1", "due_accuracy", "decision_precision", "decision_recall", "ms_per_meeting"))
+    figures = score(
+        verbose=args.verbose,
+        pattern=args.files if args.files.endswith(".toml") else args.files + ".toml",
+    )
+    show(
+        args,
+        figures,
+        f"offline extractor on {figures['meetings']} labelled meetings ({args.files}) "
+        f"({figures['expected_items']} expected items, {figures['found_items']} found)",
+        (
+            "precision",
+            "recall",
+            "f1",
+            "due_accuracy",
+            "decision_precision",
+            "decision_recall",
+            "ms_per_meeting",
+        ),
+    )
 
 
 def ami_main(args) -> None:
     import ami
     from qylon_agent.insights import offline
 
-    figures = ami.score(offline.extract, part=args.ami, verbose=args.verbose, report=lambda line: print(line, file=sys.stderr))
-    show(args, figures, f"offline extractor on AMI, {figures['part']} part: {figures['meetings']} meetings, "
-         f"{figures['annotated_actions']} annotated actions, {figures['items']} items found",
-         ("recall", "precision", "precision_actions_only", "items_per_meeting", "summary_words_in_abstract",
-          "first_lines_words_in_abstract", "ms_per_meeting", "ms_max", "peak_kib_max"))
+    figures = ami.score(
+        offline.extract,
+        part=args.ami,
+        verbose=args.verbose,
+        report=lambda line: print(line, file=sys.stderr),
+    )
+    show(
+        args,
+        figures,
+        f"offline extractor on AMI, {figures['part']} part: {figures['meetings']} meetings, "
+        f"{figures['annotated_actions']} annotated actions, {figures['items']} items found",
+        (
+            "recall",
+            "precision",
+            "precision_actions_only",
+            "items_per_meeting",
+            "summary_words_in_abstract",
+            "first_lines_words_in_abstract",
+            "ms_per_meeting",
+            "ms_max",
+            "peak_kib_max",
+        ),
+    )
 
 
 def show(args, figures: dict, title: str, keys) -> None:

@@ -35,30 +35,50 @@ def proc_stat(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
-    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS"))
+    rss = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS")
+    )
     return cpu, rss / 1024
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     qylon = str(Path(sys.executable).parent / "qylon")
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "QYLON_HOME": home, "HF_HUB_OFFLINE": "1"}
-        inproc = [timed([qylon, "meeting", "transcribe", str(JFK), "--json"], env) for _ in range(args.runs)]
-        started = json.loads(subprocess.run([qylon, "agent", "start", "--json"], env=env, capture_output=True, check=True).stdout)
+        inproc = [
+            timed([qylon, "meeting", "transcribe", str(JFK), "--json"], env)
+            for _ in range(args.runs)
+        ]
+        started = json.loads(
+            subprocess.run(
+                [qylon, "agent", "start", "--json"], env=env, capture_output=True, check=True
+            ).stdout
+        )
         pid = started["data"]["pid"]
         try:
-            while not json.loads(subprocess.run([qylon, "agent", "status", "--json"], env=env, capture_output=True).stdout)["data"]["model_ready"]:
+            while not json.loads(
+                subprocess.run(
+                    [qylon, "agent", "status", "--json"], env=env, capture_output=True, check=False
+                ).stdout
+            )["data"]["model_ready"]:
                 time.sleep(0.2)
-            warm = [timed([qylon, "meeting", "transcribe", str(JFK), "--background", "--json"], env) for _ in range(args.runs)]
+            warm = [
+                timed([qylon, "meeting", "transcribe", str(JFK), "--background", "--json"], env)
+                for _ in range(args.runs)
+            ]
             time.sleep(2)
             cpu0, _ = proc_stat(pid)
             time.sleep(10)
             cpu1, rss = proc_stat(pid)
         finally:
-            subprocess.run([qylon, "agent", "stop"], env=env, capture_output=True)
+            subprocess.run([qylon, "agent", "stop"], env=env, capture_output=True, check=False)
     print(f"jfk.wav (11 s), median of {args.runs}:")
     print(f"  in process (loads the model)      {statistics.median(inproc):.2f} s")
     print(f"  --background with a warm agent    {statistics.median(warm):.2f} s")

@@ -44,17 +44,79 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HELD_OUT_SERIES = ("ES2005", "ES2009", "ES2013", "TS3004", "TS3008", "TS3012")
-ROLE_NAMES = {"PM": "Project Manager", "ME": "Marketing Expert", "UI": "User Interface Designer", "ID": "Industrial Designer"}
-GENERIC = set(
-    """will work remote control think thinking look going go gonna do make get try need thing things meeting next
-    should would can could have has had be been being want wanna start begin continue come up idea ideas""".split()
-)
-ROLE_WORDS = set("""industrial designer designers interface user marketing expert executive specialist project manager
-    team group member members participant participants everyone all""".split())
+ROLE_NAMES = {
+    "PM": "Project Manager",
+    "ME": "Marketing Expert",
+    "UI": "User Interface Designer",
+    "ID": "Industrial Designer",
+}
+GENERIC = {
+    "will",
+    "work",
+    "remote",
+    "control",
+    "think",
+    "thinking",
+    "look",
+    "going",
+    "go",
+    "gonna",
+    "do",
+    "make",
+    "get",
+    "try",
+    "need",
+    "thing",
+    "things",
+    "meeting",
+    "next",
+    "should",
+    "would",
+    "can",
+    "could",
+    "have",
+    "has",
+    "had",
+    "be",
+    "been",
+    "being",
+    "want",
+    "wanna",
+    "start",
+    "begin",
+    "continue",
+    "come",
+    "up",
+    "idea",
+    "ideas",
+}
+ROLE_WORDS = {
+    "industrial",
+    "designer",
+    "designers",
+    "interface",
+    "user",
+    "marketing",
+    "expert",
+    "executive",
+    "specialist",
+    "project",
+    "manager",
+    "team",
+    "group",
+    "member",
+    "members",
+    "participant",
+    "participants",
+    "everyone",
+    "all",
+}
 
 
 def data_dir() -> Path:
-    root = Path(os.environ.get("QYLON_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
+    root = Path(
+        os.environ.get("QYLON_SHARED") or Path(__file__).resolve().parents[1].parent / "shared"
+    )
     return root / "data" / "ami"
 
 
@@ -68,15 +130,27 @@ def load_meeting(path: Path):
     with path.open(encoding="utf-8", newline="") as fh:
         rows = sorted(csv.DictReader(fh, delimiter="\t"), key=lambda r: float(r["start"]))
     segments = [
-        Segment(start=float(r["start"]), end=max(float(r["end"]), float(r["start"])), speaker=r["speaker"], text=r["text"].strip())
-        for r in rows if r["text"].strip()
+        Segment(
+            start=float(r["start"]),
+            end=max(float(r["end"]), float(r["start"])),
+            speaker=r["speaker"],
+            text=r["text"].strip(),
+        )
+        for r in rows
+        if r["text"].strip()
     ]
     labels = sorted({s.speaker for s in segments})
-    speakers = [Speaker(id=label, name=ROLE_NAMES.get(label.rsplit("_", 1)[-1])) for label in labels]
+    speakers = [
+        Speaker(id=label, name=ROLE_NAMES.get(label.rsplit("_", 1)[-1])) for label in labels
+    ]
     meeting_id = path.name.split(".")[0]
     return Meeting(
-        id=meeting_id, title=f"AMI {meeting_id}", created_at=datetime(2005, 1, 10, 10, tzinfo=UTC),
-        duration_s=segments[-1].end if segments else 0.0, segments=segments, speakers=speakers,
+        id=meeting_id,
+        title=f"AMI {meeting_id}",
+        created_at=datetime(2005, 1, 10, 10, tzinfo=UTC),
+        duration_s=segments[-1].end if segments else 0.0,
+        segments=segments,
+        speakers=speakers,
     )
 
 
@@ -107,7 +181,11 @@ def words(text: str) -> tuple[set[str], set[str]]:
     from qylon_agent.insights.merge import content_words
 
     base = {w for w in content_words(text) if w not in GENERIC and w.rstrip("e") not in GENERIC}
-    specific = {w for w in base if w not in ROLE_WORDS and w + "e" not in ROLE_WORDS and w + "s" not in ROLE_WORDS}
+    specific = {
+        w
+        for w in base
+        if w not in ROLE_WORDS and w + "e" not in ROLE_WORDS and w + "s" not in ROLE_WORDS
+    }
     return specific, base
 
 
@@ -120,7 +198,12 @@ def task_matches(task: str, annotation: str) -> bool:
 
 
 def owner_matches(owner: str | None, annotation: str) -> bool:
-    wanted = roles_in(re.split(r"\bwill\b|\bare to\b|\bis to\b|\bshould\b|\bhas to\b|\bhave to\b|\bneeds? to\b", annotation)[0])
+    wanted = roles_in(
+        re.split(
+            r"\bwill\b|\bare to\b|\bis to\b|\bshould\b|\bhas to\b|\bhave to\b|\bneeds? to\b",
+            annotation,
+        )[0]
+    )
     return not wanted or bool(roles_in(owner) & wanted)
 
 
@@ -134,7 +217,10 @@ def content(text: str) -> set[str]:
 def load_annotations() -> dict:
     raw = json.loads((data_dir() / "summaries_actions_decisions.json").read_text(encoding="utf-8"))
     keep = lambda xs: [x for x in xs if x.strip() and not re.fullmatch(r"\W*NA\W*", x.strip())]
-    return {k: {f: keep(v.get(f, [])) for f in ("actions", "decisions", "problems", "abstract")} for k, v in raw.items()}
+    return {
+        k: {f: keep(v.get(f, [])) for f in ("actions", "decisions", "problems", "abstract")}
+        for k, v in raw.items()
+    }
 
 
 def score(extract, *, part: str = "tuning", verbose: bool = False, report=print) -> dict:
@@ -142,8 +228,17 @@ def score(extract, *, part: str = "tuning", verbose: bool = False, report=print)
     notes = load_annotations()
     paths = sorted((data_dir() / "transcripts").glob("*.transcript.tsv"))
     paths = [p for p in paths if part == "all" or part_of(p.name[:7]) == part]
-    t = {"meetings": 0, "actions": 0, "found_actions": 0, "items": 0, "matching_items": 0, "action_items_matched": 0,
-         "summaries": 0, "summary_precision": 0.0, "lead_precision": 0.0}
+    t = {
+        "meetings": 0,
+        "actions": 0,
+        "found_actions": 0,
+        "items": 0,
+        "matching_items": 0,
+        "action_items_matched": 0,
+        "summaries": 0,
+        "summary_precision": 0.0,
+        "lead_precision": 0.0,
+    }
     times, peaks = [], []
     for path in paths:
         meeting = load_meeting(path)
@@ -156,11 +251,19 @@ def score(extract, *, part: str = "tuning", verbose: bool = False, report=print)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         items = result.items
-        hit = [any(task_matches(i.task, a) and owner_matches(i.owner, a) for i in items) for a in ann["actions"]]
+        hit = [
+            any(task_matches(i.task, a) and owner_matches(i.owner, a) for i in items)
+            for a in ann["actions"]
+        ]
         good = []
         for i in items:
-            as_action = any(task_matches(i.task, a) and owner_matches(i.owner, a) for a in ann["actions"])
-            good.append(as_action or any(task_matches(i.task, d) for d in ann["decisions"] + ann["problems"]))
+            as_action = any(
+                task_matches(i.task, a) and owner_matches(i.owner, a) for a in ann["actions"]
+            )
+            good.append(
+                as_action
+                or any(task_matches(i.task, d) for d in ann["decisions"] + ann["problems"])
+            )
             t["action_items_matched"] += as_action
         t["meetings"] += 1
         t["actions"] += len(ann["actions"])
@@ -175,7 +278,9 @@ def score(extract, *, part: str = "tuning", verbose: bool = False, report=print)
             t["lead_precision"] += len(lead & abstract) / max(len(lead), 1)
             t["summaries"] += 1
         if verbose:
-            report(f"--- {meeting.id}: {len(items)} items, {sum(hit)}/{len(ann['actions'])} actions found")
+            report(
+                f"--- {meeting.id}: {len(items)} items, {sum(hit)}/{len(ann['actions'])} actions found"
+            )
             for i, ok in zip(items, good):
                 report(f"  {'ok ' if ok else 'FP '}{i.owner}: {i.task}")
             for a, ok in zip(ann["actions"], hit):

@@ -49,10 +49,21 @@ def database(kind: str, home: Path):
 
 def meeting(mid: str) -> dict:
     return {
-        "id": mid, "title": "Benchmark meeting", "client": "Client 001", "created_at": "2026-11-01T09:00:00Z",
-        "duration_s": 600, "speakers": [{"id": "SPEAKER_1", "name": "Ana", "talk_time_s": 300}],
-        "segments": [{"start": i * 5.0, "end": i * 5.0 + 4.5, "speaker": "SPEAKER_1",
-                      "text": "we agreed to send the revised proposal by friday and review the budget"} for i in range(40)],
+        "id": mid,
+        "title": "Benchmark meeting",
+        "client": "Client 001",
+        "created_at": "2026-11-01T09:00:00Z",
+        "duration_s": 600,
+        "speakers": [{"id": "SPEAKER_1", "name": "Ana", "talk_time_s": 300}],
+        "segments": [
+            {
+                "start": i * 5.0,
+                "end": i * 5.0 + 4.5,
+                "speaker": "SPEAKER_1",
+                "text": "we agreed to send the revised proposal by friday and review the budget",
+            }
+            for i in range(40)
+        ],
         "action_items": [{"id": "a1", "owner": "Ana", "task": "Send the revised proposal"}],
     }
 
@@ -62,7 +73,9 @@ async def drive(url: str, token: str, kind: str, seconds: float, concurrency: in
     errors = 0
     deadline = time.perf_counter() + seconds
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60) as client:
+    async with httpx2.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60
+    ) as client:
 
         async def one() -> None:
             nonlocal errors
@@ -82,26 +95,55 @@ async def drive(url: str, token: str, kind: str, seconds: float, concurrency: in
         elapsed = time.perf_counter() - began
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50_ms": q[49] * 1000,
-            "p99_ms": q[98] * 1000, "errors": errors}
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "errors": errors,
+    }
 
 
 def run_backend(kind: str, args) -> list[tuple[str, dict]]:
     home = Path(tempfile.mkdtemp(prefix="qylon-bench-"))
     with database(kind, home) as (app_url, admin_url):
-        env = {**os.environ, "QYLON_HOME": str(home), "QYLON_DATABASE_URL": app_url, "QYLON_RATE_LIMIT": "100000000/minute",
-               "QYLON_SECRET_KEY": "bench-" + "k" * 30}
+        env = {
+            **os.environ,
+            "QYLON_HOME": str(home),
+            "QYLON_DATABASE_URL": app_url,
+            "QYLON_RATE_LIMIT": "100000000/minute",
+            "QYLON_SECRET_KEY": "bench-" + "k" * 30,
+        }
         if admin_url != app_url:
             env["QYLON_DATABASE_ADMIN_URL"] = admin_url
         q = [sys.executable, "-m", "qylon_cli"]
         subprocess.run([*q, "server", "migrate"], env=env, check=True, capture_output=True)
-        init = subprocess.run([*q, "server", "init", "--org", "Bench", "--admin-email", "b@example.com", "--json"],
-                              env=env, check=True, capture_output=True, text=True)
+        init = subprocess.run(
+            [*q, "server", "init", "--org", "Bench", "--admin-email", "b@example.com", "--json"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         token = json.loads(init.stdout)["data"]["token"]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([*q, "server", "start", "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [
+                *q,
+                "server",
+                "start",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             for _ in range(300):
                 try:
@@ -115,7 +157,9 @@ def run_backend(kind: str, args) -> list[tuple[str, dict]]:
             results = []
             for label, kind_ in (("GET /v1/clients", "get"), ("PUT /v1/meetings/{id}", "put")):
                 asyncio.run(drive(url, token, kind_, 1.0, args.concurrency))  # warm-up
-                results.append((label, asyncio.run(drive(url, token, kind_, args.seconds, args.concurrency))))
+                results.append(
+                    (label, asyncio.run(drive(url, token, kind_, args.seconds, args.concurrency)))
+                )
             return results
         finally:
             server.terminate()
@@ -129,11 +173,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backends", default="sqlite,postgres")
     args = parser.parse_args()
-    print(f"{args.concurrency} connections, {args.seconds:.0f} s per row, server --workers {args.workers}")
-    print(f"{'backend':<10} {'request':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
+    print(
+        f"{args.concurrency} connections, {args.seconds:.0f} s per row, server --workers {args.workers}"
+    )
+    print(
+        f"{'backend':<10} {'request':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}"
+    )
     for kind in args.backends.split(","):
         for label, r in run_backend(kind, args):
-            print(f"{kind:<10} {label:<24} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['requests']:>9} {r['errors']:>7}", flush=True)
+            print(
+                f"{kind:<10} {label:<24} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['requests']:>9} {r['errors']:>7}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,13 @@ def join(turns, rng):
         ref += [(t + s, t + e, who) for s, e in diarize.speech_regions(x)]
         t += len(x) / RATE
     samples = np.concatenate(parts)
-    return Audio(path=Path("joined.wav"), samples=samples, channels=None, original_rate=RATE, original_channels=1), ref
+    return Audio(
+        path=Path("joined.wav"),
+        samples=samples,
+        channels=None,
+        original_rate=RATE,
+        original_channels=1,
+    ), ref
 
 
 def meetings(people, rng):
@@ -92,8 +98,13 @@ def sweep(items, merges, distincts) -> None:
 def profiles(people, rng) -> None:
     from qylon_agent.speech import diarize, voices
 
-    half = {who: (clips[::2], clips[1::2]) for who, clips in people.items() if len(clips) >= 2}  # enrol on one half
-    enrolled = {who: voices.embed_speech(join([(c, who) for c in a], rng)[0])[1] for who, (a, _) in half.items()}
+    half = {
+        who: (clips[::2], clips[1::2]) for who, clips in people.items() if len(clips) >= 2
+    }  # enrol on one half
+    enrolled = {
+        who: voices.embed_speech(join([(c, who) for c in a], rng)[0])[1]
+        for who, (a, _) in half.items()
+    }
     turns = [(clip, who) for who, (_, b) in half.items() for clip in b]
     rng.shuffle(turns)
     audio, ref = join(turns, rng)
@@ -110,9 +121,11 @@ def profiles(people, rng) -> None:
         truth = max(mine, key=mine.get)
         for who, voice in enrolled.items():
             (own if who == truth else other).append(float(result.centroids[k] @ voice))
-    print(f"profiles: same person {min(own, default=float('nan')):.2f}-{max(own, default=float('nan')):.2f}, "
-          f"others {min(other, default=float('nan')):.2f}-{max(other, default=float('nan')):.2f} "
-          f"(threshold now {voices.MATCH_THRESHOLD})")
+    print(
+        f"profiles: same person {min(own, default=float('nan')):.2f}-{max(own, default=float('nan')):.2f}, "
+        f"others {min(other, default=float('nan')):.2f}-{max(other, default=float('nan')):.2f} "
+        f"(threshold now {voices.MATCH_THRESHOLD})"
+    )
 
 
 def main() -> None:
@@ -125,7 +138,11 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     people = load_people(args.voices)
     items = meetings(people, rng)
-    sweep(items, [float(x) for x in args.merge.split(",")], [float(x) for x in args.distinct.split(",")])
+    sweep(
+        items,
+        [float(x) for x in args.merge.split(",")],
+        [float(x) for x in args.distinct.split(",")],
+    )
     profiles(people, rng)
 
 

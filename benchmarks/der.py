@@ -47,7 +47,7 @@ def _matrix(turns, n: int) -> tuple[np.ndarray, list[str]]:
     labels = sorted({t[2] for t in turns})
     m = np.zeros((len(labels), n), dtype=bool)
     for start, end, label in turns:
-        m[labels.index(label), int(round(start / FRAME)) : int(round(end / FRAME))] = True
+        m[labels.index(label), round(start / FRAME) : round(end / FRAME)] = True
     return m, labels
 
 
@@ -57,8 +57,12 @@ def _best_mapping(overlap: np.ndarray) -> float:
         return 0.0
     if max(r, h) <= 8:
         if r <= h:
-            return max(sum(overlap[i, p[i]] for i in range(r)) for p in itertools.permutations(range(h), r))
-        return max(sum(overlap[p[j], j] for j in range(h)) for p in itertools.permutations(range(r), h))
+            return max(
+                sum(overlap[i, p[i]] for i in range(r)) for p in itertools.permutations(range(h), r)
+            )
+        return max(
+            sum(overlap[p[j], j] for j in range(h)) for p in itertools.permutations(range(r), h)
+        )
     total, used_r, used_h = 0.0, set(), set()
     for idx in np.argsort(-overlap, axis=None):
         i, j = divmod(int(idx), h)
@@ -76,9 +80,9 @@ def score(reference, hypothesis, *, collar: float = 0.25, duration: float | None
     ref, _ = _matrix(reference, n)
     hyp, _ = _matrix(hypothesis, n)
     scored = np.ones(n, dtype=bool)
-    c = int(round(collar / FRAME))
+    c = round(collar / FRAME)
     for start, stop, _ in reference:
-        for edge in (int(round(start / FRAME)), int(round(stop / FRAME))):
+        for edge in (round(start / FRAME), round(stop / FRAME)):
             scored[max(0, edge - c) : edge + c] = False
     ref, hyp = ref[:, scored], hyp[:, scored]
     k, h = ref.sum(axis=0), hyp.sum(axis=0)

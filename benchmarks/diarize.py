@@ -40,7 +40,11 @@ VOICES = SHARED / "data" / "voices"
 
 
 def _rttm(path: Path, turns) -> Path:
-    path.write_text("".join(f"SPEAKER x 1 {s:.3f} {e - s:.3f} <NA> <NA> {who} <NA> <NA>\n" for s, e, who in turns))
+    path.write_text(
+        "".join(
+            f"SPEAKER x 1 {s:.3f} {e - s:.3f} <NA> <NA> {who} <NA> <NA>\n" for s, e, who in turns
+        )
+    )
     return path
 
 
@@ -73,7 +77,11 @@ def real_files(tmp: Path) -> list[tuple[str, Path, Path]]:
     joined = _write_wav(tmp / "arctic_exchange.wav", np.concatenate(parts))
     stereo = VOICES / "faster_whisper_stereo" / "stereo_diarization.wav"
     both = audio.decode(stereo)
-    sides = [(s, e, who) for ch, who in ((0, "left"), (1, "right")) for s, e in diarize.speech_regions(both.channels[ch])]
+    sides = [
+        (s, e, who)
+        for ch, who in ((0, "left"), (1, "right"))
+        for s, e in diarize.speech_regions(both.channels[ch])
+    ]
     concat = VOICES / "concat_demo" / "concat_demo_4spk.wav"
     return [
         ("real 4 voices (concat_demo)", concat, concat.with_suffix(".rttm")),
@@ -90,7 +98,9 @@ def files(tmp: Path) -> list[tuple[str, Path, Path]]:
     for script in sorted((REPO / "samples" / "diarize").glob("*.toml")):
         base = tmp / script.stem
         make_meeting.build(script, base)
-        out.append((f"synthetic {script.stem}", base.with_suffix(".ogg"), base.with_suffix(".rttm")))
+        out.append(
+            (f"synthetic {script.stem}", base.with_suffix(".ogg"), base.with_suffix(".rttm"))
+        )
     return out
 
 
@@ -118,7 +128,9 @@ def main() -> None:
     import der  # benchmarks/der.py, beside this script
     from qylon_agent.speech import audio, diarize
 
-    print(f"{'file':34} {'dur s':>6} {'ref':>3} {'found':>5} {'DER':>6} {'miss s':>6} {'FA s':>5} {'conf s':>6} {'RTF':>6} {'CPU RTF':>7}")
+    print(
+        f"{'file':34} {'dur s':>6} {'ref':>3} {'found':>5} {'DER':>6} {'miss s':>6} {'FA s':>5} {'conf s':>6} {'RTF':>6} {'CPU RTF':>7}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, path, rttm in files(Path(tmp)):
             decoded = audio.decode(path)
@@ -139,7 +151,9 @@ def main() -> None:
             )
             if args.pyannote:
                 value = pyannote_der(ref, hyp)
-                line += "  pyannote(collar=0.5): " + ("not installed" if value is None else f"{value:.1%}")
+                line += "  pyannote(collar=0.5): " + (
+                    "not installed" if value is None else f"{value:.1%}"
+                )
             print(line, flush=True)
 
 

@@ -39,8 +39,21 @@ def main() -> None:
     env = {**server.env, "QYLON_HOME": str(home), "NO_COLOR": "1"}
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "qylon_cli", "meeting", "record", "--device", "mic", "--no-transcribe", "--json"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            [
+                sys.executable,
+                "-m",
+                "qylon_cli",
+                "meeting",
+                "record",
+                "--device",
+                "mic",
+                "--no-transcribe",
+                "--json",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         manifest = None
         while manifest is None:
@@ -67,8 +80,12 @@ def main() -> None:
         rec = json.loads(out)["data"]["recording"]
         cpu = usage.ru_utime + usage.ru_stime
         per_min = cpu / rec["duration_s"] * 60
-        print(f"audio recorded           {rec['duration_s']:.1f} s, {rec['channels']} channels at {rec['rate']} Hz")
-        print(f"recorder CPU             {cpu:.2f} s total (start-up included), {per_min:.2f} s per minute of audio")
+        print(
+            f"audio recorded           {rec['duration_s']:.1f} s, {rec['channels']} channels at {rec['rate']} Hz"
+        )
+        print(
+            f"recorder CPU             {cpu:.2f} s total (start-up included), {per_min:.2f} s per minute of audio"
+        )
         print(f"recorder peak memory     {usage.ru_maxrss / 1024:.0f} MB")
         print(f"largest disk lag         {worst:.2f} s (what a SIGKILL could lose)")
         print(f"SIGINT to finalised      {stopping:.2f} s")

@@ -1,6 +1,6 @@
 """CLI start-up time: median wall time of `qylon --help` (target: under 0.25 s).
 
-    .venv/bin/python benchmarks/startup.py [--runs 20]
+.venv/bin/python benchmarks/startup.py [--runs 20]
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ def main() -> None:
             subprocess.run([exe, *argv], capture_output=True, check=True)
             times.append(time.perf_counter() - start)
         times.sort()
-        print(f"qylon {' '.join(argv):<16} median {statistics.median(times):.3f} s  "
-              f"p90 {times[int(len(times) * 0.9) - 1]:.3f} s  ({args.runs} runs)")
+        print(
+            f"qylon {' '.join(argv):<16} median {statistics.median(times):.3f} s  "
+            f"p90 {times[int(len(times) * 0.9) - 1]:.3f} s  ({args.runs} runs)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import wave
 from pathlib import Path
 
@@ -49,7 +48,9 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).
 
 
 def measure(cmd: list[str], env: dict) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, env=env, check=True
+    )
     seconds, rss_kb = out.stdout.split()
     return float(seconds), int(rss_kb) / 1024
 
@@ -65,7 +66,9 @@ def concat(src: Path, dst: Path, seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     qylon = str(Path(sys.executable).parent / "qylon")
@@ -78,17 +81,36 @@ def main() -> None:
             for runner in ("qylon", "plain", "plain-defaults"):
                 walls, peaks = [], []
                 for i in range(args.runs):
-                    env = {**os.environ, "QYLON_HOME": f"{tmp}/home-{runner}-{i}", "HF_HUB_OFFLINE": "1"}
+                    env = {
+                        **os.environ,
+                        "QYLON_HOME": f"{tmp}/home-{runner}-{i}",
+                        "HF_HUB_OFFLINE": "1",
+                    }
                     if runner == "qylon":
-                        cmd = [qylon, "meeting", "transcribe", str(path), "--no-diarize", "--json"]  # diarization: benchmarks/diarize.py
+                        cmd = [
+                            qylon,
+                            "meeting",
+                            "transcribe",
+                            str(path),
+                            "--no-diarize",
+                            "--json",
+                        ]  # diarization: benchmarks/diarize.py
                     else:
-                        cmd = [sys.executable, "-c", PLAIN, str(path), "same" if runner == "plain" else "defaults"]
+                        cmd = [
+                            sys.executable,
+                            "-c",
+                            PLAIN,
+                            str(path),
+                            "same" if runner == "plain" else "defaults",
+                        ]
                     wall, peak = measure(cmd, env)
                     walls.append(wall)
                     peaks.append(peak)
                 wall = statistics.median(walls)
                 results[runner] = wall
-                print(f"{path.name:<26}{runner:<16}{wall / duration:>7.3f}{wall:>9.2f}{max(peaks):>9.0f}")
+                print(
+                    f"{path.name:<26}{runner:<16}{wall / duration:>7.3f}{wall:>9.2f}{max(peaks):>9.0f}"
+                )
             overhead = results["qylon"] / results["plain"] - 1
             print(f"{path.name:<26}{'overhead':<16}{overhead:>+7.1%}")
 

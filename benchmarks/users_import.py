@@ -108,7 +108,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--backends", default="sqlite,postgres", help="none, or a comma list of sqlite,postgres")
+    parser.add_argument(
+        "--backends", default="sqlite,postgres", help="none, or a comma list of sqlite,postgres"
+    )
     args = parser.parse_args()
     exe = shutil.which("qylon", path=str(Path(sys.executable).parent)) or "qylon"
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,8 +165,12 @@ def database(backend: str, tmp: Path):
     migrate.upgrade(url)
 
     def drop():
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        with psycopg.connect(
+            "host=127.0.0.1 user=postgres dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
             conn.execute(f"DROP DATABASE IF EXISTS {name}")
 
     return url, drop
@@ -178,14 +184,34 @@ def against_server(exe: str, path: Path, backend: str, rows: int, tmp: Path) -> 
     secret = "bench-secret-" + "x" * 20
     url, drop = database(backend, tmp)
     db = Database(url)
-    done = create_org(db, name="Bench", admin_email="admin@bench.example", pepper=secret.encode(), allow_more=True)
+    done = create_org(
+        db, name="Bench", admin_email="admin@bench.example", pepper=secret.encode(), allow_more=True
+    )
     db.dispose()
     port = free_port()
-    env = {**os.environ, "QYLON_DATABASE_URL": url, "QYLON_SECRET_KEY": secret,
-           "QYLON_RATE_LIMIT": "1000000/minute", "QYLON_ENVIRONMENT": "development"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "qylon_server.app:create_app", "--factory",
-                               "--port", str(port), "--log-level", "warning"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "QYLON_DATABASE_URL": url,
+        "QYLON_SECRET_KEY": secret,
+        "QYLON_RATE_LIMIT": "1000000/minute",
+        "QYLON_ENVIRONMENT": "development",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "qylon_server.app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(600):
             try:
@@ -193,15 +219,29 @@ def against_server(exe: str, path: Path, backend: str, rows: int, tmp: Path) -> 
                 break
             except httpx2.TransportError:
                 time.sleep(0.05)
-        os.environ.update({"QYLON_SERVER": f"http://127.0.0.1:{port}", "QYLON_TOKEN": done.token,
-                           "QYLON_HOME": str(tmp / "home")})
-        for label, extra, target in (("dry run", ["--dry-run"], 10), ("apply", [], 60), ("re-run", [], 20)):
-            wall, cpu, peak, code = run([exe, "users", "import", str(path), "--create-groups", "--json", *extra])
+        os.environ.update(
+            {
+                "QYLON_SERVER": f"http://127.0.0.1:{port}",
+                "QYLON_TOKEN": done.token,
+                "QYLON_HOME": str(tmp / "home"),
+            }
+        )
+        for label, extra, target in (
+            ("dry run", ["--dry-run"], 10),
+            ("apply", [], 60),
+            ("re-run", [], 20),
+        ):
+            wall, cpu, peak, code = run(
+                [exe, "users", "import", str(path), "--create-groups", "--json", *extra]
+            )
             if code != 0:
                 sys.exit(f"qylon users import {' '.join(extra)} exited {code} ({backend})")
             verdict = "ok" if wall <= target and peak < 300 else "OVER TARGET"
-            print(f"{backend:<8} {label:<8} wall {wall:6.2f} s (target {target} s)  cli cpu {cpu:6.2f} s  "
-                  f"({rows / wall:,.0f} rows/s)  cli peak RSS {peak:.0f} MB  {verdict}", flush=True)
+            print(
+                f"{backend:<8} {label:<8} wall {wall:6.2f} s (target {target} s)  cli cpu {cpu:6.2f} s  "
+                f"({rows / wall:,.0f} rows/s)  cli peak RSS {peak:.0f} MB  {verdict}",
+                flush=True,
+            )
     finally:
         server.terminate()
         server.wait(30)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     except QylonError as exc:
         output.error(exc.to_dict())
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - last line of defence for users
+    except Exception as exc:
         if os.environ.get("QYLON_DEBUG"):
             raise
         output.error(

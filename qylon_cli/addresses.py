@@ -29,7 +29,13 @@ def email(value: str, *, what: str = "email") -> str:
     else goes through email-validator whole.
     """
     local, at, domain = value.rpartition("@")
-    if at and value.isascii() and len(local) <= 64 and len(value) <= 254 and _PLAIN_LOCAL.match(local):
+    if (
+        at
+        and value.isascii()
+        and len(local) <= 64
+        and len(value) <= 254
+        and _PLAIN_LOCAL.match(local)
+    ):
         checked = _domain(domain)
         if checked is not None:
             return (local + "@" + checked).lower()
@@ -56,8 +62,11 @@ def _full_email(value: str, what: str) -> str:
     from email_validator import EmailNotValidError, validate_email
 
     if unicodedata.normalize("NFKC", value) != value:
-        raise Bad(f"{what}_invalid", "not a valid email address: it has look-alike characters (full-width or "
-                  f"compatibility forms); write it as {unicodedata.normalize('NFKC', value)}")
+        raise Bad(
+            f"{what}_invalid",
+            "not a valid email address: it has look-alike characters (full-width or "
+            f"compatibility forms); write it as {unicodedata.normalize('NFKC', value)}",
+        )
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -108,8 +117,11 @@ def _parse_phone(value: str, region: str | None) -> str:
 def e164(value: str) -> str:
     """A phone number already in E.164 form (what the server stores), else ``Bad``."""
     if not _E164.match(value) or phone(value, region=None) != value:
-        raise Bad("phone_invalid", f"{value!r} is not a phone number in E.164 form (+, country code, digits: "
-                  "+442071838750)")
+        raise Bad(
+            "phone_invalid",
+            f"{value!r} is not a phone number in E.164 form (+, country code, digits: "
+            "+442071838750)",
+        )
     return value
 
 
@@ -128,7 +140,12 @@ def skeleton(email: str) -> str:
             continue
         if not char.isascii():
             parts = unicodedata.name(char, "").split()
-            if len(parts) == 4 and parts[0] in ("CYRILLIC", "GREEK") and parts[2] == "LETTER" and len(parts[3]) == 1:
+            if (
+                len(parts) == 4
+                and parts[0] in ("CYRILLIC", "GREEK")
+                and parts[2] == "LETTER"
+                and len(parts[3]) == 1
+            ):
                 char = parts[3].lower()
         out.append(char)
     return "".join(out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 from .errors import EXIT_USAGE, QylonError, Unavailable, from_status
 
@@ -55,7 +55,7 @@ class ApiClient:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> ApiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -81,7 +81,9 @@ class ApiClient:
         attempt = 0
         while True:
             try:
-                response = self.http.request(method, path, json=json, params=params, headers=headers)
+                response = self.http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
             except httpx2.TransportError as exc:
                 if _certificate_failure(exc):
                     raise Unavailable(
@@ -160,7 +162,11 @@ def check_transport(server: str, insecure: bool | None = None) -> None:
     from urllib.parse import urlsplit
 
     url = urlsplit(server)
-    if url.scheme != "http" or (url.hostname or "") in LOOPBACK or (url.hostname or "").startswith("127."):
+    if (
+        url.scheme != "http"
+        or (url.hostname or "") in LOOPBACK
+        or (url.hostname or "").startswith("127.")
+    ):
         return
     if insecure is None:
         from . import settings

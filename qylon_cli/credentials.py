@@ -27,7 +27,9 @@ def normalise(url: str) -> str:
 
     url = url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise InvalidInput(f"{url!r} is not a server URL.", hint="Give it as https://qylon.example.com")
+        raise InvalidInput(
+            f"{url!r} is not a server URL.", hint="Give it as https://qylon.example.com"
+        )
     return url
 
 
@@ -53,7 +55,9 @@ def resolve() -> Credentials:
     if env_token:
         server = env_server or stored_server()
         if not server:
-            raise NotAuthenticated("QYLON_TOKEN is set but QYLON_SERVER is not.", hint="Set QYLON_SERVER too.")
+            raise NotAuthenticated(
+                "QYLON_TOKEN is set but QYLON_SERVER is not.", hint="Set QYLON_SERVER too."
+            )
         return Credentials(normalise(server), env_token.strip(), "env")
     server = env_server or stored_server()
     hint = "Run `qylon auth login --server URL`, or set QYLON_SERVER and QYLON_TOKEN."
@@ -63,7 +67,9 @@ def resolve() -> Credentials:
     try:
         token = keystore.get(server)
     except NoKeyring:
-        raise NotAuthenticated(f"No API key for {server}: no OS keyring is available.", hint=hint) from None
+        raise NotAuthenticated(
+            f"No API key for {server}: no OS keyring is available.", hint=hint
+        ) from None
     if not token:
         raise NotAuthenticated(f"No API key stored for {server}.", hint=hint)
     return Credentials(server, token, "keyring")

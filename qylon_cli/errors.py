@@ -85,10 +85,21 @@ class MissingPart(QylonError):
 # -- HTTP status <-> error: the one table for the team server's client and the agent's
 # control API (both ends). ---------------------------------------------------------------
 
-_STATUS_FOR_EXIT = {EXIT_FAILURE: 500, EXIT_USAGE: 400, EXIT_INVALID: 422, EXIT_AUTH: 403,
-                    EXIT_NOT_FOUND: 404, EXIT_UNAVAILABLE: 503}
-_ERROR_FOR_STATUS: dict[int, type[QylonError]] = {401: NotAuthenticated, 403: NotAllowed, 404: NotFound,
-                                                  429: Unavailable, 503: Unavailable}
+_STATUS_FOR_EXIT = {
+    EXIT_FAILURE: 500,
+    EXIT_USAGE: 400,
+    EXIT_INVALID: 422,
+    EXIT_AUTH: 403,
+    EXIT_NOT_FOUND: 404,
+    EXIT_UNAVAILABLE: 503,
+}
+_ERROR_FOR_STATUS: dict[int, type[QylonError]] = {
+    401: NotAuthenticated,
+    403: NotAllowed,
+    404: NotFound,
+    429: Unavailable,
+    503: Unavailable,
+}
 
 
 def http_status(error: QylonError) -> int:

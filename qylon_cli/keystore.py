@@ -48,7 +48,7 @@ def get(name: str, *, env: str | None = None, quiet: bool = False) -> str | None
         return os.environ[env].strip()
     try:
         return keyring().get_password(SERVICE, name)
-    except Exception:  # noqa: BLE001 - no keyring, or a backend failing (locked, headless D-Bus)
+    except Exception:
         if quiet:
             return None
         raise

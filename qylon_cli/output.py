@@ -50,8 +50,10 @@ def confirm(question: str, *, yes: bool, action: str) -> None:
     if not interactive():
         from .errors import UsageError
 
-        raise UsageError(f"{action} needs --yes when there is no terminal to confirm on.",
-                         hint="Add --yes (-y) to confirm.")
+        raise UsageError(
+            f"{action} needs --yes when there is no terminal to confirm on.",
+            hint="Add --yes (-y) to confirm.",
+        )
     import typer
 
     typer.confirm(question, abort=True)

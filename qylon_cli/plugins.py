@@ -88,7 +88,10 @@ def resolve(target: Any) -> Any:
         return target
     module, _, attr = target.partition(":")
     if not attr:
-        raise PluginError(f"{target!r} is not a 'module:attr' name.", hint="Name it as 'package.module:attribute'.")
+        raise PluginError(
+            f"{target!r} is not a 'module:attr' name.",
+            hint="Name it as 'package.module:attribute'.",
+        )
     value: Any = importlib.import_module(module)
     for part in attr.split("."):
         value = getattr(value, part)
@@ -146,10 +149,18 @@ class _Host:
             except PluginConflict:
                 raise
             except Exception as exc:  # noqa: BLE001 - one plugin's failure is listed, not fatal
-                self.failures.append({"name": impl.plugin_name, "package": None, "version": None,
-                                      "error": f"{hook}: {type(exc).__name__}: {exc}"})
+                self.failures.append(
+                    {
+                        "name": impl.plugin_name,
+                        "package": None,
+                        "version": None,
+                        "error": f"{hook}: {type(exc).__name__}: {exc}",
+                    }
+                )
 
-    def registry(self, kind: str, hook: str, make: Callable[..., Registration]) -> dict[str, Registration]:
+    def registry(
+        self, kind: str, hook: str, make: Callable[..., Registration]
+    ) -> dict[str, Registration]:
         """Everything registered through ``hook``, by name; the same name twice raises PluginConflict."""
         if kind not in self._registries:
             found: dict[str, Registration] = {}
@@ -202,14 +213,22 @@ def reset() -> None:
 # -- what the hooks registered -------------------------------------------------------------
 
 
-def _provider(plugin: str, *, kind: str, name: str, factory: str, auth: Any = None, **options) -> Registration:
+def _provider(
+    plugin: str, *, kind: str, name: str, factory: str, auth: Any = None, **options
+) -> Registration:
     if kind not in PROVIDER_KINDS:
-        raise PluginError(f"Plugin {plugin!r} registers a provider of unknown kind {kind!r}.",
-                          hint=f"A provider's kind is one of: {', '.join(PROVIDER_KINDS)}.")
-    return Registration(f"{kind}:{name}", plugin, factory, {"kind": kind, "name": name, "auth": auth, **options})
+        raise PluginError(
+            f"Plugin {plugin!r} registers a provider of unknown kind {kind!r}.",
+            hint=f"A provider's kind is one of: {', '.join(PROVIDER_KINDS)}.",
+        )
+    return Registration(
+        f"{kind}:{name}", plugin, factory, {"kind": kind, "name": name, "auth": auth, **options}
+    )
 
 
-def _action(plugin: str, name: str, impl: str, *, input: Any = None, compensate: Any = None) -> Registration:
+def _action(
+    plugin: str, name: str, impl: str, *, input: Any = None, compensate: Any = None
+) -> Registration:
     return Registration(name, plugin, impl, {"input": input, "compensate": compensate})
 
 
@@ -217,7 +236,9 @@ def _workflow(plugin: str, name: str, source: str) -> Registration:
     return Registration(name, plugin, source)
 
 
-def _section(plugin: str, section: str, keys: dict[str, Any], *, help: str | None = None) -> Registration:
+def _section(
+    plugin: str, section: str, keys: dict[str, Any], *, help: str | None = None
+) -> Registration:
     return Registration(section, plugin, dict(keys), {"help": help})
 
 
@@ -237,7 +258,9 @@ def provider(kind: str, name: str) -> Any:
     entry = providers().get(f"{kind}:{name}")
     if entry is None:
         known = sorted(e.options["name"] for e in providers().values() if e.options["kind"] == kind)
-        raise NotFound(f"No {kind} provider named {name!r}.", hint=f"Installed: {', '.join(known) or 'none'}.")
+        raise NotFound(
+            f"No {kind} provider named {name!r}.", hint=f"Installed: {', '.join(known) or 'none'}."
+        )
     return resolve(entry.target)()
 
 

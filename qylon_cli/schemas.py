@@ -40,10 +40,19 @@ def _e164(value: str | None) -> str | None:
 
 
 # One validation everywhere (email-validator; see addresses.py), lower-cased.
-Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(_email)]
-Phone = Annotated[str | None, Field(None, max_length=16, pattern=r"^\+[1-9]\d{6,14}$",
-                                   description="E.164: +, country code, digits."),
-                  AfterValidator(_e164)]
+Email = Annotated[
+    str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"), AfterValidator(_email)
+]
+Phone = Annotated[
+    str | None,
+    Field(
+        None,
+        max_length=16,
+        pattern=r"^\+[1-9]\d{6,14}$",
+        description="E.164: +, country code, digits.",
+    ),
+    AfterValidator(_e164),
+]
 
 
 class Word(BaseModel):
@@ -62,7 +71,9 @@ class Segment(BaseModel):
 
 
 class NameEvidence(BaseModel):
-    kind: Literal["self", "addressed", "thanked"] = Field(description="An introduction, being addressed, or being thanked.")
+    kind: Literal["self", "addressed", "thanked"] = Field(
+        description="An introduction, being addressed, or being thanked."
+    )
     quote: str
     at: float = Field(description="Seconds into the meeting.")
 
@@ -78,13 +89,16 @@ class Speaker(BaseModel):
     name: str | None = None
     talk_time_s: float = 0.0
     name_source: Literal["profile", "conversation", "user", "local"] | None = Field(
-        None, description="Where the name came from: a voice profile, the conversation, the user, or the microphone (you)."
+        None,
+        description="Where the name came from: a voice profile, the conversation, the user, or the microphone (you).",
     )
     score: float | None = Field(
-        None, description="For a profile's name, the voice similarity (0-1); for a name from the conversation, its confidence."
+        None,
+        description="For a profile's name, the voice similarity (0-1); for a name from the conversation, its confidence.",
     )
     suggestions: list[NameSuggestion] = Field(
-        default_factory=list, description="Names the conversation points to, below the confidence needed to apply them."
+        default_factory=list,
+        description="Names the conversation points to, below the confidence needed to apply them.",
     )
 
 
@@ -97,7 +111,8 @@ class ActionItem(BaseModel):
     quote: str | None = None
     start: float | None = None
     updated_at: datetime | None = Field(
-        None, description="When its status last changed on the agent; the server keeps the newer of its own and this."
+        None,
+        description="When its status last changed on the agent; the server keeps the newer of its own and this.",
     )
 
 
@@ -108,12 +123,16 @@ class Meeting(BaseModel):
     title: str
     client: str | None = None
     source: str | None = Field(None, description="The audio file the meeting came from.")
-    created_at: datetime = Field(description="When the meeting took place (its recording's date, or one given).")
+    created_at: datetime = Field(
+        description="When the meeting took place (its recording's date, or one given)."
+    )
     date_source: str | None = Field(
-        None, description="Where created_at came from: given, recording (the file's tags), recorder, file_time or now."
+        None,
+        description="Where created_at came from: given, recording (the file's tags), recorder, file_time or now.",
     )
     updated_at: datetime | None = Field(
-        None, description="When the agent last changed the meeting: the server keeps the newest edit and refuses an older one."
+        None,
+        description="When the agent last changed the meeting: the server keeps the newest edit and refuses an older one.",
     )
     duration_s: float = 0.0
     language: str | None = None
@@ -132,7 +151,9 @@ Scope = Literal["read", "write", "admin", "scim"]
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable, snake_case: not_authenticated, not_allowed, not_found, ...")
+    code: str = Field(
+        description="Stable, snake_case: not_authenticated, not_allowed, not_found, ..."
+    )
     message: str
     hint: str | None = None
 
@@ -228,7 +249,9 @@ class BulkUserFields(BaseModel):
     phone: Phone = None
     team: str | None = Field(None, max_length=200)
     groups: list[str] | None = Field(None, max_length=100)
-    attributes: dict[str, str] | None = Field(None, description="Custom attributes, merged key by key.")
+    attributes: dict[str, str] | None = Field(
+        None, description="Custom attributes, merged key by key."
+    )
     external_id: str | None = Field(None, max_length=255)
     active: bool | None = Field(None, description="False deactivates, True reactivates.")
 
@@ -245,8 +268,11 @@ class BulkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[BulkItem] = Field(min_length=1, max_length=1000)
-    create_groups: bool = Field(False, description="Create the groups the items name that do not exist yet; "
-                                                   "else naming one is refused (group_not_found).")
+    create_groups: bool = Field(
+        False,
+        description="Create the groups the items name that do not exist yet; "
+        "else naming one is refused (group_not_found).",
+    )
 
 
 class GroupInfo(BaseModel):
@@ -273,12 +299,17 @@ class BulkOutcome(BaseModel):
 class BulkResult(BaseModel):
     results: list[BulkOutcome]
     counts: dict[str, int]
-    replayed: bool = Field(False, description="True when this answer was stored for an earlier request with the same Idempotency-Key.")
+    replayed: bool = Field(
+        False,
+        description="True when this answer was stored for an earlier request with the same Idempotency-Key.",
+    )
 
 
 class UserPage(BaseModel):
     items: list[User]
-    total: int | None = Field(description="Every user the filters match; null for a page asked with `after`.")
+    total: int | None = Field(
+        description="Every user the filters match; null for a page asked with `after`."
+    )
     limit: int
     offset: int
 
@@ -289,13 +320,17 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"], min_length=1)
     expires_in_days: int | None = Field(None, ge=1, le=3650)
-    user_id: str | None = Field(None, description="Another user's id (needs the admin scope and role).")
+    user_id: str | None = Field(
+        None, description="Another user's id (needs the admin scope and role)."
+    )
 
 
 class ApiKeyRotate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_seconds: int = Field(3600, ge=0, le=90 * 86400, description="How long the old secret keeps working.")
+    grace_seconds: int = Field(
+        3600, ge=0, le=90 * 86400, description="How long the old secret keeps working."
+    )
 
 
 class ApiKey(BaseModel):

@@ -96,7 +96,9 @@ class Settings:
     def known(self, key: str) -> bool:
         section = key.split(".", 1)[0]
         return (
-            key in self.defaults or section in ("models", "vocabulary") or key in self.user
+            key in self.defaults
+            or section in ("models", "vocabulary")
+            or key in self.user
             or key in plugin_keys()
         )
 
@@ -147,7 +149,11 @@ class Settings:
     def _write(self, key: str, value: Any) -> None:
         import tomlkit
 
-        doc = tomlkit.parse(self.file.read_text("utf-8")) if self.file.exists() else tomlkit.document()
+        doc = (
+            tomlkit.parse(self.file.read_text("utf-8"))
+            if self.file.exists()
+            else tomlkit.document()
+        )
         *sections, leaf = key.split(".")
         table = doc
         for section in sections:

@@ -23,13 +23,39 @@ RATE = 16000
 def speak(text: str, voice: dict, out: Path) -> bytes:
     """Return 16 kHz mono s16le PCM of ``text`` spoken with ``voice``."""
     subprocess.run(
-        ["espeak-ng", "-v", voice["voice"], "-s", str(voice.get("speed", 160)), "-p", str(voice.get("pitch", 50)),
-         "-a", str(voice.get("amplitude", 120)), "-w", str(out), text],
+        [
+            "espeak-ng",
+            "-v",
+            voice["voice"],
+            "-s",
+            str(voice.get("speed", 160)),
+            "-p",
+            str(voice.get("pitch", 50)),
+            "-a",
+            str(voice.get("amplitude", 120)),
+            "-w",
+            str(out),
+            text,
+        ],
         check=True,
     )
     pcm = subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-i", str(out), "-ar", str(RATE), "-ac", "1", "-f", "s16le", "-"],
-        check=True, capture_output=True,
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-i",
+            str(out),
+            "-ar",
+            str(RATE),
+            "-ac",
+            "1",
+            "-f",
+            "s16le",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     return pcm
 
@@ -51,7 +77,9 @@ def build(script_path: Path, out_base: Path) -> None:
                 speech = speech[nz[0] * 2 : (nz[-1] + 1) * 2]
             start = len(pcm) / 2 / RATE
             pcm += speech
-            rttm.append(f"SPEAKER {name} 1 {start:.3f} {len(speech) / 2 / RATE:.3f} <NA> <NA> {turn['speaker']} <NA> <NA>")
+            rttm.append(
+                f"SPEAKER {name} 1 {start:.3f} {len(speech) / 2 / RATE:.3f} <NA> <NA> {turn['speaker']} <NA> <NA>"
+            )
             lines.append(f"{turn['speaker']}: {turn['text']}")
             pcm += b"\0\0" * int(RATE * turn.get("pause", script.get("pause", 0.7)))
         wav = Path(tmp) / "meeting.wav"
@@ -61,8 +89,21 @@ def build(script_path: Path, out_base: Path) -> None:
             fh.setframerate(RATE)
             fh.writeframes(bytes(pcm))
         subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "libopus", "-b:a", "32k",
-             "-ar", "16000", str(out_base.with_suffix(".ogg"))],
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(wav),
+                "-c:a",
+                "libopus",
+                "-b:a",
+                "32k",
+                "-ar",
+                "16000",
+                str(out_base.with_suffix(".ogg")),
+            ],
             check=True,
         )
     out_base.with_suffix(".txt").write_text("\n".join(lines) + "\n", "utf-8")

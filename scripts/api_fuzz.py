@@ -41,7 +41,13 @@ def free_port() -> int:
 
 
 def qylon(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qylon_cli", *args], env=env, capture_output=True, text=True, check=True)
+    return subprocess.run(
+        [sys.executable, "-m", "qylon_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 @contextmanager
@@ -58,7 +64,9 @@ def database(kind: str):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-time", type=int, default=45, help="Seconds of fuzzing per backend (default 45).")
+    parser.add_argument(
+        "--max-time", type=int, default=45, help="Seconds of fuzzing per backend (default 45)."
+    )
     parser.add_argument("--max-examples", type=int, default=25)
     parser.add_argument("--backends", default="sqlite,postgres")
     args = parser.parse_args()
@@ -84,17 +92,50 @@ def server(db_env: dict, prefix: str):
     """A migrated database with one organisation and `qylon server start` on a free port:
     yields (url, what `qylon server init --json` said, the server's environment, its log file)."""
     home = Path(tempfile.mkdtemp(prefix=prefix))
-    env = {**os.environ, "QYLON_HOME": str(home), "QYLON_RATE_LIMIT": "1000000/minute",
-           "QYLON_AUTH_FAILURE_LIMIT": "1000000/minute", "NO_COLOR": "1", **db_env}
+    env = {
+        **os.environ,
+        "QYLON_HOME": str(home),
+        "QYLON_RATE_LIMIT": "1000000/minute",
+        "QYLON_AUTH_FAILURE_LIMIT": "1000000/minute",
+        "NO_COLOR": "1",
+        **db_env,
+    }
     qylon("server", "migrate", env=env)
-    init = json.loads(qylon("server", "init", "--org", "Check", "--admin-email", "owner@example.com", "--another",
-                            "--json", env=env).stdout)["data"]
+    init = json.loads(
+        qylon(
+            "server",
+            "init",
+            "--org",
+            "Check",
+            "--admin-email",
+            "owner@example.com",
+            "--another",
+            "--json",
+            env=env,
+        ).stdout
+    )["data"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = home / "server.log"  # a file, not a pipe nobody reads: a chatty server must never block on it
+    log = (
+        home / "server.log"
+    )  # a file, not a pipe nobody reads: a chatty server must never block on it
     with log.open("w") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port),
-                                    "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "qylon_cli",
+                "server",
+                "start",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     try:
         for _ in range(200):
             try:
@@ -117,25 +158,55 @@ def fuzz(args, db_env: dict) -> tuple[int, str]:
         headers = {"Authorization": f"Bearer {init['token']}"}
         httpx2.post(f"{url}/v1/clients", json={"name": "Seed"}, headers=headers)
         mid = str(uuid.uuid4())
-        httpx2.put(f"{url}/v1/meetings/{mid}", headers=headers, json={
-            "id": mid, "title": "Seed", "created_at": "2026-11-01T09:00:00Z",
-            "action_items": [{"id": "a1", "task": "Seed task"}]})
+        httpx2.put(
+            f"{url}/v1/meetings/{mid}",
+            headers=headers,
+            json={
+                "id": mid,
+                "title": "Seed",
+                "created_at": "2026-11-01T09:00:00Z",
+                "action_items": [{"id": "a1", "task": "Seed task"}],
+            },
+        )
         # one worker: with two threads, CPython 3.11 compiling code concurrently inside
         # schemathesis once failed the run ("AST constructor recursion depth mismatch")
         command = [
-            str(BIN / "schemathesis"), "run", f"{url}/openapi.json",
-            "--checks", "not_a_server_error,response_schema_conformance",
-            "--max-time", str(args.max_time), "--max-examples", str(args.max_examples),
-            "--phases", "examples,coverage,fuzzing", "--workers", "1",
-            "--suppress-health-check", "all", "--no-color",
+            str(BIN / "schemathesis"),
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--max-time",
+            str(args.max_time),
+            "--max-examples",
+            str(args.max_examples),
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--workers",
+            "1",
+            "--suppress-health-check",
+            "all",
+            "--no-color",
         ]
-        hooks = {"SCHEMATHESIS_HOOKS": str(AUTH_HOOKS), "QYLON_FUZZ_ORG_ID": init["organisation"]["id"],
-                 "QYLON_FUZZ_USER_ID": init["user"]["id"]}
-        result = subprocess.run(command, env={**env, **hooks}, cwd=env["QYLON_HOME"],  # keeps its example database out of the repository
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        hooks = {
+            "SCHEMATHESIS_HOOKS": str(AUTH_HOOKS),
+            "QYLON_FUZZ_ORG_ID": init["organisation"]["id"],
+            "QYLON_FUZZ_USER_ID": init["user"]["id"],
+        }
+        result = subprocess.run(
+            command,
+            env={**env, **hooks},
+            cwd=env["QYLON_HOME"],  # keeps its example database out of the repository
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
         report = "$ " + " ".join(command) + "\n" + result.stdout
         if result.returncode:
-            report += f"\n-- the server's log ({log}), last lines:\n" + "\n".join(log.read_text().splitlines()[-40:])
+            report += f"\n-- the server's log ({log}), last lines:\n" + "\n".join(
+                log.read_text().splitlines()[-40:]
+            )
         return result.returncode, report
 
 

@@ -37,12 +37,16 @@ def convert(checkpoint: Path, out: Path) -> None:
     arrays = {}
     for layer in range(3):
         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            arrays[f"lstm_{kind}_l{layer}"] = state[f"lstm.{kind}_l{layer}"].numpy().astype(np.float32)
+            arrays[f"lstm_{kind}_l{layer}"] = (
+                state[f"lstm.{kind}_l{layer}"].numpy().astype(np.float32)
+            )
     arrays["linear_weight"] = state["linear.weight"].numpy().astype(np.float32)
     arrays["linear_bias"] = state["linear.bias"].numpy().astype(np.float32)
     # Resemblyzer's wav_to_mel_spectrogram: librosa defaults, n_fft 400, hop 160, 40 mels.
     arrays["mel_basis"] = librosa.filters.mel(sr=16000, n_fft=400, n_mels=40).astype(np.float32)
-    arrays["source_sha256"] = np.frombuffer(hashlib.sha256(checkpoint.read_bytes()).hexdigest().encode(), dtype=np.uint8)
+    arrays["source_sha256"] = np.frombuffer(
+        hashlib.sha256(checkpoint.read_bytes()).hexdigest().encode(), dtype=np.uint8
+    )
     np.savez_compressed(out, **arrays)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
@@ -58,7 +62,9 @@ def verify(out: Path, wavs: list[str]) -> None:
         wav = preprocess_wav(Path(path))
         a = torch_enc.embed_utterance(wav)
         b = np_enc.embed_utterance(wav)
-        print(f"{path}: cosine(torch, numpy) = {float(a @ b):.6f}, max abs diff = {np.abs(a - b).max():.2e}")
+        print(
+            f"{path}: cosine(torch, numpy) = {float(a @ b):.6f}, max abs diff = {np.abs(a - b).max():.2e}"
+        )
 
 
 if __name__ == "__main__":

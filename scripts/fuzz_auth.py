@@ -33,8 +33,13 @@ def mint_owner_key() -> str:
     try:
         with _lock, db.session(os.environ["QYLON_FUZZ_ORG_ID"]) as session:
             minted += 1
-            new = keys.create(session, pepper=settings.pepper(), user_id=os.environ["QYLON_FUZZ_USER_ID"],
-                              name=f"fuzz key {minted}", scopes=["read", "write", "admin"])
+            new = keys.create(
+                session,
+                pepper=settings.pepper(),
+                user_id=os.environ["QYLON_FUZZ_USER_ID"],
+                name=f"fuzz key {minted}",
+                scopes=["read", "write", "admin"],
+            )
             return new.token
     finally:
         db.dispose()

@@ -20,7 +20,9 @@ from api_fuzz import database, server
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("-v", "--verbose", action="store_true", help="Print every check, not only failures.")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="Print every check, not only failures."
+    )
     args = parser.parse_args()
     failed = 0
     for kind in args.backends.split(","):
@@ -35,21 +37,31 @@ def check(kind: str, db_env: dict, verbose: bool) -> int:
 
     # scim2-tester sends national numbers without a country code: name their region
     with server({**db_env, "QYLON_PHONE_REGION": "US"}, "qylon-scim-") as (url, init, _env, log):
-        made = httpx2.post(f"{url}/v1/api-keys", json={"name": "scim2-tester", "scopes": ["scim"]},
-                           headers={"Authorization": f"Bearer {init['token']}"})
+        made = httpx2.post(
+            f"{url}/v1/api-keys",
+            json={"name": "scim2-tester", "scopes": ["scim"]},
+            headers={"Authorization": f"Bearer {init['token']}"},
+        )
         made.raise_for_status()
-        client = httpx2.Client(base_url=f"{url}/scim/v2", headers={"Authorization": f"Bearer {made.json()['token']}"})
+        client = httpx2.Client(
+            base_url=f"{url}/scim/v2", headers={"Authorization": f"Bearer {made.json()['token']}"}
+        )
         scim = SyncSCIMClient(client)
         scim.discover()
         results = check_server(scim)
         bad = [r for r in results if r.status in (Status.ERROR, Status.CRITICAL)]
         for result in results if verbose else bad:
-            print(f"  {result.status.name:<8} {result.title}: {result.reason or ''}", file=sys.stderr)
+            print(
+                f"  {result.status.name:<8} {result.title}: {result.reason or ''}", file=sys.stderr
+            )
         counts: dict[str, int] = {}
         for result in results:
             counts[result.status.name] = counts.get(result.status.name, 0) + 1
-        print(f"== scim2-tester against the server on {kind}: {len(results)} checks, "
-              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), file=sys.stderr)
+        print(
+            f"== scim2-tester against the server on {kind}: {len(results)} checks, "
+            + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())),
+            file=sys.stderr,
+        )
         if bad:
             print(f"-- the server's log ({log}):\n" + log.read_text()[-8000:], file=sys.stderr)
         return len(bad)

@@ -67,7 +67,9 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run_qylon(*args: str, env: dict | None = None, timeout: float = 300, input: str | None = None) -> Result:
+def run_qylon(
+    *args: str, env: dict | None = None, timeout: float = 300, input: str | None = None
+) -> Result:
     """Run the real `qylon` command in a subprocess."""
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     proc = subprocess.run(
@@ -77,6 +79,7 @@ def run_qylon(*args: str, env: dict | None = None, timeout: float = 300, input: 
         env=full_env,
         timeout=timeout,
         input=input,
+        check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -114,7 +117,11 @@ class TeamServers:
         from .server import harness
 
         if engine not in self._backends:
-            made = harness.sqlite_backend(self._tmp.mktemp(engine)) if engine == "sqlite" else harness.postgres_backend()
+            made = (
+                harness.sqlite_backend(self._tmp.mktemp(engine))
+                if engine == "sqlite"
+                else harness.postgres_backend()
+            )
             self._backends[engine] = self._stack.enter_context(made)
         return self._backends[engine]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from qylon_cli.errors import InvalidInput
@@ -19,7 +19,9 @@ from qylon_cli.schemas import Meeting
 from .speech import audio as audio_mod
 from .speech import transcribe as stt
 
-FROM_SETTINGS = "settings"  # diarize as the speakers.* settings say, naming with the store's voice profiles
+FROM_SETTINGS = (
+    "settings"  # diarize as the speakers.* settings say, naming with the store's voice profiles
+)
 
 
 def transcribe_file(
@@ -66,7 +68,9 @@ def transcribe_file(
     if sides:
         transcript, channel_of = _transcribe_call(sides, opts, settings, on_progress, on_warning)
     else:
-        transcript = stt.transcribe(decoded, opts, settings=settings, on_progress=on_progress, on_warning=on_warning)
+        transcript = stt.transcribe(
+            decoded, opts, settings=settings, on_progress=on_progress, on_warning=on_warning
+        )
         channel_of = None
     if heard is not None:
         heard.update(unheard=transcript.unheard, recovered=transcript.recovered)
@@ -81,7 +85,9 @@ def transcribe_file(
         from .speech.attribution import attribute
         from .speech.conversation_names import name_speakers
 
-        segments, speakers = attribute(decoded, segments, diarization, naming, client=client, channel_of=channel_of)
+        segments, speakers = attribute(
+            decoded, segments, diarization, naming, client=client, channel_of=channel_of
+        )
         speakers = name_speakers(segments, speakers)
     if recorded_at is None:
         recorded_at, date_source = meeting_date.of_file(path, decoded.duration_s)
@@ -90,7 +96,7 @@ def transcribe_file(
         title=title or path.stem.replace("_", " ").replace("-", " ").strip() or "Meeting",
         client=client,
         source=str(path.resolve()),
-        created_at=recorded_at.astimezone(timezone.utc).replace(microsecond=0),
+        created_at=recorded_at.astimezone(UTC).replace(microsecond=0),
         date_source=date_source,
         duration_s=round(decoded.duration_s, 3),
         language=transcript.language,
@@ -98,29 +104,56 @@ def transcribe_file(
         segments=segments,
         speakers=speakers,
     )
-    return analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, on_warning=on_warning, heard=heard)
+    return analyze(
+        meeting,
+        extractor=extractor,
+        fallback=fallback,
+        settings=settings,
+        on_warning=on_warning,
+        heard=heard,
+    )
 
 
-def _transcribe_call(sides, opts, settings, on_progress, on_warning) -> tuple[stt.Transcript, list[int]]:
+def _transcribe_call(
+    sides, opts, settings, on_progress, on_warning
+) -> tuple[stt.Transcript, list[int]]:
     """A call's two sides transcribed one after the other (words said at once are all heard),
     merged in time order; with each segment's channel (0 microphone, 1 system)."""
     parts = []
     for k, side in enumerate(sides):
+
         def progress(position: float, total: float, k: int = k) -> None:
             if on_progress:
                 on_progress((k * total + position) / 2, total)
 
-        parts.append(stt.transcribe(side, opts, settings=settings, on_progress=progress, on_warning=on_warning))
-    tagged = sorted(((seg, k) for k, part in enumerate(parts) for seg in part.segments), key=lambda p: (p[0].start, p[1]))
-    merged = stt.Transcript(language=parts[1].language or parts[0].language, model=parts[0].model,
-                            segments=[seg for seg, _ in tagged],
-                            unheard=sorted(parts[0].unheard + parts[1].unheard, key=lambda u: u["start"]),
-                            recovered=sorted(parts[0].recovered + parts[1].recovered, key=lambda u: u["start"]))
+        parts.append(
+            stt.transcribe(
+                side, opts, settings=settings, on_progress=progress, on_warning=on_warning
+            )
+        )
+    tagged = sorted(
+        ((seg, k) for k, part in enumerate(parts) for seg in part.segments),
+        key=lambda p: (p[0].start, p[1]),
+    )
+    merged = stt.Transcript(
+        language=parts[1].language or parts[0].language,
+        model=parts[0].model,
+        segments=[seg for seg, _ in tagged],
+        unheard=sorted(parts[0].unheard + parts[1].unheard, key=lambda u: u["start"]),
+        recovered=sorted(parts[0].recovered + parts[1].recovered, key=lambda u: u["start"]),
+    )
     return merged, [k for _, k in tagged]
 
 
 def analyze(
-    meeting: Meeting, *, extractor=None, fallback=None, settings=None, on_warning=None, previous=(), heard=None
+    meeting: Meeting,
+    *,
+    extractor=None,
+    fallback=None,
+    settings=None,
+    on_warning=None,
+    previous=(),
+    heard=None,
 ) -> Meeting:
     """The insights stage: action items, decisions and a summary (a model's, or the offline extractor's).
     ``heard["fell_back"]``, when given, says whether the extractor warned (the model failed).
@@ -139,7 +172,9 @@ def analyze(
             on_warning(message)
 
     try:
-        result = insights.analyze(meeting, extractor=extractor, fallback=fallback, settings=settings, warn=warn)
+        result = insights.analyze(
+            meeting, extractor=extractor, fallback=fallback, settings=settings, warn=warn
+        )
     except LLMFailed as exc:
         raise insights.InsightsFailed(meeting, exc) from exc
     if heard is not None:

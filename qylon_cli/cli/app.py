@@ -56,7 +56,9 @@ def build_app() -> typer.Typer:
     def root(
         version: Annotated[
             bool,
-            typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True),
+            typer.Option(
+                "--version", help="Show the version and exit.", callback=_version, is_eager=True
+            ),
         ] = False,
     ) -> None:
         """Qylon: meeting intelligence for consultancies, on your own device."""

@@ -28,7 +28,10 @@ def _read_token(token_stdin: bool) -> str:
     elif output.interactive():
         token = typer.prompt("API key (qyl_live_...)", hide_input=True).strip()
     else:
-        raise UsageError("No API key given.", hint="Pipe it in with --token-stdin (no prompt without a terminal).")
+        raise UsageError(
+            "No API key given.",
+            hint="Pipe it in with --token-stdin (no prompt without a terminal).",
+        )
     if not token:
         raise InvalidInput("The API key is empty.")
     return token
@@ -37,25 +40,42 @@ def _read_token(token_stdin: bool) -> str:
 def _whoami_view(me: dict, server: str, source: str) -> dict:
     key = me["key"]
     return {
-        "server": server, "source": source, "organisation": me["organisation"]["name"],
-        "user": me["user"]["email"], "role": me["user"]["role"], "key": key["prefix"], "key_id": key["id"],
-        "scopes": key["scopes"], "expires_at": key["expires_at"],
+        "server": server,
+        "source": source,
+        "organisation": me["organisation"]["name"],
+        "user": me["user"]["email"],
+        "role": me["user"]["role"],
+        "key": key["prefix"],
+        "key_id": key["id"],
+        "scopes": key["scopes"],
+        "expires_at": key["expires_at"],
     }
 
 
 def _show_status(c, view: dict) -> None:
-    c.print(f"Logged in to [bold]{view['server']}[/] as {view['user']} ({view['role']}) in {view['organisation']}.")
-    c.print(f"Key {view['key']} with scopes {', '.join(view['scopes'])}"
-            + (f", expires {view['expires_at']}" if view["expires_at"] else "") + f" (from the {view['source']}).")
+    c.print(
+        f"Logged in to [bold]{view['server']}[/] as {view['user']} ({view['role']}) in {view['organisation']}."
+    )
+    c.print(
+        f"Key {view['key']} with scopes {', '.join(view['scopes'])}"
+        + (f", expires {view['expires_at']}" if view["expires_at"] else "")
+        + f" (from the {view['source']})."
+    )
 
 
 @app.command()
 def login(
     server: Annotated[str, typer.Option("--server", help="The server's URL.", show_default=False)],
-    token_stdin: Annotated[bool, typer.Option("--token-stdin", help="Read the API key from standard input.")] = False,
-    insecure: Annotated[bool, typer.Option(
-        "--insecure", help="Allow a plain http:// server on another machine (the key crosses the network readable).",
-    )] = False,
+    token_stdin: Annotated[
+        bool, typer.Option("--token-stdin", help="Read the API key from standard input.")
+    ] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Allow a plain http:// server on another machine (the key crosses the network readable).",
+        ),
+    ] = False,
     json: output.JsonOption = False,
 ) -> None:
     """Check an API key against the server and keep it in the OS keyring.
@@ -111,9 +131,24 @@ def logout(json: output.JsonOption = False) -> None:
 
 # -- keys --------------------------------------------------------------------------------
 
+
 def _key_rows(keys: list[dict]) -> list[dict]:
-    return [{k: key.get(k) for k in ("id", "prefix", "name", "scopes", "status", "created_at", "last_used_at", "expires_at")}
-            for key in keys]
+    return [
+        {
+            k: key.get(k)
+            for k in (
+                "id",
+                "prefix",
+                "name",
+                "scopes",
+                "status",
+                "created_at",
+                "last_used_at",
+                "expires_at",
+            )
+        }
+        for key in keys
+    ]
 
 
 def _key_table(c, keys: list[dict]) -> None:
@@ -124,10 +159,20 @@ def _key_table(c, keys: list[dict]) -> None:
     for col in ("Name", "Scopes", "Status", "Last used", "Expires"):
         table.add_column(col)
     for k in keys:
-        table.add_row(k["prefix"], k["name"], ",".join(k["scopes"]), k["status"],
-                      (k["last_used_at"] or "never")[:16].replace("T", " "), (k["expires_at"] or "never")[:16].replace("T", " "))
+        table.add_row(
+            k["prefix"],
+            k["name"],
+            ",".join(k["scopes"]),
+            k["status"],
+            (k["last_used_at"] or "never")[:16].replace("T", " "),
+            (k["expires_at"] or "never")[:16].replace("T", " "),
+        )
     c.print(table)
-    c.print("[dim]Rotate or revoke a key by its prefix, e.g. qylon auth keys revoke " + (keys[0]["prefix"] if keys else "qyl_live_…") + "[/]")
+    c.print(
+        "[dim]Rotate or revoke a key by its prefix, e.g. qylon auth keys revoke "
+        + (keys[0]["prefix"] if keys else "qyl_live_…")
+        + "[/]"
+    )
 
 
 def _resolve_key(api, ref: str) -> dict:
@@ -136,13 +181,18 @@ def _resolve_key(api, ref: str) -> dict:
         if len(matches) != 1:
             from ..errors import NotFound
 
-            raise NotFound(f"No key of yours starts with {ref[:17]}.", hint="`qylon auth keys list` shows your keys.")
+            raise NotFound(
+                f"No key of yours starts with {ref[:17]}.",
+                hint="`qylon auth keys list` shows your keys.",
+            )
         return matches[0]
     return api.get(f"/v1/api-keys/{ref}")
 
 
 def _show_secret(c, key: dict) -> None:
-    c.print(f"Key [bold]{key['name']}[/] ({key['prefix']}, scopes {', '.join(key['scopes'])}). The secret, shown once:")
+    c.print(
+        f"Key [bold]{key['name']}[/] ({key['prefix']}, scopes {', '.join(key['scopes'])}). The secret, shown once:"
+    )
     c.print(key["token"], markup=False)
 
 
@@ -156,10 +206,21 @@ def parse_duration(text: str) -> int:
 
 @keys_app.command("create")
 def keys_create(
-    name: Annotated[str, typer.Option(help="What the key is for, e.g. laptop or ci.", show_default=False)],
-    scope: Annotated[list[str], typer.Option("--scope", help="read, write, admin or scim; repeat for several.")] = ["read", "write"],  # noqa: B006
-    expires_in_days: Annotated[int | None, typer.Option(min=1, max=3650, help="Expire after this many days.")] = None,
-    user: Annotated[str | None, typer.Option(help="Create it for another user (id): needs the admin scope and a role above theirs.")] = None,
+    name: Annotated[
+        str, typer.Option(help="What the key is for, e.g. laptop or ci.", show_default=False)
+    ],
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="read, write, admin or scim; repeat for several.")
+    ] = ["read", "write"],  # noqa: B006
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, max=3650, help="Expire after this many days.")
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            help="Create it for another user (id): needs the admin scope and a role above theirs."
+        ),
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Create an API key; its secret is printed once.
@@ -176,7 +237,9 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    all_users: Annotated[bool, typer.Option("--all", help="Every user's keys (needs admin).")] = False,
+    all_users: Annotated[
+        bool, typer.Option("--all", help="Every user's keys (needs admin).")
+    ] = False,
     json: output.JsonOption = False,
 ) -> None:
     """List your API keys (never their secrets).
@@ -193,8 +256,13 @@ def keys_list(
 
 @keys_app.command("rotate")
 def keys_rotate(
-    key: Annotated[str, typer.Argument(help="A key id or its visible prefix (qyl_live_...).", show_default=False)],
-    grace: Annotated[str, typer.Option(help="How long the old secret keeps working: 0, 90s, 15m, 2h, 7d.")] = "1h",
+    key: Annotated[
+        str,
+        typer.Argument(help="A key id or its visible prefix (qyl_live_...).", show_default=False),
+    ],
+    grace: Annotated[
+        str, typer.Option(help="How long the old secret keeps working: 0, 90s, 15m, 2h, 7d.")
+    ] = "1h",
     json: output.JsonOption = False,
 ) -> None:
     """Issue a new secret for a key; the old one keeps working for the grace period.
@@ -210,7 +278,9 @@ def keys_rotate(
     with ApiClient(creds.server, creds.token) as api:
         target = _resolve_key(api, key)
         current = api.get("/v1/me")["key"]["id"]
-        new = api.post(f"/v1/api-keys/{target['id']}/rotate", {"grace_seconds": parse_duration(grace)})
+        new = api.post(
+            f"/v1/api-keys/{target['id']}/rotate", {"grace_seconds": parse_duration(grace)}
+        )
     if target["id"] == current and creds.source == "keyring":
         credentials.save(creds.server, new["token"])
         output.info("This CLI's stored key was updated to the new secret.")
@@ -219,7 +289,10 @@ def keys_rotate(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key: Annotated[str, typer.Argument(help="A key id or its visible prefix (qyl_live_...).", show_default=False)],
+    key: Annotated[
+        str,
+        typer.Argument(help="A key id or its visible prefix (qyl_live_...).", show_default=False),
+    ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json: output.JsonOption = False,
 ) -> None:

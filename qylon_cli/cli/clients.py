@@ -10,7 +10,7 @@ from .. import output
 from ..client import ApiClient
 
 app = typer.Typer(
-    help="The firm's clients on the team server.\n\nExample: qylon clients add \"Acme Corp\" --tag retail",
+    help='The firm\'s clients on the team server.\n\nExample: qylon clients add "Acme Corp" --tag retail',
     no_args_is_help=True,
 )
 
@@ -27,7 +27,9 @@ def resolve(api, ref: str) -> dict:
     for item in api.pages("/v1/clients", q=ref, status="all"):
         if item["name"].lower() == ref.strip().lower():
             return item
-    raise NotFound(f"No client named {ref!r}.", hint="`qylon clients list --all` shows every client.")
+    raise NotFound(
+        f"No client named {ref!r}.", hint="`qylon clients list --all` shows every client."
+    )
 
 
 def _table(c, items: list[dict], total: int | None = None) -> None:
@@ -40,7 +42,9 @@ def _table(c, items: list[dict], total: int | None = None) -> None:
     for col in ("Name", "Domain", "Tags", "Status", "Id"):
         table.add_column(col)
     for i in items:
-        table.add_row(i["name"], i.get("domain") or "", ", ".join(i.get("tags") or []), i["status"], i["id"])
+        table.add_row(
+            i["name"], i.get("domain") or "", ", ".join(i.get("tags") or []), i["status"], i["id"]
+        )
     c.print(table)
     if total is not None and total > len(items):
         c.print(f"[dim]{len(items)} of {total}; use --limit/--offset for more.[/]")
@@ -59,7 +63,9 @@ def _show(c, item: dict) -> None:
 
 @app.command()
 def add(
-    name: Annotated[str, typer.Argument(help="The client's name (unique in the firm).", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(help="The client's name (unique in the firm).", show_default=False)
+    ],
     domain: Annotated[str | None, typer.Option(help="Their web domain, e.g. acme.example.")] = None,
     tag: TagOption = None,
     notes: Annotated[str | None, typer.Option(help="Free-text notes.")] = None,
@@ -77,7 +83,9 @@ def add(
 
 @app.command("list")
 def list_(
-    search: Annotated[str | None, typer.Option("--search", "-s", help="Words in the name, domain or notes.")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Words in the name, domain or notes.")
+    ] = None,
     tag: Annotated[str | None, typer.Option(help="Only clients with this tag.")] = None,
     archived: Annotated[bool, typer.Option("--archived", help="Only archived clients.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="Active and archived clients.")] = False,
@@ -111,9 +119,13 @@ def update(
     ref: RefArg,
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     domain: Annotated[str | None, typer.Option(help="A new domain.")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="Replace the tags; repeat for several.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Replace the tags; repeat for several.")
+    ] = None,
     add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add a tag.")] = None,
-    remove_tag: Annotated[list[str] | None, typer.Option("--remove-tag", help="Remove a tag.")] = None,
+    remove_tag: Annotated[
+        list[str] | None, typer.Option("--remove-tag", help="Remove a tag.")
+    ] = None,
     notes: Annotated[str | None, typer.Option(help="Replace the notes.")] = None,
     json: output.JsonOption = False,
 ) -> None:
@@ -123,7 +135,9 @@ def update(
     """
     from ..errors import UsageError
 
-    body = {k: v for k, v in {"name": name, "domain": domain, "notes": notes}.items() if v is not None}
+    body = {
+        k: v for k, v in {"name": name, "domain": domain, "notes": notes}.items() if v is not None
+    }
     with ApiClient.from_credentials() as api:
         item = resolve(api, ref)
         if tag is not None or add_tag or remove_tag:
@@ -131,7 +145,10 @@ def update(
             tags = [t for t in tags + list(add_tag or []) if t not in set(remove_tag or [])]
             body["tags"] = tags
         if not body:
-            raise UsageError("Nothing to change.", hint="Give --name, --domain, --tag, --add-tag, --remove-tag or --notes.")
+            raise UsageError(
+                "Nothing to change.",
+                hint="Give --name, --domain, --tag, --add-tag, --remove-tag or --notes.",
+            )
         item = api.patch(f"/v1/clients/{item['id']}", body)
     output.emit(item, lambda c: c.print(f"Updated client [bold]{item['name']}[/]."))
 

@@ -35,13 +35,19 @@ def show(json: output.JsonOption = False) -> None:
 
 
 @app.command("get")
-def get(key: Annotated[str, typer.Argument(help="A dotted key such as transcribe.model.")], json: output.JsonOption = False) -> None:
+def get(
+    key: Annotated[str, typer.Argument(help="A dotted key such as transcribe.model.")],
+    json: output.JsonOption = False,
+) -> None:
     """Print one setting.
 
     Example: qylon config get transcribe.model
     """
     value = settings.load().lookup(key)
-    output.emit({"key": key, "value": value.value, "source": value.source}, lambda c: c.print(str(value.value)))
+    output.emit(
+        {"key": key, "value": value.value, "source": value.source},
+        lambda c: c.print(str(value.value)),
+    )
 
 
 @app.command("set")
@@ -59,7 +65,9 @@ def set_(
 
 
 @app.command("unset")
-def unset(key: Annotated[str, typer.Argument(help="A dotted key.")], json: output.JsonOption = False) -> None:
+def unset(
+    key: Annotated[str, typer.Argument(help="A dotted key.")], json: output.JsonOption = False
+) -> None:
     """Remove a setting from your config file (the default applies again).
 
     Example: qylon config unset transcribe.beam_size

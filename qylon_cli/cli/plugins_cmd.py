@@ -6,7 +6,9 @@ import typer
 
 from .. import output, plugins
 
-app = typer.Typer(help="Show installed plugins.\n\nExample: qylon plugins list", no_args_is_help=True)
+app = typer.Typer(
+    help="Show installed plugins.\n\nExample: qylon plugins list", no_args_is_help=True
+)
 
 
 @app.command("list")
@@ -23,7 +25,11 @@ def list_(json: output.JsonOption = False) -> None:
 
         table = Table("name", "package", "version", "hooks", box=None)
         for row in rows:
-            hooks = ", ".join(row["hooks"]) if row["error"] is None else f"[red]failed: {escape(row['error'])}[/red]"
+            hooks = (
+                ", ".join(row["hooks"])
+                if row["error"] is None
+                else f"[red]failed: {escape(row['error'])}[/red]"
+            )
             table.add_row(row["name"], row["package"] or "", row["version"] or "", hooks)
         console.print(table if rows else "No plugins loaded.")
 

@@ -14,8 +14,8 @@ from .api import action_items, api_keys, audit_events, clients, meetings, users
 from .config import ServerSettings, get_settings
 from .db import Database
 from .deps import authenticate, bearer_token, client_ip, key_hash
-from .middleware import RequestGuards
 from .limiter import RateLimiter
+from .middleware import RequestGuards
 
 
 class Health(BaseModel):
@@ -46,8 +46,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.database_url, pool_size=settings.pool_size)
     app.state.pepper = settings.pepper()
-    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url, failures=settings.auth_failure_limit,
-                                    per_user=settings.user_rate_limit)
+    app.state.limiter = RateLimiter(
+        settings.rate_limit,
+        settings.redis_url,
+        failures=settings.auth_failure_limit,
+        per_user=settings.user_rate_limit,
+    )
     errors.install(app)
     for module in (clients, meetings, action_items, users, api_keys, audit_events):
         app.include_router(module.router)
@@ -61,8 +65,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return Health(status="ok", version=__version__)
 
-    @app.get("/ready", response_model=Ready, response_model_exclude_none=True, tags=["health"],
-             responses={401: {"model": errors.ErrorBody}, 503: {"model": errors.ErrorBody}})
+    @app.get(
+        "/ready",
+        response_model=Ready,
+        response_model_exclude_none=True,
+        tags=["health"],
+        responses={401: {"model": errors.ErrorBody}, 503: {"model": errors.ErrorBody}},
+    )
     def ready(request: Request):
         """Readiness: the database answers and is at the newest schema. With an API key, also
         the database kind, schema revision, rate-limit backend and Redis's state."""
@@ -70,23 +79,43 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             revision = migrate.current(db.engine)
         except Exception as exc:  # noqa: BLE001
-            return JSONResponse(errors.body("unavailable", f"Database unavailable: {type(exc).__name__}"), 503)
+            return JSONResponse(
+                errors.body("unavailable", f"Database unavailable: {type(exc).__name__}"), 503
+            )
         if revision != migrate.head():
-            return JSONResponse(errors.body("database_not_migrated", "Run `qylon server migrate`."), 503)
+            return JSONResponse(
+                errors.body("database_not_migrated", "Run `qylon server migrate`."), 503
+            )
         if not request.headers.get("authorization"):
             return Ready(status="ready")
-        with db.session(None, key_hash=key_hash(request.app.state, bearer_token(request))) as session:
+        with db.session(
+            None, key_hash=key_hash(request.app.state, bearer_token(request))
+        ) as session:
             authenticate(request.app.state, session, bearer_token(request), client_ip(request))
-        return Ready(status="ready", database=db.engine.dialect.name, schema_revision=revision,
-                     rate_limit=f"{settings.rate_limit} ({limiter.backend})", redis=limiter.redis_state())
+        return Ready(
+            status="ready",
+            database=db.engine.dialect.name,
+            schema_revision=revision,
+            rate_limit=f"{settings.rate_limit} ({limiter.backend})",
+            redis=limiter.redis_state(),
+        )
 
-    app.add_middleware(RequestGuards, max_bytes=settings.max_body_bytes, small_bytes=settings.small_body_bytes,
-                       timeout_s=settings.body_timeout_s, max_concurrent=settings.max_concurrent_requests,
-                       limiter=app.state.limiter)
-    if settings.trusted_proxies.strip():  # outermost: the guards and routes see the client's address
+    app.add_middleware(
+        RequestGuards,
+        max_bytes=settings.max_body_bytes,
+        small_bytes=settings.small_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        max_concurrent=settings.max_concurrent_requests,
+        limiter=app.state.limiter,
+    )
+    if (
+        settings.trusted_proxies.strip()
+    ):  # outermost: the guards and routes see the client's address
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[
-            h.strip() for h in settings.trusted_proxies.split(",") if h.strip()])
+        app.add_middleware(
+            ProxyHeadersMiddleware,
+            trusted_hosts=[h.strip() for h in settings.trusted_proxies.split(",") if h.strip()],
+        )
 
     return app

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from qylon_cli import output
 from qylon_cli.errors import InvalidInput
 
@@ -22,7 +23,10 @@ app = typer.Typer(
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--database-url", help="Database URL (default: QYLON_DATABASE_URL, else a SQLite file in QYLON_HOME)."),
+    typer.Option(
+        "--database-url",
+        help="Database URL (default: QYLON_DATABASE_URL, else a SQLite file in QYLON_HOME).",
+    ),
 ]
 
 
@@ -34,7 +38,9 @@ def _settings(database_url: str | None = None):
     settings = ServerSettings()
     settings.check()
     if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        Path(settings.database_url[len("sqlite:///") :]).expanduser().parent.mkdir(
+            parents=True, exist_ok=True
+        )
         settings.make_database_private()
     return settings
 
@@ -56,17 +62,34 @@ def migrate(database_url: DbOption = None, json: output.JsonOption = False) -> N
     admin_url = settings.database_admin_url or settings.database_url
     app_role = make_url(settings.database_url).username if settings.database_admin_url else None
     before, after = mig.upgrade(admin_url, grant_to=app_role)
-    data = {"database": mig.safe_url(admin_url), "from": before, "to": after, "changed": before != after}
-    output.emit(data, lambda c: c.print(
-        f"Database {data['database']}: " + (f"migrated {before or 'empty'} → {after}." if data["changed"] else f"already at {after}.")
-    ))
+    data = {
+        "database": mig.safe_url(admin_url),
+        "from": before,
+        "to": after,
+        "changed": before != after,
+    }
+    output.emit(
+        data,
+        lambda c: c.print(
+            f"Database {data['database']}: "
+            + (
+                f"migrated {before or 'empty'} → {after}."
+                if data["changed"]
+                else f"already at {after}."
+            )
+        ),
+    )
 
 
 @app.command()
 def init(
     org: Annotated[str, typer.Option("--org", help="The organisation's name.", show_default=False)],
-    admin_email: Annotated[str, typer.Option("--admin-email", help="The first owner's email.", show_default=False)],
-    another: Annotated[bool, typer.Option("--another", help="Allow a further organisation on this server.")] = False,
+    admin_email: Annotated[
+        str, typer.Option("--admin-email", help="The first owner's email.", show_default=False)
+    ],
+    another: Annotated[
+        bool, typer.Option("--another", help="Allow a further organisation on this server.")
+    ] = False,
     database_url: DbOption = None,
     json: output.JsonOption = False,
 ) -> None:
@@ -82,18 +105,26 @@ def init(
     url = settings.database_admin_url or settings.database_url
     with _removed_on_failure(settings.database_url):
         if _sqlite_file(url) and _schema_of(url) is None:
-            _, after = mig.upgrade(url)  # a new SQLite file: nothing to upgrade with care, so create it here
+            _, after = mig.upgrade(
+                url
+            )  # a new SQLite file: nothing to upgrade with care, so create it here
             output.info(f"New database {mig.safe_url(url)}: created its schema ({after}).")
         db = Database(url)
         try:
-            mig.require_current(db.engine, settings.database_url, then="run `qylon server init` again")
-            done = create_org(db, name=org, admin_email=admin_email, pepper=settings.pepper(), allow_more=another)
+            mig.require_current(
+                db.engine, settings.database_url, then="run `qylon server init` again"
+            )
+            done = create_org(
+                db, name=org, admin_email=admin_email, pepper=settings.pepper(), allow_more=another
+            )
         finally:
             db.dispose()
-    data = {"organisation": {"id": done.org_id, "name": done.org_name},
-            "user": {"id": done.user_id, "email": done.email, "role": "owner"},
-            "key": {"id": done.key_id, "prefix": done.prefix, "scopes": ["admin", "read", "write"]},
-            "token": done.token}
+    data = {
+        "organisation": {"id": done.org_id, "name": done.org_name},
+        "user": {"id": done.user_id, "email": done.email, "role": "owner"},
+        "key": {"id": done.key_id, "prefix": done.prefix, "scopes": ["admin", "read", "write"]},
+        "token": done.token,
+    }
 
     def human(c):
         c.print(f"Created organisation [bold]{done.org_name}[/] with owner {done.email}.")
@@ -109,8 +140,12 @@ def start(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes.")] = 1,
-    ssl_certfile: Annotated[Path | None, typer.Option("--cert", help="TLS certificate (PEM).")] = None,
-    ssl_keyfile: Annotated[Path | None, typer.Option("--key", help="TLS private key (PEM).")] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option("--cert", help="TLS certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option("--key", help="TLS private key (PEM).")
+    ] = None,
     database_url: DbOption = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     json: output.JsonOption = False,
@@ -137,11 +172,20 @@ def start(
             db.dispose()
     settings.pepper()  # create the key pepper before several workers race to
     scheme = "https" if ssl_certfile else "http"
-    output.info(f"Qylon server on {scheme}://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})")
+    output.info(
+        f"Qylon server on {scheme}://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})"
+    )
     uvicorn.run(
-        "qylon_server.app:create_app", factory=True, host=host, port=port, workers=workers,
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-        log_level=log_level, proxy_headers=False, server_header=False,  # proxies: QYLON_TRUSTED_PROXIES
+        "qylon_server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,  # proxies: QYLON_TRUSTED_PROXIES
         limit_concurrency=settings.max_concurrent_requests + 20,
     )
 
@@ -152,14 +196,18 @@ def _check_serving(db, settings) -> None:
 
     mig.require_current(db.engine, settings.database_url)
     if db.role_bypasses_rls():
-        message = "The database role is a superuser or has BYPASSRLS: row-level security will not apply."
+        message = (
+            "The database role is a superuser or has BYPASSRLS: row-level security will not apply."
+        )
         if settings.environment != "development":
-            raise InvalidInput(message, hint="Connect as a role without SUPERUSER/BYPASSRLS (see docs/server.md).")
+            raise InvalidInput(
+                message, hint="Connect as a role without SUPERUSER/BYPASSRLS (see docs/server.md)."
+            )
         output.warn(message)
 
 
 def _sqlite_file(url: str) -> Path | None:
-    return Path(url[len("sqlite:///"):]).expanduser() if url.startswith("sqlite:///") else None
+    return Path(url[len("sqlite:///") :]).expanduser() if url.startswith("sqlite:///") else None
 
 
 def _schema_of(url: str) -> str | None:
@@ -182,6 +230,10 @@ def _removed_on_failure(url: str) -> Iterator[None]:
         yield
     except BaseException:
         if not existed:
-            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            for leftover in (
+                path,
+                path.with_name(path.name + "-wal"),
+                path.with_name(path.name + "-shm"),
+            ):
                 leftover.unlink(missing_ok=True)
         raise

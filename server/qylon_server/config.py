@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from qylon_cli import paths
 from qylon_cli.errors import InvalidInput
 
@@ -61,13 +62,16 @@ class ServerSettings(BaseSettings):
 
     def check(self) -> None:
         """Refuse unsafe configuration outside development."""
-        if self.environment != "development":
-            if self.secret_key is not None and self.secret_key.strip().lower() in PLACEHOLDERS:
-                raise InvalidInput(
-                    "QYLON_SECRET_KEY is a placeholder; refusing to run in production.",
-                    hint="Set QYLON_SECRET_KEY to a long random value, e.g. `python -c "
-                    "'import secrets; print(secrets.token_urlsafe(48))'`.",
-                )
+        if (
+            self.environment != "development"
+            and self.secret_key is not None
+            and self.secret_key.strip().lower() in PLACEHOLDERS
+        ):
+            raise InvalidInput(
+                "QYLON_SECRET_KEY is a placeholder; refusing to run in production.",
+                hint="Set QYLON_SECRET_KEY to a long random value, e.g. `python -c "
+                "'import secrets; print(secrets.token_urlsafe(48))'`.",
+            )
         if self.secret_key is not None and self.environment != "development":
             weak = len(self.secret_key.encode()) < 32 or len(set(self.secret_key)) < 8
             if weak:
@@ -81,7 +85,7 @@ class ServerSettings(BaseSettings):
         """A SQLite database and its WAL and shared-memory files: owner only."""
         if not self.database_url.startswith("sqlite:///") or os.name != "posix":
             return
-        db = Path(self.database_url[len("sqlite:///"):]).expanduser()
+        db = Path(self.database_url[len("sqlite:///") :]).expanduser()
         for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             if path.exists() and path.stat().st_mode & 0o077:
                 path.chmod(0o600)

@@ -42,7 +42,7 @@ def driver_url(url: str) -> str:
     """``postgresql://`` means psycopg 3 (the driver this package installs)."""
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
-            return "postgresql+psycopg://" + url[len(plain):]
+            return "postgresql+psycopg://" + url[len(plain) :]
     return url
 
 
@@ -164,7 +164,7 @@ def _run_after_commit(session: Session) -> None:
     for callback in callbacks:
         try:
             callback()
-        except Exception:  # noqa: BLE001 - committed already; report and go on
+        except Exception:
             log.exception("after-commit callback %r failed", callback)
 
 

@@ -67,7 +67,9 @@ def authenticate(state, session: Session, token: str, ip: str) -> Principal:
 
     Raises ApiError 401 for a missing, unknown, expired or revoked key or a deactivated
     user, and 429 when the key or the address is over its rate limit."""
-    invalid = ApiError(401, "Invalid, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
+    invalid = ApiError(
+        401, "Invalid, expired or revoked API key.", headers={"WWW-Authenticate": "Bearer"}
+    )
     key = keys.find(session, token, state.pepper) if keys.looks_like_key(token) else None
     if key is None or not keys.is_usable(key):
         state.limiter.check_failure(ip)
@@ -79,20 +81,30 @@ def authenticate(state, session: Session, token: str, ip: str) -> Principal:
         state.limiter.check_failure(ip)
         raise invalid
     if user.status == "invited":  # conditional: never undoes a deactivation committed meanwhile
-        session.execute(update(User).where(User.id == user.id, User.status == "invited").values(status="active"))
+        session.execute(
+            update(User).where(User.id == user.id, User.status == "invited").values(status="active")
+        )
     keys.touch(session, key)
     return _principal(key, user, ip)
 
 
 def _principal(key: ApiKey, user: User, ip: str | None) -> Principal:
-    return Principal(org_id=key.org_id, user=user, key=key, permissions=granted(user.role, list(key.scopes)), ip=ip)
+    return Principal(
+        org_id=key.org_id,
+        user=user,
+        key=key,
+        permissions=granted(user.role, list(key.scopes)),
+        ip=ip,
+    )
 
 
 class ActorNotFound(LookupError):
     """``principal_for`` found no such user and key in the session's organisation."""
 
 
-def principal_for(session: Session, user_id: str, key_id: str, *, ip: str | None = None) -> Principal:
+def principal_for(
+    session: Session, user_id: str, key_id: str, *, ip: str | None = None
+) -> Principal:
     """Rebuild the actor of earlier work (a workflow step, a background job) from the ids a
     request recorded, in ``session``, which must already belong to the organisation
     (``set_org`` or ``tenancy.org_session``): the Provisioner's rank checks and audit
@@ -130,9 +142,8 @@ def require(permission: str):
     return check
 
 
-def Allowed(permission: str):  # noqa: N802 - reads as a type in signatures
+def Allowed(permission: str):
     return Annotated[Ctx, Depends(require(permission), scope="function")]
 
 
 Authenticated = Annotated[Ctx, Depends(context, scope="function")]
-

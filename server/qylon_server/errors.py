@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from qylon_cli.schemas import ErrorBody
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qylon_cli.schemas import ErrorBody
 
 log = logging.getLogger("qylon_server")
 
@@ -30,7 +31,15 @@ CODES = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, code: str | None = None, hint: str | None = None, headers=None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        hint: str | None = None,
+        headers=None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code or CODES.get(status, "error")
@@ -47,7 +56,9 @@ def body(code: str, message: str, hint: str | None = None) -> dict:
     return {"error": {"code": code, "message": message, "hint": hint}}
 
 
-def respond(status: int, code: str, message: str, hint: str | None = None, headers=None) -> JSONResponse:
+def respond(
+    status: int, code: str, message: str, hint: str | None = None, headers=None
+) -> JSONResponse:
     return JSONResponse(body(code, message, hint), status_code=status, headers=headers)
 
 
@@ -69,31 +80,50 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException):
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
-        return respond(exc.status_code, CODES.get(exc.status_code, "error"), message, headers=exc.headers)
+        return respond(
+            exc.status_code, CODES.get(exc.status_code, "error"), message, headers=exc.headers
+        )
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_request: Request, exc: IntegrityError):
         log.info("integrity error: %s", exc.orig)
-        return respond(409, "conflict", "That conflicts with data already stored (a duplicate or a missing reference).")
+        return respond(
+            409,
+            "conflict",
+            "That conflicts with data already stored (a duplicate or a missing reference).",
+        )
 
     @app.exception_handler(DataError)
     async def _bad_data(_request: Request, exc: DataError):
         log.info("data error: %s", exc.orig)
-        return respond(422, "invalid_input", "A value cannot be stored as given (out of range or malformed).")
+        return respond(
+            422, "invalid_input", "A value cannot be stored as given (out of range or malformed)."
+        )
 
     @app.exception_handler(OperationalError)
     async def _contended(_request: Request, exc: OperationalError):
-        if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001") or "database is locked" in str(exc.orig):
+        if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001") or "database is locked" in str(
+            exc.orig
+        ):
             log.info("transaction lost a race: %s", exc.orig)
-            return respond(409, "try_again", "Another request changed the same data at the same moment; "
-                           "nothing was changed.", "Retry the request.", {"Retry-After": "1"})
+            return respond(
+                409,
+                "try_again",
+                "Another request changed the same data at the same moment; nothing was changed.",
+                "Retry the request.",
+                {"Retry-After": "1"},
+            )
         log.exception("database error")
-        return respond(503, "unavailable", "The database is unavailable.", "Retry later.", {"Retry-After": "5"})
+        return respond(
+            503, "unavailable", "The database is unavailable.", "Retry later.", {"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):
         log.exception("unexpected error")
-        return respond(500, "internal_error", "The server hit an unexpected error.", "See the server log.")
+        return respond(
+            500, "internal_error", "The server hit an unexpected error.", "See the server log."
+        )
 
 
 # Documented on every /v1 route so clients (and schemathesis) know the error shape.

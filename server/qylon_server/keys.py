@@ -100,7 +100,8 @@ def find(session: Session, token: str, pepper: bytes) -> ApiKey | None:
     """Find a key by its token across organisations (the session carries its hash for RLS)."""
     digest = hash_token(token, pepper)
     return session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == digest), execution_options={"skip_tenant_filter": True}
+        select(ApiKey).where(ApiKey.key_hash == digest),
+        execution_options={"skip_tenant_filter": True},
     ).first()
 
 

@@ -24,16 +24,28 @@ RETRY_S = 30.0
 
 
 class RateLimiter:
-    def __init__(self, rate: str, redis_url: str | None = None, *, failures: str = "120/minute",
-                 per_user: str | None = None, prefix: str = "qylon"):
+    def __init__(
+        self,
+        rate: str,
+        redis_url: str | None = None,
+        *,
+        failures: str = "120/minute",
+        per_user: str | None = None,
+        prefix: str = "qylon",
+    ):
         self.limit = parse(rate)
         self.failures = parse(failures)
         self.per_user = parse(per_user) if per_user else None
         self.local = MovingWindowRateLimiter(storage_from_string("memory://"))
         self.shared = None
         if redis_url:
-            storage = storage_from_string(redis_url, key_prefix=f"{prefix}-ratelimit", wrap_exceptions=True,
-                                          socket_timeout=0.5, socket_connect_timeout=0.5)
+            storage = storage_from_string(
+                redis_url,
+                key_prefix=f"{prefix}-ratelimit",
+                wrap_exceptions=True,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+            )
             self.shared = MovingWindowRateLimiter(storage)
         self.down_since: float | None = None  # Redis unreachable since (monotonic)
 
@@ -44,7 +56,7 @@ class RateLimiter:
         return "redis" if self.down_since is None else "memory (Redis unavailable)"
 
     def redis_state(self) -> str | None:
-        """"ok" or "unavailable" (asks Redis now); None without Redis."""
+        """ "ok" or "unavailable" (asks Redis now); None without Redis."""
         if self.shared is None:
             return None
         try:
@@ -60,7 +72,9 @@ class RateLimiter:
 
     def check_failure(self, ip: str) -> None:
         """Count a request with a missing or wrong key from an address; 429 over the limit."""
-        self._hit(self.failures, f"auth-failure:{ip}", "for unauthenticated requests from your address")
+        self._hit(
+            self.failures, f"auth-failure:{ip}", "for unauthenticated requests from your address"
+        )
 
     def _limiter(self) -> MovingWindowRateLimiter:
         if self.shared is None:
@@ -75,8 +89,10 @@ class RateLimiter:
             result = getattr(limiter, method)(*args)
         except StorageError as exc:
             if self.down_since is None:
-                log.warning("Redis unavailable (%s): rate limits are counted per process until it is back.",
-                            exc.storage_error)
+                log.warning(
+                    "Redis unavailable (%s): rate limits are counted per process until it is back.",
+                    exc.storage_error,
+                )
             self.down_since = time.monotonic()
             return getattr(self.local, method)(*args), self.local
         if limiter is self.shared and self.down_since is not None:

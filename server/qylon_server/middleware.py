@@ -24,11 +24,22 @@ from .keys import looks_like_key
 # An escaped NUL in JSON: \u0000 preceded by an even number of backslashes.
 JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 # (method, path) of the routes that take large bodies
-UPLOADS = re.compile(r"^(PUT /v1/meetings/[^/]+|POST /v1/users/bulk|(PUT|PATCH|POST) /scim/v2/Groups(/[^/]+)?)/?$")
+UPLOADS = re.compile(
+    r"^(PUT /v1/meetings/[^/]+|POST /v1/users/bulk|(PUT|PATCH|POST) /scim/v2/Groups(/[^/]+)?)/?$"
+)
 
 
 class RequestGuards:
-    def __init__(self, app, *, max_bytes: int, small_bytes: int, timeout_s: float, max_concurrent: int, limiter):
+    def __init__(
+        self,
+        app,
+        *,
+        max_bytes: int,
+        small_bytes: int,
+        timeout_s: float,
+        max_concurrent: int,
+        limiter,
+    ):
         self.app = app
         self.max_bytes, self.small_bytes = max_bytes, min(small_bytes, max_bytes)
         self.timeout_s, self.max_concurrent, self.limiter = timeout_s, max_concurrent, limiter
@@ -53,27 +64,43 @@ class RequestGuards:
             return await self.app(scope, receive, send)
         refused = self._unauthenticated(scope, headers)
         if refused is not None:
-            return await _reject(send, refused.status, refused.code, refused.message, headers=refused.headers)
-        limit = self.max_bytes if UPLOADS.match(f"{scope['method']} {scope['path']}") else self.small_bytes
+            return await _reject(
+                send, refused.status, refused.code, refused.message, headers=refused.headers
+            )
+        limit = (
+            self.max_bytes
+            if UPLOADS.match(f"{scope['method']} {scope['path']}")
+            else self.small_bytes
+        )
         try:
             too_big = int(headers.get(b"content-length", b"0")) > limit
         except ValueError:
             too_big = False
         if too_big:
-            return await _reject(send, 413, "payload_too_large", f"Request body over {limit} bytes.")
+            return await _reject(
+                send, 413, "payload_too_large", f"Request body over {limit} bytes."
+            )
         try:
             with anyio.fail_after(self.timeout_s):
                 chunks = await _read(receive, limit)
         except TimeoutError:
-            return await _reject(send, 408, "request_timeout",
-                                 f"The request body did not arrive within {self.timeout_s:g} s.")
+            return await _reject(
+                send,
+                408,
+                "request_timeout",
+                f"The request body did not arrive within {self.timeout_s:g} s.",
+            )
         if chunks is None:
-            return await _reject(send, 413, "payload_too_large", f"Request body over {limit} bytes.")
+            return await _reject(
+                send, 413, "payload_too_large", f"Request body over {limit} bytes."
+            )
         if isinstance(chunks, dict):  # the client went away
             return await self.app(scope, _replay([chunks]), send)
         body = b"".join(m.get("body", b"") for m in chunks)
         if b"\x00" in body or (b"u0000" in body and JSON_NUL.search(body)):
-            return await _reject(send, 422, "invalid_input", "The request body contains a NUL character.")
+            return await _reject(
+                send, 422, "invalid_input", "The request body contains a NUL character."
+            )
         await self.app(scope, _replay(chunks, receive), send)
 
     def _unauthenticated(self, scope, headers) -> ApiError | None:
@@ -86,12 +113,19 @@ class RequestGuards:
             self.limiter.check_failure(client[0] if client else "unknown")
         except ApiError as exc:
             return exc
-        return ApiError(401, "Missing or malformed API key.", code="not_authenticated",
-                        headers={"WWW-Authenticate": "Bearer"})
+        return ApiError(
+            401,
+            "Missing or malformed API key.",
+            code="not_authenticated",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def _has_body(headers: dict) -> bool:
-    return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") not in (b"0", b"")
+    return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") not in (
+        b"0",
+        b"",
+    )
 
 
 async def _read(receive, limit: int):
@@ -109,14 +143,25 @@ async def _read(receive, limit: int):
     return chunks
 
 
-async def _reject(send, status: int, code: str, message: str, *, retry_after: int | None = None, headers=None):
+async def _reject(
+    send, status: int, code: str, message: str, *, retry_after: int | None = None, headers=None
+):
     body = json.dumps({"error": {"code": code, "message": message, "hint": None}}).encode()
     extra = [(k.lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
     if retry_after is not None:
         extra.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *extra]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *extra,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

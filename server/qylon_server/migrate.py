@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
 from qylon_cli.errors import QylonError
 
 from .db import driver_url
@@ -43,9 +44,11 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
     if type_ == "table" and reflected and compare_to is None and foreign_table(name):
         return False
     table = getattr(obj, "table", None)
-    if type_ in ("index", "unique_constraint", "column") and table is not None and foreign_table(table.name):
-        return False
-    return True
+    return not (
+        type_ in ("index", "unique_constraint", "column")
+        and table is not None
+        and foreign_table(table.name)
+    )
 
 
 def config(url: str) -> Config:
@@ -61,7 +64,9 @@ def head() -> str:
 
 def current(engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        return MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
 
 
 def upgrade(url: str, *, grant_to: str | None = None) -> tuple[str | None, str]:
@@ -85,8 +90,14 @@ def upgrade(url: str, *, grant_to: str | None = None) -> tuple[str | None, str]:
             if grant_to and conn.dialect.name == "postgresql":
                 role = conn.exec_driver_sql("SELECT quote_ident(%s)", (grant_to,)).scalar()
                 conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
-                conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
-                conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+                conn.execute(
+                    text(
+                        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+                    )
+                )
+                conn.execute(
+                    text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+                )
                 conn.execute(text(f"REVOKE UPDATE, DELETE ON audit_events FROM {role}"))
         return before, current(engine)
     finally:
@@ -111,8 +122,10 @@ def unavailable(url: str, exc: Exception):
     from qylon_cli.errors import Unavailable
 
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[-1][:300]
-    return Unavailable(f"Cannot connect to the database {safe_url(url)}: {reason}",
-                       hint="Check QYLON_DATABASE_URL (and QYLON_DATABASE_ADMIN_URL for migrations).")
+    return Unavailable(
+        f"Cannot connect to the database {safe_url(url)}: {reason}",
+        hint="Check QYLON_DATABASE_URL (and QYLON_DATABASE_ADMIN_URL for migrations).",
+    )
 
 
 def safe_url(url: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -25,8 +26,8 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -66,7 +67,7 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime()}
+    type_annotation_map: ClassVar = {datetime: UTCDateTime()}
 
 
 class Organisation(Base):
@@ -93,11 +94,23 @@ class User(OrgScoped, Base):
         UniqueConstraint("org_id", "email", name="uq_users_org_email"),
         # partial: only users with an external id, so that an org_id condition alone
         # cannot use it (see below)
-        Index("uq_users_org_external_id", "org_id", "external_id", unique=True,
-              postgresql_where=text("external_id IS NOT NULL"), sqlite_where=text("external_id IS NOT NULL")),
+        Index(
+            "uq_users_org_external_id",
+            "org_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+            sqlite_where=text("external_id IS NOT NULL"),
+        ),
         # partial, like the external id's: a condition on org_id alone cannot use it
-        Index("ix_users_org_user_name", "org_id", func.lower(text("user_name")), unique=True,
-              postgresql_where=text("user_name IS NOT NULL"), sqlite_where=text("user_name IS NOT NULL")),
+        Index(
+            "ix_users_org_user_name",
+            "org_id",
+            func.lower(text("user_name")),
+            unique=True,
+            postgresql_where=text("user_name IS NOT NULL"),
+            sqlite_where=text("user_name IS NOT NULL"),
+        ),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     # no index of its own: uq_users_org_email (org_id, email) serves org_id look-ups, and
@@ -110,11 +123,15 @@ class User(OrgScoped, Base):
     family_name: Mapped[str | None] = mapped_column(String(200))
     display_name: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20), default="member")
-    status: Mapped[str] = mapped_column(String(20), default="invited")  # invited, active, deactivated
+    status: Mapped[str] = mapped_column(
+        String(20), default="invited"
+    )  # invited, active, deactivated
     manager_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     title: Mapped[str | None] = mapped_column(String(200))
     department: Mapped[str | None] = mapped_column(String(200))
-    external_id: Mapped[str | None] = mapped_column(String(255))  # the identity provider's id (SCIM)
+    external_id: Mapped[str | None] = mapped_column(
+        String(255)
+    )  # the identity provider's id (SCIM)
     location: Mapped[str | None] = mapped_column(String(200))
     start_date: Mapped[str | None] = mapped_column(String(10))  # ISO date
     phone: Mapped[str | None] = mapped_column(String(32))  # E.164
@@ -161,7 +178,9 @@ class Group(OrgScoped, Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
     display_name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str] = mapped_column(String(200))  # display_name.casefold()
-    external_id: Mapped[str | None] = mapped_column(String(255))  # the identity provider's id (SCIM)
+    external_id: Mapped[str | None] = mapped_column(
+        String(255)
+    )  # the identity provider's id (SCIM)
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
@@ -172,7 +191,9 @@ class GroupMember(OrgScoped, Base):
 
     __tablename__ = "group_members"
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
-    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
     display: Mapped[str | None] = mapped_column(String(320))  # as SCIM sent it
 
@@ -252,7 +273,9 @@ class Meeting(OrgScoped, Base):
 class ActionItem(OrgScoped, Base):
     __tablename__ = "action_items"
     __table_args__ = (
-        ForeignKeyConstraint(["org_id", "meeting_id"], ["meetings.org_id", "meetings.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(
+            ["org_id", "meeting_id"], ["meetings.org_id", "meetings.id"], ondelete="CASCADE"
+        ),
         Index("ix_action_items_org_status", "org_id", "status"),
     )
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
@@ -281,4 +304,3 @@ class AuditEvent(OrgScoped, Base):
     target_id: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
-

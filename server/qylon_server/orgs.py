@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from qylon_cli import addresses
 from qylon_cli.errors import InvalidInput
-from sqlalchemy import select
 
 from . import keys
 from .db import Database, set_org
@@ -25,7 +26,9 @@ class Initialised:
     token: str
 
 
-def create_org(db: Database, *, name: str, admin_email: str, pepper: bytes, allow_more: bool = False) -> Initialised:
+def create_org(
+    db: Database, *, name: str, admin_email: str, pepper: bytes, allow_more: bool = False
+) -> Initialised:
     name = name.strip()
     if not name:
         raise InvalidInput("The organisation name is empty.")
@@ -36,7 +39,9 @@ def create_org(db: Database, *, name: str, admin_email: str, pepper: bytes, allo
     org_id = new_id()
     with db.session(org_id) as s:
         if not allow_more:
-            existing = s.scalars(select(Organisation.id), execution_options={"skip_tenant_filter": True}).first()
+            existing = s.scalars(
+                select(Organisation.id), execution_options={"skip_tenant_filter": True}
+            ).first()
             if existing is not None:
                 raise InvalidInput(
                     "This server already has an organisation.",
@@ -48,8 +53,21 @@ def create_org(db: Database, *, name: str, admin_email: str, pepper: bytes, allo
         user = User(email=email, role="owner", status="active", display_name=email.split("@")[0])
         s.add(user)
         s.flush()
-        new = keys.create(s, pepper=pepper, user_id=user.id, name="first admin key", scopes=["read", "write", "admin"])
+        new = keys.create(
+            s,
+            pepper=pepper,
+            user_id=user.id,
+            name="first admin key",
+            scopes=["read", "write", "admin"],
+        )
         s.add(new.row)
         s.flush()
-        audit.record(s, None, "organisation.create", target_type="organisation", target_id=org_id, detail={"name": name})
+        audit.record(
+            s,
+            None,
+            "organisation.create",
+            target_type="organisation",
+            target_id=org_id,
+            detail={"name": name},
+        )
     return Initialised(org_id, name, user.id, email, new.row.id, new.row.prefix, new.token)

@@ -47,7 +47,9 @@ def read_payload(kind: str, raw: Any) -> Any:
     version = version_of(raw)
     payload = raw["payload"] if version > 1 else raw
     if version > CURRENT[kind]:
-        raise ValueError(f"{kind} payload version {version} is newer than this server ({CURRENT[kind]})")
+        raise ValueError(
+            f"{kind} payload version {version} is newer than this server ({CURRENT[kind]})"
+        )
     while version < CURRENT[kind]:
         payload = UPCASTERS[(kind, version)](payload)
         version += 1

@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from qylon_cli.schemas import BulkItem, BulkUserFields, UserInvite
 from sqlalchemy import String, delete, func, insert, literal, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
+
+from qylon_cli.schemas import BulkItem, BulkUserFields, UserInvite
 
 from .models import Group, GroupMember, Invitation, User, new_id, now
 from .payloads import read_payload, stored
@@ -41,7 +42,9 @@ PLAIN = (
 class Refused(Exception):
     """A change the rules do not allow; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, message: str, *, code: str = "conflict", status: int = 409, hint: str | None = None):
+    def __init__(
+        self, message: str, *, code: str = "conflict", status: int = 409, hint: str | None = None
+    ):
         super().__init__(message)
         self.message, self.code, self.status, self.hint = message, code, status, hint
 
@@ -60,7 +63,9 @@ class Outcome:
 class Provisioner:
     """Apply changes to users on behalf of ``principal`` (its user is the caller)."""
 
-    def __init__(self, session: Session, principal, *, via: str = "bulk", create_groups: bool = True):
+    def __init__(
+        self, session: Session, principal, *, via: str = "bulk", create_groups: bool = True
+    ):
         self.s, self.principal, self.via = session, principal, via
         self.create_groups = create_groups  # False: naming a group that does not exist is refused
         self.me: User = principal.user
@@ -78,7 +83,7 @@ class Provisioner:
         PostgreSQL the chains of managers above them (one query per level)."""
         wanted = sorted({e.strip().lower() for e in emails if e} - set(self._known))
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
+            chunk = wanted[start : start + 500]
             self._known.update(dict.fromkeys(chunk))
             for user in self.s.scalars(self._each(User.email, chunk)):
                 self._known[user.email] = user
@@ -98,9 +103,13 @@ class Provisioner:
         missing = sorted({m for m in self._parents.values() if m} - set(self._parents))
         while missing:
             for start in range(0, len(missing), 500):
-                chunk = missing[start:start + 500]
+                chunk = missing[start : start + 500]
                 self._parents.update(dict.fromkeys(chunk))
-                self._parents.update(self.s.execute(self._each(User.id, chunk, User.id, User.manager_id)).tuples().all())
+                self._parents.update(
+                    self.s.execute(self._each(User.id, chunk, User.id, User.manager_id))
+                    .tuples()
+                    .all()
+                )
             missing = sorted({m for m in self._parents.values() if m} - set(self._parents))
 
     def _each(self, column, values: list[str], *columns):
@@ -111,10 +120,16 @@ class Provisioner:
         ``IN (...)`` the planner, while the table has no statistics yet (right after a
         big import, before autovacuum analyses it), scans every user of the organisation
         through an org_id index for each batch: quadratic over a large import."""
-        stmt = (select(*columns) if columns else select(User)).where(User.org_id == self.principal.org_id)
+        stmt = (select(*columns) if columns else select(User)).where(
+            User.org_id == self.principal.org_id
+        )
         if not self._postgres:
             return stmt.where(column.in_(values))
-        given = func.unnest(literal(values, ARRAY(String))).table_valued("value").render_derived(name="given")
+        given = (
+            func.unnest(literal(values, ARRAY(String)))
+            .table_valued("value")
+            .render_derived(name="given")
+        )
         one = stmt.where(column == given.c.value).limit(1).lateral("one")
         picked = [one.c[c.key] for c in columns] if columns else [aliased(User, one)]
         return select(*picked).select_from(given).join(one, true())
@@ -131,37 +146,66 @@ class Provisioner:
         cannot both succeed: the second waits for the first to commit, then counts again."""
         if self._owners is None:
             self._lock_owners()
-            self._owners = self.s.scalar(
-                select(func.count()).select_from(User).where(User.role == "owner", User.status != "deactivated")
-            ) or 0
+            self._owners = (
+                self.s.scalar(
+                    select(func.count())
+                    .select_from(User)
+                    .where(User.role == "owner", User.status != "deactivated")
+                )
+                or 0
+            )
         return self._owners
 
     def _lock_owners(self) -> None:
         if self._postgres:  # row locks on the owners, in one order (no deadlock)
-            self.s.execute(select(User.id).where(User.role == "owner").order_by(User.id).with_for_update(key_share=True)).all()
+            self.s.execute(
+                select(User.id)
+                .where(User.role == "owner")
+                .order_by(User.id)
+                .with_for_update(key_share=True)
+            ).all()
         else:  # SQLite: take the database's write lock now; reads after it see every commit
-            self.s.execute(text("UPDATE users SET role = role WHERE org_id = :org AND role = 'owner'"),
-                           {"org": self.principal.org_id})
+            self.s.execute(
+                text("UPDATE users SET role = role WHERE org_id = :org AND role = 'owner'"),
+                {"org": self.principal.org_id},
+            )
 
     # -- rules -----------------------------------------------------------------
     def _check_role(self, role: str | None, target: User | None = None) -> None:
-        if target is not None and target.id != self.me.id and rank(target.role) > rank(self.me.role):
-            raise Refused(f"A {self.me.role} cannot change a {target.role} ({target.email}).", code="not_allowed", status=403)
+        if (
+            target is not None
+            and target.id != self.me.id
+            and rank(target.role) > rank(self.me.role)
+        ):
+            raise Refused(
+                f"A {self.me.role} cannot change a {target.role} ({target.email}).",
+                code="not_allowed",
+                status=403,
+            )
         if role is not None and rank(role) > rank(self.me.role):
-            raise Refused(f"A {self.me.role} cannot make a user {role}.", code="not_allowed", status=403)
+            raise Refused(
+                f"A {self.me.role} cannot make a user {role}.", code="not_allowed", status=403
+            )
 
     def _manager(self, user: User, email: str) -> str:
         manager = self.by_email(email)
         if manager is None:
-            raise Refused(f"{user.email}: the manager {email} is not a user here.", code="manager_not_found", status=422)
+            raise Refused(
+                f"{user.email}: the manager {email} is not a user here.",
+                code="manager_not_found",
+                status=422,
+            )
         if manager.id == user.id:
-            raise Refused(f"{user.email} cannot be their own manager.", code="manager_cycle", status=422)
+            raise Refused(
+                f"{user.email} cannot be their own manager.", code="manager_cycle", status=422
+            )
         node, seen = manager.id, set()
         while node is not None and node not in seen:
             if node == user.id:
                 raise Refused(
                     f"{user.email}: making {email} the manager would create a loop of managers.",
-                    code="manager_cycle", status=422,
+                    code="manager_cycle",
+                    status=422,
                 )
             seen.add(node)
             node = self._parent(node)
@@ -170,20 +214,29 @@ class Provisioner:
     def _parent(self, user_id: str) -> str | None:
         if user_id not in self._parents:
             with self.s.no_autoflush:
-                self._parents[user_id] = self.s.scalar(select(User.manager_id).where(User.id == user_id))
+                self._parents[user_id] = self.s.scalar(
+                    select(User.manager_id).where(User.id == user_id)
+                )
         return self._parents[user_id]
 
     def _audit(self, action: str, target: User | Group, detail: dict) -> None:
-        self._events.append(audit.event(
-            self.principal, action, target_type="group" if isinstance(target, Group) else "user",
-            target_id=target.id, detail={**detail, "via": self.via}))
+        self._events.append(
+            audit.event(
+                self.principal,
+                action,
+                target_type="group" if isinstance(target, Group) else "user",
+                target_id=target.id,
+                detail={**detail, "via": self.via},
+            )
+        )
 
     def _losing_owner(self, user: User) -> None:
         if user.role == "owner" and user.status != "deactivated":
             if self.owners() <= 1:
                 raise Refused(
                     f"{user.email} is the last owner: the organisation must keep one.",
-                    code="last_owner", hint="Make another user owner first.",
+                    code="last_owner",
+                    hint="Make another user owner first.",
                 )
             self._owners = self.owners() - 1
 
@@ -197,13 +250,22 @@ class Provisioner:
         manager named by id."""
         manager_email = None
         if invite.manager_id and invite.manager_id.strip():
-            manager = self.s.get(User, invite.manager_id.strip()) if len(invite.manager_id.strip()) <= 36 else None
+            manager = (
+                self.s.get(User, invite.manager_id.strip())
+                if len(invite.manager_id.strip()) <= 36
+                else None
+            )
             if manager is None:
                 raise Refused("User not found.", code="not_found", status=404)
             manager_email = manager.email
         fields = BulkUserFields(
-            given_name=invite.given_name, family_name=invite.family_name, display_name=invite.display_name,
-            role=invite.role, manager_email=manager_email, title=invite.title, department=invite.department,
+            given_name=invite.given_name,
+            family_name=invite.family_name,
+            display_name=invite.display_name,
+            role=invite.role,
+            manager_email=manager_email,
+            title=invite.title,
+            department=invite.department,
             external_id=_clean(invite.external_id),
         )
         return self.create(invite.email, fields, action="user.invite")
@@ -214,9 +276,16 @@ class Provisioner:
             raise Duplicate(f"A user with email {email} already exists.")
         role = fields.role or "member"
         self._check_role(role)
-        if fields.external_id and self.s.scalar(select(User.id).where(User.external_id == fields.external_id)):
+        if fields.external_id and self.s.scalar(
+            select(User.id).where(User.external_id == fields.external_id)
+        ):
             raise Duplicate(f"A user with external id {fields.external_id} already exists.")
-        user = User(id=new_id(), email=email, role=role, status="invited" if fields.active is not False else "deactivated")
+        user = User(
+            id=new_id(),
+            email=email,
+            role=role,
+            status="invited" if fields.active is not False else "deactivated",
+        )
         for name in PLAIN:
             setattr(user, name, _clean(getattr(fields, name)))
         user.attributes = dict(fields.attributes) if fields.attributes else None
@@ -230,10 +299,23 @@ class Provisioner:
         if fields.groups:
             groups = self._named_groups(fields.groups)
             user.groups = sorted(g.display_name for g in groups)
-            self._members += [{"org_id": self.principal.org_id, "group_id": g.id, "user_id": user.id} for g in groups]
+            self._members += [
+                {"org_id": self.principal.org_id, "group_id": g.id, "user_id": user.id}
+                for g in groups
+            ]
         self._gaining_owner(user)
-        self._invites.append({"id": new_id(), "org_id": self.principal.org_id, "user_id": user.id, "email": email,
-                              "invited_by": self.me.id, "via": self.via, "status": "pending", "created_at": now()})
+        self._invites.append(
+            {
+                "id": new_id(),
+                "org_id": self.principal.org_id,
+                "user_id": user.id,
+                "email": email,
+                "invited_by": self.me.id,
+                "via": self.via,
+                "status": "pending",
+                "created_at": now(),
+            }
+        )
         self._audit(action, user, {"email": email, "role": role})
         return Outcome(user, "created")
 
@@ -279,10 +361,14 @@ class Provisioner:
         outcome = Outcome(user, "updated" if changed else "unchanged", sorted(changed))
         if fields.active is False:
             if self.deactivate(user).outcome == "deactivated":
-                outcome = Outcome(user, "updated" if changed else "deactivated", sorted({*changed, "active"}))
+                outcome = Outcome(
+                    user, "updated" if changed else "deactivated", sorted({*changed, "active"})
+                )
         elif fields.active is True and user.status == "deactivated":
             self.reactivate(user)
-            outcome = Outcome(user, "updated" if changed else "reactivated", sorted({*changed, "active"}))
+            outcome = Outcome(
+                user, "updated" if changed else "reactivated", sorted({*changed, "active"})
+            )
         if changed:
             self._audit("user.update", user, {"email": user.email, "fields": sorted(changed)})
         return outcome
@@ -322,8 +408,11 @@ class Provisioner:
             user.email = email
             changed.append("email")
         if user_name != user.user_name:
-            if user_name and self.s.scalar(select(User.id).where(func.lower(User.user_name) == user_name.lower(),
-                                                                 User.id != user.id)):
+            if user_name and self.s.scalar(
+                select(User.id).where(
+                    func.lower(User.user_name) == user_name.lower(), User.id != user.id
+                )
+            ):
                 raise Duplicate(f"A user with userName {user_name} already exists.")
             user.user_name = user_name
             changed.append("user_name")
@@ -351,19 +440,30 @@ class Provisioner:
             if name and name.casefold() not in found:
                 group = self.groups().get(name.casefold())
                 if group is None and not self.create_groups:
-                    raise Refused(f"The group {name} does not exist.", code="group_not_found", status=422,
-                                  hint="Create it first, or allow creating groups (qylon users import --create-groups).")
+                    raise Refused(
+                        f"The group {name} does not exist.",
+                        code="group_not_found",
+                        status=422,
+                        hint="Create it first, or allow creating groups (qylon users import --create-groups).",
+                    )
                 found[name.casefold()] = group or self.create_group(name)
         return list(found.values())
 
-    def create_group(self, name: str, *, external_id: str | None = None, members: Iterable[User] = ()) -> Group:
+    def create_group(
+        self, name: str, *, external_id: str | None = None, members: Iterable[User] = ()
+    ) -> Group:
         name = _clean(name) or ""
         if not name:
             raise Refused("A group needs a name.", code="invalid_input", status=422)
         if name.casefold() in self.groups():
             raise Duplicate(f"A group named {name} already exists.")
         self._unique_group_external_id(external_id, None)
-        group = Group(id=new_id(), display_name=name, name_key=name.casefold(), external_id=_clean(external_id))
+        group = Group(
+            id=new_id(),
+            display_name=name,
+            name_key=name.casefold(),
+            external_id=_clean(external_id),
+        )
         self.s.add(group)
         self.groups()[group.name_key] = group
         self._audit("group.create", group, {"name": name})
@@ -372,7 +472,9 @@ class Provisioner:
             self.set_members(group, members)
         return group
 
-    def update_group(self, group: Group, *, name: str, external_id: str | None, members: Iterable[User]) -> list[str]:
+    def update_group(
+        self, group: Group, *, name: str, external_id: str | None, members: Iterable[User]
+    ) -> list[str]:
         """Rename a group, change its external id and set its members; the fields that changed."""
         changed = []
         name = _clean(name) or ""
@@ -397,8 +499,11 @@ class Provisioner:
             self.s.flush()
             self._recache(self._member_ids(group))
         if changed:
-            self._audit("group.update", group, {"name": group.display_name, "fields": changed,
-                                                      "added": added, "removed": removed})
+            self._audit(
+                "group.update",
+                group,
+                {"name": group.display_name, "fields": changed, "added": added, "removed": removed},
+            )
         return changed
 
     def delete_group(self, group: Group) -> None:
@@ -410,7 +515,9 @@ class Provisioner:
         self.s.flush()
         self._recache(members)
 
-    def set_members(self, group: Group, members: Iterable[User], *, audit: bool = True) -> tuple[list[str], list[str]]:
+    def set_members(
+        self, group: Group, members: Iterable[User], *, audit: bool = True
+    ) -> tuple[list[str], list[str]]:
         """Make these users the group's members; the ids added and removed."""
         for user in members:
             self._check_role(None, user)
@@ -418,43 +525,75 @@ class Provisioner:
         current = set(self._member_ids(group))
         added, removed = sorted(wanted - current), sorted(current - wanted)
         if removed:
-            self.s.execute(delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id.in_(removed)))
+            self.s.execute(
+                delete(GroupMember).where(
+                    GroupMember.group_id == group.id, GroupMember.user_id.in_(removed)
+                )
+            )
         if added:
-            self.s.execute(insert(GroupMember), [{"org_id": self.principal.org_id, "group_id": group.id, "user_id": u}
-                                                 for u in added])
+            self.s.execute(
+                insert(GroupMember),
+                [
+                    {"org_id": self.principal.org_id, "group_id": group.id, "user_id": u}
+                    for u in added
+                ],
+            )
         if added or removed:
             group.updated_at = now()  # its version (ETag) changes with its members
             self.s.flush()
             self._recache([*added, *removed])
             if audit:
-                self._audit("group.update", group, {"name": group.display_name, "fields": ["members"],
-                                                          "added": added, "removed": removed})
+                self._audit(
+                    "group.update",
+                    group,
+                    {
+                        "name": group.display_name,
+                        "fields": ["members"],
+                        "added": added,
+                        "removed": removed,
+                    },
+                )
         return added, removed
 
     def _set_memberships(self, user: User, groups: list[Group]) -> None:
         """Make these groups the user's groups (the user exists in the database)."""
         self.s.flush()
         wanted = {g.id for g in groups}
-        current = set(self.s.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id)))
+        current = set(
+            self.s.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id))
+        )
         if current - wanted:
-            self.s.execute(delete(GroupMember).where(GroupMember.user_id == user.id,
-                                                     GroupMember.group_id.in_(sorted(current - wanted))))
+            self.s.execute(
+                delete(GroupMember).where(
+                    GroupMember.user_id == user.id,
+                    GroupMember.group_id.in_(sorted(current - wanted)),
+                )
+            )
         if wanted - current:
-            self.s.execute(insert(GroupMember), [{"org_id": self.principal.org_id, "group_id": g, "user_id": user.id}
-                                                 for g in sorted(wanted - current)])
+            self.s.execute(
+                insert(GroupMember),
+                [
+                    {"org_id": self.principal.org_id, "group_id": g, "user_id": user.id}
+                    for g in sorted(wanted - current)
+                ],
+            )
 
     def _member_ids(self, group: Group) -> list[str]:
-        return list(self.s.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group.id)))
+        return list(
+            self.s.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group.id))
+        )
 
     def _recache(self, user_ids: Iterable[str]) -> None:
         """Rewrite the ``groups`` cache of these users from their memberships."""
         ids = sorted(set(user_ids))
         names: dict[str, list[str]] = {i: [] for i in ids}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            rows = self.s.execute(select(GroupMember.user_id, Group.display_name)
-                                  .join(Group, Group.id == GroupMember.group_id)
-                                  .where(GroupMember.user_id.in_(chunk)))
+            chunk = ids[start : start + 500]
+            rows = self.s.execute(
+                select(GroupMember.user_id, Group.display_name)
+                .join(Group, Group.id == GroupMember.group_id)
+                .where(GroupMember.user_id.in_(chunk))
+            )
             for user_id, name in rows:
                 names[user_id].append(name)
             for user in self.s.scalars(select(User).where(User.id.in_(chunk))):

@@ -30,8 +30,9 @@ class ThrowawayDatabase:
 
 
 @contextmanager
-def throwaway_postgres(prefix: str = "qylon_tmp", *, tag: str | None = None,
-                       with_role: bool = True) -> Iterator[ThrowawayDatabase]:
+def throwaway_postgres(
+    prefix: str = "qylon_tmp", *, tag: str | None = None, with_role: bool = True
+) -> Iterator[ThrowawayDatabase]:
     """A fresh database ``{prefix}_{tag}`` (and role ``{prefix}_app_{tag}``), dropped on exit."""
     import psycopg
 
@@ -41,14 +42,21 @@ def throwaway_postgres(prefix: str = "qylon_tmp", *, tag: str | None = None,
     with psycopg.connect(SERVER, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
         if role:
-            conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+            conn.execute(
+                f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
+            )
     admin = f"postgresql+psycopg://postgres@{HOST}/{name}"
     try:
-        yield ThrowawayDatabase(name, role, admin, f"postgresql+psycopg://{role}@{HOST}/{name}" if role else admin)
+        yield ThrowawayDatabase(
+            name, role, admin, f"postgresql+psycopg://{role}@{HOST}/{name}" if role else admin
+        )
     finally:
         with psycopg.connect(SERVER, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
             conn.execute(f"DROP DATABASE IF EXISTS {name}")
             if role:
                 conn.execute(f"DROP ROLE IF EXISTS {role}")

@@ -21,7 +21,9 @@ FORMATS = {
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path)) as fh:
         assert fh.getsampwidth() == 2 and fh.getframerate() == 16000
-        return np.frombuffer(fh.readframes(fh.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+        return (
+            np.frombuffer(fh.readframes(fh.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+        )
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = 16000, channels: int = 1) -> Path:
@@ -40,8 +42,12 @@ def encode(samples: np.ndarray, path: Path, *, tags: dict | None = None) -> Path
     with av.open(str(path), "w", format=fmt) as out:
         out.metadata.update(tags or {})
         stream = out.add_stream(codec, rate=rate, layout="mono")
-        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=rate)
-        frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
+        resampler = av.AudioResampler(
+            format=stream.codec_context.format.name, layout="mono", rate=rate
+        )
+        frame = av.AudioFrame.from_ndarray(
+            (samples * 32767).astype(np.int16)[None, :], format="s16", layout="mono"
+        )
         frame.sample_rate = 16000
         for resampled in resampler.resample(frame) + resampler.resample(None):
             for packet in stream.encode(resampled):

@@ -27,6 +27,8 @@ def build(folder: Path, name: str, turns: list[tuple[str, str]], pause: float = 
     voices = "\n".join(f"{who} = {VOICES[who]}" for who in sorted({w for w, _ in turns}))
     body = "\n".join(f'[[turns]]\nspeaker = "{who}"\ntext = "{text}"\n' for who, text in turns)
     script = out.with_suffix(".toml")
-    script.write_text(textwrap.dedent(f"lead_in = 0.4\npause = {pause}\n[voices]\n{voices}\n\n{body}"), "utf-8")
+    script.write_text(
+        textwrap.dedent(f"lead_in = 0.4\npause = {pause}\n[voices]\n{voices}\n\n{body}"), "utf-8"
+    )
     make_meeting.build(script, out)
     return out.with_suffix(".ogg")

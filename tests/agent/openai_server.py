@@ -19,7 +19,13 @@ def completion(content: str, *, finish_reason: str = "stop", model: str = "test-
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish_reason,
+            }
+        ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
     }
 
@@ -65,7 +71,11 @@ class OpenAIServer:
                     status, payload = 404, error(f"No route {self.path}", type_="not_found")
                 else:
                     behaviour = server.queue.pop(0) if server.queue else server.default
-                    status, payload = behaviour.answer(body) if behaviour else (500, error("unscripted", type_="server_error"))
+                    status, payload = (
+                        behaviour.answer(body)
+                        if behaviour
+                        else (500, error("unscripted", type_="server_error"))
+                    )
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)

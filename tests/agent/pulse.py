@@ -58,15 +58,22 @@ class PulseServer:
     # -- life cycle -------------------------------------------------------------
     def start(self) -> PulseServer:
         cmd = [
-            "pulseaudio", "-n", "--daemonize=yes", "--exit-idle-time=-1", "--use-pid-file=yes",
-            "--disable-shm=yes", "--log-target=stderr",
+            "pulseaudio",
+            "-n",
+            "--daemonize=yes",
+            "--exit-idle-time=-1",
+            "--use-pid-file=yes",
+            "--disable-shm=yes",
+            "--log-target=stderr",
             "--load=module-native-protocol-unix auth-anonymous=1",
             "--load=module-null-sink sink_name=vsink sink_properties=device.description=System",
             "--load=module-null-sink sink_name=micsink sink_properties=device.description=MicFeed",
             "--load=module-remap-source master=micsink.monitor source_name=mic source_properties=device.description=VirtualMic",
             "--load=module-always-sink",
         ]
-        result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30, check=False)
+        result = subprocess.run(
+            cmd, env=self.env, capture_output=True, text=True, timeout=30, check=False
+        )
         if result.returncode != 0:
             raise RuntimeError(f"pulseaudio did not start: {result.stderr[-2000:]}")
         deadline = time.monotonic() + 10
@@ -81,7 +88,9 @@ class PulseServer:
         deadline = time.monotonic() + 15
         while self._running_sinks() < {"vsink", "micsink"}:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the virtual sinks never started running: {self.pactl('list', 'short', 'sinks')}")
+                raise RuntimeError(
+                    f"the virtual sinks never started running: {self.pactl('list', 'short', 'sinks')}"
+                )
             time.sleep(0.05)
         return self
 
@@ -92,9 +101,20 @@ class PulseServer:
 
     def _silence(self, sink: str) -> subprocess.Popen:
         return subprocess.Popen(
-            ["pacat", "--playback", "--raw", "--rate=16000", "--channels=1", "--format=s16le",
-             "--latency-msec=30", f"--device={sink}", "/dev/zero"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "pacat",
+                "--playback",
+                "--raw",
+                "--rate=16000",
+                "--channels=1",
+                "--format=s16le",
+                "--latency-msec=30",
+                f"--device={sink}",
+                "/dev/zero",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def stop(self) -> None:
@@ -116,10 +136,14 @@ class PulseServer:
 
     # -- using it -----------------------------------------------------------------
     def pactl(self, *args: str) -> str:
-        return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True, check=True, timeout=20).stdout
+        return subprocess.run(
+            ["pactl", *args], env=self.env, capture_output=True, text=True, check=True, timeout=20
+        ).stdout
 
     def play(self, path: Path, sink: str = "vsink") -> subprocess.Popen:
-        return subprocess.Popen(["paplay", "--latency-msec=30", f"--device={sink}", str(path)], env=self.env)
+        return subprocess.Popen(
+            ["paplay", "--latency-msec=30", f"--device={sink}", str(path)], env=self.env
+        )
 
 
 def server_fixture():
@@ -128,7 +152,9 @@ def server_fixture():
 
     missing = missing_tools()
     if missing:
-        pytest.fail(f"PulseAudio tools missing: {', '.join(missing)}; `make system-deps` installs them.")
+        pytest.fail(
+            f"PulseAudio tools missing: {', '.join(missing)}; `make system-deps` installs them."
+        )
     server = PulseServer().start()
     try:
         yield server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -21,14 +22,27 @@ STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 def test_one_timestamp_format_and_old_rows_read():
-    assert timestamps.iso(datetime(2026, 12, 4, 21, 15, 0, 123456, tzinfo=UTC)) == "2026-12-04T21:15:00.123Z"
-    for old in ("2026-12-04T21:15:00+00:00", "2026-12-04T21:15:00.000+00:00", "2026-12-04T21:15:00.000",
-                "2026-12-04T22:15:00+01:00", "2026-12-04T21:15:00.000Z"):
+    assert (
+        timestamps.iso(datetime(2026, 12, 4, 21, 15, 0, 123456, tzinfo=UTC))
+        == "2026-12-04T21:15:00.123Z"
+    )
+    for old in (
+        "2026-12-04T21:15:00+00:00",
+        "2026-12-04T21:15:00.000+00:00",
+        "2026-12-04T21:15:00.000",
+        "2026-12-04T22:15:00+01:00",
+        "2026-12-04T21:15:00.000Z",
+    ):
         assert timestamps.parse(old) == datetime(2026, 12, 4, 21, 15, tzinfo=UTC), old
         assert timestamps.utc(old) == "2026-12-04T21:15:00.000Z"
     assert timestamps.utc(None) is None
     # Sorting the strings sorts the moments, across old and new rows (the job queue compares them in SQL).
-    assert "2026-12-04T21:15:00.123+00:00" < "2026-12-04T21:15:00.123Z" < "2026-12-04T21:15:00.124Z"
+    ordered = [
+        "2026-12-04T21:15:00.123+00:00",
+        "2026-12-04T21:15:00.123Z",
+        "2026-12-04T21:15:00.124Z",
+    ]
+    assert all(a < b for a, b in itertools.pairwise(ordered))
 
 
 def test_every_writer_uses_the_format(qylon_home):
@@ -42,19 +56,29 @@ def test_every_writer_uses_the_format(qylon_home):
     Voices(store).add_samples("Dana", [("clip.wav", 2.0, np.ones(256, dtype=np.float32) / 16)])
     [sample] = store.db["voice_samples"].rows
     assert re.fullmatch(STAMP, sample["created_at"])
-    meeting = Meeting(id="0123abcd-0000-0000-0000-000000000000", title="t", created_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
-                      duration_s=4.0, segments=[Segment(start=0, end=4, text="hello")],
-                      action_items=[ActionItem(id="a1b2c3d4e5f6", task="call Bob")])
-    store.save_meeting(meeting)  # the store's triggers stamp meetings.updated_at and queue the outbox
+    meeting = Meeting(
+        id="0123abcd-0000-0000-0000-000000000000",
+        title="t",
+        created_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+        duration_s=4.0,
+        segments=[Segment(start=0, end=4, text="hello")],
+        action_items=[ActionItem(id="a1b2c3d4e5f6", task="call Bob")],
+    )
+    store.save_meeting(
+        meeting
+    )  # the store's triggers stamp meetings.updated_at and queue the outbox
     store.set_item_status("a1b2", "done")
     [row] = store.db["meetings"].rows
     [queued] = store.db["sync_outbox"].rows
     [item] = store.db["action_items"].rows
-    assert all(re.fullmatch(STAMP, stamp) for stamp in (row["updated_at"], queued["enqueued_at"], item["updated_at"]))
+    assert all(
+        re.fullmatch(STAMP, stamp)
+        for stamp in (row["updated_at"], queued["enqueued_at"], item["updated_at"])
+    )
 
 
 def test_id_prefixes_resolve_the_same_way_everywhere(qylon_home, tmp_path):
-    found = lambda prefix: [i for i in ("abcd1234", "abce5678") if i.startswith(prefix)][:2]  # noqa: E731
+    found = lambda prefix: [i for i in ("abcd1234", "abce5678") if i.startswith(prefix)][:2]
     assert ids.resolve("ABCD", found, what="meeting", hint="h") == "abcd1234"
     with pytest.raises(InvalidInput, match="matches more than one action item"):
         ids.resolve("abc-", lambda p: ["abc-1", "abc-2"], what="action item", hint="h")
@@ -88,7 +112,12 @@ sys.stdin.readline()
 def test_the_lock_is_one_process_at_a_time_and_says_who_holds_it(tmp_path):
     path = tmp_path / "x.lock"
     assert ProcessLock(path).holder() is None  # no file: nobody
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         mine = ProcessLock(path)

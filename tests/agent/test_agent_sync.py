@@ -24,14 +24,30 @@ def test_agent_syncs_and_rides_out_a_server_outage(qylon, qylon_home, tmp_path, 
         assert qylon("agent", "start", env=env).code == 0
         try:
             with server_process(backend.url, port, tmp_path / "srv"):
-                first = qylon("meeting", "transcribe", str(jfk_wav), "--background", "--json").json["data"]
+                first = qylon("meeting", "transcribe", str(jfk_wav), "--background", "--json").json[
+                    "data"
+                ]
                 wait_for(lambda: first["id"] in server_ids(url, org.token), timeout=60, step=1.0)
                 status = qylon("agent", "status", "--json").json["data"]
                 assert status["last_sync"]["server_reachable"] is True
             # The server goes away: the next meeting waits in the outbox.
-            second = qylon("meeting", "transcribe", str(jfk_wav), "--background", "--title", "Offline", "--json").json["data"]
-            wait_for(lambda: (agent_status().get("last_sync") or {}).get("server_reachable") is False, timeout=60)
-            assert qylon("sync", "--dry-run", "--json").json["data"]["pending"][0]["id"] == second["id"]
+            second = qylon(
+                "meeting",
+                "transcribe",
+                str(jfk_wav),
+                "--background",
+                "--title",
+                "Offline",
+                "--json",
+            ).json["data"]
+            wait_for(
+                lambda: (agent_status().get("last_sync") or {}).get("server_reachable") is False,
+                timeout=60,
+            )
+            assert (
+                qylon("sync", "--dry-run", "--json").json["data"]["pending"][0]["id"]
+                == second["id"]
+            )
             time.sleep(1)
             with server_process(backend.url, port, tmp_path / "srv"):
                 wait_for(lambda: second["id"] in server_ids(url, org.token), timeout=60, step=1.0)

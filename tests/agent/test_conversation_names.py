@@ -57,7 +57,9 @@ def test_names_said_in_the_meeting_name_their_speakers():
     assert right / sum(talk.values()) >= 0.8
     dana = next(sp for sp in speakers if truth[sp.id] == "Dana")
     assert dana.name_source == "conversation" and dana.score >= conversation_names.APPLY
-    assert any(ev.kind == "self" and "this is Dana" in ev.quote for ev in dana.suggestions[0].evidence)
+    assert any(
+        ev.kind == "self" and "this is Dana" in ev.quote for ev in dana.suggestions[0].evidence
+    )
 
 
 def test_a_meeting_without_names_keeps_its_labels():
@@ -67,7 +69,9 @@ def test_a_meeting_without_names_keeps_its_labels():
 
 
 def test_one_mention_is_a_suggestion_not_a_name():
-    text = "A: Okay. Bob, could you take the minutes today?\nB: Sure, happy to.\nA: Good, let's start."
+    text = (
+        "A: Okay. Bob, could you take the minutes today?\nB: Sure, happy to.\nA: Good, let's start."
+    )
     _, speakers, _ = _named(text)
     b = speakers[1]
     assert b.name is None and [s.name for s in b.suggestions] == ["Bob"]
@@ -78,8 +82,12 @@ def test_one_mention_is_a_suggestion_not_a_name():
 def test_profile_and_user_names_are_kept_and_their_names_not_reused():
     meeting, _, truth = _named(NAMES_SAID)
     dana = next(sp.id for sp in meeting.speakers if truth[sp.id] == "Dana")
-    speakers = [sp.model_copy(update={"name": "Dana Scully", "name_source": "profile"}) if sp.id == dana else sp
-                for sp in meeting.speakers]
+    speakers = [
+        sp.model_copy(update={"name": "Dana Scully", "name_source": "profile"})
+        if sp.id == dana
+        else sp
+        for sp in meeting.speakers
+    ]
     out = conversation_names.name_speakers(meeting.segments, speakers)
     assert next(sp for sp in out if sp.id == dana).name == "Dana Scully"
     assert sum(sp.name == "Dana" for sp in out) == 0
@@ -87,7 +95,10 @@ def test_profile_and_user_names_are_kept_and_their_names_not_reused():
 
 def _ami(path) -> list[Segment]:
     rows = list(csv.DictReader(path.open(encoding="utf-8"), delimiter="\t"))
-    segs = [Segment(start=float(r["start"]), end=float(r["end"]), speaker=r["speaker"], text=r["text"]) for r in rows]
+    segs = [
+        Segment(start=float(r["start"]), end=float(r["end"]), speaker=r["speaker"], text=r["text"])
+        for r in rows
+    ]
     return sorted(segs, key=lambda s: s.start)
 
 
@@ -113,20 +124,30 @@ def test_real_meetings_never_get_someone_elses_name():
 
 
 def test_meeting_speakers_lists_sources_and_accepts_a_suggestion(qylon, qylon_home):
-    text = "A: Okay. Bob, could you take the minutes today?\nB: Sure, happy to.\nA: Good, let's start."
+    text = (
+        "A: Okay. Bob, could you take the minutes today?\nB: Sure, happy to.\nA: Good, let's start."
+    )
     meeting = make_meeting(text, named=False)
-    meeting = meeting.model_copy(update={"speakers": conversation_names.name_speakers(meeting.segments, meeting.speakers)})
+    meeting = meeting.model_copy(
+        update={"speakers": conversation_names.name_speakers(meeting.segments, meeting.speakers)}
+    )
     Store().save_meeting(meeting)
-    r = qylon("meeting", "speakers", meeting.id[:8], "--json"); code, out = r.code, r.stdout
+    r = qylon("meeting", "speakers", meeting.id[:8], "--json")
+    code, out = r.code, r.stdout
     assert code == 0
     rows = {r["id"]: r for r in json.loads(out)["data"]}
-    assert rows["SPEAKER_2"]["name"] is None and rows["SPEAKER_2"]["suggestions"][0]["name"] == "Bob"
-    r = qylon("meeting", "speakers", meeting.id[:8], "accept", "SPEAKER_2", "--json"); code, out = r.code, r.stdout
+    assert (
+        rows["SPEAKER_2"]["name"] is None and rows["SPEAKER_2"]["suggestions"][0]["name"] == "Bob"
+    )
+    r = qylon("meeting", "speakers", meeting.id[:8], "accept", "SPEAKER_2", "--json")
+    code, out = r.code, r.stdout
     assert code == 0 and json.loads(out)["data"]["name"] == "Bob"
-    r = qylon("meeting", "speakers", meeting.id[:8], "--json"); code, out = r.code, r.stdout
+    r = qylon("meeting", "speakers", meeting.id[:8], "--json")
+    code, out = r.code, r.stdout
     rows = {r["id"]: r for r in json.loads(out)["data"]}
     assert rows["SPEAKER_2"]["name"] == "Bob" and rows["SPEAKER_2"]["name_source"] == "user"
-    r = qylon("meeting", "speakers", meeting.id[:8], "accept", "SPEAKER_1", "--json"); code, out = r.code, r.stdout
+    r = qylon("meeting", "speakers", meeting.id[:8], "accept", "SPEAKER_1", "--json")
+    code, out = r.code, r.stdout
     assert code == 5 and json.loads(out)["error"]["code"]
     code = qylon("meeting", "speakers", meeting.id[:8], "rename", "SPEAKER_1").code
     assert code == 2

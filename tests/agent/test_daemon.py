@@ -52,7 +52,9 @@ def agent_jobs(status: str | None = None) -> list[dict]:
     """All the daemon's jobs (`qylon agent jobs --all --json`), or those with this status, asked in-process."""
     from qylon_agent.daemon.client import AgentClient
 
-    return [j for j in AgentClient().request("GET", "/v1/jobs?all=1") if status in (None, j["status"])]
+    return [
+        j for j in AgentClient().request("GET", "/v1/jobs?all=1") if status in (None, j["status"])
+    ]
 
 
 def agent_gone() -> bool:
@@ -88,7 +90,9 @@ def test_socket_is_private(agent, qylon_home):
     assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to act as another user")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to act as another user"
+)
 def test_other_user_is_refused(agent, qylon_home):
     probe = (
         "import socket, sys\n"
@@ -100,14 +104,36 @@ def test_other_user_is_refused(agent, qylon_home):
     # Even with the folder opened up, the socket's mode and the peer-credential check refuse.
     os.chmod(sock.rsplit("/", 1)[0], 0o755)
     out = subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", probe, sock],
-        capture_output=True, text=True,
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            probe,
+            sock,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert "refused" in out.stdout or out.stdout.strip() in ("b''",), out.stdout + out.stderr
     os.chmod(sock, 0o666)
     out = subprocess.run(
-        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c", probe, sock],
-        capture_output=True, text=True,
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            probe,
+            sock,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert "200" not in out.stdout, out.stdout
 
@@ -147,12 +173,21 @@ def test_sigkill_mid_job_then_restart_completes_once(qylon, agent, qylon_home, t
     jfk, call = read_wav(jfk_wav), read_wav(AUDIO / "two_speakers_call.wav")
     team = decode(SAMPLES / "team_meeting.ogg").samples
     long = write_wav(tmp_path / "long.wav", np.concatenate([team, jfk, call, team, jfk]))
-    said = [*[line.split(":", 1)[1] for line in (SAMPLES / "team_meeting.txt").read_text().splitlines()] * 2,
-            (AUDIO / "jfk.txt").read_text() * 2, (AUDIO / "two_speakers_call.txt").read_text()]
-    queued = qylon("meeting", "transcribe", str(long), "--background", "--no-wait", "--json").json["data"]["job"]
+    said = [
+        *[line.split(":", 1)[1] for line in (SAMPLES / "team_meeting.txt").read_text().splitlines()]
+        * 2,
+        (AUDIO / "jfk.txt").read_text() * 2,
+        (AUDIO / "two_speakers_call.txt").read_text(),
+    ]
+    queued = qylon("meeting", "transcribe", str(long), "--background", "--no-wait", "--json").json[
+        "data"
+    ]["job"]
 
     def running():
-        return any(j["id"] == queued["id"] and (j["progress"]["position_s"] or 0) > 0 for j in agent_status()["current"])
+        return any(
+            j["id"] == queued["id"] and (j["progress"]["position_s"] or 0) > 0
+            for j in agent_status()["current"]
+        )
 
     wait_for(running, timeout=150)
     os.kill(agent["pid"], signal.SIGKILL)
@@ -201,7 +236,9 @@ def test_auto_export_follows_changes(qylon, qylon_home, tmp_path, jfk_wav):
     assert qylon("config", "set", "agent.export_dir", str(vault)).code == 0
     assert qylon("agent", "start").code == 0
     try:
-        meeting = qylon("meeting", "transcribe", str(jfk_wav), "--background", "--title", "Inaugural", "--json").json["data"]
+        meeting = qylon(
+            "meeting", "transcribe", str(jfk_wav), "--background", "--title", "Inaugural", "--json"
+        ).json["data"]
         [path] = wait_for(lambda: list(vault.glob("*.md")), timeout=30)
         assert path.name.endswith(f"Inaugural ({meeting['id'][:8]}).md")
         text = path.read_text()
@@ -212,8 +249,13 @@ def test_auto_export_follows_changes(qylon, qylon_home, tmp_path, jfk_wav):
         # A change to the meeting (here its title, as another command would make it) rewrites the file.
         store = Store()
         store.db["meetings"].update(meeting["id"], {"title": "JFK 1961"})
-        renamed = wait_for(lambda: [p for p in vault.glob("*.md") if "JFK 1961" in p.name], timeout=30)
-        assert not path.exists() and yaml.safe_load(renamed[0].read_text().split("---\n")[1])["title"] == "JFK 1961"
+        renamed = wait_for(
+            lambda: [p for p in vault.glob("*.md") if "JFK 1961" in p.name], timeout=30
+        )
+        assert (
+            not path.exists()
+            and yaml.safe_load(renamed[0].read_text().split("---\n")[1])["title"] == "JFK 1961"
+        )
         assert qylon("meeting", "delete", meeting["id"], "--yes").code == 0
         wait_for(lambda: not list(vault.glob("*.md")), timeout=30)
     finally:

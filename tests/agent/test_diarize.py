@@ -37,8 +37,14 @@ def clips(tmp_path_factory):
         "meeting": build(
             folder,
             "meeting",
-            [("Dana", DANA_1), ("Marcus", MARCUS[0]), ("Priya", "That is good news. What about the credit notes?"),
-             ("Marcus", MARCUS[2]), ("Dana", DANA_2), ("Priya", "Perfect. I will book a call with their controller.")],
+            [
+                ("Dana", DANA_1),
+                ("Marcus", MARCUS[0]),
+                ("Priya", "That is good news. What about the credit notes?"),
+                ("Marcus", MARCUS[2]),
+                ("Dana", DANA_2),
+                ("Priya", "Perfect. I will book a call with their controller."),
+            ],
         ),
     }
 
@@ -84,7 +90,10 @@ def test_silence_has_no_speakers_and_attribution_falls_back_to_one(tmp_path):
 def test_very_short_clips(tmp_path, clips):
     audio = decode(clips["dana_other"])
     for seconds in (0.05, 0.4, 1.0):
-        piece = write_wav(tmp_path / f"short{seconds}.wav", audio.samples[int(0.45 * 16000) : int((0.45 + seconds) * 16000)])
+        piece = write_wav(
+            tmp_path / f"short{seconds}.wav",
+            audio.samples[int(0.45 * 16000) : int((0.45 + seconds) * 16000)],
+        )
         result = diarize.diarize(decode(piece))
         assert result.n_speakers <= 1
         assert all(0 <= t.start < t.end <= seconds + 0.05 for t in result.turns)
@@ -113,7 +122,10 @@ def test_two_channel_hint_splits_and_names_the_local_user(clips, tmp_path):
     assert mono_only.n_speakers == 1  # one voice: without channels, nothing to tell apart
     result = diarize.diarize(audio)
     assert result.n_speakers == 2 and result.local is not None
-    segs = [Segment(start=s, end=e, text=f"turn {k}", words=[Word(start=s, end=e, word=f" turn {k}")]) for k, (s, e, _) in enumerate(turns)]
+    segs = [
+        Segment(start=s, end=e, text=f"turn {k}", words=[Word(start=s, end=e, word=f" turn {k}")])
+        for k, (s, e, _) in enumerate(turns)
+    ]
     out, speakers = attribution.attribute(audio, segs, naming=attribution.Naming(me="Sam"))
     names = {sp.id: sp.name for sp in speakers}
     assert [names[s.speaker] for s in out] == ["Sam", None, "Sam", None]
@@ -121,7 +133,9 @@ def test_two_channel_hint_splits_and_names_the_local_user(clips, tmp_path):
 
 def test_profiles_match_the_right_cluster(clips):
     _, dana, _ = voices.embed_speech(decode(clips["dana_enroll"]))
-    profile = voices.Profile(id="p", name="Dana", samples=1, speech_s=5, created_at="", updated_at="", voice=dana)
+    profile = voices.Profile(
+        id="p", name="Dana", samples=1, speech_s=5, created_at="", updated_at="", voice=dana
+    )
     result = diarize.diarize(decode(clips["meeting"]))
     assert voices.match(result.centroids, [profile]) == {0: "Dana"}  # Dana speaks first
     solo = diarize.diarize(decode(clips["solo"]))
@@ -131,9 +145,13 @@ def test_profiles_match_the_right_cluster(clips):
 def test_words_split_segments_where_the_speaker_changes():
     result = diarize.Diarization(
         turns=[diarize.Turn(0.0, 2.0, 0), diarize.Turn(2.2, 4.0, 1)],
-        centroids=np.eye(2, 256, dtype=np.float32), talk_time=[2.0, 1.8],
+        centroids=np.eye(2, 256, dtype=np.float32),
+        talk_time=[2.0, 1.8],
     )
-    words = [Word(start=a, end=a + 0.4, word=f" w{i}") for i, a in enumerate([0.1, 0.6, 1.2, 2.3, 2.9, 3.5])]
+    words = [
+        Word(start=a, end=a + 0.4, word=f" w{i}")
+        for i, a in enumerate([0.1, 0.6, 1.2, 2.3, 2.9, 3.5])
+    ]
     seg = Segment(start=0.1, end=3.9, text="w0 w1 w2 w3 w4 w5", words=words)
     pieces = attribution._split(seg, result)
     assert [(spk, s.text) for spk, s in pieces] == [(0, "w0 w1 w2"), (1, "w3 w4 w5")]
@@ -142,7 +160,9 @@ def test_words_split_segments_where_the_speaker_changes():
 def test_der_scorer():
     ref = [(0.0, 10.0, "a"), (10.0, 20.0, "b")]
     assert der.score(ref, [(0.0, 10.0, "x"), (10.0, 20.0, "y")]).der == 0
-    assert der.score(ref, [(0.0, 10.0, "y"), (10.0, 20.0, "x")]).der == 0  # labels are mapped optimally
+    assert (
+        der.score(ref, [(0.0, 10.0, "y"), (10.0, 20.0, "x")]).der == 0
+    )  # labels are mapped optimally
     one = der.score(ref, [(0.0, 20.0, "x")], collar=0.0)
     assert one.der == pytest.approx(0.5) and one.confusion == pytest.approx(10.0)
     missed = der.score(ref, [(0.0, 10.0, "x")], collar=0.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import numpy as np
 import pytest
 from qylon_agent.speech import voices
@@ -9,7 +11,10 @@ from qylon_agent.speech import voices
 from tests.agent.audiofiles import write_wav
 from tests.agent.test_diarize import DANA_1, DANA_2, MARCUS, _two_channel, clips  # noqa: F401  (session fixture)
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("voices")]  # the clips are made once per worker
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("voices"),
+]  # the clips are made once per worker
 
 
 def _transcribe(qylon, path, *args, env=None):
@@ -28,7 +33,9 @@ def test_enroll_then_transcribe_names_the_voice(qylon, clips):  # noqa: F811
     assert human.code == 0 and "Dana" in human.stdout
 
     meeting = _transcribe(qylon, clips["dana_other"])
-    assert [(sp["id"], sp["name"], sp["name_source"]) for sp in meeting["speakers"]] == [("SPEAKER_1", "Dana", "profile")]
+    assert [(sp["id"], sp["name"], sp["name_source"]) for sp in meeting["speakers"]] == [
+        ("SPEAKER_1", "Dana", "profile")
+    ]
     assert voices.MATCH_THRESHOLD <= meeting["speakers"][0]["score"] <= 1
     assert meeting["speakers"][0]["talk_time_s"] > 3
     assert {s["speaker"] for s in meeting["segments"]} == {"SPEAKER_1"}
@@ -41,7 +48,9 @@ def test_meeting_speakers_rename_and_enroll(qylon, clips):  # noqa: F811
     meeting = _transcribe(qylon, clips["meeting"])
     assert [sp["id"] for sp in meeting["speakers"]] == ["SPEAKER_1", "SPEAKER_2", "SPEAKER_3"]
     first_speakers = [s["speaker"] for s in meeting["segments"]][:2]
-    assert first_speakers[0] == "SPEAKER_1" and "SPEAKER_2" in {s["speaker"] for s in meeting["segments"]}
+    assert first_speakers[0] == "SPEAKER_1" and "SPEAKER_2" in {
+        s["speaker"] for s in meeting["segments"]
+    }
     mid = meeting["id"][:8]
 
     shown = qylon("meeting", "speakers", mid, "--json").json["data"]
@@ -53,13 +62,23 @@ def test_meeting_speakers_rename_and_enroll(qylon, clips):  # noqa: F811
     assert renamed.code == 0, renamed.stderr
     assert renamed.json["data"]["profile"]["name"] == "Marcus"
     again = qylon("meeting", "rename-speaker", mid, "3", "Priya", "--json")
-    assert again.code == 0 and again.json["data"]["speaker"] == "SPEAKER_3" and again.json["data"]["profile"] is None
+    assert (
+        again.code == 0
+        and again.json["data"]["speaker"] == "SPEAKER_3"
+        and again.json["data"]["profile"] is None
+    )
     shown = qylon("meeting", "show", mid, "--json").json["data"]
     names = {sp["id"]: sp["name"] for sp in shown["speakers"]}
     # SPEAKER_1 says "My name is Dana": named from the conversation, as the words were heard.
     first = next(s["text"] for s in shown["segments"] if s["speaker"] == "SPEAKER_1")
-    assert shown["speakers"][0]["name_source"] == "conversation" and f"name is {names['SPEAKER_1']}" in first
-    assert {k: v for k, v in names.items() if k != "SPEAKER_1"} == {"SPEAKER_2": "Marcus", "SPEAKER_3": "Priya"}
+    assert (
+        shown["speakers"][0]["name_source"] == "conversation"
+        and f"name is {names['SPEAKER_1']}" in first
+    )
+    assert {k: v for k, v in names.items() if k != "SPEAKER_1"} == {
+        "SPEAKER_2": "Marcus",
+        "SPEAKER_3": "Priya",
+    }
     md = qylon("meeting", "export", mid, "--format", "md").stdout
     assert "**Marcus:**" in md and "**Priya:**" in md and f"**{names['SPEAKER_1']}:**" in md
     srt = qylon("meeting", "export", mid, "--format", "srt").stdout
@@ -78,7 +97,17 @@ def test_meeting_speakers_rename_and_enroll(qylon, clips):  # noqa: F811
 
 
 def test_profiles_can_be_removed(qylon, clips):  # noqa: F811
-    assert qylon("speakers", "enroll", "Dana", str(clips["dana_enroll"]), str(clips["dana_other"]), "--json").json["data"]["samples"] == 2
+    assert (
+        qylon(
+            "speakers",
+            "enroll",
+            "Dana",
+            str(clips["dana_enroll"]),
+            str(clips["dana_other"]),
+            "--json",
+        ).json["data"]["samples"]
+        == 2
+    )
     asked = qylon("speakers", "remove", "dana", "--json")  # no terminal, no --yes: kept
     assert asked.code == 2 and "--yes" in asked.json["error"]["hint"]
     removed = qylon("speakers", "remove", "dana", "--yes", "--json")
@@ -108,31 +137,55 @@ def test_transcribe_speaker_options(qylon, clips):  # noqa: F811
     assert qylon("meeting", "speakers", plain["id"][:8], "--json").json["data"] == []
     two = _transcribe(qylon, clips["meeting"], "--speakers", "2")
     assert len(two["speakers"]) == 2
-    bad = qylon("meeting", "transcribe", str(clips["meeting"]), "--min-speakers", "3", "--max-speakers", "2", "--json")
+    bad = qylon(
+        "meeting",
+        "transcribe",
+        str(clips["meeting"]),
+        "--min-speakers",
+        "3",
+        "--max-speakers",
+        "2",
+        "--json",
+    )
     assert bad.code == 2 and "--min-speakers" in bad.json["error"]["message"]
 
 
 def test_two_channel_recording_names_the_microphone_voice(qylon, clips, tmp_path):  # noqa: F811
     path, _ = _two_channel(clips, tmp_path)
     meeting = _transcribe(qylon, path, env={"QYLON_SPEAKERS_ME": "Sam"})
-    assert [(sp["id"], sp["name"]) for sp in meeting["speakers"]] == [("SPEAKER_1", "Sam"), ("SPEAKER_2", None)]
+    assert [(sp["id"], sp["name"]) for sp in meeting["speakers"]] == [
+        ("SPEAKER_1", "Sam"),
+        ("SPEAKER_2", None),
+    ]
 
 
 def test_rename_moves_action_items_to_the_name(qylon):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from qylon_agent.store.database import Store
 
     from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
     store = Store()
-    store.save_meeting(Meeting(
-        id="33333333-3333-4333-8333-333333333333", title="Plan", created_at=datetime(2026, 11, 20, tzinfo=timezone.utc),
-        speakers=[Speaker(id="SPEAKER_1", talk_time_s=4), Speaker(id="SPEAKER_2", talk_time_s=2)],
-        segments=[Segment(start=0, end=4, speaker="SPEAKER_1", text="I will send the plan."),
-                  Segment(start=4, end=6, speaker="SPEAKER_2", text="Thanks.")],
-        action_items=[ActionItem(id="a1", owner="SPEAKER_1", task="Send the plan"), ActionItem(id="a2", owner="Bob", task="Call")],
-    ))
+    store.save_meeting(
+        Meeting(
+            id="33333333-3333-4333-8333-333333333333",
+            title="Plan",
+            created_at=datetime(2026, 11, 20, tzinfo=UTC),
+            speakers=[
+                Speaker(id="SPEAKER_1", talk_time_s=4),
+                Speaker(id="SPEAKER_2", talk_time_s=2),
+            ],
+            segments=[
+                Segment(start=0, end=4, speaker="SPEAKER_1", text="I will send the plan."),
+                Segment(start=4, end=6, speaker="SPEAKER_2", text="Thanks."),
+            ],
+            action_items=[
+                ActionItem(id="a1", owner="SPEAKER_1", task="Send the plan"),
+                ActionItem(id="a2", owner="Bob", task="Call"),
+            ],
+        )
+    )
     store.close()
     assert qylon("meeting", "rename-speaker", "3333", "SPEAKER_1", "Alice", "--json").code == 0
     data = qylon("meeting", "show", "3333", "--json").json["data"]
@@ -140,4 +193,7 @@ def test_rename_moves_action_items_to_the_name(qylon):
     assert qylon("meeting", "rename-speaker", "3333", "Alice", "Alice Smith", "--json").code == 0
     data = qylon("meeting", "show", "3333", "--json").json["data"]
     assert {a["id"]: a["owner"] for a in data["action_items"]} == {"a1": "Alice Smith", "a2": "Bob"}
-    assert {sp["id"]: sp["name"] for sp in data["speakers"]} == {"SPEAKER_1": "Alice Smith", "SPEAKER_2": None}
+    assert {sp["id"]: sp["name"] for sp in data["speakers"]} == {
+        "SPEAKER_1": "Alice Smith",
+        "SPEAKER_2": None,
+    }

@@ -50,7 +50,15 @@ def test_due_dates(phrase, expected):
     assert dates.resolve_due(phrase, WEDNESDAY) == date.fromisoformat(expected)
 
 
-@pytest.mark.parametrize("phrase", ["the migration finished on Tuesday", "last Friday", "the postmortem for Tuesday's outage", "soon"])
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "the migration finished on Tuesday",
+        "last Friday",
+        "the postmortem for Tuesday's outage",
+        "soon",
+    ],
+)
 def test_not_due_dates(phrase):
     assert dates.resolve_due(phrase, WEDNESDAY) is None
 
@@ -99,7 +107,9 @@ Ben: Sorry, I'm out.
 Cleo: I can do it.
 """
     items = offline.extract(make_meeting(text)).items
-    assert [(i.owner, i.task, i.due.isoformat()) for i in items] == [("Cleo", "Call the vendor", "2026-11-26")]
+    assert [(i.owner, i.task, i.due.isoformat()) for i in items] == [
+        ("Cleo", "Call the vendor", "2026-11-26")
+    ]
 
 
 def test_recap_merges_with_the_original_item():
@@ -113,9 +123,20 @@ Tara: So to recap, Ulrich sends the signed contract to procurement on Monday.
 
 
 def test_merge_fills_missing_fields():
-    merged = merge_items([Found("Send the report", "Bob"), Found("send the migration report", "Bob", date(2026, 11, 27))])
-    assert len(merged) == 1 and merged[0].due == date(2026, 11, 27) and merged[0].task == "Send the report"
-    assert len(merge_items([Found("Send the report", "Bob"), Found("Send the invoice", "Bob")])) == 2
+    merged = merge_items(
+        [
+            Found("Send the report", "Bob"),
+            Found("send the migration report", "Bob", date(2026, 11, 27)),
+        ]
+    )
+    assert (
+        len(merged) == 1
+        and merged[0].due == date(2026, 11, 27)
+        and merged[0].task == "Send the report"
+    )
+    assert (
+        len(merge_items([Found("Send the report", "Bob"), Found("Send the invoice", "Bob")])) == 2
+    )
     assert len(merge_items([Found("Send the report", "Bob"), Found("Send the report", "Ann")])) == 2
 
 
@@ -129,7 +150,12 @@ def test_apply_keeps_status_of_items_found_again():
 
 
 def test_labelled_set_meets_targets():
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "actions.py"), "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "actions.py"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     figures = json.loads(out.stdout)
     assert figures["meetings"] >= 20
     assert figures["precision"] >= 0.85 and figures["recall"] >= 0.85
@@ -143,7 +169,9 @@ Marco: I can rotate the remaining certificates on Wednesday.
 Kai: Great, thanks Marco.
 """
     items = offline.extract(make_meeting(taken)).items
-    assert [(i.owner, i.task, i.due.isoformat()) for i in items] == [("Marco", "Rotate the remaining certificates", "2026-12-02")]
+    assert [(i.owner, i.task, i.due.isoformat()) for i in items] == [
+        ("Marco", "Rotate the remaining certificates", "2026-12-02")
+    ]
     ignored = """
 Marco: I can rotate the remaining certificates on Wednesday.
 Marco: Anyway, that is all from me.
@@ -165,7 +193,9 @@ Ben: That's the end of the meeting, I think. Thanks everyone, bye.
 
 def test_fillers_and_chatter_give_no_items():
     items = offline.extract(make_meeting(CHATTER)).items
-    assert [(i.owner, i.task, i.due.isoformat()) for i in items] == [("Ann", "Send the budget report to Carla", "2026-11-27")]
+    assert [(i.owner, i.task, i.due.isoformat()) for i in items] == [
+        ("Ann", "Send the budget report to Carla", "2026-11-27")
+    ]
 
 
 def test_owners_from_the_words_roles_and_initials():
@@ -175,7 +205,9 @@ Ann: And as the project manager, I'll book the review with the client.
 """
     items = offline.extract(make_meeting(said)).items
     assert [(i.owner, i.task) for i in items] == [
-        ("Designer", "Update the mock-ups"), ("Ben", "Draft the test plan"), ("Ann", "Book the review with the client")
+        ("Designer", "Update the mock-ups"),
+        ("Ben", "Draft the test plan"),
+        ("Ann", "Book the review with the client"),
     ]
 
 
@@ -187,10 +219,15 @@ Ian: Okay.
 """
     meeting = make_meeting(said)
     meeting.speakers[0].name, meeting.speakers[1].name = "Project Manager", "Industrial Designer"
-    meeting.speakers.append(meeting.speakers[1].model_copy(update={"id": "SPEAKER_9", "name": "User Interface Designer"}))
+    meeting.speakers.append(
+        meeting.speakers[1].model_copy(
+            update={"id": "SPEAKER_9", "name": "User Interface Designer"}
+        )
+    )
     items = offline.extract(meeting).items
     assert [(i.owner, i.task) for i in items] == [
-        ("Industrial Designer", "Work on the components concept"), ("User Interface Designer", "Work on the user interface concept")
+        ("Industrial Designer", "Work on the components concept"),
+        ("User Interface Designer", "Work on the user interface concept"),
     ]
 
 
@@ -204,6 +241,15 @@ def test_no_filler_or_fragment_items_on_real_meetings():
     for path in paths:
         for item in offline.extract(ami.load_meeting(path)).items:
             words = item.task.split()
-            assert len(words) >= 2 and words[-1].lower() not in ("and", "the", "to", "a", "of"), (path.name, item.task)
-            assert not re.match(r"(?i)^(um|uh|yeah|okay|so|bye|thanks|hi|hello)\b", item.task), (path.name, item.task)
-            assert not re.search(r"(?i)\b(um|uh|mm-hmm)\b|end of the meeting", item.task), (path.name, item.task)
+            assert len(words) >= 2 and words[-1].lower() not in ("and", "the", "to", "a", "of"), (
+                path.name,
+                item.task,
+            )
+            assert not re.match(r"(?i)^(um|uh|yeah|okay|so|bye|thanks|hi|hello)\b", item.task), (
+                path.name,
+                item.task,
+            )
+            assert not re.search(r"(?i)\b(um|uh|mm-hmm)\b|end of the meeting", item.task), (
+                path.name,
+                item.task,
+            )

@@ -19,7 +19,10 @@ Fiona: I'll prepare the pricing comparison before Friday.
 def stored():
     """Two transcribed meetings without insights yet, as an older store would hold them."""
     store = Store()
-    one, two = make_meeting(), make_meeting(SECOND, meeting_id="7a110000-0000-4000-8000-000000000002")
+    one, two = (
+        make_meeting(),
+        make_meeting(SECOND, meeting_id="7a110000-0000-4000-8000-000000000002"),
+    )
     store.save_meeting(one)
     store.save_meeting(two)
     store.close()
@@ -34,7 +37,16 @@ def test_analyze_then_work_the_items(stored, qylon):
     assert analyzed.code == 0, analyzed.stderr
     data = analyzed.json["data"]
     assert data["extractor"] == "offline" and len(data["action_items"]) == 3
-    assert set(data["action_items"][0]) == {"id", "owner", "task", "due", "status", "quote", "start", "updated_at"}
+    assert set(data["action_items"][0]) == {
+        "id",
+        "owner",
+        "task",
+        "due",
+        "status",
+        "quote",
+        "start",
+        "updated_at",
+    }
     assert data["decisions"] and data["summary"]
     assert qylon("meeting", "analyze", two.id[:8], "--json").code == 0
 
@@ -46,7 +58,9 @@ def test_analyze_then_work_the_items(stored, qylon):
     assert [(r["owner"], r["due"]) for r in bobs] == [("Bob", "2026-11-27")]
 
     done = qylon("meeting", "actions", "done", bobs[0]["id"][:6], "--json")
-    assert done.code == 0 and done.json["data"]["status"] == "done" and done.json["data"]["updated_at"]
+    assert (
+        done.code == 0 and done.json["data"]["status"] == "done" and done.json["data"]["updated_at"]
+    )
     open_items = qylon("meeting", "actions", "--open", "--json").json["data"]
     assert bobs[0]["id"] not in {r["id"] for r in open_items} and len(open_items) == 4
 
@@ -59,13 +73,25 @@ def test_analyze_then_work_the_items(stored, qylon):
     assert reopened.json["data"]["status"] == "open"
 
     human = qylon("meeting", "actions", "--open")
-    assert human.code == 0 and "Send the migration report" in human.stdout and "Yes, I can do that" in human.stdout
+    assert (
+        human.code == 0
+        and "Send the migration report" in human.stdout
+        and "Yes, I can do that" in human.stdout
+    )
 
     summary = qylon("meeting", "summary", one.id[:8])
-    assert "Decisions" in summary.stdout and "go live date" in summary.stdout and "Bob" in summary.stdout
+    assert (
+        "Decisions" in summary.stdout
+        and "go live date" in summary.stdout
+        and "Bob" in summary.stdout
+    )
 
     md = qylon("meeting", "export", one.id[:8], "--format", "md")
-    assert "## Action items" in md.stdout and "- [ ] Send the migration report" in md.stdout and "## Decisions" in md.stdout
+    assert (
+        "## Action items" in md.stdout
+        and "- [ ] Send the migration report" in md.stdout
+        and "## Decisions" in md.stdout
+    )
 
 
 def test_errors(stored, qylon):
@@ -80,7 +106,9 @@ def test_errors(stored, qylon):
 
 
 def test_analyze_date_moves_due_dates(stored, qylon):
-    data = qylon("meeting", "analyze", stored[0].id[:8], "--date", "2026-12-01", "--json").json["data"]
+    data = qylon("meeting", "analyze", stored[0].id[:8], "--date", "2026-12-01", "--json").json[
+        "data"
+    ]
     assert {i["owner"]: i["due"] for i in data["action_items"]}["Bob"] == "2026-12-04"
 
 
@@ -100,23 +128,42 @@ def test_transcribe_sample_meeting_finds_its_action_items(qylon):
     [plan] = [i for i in items if "project plan" in i["task"].lower()]
     assert plan["owner"] and plan["owner"] not in ("Alice", "Bob")
     assert data["decisions"] and data["summary"]
-    assert qylon("meeting", "summary", data["id"][:8], "--json").json["data"]["extractor"] == "offline"
+    assert (
+        qylon("meeting", "summary", data["id"][:8], "--json").json["data"]["extractor"] == "offline"
+    )
 
 
 @pytest.mark.slow
 def test_transcribe_keeps_the_transcript_when_the_model_fails(qylon):
-    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-test", "QYLON_LLM_MODEL": "m", "QYLON_LLM_HTTP_RETRIES": "0"}
+    env = {
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "OPENAI_API_KEY": "sk-test",
+        "QYLON_LLM_MODEL": "m",
+        "QYLON_LLM_HTTP_RETRIES": "0",
+    }
     sample = str(SAMPLES / "team_meeting.ogg")
-    failed = qylon("meeting", "transcribe", sample, "--no-diarize", "--extractor", "llm", "--json", env=env)
+    failed = qylon(
+        "meeting", "transcribe", sample, "--no-diarize", "--extractor", "llm", "--json", env=env
+    )
     assert failed.code == 6, failed.stderr
     error = failed.json["error"]
-    assert error["code"] == "llm_unreachable" and "Could not reach the model endpoint" in error["message"]
+    assert (
+        error["code"] == "llm_unreachable"
+        and "Could not reach the model endpoint" in error["message"]
+    )
     [kept] = qylon("meeting", "list", "--json").json["data"]
     assert kept["id"][:8] in error["hint"] and kept["segments"] > 0 and kept["action_items"] == 0
-    result = qylon("meeting", "transcribe", sample, "--no-diarize", "--json", env=env)  # auto: falls back, warns
+    result = qylon(
+        "meeting", "transcribe", sample, "--no-diarize", "--json", env=env
+    )  # auto: falls back, warns
     assert result.code == 0, result.stderr
-    assert "Could not reach the model endpoint" in result.stderr and "offline extractor" in result.stderr
+    assert (
+        "Could not reach the model endpoint" in result.stderr
+        and "offline extractor" in result.stderr
+    )
     data = result.json["data"]
     assert data["segments"] and len(data["action_items"]) >= 3
     stored = qylon("meeting", "summary", data["id"], "--json").json["data"]
-    assert stored["extractor"] == "offline" and len(stored["action_items"]) == len(data["action_items"])
+    assert stored["extractor"] == "offline" and len(stored["action_items"]) == len(
+        data["action_items"]
+    )

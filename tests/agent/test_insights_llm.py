@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 from qylon_agent import insights
@@ -12,9 +13,20 @@ from .transcripts import make_meeting
 
 GOOD = {
     "action_items": [
-        {"owner": "Bob", "task": "Send the migration report to the chief accountant", "due": "2026-11-27",
-         "quote": "Bob, could you send the migration report to their chief accountant by Friday?", "line": 3},
-        {"owner": "SPEAKER_3", "task": "Update the project plan", "due": "2026-11-30", "quote": "I will update the project plan", "line": 5},
+        {
+            "owner": "Bob",
+            "task": "Send the migration report to the chief accountant",
+            "due": "2026-11-27",
+            "quote": "Bob, could you send the migration report to their chief accountant by Friday?",
+            "line": 3,
+        },
+        {
+            "owner": "SPEAKER_3",
+            "task": "Update the project plan",
+            "due": "2026-11-30",
+            "quote": "I will update the project plan",
+            "line": 5,
+        },
     ],
     "decisions": ["Move the go-live date to the end of the month."],
     "summary": "The team reviewed the Acme onboarding and agreed next steps.",
@@ -59,7 +71,10 @@ def test_request_and_structured_reply(env):
     fmt = req["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     schema = fmt["json_schema"]["schema"]
-    assert schema["required"] == ["action_items", "decisions", "summary"] and schema["additionalProperties"] is False
+    assert (
+        schema["required"] == ["action_items", "decisions", "summary"]
+        and schema["additionalProperties"] is False
+    )
     by_owner = {i.owner: i for i in result.items}
     # Labels the model echoes back become names; the line number gives the time.
     assert set(by_owner) == {"Bob", "Carol"}
@@ -70,8 +85,10 @@ def test_request_and_structured_reply(env):
 
 
 def test_invalid_json_is_retried_with_the_error(env):
-    env.queue = [Behaviour(completion("Sure! Here are the items: Bob sends the report.")),
-                 Behaviour(completion("```json\n" + json.dumps(GOOD) + "\n```"))]
+    env.queue = [
+        Behaviour(completion("Sure! Here are the items: Bob sends the report.")),
+        Behaviour(completion("```json\n" + json.dumps(GOOD) + "\n```")),
+    ]
     result, warnings = run()
     assert warnings == [] and result.extractor == "llm" and len(result.items) == 2
     retry = env.requests[1]["messages"]
@@ -80,7 +97,12 @@ def test_invalid_json_is_retried_with_the_error(env):
 
 
 def test_output_that_never_validates_falls_back_to_offline(env):
-    bad = dict(GOOD, action_items=[{"owner": "Bob", "task": "x", "due": "next Friday", "quote": None, "line": 1}])
+    bad = dict(
+        GOOD,
+        action_items=[
+            {"owner": "Bob", "task": "x", "due": "next Friday", "quote": None, "line": 1}
+        ],
+    )
     env.default = Behaviour(completion(json.dumps(bad)))
     result, warnings = run()
     assert len(env.requests) == 2  # one retry (llm.retries = 1)
@@ -107,11 +129,34 @@ def test_context_overflow_splits_and_merges(env):
     def answer(request):
         lines = [ln for ln in request["messages"][1]["content"].splitlines() if ln.startswith("L")]
         if len(lines) > 3:
-            return 400, error(f"This model's maximum context length is 100 tokens; you sent {len(lines) * 40}.", code="context_length_exceeded")
-        items = [{"owner": "Bob", "task": "Send the migration report", "due": "2026-11-27", "quote": None, "line": 3}]
-        if any(ln.startswith("L4 ") for ln in lines):  # the acceptance is in this part too: the same item again
-            items.append({"owner": "Bob", "task": "send the migration report", "due": None, "quote": "Yes, I can do that.", "line": 4})
-        return 200, completion(json.dumps({"action_items": items, "decisions": [], "summary": f"{len(lines)} lines."}))
+            return 400, error(
+                f"This model's maximum context length is 100 tokens; you sent {len(lines) * 40}.",
+                code="context_length_exceeded",
+            )
+        items = [
+            {
+                "owner": "Bob",
+                "task": "Send the migration report",
+                "due": "2026-11-27",
+                "quote": None,
+                "line": 3,
+            }
+        ]
+        if any(
+            ln.startswith("L4 ") for ln in lines
+        ):  # the acceptance is in this part too: the same item again
+            items.append(
+                {
+                    "owner": "Bob",
+                    "task": "send the migration report",
+                    "due": None,
+                    "quote": "Yes, I can do that.",
+                    "line": 4,
+                }
+            )
+        return 200, completion(
+            json.dumps({"action_items": items, "decisions": [], "summary": f"{len(lines)} lines."})
+        )
 
     env.default = Behaviour(fn=answer)
     result, warnings = run()
@@ -123,7 +168,9 @@ def test_context_overflow_splits_and_merges(env):
 def test_small_context_is_split_before_asking(env, monkeypatch):
     monkeypatch.setenv("QYLON_LLM_CONTEXT_TOKENS", "2200")
     monkeypatch.setenv("QYLON_LLM_MAX_OUTPUT_TOKENS", "1500")
-    env.default = Behaviour(completion(json.dumps({"action_items": [], "decisions": ["Ship it."], "summary": "Part."})))
+    env.default = Behaviour(
+        completion(json.dumps({"action_items": [], "decisions": ["Ship it."], "summary": "Part."}))
+    )
     result, _ = run()
     assert len(env.requests) >= 2
     assert "part 1 of" in env.requests[0]["messages"][1]["content"]
@@ -137,17 +184,31 @@ def test_unreachable_endpoint_fails_when_asked_for_and_falls_back_when_allowed(m
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("QYLON_LLM_MODEL", "m")
     monkeypatch.setenv("QYLON_LLM_HTTP_RETRIES", "0")
-    with pytest.raises(LLMUnreachable, match="Could not reach the model endpoint http://127.0.0.1:9/v1") as exc:
+    with pytest.raises(
+        LLMUnreachable, match="Could not reach the model endpoint http://127.0.0.1:9/v1"
+    ) as exc:
         run(extractor="llm")
     assert exc.value.exit_code == 6
     result, warnings = run(extractor="llm", fallback="offline")
     assert result.extractor == "offline" and "Could not reach" in warnings[0]
-    result, warnings = run()  # auto: the model is configured, so it is tried, and the offline extractor takes over
-    assert result.extractor == "offline" and len(result.items) == 3 and "offline extractor" in warnings[0]
+    result, warnings = (
+        run()
+    )  # auto: the model is configured, so it is tried, and the offline extractor takes over
+    assert (
+        result.extractor == "offline"
+        and len(result.items) == 3
+        and "offline extractor" in warnings[0]
+    )
 
 
 def _clear_llm_env(monkeypatch):
-    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "QYLON_LLM_MODEL", "QYLON_LLM_BASE_URL"):
+    for var in (
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "OPENAI_MODEL",
+        "QYLON_LLM_MODEL",
+        "QYLON_LLM_BASE_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
@@ -171,7 +232,11 @@ def test_the_message_names_the_missing_piece(monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     cfg, missing = llm.resolve(None)
-    assert cfg is None and "no model name for http://127.0.0.1:11434/v1" in missing and "OPENAI_MODEL" in missing
+    assert (
+        cfg is None
+        and "no model name for http://127.0.0.1:11434/v1" in missing
+        and "OPENAI_MODEL" in missing
+    )
     monkeypatch.delenv("OPENAI_BASE_URL")
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.setenv("OPENAI_MODEL", "llama3.1:8b")
@@ -185,15 +250,31 @@ def test_an_api_key_alone_uses_openai_with_the_default_model(monkeypatch):
     _clear_llm_env(monkeypatch)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     cfg = llm.config(None)
-    assert cfg.model == llm.DEFAULT_MODEL == "gpt-4o-mini" and cfg.base_url is None and cfg.api_key == "sk-test"
+    assert (
+        cfg.model == llm.DEFAULT_MODEL == "gpt-4o-mini"
+        and cfg.base_url is None
+        and cfg.api_key == "sk-test"
+    )
     assert insights.choose(None) == "llm"
 
 
 @pytest.mark.parametrize(
     ("status", "body", "exit_code", "words"),
     [
-        (401, error("Incorrect API key provided", type_="invalid_request_error", code="invalid_api_key"), 4, "refused the API key"),
-        (404, error("model 'nope' not found", type_="invalid_request_error", code="model_not_found"), 3, "has no model"),
+        (
+            401,
+            error(
+                "Incorrect API key provided", type_="invalid_request_error", code="invalid_api_key"
+            ),
+            4,
+            "refused the API key",
+        ),
+        (
+            404,
+            error("model 'nope' not found", type_="invalid_request_error", code="model_not_found"),
+            3,
+            "has no model",
+        ),
         (503, error("overloaded", type_="server_error"), 6, "HTTP 503"),
     ],
 )
@@ -220,13 +301,32 @@ def test_cli_analyze_with_llm_and_fallback(env, qylon):
     assert ok.json["data"]["extractor"] == "llm" and len(ok.json["data"]["action_items"]) == 2
     env.default = Behaviour(error("overloaded", type_="server_error"), status=503)
     failed = qylon("meeting", "analyze", meeting.id[:8], "--extractor", "llm", "--json")
-    assert failed.code == 6 and failed.json["error"]["code"] == "llm_unreachable" and "HTTP 503" in failed.json["error"]["message"]
-    assert qylon("meeting", "summary", meeting.id[:8], "--json").json["data"]["extractor"] == "llm"  # unchanged
-    fell = qylon("meeting", "analyze", meeting.id[:8], "--extractor", "llm", "--fallback", "offline", "--json")
+    assert (
+        failed.code == 6
+        and failed.json["error"]["code"] == "llm_unreachable"
+        and "HTTP 503" in failed.json["error"]["message"]
+    )
+    assert (
+        qylon("meeting", "summary", meeting.id[:8], "--json").json["data"]["extractor"] == "llm"
+    )  # unchanged
+    fell = qylon(
+        "meeting",
+        "analyze",
+        meeting.id[:8],
+        "--extractor",
+        "llm",
+        "--fallback",
+        "offline",
+        "--json",
+    )
     assert fell.code == 0
-    assert fell.json["data"]["extractor"] == "offline" and len(fell.json["data"]["action_items"]) == 3
+    assert (
+        fell.json["data"]["extractor"] == "offline" and len(fell.json["data"]["action_items"]) == 3
+    )
     assert "HTTP 503" in fell.stderr
-    assert qylon("meeting", "summary", meeting.id[:8], "--json").json["data"]["extractor"] == "offline"
+    assert (
+        qylon("meeting", "summary", meeting.id[:8], "--json").json["data"]["extractor"] == "offline"
+    )
 
 
 class MemoryKeyring:
@@ -238,7 +338,7 @@ class MemoryKeyring:
 
         class Backend(KeyringBackend):
             priority = 1
-            store: dict = {}
+            store: ClassVar[dict] = {}
 
             def get_password(self, service, username):
                 return self.store.get((service, username))
@@ -282,12 +382,19 @@ def test_import_with_the_model_and_with_the_model_down(env, qylon, tmp_path, mon
     env.default = Behaviour(completion(json.dumps(GOOD)))
     ok = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
     assert ok.code == 0, ok.stderr
-    assert ok.json["data"]["action_items"][0]["task"] == "Send the migration report to the chief accountant"
-    assert env.requests[-1]["messages"][1]["content"].count("Dana Lee:") == 3  # the speakers' names reach the model
+    assert (
+        ok.json["data"]["action_items"][0]["task"]
+        == "Send the migration report to the chief accountant"
+    )
+    assert (
+        env.requests[-1]["messages"][1]["content"].count("Dana Lee:") == 3
+    )  # the speakers' names reach the model
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     down = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
     assert down.code == 6 and down.json["error"]["code"] == "llm_unreachable"
-    assert len(qylon("meeting", "list", "--json").json["data"]) == 2  # the transcript is kept, without insights
+    assert (
+        len(qylon("meeting", "list", "--json").json["data"]) == 2
+    )  # the transcript is kept, without insights
 
 
 @pytest.mark.slow
@@ -302,9 +409,15 @@ def test_an_agent_job_whose_model_is_down_keeps_the_transcript_and_is_not_run_ag
 
     env.default = Behaviour(error("overloaded", type_="server_error"), status=503)
     store = Store()
-    payload = {"path": str(jfk_wav), "meeting_id": "5eed0000-0000-4000-8000-00000000e6e6", "extractor": "llm"}
+    payload = {
+        "path": str(jfk_wav),
+        "meeting_id": "5eed0000-0000-4000-8000-00000000e6e6",
+        "extractor": "llm",
+    }
     with pytest.raises(QylonError) as exc:
         worker.transcribe(store, payload, lambda done, total: None)
     assert exc.value.exit_code == 6 and getattr(exc.value, "permanent", False)
     assert "5eed0000" in exc.value.hint
-    assert "fellow americans" in " ".join(s.text.lower() for s in store.get_meeting("5eed0000").segments)
+    assert "fellow americans" in " ".join(
+        s.text.lower() for s in store.get_meeting("5eed0000").segments
+    )

@@ -18,7 +18,9 @@ def test_claim_in_order_once(queue):
     first = queue.enqueue("transcribe", {"path": "a"})
     second = queue.enqueue("transcribe", {"path": "b"})
     claimed = queue.claim()
-    assert claimed["id"] == first["id"] and claimed["status"] == "running" and claimed["attempts"] == 1
+    assert (
+        claimed["id"] == first["id"] and claimed["status"] == "running" and claimed["attempts"] == 1
+    )
     assert queue.claim()["id"] == second["id"]
     assert queue.claim() is None
 
@@ -40,8 +42,12 @@ def test_failure_backs_off_then_parks(queue):
 def test_permanent_failure_parks_at_once(queue):
     job = queue.enqueue("transcribe", {})
     queue.claim()
-    parked = queue.fail(job["id"], "not audio", permanent=True, detail={"code": "invalid_audio", "exit_code": 3})
-    assert parked["status"] == "parked" and parked["result"] == {"error": {"code": "invalid_audio", "exit_code": 3}}
+    parked = queue.fail(
+        job["id"], "not audio", permanent=True, detail={"code": "invalid_audio", "exit_code": 3}
+    )
+    assert parked["status"] == "parked" and parked["result"] == {
+        "error": {"code": "invalid_audio", "exit_code": 3}
+    }
 
 
 def test_orphans_requeued_and_release(queue):

@@ -7,7 +7,13 @@ from qylon_agent.store import transcript_files
 
 from .transcript_fixtures import ITEMS, MEET, NAMES, PLAIN, SRT, TEAMS, ZOOM
 
-TEXTS = {"teams.vtt": TEAMS, "zoom.vtt": ZOOM, "meet.vtt": MEET, "call.srt": SRT, "notes.txt": PLAIN}
+TEXTS = {
+    "teams.vtt": TEAMS,
+    "zoom.vtt": ZOOM,
+    "meet.vtt": MEET,
+    "call.srt": SRT,
+    "notes.txt": PLAIN,
+}
 
 
 def write(tmp_path, name: str, text: str):
@@ -22,9 +28,17 @@ def test_each_format_reads_speakers_times_and_text(tmp_path, name):
     names = {sp.id: sp.name for sp in meeting.speakers}
     said = [(names[s.speaker], s.text) for s in meeting.segments]
     assert [sp.name for sp in meeting.speakers] == NAMES
-    assert said[1] == ("Eric Moreau", "Um, so, I'll send the revised migration plan to Northwind by Friday.")
-    assert said[2] == ("Dana Lee", "Great. Fiona, could you book the training room for the second week of December?")
-    assert len(said) == 5 and said[0][1].startswith("Good morning everyone. Let's go through the Northwind rollout")
+    assert said[1] == (
+        "Eric Moreau",
+        "Um, so, I'll send the revised migration plan to Northwind by Friday.",
+    )
+    assert said[2] == (
+        "Dana Lee",
+        "Great. Fiona, could you book the training room for the second week of December?",
+    )
+    assert len(said) == 5 and said[0][1].startswith(
+        "Good morning everyone. Let's go through the Northwind rollout"
+    )
     if not name.endswith(".txt"):
         assert [(s.start, s.end) for s in meeting.segments][:2] == [(1.52, 5.88), (6.1, 11.4)]
     else:
@@ -34,7 +48,10 @@ def test_each_format_reads_speakers_times_and_text(tmp_path, name):
 def test_several_voices_in_one_cue_and_tags_inside(tmp_path):
     text = "WEBVTT\n\n00:00:00.000 --> 00:00:10.000\n<v.loud Ann>Hello <i>there</i>.</v> <v Bob>Hi &lt;Ann&gt;, all set?</v>\n"
     meeting = transcript_files.to_meeting(write(tmp_path, "x.vtt", text))
-    assert [(sp.name, s.text) for s, sp in zip(meeting.segments, meeting.speakers)] == [("Ann", "Hello there."), ("Bob", "Hi <Ann>, all set?")]
+    assert [(sp.name, s.text) for s, sp in zip(meeting.segments, meeting.speakers)] == [
+        ("Ann", "Hello there."),
+        ("Bob", "Hi <Ann>, all set?"),
+    ]
     assert meeting.segments[0].start == 0.0 and meeting.segments[1].end == 10.0
     assert meeting.segments[0].end == meeting.segments[1].start
 
@@ -42,9 +59,19 @@ def test_several_voices_in_one_cue_and_tags_inside(tmp_path):
 @pytest.mark.parametrize(
     ("name", "text", "line", "words"),
     [
-        ("a.vtt", "WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.000\nAnn: Hi.\n\n2\n00:00:03,000 -> 00:00:04.000\nBob: Hi.\n", 8, "cue timing"),
+        (
+            "a.vtt",
+            "WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.000\nAnn: Hi.\n\n2\n00:00:03,000 -> 00:00:04.000\nBob: Hi.\n",
+            8,
+            "cue timing",
+        ),
         ("b.vtt", "Ann: hello\n", 1, "starts with 'WEBVTT'"),
-        ("c.srt", "1\n00:00:01,000 --> 00:00:02,000\nAnn: Hi.\n\n2\n00:00:05,000 --> 00:00:04,000\nBob: Hi.\n", 6, "ends before it starts"),
+        (
+            "c.srt",
+            "1\n00:00:01,000 --> 00:00:02,000\nAnn: Hi.\n\n2\n00:00:05,000 --> 00:00:04,000\nBob: Hi.\n",
+            6,
+            "ends before it starts",
+        ),
         ("d.txt", "Minutes of the weekly call\nAnn: Hi.\n", 1, "expected 'Speaker: text'"),
         ("e.json", '{"id": "x", "title": "T",\n "segments": [\n}', 3, "not valid JSON"),
         ("f.vtt", "WEBVTT\n\nNOTE only a note\n", None, "no cue with any text"),
@@ -55,7 +82,11 @@ def test_bad_files_name_the_line(tmp_path, name, text, line, words):
     with pytest.raises(transcript_files.TranscriptError, match=words) as exc:
         transcript_files.to_meeting(path)
     assert exc.value.exit_code == 3
-    assert (f"{path}:{line}:" in exc.value.message) if line else exc.value.message.startswith(f"{path}:")
+    assert (
+        (f"{path}:{line}:" in exc.value.message)
+        if line
+        else exc.value.message.startswith(f"{path}:")
+    )
 
 
 def test_not_utf8_names_the_line(tmp_path):
@@ -69,36 +100,60 @@ def test_not_utf8_names_the_line(tmp_path):
 @pytest.mark.parametrize("name", ["teams.vtt", "zoom.vtt", "meet.vtt", "call.srt", "notes.txt"])
 def test_import_stores_an_analysed_searchable_meeting(tmp_path, qylon, name):
     path = write(tmp_path, name, TEXTS[name])
-    result = qylon("meeting", "import", str(path), "--client", "Northwind", "--date", "2026-11-25", "--json")
+    result = qylon(
+        "meeting", "import", str(path), "--client", "Northwind", "--date", "2026-11-25", "--json"
+    )
     assert result.code == 0, result.stderr
     data = result.json["data"]
     assert data["client"] == "Northwind" and data["created_at"].startswith("2026-11-25")
     assert [(i["owner"], i["task"], i["due"]) for i in data["action_items"]] == ITEMS
     hits = qylon("meeting", "search", "migration plan", "--json").json["data"]
     assert [h["meeting_id"] for h in hits] == [data["id"]]
-    assert qylon("meeting", "summary", data["id"][:8], "--json").json["data"]["extractor"] == "offline"
+    assert (
+        qylon("meeting", "summary", data["id"][:8], "--json").json["data"]["extractor"] == "offline"
+    )
 
 
 @pytest.mark.slow
 def test_bad_file_exits_3_and_stores_nothing(tmp_path, qylon):
-    path = write(tmp_path, "broken.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nAnn: Hi.\n\n00:00:03 --> 00:00:04\nBob: Hi.\n")
+    path = write(
+        tmp_path,
+        "broken.vtt",
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nAnn: Hi.\n\n00:00:03 --> 00:00:04\nBob: Hi.\n",
+    )
     result = qylon("meeting", "import", str(path), "--json")
     assert result.code == 3
-    assert result.json["error"]["code"] == "invalid_transcript" and "broken.vtt:6:" in result.json["error"]["message"]
+    assert (
+        result.json["error"]["code"] == "invalid_transcript"
+        and "broken.vtt:6:" in result.json["error"]["message"]
+    )
     assert qylon("meeting", "list", "--json").json["data"] == []
     assert qylon("meeting", "import", str(tmp_path / "missing.vtt"), "--json").code == 3
 
 
 @pytest.mark.slow
 def test_round_trip_through_vtt_and_json(tmp_path, qylon):
-    first = qylon("meeting", "import", str(write(tmp_path, "teams.vtt", TEAMS)), "--date", "2026-11-25", "--json").json["data"]
+    first = qylon(
+        "meeting",
+        "import",
+        str(write(tmp_path, "teams.vtt", TEAMS)),
+        "--date",
+        "2026-11-25",
+        "--json",
+    ).json["data"]
     item = first["action_items"][0]["id"]
     assert qylon("meeting", "actions", "done", item[:8], "--json").code == 0
 
     def view(data):
         names = {sp["id"]: sp["name"] for sp in data["speakers"]}
-        segments = [(s["start"], s["end"], names.get(s["speaker"]), s["text"]) for s in data["segments"]]
-        return segments, sorted(names.values()), [(i["owner"], i["task"], i["due"]) for i in data["action_items"]]
+        segments = [
+            (s["start"], s["end"], names.get(s["speaker"]), s["text"]) for s in data["segments"]
+        ]
+        return (
+            segments,
+            sorted(names.values()),
+            [(i["owner"], i["task"], i["due"]) for i in data["action_items"]],
+        )
 
     for fmt in ("vtt", "json"):
         out = tmp_path / f"export.{fmt}"
@@ -108,12 +163,24 @@ def test_round_trip_through_vtt_and_json(tmp_path, qylon):
         assert view(again.json["data"]) == view(first)
         assert again.json["data"]["id"] != first["id"]
         statuses = [i["status"] for i in again.json["data"]["action_items"]]
-        assert statuses == (["done", "open"] if fmt == "json" else ["open", "open"])  # the JSON export keeps what was done
+        assert statuses == (
+            ["done", "open"] if fmt == "json" else ["open", "open"]
+        )  # the JSON export keeps what was done
 
 
 def test_a_voice_cannot_be_learnt_from_an_imported_transcript(qylon, tmp_path):
     path = tmp_path / "notes.txt"
-    path.write_text("Dana: Let's start with the budget.\nMarcus: The totals match.\n", encoding="utf-8")
+    path.write_text(
+        "Dana: Let's start with the budget.\nMarcus: The totals match.\n", encoding="utf-8"
+    )
     meeting = qylon("meeting", "import", str(path), "--json").json["data"]
-    result = qylon("meeting", "rename-speaker", meeting["id"][:8], "SPEAKER_1", "Dana Lee", "--enroll", "--json")
+    result = qylon(
+        "meeting",
+        "rename-speaker",
+        meeting["id"][:8],
+        "SPEAKER_1",
+        "Dana Lee",
+        "--enroll",
+        "--json",
+    )
     assert result.code == 5 and "imported from a transcript" in result.json["error"]["message"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 import srt
@@ -13,22 +13,42 @@ from qylon_agent.store.database import Store
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker, Word
 
 
-def make_meeting(meeting_id: str, title: str, client: str | None, lines: list[tuple[float, float, str, str]]) -> Meeting:
+def make_meeting(
+    meeting_id: str, title: str, client: str | None, lines: list[tuple[float, float, str, str]]
+) -> Meeting:
     return Meeting(
         id=meeting_id,
         title=title,
         client=client,
         source="/tmp/x.wav",
-        created_at=datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc),
+        created_at=datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
         duration_s=lines[-1][1] + 1,
         language="en",
         model="tiny.en",
-        speakers=[Speaker(id="SPEAKER_1", name="Alice", talk_time_s=5), Speaker(id="SPEAKER_2", talk_time_s=3)],
+        speakers=[
+            Speaker(id="SPEAKER_1", name="Alice", talk_time_s=5),
+            Speaker(id="SPEAKER_2", talk_time_s=3),
+        ],
         segments=[
-            Segment(start=a, end=b, speaker=who, text=text, words=[Word(start=a, end=b, word=text, probability=0.9)])
+            Segment(
+                start=a,
+                end=b,
+                speaker=who,
+                text=text,
+                words=[Word(start=a, end=b, word=text, probability=0.9)],
+            )
             for a, b, who, text in lines
         ],
-        action_items=[ActionItem(id=meeting_id[:4] + "-a1", owner="Bob", task="Send the budget", due=date(2026, 11, 27), quote="I'll send the budget", start=3.0)],
+        action_items=[
+            ActionItem(
+                id=meeting_id[:4] + "-a1",
+                owner="Bob",
+                task="Send the budget",
+                due=date(2026, 11, 27),
+                quote="I'll send the budget",
+                start=3.0,
+            )
+        ],
         summary="Budget review.",
     )
 
@@ -41,14 +61,20 @@ def stored(qylon_home):
             "11111111-1111-4111-8111-111111111111",
             "Budget review",
             "Acme",
-            [(0.0, 2.5, "SPEAKER_1", "Let us look at the budget for next year."),
-             (3.0, 5.25, "SPEAKER_2", "I'll send the budget --> numbers by Friday."),
-             (3725.5, 3728.0, "SPEAKER_1", "Thanks, that's all.")],
+            [
+                (0.0, 2.5, "SPEAKER_1", "Let us look at the budget for next year."),
+                (3.0, 5.25, "SPEAKER_2", "I'll send the budget --> numbers by Friday."),
+                (3725.5, 3728.0, "SPEAKER_1", "Thanks, that's all."),
+            ],
         )
     )
     store.save_meeting(
-        make_meeting("22222222-2222-4222-8222-222222222222", "Hiring plan", "Globex",
-                     [(0.0, 4.0, "SPEAKER_1", "We are hiring two engineers.")])
+        make_meeting(
+            "22222222-2222-4222-8222-222222222222",
+            "Hiring plan",
+            "Globex",
+            [(0.0, 4.0, "SPEAKER_1", "We are hiring two engineers.")],
+        )
     )
     store.close()
 
@@ -64,8 +90,14 @@ def test_list_and_filter(qylon, stored):
 def test_show_by_prefix_and_not_found(qylon, stored):
     shown = qylon("meeting", "show", "1111", "--json").json["data"]
     assert shown["title"] == "Budget review"
-    assert shown["speakers"][0] == {"id": "SPEAKER_1", "name": "Alice", "talk_time_s": 5.0, "name_source": None,
-                                   "score": None, "suggestions": []}
+    assert shown["speakers"][0] == {
+        "id": "SPEAKER_1",
+        "name": "Alice",
+        "talk_time_s": 5.0,
+        "name_source": None,
+        "score": None,
+        "suggestions": [],
+    }
     missing = qylon("meeting", "show", "99999999", "--json")
     assert missing.code == 5 and missing.json["error"]["code"] == "not_found"
     bad = qylon("meeting", "show", "x';drop", "--json")
@@ -78,11 +110,19 @@ def test_search_with_snippets_and_stemming(qylon, stored):
     assert all(h["meeting_id"].startswith("1111") for h in hits)
     assert {h["start"] for h in hits} == {0.0, 3.0}
     assert any("[budget]" in h["snippet"] for h in hits)
-    assert {(h["speaker"], h["speaker_name"]) for h in hits} == {("SPEAKER_1", "Alice"), ("SPEAKER_2", None)}
+    assert {(h["speaker"], h["speaker_name"]) for h in hits} == {
+        ("SPEAKER_1", "Alice"),
+        ("SPEAKER_2", None),
+    }
     # What one person said, by name or by label.
     alice = qylon("meeting", "search", "budget", "--speaker", "alice", "--json").json["data"]
     assert [(h["start"], h["speaker_name"]) for h in alice] == [(0.0, "Alice")]
-    assert [h["start"] for h in qylon("meeting", "search", "budget", "--speaker", "SPEAKER_2", "--json").json["data"]] == [3.0]
+    assert [
+        h["start"]
+        for h in qylon("meeting", "search", "budget", "--speaker", "SPEAKER_2", "--json").json[
+            "data"
+        ]
+    ] == [3.0]
     assert qylon("meeting", "search", "budget", "--speaker", "Carol", "--json").json["data"] == []
     assert qylon("meeting", "search", "engineers", "--client", "Acme", "--json").json["data"] == []
     human = qylon("meeting", "search", "hiring")
@@ -132,14 +172,18 @@ def test_delete(qylon, stored):
     assert len(qylon("meeting", "list", "--json").json["data"]) == 2
     result = qylon("meeting", "delete", "2222", "--yes", "--json")
     assert result.code == 0 and result.json["data"]["deleted"] is True
-    assert [r["title"] for r in qylon("meeting", "list", "--json").json["data"]] == ["Budget review"]
+    assert [r["title"] for r in qylon("meeting", "list", "--json").json["data"]] == [
+        "Budget review"
+    ]
     assert qylon("meeting", "search", "engineers", "--json").json["data"] == []
     assert qylon("meeting", "delete", "2222", "--yes", "--json").code == 5
 
 
 def test_saving_again_replaces_children(qylon_home):
     store = Store()
-    meeting = make_meeting("33333333-3333-4333-8333-333333333333", "T", None, [(0, 1, "SPEAKER_1", "one two")])
+    meeting = make_meeting(
+        "33333333-3333-4333-8333-333333333333", "T", None, [(0, 1, "SPEAKER_1", "one two")]
+    )
     store.save_meeting(meeting)
     store.save_meeting(meeting)
     assert store.db["segments"].count == 1
@@ -156,11 +200,19 @@ def test_vtt_escapes_ampersands_and_angle_brackets(qylon_home):
     from qylon_agent.store.formats import to_vtt
 
     said = ["R&D spend is < 5% & falling", "a > b --> c", "use <b>bold</b> &amp; stay"]
-    meeting = make_meeting("44444444-4444-4444-8444-444444444444", "T", None,
-                           [(i, i + 1, "SPEAKER_1", text) for i, text in enumerate(said)])
+    meeting = make_meeting(
+        "44444444-4444-4444-8444-444444444444",
+        "T",
+        None,
+        [(i, i + 1, "SPEAKER_1", text) for i, text in enumerate(said)],
+    )
     meeting.speakers[0].name = "R&D <lead>"
     out = to_vtt(meeting)
-    cues = [line for line in out.splitlines()[2:] if line and "-->" not in line.replace("--&gt;", "") and not line.isdigit()]
+    cues = [
+        line
+        for line in out.splitlines()[2:]
+        if line and "-->" not in line.replace("--&gt;", "") and not line.isdigit()
+    ]
     for cue in cues:
         body = re.sub(r"^<v [^>]*>", "", cue)
         assert "<" not in body and ">" not in body, cue

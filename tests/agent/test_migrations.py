@@ -15,14 +15,18 @@ NAMES = [m.name for m in migrations._migrations]
 def schema(db: Database) -> dict[str, str]:
     return {
         row[0]: row[1]
-        for row in db.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE '_sqlite_migrations%' ORDER BY name")
+        for row in db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE '_sqlite_migrations%' ORDER BY name"
+        )
     }
 
 
 def test_from_empty(tmp_path):
     store = Store(tmp_path / "q.db")
     assert [m.name for m in migrations.applied(store.db)] == NAMES
-    assert {"meetings", "segments", "speakers", "action_items", "segments_fts"} <= set(store.db.table_names())
+    assert {"meetings", "segments", "speakers", "action_items", "segments_fts"} <= set(
+        store.db.table_names()
+    )
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # Opening again applies nothing twice.
     Store(tmp_path / "q.db")

@@ -40,10 +40,19 @@ class Run:
 
     def __init__(self, pulse, home: Path, *args: str, env: dict | None = None):
         self.home = home
-        self.env = {**pulse.env, "QYLON_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+        self.env = {
+            **pulse.env,
+            "QYLON_HOME": str(home),
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+            **(env or {}),
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "qylon_cli", "meeting", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
         )
 
     def manifest(self, timeout: float = 30) -> dict:
@@ -70,7 +79,9 @@ def qylon(pulse, home: Path, *args: str, env: dict | None = None):
 
 def wav_info(path: Path) -> tuple[int, int, np.ndarray]:
     with wave.open(str(path)) as fh:
-        pcm = np.frombuffer(fh.readframes(fh.getnframes()), dtype="<i2").reshape(-1, fh.getnchannels())
+        pcm = np.frombuffer(fh.readframes(fh.getnframes()), dtype="<i2").reshape(
+            -1, fh.getnchannels()
+        )
         return fh.getframerate(), fh.getnchannels(), pcm.astype(np.float32) / 32768
 
 
@@ -82,7 +93,7 @@ def has_tone(x: np.ndarray, rate: int, freq: float = 440.0) -> bool:
     """True when some quarter second of ``x`` is a loud sine at ``freq`` (most of its energy there)."""
     size = int(0.25 * rate)
     for start in range(0, max(len(x) - size, 0) + 1, size // 5):
-        w = x[start:start + size]
+        w = x[start : start + size]
         spec = np.abs(np.fft.rfft(w * np.hanning(len(w)))) ** 2
         freqs = np.fft.rfftfreq(len(w), 1 / rate)
         share = spec[np.abs(freqs - freq) < 20].sum() / (spec.sum() + 1e-12)
@@ -104,9 +115,22 @@ def test_devices_lists_microphones_and_loopback(pulse, qylon_home):
 
 @pytest.mark.slow
 def test_sigint_yields_complete_transcribed_meeting(pulse, qylon_home, jfk_wav, tmp_path):
-    marker = write_wav(tmp_path / "marker.wav", 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000))
-    run = Run(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio",
-              "--title", "Inaugural", "--client", "USA", "--json")
+    marker = write_wav(
+        tmp_path / "marker.wav", 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    )
+    run = Run(
+        pulse,
+        qylon_home,
+        "record",
+        "--device",
+        "vsink.monitor",
+        "--no-system-audio",
+        "--title",
+        "Inaugural",
+        "--client",
+        "USA",
+        "--json",
+    )
     meta = run.manifest()
     pulse.play(jfk_wav).wait(timeout=30)
     pulse.play(marker).wait(timeout=30)  # played out: the last sound before the signal
@@ -121,7 +145,9 @@ def test_sigint_yields_complete_transcribed_meeting(pulse, qylon_home, jfk_wav, 
     rate, channels, pcm = wav_info(Path(rec["audio_path"]))
     assert channels == 1 and rate == meta["rate"]
     assert len(pcm) / rate == pytest.approx(rec["duration_s"], abs=0.01)
-    assert has_tone(pcm[-int(2.5 * rate):, 0], rate) and not has_tone(pcm[: int(5 * rate), 0], rate)
+    assert has_tone(pcm[-int(2.5 * rate) :, 0], rate) and not has_tone(
+        pcm[: int(5 * rate), 0], rate
+    )
     assert rec["state"] == "done" and rec["stopped_by"] == "signal"
     # Stored with its audio path, and findable.
     from qylon_agent.store.database import Store
@@ -135,7 +161,16 @@ def test_sigint_yields_complete_transcribed_meeting(pulse, qylon_home, jfk_wav, 
 
 @pytest.mark.slow
 def test_sigkill_then_recover_keeps_all_but_the_last_second(pulse, qylon_home, jfk_wav):
-    run = Run(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--title", "Crash")
+    run = Run(
+        pulse,
+        qylon_home,
+        "record",
+        "--device",
+        "vsink.monitor",
+        "--no-system-audio",
+        "--title",
+        "Crash",
+    )
     meta = run.manifest()
     player = pulse.play(jfk_wav)
     time.sleep(7.5)
@@ -145,8 +180,17 @@ def test_sigkill_then_recover_keeps_all_but_the_last_second(pulse, qylon_home, j
     player.wait(timeout=30)
     audio = qylon_home / "recordings" / meta["id"] / "audio.wav"
     # The next recording mentions it (and is itself a short one that finishes cleanly).
-    code, _, err = qylon(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio",
-                         "--max-duration", "1", "--no-transcribe")
+    code, _, err = qylon(
+        pulse,
+        qylon_home,
+        "record",
+        "--device",
+        "vsink.monitor",
+        "--no-system-audio",
+        "--max-duration",
+        "1",
+        "--no-transcribe",
+    )
     assert code == 0, err
     assert "1 interrupted recording" in err and meta["id"][:8] in err
     code, out, err = qylon(pulse, qylon_home, "recover", "--json")
@@ -165,9 +209,19 @@ def test_sigkill_then_recover_keeps_all_but_the_last_second(pulse, qylon_home, j
 
 @pytest.mark.slow
 def test_silent_input_warns(pulse, qylon_home):
-    code, out, err = qylon(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio",
-                           "--max-duration", "3.5", "--no-transcribe", "--json",
-                           env={"QYLON_RECORD_SILENCE_WARNING_S": "2"})
+    code, out, err = qylon(
+        pulse,
+        qylon_home,
+        "record",
+        "--device",
+        "vsink.monitor",
+        "--no-system-audio",
+        "--max-duration",
+        "3.5",
+        "--no-transcribe",
+        "--json",
+        env={"QYLON_RECORD_SILENCE_WARNING_S": "2"},
+    )
     assert code == 0, err
     assert "silent for 2 s" in err
     data = json.loads(out)["data"]
@@ -182,7 +236,9 @@ def test_silent_input_warns(pulse, qylon_home):
 
 @pytest.mark.slow
 def test_microphone_and_system_audio_in_two_channels(pulse, qylon_home, jfk_wav, tmp_path):
-    tone = write_wav(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000))
+    tone = write_wav(
+        tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000)
+    )
     run = Run(pulse, qylon_home, "record", "--device", "mic", "--no-transcribe", "--json")
     meta = run.manifest()
     assert [s["name"] for s in meta["sources"]] == ["mic", "vsink.monitor"]
@@ -218,7 +274,10 @@ def recorded_pcm(run: Run, meta: dict) -> np.ndarray:
     """The first channel of what the recorder has written so far, as floats."""
     data = (run.home / "recordings" / meta["id"] / "audio.wav").read_bytes()[44:]
     data = data[: len(data) // (2 * meta["channels"]) * 2 * meta["channels"]]
-    return (np.frombuffer(data, dtype="<i2").reshape(-1, meta["channels"])[:, 0]).astype(np.float32) / 32768
+    return (
+        (np.frombuffer(data, dtype="<i2").reshape(-1, meta["channels"])[:, 0]).astype(np.float32)
+        / 32768
+    )
 
 
 def wait_until(condition, timeout: float = 30):
@@ -232,8 +291,19 @@ def wait_until(condition, timeout: float = 30):
 @pytest.mark.slow
 def test_pause_and_resume_with_sigusr1(pulse, qylon_home, tmp_path):
     """While paused nothing is recorded: a tone played only during the pause is not in the file."""
-    tone = write_wav(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000))
-    run = Run(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--no-transcribe", "--json")
+    tone = write_wav(
+        tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    )
+    run = Run(
+        pulse,
+        qylon_home,
+        "record",
+        "--device",
+        "vsink.monitor",
+        "--no-system-audio",
+        "--no-transcribe",
+        "--json",
+    )
     meta = run.manifest()
     manifest = qylon_home / "recordings" / meta["id"] / "recording.json"
 
@@ -259,20 +329,39 @@ def test_pause_and_resume_with_sigusr1(pulse, qylon_home, tmp_path):
     rate, _, pcm = wav_info(Path(rec["audio_path"]))
     assert len(pcm) / rate == pytest.approx(rec["duration_s"], abs=0.01)
     # One second of tone in the file, after the pause: the one played while paused is not there.
-    assert not has_tone(pcm[: int(pause["at_s"] * rate), 0], rate) and has_tone(pcm[int(pause["at_s"] * rate):, 0], rate)
+    assert not has_tone(pcm[: int(pause["at_s"] * rate), 0], rate) and has_tone(
+        pcm[int(pause["at_s"] * rate) :, 0], rate
+    )
     assert 0.8 <= np.count_nonzero(np.abs(pcm[:, 0]) > 0.05) / rate <= 1.2
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs (a disk that fills up) needs root, as in CI")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="mounting a small tmpfs (a disk that fills up) needs root, as in CI"
+)
 def test_full_disk_stops_cleanly_and_keeps_the_audio(pulse, qylon_home, tmp_path):
     small = tmp_path / "small-disk"
     small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(small)], capture_output=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(small)],
+        capture_output=True,
+        check=False,
+    )
     assert mounted.returncode == 0, f"cannot mount a small tmpfs: {mounted.stderr.decode().strip()}"
     try:
-        code, out, err = qylon(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio",
-                               "--max-duration", "20", "--no-transcribe", "--json", env={"QYLON_RECORD_DIR": str(small)})
+        code, out, err = qylon(
+            pulse,
+            qylon_home,
+            "record",
+            "--device",
+            "vsink.monitor",
+            "--no-system-audio",
+            "--max-duration",
+            "20",
+            "--no-transcribe",
+            "--json",
+            env={"QYLON_RECORD_DIR": str(small)},
+        )
         assert code == 0, err
         assert "MB free" in err  # warned before starting
         assert "The disk is full" in err
@@ -286,24 +375,48 @@ def test_full_disk_stops_cleanly_and_keeps_the_audio(pulse, qylon_home, tmp_path
 
 @pytest.mark.slow
 def test_live_transcript_while_recording(pulse, qylon_home, jfk_wav):
-    run = Run(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--live",
-              "--max-duration", "13", "--no-transcribe")
+    run = Run(
+        pulse,
+        qylon_home,
+        "record",
+        "--device",
+        "vsink.monitor",
+        "--no-system-audio",
+        "--live",
+        "--max-duration",
+        "13",
+        "--no-transcribe",
+    )
     run.manifest()
     pulse.play(jfk_wav).wait(timeout=30)
     code, _, err = run.finish()
     assert code == 0, err
     lines = re.findall(r"^\[(\d\d):(\d\d)\] (.+)$", err, flags=re.MULTILINE)
     assert len(lines) >= 2
-    assert [int(m) * 60 + int(s) for m, s, _ in lines] == sorted(int(m) * 60 + int(s) for m, s, _ in lines)
+    assert [int(m) * 60 + int(s) for m, s, _ in lines] == sorted(
+        int(m) * 60 + int(s) for m, s, _ in lines
+    )
     assert wer(REFERENCE, " ".join(text for _, _, text in lines)) <= 0.2
 
 
 @pytest.mark.slow
 def test_device_that_disappears_keeps_the_recording_going(pulse, qylon_home):
-    module = pulse.pactl("load-module", "module-remap-source", "master=micsink.monitor", "source_name=headset").strip()
+    module = pulse.pactl(
+        "load-module", "module-remap-source", "master=micsink.monitor", "source_name=headset"
+    ).strip()
     try:
-        run = Run(pulse, qylon_home, "record", "--device", "headset", "--no-system-audio", "--max-duration", "5",
-                  "--no-transcribe", "--json")
+        run = Run(
+            pulse,
+            qylon_home,
+            "record",
+            "--device",
+            "headset",
+            "--no-system-audio",
+            "--max-duration",
+            "5",
+            "--no-transcribe",
+            "--json",
+        )
         run.manifest()
         time.sleep(1.5)
     finally:
@@ -311,16 +424,31 @@ def test_device_that_disappears_keeps_the_recording_going(pulse, qylon_home):
     code, out, err = run.finish()
     assert code == 0, err
     said = " ".join(err.split())
-    assert re.search(r"headset disappeared at \d+ s\. What was recorded is kept", said) and "default input, mic" in said
+    assert (
+        re.search(r"headset disappeared at \d+ s\. What was recorded is kept", said)
+        and "default input, mic" in said
+    )
     rec = json.loads(out)["data"]["recording"]
     assert rec["duration_s"] == 5.0 and rec["state"] == "finalised"
 
 
 @pytest.mark.slow
 def test_clipping_input_warns(pulse, qylon_home, tmp_path):
-    loud = write_wav(tmp_path / "loud.wav", np.sign(np.sin(2 * np.pi * 200 * np.arange(32000) / 16000)))
-    run = Run(pulse, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--max-duration", "3",
-              "--no-transcribe", "--json")
+    loud = write_wav(
+        tmp_path / "loud.wav", np.sign(np.sin(2 * np.pi * 200 * np.arange(32000) / 16000))
+    )
+    run = Run(
+        pulse,
+        qylon_home,
+        "record",
+        "--device",
+        "vsink.monitor",
+        "--no-system-audio",
+        "--max-duration",
+        "3",
+        "--no-transcribe",
+        "--json",
+    )
     run.manifest()
     pulse.play(loud).wait(timeout=30)
     code, out, err = run.finish()
@@ -333,13 +461,26 @@ def test_clipping_input_warns(pulse, qylon_home, tmp_path):
 def test_sound_server_dying_keeps_what_was_recorded(qylon_home, tmp_path):
     from .pulse import PulseServer
 
-    tone = write_wav(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000))
+    tone = write_wav(
+        tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    )
     own = PulseServer().start()  # a server of its own: this test kills it
     try:
-        run = Run(own, qylon_home, "record", "--device", "vsink.monitor", "--no-system-audio", "--no-transcribe", "--json")
+        run = Run(
+            own,
+            qylon_home,
+            "record",
+            "--device",
+            "vsink.monitor",
+            "--no-system-audio",
+            "--no-transcribe",
+            "--json",
+        )
         meta = run.manifest()
         own.play(tone).wait(timeout=30)
-        wait_until(lambda: has_tone(recorded_pcm(run, meta)[-int(3 * meta["rate"]):], meta["rate"]))  # on disk
+        wait_until(
+            lambda: has_tone(recorded_pcm(run, meta)[-int(3 * meta["rate"]) :], meta["rate"])
+        )  # on disk
         kept = recorded_s(run, meta)
         os.kill(own.pid, signal.SIGKILL)
         time.sleep(3.5)  # the recorder's watchdog gives up on the device after 2 s without audio
@@ -349,7 +490,10 @@ def test_sound_server_dying_keeps_what_was_recorded(qylon_home, tmp_path):
         own.stop()
     assert code == 0, err
     said = " ".join(err.split())
-    assert "No audio from vsink.monitor for 2 s: the device seems gone. What was recorded is kept" in said
+    assert (
+        "No audio from vsink.monitor for 2 s: the device seems gone. What was recorded is kept"
+        in said
+    )
     assert "No default input yet" in said
     rec = json.loads(out)["data"]["recording"]
     rate, _, pcm = wav_info(Path(rec["audio_path"]))

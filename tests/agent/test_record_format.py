@@ -32,7 +32,9 @@ def test_torn_wav_is_repaired_into_a_valid_file(tmp_path):
     decoded = audio.decode(rec.audio)
     assert decoded.channels.shape == (2, 32000) and abs(decoded.duration_s - 2.0) < 0.01
     again = recording.Recording(rec.folder)
-    assert again.state == "finalised" and again.meta["duration_s"] == 2.0 and again.meta["recovered"]
+    assert (
+        again.state == "finalised" and again.meta["duration_s"] == 2.0 and again.meta["recovered"]
+    )
     assert not (rec.folder / recording.RESERVE).exists()
 
 
@@ -41,10 +43,22 @@ def test_a_live_recording_is_not_recovered(tmp_path):
     rec = recording.Recording.create(base, title="live")
     assert recording.pending(base) == []  # this process holds the lock
     code = "from qylon_agent.recording import files as r; import sys; print(r.Recording(r.root().joinpath(sys.argv[1])).is_live())"
-    other = subprocess.run([sys.executable, "-c", code, rec.id], check=False, capture_output=True, text=True, env=os.environ)
+    other = subprocess.run(
+        [sys.executable, "-c", code, rec.id],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
     assert other.stdout.strip() == "True", other.stderr
     rec.unlock()
-    other = subprocess.run([sys.executable, "-c", code, rec.id], check=False, capture_output=True, text=True, env=os.environ)
+    other = subprocess.run(
+        [sys.executable, "-c", code, rec.id],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
     assert other.stdout.strip() == "False", other.stderr
 
 
@@ -65,7 +79,9 @@ def test_recover_no_transcribe_finalises_only(qylon):
     [done] = result.json["data"]
     assert done["meeting_id"] is None and done["error"] is None
     assert done["recording"]["state"] == "finalised" and done["recording"]["duration_s"] == 0.5
-    assert qylon("meeting", "recover", "--json").json == {"data": []}  # the user chose: not pending any more
+    assert qylon("meeting", "recover", "--json").json == {
+        "data": []
+    }  # the user chose: not pending any more
 
 
 def test_recover_reports_a_recording_without_speech(qylon):

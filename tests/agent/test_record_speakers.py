@@ -29,8 +29,14 @@ pytestmark = pytest.mark.slow
 def _tracks():
     """(system track, microphone track, reference turns), same length, 16 kHz."""
     jfk = decode(AUDIO / "jfk.wav").samples
-    plan = [("sys", _clip("aew_a0001"), "aew"), ("mic", jfk[: int(5.5 * SAMPLE_RATE)], "me"), ("sys", _clip("axb_a0004"), "axb"),
-            ("sys", _clip("aew_a0002"), "aew"), ("mic", jfk[int(5.5 * SAMPLE_RATE):], "me"), ("sys", _clip("axb_a0006"), "axb")]
+    plan = [
+        ("sys", _clip("aew_a0001"), "aew"),
+        ("mic", jfk[: int(5.5 * SAMPLE_RATE)], "me"),
+        ("sys", _clip("axb_a0004"), "axb"),
+        ("sys", _clip("aew_a0002"), "aew"),
+        ("mic", jfk[int(5.5 * SAMPLE_RATE) :], "me"),
+        ("sys", _clip("axb_a0006"), "axb"),
+    ]
     length = int(sum(len(x) for _, x, _ in plan) + SAMPLE_RATE * (0.7 * len(plan) + 1))
     tracks = {"sys": np.zeros(length, np.float32), "mic": np.zeros(length, np.float32)}
     ref, t = [], 0.7
@@ -45,15 +51,19 @@ def _tracks():
 
 def _offset(recorded: np.ndarray, played: np.ndarray) -> float:
     """Seconds from the recording's start to the track's (cross-correlation of 10 ms envelopes)."""
+
     def env(x):
         n = len(x) // 160
         return np.sqrt(np.square(x[: n * 160]).reshape(n, 160).mean(axis=1))
+
     a, b = env(recorded), env(played)
     corr = np.correlate(a - a.mean(), b - b.mean(), mode="full")
     return (int(np.argmax(corr)) - (len(b) - 1)) * 0.01
 
 
-def test_a_recorded_call_names_the_microphone_and_tells_the_others_apart(pulse, qylon_home, tmp_path):
+def test_a_recorded_call_names_the_microphone_and_tells_the_others_apart(
+    pulse, qylon_home, tmp_path
+):
     system, mic, ref = _tracks()
     sys_wav, mic_wav = write_wav(tmp_path / "call.wav", system), write_wav(tmp_path / "me.wav", mic)
     run = Run(pulse, qylon_home, "record", "--device", "mic", "--no-transcribe", "--json")
@@ -82,8 +92,15 @@ def test_a_recorded_call_names_the_microphone_and_tells_the_others_apart(pulse, 
     shift = _offset(audio.channels[1], system)
     ref = [(s + shift, e + shift, who) for s, e, who in ref]
     both = diarize.diarize(audio)
-    mono = diarize.diarize(Audio(path=audio.path, samples=audio.samples, channels=None,
-                                 original_rate=audio.original_rate, original_channels=1))
+    mono = diarize.diarize(
+        Audio(
+            path=audio.path,
+            samples=audio.samples,
+            channels=None,
+            original_rate=audio.original_rate,
+            original_channels=1,
+        )
+    )
 
     def score(result):
         return der.score(ref, [(t.start, t.end, str(t.speaker)) for t in result.turns]).der

@@ -14,7 +14,10 @@ from qylon_cli.schemas import ActionItem, Meeting, Segment
 
 def _meeting(i: int, tag: str) -> Meeting:
     return Meeting(
-        id=str(uuid.uuid4()), title=f"{tag} {i}", created_at=datetime(2026, 11, 2, 9, tzinfo=UTC), duration_s=10.0,
+        id=str(uuid.uuid4()),
+        title=f"{tag} {i}",
+        created_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+        duration_s=10.0,
         segments=[Segment(start=0, end=4, text=f"word {i} from {tag}")],
         action_items=[ActionItem(id=uuid.uuid4().hex[:12], task=f"task {i}")],
     )
@@ -48,4 +51,7 @@ def test_two_concurrent_writers_both_succeed(tmp_path):
     store = Store(path)
     assert store.db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 2 * n
     assert len(store.list_meetings()) == 2 * n
-    assert store.db.execute("SELECT count(*) FROM sync_outbox WHERE pushed_at IS NULL").fetchone()[0] == 2 * n
+    assert (
+        store.db.execute("SELECT count(*) FROM sync_outbox WHERE pushed_at IS NULL").fetchone()[0]
+        == 2 * n
+    )

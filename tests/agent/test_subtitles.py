@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
@@ -19,7 +20,15 @@ def call_meeting(tmp_path_factory):
     from ..conftest import run_qylon
 
     env = {"QYLON_HOME": str(tmp_path_factory.mktemp("subs-home"))}
-    result = run_qylon("meeting", "transcribe", str(AUDIO / "two_speakers_call.wav"), "--extractor", "offline", "--json", env=env)
+    result = run_qylon(
+        "meeting",
+        "transcribe",
+        str(AUDIO / "two_speakers_call.wav"),
+        "--extractor",
+        "offline",
+        "--json",
+        env=env,
+    )
     assert result.code == 0, result.stderr
     return env, result.json["data"]
 
@@ -45,13 +54,19 @@ def test_srt_cues_keep_the_limits_and_every_word(qylon, call_meeting, tmp_path):
     spoken = [w for s in meeting["segments"] for w in s["text"].split()]
     shown = [w for sub in subs for w in re.sub(r"^[^:\n]+: ", "", sub.content).split()]
     assert shown == spoken
-    assert all(a.end <= b.start for a, b in zip(subs, subs[1:]) if a.content.split(":")[0] == b.content.split(":")[0])
+    assert all(
+        a.end <= b.start
+        for a, b in itertools.pairwise(subs)
+        if a.content.split(":")[0] == b.content.split(":")[0]
+    )
 
 
 def test_vtt_cues_start_at_their_first_words_time(qylon, call_meeting, tmp_path):
     env, meeting = call_meeting
     target = tmp_path / "call.vtt"
-    assert qylon("meeting", "export", meeting["id"], "-f", "vtt", "-o", str(target), env=env).code == 0
+    assert (
+        qylon("meeting", "export", meeting["id"], "-f", "vtt", "-o", str(target), env=env).code == 0
+    )
     captions = webvtt.read(str(target))
     for cap in captions:
         lines = cap.text.split("\n")
@@ -61,4 +76,6 @@ def test_vtt_cues_start_at_their_first_words_time(qylon, call_meeting, tmp_path)
     data = json.loads(qylon("meeting", "export", meeting["id"], "-f", "json", env=env).stdout)
     word_starts = {round(w["start"], 3) for s in data["segments"] for w in s["words"]}
     assert all(round(seconds(c.start), 3) in word_starts for c in captions)
-    assert sum(len(words_of(c.text)) for c in captions) == sum(len(s["text"].split()) for s in meeting["segments"])
+    assert sum(len(words_of(c.text)) for c in captions) == sum(
+        len(s["text"].split()) for s in meeting["segments"]
+    )

@@ -33,11 +33,23 @@ def make_meetings(n: int, *, client: str | None = "Acme", words: int = 20) -> li
     base = datetime(2026, 11, 1, 9, tzinfo=UTC)
     for i in range(n):
         m = Meeting(
-            id=str(uuid.uuid4()), title=f"Meeting {i:03d}", client=client, created_at=base + timedelta(hours=i),
-            duration_s=600.0, language="en", model="tiny.en",
+            id=str(uuid.uuid4()),
+            title=f"Meeting {i:03d}",
+            client=client,
+            created_at=base + timedelta(hours=i),
+            duration_s=600.0,
+            language="en",
+            model="tiny.en",
             speakers=[Speaker(id="SPEAKER_1", name="Ana", talk_time_s=300.0)],
-            segments=[Segment(start=j * 5.0, end=j * 5.0 + 4.5, speaker="SPEAKER_1", text=" ".join(["word"] * words))
-                      for j in range(40)],
+            segments=[
+                Segment(
+                    start=j * 5.0,
+                    end=j * 5.0 + 4.5,
+                    speaker="SPEAKER_1",
+                    text=" ".join(["word"] * words),
+                )
+                for j in range(40)
+            ],
             action_items=[ActionItem(id=f"a{i}", owner="Ana", task=f"Follow up {i}")],
         )
         store.save_meeting(m)
@@ -49,8 +61,12 @@ def make_meetings(n: int, *, client: str | None = "Acme", words: int = 20) -> li
 def server_ids(url: str, token: str) -> list[str]:
     ids, offset = [], 0
     while True:
-        page = httpx2.get(f"{url}/v1/meetings", params={"limit": 200, "offset": offset},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+        page = httpx2.get(
+            f"{url}/v1/meetings",
+            params={"limit": 200, "offset": offset},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
         ids += [m["id"] for m in page["items"]]
         offset += len(page["items"])
         if offset >= page["total"] or not page["items"]:
@@ -64,14 +80,29 @@ def backend(team_servers):
 
 
 def test_dry_run_push_repush_and_client_pull(qylon, server, org, signed_in):
-    httpx2.post(f"{server.url}/v1/clients", json={"name": "Acme"}, headers={"Authorization": f"Bearer {org.token}"})
+    httpx2.post(
+        f"{server.url}/v1/clients",
+        json={"name": "Acme"},
+        headers={"Authorization": f"Bearer {org.token}"},
+    )
     meetings = make_meetings(3)
     dry = qylon("sync", "--dry-run", "--json")  # no server needed
-    assert dry.code == 0 and [r["id"] for r in dry.json["data"]["pending"]] == [m.id for m in meetings]
+    assert dry.code == 0 and [r["id"] for r in dry.json["data"]["pending"]] == [
+        m.id for m in meetings
+    ]
     first = qylon("sync", "--json", env=signed_in)
     assert first.code == 0, first.stdout + first.stderr
-    assert first.json["data"] | {"pushed_ids": None} == {"pushed": 3, "unchanged": 0, "failed": [], "deleted": 0, "stale": [],
-                                                        "pending": 0, "clients": 1, "pushed_ids": None, "deleted_ids": []}
+    assert first.json["data"] | {"pushed_ids": None} == {
+        "pushed": 3,
+        "unchanged": 0,
+        "failed": [],
+        "deleted": 0,
+        "stale": [],
+        "pending": 0,
+        "clients": 1,
+        "pushed_ids": None,
+        "deleted_ids": [],
+    }
     again = qylon("sync", "--json", env=signed_in).json["data"]
     assert again["pushed"] == 0 and again["pending"] == 0
     # Editing a meeting queues it again; the server updates it in place.
@@ -81,7 +112,9 @@ def test_dry_run_push_repush_and_client_pull(qylon, server, org, signed_in):
     assert [r["id"] for r in Outbox(store).pending()] == [edited.id]
     assert qylon("sync", "--json", env=signed_in).json["data"]["pushed"] == 1
     assert sorted(server_ids(server.url, org.token)) == sorted(m.id for m in meetings)
-    got = httpx2.get(f"{server.url}/v1/meetings/{edited.id}", headers={"Authorization": f"Bearer {org.token}"}).json()
+    got = httpx2.get(
+        f"{server.url}/v1/meetings/{edited.id}", headers={"Authorization": f"Bearer {org.token}"}
+    ).json()
     assert got["title"] == "Kick-off (edited)" and len(got["segments"]) == 40
     # The client list is cached for offline completion of --client.
     assert Outbox(store).client_names("ac") == ["Acme"]
@@ -92,7 +125,10 @@ def test_dry_run_push_repush_and_client_pull(qylon, server, org, signed_in):
 
 def test_unreachable_server_is_exit_6_and_keeps_the_outbox(qylon):
     make_meetings(2)
-    env = {**credentials(f"http://127.0.0.1:{free_port()}", "qyl_live_x_" + "y" * 30), "QYLON_SYNC_RETRIES": "2"}
+    env = {
+        **credentials(f"http://127.0.0.1:{free_port()}", "qyl_live_x_" + "y" * 30),
+        "QYLON_SYNC_RETRIES": "2",
+    }
     started = time.monotonic()
     result = qylon("sync", "--json", env=env)
     assert result.code == 6 and result.json["error"]["code"] == "unavailable"
@@ -114,13 +150,32 @@ def test_not_logged_in_is_exit_4(qylon):
 
 # -- killing things ---------------------------------------------------------------------
 
+
 @contextmanager
 def server_process(database_url: str, port: int, home):
-    env = {**os.environ, "QYLON_HOME": str(home), "QYLON_SECRET_KEY": PEPPER, "QYLON_RATE_LIMIT": "100000/minute"}
+    env = {
+        **os.environ,
+        "QYLON_HOME": str(home),
+        "QYLON_SECRET_KEY": PEPPER,
+        "QYLON_RATE_LIMIT": "100000/minute",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port), "--database-url", database_url,
-         "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "qylon_cli",
+            "server",
+            "start",
+            "--port",
+            str(port),
+            "--database-url",
+            database_url,
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 30
@@ -151,7 +206,9 @@ def wait_for(predicate, timeout=60.0):
 
 def count_on_server(url, token) -> int:
     try:
-        return httpx2.get(f"{url}/v1/meetings?limit=1", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()["total"]
+        return httpx2.get(
+            f"{url}/v1/meetings?limit=1", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ).json()["total"]
     except httpx2.TransportError:
         return -1
 
@@ -168,8 +225,13 @@ def test_server_killed_mid_sync_and_restarted(engine, tmp_path, qylon_home, team
     # A generous retry budget (about 35 s): restarting the server on a loaded machine can be slow.
     env = {**os.environ, **credentials(url, org.token), "NO_COLOR": "1", "QYLON_SYNC_RETRIES": "12"}
     with server_process(backend.url, port, tmp_path / "srv-home") as first:
-        sync = subprocess.Popen([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "qylon_cli", "sync", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: count_on_server(url, org.token) >= 15)
         first.send_signal(signal.SIGKILL)  # the server dies mid-sync
         first.wait(10)
@@ -184,23 +246,38 @@ def test_server_killed_mid_sync_and_restarted(engine, tmp_path, qylon_home, team
         report = json.loads(out)["data"]
         assert report["pending"] == 0 and report["failed"] == []
         ids = server_ids(url, org.token)
-    assert len(ids) == n and sorted(ids) == sorted(m.id for m in meetings)  # every meeting exactly once
+    assert len(ids) == n and sorted(ids) == sorted(
+        m.id for m in meetings
+    )  # every meeting exactly once
     assert Outbox(Store()).pending() == []
 
 
 @pytest.mark.slow
-def test_sync_killed_mid_run_resumes_without_duplicates(tmp_path, qylon_home, server, org, signed_in):
+def test_sync_killed_mid_run_resumes_without_duplicates(
+    tmp_path, qylon_home, server, org, signed_in
+):
     n = 120
     meetings = make_meetings(n, words=60)
     env = {**os.environ, **signed_in}
-    sync = subprocess.Popen([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sync = subprocess.Popen(
+        [sys.executable, "-m", "qylon_cli", "sync", "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(lambda: count_on_server(server.url, org.token) >= 10)
     sync.send_signal(signal.SIGKILL)  # the agent crashes mid-sync
     sync.wait(10)
     left = len(Outbox(Store()).pending())
     assert 0 < left < n
-    rerun = subprocess.run([sys.executable, "-m", "qylon_cli", "sync", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "qylon_cli", "sync", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert rerun.returncode == 0, rerun.stderr
     ids = server_ids(server.url, org.token)
     assert len(ids) == n and sorted(ids) == sorted(m.id for m in meetings)
@@ -215,6 +292,8 @@ def test_only_the_file_name_of_the_recording_is_uploaded(qylon, server, org, sig
     store.save_meeting(meeting)
     store.close()
     assert qylon("sync", "--json", env=signed_in).code == 0
-    stored = httpx2.get(f"{server.url}/v1/meetings/{meeting.id}", headers={"Authorization": f"Bearer {org.token}"}).json()
+    stored = httpx2.get(
+        f"{server.url}/v1/meetings/{meeting.id}", headers={"Authorization": f"Bearer {org.token}"}
+    ).json()
     assert stored["source"] == "2026-11-01 board.m4a"
     assert Store().get_meeting(meeting.id).source == meeting.source  # kept whole on the device

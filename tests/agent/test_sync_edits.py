@@ -16,11 +16,21 @@ MID = "33333333-3333-4333-8333-333333333333"
 
 def stored_meeting() -> Meeting:
     meeting = Meeting(
-        id=MID, title="Weekly sync", client="Acme", created_at=datetime(2026, 11, 18, 10, tzinfo=UTC), duration_s=20.0,
-        language="en", model="tiny.en",
+        id=MID,
+        title="Weekly sync",
+        client="Acme",
+        created_at=datetime(2026, 11, 18, 10, tzinfo=UTC),
+        duration_s=20.0,
+        language="en",
+        model="tiny.en",
         speakers=[Speaker(id="SPEAKER_1", talk_time_s=6), Speaker(id="SPEAKER_2", talk_time_s=5)],
         segments=[
-            Segment(start=0.0, end=5.0, speaker="SPEAKER_1", text="Bob, could you send the migration report by Friday?"),
+            Segment(
+                start=0.0,
+                end=5.0,
+                speaker="SPEAKER_1",
+                text="Bob, could you send the migration report by Friday?",
+            ),
             Segment(start=5.5, end=7.0, speaker="SPEAKER_2", text="Yes, I can do that."),
         ],
         action_items=[ActionItem(id="a1b2c3d4e5f6", owner="Bob", task="Send the migration report")],
@@ -32,7 +42,9 @@ def stored_meeting() -> Meeting:
 
 
 def on_server(server, org, path: str = f"/v1/meetings/{MID}"):
-    return httpx2.get(f"{server.url}{path}", headers={"Authorization": f"Bearer {org.token}"}, timeout=30)
+    return httpx2.get(
+        f"{server.url}{path}", headers={"Authorization": f"Bearer {org.token}"}, timeout=30
+    )
 
 
 def sync(qylon, env) -> dict:
@@ -41,7 +53,9 @@ def sync(qylon, env) -> dict:
     return result.json["data"]
 
 
-def test_every_edit_reaches_the_server_and_a_second_sync_sends_nothing(qylon, server, org, signed_in):
+def test_every_edit_reaches_the_server_and_a_second_sync_sends_nothing(
+    qylon, server, org, signed_in
+):
     stored_meeting()
     assert sync(qylon, signed_in)["pushed"] == 1
     assert sync(qylon, signed_in)["pushed"] == 0
@@ -50,7 +64,9 @@ def test_every_edit_reaches_the_server_and_a_second_sync_sends_nothing(qylon, se
     assert qylon("meeting", "rename-speaker", MID[:8], "SPEAKER_2", "Bob Stone", "--json").code == 0
     assert qylon("sync", "--dry-run", "--json").json["data"]["pending"][0]["id"] == MID
     assert sync(qylon, signed_in)["pushed"] == 1
-    assert {s["id"]: s["name"] for s in on_server(server, org).json()["speakers"]}["SPEAKER_2"] == "Bob Stone"
+    assert {s["id"]: s["name"] for s in on_server(server, org).json()["speakers"]}[
+        "SPEAKER_2"
+    ] == "Bob Stone"
 
     # An item done, then open again: the agent's newer change wins over the server's copy.
     assert qylon("meeting", "actions", "done", "a1b2c3d4e5f6", "--json").code == 0
@@ -66,17 +82,53 @@ def test_every_edit_reaches_the_server_and_a_second_sync_sends_nothing(qylon, se
     assert sync(qylon, signed_in)["pushed"] == 1
     got = on_server(server, org).json()
     assert got["summary"] == analyzed.json["data"]["summary"]
-    assert [a["task"] for a in got["action_items"]] == [a["task"] for a in analyzed.json["data"]["action_items"]]
+    assert [a["task"] for a in got["action_items"]] == [
+        a["task"] for a in analyzed.json["data"]["action_items"]
+    ]
 
     # Corrections: title, client, date, words, an item corrected and one added by hand.
-    assert qylon("meeting", "edit", MID[:8], "--title", "Weekly sync (Acme)", "--client", "Globex", "--date", "2026-11-17", "--json").code == 0
+    assert (
+        qylon(
+            "meeting",
+            "edit",
+            MID[:8],
+            "--title",
+            "Weekly sync (Acme)",
+            "--client",
+            "Globex",
+            "--date",
+            "2026-11-17",
+            "--json",
+        ).code
+        == 0
+    )
     assert sync(qylon, signed_in)["pushed"] == 1
     got = on_server(server, org).json()
-    assert (got["title"], got["client"], got["created_at"][:10], got["date_source"]) == ("Weekly sync (Acme)", "Globex", "2026-11-17", "given")
+    assert (got["title"], got["client"], got["created_at"][:10], got["date_source"]) == (
+        "Weekly sync (Acme)",
+        "Globex",
+        "2026-11-17",
+        "given",
+    )
     assert qylon("meeting", "fix", MID[:8], "2", "Yes, I can do that today.", "--json").code == 0
     item = got["action_items"][0]["id"]
-    assert qylon("meeting", "actions", "edit", item, "--owner", "Bob Stone", "--due", "2026-11-30", "--json").code == 0
-    added = qylon("meeting", "actions", "add", MID[:8], "Book the venue", "--owner", "Dana", "--json").json["data"]
+    assert (
+        qylon(
+            "meeting",
+            "actions",
+            "edit",
+            item,
+            "--owner",
+            "Bob Stone",
+            "--due",
+            "2026-11-30",
+            "--json",
+        ).code
+        == 0
+    )
+    added = qylon(
+        "meeting", "actions", "add", MID[:8], "Book the venue", "--owner", "Dana", "--json"
+    ).json["data"]
     assert sync(qylon, signed_in)["pushed"] == 1
     got = on_server(server, org).json()
     assert got["segments"][1]["text"] == "Yes, I can do that today."
@@ -100,8 +152,11 @@ def test_every_edit_reaches_the_server_and_a_second_sync_sends_nothing(qylon, se
 def test_a_status_set_on_the_server_after_the_agents_stays(qylon, server, org, signed_in):
     stored_meeting()
     sync(qylon, signed_in)
-    patched = httpx2.patch(f"{server.url}/v1/action-items/{MID}/a1b2c3d4e5f6", json={"status": "done"},
-                           headers={"Authorization": f"Bearer {org.token}"})
+    patched = httpx2.patch(
+        f"{server.url}/v1/action-items/{MID}/a1b2c3d4e5f6",
+        json={"status": "done"},
+        headers={"Authorization": f"Bearer {org.token}"},
+    )
     assert patched.status_code == 200
     assert qylon("meeting", "rename-speaker", MID[:8], "SPEAKER_1", "Alice", "--json").code == 0
     assert sync(qylon, signed_in)["pushed"] == 1
@@ -111,9 +166,15 @@ def test_a_status_set_on_the_server_after_the_agents_stays(qylon, server, org, s
 def test_an_older_edit_is_refused_and_reported(qylon, server, org, signed_in):
     stored_meeting()
     sync(qylon, signed_in)
-    newer = on_server(server, org).json() | {"title": "Edited elsewhere", "updated_at": "2099-01-01T00:00:00Z"}
+    newer = on_server(server, org).json() | {
+        "title": "Edited elsewhere",
+        "updated_at": "2099-01-01T00:00:00Z",
+    }
     headers = {"Authorization": f"Bearer {org.token}"}
-    assert httpx2.put(f"{server.url}/v1/meetings/{MID}", json=newer, headers=headers).status_code == 200
+    assert (
+        httpx2.put(f"{server.url}/v1/meetings/{MID}", json=newer, headers=headers).status_code
+        == 200
+    )
     older = newer | {"title": "An old copy", "updated_at": "2098-01-01T00:00:00Z"}
     refused = httpx2.put(f"{server.url}/v1/meetings/{MID}", json=older, headers=headers)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "stale_edit"
@@ -122,6 +183,10 @@ def test_an_older_edit_is_refused_and_reported(qylon, server, org, signed_in):
     result = qylon("sync", "--json", "--no-pull", env=signed_in)
     assert result.code == 1
     data = result.json["data"]
-    assert data["pushed"] == 0 and [s["id"] for s in data["stale"]] == [MID] and "newer edit" in data["stale"][0]["error"]
+    assert (
+        data["pushed"] == 0
+        and [s["id"] for s in data["stale"]] == [MID]
+        and "newer edit" in data["stale"][0]["error"]
+    )
     assert on_server(server, org).json()["title"] == "Edited elsewhere"
     assert sync(qylon, signed_in)["stale"] == []

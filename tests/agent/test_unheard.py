@@ -32,11 +32,24 @@ def words(segments) -> list[str]:
 
 def test_uncovered_speech_is_what_no_word_covers():
     speech = [unheard.Stretch(0.0, 10.0), unheard.Stretch(20.0, 30.0)]
-    said = [Segment(start=0.2, end=4.0, text="a b", words=[Word(start=0.2, end=1.0, word=" a"), Word(start=3.0, end=4.0, word=" b")]),
-            Segment(start=20.0, end=21.0, text="c")]  # a segment without word times covers its span
+    said = [
+        Segment(
+            start=0.2,
+            end=4.0,
+            text="a b",
+            words=[Word(start=0.2, end=1.0, word=" a"), Word(start=3.0, end=4.0, word=" b")],
+        ),
+        Segment(start=20.0, end=21.0, text="c"),
+    ]  # a segment without word times covers its span
     gaps = [g.to_dict() for g in unheard.uncovered(speech, said)]
-    assert gaps == [{"start": 1.5, "end": 2.5}, {"start": 4.5, "end": 10.0}, {"start": 21.5, "end": 30.0}]
-    assert unheard.uncovered([unheard.Stretch(5.0, 5.8)], []) == []  # too short to be worth a second pass
+    assert gaps == [
+        {"start": 1.5, "end": 2.5},
+        {"start": 4.5, "end": 10.0},
+        {"start": 21.5, "end": 30.0},
+    ]
+    assert (
+        unheard.uncovered([unheard.Stretch(5.0, 5.8)], []) == []
+    )  # too short to be worth a second pass
 
 
 def test_a_last_turn_the_model_gave_up_on_is_transcribed_again(tmp_path):
@@ -45,7 +58,9 @@ def test_a_last_turn_the_model_gave_up_on_is_transcribed_again(tmp_path):
     full = stt.transcribe(audio, opts)
     assert full.unheard == [] and LAST_TURN in " ".join(words(full.segments))
     # The first pass as when the model gives up in its last window: nothing after the call.
-    gave_up = stt.Transcript(language="en", model=opts.model, segments=[s for s in full.segments if s.start < 30.5])
+    gave_up = stt.Transcript(
+        language="en", model=opts.model, segments=[s for s in full.segments if s.start < 30.5]
+    )
     assert LAST_TURN not in " ".join(words(gave_up.segments))
     stt._hear_the_rest(stt.load_model(opts), audio, gave_up, language="en", beam_size=5)
     assert [g["start"] < 31.5 and g["end"] > 41.5 for g in gave_up.recovered] == [True]
@@ -59,8 +74,11 @@ def shipped_sample() -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("make", "last_turn"), [(meeting_audio, LAST_TURN), (shipped_sample, "talk next week")],
-                         ids=["shared-recordings", "shipped-sample"])
+@pytest.mark.parametrize(
+    ("make", "last_turn"),
+    [(meeting_audio, LAST_TURN), (shipped_sample, "talk next week")],
+    ids=["shared-recordings", "shipped-sample"],
+)
 def test_every_format_keeps_the_last_turn_and_the_wav_word_count(qylon, tmp_path, make, last_turn):
     samples = make()
     counts = {}
@@ -72,7 +90,9 @@ def test_every_format_keeps_the_last_turn_and_the_wav_word_count(qylon, tmp_path
             from .audiofiles import encode
 
             encode(samples, path)
-        result = qylon("meeting", "transcribe", str(path), "--no-diarize", "--extractor", "offline", "--json")
+        result = qylon(
+            "meeting", "transcribe", str(path), "--no-diarize", "--extractor", "offline", "--json"
+        )
         assert result.code == 0, result.stderr
         data = result.json["data"]
         assert data["warnings"] == [], suffix
@@ -84,5 +104,13 @@ def test_every_format_keeps_the_last_turn_and_the_wav_word_count(qylon, tmp_path
 
 @pytest.mark.parametrize("name", ["jfk.wav", "two_speakers_call.wav"])
 def test_no_false_alarm_on_the_shared_recordings(qylon, name):
-    data = qylon("meeting", "transcribe", str(AUDIO / name), "--no-diarize", "--extractor", "offline", "--json").json["data"]
+    data = qylon(
+        "meeting",
+        "transcribe",
+        str(AUDIO / name),
+        "--no-diarize",
+        "--extractor",
+        "offline",
+        "--json",
+    ).json["data"]
     assert data["warnings"] == [] and data["recovered"] == []

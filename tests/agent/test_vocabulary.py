@@ -17,7 +17,16 @@ DEMO = SHARED / "data" / "voices" / "concat_demo" / "concat_demo_4spk.wav"
 
 
 def text_of(qylon, *extra) -> str:
-    result = qylon("meeting", "transcribe", str(DEMO), "--no-diarize", "--extractor", "offline", *extra, "--json")
+    result = qylon(
+        "meeting",
+        "transcribe",
+        str(DEMO),
+        "--no-diarize",
+        "--extractor",
+        "offline",
+        *extra,
+        "--json",
+    )
     assert result.code == 0, result.stderr
     return " ".join(s["text"] for s in result.json["data"]["segments"])
 
@@ -38,12 +47,16 @@ def test_a_clients_vocabulary_fixes_its_names(qylon):
 
 def test_the_clients_name_and_people_come_on_their_own(qylon_home):
     store = Store()
-    store.save_meeting(Meeting(
-        id="55555555-5555-4555-8555-555555555555", title="Earlier", client="Globex",
-        created_at=datetime(2026, 11, 2, tzinfo=UTC),
-        speakers=[Speaker(id="SPEAKER_1", name="Hank Scorpio"), Speaker(id="SPEAKER_2")],
-        segments=[Segment(start=0, end=1, text="hello", speaker="SPEAKER_1")],
-    ))
+    store.save_meeting(
+        Meeting(
+            id="55555555-5555-4555-8555-555555555555",
+            title="Earlier",
+            client="Globex",
+            created_at=datetime(2026, 11, 2, tzinfo=UTC),
+            speakers=[Speaker(id="SPEAKER_1", name="Hank Scorpio"), Speaker(id="SPEAKER_2")],
+            segments=[Segment(start=0, end=1, text="hello", speaker="SPEAKER_1")],
+        )
+    )
     store.close()
     settings = settings_mod.load()
     assert vocabulary.hotwords(settings, "Globex") == "Globex, Hank Scorpio"

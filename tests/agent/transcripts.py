@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from qylon_cli.schemas import Meeting, Segment, Speaker
 
@@ -19,7 +19,13 @@ Alice: Agreed. Thanks everyone, talk next week.
 WEDNESDAY = date(2026, 11, 25)
 
 
-def make_meeting(text: str = TEAM, day: date = WEDNESDAY, *, named: bool = True, meeting_id: str = "5eed0000-0000-4000-8000-000000000001") -> Meeting:
+def make_meeting(
+    text: str = TEAM,
+    day: date = WEDNESDAY,
+    *,
+    named: bool = True,
+    meeting_id: str = "5eed0000-0000-4000-8000-000000000001",
+) -> Meeting:
     labels: dict[str, str] = {}
     segments, clock = [], 0.0
     for line in text.strip().splitlines():
@@ -30,8 +36,10 @@ def make_meeting(text: str = TEAM, day: date = WEDNESDAY, *, named: bool = True,
     return Meeting(
         id=meeting_id,
         title="Weekly sync with Acme",
-        created_at=datetime(day.year, day.month, day.day, 9, 30, tzinfo=timezone.utc),
+        created_at=datetime(day.year, day.month, day.day, 9, 30, tzinfo=UTC),
         duration_s=clock,
         segments=segments,
-        speakers=[Speaker(id=label, name=name if named else None) for name, label in labels.items()],
+        speakers=[
+            Speaker(id=label, name=name if named else None) for name, label in labels.items()
+        ],
     )

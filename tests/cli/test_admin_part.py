@@ -16,8 +16,13 @@ LOADED = "print('LOADED=' + ','.join(sorted(m for m in sys.modules if m.split('.
 
 def _loaded_after(code: str, roots: set[str], env: dict | None = None) -> list[str]:
     script = "import sys\n" + code + LOADED.format(roots)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         env={"COLUMNS": "200", "PATH": "", **(env or {})})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": "", **(env or {})},
+        check=False,
+    )
     line = next((line for line in out.stdout.splitlines() if line.startswith("LOADED=")), None)
     assert line is not None, out.stderr
     return [m for m in line.removeprefix("LOADED=").split(",") if m]
@@ -40,8 +45,9 @@ def test_the_host_imports_nothing_from_the_admin_part():
         "from qylon_cli.cli.app import build_app\n"
         "build_app()\n"
     )
-    loaded = _loaded_after(code, {"qylon_admin", "email_validator", "phonenumbers"},
-                           env={"QYLON_LOAD_PLUGINS": ""})
+    loaded = _loaded_after(
+        code, {"qylon_admin", "email_validator", "phonenumbers"}, env={"QYLON_LOAD_PLUGINS": ""}
+    )
     assert loaded == []
     # nor inside a function, where importing every module would not reach
     sources = Path(qylon_cli.__file__).parent.rglob("*.py")
@@ -51,7 +57,9 @@ def test_the_host_imports_nothing_from_the_admin_part():
 def test_help_with_the_admin_part_loads_only_its_commands():
     loaded = _loaded_after(HELP, {"qylon_admin", "email_validator", "phonenumbers", "pydantic"})
     assert "qylon_admin.plugin" in loaded and "qylon_admin.cli.users" in loaded
-    assert [m for m in loaded if not m.startswith(("qylon_admin.plugin", "qylon_admin.cli"))] == ["qylon_admin"]
+    assert [m for m in loaded if not m.startswith(("qylon_admin.plugin", "qylon_admin.cli"))] == [
+        "qylon_admin"
+    ]
 
 
 def test_users_without_the_admin_part_names_the_extra(qylon):
@@ -80,7 +88,9 @@ def _names(requirements: list[str] | None, extra: str | None = None) -> set[str]
     names = set()
     for req in map(Requirement, requirements or []):
         plain = req.marker is None or req.marker.evaluate({"extra": ""})
-        if (extra is None and plain) or (extra and not plain and req.marker.evaluate({"extra": extra})):
+        if (extra is None and plain) or (
+            extra and not plain and req.marker.evaluate({"extra": extra})
+        ):
             names.add(req.name.lower())
     return names
 

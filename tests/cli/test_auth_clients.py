@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from qylon_cli.client import ApiClient
 from qylon_cli.errors import NotAllowed, NotAuthenticated, NotFound, Unavailable
 
@@ -19,14 +20,38 @@ def backend(team_servers):
 
 
 def test_login_status_logout_with_keyring(qylon, server, org, qylon_home):
-    bad = qylon("auth", "login", "--server", server.url, "--token-stdin", "--json", input="qyl_live_nope_nopenopenopenopenopenope\n", env=FILE_KEYRING)
+    bad = qylon(
+        "auth",
+        "login",
+        "--server",
+        server.url,
+        "--token-stdin",
+        "--json",
+        input="qyl_live_nope_nopenopenopenopenopenope\n",
+        env=FILE_KEYRING,
+    )
     assert bad.code == 4 and bad.json["error"]["code"] == "not_authenticated"
-    login = qylon("auth", "login", "--server", server.url + "/", "--token-stdin", "--json", input=org.token + "\n", env=FILE_KEYRING)
+    login = qylon(
+        "auth",
+        "login",
+        "--server",
+        server.url + "/",
+        "--token-stdin",
+        "--json",
+        input=org.token + "\n",
+        env=FILE_KEYRING,
+    )
     assert login.code == 0, login.stderr
     assert login.json["data"]["organisation"] == org.name and login.json["data"]["role"] == "owner"
-    assert org.token not in (qylon_home / "config.toml").read_text()  # only the URL is in the config file
+    assert (
+        org.token not in (qylon_home / "config.toml").read_text()
+    )  # only the URL is in the config file
     status = qylon("auth", "status", "--json", env=FILE_KEYRING)
-    assert status.code == 0 and status.json["data"]["server"] == server.url and status.json["data"]["source"] == "keyring"
+    assert (
+        status.code == 0
+        and status.json["data"]["server"] == server.url
+        and status.json["data"]["source"] == "keyring"
+    )
     assert qylon("auth", "logout", "--json", env=FILE_KEYRING).json["data"]["removed"] is True
     after = qylon("auth", "status", "--json", env=FILE_KEYRING)
     assert after.code == 4 and "qylon auth login" in after.json["error"]["hint"]
@@ -38,26 +63,43 @@ def test_login_without_terminal_needs_token_stdin(qylon, server):
 
 
 def test_environment_wins_and_needs_no_keyring(qylon, server, org):
-    env = {**credentials(server.url, org.token), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env = {
+        **credentials(server.url, org.token),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
     status = qylon("auth", "status", "--json", env=env)
     assert status.code == 0 and status.json["data"]["source"] == "environment"
-    no_keyring = qylon("auth", "login", "--server", server.url, "--token-stdin", "--json", input=org.token,
-                       env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    no_keyring = qylon(
+        "auth",
+        "login",
+        "--server",
+        server.url,
+        "--token-stdin",
+        "--json",
+        input=org.token,
+        env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
+    )
     assert no_keyring.code == 1 and "QYLON_TOKEN" in no_keyring.json["error"]["hint"]
 
 
 def test_keys_create_list_rotate_revoke(qylon, server, signed_in):
-    made = qylon("auth", "keys", "create", "--name", "ci", "--scope", "read", "--json", env=signed_in)
+    made = qylon(
+        "auth", "keys", "create", "--name", "ci", "--scope", "read", "--json", env=signed_in
+    )
     assert made.code == 0 and made.json["data"]["token"].startswith("qyl_live_")
     key = made.json["data"]
     listed = qylon("auth", "keys", "list", "--json", env=signed_in).json["data"]
     assert any(k["id"] == key["id"] and "token" not in k for k in listed)
-    rotated = qylon("auth", "keys", "rotate", key["prefix"], "--grace", "0", "--json", env=signed_in)
+    rotated = qylon(
+        "auth", "keys", "rotate", key["prefix"], "--grace", "0", "--json", env=signed_in
+    )
     assert rotated.code == 0 and rotated.json["data"]["rotated_from_id"] == key["id"]
     old = qylon("auth", "status", "--json", env=credentials(server.url, key["token"]))
     assert old.code == 4
     new_id = rotated.json["data"]["id"]
-    assert qylon("auth", "keys", "revoke", new_id, "--json", env=signed_in).code == 2  # no terminal: needs --yes
+    assert (
+        qylon("auth", "keys", "revoke", new_id, "--json", env=signed_in).code == 2
+    )  # no terminal: needs --yes
     revoked = qylon("auth", "keys", "revoke", new_id, "--yes", "--json", env=signed_in)
     assert revoked.code == 0 and revoked.json["data"]["status"] == "revoked"
     reader = credentials(server.url, made.json["data"]["token"])
@@ -66,28 +108,71 @@ def test_keys_create_list_rotate_revoke(qylon, server, signed_in):
 
 
 def test_rotating_the_cli_own_key_updates_the_keyring(qylon, server, org):
-    assert qylon("auth", "login", "--server", server.url, "--token-stdin", input=org.token, env=FILE_KEYRING).code == 0
-    rotated = qylon("auth", "keys", "rotate", org.token[:17], "--grace", "0", "--json", env=FILE_KEYRING)
+    assert (
+        qylon(
+            "auth",
+            "login",
+            "--server",
+            server.url,
+            "--token-stdin",
+            input=org.token,
+            env=FILE_KEYRING,
+        ).code
+        == 0
+    )
+    rotated = qylon(
+        "auth", "keys", "rotate", org.token[:17], "--grace", "0", "--json", env=FILE_KEYRING
+    )
     assert rotated.code == 0, rotated.stdout + rotated.stderr
-    assert qylon("auth", "status", "--json", env=FILE_KEYRING).code == 0  # the keyring holds the new secret
+    assert (
+        qylon("auth", "status", "--json", env=FILE_KEYRING).code == 0
+    )  # the keyring holds the new secret
 
 
 def test_clients_add_list_show_update_archive(qylon, signed_in):
-    added = qylon("clients", "add", "Acme Corp", "--domain", "acme.example", "--tag", "retail", "--notes", "Met at the expo", "--json", env=signed_in)
+    added = qylon(
+        "clients",
+        "add",
+        "Acme Corp",
+        "--domain",
+        "acme.example",
+        "--tag",
+        "retail",
+        "--notes",
+        "Met at the expo",
+        "--json",
+        env=signed_in,
+    )
     assert added.code == 0, added.stderr
     assert qylon("clients", "add", "acme corp", "--json", env=signed_in).code == 3
     assert qylon("clients", "add", "Globex", env=signed_in).code == 0
     listed = qylon("clients", "list", "--json", env=signed_in).json["data"]
     assert [c["name"] for c in listed["items"]] == ["Acme Corp", "Globex"]
-    assert qylon("clients", "list", "--search", "glob", "--json", env=signed_in).json["data"]["total"] == 1
+    assert (
+        qylon("clients", "list", "--search", "glob", "--json", env=signed_in).json["data"]["total"]
+        == 1
+    )
     human = qylon("clients", "list", env=signed_in)
     assert "Acme Corp" in human.stdout and "retail" in human.stdout
     shown = qylon("clients", "show", "acme corp", "--json", env=signed_in).json["data"]
     assert shown["domain"] == "acme.example" and shown["notes"] == "Met at the expo"
-    updated = qylon("clients", "update", "Acme Corp", "--add-tag", "priority", "--remove-tag", "retail", "--json", env=signed_in)
+    updated = qylon(
+        "clients",
+        "update",
+        "Acme Corp",
+        "--add-tag",
+        "priority",
+        "--remove-tag",
+        "retail",
+        "--json",
+        env=signed_in,
+    )
     assert updated.json["data"]["tags"] == ["priority"]
     assert qylon("clients", "update", "Acme Corp", "--json", env=signed_in).code == 2
-    assert qylon("clients", "archive", "Globex", "--json", env=signed_in).json["data"]["status"] == "archived"
+    assert (
+        qylon("clients", "archive", "Globex", "--json", env=signed_in).json["data"]["status"]
+        == "archived"
+    )
     assert qylon("clients", "list", "--json", env=signed_in).json["data"]["total"] == 1
     assert qylon("clients", "list", "--all", "--json", env=signed_in).json["data"]["total"] == 2
     missing = qylon("clients", "show", "Nobody", "--json", env=signed_in)
@@ -97,16 +182,20 @@ def test_clients_add_list_show_update_archive(qylon, signed_in):
 def test_member_cannot_add_clients(qylon, server, org):
     with ApiClient(server.url, org.token) as api:
         user = api.post("/v1/users", {"email": "m@example.com", "role": "member"})
-        key = api.post("/v1/api-keys", {"name": "m", "scopes": ["read", "write"], "user_id": user["id"]})
+        key = api.post(
+            "/v1/api-keys", {"name": "m", "scopes": ["read", "write"], "user_id": user["id"]}
+        )
     result = qylon("clients", "add", "X", "--json", env=credentials(server.url, key["token"]))
     assert result.code == 4 and result.json["error"]["code"] == "not_allowed"
 
 
 def test_client_error_mapping_and_retries(server, org):
-    with ApiClient(server.url, org.token) as api:
-        with pytest.raises(NotFound):
-            api.get("/v1/clients/00000000-0000-0000-0000-000000000000")
-    with ApiClient(server.url, "qyl_live_x_yyyyyyyyyyyyyyyyyyyyyyyy") as api, pytest.raises(NotAuthenticated):
+    with ApiClient(server.url, org.token) as api, pytest.raises(NotFound):
+        api.get("/v1/clients/00000000-0000-0000-0000-000000000000")
+    with (
+        ApiClient(server.url, "qyl_live_x_yyyyyyyyyyyyyyyyyyyyyyyy") as api,
+        pytest.raises(NotAuthenticated),
+    ):
         api.get("/v1/me")
     member_token = None
     with ApiClient(server.url, org.token) as api:
@@ -116,7 +205,10 @@ def test_client_error_mapping_and_retries(server, org):
     waits: list[float] = []
     dead = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    with ApiClient(dead, "t", retries=3, backoff=0.01, sleep=waits.append) as api, pytest.raises(Unavailable) as err:
+    with (
+        ApiClient(dead, "t", retries=3, backoff=0.01, sleep=waits.append) as api,
+        pytest.raises(Unavailable) as err,
+    ):
         api.get("/health")
     assert len(waits) == 3 and waits[0] < waits[-1] and time.monotonic() - started < 5
     assert err.value.exit_code == 6
@@ -133,7 +225,7 @@ class FlakyHandler:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 outer.calls += 1
                 if outer.calls <= failures:
                     self.send_response(status)
@@ -170,7 +262,10 @@ def test_5xx_is_retried_with_backoff_and_429_waits_for_retry_after():
         flaky.close()
     always = FlakyHandler(99, 502)
     try:
-        with ApiClient(always.url, "t", retries=2, backoff=0.01, sleep=lambda s: None) as api, pytest.raises(Unavailable):
+        with (
+            ApiClient(always.url, "t", retries=2, backoff=0.01, sleep=lambda s: None) as api,
+            pytest.raises(Unavailable),
+        ):
             api.get("/x")
         assert always.calls == 3
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 
 from ..conftest import REPO
 
@@ -19,7 +18,9 @@ def test_every_command_has_help_with_an_example():
         if not path:
             continue
         assert command.help, f"qylon {' '.join(path)} has no help text"
-        assert "Example: qylon" in command.help, f"qylon {' '.join(path)} has no example in its help"
+        assert "Example: qylon" in command.help, (
+            f"qylon {' '.join(path)} has no example in its help"
+        )
 
 
 def test_cli_reference_is_current(monkeypatch):

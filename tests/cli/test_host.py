@@ -25,7 +25,13 @@ def test_help_lists_groups_and_imports_nothing_heavy():
         " 'email_validator', 'phonenumbers') if m in sys.modules)\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": ""},
+        check=False,
+    ).stdout
     assert "meeting" in out and "config" in out and "plugins" in out
     assert "HEAVY=\n" in out or out.rstrip().endswith("HEAVY="), out
 
@@ -44,10 +50,14 @@ def test_config_precedence(qylon, qylon_home):
     assert (qylon_home / "config.toml").exists()
     got = qylon("config", "get", "transcribe.beam_size", "--json").json["data"]
     assert got == {"key": "transcribe.beam_size", "value": 3, "source": "config"}
-    got = qylon("config", "get", "transcribe.beam_size", "--json", env={"QYLON_TRANSCRIBE_BEAM_SIZE": "2"}).json["data"]
+    got = qylon(
+        "config", "get", "transcribe.beam_size", "--json", env={"QYLON_TRANSCRIBE_BEAM_SIZE": "2"}
+    ).json["data"]
     assert got == {"key": "transcribe.beam_size", "value": 2, "source": "env"}
     assert qylon("config", "unset", "transcribe.beam_size").code == 0
-    assert qylon("config", "get", "transcribe.beam_size", "--json").json["data"]["source"] == "default"
+    assert (
+        qylon("config", "get", "transcribe.beam_size", "--json").json["data"]["source"] == "default"
+    )
 
 
 def test_config_rejects_bad_values(qylon):
@@ -64,7 +74,10 @@ def test_config_rejects_bad_values(qylon):
 def test_config_show_and_path(qylon, qylon_home):
     shown = qylon("config", "show", "--json").json["data"]
     assert {"key": "transcribe.model", "value": "tiny.en", "source": "default"} in shown
-    assert qylon("config", "path", "--json").json["data"] == {"path": str(qylon_home / "config.toml"), "exists": False}
+    assert qylon("config", "path", "--json").json["data"] == {
+        "path": str(qylon_home / "config.toml"),
+        "exists": False,
+    }
 
 
 def test_models_can_be_named(qylon):

@@ -55,19 +55,38 @@ def test_the_llm_key_comes_from_the_secrets_module(file_keyring):
 
 @pytest.mark.parametrize(
     ("status", "cls", "exit_code"),
-    [(400, errors.InvalidInput, 3), (401, errors.NotAuthenticated, 4), (403, errors.NotAllowed, 4),
-     (404, errors.NotFound, 5), (409, errors.InvalidInput, 3), (422, errors.InvalidInput, 3),
-     (429, errors.Unavailable, 6), (500, errors.Unavailable, 6), (503, errors.Unavailable, 6)],
+    [
+        (400, errors.InvalidInput, 3),
+        (401, errors.NotAuthenticated, 4),
+        (403, errors.NotAllowed, 4),
+        (404, errors.NotFound, 5),
+        (409, errors.InvalidInput, 3),
+        (422, errors.InvalidInput, 3),
+        (429, errors.Unavailable, 6),
+        (500, errors.Unavailable, 6),
+        (503, errors.Unavailable, 6),
+    ],
 )
 def test_one_table_maps_http_status_to_errors(status, cls, exit_code):
     error = errors.from_status(status, "m", hint="h", code="c")
-    assert type(error) is cls and error.exit_code == exit_code and error.to_dict() == {"code": "c", "message": "m", "hint": "h"}
+    assert (
+        type(error) is cls
+        and error.exit_code == exit_code
+        and error.to_dict() == {"code": "c", "message": "m", "hint": "h"}
+    )
 
 
 def test_the_agent_control_api_round_trips_through_the_table():
     for cls in (errors.InvalidInput, errors.NotAllowed, errors.NotFound, errors.Unavailable):
         status = errors.http_status(cls("x"))
-        assert errors.from_status(status, "x", server_error=errors.QylonError).exit_code == cls.exit_code
-    assert errors.http_status(errors.UsageError("x")) == 400  # comes back as invalid input, as it always did
-    failed = errors.from_status(errors.http_status(errors.QylonError("x")), "x", server_error=errors.QylonError)
+        assert (
+            errors.from_status(status, "x", server_error=errors.QylonError).exit_code
+            == cls.exit_code
+        )
+    assert (
+        errors.http_status(errors.UsageError("x")) == 400
+    )  # comes back as invalid input, as it always did
+    failed = errors.from_status(
+        errors.http_status(errors.QylonError("x")), "x", server_error=errors.QylonError
+    )
     assert type(failed) is errors.QylonError and failed.exit_code == 1

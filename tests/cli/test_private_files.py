@@ -34,7 +34,9 @@ def test_files_made_before_are_tightened_once(qylon, qylon_home):
     assert qylon("config", "show", "--json").code == 0
     assert loose(qylon_home) == []
     assert stat.S_IMODE(qylon_home.stat().st_mode) == 0o700
-    assert stat.S_IMODE((qylon_home / "qylon.db").stat().st_mode) == 0o600  # the owner keeps read and write
+    assert (
+        stat.S_IMODE((qylon_home / "qylon.db").stat().st_mode) == 0o600
+    )  # the owner keeps read and write
 
 
 def test_new_home_store_and_server_database_are_private(qylon, qylon_home):

@@ -48,7 +48,10 @@ def listener():
 
 @pytest.mark.parametrize("command", [("auth", "status"), ("clients", "list")])
 def test_plain_http_to_another_machine_is_refused(qylon, command):
-    env = {"QYLON_SERVER": "http://192.0.2.10:8080", "QYLON_TOKEN": TOKEN}  # TEST-NET: nobody answers
+    env = {
+        "QYLON_SERVER": "http://192.0.2.10:8080",
+        "QYLON_TOKEN": TOKEN,
+    }  # TEST-NET: nobody answers
     start = time.monotonic()
     result = qylon(*command, "--json", env=env)
     assert result.code == 2 and result.json["error"]["code"] == "insecure_server", result.stdout
@@ -57,18 +60,45 @@ def test_plain_http_to_another_machine_is_refused(qylon, command):
 
 
 def test_login_refuses_plain_http_unless_insecure(qylon):
-    refused = qylon("auth", "login", "--server", "http://192.0.2.10:8080", "--token-stdin", "--json",
-                    input=TOKEN + "\n", env=FILE_KEYRING)
+    refused = qylon(
+        "auth",
+        "login",
+        "--server",
+        "http://192.0.2.10:8080",
+        "--token-stdin",
+        "--json",
+        input=TOKEN + "\n",
+        env=FILE_KEYRING,
+    )
     assert refused.code == 2 and refused.json["error"]["code"] == "insecure_server"
-    allowed = qylon("auth", "login", "--server", "http://qylon-test.invalid:8080", "--insecure", "--token-stdin", "--json",
-                    input=TOKEN + "\n", env=FILE_KEYRING)
-    assert allowed.code == 6 and allowed.json["error"]["code"] == "unavailable"  # it tried: no such host
+    allowed = qylon(
+        "auth",
+        "login",
+        "--server",
+        "http://qylon-test.invalid:8080",
+        "--insecure",
+        "--token-stdin",
+        "--json",
+        input=TOKEN + "\n",
+        env=FILE_KEYRING,
+    )
+    assert (
+        allowed.code == 6 and allowed.json["error"]["code"] == "unavailable"
+    )  # it tried: no such host
 
 
 def test_login_checks_the_keyring_before_sending_the_key(qylon, listener):
     port, seen = listener
-    result = qylon("auth", "login", "--server", f"http://127.0.0.1:{port}", "--token-stdin", "--json",
-                   input=TOKEN + "\n", env=FAIL_KEYRING)
+    result = qylon(
+        "auth",
+        "login",
+        "--server",
+        f"http://127.0.0.1:{port}",
+        "--token-stdin",
+        "--json",
+        input=TOKEN + "\n",
+        env=FAIL_KEYRING,
+    )
     assert result.code != 0 and result.json["error"]["code"] == "no_keyring"
     time.sleep(0.3)
     assert seen == []  # the key went nowhere
@@ -76,8 +106,26 @@ def test_login_checks_the_keyring_before_sending_the_key(qylon, listener):
 
 def test_a_certificate_failure_says_it_is_one(qylon, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     sock = socket.socket()
@@ -102,8 +150,13 @@ def test_a_certificate_failure_says_it_is_one(qylon, tmp_path):
     try:
         env = {"QYLON_SERVER": f"https://127.0.0.1:{sock.getsockname()[1]}", "QYLON_TOKEN": TOKEN}
         result = qylon("auth", "status", "--json", env=env)
-        assert result.code == 6 and result.json["error"]["code"] == "certificate_failed", result.stdout
-        assert "certificate" in result.json["error"]["message"] and "SSL_CERT_FILE" in result.json["error"]["hint"]
+        assert result.code == 6 and result.json["error"]["code"] == "certificate_failed", (
+            result.stdout
+        )
+        assert (
+            "certificate" in result.json["error"]["message"]
+            and "SSL_CERT_FILE" in result.json["error"]["hint"]
+        )
     finally:
         stop.set()
         thread.join(2)

@@ -17,7 +17,7 @@ def test_validate_a_directory_template(qylon):
         "skipped_example_rows"
     ] == [3]
     assert data["file"]["columns"]["fields"]["email"] == ["User name [userPrincipalName] Required"]
-    assert [i["email"] for i in data["items"]][0] == "lea.muller@example.com"
+    assert next(i["email"] for i in data["items"]) == "lea.muller@example.com"
 
 
 def test_validate_prints_the_plan_for_people(qylon):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from qylon_admin.users import columns
 
 from qylon_cli.errors import InvalidInput, UsageError
-from qylon_admin.users import columns
 
 from .users_helpers import CSV_DIR, check, users, write
 

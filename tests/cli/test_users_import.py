@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import ClassVar
 
 import httpx2
 import pytest
@@ -48,17 +49,33 @@ def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, signed_in, server, 
     refused = qylon("users", "import", str(people), "--dry-run", "--json", env=signed_in)
     assert refused.code == 3, refused.stdout
     errors = refused.json["error"]["errors"]
-    assert [(e["code"], e["field"], e["row"]) for e in errors] == [("group_not_found", "groups", 2),
-                                                                  ("group_not_found", "groups", 3)]
+    assert [(e["code"], e["field"], e["row"]) for e in errors] == [
+        ("group_not_found", "groups", 2),
+        ("group_not_found", "groups", 3),
+    ]
     assert "a, b do not exist; pass --create-groups" in errors[0]["message"]
-    dry = qylon("users", "import", str(people), "--dry-run", "--create-groups", "--json", env=signed_in)
+    dry = qylon(
+        "users", "import", str(people), "--dry-run", "--create-groups", "--json", env=signed_in
+    )
     assert dry.code == 0, dry.stderr
     assert dry.json["data"]["plan"]["create"] == 4 and dry.json["data"]["dry_run"] is True
     assert dry.json["data"]["new_groups"] == ["a", "b"]
     assert len(server_users(server.url, org.token)) == 1  # only the owner: nothing changed
-    human = qylon("users", "import", str(people), "--create-groups", "--report", str(tmp_path / "r.csv"), env=signed_in)
+    human = qylon(
+        "users",
+        "import",
+        str(people),
+        "--create-groups",
+        "--report",
+        str(tmp_path / "r.csv"),
+        env=signed_in,
+    )
     assert human.code == 0, human.stderr
-    assert "4 create" in human.stdout and "Applied: 4 created" in human.stdout and "new groups a, b" in human.stdout
+    assert (
+        "4 create" in human.stdout
+        and "Applied: 4 created" in human.stdout
+        and "new groups a, b" in human.stdout
+    )
     rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8-sig")))
     assert sorted(r["outcome"] for r in rows) == ["created"] * 4
     users = server_users(server.url, org.token)
@@ -66,7 +83,9 @@ def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, signed_in, server, 
     assert users["boss@example.com"]["groups"] == ["a", "b"]
     assert users["ann@example.com"]["attributes"] == {"cost_centre": "200"}
     again = qylon("users", "import", str(people), "--json", env=signed_in)
-    assert again.json["data"]["plan"]["unchanged"] == 4 and again.json["data"]["applied"] == {"unchanged": 4}
+    assert again.json["data"]["plan"]["unchanged"] == 4 and again.json["data"]["applied"] == {
+        "unchanged": 4
+    }
     # export writes what import reads: a round trip changes nothing
     exported = tmp_path / "export.csv"
     assert qylon("users", "export", "-o", str(exported), env=signed_in).code == 0
@@ -81,13 +100,28 @@ def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, signed_in, server, 
     assert upd.json["data"]["items"][0]["changes"] == {"department": {"from": "Legal", "to": "Tax"}}
 
 
-def test_abort_changes_nothing_and_skip_imports_the_valid_rows(qylon, tmp_path, signed_in, server, org):
-    bad = write(tmp_path / "bad.csv", "email,role\nok@example.com,member\nnot-an-email,member\nfine@example.com,boss\n")
+def test_abort_changes_nothing_and_skip_imports_the_valid_rows(
+    qylon, tmp_path, signed_in, server, org
+):
+    bad = write(
+        tmp_path / "bad.csv",
+        "email,role\nok@example.com,member\nnot-an-email,member\nfine@example.com,boss\n",
+    )
     aborted = qylon("users", "import", str(bad), "--json", env=signed_in)
     assert aborted.code == 3 and aborted.json["error"]["code"] == "validation_failed"
     assert len(server_users(server.url, org.token)) == 1
     report = tmp_path / "r.json"
-    skipped = qylon("users", "import", str(bad), "--on-error", "skip", "--report", str(report), "--json", env=signed_in)
+    skipped = qylon(
+        "users",
+        "import",
+        str(bad),
+        "--on-error",
+        "skip",
+        "--report",
+        str(report),
+        "--json",
+        env=signed_in,
+    )
     assert skipped.code == 0, skipped.stdout
     assert skipped.json["data"]["applied"] == {"created": 1, "rejected": 2}
     assert [e["row"] for e in skipped.json["data"]["errors"]] == [3, 4]
@@ -101,22 +135,41 @@ def test_abort_changes_nothing_and_skip_imports_the_valid_rows(qylon, tmp_path, 
 def test_sync_deactivates_the_missing_but_never_the_caller(qylon, tmp_path, signed_in, server, org):
     people = write(tmp_path / "people.csv", PEOPLE)
     assert qylon("users", "import", str(people), "--create-groups", env=signed_in).code == 0
-    fewer = write(tmp_path / "fewer.csv", "email\nboss@example.com\nann@example.com\nzed@example.com\n")
-    plan = qylon("users", "import", str(fewer), "--mode", "sync", "--dry-run", "--json", env=signed_in).json["data"]
-    assert plan["plan"]["deactivate"] == 1 and plan["plan"]["skip"] == 1  # cy goes; the owner (caller) stays
+    fewer = write(
+        tmp_path / "fewer.csv", "email\nboss@example.com\nann@example.com\nzed@example.com\n"
+    )
+    plan = qylon(
+        "users", "import", str(fewer), "--mode", "sync", "--dry-run", "--json", env=signed_in
+    ).json["data"]
+    assert (
+        plan["plan"]["deactivate"] == 1 and plan["plan"]["skip"] == 1
+    )  # cy goes; the owner (caller) stays
     done = qylon("users", "import", str(fewer), "--mode", "sync", "--json", env=signed_in)
     assert done.json["data"]["applied"]["deactivated"] == 1
     users = server_users(server.url, org.token)
     assert users["cy@example.com"]["status"] == "deactivated"
-    owner = [u for u in users.values() if u["role"] == "owner"][0]
+    owner = next(u for u in users.values() if u["role"] == "owner")
     assert owner["status"] != "deactivated"
 
 
-def test_users_are_fetched_a_page_at_a_time_after_the_last_email(qylon, tmp_path, signed_in, server, org):
-    from qylon_cli.client import ApiClient
+def test_users_are_fetched_a_page_at_a_time_after_the_last_email(
+    qylon, tmp_path, signed_in, server, org
+):
     from qylon_admin.users import remote
 
-    assert qylon("users", "import", str(write(tmp_path / "people.csv", PEOPLE)), "--create-groups", "--json", env=signed_in).code == 0
+    from qylon_cli.client import ApiClient
+
+    assert (
+        qylon(
+            "users",
+            "import",
+            str(write(tmp_path / "people.csv", PEOPLE)),
+            "--create-groups",
+            "--json",
+            env=signed_in,
+        ).code
+        == 0
+    )
     with ApiClient(server.url, org.token) as api:
         emails = [u["email"] for u in remote.users(api, page_size=2)]
         assert api.get("/v1/users", limit=2, after="boss@example.com")["total"] is None
@@ -128,20 +181,29 @@ def test_users_from_a_server_without_keyset_pages_come_by_offset():
     from qylon_admin.users import remote
 
     class OldServer:
-        emails = [f"u{i:02d}@example.com" for i in range(7)]
+        emails: ClassVar = [f"u{i:02d}@example.com" for i in range(7)]
 
         def get(self, path, limit, after=None):
             return {"items": [{"email": e} for e in self.emails[:limit]], "total": len(self.emails)}
 
         def pages(self, path, page_size):
             for start in range(0, len(self.emails), page_size):
-                yield from ({"email": e} for e in self.emails[start:start + page_size])
+                yield from ({"email": e} for e in self.emails[start : start + page_size])
 
     assert [u["email"] for u in remote.users(OldServer(), page_size=3)] == OldServer.emails
 
 
 def test_list_show_deactivate_reactivate(qylon, tmp_path, signed_in):
-    assert qylon("users", "import", str(write(tmp_path / "p.csv", PEOPLE)), "--create-groups", env=signed_in).code == 0
+    assert (
+        qylon(
+            "users",
+            "import",
+            str(write(tmp_path / "p.csv", PEOPLE)),
+            "--create-groups",
+            env=signed_in,
+        ).code
+        == 0
+    )
     listed = qylon("users", "list", "--json", env=signed_in)
     assert listed.json["data"]["total"] == 5
     shown = qylon("users", "show", "ANN@example.com", "--json", env=signed_in)
@@ -150,13 +212,15 @@ def test_list_show_deactivate_reactivate(qylon, tmp_path, signed_in):
     assert [(g["name"], g["members"]) for g in groups["items"]] == [("a", 2), ("b", 1)]
     assert "a" in qylon("users", "groups", env=signed_in).stdout
     assert qylon("users", "show", "nobody@example.com", "--json", env=signed_in).code == 5
-    assert qylon("users", "deactivate", "ann@example.com", "--json", env=signed_in).code == 2  # no terminal: --yes
+    assert (
+        qylon("users", "deactivate", "ann@example.com", "--json", env=signed_in).code == 2
+    )  # no terminal: --yes
     off = qylon("users", "deactivate", "ann@example.com", "--yes", "--json", env=signed_in)
     assert off.json["data"]["status"] == "deactivated"
     on = qylon("users", "reactivate", "ann@example.com", "--json", env=signed_in)
     assert on.json["data"]["status"] == "active"
     me = qylon("users", "list", "--status", "active", "--json", env=signed_in).json["data"]["items"]
-    owner = [u for u in me if u["role"] == "owner"][0]
+    owner = next(u for u in me if u["role"] == "owner")
     assert qylon("users", "deactivate", owner["email"], "--yes", "--json", env=signed_in).code == 3
 
 
@@ -188,8 +252,24 @@ def wait_for_users(url: str, token: str, at_least: int, proc, timeout: float = 6
 
 def start_import(path, env, *extra):
     full = {**os.environ, "NO_COLOR": "1", **env}
-    return subprocess.Popen([sys.executable, "-m", "qylon_cli", "users", "import", str(path), "--batch-size", "40",
-                             "--json", *extra], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qylon_cli",
+            "users",
+            "import",
+            str(path),
+            "--batch-size",
+            "40",
+            "--json",
+            *extra,
+        ],
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def exactly_once(url: str, token: str, n: int) -> None:
@@ -199,7 +279,9 @@ def exactly_once(url: str, token: str, n: int) -> None:
     try:
         creates, offset = 0, 0
         while True:
-            page = api.get(f"/v1/audit-events?limit=200&offset={offset}&action=user.create", token).json()
+            page = api.get(
+                f"/v1/audit-events?limit=200&offset={offset}&action=user.create", token
+            ).json()
             creates += sum(1 for e in page["items"] if e["action"] == "user.create")
             offset += len(page["items"])
             if not page["items"] or offset >= page["total"]:
@@ -210,7 +292,9 @@ def exactly_once(url: str, token: str, n: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_killed_import_finishes_on_rerun_without_duplicates(qylon, tmp_path, signed_in, server, org):
+def test_a_killed_import_finishes_on_rerun_without_duplicates(
+    qylon, tmp_path, signed_in, server, org
+):
     n = 1500
     path = big_file(tmp_path / "big.csv", n)
     proc = start_import(path, signed_in)
@@ -237,13 +321,33 @@ def test_an_import_rides_out_a_server_restart(tmp_path, backend):
     org = new_org(backend)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server_env = {**os.environ, "QYLON_DATABASE_URL": backend.url, "QYLON_SECRET_KEY": PEPPER,
-                  "QYLON_RATE_LIMIT": "100000/minute", "QYLON_AUTH_FAILURE_LIMIT": "100000/minute"}
+    server_env = {
+        **os.environ,
+        "QYLON_DATABASE_URL": backend.url,
+        "QYLON_SECRET_KEY": PEPPER,
+        "QYLON_RATE_LIMIT": "100000/minute",
+        "QYLON_AUTH_FAILURE_LIMIT": "100000/minute",
+    }
 
     def start_server():
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "qylon_server.app:create_app", "--factory",
-                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "qylon_server.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=server_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(300):
             try:
                 if httpx2.get(url + "/health").status_code == 200:

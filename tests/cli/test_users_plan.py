@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from qylon_cli.errors import UsageError
 from qylon_admin.users.model import UserRow
 from qylon_admin.users.plan import Planner, diff, plan_all
+
+from qylon_cli.errors import UsageError
 
 EXISTING = [
     {"email": "owner@example.com", "first_name": "Olga", "role": "owner", "status": "active"},
@@ -135,11 +135,16 @@ def test_group_names_differing_only_in_case_are_no_change():
 
 
 def test_groups_must_exist_unless_they_may_be_created():
-    file = rows({"email": "x@example.com", "groups": ["Eng", "Sales", "EMEA"]}, {"email": "y@example.com", "groups": ["eng"]})
+    file = rows(
+        {"email": "x@example.com", "groups": ["Eng", "Sales", "EMEA"]},
+        {"email": "y@example.com", "groups": ["eng"]},
+    )
     strict = Planner(EXISTING, groups=["eng", "leads"], create_groups=False)
     items = [strict.item(row, user) for row, user in file]
     assert [i.action for i in items] == ["error", "create"]  # names match case-insensitively
-    assert [(p.row, p.code, p.value) for p in strict.problems] == [(2, "group_not_found", "Sales; EMEA")]
+    assert [(p.row, p.code, p.value) for p in strict.problems] == [
+        (2, "group_not_found", "Sales; EMEA")
+    ]
     assert "Sales, EMEA do not exist; pass --create-groups" in items[0].errors[0]
     lenient = Planner(EXISTING, groups=["eng"], create_groups=True)
     assert [lenient.item(row, user).action for row, user in file] == ["create", "create"]
@@ -207,9 +212,19 @@ def test_sync_never_deactivates_users_whose_row_was_rejected(tmp_path):
 
 def test_look_alikes_of_existing_addresses_are_flagged():
     """Cyrillic (or Greek) letters drawn like Latin ones: created, but the plan says whom they imitate."""
-    items, _ = plan_all(rows({"email": "\u0430nn@example.com"}, {"email": "\u043ewner@ex\u0430mple.com"},
-                             {"email": "zoë@example.com"}, {"email": "plain@example.com"}), EXISTING)
+    items, _ = plan_all(
+        rows(
+            {"email": "\u0430nn@example.com"},
+            {"email": "\u043ewner@ex\u0430mple.com"},
+            {"email": "zoë@example.com"},
+            {"email": "plain@example.com"},
+        ),
+        EXISTING,
+    )
     reasons = {i.email: i.reason for i in items if i.action == "create"}
-    assert "ann@example.com" in reasons["\u0430nn@example.com"] and "impersonation" in reasons["\u0430nn@example.com"]
+    assert (
+        "ann@example.com" in reasons["\u0430nn@example.com"]
+        and "impersonation" in reasons["\u0430nn@example.com"]
+    )
     assert "owner@example.com" in reasons["\u043ewner@ex\u0430mple.com"]
     assert reasons["zoë@example.com"] is None and reasons["plain@example.com"] is None

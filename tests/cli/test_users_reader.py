@@ -5,9 +5,9 @@ from __future__ import annotations
 import codecs
 
 import pytest
+from qylon_admin.users import reader
 
 from qylon_cli.errors import InvalidInput, NotFound
-from qylon_admin.users import reader
 
 from .users_helpers import check, users, write
 

@@ -6,7 +6,6 @@ import csv
 import tracemalloc
 
 import pytest
-
 from qylon_admin.users.preview import preview
 
 

@@ -6,7 +6,6 @@ import random
 from datetime import date
 
 import pytest
-
 from qylon_admin.users import fields
 from qylon_admin.users.mask import mask_email, mask_phone
 

@@ -7,11 +7,11 @@ import json
 from datetime import date
 
 import pytest
-
-from qylon_cli.errors import UsageError
 from qylon_admin.users.model import PlanItem, UserRow
 from qylon_admin.users.report import ReportWriter
 from qylon_admin.users.writer import write_users
+
+from qylon_cli.errors import UsageError
 
 from .users_helpers import CSV_DIR, users
 
@@ -118,15 +118,36 @@ def test_report_needs_a_known_format(tmp_path):
         ReportWriter(tmp_path / "r.xlsx")
 
 
-DANGEROUS = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1",
-             "＝1+1", "＋1", "－1", "＠SUM(1)"]
+DANGEROUS = [
+    '=HYPERLINK("http://evil.example","x")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1",
+    "\r=1",
+    "＝1+1",
+    "＋1",
+    "－1",
+    "＠SUM(1)",
+]
 
 
 def test_every_cell_a_spreadsheet_would_run_is_guarded_in_exports(tmp_path):
     """Phones included: a server may hold one that is not E.164 (from before it checked)."""
-    rows = [UserRow(email=f"u{i}@example.com", phone=value, title=value, attributes={"a": value}, status="active",
-                    role="member") for i, value in enumerate(DANGEROUS)]
-    rows.append(UserRow(email="ok@example.com", phone="+41446681800", status="active", role="member"))
+    rows = [
+        UserRow(
+            email=f"u{i}@example.com",
+            phone=value,
+            title=value,
+            attributes={"a": value},
+            status="active",
+            role="member",
+        )
+        for i, value in enumerate(DANGEROUS)
+    ]
+    rows.append(
+        UserRow(email="ok@example.com", phone="+41446681800", status="active", role="member")
+    )
     path = tmp_path / "out.csv"
     write_users(rows, path)
     with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -140,8 +161,16 @@ def test_every_cell_a_spreadsheet_would_run_is_guarded_in_exports(tmp_path):
 def test_report_cells_are_guarded(tmp_path):
     path = tmp_path / "report.csv"
     with ReportWriter(path) as report:
-        report.write(PlanItem(action="create", email="=cmd|' /C calc'!A0@x.example", row=2,
-                              reason="@SUM(1)", errors=["＝HYPERLINK(1)"]), "rejected")
+        report.write(
+            PlanItem(
+                action="create",
+                email="=cmd|' /C calc'!A0@x.example",
+                row=2,
+                reason="@SUM(1)",
+                errors=["＝HYPERLINK(1)"],
+            ),
+            "rejected",
+        )
     with open(path, encoding="utf-8-sig", newline="") as fh:
         record = next(csv.DictReader(fh))
     assert record["email"].startswith("'=") and record["reason"].startswith("'@")

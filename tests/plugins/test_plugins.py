@@ -16,7 +16,10 @@ SAMPLE, BROKEN, CLASH = HERE / "sample", HERE / "broken", HERE / "clash"
 
 def plugin_env(*dirs: Path, load: str) -> dict:
     """Environment for a `qylon` subprocess that finds the plugins in ``dirs``."""
-    return {"PYTHONPATH": os.pathsep.join(str(d) for d in dirs), "QYLON_LOAD_PLUGINS": f"{TEST_PLUGINS},{load}"}
+    return {
+        "PYTHONPATH": os.pathsep.join(str(d) for d in dirs),
+        "QYLON_LOAD_PLUGINS": f"{TEST_PLUGINS},{load}",
+    }
 
 
 @pytest.fixture
@@ -36,8 +39,12 @@ def test_the_sample_plugin_loads_from_its_entry_point_and_adds_a_command(qylon):
     rows = {r["name"]: r for r in qylon("plugins", "list", "--json", env=env).json["data"]}
     assert rows["sample"]["package"] == "qylon-sample" and rows["sample"]["error"] is None
     assert rows["sample"]["hooks"] == [
-        "register_actions", "register_commands", "register_providers",
-        "register_routers", "register_settings", "register_workflows",
+        "register_actions",
+        "register_commands",
+        "register_providers",
+        "register_routers",
+        "register_settings",
+        "register_workflows",
     ]
     assert {"core", "admin", "agent", "server"} <= set(rows)
     hello = qylon("sample", "hello", "--name", "Ada", "--json", env=env)
@@ -46,7 +53,9 @@ def test_the_sample_plugin_loads_from_its_entry_point_and_adds_a_command(qylon):
 
 
 def test_without_the_switch_naming_it_a_plugin_does_not_load(qylon):
-    result = qylon("sample", "hello", env={"PYTHONPATH": str(SAMPLE)})  # QYLON_LOAD_PLUGINS=agent,server
+    result = qylon(
+        "sample", "hello", env={"PYTHONPATH": str(SAMPLE)}
+    )  # QYLON_LOAD_PLUGINS=agent,server
     assert result.code == 2 and "No such command" in result.stderr
 
 
@@ -68,19 +77,28 @@ def test_two_plugins_claiming_one_command_fail_loudly_naming_both(qylon):
     assert result.code == 1
     error = result.json["error"]
     assert error["code"] == "plugin_conflict"
-    assert "'sample'" in error["message"] and "'clash'" in error["message"] and "command" in error["message"]
+    assert (
+        "'sample'" in error["message"]
+        and "'clash'" in error["message"]
+        and "command" in error["message"]
+    )
 
 
 def test_two_plugins_claiming_one_action_fail_loudly(sample, monkeypatch):
     monkeypatch.syspath_prepend(str(CLASH))
     monkeypatch.setenv("QYLON_LOAD_PLUGINS", "sample,clash")
     sample.reset()
-    with pytest.raises(sample.PluginConflict, match="'sample.create_note' is registered by two plugins"):
+    with pytest.raises(
+        sample.PluginConflict, match="'sample.create_note' is registered by two plugins"
+    ):
         sample.actions()
 
 
 def test_own_command_groups_are_default_plugins_and_always_load(qylon):
-    rows = {r["name"]: r for r in qylon("plugins", "list", "--json", env={"QYLON_LOAD_PLUGINS": ""}).json["data"]}
+    rows = {
+        r["name"]: r
+        for r in qylon("plugins", "list", "--json", env={"QYLON_LOAD_PLUGINS": ""}).json["data"]
+    }
     assert set(rows) == {"core"}
     assert rows["core"]["package"] == "qylon"
     help_text = qylon("--help", env={"QYLON_LOAD_PLUGINS": ""}).stdout
@@ -112,7 +130,10 @@ def test_an_unknown_provider_kind_is_refused(sample):
 
 def test_actions_resolve_their_function_input_model_and_compensation(sample):
     entry = sample.actions()["sample.create_note"]
-    run, model, undo = (sample.resolve(x) for x in (entry.target, entry.options["input"], entry.options["compensate"]))
+    run, model, undo = (
+        sample.resolve(x)
+        for x in (entry.target, entry.options["input"], entry.options["compensate"])
+    )
     data = model(contact_id="c1", body="hi")
     result = run(data)
     assert result == {"note_id": "note-for-c1", "body": "hi"}
@@ -137,8 +158,12 @@ def test_a_plugin_settings_section_can_be_set_and_is_validated(qylon):
     bad = qylon("config", "set", "sample.portal_id", "abc", "--json", env=env)
     assert bad.code == 3 and "whole number" in bad.json["error"]["message"]
     assert qylon("config", "set", "sample.sandbox", "maybe", env=env).code == 3
-    assert qylon("config", "set", "sample.nope", "1", env=env).code == 3  # unknown keys are still refused
-    assert qylon("config", "set", "sample.region", "us", env={}).code == 3  # without the plugin: unknown
+    assert (
+        qylon("config", "set", "sample.nope", "1", env=env).code == 3
+    )  # unknown keys are still refused
+    assert (
+        qylon("config", "set", "sample.region", "us", env={}).code == 3
+    )  # without the plugin: unknown
 
 
 def test_the_server_mounts_plugin_routers_after_its_own(sample, team_servers):

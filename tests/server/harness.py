@@ -21,7 +21,7 @@ import uvicorn
 from qylon_server import migrate
 from qylon_server.app import create_app
 from qylon_server.config import ServerSettings
-from qylon_server.db import Database  # noqa: F401 (tests use it)
+from qylon_server.db import Database
 from qylon_server.orgs import create_org
 from qylon_server.throwaway import throwaway_postgres
 
@@ -82,14 +82,23 @@ def sqlite_backend(tmp_dir):
 
 @contextmanager
 def postgres_backend():
-    with throwaway_postgres("qylon_test", tag=f"{worker_id()}_{secrets.token_hex(4)}") as pg:  # unique per worker and run
+    with throwaway_postgres(
+        "qylon_test", tag=f"{worker_id()}_{secrets.token_hex(4)}"
+    ) as pg:  # unique per worker and run
         migrate.upgrade(pg.admin_url, grant_to=pg.role)
         yield Backend("postgres", pg.app_url, pg.admin_url)
 
 
 def settings_for(backend: Backend, **extra) -> ServerSettings:
-    return ServerSettings(**{"database_url": backend.url, "secret_key": PEPPER, "rate_limit": "100000/minute",
-                              "auth_failure_limit": "100000/minute", **extra})
+    return ServerSettings(
+        **{
+            "database_url": backend.url,
+            "secret_key": PEPPER,
+            "rate_limit": "100000/minute",
+            "auth_failure_limit": "100000/minute",
+            **extra,
+        }
+    )
 
 
 class ThreadServer:
@@ -97,8 +106,11 @@ class ThreadServer:
 
     def __init__(self, app):
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    proxy_headers=False))  # as `qylon server start`
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", proxy_headers=False
+            )
+        )  # as `qylon server start`
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -139,8 +151,13 @@ def new_org(backend: Backend, name: str | None = None) -> Org:
     name = name or f"Org {secrets.token_hex(3)}"
     db = Database(backend.admin_url)
     try:
-        done = create_org(db, name=name, admin_email=f"owner@{name.replace(' ', '').lower()}.example",
-                          pepper=PEPPER.encode(), allow_more=True)
+        done = create_org(
+            db,
+            name=name,
+            admin_email=f"owner@{name.replace(' ', '').lower()}.example",
+            pepper=PEPPER.encode(),
+            allow_more=True,
+        )
     finally:
         db.dispose()
     return Org(done.org_id, name, done.user_id, done.token)
@@ -156,7 +173,9 @@ def direct_key(backend: Backend, org_id: str, user_id: str, scopes) -> str:
     try:
         with db.session(org_id) as s:
             set_org(s, org_id)
-            return keys.create(s, pepper=PEPPER.encode(), user_id=user_id, name="direct", scopes=list(scopes)).token
+            return keys.create(
+                s, pepper=PEPPER.encode(), user_id=user_id, name="direct", scopes=list(scopes)
+            ).token
     finally:
         db.dispose()
 
@@ -193,6 +212,10 @@ class Api:
         if role == "owner":
             org_id = self.get("/v1/me", admin).json()["organisation"]["id"]
             return direct_key(self.backend, org_id, user["id"], scopes)
-        key = self.post("/v1/api-keys", admin, json={"name": role, "scopes": list(scopes), "user_id": user["id"]})
+        key = self.post(
+            "/v1/api-keys",
+            admin,
+            json={"name": role, "scopes": list(scopes), "user_id": user["id"]},
+        )
         assert key.status_code == 201, key.text
         return key.json()["token"]

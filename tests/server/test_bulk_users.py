@@ -18,8 +18,12 @@ def key() -> str:
 
 
 def bulk(api, token, items, idem=None, create_groups=True):
-    return api.post("/v1/users/bulk", token, json={"items": items, "create_groups": create_groups},
-                    headers={"Idempotency-Key": idem or key()})
+    return api.post(
+        "/v1/users/bulk",
+        token,
+        json={"items": items, "create_groups": create_groups},
+        headers={"Idempotency-Key": idem or key()},
+    )
 
 
 def users(api, token):
@@ -29,10 +33,25 @@ def users(api, token):
 def test_bulk_creates_updates_and_replays_by_key(api, org, backend):
     t = org.token
     items = [
-        {"action": "create", "email": "Boss@Example.com", "fields": {"given_name": "Bo", "role": "manager",
-                                                               "groups": ["b", "a"], "attributes": {"cost": "7"}}},
-        {"action": "create", "email": "ann@example.com", "fields": {"manager_email": "boss@example.com",
-                                                              "phone": "+447700900123", "start_date": "2026-01-05"}},
+        {
+            "action": "create",
+            "email": "Boss@Example.com",
+            "fields": {
+                "given_name": "Bo",
+                "role": "manager",
+                "groups": ["b", "a"],
+                "attributes": {"cost": "7"},
+            },
+        },
+        {
+            "action": "create",
+            "email": "ann@example.com",
+            "fields": {
+                "manager_email": "boss@example.com",
+                "phone": "+447700900123",
+                "start_date": "2026-01-05",
+            },
+        },
     ]
     idem = key()
     first = bulk(api, t, items, idem)
@@ -43,13 +62,25 @@ def test_bulk_creates_updates_and_replays_by_key(api, org, backend):
     assert again.json()["replayed"] is True and again.json()["results"] == body["results"]
     now = users(api, t)
     assert now["ann@example.com"]["manager_id"] == now["boss@example.com"]["id"]
-    assert now["boss@example.com"]["groups"] == ["a", "b"] and now["boss@example.com"]["attributes"] == {"cost": "7"}
+    assert now["boss@example.com"]["groups"] == ["a", "b"] and now["boss@example.com"][
+        "attributes"
+    ] == {"cost": "7"}
     assert len(now) == 3  # the owner and the two created; the replay made nothing
     # the same key with another batch is refused
     other = bulk(api, t, [{"action": "deactivate", "email": "ann@example.com"}], idem)
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
-    upd = bulk(api, t, [{"action": "update", "email": "ann@example.com", "fields": {"title": "Lead", "phone": "+447700900123"}},
-                        {"action": "update", "email": "boss@example.com", "fields": {"given_name": "Bo"}}])
+    upd = bulk(
+        api,
+        t,
+        [
+            {
+                "action": "update",
+                "email": "ann@example.com",
+                "fields": {"title": "Lead", "phone": "+447700900123"},
+            },
+            {"action": "update", "email": "boss@example.com", "fields": {"given_name": "Bo"}},
+        ],
+    )
     assert [r["outcome"] for r in upd.json()["results"]] == ["updated", "unchanged"]
     assert upd.json()["results"][0]["changed"] == ["title"]
     # invitations and audit events were recorded on the server
@@ -60,6 +91,7 @@ def test_bulk_creates_updates_and_replays_by_key(api, org, backend):
     try:
         from qylon_server.models import Invitation
         from sqlalchemy import select
+
         with db.session(org.id) as s:
             invited = sorted(i.email for i in s.scalars(select(Invitation)))
     finally:
@@ -82,18 +114,47 @@ def test_groups_must_exist_unless_created_and_are_listed(api, org):
     assert [(g["name"], g["members"]) for g in listed["items"]] == [("EMEA", 1), ("Sales", 2)]
     assert users(api, t)["h@example.com"]["groups"] == ["Sales"]
     # taking a user out of a group updates both sides
-    assert bulk(api, t, [{"action": "update", "email": "g@example.com", "fields": {"groups": ["EMEA"]}}]).status_code == 200
-    assert {g["name"]: g["members"] for g in api.get("/v1/groups", t).json()["items"]} == {"EMEA": 1, "Sales": 1}
+    assert (
+        bulk(
+            api, t, [{"action": "update", "email": "g@example.com", "fields": {"groups": ["EMEA"]}}]
+        ).status_code
+        == 200
+    )
+    assert {g["name"]: g["members"] for g in api.get("/v1/groups", t).json()["items"]} == {
+        "EMEA": 1,
+        "Sales": 1,
+    }
 
 
 def test_a_refused_item_changes_nothing_in_its_batch(api, org):
     t = org.token
     owner_email = api.get("/v1/me", t).json()["user"]["email"]
     for bad, code in [
-        ([{"action": "create", "email": "x1@example.com"}, {"action": "create", "email": "X1@example.com"}], "conflict"),
-        ([{"action": "create", "email": "x2@example.com", "fields": {"manager_email": "nobody@example.com"}}], "manager_not_found"),
+        (
+            [
+                {"action": "create", "email": "x1@example.com"},
+                {"action": "create", "email": "X1@example.com"},
+            ],
+            "conflict",
+        ),
+        (
+            [
+                {
+                    "action": "create",
+                    "email": "x2@example.com",
+                    "fields": {"manager_email": "nobody@example.com"},
+                }
+            ],
+            "manager_not_found",
+        ),
         ([{"action": "deactivate", "email": owner_email}], "conflict"),
-        ([{"action": "create", "email": "x3@example.com"}, {"action": "update", "email": "gone@example.com"}], "not_found"),
+        (
+            [
+                {"action": "create", "email": "x3@example.com"},
+                {"action": "update", "email": "gone@example.com"},
+            ],
+            "not_found",
+        ),
     ]:
         r = bulk(api, t, bad)
         assert r.status_code in (404, 409, 422), r.text
@@ -104,17 +165,49 @@ def test_a_refused_item_changes_nothing_in_its_batch(api, org):
 
 def test_manager_cycles_last_owner_and_roles(api, org):
     t = org.token
-    assert bulk(api, t, [
-        {"action": "create", "email": "a@example.com"},
-        {"action": "create", "email": "b@example.com", "fields": {"manager_email": "a@example.com"}},
-        {"action": "create", "email": "c@example.com", "fields": {"manager_email": "b@example.com"}},
-    ]).status_code == 200
-    loop = bulk(api, t, [{"action": "update", "email": "a@example.com", "fields": {"manager_email": "c@example.com"}}])
+    assert (
+        bulk(
+            api,
+            t,
+            [
+                {"action": "create", "email": "a@example.com"},
+                {
+                    "action": "create",
+                    "email": "b@example.com",
+                    "fields": {"manager_email": "a@example.com"},
+                },
+                {
+                    "action": "create",
+                    "email": "c@example.com",
+                    "fields": {"manager_email": "b@example.com"},
+                },
+            ],
+        ).status_code
+        == 200
+    )
+    loop = bulk(
+        api,
+        t,
+        [
+            {
+                "action": "update",
+                "email": "a@example.com",
+                "fields": {"manager_email": "c@example.com"},
+            }
+        ],
+    )
     assert loop.status_code == 422 and loop.json()["error"]["code"] == "manager_cycle"
     admin = api.make_user(t, "admin")
     owner_email = api.get("/v1/me", t).json()["user"]["email"]
     # an admin may neither make an owner nor deactivate the owner
-    assert bulk(api, admin, [{"action": "create", "email": "o@example.com", "fields": {"role": "owner"}}]).status_code == 403
+    assert (
+        bulk(
+            api,
+            admin,
+            [{"action": "create", "email": "o@example.com", "fields": {"role": "owner"}}],
+        ).status_code
+        == 403
+    )
     assert bulk(api, admin, [{"action": "deactivate", "email": owner_email}]).status_code == 403
     # the owner cannot step down when they are the last one
     last = bulk(api, t, [{"action": "update", "email": owner_email, "fields": {"role": "admin"}}])
@@ -132,7 +225,9 @@ def test_manager_cycles_last_owner_and_roles(api, org):
 
 def test_bulk_needs_a_key_and_valid_items(api, org):
     t = org.token
-    r = api.post("/v1/users/bulk", t, json={"items": [{"action": "create", "email": "k@example.com"}]})
+    r = api.post(
+        "/v1/users/bulk", t, json={"items": [{"action": "create", "email": "k@example.com"}]}
+    )
     assert r.status_code == 422
     r = bulk(api, t, [{"action": "explode", "email": "k@example.com"}])
     assert r.status_code == 422
@@ -148,8 +243,19 @@ def test_idempotency_keys_and_users_belong_to_one_organisation(api, org, other_o
     assert theirs.json()["replayed"] is False  # another organisation's key is not ours to replay
     assert mine.json()["results"][0]["user_id"] != theirs.json()["results"][0]["user_id"]
     # a manager in another organisation is not found
-    r = bulk(api, org.token, [{"action": "create", "email": "x@example.com",
-                               "fields": {"manager_email": api.get("/v1/me", other_org.token).json()["user"]["email"]}}])
+    r = bulk(
+        api,
+        org.token,
+        [
+            {
+                "action": "create",
+                "email": "x@example.com",
+                "fields": {
+                    "manager_email": api.get("/v1/me", other_org.token).json()["user"]["email"]
+                },
+            }
+        ],
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "manager_not_found"
 
 
@@ -160,7 +266,9 @@ def test_user_look_ups_stay_index_probes_while_the_table_has_no_statistics(api, 
     the organisation, and plans are made afresh (never a generic one kept from when the
     table was small)."""
     for start in (0, 1000):
-        items = [{"action": "create", "email": f"p{i}@example.com"} for i in range(start, start + 1000)]
+        items = [
+            {"action": "create", "email": f"p{i}@example.com"} for i in range(start, start + 1000)
+        ]
         assert bulk(api, org.token, items).status_code == 200
     db = Database(backend.url)
     try:
@@ -169,7 +277,10 @@ def test_user_look_ups_stay_index_probes_while_the_table_has_no_statistics(api, 
             provisioner = Provisioner(s, SimpleNamespace(org_id=org.id, user=None))
             stmt = provisioner._each(User.email, [f"p{i}@example.com" for i in range(0, 2000, 4)])
             compiled = stmt.compile(dialect=s.get_bind().dialect)
-            plan = "\n".join(r[0] for r in s.connection().exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+            plan = "\n".join(
+                r[0]
+                for r in s.connection().exec_driver_sql("EXPLAIN " + str(compiled), compiled.params)
+            )
             assert "Index Scan using uq_users_org_email" in plan and "Bitmap" not in plan, plan
             assert len(s.scalars(stmt).all()) == 500
     finally:

@@ -23,7 +23,9 @@ def backend(team_servers):
 def raw(port: int, method: str, path: str, headers: dict, body: bytes = b"") -> socket.socket:
     """A connection that sends the request line, the headers and ``body``, then waits."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items()
+    )
     sock.sendall(head.encode() + b"\r\n" + body)
     return sock
 
@@ -54,8 +56,12 @@ def port_of(server) -> int:
 def test_no_body_is_read_before_a_well_formed_key(backend):
     with running(backend) as server:
         for auth in ({}, {"Authorization": "Bearer not-a-key"}, {"Authorization": "Basic abc"}):
-            sock = raw(port_of(server), "POST", "/v1/clients", {"Content-Type": "application/json",
-                                                                 "Content-Length": "5000000", **auth})
+            sock = raw(
+                port_of(server),
+                "POST",
+                "/v1/clients",
+                {"Content-Type": "application/json", "Content-Length": "5000000", **auth},
+            )
             status, body, took = answer(sock)  # answered with the body still unsent
             sock.close()
             assert status == 401 and body["error"]["code"] == "not_authenticated", body
@@ -66,7 +72,12 @@ def test_failed_authentication_limit_applies_before_the_body(backend):
     with running(backend, auth_failure_limit="2/minute") as server:
         codes = []
         for _ in range(3):
-            sock = raw(port_of(server), "PUT", f"/v1/meetings/{uuid.uuid4()}", {"Content-Length": "9000000"})
+            sock = raw(
+                port_of(server),
+                "PUT",
+                f"/v1/meetings/{uuid.uuid4()}",
+                {"Content-Length": "9000000"},
+            )
             codes.append(answer(sock)[0])
             sock.close()
         assert codes == [401, 401, 429]
@@ -80,8 +91,10 @@ def test_only_upload_routes_take_large_bodies(backend):
         assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
         meeting = str(uuid.uuid4())
         body = meeting_body(meeting)
-        body["segments"] = [{"start": i, "end": i + 1, "speaker": "SPEAKER_1", "text": "word " * 100}
-                            for i in range(3000)]  # about 1.8 MB
+        body["segments"] = [
+            {"start": i, "end": i + 1, "speaker": "SPEAKER_1", "text": "word " * 100}
+            for i in range(3000)
+        ]  # about 1.8 MB
         assert api.put(f"/v1/meetings/{meeting}", org.token, json=body).status_code == 201
         assert api.get("/v1/me", org.token).status_code == 200
 
@@ -89,9 +102,17 @@ def test_only_upload_routes_take_large_bodies(backend):
 def test_slow_bodies_time_out(backend):
     org = new_org(backend)
     with running(backend, body_timeout_s=1) as server:
-        sock = raw(port_of(server), "POST", "/v1/clients", {"Authorization": f"Bearer {org.token}",
-                                                             "Content-Type": "application/json",
-                                                             "Content-Length": "100"}, b'{"name": ')
+        sock = raw(
+            port_of(server),
+            "POST",
+            "/v1/clients",
+            {
+                "Authorization": f"Bearer {org.token}",
+                "Content-Type": "application/json",
+                "Content-Length": "100",
+            },
+            b'{"name": ',
+        )
         status, body, took = answer(sock)
         sock.close()
         assert status == 408 and body["error"]["code"] == "request_timeout", body
@@ -101,8 +122,16 @@ def test_slow_bodies_time_out(backend):
 def test_concurrent_requests_are_capped(backend):
     org = new_org(backend)
     with running(backend, max_concurrent_requests=2, body_timeout_s=10) as server:
-        stalled = [raw(port_of(server), "POST", "/v1/clients", {"Authorization": f"Bearer {org.token}",
-                                                                 "Content-Length": "100"}, b"{") for _ in range(2)]
+        stalled = [
+            raw(
+                port_of(server),
+                "POST",
+                "/v1/clients",
+                {"Authorization": f"Bearer {org.token}", "Content-Length": "100"},
+                b"{",
+            )
+            for _ in range(2)
+        ]
         time.sleep(0.3)
         busy = Api(server.url).get("/v1/me", org.token)
         assert busy.status_code == 503 and busy.json()["error"]["code"] == "unavailable"

@@ -13,7 +13,9 @@ def test_rate_limit_per_key_with_retry_after(backend):
     org = new_org(backend)
     with running(backend, rate_limit="5/minute") as server:
         api = Api(server.url)
-        other = api.post("/v1/api-keys", org.token, json={"name": "other", "scopes": ["read"]}).json()["token"]
+        other = api.post(
+            "/v1/api-keys", org.token, json={"name": "other", "scopes": ["read"]}
+        ).json()["token"]
         for _ in range(4):  # the key creation above was the first hit
             assert api.get("/v1/me", org.token).status_code == 200
         limited = api.get("/v1/me", org.token)
@@ -38,7 +40,10 @@ def test_redis_shares_the_limit_between_processes(backend):
 
     redis.Redis.from_url(REDIS).ping()  # the shared Redis on 127.0.0.1:6379 (db 11)
     org = new_org(backend)
-    with running(backend, rate_limit="6/minute", redis_url=REDIS) as a, running(backend, rate_limit="6/minute", redis_url=REDIS) as b:
+    with (
+        running(backend, rate_limit="6/minute", redis_url=REDIS) as a,
+        running(backend, rate_limit="6/minute", redis_url=REDIS) as b,
+    ):
         apis = [Api(a.url), Api(b.url)]
         ready = apis[0].get("/ready", org.token).json()  # the first of the key's six requests
         assert ready["rate_limit"].endswith("(redis)") and ready["redis"] == "ok"
@@ -60,21 +65,30 @@ def test_request_size_limit(backend):
                 yield b"z" * 1000
             yield b'"}'
 
-        streamed = api.post("/v1/clients", org.token, content=chunks(), headers={"content-type": "application/json"})
+        streamed = api.post(
+            "/v1/clients", org.token, content=chunks(), headers={"content-type": "application/json"}
+        )
         assert streamed.status_code == 413
-        small = api.post("/v1/clients", org.token, json={"name": f"ok {secrets.token_hex(2)}", "notes": "fine"})
+        small = api.post(
+            "/v1/clients", org.token, json={"name": f"ok {secrets.token_hex(2)}", "notes": "fine"}
+        )
         assert small.status_code == 201
 
 
 def test_nul_characters_are_refused_not_a_server_error(api, org):
     """PostgreSQL text cannot hold NUL; the API refuses it up front on every backend."""
-    for path, body in [("/v1/clients", {"name": "a\x00b"}), ("/v1/users", {"email": "a\x00@b.example"})]:
+    for path, body in [
+        ("/v1/clients", {"name": "a\x00b"}),
+        ("/v1/users", {"email": "a\x00@b.example"}),
+    ]:
         r = api.post(path, org.token, json=body)
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", r.text
     assert api.get("/v1/clients?q=a%00b", org.token).status_code == 422
     literal = api.post("/v1/clients", org.token, json={"name": "backslash \\u0000 text"})
     assert literal.status_code == 201  # the six characters \u0000 are fine
-    assert api.get("/v1/me", org.token).status_code == 200  # the connection and server are still fine
+    assert (
+        api.get("/v1/me", org.token).status_code == 200
+    )  # the connection and server are still fine
 
 
 NO_REDIS = "redis://127.0.0.1:1/0"  # nothing listens there
@@ -84,7 +98,9 @@ def test_redis_down_falls_back_to_counting_per_process(backend, caplog):
     org = new_org(backend)
     with running(backend, rate_limit="5/minute", redis_url=NO_REDIS) as server:
         api = Api(server.url)
-        other = api.post("/v1/api-keys", org.token, json={"name": "other", "scopes": ["read"]}).json()["token"]
+        other = api.post(
+            "/v1/api-keys", org.token, json={"name": "other", "scopes": ["read"]}
+        ).json()["token"]
         codes = [api.get("/v1/me", org.token).status_code for _ in range(5)]
         assert codes == [200] * 4 + [429], codes  # still limited, by this process
         assert "Redis unavailable" in caplog.text
@@ -99,7 +115,10 @@ def test_ready_shows_details_only_with_a_key(backend):
         api = Api(server.url)
         assert api.get("/ready").json() == {"status": "ready"}
         detail = api.get("/ready", org.token).json()
-        assert detail["database"] == backend.name.replace("postgres", "postgresql") and detail["schema_revision"]
+        assert (
+            detail["database"] == backend.name.replace("postgres", "postgresql")
+            and detail["schema_revision"]
+        )
         assert api.get("/ready", "qyl_live_x_" + "y" * 30).status_code == 401
         assert api.get("/health").json()["status"] == "ok"
 
@@ -108,8 +127,12 @@ def test_per_user_limit_counts_all_their_keys(backend):
     org = new_org(backend)
     with running(backend, user_rate_limit="6/minute") as server:
         api = Api(server.url)
-        keys = [org.token] + [api.post("/v1/api-keys", org.token, json={"name": f"k{i}", "scopes": ["read"]}).json()["token"]
-                              for i in range(2)]  # two requests so far
+        keys = [org.token] + [
+            api.post("/v1/api-keys", org.token, json={"name": f"k{i}", "scopes": ["read"]}).json()[
+                "token"
+            ]
+            for i in range(2)
+        ]  # two requests so far
         codes = [api.get("/v1/me", keys[i % 3]).status_code for i in range(5)]
         assert codes == [200, 200, 200, 200, 429], codes
         assert "your user" in api.get("/v1/me", keys[2]).json()["error"]["message"]
@@ -119,11 +142,19 @@ def test_active_keys_per_user_are_capped(backend):
     org = new_org(backend)
     with running(backend, max_keys_per_user=3) as server:
         api = Api(server.url)
-        made = [api.post("/v1/api-keys", org.token, json={"name": f"k{i}", "scopes": ["read"]}) for i in range(3)]
+        made = [
+            api.post("/v1/api-keys", org.token, json={"name": f"k{i}", "scopes": ["read"]})
+            for i in range(3)
+        ]
         assert [r.status_code for r in made] == [201, 201, 409]  # the owner's first key counts
         assert made[2].json()["error"]["code"] == "too_many_keys"
         assert api.post(f"/v1/api-keys/{made[0].json()['id']}/revoke", org.token).status_code == 200
-        assert api.post("/v1/api-keys", org.token, json={"name": "again", "scopes": ["read"]}).status_code == 201
+        assert (
+            api.post(
+                "/v1/api-keys", org.token, json={"name": "again", "scopes": ["read"]}
+            ).status_code
+            == 201
+        )
 
 
 def test_forwarded_for_is_believed_only_from_configured_proxies(backend):
@@ -131,14 +162,22 @@ def test_forwarded_for_is_believed_only_from_configured_proxies(backend):
     spoof = {"X-Forwarded-For": "203.0.113.9"}
     with running(backend, auth_failure_limit="2/minute") as server:
         api = Api(server.url)
-        codes = [api.get("/v1/me", "qyl_live_x_" + "y" * 30,
-                         headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(3)]
+        codes = [
+            api.get(
+                "/v1/me", "qyl_live_x_" + "y" * 30, headers={"X-Forwarded-For": f"203.0.113.{i}"}
+            ).status_code
+            for i in range(3)
+        ]
         assert codes == [401, 401, 429]  # a new fake address each time does not reset the count
         api.post("/v1/clients", org.token, json={"name": "Spoofed"}, headers=dict(spoof))
-        events = api.get("/v1/audit-events", org.token, params={"action": "client.create"}).json()["items"]
+        events = api.get("/v1/audit-events", org.token, params={"action": "client.create"}).json()[
+            "items"
+        ]
         assert events[0]["ip"] == "127.0.0.1"
     with running(backend, trusted_proxies="127.0.0.1") as server:
         api = Api(server.url)
         api.post("/v1/clients", org.token, json={"name": "Proxied"}, headers=dict(spoof))
-        events = api.get("/v1/audit-events", org.token, params={"action": "client.create"}).json()["items"]
+        events = api.get("/v1/audit-events", org.token, params={"action": "client.create"}).json()[
+            "items"
+        ]
         assert events[0]["ip"] == "203.0.113.9"

@@ -14,7 +14,9 @@ from sqlalchemy import create_engine, text
 
 
 def org_scoped_tables() -> set[str]:
-    return {m.class_.__tablename__ for m in Base.registry.mappers if issubclass(m.class_, OrgScoped)}
+    return {
+        m.class_.__tablename__ for m in Base.registry.mappers if issubclass(m.class_, OrgScoped)
+    }
 
 
 def test_every_org_scoped_table_has_a_forced_policy(team_servers):
@@ -22,17 +24,22 @@ def test_every_org_scoped_table_has_a_forced_policy(team_servers):
     engine = create_engine(backend.admin_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
-                "  (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) "
-                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'public' AND c.relkind = 'r'")).all()
+            rows = conn.execute(
+                text(
+                    "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+                    "  (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) "
+                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+                )
+            ).all()
     finally:
         engine.dispose()
     state = {name: (enabled, forced, policies) for name, enabled, forced, policies in rows}
     tables = org_scoped_tables()
     assert {"users", "clients", "audit_events", "groups"} <= tables
-    missing = {t: state.get(t) for t in tables if state.get(t, (False, False, 0)) != (True, True, 1)}
+    missing = {
+        t: state.get(t) for t in tables if state.get(t, (False, False, 0)) != (True, True, 1)
+    }
     assert missing == {}, f"organisation-scoped tables without a forced tenant policy: {missing}"
 
 
@@ -45,8 +52,18 @@ def test_no_model_takes_a_dbos_table_name():
 
 def test_the_dbos_names_are_the_engines():
     """The list the rule checks against holds DBOS's bare SQLite names and prefixes."""
-    assert {"workflow_status", "operation_outputs", "notifications", "queues", "streams"} <= DBOS_TABLES
-    assert foreign_table("workflow_runs") and foreign_table("dbos_anything") and not foreign_table("flow_runs")
+    assert {
+        "workflow_status",
+        "operation_outputs",
+        "notifications",
+        "queues",
+        "streams",
+    } <= DBOS_TABLES
+    assert (
+        foreign_table("workflow_runs")
+        and foreign_table("dbos_anything")
+        and not foreign_table("flow_runs")
+    )
     assert DBOS_PREFIXES == ("workflow_", "dbos_")
 
 
@@ -54,8 +71,10 @@ def test_the_policy_helper_writes_enable_force_and_policy():
     enable, force, policy = rls.statements("things")
     assert enable == "ALTER TABLE things ENABLE ROW LEVEL SECURITY"
     assert force == "ALTER TABLE things FORCE ROW LEVEL SECURITY"
-    assert policy == ("CREATE POLICY tenant_isolation ON things USING (org_id = current_setting('app.org_id', true)) "
-                      "WITH CHECK (org_id = current_setting('app.org_id', true))")
+    assert policy == (
+        "CREATE POLICY tenant_isolation ON things USING (org_id = current_setting('app.org_id', true)) "
+        "WITH CHECK (org_id = current_setting('app.org_id', true))"
+    )
 
 
 def test_autogenerate_ignores_dbos_tables_but_reports_our_orphans(team_servers, tmp_path):
@@ -69,10 +88,14 @@ def test_autogenerate_ignores_dbos_tables_but_reports_our_orphans(team_servers, 
             conn.execute(text("CREATE TABLE workflow_status (workflow_uuid TEXT PRIMARY KEY)"))
             conn.execute(text("CREATE TABLE notifications (destination_uuid TEXT, topic TEXT)"))
             conn.execute(text("CREATE INDEX ix_notifications_topic ON notifications (topic)"))
-            conn.execute(text("CREATE TABLE old_reports (id INTEGER PRIMARY KEY)"))  # ours, orphaned
+            conn.execute(
+                text("CREATE TABLE old_reports (id INTEGER PRIMARY KEY)")
+            )  # ours, orphaned
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"include_object": include_object,
-                                                         "version_table": "qylon_alembic_version"})
+            ctx = MigrationContext.configure(
+                conn,
+                opts={"include_object": include_object, "version_table": "qylon_alembic_version"},
+            )
             diff = compare_metadata(ctx, Base.metadata)
     finally:
         engine.dispose()

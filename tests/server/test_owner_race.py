@@ -7,7 +7,6 @@ import secrets
 import threading
 
 import pytest
-
 from qylon_server.db import Database
 from qylon_server.models import User
 from sqlalchemy import func, select
@@ -17,16 +16,25 @@ from .harness import direct_key, new_org
 
 def two_owners(api, org, backend, activate: bool = True) -> tuple[dict, dict]:
     email = f"owner2-{secrets.token_hex(3)}@example.com"
-    made = api.post("/v1/users/bulk", org.token, json={"items": [{"action": "create", "email": email,
-                                                                 "fields": {"role": "owner"}}]},
-                    headers={"Idempotency-Key": f"k-{secrets.token_hex(8)}"})
+    made = api.post(
+        "/v1/users/bulk",
+        org.token,
+        json={"items": [{"action": "create", "email": email, "fields": {"role": "owner"}}]},
+        headers={"Idempotency-Key": f"k-{secrets.token_hex(8)}"},
+    )
     assert made.status_code == 200, made.text
     second = made.json()["results"][0]["user_id"]
     me = api.get("/v1/me", org.token).json()["user"]
     a = {"id": org.owner_id, "email": me["email"], "token": org.token}
-    b = {"id": second, "email": email, "token": direct_key(backend, org.id, second, ["read", "write", "admin"])}
+    b = {
+        "id": second,
+        "email": email,
+        "token": direct_key(backend, org.id, second, ["read", "write", "admin"]),
+    }
     if activate:
-        assert api.get("/v1/me", b["token"]).json()["user"]["status"] == "active"  # invited until first used
+        assert (
+            api.get("/v1/me", b["token"]).json()["user"]["status"] == "active"
+        )  # invited until first used
     return a, b
 
 
@@ -49,8 +57,11 @@ def active_owners(backend, org) -> int:
     db = Database(backend.admin_url)
     try:
         with db.session(org.id) as s:
-            return s.scalar(select(func.count()).select_from(User).where(
-                User.role == "owner", User.status != "deactivated"))
+            return s.scalar(
+                select(func.count())
+                .select_from(User)
+                .where(User.role == "owner", User.status != "deactivated")
+            )
     finally:
         db.dispose()
 
@@ -60,7 +71,10 @@ def check_one_survives(backend, org, results) -> None:
     when it arrived after the first had committed, its key no longer worked."""
     codes = sorted(r.status_code for r in results)
     assert active_owners(backend, org) == 1, [r.text for r in results]
-    assert codes[0] == 200 and codes[1] in (401, 403, 409), [(r.status_code, r.json().get("email"), r.json().get("status"), r.json().get("error")) for r in results]
+    assert codes[0] == 200 and codes[1] in (401, 403, 409), [
+        (r.status_code, r.json().get("email"), r.json().get("status"), r.json().get("error"))
+        for r in results
+    ]
     refused = [r.json()["error"]["code"] for r in results if r.status_code == 409]
     assert set(refused) <= {"last_owner", "try_again"}  # try_again: PostgreSQL ended a deadlock
 
@@ -72,18 +86,29 @@ def test_two_owners_deactivating_each_other_leave_one(api, backend, first_use):
     for _ in range(4):
         org = new_org(backend)
         a, b = two_owners(api, org, backend, activate=not first_use)
-        results = at_once(lambda: api.post(f"/v1/users/{b['id']}/deactivate", a["token"]),
-                          lambda: api.post(f"/v1/users/{a['id']}/deactivate", b["token"]))
+        results = at_once(
+            lambda a=a, b=b: api.post(f"/v1/users/{b['id']}/deactivate", a["token"]),
+            lambda a=a, b=b: api.post(f"/v1/users/{a['id']}/deactivate", b["token"]),
+        )
         check_one_survives(backend, org, results)
 
 
 def test_two_owners_demoting_each_other_leave_one(api, backend):
     def demote(who, token):
-        return api.post("/v1/users/bulk", token, json={"items": [
-            {"action": "update", "email": who["email"], "fields": {"role": "member"}}]},
-            headers={"Idempotency-Key": f"k-{secrets.token_hex(8)}"})
+        return api.post(
+            "/v1/users/bulk",
+            token,
+            json={
+                "items": [{"action": "update", "email": who["email"], "fields": {"role": "member"}}]
+            },
+            headers={"Idempotency-Key": f"k-{secrets.token_hex(8)}"},
+        )
 
     for _ in range(4):
         org = new_org(backend)
         a, b = two_owners(api, org, backend)
-        check_one_survives(backend, org, at_once(lambda: demote(b, a["token"]), lambda: demote(a, b["token"])))
+        check_one_survives(
+            backend,
+            org,
+            at_once(lambda a=a, b=b: demote(b, a["token"]), lambda a=a, b=b: demote(a, b["token"])),
+        )

@@ -57,7 +57,9 @@ def meeting_body(meeting_id: str, client: str | None = None) -> dict:
         "duration_s": 60.0,
         "speakers": [{"id": "SPEAKER_1", "name": "Ana", "talk_time_s": 30.0}],
         "segments": [{"start": 0.0, "end": 2.5, "speaker": "SPEAKER_1", "text": "Let us begin."}],
-        "action_items": [{"id": "a1", "owner": "Ana", "task": "Send the proposal", "status": "open"}],
+        "action_items": [
+            {"id": "a1", "owner": "Ana", "task": "Send the proposal", "status": "open"}
+        ],
     }
 
 
@@ -72,7 +74,12 @@ def shape(path: str) -> str:
 def test_the_table_names_every_route_of_the_application(backend):
     """Routes come from the application itself, so none can be left out of the table."""
     paths = create_app(settings_for(backend)).openapi()["paths"]
-    served = {(method.upper(), shape(path)) for path, ops in paths.items() if path.startswith("/v1/") for method in ops}
+    served = {
+        (method.upper(), shape(path))
+        for path, ops in paths.items()
+        if path.startswith("/v1/")
+        for method in ops
+    }
     listed = {(method, shape(path)) for method, path, *_ in ROUTES}
     assert served - listed == set(), "routes without an entry in ROUTES"
     assert listed - served == set(), "entries for routes the application does not serve"
@@ -93,16 +100,30 @@ def world(api, org):
     owner = org.token
     client = api.post("/v1/clients", owner, json={"name": "Acme"}).json()["id"]
     meeting = str(uuid.uuid4())
-    assert api.put(f"/v1/meetings/{meeting}", owner, json=meeting_body(meeting, "Acme")).status_code == 201
-    keys = {(role, scope): api.make_user(owner, role, [scope]) for role in ROLES for scope in SCOPES
-            if not (scope == "admin" and role in ("member", "manager"))}
+    assert (
+        api.put(f"/v1/meetings/{meeting}", owner, json=meeting_body(meeting, "Acme")).status_code
+        == 201
+    )
+    keys = {
+        (role, scope): api.make_user(owner, role, [scope])
+        for role in ROLES
+        for scope in SCOPES
+        if not (scope == "admin" and role in ("member", "manager"))
+    }
     return {"owner": owner, "client": client, "meeting": meeting, "keys": keys, "org": org}
 
 
 def test_no_key_is_401_everywhere(api, world):
-    ids = {"client": world["client"], "meeting": world["meeting"], "owner": world["org"].owner_id,
-           "victim": world["org"].owner_id, "ownkey": str(uuid.uuid4()), "item": "a1", "n": 0,
-           "doomed": world["meeting"]}
+    ids = {
+        "client": world["client"],
+        "meeting": world["meeting"],
+        "owner": world["org"].owner_id,
+        "victim": world["org"].owner_id,
+        "ownkey": str(uuid.uuid4()),
+        "item": "a1",
+        "n": 0,
+        "doomed": world["meeting"],
+    }
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
         assert r.status_code == 401, (method, path, r.text)
@@ -121,17 +142,38 @@ def test_every_route_checks_role_and_scope(api, world, backend):
         ownkey = api.get("/v1/me", spare).json()["key"]["id"]
         for method, path, body, least_role, least_scope in ROUTES:
             n += 1
-            victim = api.post("/v1/users", world["owner"], json={"email": f"v{n}@example.com"}).json()["id"]
-            ids = {"client": world["client"], "meeting": world["meeting"], "owner": world["org"].owner_id,
-                   "victim": victim, "ownkey": ownkey, "item": "a1", "n": n, "doomed": None}
+            victim = api.post(
+                "/v1/users", world["owner"], json={"email": f"v{n}@example.com"}
+            ).json()["id"]
+            ids = {
+                "client": world["client"],
+                "meeting": world["meeting"],
+                "owner": world["org"].owner_id,
+                "victim": victim,
+                "ownkey": ownkey,
+                "item": "a1",
+                "n": n,
+                "doomed": None,
+            }
             if "{doomed}" in path:
                 ids["doomed"] = str(uuid.uuid4())
-                made = api.put(f"/v1/meetings/{ids['doomed']}", world["owner"], json=meeting_body(ids["doomed"]))
+                made = api.put(
+                    f"/v1/meetings/{ids['doomed']}",
+                    world["owner"],
+                    json=meeting_body(ids["doomed"]),
+                )
                 assert made.status_code < 400, made.text
             headers = {"Idempotency-Key": f"perm-{secrets.token_hex(8)}"} if body == "bulk" else {}
-            r = api.call(method, fill(path, ids), token, json=payload_for(body, {**ids, "meeting": world["meeting"]}),
-                         headers=headers)
-            allowed = ROLES.index(role) >= ROLES.index(least_role) and SCOPES.index(scope) >= SCOPES.index(least_scope)
+            r = api.call(
+                method,
+                fill(path, ids),
+                token,
+                json=payload_for(body, {**ids, "meeting": world["meeting"]}),
+                headers=headers,
+            )
+            allowed = ROLES.index(role) >= ROLES.index(least_role) and SCOPES.index(
+                scope
+            ) >= SCOPES.index(least_scope)
             if allowed:
                 assert r.status_code < 400, (role, scope, method, path, r.status_code, r.text)
             else:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from qylon_cli.schemas import UserInvite
 from qylon_server.db import Database, TenantNotSet, after_commit
 from qylon_server.deps import ActorNotFound, Ctx, principal_for
 from qylon_server.models import ApiKey, AuditEvent, Client, User
 from qylon_server.services import users
 from qylon_server.tenancy import acting_as, org_session
 from sqlalchemy import select, text
+
+from qylon_cli.schemas import UserInvite
 
 
 @pytest.fixture
@@ -33,11 +34,17 @@ def test_a_step_acts_as_the_recorded_actor(db, org):
     key_id = _owner_key(db, org)
     with acting_as(db, org_id=org.id, user_id=org.owner_id, key_id=key_id) as ctx:
         assert ctx.principal.user.id == org.owner_id and ctx.principal.can("users:write")
-        invited = users.invite(ctx.session, ctx.principal, invite=UserInvite(email="step@example.com", role="admin"))
+        invited = users.invite(
+            ctx.session, ctx.principal, invite=UserInvite(email="step@example.com", role="admin")
+        )
     with org_session(db, org.id) as s:
         assert s.get(User, invited.id).status == "invited"
         event = s.scalar(select(AuditEvent).where(AuditEvent.target_id == invited.id))
-        assert (event.action, event.actor_user_id, event.api_key_id) == ("user.invite", org.owner_id, key_id)
+        assert (event.action, event.actor_user_id, event.api_key_id) == (
+            "user.invite",
+            org.owner_id,
+            key_id,
+        )
 
 
 def test_the_rebuilt_actor_keeps_the_provisioners_rules(db, org):
@@ -62,16 +69,19 @@ def test_forgetting_the_organisation_fails_loudly(db, org):
     with pytest.raises(TenantNotSet), db.session(None) as s:
         s.add(Client(name="Nobody's"))
         s.flush()
-    with pytest.raises(ValueError):
-        with org_session(db, ""):
-            pass
+    with pytest.raises(ValueError), org_session(db, ""):
+        pass
     if db.postgres:  # row-level security: raw SQL sees nothing and may write nothing
         with db.session(None) as s:
             assert s.execute(text("SELECT count(*) FROM users")).scalar() == 0
         with pytest.raises(Exception, match="row-level security|violates"), db.session(None) as s:
-            s.execute(text("INSERT INTO clients (id, org_id, name, tags, status, created_at, updated_at) "
-                           "VALUES (:id, :org, 'Planted', '[]', 'active', now(), now())"),
-                      {"id": str(uuid.uuid4()), "org": org.id})
+            s.execute(
+                text(
+                    "INSERT INTO clients (id, org_id, name, tags, status, created_at, updated_at) "
+                    "VALUES (:id, :org, 'Planted', '[]', 'active', now(), now())"
+                ),
+                {"id": str(uuid.uuid4()), "org": org.id},
+            )
 
 
 def test_after_commit_runs_only_after_a_commit(db, org):

@@ -28,23 +28,47 @@ def test_start_refuses_an_unmigrated_database(qylon, qylon_home):
 @pytest.mark.slow
 def test_migrate_init_start_end_to_end(qylon, qylon_home):
     first = qylon("server", "migrate", "--json")
-    assert first.code == 0 and first.json["data"]["changed"] is True and first.json["data"]["from"] is None
+    assert (
+        first.code == 0
+        and first.json["data"]["changed"] is True
+        and first.json["data"]["from"] is None
+    )
     assert qylon("server", "migrate", "--json").json["data"]["changed"] is False
-    init = qylon("server", "init", "--org", "Acme Consulting", "--admin-email", "Ops@Acme.example", "--json")
+    init = qylon(
+        "server", "init", "--org", "Acme Consulting", "--admin-email", "Ops@Acme.example", "--json"
+    )
     assert init.code == 0, init.stderr
     token = init.json["data"]["token"]
-    assert token.startswith("qyl_live_") and init.json["data"]["user"]["email"] == "ops@acme.example"
+    assert (
+        token.startswith("qyl_live_") and init.json["data"]["user"]["email"] == "ops@acme.example"
+    )
     twice = qylon("server", "init", "--org", "Other", "--admin-email", "x@y.example", "--json")
     assert twice.code == 3 and "--another" in twice.json["error"]["hint"]
     port = free_port()
     env_home = {"QYLON_HOME": str(qylon_home)}
-    proc = subprocess.Popen([sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**__import__("os").environ, **env_home})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qylon_cli",
+            "server",
+            "start",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**__import__("os").environ, **env_home},
+    )
     try:
         me = None
         for _ in range(300):
             try:
-                me = httpx2.get(f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": f"Bearer {token}"})
+                me = httpx2.get(
+                    f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": f"Bearer {token}"}
+                )
                 break
             except httpx2.TransportError:
                 time.sleep(0.1)
@@ -62,7 +86,9 @@ def test_placeholder_secret_refused_outside_development(qylon):
     for weak in ("s" * 40, "ab" * 20, "short-but-random-9x"):
         refused = qylon("server", "migrate", "--json", env={**env, "QYLON_SECRET_KEY": weak})
         assert refused.code == 3 and "32 bytes" in refused.json["error"]["message"], weak
-    ok = qylon("server", "migrate", "--json", env={**env, "QYLON_SECRET_KEY": secrets.token_urlsafe(48)})
+    ok = qylon(
+        "server", "migrate", "--json", env={**env, "QYLON_SECRET_KEY": secrets.token_urlsafe(48)}
+    )
     assert ok.code == 0
 
 
@@ -89,7 +115,10 @@ def _compare(url: str) -> None:
         with engine.begin() as conn:  # a table another engine (DBOS) owns in the same database
             conn.execute(text("CREATE TABLE dbos_like_table (workflow_uuid TEXT PRIMARY KEY)"))
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"include_object": include_object, "version_table": "qylon_alembic_version"})
+            ctx = MigrationContext.configure(
+                conn,
+                opts={"include_object": include_object, "version_table": "qylon_alembic_version"},
+            )
             diff = compare_metadata(ctx, Base.metadata)
         assert diff == [], diff
     finally:
@@ -105,13 +134,48 @@ def test_plugins_list_shows_the_server(qylon):
 @pytest.mark.slow
 def test_start_serves_tls_with_cert_and_key(qylon, qylon_home, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-days",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert qylon("server", "migrate").code == 0
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(port), "--cert", str(cert),
-                             "--key", str(key)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**__import__("os").environ, "QYLON_HOME": str(qylon_home)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qylon_cli",
+            "server",
+            "start",
+            "--port",
+            str(port),
+            "--cert",
+            str(cert),
+            "--key",
+            str(key),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**__import__("os").environ, "QYLON_HOME": str(qylon_home)},
+    )
     try:
         answer = None
         import ssl
@@ -148,16 +212,30 @@ def test_migrations_downgrade_to_empty_and_upgrade_again(engine_name, tmp_path):
         try:
             command.downgrade(config(url), "base")
             with engine.connect() as conn:
-                left = {r[0] for r in conn.execute(text(
-                    "SELECT name FROM sqlite_master WHERE type='table'" if engine.dialect.name == "sqlite"
-                    else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+                left = {
+                    r[0]
+                    for r in conn.execute(
+                        text(
+                            "SELECT name FROM sqlite_master WHERE type='table'"
+                            if engine.dialect.name == "sqlite"
+                            else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                        )
+                    )
+                }
             assert left <= {"qylon_alembic_version"}, left
             upgrade(url)
             assert current(engine) == head()
             with engine.connect() as conn:  # expression indexes, which autogenerate cannot compare
-                indexes = {r[0] for r in conn.execute(text(
-                    "SELECT name FROM sqlite_master WHERE type='index'" if engine.dialect.name == "sqlite"
-                    else "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"))}
+                indexes = {
+                    r[0]
+                    for r in conn.execute(
+                        text(
+                            "SELECT name FROM sqlite_master WHERE type='index'"
+                            if engine.dialect.name == "sqlite"
+                            else "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+                        )
+                    )
+                }
             assert {"ix_users_org_user_name", "uq_users_org_external_id"} <= indexes
         finally:
             engine.dispose()
@@ -173,10 +251,17 @@ def test_migrations_downgrade_to_empty_and_upgrade_again(engine_name, tmp_path):
 
 def test_readme_server_lines_on_a_fresh_home(qylon, qylon_home):
     """The README's two lines: init on a fresh SQLite database creates its schema, says so, and start serves it."""
-    init = qylon("server", "init", "--org", "Acme Consulting", "--admin-email", "you@acme.example", "--json")
+    init = qylon(
+        "server", "init", "--org", "Acme Consulting", "--admin-email", "you@acme.example", "--json"
+    )
     assert init.code == 0, init.stderr
-    assert "created its schema" in init.stderr and init.json["data"]["organisation"]["name"] == "Acme Consulting"
-    assert qylon("server", "migrate", "--json").json["data"]["changed"] is False  # already at the newest schema
+    assert (
+        "created its schema" in init.stderr
+        and init.json["data"]["organisation"]["name"] == "Acme Consulting"
+    )
+    assert (
+        qylon("server", "migrate", "--json").json["data"]["changed"] is False
+    )  # already at the newest schema
 
 
 def test_failed_init_or_start_leaves_no_database_behind(qylon, qylon_home):
@@ -193,8 +278,17 @@ def test_init_on_an_unmigrated_postgres_database_names_the_step(qylon):
     with postgres_backend() as backend:
         with create_engine(backend.admin_url).begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS qylon_alembic_version"))
-        result = qylon("server", "init", "--org", "Acme", "--admin-email", "ops@acme.example",
-                       "--database-url", backend.admin_url, "--json")
+        result = qylon(
+            "server",
+            "init",
+            "--org",
+            "Acme",
+            "--admin-email",
+            "ops@acme.example",
+            "--database-url",
+            backend.admin_url,
+            "--json",
+        )
         assert result.code == 1, result.stdout
         err = result.json["error"]
         assert err["code"] == "database_not_migrated" and "qylon server migrate" in err["hint"]

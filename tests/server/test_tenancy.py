@@ -20,11 +20,24 @@ from .test_permissions import meeting_body
 @pytest.fixture
 def victim(api, other_org):
     token = other_org.token
-    client = api.post("/v1/clients", token, json={"name": "Secret Client", "notes": "confidential"}).json()
+    client = api.post(
+        "/v1/clients", token, json={"name": "Secret Client", "notes": "confidential"}
+    ).json()
     meeting = str(uuid.uuid4())
-    assert api.put(f"/v1/meetings/{meeting}", token, json=meeting_body(meeting, "Secret Client")).status_code == 201
+    assert (
+        api.put(
+            f"/v1/meetings/{meeting}", token, json=meeting_body(meeting, "Secret Client")
+        ).status_code
+        == 201
+    )
     key = api.get("/v1/api-keys", token).json()[0]
-    return {"org": other_org, "client": client["id"], "meeting": meeting, "key": key["id"], "user": other_org.owner_id}
+    return {
+        "org": other_org,
+        "client": client["id"],
+        "meeting": meeting,
+        "key": key["id"],
+        "user": other_org.owner_id,
+    }
 
 
 def test_other_tenants_objects_are_404(api, org, victim):
@@ -40,7 +53,11 @@ def test_other_tenants_objects_are_404(api, org, victim):
         ("GET", f"/v1/api-keys/{victim['key']}", None),
         ("POST", f"/v1/api-keys/{victim['key']}/revoke", None),
         ("POST", f"/v1/api-keys/{victim['key']}/rotate", {"grace_seconds": 0}),
-        ("POST", "/v1/api-keys", {"name": "backdoor", "scopes": ["read"], "user_id": victim["user"]}),
+        (
+            "POST",
+            "/v1/api-keys",
+            {"name": "backdoor", "scopes": ["read"], "user_id": victim["user"]},
+        ),
         ("POST", "/v1/users", {"email": "spy@example.com", "manager_id": victim["user"]}),
     ]:
         r = api.call(method, path, me, json=body)
@@ -61,7 +78,10 @@ def test_lists_never_show_other_tenants(api, org, victim):
     assert all(u["id"] != victim["user"] for u in api.get("/v1/users", me).json()["items"])
     assert all(k["id"] != victim["key"] for k in api.get("/v1/api-keys?all_users=true", me).json())
     assert api.get(f"/v1/api-keys?user_id={victim['user']}", me).json() == []
-    assert all(e["target_id"] != victim["client"] for e in api.get("/v1/audit-events?limit=200", me).json()["items"])
+    assert all(
+        e["target_id"] != victim["client"]
+        for e in api.get("/v1/audit-events?limit=200", me).json()["items"]
+    )
 
 
 def test_same_meeting_id_in_two_tenants_stays_separate(api, org, victim):
@@ -70,7 +90,10 @@ def test_same_meeting_id_in_two_tenants_stays_separate(api, org, victim):
     r = api.put(f"/v1/meetings/{victim['meeting']}", org.token, json=body)
     assert r.status_code == 201 and r.json()["created"] is True
     assert api.get(f"/v1/meetings/{victim['meeting']}", org.token).json()["title"] == "Mine"
-    assert api.get(f"/v1/meetings/{victim['meeting']}", victim["org"].token).json()["title"] == "Weekly sync"
+    assert (
+        api.get(f"/v1/meetings/{victim['meeting']}", victim["org"].token).json()["title"]
+        == "Weekly sync"
+    )
 
 
 def test_creating_a_client_with_another_tenants_name_is_fine(api, org, victim):
@@ -93,26 +116,44 @@ def test_data_layer_filters_every_orm_query(backend, org, victim):
         db.dispose()
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # RLS is PostgreSQL's; SQLite relies on the data layer
+@pytest.mark.parametrize(
+    "backend", ["postgres"], indirect=True
+)  # RLS is PostgreSQL's; SQLite relies on the data layer
 def test_forgotten_filter_is_stopped_by_rls_on_postgres(backend, org, victim):
     """Skip the data-layer filter and use raw SQL: PostgreSQL's policies still hide other orgs."""
     db = Database(backend.url)
     try:
         assert not db.role_bypasses_rls()
         with db.session(org.id) as s:
-            unfiltered = s.scalars(select(Client), execution_options={"skip_tenant_filter": True}).all()
+            unfiltered = s.scalars(
+                select(Client), execution_options={"skip_tenant_filter": True}
+            ).all()
             assert unfiltered == []
             assert s.execute(text("SELECT count(*) FROM clients")).scalar() == 0
             assert s.execute(text("SELECT count(*) FROM meetings")).scalar() == 0
-            assert s.execute(text("SELECT count(*) FROM users WHERE org_id <> :o"), {"o": org.id}).scalar() == 0
+            assert (
+                s.execute(
+                    text("SELECT count(*) FROM users WHERE org_id <> :o"), {"o": org.id}
+                ).scalar()
+                == 0
+            )
             assert s.execute(text("SELECT count(*) FROM organisations")).scalar() == 1
-            assert s.execute(text("SELECT count(*) FROM api_keys WHERE org_id <> :o"), {"o": org.id}).scalar() == 0
-            changed = s.execute(text("UPDATE clients SET notes = 'pwned' WHERE id = :id"), {"id": victim["client"]})
+            assert (
+                s.execute(
+                    text("SELECT count(*) FROM api_keys WHERE org_id <> :o"), {"o": org.id}
+                ).scalar()
+                == 0
+            )
+            changed = s.execute(
+                text("UPDATE clients SET notes = 'pwned' WHERE id = :id"), {"id": victim["client"]}
+            )
             assert changed.rowcount == 0
         with pytest.raises(Exception, match="row-level security|violates"), db.session(org.id) as s:
             s.execute(
-                text("INSERT INTO clients (id, org_id, name, tags, status, created_at, updated_at) "
-                     "VALUES (:id, :org, 'Planted', '[]', 'active', now(), now())"),
+                text(
+                    "INSERT INTO clients (id, org_id, name, tags, status, created_at, updated_at) "
+                    "VALUES (:id, :org, 'Planted', '[]', 'active', now(), now())"
+                ),
                 {"id": str(uuid.uuid4()), "org": victim["org"].id},
             )
         with db.session(None) as s:  # no organisation at all: nothing visible

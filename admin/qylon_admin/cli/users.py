@@ -89,4 +89,5 @@ def validate_cmd(
         )
     output.emit(data, lambda console: render(data, console))
 
-from . import users_admin, users_import  # noqa: E402,F401  (they add commands to `app`)
+
+from . import users_admin, users_import  # noqa: F401  (they add commands to `app`)

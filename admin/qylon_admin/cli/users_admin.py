@@ -37,7 +37,9 @@ def _table(c, items: list[dict], total: int) -> None:
     for col in ("Email", "Name", "Role", "Status", "Department", "Id"):
         table.add_column(col)
     for u in items:
-        name = u.get("display_name") or " ".join(p for p in (u.get("given_name"), u.get("family_name")) if p)
+        name = u.get("display_name") or " ".join(
+            p for p in (u.get("given_name"), u.get("family_name")) if p
+        )
         table.add_row(u["email"], name, u["role"], u["status"], u.get("department") or "", u["id"])
     c.print(table)
     if total > len(items):
@@ -46,8 +48,21 @@ def _table(c, items: list[dict], total: int) -> None:
 
 def _show(c, u: dict) -> None:
     c.print(f"[bold]{u['email']}[/]  ({u['role']}, {u['status']}, id {u['id']})")
-    for key in ("display_name", "given_name", "family_name", "title", "department", "team", "location",
-                "start_date", "phone", "manager_id", "external_id", "created_at", "deactivated_at"):
+    for key in (
+        "display_name",
+        "given_name",
+        "family_name",
+        "title",
+        "department",
+        "team",
+        "location",
+        "start_date",
+        "phone",
+        "manager_id",
+        "external_id",
+        "created_at",
+        "deactivated_at",
+    ):
         if u.get(key):
             c.print(f"{key.replace('_', ' ').capitalize()}: {u[key]}", markup=False)
     if u.get("groups"):
@@ -58,7 +73,9 @@ def _show(c, u: dict) -> None:
 
 @app.command("list")
 def list_cmd(
-    q: Annotated[str | None, typer.Option("--search", "-q", help="Words in the email or name.")] = None,
+    q: Annotated[
+        str | None, typer.Option("--search", "-q", help="Words in the email or name.")
+    ] = None,
     status: Annotated[str | None, typer.Option(help="invited, active or deactivated.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,

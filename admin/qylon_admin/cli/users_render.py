@@ -52,7 +52,9 @@ def render(data: dict, console) -> None:
     console.print(f"\n[bold]Plan[/] (mode {data['mode']}): {counts}")
     for item in data["items"]:
         where = f"row {item['row']}" if item.get("row") else "—"
-        detail = changes_text(item.get("changes", {}), sep=", ", empty="∅") or item.get("reason") or ""
+        detail = (
+            changes_text(item.get("changes", {}), sep=", ", empty="∅") or item.get("reason") or ""
+        )
         console.print(
             f"  {item['action']:<10} {where:<9} {escape(item['email'])}  [dim]{escape(detail)}[/]"
         )

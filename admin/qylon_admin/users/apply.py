@@ -88,7 +88,9 @@ class Applier:
         self._send()
         self._phase, self._index = 2, 0
         for email, manager in self._managers:
-            self._queue({"action": "update", "email": email, "fields": {"manager_email": manager}}, None)
+            self._queue(
+                {"action": "update", "email": email, "fields": {"manager_email": manager}}, None
+            )
         self._send()
 
     # -- internals -----------------------------------------------------------------
@@ -116,8 +118,11 @@ class Applier:
         items = [body for body, _ in batch]
         try:
             answer = self.api.request(
-                "POST", "/v1/users/bulk", json={"items": items, "create_groups": self.create_groups},
-                headers={"Idempotency-Key": self.key(items)}, idempotent=True,
+                "POST",
+                "/v1/users/bulk",
+                json={"items": items, "create_groups": self.create_groups},
+                headers={"Idempotency-Key": self.key(items)},
+                idempotent=True,
             )
         except InvalidInput as exc:
             raise BatchRefused(
@@ -150,7 +155,9 @@ def apply_preview(
     from .plan import iter_plan
 
     total = result.validation.rows_read + result.planner.counts.get("deactivate", 0)
-    if report is None and not any(result.planner.counts.get(a) for a in ("create", "update", "deactivate")):
+    if report is None and not any(
+        result.planner.counts.get(a) for a in ("create", "update", "deactivate")
+    ):
         # nothing to send (a re-run of an applied file): the preview's counts are the outcome
         if progress:
             progress("apply", total, total)
@@ -169,8 +176,16 @@ def apply_preview(
     seed = f"{mode}|{'|'.join(sorted(mapping))}" + ("|create-groups" if create_groups else "")
     writer = ReportWriter(report) if report else None
     with writer or nullcontext():
-        applier = Applier(api, digest=file_digest(path), mode=seed, known=known, create_groups=create_groups,
-                          batch_size=batch_size, report=writer, progress=step)
+        applier = Applier(
+            api,
+            digest=file_digest(path),
+            mode=seed,
+            known=known,
+            create_groups=create_groups,
+            batch_size=batch_size,
+            report=writer,
+            progress=step,
+        )
         errors = result.validation.errors_by_row()
         for item in iter_plan(result.validation.entries(), planner, errors):
             applier.feed(item)

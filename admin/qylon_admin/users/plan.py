@@ -82,7 +82,9 @@ def _pack(data: Mapping | UserRow) -> tuple:
 
 
 def _unpack(packed: tuple) -> UserRow:
-    return UserRow.model_validate({k: v for k, v in zip(_KEYS, packed, strict=True) if v is not None})
+    return UserRow.model_validate(
+        {k: v for k, v in zip(_KEYS, packed, strict=True) if v is not None}
+    )
 
 
 def _packed_active(packed: tuple) -> bool:
@@ -113,7 +115,9 @@ class Planner:
         self.caller = caller.lower() if caller else None
         self.existing: dict[str, tuple] = {}  # email -> packed user (see _pack)
         for data in existing:
-            self.existing[str(data["email"] if isinstance(data, Mapping) else data.email).lower()] = _pack(data)
+            self.existing[
+                str(data["email"] if isinstance(data, Mapping) else data.email).lower()
+            ] = _pack(data)
         self.seen: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.problems: list[RowError] = []
@@ -123,12 +127,16 @@ class Planner:
         self.groups = {g.casefold(): g for g in groups} if groups is not None else None
         self.create_groups = create_groups
         self.new_groups: dict[str, str] = {}  # casefold -> name, groups the import will create
-        self._skeletons: dict[str, str] | None = None  # look-alike form -> existing email (on first need)
+        self._skeletons: dict[str, str] | None = (
+            None  # look-alike form -> existing email (on first need)
+        )
 
     def restart(self) -> Planner:
         """A fresh planner (same mode, caller and groups) over the same existing users,
         without converting them again: to plan a second pass, e.g. while applying."""
-        fresh = Planner((), mode=self.mode, caller=self.caller, groups=None, create_groups=self.create_groups)
+        fresh = Planner(
+            (), mode=self.mode, caller=self.caller, groups=None, create_groups=self.create_groups
+        )
         fresh.existing, fresh.groups = self.existing, self.groups
         return fresh
 
@@ -143,11 +151,20 @@ class Planner:
             for name in unknown:
                 self.new_groups.setdefault(name.casefold(), name)
             return None
-        message = (f"the group{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-                   f"{'do' if len(unknown) > 1 else 'does'} not exist; pass --create-groups to create "
-                   f"{'them' if len(unknown) > 1 else 'it'}")
-        self.problems.append(RowError(row=row, field="groups", code="group_not_found", message=message,
-                                      value="; ".join(unknown)))
+        message = (
+            f"the group{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"{'do' if len(unknown) > 1 else 'does'} not exist; pass --create-groups to create "
+            f"{'them' if len(unknown) > 1 else 'it'}"
+        )
+        self.problems.append(
+            RowError(
+                row=row,
+                field="groups",
+                code="group_not_found",
+                message=message,
+                value="; ".join(unknown),
+            )
+        )
         self.counts["error"] += 1
         self.seen.add(user.email)
         return PlanItem(action="error", email=user.email, row=row, errors=[message])
@@ -189,7 +206,9 @@ class Planner:
             self.counts["create"] += 1
             if user.role == "owner" and _active(user):
                 self._owner_changes += 1
-            return PlanItem(action="create", email=email, row=row, user=user, reason=self._look_alike(email))
+            return PlanItem(
+                action="create", email=email, row=row, user=user, reason=self._look_alike(email)
+            )
         self.seen.add(email)  # only existing users: sync needs to know who the file lists
         if self.mode == "create-only":
             self.counts["skip"] += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from . import columns as columns_mod
 from .model import PlanItem, RowError
@@ -33,7 +34,7 @@ class Preview:
     def close(self) -> None:
         self.validation.close()
 
-    def __enter__(self) -> Preview:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -46,7 +47,9 @@ class Preview:
     @property
     def rejected_rows(self) -> int:
         """Rows with an error: from the checks, or found while planning (e.g. unknown groups)."""
-        planned = {p.row for p in self.planner.problems if p.row is not None} - set(self.validation.error_rows)
+        planned = {p.row for p in self.planner.problems if p.row is not None} - set(
+            self.validation.error_rows
+        )
         return len(self.validation.error_rows) + len(planned)
 
     @property
@@ -100,7 +103,9 @@ def preview(
     ``groups`` are the groups that exist (None: not checked); a row naming another is an
     error unless ``create_groups``."""
     existing = list(existing)
-    planner = Planner(existing, mode=mode, caller=caller, groups=groups, create_groups=create_groups)
+    planner = Planner(
+        existing, mode=mode, caller=caller, groups=groups, create_groups=create_groups
+    )
     source = open_source(path, encoding=encoding, delimiter=delimiter)
     cmap = columns_mod.resolve(source.header, columns_mod.parse_overrides(mapping))
     writer = ReportWriter(report) if report else None
@@ -126,9 +131,7 @@ def preview(
 
 
 def _counted(items: Iterable[PlanItem], total: int, progress: Callable[[str, int, int], None]):
-    done = 0
-    for item in items:
-        done += 1
+    for done, item in enumerate(items, start=1):
         if not done % 1000:
             progress("plan", min(done, total), total)
         yield item

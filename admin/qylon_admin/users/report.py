@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Self
 
 from qylon_cli.errors import UsageError
 
@@ -44,7 +45,7 @@ class ReportWriter:
         self._handle = None
         self._count = 0
 
-    def __enter__(self) -> ReportWriter:
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(
             self.path, "w", encoding="utf-8-sig" if self.format == "csv" else "utf-8", newline=""

@@ -14,7 +14,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Self
 
 from qylon_cli.errors import InvalidInput
 
@@ -145,7 +145,7 @@ class Validation:
             self._spool.close()
             self._spool = None
 
-    def __enter__(self) -> Validation:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -386,7 +386,10 @@ def validate(
                 hint="Use a two-letter country code such as GB or US.",
             )
     result = Validation(source=source, columns=columns, max_errors=max_errors)
-    result._spool = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="qylon-users-")
+    # The spool lives as long as the Validation, which closes it (close() / __exit__).
+    result._spool = tempfile.TemporaryFile(  # noqa: SIM115
+        "w+", encoding="utf-8", prefix="qylon-users-"
+    )
     checker = _RowChecker(result, region=region.upper() if region else None, date_order=date_order)
     write = result._spool.write
     total = source.path.stat().st_size

@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 import typer
+
 from qylon_cli import output
 
 app = typer.Typer(
@@ -28,7 +29,12 @@ def _client():
 
 @app.command()
 def start(
-    foreground: Annotated[bool, typer.Option("--foreground", help="Run in this terminal (logs to stderr too); Ctrl-C stops it.")] = False,
+    foreground: Annotated[
+        bool,
+        typer.Option(
+            "--foreground", help="Run in this terminal (logs to stderr too); Ctrl-C stops it."
+        ),
+    ] = False,
     json: output.JsonOption = False,
 ) -> None:
     """Start the agent in the background (one per QYLON_HOME).
@@ -56,7 +62,12 @@ def stop(json: output.JsonOption = False) -> None:
     """
     info = _client().stop()
     data = {"stopped": info is not None, "pid": info.get("pid") if info else None}
-    output.emit(data, lambda c: c.print(f"Agent stopped (pid {data['pid']})." if info else "The agent was not running."))
+    output.emit(
+        data,
+        lambda c: c.print(
+            f"Agent stopped (pid {data['pid']})." if info else "The agent was not running."
+        ),
+    )
 
 
 @app.command()
@@ -95,11 +106,17 @@ def status(json: output.JsonOption = False) -> None:
         if data.get("reachable") is False:
             console.print("The agent holds its lock but does not answer on its socket.")
             return
-        console.print(f"Agent running: pid {data['pid']}, up {data['uptime_s']:.0f} s, version {data['version']}")
-        console.print(f"Queue: {data['queue_length']} job(s); model {'loaded' if data['model_ready'] else 'loading'}")
+        console.print(
+            f"Agent running: pid {data['pid']}, up {data['uptime_s']:.0f} s, version {data['version']}"
+        )
+        console.print(
+            f"Queue: {data['queue_length']} job(s); model {'loaded' if data['model_ready'] else 'loading'}"
+        )
         for job in data["current"]:
             prog = job["progress"]
-            where = f" {prog['position_s']:.0f}/{prog['total_s']:.0f} s" if prog.get("total_s") else ""
+            where = (
+                f" {prog['position_s']:.0f}/{prog['total_s']:.0f} s" if prog.get("total_s") else ""
+            )
             console.print(f"Now: {job['kind']} {job['id'][:8]}{where}")
 
     output.emit(data, human)
@@ -107,8 +124,12 @@ def status(json: output.JsonOption = False) -> None:
 
 @app.command()
 def logs(
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many of the last lines to show.")] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, help="How many of the last lines to show.")
+    ] = 50,
 ) -> None:
     """Print the agent's log (JSON lines, rotated at 5 MB).
 
@@ -153,14 +174,24 @@ def jobs(
             return
         table = Table("id", "kind", "status", "tries", "created", "error", box=None)
         for job in rows:
-            table.add_row(job["id"][:8], job["kind"], job["status"], str(job["attempts"]), job["created_at"][:19], job["error"] or "")
+            table.add_row(
+                job["id"][:8],
+                job["kind"],
+                job["status"],
+                str(job["attempts"]),
+                job["created_at"][:19],
+                job["error"] or "",
+            )
         console.print(table)
 
     output.emit(rows, human)
 
 
 @jobs_app.command("cancel")
-def cancel(job_id: Annotated[str, typer.Argument(help="A job id or unique prefix.")], json: output.JsonOption = False) -> None:
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="A job id or unique prefix.")],
+    json: output.JsonOption = False,
+) -> None:
     """Cancel a queued or running job.
 
     Example: qylon agent jobs cancel 3f2a
@@ -170,7 +201,10 @@ def cancel(job_id: Annotated[str, typer.Argument(help="A job id or unique prefix
 
 
 @jobs_app.command("retry")
-def retry(job_id: Annotated[str, typer.Argument(help="A job id or unique prefix.")], json: output.JsonOption = False) -> None:
+def retry(
+    job_id: Annotated[str, typer.Argument(help="A job id or unique prefix.")],
+    json: output.JsonOption = False,
+) -> None:
     """Queue a parked or cancelled job again, with its attempts reset.
 
     Example: qylon agent jobs retry 3f2a
@@ -181,7 +215,9 @@ def retry(job_id: Annotated[str, typer.Argument(help="A job id or unique prefix.
 
 @app.command("install-service")
 def install_service(
-    enable: Annotated[bool, typer.Option(help="Also enable and start it now (systemctl --user / launchctl).")] = True,
+    enable: Annotated[
+        bool, typer.Option(help="Also enable and start it now (systemctl --user / launchctl).")
+    ] = True,
     json: output.JsonOption = False,
 ) -> None:
     """Start the agent at login: writes a systemd user unit (Linux) or a launchd agent (macOS).
@@ -194,7 +230,11 @@ def install_service(
 
     def human(console) -> None:
         console.print(f"Wrote {result['path']}")
-        console.print("Enabled: the agent starts at login." if result["enabled"] else (result["note"] or "Not enabled."))
+        console.print(
+            "Enabled: the agent starts at login."
+            if result["enabled"]
+            else (result["note"] or "Not enabled.")
+        )
 
     output.emit(result, human)
 
@@ -208,4 +248,9 @@ def uninstall_service(json: output.JsonOption = False) -> None:
     from ..daemon import service
 
     result = service.uninstall()
-    output.emit(result, lambda c: c.print(f"Removed {result['path']}" if result["removed"] else "No service was installed."))
+    output.emit(
+        result,
+        lambda c: c.print(
+            f"Removed {result['path']}" if result["removed"] else "No service was installed."
+        ),
+    )

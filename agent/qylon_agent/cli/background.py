@@ -27,7 +27,11 @@ def run_in_agent(agent, kind: str, payload: dict, label: str) -> dict:
     job = _follow(agent, job, label)
     if job["status"] != "done":
         detail = (job.get("result") or {}).get("error") or {}
-        err = QylonError(job.get("error") or f"The job ended {job['status']}.", hint=detail.get("hint"), code=detail.get("code") or f"job_{job['status']}")
+        err = QylonError(
+            job.get("error") or f"The job ended {job['status']}.",
+            hint=detail.get("hint"),
+            code=detail.get("code") or f"job_{job['status']}",
+        )
         err.exit_code = detail.get("exit_code", 1)
         raise err
     for message in job["result"].get("warnings", []):
@@ -36,8 +40,16 @@ def run_in_agent(agent, kind: str, payload: dict, label: str) -> dict:
 
 
 def transcribe_in_agent(
-    file: Path, *, title, client, options: dict, speakers: dict, extractor: str | None, wait: bool,
-    fallback: str | None = None, recorded_at=None
+    file: Path,
+    *,
+    title,
+    client,
+    options: dict,
+    speakers: dict,
+    extractor: str | None,
+    wait: bool,
+    fallback: str | None = None,
+    recorded_at=None,
 ) -> bool:
     """Queue a transcription in the agent. False when no agent runs (do it in process)."""
     agent = agent_client()
@@ -58,7 +70,10 @@ def transcribe_in_agent(
     }
     if not wait:
         job = agent.request("POST", "/v1/jobs", {"kind": "transcribe", "payload": payload})
-        output.emit({"job": job}, lambda c: c.print(f"Queued job {job['id'][:8]}; follow it with `qylon agent jobs`."))
+        output.emit(
+            {"job": job},
+            lambda c: c.print(f"Queued job {job['id'][:8]}; follow it with `qylon agent jobs`."),
+        )
         return True
     job = run_in_agent(agent, "transcribe", payload, f"Transcribing {file.name} (agent)")
     from ..store.database import Store
@@ -82,6 +97,8 @@ def _follow(agent, job: dict, label: str) -> dict:
                 if progress.get("total_s"):
                     on_progress(progress["position_s"], progress["total_s"])
     except KeyboardInterrupt:
-        output.info(f"Stopped waiting; the agent goes on with job {job['id'][:8]} (`qylon agent jobs`).")
+        output.info(
+            f"Stopped waiting; the agent goes on with job {job['id'][:8]} (`qylon agent jobs`)."
+        )
         raise
     return job

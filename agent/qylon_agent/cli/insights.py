@@ -15,8 +15,12 @@ from typer.core import TyperGroup
 
 from qylon_cli import output
 
-IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
-ItemArg = Annotated[str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)]
+IdArg = Annotated[
+    str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)
+]
+ItemArg = Annotated[
+    str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)
+]
 
 
 class Extractor(str, Enum):
@@ -31,14 +35,18 @@ class Fallback(str, Enum):
 
 ExtractorOption = Annotated[
     Extractor | None,
-    typer.Option(help="Find action items with: offline (rules) or llm (the llm.* settings). Default: llm when a model is "
-                 "configured, the offline extractor (with a warning) when it fails. An explicit llm that cannot run "
-                 "fails: exit 6 unreachable, 3 misconfigured, 4 key refused."),
+    typer.Option(
+        help="Find action items with: offline (rules) or llm (the llm.* settings). Default: llm when a model is "
+        "configured, the offline extractor (with a warning) when it fails. An explicit llm that cannot run "
+        "fails: exit 6 unreachable, 3 misconfigured, 4 key refused."
+    ),
 ]
 FallbackOption = Annotated[
     Fallback | None,
-    typer.Option(help="When the model cannot run: offline = warn and use the offline extractor (the default without "
-                 "--extractor), none = fail (the default with --extractor llm)."),
+    typer.Option(
+        help="When the model cannot run: offline = warn and use the offline extractor (the default without "
+        "--extractor), none = fail (the default with --extractor llm)."
+    ),
 ]
 
 
@@ -59,13 +67,19 @@ def store_despite(store, failed, *, audio: bool = True) -> None:
     raise failed.reported() from None
 
 
-def record_extractor(store, meeting_id: str, extractor, settings, warnings: list[str], *, fell_back: bool) -> None:
+def record_extractor(
+    store, meeting_id: str, extractor, settings, warnings: list[str], *, fell_back: bool
+) -> None:
     """After `transcribe`: say which extractor ran (the offline one when the model failed) and show the warnings."""
     from .. import insights
 
     for message in warnings:
         output.warn(message)
-    used = "offline" if fell_back else insights.choose(extractor.value if extractor else None, settings)
+    used = (
+        "offline"
+        if fell_back
+        else insights.choose(extractor.value if extractor else None, settings)
+    )
     store.set_extractor(meeting_id, used)
 
 
@@ -94,12 +108,19 @@ actions = typer.Typer(
     "Example: qylon meeting actions --owner Bob --open",
 )
 
-OwnerOption = Annotated[str | None, typer.Option(help="Only items owned by this person (case-insensitive).")]
+OwnerOption = Annotated[
+    str | None, typer.Option(help="Only items owned by this person (case-insensitive).")
+]
 OpenOption = Annotated[bool, typer.Option("--open", help="Only items not done yet.")]
 
 
 @actions.callback()
-def actions_default(ctx: typer.Context, owner: OwnerOption = None, open_: OpenOption = False, json: output.JsonOption = False) -> None:
+def actions_default(
+    ctx: typer.Context,
+    owner: OwnerOption = None,
+    open_: OpenOption = False,
+    json: output.JsonOption = False,
+) -> None:
     """`actions [--owner NAME] [--open]` with no subcommand lists (`actions ID ...`: see ActionsGroup)."""
     if ctx.invoked_subcommand is None:
         list_items(None, owner=owner, open_=open_, json=json)
@@ -107,7 +128,10 @@ def actions_default(ctx: typer.Context, owner: OwnerOption = None, open_: OpenOp
 
 @actions.command("list")
 def list_items(
-    meeting_id: Annotated[str | None, typer.Argument(help="Only this meeting's items (an id or prefix).", show_default=False)] = None,
+    meeting_id: Annotated[
+        str | None,
+        typer.Argument(help="Only this meeting's items (an id or prefix).", show_default=False),
+    ] = None,
     owner: OwnerOption = None,
     open_: OpenOption = False,
     json: output.JsonOption = False,
@@ -151,7 +175,11 @@ def analyze(
     extractor: ExtractorOption = None,
     fallback: FallbackOption = None,
     on: Annotated[
-        str | None, typer.Option("--date", help="The day the meeting took place, YYYY-MM-DD: the meeting moves there (as `meeting edit --date`) and due dates count from it.")
+        str | None,
+        typer.Option(
+            "--date",
+            help="The day the meeting took place, YYYY-MM-DD: the meeting moves there (as `meeting edit --date`) and due dates count from it.",
+        ),
     ] = None,
     json: output.JsonOption = False,
 ) -> None:
@@ -167,16 +195,28 @@ def analyze(
 
     store = _store()
     meeting = store.get_meeting(meeting_id)
-    if on:  # the meeting moves to that day (kept for later analyses), then its items are found again
+    if (
+        on
+    ):  # the meeting moves to that day (kept for later analyses), then its items are found again
         edit_meeting(store, meeting.id, when=parse_given(on, None, default=meeting.created_at))
         meeting = store.get_meeting(meeting.id)
     settings = settings_mod.load()
     name, fall = chosen(extractor, fallback)
-    result = insights.analyze(meeting, extractor=name, fallback=fall, settings=settings, warn=output.warn)
+    result = insights.analyze(
+        meeting, extractor=name, fallback=fall, settings=settings, warn=output.warn
+    )
     updated = insights.apply(meeting, result, previous=meeting.action_items)
     used = "offline" if result.warnings else result.extractor
-    store.save_insights(meeting.id, items=updated.action_items, decisions=updated.decisions, summary=updated.summary, extractor=used)
-    data = _summary_data(store.get_meeting(meeting.id), used)  # as stored: corrections made by hand are kept
+    store.save_insights(
+        meeting.id,
+        items=updated.action_items,
+        decisions=updated.decisions,
+        summary=updated.summary,
+        extractor=used,
+    )
+    data = _summary_data(
+        store.get_meeting(meeting.id), used
+    )  # as stored: corrections made by hand are kept
     output.emit(data, lambda c: render_summary(c, data))
 
 
@@ -220,7 +260,14 @@ def render_items(console, rows: list[dict]) -> None:
     table = Table("id", "status", "owner", "task", "due", "meeting", box=None)
     for row in rows:
         status = "[green]done[/]" if row["status"] == "done" else "open"
-        table.add_row(row["id"][:8], status, _escape(row["owner"] or "—"), _escape(row["task"]), row["due"] or "", row["meeting_id"][:8])
+        table.add_row(
+            row["id"][:8],
+            status,
+            _escape(row["owner"] or "—"),
+            _escape(row["task"]),
+            row["due"] or "",
+            row["meeting_id"][:8],
+        )
         if row["quote"]:
             at = f"@{short_clock(row['start'])} " if row["start"] is not None else ""
             table.add_row("", "", "", f"[dim]{at}“{_escape(row['quote'])}”[/]", "", "")
@@ -228,7 +275,9 @@ def render_items(console, rows: list[dict]) -> None:
 
 
 def render_summary(console, data: dict) -> None:
-    console.print(f"[bold]{_escape(data['title'])}[/]  [dim]id {data['id'][:8]} · insights: {data['extractor'] or '?'}[/]")
+    console.print(
+        f"[bold]{_escape(data['title'])}[/]  [dim]id {data['id'][:8]} · insights: {data['extractor'] or '?'}[/]"
+    )
     console.print("\n[bold]Summary[/]\n" + (_escape(data["summary"]) or "[dim](none)[/]"))
     console.print("\n[bold]Decisions[/]")
     for text in data["decisions"] or []:
@@ -240,7 +289,9 @@ def render_summary(console, data: dict) -> None:
         box = "x" if item["status"] == "done" else " "
         owner = f"[magenta]{_escape(item['owner'])}[/]: " if item["owner"] else ""
         due = f" [dim](due {item['due']})[/]" if item["due"] else ""
-        console.print(f"  {_escape(f'[{box}]')} [cyan]{item['id'][:8]}[/] {owner}{_escape(item['task'])}{due}")
+        console.print(
+            f"  {_escape(f'[{box}]')} [cyan]{item['id'][:8]}[/] {owner}{_escape(item['task'])}{due}"
+        )
     if not data["action_items"]:
         console.print("  [dim](none)[/]")
 

@@ -45,7 +45,9 @@ class LiveView:
             self.events = (self.events + [f"[{style}]{escape(message)}[/]"])[-4:]
         if self.plain or self._live is None:
             prefix = "Warning: " if kind == "warning" else ""
-            self.console.print(f"[{style}]{prefix}{escape(message)}[/]" if kind != "live" else escape(message))
+            self.console.print(
+                f"[{style}]{prefix}{escape(message)}[/]" if kind != "live" else escape(message)
+            )
         else:
             self._live.update(self.render())
 
@@ -58,12 +60,21 @@ class LiveView:
         rows = [head]
         for name, db, clip in zip(st.names, st.levels_db, st.clipping):
             colour = "red" if clip else ("green" if db > -40 else "yellow" if db > -60 else "dim")
-            rows.append(Text.from_markup(f"  [{colour}]{_bar(db)}[/] {db:6.1f} dB  {escape(name)}" + ("  [red]CLIP[/]" if clip else "")))
+            rows.append(
+                Text.from_markup(
+                    f"  [{colour}]{_bar(db)}[/] {db:6.1f} dB  {escape(name)}"
+                    + ("  [red]CLIP[/]" if clip else "")
+                )
+            )
         if st.silent_s >= 10:
             rows.append(Text.from_markup(f"  [yellow]silent for {st.silent_s:.0f} s[/]"))
         rows += [Text.from_markup("  " + e) for e in self.events]
         rows += [Text("  " + line, style="italic") for line in self.transcript]
-        rows.append(Text.from_markup("  [dim]p or space: pause/resume · q or Ctrl-C: stop and transcribe[/]"))
+        rows.append(
+            Text.from_markup(
+                "  [dim]p or space: pause/resume · q or Ctrl-C: stop and transcribe[/]"
+            )
+        )
         return Group(*rows)
 
     def tick(self) -> None:
@@ -73,7 +84,9 @@ class LiveView:
             self._last_plain = time.monotonic()
             st = self.recorder.status
             levels = ", ".join(f"{n} {db:.0f} dB" for n, db in zip(st.names, st.levels_db))
-            self.console.print(f"[dim]{'paused' if st.paused else 'recording'} {short_clock(st.recorded_s)}: {escape(levels)}[/]")
+            self.console.print(
+                f"[dim]{'paused' if st.paused else 'recording'} {short_clock(st.recorded_s)}: {escape(levels)}[/]"
+            )
 
     @contextmanager
     def running(self, recorder):
@@ -83,7 +96,9 @@ class LiveView:
             return
         from rich.live import Live
 
-        with Live(self.render(), console=self.console, refresh_per_second=8, transient=False) as live:
+        with Live(
+            self.render(), console=self.console, refresh_per_second=8, transient=False
+        ) as live:
             self._live = live
             try:
                 yield self

@@ -24,11 +24,18 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
-DateOption = Annotated[
-    str | None, typer.Option("--date", help="The day of the meeting, YYYY-MM-DD (default: the recording's own date).")
+IdArg = Annotated[
+    str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)
 ]
-TimeOption = Annotated[str | None, typer.Option("--time", help="When it started, HH:MM local time.")]
+DateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--date", help="The day of the meeting, YYYY-MM-DD (default: the recording's own date)."
+    ),
+]
+TimeOption = Annotated[
+    str | None, typer.Option("--time", help="When it started, HH:MM local time.")
+]
 
 
 def complete_client(incomplete: str) -> list[str]:
@@ -48,23 +55,64 @@ def _store():
 
 
 def transcribe(
-    file: Annotated[Path, typer.Argument(help="WAV, FLAC, MP3, M4A, OGG/Opus or WebM.", show_default=False)],
-    title: Annotated[str | None, typer.Option(help="Meeting title (default: the file name).")] = None,
-    client: Annotated[str | None, typer.Option(help="The client this meeting was with.", autocompletion=complete_client)] = None,
-    language: Annotated[str | None, typer.Option(help="Language code, e.g. en; fixed for the whole file.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name (bundled tiny.en or one in [models]) or a CTranslate2 folder.")] = None,
-    beam_size: Annotated[int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="WAV, FLAC, MP3, M4A, OGG/Opus or WebM.", show_default=False)
+    ],
+    title: Annotated[
+        str | None, typer.Option(help="Meeting title (default: the file name).")
+    ] = None,
+    client: Annotated[
+        str | None,
+        typer.Option(help="The client this meeting was with.", autocompletion=complete_client),
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option(help="Language code, e.g. en; fixed for the whole file.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model name (bundled tiny.en or one in [models]) or a CTranslate2 folder."
+        ),
+    ] = None,
+    beam_size: Annotated[
+        int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
-    diarize: Annotated[bool | None, typer.Option("--diarize/--no-diarize", help="Find who spoke when (default: speakers.diarize, on).", show_default=False)] = None,
-    speakers: Annotated[int | None, typer.Option("--speakers", min=1, max=20, help="Exact number of speakers, if known.")] = None,
-    min_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At least this many speakers.")] = None,
-    max_speakers: Annotated[int | None, typer.Option(min=1, max=20, help="At most this many speakers (default 10).")] = None,
+    diarize: Annotated[
+        bool | None,
+        typer.Option(
+            "--diarize/--no-diarize",
+            help="Find who spoke when (default: speakers.diarize, on).",
+            show_default=False,
+        ),
+    ] = None,
+    speakers: Annotated[
+        int | None,
+        typer.Option("--speakers", min=1, max=20, help="Exact number of speakers, if known."),
+    ] = None,
+    min_speakers: Annotated[
+        int | None, typer.Option(min=1, max=20, help="At least this many speakers.")
+    ] = None,
+    max_speakers: Annotated[
+        int | None, typer.Option(min=1, max=20, help="At most this many speakers (default 10).")
+    ] = None,
     extractor: ExtractorOption = None,
     fallback: FallbackOption = None,
     on: DateOption = None,
     at: TimeOption = None,
-    background: Annotated[bool, typer.Option("--background", help="Hand the work to the running agent (qylon agent start); in this process if none runs.")] = False,
-    wait: Annotated[bool, typer.Option(help="With --background: wait for the result (or print the job id and return).")] = True,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background",
+            help="Hand the work to the running agent (qylon agent start); in this process if none runs.",
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            help="With --background: wait for the result (or print the job id and return)."
+        ),
+    ] = True,
     json: output.JsonOption = False,
 ) -> None:
     """Transcribe an audio file offline, find who spoke when, and store it as a meeting.
@@ -81,10 +129,22 @@ def transcribe(
         from .background import transcribe_in_agent
 
         overrides = {"model": model, "beam_size": beam_size, "language": language, "device": device}
-        speaker_flags = {"diarize": diarize, "speakers": speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
+        speaker_flags = {
+            "diarize": diarize,
+            "speakers": speakers,
+            "min_speakers": min_speakers,
+            "max_speakers": max_speakers,
+        }
         name, fall = chosen(extractor, fallback)
         if transcribe_in_agent(
-            file, title=title, client=client, options=overrides, speakers=speaker_flags, extractor=name, wait=wait, fallback=fall,
+            file,
+            title=title,
+            client=client,
+            options=overrides,
+            speakers=speaker_flags,
+            extractor=name,
+            wait=wait,
+            fallback=fall,
             recorded_at=recorded_at,
         ):
             return
@@ -97,20 +157,36 @@ def transcribe(
         from .progress import audio_progress
 
         settings = settings_mod.load()
-        opts = stt.options_from_settings(settings, model=model, beam_size=beam_size, language=language, device=device)
-        diarization, naming = speaker_options(settings, diarize, speakers, min_speakers, max_speakers)
+        opts = stt.options_from_settings(
+            settings, model=model, beam_size=beam_size, language=language, device=device
+        )
+        diarization, naming = speaker_options(
+            settings, diarize, speakers, min_speakers, max_speakers
+        )
         with audio_progress(f"Transcribing {file.name}") as on_progress:
             try:
                 meeting = pipeline.transcribe_file(
-                    file, opts, title=title, client=client, settings=settings, on_progress=on_progress,
-                    extractor=extractor, fallback=chosen(extractor, fallback)[1], on_warning=(warned := []).append,
-                    diarization=diarization, naming=naming, recorded_at=recorded_at, heard=(heard := {}),
+                    file,
+                    opts,
+                    title=title,
+                    client=client,
+                    settings=settings,
+                    on_progress=on_progress,
+                    extractor=extractor,
+                    fallback=chosen(extractor, fallback)[1],
+                    on_warning=(warned := []).append,
+                    diarization=diarization,
+                    naming=naming,
+                    recorded_at=recorded_at,
+                    heard=(heard := {}),
                 )
             except insights.InsightsFailed as failed:
                 store_despite(_store(), failed)
         store = _store()
         store.save_meeting(meeting, audio_path=meeting.source)
-        record_extractor(store, meeting.id, extractor, settings, warned, fell_back=heard["fell_back"])
+        record_extractor(
+            store, meeting.id, extractor, settings, warned, fell_back=heard["fell_back"]
+        )
     except KeyboardInterrupt:
         raise Interrupted("Transcription interrupted; nothing was stored.") from None
 
@@ -122,7 +198,9 @@ def transcribe(
 
 def list_(
     client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many, newest first.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many, newest first.")
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """List stored meetings, newest first.
@@ -147,9 +225,15 @@ def show(meeting_id: IdArg, json: output.JsonOption = False) -> None:
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="Words to find; a trailing * matches a prefix.", show_default=False)],
+    query: Annotated[
+        str,
+        typer.Argument(help="Words to find; a trailing * matches a prefix.", show_default=False),
+    ],
     client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
-    speaker: Annotated[str | None, typer.Option(help="Only what this person said (a name, or a label such as SPEAKER_2).")] = None,
+    speaker: Annotated[
+        str | None,
+        typer.Option(help="Only what this person said (a name, or a label such as SPEAKER_2)."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many hits.")] = 50,
     json: output.JsonOption = False,
 ) -> None:
@@ -162,14 +246,20 @@ def search(
     from . import render
 
     hits = _store().search(query, client=client, speaker=speaker, limit=limit)
-    data = [{**h, "snippet": h["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")} for h in hits]
+    data = [
+        {**h, "snippet": h["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")} for h in hits
+    ]
     output.emit(data, lambda c: render.search_hits(c, hits))
 
 
 def export(
     meeting_id: IdArg,
-    format: Annotated[str, typer.Option("--format", "-f", help="txt, md, srt, vtt or json.")] = "md",
-    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="txt, md, srt, vtt or json.")
+    ] = "md",
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
 ) -> None:
     """Export a meeting as text, Markdown, SRT or WebVTT subtitles, or JSON.
 
@@ -180,7 +270,9 @@ def export(
     from ..store.formats import FORMATS, render
 
     if format not in FORMATS:
-        raise UsageError(f"Unknown format {format!r}.", hint=f"Choose one of: {', '.join(FORMATS)}.")
+        raise UsageError(
+            f"Unknown format {format!r}.", hint=f"Choose one of: {', '.join(FORMATS)}."
+        )
     text = render(_store().get_meeting(meeting_id), format)
     if out is None:
         typer.echo(text, nl=False)
@@ -202,9 +294,13 @@ def delete(
     """
     store = _store()
     meeting = store.get_meeting(meeting_id)
-    output.confirm(f"Delete meeting {meeting.id[:8]} '{meeting.title}'?", yes=yes, action="Deleting a meeting")
+    output.confirm(
+        f"Delete meeting {meeting.id[:8]} '{meeting.title}'?", yes=yes, action="Deleting a meeting"
+    )
     store.delete_meeting(meeting.id)
-    output.emit({"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}"))
+    output.emit(
+        {"id": meeting.id, "deleted": True}, lambda c: c.print(f"Deleted meeting {meeting.id[:8]}")
+    )
 
 
 # -- the `meeting` group, composed in one place (in the order `--help` lists it) --

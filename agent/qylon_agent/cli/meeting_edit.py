@@ -14,10 +14,19 @@ from rich.markup import escape
 
 from qylon_cli import output
 
-IdArg = Annotated[str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)]
-ItemArg = Annotated[str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)]
+IdArg = Annotated[
+    str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)
+]
+ItemArg = Annotated[
+    str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)
+]
 OwnerOption = Annotated[str | None, typer.Option(help="Who does it (none to clear).")]
-DueOption = Annotated[str | None, typer.Option(help="A date (2026-11-27) or a phrase counted from the meeting's day (Friday, next week); none to clear.")]
+DueOption = Annotated[
+    str | None,
+    typer.Option(
+        help="A date (2026-11-27) or a phrase counted from the meeting's day (Friday, next week); none to clear."
+    ),
+]
 
 
 def _store():
@@ -30,8 +39,15 @@ def edit(
     meeting_id: IdArg,
     title: Annotated[str | None, typer.Option(help="A new title.")] = None,
     client: Annotated[str | None, typer.Option(help="The client (none to clear).")] = None,
-    on: Annotated[str | None, typer.Option("--date", help="The day it took place, YYYY-MM-DD; relative due dates move with it.")] = None,
-    at: Annotated[str | None, typer.Option("--time", help="When it started, HH:MM local time.")] = None,
+    on: Annotated[
+        str | None,
+        typer.Option(
+            "--date", help="The day it took place, YYYY-MM-DD; relative due dates move with it."
+        ),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--time", help="When it started, HH:MM local time.")
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Correct a meeting's title, client or date ("by Friday" items then count from the new date).
@@ -47,7 +63,13 @@ def edit(
         raise UsageError("Nothing to change.", hint="Give --title, --client, --date or --time.")
     store = _store()
     meeting = store.get_meeting(meeting_id)
-    data = edit_meeting(store, meeting.id, title=title, client=client, when=parse_given(on, at, default=meeting.created_at))
+    data = edit_meeting(
+        store,
+        meeting.id,
+        title=title,
+        client=client,
+        when=parse_given(on, at, default=meeting.created_at),
+    )
 
     def human(c) -> None:
         c.print(f"Meeting {data['id'][:8]}: changed {', '.join(data['changed']) or 'nothing'}.")
@@ -59,9 +81,22 @@ def edit(
 
 def fix(
     meeting_id: IdArg,
-    segment: Annotated[int | None, typer.Argument(min=1, help="The segment's number (`meeting show` lists them).", show_default=False)] = None,
-    text: Annotated[str | None, typer.Argument(help="What the segment should say.", show_default=False)] = None,
-    from_file: Annotated[Path | None, typer.Option("--from-file", help="A transcript exported with `export -f txt` and corrected in an editor.")] = None,
+    segment: Annotated[
+        int | None,
+        typer.Argument(
+            min=1, help="The segment's number (`meeting show` lists them).", show_default=False
+        ),
+    ] = None,
+    text: Annotated[
+        str | None, typer.Argument(help="What the segment should say.", show_default=False)
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file",
+            help="A transcript exported with `export -f txt` and corrected in an editor.",
+        ),
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Correct the words of a transcript: one segment, or a whole exported transcript read back.
@@ -79,7 +114,10 @@ def fix(
             raise UsageError("Give either SEGMENT TEXT or --from-file, not both.")
         fixes = read_transcript(store, meeting_id, from_file)
     elif segment is None or text is None:
-        raise UsageError("Give a segment number and its text, or --from-file.", hint='qylon meeting fix ID 12 "the right words"')
+        raise UsageError(
+            "Give a segment number and its text, or --from-file.",
+            hint='qylon meeting fix ID 12 "the right words"',
+        )
     else:
         fixes = {segment: text}
     data = fix_segments(store, meeting_id, fixes)
@@ -107,7 +145,13 @@ def add_item(
     from ..store.corrections import add_item as add
 
     row = add(_store(), meeting_id, task=task, owner=owner, due=due)
-    output.emit(row, lambda c: c.print(f"Added [cyan]{row['id'][:8]}[/] {escape(row['task'])}" + (f" (due {row['due']})" if row["due"] else "")))
+    output.emit(
+        row,
+        lambda c: c.print(
+            f"Added [cyan]{row['id'][:8]}[/] {escape(row['task'])}"
+            + (f" (due {row['due']})" if row["due"] else "")
+        ),
+    )
 
 
 def edit_item(
@@ -124,7 +168,13 @@ def edit_item(
     from ..store.corrections import edit_item as edit_
 
     row = edit_(_store(), item_id, task=task, owner=owner, due=due)
-    output.emit(row, lambda c: c.print(f"Updated [cyan]{row['id'][:8]}[/] {escape(row['task'])}" + (f" (due {row['due']})" if row["due"] else "")))
+    output.emit(
+        row,
+        lambda c: c.print(
+            f"Updated [cyan]{row['id'][:8]}[/] {escape(row['task'])}"
+            + (f" (due {row['due']})" if row["due"] else "")
+        ),
+    )
 
 
 def register(app: typer.Typer, actions: typer.Typer) -> None:

@@ -24,15 +24,32 @@ def _when(value: str | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"--date {value!r} is not a date like 2026-11-25 (or 2026-11-25T14:00).") from None
+        raise InvalidInput(
+            f"--date {value!r} is not a date like 2026-11-25 (or 2026-11-25T14:00)."
+        ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def import_(
-    file: Annotated[Path, typer.Argument(help="A .vtt (Teams, Zoom, Meet), .srt, Qylon .json export or 'Speaker: text' .txt file.", show_default=False)],
-    title: Annotated[str | None, typer.Option(help="Meeting title (default: the file name, or the export's title).")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A .vtt (Teams, Zoom, Meet), .srt, Qylon .json export or 'Speaker: text' .txt file.",
+            show_default=False,
+        ),
+    ],
+    title: Annotated[
+        str | None,
+        typer.Option(help="Meeting title (default: the file name, or the export's title)."),
+    ] = None,
     client: Annotated[str | None, typer.Option(help="The client this meeting was with.")] = None,
-    on: Annotated[str | None, typer.Option("--date", help="When the meeting took place, YYYY-MM-DD[THH:MM] (default: the export's date, else the file's modification time).")] = None,
+    on: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="When the meeting took place, YYYY-MM-DD[THH:MM] (default: the export's date, else the file's modification time).",
+        ),
+    ] = None,
     extractor: ExtractorOption = None,
     fallback: FallbackOption = None,
     json: output.JsonOption = False,
@@ -57,7 +74,12 @@ def import_(
     store = Store()
     try:
         meeting = pipeline.analyze(
-            meeting, extractor=name, fallback=fall, settings=settings, on_warning=(warned := []).append, previous=meeting.action_items
+            meeting,
+            extractor=name,
+            fallback=fall,
+            settings=settings,
+            on_warning=(warned := []).append,
+            previous=meeting.action_items,
         )
     except insights.InsightsFailed as failed:
         store_despite(store, failed, audio=False)

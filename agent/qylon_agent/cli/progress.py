@@ -33,7 +33,12 @@ def audio_progress(description: str) -> Iterator[Callable[[float, float], None]]
     task = progress.add_task(description, total=None, position="")
 
     def update(position: float, total: float) -> None:
-        progress.update(task, completed=position, total=total, position=f"{short_clock(position)}/{short_clock(total)}")
+        progress.update(
+            task,
+            completed=position,
+            total=total,
+            position=f"{short_clock(position)}/{short_clock(total)}",
+        )
 
     with progress:
         yield update

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import signal
 from contextlib import contextmanager
+from datetime import UTC
 from typing import Annotated
 
 import typer
@@ -33,7 +34,10 @@ def _pending_note(base) -> None:
 def _disk_check(base, settings, rate: int, channels: int, max_duration: float | None) -> None:
     free = shutil.disk_usage(base).free
     hours = (max_duration or 3600) / 3600
-    need = max(int(rate * channels * 2 * 3600 * hours), int(settings.get("record.min_free_mb", 500)) * 1024 * 1024)
+    need = max(
+        int(rate * channels * 2 * 3600 * hours),
+        int(settings.get("record.min_free_mb", 500)) * 1024 * 1024,
+    )
     if free < need:
         output.warn(
             f"Only {free / 1e6:.0f} MB free in {base}: about {hours * rate * channels * 2 * 3.6e3 / 1e6:.0f} MB "
@@ -44,7 +48,10 @@ def _disk_check(base, settings, rate: int, channels: int, max_duration: float | 
 @contextmanager
 def _signals(recorder):
     """SIGINT/SIGTERM/SIGHUP stop cleanly; SIGUSR1 pauses or resumes."""
-    wanted = {signal.SIGINT: lambda *_: recorder.request_stop("signal"), signal.SIGTERM: lambda *_: recorder.request_stop("signal")}
+    wanted = {
+        signal.SIGINT: lambda *_: recorder.request_stop("signal"),
+        signal.SIGTERM: lambda *_: recorder.request_stop("signal"),
+    }
     for name in ("SIGHUP",):
         if hasattr(signal, name):
             wanted[getattr(signal, name)] = lambda *_: recorder.request_stop("signal")
@@ -65,7 +72,16 @@ def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
     from .liveview import LiveView, keys
 
     view = LiveView(title)
-    lines = LiveTranscriber(rate, opts, lambda t, text: view.event("live", f"[{short_clock(t)}] {text}"), settings=settings) if live else None
+    lines = (
+        LiveTranscriber(
+            rate,
+            opts,
+            lambda t, text: view.event("live", f"[{short_clock(t)}] {text}"),
+            settings=settings,
+        )
+        if live
+        else None
+    )
 
     @contextmanager
     def around(recorder):
@@ -74,8 +90,15 @@ def _capture(rec, sources, rate, settings, *, title, max_duration, live, opts):
 
     try:
         return capture(
-            rec, sources, rate, settings=settings, max_duration=max_duration,
-            on_event=view.event, on_audio=lines.feed if lines else None, on_tick=view.tick, around=around,
+            rec,
+            sources,
+            rate,
+            settings=settings,
+            max_duration=max_duration,
+            on_event=view.event,
+            on_audio=lines.feed if lines else None,
+            on_tick=view.tick,
+            around=around,
         )
     finally:
         if lines:
@@ -93,15 +116,25 @@ def _transcribe(rec, settings, model):
     try:
         if agent is not None:  # the agent has the model loaded: let it do the work
             options = {"model": model} if model else {}
-            job = run_in_agent(agent, "recording", {"recording_id": rec.id, "options": options}, "Transcribing (agent)")
+            job = run_in_agent(
+                agent,
+                "recording",
+                {"recording_id": rec.id, "options": options},
+                "Transcribing (agent)",
+            )
             from ..store.database import Store
 
             return Store().get_meeting(job["result"]["meeting_id"])
-        with audio_progress(f"Transcribing {rec.meta.get('title') or 'the recording'}") as on_progress:
-            return recover_mod.transcribe(rec, opts, settings=settings, on_progress=on_progress, on_warning=output.warn)
+        with audio_progress(
+            f"Transcribing {rec.meta.get('title') or 'the recording'}"
+        ) as on_progress:
+            return recover_mod.transcribe(
+                rec, opts, settings=settings, on_progress=on_progress, on_warning=output.warn
+            )
     except KeyboardInterrupt:
         raise Interrupted(
-            f"Transcription interrupted; the recording is kept in {rec.folder}.", hint="`qylon meeting recover` transcribes it."
+            f"Transcription interrupted; the recording is kept in {rec.folder}.",
+            hint="`qylon meeting recover` transcribes it.",
         ) from None
     except QylonError as exc:
         rec.update(transcribe=False, transcribe_error=exc.message)
@@ -110,14 +143,39 @@ def _transcribe(rec, settings, model):
 
 
 def record(
-    title: Annotated[str | None, typer.Option(help="Meeting title (default: 'Recording' and the start time).")] = None,
+    title: Annotated[
+        str | None, typer.Option(help="Meeting title (default: 'Recording' and the start time).")
+    ] = None,
     client: Annotated[str | None, typer.Option(help="The client this meeting is with.")] = None,
-    device: Annotated[str | None, typer.Option(help="Input to record: a name, part of one, or an index from `meeting devices`.")] = None,
-    system_audio: Annotated[bool, typer.Option("--system-audio/--no-system-audio", help="Also record what the computer plays (the other side of a call), as channel 2.")] = True,
-    max_duration: Annotated[float | None, typer.Option(min=0.5, help="Stop by itself after this many seconds of audio.")] = None,
-    no_transcribe: Annotated[bool, typer.Option("--no-transcribe", help="Only record; transcribe later with `meeting transcribe` on the file.")] = False,
-    live: Annotated[bool, typer.Option("--live", help="Show a live transcript while recording (bundled model).")] = False,
-    model: Annotated[str | None, typer.Option(help="Model for the final transcript (default: transcribe.model).")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="Input to record: a name, part of one, or an index from `meeting devices`."
+        ),
+    ] = None,
+    system_audio: Annotated[
+        bool,
+        typer.Option(
+            "--system-audio/--no-system-audio",
+            help="Also record what the computer plays (the other side of a call), as channel 2.",
+        ),
+    ] = True,
+    max_duration: Annotated[
+        float | None, typer.Option(min=0.5, help="Stop by itself after this many seconds of audio.")
+    ] = None,
+    no_transcribe: Annotated[
+        bool,
+        typer.Option(
+            "--no-transcribe",
+            help="Only record; transcribe later with `meeting transcribe` on the file.",
+        ),
+    ] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Show a live transcript while recording (bundled model).")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Model for the final transcript (default: transcribe.model).")
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Record a meeting (microphone and system audio), then transcribe and store it.
@@ -145,11 +203,27 @@ def record(
     _disk_check(base, settings, rate, len(sources), max_duration)
     title = title or f"Recording {datetime.now():%Y-%m-%d %H:%M}"
     rec = recording.Recording.create(
-        base, title=title, client=client, rate=rate, channels=len(sources), transcribe=not no_transcribe,
+        base,
+        title=title,
+        client=client,
+        rate=rate,
+        channels=len(sources),
+        transcribe=not no_transcribe,
         sources=[{"channel": i, "name": s.name, "kind": s.kind} for i, s in enumerate(sources)],
     )
-    live_opts = stt.options_from_settings(settings, model=stt.BUNDLED, beam_size=1)  # fast enough to keep up
-    result = _capture(rec, sources, rate, settings, title=title, max_duration=max_duration, live=live, opts=live_opts)
+    live_opts = stt.options_from_settings(
+        settings, model=stt.BUNDLED, beam_size=1
+    )  # fast enough to keep up
+    result = _capture(
+        rec,
+        sources,
+        rate,
+        settings,
+        title=title,
+        max_duration=max_duration,
+        live=live,
+        opts=live_opts,
+    )
     output.info(f"Recorded {result.seconds:.1f} s to {rec.audio}")
     meeting = None if no_transcribe else _transcribe(rec, settings, model)
     _emit(rec, meeting)
@@ -158,13 +232,18 @@ def record(
 def _emit(rec, meeting) -> None:
     from . import render
 
-    data = {"recording": rec.summary(), "meeting": render.meeting_summary(meeting) if meeting else None}
+    data = {
+        "recording": rec.summary(),
+        "meeting": render.meeting_summary(meeting) if meeting else None,
+    }
 
     def human(console) -> None:
         if meeting:
             render.transcript(console, meeting)
         else:
-            console.print(f"Recording {rec.id[:8]} kept at {rec.audio} ({rec.meta.get('duration_s', 0):.1f} s)")
+            console.print(
+                f"Recording {rec.id[:8]} kept at {rec.audio} ({rec.meta.get('duration_s', 0):.1f} s)"
+            )
 
     output.emit(data, human)
 
@@ -186,18 +265,41 @@ def devices_cmd(json: output.JsonOption = False) -> None:
             table.add_column(col)
         for r in rows:
             via = f"PortAudio #{r['index']}" if r["backend"] == "portaudio" else "PulseAudio"
-            table.add_row("*" if r["default"] else "", r["name"], r["kind"], via, str(r["default_rate"]), r["description"])
+            table.add_row(
+                "*" if r["default"] else "",
+                r["name"],
+                r["kind"],
+                via,
+                str(r["default_rate"]),
+                r["description"],
+            )
         console.print(table if rows else "No audio inputs found.")
 
     output.emit(rows, human)
 
 
 def recover(
-    recording_id: Annotated[str | None, typer.Argument(help="Only this recording (an id or prefix).", show_default=False)] = None,
-    no_transcribe: Annotated[bool, typer.Option("--no-transcribe", help="Only finalise the audio files.")] = False,
-    model: Annotated[str | None, typer.Option(help="Model for the transcript (default: transcribe.model).")] = None,
-    on: Annotated[str | None, typer.Option("--date", help="With a recording id: the day of the meeting, YYYY-MM-DD (default: when the recorder started).")] = None,
-    at: Annotated[str | None, typer.Option("--time", help="With a recording id: when it started, HH:MM local time.")] = None,
+    recording_id: Annotated[
+        str | None,
+        typer.Argument(help="Only this recording (an id or prefix).", show_default=False),
+    ] = None,
+    no_transcribe: Annotated[
+        bool, typer.Option("--no-transcribe", help="Only finalise the audio files.")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Model for the transcript (default: transcribe.model).")
+    ] = None,
+    on: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="With a recording id: the day of the meeting, YYYY-MM-DD (default: when the recorder started).",
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--time", help="With a recording id: when it started, HH:MM local time."),
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Finish interrupted recordings: repair the audio file, then transcribe and store it.
@@ -218,25 +320,35 @@ def recover(
         raise UsageError(f"Recording {todo[0].id[:8]} is still being recorded by another process.")
     if on or at:
         if not recording_id:
-            raise UsageError("--date and --time date one recording: give its id.", hint="qylon meeting recover ID --date 2026-11-18")
+            raise UsageError(
+                "--date and --time date one recording: give its id.",
+                hint="qylon meeting recover ID --date 2026-11-18",
+            )
         _date_recording(todo[0], on, at)
     done = [_recover_one(rec, settings, model, no_transcribe) for rec in todo]
-    output.emit(done, lambda c: c.print("\n".join(
-        f"{d['recording']['id'][:8]} {d['recording']['state']:9} {d['recording']['duration_s'] or 0:7.1f} s  {d['recording']['audio_path']}"
-        + (f"  [red]{d['error']['message']}[/]" if d["error"] else "")
-        for d in done) or "No interrupted recordings."))
+    output.emit(
+        done,
+        lambda c: c.print(
+            "\n".join(
+                f"{d['recording']['id'][:8]} {d['recording']['state']:9} {d['recording']['duration_s'] or 0:7.1f} s  {d['recording']['audio_path']}"
+                + (f"  [red]{d['error']['message']}[/]" if d["error"] else "")
+                for d in done
+            )
+            or "No interrupted recordings."
+        ),
+    )
     if any(d["error"] for d in done):
         raise typer.Exit(1)
 
 
 def _date_recording(rec, on: str | None, at: str | None) -> None:
     """Remember the date given for a recording; its meeting is dated so (recover.transcribe)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from ..store.meeting_date import parse_given
 
     started = rec.meta.get("started_at") or rec.meta.get("created_at")
-    default = datetime.fromtimestamp(started, timezone.utc) if started else None
+    default = datetime.fromtimestamp(started, UTC) if started else None
     rec.update(date_given=parse_given(on, at, default=default).isoformat())
 
 
@@ -244,7 +356,9 @@ def _recover_one(rec, settings, model, no_transcribe: bool) -> dict:
     from ..recording import recover as recover_mod
 
     recover_mod.finalise(rec)
-    output.info(f"Recording {rec.id[:8]}: {rec.state}, {rec.meta.get('duration_s') or 0:.1f} s of audio.")
+    output.info(
+        f"Recording {rec.id[:8]}: {rec.state}, {rec.meta.get('duration_s') or 0:.1f} s of audio."
+    )
     meeting, error = None, None
     if rec.state == "finalised" and no_transcribe:
         rec.update(transcribe=False)
@@ -255,7 +369,11 @@ def _recover_one(rec, settings, model, no_transcribe: bool) -> dict:
             raise
         except QylonError as exc:
             error = exc.to_dict()
-    return {"recording": rec.summary(), "meeting_id": meeting.id if meeting else None, "error": error}
+    return {
+        "recording": rec.summary(),
+        "meeting_id": meeting.id if meeting else None,
+        "error": error,
+    }
 
 
 def register(app: typer.Typer) -> None:

@@ -25,13 +25,19 @@ def heard(found: dict) -> dict:
 
     warnings = []
     for gap in found.get("recovered", []):
-        output.info(f"Transcribed again on its own: speech at {short_clock(gap['start'])}-{short_clock(gap['end'])} "
-                    f"({gap['start']:.1f}-{gap['end']:.1f} s) had no words in the first pass.")
+        output.info(
+            f"Transcribed again on its own: speech at {short_clock(gap['start'])}-{short_clock(gap['end'])} "
+            f"({gap['start']:.1f}-{gap['end']:.1f} s) had no words in the first pass."
+        )
     for gap in found.get("unheard", []):
-        message = (f"Speech at {gap['start']:.1f}-{gap['end']:.1f} s gave no words, even transcribed again on its own: "
-                   "listen to it in the recording.")
+        message = (
+            f"Speech at {gap['start']:.1f}-{gap['end']:.1f} s gave no words, even transcribed again on its own: "
+            "listen to it in the recording."
+        )
         output.warn(message)
-        warnings.append({"code": "unheard_speech", "start": gap["start"], "end": gap["end"], "message": message})
+        warnings.append(
+            {"code": "unheard_speech", "start": gap["start"], "end": gap["end"], "message": message}
+        )
     return {"warnings": warnings, "recovered": found.get("recovered", [])}
 
 
@@ -88,9 +94,15 @@ def search_hits(console, hits: list[dict]) -> None:
         console.print("No matches.")
         return
     for hit in hits:
-        snippet = escape(hit["snippet"]).replace(MARK_START, "[bold yellow]").replace(MARK_END, "[/]")
+        snippet = (
+            escape(hit["snippet"]).replace(MARK_START, "[bold yellow]").replace(MARK_END, "[/]")
+        )
         console.print(
             f"[cyan]{hit['meeting_id'][:8]}[/] [dim]{escape(hit['title'] or '')} @ {short_clock(hit['start'])}[/]"
-            + (f" [magenta]{escape(hit.get('speaker_name') or hit['speaker'])}[/]" if hit.get("speaker") else "")
+            + (
+                f" [magenta]{escape(hit.get('speaker_name') or hit['speaker'])}[/]"
+                if hit.get("speaker")
+                else ""
+            )
         )
         console.print(f"    {snippet}")

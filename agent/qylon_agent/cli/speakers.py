@@ -11,7 +11,7 @@ from qylon_cli import output
 
 app = typer.Typer(
     help="Voice profiles: enroll people's voices so transcripts use their names.\n\n"
-    "Example: qylon speakers enroll \"Dana Scully\" dana-intro.m4a",
+    'Example: qylon speakers enroll "Dana Scully" dana-intro.m4a',
     no_args_is_help=True,
 )
 
@@ -25,8 +25,18 @@ def _voices():
 
 @app.command()
 def enroll(
-    name: Annotated[str, typer.Argument(help="The person's name, as transcripts should show it.", show_default=False)],
-    audio: Annotated[list[Path], typer.Argument(help="One or more clips of them speaking (10-30 s each is best).", show_default=False)],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The person's name, as transcripts should show it.", show_default=False
+        ),
+    ],
+    audio: Annotated[
+        list[Path],
+        typer.Argument(
+            help="One or more clips of them speaking (10-30 s each is best).", show_default=False
+        ),
+    ],
     json: output.JsonOption = False,
 ) -> None:
     """Build (or extend) a voice profile from one or more clips.
@@ -40,7 +50,9 @@ def enroll(
         output.warn(message)
     output.emit(
         profile.public(),
-        lambda c: c.print(f"Enrolled {profile.name}: {profile.samples} sample(s), {profile.speech_s:.0f} s of speech"),
+        lambda c: c.print(
+            f"Enrolled {profile.name}: {profile.samples} sample(s), {profile.speech_s:.0f} s of speech"
+        ),
     )
 
 
@@ -56,14 +68,21 @@ def list_(json: output.JsonOption = False) -> None:
         from rich.table import Table
 
         if not rows:
-            console.print("No voice profiles yet. Add one with: qylon speakers enroll NAME clip.wav")
+            console.print(
+                "No voice profiles yet. Add one with: qylon speakers enroll NAME clip.wav"
+            )
             return
         table = Table(show_header=True, box=None, pad_edge=False)
         for col in ("name", "samples", "speech", "learnt for", "updated"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r["name"], str(r["samples"]), f"{r['speech_s']:.0f} s", ", ".join(r["clients"]) or "",
-                          r["updated_at"][:16].replace("T", " "))
+            table.add_row(
+                r["name"],
+                str(r["samples"]),
+                f"{r['speech_s']:.0f} s",
+                ", ".join(r["clients"]) or "",
+                r["updated_at"][:16].replace("T", " "),
+            )
         console.print(table)
 
     output.emit(rows, human)
@@ -81,7 +100,13 @@ def remove(
     """
     voices = _voices()
     profile = voices.get(name)
-    output.confirm(f"Delete the voice profile of {profile.name} ({profile.samples} sample(s))?", yes=yes,
-                   action="Deleting a voice profile")
+    output.confirm(
+        f"Delete the voice profile of {profile.name} ({profile.samples} sample(s))?",
+        yes=yes,
+        action="Deleting a voice profile",
+    )
     voices.remove(profile.name)
-    output.emit({**profile.public(), "deleted": True}, lambda c: c.print(f"Deleted the voice profile of {profile.name}"))
+    output.emit(
+        {**profile.public(), "deleted": True},
+        lambda c: c.print(f"Deleted the voice profile of {profile.name}"),
+    )

@@ -23,7 +23,11 @@ def _pending_table(c, rows: list[dict]) -> None:
         if r["op"] == "delete":
             c.print(f"  {r['id'][:8]}  [red]delete[/] (deleted here)" + note)
             continue
-        c.print(f"  {r['id'][:8]}  {r['created_at'][:16]}  {r['title']}" + (f"  \\[{r['client']}]" if r["client"] else "") + note)
+        c.print(
+            f"  {r['id'][:8]}  {r['created_at'][:16]}  {r['title']}"
+            + (f"  \\[{r['client']}]" if r["client"] else "")
+            + note
+        )
 
 
 def _report(c, data: dict) -> None:
@@ -41,8 +45,12 @@ def _report(c, data: dict) -> None:
 
 @app.callback(invoke_without_command=True)
 def sync(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be pushed; contact no server.")] = False,
-    no_pull: Annotated[bool, typer.Option("--no-pull", help="Do not refresh the local client list.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be pushed; contact no server.")
+    ] = False,
+    no_pull: Annotated[
+        bool, typer.Option("--no-pull", help="Do not refresh the local client list.")
+    ] = False,
     json: output.JsonOption = False,
 ) -> None:
     """Push every meeting changed since the last sync (new, edited, renamed speakers,
@@ -65,7 +73,16 @@ def sync(
 
     retries = int(settings.load().get("sync.retries", 6))
     with ApiClient.from_credentials(retries=retries, backoff=0.25, max_wait=4.0) as api:
-        report = run_sync(store, api, pull=not no_pull, on_meeting=lambda row: output.info(f"pushed {row['id'][:8]} {row['title']}") if not output.json_mode() else None)
+        report = run_sync(
+            store,
+            api,
+            pull=not no_pull,
+            on_meeting=lambda row: (
+                output.info(f"pushed {row['id'][:8]} {row['title']}")
+                if not output.json_mode()
+                else None
+            ),
+        )
     data = report.to_dict()
     output.emit(data, lambda c: _report(c, data))
     if report.failed or report.stale:

@@ -7,7 +7,7 @@ import sys
 from qylon_cli import paths
 from qylon_cli import settings as settings_mod
 
-from .process import AlreadyRunning, Agent
+from .process import Agent, AlreadyRunning
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from .state import agent_paths, holder
 
+
 class AgentClient:
     def __init__(self) -> None:
         self.paths = agent_paths()
@@ -25,17 +26,31 @@ class AgentClient:
 
         transport = httpx2.HTTPTransport(uds=str(self.paths.socket))
         try:
-            with httpx2.Client(transport=transport, base_url="http://agent", timeout=timeout) as http:
+            with httpx2.Client(
+                transport=transport, base_url="http://agent", timeout=timeout
+            ) as http:
                 response = http.request(method, path, json=body)
-        except (httpx2.ConnectError, httpx2.RemoteProtocolError, FileNotFoundError, PermissionError) as exc:
+        except (
+            httpx2.ConnectError,
+            httpx2.RemoteProtocolError,
+            FileNotFoundError,
+            PermissionError,
+        ) as exc:
             raise Unavailable(
-                f"The agent is not reachable ({exc}).", hint="Start it with `qylon agent start`.", code="agent_unavailable"
+                f"The agent is not reachable ({exc}).",
+                hint="Start it with `qylon agent start`.",
+                code="agent_unavailable",
             ) from None
         document = response.json()
         if "error" in document:
             err = document["error"]
-            raise from_status(response.status_code, err["message"], hint=err.get("hint"), code=err.get("code"),
-                              server_error=QylonError)
+            raise from_status(
+                response.status_code,
+                err["message"],
+                hint=err.get("hint"),
+                code=err.get("code"),
+                server_error=QylonError,
+            )
         return document["data"]
 
     # -- lifecycle -------------------------------------------------------
@@ -44,21 +59,34 @@ class AgentClient:
         if info is not None:
             from .process import AlreadyRunning
 
-            raise AlreadyRunning(f"The agent is already running (pid {info.get('pid')}).", hint="`qylon agent status` shows it.")
+            raise AlreadyRunning(
+                f"The agent is already running (pid {info.get('pid')}).",
+                hint="`qylon agent status` shows it.",
+            )
         with open(self.paths.log, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "qylon_agent.daemon"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
             )
         deadline = time.time() + wait_s
         while time.time() < deadline:
             if proc.poll() is not None:
-                raise QylonError(f"The agent exited at start (code {proc.returncode}).", hint=f"See its log: {self.paths.log}")
+                raise QylonError(
+                    f"The agent exited at start (code {proc.returncode}).",
+                    hint=f"See its log: {self.paths.log}",
+                )
             try:
                 return self.request("GET", "/v1/status")
             except Unavailable:
                 time.sleep(0.1)
-        raise Unavailable("The agent did not answer in time after starting.", hint=f"See its log: {self.paths.log}")
+        raise Unavailable(
+            "The agent did not answer in time after starting.",
+            hint=f"See its log: {self.paths.log}",
+        )
 
     def stop(self, *, wait_s: float = 60.0) -> dict | None:
         info = self.running()
@@ -74,5 +102,7 @@ class AgentClient:
         while time.time() < deadline and self.running() is not None:
             time.sleep(0.1)
         if self.running() is not None:
-            raise QylonError(f"The agent (pid {pid}) did not stop within {wait_s:.0f} s.", hint=f"kill {pid}")
+            raise QylonError(
+                f"The agent (pid {pid}) did not stop within {wait_s:.0f} s.", hint=f"kill {pid}"
+            )
         return info

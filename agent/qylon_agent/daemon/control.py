@@ -34,7 +34,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def serve(path: Path, routes: list[tuple[str, str, object]]) -> _Server:
     """Bind the socket and return the server (call ``serve_forever`` in a thread)."""
-    compiled = [(method, re.compile(f"^{pattern}$"), handler) for method, pattern, handler in routes]
+    compiled = [
+        (method, re.compile(f"^{pattern}$"), handler) for method, pattern, handler in routes
+    ]
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -54,13 +56,33 @@ def serve(path: Path, routes: list[tuple[str, str, object]]) -> _Server:
                 match = pattern.match(path)
                 if verb == method and match:
                     try:
-                        self._reply(200, {"data": handler(body=body, params=params, **match.groupdict())})
+                        self._reply(
+                            200, {"data": handler(body=body, params=params, **match.groupdict())}
+                        )
                     except QylonError as exc:
                         self._reply(http_status(exc), {"error": exc.to_dict()})
                     except Exception as exc:  # noqa: BLE001 - report, keep serving
-                        self._reply(500, {"error": {"code": "internal_error", "message": str(exc), "hint": None}})
+                        self._reply(
+                            500,
+                            {
+                                "error": {
+                                    "code": "internal_error",
+                                    "message": str(exc),
+                                    "hint": None,
+                                }
+                            },
+                        )
                     return
-            self._reply(404, {"error": {"code": "not_found", "message": f"No route {method} {path}", "hint": None}})
+            self._reply(
+                404,
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": f"No route {method} {path}",
+                        "hint": None,
+                    }
+                },
+            )
 
         def _reply(self, status: int, document: dict) -> None:
             payload = json.dumps(document, default=str).encode()
@@ -70,10 +92,10 @@ def serve(path: Path, routes: list[tuple[str, str, object]]) -> _Server:
             self.end_headers()
             self.wfile.write(payload)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._dispatch("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._dispatch("POST")
 
     if path.exists() or path.is_symlink():

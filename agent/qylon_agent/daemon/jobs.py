@@ -24,7 +24,11 @@ BACKOFF_S = 5.0
 
 
 def _row(row: dict) -> dict:
-    return {**row, "payload": json.loads(row["payload"] or "{}"), "result": json.loads(row["result"] or "null")}
+    return {
+        **row,
+        "payload": json.loads(row["payload"] or "{}"),
+        "result": json.loads(row["result"] or "null"),
+    }
 
 
 class JobQueue:
@@ -50,12 +54,17 @@ class JobQueue:
         return self.get(job["id"])
 
     def get(self, ref: str) -> dict:
-        job_id = ids.resolve(ref, ids.in_table(self.db, "jobs"), what="job", hint="`qylon agent jobs` lists jobs.")
+        job_id = ids.resolve(
+            ref, ids.in_table(self.db, "jobs"), what="job", hint="`qylon agent jobs` lists jobs."
+        )
         return _row(self.db["jobs"].get(job_id))
 
     def list(self, *, include_finished: bool = True, limit: int = 100) -> list[dict]:
         where = None if include_finished else "status NOT IN ('done', 'cancelled')"
-        return [_row(r) for r in self.db["jobs"].rows_where(where, order_by="created_at DESC", limit=limit)]
+        return [
+            _row(r)
+            for r in self.db["jobs"].rows_where(where, order_by="created_at DESC", limit=limit)
+        ]
 
     def active_for(self, kind: str, key: str, value: str) -> dict | None:
         """A queued or running job of ``kind`` whose payload has ``key`` = ``value``."""
@@ -66,12 +75,17 @@ class JobQueue:
         return self.get(row[0]) if row else None
 
     def pending_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0]
+        return self.db.execute(
+            "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
+        ).fetchone()[0]
 
     def requeue_orphans(self) -> int:
         """Jobs left ``running`` by a process that died go back to the queue."""
         with self.db.atomic():
-            cur = self.db.execute("UPDATE jobs SET status = 'queued', next_run_at = ? WHERE status = 'running'", [timestamps.now()])
+            cur = self.db.execute(
+                "UPDATE jobs SET status = 'queued', next_run_at = ? WHERE status = 'running'",
+                [timestamps.now()],
+            )
         return cur.rowcount
 
     def claim(self, kinds: tuple[str, ...] = KINDS) -> dict | None:
@@ -89,9 +103,19 @@ class JobQueue:
 
     def finish(self, job_id: str, result: dict | None = None) -> None:
         with self.db.atomic():
-            self.db["jobs"].update(job_id, {"status": "done", "result": json.dumps(result), "error": None, "finished_at": timestamps.now()})
+            self.db["jobs"].update(
+                job_id,
+                {
+                    "status": "done",
+                    "result": json.dumps(result),
+                    "error": None,
+                    "finished_at": timestamps.now(),
+                },
+            )
 
-    def fail(self, job_id: str, error: str, *, permanent: bool = False, detail: dict | None = None) -> dict:
+    def fail(
+        self, job_id: str, error: str, *, permanent: bool = False, detail: dict | None = None
+    ) -> dict:
         """Record a failure: retry later with backoff, or park when out of attempts.
 
         ``detail`` ({code, hint, exit_code}) lets a waiting CLI report the error as
@@ -103,7 +127,10 @@ class JobQueue:
             update.update(status="parked", finished_at=timestamps.now())
         else:
             delay = BACKOFF_S * 2 ** (job["attempts"] - 1)
-            update.update(status="queued", next_run_at=timestamps.iso(datetime.now(UTC) + timedelta(seconds=delay)))
+            update.update(
+                status="queued",
+                next_run_at=timestamps.iso(datetime.now(UTC) + timedelta(seconds=delay)),
+            )
         with self.db.atomic():
             self.db["jobs"].update(job_id, update)
         return self.get(job_id)
@@ -112,7 +139,8 @@ class JobQueue:
         """Put a running job back in the queue untouched (the daemon is stopping)."""
         with self.db.atomic():
             self.db.execute(
-                "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0) WHERE id = ? AND status = 'running'", [job_id]
+                "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0) WHERE id = ? AND status = 'running'",
+                [job_id],
             )
 
     def cancel(self, ref: str) -> dict:
@@ -120,15 +148,26 @@ class JobQueue:
         if job["status"] in FINISHED:
             raise InvalidInput(f"Job {job['id'][:8]} is already {job['status']}.")
         with self.db.atomic():
-            self.db["jobs"].update(job["id"], {"status": "cancelled", "finished_at": timestamps.now()})
+            self.db["jobs"].update(
+                job["id"], {"status": "cancelled", "finished_at": timestamps.now()}
+            )
         return self.get(job["id"])
 
     def retry(self, ref: str) -> dict:
         job = self.get(ref)
         if job["status"] not in ("parked", "cancelled"):
-            raise InvalidInput(f"Job {job['id'][:8]} is {job['status']}; only parked or cancelled jobs can be retried.")
+            raise InvalidInput(
+                f"Job {job['id'][:8]} is {job['status']}; only parked or cancelled jobs can be retried."
+            )
         with self.db.atomic():
             self.db["jobs"].update(
-                job["id"], {"status": "queued", "attempts": 0, "error": None, "next_run_at": timestamps.now(), "finished_at": None}
+                job["id"],
+                {
+                    "status": "queued",
+                    "attempts": 0,
+                    "error": None,
+                    "next_run_at": timestamps.now(),
+                    "finished_at": None,
+                },
             )
         return self.get(job["id"])

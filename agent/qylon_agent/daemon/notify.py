@@ -16,6 +16,6 @@ def notify(title: str, message: str) -> bool:
     else:
         return False
     try:
-        return subprocess.run(cmd, capture_output=True, timeout=5).returncode == 0
+        return subprocess.run(cmd, capture_output=True, timeout=5, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False

@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from qylon_cli.errors import EXIT_AUTH, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_USAGE, QylonError
 
@@ -33,8 +33,11 @@ class _Stop(BaseException):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                 "level": record.levelname.lower(), "message": record.getMessage()}
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
         entry.update(getattr(record, "fields", {}))
         return json.dumps(entry)
 
@@ -52,7 +55,12 @@ def setup_logging(paths: AgentPaths, *, foreground: bool) -> None:
 
 class Agent:
     def __init__(
-        self, *, concurrency: int = 1, export_dir: str = "", detect: bool = True, auto_record: bool = False,
+        self,
+        *,
+        concurrency: int = 1,
+        export_dir: str = "",
+        detect: bool = True,
+        auto_record: bool = False,
         sync_interval_s: float = 300.0,
     ):
         self.paths = agent_paths()
@@ -86,11 +94,19 @@ class Agent:
     def routes(self):
         return [
             ("GET", "/v1/status", lambda **_: self.status()),
-            ("GET", "/v1/jobs", lambda params, **_: self.queue().list(include_finished=params.get("all") == "1")),
+            (
+                "GET",
+                "/v1/jobs",
+                lambda params, **_: self.queue().list(include_finished=params.get("all") == "1"),
+            ),
             ("POST", "/v1/jobs", lambda body, **_: self.submit(body)),
             ("GET", "/v1/jobs/(?P<ref>[0-9a-f-]+)", lambda ref, **_: self.job(ref)),
             ("POST", "/v1/jobs/(?P<ref>[0-9a-f-]+)/cancel", lambda ref, **_: self.cancel(ref)),
-            ("POST", "/v1/jobs/(?P<ref>[0-9a-f-]+)/retry", lambda ref, **_: self._woken(self.queue().retry(ref))),
+            (
+                "POST",
+                "/v1/jobs/(?P<ref>[0-9a-f-]+)/retry",
+                lambda ref, **_: self._woken(self.queue().retry(ref)),
+            ),
             ("POST", "/v1/shutdown", lambda **_: self.shutdown()),
         ]
 
@@ -100,7 +116,10 @@ class Agent:
             "version": __version__,
             "uptime_s": round(time.time() - self.started, 1),
             "queue_length": self.queue().pending_count(),
-            "current": [{"id": job_id, **{k: v for k, v in info.items() if k != "cancel"}} for job_id, info in self.current.items()],
+            "current": [
+                {"id": job_id, **{k: v for k, v in info.items() if k != "cancel"}}
+                for job_id, info in self.current.items()
+            ],
             "model_ready": self.model_ready,
             "concurrency": self.concurrency,
             "home": str(self.paths.root.parent),
@@ -147,7 +166,11 @@ class Agent:
             self.run_job(queue, job)
 
     def run_job(self, queue: JobQueue, job: dict) -> None:
-        info = {"kind": job["kind"], "progress": {"position_s": 0.0, "total_s": None}, "cancel": False}
+        info = {
+            "kind": job["kind"],
+            "progress": {"position_s": 0.0, "total_s": None},
+            "cancel": False,
+        }
         self.current[job["id"]] = info
         fields = {"job": job["id"], "kind": job["kind"], "attempt": job["attempts"]}
         log.info("job started", extra={"fields": fields})
@@ -155,7 +178,11 @@ class Agent:
         def progress(position: float, total: float) -> None:
             info["progress"] = {"position_s": round(position, 2), "total_s": round(total, 2)}
             # On 2 cores or fewer, a meeting being recorded comes first: wait it out.
-            while self.yield_to_recording and self.recording_live() and not (info["cancel"] or self.stop_event.is_set()):
+            while (
+                self.yield_to_recording
+                and self.recording_live()
+                and not (info["cancel"] or self.stop_event.is_set())
+            ):
                 info["paused"] = "a recording is running"
                 self.stop_event.wait(1.0)
             info.pop("paused", None)
@@ -172,17 +199,29 @@ class Agent:
             detail = {**exc.to_dict(), "exit_code": exc.exit_code}
             # Bad input, bad usage, no permission, nothing there: trying again cannot help;
             # nor can it where the handler says so (the part that worked is kept, the hint says what next).
-            permanent = getattr(exc, "permanent", False) or exc.exit_code in (EXIT_USAGE, EXIT_INVALID, EXIT_AUTH, EXIT_NOT_FOUND)
+            permanent = getattr(exc, "permanent", False) or exc.exit_code in (
+                EXIT_USAGE,
+                EXIT_INVALID,
+                EXIT_AUTH,
+                EXIT_NOT_FOUND,
+            )
             failed = queue.fail(job["id"], exc.message, permanent=permanent, detail=detail)
-            log.warning("job failed", extra={"fields": {**fields, "error": exc.message, "status": failed["status"]}})
-        except Exception as exc:  # noqa: BLE001 - a job's bug must not kill the daemon
+            log.warning(
+                "job failed",
+                extra={"fields": {**fields, "error": exc.message, "status": failed["status"]}},
+            )
+        except Exception as exc:
             failed = queue.fail(job["id"], f"{type(exc).__name__}: {exc}")
             log.exception("job crashed", extra={"fields": {**fields, "status": failed["status"]}})
         else:
             queue.finish(job["id"], result)
             self.export_wake.set()
             if job["kind"] == "sync":
-                self.last_sync = {"at": time.time(), "server_reachable": not result.get("offline"), **result}
+                self.last_sync = {
+                    "at": time.time(),
+                    "server_reachable": not result.get("offline"),
+                    **result,
+                }
             elif result.get("meeting_id"):
                 self.sync_wake.set()  # a new meeting: send it now rather than at the next tick
             log.info("job done", extra={"fields": {**fields, **result}})
@@ -200,7 +239,10 @@ class Agent:
     def recording_live(self) -> bool:
         from ..recording import files as recording
 
-        return any(rec.state == "recording" and rec.is_live() for rec in recording.all_recordings(self.recordings_root()))
+        return any(
+            rec.state == "recording" and rec.is_live()
+            for rec in recording.all_recordings(self.recordings_root())
+        )
 
     def recover_recordings(self) -> int:
         """Queue the recordings a dead recorder (or agent) left unfinished, as `meeting recover` would."""
@@ -227,9 +269,15 @@ class Agent:
         sources, _notes = devices.pick(None, True)
         rate = min(sources[0].default_rate or 48000, 48000)
         rec = recording.Recording.create(
-            self.recordings_root(), title=f"{app} call {datetime.now():%Y-%m-%d %H:%M}", rate=rate,
-            channels=len(sources), transcribe=True, auto=app,
-            sources=[{"channel": i, "name": src.name, "kind": src.kind} for i, src in enumerate(sources)],
+            self.recordings_root(),
+            title=f"{app} call {datetime.now():%Y-%m-%d %H:%M}",
+            rate=rate,
+            channels=len(sources),
+            transcribe=True,
+            auto=app,
+            sources=[
+                {"channel": i, "name": src.name, "kind": src.kind} for i, src in enumerate(sources)
+            ],
         )
         log.info("recording started", extra={"fields": {"app": app, "recording": rec.id}})
 
@@ -240,8 +288,13 @@ class Agent:
             self.auto_recorder = recorder
 
         try:
-            result = capture(rec, sources, rate, settings=settings, on_event=event, on_start=started)
-            log.info("recording stopped", extra={"fields": {"recording": rec.id, "seconds": result.seconds}})
+            result = capture(
+                rec, sources, rate, settings=settings, on_event=event, on_start=started
+            )
+            log.info(
+                "recording stopped",
+                extra={"fields": {"recording": rec.id, "seconds": result.seconds}},
+            )
             self._woken(self.queue().enqueue("recording", {"recording_id": rec.id}))
         except QylonError as exc:
             log.warning(f"recording failed: {exc.message}", extra={"fields": {"recording": rec.id}})
@@ -294,11 +347,19 @@ class Agent:
         for app in sorted(started):
             log.info("meeting detected", extra={"fields": {"app": app}})
             if self.auto_record and not (self.record_thread and self.record_thread.is_alive()):
-                notify("Recording your meeting", f"{app} is using the microphone; Qylon records until the call ends.")
-                self.record_thread = threading.Thread(target=self.record_meeting, args=(app,), daemon=True, name="record")
+                notify(
+                    "Recording your meeting",
+                    f"{app} is using the microphone; Qylon records until the call ends.",
+                )
+                self.record_thread = threading.Thread(
+                    target=self.record_meeting, args=(app,), daemon=True, name="record"
+                )
                 self.record_thread.start()
             else:
-                notify("Meeting detected", f"{app} is using the microphone. Record it with `qylon meeting record`.")
+                notify(
+                    "Meeting detected",
+                    f"{app} is using the microphone. Record it with `qylon meeting record`.",
+                )
         for app in sorted(ended):
             log.info("meeting ended", extra={"fields": {"app": app}})
         if self.auto_recorder is not None and not self.meetings_detected:
@@ -308,14 +369,21 @@ class Agent:
         from ..recording.detect import Watcher
 
         watcher = Watcher(self.on_meeting_apps)
-        threading.Thread(target=lambda: (self.stop_event.wait(), watcher.close()), daemon=True).start()
+        threading.Thread(
+            target=lambda: (self.stop_event.wait(), watcher.close()), daemon=True
+        ).start()
         watcher.run()
 
     # -- lifecycle ----------------------------------------------------------
     def run(self, *, foreground: bool = False) -> None:
         setup_logging(self.paths, foreground=foreground)
-        if not self.lock.acquire({"pid": os.getpid(), "started_at": self.started, "version": __version__}):
-            raise AlreadyRunning("The agent is already running for this QYLON_HOME.", hint="`qylon agent status` shows it.")
+        if not self.lock.acquire(
+            {"pid": os.getpid(), "started_at": self.started, "version": __version__}
+        ):
+            raise AlreadyRunning(
+                "The agent is already running for this QYLON_HOME.",
+                hint="`qylon agent status` shows it.",
+            )
         try:
             requeued = self.queue().requeue_orphans()
             requeued += self.recover_recordings()
@@ -331,13 +399,18 @@ class Agent:
                 threading.Thread(target=self.watch_meetings, daemon=True, name="detect").start()
             if self.export_dir:
                 threading.Thread(target=self.export_loop, daemon=True, name="export").start()
-            workers = [threading.Thread(target=self.work, name=f"worker-{i}") for i in range(self.concurrency)]
+            workers = [
+                threading.Thread(target=self.work, name=f"worker-{i}")
+                for i in range(self.concurrency)
+            ]
             for thread in workers:
                 thread.start()
             while not self.stop_event.wait(0.5):
                 pass
             if self.auto_recorder is not None:
-                self.auto_recorder.request_stop("signal")  # finalised now, transcribed at the next start
+                self.auto_recorder.request_stop(
+                    "signal"
+                )  # finalised now, transcribed at the next start
             if self.record_thread is not None:
                 self.record_thread.join(timeout=15)
             self.wake.set()

@@ -36,7 +36,9 @@ def render() -> str:
 
     if sys.platform == "darwin":
         pairs = "".join(f"<key>{k}</key><string>{escape(v)}</string>" for k, v in env.items())
-        return shipped_file(f"service/{PLIST}").format(python=escape(sys.executable), environment=pairs, log=agent_paths().log)
+        return shipped_file(f"service/{PLIST}").format(
+            python=escape(sys.executable), environment=pairs, log=agent_paths().log
+        )
     lines = "\n".join(f'Environment="{k}={v}"' for k, v in env.items())
     return shipped_file(f"service/{UNIT}").format(python=sys.executable, environment=lines)
 
@@ -46,7 +48,7 @@ def _manager(*args: str) -> str | None:
     tool = ["launchctl", *args] if sys.platform == "darwin" else ["systemctl", "--user", *args]
     if not shutil.which(tool[0]):
         return None
-    done = subprocess.run(tool, capture_output=True, text=True)
+    done = subprocess.run(tool, capture_output=True, text=True, check=False)
     return "ok" if done.returncode == 0 else (done.stderr.strip() or f"exit {done.returncode}")
 
 
@@ -63,8 +65,13 @@ def install(*, enable: bool = True) -> dict:
         result["enabled"] = outcome == "ok"
         if outcome != "ok":
             result["note"] = (
-                "Written, but not enabled: " + (outcome or "no service manager here")
-                + (". Enable it with: systemctl --user enable --now " + UNIT if sys.platform != "darwin" else "")
+                "Written, but not enabled: "
+                + (outcome or "no service manager here")
+                + (
+                    ". Enable it with: systemctl --user enable --now " + UNIT
+                    if sys.platform != "darwin"
+                    else ""
+                )
             )
     return result
 

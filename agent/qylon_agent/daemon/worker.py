@@ -23,8 +23,11 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
     opts = stt.options_from_settings(settings, **payload.get("options", {}))
     flags = payload.get("speakers", {})
     diarization, naming = from_settings(
-        settings, diarize=flags.get("diarize"), num_speakers=flags.get("speakers"),
-        min_speakers=flags.get("min_speakers"), max_speakers=flags.get("max_speakers"),
+        settings,
+        diarize=flags.get("diarize"),
+        num_speakers=flags.get("speakers"),
+        min_speakers=flags.get("min_speakers"),
+        max_speakers=flags.get("max_speakers"),
     )
     try:
         meeting = pipeline.transcribe_file(
@@ -40,18 +43,32 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
             on_warning=(warnings := []).append,
             diarization=diarization,
             naming=naming,
-            recorded_at=datetime.fromisoformat(payload["recorded_at"]) if payload.get("recorded_at") else None,
+            recorded_at=datetime.fromisoformat(payload["recorded_at"])
+            if payload.get("recorded_at")
+            else None,
             heard=(heard := {}),
         )
-    except insights.InsightsFailed as failed:  # the model asked for is down: keep the transcript, report why
+    except (
+        insights.InsightsFailed
+    ) as failed:  # the model asked for is down: keep the transcript, report why
         store.save_meeting(failed.meeting, audio_path=failed.meeting.source)
         error = failed.reported()
-        error.permanent = True  # the transcript is stored: running the job again would only transcribe it again
+        error.permanent = (
+            True  # the transcript is stored: running the job again would only transcribe it again
+        )
         raise error from None
     store.save_meeting(meeting, audio_path=meeting.source)
-    store.set_extractor(meeting.id, "offline" if heard["fell_back"] else insights.choose(payload.get("extractor"), settings))
-    return {"meeting_id": meeting.id, "segments": len(meeting.segments), "warnings": warnings,
-            "unheard": heard.get("unheard", []), "recovered": heard.get("recovered", [])}
+    store.set_extractor(
+        meeting.id,
+        "offline" if heard["fell_back"] else insights.choose(payload.get("extractor"), settings),
+    )
+    return {
+        "meeting_id": meeting.id,
+        "segments": len(meeting.segments),
+        "warnings": warnings,
+        "unheard": heard.get("unheard", []),
+        "recovered": heard.get("recovered", []),
+    }
 
 
 def recording(store: Store, payload: dict, progress: Progress) -> dict:
@@ -85,12 +102,25 @@ def analyze(store: Store, payload: dict, progress: Progress) -> dict:
 
     meeting = store.get_meeting(payload["meeting_id"])
     result = insights.analyze(
-        meeting, extractor=payload.get("extractor"), fallback=payload.get("fallback"), settings=settings_mod.load()
+        meeting,
+        extractor=payload.get("extractor"),
+        fallback=payload.get("fallback"),
+        settings=settings_mod.load(),
     )
     updated = insights.apply(meeting, result, previous=meeting.action_items)
     used = "offline" if result.warnings else result.extractor
-    store.save_insights(meeting.id, items=updated.action_items, decisions=updated.decisions, summary=updated.summary, extractor=used)
-    return {"meeting_id": meeting.id, "action_items": len(updated.action_items), "warnings": result.warnings}
+    store.save_insights(
+        meeting.id,
+        items=updated.action_items,
+        decisions=updated.decisions,
+        summary=updated.summary,
+        extractor=used,
+    )
+    return {
+        "meeting_id": meeting.id,
+        "action_items": len(updated.action_items),
+        "warnings": result.warnings,
+    }
 
 
 def sync(store: Store, payload: dict, progress: Progress) -> dict:
@@ -126,7 +156,10 @@ def server_configured() -> bool:
 
 
 HANDLERS: dict[str, Callable[[Store, dict, Progress], dict]] = {
-    "transcribe": transcribe, "recording": recording, "analyze": analyze, "sync": sync,
+    "transcribe": transcribe,
+    "recording": recording,
+    "analyze": analyze,
+    "sync": sync,
 }
 
 
@@ -145,6 +178,10 @@ def warm_up() -> None:
     settings = settings_mod.load()
     model = stt.load_model(stt.options_from_settings(settings), settings)
     hum = (0.1 * np.sin(np.linspace(0, 2 * np.pi * 220, 16000 * 2))).astype(np.float32)
-    list(model.transcribe(hum, language=None if model.model.is_multilingual else "en", beam_size=1)[0])
+    list(
+        model.transcribe(hum, language=None if model.model.is_multilingual else "en", beam_size=1)[
+            0
+        ]
+    )
     get_speech_timestamps(hum, VadOptions())
     encoder()

@@ -19,7 +19,16 @@ from .result import Found, Insights, item_id
 EXTRACTORS = ("offline", "llm")
 FALLBACKS = (None, "offline", "none")
 
-__all__ = ["EXTRACTORS", "FALLBACKS", "Found", "Insights", "InsightsFailed", "analyze", "apply", "choose"]
+__all__ = [
+    "EXTRACTORS",
+    "FALLBACKS",
+    "Found",
+    "Insights",
+    "InsightsFailed",
+    "analyze",
+    "apply",
+    "choose",
+]
 
 
 def choose(extractor: str | None, settings=None) -> str:
@@ -107,9 +116,13 @@ def apply(meeting: Meeting, result: Insights, *, previous: Iterable[ActionItem] 
                 owner=found.owner,
                 task=found.task,
                 due=found.due,
-                status=status.get(iid) or status.get(((found.owner or "").lower(), found.task.lower())) or "open",
+                status=status.get(iid)
+                or status.get(((found.owner or "").lower(), found.task.lower()))
+                or "open",
                 quote=found.quote,
                 start=found.start,
             )
         )
-    return meeting.model_copy(update={"action_items": items, "decisions": result.decisions, "summary": result.summary})
+    return meeting.model_copy(
+        update={"action_items": items, "decisions": result.decisions, "summary": result.summary}
+    )

@@ -24,12 +24,34 @@ from datetime import date, timedelta
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 MONTHS = [
-    "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ]
 NUMBERS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "couple of": 2, "few": 3,
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "couple of": 2,
+    "few": 3,
 }
 
 _WD = r"(?P<wd>mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?"
@@ -41,11 +63,17 @@ _LEAD = r"(?:(?:by|on|before|until|till|for|due|no later than|at the latest by)\
 # (pattern, kind) — tried in order; the first match in the text wins by position.
 PATTERNS: list[tuple[str, str]] = [
     (r"\b(?P<iso>\d{4}-\d{2}-\d{2})\b", "iso"),
-    (rf"\b{_LEAD}(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?:business\s+|work(?:ing)?\s+)?day\b|\bEOD\b|\b{_LEAD}(?:today|tonight|this\s+(?:morning|afternoon|evening))\b|\blater\s+today\b", "today"),
+    (
+        rf"\b{_LEAD}(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?:business\s+|work(?:ing)?\s+)?day\b|\bEOD\b|\b{_LEAD}(?:today|tonight|this\s+(?:morning|afternoon|evening))\b|\blater\s+today\b",
+        "today",
+    ),
     (rf"\b{_LEAD}(?:the\s+)?day\s+after\s+tomorrow\b", "overmorrow"),
     (rf"\b{_LEAD}tomorrow\b", "tomorrow"),
     (rf"\b{_LEAD}(?:the\s+)?end\s+of\s+next\s+week\b|\b{_LEAD}next\s+week\b", "next_week"),
-    (rf"\b{_LEAD}(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?week\b|\b{_LEAD}this\s+week\b|\bbefore\s+the\s+weekend\b|\bwithin\s+the\s+week\b", "this_week"),
+    (
+        rf"\b{_LEAD}(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?week\b|\b{_LEAD}this\s+week\b|\bbefore\s+the\s+weekend\b|\bwithin\s+the\s+week\b",
+        "this_week",
+    ),
     (rf"\b{_LEAD}(?:the\s+)?end\s+of\s+next\s+month\b", "next_month_end"),
     (rf"\b{_LEAD}(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?month\b|\bmonth[- ]end\b", "month_end"),
     (rf"\b{_LEAD}(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?quarter\b", "quarter_end"),
@@ -151,9 +179,13 @@ def find_due(text: str, ref: date) -> tuple[date | None, tuple[int, int] | None]
 
 
 def _is_past_reference(text: str, pos: int) -> bool:
-    """"finished on Tuesday", "last Friday": a weekday that is not a due date."""
+    """ "finished on Tuesday", "last Friday": a weekday that is not a due date."""
     before = text[:pos].lower().rstrip()
-    return bool(re.search(r"\b(last|since|ago|was|were|did|finished|happened|started|sent|met)(\s+on)?$", before))
+    return bool(
+        re.search(
+            r"\b(last|since|ago|was|were|did|finished|happened|started|sent|met)(\s+on)?$", before
+        )
+    )
 
 
 def resolve_due(text: str, ref: date) -> date | None:

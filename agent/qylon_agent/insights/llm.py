@@ -82,7 +82,9 @@ class LLMConfig:
 def _keyring_key() -> str | None:
     from qylon_cli import keystore
 
-    return keystore.get(keystore.LLM_KEY, quiet=True)  # no usable keyring (headless CI): env or nothing
+    return keystore.get(
+        keystore.LLM_KEY, quiet=True
+    )  # no usable keyring (headless CI): env or nothing
 
 
 def config(settings) -> LLMConfig | None:
@@ -96,7 +98,9 @@ def require(settings) -> LLMConfig:
     if cfg is None:
         raise LLMMisconfigured(
             f"The LLM extractor is not configured: {missing}.",
-            hint="OPENAI_API_KEY alone uses OpenAI with " + DEFAULT_MODEL + "; for another endpoint (Ollama, llama.cpp, vLLM) "
+            hint="OPENAI_API_KEY alone uses OpenAI with "
+            + DEFAULT_MODEL
+            + "; for another endpoint (Ollama, llama.cpp, vLLM) "
             "set OPENAI_BASE_URL (or llm.base_url) and a model name (llm.model or OPENAI_MODEL). See docs/insights.md.",
         )
     return cfg
@@ -104,19 +108,31 @@ def require(settings) -> LLMConfig:
 
 def resolve(settings) -> tuple[LLMConfig | None, str | None]:
     """(the configuration, None) or (None, what is missing)."""
-    model = os.environ.get("OPENAI_MODEL") or (settings.get("llm.model") if settings else None) or None
-    base_url = os.environ.get("OPENAI_BASE_URL") or (settings.get("llm.base_url") if settings else None) or None
+    model = (
+        os.environ.get("OPENAI_MODEL") or (settings.get("llm.model") if settings else None) or None
+    )
+    base_url = (
+        os.environ.get("OPENAI_BASE_URL")
+        or (settings.get("llm.base_url") if settings else None)
+        or None
+    )
     api_key = os.environ.get("OPENAI_API_KEY") or None
     if not model and not base_url and not api_key:
         api_key = _keyring_key()  # only looked up when nothing else says an LLM is wanted
         if not api_key:
-            return None, "no model endpoint (set OPENAI_API_KEY, or OPENAI_BASE_URL and a model name)"
+            return (
+                None,
+                "no model endpoint (set OPENAI_API_KEY, or OPENAI_BASE_URL and a model name)",
+            )
     if not model:
         if base_url:
             return None, f"no model name for {base_url} (set llm.model or OPENAI_MODEL)"
         model = DEFAULT_MODEL
     if not (base_url or api_key or _keyring_key()):
-        return None, f"no endpoint or key for model {model!r} (set OPENAI_BASE_URL or llm.base_url, or OPENAI_API_KEY for OpenAI)"
+        return (
+            None,
+            f"no endpoint or key for model {model!r} (set OPENAI_BASE_URL or llm.base_url, or OPENAI_API_KEY for OpenAI)",
+        )
     get = (lambda k, d: settings.get(k, d)) if settings else (lambda k, d: d)
     return LLMConfig(
         base_url=base_url,
@@ -136,7 +152,9 @@ def transcript_lines(meeting: Meeting) -> list[str]:
     lines = []
     for i, seg in enumerate(meeting.segments, 1):
         who = names.get(seg.speaker, seg.speaker) if seg.speaker else None
-        lines.append(f"L{i} [{short_clock(seg.start)}] " + (f"{who}: " if who else "") + seg.text.strip())
+        lines.append(
+            f"L{i} [{short_clock(seg.start)}] " + (f"{who}: " if who else "") + seg.text.strip()
+        )
     return lines
 
 
@@ -156,7 +174,10 @@ def extract(meeting: Meeting, ref: date, cfg: LLMConfig) -> Insights:
     import openai
 
     client = openai.OpenAI(
-        base_url=cfg.base_url, api_key=cfg.api_key or "not-needed", timeout=cfg.timeout, max_retries=cfg.http_retries
+        base_url=cfg.base_url,
+        api_key=cfg.api_key or "not-needed",
+        timeout=cfg.timeout,
+        max_retries=cfg.http_retries,
     )
     # About three characters a token is conservative for English; keep room for the prompt and the reply.
     budget = max(300, (cfg.context_tokens - cfg.max_output_tokens - len(SYSTEM) // 3 - 200) * 3)
@@ -169,14 +190,16 @@ def extract(meeting: Meeting, ref: date, cfg: LLMConfig) -> Insights:
 
 def _extract_part(client, cfg, meeting, ref, part, n, total, *, depth):
     try:
-        return [_ask(client, cfg, meeting, ref, part, f"part {n} of {total}" if total > 1 else None)]
+        return [
+            _ask(client, cfg, meeting, ref, part, f"part {n} of {total}" if total > 1 else None)
+        ]
     except ContextOverflow:
         if len(part) < 2 or depth >= 4:
             raise
         half = len(part) // 2
-        return _extract_part(client, cfg, meeting, ref, part[:half], n, total, depth=depth + 1) + _extract_part(
-            client, cfg, meeting, ref, part[half:], n, total, depth=depth + 1
-        )
+        return _extract_part(
+            client, cfg, meeting, ref, part[:half], n, total, depth=depth + 1
+        ) + _extract_part(client, cfg, meeting, ref, part[half:], n, total, depth=depth + 1)
 
 
 def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], which: str | None):
@@ -188,7 +211,10 @@ def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], w
     head = f"Meeting: {meeting.title}. Date: {ref:%A} {ref.isoformat()}."
     if which:
         head += f" This is {which} of the transcript; report only what is in this part."
-    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": head + "\n\nTranscript:\n" + "\n".join(part)}]
+    messages = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": head + "\n\nTranscript:\n" + "\n".join(part)},
+    ]
     for attempt in range(cfg.retries + 1):
         try:
             reply = client.chat.completions.create(
@@ -200,19 +226,33 @@ def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], w
             )
         except openai.BadRequestError as exc:
             if _is_overflow(exc):
-                raise ContextOverflow(f"The model's context is too small for {len(part)} transcript lines.") from exc
-            raise LLMMisconfigured(f"The model endpoint rejected the request: {_brief(exc)}") from exc
+                raise ContextOverflow(
+                    f"The model's context is too small for {len(part)} transcript lines."
+                ) from exc
+            raise LLMMisconfigured(
+                f"The model endpoint rejected the request: {_brief(exc)}"
+            ) from exc
         except openai.APITimeoutError as exc:
-            raise LLMUnreachable(f"The model endpoint did not answer within {cfg.timeout:g} s.") from exc
+            raise LLMUnreachable(
+                f"The model endpoint did not answer within {cfg.timeout:g} s."
+            ) from exc
         except openai.APIConnectionError as exc:
-            raise LLMUnreachable(f"Could not reach the model endpoint {cfg.base_url or 'api.openai.com'}: {_brief(exc)}") from exc
+            raise LLMUnreachable(
+                f"Could not reach the model endpoint {cfg.base_url or 'api.openai.com'}: {_brief(exc)}"
+            ) from exc
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise LLMRefused(f"The model endpoint refused the API key (HTTP {exc.status_code}): {_brief(exc)}") from exc
+            raise LLMRefused(
+                f"The model endpoint refused the API key (HTTP {exc.status_code}): {_brief(exc)}"
+            ) from exc
         except openai.NotFoundError as exc:
-            raise LLMMisconfigured(f"The model endpoint has no model {cfg.model!r} (HTTP 404): {_brief(exc)}") from exc
+            raise LLMMisconfigured(
+                f"The model endpoint has no model {cfg.model!r} (HTTP 404): {_brief(exc)}"
+            ) from exc
         except openai.APIStatusError as exc:
             kind = LLMUnreachable if exc.status_code == 429 or exc.status_code >= 500 else LLMFailed
-            raise kind(f"The model endpoint failed with HTTP {exc.status_code}: {_brief(exc)}") from exc
+            raise kind(
+                f"The model endpoint failed with HTTP {exc.status_code}: {_brief(exc)}"
+            ) from exc
         choice = reply.choices[0] if reply.choices else None
         content = (choice.message.content if choice else None) or ""
         if choice is not None and choice.finish_reason == "length":
@@ -223,13 +263,16 @@ def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], w
             problem = str(exc).splitlines()[0] if content.strip() else "the reply was empty"
             messages += [
                 {"role": "assistant", "content": content},
-                {"role": "user", "content": f"That reply is not valid ({problem}). Reply again with only the JSON object matching the schema."},
+                {
+                    "role": "user",
+                    "content": f"That reply is not valid ({problem}). Reply again with only the JSON object matching the schema.",
+                },
             ]
     raise LLMFailed(f"The model's reply did not match the schema after {cfg.retries + 1} attempts.")
 
 
 def _strip_fence(text: str) -> str:
-    m = re.match(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", text, re.S)
+    m = re.match(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", text, re.DOTALL)
     return m.group(1) if m else text
 
 
@@ -237,7 +280,12 @@ def _is_overflow(exc) -> bool:
     body = getattr(exc, "body", None) or {}
     code = body.get("code") if isinstance(body, dict) else None
     text = f"{code} {exc}".lower()
-    return bool(re.search(r"context_length_exceeded|context length|context window|maximum context|too many tokens|exceeds the", text))
+    return bool(
+        re.search(
+            r"context_length_exceeded|context length|context window|maximum context|too many tokens|exceeds the",
+            text,
+        )
+    )
 
 
 def _brief(exc) -> str:
@@ -253,7 +301,14 @@ def _merge(meeting: Meeting, results) -> Insights:
             if item.line and 1 <= item.line <= len(meeting.segments):
                 start = meeting.segments[item.line - 1].start
             elif item.quote:
-                start = next((s.start for s in meeting.segments if item.quote.lower()[:40] in s.text.lower()), None)
+                start = next(
+                    (
+                        s.start
+                        for s in meeting.segments
+                        if item.quote.lower()[:40] in s.text.lower()
+                    ),
+                    None,
+                )
             owner = names.get(item.owner, item.owner) if item.owner else None
             found.append(Found(item.task.strip().rstrip("."), owner, item.due, item.quote, start))
     summary = " ".join(r.summary.strip() for r in results if r.summary.strip()) or None

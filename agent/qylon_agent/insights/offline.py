@@ -26,14 +26,120 @@ from . import dates, owners, speech, summary
 from .merge import merge_items, merge_texts
 from .result import Found, Insights
 
-NOT_NAMES = set(
-    """I We You He She They It This That There These Those Someone Somebody Everyone Everybody Nobody Anyone
-    Anybody Who What Which Where When Why How The A An Our Your My Their His Her Its Then So And But Also Maybe
-    Perhaps Ok Okay Yes No Sure Well Great Good Thanks Thank Let If Unless Next Finally First Second Last
-    Now Today Tomorrow Action Todo Recap Right Alright Fine Sounds Perfect Cool Nice Just Please Both All
-    Monday Tuesday Wednesday Thursday Friday Saturday Sunday Hi Hello Morning Afternoon Agreed Absolutely
-    Of Or Nor Course Yeah Yep Nope Mine Yours Ours Hmm Um Uh Oh Actually Honestly Probably Sorry Unfortunately Again Once Once""".split()
-)
+NOT_NAMES = {
+    "I",
+    "We",
+    "You",
+    "He",
+    "She",
+    "They",
+    "It",
+    "This",
+    "That",
+    "There",
+    "These",
+    "Those",
+    "Someone",
+    "Somebody",
+    "Everyone",
+    "Everybody",
+    "Nobody",
+    "Anyone",
+    "Anybody",
+    "Who",
+    "What",
+    "Which",
+    "Where",
+    "When",
+    "Why",
+    "How",
+    "The",
+    "A",
+    "An",
+    "Our",
+    "Your",
+    "My",
+    "Their",
+    "His",
+    "Her",
+    "Its",
+    "Then",
+    "So",
+    "And",
+    "But",
+    "Also",
+    "Maybe",
+    "Perhaps",
+    "Ok",
+    "Okay",
+    "Yes",
+    "No",
+    "Sure",
+    "Well",
+    "Great",
+    "Good",
+    "Thanks",
+    "Thank",
+    "Let",
+    "If",
+    "Unless",
+    "Next",
+    "Finally",
+    "First",
+    "Second",
+    "Last",
+    "Now",
+    "Today",
+    "Tomorrow",
+    "Action",
+    "Todo",
+    "Recap",
+    "Right",
+    "Alright",
+    "Fine",
+    "Sounds",
+    "Perfect",
+    "Cool",
+    "Nice",
+    "Just",
+    "Please",
+    "Both",
+    "All",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Hi",
+    "Hello",
+    "Morning",
+    "Afternoon",
+    "Agreed",
+    "Absolutely",
+    "Of",
+    "Or",
+    "Nor",
+    "Course",
+    "Yeah",
+    "Yep",
+    "Nope",
+    "Mine",
+    "Yours",
+    "Ours",
+    "Hmm",
+    "Um",
+    "Uh",
+    "Oh",
+    "Actually",
+    "Honestly",
+    "Probably",
+    "Sorry",
+    "Unfortunately",
+    "Again",
+    "Once",
+}
 NAME = r"(?:[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)"
 MODAL = r"(?:will|'ll|shall|is going to|are going to|am going to|'m going to|'re going to|can|is to|needs to|need to|has to|have to|should)"
 HEDGES = re.compile(
@@ -41,7 +147,10 @@ HEDGES = re.compile(
     r"|i'd|we'd|in theory|hypothetically|what if|i guess|i wonder|wish|whether|ideally|no promises?)\b",
     re.IGNORECASE,
 )
-NEGATION = re.compile(r"\b(won't|will not|can't|cannot|can not|not going to|never|don't|do not|shan't|isn't|aren't|wasn't)\b", re.IGNORECASE)
+NEGATION = re.compile(
+    r"\b(won't|will not|can't|cannot|can not|not going to|never|don't|do not|shan't|isn't|aren't|wasn't)\b",
+    re.IGNORECASE,
+)
 STATIVE = re.compile(
     r"^(be|see|know|think|wait|need|want|like|love|hope|miss|remember|keep in mind|probably|still|have been|have no|get there|try)\b(?! to| and)",
     re.IGNORECASE,
@@ -99,12 +208,21 @@ DECISION = re.compile(
     r"we(?:'re| are)\s+going\s+(?:with|ahead)|we(?:'ll| will)\s+go\s+with|final decision|decided:)",
     re.IGNORECASE,
 )
-UNDECIDED = re.compile(r"^\s*(?:if|maybe|perhaps|should|i think|i guess|i suppose|i don't know|probably|or)\b", re.I)
+UNDECIDED = re.compile(
+    r"^\s*(?:if|maybe|perhaps|should|i think|i guess|i suppose|i don't know|probably|or)\b",
+    re.IGNORECASE,
+)
 CLAUSE = re.compile(
     rf"(?:,\s*(?:and\s+|then\s+)?|\s+(?:and|while|then)\s+)(?=(?:{NAME}\s+(?:will|'ll|is going to|[a-z]+s)\b)|(?:I|we)(?:'ll)?\s+[a-z]+\b)"
 )
-PRONOUN_TASK = re.compile(r"^\w+(?:\s+\w+)?\s+(?:it|that|this|them)(?:\s+(?:myself|over|out|up|on|instead|then))?$", re.I)
-PRONOUN_OBJECT = re.compile(r"^(?P<verb>\w+(?:\s+(?:up|out|over|on|off|in|through|together))?)\s+(?:it|them|that|this|those)(?P<rest>\s+.*)?$", re.I)
+PRONOUN_TASK = re.compile(
+    r"^\w+(?:\s+\w+)?\s+(?:it|that|this|them)(?:\s+(?:myself|over|out|up|on|instead|then))?$",
+    re.IGNORECASE,
+)
+PRONOUN_OBJECT = re.compile(
+    r"^(?P<verb>\w+(?:\s+(?:up|out|over|on|off|in|through|together))?)\s+(?:it|them|that|this|those)(?P<rest>\s+.*)?$",
+    re.IGNORECASE,
+)
 
 
 class Sentence:
@@ -122,7 +240,11 @@ def sentences(meeting: Meeting) -> list[Sentence]:
         for m in re.finditer(r"[^.!?]+(?:[.!?]+|$)", text):
             piece = m.group().strip()
             if len(piece) > 1:
-                out.append(Sentence(piece, speaker, round(seg.start + span * m.start() / max(len(text), 1), 2)))
+                out.append(
+                    Sentence(
+                        piece, speaker, round(seg.start + span * m.start() / max(len(text), 1), 2)
+                    )
+                )
     return out
 
 
@@ -137,13 +259,25 @@ def _is_name(word: str | None) -> bool:
 def clean_task(text: str, ref: date) -> str:
     task = dates.strip_due(text, ref)
     task = re.sub(r"\s+", " ", task).strip(" ,.;:!?")
-    task = re.sub(r"^(?:also|just|then|quickly|first|definitely|now|go ahead and|make sure (?:to|that i|we)|be sure to|"
-                  r"try to|try and|please|personally|still)\s+", "", task, flags=re.I)
-    task = re.sub(r"^(?:also|just|then|quickly)\s+", "", task, flags=re.I)
-    task = re.sub(r"(?:,?\s+(?:please|for us|for me|as well|too|okay|ok|then|if you can|if possible|first thing|afterwards|later|in the meantime|first|"
-                  r"at the latest|latest|then|right away))+$", "", task, flags=re.I)
-    task = re.sub(r"\s+(?:at|by|on|before|until)(?:\s+the)?$", "", task, flags=re.I).strip(" ,.;:!?")
-    m = re.match(r"^have to\s+(.+)$", task, flags=re.I)
+    task = re.sub(
+        r"^(?:also|just|then|quickly|first|definitely|now|go ahead and|make sure (?:to|that i|we)|be sure to|"
+        r"try to|try and|please|personally|still)\s+",
+        "",
+        task,
+        flags=re.IGNORECASE,
+    )
+    task = re.sub(r"^(?:also|just|then|quickly)\s+", "", task, flags=re.IGNORECASE)
+    task = re.sub(
+        r"(?:,?\s+(?:please|for us|for me|as well|too|okay|ok|then|if you can|if possible|first thing|afterwards|later|in the meantime|first|"
+        r"at the latest|latest|then|right away))+$",
+        "",
+        task,
+        flags=re.IGNORECASE,
+    )
+    task = re.sub(r"\s+(?:at|by|on|before|until)(?:\s+the)?$", "", task, flags=re.IGNORECASE).strip(
+        " ,.;:!?"
+    )
+    m = re.match(r"^have to\s+(.+)$", task, flags=re.IGNORECASE)
     if m:
         task = m.group(1)
     return task[:1].upper() + task[1:] if task else task
@@ -178,7 +312,11 @@ class Extractor:
         for sent in sents:
             self.step(sent)
         items = [i for i in merge_items(self.items) if speech.is_task(i.task)]
-        return Insights(items=items, decisions=merge_texts(self.decisions), summary=summarize(sents, self.decisions, items))
+        return Insights(
+            items=items,
+            decisions=merge_texts(self.decisions),
+            summary=summarize(sents, self.decisions, items),
+        )
 
     # -- one sentence ----------------------------------------------------
     def step(self, sent: Sentence) -> None:
@@ -186,8 +324,18 @@ class Extractor:
         text = FILLER.sub("", raw).strip()
         if RECAP.search(raw):
             self.recap_left = 6
-            text = re.sub(r"^.*?\b(?:recap|summari[sz]e|sum up|summary|confirm|wrap up|wrapping up)\b[,:]?\s*", "", text, flags=re.I)
-            text = re.sub(r"^(?:the action items are|action items are|next steps are)\s*:?\s*", "", text, flags=re.I)
+            text = re.sub(
+                r"^.*?\b(?:recap|summari[sz]e|sum up|summary|confirm|wrap up|wrapping up)\b[,:]?\s*",
+                "",
+                text,
+                flags=re.IGNORECASE,
+            )
+            text = re.sub(
+                r"^(?:the action items are|action items are|next steps are)\s*:?\s*",
+                "",
+                text,
+                flags=re.IGNORECASE,
+            )
         elif self.recap_left:
             self.recap_left -= 1
         if WRAP_UP.search(raw) or RECAP.search(raw):
@@ -196,17 +344,26 @@ class Extractor:
             self.wrap_left -= 1
         if self._answer(sent, raw):
             return
-        if DECISION.search(raw) and not raw.rstrip().endswith("?") and not UNDECIDED.match(text) and len(raw.split()) <= 30:
+        if (
+            DECISION.search(raw)
+            and not raw.rstrip().endswith("?")
+            and not UNDECIDED.match(text)
+            and len(raw.split()) <= 30
+        ):
             self.decisions.append(_decision_text(raw))
             return
         m = ACTION_LINE.match(text)
         if m:
             self._action_line(sent, m)
             return
-        if re.match(r"^(?:if|unless|in case|suppose|supposing|assuming|what if)\b", text, re.I):
+        if re.match(
+            r"^(?:if|unless|in case|suppose|supposing|assuming|what if)\b", text, re.IGNORECASE
+        ):
             return
         before = len(self.items)
-        for part in owners.split_assignments(text, [sp.name or sp.id for sp in self.meeting.speakers]):
+        for part in owners.split_assignments(
+            text, [sp.name or sp.id for sp in self.meeting.speakers]
+        ):
             for clause in re.split(CLAUSE, part):
                 self._clause(sent, clause.strip())
         if self.wrap_left and len(self.items) == before:
@@ -218,10 +375,22 @@ class Extractor:
         pending = self.pending
         if pending and pending["kind"] == "need" and TAKE.match(raw.strip()):
             due = dates.resolve_due(raw, self.ref) or pending["due"]
-            self._append(Found(pending["task"], sent.speaker, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
+            self._append(
+                Found(
+                    pending["task"],
+                    sent.speaker,
+                    due,
+                    f"{pending['quote']} — {raw.strip()}",
+                    pending["start"],
+                )
+            )
             self.pending = None
             return True
-        if not pending or pending["kind"] != "request" or (sent.speaker and sent.speaker == pending["speaker"]):
+        if (
+            not pending
+            or pending["kind"] != "request"
+            or (sent.speaker and sent.speaker == pending["speaker"])
+        ):
             if pending and pending["kind"] == "request":
                 pending["age"] += 1
                 if pending["age"] > 2:
@@ -231,14 +400,40 @@ class Extractor:
             pending["refused"] = True
             pending["age"] += 1
             return True
-        taken = pending["who"] == "offer" and re.match(r"^(?:great|perfect|thanks|thank you|please do|go ahead|good|lovely)\b", raw.strip(), re.I)
-        if taken or ACCEPT.match(raw.strip()) or re.match(r"^i(?:'ll| will| can)\s+(?!be\b)", raw.strip(), re.I):
-            owner = pending["addressee"] if pending["addressee"] and not pending.get("refused") else sent.speaker
+        taken = pending["who"] == "offer" and re.match(
+            r"^(?:great|perfect|thanks|thank you|please do|go ahead|good|lovely)\b",
+            raw.strip(),
+            re.IGNORECASE,
+        )
+        if (
+            taken
+            or ACCEPT.match(raw.strip())
+            or re.match(r"^i(?:'ll| will| can)\s+(?!be\b)", raw.strip(), re.IGNORECASE)
+        ):
+            owner = (
+                pending["addressee"]
+                if pending["addressee"] and not pending.get("refused")
+                else sent.speaker
+            )
             first_person = re.search(r"\b(?:I|I'll|I'm|me)\b", raw)
-            if pending["addressee"] and sent.speaker and sent.speaker != pending["addressee"] and first_person and sent.speaker in self.names:
+            if (
+                pending["addressee"]
+                and sent.speaker
+                and sent.speaker != pending["addressee"]
+                and first_person
+                and sent.speaker in self.names
+            ):
                 owner = sent.speaker  # someone else took it on
             due = dates.resolve_due(raw, self.ref) or pending["due"]
-            self._append(Found(pending["task"], owner, due, f"{pending['quote']} — {raw.strip()}", pending["start"]))
+            self._append(
+                Found(
+                    pending["task"],
+                    owner,
+                    due,
+                    f"{pending['quote']} — {raw.strip()}",
+                    pending["start"],
+                )
+            )
             self.pending = None
             return True
         pending["age"] += 1
@@ -246,11 +441,20 @@ class Extractor:
             self.pending = None
         return False
 
-    def _request(self, sent: Sentence, text: str, task: str, *, addressee: str | None, who: str | None) -> None:
+    def _request(
+        self, sent: Sentence, text: str, task: str, *, addressee: str | None, who: str | None
+    ) -> None:
         """Remember a request (or an offer) until someone answers it."""
         self.pending = {
-            "kind": "request", "task": task, "addressee": addressee, "who": who, "due": dates.resolve_due(text, self.ref),
-            "quote": sent.text, "start": sent.start, "speaker": sent.speaker, "age": 0,
+            "kind": "request",
+            "task": task,
+            "addressee": addressee,
+            "who": who,
+            "due": dates.resolve_due(text, self.ref),
+            "quote": sent.text,
+            "start": sent.start,
+            "speaker": sent.speaker,
+            "age": 0,
         }
 
     def _offer(self, sent: Sentence, text: str, task: str) -> None:
@@ -280,8 +484,18 @@ class Extractor:
         if not text:
             return
         req = REQUEST.match(text)
-        if req and (req["who"] or req["name1"] or req["name2"]) and not HEDGES.search(re.sub(r"\b(?:could|would) you\b", "", text, flags=re.I)):
-            addressee = req["name1"] if _is_name(req["name1"]) else req["name2"] if _is_name(req["name2"]) else None
+        if (
+            req
+            and (req["who"] or req["name1"] or req["name2"])
+            and not HEDGES.search(re.sub(r"\b(?:could|would) you\b", "", text, flags=re.IGNORECASE))
+        ):
+            addressee = (
+                req["name1"]
+                if _is_name(req["name1"])
+                else req["name2"]
+                if _is_name(req["name2"])
+                else None
+            )
             task = clean_task(req["task"], self.ref)
             if task and not STATIVE.match(task):
                 self._request(sent, text, task, addressee=addressee, who=req["who"])
@@ -295,12 +509,19 @@ class Extractor:
         )
         if offer:
             addressee = sent.speaker if offer["self"] else None
-            self._request(sent, text, clean_task(offer["task"], self.ref), addressee=addressee, who="offer")
+            self._request(
+                sent, text, clean_task(offer["task"], self.ref), addressee=addressee, who="offer"
+            )
             return
         need = NEED.match(text)
         if need and not HEDGES.search(text):
-            self.pending = {"kind": "need", "task": clean_task(need["task"] or need["task2"], self.ref),
-                            "due": dates.resolve_due(text, self.ref), "quote": sent.text, "start": sent.start}
+            self.pending = {
+                "kind": "need",
+                "task": clean_task(need["task"] or need["task2"], self.ref),
+                "due": dates.resolve_due(text, self.ref),
+                "quote": sent.text,
+                "start": sent.start,
+            }
             if not text.lower().startswith("we need to"):
                 return
         if text.rstrip().endswith("?"):
@@ -320,7 +541,11 @@ class Extractor:
             return
         if self.recap_left or explicit:
             m = re.match(rf"^(?P<who>{NAME})\s+(?P<verb>[a-z]+s)\s+(?P<rest>.+)$", text)
-            if m and _is_name(m["who"]) and m["verb"] not in ("is", "was", "has", "does", "says", "thinks", "agrees"):
+            if (
+                m
+                and _is_name(m["who"])
+                and m["verb"] not in ("is", "was", "has", "does", "says", "thinks", "agrees")
+            ):
                 self._add(sent, f"{_third_person_to_base(m['verb'])} {m['rest']}", m["who"])
 
     def _handed_out(self, sent: Sentence, text: str) -> None:
@@ -328,16 +553,27 @@ class Extractor:
         names = [sp.name or sp.id for sp in self.meeting.speakers]
         spans = owners.mentions(text, names)
         for (start, end, owner), nxt in zip(spans, spans[1:] + [(len(text), len(text), "")]):
-            segment = text[end:nxt[0]]
-            if len(segment.split()) > 14 or re.search(r"\b(?:was|were|did|had|said|told)\b|\?", segment, re.I):
+            segment = text[end : nxt[0]]
+            if len(segment.split()) > 14 or re.search(
+                r"\b(?:was|were|did|had|said|told)\b|\?", segment, re.IGNORECASE
+            ):
                 continue
-            lead = re.match(r"^[\s,;:]*(?:(?:you(?:'ve| have)?|is|are|will do|does|do|gets?|has|got)\s+){0,2}", segment)
-            after = segment[lead.end():]
+            lead = re.match(
+                r"^[\s,;:]*(?:(?:you(?:'ve| have)?|is|are|will do|does|do|gets?|has|got)\s+){0,2}",
+                segment,
+            )
+            after = segment[lead.end() :]
             what = speech.first_noun_phrase(after)
             if what and not after.lower().startswith(what.lower()):
                 what = None  # the work must follow the name: "the designer, the components concept"
-            bare = re.match(r"^([a-z][\w-]*(?:\s+[a-z][\w-]*){0,3})\s*(?:[,.;]|$)", after, re.I)
-            if not what and bare and len(speech.content(bare.group(1))) == len(bare.group(1).split()):
+            bare = re.match(
+                r"^([a-z][\w-]*(?:\s+[a-z][\w-]*){0,3})\s*(?:[,.;]|$)", after, re.IGNORECASE
+            )
+            if (
+                not what
+                and bare
+                and len(speech.content(bare.group(1))) == len(bare.group(1).split())
+            ):
                 what = bare.group(1)  # "for user interface, technical functions"
             if what and owner and owner.split()[0] not in NOT_NAMES:
                 self._add(sent, f"Work on {what}", owner, due_text=segment)
@@ -355,13 +591,14 @@ class Extractor:
         pattern = r"you(?:'re| are)?" if vocative else r"(?:you(?:'re| are)?)?"
         m = re.match(
             rf"^{pattern}\s*(?:will|'ll|is going to|are going to|going to|is to|are to|needs to|need to|has to|have to|must|should)\s+(?:be\s+)?(?P<task>.+)$",
-            rest, re.I,
+            rest,
+            re.IGNORECASE,
         )
         if not m:
             return False
         task = m["task"]
         first = task.split()[0]
-        task = speech.base_form(first) + task[len(first):]
+        task = speech.base_form(first) + task[len(first) :]
         self._add(sent, task, owners.resolve(role, names), due_text=text)
         return True
 
@@ -369,13 +606,17 @@ class Extractor:
     def _in_the_meeting(subj: str, task: str, ref: date) -> bool:
         """'I'll just check …', 'we're going to look at the finances': what happens in the meeting, not after it
         (a "we'll …" with a date or a deliverable is work for later)."""
-        if re.match(r"^(?:just|now|first|quickly|then)\b", task.strip(), re.I):
+        if re.match(r"^(?:just|now|first|quickly|then)\b", task.strip(), re.IGNORECASE):
             return True
-        return subj != "I" and not speech.WORK_OBJECTS.search(task) and not dates.resolve_due(task, ref)
+        return (
+            subj != "I"
+            and not speech.WORK_OBJECTS.search(task)
+            and not dates.resolve_due(task, ref)
+        )
 
     def _commit(self, sent: Sentence, text: str, m: re.Match, explicit: bool) -> None:
         if m["let"]:
-            if re.match(r"^just\b", m["task2"], re.I):
+            if re.match(r"^just\b", m["task2"], re.IGNORECASE):
                 return  # "let me just check": done there and then
             owner, task = sent.speaker, m["task2"]
         elif m["voc2"]:
@@ -387,18 +628,28 @@ class Extractor:
             if subj in ("I", "We", "we"):
                 owner = sent.speaker
                 if modal == "can" and subj == "I" and not (explicit or self.recap_left):
-                    self._offer(sent, text, m["task"])  # "I can do X": an item once someone takes the offer
+                    self._offer(
+                        sent, text, m["task"]
+                    )  # "I can do X": an item once someone takes the offer
                     return
                 if modal in ("should", "need to", "can") and not (explicit or self.recap_left):
                     return
-                if self._in_the_meeting(subj, m["task"], self.ref) and not (explicit or self.recap_left or self.wrap_left):
+                if self._in_the_meeting(subj, m["task"], self.ref) and not (
+                    explicit or self.recap_left or self.wrap_left
+                ):
                     return
             elif subj == "you":
                 owner = m["voc"] if _is_name(m["voc"]) else None
                 if owner is None:
                     if self.wrap_left and modal in ("will", "'ll", "are going to", "'re going to"):
                         # work handed to "you" at the wrap-up: whoever answers it is the one addressed
-                        self._request(sent, text, clean_task(_gerund(m["task"]), self.ref), addressee=None, who="you")
+                        self._request(
+                            sent,
+                            text,
+                            clean_task(_gerund(m["task"]), self.ref),
+                            addressee=None,
+                            who="you",
+                        )
                     return
             elif _is_name(subj):
                 owner = subj
@@ -407,7 +658,7 @@ class Extractor:
             else:
                 return
             task = m["task"]
-        task = re.sub(r"^(?:try to|try and)\s+", "", task.strip(), flags=re.I)
+        task = re.sub(r"^(?:try to|try and)\s+", "", task.strip(), flags=re.IGNORECASE)
         cleaned = clean_task(task, self.ref)
         if STATIVE.match(cleaned) or len(cleaned.split()) < 1:
             return
@@ -419,7 +670,15 @@ class Extractor:
         if VAGUE.match(cleaned) or (PRONOUN_TASK.match(cleaned) and self.pending):
             if self.pending and self.pending["kind"] in ("need", "request"):
                 due = dates.resolve_due(text, self.ref) or self.pending["due"]
-                self._append(Found(self.pending["task"], owner, due, f"{self.pending['quote']} — {sent.text}", self.pending["start"]))
+                self._append(
+                    Found(
+                        self.pending["task"],
+                        owner,
+                        due,
+                        f"{self.pending['quote']} — {sent.text}",
+                        self.pending["start"],
+                    )
+                )
                 self.pending = None
             return
         self._add(sent, task, owner, due_text=text)
@@ -427,12 +686,22 @@ class Extractor:
     def _append(self, found: Found) -> None:
         """Keep an item, its pronoun ("review it") replaced by what was last spoken of ("the proposal")."""
         m = PRONOUN_OBJECT.match(found.task)
-        if m and self.topic and not re.match(r"^\s+(?:the|a|an|our|your|their|some|this|these|those|\w+'s)\b", m["rest"] or "", re.I):
+        if (
+            m
+            and self.topic
+            and not re.match(
+                r"^\s+(?:the|a|an|our|your|their|some|this|these|those|\w+'s)\b",
+                m["rest"] or "",
+                re.IGNORECASE,
+            )
+        ):
             found.task = f"{m['verb']} {self.topic}{m['rest'] or ''}"
         self.items.append(found)
         self.topic = speech.object_of(found.task) or self.topic
 
-    def _add(self, sent: Sentence, task: str, owner: str | None, *, due_text: str | None = None) -> None:
+    def _add(
+        self, sent: Sentence, task: str, owner: str | None, *, due_text: str | None = None
+    ) -> None:
         cleaned = clean_task(task, self.ref)
         if not cleaned or len(cleaned.split()) < 2 and not re.search(r"[a-z]{4,}", cleaned):
             return
@@ -442,21 +711,25 @@ class Extractor:
 
 def _gerund(task: str) -> str:
     """'be working on the design' → 'work on the design'."""
-    task = re.sub(r"^be\s+", "", task.strip(), flags=re.I)
+    task = re.sub(r"^be\s+", "", task.strip(), flags=re.IGNORECASE)
     first = task.split()[0] if task.split() else ""
-    return speech.base_form(first) + task[len(first):]
+    return speech.base_form(first) + task[len(first) :]
 
 
 def _decision_text(raw: str) -> str:
     text = FILLER.sub("", raw.strip()).strip()
-    text = re.sub(r"^(?:decision(?:\s+is)?|decided|the decision is)\s*:?\s*", "", text, flags=re.I)
+    text = re.sub(
+        r"^(?:decision(?:\s+is)?|decided|the decision is)\s*:?\s*", "", text, flags=re.IGNORECASE
+    )
     text = text.rstrip(" .!") + "."
     return text[:1].upper() + text[1:]
 
 
 def summarize(sents: list[Sentence], decisions: list[str], items: list[Found]) -> str | None:
     quoted = {i.quote.split(" — ")[0] for i in items if i.quote}
-    return summary.describe([s.text for s in sents], decisions=decisions, items=items, quoted=quoted)
+    return summary.describe(
+        [s.text for s in sents], decisions=decisions, items=items, quoted=quoted
+    )
 
 
 def extract(meeting: Meeting, ref: date | None = None) -> Insights:

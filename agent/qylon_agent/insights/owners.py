@@ -8,6 +8,7 @@ one it stays the role as said ("Designer", "Legal team").
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 
 ROLE_NOUN = (
@@ -46,7 +47,9 @@ def resolve(phrase: str, names: list[str]) -> str:
     if not words:
         return phrase
     if len(words) == 1 and re.fullmatch(r"(?:the\s+)?[A-Z]{2,4}", phrase.strip()):
-        initials = [n for n in names if "".join(w[0] for w in n.split()).lower().startswith(words[0])]
+        initials = [
+            n for n in names if "".join(w[0] for w in n.split()).lower().startswith(words[0])
+        ]
         if len(initials) == 1:
             return initials[0]
         return words[0].upper()
@@ -59,7 +62,8 @@ def resolve(phrase: str, names: list[str]) -> str:
 
 JOINT = re.compile(r"(?:,\s*(?:and\s+)?|\s+and\s+)")
 MODAL_AHEAD = re.compile(
-    r"^(?:you(?:'re| are)?\s+)?(?:'s\s+)?(?:will|'ll|is going to|are going to|going to|has to|have to|needs? to|must|should)\b", re.I
+    r"^(?:you(?:'re| are)?\s+)?(?:'s\s+)?(?:will|'ll|is going to|are going to|going to|has to|have to|needs? to|must|should)\b",
+    re.IGNORECASE,
 )
 
 
@@ -69,9 +73,13 @@ def head(text: str, names: list[str]) -> tuple[str, int, bool] | None:
     if voc:
         return voc["role"], voc.end(), True
     subj = ROLE_SUBJECT.match(text)
-    if subj and (subj["role"][:1].isupper() or subj["role"].lower().startswith(("the ", "our ")) or re.fullmatch(EVERYONE, subj["role"], re.I)):
+    if subj and (
+        subj["role"][:1].isupper()
+        or subj["role"].lower().startswith(("the ", "our "))
+        or re.fullmatch(EVERYONE, subj["role"], re.IGNORECASE)
+    ):
         return subj["role"], subj.end(), False
-    lead = re.match(r"^(?:(?:and|so|then|now)\s+)*", text, re.I).end()
+    lead = re.match(r"^(?:(?:and|so|then|now)\s+)*", text, re.IGNORECASE).end()
     spans = [sp for sp in mentions(text[lead:], names) if sp[0] == 0]
     if spans:
         return spans[0][2], lead + spans[0][1], False
@@ -82,14 +90,14 @@ def split_assignments(text: str, names: list[str]) -> list[str]:
     """'The designer will do X and the Marketing Expert is going to do Y' → one part per assignment."""
     cuts = [0]
     for m in JOINT.finditer(text):
-        rest = text[m.end():]
+        rest = text[m.end() :]
         found = head(rest, names)
         if found:
-            after = ASIDE.sub("", rest[found[1]:], count=1).strip(" ,")
+            after = ASIDE.sub("", rest[found[1] :], count=1).strip(" ,")
             if MODAL_AHEAD.match(after):
                 cuts.append(m.start())
     cuts.append(len(text))
-    return [text[a:b].strip(" ,") for a, b in zip(cuts, cuts[1:]) if text[a:b].strip(" ,")]
+    return [text[a:b].strip(" ,") for a, b in itertools.pairwise(cuts) if text[a:b].strip(" ,")]
 
 
 @functools.lru_cache(maxsize=256)
@@ -97,13 +105,18 @@ def _name_patterns(name: str) -> list[re.Pattern]:
     """A speaker named in full, by the start of the name ("Industrial Design" for "Industrial Designer"), or by the
     first word ("Dana" for "Dana Lee", "marketing" for "Marketing Expert")."""
     words = name.split()
-    pats = [re.compile(r"\b" + r"\s+".join(re.escape(w) for w in words) + r"\b", re.I)]
+    pats = [re.compile(r"\b" + r"\s+".join(re.escape(w) for w in words) + r"\b", re.IGNORECASE)]
     if len(words) > 1:
         second = words[1]
-        pats.append(re.compile(rf"\b{re.escape(words[0])}\s+{re.escape(second[: max(4, len(second) - 2)])}\w*", re.I))
+        pats.append(
+            re.compile(
+                rf"\b{re.escape(words[0])}\s+{re.escape(second[: max(4, len(second) - 2)])}\w*",
+                re.IGNORECASE,
+            )
+        )
         first = words[0]
         if len(first) >= 6:
-            pats.append(re.compile(rf"\b{re.escape(first)}\b", re.I))
+            pats.append(re.compile(rf"\b{re.escape(first)}\b", re.IGNORECASE))
         elif len(first) >= 3 and first[0].isupper():
             pats.append(re.compile(rf"\b{re.escape(first)}\b"))
     return pats
@@ -118,17 +131,25 @@ def mentions(text: str, names: list[str]) -> list[tuple[int, int, str]]:
         for pat in _name_patterns(name):
             for m in pat.finditer(text):
                 found.setdefault((m.start(), m.end()), set()).add(name)
-    for (start, end), who in sorted(found.items(), key=lambda kv: kv[0][0] - kv[0][1]):  # longest first
+    for (start, end), who in sorted(
+        found.items(), key=lambda kv: kv[0][0] - kv[0][1]
+    ):  # longest first
         name = next(iter(who))
-        thing = text[start:end].lower() != name.lower() and re.search(r"\b(?:the|our|your|a|an|their|this)\s+$", text[:start], re.I)
-        if len(who) == 1 and not taken(start, end) and not thing:  # "the user interface concept" is no person
+        thing = text[start:end].lower() != name.lower() and re.search(
+            r"\b(?:the|our|your|a|an|their|this)\s+$", text[:start], re.IGNORECASE
+        )
+        if (
+            len(who) == 1 and not taken(start, end) and not thing
+        ):  # "the user interface concept" is no person
             spans.append((start, end, name))
     initials = {"".join(w[0] for w in n.split()).upper(): n for n in names if len(n.split()) > 1}
     for m in re.finditer(r"\b[A-Z]{2,4}\b", text):
         hits = [n for key, n in initials.items() if key.startswith(m.group())]
         if len(hits) == 1 and not taken(m.start(), m.end()):
             spans.append((m.start(), m.end(), hits[0]))
-    for m in re.finditer(rf"\b(?:the|our)\s+(?:[a-z]+\s+){{0,2}}{ROLE_NOUN}\b|\b{EVERYONE}\b", text, re.IGNORECASE):
+    for m in re.finditer(
+        rf"\b(?:the|our)\s+(?:[a-z]+\s+){{0,2}}{ROLE_NOUN}\b|\b{EVERYONE}\b", text, re.IGNORECASE
+    ):
         if not taken(m.start(), m.end()):
             spans.append((m.start(), m.end(), resolve(m.group(), names)))
     return sorted(spans)

@@ -11,11 +11,19 @@ from pydantic import BaseModel, ConfigDict, Field
 class ModelItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    owner: str | None = Field(description="Who does it: a name as said in the meeting, or null when nobody owns it.")
+    owner: str | None = Field(
+        description="Who does it: a name as said in the meeting, or null when nobody owns it."
+    )
     task: str = Field(min_length=2, description="What to do, as a short imperative phrase.")
-    due: date | None = Field(description="The due date as YYYY-MM-DD, resolved against the meeting date; null if none was said.")
-    quote: str | None = Field(description="The exact words from the transcript that made this an action item.")
-    line: int | None = Field(description="The transcript line number (L12 -> 12) where it was said.")
+    due: date | None = Field(
+        description="The due date as YYYY-MM-DD, resolved against the meeting date; null if none was said."
+    )
+    quote: str | None = Field(
+        description="The exact words from the transcript that made this an action item."
+    )
+    line: int | None = Field(
+        description="The transcript line number (L12 -> 12) where it was said."
+    )
 
 
 class ModelInsights(BaseModel):
@@ -23,7 +31,9 @@ class ModelInsights(BaseModel):
 
     action_items: list[ModelItem]
     decisions: list[str] = Field(description="Decisions the meeting took, one sentence each.")
-    summary: str = Field(description="Two or three sentences on what the meeting was about and its outcome.")
+    summary: str = Field(
+        description="Two or three sentences on what the meeting was about and its outcome."
+    )
 
 
 def _strict(node: Any) -> Any:
@@ -42,5 +52,9 @@ def _strict(node: Any) -> Any:
 def response_format() -> dict:
     return {
         "type": "json_schema",
-        "json_schema": {"name": "meeting_insights", "strict": True, "schema": _strict(ModelInsights.model_json_schema())},
+        "json_schema": {
+            "name": "meeting_insights",
+            "strict": True,
+            "schema": _strict(ModelInsights.model_json_schema()),
+        },
     }

@@ -27,25 +27,43 @@ TALK = re.compile(
     r"go ahead|over to you|any questions|thank you|thanks|bye|good morning|hello|minutes)\b",
     re.IGNORECASE,
 )
-UNSURE = re.compile(r"\b(?:i'm not sure|i don't know|i guess|i dunno|or something|whatever|kind of|sort of)\b", re.I)
-RESTART = re.compile(r"\b(?i:yeah)\b|\b[a-z]+ (?:You|We|It|That|The|But|And|So|Or|If)\b")  # chatter, a sentence started again
-PURPOSE = re.compile(r"\b(agenda|goal|purpose|decided|agreed|decision|we(?:'ll| will) go with|the plan|aim|target)\b", re.I)
+UNSURE = re.compile(
+    r"\b(?:i'm not sure|i don't know|i guess|i dunno|or something|whatever|kind of|sort of)\b",
+    re.IGNORECASE,
+)
+RESTART = re.compile(
+    r"\b(?i:yeah)\b|\b[a-z]+ (?:You|We|It|That|The|But|And|So|Or|If)\b"
+)  # chatter, a sentence started again
+PURPOSE = re.compile(
+    r"\b(agenda|goal|purpose|decided|agreed|decision|we(?:'ll| will) go with|the plan|aim|target)\b",
+    re.IGNORECASE,
+)
 
 
 def _candidate(text: str) -> bool:
     words = text.split()
-    return (8 <= len(words) <= 35 and not text.rstrip().endswith("?") and not HEDGED.match(LEADING_FILLER.sub("", text))
-            and not TALK.search(text) and not UNSURE.search(text) and not RESTART.search(text))
+    return (
+        8 <= len(words) <= 35
+        and not text.rstrip().endswith("?")
+        and not HEDGED.match(LEADING_FILLER.sub("", text))
+        and not TALK.search(text)
+        and not UNSURE.search(text)
+        and not RESTART.search(text)
+    )
 
 
-def summarize(texts: list[str], *, decisions: list[str] = (), quoted: set[str] = frozenset(), limit: int = 3) -> str | None:
+def summarize(
+    texts: list[str], *, decisions: list[str] = (), quoted: set[str] = frozenset(), limit: int = 3
+) -> str | None:
     """``texts``: the meeting's sentences in order (speech already cleaned)."""
     if not any(t.strip() for t in texts):
         return None
     freq = Counter(w for t in texts for w in content_words(t) if len(w) > 2)
     pool = [(i, t) for i, t in enumerate(texts) if _candidate(t)]
     if not pool:
-        pool = sorted(((i, t) for i, t in enumerate(texts) if t.strip()), key=lambda it: -len(it[1]))[:limit]
+        pool = sorted(
+            ((i, t) for i, t in enumerate(texts) if t.strip()), key=lambda it: -len(it[1])
+        )[:limit]
 
     def score(text: str) -> float:
         words = [w for w in content_words(text) if len(w) > 2]
@@ -76,10 +94,71 @@ def summarize(texts: list[str], *, decisions: list[str] = (), quoted: set[str] =
     return " ".join(out) or None
 
 
-TOPIC_STOP = set("""other little same whole big small new old first last different good great nice main real right
-    next certain own few many much more most such sure different general basic simple whole overall main
-    time way thing things bit lot kind sort idea ideas point question moment people one ones something
-    everything anything part end start beginning minute minutes meeting today week day number yeah okay""".split())
+TOPIC_STOP = {
+    "other",
+    "little",
+    "same",
+    "whole",
+    "big",
+    "small",
+    "new",
+    "old",
+    "first",
+    "last",
+    "different",
+    "good",
+    "great",
+    "nice",
+    "main",
+    "real",
+    "right",
+    "next",
+    "certain",
+    "own",
+    "few",
+    "many",
+    "much",
+    "more",
+    "most",
+    "such",
+    "sure",
+    "general",
+    "basic",
+    "simple",
+    "overall",
+    "time",
+    "way",
+    "thing",
+    "things",
+    "bit",
+    "lot",
+    "kind",
+    "sort",
+    "idea",
+    "ideas",
+    "point",
+    "question",
+    "moment",
+    "people",
+    "one",
+    "ones",
+    "something",
+    "everything",
+    "anything",
+    "part",
+    "end",
+    "start",
+    "beginning",
+    "minute",
+    "minutes",
+    "meeting",
+    "today",
+    "week",
+    "day",
+    "number",
+    "yeah",
+    "okay",
+}
 
 
 def topics(texts: list[str], *, limit: int = 4) -> list[str]:
@@ -91,7 +170,11 @@ def topics(texts: list[str], *, limit: int = 4) -> list[str]:
     for text in texts:
         for m in NOUN_PHRASE.finditer(text):
             words = [w for w in m.group(1).lower().split() if w not in TOPIC_STOP]
-            if not words or len(words) > 3 or any(len(w) < 3 or w in FUNCTION_WORDS or w.endswith("ly") for w in words):
+            if (
+                not words
+                or len(words) > 3
+                or any(len(w) < 3 or w in FUNCTION_WORDS or w.endswith("ly") for w in words)
+            ):
                 continue
             key = " ".join(content_words(" ".join(words)) and words)
             counts[key] += 1
@@ -109,7 +192,9 @@ def _join(things: list[str]) -> str:
     return things[0] if len(things) == 1 else ", ".join(things[:-1]) + " and " + things[-1]
 
 
-def describe(texts: list[str], *, decisions: list[str] = (), items=(), quoted: set[str] = frozenset()) -> str | None:
+def describe(
+    texts: list[str], *, decisions: list[str] = (), items=(), quoted: set[str] = frozenset()
+) -> str | None:
     """A long meeting: what it was about (its most talked-about things), what it decided, its first next steps,
     and its best sentence if there is room; a short one: its best sentences."""
     if len(texts) < 60:
@@ -118,8 +203,15 @@ def describe(texts: list[str], *, decisions: list[str] = (), items=(), quoted: s
     parts = [f"The meeting was about {_join(about)}."] if about else []
     if decisions:
         parts.append(f"Decided: {decisions[0].rstrip('.')}.")
-    steps = [f"{i.owner}: {i.task[:1].lower() + i.task[1:]}" if i.owner else i.task for i in list(items)[:2]]
+    steps = [
+        f"{i.owner}: {i.task[:1].lower() + i.task[1:]}" if i.owner else i.task
+        for i in list(items)[:2]
+    ]
     if steps:
         parts.append(f"Next steps: {'; '.join(steps)}.")
-    best = summarize(texts, decisions=decisions, quoted=quoted, limit=3 - len(parts)) if len(parts) < 3 else None
+    best = (
+        summarize(texts, decisions=decisions, quoted=quoted, limit=3 - len(parts))
+        if len(parts) < 3
+        else None
+    )
     return " ".join(parts + ([best] if best else [])) or None

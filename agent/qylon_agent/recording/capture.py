@@ -109,7 +109,11 @@ class Recorder:
         self.max_duration = max_duration
         self.silence_warning_s = silence_warning_s
         self.on_event, self.on_audio, self.on_tick = on_event, on_audio, on_tick
-        self.status = Status(levels_db=[-120.0] * len(sources), clipping=[False] * len(sources), names=[s.name for s in sources])
+        self.status = Status(
+            levels_db=[-120.0] * len(sources),
+            clipping=[False] * len(sources),
+            names=[s.name for s in sources],
+        )
         self.queue: queue.Queue = queue.Queue()
         self.streams: list = [None] * len(sources)
         self.warnings: list[str] = []
@@ -141,10 +145,19 @@ class Recorder:
         sd = devices_mod._sd()
 
         def callback(indata, frames, time_info, status, i=i):
-            self.queue.put((i, indata[:, 0].copy() if indata.shape[1] == 1 else indata.mean(axis=1).astype(np.int16)))
+            self.queue.put(
+                (
+                    i,
+                    indata[:, 0].copy()
+                    if indata.shape[1] == 1
+                    else indata.mean(axis=1).astype(np.int16),
+                )
+            )
 
         extra = None
-        if src.hostapi == "Windows WASAPI":  # shared mode runs at the mixer's rate: let WASAPI convert
+        if (
+            src.hostapi == "Windows WASAPI"
+        ):  # shared mode runs at the mixer's rate: let WASAPI convert
             extra = sd.WasapiSettings(auto_convert=True)
         with devices_mod.opening(src):
             stream = sd.InputStream(
@@ -163,13 +176,17 @@ class Recorder:
     def _close(self, i: int) -> None:
         stream, self.streams[i] = self.streams[i], None
         if stream is not None:
-            with contextlib.suppress(Exception):  # a vanished device may fail to close; it is gone anyway
+            with contextlib.suppress(
+                Exception
+            ):  # a vanished device may fail to close; it is gone anyway
                 stream.stop()
                 stream.close()
 
     def _device_lost(self) -> None:
         src = self.sources[0]
-        self._warn(f"No audio from {src.name} for {LOST_S:.0f} s: the device seems gone. What was recorded is kept; trying the default input.")
+        self._warn(
+            f"No audio from {src.name} for {LOST_S:.0f} s: the device seems gone. What was recorded is kept; trying the default input."
+        )
         self.status.device_lost = True
         self._close(0)
         self._lost_at = time.monotonic()
@@ -188,7 +205,10 @@ class Recorder:
         except Exception as exc:  # noqa: BLE001 - keep trying; the recording so far is safe
             if not self._retry_said:
                 self._retry_said = True
-                self.on_event("info", f"No default input yet ({exc}); trying every 2 s. Ctrl-C stops and keeps what was recorded.")
+                self.on_event(
+                    "info",
+                    f"No default input yet ({exc}); trying every 2 s. Ctrl-C stops and keeps what was recorded.",
+                )
             return
         self.sources[0] = chosen[0]
         self.status.names[0] = chosen[0].name
@@ -240,7 +260,11 @@ class Recorder:
                 self._drain(mixer, timeout=0.05)
                 if not self._write(mixer, writer, flush=False):
                     break
-                if self._lost_at is None and self.streams[0] is not None and time.monotonic() - mixer.last[0] > LOST_S:
+                if (
+                    self._lost_at is None
+                    and self.streams[0] is not None
+                    and time.monotonic() - mixer.last[0] > LOST_S
+                ):
                     self._device_lost()
                 if self._lost_at is not None:
                     self._retry_default()
@@ -275,8 +299,13 @@ class Recorder:
             self.status.paused = not self.status.paused
             pauses = self.rec.meta.get("pauses", [])
             if self.status.paused:
-                pauses.append({"at_s": round(writer.seconds, 3), "paused_at": time.time(), "resumed_at": None})
-                self.on_event("paused", f"Paused at {writer.seconds:.0f} s; nothing is recorded until you resume.")
+                pauses.append(
+                    {"at_s": round(writer.seconds, 3), "paused_at": time.time(), "resumed_at": None}
+                )
+                self.on_event(
+                    "paused",
+                    f"Paused at {writer.seconds:.0f} s; nothing is recorded until you resume.",
+                )
             else:
                 if pauses:
                     pauses[-1]["resumed_at"] = time.time()
@@ -343,7 +372,9 @@ def capture(
     on_event: Callable[[str, str], None] = lambda kind, msg: None,
     on_audio: Callable[[np.ndarray], None] | None = None,
     on_tick: Callable[[], None] = lambda: None,
-    around: Callable[[Recorder], contextlib.AbstractContextManager] = lambda recorder: contextlib.nullcontext(),
+    around: Callable[[Recorder], contextlib.AbstractContextManager] = lambda recorder: (
+        contextlib.nullcontext()
+    ),
     on_start: Callable[[Recorder], None] = lambda recorder: None,
 ) -> Result:
     """Record ``sources`` into ``rec`` until stopped; leave it finalised (or removed when empty).
@@ -356,9 +387,14 @@ def capture(
     from qylon_cli.errors import QylonError
 
     recorder = Recorder(
-        rec, sources, rate, max_duration=max_duration,
+        rec,
+        sources,
+        rate,
+        max_duration=max_duration,
         silence_warning_s=float(settings.get("record.silence_warning_s", 30)),
-        on_event=on_event, on_audio=on_audio, on_tick=on_tick,
+        on_event=on_event,
+        on_audio=on_audio,
+        on_tick=on_tick,
     )
     on_start(recorder)
     writer = WavWriter(rec.audio, rate, len(sources))
@@ -372,8 +408,17 @@ def capture(
             rec.unlock()
             shutil.rmtree(rec.folder, ignore_errors=True)
     if not writer.frames:
-        raise QylonError(f"Nothing was recorded ({result.stopped_by}).", hint="Check the input with `qylon meeting devices`.", code="nothing_recorded")
+        raise QylonError(
+            f"Nothing was recorded ({result.stopped_by}).",
+            hint="Check the input with `qylon meeting devices`.",
+            code="nothing_recorded",
+        )
     result.seconds = round(writer.seconds, 3)  # what the finalised file holds
-    rec.update(state="finalised", duration_s=result.seconds, stopped_by=result.stopped_by, warnings=result.warnings)
+    rec.update(
+        state="finalised",
+        duration_s=result.seconds,
+        stopped_by=result.stopped_by,
+        warnings=result.warnings,
+    )
     rec.unlock()
     return result

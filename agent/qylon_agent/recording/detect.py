@@ -21,13 +21,18 @@ from pathlib import Path
 
 # binary or application-name pattern -> the name people know the application by
 APPS = [
-    (re.compile(r"^(zoom|zoom\.real|ZoomWebinar|caphost)$", re.I), "Zoom"),
-    (re.compile(r"^(teams|ms-teams|teams-for-linux|microsoft teams.*)$", re.I), "Microsoft Teams"),
-    (re.compile(r"^(webex|CiscoCollabHost|webexmta|atmgr)$", re.I), "Webex"),
-    (re.compile(r"^slack$", re.I), "Slack"),
+    (re.compile(r"^(zoom|zoom\.real|ZoomWebinar|caphost)$", re.IGNORECASE), "Zoom"),
+    (
+        re.compile(r"^(teams|ms-teams|teams-for-linux|microsoft teams.*)$", re.IGNORECASE),
+        "Microsoft Teams",
+    ),
+    (re.compile(r"^(webex|CiscoCollabHost|webexmta|atmgr)$", re.IGNORECASE), "Webex"),
+    (re.compile(r"^slack$", re.IGNORECASE), "Slack"),
 ]
-BROWSERS = re.compile(r"^(chrome|chromium|google-chrome|firefox|msedge|brave|vivaldi|opera)", re.I)
-MEET = re.compile(r"\bmeet\b|meet\.google\.com", re.I)
+BROWSERS = re.compile(
+    r"^(chrome|chromium|google-chrome|firefox|msedge|brave|vivaldi|opera)", re.IGNORECASE
+)
+MEET = re.compile(r"\bmeet\b|meet\.google\.com", re.IGNORECASE)
 
 
 def identify(props: dict) -> str | None:
@@ -37,13 +42,21 @@ def identify(props: dict) -> str | None:
         if any(pattern.match(n or "") for n in names):
             return app
     if any(BROWSERS.match(n or "") for n in names):
-        title = " ".join(props.get(k, "") for k in ("media.name", "application.name", "window.name"))
+        title = " ".join(
+            props.get(k, "") for k in ("media.name", "application.name", "window.name")
+        )
         return "Google Meet" if MEET.search(title) else None
     return None
 
 
 def pulse_streams() -> list[dict]:
-    out = subprocess.run(["pactl", "--format=json", "list", "source-outputs"], capture_output=True, text=True, timeout=5)
+    out = subprocess.run(
+        ["pactl", "--format=json", "list", "source-outputs"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    )
     if out.returncode != 0:
         raise OSError(out.stderr.strip() or "pactl failed")
     return [s.get("properties", {}) for s in json.loads(out.stdout or "[]")]
@@ -55,7 +68,11 @@ def proc_capturing() -> list[dict]:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}").endswith("c") and "/dev/snd/pcm" in os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds):
+            if any(
+                os.readlink(f"/proc/{pid}/fd/{fd}").endswith("c")
+                and "/dev/snd/pcm" in os.readlink(f"/proc/{pid}/fd/{fd}")
+                for fd in fds
+            ):
                 comm = Path(f"/proc/{pid}/comm").read_text().strip()
                 found.append({"application.process.binary": comm, "application.process.id": pid})
         except OSError:
@@ -69,7 +86,11 @@ def active_meetings(own_pids: set[str] = frozenset()) -> set[str]:
         streams = pulse_streams() if shutil.which("pactl") else proc_capturing()
     except (OSError, ValueError, subprocess.TimeoutExpired):
         streams = proc_capturing()
-    return {app for props in streams if props.get("application.process.id") not in own_pids and (app := identify(props))}
+    return {
+        app
+        for props in streams
+        if props.get("application.process.id") not in own_pids and (app := identify(props))
+    }
 
 
 class Watcher:
@@ -98,7 +119,9 @@ class Watcher:
 
     def _follow_pulse(self) -> None:
         try:
-            self.proc = subprocess.Popen(["pactl", "subscribe"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            self.proc = subprocess.Popen(
+                ["pactl", "subscribe"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
         except OSError:
             return
         for line in self.proc.stdout:

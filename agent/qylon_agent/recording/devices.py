@@ -18,7 +18,10 @@ from dataclasses import asdict, dataclass
 
 from qylon_cli.errors import NotFound, Unavailable
 
-LOOPBACK_NAMES = re.compile(r"\[loopback\]|blackhole|soundflower|loopback audio|stereo mix|what u hear|\.monitor$|monitor of", re.IGNORECASE)
+LOOPBACK_NAMES = re.compile(
+    r"\[loopback\]|blackhole|soundflower|loopback audio|stereo mix|what u hear|\.monitor$|monitor of",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -140,12 +143,18 @@ def _match(sources: list[Source], ref: str) -> Source:
     exact = [s for s in sources if s.name == ref]
     if exact:
         return exact[0]
-    partial = [s for s in sources if ref.lower() in s.name.lower() or ref.lower() in s.description.lower()]
+    partial = [
+        s for s in sources if ref.lower() in s.name.lower() or ref.lower() in s.description.lower()
+    ]
     if len(partial) == 1:
         return partial[0]
     names = ", ".join(s.name for s in sources) or "none"
     what = "matches more than one input" if partial else "is not an input device"
-    raise NotFound(f"--device {ref!r} {what}.", hint=f"`qylon meeting devices` lists them: {names}.", code="no_such_device")
+    raise NotFound(
+        f"--device {ref!r} {what}.",
+        hint=f"`qylon meeting devices` lists them: {names}.",
+        code="no_such_device",
+    )
 
 
 def default_input(sources: list[Source]) -> Source:
@@ -180,7 +189,9 @@ def pick(device: str | None, system_audio: bool) -> tuple[list[Source], list[str
     if system_audio:
         system = system_source(sources, monitor)
         if system is None:
-            notes.append("No system-audio source found; recording the microphone only (see docs/recording.md).")
+            notes.append(
+                "No system-audio source found; recording the microphone only (see docs/recording.md)."
+            )
         elif system.name == mic.name:
             notes.append(f"The input {mic.name} already is the system audio; recording it alone.")
         else:

@@ -54,7 +54,19 @@ def wav_header(rate: int, channels: int, data_bytes: int | None) -> bytes:
     data = UNKNOWN if data_bytes is None else data_bytes
     return struct.pack(
         "<4sI4s4sIHHIIHH4sI",
-        b"RIFF", riff, b"WAVE", b"fmt ", 16, 1, channels, rate, rate * block, block, 16, b"data", data,
+        b"RIFF",
+        riff,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        channels,
+        rate,
+        rate * block,
+        block,
+        16,
+        b"data",
+        data,
     )
 
 
@@ -75,7 +87,9 @@ class WavWriter:
         self.path, self.rate, self.channels = path, rate, channels
         self.block = channels * 2
         self.sync_every = sync_every
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        self.fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600
+        )
         os.write(self.fd, wav_header(rate, channels, None))
         os.fsync(self.fd)
         _fsync_dir(path.parent)
@@ -207,10 +221,25 @@ class Recording:
     def needs_recovery(self) -> bool:
         if self.state == "recording":
             return not self.is_live()
-        return self.state == "finalised" and bool(self.meta.get("transcribe")) and not self.meta.get("meeting_id")
+        return (
+            self.state == "finalised"
+            and bool(self.meta.get("transcribe"))
+            and not self.meta.get("meeting_id")
+        )
 
     def summary(self) -> dict:
-        keys = ("id", "state", "title", "client", "rate", "channels", "sources", "meeting_id", "stopped_by", "recovered")
+        keys = (
+            "id",
+            "state",
+            "title",
+            "client",
+            "rate",
+            "channels",
+            "sources",
+            "meeting_id",
+            "stopped_by",
+            "recovered",
+        )
         info = {k: self.meta.get(k) for k in keys}
         info["warnings"] = self.meta.get("warnings", [])
         info["started_at"] = self.meta.get("started_at")
@@ -238,7 +267,9 @@ def pending(base: Path) -> list[Recording]:
 def get(base: Path, ref: str) -> Recording:
     found = {r.id: r for r in all_recordings(base)}
     rec_id = ids.resolve(
-        ref, lambda prefix: [i for i in found if i.startswith(prefix)][:2],
-        what="recording", hint="`qylon meeting recover --json` lists them.",
+        ref,
+        lambda prefix: [i for i in found if i.startswith(prefix)][:2],
+        what="recording",
+        hint="`qylon meeting recover --json` lists them.",
     )
     return found[rec_id]

@@ -53,7 +53,7 @@ class LiveTranscriber:
             return n
         if n < MIN_S * SAMPLE_RATE:
             return 0
-        tail = self.buffer[-int(PAUSE_S * SAMPLE_RATE):]
+        tail = self.buffer[-int(PAUSE_S * SAMPLE_RATE) :]
         return n if float(np.sqrt(np.mean(np.square(tail)))) < PAUSE_RMS else 0
 
     def _run(self) -> None:
@@ -78,8 +78,13 @@ class LiveTranscriber:
             cut = len(self.buffer) if final else self._cut()
             if cut:
                 window, self.buffer = self.buffer[:cut], self.buffer[cut:]
-                segments, _ = model.transcribe(window, language="en" if not model.model.is_multilingual else self.opts.language,
-                                               beam_size=1, vad_filter=True, condition_on_previous_text=False)
+                segments, _ = model.transcribe(
+                    window,
+                    language="en" if not model.model.is_multilingual else self.opts.language,
+                    beam_size=1,
+                    vad_filter=True,
+                    condition_on_previous_text=False,
+                )
                 for seg in segments:
                     if seg.text.strip() and seg.no_speech_prob < 0.6:
                         self.on_line(self.offset_s + seg.start, seg.text.strip())

@@ -53,7 +53,11 @@ def transcribe(
         on_progress=on_progress,
         on_warning=on_warning,
         # The recorder's start time, before the insights: due dates count from the meeting's day.
-        recorded_at=datetime.fromisoformat(given) if given else datetime.fromtimestamp(started, UTC) if started else None,
+        recorded_at=datetime.fromisoformat(given)
+        if given
+        else datetime.fromtimestamp(started, UTC)
+        if started
+        else None,
         date_source="given" if given else "recorder",
     )
     store = Store()

@@ -13,7 +13,12 @@ import numpy as np
 
 
 def cluster(
-    emb: np.ndarray, threshold: float, *, min_k: int = 1, max_k: int = 10, fixed_k: int | None = None
+    emb: np.ndarray,
+    threshold: float,
+    *,
+    min_k: int = 1,
+    max_k: int = 10,
+    fixed_k: int | None = None,
 ) -> np.ndarray:
     """Labels 0..k-1 for unit embeddings ``emb`` (rows)."""
     n = len(emb)

@@ -26,8 +26,13 @@ class Naming:
 
 
 def attribute(
-    audio: Audio, segments: list[Segment], opts: diarize.Options | None = None, naming: Naming | None = None,
-    *, client: str | None = None, channel_of: list[int] | None = None,
+    audio: Audio,
+    segments: list[Segment],
+    opts: diarize.Options | None = None,
+    naming: Naming | None = None,
+    *,
+    client: str | None = None,
+    channel_of: list[int] | None = None,
 ) -> tuple[list[Segment], list[Speaker]]:
     """Split ``segments`` by speaker and list the speakers (label, name if known, talk time);
     profiles name with the samples that apply to a meeting with ``client``. ``channel_of``:
@@ -36,8 +41,12 @@ def attribute(
     result = diarize.diarize(audio, opts)
     if not result.n_speakers:  # too little speech to tell voices apart: one speaker
         talk = round(sum(s.end - s.start for s in segments), 2)
-        return [s.model_copy(update={"speaker": "SPEAKER_1"}) for s in segments], [Speaker(id="SPEAKER_1", talk_time_s=talk)]
-    names = voices.match_scores(result.centroids, naming.profiles, naming.match_threshold, client=client)
+        return [s.model_copy(update={"speaker": "SPEAKER_1"}) for s in segments], [
+            Speaker(id="SPEAKER_1", talk_time_s=talk)
+        ]
+    names = voices.match_scores(
+        result.centroids, naming.profiles, naming.match_threshold, client=client
+    )
     pieces: list[tuple[int, Segment]] = []
     for k, seg in enumerate(segments):
         channel = channel_of[k] if channel_of is not None and result.local is not None else None
@@ -55,17 +64,23 @@ def attribute(
     return out, speakers
 
 
-def _speaker(label: str, spk: int, result: diarize.Diarization, names: dict, naming: Naming) -> Speaker:
+def _speaker(
+    label: str, spk: int, result: diarize.Diarization, names: dict, naming: Naming
+) -> Speaker:
     talk = result.talk_time[spk]
     if spk in names:
         name, score = names[spk]
         return Speaker(id=label, name=name, talk_time_s=talk, name_source="profile", score=score)
     if spk == result.local:
-        return Speaker(id=label, name=naming.me or LOCAL_DEFAULT_NAME, talk_time_s=talk, name_source="local")
+        return Speaker(
+            id=label, name=naming.me or LOCAL_DEFAULT_NAME, talk_time_s=talk, name_source="local"
+        )
     return Speaker(id=label, talk_time_s=talk)
 
 
-def _split(seg: Segment, result: diarize.Diarization, exclude: int | None = None) -> list[tuple[int, Segment]]:
+def _split(
+    seg: Segment, result: diarize.Diarization, exclude: int | None = None
+) -> list[tuple[int, Segment]]:
     if not seg.words:
         return [(result.speaker_between(seg.start, seg.end, exclude=exclude), seg)]
     who = [result.speaker_between(w.start, w.end, exclude=exclude) for w in seg.words]
@@ -82,13 +97,27 @@ def _split(seg: Segment, result: diarize.Diarization, exclude: int | None = None
     if len(runs) == 1:
         return [(runs[0][0], seg)]
     return [
-        (spk, Segment(start=words[0].start, end=words[-1].end, text="".join(w.word for w in words).strip(), words=words))
+        (
+            spk,
+            Segment(
+                start=words[0].start,
+                end=words[-1].end,
+                text="".join(w.word for w in words).strip(),
+                words=words,
+            ),
+        )
         for spk, words in runs
     ]
 
 
-def from_settings(settings=None, *, diarize: bool | None = None, num_speakers: int | None = None,
-                  min_speakers: int | None = None, max_speakers: int | None = None):
+def from_settings(
+    settings=None,
+    *,
+    diarize: bool | None = None,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+):
     """(diarize.Options or None, Naming) from flags, falling back on the speakers.* settings;
     the voice profiles come from the agent store."""
     from qylon_cli import settings as settings_mod
@@ -113,7 +142,9 @@ def from_settings(settings=None, *, diarize: bool | None = None, num_speakers: i
 
 def diarize_options(num_speakers=None, min_speakers=None, max_speakers=None) -> diarize.Options:
     opts = diarize.Options(
-        num_speakers=num_speakers, min_speakers=min_speakers or 1, max_speakers=max_speakers or max(10, min_speakers or 1)
+        num_speakers=num_speakers,
+        min_speakers=min_speakers or 1,
+        max_speakers=max_speakers or max(10, min_speakers or 1),
     )
     opts.check()
     return opts

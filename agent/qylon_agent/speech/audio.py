@@ -30,7 +30,9 @@ ESTIMATED_TOLERANCE = 0.03
 class Audio:
     path: Path
     samples: np.ndarray  # mono float32 at SAMPLE_RATE
-    channels: np.ndarray | None  # (n_channels, n) float32 at SAMPLE_RATE, when the file has 2+ channels
+    channels: (
+        np.ndarray | None
+    )  # (n_channels, n) float32 at SAMPLE_RATE, when the file has 2+ channels
     original_rate: int
     original_channels: int
 
@@ -113,7 +115,9 @@ def decode(path: Path | str, *, keep_channels: bool = True) -> Audio:
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise _bad(path, "not an audio file, or a damaged one.", hint=f"The decoder said: {exc}") from None
+        raise _bad(
+            path, "not an audio file, or a damaged one.", hint=f"The decoder said: {exc}"
+        ) from None
     with container:
         if not container.streams.audio:
             raise _bad(path, "the file has no audio stream.")

@@ -42,25 +42,161 @@ QUOTE_CHARS = 140
 NAME = r"([A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)"
 _FILLER = r"(?:(?i:so|okay|ok|and|um|uh|well|right|alright|now|oh|hi|hey|hello|yeah|yes)\W+)*"
 _SELF = re.compile(r"\b(?:I'm|I am|I'm called|[Mm]y name is|[Mm]y name's)\s+" + NAME + r"\b")
-_SELF_INTRO = re.compile(r"(?:^|[.!?]\s+|,\s+)" + _FILLER + r"(?:[Tt]his is|[Ii]t's)\s+" + NAME + r"\s+(?:from|with|at|here)\b")
-_SELF_WEAK = re.compile(r"(?:^|[.!?]\s+|,\s+)" + _FILLER + r"(?:[Tt]his is|[Ii]t's)\s+" + NAME + r"(?:[,.!?]|$)")
+_SELF_INTRO = re.compile(
+    r"(?:^|[.!?]\s+|,\s+)"
+    + _FILLER
+    + r"(?:[Tt]his is|[Ii]t's)\s+"
+    + NAME
+    + r"\s+(?:from|with|at|here)\b"
+)
+_SELF_WEAK = re.compile(
+    r"(?:^|[.!?]\s+|,\s+)" + _FILLER + r"(?:[Tt]his is|[Ii]t's)\s+" + NAME + r"(?:[,.!?]|$)"
+)
 _HERE = re.compile(r"^\W*" + _FILLER + NAME + r"\s+here\b")
 _REQUEST = r"(?i:could|can|would|will|do|did|are|were|have|what|how|when|where|why|which|please|any|you|your)\b"
 _VOCATIVE_START = re.compile(r"(?:^|[.!?]\s+)\W*" + _FILLER + NAME + r",\s+(?=" + _REQUEST + r")")
 _VOCATIVE_END = re.compile(r",\s+" + NAME + r"\s*\?\s*$")
-_INNER_CAPS = re.compile(r"(?<=[a-z,;:]) " + NAME + r"\b")  # capitalised after a lower-case word: a proper noun
-_THANKS = re.compile(r"^\W*" + _FILLER + r"(?i:thanks|thank you|cheers)(?i: very much| so much)?,?\s+" + NAME + r"\b")
+_INNER_CAPS = re.compile(
+    r"(?<=[a-z,;:]) " + NAME + r"\b"
+)  # capitalised after a lower-case word: a proper noun
+_THANKS = re.compile(
+    r"^\W*" + _FILLER + r"(?i:thanks|thank you|cheers)(?i: very much| so much)?,?\s+" + NAME + r"\b"
+)
 
 NOT_NAMES = frozenset(
-    """
-    I I'm Im Okay Ok Yeah Yes No Right Alright Well So And But Or Um Uh Oh Hi Hey Hello Thanks Thank Sure Good Great
-    Fine Cool Nice Perfect Sorry Please Now Then Here There This That These Those It It's What Why How When Where Who
-    Which Let Lets Maybe Just Also Actually Basically Anyway First Second Next Last Everyone Everybody Guys Team Folks
-    All Sir Madam Mister Mr Mrs Ms Miss Doctor Dr God Lord Monday Tuesday Wednesday Thursday Friday Saturday Sunday
-    January February March April May June July August September October November December Today Tomorrow Yesterday
-    Project Manager User Interface Industrial Designer Marketing Expert Speaker Meeting Morning Afternoon Evening
-    Nope Yep Yup Nah Ah Aha Hmm Mm Mhm Wow Excellent Absolutely Exactly Definitely Indeed Agreed True Brilliant
-    """.split()
+    [
+        "I",
+        "I'm",
+        "Im",
+        "Okay",
+        "Ok",
+        "Yeah",
+        "Yes",
+        "No",
+        "Right",
+        "Alright",
+        "Well",
+        "So",
+        "And",
+        "But",
+        "Or",
+        "Um",
+        "Uh",
+        "Oh",
+        "Hi",
+        "Hey",
+        "Hello",
+        "Thanks",
+        "Thank",
+        "Sure",
+        "Good",
+        "Great",
+        "Fine",
+        "Cool",
+        "Nice",
+        "Perfect",
+        "Sorry",
+        "Please",
+        "Now",
+        "Then",
+        "Here",
+        "There",
+        "This",
+        "That",
+        "These",
+        "Those",
+        "It",
+        "It's",
+        "What",
+        "Why",
+        "How",
+        "When",
+        "Where",
+        "Who",
+        "Which",
+        "Let",
+        "Lets",
+        "Maybe",
+        "Just",
+        "Also",
+        "Actually",
+        "Basically",
+        "Anyway",
+        "First",
+        "Second",
+        "Next",
+        "Last",
+        "Everyone",
+        "Everybody",
+        "Guys",
+        "Team",
+        "Folks",
+        "All",
+        "Sir",
+        "Madam",
+        "Mister",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Miss",
+        "Doctor",
+        "Dr",
+        "God",
+        "Lord",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Today",
+        "Tomorrow",
+        "Yesterday",
+        "Project",
+        "Manager",
+        "User",
+        "Interface",
+        "Industrial",
+        "Designer",
+        "Marketing",
+        "Expert",
+        "Speaker",
+        "Meeting",
+        "Morning",
+        "Afternoon",
+        "Evening",
+        "Nope",
+        "Yep",
+        "Yup",
+        "Nah",
+        "Ah",
+        "Aha",
+        "Hmm",
+        "Mm",
+        "Mhm",
+        "Wow",
+        "Excellent",
+        "Absolutely",
+        "Exactly",
+        "Definitely",
+        "Indeed",
+        "Agreed",
+        "True",
+        "Brilliant",
+    ]
 )
 
 
@@ -83,8 +219,13 @@ class Finding:
 
     def public(self) -> dict:
         return {
-            "name": self.name, "confidence": round(self.confidence, 2),
-            "evidence": [{"kind": c.kind, "quote": c.quote, "at": round(c.at, 1)} for c in self.clues if c.weight > 0],
+            "name": self.name,
+            "confidence": round(self.confidence, 2),
+            "evidence": [
+                {"kind": c.kind, "quote": c.quote, "at": round(c.at, 1)}
+                for c in self.clues
+                if c.weight > 0
+            ],
         }
 
 
@@ -113,7 +254,9 @@ def clues(segments: list[Segment]) -> list[Clue]:
     inner = {m.group(1) for _, _, text in turns for m in _INNER_CAPS.finditer(text)}
     introduced = {m.group(1) for _, _, text in turns for m in _SELF.finditer(text)}
 
-    def ok(name: str, *, said_of_self: bool = False) -> bool:  # said_of_self: no other sighting needed
+    def ok(
+        name: str, *, said_of_self: bool = False
+    ) -> bool:  # said_of_self: no other sighting needed
         if name in NOT_NAMES or name.lower() in lower or len(name) < 2:
             return False
         return said_of_self or name in inner or name in introduced
@@ -127,15 +270,25 @@ def clues(segments: list[Segment]) -> list[Clue]:
     out: list[Clue] = []
     for k, (speaker, at, text) in enumerate(turns):
         quote = _quote(text)
-        for rx, weight in ((_SELF, SELF), (_SELF_INTRO, SELF), (_SELF_WEAK, SELF_WEAK), (_HERE, SELF_WEAK)):
+        for rx, weight in (
+            (_SELF, SELF),
+            (_SELF_INTRO, SELF),
+            (_SELF_WEAK, SELF_WEAK),
+            (_HERE, SELF_WEAK),
+        ):
             for m in rx.finditer(text):
                 if ok(m.group(1), said_of_self=rx is _SELF):
                     out.append(Clue(speaker, m.group(1), weight, "self", quote, at))
         # "Bob, could you...": a name asked something needs no other sighting; "Nope, I..." is never asked.
-        asked = [m.group(1) for m in _VOCATIVE_START.finditer(text) if ok(m.group(1), said_of_self=True)]
+        asked = [
+            m.group(1) for m in _VOCATIVE_START.finditer(text) if ok(m.group(1), said_of_self=True)
+        ]
         addressed = asked + [m.group(1) for m in _VOCATIVE_END.finditer(text) if ok(m.group(1))]
         thanked = [m.group(1) for m in _THANKS.finditer(text) if ok(m.group(1))]
-        for names, step, weight, kind in ((addressed, 1, ADDRESSED, "addressed"), (thanked, -1, THANKED, "thanked")):
+        for names, step, weight, kind in (
+            (addressed, 1, ADDRESSED, "addressed"),
+            (thanked, -1, THANKED, "thanked"),
+        ):
             for name in names:
                 out.append(Clue(speaker, name, -AGAINST, "against", quote, at))
                 j = other(k, step)
@@ -144,7 +297,9 @@ def clues(segments: list[Segment]) -> list[Clue]:
     return out
 
 
-def infer(segments: list[Segment], *, taken: dict[str, str] | None = None) -> tuple[dict[str, Finding], dict[str, list[Finding]]]:
+def infer(
+    segments: list[Segment], *, taken: dict[str, str] | None = None
+) -> tuple[dict[str, Finding], dict[str, list[Finding]]]:
     """(names to apply by speaker, suggestions by speaker). ``taken``: speakers already named
     (by a profile or the user), whose names no one else may take."""
     taken = taken or {}
@@ -185,10 +340,16 @@ def name_speakers(segments: list[Segment], speakers: list[Speaker]) -> list[Spea
     applied, suggestions = infer(segments, taken=taken)
     out = []
     for sp in speakers:
-        update: dict = {"suggestions": [NameSuggestion(**f.public()) for f in suggestions.get(sp.id, [])]}
+        update: dict = {
+            "suggestions": [NameSuggestion(**f.public()) for f in suggestions.get(sp.id, [])]
+        }
         if sp.id in applied:
             f = applied[sp.id]
-            update |= {"name": f.name, "name_source": "conversation", "score": round(f.confidence, 2)}
+            update |= {
+                "name": f.name,
+                "name_source": "conversation",
+                "score": round(f.confidence, 2),
+            }
         elif sp.name_source == "conversation":  # re-analysed: the evidence no longer holds
             update |= {"name": None, "name_source": None, "score": None}
         out.append(sp.model_copy(update=update))

@@ -97,7 +97,9 @@ class Diarization:
             self._index[exclude] = (turns, [t.start for t in turns])
         return self._index[exclude]
 
-    def speaker_between(self, start: float, end: float, *, exclude: int | None = None) -> int | None:
+    def speaker_between(
+        self, start: float, end: float, *, exclude: int | None = None
+    ) -> int | None:
         """The speaker talking most in [start, end], else the nearest turn's speaker (never ``exclude``)."""
         turns, starts = self._without(exclude)
         if not turns:
@@ -124,13 +126,18 @@ def speech_regions(samples: np.ndarray) -> list[tuple[float, float]]:
 
     if len(samples) < SAMPLE_RATE // 10:
         return []
-    opts = VadOptions(threshold=0.5, min_speech_duration_ms=150, min_silence_duration_ms=250, speech_pad_ms=40)
-    return [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in get_speech_timestamps(samples, opts)]
+    opts = VadOptions(
+        threshold=0.5, min_speech_duration_ms=150, min_silence_duration_ms=250, speech_pad_ms=40
+    )
+    return [
+        (r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE)
+        for r in get_speech_timestamps(samples, opts)
+    ]
 
 
 def _speech_frames(regions, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Absolute 10 ms frame indices of speech, and the region each belongs to."""
-    idx = [np.arange(int(round(s / FRAME_S)), min(n_frames, int(round(e / FRAME_S)))) for s, e in regions]
+    idx = [np.arange(round(s / FRAME_S), min(n_frames, round(e / FRAME_S))) for s, e in regions]
     if not idx:
         return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
     return np.concatenate(idx), np.concatenate([np.full(len(x), k) for k, x in enumerate(idx)])
@@ -178,7 +185,7 @@ def diarize(audio: Audio, opts: Options | None = None, *, regions=None) -> Diari
     speech = np.concatenate([wav[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in regions])
     mel = enc.mels(wav * np.float32(speech_gain(speech)))
     mel = mel[np.minimum(frames, len(mel) - 1)]
-    windows = _windows(region_of, max(1, int(round(opts.hop_s / FRAME_S))))
+    windows = _windows(region_of, max(1, round(opts.hop_s / FRAME_S)))
     emb = enc.embed_mels(_window_mels(mel, windows))
     win_region = region_of[[lo for lo, _ in windows]]
     labels = cluster(emb, opts, narrowband=_narrowband(speech), region=win_region)
@@ -229,7 +236,9 @@ def _segments(region: np.ndarray, size: int) -> np.ndarray:
     return keys
 
 
-def cluster(emb: np.ndarray, opts: Options, *, narrowband: bool = False, region: np.ndarray | None = None) -> np.ndarray:
+def cluster(
+    emb: np.ndarray, opts: Options, *, narrowband: bool = False, region: np.ndarray | None = None
+) -> np.ndarray:
     """Cluster unit window embeddings; return a label per row (0..k-1). ``region``: the
     speech region of each window (consecutive windows of one region are averaged first)."""
     n = len(emb)
@@ -253,11 +262,19 @@ def _first_pass(emb: np.ndarray, opts: Options, narrowband: bool = False) -> np.
     from . import ahc, spectral
 
     if not narrowband:
-        return ahc.cluster(emb, MERGE_SIM, min_k=opts.min_speakers, max_k=opts.max_speakers, fixed_k=opts.num_speakers)
+        return ahc.cluster(
+            emb,
+            MERGE_SIM,
+            min_k=opts.min_speakers,
+            max_k=opts.max_speakers,
+            fixed_k=opts.num_speakers,
+        )
     sim = emb @ emb.T
     if opts.num_speakers is None and opts.min_speakers <= 1 and _one_voice(sim):
         return np.zeros(len(emb), dtype=int)
-    return spectral.cluster(sim, min_k=opts.min_speakers, max_k=opts.max_speakers, fixed_k=opts.num_speakers)
+    return spectral.cluster(
+        sim, min_k=opts.min_speakers, max_k=opts.max_speakers, fixed_k=opts.num_speakers
+    )
 
 
 def _one_voice(sim: np.ndarray) -> bool:
@@ -309,7 +326,9 @@ def _bridge(turns: list[Turn]) -> list[Turn]:
     return out
 
 
-def from_frames(labels: np.ndarray, centroids: np.ndarray, *, local: int | None = None) -> Diarization:
+def from_frames(
+    labels: np.ndarray, centroids: np.ndarray, *, local: int | None = None
+) -> Diarization:
     """A Diarization from a speaker label per 10 ms frame (-1: nobody) and each label's voice;
     speakers are renumbered by first appearance and those who never speak dropped."""
     order = list(dict.fromkeys(int(x) for x in labels[labels >= 0]))
@@ -321,9 +340,19 @@ def from_frames(labels: np.ndarray, centroids: np.ndarray, *, local: int | None 
     if len(frames):
         cuts = np.flatnonzero((np.diff(frames) != 1) | (np.diff(new) != 0)) + 1
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(frames)]):
-            turns.append(Turn(round(frames[lo] * FRAME_S, 3), round((frames[hi - 1] + 1) * FRAME_S, 3), int(new[lo])))
+            turns.append(
+                Turn(
+                    round(frames[lo] * FRAME_S, 3),
+                    round((frames[hi - 1] + 1) * FRAME_S, 3),
+                    int(new[lo]),
+                )
+            )
     turns = _bridge(turns)
     talk = [round(float((new == k).sum()) * FRAME_S, 2) for k in range(len(order))]
     cents = centroids[order] if order else np.zeros((0, centroids.shape[1]), dtype=np.float32)
-    mine = int(remap[local]) if local is not None and local < len(remap) and remap[local] >= 0 else None
+    mine = (
+        int(remap[local])
+        if local is not None and local < len(remap) and remap[local] >= 0
+        else None
+    )
     return Diarization(turns=turns, centroids=cents, talk_time=talk, local=mine)

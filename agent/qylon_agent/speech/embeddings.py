@@ -23,7 +23,9 @@ TARGET_DBFS = -30.0
 WEIGHTS = Path(__file__).with_name("voice_encoder") / "ge2e.npz"
 
 
-def normalize_volume(wav: np.ndarray, *, target_dbfs: float = TARGET_DBFS, increase_only: bool = False) -> np.ndarray:
+def normalize_volume(
+    wav: np.ndarray, *, target_dbfs: float = TARGET_DBFS, increase_only: bool = False
+) -> np.ndarray:
     """Scale ``wav`` so its RMS is ``target_dbfs`` (as resemblyzer.audio.normalize_volume)."""
     rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if len(wav) else 0.0
     if rms <= 1e-9:
@@ -77,8 +79,10 @@ class VoiceEncoder:
     def embed_mels(self, mels: np.ndarray, batch: int = 64) -> np.ndarray:
         """(B, T, 40) mel windows -> (B, 256) unit embeddings."""
         mels = np.asarray(mels, dtype=np.float32)
-        return np.concatenate([self._forward(mels[i : i + batch]) for i in range(0, len(mels), batch)]) if len(mels) else (
-            np.zeros((0, 256), dtype=np.float32)
+        return (
+            np.concatenate([self._forward(mels[i : i + batch]) for i in range(0, len(mels), batch)])
+            if len(mels)
+            else (np.zeros((0, 256), dtype=np.float32))
         )
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
@@ -110,10 +114,12 @@ class VoiceEncoder:
         raw = np.maximum(h @ self.linear_w + self.linear_b, 0.0)
         return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
 
-    def embed_utterance(self, wav: np.ndarray, rate: float = 1.3, min_coverage: float = 0.75) -> np.ndarray:
+    def embed_utterance(
+        self, wav: np.ndarray, rate: float = 1.3, min_coverage: float = 0.75
+    ) -> np.ndarray:
         """One embedding for a whole utterance (resemblyzer's embed_utterance: mean of 1.6 s partials)."""
         n_frames = int(np.ceil((len(wav) + 1) / HOP))
-        step = max(1, int(round((SAMPLE_RATE / rate) / HOP)))
+        step = max(1, round((SAMPLE_RATE / rate) / HOP))
         starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
         coverage = (len(wav) - starts[-1] * HOP) / (PARTIAL_FRAMES * HOP)
         if coverage < min_coverage and len(starts) > 1:

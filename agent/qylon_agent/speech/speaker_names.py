@@ -20,11 +20,20 @@ def report(meeting: Meeting) -> list[dict]:
         if len(quote) > QUOTE_CHARS:
             quote = quote[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
         first = min((s.start for s in segs), default=None)
-        rows.append({
-            "id": sp.id, "name": sp.name, "name_source": sp.name_source, "score": sp.score,
-            "talk_time_s": round(sp.talk_time_s, 1), "share": round(sp.talk_time_s / total, 3), "segments": len(segs),
-            "first_at": first, "quote": quote, "suggestions": [x.model_dump() for x in sp.suggestions],
-        })
+        rows.append(
+            {
+                "id": sp.id,
+                "name": sp.name,
+                "name_source": sp.name_source,
+                "score": sp.score,
+                "talk_time_s": round(sp.talk_time_s, 1),
+                "share": round(sp.talk_time_s / total, 3),
+                "segments": len(segs),
+                "first_at": first,
+                "quote": quote,
+                "suggestions": [x.model_dump() for x in sp.suggestions],
+            }
+        )
     return rows
 
 
@@ -34,14 +43,20 @@ def find_label(meeting: Meeting, label: str) -> str:
     for sp in meeting.speakers:
         if want in (sp.id.lower(), sp.id.lower().removeprefix("speaker_"), (sp.name or "").lower()):
             return sp.id
-    known = ", ".join(sp.id + (f" ({sp.name})" if sp.name else "") for sp in meeting.speakers) or "none"
-    raise NotFound(f"Meeting {meeting.id[:8]} has no speaker {label!r}.", hint=f"Its speakers: {known}.")
+    known = (
+        ", ".join(sp.id + (f" ({sp.name})" if sp.name else "") for sp in meeting.speakers) or "none"
+    )
+    raise NotFound(
+        f"Meeting {meeting.id[:8]} has no speaker {label!r}.", hint=f"Its speakers: {known}."
+    )
 
 
 def rename(store, meeting: Meeting, label: str, name: str) -> str:
     name = name.strip()
     if not name or len(name) > 100 or "\n" in name:
-        raise InvalidInput(f"{name!r} is not a usable name (1-100 characters on one line).", code="invalid_name")
+        raise InvalidInput(
+            f"{name!r} is not a usable name (1-100 characters on one line).", code="invalid_name"
+        )
     speaker_id = find_label(meeting, label)
     old = next((sp.name for sp in meeting.speakers if sp.id == speaker_id), None) or speaker_id
     with store.db.atomic():
@@ -51,12 +66,15 @@ def rename(store, meeting: Meeting, label: str, name: str) -> str:
         )
         # Action items owned by the speaker under the old label or name follow the new name.
         store.db.execute(
-            "UPDATE action_items SET owner = ? WHERE meeting_id = ? AND owner IN (?, ?)", [name, meeting.id, speaker_id, old]
+            "UPDATE action_items SET owner = ? WHERE meeting_id = ? AND owner IN (?, ?)",
+            [name, meeting.id, speaker_id, old],
         )
     return speaker_id
 
 
-def enroll_from_meeting(store, meeting: Meeting, speaker_id: str, name: str, *, client: str | None = None):
+def enroll_from_meeting(
+    store, meeting: Meeting, speaker_id: str, name: str, *, client: str | None = None
+):
     """Add the voice of ``speaker_id`` in ``meeting`` (from its audio file) to ``name``'s profile
     (with ``client``: for that client's meetings only)."""
     from . import audio as audio_mod
@@ -75,7 +93,9 @@ def enroll_from_meeting(store, meeting: Meeting, speaker_id: str, name: str, *, 
         )
     spans = [(s.start, s.end) for s in meeting.segments if s.speaker == speaker_id]
     seconds, emb, _ = embed_speech(audio_mod.decode(path), spans)
-    return Voices(store).add_samples(name, [(f"meeting:{meeting.id}:{speaker_id}", seconds, emb)], client=client)
+    return Voices(store).add_samples(
+        name, [(f"meeting:{meeting.id}:{speaker_id}", seconds, emb)], client=client
+    )
 
 
 def learn_for_client(store, meeting: Meeting, speaker_id: str, name: str, settings=None):

@@ -24,7 +24,9 @@ def _laplacian_eigs(sim: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
     return np.linalg.eigh(lap)
 
 
-def estimate(sim: np.ndarray, *, min_k: int = 1, max_k: int = 10, fixed_k: int | None = None) -> tuple[int, np.ndarray]:
+def estimate(
+    sim: np.ndarray, *, min_k: int = 1, max_k: int = 10, fixed_k: int | None = None
+) -> tuple[int, np.ndarray]:
     """(number of clusters, spectral embedding rows) for a cosine-similarity matrix."""
     n = len(sim)
     max_k = max(1, min(max_k, n - 1))
@@ -67,11 +69,15 @@ def kmeans(x: np.ndarray, k: int, *, iters: int = 50, seed: int = 0) -> np.ndarr
         if _ and np.array_equal(new, labels):
             break
         labels = new
-        centres = np.stack([x[labels == j].mean(axis=0) if (labels == j).any() else centres[j] for j in range(k)])
+        centres = np.stack(
+            [x[labels == j].mean(axis=0) if (labels == j).any() else centres[j] for j in range(k)]
+        )
     return labels
 
 
-def cluster(sim: np.ndarray, *, min_k: int = 1, max_k: int = 10, fixed_k: int | None = None) -> np.ndarray:
+def cluster(
+    sim: np.ndarray, *, min_k: int = 1, max_k: int = 10, fixed_k: int | None = None
+) -> np.ndarray:
     if len(sim) <= 2:
         return np.zeros(len(sim), dtype=int)
     k, vecs = estimate(sim, min_k=min_k, max_k=max_k, fixed_k=fixed_k)

@@ -58,7 +58,10 @@ class Transcript:
 
 
 def options_from_settings(settings, **overrides) -> Options:
-    values = {k: settings.get(f"transcribe.{k}") for k in ("model", "device", "compute_type", "beam_size", "language", "threads")}
+    values = {
+        k: settings.get(f"transcribe.{k}")
+        for k in ("model", "device", "compute_type", "beam_size", "language", "threads")
+    }
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["language"] = values["language"] or None
     return Options(**values)
@@ -73,7 +76,9 @@ def resolve_model(name_or_path: str, settings=None) -> tuple[Path, str]:
     configured = settings.get(f"models.{name_or_path}") if settings is not None else None
     path = Path(os.path.expanduser(configured or name_or_path))
     if path.is_dir():
-        missing = [f for f in ("model.bin", "config.json", "tokenizer.json") if not (path / f).exists()]
+        missing = [
+            f for f in ("model.bin", "config.json", "tokenizer.json") if not (path / f).exists()
+        ]
         if missing:
             raise InvalidInput(
                 f"{path} is not a complete CTranslate2 Whisper model: {', '.join(missing)} missing.",
@@ -95,7 +100,9 @@ def _device(requested: str, on_warning: Callable[[str], None] | None = None) -> 
         if ctranslate2.get_cuda_device_count() > 0:
             return "cuda"
         if requested == "cuda" and on_warning:
-            on_warning("--device cuda was asked for but no CUDA device is available; using the CPU.")
+            on_warning(
+                "--device cuda was asked for but no CUDA device is available; using the CPU."
+            )
     return "cpu"
 
 
@@ -105,17 +112,25 @@ def load_model(opts: Options, settings=None, *, on_warning: Callable[[str], None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path, _ = resolve_model(opts.model, settings)
     device = _device(opts.device, on_warning)
-    compute_type = opts.compute_type if device == "cuda" or "float16" not in opts.compute_type else "int8"
+    compute_type = (
+        opts.compute_type if device == "cuda" or "float16" not in opts.compute_type else "int8"
+    )
     key = (str(path), device, compute_type, opts.threads)
     if key not in _models:
         from faster_whisper import WhisperModel
 
         try:
             _models[key] = WhisperModel(
-                str(path), device=device, compute_type=compute_type, cpu_threads=opts.threads, local_files_only=True
+                str(path),
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=opts.threads,
+                local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            raise InvalidInput(f"The model at {path} could not be loaded: {exc}", code="unknown_model") from None
+            raise InvalidInput(
+                f"The model at {path} could not be loaded: {exc}", code="unknown_model"
+            ) from None
     return _models[key]
 
 
@@ -156,20 +171,41 @@ def transcribe(
         if kept is not None:
             segments.extend(_split_at_pauses(kept))
     transcript = Transcript(language=info.language, model=opts.model, segments=segments)
-    _hear_the_rest(model, audio, transcript, language=language, beam_size=opts.beam_size, hotwords=opts.hotwords)
+    _hear_the_rest(
+        model,
+        audio,
+        transcript,
+        language=language,
+        beam_size=opts.beam_size,
+        hotwords=opts.hotwords,
+    )
     if on_progress:
         on_progress(total, total)
     return transcript
 
 
-def _hear_the_rest(model, audio: Audio, transcript: Transcript, *, language: str | None, beam_size: int,
-                   hotwords: str | None = None) -> None:
+def _hear_the_rest(
+    model,
+    audio: Audio,
+    transcript: Transcript,
+    *,
+    language: str | None,
+    beam_size: int,
+    hotwords: str | None = None,
+) -> None:
     """Speech that voice activity hears but no word covers is transcribed again alone (see unheard.py)."""
     from . import unheard
 
     for gap in unheard.uncovered(unheard.speech_map(audio.samples), transcript.segments):
-        found = unheard.retry(model, audio.samples, gap, language=language or transcript.language,
-                              beam_size=beam_size, guard=_guard, hotwords=hotwords)
+        found = unheard.retry(
+            model,
+            audio.samples,
+            gap,
+            language=language or transcript.language,
+            beam_size=beam_size,
+            guard=_guard,
+            hotwords=hotwords,
+        )
         if found:
             transcript.recovered.append(gap.to_dict())
             transcript.segments.extend(part for seg in found for part in _split_at_pauses(seg))
@@ -179,7 +215,9 @@ def _hear_the_rest(model, audio: Audio, transcript: Transcript, *, language: str
 
 
 def _rms(samples: np.ndarray, start: float, end: float) -> float:
-    chunk = samples[int(start * SAMPLE_RATE) : max(int(end * SAMPLE_RATE), int(start * SAMPLE_RATE) + 1)]
+    chunk = samples[
+        int(start * SAMPLE_RATE) : max(int(end * SAMPLE_RATE), int(start * SAMPLE_RATE) + 1)
+    ]
     return float(np.sqrt(np.mean(np.square(chunk)))) if len(chunk) else 0.0
 
 
@@ -220,8 +258,17 @@ def _split_at_pauses(segment: Segment) -> list[Segment]:
     parts.append(current)
     if len(parts) == 1:
         return [segment]
-    return [segment.model_copy(update={"start": words[0].start, "end": words[-1].end, "words": words,
-                                       "text": "".join(w.word for w in words).strip()}) for words in parts]
+    return [
+        segment.model_copy(
+            update={
+                "start": words[0].start,
+                "end": words[-1].end,
+                "words": words,
+                "text": "".join(w.word for w in words).strip(),
+            }
+        )
+        for words in parts
+    ]
 
 
 def _guard(seg, samples: np.ndarray, previous: list[Segment]) -> Segment | None:
@@ -234,14 +281,27 @@ def _guard(seg, samples: np.ndarray, previous: list[Segment]) -> Segment | None:
     for w in seg.words or []:
         span = _snap(samples, w.start, w.end) if w.end - w.start > 1.0 else (w.start, w.end)
         if span and _rms(samples, *span) >= SILENCE_RMS:
-            words.append(Word(start=round(span[0], 3), end=round(span[1], 3), word=w.word, probability=round(w.probability, 4)))
+            words.append(
+                Word(
+                    start=round(span[0], 3),
+                    end=round(span[1], 3),
+                    word=w.word,
+                    probability=round(w.probability, 4),
+                )
+            )
     text = "".join(w.word for w in words).strip() if seg.words else seg.text.strip()
     if not text:
         return None
-    if SILENCE_PHRASES.match(text) and (seg.no_speech_prob > 0.3 or _rms(samples, seg.start, seg.end) < SILENCE_RMS * 10):
+    if SILENCE_PHRASES.match(text) and (
+        seg.no_speech_prob > 0.3 or _rms(samples, seg.start, seg.end) < SILENCE_RMS * 10
+    ):
         return None
     # A decoding loop: the same sentence a third time in a row.
-    if len(previous) >= 2 and len(text.split()) >= 4 and previous[-1].text == text == previous[-2].text:
+    if (
+        len(previous) >= 2
+        and len(text.split()) >= 4
+        and previous[-1].text == text == previous[-2].text
+    ):
         return None
     start = words[0].start if words else seg.start
     end = words[-1].end if words else seg.end

@@ -48,8 +48,13 @@ HOP = int(dz.FRAME_S * SAMPLE_RATE)
 
 
 def _mono(audio: Audio, channel: int) -> Audio:
-    return Audio(path=audio.path, samples=audio.channels[channel], channels=None,
-                 original_rate=audio.original_rate, original_channels=1)
+    return Audio(
+        path=audio.path,
+        samples=audio.channels[channel],
+        channels=None,
+        original_rate=audio.original_rate,
+        original_channels=1,
+    )
 
 
 @dataclass
@@ -88,7 +93,8 @@ def _analyse(audio: Audio) -> _Call:
         # that merely echoes the other (all its speech is the other's, following its level).
         only = 1 if copy[0] else 0 if copy[1] else 0 if seconds[0] >= seconds[1] else 1
     call = _Call(
-        regions=(r_mic, r_sys), only=only,
+        regions=(r_mic, r_sys),
+        only=only,
         local=on_mic & ~(on_sys & (rel_mic < rel_sys - ECHO_DB)),
         others=on_sys & ~(on_mic & (rel_sys < rel_mic - ECHO_DB)),
         louder_mic=rel_mic >= rel_sys,
@@ -126,22 +132,28 @@ def diarize(audio: Audio, opts: dz.Options) -> dz.Diarization:
         return dz.diarize(_mono(audio, call.only), opts, regions=call.regions[call.only])
     remote_opts = dz.Options(
         num_speakers=None if opts.num_speakers is None else max(1, opts.num_speakers - 1),
-        min_speakers=max(1, opts.min_speakers - 1), max_speakers=max(1, opts.max_speakers - 1), hop_s=opts.hop_s,
+        min_speakers=max(1, opts.min_speakers - 1),
+        max_speakers=max(1, opts.max_speakers - 1),
+        hop_s=opts.hop_s,
     )
-    remote = dz.diarize(_mono(audio, 1), remote_opts, regions=_regions(call.others, min_s=0.3, bridge_s=0.3))
+    remote = dz.diarize(
+        _mono(audio, 1), remote_opts, regions=_regions(call.others, min_s=0.3, bridge_s=0.3)
+    )
     labels = np.full(len(call.local), -1)
     for t in remote.turns:
-        labels[int(round(t.start / dz.FRAME_S)) : int(round(t.end / dz.FRAME_S))] = t.speaker
+        labels[round(t.start / dz.FRAME_S) : round(t.end / dz.FRAME_S)] = t.speaker
     me = remote.n_speakers
     labels[call.local & ((labels < 0) | call.louder_mic)] = me
-    centroids = np.vstack([remote.centroids.reshape(-1, 256), _voice(audio.channels[0], call.local)])
+    centroids = np.vstack(
+        [remote.centroids.reshape(-1, 256), _voice(audio.channels[0], call.local)]
+    )
     return dz.from_frames(labels, centroids, local=me)
 
 
 def _mask(regions, n: int) -> np.ndarray:
     mask = np.zeros(n, dtype=bool)
     for s, e in regions:
-        mask[int(round(s / dz.FRAME_S)) : int(round(e / dz.FRAME_S))] = True
+        mask[round(s / dz.FRAME_S) : round(e / dz.FRAME_S)] = True
     return mask
 
 
@@ -171,7 +183,9 @@ def _copy_of(on_a: np.ndarray, db_a: np.ndarray, on_b: np.ndarray, db_b: np.ndar
     return bool(np.corrcoef(db_a[both], db_b[both])[0, 1] >= COPY_CORR)
 
 
-def _regions(mask: np.ndarray, min_s: float = 0.15, bridge_s: float = 0.0) -> list[tuple[float, float]]:
+def _regions(
+    mask: np.ndarray, min_s: float = 0.15, bridge_s: float = 0.0
+) -> list[tuple[float, float]]:
     """(start_s, end_s) of the runs of ``mask``, gaps under ``bridge_s`` closed, runs under ``min_s`` dropped."""
     edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
     runs: list[list[float]] = []

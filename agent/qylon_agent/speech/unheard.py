@@ -42,7 +42,10 @@ def speech_map(samples: np.ndarray) -> list[Stretch]:
     """Where voice activity detection hears speech (the VAD faster-whisper runs, same options)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    return [Stretch(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in get_speech_timestamps(samples, VadOptions())]
+    return [
+        Stretch(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
+        for c in get_speech_timestamps(samples, VadOptions())
+    ]
 
 
 def uncovered(speech: list[Stretch], segments: list[Segment]) -> list[Stretch]:
@@ -75,24 +78,44 @@ def uncovered(speech: list[Stretch], segments: list[Segment]) -> list[Stretch]:
 def _shifted(seg, offset: float, keep: Stretch):
     """A faster-whisper segment of a clip, moved to the file's time; only the words inside ``keep``."""
     words = [
-        SimpleNamespace(start=w.start + offset, end=w.end + offset, word=w.word, probability=w.probability)
+        SimpleNamespace(
+            start=w.start + offset, end=w.end + offset, word=w.word, probability=w.probability
+        )
         for w in seg.words or []
         if keep.start - 0.2 <= (w.start + w.end) / 2 + offset <= keep.end + 0.2
     ]
     return SimpleNamespace(
-        start=seg.start + offset, end=seg.end + offset, text=seg.text, words=words,
-        no_speech_prob=seg.no_speech_prob, avg_logprob=seg.avg_logprob,
+        start=seg.start + offset,
+        end=seg.end + offset,
+        text=seg.text,
+        words=words,
+        no_speech_prob=seg.no_speech_prob,
+        avg_logprob=seg.avg_logprob,
     )
 
 
-def retry(model, samples: np.ndarray, gap: Stretch, *, language: str | None, beam_size: int, guard,
-          hotwords: str | None = None) -> list[Segment]:
+def retry(
+    model,
+    samples: np.ndarray,
+    gap: Stretch,
+    *,
+    language: str | None,
+    beam_size: int,
+    guard,
+    hotwords: str | None = None,
+) -> list[Segment]:
     """Transcribe one stretch again, alone; ``guard`` drops invented text as in the first pass."""
     a = max(0, int((gap.start - CONTEXT_S) * SAMPLE_RATE))
     b = min(len(samples), int((gap.end + CONTEXT_S) * SAMPLE_RATE))
     segments, _ = model.transcribe(
-        samples[a:b], language=language, beam_size=beam_size, vad_filter=False, word_timestamps=True,
-        condition_on_previous_text=False, without_timestamps=False, hotwords=hotwords,
+        samples[a:b],
+        language=language,
+        beam_size=beam_size,
+        vad_filter=False,
+        word_timestamps=True,
+        condition_on_previous_text=False,
+        without_timestamps=False,
+        hotwords=hotwords,
     )
     found: list[Segment] = []
     for seg in segments:

@@ -37,11 +37,18 @@ def people(client: str | None) -> list[str]:
     try:
         names = []
         if client:
-            names += [r[0] for r in store.db.execute(
-                "SELECT DISTINCT s.name FROM speakers s JOIN meetings m ON m.id = s.meeting_id "
-                "WHERE lower(m.client) = lower(?) AND s.name IS NOT NULL ORDER BY s.name", [client])]
+            names += [
+                r[0]
+                for r in store.db.execute(
+                    "SELECT DISTINCT s.name FROM speakers s JOIN meetings m ON m.id = s.meeting_id "
+                    "WHERE lower(m.client) = lower(?) AND s.name IS NOT NULL ORDER BY s.name",
+                    [client],
+                )
+            ]
         if "voice_profiles" in store.db.table_names():
-            names += [r[0] for r in store.db.execute("SELECT name FROM voice_profiles ORDER BY name")]
+            names += [
+                r[0] for r in store.db.execute("SELECT name FROM voice_profiles ORDER BY name")
+            ]
         return names
     finally:
         store.close()
@@ -51,7 +58,9 @@ def hotwords(settings, client: str | None) -> str | None:
     """The hot words for a transcription with ``client`` (None when there are none)."""
     words = ([client] if client else []) + people(client)
     if settings is not None:
-        words += (_client_list(settings, client) if client else []) + split(settings.get("transcribe.vocabulary"))
+        words += (_client_list(settings, client) if client else []) + split(
+            settings.get("transcribe.vocabulary")
+        )
     seen, kept, size = set(), [], 0
     for word in words:
         if word.lower() in seen or size + len(word) + 2 > MAX_CHARS:

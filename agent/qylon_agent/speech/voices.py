@@ -40,7 +40,10 @@ class Profile:
     by_client: list[tuple[str | None, np.ndarray]] = field(repr=False, default_factory=list)
 
     def public(self) -> dict:
-        out = {k: getattr(self, k) for k in ("id", "name", "samples", "speech_s", "created_at", "updated_at")}
+        out = {
+            k: getattr(self, k)
+            for k in ("id", "name", "samples", "speech_s", "created_at", "updated_at")
+        }
         out["clients"] = sorted({c for c, _ in self.by_client if c})
         return out
 
@@ -66,16 +69,32 @@ class Voices:
         ).fetchall()
         out: dict[str, dict] = {}
         for pid, name, created, updated, blob, dur, client in rows:
-            entry = out.setdefault(pid, {"name": name, "created": created, "updated": updated, "embs": [], "clients": [], "speech": 0.0})
+            entry = out.setdefault(
+                pid,
+                {
+                    "name": name,
+                    "created": created,
+                    "updated": updated,
+                    "embs": [],
+                    "clients": [],
+                    "speech": 0.0,
+                },
+            )
             if blob is not None:
                 entry["embs"].append(np.frombuffer(blob, dtype=np.float32))
                 entry["clients"].append(client)
                 entry["speech"] += dur or 0.0
         return [
             Profile(
-                id=pid, name=e["name"], samples=len(e["embs"]), speech_s=round(e["speech"], 1),
-                created_at=e["created"], updated_at=e["updated"],
-                voice=unit(np.mean(e["embs"], axis=0)) if e["embs"] else np.zeros(256, dtype=np.float32),
+                id=pid,
+                name=e["name"],
+                samples=len(e["embs"]),
+                speech_s=round(e["speech"], 1),
+                created_at=e["created"],
+                updated_at=e["updated"],
+                voice=unit(np.mean(e["embs"], axis=0))
+                if e["embs"]
+                else np.zeros(256, dtype=np.float32),
                 by_client=list(zip(e["clients"], e["embs"])),
             )
             for pid, e in out.items()
@@ -85,25 +104,42 @@ class Voices:
         for p in self.list():
             if p.name.lower() == name.strip().lower():
                 return p
-        raise NotFound(f"No voice profile named {name!r}.", hint="`qylon speakers list` shows enrolled voices.")
+        raise NotFound(
+            f"No voice profile named {name!r}.", hint="`qylon speakers list` shows enrolled voices."
+        )
 
-    def add_samples(self, name: str, samples: list[tuple[str, float, np.ndarray]], *, client: str | None = None) -> Profile:
+    def add_samples(
+        self, name: str, samples: list[tuple[str, float, np.ndarray]], *, client: str | None = None
+    ) -> Profile:
         """Add (source, speech seconds, embedding) samples to ``name``'s profile, creating it if new;
         with ``client``, the samples name them only in that client's meetings."""
         name = name.strip()
         if not name or len(name) > 100 or "\n" in name:
-            raise InvalidInput(f"{name!r} is not a usable name (1-100 characters on one line).", code="invalid_name")
+            raise InvalidInput(
+                f"{name!r} is not a usable name (1-100 characters on one line).",
+                code="invalid_name",
+            )
         now = timestamps.now()
         with self.db.atomic():
-            row = self.db.execute("SELECT id FROM voice_profiles WHERE name = ? COLLATE NOCASE", [name]).fetchone()
+            row = self.db.execute(
+                "SELECT id FROM voice_profiles WHERE name = ? COLLATE NOCASE", [name]
+            ).fetchone()
             pid = row[0] if row else uuid.uuid4().hex[:12]
             if row:
                 self.db.execute("UPDATE voice_profiles SET updated_at = ? WHERE id = ?", [now, pid])
             else:
-                self.db["voice_profiles"].insert({"id": pid, "name": name, "created_at": now, "updated_at": now})
+                self.db["voice_profiles"].insert(
+                    {"id": pid, "name": name, "created_at": now, "updated_at": now}
+                )
             self.db["voice_samples"].insert_all(
-                {"profile_id": pid, "source": src, "duration_s": round(dur, 2),
-                 "embedding": unit(emb).astype(np.float32).tobytes(), "created_at": now, "client": client}
+                {
+                    "profile_id": pid,
+                    "source": src,
+                    "duration_s": round(dur, 2),
+                    "embedding": unit(emb).astype(np.float32).tobytes(),
+                    "created_at": now,
+                    "client": client,
+                }
                 for src, dur, emb in samples
             )
         return self.get(name)
@@ -116,13 +152,19 @@ class Voices:
         return profile
 
 
-def match(centroids: np.ndarray, profiles: list[Profile], threshold: float = MATCH_THRESHOLD) -> dict[int, str]:
+def match(
+    centroids: np.ndarray, profiles: list[Profile], threshold: float = MATCH_THRESHOLD
+) -> dict[int, str]:
     """Name speakers (rows of ``centroids``) after profiles, best pairs first, one speaker per profile."""
     return {i: name for i, (name, _) in match_scores(centroids, profiles, threshold).items()}
 
 
 def match_scores(
-    centroids: np.ndarray, profiles: list[Profile], threshold: float = MATCH_THRESHOLD, *, client: str | None = None
+    centroids: np.ndarray,
+    profiles: list[Profile],
+    threshold: float = MATCH_THRESHOLD,
+    *,
+    client: str | None = None,
 ) -> dict[int, tuple[str, float]]:
     """As ``match``, with each name's similarity; only the samples that apply to a meeting with ``client``."""
     usable = [(p, p.voice_for(client)) for p in profiles]
@@ -143,7 +185,9 @@ def match_scores(
     return named
 
 
-def embed_speech(audio, spans: list[tuple[float, float]] | None = None) -> tuple[float, np.ndarray, int]:
+def embed_speech(
+    audio, spans: list[tuple[float, float]] | None = None
+) -> tuple[float, np.ndarray, int]:
     """(seconds of speech, embedding, voices heard) of the main voice in ``audio`` (or only within ``spans``).
 
     A clip with several voices is diarized and its longest-speaking voice used.
@@ -152,7 +196,12 @@ def embed_speech(audio, spans: list[tuple[float, float]] | None = None) -> tuple
 
     regions = diarize.speech_regions(audio.samples)
     if spans is not None:
-        regions = [(max(a, s), min(b, e)) for a, b in regions for s, e in spans if min(b, e) - max(a, s) > 0.05]
+        regions = [
+            (max(a, s), min(b, e))
+            for a, b in regions
+            for s, e in spans
+            if min(b, e) - max(a, s) > 0.05
+        ]
     speech = sum(e - s for s, e in regions)
     if speech < MIN_SPEECH_S:
         raise InvalidInput(
@@ -160,7 +209,9 @@ def embed_speech(audio, spans: list[tuple[float, float]] | None = None) -> tuple
             hint="Use a clip where the person speaks for several seconds (10-30 s is best).",
             code="too_little_speech",
         )
-    result = diarize.diarize(audio, diarize.Options(num_speakers=1) if spans is not None else None, regions=regions)
+    result = diarize.diarize(
+        audio, diarize.Options(num_speakers=1) if spans is not None else None, regions=regions
+    )
     main = int(np.argmax(result.talk_time))
     return float(result.talk_time[main]), result.centroids[main], result.n_speakers
 
@@ -173,6 +224,8 @@ def enroll_files(voices: Voices, name: str, files: list[Path]) -> tuple[Profile,
     for path in files:
         seconds, emb, n = embed_speech(audio_mod.decode(path))
         if n > 1:
-            warnings.append(f"{path}: {n} voices heard; the one speaking longest ({seconds:.0f} s) was enrolled.")
+            warnings.append(
+                f"{path}: {n} voices heard; the one speaking longest ({seconds:.0f} s) was enrolled."
+            )
         samples.append((str(Path(path).resolve()), seconds, emb))
     return voices.add_samples(name, samples), warnings

@@ -27,8 +27,15 @@ CLEAR = ("", "none", "-")
 
 # -- the meeting -------------------------------------------------------------------------
 
-def edit_meeting(store: Store, ref: str, *, title: str | None = None, client: str | None = None,
-                 when: datetime | None = None) -> dict:
+
+def edit_meeting(
+    store: Store,
+    ref: str,
+    *,
+    title: str | None = None,
+    client: str | None = None,
+    when: datetime | None = None,
+) -> dict:
     """Change a meeting's title, client or date; moving the date re-resolves relative due dates."""
     meeting = store.get_meeting(ref)
     changes: dict = {}
@@ -59,23 +66,44 @@ def _move_dues(store: Store, meeting, old_day: date, new_day: date) -> list[dict
         new_due = resolve_due(item.quote, new_day)
         if new_due and new_due != item.due:
             store.db["action_items"].update(item.id, {"due": new_due.isoformat()})
-            moved.append({"id": item.id, "task": item.task, "from": item.due.isoformat(), "to": new_due.isoformat()})
+            moved.append(
+                {
+                    "id": item.id,
+                    "task": item.task,
+                    "from": item.due.isoformat(),
+                    "to": new_due.isoformat(),
+                }
+            )
     return moved
 
 
 # -- the transcript ----------------------------------------------------------------------
 
+
 def _retime(words: list[dict], text: str, start: float, end: float) -> list[dict]:
     """Words for corrected text: the old times when the count is the same, else spread over the segment."""
     tokens = text.split()
     if len(tokens) == len(words):
-        return [{**w, "word": " " + t, "probability": w.get("probability") if w["word"].strip() == t else None}
-                for w, t in zip(words, tokens)]
+        return [
+            {
+                **w,
+                "word": " " + t,
+                "probability": w.get("probability") if w["word"].strip() == t else None,
+            }
+            for w, t in zip(words, tokens)
+        ]
     total = sum(len(t) + 1 for t in tokens) or 1
     out, at = [], start
     for t in tokens:
         step = (end - start) * (len(t) + 1) / total
-        out.append({"start": round(at, 3), "end": round(at + step, 3), "word": " " + t, "probability": None})
+        out.append(
+            {
+                "start": round(at, 3),
+                "end": round(at + step, 3),
+                "word": " " + t,
+                "probability": None,
+            }
+        )
         at += step
     return out
 
@@ -88,17 +116,24 @@ def fix_segments(store: Store, ref: str, fixes: dict[int, str]) -> dict:
     with store.db.atomic():
         for number, text in sorted(fixes.items()):
             if not 1 <= number <= len(rows):
-                raise NotFound(f"Meeting {meeting_id[:8]} has no segment {number} (it has {len(rows)}).",
-                               hint="`qylon meeting show ID` numbers the segments.")
+                raise NotFound(
+                    f"Meeting {meeting_id[:8]} has no segment {number} (it has {len(rows)}).",
+                    hint="`qylon meeting show ID` numbers the segments.",
+                )
             text = " ".join(text.split())
             if not text:
-                raise InvalidInput(f"Segment {number}: the new text is empty.", hint="Give the words the segment should say.")
+                raise InvalidInput(
+                    f"Segment {number}: the new text is empty.",
+                    hint="Give the words the segment should say.",
+                )
             row = rows[number - 1]
             if text == row["text"]:
                 continue
             words = _retime(json.loads(row["words"] or "[]"), text, row["start"], row["end"])
             store.db["segments"].update(row["id"], {"text": text, "words": json.dumps(words)})
-            changed.append({"segment": number, "start": row["start"], "from": row["text"], "to": text})
+            changed.append(
+                {"segment": number, "start": row["start"], "from": row["text"], "to": text}
+            )
     return {"id": meeting_id, "fixed": changed}
 
 
@@ -122,16 +157,19 @@ def read_transcript(store: Store, ref: str, path: Path) -> dict[int, str]:
     for number, (line, seg) in enumerate(zip(lines, meeting.segments), 1):
         m = _LINE.match(line)
         if not m:
-            raise InvalidInput(f"{path}, line {number}: does not start with a time like [{short_clock(seg.start)}].",
-                               hint="Keep each line's time and speaker as exported; change only the words.")
+            raise InvalidInput(
+                f"{path}, line {number}: does not start with a time like [{short_clock(seg.start)}].",
+                hint="Keep each line's time and speaker as exported; change only the words.",
+            )
         body, who = m[1], names.get(seg.speaker, seg.speaker) if seg.speaker else None
         if who and body.startswith(f"{who}: "):
-            body = body[len(who) + 2:]
+            body = body[len(who) + 2 :]
         texts[number] = body
     return texts
 
 
 # -- action items ------------------------------------------------------------------------
+
 
 def parse_due(value: str | None, meeting) -> date | None | str:
     """``--due``: a date (2026-11-27), a phrase counted from the meeting's day ("Friday",
@@ -143,25 +181,42 @@ def parse_due(value: str | None, meeting) -> date | None | str:
     day = meeting_day(meeting.created_at)
     found = resolve_due(value, day) or resolve_due(f"by {value}", day)
     if found is None:
-        raise InvalidInput(f"--due {value!r} is not a date.", hint="Give 2026-11-27, or a phrase such as Friday or next week.")
+        raise InvalidInput(
+            f"--due {value!r} is not a date.",
+            hint="Give 2026-11-27, or a phrase such as Friday or next week.",
+        )
     return found
 
 
 def add_item(store: Store, ref: str, *, task: str, owner: str | None, due: str | None) -> dict:
     meeting = store.get_meeting(ref)
     if not task.strip():
-        raise InvalidInput("The task is empty.", hint='Say what is to be done: qylon meeting actions add ID "Send the quote"')
+        raise InvalidInput(
+            "The task is empty.",
+            hint='Say what is to be done: qylon meeting actions add ID "Send the quote"',
+        )
     when = parse_due(due, meeting)
     item_id = secrets.token_hex(6)
-    store.db["action_items"].insert({
-        "id": item_id, "meeting_id": meeting.id, "owner": (owner or "").strip() or None, "task": task.strip(),
-        "due": when.isoformat() if isinstance(when, date) else None, "status": "open", "quote": None, "start": None,
-        "updated_at": None, "edited": "added",
-    })
+    store.db["action_items"].insert(
+        {
+            "id": item_id,
+            "meeting_id": meeting.id,
+            "owner": (owner or "").strip() or None,
+            "task": task.strip(),
+            "due": when.isoformat() if isinstance(when, date) else None,
+            "status": "open",
+            "quote": None,
+            "start": None,
+            "updated_at": None,
+            "edited": "added",
+        }
+    )
     return item_row(store, item_id)
 
 
-def edit_item(store: Store, ref: str, *, task: str | None, owner: str | None, due: str | None) -> dict:
+def edit_item(
+    store: Store, ref: str, *, task: str | None, owner: str | None, due: str | None
+) -> dict:
     item_id = store.resolve_item_id(ref)
     meeting = store.get_meeting(store.db["action_items"].get(item_id)["meeting_id"])
     changes: dict = {}

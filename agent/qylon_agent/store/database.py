@@ -130,13 +130,20 @@ class Store:
                 for i, s in enumerate(meeting.segments)
             )
             self.db["speakers"].insert_all(
-                {"meeting_id": meeting.id, "label": sp.id, "name": sp.name, "talk_time_s": sp.talk_time_s,
-                 "name_source": sp.name_source, "score": sp.score,
-                 "suggestions": json.dumps([x.model_dump() for x in sp.suggestions])}
+                {
+                    "meeting_id": meeting.id,
+                    "label": sp.id,
+                    "name": sp.name,
+                    "talk_time_s": sp.talk_time_s,
+                    "name_source": sp.name_source,
+                    "score": sp.score,
+                    "suggestions": json.dumps([x.model_dump() for x in sp.suggestions]),
+                }
                 for sp in meeting.speakers
             )
             self.db["action_items"].insert_all(
-                {**a.model_dump(mode="json"), "meeting_id": meeting.id} for a in meeting.action_items
+                {**a.model_dump(mode="json"), "meeting_id": meeting.id}
+                for a in meeting.action_items
             )
             # Triggers (store migration 0007) queue the meeting in the sync outbox in this transaction.
 
@@ -146,26 +153,63 @@ class Store:
 
     def resolve_id(self, ref: str) -> str:
         """Accept a full id or a unique prefix of one (as git does for commits)."""
-        return ids.resolve(ref, ids.in_table(self.db, "meetings"), what="meeting", hint="`qylon meeting list` shows ids.")
+        return ids.resolve(
+            ref,
+            ids.in_table(self.db, "meetings"),
+            what="meeting",
+            hint="`qylon meeting list` shows ids.",
+        )
 
     def get_meeting(self, ref: str) -> Meeting:
         meeting_id = self.resolve_id(ref)
         row = self.db["meetings"].get(meeting_id)
         segments = [
-            Segment(start=r["start"], end=r["end"], speaker=r["speaker"], text=r["text"], words=json.loads(r["words"] or "[]"))
+            Segment(
+                start=r["start"],
+                end=r["end"],
+                speaker=r["speaker"],
+                text=r["text"],
+                words=json.loads(r["words"] or "[]"),
+            )
             for r in self.db["segments"].rows_where("meeting_id = ?", [meeting_id], order_by="idx")
         ]
         speakers = [
-            Speaker(id=r["label"], name=r["name"], talk_time_s=r["talk_time_s"] or 0.0, name_source=r["name_source"],
-                    score=r["score"], suggestions=json.loads(r["suggestions"] or "[]"))
-            for r in self.db["speakers"].rows_where("meeting_id = ?", [meeting_id], order_by="label")
+            Speaker(
+                id=r["label"],
+                name=r["name"],
+                talk_time_s=r["talk_time_s"] or 0.0,
+                name_source=r["name_source"],
+                score=r["score"],
+                suggestions=json.loads(r["suggestions"] or "[]"),
+            )
+            for r in self.db["speakers"].rows_where(
+                "meeting_id = ?", [meeting_id], order_by="label"
+            )
         ]
         items = [
-            ActionItem(**{k: r[k] for k in ("id", "owner", "task", "due", "status", "quote", "start")}, updated_at=_utc(r["updated_at"]))
-            for r in self.db["action_items"].rows_where("meeting_id = ?", [meeting_id], order_by="start")
+            ActionItem(
+                **{k: r[k] for k in ("id", "owner", "task", "due", "status", "quote", "start")},
+                updated_at=_utc(r["updated_at"]),
+            )
+            for r in self.db["action_items"].rows_where(
+                "meeting_id = ?", [meeting_id], order_by="start"
+            )
         ]
         return Meeting(
-            **{k: row[k] for k in ("id", "title", "client", "source", "created_at", "duration_s", "language", "model", "summary")},
+            **{
+                k: row[k]
+                for k in (
+                    "id",
+                    "title",
+                    "client",
+                    "source",
+                    "created_at",
+                    "duration_s",
+                    "language",
+                    "model",
+                    "summary",
+                )
+            },
             date_source=row.get("date_source"),
             updated_at=_utc(row.get("updated_at")),
             decisions=json.loads(row["decisions"] or "[]"),
@@ -190,17 +234,25 @@ class Store:
         """
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [dict(zip([c[0] for c in cur.description], row)) for cur in [self.db.execute(sql, args)] for row in cur.fetchall()]
+        return [
+            dict(zip([c[0] for c in cur.description], row))
+            for cur in [self.db.execute(sql, args)]
+            for row in cur.fetchall()
+        ]
 
     def delete_meeting(self, ref: str) -> str:
         meeting_id = self.resolve_id(ref)
         with self.db.atomic():
             self._delete_children(meeting_id)
-            self.db["meetings"].delete(meeting_id)  # a trigger queues the deletion for the team server
+            self.db["meetings"].delete(
+                meeting_id
+            )  # a trigger queues the deletion for the team server
         return meeting_id
 
     # -- search ---------------------------------------------------------
-    def search(self, query: str, *, client: str | None = None, speaker: str | None = None, limit: int = 50) -> list[dict]:
+    def search(
+        self, query: str, *, client: str | None = None, speaker: str | None = None, limit: int = 50
+    ) -> list[dict]:
         """Full-text search over segment text; each hit has its meeting, time, speaker (label and
         name) and a snippet. ``speaker``: only what that person (name or label) said."""
         terms = re.findall(r"\w+\*?", query, flags=re.UNICODE)
@@ -230,7 +282,15 @@ class Store:
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     # -- insights (action items, decisions, summary) ----------------------
-    def save_insights(self, meeting_id: str, *, items: list[ActionItem], decisions: list[str], summary: str | None, extractor: str) -> None:
+    def save_insights(
+        self,
+        meeting_id: str,
+        *,
+        items: list[ActionItem],
+        decisions: list[str],
+        summary: str | None,
+        extractor: str,
+    ) -> None:
         """Replace a meeting's action items, decisions and summary in one transaction.
 
         Items a person corrected or added by hand stay as they were; an item found again
@@ -238,7 +298,10 @@ class Store:
         from ..insights.merge import similar
 
         with self.db.atomic():
-            old = {r["id"]: r for r in self.db["action_items"].rows_where("meeting_id = ?", [meeting_id])}
+            old = {
+                r["id"]: r
+                for r in self.db["action_items"].rows_where("meeting_id = ?", [meeting_id])
+            }
             corrected = [r for r in old.values() if r["edited"]]
             self.db.execute("DELETE FROM action_items WHERE meeting_id = ?", [meeting_id])
             rows = list(corrected)
@@ -246,14 +309,29 @@ class Store:
                 before = old.get(a.id)
                 if before and before["edited"]:
                     continue  # kept as corrected
-                if any(c["quote"] and c["quote"] == a.quote or similar(c["task"], a.task) for c in corrected):
+                if any(
+                    c["quote"] and c["quote"] == a.quote or similar(c["task"], a.task)
+                    for c in corrected
+                ):
                     continue  # found again in other words: the corrected one stands
-                rows.append({**a.model_dump(mode="json"), "meeting_id": meeting_id,
-                             "updated_at": a.updated_at.isoformat() if a.updated_at else (before or {}).get("updated_at")})
+                rows.append(
+                    {
+                        **a.model_dump(mode="json"),
+                        "meeting_id": meeting_id,
+                        "updated_at": a.updated_at.isoformat()
+                        if a.updated_at
+                        else (before or {}).get("updated_at"),
+                    }
+                )
             self.db["action_items"].insert_all(rows)
-            self.db["meetings"].update(meeting_id, {"summary": summary, "decisions": json.dumps(decisions), "extractor": extractor})
+            self.db["meetings"].update(
+                meeting_id,
+                {"summary": summary, "decisions": json.dumps(decisions), "extractor": extractor},
+            )
 
-    def action_items(self, *, meeting_id: str | None = None, owner: str | None = None, open_only: bool = False) -> list[dict]:
+    def action_items(
+        self, *, meeting_id: str | None = None, owner: str | None = None, open_only: bool = False
+    ) -> list[dict]:
         """Action items across meetings (newest meeting first), with their meeting's title and date."""
         where, args = [], []
         if meeting_id:
@@ -276,7 +354,10 @@ class Store:
 
     def resolve_item_id(self, ref: str) -> str:
         return ids.resolve(
-            ref, ids.in_table(self.db, "action_items"), what="action item", hint="`qylon meeting actions` shows ids."
+            ref,
+            ids.in_table(self.db, "action_items"),
+            what="action item",
+            hint="`qylon meeting actions` shows ids.",
         )
 
     def set_item_status(self, ref: str, status: str) -> dict:

@@ -12,7 +12,7 @@ FORMATS = ("txt", "md", "srt", "vtt", "json")
 
 
 def clock(seconds: float, *, sep: str = ".", hours: bool = True) -> str:
-    ms = int(round(seconds * 1000))
+    ms = round(seconds * 1000)
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
     s, ms = divmod(ms, 1000)
@@ -46,7 +46,10 @@ def to_txt(meeting: Meeting) -> str:
 
 def to_md(meeting: Meeting) -> str:
     out = [f"# {meeting.title}", ""]
-    facts = [f"**Date:** {meeting.created_at:%Y-%m-%d %H:%M} UTC", f"**Duration:** {short_clock(meeting.duration_s)}"]
+    facts = [
+        f"**Date:** {meeting.created_at:%Y-%m-%d %H:%M} UTC",
+        f"**Duration:** {short_clock(meeting.duration_s)}",
+    ]
     if meeting.client:
         facts.insert(0, f"**Client:** {meeting.client}")
     if meeting.speakers:
@@ -59,7 +62,10 @@ def to_md(meeting: Meeting) -> str:
         for item in meeting.action_items:
             box = "x" if item.status == "done" else " "
             extra = "".join(
-                [f" — **{item.owner}**" if item.owner else "", f" (due {item.due.isoformat()})" if item.due else ""]
+                [
+                    f" — **{item.owner}**" if item.owner else "",
+                    f" (due {item.due.isoformat()})" if item.due else "",
+                ]
             )
             out.append(f"- [{box}] {item.task}{extra}")
         out.append("")
@@ -68,7 +74,9 @@ def to_md(meeting: Meeting) -> str:
     out += ["## Transcript", ""]
     for seg in meeting.segments:
         who = _speaker(meeting, seg.speaker)
-        out.append(f"**[{short_clock(seg.start)}]**" + (f" **{who}:**" if who else "") + f" {seg.text}  ")
+        out.append(
+            f"**[{short_clock(seg.start)}]**" + (f" **{who}:**" if who else "") + f" {seg.text}  "
+        )
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -77,7 +85,9 @@ def to_srt(meeting: Meeting) -> str:
     for i, cue in enumerate(cues(meeting, label_in_text=True), 1):
         text = "\n".join(cue.lines)
         label = f"{cue.speaker}: " if cue.speaker else ""
-        blocks.append(f"{i}\n{clock(cue.start, sep=',')} --> {clock(cue.end, sep=',')}\n{label}{text}\n")
+        blocks.append(
+            f"{i}\n{clock(cue.start, sep=',')} --> {clock(cue.end, sep=',')}\n{label}{text}\n"
+        )
     return "\n".join(blocks)
 
 
@@ -91,7 +101,12 @@ def to_vtt(meeting: Meeting) -> str:
     blocks = ["WEBVTT", ""]
     for i, cue in enumerate(cues(meeting, label_in_text=False), 1):
         voice = f"<v {_vtt_escape(cue.speaker)}>" if cue.speaker else ""
-        blocks += [str(i), f"{clock(cue.start)} --> {clock(cue.end)}", voice + "\n".join(_vtt_escape(line) for line in cue.lines), ""]
+        blocks += [
+            str(i),
+            f"{clock(cue.start)} --> {clock(cue.end)}",
+            voice + "\n".join(_vtt_escape(line) for line in cue.lines),
+            "",
+        ]
     return "\n".join(blocks)
 
 

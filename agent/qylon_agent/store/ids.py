@@ -21,13 +21,18 @@ def resolve(ref: str, candidates: Callable[[str], list[str]], *, what: str, hint
     if not found:
         raise NotFound(f"No {what} with id {ref}.", hint=hint)
     if len(found) > 1:
-        raise InvalidInput(f"{ref} matches more than one {what}.", hint="Give more characters of the id.")
+        raise InvalidInput(
+            f"{ref} matches more than one {what}.", hint="Give more characters of the id."
+        )
     return found[0]
 
 
 def in_table(db, table: str) -> Callable[[str], list[str]]:
     """Candidates from a table's ``id`` column (the prefix is hex and dashes, so no LIKE wildcards)."""
-    return lambda prefix: [r[0] for r in db.execute(f"SELECT id FROM [{table}] WHERE id LIKE ? LIMIT 2", [prefix + "%"])]
+    return lambda prefix: [
+        r[0]
+        for r in db.execute(f"SELECT id FROM [{table}] WHERE id LIKE ? LIMIT 2", [prefix + "%"])
+    ]
 
 
 def _a(what: str) -> str:

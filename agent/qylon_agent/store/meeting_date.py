@@ -17,7 +17,7 @@ from noon local time, so the day stays the same in any time zone.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from qylon_cli.errors import InvalidInput
@@ -38,17 +38,21 @@ def local_zone():
     return datetime.now().astimezone().tzinfo
 
 
-def parse_given(day: str | None, clock: str | None, *, default: datetime | None = None) -> datetime | None:
+def parse_given(
+    day: str | None, clock: str | None, *, default: datetime | None = None
+) -> datetime | None:
     """``--date YYYY-MM-DD`` and ``--time HH:MM`` (local time) as an aware datetime; None if neither.
 
     A time alone keeps ``default``'s day; a date alone keeps ``default``'s time of day (noon without one)."""
     if not day and not clock:
         return None
-    base = (default or datetime.now(timezone.utc)).astimezone(local_zone())
+    base = (default or datetime.now(UTC)).astimezone(local_zone())
     try:
         on = date.fromisoformat(day) if day else base.date()
     except ValueError:
-        raise InvalidInput(f"--date {day!r} is not a date like 2026-11-25.", code="invalid_date") from None
+        raise InvalidInput(
+            f"--date {day!r} is not a date like 2026-11-25.", code="invalid_date"
+        ) from None
     if clock:
         m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", clock.strip())
         if not m:
@@ -56,7 +60,7 @@ def parse_given(day: str | None, clock: str | None, *, default: datetime | None 
         at = time(int(m[1]), int(m[2]))
     else:
         at = base.time().replace(microsecond=0) if default else time(12, 0)
-    return datetime.combine(on, at, tzinfo=local_zone()).astimezone(timezone.utc)
+    return datetime.combine(on, at, tzinfo=local_zone()).astimezone(UTC)
 
 
 def _parse_tag(value: str) -> datetime | None:
@@ -74,9 +78,9 @@ def _parse_tag(value: str) -> datetime | None:
         parsed = datetime.combine(parsed.date(), time(12, 0))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=local_zone())
-    if parsed.year < 1990 or parsed.astimezone(timezone.utc) > datetime.now(timezone.utc) + timedelta(days=1):
+    if parsed.year < 1990 or parsed.astimezone(UTC) > datetime.now(UTC) + timedelta(days=1):
         return None  # a camera's reset clock or a wrong tag
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def from_tags(path: Path) -> datetime | None:
@@ -87,11 +91,15 @@ def from_tags(path: Path) -> datetime | None:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
             tags = {k.lower(): v for k, v in container.metadata.items()}
             for stream in container.streams.audio[:1]:
-                tags.update({k.lower(): v for k, v in stream.metadata.items() if k.lower() not in tags})
+                tags.update(
+                    {k.lower(): v for k, v in stream.metadata.items() if k.lower() not in tags}
+                )
     except (av.error.FFmpegError, UnicodeDecodeError, OSError):
         return None
     if tags.get("origination_date") and tags.get("origination_time"):
-        tags["origination_date"] = f"{tags['origination_date']}T{tags['origination_time'].replace('-', ':')}"
+        tags["origination_date"] = (
+            f"{tags['origination_date']}T{tags['origination_time'].replace('-', ':')}"
+        )
     for key in DATE_TAGS:
         if tags.get(key) and (found := _parse_tag(tags[key])):
             return found
@@ -104,9 +112,9 @@ def of_file(path: Path | None, duration_s: float = 0.0) -> tuple[datetime, str]:
         tagged = from_tags(path)
         if tagged is not None:
             return tagged.replace(microsecond=0), "recording"
-        modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) - timedelta(seconds=duration_s)
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC) - timedelta(seconds=duration_s)
         return modified.replace(microsecond=0), "file_time"
-    return datetime.now(timezone.utc).replace(microsecond=0), "now"
+    return datetime.now(UTC).replace(microsecond=0), "now"
 
 
 def meeting_day(when: datetime) -> date:

@@ -76,7 +76,9 @@ def m0002_voice_profiles(db: Database) -> None:
         {"id": str, "name": str, "created_at": str, "updated_at": str},
         pk="id",
     )
-    db.execute("CREATE UNIQUE INDEX idx_voice_profiles_name ON voice_profiles (name COLLATE NOCASE)")
+    db.execute(
+        "CREATE UNIQUE INDEX idx_voice_profiles_name ON voice_profiles (name COLLATE NOCASE)"
+    )
     db["voice_samples"].create(
         {
             "id": int,
@@ -125,7 +127,15 @@ def m0005_outbox(db: Database) -> None:
         "SELECT id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 0 FROM meetings"
     )
     db["clients_cache"].create(
-        {"id": str, "name": str, "domain": str, "tags": str, "status": str, "updated_at": str, "synced_at": str},
+        {
+            "id": str,
+            "name": str,
+            "domain": str,
+            "tags": str,
+            "status": str,
+            "updated_at": str,
+            "synced_at": str,
+        },
         pk="id",
     )
     db["clients_cache"].create_index(["name"])
@@ -205,6 +215,7 @@ def m0007_sync_every_change(db: Database) -> None:
         "pushed_at = NULL, attempts = 0, last_error = NULL; END"
     )
 
+
 @migrations(name="0008_speaker_names")
 def m0008_speaker_names(db: Database) -> None:
     """Where a speaker's name came from (profile, conversation, user, local), its score, the
@@ -230,7 +241,9 @@ def m0009_one_timestamp_format(db: Database) -> None:
         f"BEGIN UPDATE meetings SET updated_at = {now} WHERE id = NEW.id; END"
     )
     db.execute("DROP TRIGGER meetings_touch_new")
-    db.execute(f"CREATE TRIGGER meetings_touch_new AFTER INSERT ON meetings BEGIN UPDATE meetings SET updated_at = {now} WHERE id = NEW.id; END")
+    db.execute(
+        f"CREATE TRIGGER meetings_touch_new AFTER INSERT ON meetings BEGIN UPDATE meetings SET updated_at = {now} WHERE id = NEW.id; END"
+    )
     for table in ("segments", "speakers", "action_items"):
         for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
             db.execute(f"DROP TRIGGER {table}_touch_{event.lower()}")

@@ -46,7 +46,9 @@ def _tokens(seg: Segment) -> list[tuple[float, float, str]]:
 def wrap(words: list[str], width: int = MAX_CHARS) -> list[str]:
     lines: list[str] = []
     for long in words:
-        pieces = [long[i:i + width] for i in range(0, len(long), width)] or [long]  # a word longer than a line
+        pieces = [long[i : i + width] for i in range(0, len(long), width)] or [
+            long
+        ]  # a word longer than a line
         for word in pieces:
             _place(lines, word, width)
     return lines
@@ -60,7 +62,10 @@ def _place(lines: list[str], word: str, width: int) -> None:
 
 
 def _fits(words: list[str], first: float, last: float, prefix: str) -> bool:
-    return len(wrap([prefix + words[0], *words[1:]] if prefix else words)) <= MAX_LINES and last - first <= MAX_SECONDS
+    return (
+        len(wrap([prefix + words[0], *words[1:]] if prefix else words)) <= MAX_LINES
+        and last - first <= MAX_SECONDS
+    )
 
 
 def cues(meeting: Meeting, *, label_in_text: bool) -> Iterator[Cue]:
@@ -87,5 +92,5 @@ def _cue(tokens: list[tuple[float, float, str]], who: str | None, prefix: str) -
     start = round(tokens[0][0], 3)
     end = round(min(max(tokens[-1][1], start + 0.001), start + MAX_SECONDS), 3)
     if prefix:
-        lines[0] = lines[0][len(prefix):]
+        lines[0] = lines[0][len(prefix) :]
     return Cue(start, end, who, lines)

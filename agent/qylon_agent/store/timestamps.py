@@ -23,7 +23,7 @@ def now() -> str:
 
 def parse(stamp: str) -> datetime:
     """Any timestamp the store has held, as an aware UTC datetime (no offset means UTC)."""
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(stamp)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -39,7 +39,9 @@ TIME = r"(?:(\d+):)?([0-5]\d):([0-5]\d)[.,](\d{3})"
 TIMING = re.compile(rf"^{TIME}[ \t]+-->[ \t]+{TIME}(?:[ \t]+(?P<settings>.*))?$")
 VOICE = re.compile(r"<v(?:\.[\w.-]+)?[ \t]+([^>]+)>", re.IGNORECASE)
 TAG = re.compile(r"</?[a-z][^>]*>|<\d[\d:.]*>", re.IGNORECASE)
-SPEAKER_PREFIX = re.compile(r"^(?P<name>[^\W\d][\w.'’-]*(?:[ \t]+[\w.'’()-]+){0,4})[ \t]*:[ \t]+(?P<text>\S.*)$")
+SPEAKER_PREFIX = re.compile(
+    r"^(?P<name>[^\W\d][\w.'’-]*(?:[ \t]+[\w.'’()-]+){0,4})[ \t]*:[ \t]+(?P<text>\S.*)$"
+)
 PLAIN_TIME = re.compile(r"^\[?(?:(\d+):)?(\d{1,2}):(\d{2})(?:[.,]\d+)?\]?[ \t]+")
 
 
@@ -59,17 +61,25 @@ class TranscriptError(InvalidInput):
 def _fail(path: Path, line: int | None, problem: str) -> TranscriptError:
     where = f"{path}:{line}" if line else str(path)
     return TranscriptError(
-        f"{where}: {problem}", hint="Nothing was stored. Fix that line, or export the transcript again from its tool."
+        f"{where}: {problem}",
+        hint="Nothing was stored. Fix that line, or export the transcript again from its tool.",
     )
 
 
 def read(path: Path) -> Transcript:
     """Parse a transcript file; the format from its content (the extension only breaks a tie)."""
     if not path.is_file():
-        raise InvalidInput(f"{path}: no such file.", hint="Give the path of a .vtt, .srt, .json or .txt transcript.")
+        raise InvalidInput(
+            f"{path}: no such file.",
+            hint="Give the path of a .vtt, .srt, .json or .txt transcript.",
+        )
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig")
+        text = (
+            raw.decode("utf-16")
+            if raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+            else raw.decode("utf-8-sig")
+        )
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise _fail(path, line, "not UTF-8 text (a transcript is a text file)") from None
@@ -82,7 +92,11 @@ def read(path: Path) -> Transcript:
     if first.startswith("WEBVTT") or path.suffix.lower() == ".vtt":
         return _vtt(path, text)
     lines = text.split("\n")
-    if re.fullmatch(r"\d+", first) or path.suffix.lower() == ".srt" or any("-->" in ln for ln in lines[:5]):
+    if (
+        re.fullmatch(r"\d+", first)
+        or path.suffix.lower() == ".srt"
+        or any("-->" in ln for ln in lines[:5])
+    ):
         return _srt(path, text)
     return _plain(path, text)
 
@@ -111,7 +125,11 @@ def _blocks(text: str):
 def _timing(path: Path, number: int, line: str) -> tuple[float, float]:
     m = TIMING.match(line.strip())
     if not m:
-        raise _fail(path, number, f"expected a cue timing like '00:01:02.500 --> 00:01:05.000', found {line.strip()[:60]!r}")
+        raise _fail(
+            path,
+            number,
+            f"expected a cue timing like '00:01:02.500 --> 00:01:05.000', found {line.strip()[:60]!r}",
+        )
     groups = m.groups()
     start, end = _seconds(groups[0:4]), _seconds(groups[4:8])
     if end < start:
@@ -129,19 +147,30 @@ def _vtt(path: Path, text: str) -> Transcript:
             continue
         at = 0 if "-->" in lines[0] else 1
         if at >= len(lines) or "-->" not in lines[at]:
-            raise _fail(path, number + at, f"expected a cue timing after the cue identifier {lines[0].strip()[:40]!r}")
+            raise _fail(
+                path,
+                number + at,
+                f"expected a cue timing after the cue identifier {lines[0].strip()[:40]!r}",
+            )
         start, end = _timing(path, number + at, lines[at])
-        turns += _cue_turns(start, end, " ".join(ln.strip() for ln in lines[at + 1:]))
+        turns += _cue_turns(start, end, " ".join(ln.strip() for ln in lines[at + 1 :]))
     return Transcript("vtt", turns)
 
 
-def _cue_turns(start: float, end: float, payload: str) -> list[tuple[float, float, str | None, str]]:
+def _cue_turns(
+    start: float, end: float, payload: str
+) -> list[tuple[float, float, str | None, str]]:
     """One cue's turns: one per voice tag (times shared out by length), else one, with a 'Name:' speaker if given."""
     voices = list(VOICE.finditer(payload))
     if not voices:
         return [t for t in [_turn(start, end, None, payload)] if t]
-    pieces = [(m.group(1).strip(), payload[m.end(): voices[i + 1].start() if i + 1 < len(voices) else len(payload)])
-              for i, m in enumerate(voices)]
+    pieces = [
+        (
+            m.group(1).strip(),
+            payload[m.end() : voices[i + 1].start() if i + 1 < len(voices) else len(payload)],
+        )
+        for i, m in enumerate(voices)
+    ]
     lead = payload[: voices[0].start()]
     if _clean(lead):
         pieces.insert(0, (None, lead))
@@ -178,7 +207,7 @@ def _srt(path: Path, text: str) -> Transcript:
         if at >= len(lines):
             raise _fail(path, number, f"cue {lines[0].strip()} has no timing line")
         start, end = _timing(path, number + at, lines[at])
-        turn = _turn(start, end, None, " ".join(ln.strip() for ln in lines[at + 1:]))
+        turn = _turn(start, end, None, " ".join(ln.strip() for ln in lines[at + 1 :]))
         if turn:
             turns.append(turn)
     return Transcript("srt", turns)
@@ -194,7 +223,7 @@ def _plain(path: Path, text: str) -> Transcript:
         start = None
         if stamp:
             h, m, s = stamp.groups()
-            start, line = int(h or 0) * 3600 + int(m) * 60 + int(s), line[stamp.end():]
+            start, line = int(h or 0) * 3600 + int(m) * 60 + int(s), line[stamp.end() :]
         said = SPEAKER_PREFIX.match(line)
         if said:
             rows.append([start, said["name"].strip(), said["text"].strip()])
@@ -221,7 +250,11 @@ def _json(path: Path, text: str) -> Transcript:
     except json.JSONDecodeError as exc:
         raise _fail(path, exc.lineno, f"not valid JSON ({exc.msg})") from None
     if not isinstance(data, dict) or "segments" not in data:
-        raise _fail(path, None, "not a Qylon meeting export (no 'segments'); `qylon meeting export ID -f json` writes one")
+        raise _fail(
+            path,
+            None,
+            "not a Qylon meeting export (no 'segments'); `qylon meeting export ID -f json` writes one",
+        )
     try:
         meeting = Meeting.model_validate(data)
     except ValidationError as exc:
@@ -254,19 +287,31 @@ def speakers_and_segments(turns) -> tuple[list[Speaker], list[Segment]]:
             talk[label] = talk.get(label, 0.0) + (end - start)
         segments.append(Segment(start=start, end=end, speaker=label, text=text))
     speakers = [
-        Speaker(id=label, name=None if LABEL.match(name) else name, talk_time_s=round(talk.get(label, 0.0), 3))
+        Speaker(
+            id=label,
+            name=None if LABEL.match(name) else name,
+            talk_time_s=round(talk.get(label, 0.0), 3),
+        )
         for name, label in labels.items()
     ]
     return speakers, segments
 
 
-def to_meeting(path: Path, *, title: str | None = None, client: str | None = None, when: datetime | None = None) -> Meeting:
+def to_meeting(
+    path: Path, *, title: str | None = None, client: str | None = None, when: datetime | None = None
+) -> Meeting:
     """A new meeting from a transcript file: a JSON export keeps what it says (under a new id), other
     formats take the file's name as the title and, without ``when``, its modification time as the date."""
     parsed = read(path)
     if parsed.meeting is not None:
         changes = {"id": str(uuid.uuid4()), "source": str(path.resolve())}
-        changes.update({k: v for k, v in (("title", title), ("client", client), ("created_at", when)) if v is not None})
+        changes.update(
+            {
+                k: v
+                for k, v in (("title", title), ("client", client), ("created_at", when))
+                if v is not None
+            }
+        )
         return parsed.meeting.model_copy(update=changes)
     if not parsed.turns:
         raise _fail(path, None, "no cue with any text in it")

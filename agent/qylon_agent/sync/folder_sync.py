@@ -27,7 +27,12 @@ def front_matter(meeting: Meeting) -> str:
         "duration_s": meeting.duration_s,
         "speakers": [names[sp.id] for sp in meeting.speakers],
         "action_items": [
-            {"task": a.task, "owner": a.owner, "due": a.due.isoformat() if a.due else None, "status": a.status}
+            {
+                "task": a.task,
+                "owner": a.owner,
+                "due": a.due.isoformat() if a.due else None,
+                "status": a.status,
+            }
             for a in meeting.action_items
         ],
         "qylon_id": meeting.id,
@@ -49,7 +54,9 @@ def sync_exports(store: Store, folder: Path) -> list[str]:
            WHERE e.exported_at IS NULL OR m.updated_at > e.exported_at"""
     ).fetchall()
     for meeting_id, old_path in rows:
-        stamp = store.db.execute("SELECT updated_at FROM meetings WHERE id = ?", [meeting_id]).fetchone()[0]
+        stamp = store.db.execute(
+            "SELECT updated_at FROM meetings WHERE id = ?", [meeting_id]
+        ).fetchone()[0]
         meeting = store.get_meeting(meeting_id)
         target = folder / file_name(meeting)
         tmp = target.with_name(target.name + ".part")
@@ -57,7 +64,9 @@ def sync_exports(store: Store, folder: Path) -> list[str]:
         tmp.replace(target)
         if old_path and Path(old_path) != target:
             Path(old_path).unlink(missing_ok=True)
-        store.db["exports"].upsert({"meeting_id": meeting_id, "path": str(target), "exported_at": stamp}, pk="meeting_id")
+        store.db["exports"].upsert(
+            {"meeting_id": meeting_id, "path": str(target), "exported_at": stamp}, pk="meeting_id"
+        )
         changed.append(str(target))
     for meeting_id, path in store.db.execute(
         "SELECT meeting_id, path FROM exports WHERE meeting_id NOT IN (SELECT id FROM meetings)"

@@ -36,9 +36,15 @@ class SyncReport:
 
     def to_dict(self) -> dict:
         return {
-            "pushed": len(self.pushed), "unchanged": len(self.unchanged), "failed": self.failed,
-            "deleted": len(self.deleted), "stale": self.stale,
-            "pending": self.pending, "clients": self.clients, "pushed_ids": self.pushed, "deleted_ids": self.deleted,
+            "pushed": len(self.pushed),
+            "unchanged": len(self.unchanged),
+            "failed": self.failed,
+            "deleted": len(self.deleted),
+            "stale": self.stale,
+            "pending": self.pending,
+            "clients": self.clients,
+            "pushed_ids": self.pushed,
+            "deleted_ids": self.deleted,
         }
 
 
@@ -74,8 +80,10 @@ class Outbox:
 
     def _mark_deleted(self, meeting_id: str, enqueued_at: str) -> None:
         with self.db.atomic():
-            self.db.execute("DELETE FROM sync_outbox WHERE meeting_id = ? AND enqueued_at = ? AND op = 'delete'",
-                            [meeting_id, enqueued_at])
+            self.db.execute(
+                "DELETE FROM sync_outbox WHERE meeting_id = ? AND enqueued_at = ? AND op = 'delete'",
+                [meeting_id, enqueued_at],
+            )
 
     def _mark_failed(self, meeting_id: str, error: str) -> None:
         with self.db.atomic():
@@ -88,7 +96,9 @@ class Outbox:
         """PUT every pending meeting. Auth and network failures stop the run (progress is kept)."""
         report = SyncReport()
         for row in self.pending():
-            enqueued = self.db.execute("SELECT enqueued_at FROM sync_outbox WHERE meeting_id = ?", [row["id"]]).fetchone()[0]
+            enqueued = self.db.execute(
+                "SELECT enqueued_at FROM sync_outbox WHERE meeting_id = ?", [row["id"]]
+            ).fetchone()[0]
             if row["op"] == "delete":
                 self._delete(api, row["id"], enqueued, report)
             else:
@@ -101,14 +111,20 @@ class Outbox:
     def _put(self, api, meeting_id: str, enqueued: str, report: SyncReport) -> None:
         meeting = self.store.get_meeting(meeting_id)
         body = meeting.model_dump(mode="json")
-        if body.get("source"):  # the file name only: the local path names the user and their folders
+        if body.get(
+            "source"
+        ):  # the file name only: the local path names the user and their folders
             body["source"] = PureWindowsPath(body["source"]).name  # splits on / and \
         try:
             result = api.put(f"/v1/meetings/{meeting.id}", body)
         except (InvalidInput, NotFound) as exc:  # this meeting is refused; the others may go
-            if exc.code == "stale_edit":  # the server has a newer edit: say so, and stop sending this one
+            if (
+                exc.code == "stale_edit"
+            ):  # the server has a newer edit: say so, and stop sending this one
                 self._mark_pushed(meeting.id, enqueued, note=exc.message)
-                report.stale.append({"id": meeting.id, "title": meeting.title, "error": exc.message})
+                report.stale.append(
+                    {"id": meeting.id, "title": meeting.title, "error": exc.message}
+                )
                 return
             self._mark_failed(meeting.id, exc.message)
             report.failed.append({"id": meeting.id, "title": meeting.title, "error": exc.message})
@@ -135,8 +151,15 @@ class Outbox:
         with self.db.atomic():
             self.db.execute("DELETE FROM clients_cache")
             self.db["clients_cache"].insert_all(
-                {"id": c["id"], "name": c["name"], "domain": c.get("domain"), "tags": json.dumps(c.get("tags") or []),
-                 "status": c["status"], "updated_at": c.get("updated_at"), "synced_at": synced}
+                {
+                    "id": c["id"],
+                    "name": c["name"],
+                    "domain": c.get("domain"),
+                    "tags": json.dumps(c.get("tags") or []),
+                    "status": c["status"],
+                    "updated_at": c.get("updated_at"),
+                    "synced_at": synced,
+                }
                 for c in items
             )
         return len(items)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from qylon_cli.schemas import ActionItemPage, ActionItemRow, ActionItemUpdate
 from sqlalchemy import func, select
+
+from qylon_cli.schemas import ActionItemPage, ActionItemRow, ActionItemUpdate
 
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
@@ -22,8 +23,16 @@ router = APIRouter(prefix="/v1/action-items", tags=["action-items"], responses=E
 
 def out(item: ItemRow, meeting: MeetingRow) -> ActionItemRow:
     return ActionItemRow(
-        id=item.id, owner=item.owner, task=item.task, due=item.due, status=item.status, quote=item.quote,
-        start=item.start, meeting_id=meeting.id, meeting_title=meeting.title, client=meeting.client_name,
+        id=item.id,
+        owner=item.owner,
+        task=item.task,
+        due=item.due,
+        status=item.status,
+        quote=item.quote,
+        start=item.start,
+        meeting_id=meeting.id,
+        meeting_title=meeting.title,
+        client=meeting.client_name,
         client_id=meeting.client_id,
     )
 
@@ -47,14 +56,21 @@ def list_action_items(
     if status:
         stmt = stmt.where(ItemRow.status == status)
     if client:
-        stmt = stmt.where((MeetingRow.client_id == client) | (func.lower(MeetingRow.client_name) == client.lower()))
+        stmt = stmt.where(
+            (MeetingRow.client_id == client)
+            | (func.lower(MeetingRow.client_name) == client.lower())
+        )
     if meeting_id:
         stmt = stmt.where(ItemRow.meeting_id == meeting_id)
     total = ctx.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = ctx.session.execute(
-        stmt.order_by(MeetingRow.created_at.desc(), ItemRow.start, ItemRow.id).limit(limit).offset(offset)
+        stmt.order_by(MeetingRow.created_at.desc(), ItemRow.start, ItemRow.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
-    return ActionItemPage(items=[out(i, m) for i, m in rows], total=int(total or 0), limit=limit, offset=offset)
+    return ActionItemPage(
+        items=[out(i, m) for i, m in rows], total=int(total or 0), limit=limit, offset=offset
+    )
 
 
 @router.patch("/{meeting_id}/{item_id}", response_model=ActionItemRow)
@@ -65,12 +81,18 @@ def update_action_item(
     ctx: Allowed("action_items:write"),
 ) -> ActionItemRow:
     """Mark an action item open or done."""
-    item = get_or_404(ctx.session, ItemRow, (ctx.principal.org_id, meeting_id, item_id), what="Action item")
+    item = get_or_404(
+        ctx.session, ItemRow, (ctx.principal.org_id, meeting_id, item_id), what="Action item"
+    )
     meeting = ctx.session.get(MeetingRow, (ctx.principal.org_id, meeting_id))
     if item.status != body.status:
         item.status, item.updated_at = body.status, now()
         audit.record(
-            ctx.session, ctx.principal, "action_item.update", target_type="action_item",
-            target_id=f"{meeting_id}/{item_id}", detail={"status": body.status},
+            ctx.session,
+            ctx.principal,
+            "action_item.update",
+            target_type="action_item",
+            target_id=f"{meeting_id}/{item_id}",
+            detail={"status": body.status},
         )
     return out(item, meeting)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from qylon_cli.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRotate
 from sqlalchemy import select
+
+from qylon_cli.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyRotate
 
 from .. import keys
 from ..deps import Allowed
@@ -28,9 +29,17 @@ def status(row: KeyRow) -> str:
 
 def out(row: KeyRow) -> ApiKey:
     return ApiKey(
-        id=row.id, name=row.name, prefix=row.prefix, user_id=row.user_id, scopes=list(row.scopes),
-        created_at=row.created_at, expires_at=row.expires_at, last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at, rotated_from_id=row.rotated_from_id, rotated_to_id=row.rotated_to_id,
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        user_id=row.user_id,
+        scopes=list(row.scopes),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        rotated_from_id=row.rotated_from_id,
+        rotated_to_id=row.rotated_to_id,
         status=status(row),
     )
 
@@ -43,15 +52,26 @@ def created(new: keys.NewKey) -> ApiKeyCreated:
 def create_key(body: ApiKeyCreate, ctx: Allowed("api_keys:own"), request: Request) -> ApiKeyCreated:
     """Create a key; the secret is in this response only."""
     state = request.app.state
-    return created(api_keys.create(ctx.session, ctx.principal, user_id=body.user_id, name=body.name,
-                                   scopes=body.scopes, expires_in_days=body.expires_in_days, pepper=state.pepper,
-                                   cap=state.settings.max_keys_per_user))
+    return created(
+        api_keys.create(
+            ctx.session,
+            ctx.principal,
+            user_id=body.user_id,
+            name=body.name,
+            scopes=body.scopes,
+            expires_in_days=body.expires_in_days,
+            pepper=state.pepper,
+            cap=state.settings.max_keys_per_user,
+        )
+    )
 
 
 @router.get("", response_model=list[ApiKey])
 def list_keys(
     ctx: Allowed("api_keys:read"),
-    user_id: Annotated[str | None, Query(max_length=36, description="Another user's keys (admin).")] = None,
+    user_id: Annotated[
+        str | None, Query(max_length=36, description="Another user's keys (admin).")
+    ] = None,
     all_users: Annotated[bool, Query(description="Every user's keys (admin).")] = False,
 ) -> list[ApiKey]:
     """Your keys (or, for admins, someone else's or everyone's), newest first."""
@@ -73,10 +93,19 @@ def get_key(key_id: str, ctx: Allowed("api_keys:read")) -> ApiKey:
 
 
 @router.post("/{key_id}/rotate", response_model=ApiKeyCreated)
-def rotate_key(key_id: str, body: ApiKeyRotate, ctx: Allowed("api_keys:own"), request: Request) -> ApiKeyCreated:
+def rotate_key(
+    key_id: str, body: ApiKeyRotate, ctx: Allowed("api_keys:own"), request: Request
+) -> ApiKeyCreated:
     """Issue a new secret; the old one keeps working for ``grace_seconds`` (0: stops now)."""
-    return created(api_keys.rotate(ctx.session, ctx.principal, key_id=key_id, grace_seconds=body.grace_seconds,
-                                   pepper=request.app.state.pepper))
+    return created(
+        api_keys.rotate(
+            ctx.session,
+            ctx.principal,
+            key_id=key_id,
+            grace_seconds=body.grace_seconds,
+            pepper=request.app.state.pepper,
+        )
+    )
 
 
 @router.post("/{key_id}/revoke", response_model=ApiKey)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from qylon_cli.schemas import AuditEvent, AuditEventPage
 from sqlalchemy import select
+
+from qylon_cli.schemas import AuditEvent, AuditEventPage
 
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from qylon_cli.schemas import Client, ClientCreate, ClientPage, ClientUpdate
 from sqlalchemy import func, or_, select
+
+from qylon_cli.schemas import Client, ClientCreate, ClientPage, ClientUpdate
 
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
@@ -30,7 +31,9 @@ def create_client(body: ClientCreate, ctx: Allowed("clients:write")) -> Client:
 @router.get("", response_model=ClientPage)
 def list_clients(
     ctx: Allowed("clients:read"),
-    q: Annotated[str | None, Query(max_length=200, description="Words in the name, domain or notes.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words in the name, domain or notes.")
+    ] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     status: Literal["active", "archived", "all"] = "active",
     limit: Limit = 50,
@@ -49,7 +52,13 @@ def list_clients(
                 func.lower(func.coalesce(ClientRow.notes, "")).like(like),
             )
         )
-    rows, total = page(ctx.session, stmt, limit=limit, offset=offset, order_by=[func.lower(ClientRow.name), ClientRow.id])
+    rows, total = page(
+        ctx.session,
+        stmt,
+        limit=limit,
+        offset=offset,
+        order_by=[func.lower(ClientRow.name), ClientRow.id],
+    )
     if tag:  # tags are a JSON list; filtered here to stay portable across SQLite and PostgreSQL
         stmt_all = stmt.order_by(func.lower(ClientRow.name), ClientRow.id)
         tagged = [r for r in ctx.session.scalars(stmt_all) if tag in (r.tags or [])]
@@ -66,7 +75,11 @@ def get_client(client_id: str, ctx: Allowed("clients:read")) -> Client:
 @router.patch("/{client_id}", response_model=Client)
 def update_client(client_id: str, body: ClientUpdate, ctx: Allowed("clients:write")) -> Client:
     """Change a client's name, domain, tags or notes."""
-    return out(clients.change(ctx.session, ctx.principal, row=clients.get(ctx.session, client_id), body=body))
+    return out(
+        clients.change(
+            ctx.session, ctx.principal, row=clients.get(ctx.session, client_id), body=body
+        )
+    )
 
 
 @router.post("/{client_id}/archive", response_model=Client)

@@ -13,7 +13,9 @@ Limit = Annotated[int, Query(ge=1, le=200, description="At most this many items.
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Skip this many items.")]
 
 
-def page(session: Session, stmt, *, limit: int, offset: int, order_by, after=None) -> tuple[list, int | None]:
+def page(
+    session: Session, stmt, *, limit: int, offset: int, order_by, after=None
+) -> tuple[list, int | None]:
     """One page of ``stmt`` and the total it matches. With ``after``, a condition such as
     ``Row.key > last_key`` (keyset paging), the total is None: counting every row for
     every page would make each page cost as much as the whole list."""
@@ -22,7 +24,9 @@ def page(session: Session, stmt, *, limit: int, offset: int, order_by, after=Non
         rows = session.scalars(stmt.order_by(*order_by).limit(limit).offset(offset)).all()
         return list(rows), int(total or 0)
     with _ordered_walk(session):
-        rows = session.scalars(stmt.where(after).order_by(*order_by).limit(limit).offset(offset)).all()
+        rows = session.scalars(
+            stmt.where(after).order_by(*order_by).limit(limit).offset(offset)
+        ).all()
     return list(rows), None
 
 

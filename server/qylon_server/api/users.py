@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
+from sqlalchemy import func, or_, select
+
 from qylon_cli.schemas import (
     BulkRequest,
     BulkResult,
@@ -15,7 +17,6 @@ from qylon_cli.schemas import (
     UserPage,
     Whoami,
 )
-from sqlalchemy import func, or_, select
 
 from ..deps import Allowed, Authenticated
 from ..errors import ERROR_RESPONSES
@@ -45,7 +46,9 @@ def whoami(ctx: Authenticated) -> Whoami:
     p = ctx.principal
     org = ctx.session.get(Organisation, p.org_id)
     return Whoami(
-        user=out(p.user), key=key_out(p.key), organisation={"id": org.id, "name": org.name},
+        user=out(p.user),
+        key=key_out(p.key),
+        organisation={"id": org.id, "name": org.name},
         permissions=sorted(p.permissions),
     )
 
@@ -53,13 +56,22 @@ def whoami(ctx: Authenticated) -> Whoami:
 @router.get("/v1/users", response_model=UserPage)
 def list_users(
     ctx: Allowed("users:read"),
-    q: Annotated[str | None, Query(max_length=200, description="Words in the email or name.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words in the email or name.")
+    ] = None,
     status: Literal["invited", "active", "deactivated"] | None = None,
     limit: UserLimit = 50,
     offset: Offset = 0,
-    after: Annotated[str | None, Query(max_length=320, description=(
-        "Only users whose email sorts after this one: pass the last email of a page to get the next "
-        "(each page then costs the same however deep; `total` is then null)."))] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=320,
+            description=(
+                "Only users whose email sorts after this one: pass the last email of a page to get the next "
+                "(each page then costs the same however deep; `total` is then null)."
+            ),
+        ),
+    ] = None,
 ) -> UserPage:
     """List users by email."""
     stmt = select(UserRow)
@@ -75,21 +87,46 @@ def list_users(
                 func.lower(func.coalesce(UserRow.display_name, "")).like(like),
             )
         )
-    rows, total = page(ctx.session, stmt, limit=limit, offset=offset, order_by=[UserRow.email],
-                       after=UserRow.email > after.strip().lower() if after is not None else None)
+    rows, total = page(
+        ctx.session,
+        stmt,
+        limit=limit,
+        offset=offset,
+        order_by=[UserRow.email],
+        after=UserRow.email > after.strip().lower() if after is not None else None,
+    )
     return UserPage(items=[out(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/v1/groups", response_model=GroupPage)
-def list_groups(ctx: Allowed("users:read"), limit: UserLimit = 1000, offset: Offset = 0) -> GroupPage:
+def list_groups(
+    ctx: Allowed("users:read"), limit: UserLimit = 1000, offset: Offset = 0
+) -> GroupPage:
     """List groups by name, with how many users each holds (SCIM and imports make them)."""
     s = ctx.session
     total = s.scalar(select(func.count()).select_from(Group)) or 0
-    members = (select(GroupMember.group_id, func.count().label("n")).group_by(GroupMember.group_id).subquery())
-    rows = s.execute(select(Group, func.coalesce(members.c.n, 0)).outerjoin(members, members.c.group_id == Group.id)
-                     .order_by(Group.name_key).limit(limit).offset(offset))
-    items = [GroupInfo(id=g.id, name=g.display_name, external_id=g.external_id, members=n, created_at=g.created_at)
-             for g, n in rows]
+    members = (
+        select(GroupMember.group_id, func.count().label("n"))
+        .group_by(GroupMember.group_id)
+        .subquery()
+    )
+    rows = s.execute(
+        select(Group, func.coalesce(members.c.n, 0))
+        .outerjoin(members, members.c.group_id == Group.id)
+        .order_by(Group.name_key)
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [
+        GroupInfo(
+            id=g.id,
+            name=g.display_name,
+            external_id=g.external_id,
+            members=n,
+            created_at=g.created_at,
+        )
+        for g, n in rows
+    ]
     return GroupPage(items=items, total=total)
 
 
@@ -97,8 +134,15 @@ def list_groups(ctx: Allowed("users:read"), limit: UserLimit = 1000, offset: Off
 def bulk_users(
     body: BulkRequest,
     ctx: Allowed("users:write"),
-    idempotency_key: Annotated[str, Header(min_length=8, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$",
-                                           description="One per batch: a repeated key returns the stored answer and changes nothing.")],
+    idempotency_key: Annotated[
+        str,
+        Header(
+            min_length=8,
+            max_length=200,
+            pattern=r"^[A-Za-z0-9._:-]+$",
+            description="One per batch: a repeated key returns the stored answer and changes nothing.",
+        ),
+    ],
 ) -> BulkResult:
     """Create, update, deactivate or reactivate up to 1,000 users in one transaction.
 
@@ -123,10 +167,18 @@ def invite_user(body: UserInvite, ctx: Allowed("users:write")) -> User:
 @router.post("/v1/users/{user_id}/deactivate", response_model=User)
 def deactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
     """Deactivate a user: their API keys stop working at once (never yourself, nor the last owner)."""
-    return out(users.change(ctx.session, ctx.principal, user=get_user(ctx.session, user_id), change="deactivate"))
+    return out(
+        users.change(
+            ctx.session, ctx.principal, user=get_user(ctx.session, user_id), change="deactivate"
+        )
+    )
 
 
 @router.post("/v1/users/{user_id}/reactivate", response_model=User)
 def reactivate_user(user_id: str, ctx: Allowed("users:write")) -> User:
     """Reactivate a deactivated user: their unrevoked API keys work again."""
-    return out(users.change(ctx.session, ctx.principal, user=get_user(ctx.session, user_id), change="reactivate"))
+    return out(
+        users.change(
+            ctx.session, ctx.principal, user=get_user(ctx.session, user_id), change="reactivate"
+        )
+    )

@@ -7,6 +7,7 @@ keep in the same database (DBOS Transact, eventsourcing) are ignored.
 from __future__ import annotations
 
 from alembic import context
+
 from qylon_server.migrate import include_object
 from qylon_server.models import Base
 

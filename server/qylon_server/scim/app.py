@@ -63,24 +63,38 @@ class TooManyRequests(SCIMException):
 
 def provider() -> ScimProvider:
     config = ServiceProviderConfig(
-        documentation_uri=Reference[External]("https://github.com/qylon/qylon/blob/main/docs/users.md#scim"),
+        documentation_uri=Reference[External](
+            "https://github.com/qylon/qylon/blob/main/docs/users.md#scim"
+        ),
         patch=Patch(supported=True),
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
         filter=Filter(supported=True, max_results=MAX_PAGE),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=False),
         etag=ETag(supported=True),
-        pagination=Pagination(cursor=False, index=True, default_pagination_method="index",
-                              default_page_size=PAGE, max_page_size=MAX_PAGE),
-        authentication_schemes=[AuthenticationScheme(
-            type=AuthenticationScheme.Type.oauthbearertoken, name="Bearer token",
-            description="A Qylon API key with the scim scope: qylon auth keys create --scope scim",
-            spec_uri=Reference[External]("https://datatracker.ietf.org/doc/html/rfc6750"), primary=True,
-        )],
+        pagination=Pagination(
+            cursor=False,
+            index=True,
+            default_pagination_method="index",
+            default_page_size=PAGE,
+            max_page_size=MAX_PAGE,
+        ),
+        authentication_schemes=[
+            AuthenticationScheme(
+                type=AuthenticationScheme.Type.oauthbearertoken,
+                name="Bearer token",
+                description="A Qylon API key with the scim scope: qylon auth keys create --scope scim",
+                spec_uri=Reference[External]("https://datatracker.ietf.org/doc/html/rfc6750"),
+                primary=True,
+            )
+        ],
     )
     return ScimProvider(
         models=[QylonUser, EnterpriseUser, Group],
-        resource_types=[ResourceType.from_resource(UserResource), ResourceType.from_resource(Group)],
+        resource_types=[
+            ResourceType.from_resource(UserResource),
+            ResourceType.from_resource(Group),
+        ],
         config=config,
         policy=POLICY,
     )
@@ -94,7 +108,9 @@ class ScimApp(ASGIApplication):
     async def read_request(self, scope, receive) -> ScimRequest:
         request = await super().read_request(scope, receive)
         client = scope.get("client")
-        request.subject = client[0] if client else "unknown"  # the caller's address, until authenticated
+        request.subject = (
+            client[0] if client else "unknown"
+        )  # the caller's address, until authenticated
         return request
 
     async def dispatch_request(self, request: ScimRequest) -> ScimResponse:
@@ -111,7 +127,9 @@ class ScimApp(ASGIApplication):
         try:
             return self._authenticated(request)
         except IntegrityError:  # two requests made the same user at once: the database kept one
-            raise UniquenessException(detail="That value was taken by another request at the same time.") from None
+            raise UniquenessException(
+                detail="That value was taken by another request at the same time."
+            ) from None
         except ApiError as exc:
             if exc.status == 429:
                 raise TooManyRequests(detail=exc.message) from None
@@ -121,13 +139,20 @@ class ScimApp(ASGIApplication):
         scheme, _, token = (request.header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             self.state.limiter.check_failure(request.subject)
-            raise UnauthorizedException(detail="Send Authorization: Bearer <a Qylon API key with the scim scope>.")
+            raise UnauthorizedException(
+                detail="Send Authorization: Bearer <a Qylon API key with the scim scope>."
+            )
         token = token.strip()
         with self.state.db.session(None, key_hash=key_hash(self.state, token)) as session:
             principal = authenticate(self.state, session, token, request.subject)
             if "scim" not in principal.key.scopes or rank(principal.user.role) < rank("admin"):
-                raise ForbiddenException(detail="This API key lacks the scim scope (an admin's key made with --scope scim).")
-            storage = SqlStorage(session, Provisioner(session, principal, via="scim"),
-                                 phone_region=self.state.settings.phone_region,
-                                 max_scan=self.state.settings.scim_filter_max_scan)
+                raise ForbiddenException(
+                    detail="This API key lacks the scim scope (an admin's key made with --scope scim)."
+                )
+            storage = SqlStorage(
+                session,
+                Provisioner(session, principal, via="scim"),
+                phone_region=self.state.settings.phone_region,
+                max_scan=self.state.settings.scim_filter_max_scan,
+            )
             return ScimHandler(self.service, storage).handle(request)

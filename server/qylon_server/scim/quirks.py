@@ -22,7 +22,9 @@ import re
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 OPERATORS = r"eq|ne|co|sw|ew|gt|ge|lt|le"
 # an operator followed by a bare word that is not JSON (true, false, null, a number)
-BARE = re.compile(rf'(?i)(\s(?:{OPERATORS})\s+)(?!(?:true|false|null)\b|-?\d[\d.eE+-]*(?:[\s)\]]|$)|")([^\s"()\[\]]+)')
+BARE = re.compile(
+    rf'(?i)(\s(?:{OPERATORS})\s+)(?!(?:true|false|null)\b|-?\d[\d.eE+-]*(?:[\s)\]]|$)|")([^\s"()\[\]]+)'
+)
 
 
 # an enterprise attribute without its schema, compared (not followed by "." or "[")
@@ -35,8 +37,12 @@ def fix_filter(text: str) -> str:
     """``externalId eq jyoung`` -> ``externalId eq "jyoung"``; ``manager eq 1`` -> the
     enterprise ``manager.value``; anything else unchanged."""
     text = BARE.sub(lambda m: f"{m.group(1)}{json.dumps(m.group(2))}", " " + text)[1:]
-    return UNQUALIFIED.sub(lambda m: f"{ENTERPRISE}:{m.group(1)}" + (".value" if m.group(1).lower() == "manager" else ""),
-                           text)
+    return UNQUALIFIED.sub(
+        lambda m: (
+            f"{ENTERPRISE}:{m.group(1)}" + (".value" if m.group(1).lower() == "manager" else "")
+        ),
+        text,
+    )
 
 
 def _manager(value):
@@ -44,7 +50,12 @@ def _manager(value):
         value = {"value": value} if value else None
     elif isinstance(value, list) and len(value) <= 1:
         value = value[0] if value else None
-    if isinstance(value, dict) and isinstance(value.get("value"), str) and value["value"] and not value.get("$ref"):
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("value"), str)
+        and value["value"]
+        and not value.get("$ref")
+    ):
         value = {**value, "$ref": f"Users/{value['value']}"}
     return value
 
@@ -57,7 +68,14 @@ def _fix_extension(document: dict) -> None:
                     ext[name] = _manager(ext[name])
 
 
-ENTERPRISE_NAMES = ("manager", "department", "employeeNumber", "costCenter", "organization", "division")
+ENTERPRISE_NAMES = (
+    "manager",
+    "department",
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "division",
+)
 
 
 def _qualified(path: str) -> str:

@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from pydantic import ValidationError
-from qylon_cli import addresses
-from qylon_cli.schemas import BulkUserFields
 from scim2_models import (
     Address,
+    ConflictException,
+    Context,
     Email,
     EnterpriseUser,
     ForbiddenException,
@@ -41,21 +41,25 @@ from scim2_models import (
     ResourceType,
     ScimFilter,
     SearchRequest,
+    TooManyException,
     UniquenessException,
 )
-from scim2_models import ConflictException, Context, TooManyException
 from scim2_models import Group as ScimGroup
 from scim2_models import GroupMember as ScimMember
 from scim2_models import User as ScimUser
-from scim2_models.path import Comparison, CompareOperator, LogicalExpr, LogicalOperator
+from scim2_models.path import CompareOperator, Comparison, LogicalExpr, LogicalOperator
 from scim2_server.storage import ScimStorage, SearchPage
 from scim2_server.utils import parametrize
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from qylon_cli import addresses
+from qylon_cli.schemas import BulkUserFields
+
 from ..models import Group, GroupMember, User, now
 from ..payloads import read_payload
 from ..provisioning import Duplicate, Provisioner, Refused
+
 
 class RequiredEmail(Email):
     value: Annotated[str | None, Required.true] = None
@@ -73,16 +77,39 @@ class QylonUser(ScimUser):
 
 UserResource = QylonUser[EnterpriseUser]
 # enterprise attributes kept among the user's custom attributes, by their SCIM names
-KEPT = {"employee_number": "employeeNumber", "cost_center": "costCenter",
-        "organization": "organization", "division": "division"}
+KEPT = {
+    "employee_number": "employeeNumber",
+    "cost_center": "costCenter",
+    "organization": "organization",
+    "division": "division",
+}
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 RESPONSE = Context.RESOURCE_QUERY_RESPONSE
 # what the columns hold, so not kept in users.scim
-MAPPED = ("id", "meta", "schemas", "userName", "displayName", "title", "active", "externalId", "groups")
+MAPPED = (
+    "id",
+    "meta",
+    "schemas",
+    "userName",
+    "displayName",
+    "title",
+    "active",
+    "externalId",
+    "groups",
+)
 # the user fields a SCIM replacement owns: cleared when the identity provider leaves them out
-OWNED = {"given_name", "family_name", "display_name", "title", "phone", "location", "department",
-         "external_id", "attributes"}
+OWNED = {
+    "given_name",
+    "family_name",
+    "display_name",
+    "title",
+    "phone",
+    "location",
+    "department",
+    "external_id",
+    "attributes",
+}
 
 
 def version(updated_at) -> str:
@@ -109,22 +136,37 @@ def refusals() -> Iterator[None]:
 class SqlStorage(ScimStorage):
     """One request's storage: ``session`` is its transaction, ``provisioner`` its rules."""
 
-    def __init__(self, session: Session, provisioner: Provisioner, *, phone_region: str | None = None,
-                 max_scan: int = 1000):
+    def __init__(
+        self,
+        session: Session,
+        provisioner: Provisioner,
+        *,
+        phone_region: str | None = None,
+        max_scan: int = 1000,
+    ):
         self.s, self.p = session, provisioner
         self.max_scan = max_scan  # resources a filter SQL cannot narrow may be checked in memory
         self.phone_region = phone_region  # for national numbers (no +country code), e.g. "US"
 
     # -- reading ---------------------------------------------------------------
-    def get(self, resource_type: ResourceType, resource_id: str, *, response_parameters=None) -> Resource[Any]:
+    def get(
+        self, resource_type: ResourceType, resource_id: str, *, response_parameters=None
+    ) -> Resource[Any]:
         if resource_type.name == "User":
             return self._users_as_scim([self._user(resource_id)])[0]
         return self._groups_as_scim([self._group(resource_id)])[0]
 
-    def search(self, resource_types: list[ResourceType], search_request: SearchRequest[Any], *,
-               position: Any = None) -> SearchPage:
+    def search(
+        self,
+        resource_types: list[ResourceType],
+        search_request: SearchRequest[Any],
+        *,
+        position: Any = None,
+    ) -> SearchPage:
         if len(resource_types) != 1:
-            raise NotImplementedException(detail="Search one resource type at a time: /Users or /Groups.")
+            raise NotImplementedException(
+                detail="Search one resource type at a time: /Users or /Groups."
+            )
         is_user = resource_types[0].name == "User"
         model, convert = (User, self._users_as_scim) if is_user else (Group, self._groups_as_scim)
         query = select(model)
@@ -145,10 +187,13 @@ class SqlStorage(ScimStorage):
             query = query.where(narrowed)
         candidates = self.s.scalar(select(func.count()).select_from(query.subquery())) or 0
         if candidates > self.max_scan:
-            raise TooManyException(detail=(
-                f"This filter would be checked against {candidates} resources one by one (the most is "
-                f"{self.max_scan}). Filter with eq, co or sw on userName, emails, externalId, displayName, "
-                "name.givenName, name.familyName or title (users), or displayName, externalId (groups)."))
+            raise TooManyException(
+                detail=(
+                    f"This filter would be checked against {candidates} resources one by one (the most is "
+                    f"{self.max_scan}). Filter with eq, co or sw on userName, emails, externalId, displayName, "
+                    "name.givenName, name.familyName or title (users), or displayName, externalId (groups)."
+                )
+            )
         resource_model = UserResource if is_user else ScimGroup
         if not scim_filter.models:
             scim_filter = parametrize(ScimFilter, resource_model)(str(scim_filter))
@@ -165,7 +210,9 @@ class SqlStorage(ScimStorage):
         return SearchPage(len(found), found[start:stop])
 
     def _user(self, user_id: str | None) -> User:
-        user = self.s.scalar(select(User).where(User.id == user_id, User.deprovisioned_at.is_(None)))
+        user = self.s.scalar(
+            select(User).where(User.id == user_id, User.deprovisioned_at.is_(None))
+        )
         if user is None:
             raise NotFoundException(detail=f"User {user_id} not found")
         return user
@@ -180,24 +227,34 @@ class SqlStorage(ScimStorage):
         ids = [u.id for u in users]
         memberships: dict[str, list[GroupMembership]] = {i: [] for i in ids}
         if ids:
-            rows = self.s.execute(select(GroupMember.user_id, Group.id, Group.display_name)
-                                  .join(Group, Group.id == GroupMember.group_id)
-                                  .where(GroupMember.user_id.in_(ids)).order_by(Group.display_name))
+            rows = self.s.execute(
+                select(GroupMember.user_id, Group.id, Group.display_name)
+                .join(Group, Group.id == GroupMember.group_id)
+                .where(GroupMember.user_id.in_(ids))
+                .order_by(Group.display_name)
+            )
             for user_id, group_id, name in rows:
-                memberships[user_id].append(GroupMembership(value=group_id, display=name, type="direct"))
+                memberships[user_id].append(
+                    GroupMembership(value=group_id, display=name, type="direct")
+                )
         return [_user_resource(u, memberships[u.id]) for u in users]
 
     def _groups_as_scim(self, groups: list[Group]) -> list[Resource[Any]]:
         ids = [g.id for g in groups]
         members: dict[str, list[ScimMember]] = {i: [] for i in ids}
         if ids:
-            rows = self.s.execute(select(GroupMember.group_id, User.id, func.coalesce(GroupMember.display, User.email))
-                                  .join(User, User.id == GroupMember.user_id)
-                                  .where(GroupMember.group_id.in_(ids), User.deprovisioned_at.is_(None))
-                                  .order_by(User.email))
+            rows = self.s.execute(
+                select(
+                    GroupMember.group_id, User.id, func.coalesce(GroupMember.display, User.email)
+                )
+                .join(User, User.id == GroupMember.user_id)
+                .where(GroupMember.group_id.in_(ids), User.deprovisioned_at.is_(None))
+                .order_by(User.email)
+            )
             for group_id, user_id, display in rows:
-                members[group_id].append(ScimMember(value=user_id, display=display, type="User",
-                                                    ref=f"Users/{user_id}"))
+                members[group_id].append(
+                    ScimMember(value=user_id, display=display, type="User", ref=f"Users/{user_id}")
+                )
         return [_group_resource(g, members[g.id]) for g in groups]
 
     # -- writing ---------------------------------------------------------------
@@ -205,8 +262,9 @@ class SqlStorage(ScimStorage):
         with refusals():
             if resource_type.name == "Group":
                 members, displays = self._members(resource)
-                group = self.p.create_group(resource.display_name or "", external_id=resource.external_id,
-                                            members=members)
+                group = self.p.create_group(
+                    resource.display_name or "", external_id=resource.external_id, members=members
+                )
                 self._keep_displays(group, displays)
                 self.p.finish()
                 return self._groups_as_scim([group])[0]
@@ -225,15 +283,24 @@ class SqlStorage(ScimStorage):
             self.p.finish()
         return self._users_as_scim([user])[0]
 
-    def update(self, resource_type: ResourceType, resource: Resource[Any], *,
-               expected_version: str | None = None) -> Resource[Any]:
+    def update(
+        self,
+        resource_type: ResourceType,
+        resource: Resource[Any],
+        *,
+        expected_version: str | None = None,
+    ) -> Resource[Any]:
         with refusals():
             if resource_type.name == "Group":
                 group = self._group(resource.id)
                 self._check_version(group, expected_version)
                 members, displays = self._members(resource)
-                self.p.update_group(group, name=resource.display_name or "", external_id=resource.external_id,
-                                    members=members)
+                self.p.update_group(
+                    group,
+                    name=resource.display_name or "",
+                    external_id=resource.external_id,
+                    members=members,
+                )
                 self._keep_displays(group, displays)
                 self.p.finish()
                 return self._groups_as_scim([group])[0]
@@ -246,7 +313,9 @@ class SqlStorage(ScimStorage):
             self.p.finish()
         return self._users_as_scim([user])[0]
 
-    def delete(self, resource_type: ResourceType, resource_id: str, *, expected_version: str | None = None) -> None:
+    def delete(
+        self, resource_type: ResourceType, resource_id: str, *, expected_version: str | None = None
+    ) -> None:
         with refusals():
             if resource_type.name == "Group":
                 group = self._group(resource_id)
@@ -268,13 +337,25 @@ class SqlStorage(ScimStorage):
         """Keep each member's display as the identity provider sent it."""
         self.s.flush()
         for user_id, display in displays.items():
-            self.s.execute(update(GroupMember).where(GroupMember.group_id == group.id, GroupMember.user_id == user_id)
-                           .values(display=display).execution_options(synchronize_session=False))
+            self.s.execute(
+                update(GroupMember)
+                .where(GroupMember.group_id == group.id, GroupMember.user_id == user_id)
+                .values(display=display)
+                .execution_options(synchronize_session=False)
+            )
 
     def _members(self, resource: ScimGroup) -> tuple[list[User], dict[str, str | None]]:
         displays = {m.value: m.display for m in resource.members or [] if m.value}
         ids = list(displays)
-        users = list(self.s.scalars(select(User).where(User.id.in_(ids), User.deprovisioned_at.is_(None)))) if ids else []
+        users = (
+            list(
+                self.s.scalars(
+                    select(User).where(User.id.in_(ids), User.deprovisioned_at.is_(None))
+                )
+            )
+            if ids
+            else []
+        )
         unknown = set(ids) - {u.id for u in users}
         if unknown:
             raise InvalidValueException(
@@ -282,7 +363,9 @@ class SqlStorage(ScimStorage):
             )
         return users, displays
 
-    def _user_fields(self, resource: UserResource, current: User | None = None) -> tuple[str, str | None, BulkUserFields]:
+    def _user_fields(
+        self, resource: UserResource, current: User | None = None
+    ) -> tuple[str, str | None, BulkUserFields]:
         """The email, the login (when the userName is not the email) and the fields of a SCIM
         user (its whole state: a replacement)."""
         user_name = (resource.user_name or "").strip()
@@ -293,7 +376,7 @@ class SqlStorage(ScimStorage):
             if email is None:
                 raise InvalidValueException(
                     detail="A user needs an email address (Qylon signs people in by email): "
-                           "send it as userName or in emails."
+                    "send it as userName or in emails."
                 )
         else:
             user_name = None
@@ -302,9 +385,15 @@ class SqlStorage(ScimStorage):
         if enterprise is not None and enterprise.manager is not None and enterprise.manager.value:
             manager = self.s.scalar(select(User).where(User.id == enterprise.manager.value))
             if manager is None:
-                raise InvalidValueException(detail=f"manager {enterprise.manager.value} is not a user here")
+                raise InvalidValueException(
+                    detail=f"manager {enterprise.manager.value} is not a user here"
+                )
             manager_email = manager.email
-        kept = {k: v for k, v in ((current.attributes if current else None) or {}).items() if k not in KEPT.values()}
+        kept = {
+            k: v
+            for k, v in ((current.attributes if current else None) or {}).items()
+            if k not in KEPT.values()
+        }
         for field, key in KEPT.items():
             value = getattr(enterprise, field, None) if enterprise is not None else None
             if value:
@@ -327,7 +416,9 @@ class SqlStorage(ScimStorage):
             )
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise InvalidValueException(detail=f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            raise InvalidValueException(
+                detail=f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+            ) from None
         return email, user_name, fields
 
 
@@ -367,16 +458,25 @@ def _user_resource(user: User, groups: list[GroupMembership]) -> Resource[Any]:
         external_id=user.external_id,
         user_name=user.user_name or user.email,
         name=Name(given_name=user.given_name, family_name=user.family_name)
-        if user.given_name or user.family_name else None,
+        if user.given_name or user.family_name
+        else None,
         display_name=user.display_name,
         title=user.title,
         active=user.status != "deactivated",
         emails=[RequiredEmail(value=user.email, type="work", primary=True)],
-        phone_numbers=[PhoneNumber(value=user.phone, type="work", primary=True)] if user.phone else None,
-        addresses=[Address(locality=user.location, type="work", primary=True)] if user.location else None,
+        phone_numbers=[PhoneNumber(value=user.phone, type="work", primary=True)]
+        if user.phone
+        else None,
+        addresses=[Address(locality=user.location, type="work", primary=True)]
+        if user.location
+        else None,
         groups=groups or None,
-        meta=Meta(resource_type="User", created=user.created_at, last_modified=user.updated_at,
-                  version=version(user.updated_at)),
+        meta=Meta(
+            resource_type="User",
+            created=user.created_at,
+            last_modified=user.updated_at,
+            version=version(user.updated_at),
+        ),
     )
     attributes = user.attributes or {}
     extension = {field: attributes[key] for field, key in KEPT.items() if attributes.get(key)}
@@ -389,8 +489,9 @@ def _user_resource(user: User, groups: list[GroupMembership]) -> Resource[Any]:
     kept = read_payload("user_scim", user.scim)
     if not kept:
         return resource
-    return UserResource.model_validate(_overlay(kept, resource.model_dump(scim_ctx=RESPONSE), user),
-                                       scim_ctx=RESPONSE)
+    return UserResource.model_validate(
+        _overlay(kept, resource.model_dump(scim_ctx=RESPONSE), user), scim_ctx=RESPONSE
+    )
 
 
 def _extra(resource: UserResource) -> dict:
@@ -402,9 +503,17 @@ def _extra(resource: UserResource) -> dict:
 def _overlay(kept: dict, mapped: dict, user: User) -> dict:
     """The kept SCIM document with the columns' values on top. A kept list stays when it
     still holds the column's value (more emails, a phone's display); else the column's wins."""
-    document = {**kept, **{k: v for k, v in mapped.items()
-                           if k not in ("name", "emails", "phoneNumbers", "addresses", ENTERPRISE)}}
-    name = {k: v for k, v in (kept.get("name") or {}).items() if k not in ("givenName", "familyName")}
+    document = {
+        **kept,
+        **{
+            k: v
+            for k, v in mapped.items()
+            if k not in ("name", "emails", "phoneNumbers", "addresses", ENTERPRISE)
+        },
+    }
+    name = {
+        k: v for k, v in (kept.get("name") or {}).items() if k not in ("givenName", "familyName")
+    }
     name.update(mapped.get("name") or {})
     document["name"] = name
     holds = {"emails": user.email, "phoneNumbers": user.phone, "addresses": user.location}
@@ -416,8 +525,11 @@ def _overlay(kept: dict, mapped: dict, user: User) -> dict:
             document.pop(key, None)
         elif not same:
             document[key] = mapped[key]
-    extension = {k: v for k, v in (kept.get(ENTERPRISE) or {}).items()
-                 if k not in ("department", "manager", *KEPT.values())}
+    extension = {
+        k: v
+        for k, v in (kept.get(ENTERPRISE) or {}).items()
+        if k not in ("department", "manager", *KEPT.values())
+    }
     extension.update(mapped.get(ENTERPRISE) or {})
     document[ENTERPRISE] = extension
     document["schemas"] = [USER_SCHEMA, ENTERPRISE] if extension else [USER_SCHEMA]
@@ -439,8 +551,12 @@ def _group_resource(group: Group, members: list[ScimMember]) -> Resource[Any]:
         external_id=group.external_id,
         display_name=group.display_name,
         members=members or None,
-        meta=Meta(resource_type="Group", created=group.created_at, last_modified=group.updated_at,
-                  version=version(group.updated_at)),
+        meta=Meta(
+            resource_type="Group",
+            created=group.created_at,
+            last_modified=group.updated_at,
+            version=version(group.updated_at),
+        ),
     )
 
 
@@ -450,12 +566,22 @@ def _columns(is_user: bool) -> dict[str, list[tuple[Any, str]]]:
     compare: "lower" (stored lower-cased), "exact" (case-exact) or "any" (stored as sent)."""
     if is_user:
         email = [(User.email, "lower")]
-        return {"username": [*email, (User.user_name, "any")], "emails": email, "emails.value": email,
-                "id": [(User.id, "exact")], "externalid": [(User.external_id, "exact")],
-                "displayname": [(User.display_name, "any")], "name.givenname": [(User.given_name, "any")],
-                "name.familyname": [(User.family_name, "any")], "title": [(User.title, "any")]}
-    return {"displayname": [(Group.name_key, "lower")], "id": [(Group.id, "exact")],
-            "externalid": [(Group.external_id, "exact")]}
+        return {
+            "username": [*email, (User.user_name, "any")],
+            "emails": email,
+            "emails.value": email,
+            "id": [(User.id, "exact")],
+            "externalid": [(User.external_id, "exact")],
+            "displayname": [(User.display_name, "any")],
+            "name.givenname": [(User.given_name, "any")],
+            "name.familyname": [(User.family_name, "any")],
+            "title": [(User.title, "any")],
+        }
+    return {
+        "displayname": [(Group.name_key, "lower")],
+        "id": [(Group.id, "exact")],
+        "externalid": [(Group.external_id, "exact")],
+    }
 
 
 def _narrow(node, columns: dict[str, list[tuple[Any, str]]]) -> ColumnElement[bool] | None:
@@ -472,8 +598,10 @@ def _narrow(node, columns: dict[str, list[tuple[Any, str]]]) -> ColumnElement[bo
     if not isinstance(node, Comparison) or not isinstance(node.value, str):
         return None
     path = node.attr_path
-    if path.uri and path.uri.lower() not in ("urn:ietf:params:scim:schemas:core:2.0:user",
-                                             "urn:ietf:params:scim:schemas:core:2.0:group"):
+    if path.uri and path.uri.lower() not in (
+        "urn:ietf:params:scim:schemas:core:2.0:user",
+        "urn:ietf:params:scim:schemas:core:2.0:group",
+    ):
         return None
     key = f"{path.attr}.{path.sub_attr}" if path.sub_attr else path.attr
     if key.lower() not in columns:
@@ -483,11 +611,16 @@ def _narrow(node, columns: dict[str, list[tuple[Any, str]]]) -> ColumnElement[bo
     conditions = []
     for column, stored in columns[key.lower()]:
         if node.op == CompareOperator.eq:  # these use the unique indexes
-            conditions.append({"lower": column == value, "exact": column == node.value}.get(
-                stored, func.lower(column) == value))
+            conditions.append(
+                {"lower": column == value, "exact": column == node.value}.get(
+                    stored, func.lower(column) == value
+                )
+            )
         elif node.op in patterns:
             escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(func.lower(column).like(patterns[node.op].format(escaped), escape="\\"))
+            conditions.append(
+                func.lower(column).like(patterns[node.op].format(escaped), escape="\\")
+            )
         else:
             return None
     return or_(*conditions)

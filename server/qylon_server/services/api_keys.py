@@ -30,7 +30,9 @@ def mine_or_admin(session: Session, principal, key_id: str) -> ApiKey:
     """A key the caller may see or revoke: their own, or anyone's with api_keys:admin."""
     row = find(session, key_id)
     if row.user_id != principal.user.id and not principal.can("api_keys:admin"):
-        raise ApiError(403, "This key belongs to someone else; managing it needs the admin scope and role.")
+        raise ApiError(
+            403, "This key belongs to someone else; managing it needs the admin scope and role."
+        )
     return row
 
 
@@ -38,8 +40,12 @@ def _may_manage_keys(principal) -> None:
     """A key that has been rotated keeps its data rights until it expires, never key management:
     whoever stole the old secret must not be able to outlive the rotation."""
     if principal.key.rotated_to_id is not None:
-        raise ApiError(403, "This key has been rotated: during its grace period it may read and write data, "
-                            "but not create, rotate or revoke keys.", hint="Use the new key.")
+        raise ApiError(
+            403,
+            "This key has been rotated: during its grace period it may read and write data, "
+            "but not create, rotate or revoke keys.",
+            hint="Use the new key.",
+        )
 
 
 def _may_hold_secret_of(principal, target: User) -> None:
@@ -50,22 +56,41 @@ def _may_hold_secret_of(principal, target: User) -> None:
     if target.id == me.id:
         return
     if not principal.can("api_keys:admin"):
-        raise ApiError(403, "Creating or rotating other users' keys needs the admin scope and role.")
+        raise ApiError(
+            403, "Creating or rotating other users' keys needs the admin scope and role."
+        )
     if rank(target.role) >= rank(me.role):
-        raise ApiError(403, f"A {me.role} cannot create or rotate the keys of a {target.role}: "
-                            "only someone of higher rank, or the user themself, may.",
-                       hint="Ask them to create their own key (qylon auth keys create).")
+        raise ApiError(
+            403,
+            f"A {me.role} cannot create or rotate the keys of a {target.role}: "
+            "only someone of higher rank, or the user themself, may.",
+            hint="Ask them to create their own key (qylon auth keys create).",
+        )
 
 
 def _under_the_cap(session: Session, target: User, cap: int) -> None:
     """At most ``cap`` active keys per user (keys in a rotation's grace period do not count)."""
     at = now()
-    active = session.scalar(select(func.count()).select_from(ApiKey).where(
-        ApiKey.user_id == target.id, ApiKey.revoked_at.is_(None), ApiKey.rotated_to_id.is_(None),
-        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > at))) or 0
+    active = (
+        session.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(
+                ApiKey.user_id == target.id,
+                ApiKey.revoked_at.is_(None),
+                ApiKey.rotated_to_id.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > at),
+            )
+        )
+        or 0
+    )
     if active >= cap:
-        raise ApiError(409, f"{target.email} already has {active} active API keys (the most allowed: {cap}).",
-                       code="too_many_keys", hint="Revoke keys no longer used (qylon auth keys revoke).")
+        raise ApiError(
+            409,
+            f"{target.email} already has {active} active API keys (the most allowed: {cap}).",
+            code="too_many_keys",
+            hint="Revoke keys no longer used (qylon auth keys revoke).",
+        )
 
 
 def _check_scopes(principal, target: User, scopes: list[str]) -> None:
@@ -74,14 +99,27 @@ def _check_scopes(principal, target: User, scopes: list[str]) -> None:
         mine.add("read")
     wanted = set(scopes)
     if "admin" not in mine and not wanted <= mine:
-        raise ApiError(403, f"A key with scopes {sorted(mine)} cannot create one with {sorted(wanted)}.")
+        raise ApiError(
+            403, f"A key with scopes {sorted(mine)} cannot create one with {sorted(wanted)}."
+        )
     beyond = wanted - scopes_allowed(target.role)
     if beyond:
-        raise ApiError(403, f"A {target.role} cannot hold keys with scope {', '.join(sorted(beyond))}.")
+        raise ApiError(
+            403, f"A {target.role} cannot hold keys with scope {', '.join(sorted(beyond))}."
+        )
 
 
-def create(session: Session, principal, *, user_id: str | None, name: str, scopes: list[str],
-           expires_in_days: int | None, pepper: bytes, cap: int) -> keys.NewKey:
+def create(
+    session: Session,
+    principal,
+    *,
+    user_id: str | None,
+    name: str,
+    scopes: list[str],
+    expires_in_days: int | None,
+    pepper: bytes,
+    cap: int,
+) -> keys.NewKey:
     """A key for the caller, or (api_keys:admin) for a user of lower rank."""
     me = principal.user
     _may_manage_keys(principal)
@@ -96,13 +134,23 @@ def create(session: Session, principal, *, user_id: str | None, name: str, scope
     _check_scopes(principal, target, scopes)
     _under_the_cap(session, target, cap)
     expires = now() + timedelta(days=expires_in_days) if expires_in_days else None
-    new = keys.create(session, pepper=pepper, user_id=target.id, name=name, scopes=scopes, expires_at=expires)
-    audit.record(session, principal, "api_key.create", target_type="api_key", target_id=new.row.id,
-                 detail={"user_id": target.id, "scopes": sorted(scopes), "prefix": new.row.prefix})
+    new = keys.create(
+        session, pepper=pepper, user_id=target.id, name=name, scopes=scopes, expires_at=expires
+    )
+    audit.record(
+        session,
+        principal,
+        "api_key.create",
+        target_type="api_key",
+        target_id=new.row.id,
+        detail={"user_id": target.id, "scopes": sorted(scopes), "prefix": new.row.prefix},
+    )
     return new
 
 
-def rotate(session: Session, principal, *, key_id: str, grace_seconds: int, pepper: bytes) -> keys.NewKey:
+def rotate(
+    session: Session, principal, *, key_id: str, grace_seconds: int, pepper: bytes
+) -> keys.NewKey:
     """A new secret; the old one keeps working for ``grace_seconds`` (0: stops now)."""
     _may_manage_keys(principal)
     row = mine_or_admin(session, principal, key_id)
@@ -110,8 +158,14 @@ def rotate(session: Session, principal, *, key_id: str, grace_seconds: int, pepp
     if not keys.is_usable(row):
         raise ApiError(409, "Only an active key can be rotated.", code="conflict")
     new = keys.rotate(session, row, pepper=pepper, grace=timedelta(seconds=grace_seconds))
-    audit.record(session, principal, "api_key.rotate", target_type="api_key", target_id=row.id,
-                 detail={"new_key_id": new.row.id, "grace_seconds": grace_seconds})
+    audit.record(
+        session,
+        principal,
+        "api_key.rotate",
+        target_type="api_key",
+        target_id=row.id,
+        detail={"new_key_id": new.row.id, "grace_seconds": grace_seconds},
+    )
     return new
 
 

@@ -3,15 +3,15 @@ organisation, case-insensitively; meetings that named a client are linked to it)
 
 from __future__ import annotations
 
-from qylon_cli.schemas import ClientCreate, ClientUpdate
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from qylon_cli.schemas import ClientCreate, ClientUpdate
+
 from ..errors import ApiError
-from ..models import Client
+from ..models import Client, now
 from ..models import Meeting as MeetingRow
-from ..models import now
 from . import audit
 from .rows import get_or_404
 
@@ -28,7 +28,9 @@ def _link_meetings(session, row: Client) -> None:
     """Meetings that named this client before it existed (or under its new name) get linked."""
     session.execute(
         update(MeetingRow)
-        .where(func.lower(MeetingRow.client_name) == row.name.lower(), MeetingRow.client_id.is_(None))
+        .where(
+            func.lower(MeetingRow.client_name) == row.name.lower(), MeetingRow.client_id.is_(None)
+        )
         .values(client_id=row.id)
     )
 
@@ -50,7 +52,14 @@ def create(session: Session, principal, *, body: ClientCreate) -> Client:
     session.add(row)
     _flush_unique(session, name)
     _link_meetings(session, row)
-    audit.record(session, principal, "client.create", target_type="client", target_id=row.id, detail={"name": name})
+    audit.record(
+        session,
+        principal,
+        "client.create",
+        target_type="client",
+        target_id=row.id,
+        detail={"name": name},
+    )
     return row
 
 
@@ -61,10 +70,14 @@ def change(session: Session, principal, *, row: Client, body: ClientUpdate) -> C
     if "name" in changes:
         changes["name"] = changes["name"].strip()
         clash = session.scalar(
-            select(Client.id).where(func.lower(Client.name) == changes["name"].lower(), Client.id != row.id)
+            select(Client.id).where(
+                func.lower(Client.name) == changes["name"].lower(), Client.id != row.id
+            )
         )
         if clash:
-            raise ApiError(409, f"A client named {changes['name']!r} already exists.", code="conflict")
+            raise ApiError(
+                409, f"A client named {changes['name']!r} already exists.", code="conflict"
+            )
     if "tags" in changes:
         changes["tags"] = _tags(changes["tags"] or [])
     for key, value in changes.items():
@@ -73,8 +86,14 @@ def change(session: Session, principal, *, row: Client, body: ClientUpdate) -> C
     _flush_unique(session, row.name)
     if "name" in changes:
         _link_meetings(session, row)
-    audit.record(session, principal, "client.update", target_type="client", target_id=row.id,
-                 detail={"fields": sorted(changes)})
+    audit.record(
+        session,
+        principal,
+        "client.update",
+        target_type="client",
+        target_id=row.id,
+        detail={"fields": sorted(changes)},
+    )
     return row
 
 

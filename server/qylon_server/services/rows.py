@@ -21,6 +21,3 @@ def get_or_404(session: Session, model: type[T], row_id: str | tuple, *, what: s
     if row is None:
         raise not_found(what)
     return row
-
-
-

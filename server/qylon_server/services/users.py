@@ -12,9 +12,10 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from qylon_cli.schemas import BulkOutcome, BulkRequest, BulkResult, UserInvite
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from qylon_cli.schemas import BulkOutcome, BulkRequest, BulkResult, UserInvite
 
 from ..errors import ApiError
 from ..models import IdempotencyKey, User
@@ -52,24 +53,41 @@ def change(session: Session, principal, *, user: User, change: str) -> User:
 
 def bulk(session: Session, principal, *, request: BulkRequest, idempotency_key: str) -> BulkResult:
     """Apply a batch in the caller's transaction; a repeated key answers the stored result."""
-    digest = hashlib.sha256(json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
     previous = session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == idempotency_key))
     if previous is not None:
         if previous.request_hash != digest:
-            raise ApiError(409, "This Idempotency-Key was used for a different batch.", code="idempotency_key_reused",
-                           hint="Use a new key for each distinct batch.")
-        return BulkResult.model_validate({**read_payload("idempotency_response", previous.response), "replayed": True})
+            raise ApiError(
+                409,
+                "This Idempotency-Key was used for a different batch.",
+                code="idempotency_key_reused",
+                hint="Use a new key for each distinct batch.",
+            )
+        return BulkResult.model_validate(
+            {**read_payload("idempotency_response", previous.response), "replayed": True}
+        )
     with refusals():
-        outcomes = Provisioner(session, principal, via="bulk", create_groups=request.create_groups).apply(request.items)
+        outcomes = Provisioner(
+            session, principal, via="bulk", create_groups=request.create_groups
+        ).apply(request.items)
     result = _result(outcomes)
-    session.add(IdempotencyKey(key=idempotency_key, request_hash=digest,
-                               response=stored("idempotency_response", result.model_dump(mode="json"))))
+    session.add(
+        IdempotencyKey(
+            key=idempotency_key,
+            request_hash=digest,
+            response=stored("idempotency_response", result.model_dump(mode="json")),
+        )
+    )
     return result
 
 
 def _result(outcomes: list[Outcome]) -> BulkResult:
     results = [
-        BulkOutcome(index=i, email=o.user.email, outcome=o.outcome, user_id=o.user.id, changed=o.changed)
+        BulkOutcome(
+            index=i, email=o.user.email, outcome=o.outcome, user_id=o.user.id, changed=o.changed
+        )
         for i, o in enumerate(outcomes)
     ]
     counts: dict[str, int] = {}

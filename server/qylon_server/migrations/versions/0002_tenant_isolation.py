@@ -39,7 +39,9 @@ def upgrade() -> None:
             "OR key_hash = current_setting('app.key_hash', true)) "
             f"WITH CHECK (org_id = {ORG})"
         )
-        op.execute(f"CREATE POLICY tenant_isolation ON organisations USING (id = {ORG}) WITH CHECK (id = {ORG})")
+        op.execute(
+            f"CREATE POLICY tenant_isolation ON organisations USING (id = {ORG}) WITH CHECK (id = {ORG})"
+        )
         op.execute(
             """
             CREATE FUNCTION qylon_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

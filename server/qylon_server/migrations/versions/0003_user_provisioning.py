@@ -46,8 +46,12 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["org_id"], ["organisations.id"], name=op.f("fk_invitations_org_id_organisations")),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_invitations_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organisations.id"], name=op.f("fk_invitations_org_id_organisations")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_invitations_user_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invitations")),
     )
     op.create_index(op.f("ix_invitations_org_id"), "invitations", ["org_id"])
@@ -60,7 +64,9 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("response", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["org_id"], ["organisations.id"], name=op.f("fk_idempotency_keys_org_id_organisations")),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organisations.id"], name=op.f("fk_idempotency_keys_org_id_organisations")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("org_id", "key", name="uq_idempotency_keys_org_key"),
     )

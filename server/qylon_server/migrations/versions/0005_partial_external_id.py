@@ -27,18 +27,22 @@ USER_NAME = sa.text("user_name IS NOT NULL")
 
 
 def upgrade() -> None:
-    with _keeping_user_name_index():
-        with op.batch_alter_table("users") as batch:
-            batch.drop_constraint("uq_users_org_external_id", type_="unique")
-    op.create_index("uq_users_org_external_id", "users", ["org_id", "external_id"], unique=True,
-                    postgresql_where=WHERE, sqlite_where=WHERE)
+    with _keeping_user_name_index(), op.batch_alter_table("users") as batch:
+        batch.drop_constraint("uq_users_org_external_id", type_="unique")
+    op.create_index(
+        "uq_users_org_external_id",
+        "users",
+        ["org_id", "external_id"],
+        unique=True,
+        postgresql_where=WHERE,
+        sqlite_where=WHERE,
+    )
 
 
 def downgrade() -> None:
     op.drop_index("uq_users_org_external_id", table_name="users")
-    with _keeping_user_name_index():
-        with op.batch_alter_table("users") as batch:
-            batch.create_unique_constraint("uq_users_org_external_id", ["org_id", "external_id"])
+    with _keeping_user_name_index(), op.batch_alter_table("users") as batch:
+        batch.create_unique_constraint("uq_users_org_external_id", ["org_id", "external_id"])
 
 
 @contextmanager
@@ -47,5 +51,11 @@ def _keeping_user_name_index():
     (0004's lower(user_name)), so it would be lost: drop it first, make it again after."""
     op.drop_index("ix_users_org_user_name", table_name="users")
     yield
-    op.create_index("ix_users_org_user_name", "users", ["org_id", sa.text("lower(user_name)")], unique=True,
-                    postgresql_where=USER_NAME, sqlite_where=USER_NAME)
+    op.create_index(
+        "ix_users_org_user_name",
+        "users",
+        ["org_id", sa.text("lower(user_name)")],
+        unique=True,
+        postgresql_where=USER_NAME,
+        sqlite_where=USER_NAME,
+    )
