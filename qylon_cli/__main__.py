@@ -11,12 +11,13 @@ from .errors import EXIT_FAILURE, QylonError
 def main(argv: list[str] | None = None) -> None:
     from . import output, paths
     from .cli.app import build_app
+    from .cli.completion import answer_if_asked
 
     paths.make_private()  # umask 0077; QYLON_HOME and what is in it owner-only
 
     if argv is not None:
         # Used when called programmatically (tests): reset per-run state.
-        output._state["json"] = False
+        output._state.update(json=False, jq=None)
     try:
         try:
             app = build_app()
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
             if "--json" in (sys.argv[1:] if argv is None else argv):
                 output._remember_json(True)
             raise
+        answer_if_asked(os.environ)
         app(args=argv, prog_name="qylon")
     except QylonError as exc:
         output.error(exc.to_dict())

@@ -13,13 +13,36 @@ from typing import Annotated, Any
 
 import typer
 
-_state = {"json": False}
+_state: dict[str, Any] = {"json": False, "jq": None}
 
 
 def _remember_json(value: bool) -> bool:
     if value:
         _state["json"] = True
     return value
+
+
+def _remember_jq(value: str | None) -> str | None:
+    """``--jq EXPR`` (added to every command with --json): checked now, so a bad expression
+    is a usage error before the command does anything; implies --json."""
+    if value is not None:
+        _state["json"] = True
+        _state["jq"] = _compile_jq(value)
+    return value
+
+
+def _compile_jq(expression: str):
+    import jq
+
+    from .errors import UsageError
+
+    try:
+        return jq.compile(expression)
+    except ValueError as exc:
+        raise UsageError(
+            f"--jq: {_jq_message(exc)}",
+            hint="See https://jqlang.org/manual/ ; e.g. --jq '.data.items[].email'.",
+        ) from None
 
 
 JsonOption = Annotated[
@@ -86,12 +109,53 @@ def dumps(document: Any) -> str:
 
 
 def emit(data: Any, human: Callable[[Any], None] | None = None) -> None:
-    """Print a command's result: JSON when --json was given, else ``human(console)``."""
+    """Print a command's result: JSON when --json was given (filtered by --jq when given),
+    else ``human(console)``."""
+    if _state["jq"] is not None:
+        _write_jq({"data": json.loads(dumps(data))})
+        return
     if _state["json"] or human is None:
         sys.stdout.write(dumps({"data": data}) + "\n")
         sys.stdout.flush()
         return
     human(stdout())
+
+
+def emit_list(
+    items: list,
+    human: Callable[[Any], None] | None = None,
+    *,
+    total: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> None:
+    """Print a list, in the one shape every list command uses in --json (the server's page):
+    ``{"items": [...], "total": N, "limit": L or null, "offset": O}``. ``human`` gets the
+    console and the items."""
+    page = {
+        "items": items,
+        "total": len(items) if total is None else total,
+        "limit": limit,
+        "offset": offset,
+    }
+    emit(page, None if human is None else lambda console: human(console, items))
+
+
+def _jq_message(exc: ValueError) -> str:
+    return str(exc).splitlines()[0].removeprefix("jq: error: ").rstrip(":")
+
+
+def _write_jq(document: Any) -> None:
+    from .errors import UsageError
+
+    try:
+        results = _state["jq"].input_value(document).all()
+    except ValueError as exc:
+        raise UsageError(f"--jq: {_jq_message(exc)}") from None
+    for result in results:
+        text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+        sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def warn(message: str) -> None:

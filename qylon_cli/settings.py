@@ -67,6 +67,92 @@ def _coerce(key: str, raw: str, like: Any) -> Any:
     return raw
 
 
+MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
+
+
+def _folder_model(settings: Settings, key: str, value: Any) -> None:
+    path = Path(str(value)).expanduser()
+    missing = [name for name in MODEL_FILES if not (path / name).is_file()]
+    if missing:
+        what = "does not exist" if not path.exists() else f"has no {', '.join(missing)}"
+        raise InvalidInput(
+            f"{key}: {value} {what}; a model is a CTranslate2 Whisper folder "
+            f"({', '.join(MODEL_FILES)}).",
+            hint="Convert one with ct2-transformers-converter --copy_files tokenizer.json, "
+            "or use a faster-whisper model folder.",
+        )
+
+
+def _transcribe_model(settings: Settings, key: str, value: Any) -> None:
+    """The bundled model (the shipped default), a name declared under [models], or a folder."""
+    if value == settings.defaults.get(key) or f"models.{value}" in settings.user:
+        return
+    if "/" in str(value) or str(value).startswith(("~", ".")):
+        _folder_model(settings, key, value)
+        return
+    raise InvalidInput(
+        f"{key}: {value!r} is not the bundled {settings.defaults.get(key)}, not a name in "
+        "[models], and not a model folder.",
+        hint=f"Declare it first: qylon config set models.{value} /path/to/ctranslate2-model",
+    )
+
+
+def _one_of(*choices: str):
+    def check(settings: Settings, key: str, value: Any) -> None:
+        if value not in choices:
+            raise InvalidInput(f"{key} must be one of {', '.join(choices)}; not {value!r}.")
+
+    return check
+
+
+def _url(settings: Settings, key: str, value: Any) -> None:
+    if value and not str(value).startswith(("http://", "https://")):
+        raise InvalidInput(f"{key} must be an http:// or https:// URL, not {value!r}.")
+
+
+def _at_least(low: float, high: float | None = None):
+    def check(settings: Settings, key: str, value: Any) -> None:
+        if value < low or (high is not None and value > high):
+            limits = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise InvalidInput(f"{key} must be {limits}, not {value!r}.")
+
+    return check
+
+
+# What `config set` checks beyond the type, so that a bad value is refused when it is set
+# rather than reported later by the command that reads it. "models.*" covers every name.
+CHECKS: dict[str, Any] = {
+    "models.*": _folder_model,
+    "transcribe.model": _transcribe_model,
+    "transcribe.device": _one_of("cpu", "cuda", "auto"),
+    "transcribe.compute_type": _one_of(
+        "default",
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    ),
+    "transcribe.beam_size": _at_least(1, 20),
+    "transcribe.threads": _at_least(0),
+    "llm.base_url": _url,
+    "server.url": _url,
+    "agent.concurrency": _at_least(1),
+    "speakers.match_threshold": _at_least(0.0, 1.0),
+}
+
+
+def check(settings: Settings, key: str, value: Any) -> None:
+    """Refuse a value that the setting cannot hold (InvalidInput naming key and value)."""
+    rule = CHECKS.get(key) or CHECKS.get(key.split(".", 1)[0] + ".*")
+    if rule is not None:
+        rule(settings, key, value)
+
+
 @dataclass
 class Value:
     key: str
@@ -131,8 +217,16 @@ class Settings:
             return default
 
     def all(self) -> list[Value]:
-        keys = sorted(set(self.defaults) | set(self.user))
-        return [self.lookup(k) for k in keys]
+        """Every key: shipped, in the user's file, or declared by a plugin (a key declared
+        with a type and no default shows as unset)."""
+        keys = sorted(set(self.defaults) | set(self.user) | set(plugin_keys()))
+        return [self._lookup_or_unset(k) for k in keys]
+
+    def _lookup_or_unset(self, key: str) -> Value:
+        try:
+            return self.lookup(key)
+        except NotFound:
+            return Value(key, None, "unset")
 
     def set(self, key: str, raw: str) -> Value:
         if not self.known(key):
@@ -140,6 +234,7 @@ class Settings:
                 f"Unknown setting {key!r}.", hint="`qylon config show` lists every key."
             )
         value = _coerce(key, raw, self.like(key))
+        check(self, key, value)
         self._write(key, value)
         return Value(key, value, "config")
 

@@ -8,6 +8,7 @@ import typer
 
 from .. import __version__, output, plugins
 from ..errors import MissingPart
+from . import completion, finish
 
 # Command groups that belong to parts installed separately, and the extra that brings each.
 PARTS = {
@@ -31,7 +32,8 @@ def _add_missing(app: typer.Typer, name: str, part: str, help_text: str) -> None
 
     @app.command(
         name,
-        help=f"{help_text} (needs qylon\\[{part}])",
+        help=f"{help_text} (needs qylon[{part}])",
+        short_help=f"{help_text.rstrip('.')} (needs qylon[{part}]).",
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
         add_help_option=False,
     )
@@ -48,8 +50,9 @@ def build_app() -> typer.Typer:
         "Example: qylon meeting transcribe call.m4a --client Acme",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        rich_markup_mode="rich",
+        rich_markup_mode=None,
         add_completion=False,
+        cls=finish.Root,
     )
 
     @app.callback()
@@ -73,6 +76,7 @@ def build_app() -> typer.Typer:
         return register
 
     plugins.host().call("register_commands", register_for)
+    app.command("completion")(completion.completion)
     for name, (part, help_text) in PARTS.items():
         if name not in registered:
             _add_missing(app, name, part, help_text)

@@ -251,7 +251,7 @@ def keys_list(
     with ApiClient.from_credentials() as api:
         keys = api.get("/v1/api-keys", all_users=str(all_users).lower() if all_users else None)
     rows = _key_rows(keys)
-    output.emit(rows, lambda c: _key_table(c, keys))
+    output.emit_list(rows, lambda c, _: _key_table(c, keys))
 
 
 @keys_app.command("rotate")

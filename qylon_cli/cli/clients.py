@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .. import output
+from .. import output, paging
 from ..client import ApiClient
 
 app = typer.Typer(
@@ -91,6 +91,7 @@ def list_(
     all_: Annotated[bool, typer.Option("--all", help="Active and archived clients.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many.")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many.")] = 0,
+    paginate: paging.PaginateOption = False,
     json: output.JsonOption = False,
 ) -> None:
     """List clients alphabetically.
@@ -99,8 +100,17 @@ def list_(
     """
     status = "all" if all_ else "archived" if archived else "active"
     with ApiClient.from_credentials() as api:
-        page = api.get("/v1/clients", q=search, tag=tag, status=status, limit=limit, offset=offset)
-    output.emit(page, lambda c: _table(c, page["items"], page["total"]))
+        page = paging.fetch(
+            api,
+            "/v1/clients",
+            paginate=paginate,
+            limit=limit,
+            offset=offset,
+            q=search,
+            tag=tag,
+            status=status,
+        )
+    paging.emit(page, _table)
 
 
 @app.command()

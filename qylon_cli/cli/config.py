@@ -23,15 +23,15 @@ def show(json: output.JsonOption = False) -> None:
     values = settings.load().all()
     data = [{"key": v.key, "value": v.value, "source": v.source} for v in values]
 
-    def human(console) -> None:
+    def human(console, rows) -> None:
         from rich.table import Table
 
         table = Table("key", "value", "source", box=None)
-        for row in data:
+        for row in rows:
             table.add_row(row["key"], repr(row["value"]), row["source"])
         console.print(table)
 
-    output.emit(data, human)
+    output.emit_list(data, human)
 
 
 @app.command("get")
@@ -56,7 +56,9 @@ def set_(
     value: Annotated[str, typer.Argument(help="The new value.")],
     json: output.JsonOption = False,
 ) -> None:
-    """Write a setting to your config file.
+    """Write a setting to your config file, after checking it: its type, and for some keys
+    more (a model folder must hold a CTranslate2 model, a URL must be http(s), a device one
+    of cpu, cuda, auto). Plugins' keys (`qylon config show` lists them) are set the same way.
 
     Example: qylon config set models.small /opt/models/faster-whisper-small
     """

@@ -19,7 +19,7 @@ def list_(json: output.JsonOption = False) -> None:
     """
     rows = plugins.describe()
 
-    def human(console) -> None:
+    def human(console, rows) -> None:
         from rich.markup import escape
         from rich.table import Table
 
@@ -33,4 +33,4 @@ def list_(json: output.JsonOption = False) -> None:
             table.add_row(row["name"], row["package"] or "", row["version"] or "", hooks)
         console.print(table if rows else "No plugins loaded.")
 
-    output.emit(rows, human)
+    output.emit_list(rows, human)

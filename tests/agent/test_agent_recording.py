@@ -48,7 +48,7 @@ def test_record_hands_transcription_to_the_agent(qylon, pulse, qylon_home, jfk_w
         assert code == 0, err
         meeting = json.loads(out)["data"]["meeting"]
         assert wer(REFERENCE, " ".join(s["text"] for s in meeting["segments"])) <= 0.1
-        [job] = qylon("agent", "jobs", "--all", "--json").json["data"]
+        [job] = qylon("agent", "jobs", "--all", "--json").json["data"]["items"]
         assert (job["kind"], job["status"], job["result"]["meeting_id"]) == (
             "recording",
             "done",

@@ -135,7 +135,7 @@ def test_meeting_speakers_lists_sources_and_accepts_a_suggestion(qylon, qylon_ho
     r = qylon("meeting", "speakers", meeting.id[:8], "--json")
     code, out = r.code, r.stdout
     assert code == 0
-    rows = {r["id"]: r for r in json.loads(out)["data"]}
+    rows = {r["id"]: r for r in json.loads(out)["data"]["items"]}
     assert (
         rows["SPEAKER_2"]["name"] is None and rows["SPEAKER_2"]["suggestions"][0]["name"] == "Bob"
     )
@@ -144,7 +144,7 @@ def test_meeting_speakers_lists_sources_and_accepts_a_suggestion(qylon, qylon_ho
     assert code == 0 and json.loads(out)["data"]["name"] == "Bob"
     r = qylon("meeting", "speakers", meeting.id[:8], "--json")
     code, out = r.code, r.stdout
-    rows = {r["id"]: r for r in json.loads(out)["data"]}
+    rows = {r["id"]: r for r in json.loads(out)["data"]["items"]}
     assert rows["SPEAKER_2"]["name"] == "Bob" and rows["SPEAKER_2"]["name_source"] == "user"
     r = qylon("meeting", "speakers", meeting.id[:8], "accept", "SPEAKER_1", "--json")
     code, out = r.code, r.stdout

@@ -84,7 +84,10 @@ def test_edit_title_client_and_date_moves_relative_due_dates(qylon, qylon_home):
         "2026-11-18T09:30",
         "given",
     )  # the time of day is kept
-    assert qylon("meeting", "list", "--client", "globex", "--json").json["data"][0]["id"] == MID
+    assert (
+        qylon("meeting", "list", "--client", "globex", "--json").json["data"]["items"][0]["id"]
+        == MID
+    )
     md = qylon("meeting", "export", MID[:8], "--format", "md").stdout
     assert (
         md.startswith("# Weekly sync")
@@ -114,7 +117,7 @@ def test_analyze_date_is_kept_by_the_next_analysis(qylon, qylon_home):
 
 def test_fix_a_segment_and_search_and_subtitles_follow(qylon, qylon_home):
     stored(qylon_home)
-    assert qylon("meeting", "search", "Frankfurt", "--json").json["data"]
+    assert qylon("meeting", "search", "Frankfurt", "--json").json["data"]["items"]
     result = qylon(
         "meeting",
         "fix",
@@ -124,10 +127,10 @@ def test_fix_a_segment_and_search_and_subtitles_follow(qylon, qylon_home):
         "--json",
     )
     assert result.code == 0 and result.json["data"]["fixed"][0]["segment"] == 1
-    assert qylon("meeting", "search", "Frankfurt", "--json").json["data"] == []
-    assert [h["start"] for h in qylon("meeting", "search", "Globex", "--json").json["data"]] == [
-        0.0
-    ]
+    assert qylon("meeting", "search", "Frankfurt", "--json").json["data"]["items"] == []
+    assert [
+        h["start"] for h in qylon("meeting", "search", "Globex", "--json").json["data"]["items"]
+    ] == [0.0]
     assert "report to Globex by Friday" in qylon("meeting", "export", MID[:8], "-f", "srt").stdout
     words = Store().get_meeting(MID).segments[0].words
     assert [w.word.strip() for w in words][-4:] == ["to", "Globex", "by", "Friday?"] and words[

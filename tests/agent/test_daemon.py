@@ -143,7 +143,7 @@ def test_background_transcription(qylon, agent, jfk_wav):
     assert result.code == 0, result.stderr
     text = " ".join(s["text"] for s in result.json["data"]["segments"]).lower()
     assert "ask not what your country can do for you" in text
-    jobs = qylon("agent", "jobs", "--all", "--json").json["data"]
+    jobs = qylon("agent", "jobs", "--all", "--json").json["data"]["items"]
     assert [(j["kind"], j["status"]) for j in jobs] == [("transcribe", "done")]
     assert jobs[0]["result"]["meeting_id"] == result.json["data"]["id"]
 
@@ -153,7 +153,7 @@ def test_bad_file_is_parked_and_reported(qylon, agent, tmp_path):
     bad.write_text("not audio" * 100)
     result = qylon("meeting", "transcribe", str(bad), "--background", "--json")
     assert result.code == 3 and result.json["error"]["code"] == "invalid_audio"
-    [job] = qylon("agent", "jobs", "--json").json["data"]
+    [job] = qylon("agent", "jobs", "--json").json["data"]["items"]
     assert job["status"] == "parked" and "not an audio file" in job["error"]
     retried = qylon("agent", "jobs", "retry", job["id"][:8], "--json").json["data"]
     assert retried["status"] in ("queued", "running", "parked") and retried["attempts"] in (0, 1)
@@ -198,7 +198,7 @@ def test_sigkill_mid_job_then_restart_completes_once(qylon, agent, qylon_home, t
     assert restarted.code == 0, restarted.stderr
     done = wait_for(lambda: agent_jobs("done"), timeout=240, step=0.5)
     assert done[0]["id"] == queued["id"] and done[0]["attempts"] == 2
-    meetings = qylon("meeting", "list", "--json").json["data"]
+    meetings = qylon("meeting", "list", "--json").json["data"]["items"]
     assert len(meetings) == 1 and meetings[0]["id"] == done[0]["result"]["meeting_id"]
     shown = qylon("meeting", "show", meetings[0]["id"], "--json").json["data"]
     # The whole file, not just what came before the kill (measured by coverage and words).

@@ -27,7 +27,7 @@ def test_enroll_then_transcribe_names_the_voice(qylon, clips):  # noqa: F811
     enrolled = qylon("speakers", "enroll", "Dana", str(clips["dana_enroll"]), "--json")
     assert enrolled.code == 0, enrolled.stderr
     assert enrolled.json["data"]["name"] == "Dana" and enrolled.json["data"]["samples"] == 1
-    listed = qylon("speakers", "list", "--json").json["data"]
+    listed = qylon("speakers", "list", "--json").json["data"]["items"]
     assert [p["name"] for p in listed] == ["Dana"]
     human = qylon("speakers", "list")
     assert human.code == 0 and "Dana" in human.stdout
@@ -53,7 +53,7 @@ def test_meeting_speakers_rename_and_enroll(qylon, clips):  # noqa: F811
     }
     mid = meeting["id"][:8]
 
-    shown = qylon("meeting", "speakers", mid, "--json").json["data"]
+    shown = qylon("meeting", "speakers", mid, "--json").json["data"]["items"]
     assert [r["id"] for r in shown] == ["SPEAKER_1", "SPEAKER_2", "SPEAKER_3"]
     assert all(r["quote"] and r["talk_time_s"] > 1 and r["segments"] >= 1 for r in shown)
     assert sum(r["share"] for r in shown) == pytest.approx(1.0, abs=0.01)
@@ -112,7 +112,7 @@ def test_profiles_can_be_removed(qylon, clips):  # noqa: F811
     assert asked.code == 2 and "--yes" in asked.json["error"]["hint"]
     removed = qylon("speakers", "remove", "dana", "--yes", "--json")
     assert removed.code == 0 and removed.json["data"]["deleted"] is True
-    assert qylon("speakers", "list", "--json").json["data"] == []
+    assert qylon("speakers", "list", "--json").json["data"]["items"] == []
     gone = qylon("speakers", "remove", "Dana", "--yes", "--json")
     assert gone.code == 5
     meeting = _transcribe(qylon, clips["dana_other"])
@@ -124,7 +124,7 @@ def test_enroll_refuses_clips_without_enough_speech(qylon, tmp_path):
     result = qylon("speakers", "enroll", "Dana", str(silent), "--json")
     assert result.code == 3 and result.json["error"]["code"] == "too_little_speech"
     assert str(silent) in result.json["error"]["message"]
-    assert qylon("speakers", "list", "--json").json["data"] == []
+    assert qylon("speakers", "list", "--json").json["data"]["items"] == []
     missing = qylon("speakers", "enroll", "Dana", str(tmp_path / "nope.wav"), "--json")
     assert missing.code == 3 and missing.json["error"]["code"] == "file_not_found"
 
@@ -134,7 +134,7 @@ def test_transcribe_speaker_options(qylon, clips):  # noqa: F811
     assert plain["speakers"] == [] and all(s["speaker"] is None for s in plain["segments"])
     none = qylon("meeting", "speakers", plain["id"][:8])
     assert none.code == 0 and "without diarization" in none.stdout
-    assert qylon("meeting", "speakers", plain["id"][:8], "--json").json["data"] == []
+    assert qylon("meeting", "speakers", plain["id"][:8], "--json").json["data"]["items"] == []
     two = _transcribe(qylon, clips["meeting"], "--speakers", "2")
     assert len(two["speakers"]) == 2
     bad = qylon(

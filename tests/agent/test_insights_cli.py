@@ -32,7 +32,7 @@ def stored():
 @pytest.mark.slow
 def test_analyze_then_work_the_items(stored, qylon):
     one, two = stored
-    assert qylon("meeting", "actions", "--json").json == {"data": []}
+    assert qylon("meeting", "actions", "--json").json["data"]["items"] == []
     analyzed = qylon("meeting", "analyze", one.id[:8], "--extractor", "offline", "--json")
     assert analyzed.code == 0, analyzed.stderr
     data = analyzed.json["data"]
@@ -50,23 +50,23 @@ def test_analyze_then_work_the_items(stored, qylon):
     assert data["decisions"] and data["summary"]
     assert qylon("meeting", "analyze", two.id[:8], "--json").code == 0
 
-    every = qylon("meeting", "actions", "--json").json["data"]
+    every = qylon("meeting", "actions", "--json").json["data"]["items"]
     assert len(every) == 5 and {r["meeting_id"] for r in every} == {one.id, two.id}
-    only_one = qylon("meeting", "actions", one.id[:8], "--json").json["data"]
+    only_one = qylon("meeting", "actions", one.id[:8], "--json").json["data"]["items"]
     assert len(only_one) == 3
-    bobs = qylon("meeting", "actions", "--owner", "bob", "--json").json["data"]
+    bobs = qylon("meeting", "actions", "--owner", "bob", "--json").json["data"]["items"]
     assert [(r["owner"], r["due"]) for r in bobs] == [("Bob", "2026-11-27")]
 
     done = qylon("meeting", "actions", "done", bobs[0]["id"][:6], "--json")
     assert (
         done.code == 0 and done.json["data"]["status"] == "done" and done.json["data"]["updated_at"]
     )
-    open_items = qylon("meeting", "actions", "--open", "--json").json["data"]
+    open_items = qylon("meeting", "actions", "--open", "--json").json["data"]["items"]
     assert bobs[0]["id"] not in {r["id"] for r in open_items} and len(open_items) == 4
 
     # Analysing again keeps what was done.
     qylon("meeting", "analyze", one.id[:8], "--json")
-    again = qylon("meeting", "actions", "--owner", "Bob", "--json").json["data"]
+    again = qylon("meeting", "actions", "--owner", "Bob", "--json").json["data"]["items"]
     assert again[0]["id"] == bobs[0]["id"] and again[0]["status"] == "done"
 
     reopened = qylon("meeting", "actions", "reopen", bobs[0]["id"], "--json")
@@ -151,7 +151,7 @@ def test_transcribe_keeps_the_transcript_when_the_model_fails(qylon):
         error["code"] == "llm_unreachable"
         and "Could not reach the model endpoint" in error["message"]
     )
-    [kept] = qylon("meeting", "list", "--json").json["data"]
+    [kept] = qylon("meeting", "list", "--json").json["data"]["items"]
     assert kept["id"][:8] in error["hint"] and kept["segments"] > 0 and kept["action_items"] == 0
     result = qylon(
         "meeting", "transcribe", sample, "--no-diarize", "--json", env=env

@@ -393,7 +393,7 @@ def test_import_with_the_model_and_with_the_model_down(env, qylon, tmp_path, mon
     down = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
     assert down.code == 6 and down.json["error"]["code"] == "llm_unreachable"
     assert (
-        len(qylon("meeting", "list", "--json").json["data"]) == 2
+        len(qylon("meeting", "list", "--json").json["data"]["items"]) == 2
     )  # the transcript is kept, without insights
 
 

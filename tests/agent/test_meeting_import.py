@@ -107,7 +107,7 @@ def test_import_stores_an_analysed_searchable_meeting(tmp_path, qylon, name):
     data = result.json["data"]
     assert data["client"] == "Northwind" and data["created_at"].startswith("2026-11-25")
     assert [(i["owner"], i["task"], i["due"]) for i in data["action_items"]] == ITEMS
-    hits = qylon("meeting", "search", "migration plan", "--json").json["data"]
+    hits = qylon("meeting", "search", "migration plan", "--json").json["data"]["items"]
     assert [h["meeting_id"] for h in hits] == [data["id"]]
     assert (
         qylon("meeting", "summary", data["id"][:8], "--json").json["data"]["extractor"] == "offline"
@@ -127,7 +127,7 @@ def test_bad_file_exits_3_and_stores_nothing(tmp_path, qylon):
         result.json["error"]["code"] == "invalid_transcript"
         and "broken.vtt:6:" in result.json["error"]["message"]
     )
-    assert qylon("meeting", "list", "--json").json["data"] == []
+    assert qylon("meeting", "list", "--json").json["data"]["items"] == []
     assert qylon("meeting", "import", str(tmp_path / "missing.vtt"), "--json").code == 3
 
 

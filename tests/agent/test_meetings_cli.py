@@ -80,9 +80,9 @@ def stored(qylon_home):
 
 
 def test_list_and_filter(qylon, stored):
-    rows = qylon("meeting", "list", "--json").json["data"]
+    rows = qylon("meeting", "list", "--json").json["data"]["items"]
     assert {r["title"] for r in rows} == {"Budget review", "Hiring plan"}
-    acme = qylon("meeting", "list", "--client", "acme", "--json").json["data"]
+    acme = qylon("meeting", "list", "--client", "acme", "--json").json["data"]["items"]
     assert [r["title"] for r in acme] == ["Budget review"]
     assert acme[0]["segments"] == 3 and acme[0]["action_items"] == 1
 
@@ -105,7 +105,7 @@ def test_show_by_prefix_and_not_found(qylon, stored):
 
 
 def test_search_with_snippets_and_stemming(qylon, stored):
-    hits = qylon("meeting", "search", "budgets", "--json").json["data"]
+    hits = qylon("meeting", "search", "budgets", "--json").json["data"]["items"]
     assert len(hits) == 2
     assert all(h["meeting_id"].startswith("1111") for h in hits)
     assert {h["start"] for h in hits} == {0.0, 3.0}
@@ -115,16 +115,24 @@ def test_search_with_snippets_and_stemming(qylon, stored):
         ("SPEAKER_2", None),
     }
     # What one person said, by name or by label.
-    alice = qylon("meeting", "search", "budget", "--speaker", "alice", "--json").json["data"]
+    alice = qylon("meeting", "search", "budget", "--speaker", "alice", "--json").json["data"][
+        "items"
+    ]
     assert [(h["start"], h["speaker_name"]) for h in alice] == [(0.0, "Alice")]
     assert [
         h["start"]
         for h in qylon("meeting", "search", "budget", "--speaker", "SPEAKER_2", "--json").json[
             "data"
-        ]
+        ]["items"]
     ] == [3.0]
-    assert qylon("meeting", "search", "budget", "--speaker", "Carol", "--json").json["data"] == []
-    assert qylon("meeting", "search", "engineers", "--client", "Acme", "--json").json["data"] == []
+    assert (
+        qylon("meeting", "search", "budget", "--speaker", "Carol", "--json").json["data"]["items"]
+        == []
+    )
+    assert (
+        qylon("meeting", "search", "engineers", "--client", "Acme", "--json").json["data"]["items"]
+        == []
+    )
     human = qylon("meeting", "search", "hiring")
     assert "Hiring plan" in human.stdout and "00:00" in human.stdout and "Alice" in human.stdout
     # FTS syntax in the query is taken as words, not an error.
@@ -169,13 +177,13 @@ def test_export_txt_md_json(qylon, stored, tmp_path):
 def test_delete(qylon, stored):
     asked = qylon("meeting", "delete", "2222", "--json")  # no terminal, no --yes: nothing deleted
     assert asked.code == 2 and "--yes" in asked.json["error"]["hint"]
-    assert len(qylon("meeting", "list", "--json").json["data"]) == 2
+    assert len(qylon("meeting", "list", "--json").json["data"]["items"]) == 2
     result = qylon("meeting", "delete", "2222", "--yes", "--json")
     assert result.code == 0 and result.json["data"]["deleted"] is True
-    assert [r["title"] for r in qylon("meeting", "list", "--json").json["data"]] == [
+    assert [r["title"] for r in qylon("meeting", "list", "--json").json["data"]["items"]] == [
         "Budget review"
     ]
-    assert qylon("meeting", "search", "engineers", "--json").json["data"] == []
+    assert qylon("meeting", "search", "engineers", "--json").json["data"]["items"] == []
     assert qylon("meeting", "delete", "2222", "--yes", "--json").code == 5
 
 

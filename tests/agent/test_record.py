@@ -105,7 +105,7 @@ def has_tone(x: np.ndarray, rate: int, freq: float = 440.0) -> bool:
 def test_devices_lists_microphones_and_loopback(pulse, qylon_home):
     code, out, err = qylon(pulse, qylon_home, "devices", "--json")
     assert code == 0, err
-    by_name = {d["name"]: d for d in json.loads(out)["data"]}
+    by_name = {d["name"]: d for d in json.loads(out)["data"]["items"]}
     assert by_name["vsink.monitor"]["kind"] == "loopback"
     assert by_name["mic"]["kind"] == "microphone" and by_name["mic"]["default"]
     assert "pulse" in by_name  # the PortAudio device it is reached through
@@ -156,7 +156,7 @@ def test_sigint_yields_complete_transcribed_meeting(pulse, qylon_home, jfk_wav, 
     assert store.audio_path(rec["id"]) == rec["audio_path"]
     store.close()
     code, out, _ = qylon(pulse, qylon_home, "search", "fellow americans", "--json")
-    assert json.loads(out)["data"][0]["meeting_id"] == rec["id"]
+    assert json.loads(out)["data"]["items"][0]["meeting_id"] == rec["id"]
 
 
 @pytest.mark.slow

@@ -14,23 +14,27 @@ import webvtt
 from ..conftest import AUDIO
 
 
-@pytest.fixture(scope="module")
-def call_meeting(tmp_path_factory):
-    """A real two-person call, transcribed once for the module (diarized: cues carry speakers)."""
+def _transcribed(tmp_path_factory, name: str):
     from ..conftest import run_qylon
 
     env = {"QYLON_HOME": str(tmp_path_factory.mktemp("subs-home"))}
     result = run_qylon(
-        "meeting",
-        "transcribe",
-        str(AUDIO / "two_speakers_call.wav"),
-        "--extractor",
-        "offline",
-        "--json",
-        env=env,
+        "meeting", "transcribe", str(AUDIO / name), "--extractor", "offline", "--json", env=env
     )
     assert result.code == 0, result.stderr
     return env, result.json["data"]
+
+
+@pytest.fixture(scope="module")
+def call_meeting(tmp_path_factory):
+    """A real two-person call, transcribed once for the module (diarized: cues carry speakers)."""
+    return _transcribed(tmp_path_factory, "two_speakers_call.wav")
+
+
+@pytest.fixture(scope="module")
+def speech_meeting(tmp_path_factory):
+    """One long sentence (JFK, 11 s, over 100 characters)."""
+    return _transcribed(tmp_path_factory, "jfk.wav")
 
 
 def seconds(stamp: str) -> float:
@@ -42,11 +46,36 @@ def words_of(text: str) -> list[str]:
     return re.sub(r"<[^>]+>", "", text).split()
 
 
-def test_srt_cues_keep_the_limits_and_every_word(qylon, call_meeting, tmp_path):
-    env, meeting = call_meeting
+def test_a_segment_too_long_for_a_cue_is_split_at_its_words_times(qylon, speech_meeting):
+    from qylon_agent.store.subtitles import MAX_SECONDS, cues
+
+    from qylon_cli.schemas import Meeting
+
+    env, data = speech_meeting
+    exported = qylon("meeting", "export", data["id"], "-f", "json", env=env).stdout
+    meeting = Meeting.model_validate(json.loads(exported))
+    # The whole sentence as one segment (10 s, over 100 characters), with its real word times.
+    whole = meeting.segments[0].model_copy(
+        update={
+            "end": meeting.segments[-1].end,
+            "text": " ".join(s.text for s in meeting.segments),
+            "words": [w for s in meeting.segments for w in s.words],
+        }
+    )
+    assert whole.end - whole.start > MAX_SECONDS and len(whole.text) > 84
+    got = list(cues(meeting.model_copy(update={"segments": [whole]}), label_in_text=True))
+    assert len(got) > 1
+    assert [w for c in got for w in " ".join(c.lines).split()] == whole.text.split()
+    starts = {round(w.start, 3) for w in whole.words}
+    assert all(c.start in starts and c.end - c.start <= MAX_SECONDS for c in got)
+    assert all(len(c.lines) <= 2 and all(len(x) <= 42 for x in c.lines) for c in got)
+
+
+@pytest.mark.parametrize("fixture", ["call_meeting", "speech_meeting"])
+def test_srt_cues_keep_the_limits_and_every_word(qylon, fixture, request):
+    env, meeting = request.getfixturevalue(fixture)
     out = qylon("meeting", "export", meeting["id"], "-f", "srt", env=env).stdout
     subs = list(srt.parse(out))
-    assert len(subs) > len(meeting["segments"])  # long segments were split
     for sub in subs:
         lines = sub.content.split("\n")
         assert len(lines) <= 2 and all(len(line) <= 42 for line in lines), sub.content

@@ -118,7 +118,7 @@ def test_dry_run_push_repush_and_client_pull(qylon, server, org, signed_in):
     assert got["title"] == "Kick-off (edited)" and len(got["segments"]) == 40
     # The client list is cached for offline completion of --client.
     assert Outbox(store).client_names("ac") == ["Acme"]
-    from qylon_agent.cli.meeting import complete_client
+    from qylon_agent.cli.params import complete_client
 
     assert complete_client("A") == ["Acme"]
 

@@ -114,7 +114,7 @@ def test_a_segment_is_split_where_its_words_pause_long():
 
 
 def _nothing_stored(qylon) -> None:
-    assert qylon("meeting", "list", "--json").json == {"data": []}
+    assert qylon("meeting", "list", "--json").json["data"]["items"] == []
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,7 @@ def test_users_without_the_admin_part_names_the_extra(qylon):
 
 
 def test_plugins_list_shows_the_admin_part(qylon):
-    rows = qylon("plugins", "list", "--json").json["data"]
+    rows = qylon("plugins", "list", "--json").json["data"]["items"]
     admin = next(r for r in rows if r["name"] == "admin")
     assert admin["package"] == "qylon-admin"
     assert admin["hooks"] == ["register_commands"]

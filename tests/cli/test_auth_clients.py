@@ -88,7 +88,7 @@ def test_keys_create_list_rotate_revoke(qylon, server, signed_in):
     )
     assert made.code == 0 and made.json["data"]["token"].startswith("qyl_live_")
     key = made.json["data"]
-    listed = qylon("auth", "keys", "list", "--json", env=signed_in).json["data"]
+    listed = qylon("auth", "keys", "list", "--json", env=signed_in).json["data"]["items"]
     assert any(k["id"] == key["id"] and "token" not in k for k in listed)
     rotated = qylon(
         "auth", "keys", "rotate", key["prefix"], "--grace", "0", "--json", env=signed_in

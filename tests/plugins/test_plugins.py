@@ -36,7 +36,7 @@ def sample(monkeypatch):
 
 def test_the_sample_plugin_loads_from_its_entry_point_and_adds_a_command(qylon):
     env = plugin_env(SAMPLE, load="sample")
-    rows = {r["name"]: r for r in qylon("plugins", "list", "--json", env=env).json["data"]}
+    rows = {r["name"]: r for r in qylon("plugins", "list", "--json", env=env).json["data"]["items"]}
     assert rows["sample"]["package"] == "qylon-sample" and rows["sample"]["error"] is None
     assert rows["sample"]["hooks"] == [
         "register_actions",
@@ -62,7 +62,7 @@ def test_without_the_switch_naming_it_a_plugin_does_not_load(qylon):
 def test_a_broken_or_missing_plugin_is_listed_and_does_not_take_down_the_rest(qylon):
     env = plugin_env(BROKEN, SAMPLE, load="broken,missing,sample")
     assert qylon("--help", env=env).code == 0
-    rows = {r["name"]: r for r in qylon("plugins", "list", "--json", env=env).json["data"]}
+    rows = {r["name"]: r for r in qylon("plugins", "list", "--json", env=env).json["data"]["items"]}
     assert rows["broken"]["error"] == "RuntimeError: this plugin is broken on purpose"
     assert rows["broken"]["package"] == "qylon-broken" and rows["broken"]["hooks"] == []
     assert "No module named 'qylon_not_installed_anywhere'" in rows["missing"]["error"]
@@ -97,7 +97,9 @@ def test_two_plugins_claiming_one_action_fail_loudly(sample, monkeypatch):
 def test_own_command_groups_are_default_plugins_and_always_load(qylon):
     rows = {
         r["name"]: r
-        for r in qylon("plugins", "list", "--json", env={"QYLON_LOAD_PLUGINS": ""}).json["data"]
+        for r in qylon("plugins", "list", "--json", env={"QYLON_LOAD_PLUGINS": ""}).json["data"][
+            "items"
+        ]
     }
     assert set(rows) == {"core"}
     assert rows["core"]["package"] == "qylon"
@@ -155,6 +157,9 @@ def test_a_plugin_settings_section_can_be_set_and_is_validated(qylon):
     assert qylon("config", "get", "sample.portal_id", "--json", env=env).json["data"]["value"] == 42
     assert qylon("sample", "hello", "--json", env=env).json["data"]["portal_id"] == 42
     assert qylon("config", "get", "sample.region", "--json", env=env).json["data"]["value"] == "eu"
+    shown = qylon("config", "show", "--json", env=env).json["data"]["items"]
+    assert {"key": "sample.region", "value": "eu", "source": "default"} in shown
+    assert {"key": "sample.portal_id", "value": 42, "source": "config"} in shown
     bad = qylon("config", "set", "sample.portal_id", "abc", "--json", env=env)
     assert bad.code == 3 and "whole number" in bad.json["error"]["message"]
     assert qylon("config", "set", "sample.sandbox", "maybe", env=env).code == 3
@@ -164,6 +169,9 @@ def test_a_plugin_settings_section_can_be_set_and_is_validated(qylon):
     assert (
         qylon("config", "set", "sample.region", "us", env={}).code == 3
     )  # without the plugin: unknown
+    assert qylon("config", "unset", "sample.portal_id", env=env).code == 0
+    shown = qylon("config", "show", "--json", env=env).json["data"]["items"]
+    assert {"key": "sample.portal_id", "value": None, "source": "unset"} in shown
 
 
 def test_the_server_mounts_plugin_routers_after_its_own(sample, team_servers):

@@ -126,7 +126,7 @@ def _compare(url: str) -> None:
 
 
 def test_plugins_list_shows_the_server(qylon):
-    rows = qylon("plugins", "list", "--json").json["data"]
+    rows = qylon("plugins", "list", "--json").json["data"]["items"]
     server = next(r for r in rows if r["name"] == "server")
     assert server["package"] == "qylon-server" and "register_commands" in server["hooks"]
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from qylon_cli import output
+from qylon_cli import output, paging
 from qylon_cli.client import ApiClient
 
 from .users import app
@@ -79,6 +79,7 @@ def list_cmd(
     status: Annotated[str | None, typer.Option(help="invited, active or deactivated.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
+    paginate: paging.PaginateOption = False,
     json: output.JsonOption = False,
 ) -> None:
     """List the users on the team server.
@@ -86,8 +87,10 @@ def list_cmd(
     Example: qylon users list --status active -q smith
     """
     with ApiClient.from_credentials() as api:
-        page = api.get("/v1/users", q=q, status=status, limit=limit, offset=offset)
-    output.emit(page, lambda c: _table(c, page["items"], page["total"]))
+        page = paging.fetch(
+            api, "/v1/users", paginate=paginate, limit=limit, offset=offset, q=q, status=status
+        )
+    paging.emit(page, _table)
 
 
 @app.command("show")
@@ -142,7 +145,7 @@ def groups_cmd(json: output.JsonOption = False) -> None:
     with ApiClient.from_credentials() as api:
         items = list(api.pages("/v1/groups", page_size=1000))
 
-    def draw(c) -> None:
+    def draw(c, items) -> None:
         from rich.table import Table
 
         if not items:
@@ -155,4 +158,4 @@ def groups_cmd(json: output.JsonOption = False) -> None:
             table.add_row(g["name"], str(g["members"]), g.get("external_id") or "", g["id"])
         c.print(table)
 
-    output.emit({"items": items, "total": len(items)}, draw)
+    output.emit_list(items, draw)

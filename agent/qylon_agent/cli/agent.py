@@ -166,7 +166,7 @@ def jobs(
         return
     rows = _client().request("GET", "/v1/jobs" + ("?all=1" if all_ else ""))
 
-    def human(console) -> None:
+    def human(console, rows) -> None:
         from rich.table import Table
 
         if not rows:
@@ -184,7 +184,7 @@ def jobs(
             )
         console.print(table)
 
-    output.emit(rows, human)
+    output.emit_list(rows, human)
 
 
 @jobs_app.command("cancel")

@@ -15,12 +15,7 @@ from typer.core import TyperGroup
 
 from qylon_cli import output
 
-IdArg = Annotated[
-    str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)
-]
-ItemArg = Annotated[
-    str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)
-]
+from .params import IdArg, ItemArg
 
 
 class Extractor(str, Enum):
@@ -143,7 +138,7 @@ def list_items(
     store = _store()
     mid = store.resolve_id(meeting_id) if meeting_id else None
     rows = store.action_items(meeting_id=mid, owner=owner, open_only=open_)
-    output.emit(rows, lambda c: render_items(c, rows))
+    output.emit_list(rows, render_items)
 
 
 def _set_status(item_id: str, status: str) -> None:

@@ -18,15 +18,13 @@ from qylon_cli.errors import Interrupted
 from . import insights as insights_cli
 from . import meeting_edit, meeting_import, meeting_speakers, record
 from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
+from .params import IdArg, client_option
 
 app = typer.Typer(
     help="Record, transcribe, search and export meetings.\n\nExample: qylon meeting transcribe call.m4a --client Acme",
     no_args_is_help=True,
 )
 
-IdArg = Annotated[
-    str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)
-]
 DateOption = Annotated[
     str | None,
     typer.Option(
@@ -36,16 +34,6 @@ DateOption = Annotated[
 TimeOption = Annotated[
     str | None, typer.Option("--time", help="When it started, HH:MM local time.")
 ]
-
-
-def complete_client(incomplete: str) -> list[str]:
-    """Client names from the list `qylon sync` last pulled (works offline)."""
-    try:
-        from ..sync.outbox import Outbox
-
-        return Outbox(_store()).client_names(incomplete)
-    except Exception:  # noqa: BLE001 - completion must never fail loudly
-        return []
 
 
 def _store():
@@ -63,7 +51,7 @@ def transcribe(
     ] = None,
     client: Annotated[
         str | None,
-        typer.Option(help="The client this meeting was with.", autocompletion=complete_client),
+        client_option("The client this meeting was with."),
     ] = None,
     language: Annotated[
         str | None, typer.Option(help="Language code, e.g. en; fixed for the whole file.")
@@ -197,7 +185,7 @@ def transcribe(
 
 
 def list_(
-    client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
+    client: Annotated[str | None, client_option("Only meetings with this client.")] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="At most this many, newest first.")
     ] = None,
@@ -210,7 +198,7 @@ def list_(
     from . import render
 
     rows = _store().list_meetings(client=client, limit=limit)
-    output.emit(rows, lambda c: render.meeting_list(c, rows))
+    output.emit_list(rows, render.meeting_list)
 
 
 def show(meeting_id: IdArg, json: output.JsonOption = False) -> None:
@@ -229,7 +217,7 @@ def search(
         str,
         typer.Argument(help="Words to find; a trailing * matches a prefix.", show_default=False),
     ],
-    client: Annotated[str | None, typer.Option(help="Only meetings with this client.")] = None,
+    client: Annotated[str | None, client_option("Only meetings with this client.")] = None,
     speaker: Annotated[
         str | None,
         typer.Option(help="Only what this person said (a name, or a label such as SPEAKER_2)."),
@@ -249,7 +237,7 @@ def search(
     data = [
         {**h, "snippet": h["snippet"].replace(MARK_START, "[").replace(MARK_END, "]")} for h in hits
     ]
-    output.emit(data, lambda c: render.search_hits(c, hits))
+    output.emit_list(data, lambda c, _: render.search_hits(c, hits))
 
 
 def export(

@@ -14,12 +14,8 @@ from rich.markup import escape
 
 from qylon_cli import output
 
-IdArg = Annotated[
-    str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)
-]
-ItemArg = Annotated[
-    str, typer.Argument(help="An action item id, or a unique prefix of one.", show_default=False)
-]
+from .params import IdArg, ItemArg, client_option
+
 OwnerOption = Annotated[str | None, typer.Option(help="Who does it (none to clear).")]
 DueOption = Annotated[
     str | None,
@@ -38,7 +34,7 @@ def _store():
 def edit(
     meeting_id: IdArg,
     title: Annotated[str | None, typer.Option(help="A new title.")] = None,
-    client: Annotated[str | None, typer.Option(help="The client (none to clear).")] = None,
+    client: Annotated[str | None, client_option("The client (none to clear).")] = None,
     on: Annotated[
         str | None,
         typer.Option(

@@ -14,6 +14,7 @@ import typer
 from qylon_cli import output
 
 from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
+from .params import client_option
 
 
 def _when(value: str | None) -> datetime | None:
@@ -42,7 +43,7 @@ def import_(
         str | None,
         typer.Option(help="Meeting title (default: the file name, or the export's title)."),
     ] = None,
-    client: Annotated[str | None, typer.Option(help="The client this meeting was with.")] = None,
+    client: Annotated[str | None, client_option("The client this meeting was with.")] = None,
     on: Annotated[
         str | None,
         typer.Option(

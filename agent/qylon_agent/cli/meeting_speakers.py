@@ -9,9 +9,7 @@ import typer
 
 from qylon_cli import output
 
-IdArg = Annotated[
-    str, typer.Argument(help="A meeting id, or a unique prefix of one.", show_default=False)
-]
+from .params import IdArg
 
 
 def speaker_options(
@@ -69,7 +67,7 @@ def speakers(
     meeting = store.get_meeting(meeting_id)
     if action is None:
         rows = speaker_names.report(meeting)
-        output.emit(rows, lambda c: speaker_table(c, meeting, rows))
+        output.emit_list(rows, lambda c, _: speaker_table(c, meeting, rows))
         return
     if action != "accept" or label is None:
         from qylon_cli.errors import UsageError

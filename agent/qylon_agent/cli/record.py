@@ -17,6 +17,8 @@ import typer
 from qylon_cli import output
 from qylon_cli.errors import Interrupted, QylonError, UsageError
 
+from .params import client_option
+
 MAX_RATE = 48000
 
 
@@ -146,7 +148,7 @@ def record(
     title: Annotated[
         str | None, typer.Option(help="Meeting title (default: 'Recording' and the start time).")
     ] = None,
-    client: Annotated[str | None, typer.Option(help="The client this meeting is with.")] = None,
+    client: Annotated[str | None, client_option("The client this meeting is with.")] = None,
     device: Annotated[
         str | None,
         typer.Option(
@@ -259,7 +261,7 @@ def devices_cmd(json: output.JsonOption = False) -> None:
 
     rows = [s.to_dict() for s in devices.list_sources()]
 
-    def human(console) -> None:
+    def human(console, rows) -> None:
         table = Table(box=None)
         for col in ("", "name", "kind", "via", "rate", "description"):
             table.add_column(col)
@@ -275,7 +277,7 @@ def devices_cmd(json: output.JsonOption = False) -> None:
             )
         console.print(table if rows else "No audio inputs found.")
 
-    output.emit(rows, human)
+    output.emit_list(rows, human)
 
 
 def recover(

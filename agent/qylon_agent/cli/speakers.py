@@ -64,7 +64,7 @@ def list_(json: output.JsonOption = False) -> None:
     """
     rows = [p.public() for p in _voices().list()]
 
-    def human(console) -> None:
+    def human(console, rows) -> None:
         from rich.table import Table
 
         if not rows:
@@ -85,7 +85,7 @@ def list_(json: output.JsonOption = False) -> None:
             )
         console.print(table)
 
-    output.emit(rows, human)
+    output.emit_list(rows, human)
 
 
 @app.command()

@@ -249,8 +249,6 @@ class Recorder:
                     hint="`qylon meeting devices` lists the inputs; another program may hold this one.",
                     code="device_unavailable",
                 ) from None
-        started = time.time()
-        self.rec.update(started_at=started)
         self.on_event("started", f"Recording from {', '.join(s.name for s in self.sources)}.")
         try:
             while True:
@@ -321,6 +319,10 @@ class Recorder:
             frames = frames[: max(0, int(self.max_duration * self.rate) - writer.frames)]
         if not len(frames):
             return True
+        if "started_at" not in self.rec.meta:
+            # The wall clock of the first sample: a sound server can take a while to deliver
+            # after the stream opens, and timestamps and recovery count from here.
+            self.rec.update(started_at=time.time() - len(frames) / self.rate)
         self._meter(frames)
         if self.status.paused:
             return True

@@ -1,0 +1,122 @@
+"""What every command gets once the whole tree is built, whoever registered it.
+
+- Help is plain text, never Rich markup: "[models]" and "[llm]" in a help text are words,
+  not styles (Rich would eat them, in ``--help`` and in docs/cli.md); plain help also
+  needs no Rich at start-up.
+- Option types read as people read them in other tools' help: ``TEXT``, ``INTEGER``,
+  ``PATH``, the choices themselves; nothing for a flag (Typer 0.29 shows ``<bool>``).
+- Every command with ``--json`` also takes ``--jq EXPR`` (see ``output.apply_jq``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
+
+from .. import output
+
+# Typer's own type labels (what it would show between < and >), as help shows them.
+_TYPE_NAMES = {
+    "str": "TEXT",
+    "int": "INTEGER",
+    "int range": "INTEGER",
+    "float": "NUMBER",
+    "float range": "NUMBER",
+    "path": "PATH",
+    "file": "FILE",
+    "directory": "DIR",
+    "datetime": "DATETIME",
+    "UUID": "UUID",
+}
+
+
+def _label(param, ctx) -> str | None:
+    """How a parameter's value is shown in help; None for a flag."""
+    if param.metavar is not None:
+        return param.metavar
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    raw = param.display_type(ctx)
+    raw = raw[1:-1] if raw.startswith("<") and raw.endswith(">") else raw
+    listed = raw.startswith("list[") and raw.endswith("]")
+    if listed:
+        raw = raw[5:-1]
+    if param.type_descriptor.is_choice:
+        label = raw
+    else:
+        label = _TYPE_NAMES.get(raw, raw.upper())
+    return f"{label}..." if listed or param.nargs != 1 else label
+
+
+def _option_label(self, ctx):
+    return _label(self, ctx)
+
+
+def _argument_label(self, ctx):
+    return None  # the argument's name (its metavar, below) already says what it is
+
+
+def _argument_usage(self) -> str:
+    """``FILE`` when required, ``[FILE]`` when not (Typer 0.29 writes ``{FILE}``)."""
+    name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+    return f"{name}..." if self.nargs != 1 else name
+
+
+def _jq_placeholder(
+    jq: Annotated[
+        str | None,
+        typer.Option(
+            "--jq",
+            metavar="EXPR",
+            help="Filter the JSON output with a jq expression (implies --json); "
+            "strings print bare, one result a line. Example: --jq '.data.items[].email'",
+            callback=output._remember_jq,
+            expose_value=False,
+        ),
+    ] = None,
+) -> None:
+    """Only here so Typer builds the --jq option the way it builds any other."""
+
+
+_jq_option = None
+
+
+def _jq() -> TyperOption:
+    global _jq_option
+    if _jq_option is None:
+        from typer.main import get_command
+
+        probe = typer.Typer()
+        probe.command()(_jq_placeholder)
+        _jq_option = next(p for p in get_command(probe).params if p.name == "jq")
+    return _jq_option
+
+
+def finish(command) -> None:
+    """Apply the rules above to ``command`` and everything under it."""
+    command.rich_markup_mode = None
+    for param in command.params:
+        if isinstance(param, TyperOption):
+            param.display_type_rich = _option_label.__get__(param)
+        elif isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            param.display_type_rich = _argument_label.__get__(param)
+            param._usage_display_name = _argument_usage.__get__(param)
+    names = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    if "--json" in names and "--jq" not in names:
+        help_at = next((i for i, p in enumerate(command.params) if p.name == "help"), None)
+        command.params.insert(len(command.params) if help_at is None else help_at, _jq())
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            finish(sub)
+
+
+class Root(TyperGroup):
+    """The root group: once Typer has built the tree, finish every command in it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        finish(self)
