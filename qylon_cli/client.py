@@ -2,7 +2,10 @@
 
 Network errors and 5xx answers are retried with exponential backoff (and jitter);
 429 waits for ``Retry-After``. Non-idempotent requests (POST) are retried only when
-the request never reached the server. Failures become ``qylon_cli.errors`` classes:
+the request never reached the server. A server that has not answered yet and cannot be
+connected to (refused, no such host, no answer within ``CONNECT_TIMEOUT``) fails fast
+after one quick retry: a command against a server that is down ends in seconds, while
+one that already talked to it rides out a restart with the full retries. Failures become ``qylon_cli.errors`` classes:
 401/403 → exit 4, 404 → exit 5, unreachable/5xx → exit 6, 4xx input errors → exit 3.
 """
 
@@ -16,6 +19,7 @@ from typing import Any, Self
 from .errors import EXIT_USAGE, QylonError, Unavailable, from_status
 
 IDEMPOTENT = {"GET", "PUT", "DELETE", "HEAD", "OPTIONS"}
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection (the rest of a request gets ``timeout``)
 RETRY_STATUS = {500, 502, 503, 504}
 
 
@@ -43,7 +47,12 @@ class ApiClient:
         headers = {"User-Agent": f"qylon/{__version__}", "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.http = httpx2.Client(base_url=self.server, headers=headers, timeout=timeout)
+        self.http = httpx2.Client(
+            base_url=self.server,
+            headers=headers,
+            timeout=httpx2.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
+        )
+        self._answered = False  # has this server answered anything yet?
 
     @classmethod
     def from_credentials(cls, **kw) -> ApiClient:
@@ -93,14 +102,16 @@ class ApiClient:
                         "certificate (PEM); never switch verification off.",
                     ) from None
                 sent = not isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout))
-                if attempt < self.retries and (safe or not sent):
+                retries = self.retries if sent or self._answered else min(self.retries, 1)
+                if attempt < retries and (safe or not sent):
                     self._wait(attempt)
                     attempt += 1
                     continue
                 raise Unavailable(
-                    f"Cannot reach the Qylon server at {self.server}: {type(exc).__name__}.",
+                    f"Cannot reach the Qylon server at {self.server}: {describe(exc)}.",
                     hint="Check the URL and your network; `qylon auth status` shows the server in use.",
                 ) from None
+            self._answered = True
             if response.status_code in RETRY_STATUS and attempt < self.retries and safe:
                 self._wait(attempt)
                 attempt += 1
@@ -190,6 +201,28 @@ def _certificate_failure(exc) -> str | None:
             return cause.verify_message or str(cause)
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def describe(exc) -> str:
+    """A transport error in words ("connection refused"), not its class name."""
+    import httpx2
+
+    if isinstance(exc, httpx2.ConnectTimeout):
+        return "no connection within the connect timeout"
+    if isinstance(exc, httpx2.TimeoutException):
+        return "no answer in time"
+    if isinstance(exc, httpx2.RemoteProtocolError):
+        return "the connection closed before a complete answer"
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and (cause.strerror or cause.args):
+            reason = cause.strerror or str(cause.args[-1])
+            return reason[0].lower() + reason[1:] if reason else "could not connect"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).strip()
+    if text:
+        return text[0].lower() + text[1:].rstrip(".")
+    return "could not connect" if isinstance(exc, httpx2.ConnectError) else "network error"
 
 
 def _retry_after(response) -> float:
