@@ -2,7 +2,8 @@
 
 ``QYLON_SERVER`` + ``QYLON_TOKEN`` win (CI: no keyring needed). Otherwise the server
 URL comes from the user's config (``server.url``, written by `qylon auth login`) and
-the key from the OS keyring (service ``qylon``, user = the server URL).
+the key from the OS keyring (service ``qylon``, user = the server URL), or from the
+private credentials file on a machine without one (see ``keystore``).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from dataclasses import dataclass
 
 from . import keystore
 from .errors import NotAuthenticated
-from .keystore import SERVICE, NoKeyring  # noqa: F401 - their old home
+from .keystore import NoKeyring
 
 
 @dataclass
 class Credentials:
     server: str
     token: str
-    source: str  # "env" or "keyring"
+    source: str  # "env", "keyring" or the credentials file's path
 
 
 def normalise(url: str) -> str:
@@ -31,16 +32,6 @@ def normalise(url: str) -> str:
             f"{url!r} is not a server URL.", hint="Give it as https://qylon.example.com"
         )
     return url
-
-
-def _keyring():
-    try:
-        return keystore.keyring()
-    except NoKeyring:
-        raise NoKeyring(
-            "No OS keyring is available to store the API key.",
-            hint="Set QYLON_SERVER and QYLON_TOKEN in the environment instead (e.g. in CI).",
-        ) from None
 
 
 def stored_server() -> str | None:
@@ -65,30 +56,30 @@ def resolve() -> Credentials:
         raise NotAuthenticated("Not logged in to a Qylon server.", hint=hint)
     server = normalise(server)
     try:
-        token = keystore.get(server)
-    except NoKeyring:
-        raise NotAuthenticated(
-            f"No API key for {server}: no OS keyring is available.", hint=hint
-        ) from None
+        token, where = keystore.find(server)
+    except NoKeyring as exc:
+        raise NotAuthenticated(f"No API key for {server}: {exc}", hint=hint) from None
     if not token:
         raise NotAuthenticated(f"No API key stored for {server}.", hint=hint)
-    return Credentials(server, token, "keyring")
+    return Credentials(server, token, where)
 
 
-def usable_keyring() -> None:
-    """Raise NoKeyring now, before a key is sent anywhere, when it could not be stored."""
-    _keyring()
+def usable_store() -> None:
+    """Raise NoKeyring now, before a key is sent anywhere, when it could not be kept."""
+    keystore.check_writable()
 
 
-def save(server: str, token: str, *, insecure: bool = False) -> None:
+def save(server: str, token: str, *, insecure: bool = False) -> str:
+    """Keep the key; returns where ("keyring" or the credentials file's path)."""
     from . import settings
 
-    _keyring()
+    keystore.check_writable()
     keystore.put(server, token)
     stored = settings.load()
     stored.set("server.url", server)
     if insecure or stored.get("server.insecure", False):
         stored.set("server.insecure", insecure)
+    return keystore.where()
 
 
 def forget(server: str) -> bool:

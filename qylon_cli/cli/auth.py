@@ -52,14 +52,23 @@ def _whoami_view(me: dict, server: str, source: str) -> dict:
     }
 
 
+def _source(where: str) -> str:
+    """A key's source in words: "environment", "keyring" or "file PATH"."""
+    return where if where in ("environment", "keyring") else f"file {where}"
+
+
 def _show_status(c, view: dict) -> None:
+    from rich.markup import escape
+
     c.print(
         f"Logged in to [bold]{view['server']}[/] as {view['user']} ({view['role']}) in {view['organisation']}."
     )
     c.print(
-        f"Key {view['key']} with scopes {', '.join(view['scopes'])}"
-        + (f", expires {view['expires_at']}" if view["expires_at"] else "")
-        + f" (from the {view['source']})."
+        escape(
+            f"Key {view['key']} with scopes {', '.join(view['scopes'])}"
+            + (f", expires {view['expires_at']}" if view["expires_at"] else "")
+            + f" (from the {view['source']})."
+        )
     )
 
 
@@ -80,8 +89,10 @@ def login(
 ) -> None:
     """Check an API key against the server and keep it in the OS keyring.
 
-    Refuses plain http:// to another machine unless --insecure; checks that the keyring
-    can hold the key before sending the key anywhere.
+    Without an OS keyring (a server, a container, WSL, an SSH session) the key goes to
+    credentials.json beside the config file, readable only by you, and a notice says so.
+    Refuses plain http:// to another machine unless --insecure; checks that the key can be
+    kept before sending it anywhere.
 
     Example: qylon auth login --server https://qylon.acme.example --token-stdin < key.txt
     """
@@ -90,12 +101,14 @@ def login(
 
     url = credentials.normalise(server)
     check_transport(url, insecure or None)
-    credentials.usable_keyring()
+    credentials.usable_store()
     token = _read_token(token_stdin)
     with ApiClient(url, token, retries=1, insecure=insecure or None) as api:
         me = api.get("/v1/me")
-    credentials.save(url, token, insecure=insecure)
-    view = _whoami_view(me, url, "keyring")
+    where = credentials.save(url, token, insecure=insecure)
+    if where != "keyring":
+        output.info(f"No OS keyring here: the key is kept in {where} (readable only by you).")
+    view = _whoami_view(me, url, _source(where))
     output.emit(view, lambda c: _show_status(c, view))
 
 
@@ -111,8 +124,24 @@ def status(json: output.JsonOption = False) -> None:
     creds = credentials.resolve()
     with ApiClient(creds.server, creds.token, retries=1) as api:
         me = api.get("/v1/me")
-    view = _whoami_view(me, creds.server, "environment" if creds.source == "env" else "keyring")
+    view = _whoami_view(
+        me, creds.server, _source("environment" if creds.source == "env" else creds.source)
+    )
     output.emit(view, lambda c: _show_status(c, view))
+
+
+@app.command()
+def token(json: output.JsonOption = False) -> None:
+    """Print the API key in use (QYLON_TOKEN, the keyring or the credentials file), for scripts.
+
+    Example: curl -H "Authorization: Bearer $(qylon auth token)" https://qylon.acme.example/v1/me
+    """
+    from .. import credentials
+
+    creds = credentials.resolve()
+    source = "environment" if creds.source == "env" else creds.source
+    data = {"server": creds.server, "token": creds.token, "source": _source(source)}
+    output.emit(data, lambda c: c.print(creds.token, markup=False, highlight=False))
 
 
 @app.command()
@@ -267,7 +296,7 @@ def keys_rotate(
 ) -> None:
     """Issue a new secret for a key; the old one keeps working for the grace period.
 
-    When the rotated key is the one this CLI uses, the keyring is updated too.
+    When the rotated key is the one this CLI uses, the stored key is updated too.
 
     Example: qylon auth keys rotate qyl_live_ab12cd34 --grace 15m
     """
@@ -281,7 +310,7 @@ def keys_rotate(
         new = api.post(
             f"/v1/api-keys/{target['id']}/rotate", {"grace_seconds": parse_duration(grace)}
         )
-    if target["id"] == current and creds.source == "keyring":
+    if target["id"] == current and creds.source != "env":
         credentials.save(creds.server, new["token"])
         output.info("This CLI's stored key was updated to the new secret.")
     output.emit(new, lambda c: _show_secret(c, new))

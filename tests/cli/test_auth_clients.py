@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import stat
 import time
 
 import pytest
@@ -69,17 +71,33 @@ def test_environment_wins_and_needs_no_keyring(qylon, server, org):
     }
     status = qylon("auth", "status", "--json", env=env)
     assert status.code == 0 and status.json["data"]["source"] == "environment"
-    no_keyring = qylon(
-        "auth",
-        "login",
-        "--server",
-        server.url,
-        "--token-stdin",
-        "--json",
-        input=org.token,
-        env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"},
+    assert qylon("auth", "token", env=env).stdout == org.token + "\n"
+
+
+def test_without_a_keyring_the_key_goes_to_a_private_file(qylon, server, org, qylon_home):
+    no_keyring = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    login = qylon(
+        "auth", "login", "--server", server.url, "--token-stdin", input=org.token, env=no_keyring
     )
-    assert no_keyring.code == 1 and "QYLON_TOKEN" in no_keyring.json["error"]["hint"]
+    stored = qylon_home / "credentials.json"
+    assert login.code == 0, login.stderr
+    assert f"No OS keyring here: the key is kept in {stored}" in login.stderr
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert json.loads(stored.read_text())["qylon"] == {server.url: org.token}
+    # Later commands use it, and say where it came from.
+    status = qylon("auth", "status", "--json", env=no_keyring)
+    assert status.code == 0 and status.json["data"]["source"] == f"file {stored}"
+    assert qylon("clients", "add", "Filed", "--json", env=no_keyring).code == 0
+    token = qylon("auth", "token", "--json", env=no_keyring).json["data"]
+    assert token == {"server": server.url, "token": org.token, "source": f"file {stored}"}
+    # QYLON_TOKEN still wins over the file.
+    other = qylon("auth", "token", env={**no_keyring, "QYLON_TOKEN": "qyl_live_env"})
+    assert other.stdout == "qyl_live_env\n"
+    out = qylon("auth", "logout", "--json", env=no_keyring)
+    assert out.json["data"]["removed"] is True
+    assert json.loads(stored.read_text())["qylon"] == {}
+    gone = qylon("auth", "token", "--json", env=no_keyring)
+    assert gone.code == 4
 
 
 def test_keys_create_list_rotate_revoke(qylon, server, signed_in):

@@ -30,17 +30,29 @@ def test_secrets_are_kept_in_the_keyring_and_the_environment_wins(file_keyring, 
     assert keystore.get(name) is None
 
 
-def test_without_a_keyring_optional_secrets_are_none_and_required_ones_say_why():
+def test_without_a_keyring_secrets_go_to_a_private_file(monkeypatch, tmp_path):
     import keyring
     from keyring.backends.fail import Keyring as FailKeyring
 
+    monkeypatch.setenv("QYLON_HOME", str(tmp_path))
     previous = keyring.get_keyring()
     keyring.set_keyring(FailKeyring())
     try:
-        assert keystore.get(keystore.DEVICE_KEY, quiet=True) is None
-        with pytest.raises(keystore.NoKeyring):
-            keystore.get(keystore.DEVICE_KEY)
-        with pytest.raises(keystore.NoKeyring):
+        assert keystore.get(keystore.DEVICE_KEY) is None
+        keystore.put(keystore.DEVICE_KEY, "k")
+        keystore.put(keystore.LLM_KEY, "sk")
+        assert keystore.find(keystore.DEVICE_KEY) == ("k", str(tmp_path / "credentials.json"))
+        assert oct((tmp_path / "credentials.json").stat().st_mode & 0o777) == "0o600"
+        assert keystore.delete(keystore.DEVICE_KEY) is True
+        assert keystore.delete(keystore.DEVICE_KEY) is False
+        assert keystore.get(keystore.LLM_KEY) == "sk"
+        # A store that cannot be kept says why; optional secrets are then just absent.
+        (tmp_path / "credentials.json").write_text("{not json")
+        assert keystore.get(keystore.LLM_KEY, quiet=True) is None
+        with pytest.raises(keystore.NoKeyring, match="cannot be read"):
+            keystore.get(keystore.LLM_KEY)
+        monkeypatch.setenv("QYLON_HOME", str(tmp_path / "credentials.json" / "x"))
+        with pytest.raises(keystore.NoKeyring, match="cannot be written"):
             keystore.put(keystore.DEVICE_KEY, "k")
     finally:
         keyring.set_keyring(previous)

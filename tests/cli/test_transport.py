@@ -87,8 +87,10 @@ def test_login_refuses_plain_http_unless_insecure(qylon):
     )  # it tried: no such host
 
 
-def test_login_checks_the_keyring_before_sending_the_key(qylon, listener):
+def test_login_checks_the_key_can_be_kept_before_sending_it(qylon, listener, tmp_path):
     port, seen = listener
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
     result = qylon(
         "auth",
         "login",
@@ -97,7 +99,8 @@ def test_login_checks_the_keyring_before_sending_the_key(qylon, listener):
         "--token-stdin",
         "--json",
         input=TOKEN + "\n",
-        env=FAIL_KEYRING,
+        # No keyring, and the folder for the credentials file cannot be made.
+        env={**FAIL_KEYRING, "QYLON_HOME": str(blocked / "home")},
     )
     assert result.code != 0 and result.json["error"]["code"] == "no_keyring"
     time.sleep(0.3)
