@@ -81,7 +81,25 @@ class ApiClient:
         headers: dict | None = None,
         idempotent: bool | None = None,
     ) -> Any:
-        """``idempotent=True`` retries a POST even once sent (it carries an Idempotency-Key)."""
+        """The decoded answer; errors raised as ``qylon_cli.errors``. ``idempotent=True``
+        retries a POST even once sent (it carries an Idempotency-Key)."""
+        return self._result(
+            self.send(
+                method, path, json=json, params=params, headers=headers, idempotent=idempotent
+            )
+        )
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        headers: dict | None = None,
+        idempotent: bool | None = None,
+    ):
+        """The server's response after the retries (any status); transport failures raise."""
         import httpx2
 
         method = method.upper()
@@ -120,7 +138,7 @@ class ApiClient:
                 self.sleep(min(self.max_wait, _retry_after(response)))
                 attempt += 1
                 continue
-            return self._result(response)
+            return response
 
     def _wait(self, attempt: int) -> None:
         delay = min(self.max_wait, self.backoff * (2**attempt))

@@ -121,6 +121,15 @@ def emit(data: Any, human: Callable[[Any], None] | None = None) -> None:
     human(stdout())
 
 
+def emit_raw(document: Any) -> None:
+    """Print a document as it is, not wrapped in ``{"data": ...}`` (`qylon api`); --jq applies."""
+    if _state["jq"] is not None:
+        _write_jq(document)
+        return
+    sys.stdout.write(dumps(document) + "\n")
+    sys.stdout.flush()
+
+
 def emit_list(
     items: list,
     human: Callable[[Any], None] | None = None,

@@ -5,7 +5,7 @@
   needs no Rich at start-up.
 - Option types read as people read them in other tools' help: ``TEXT``, ``INTEGER``,
   ``PATH``, the choices themselves; nothing for a flag (Typer 0.29 shows ``<bool>``).
-- Every command with ``--json`` also takes ``--jq EXPR`` (see ``output.apply_jq``).
+- Every command with ``--json`` also takes ``--jq EXPR`` (see ``output._remember_jq``).
 """
 
 from __future__ import annotations

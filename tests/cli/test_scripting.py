@@ -89,6 +89,33 @@ def test_lists_share_one_shape_and_paginate(qylon, server, org):
     assert users.code == 0 and users.stdout.split() == [owner]
 
 
+def test_api_sends_authenticated_requests_and_prints_answers_as_is(qylon, server, org, tmp_path):
+    env = credentials(server.url, org.token)
+    made = qylon("api", "POST", "/v1/clients", "-f", "name=Acme", "-f", "tags[]=retail", env=env)
+    assert made.code == 0, made.stderr
+    client = json.loads(made.stdout)
+    assert client["name"] == "Acme" and client["tags"] == ["retail"]
+    # Fields make a POST unless the method is GET (then they are the query); -F types them.
+    qylon("api", "v1/clients", "-f", "name=Globex", "-X", "POST", env=env)
+    page = qylon("api", "GET", "/v1/clients", "-F", "limit=1", "--jq", ".items[].name", env=env)
+    assert page.stdout == "Acme\n"
+    every = qylon("api", "/v1/clients", "--paginate", "--jq", "[.total, .items[].name]", env=env)
+    assert json.loads(every.stdout) == [2, "Acme", "Globex"]
+    body = tmp_path / "patch.json"
+    body.write_text(json.dumps({"notes": "Renewal in March"}))
+    patched = qylon("api", "PATCH", f"/v1/clients/{client['id']}", "--input", str(body), env=env)
+    assert patched.code == 0 and json.loads(patched.stdout)["notes"] == "Renewal in March"
+    # Errors keep their exit codes.
+    missing = qylon("api", "/v1/clients/00000000-0000-0000-0000-000000000000", "--json", env=env)
+    assert missing.code == 5 and missing.json["error"]["code"] == "not_found"
+    refused = qylon("api", "POST", "/v1/clients", "-F", "name=1", "-F", "tags=7", env=env)
+    assert refused.code == 3
+    assert qylon("api", "FETCH", "/v1/clients", env=env).code == 2
+    assert qylon("api", "/v1/me", "-f", "oops", env=env).code == 2
+    anonymous = qylon("api", "/v1/me", env={"QYLON_SERVER": server.url})
+    assert anonymous.code == 4
+
+
 def test_completion_scripts_for_three_shells(qylon):
     for shell, marker in (("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete")):
         result = qylon("completion", shell)
