@@ -67,6 +67,9 @@ def test_human_output_has_timestamps(qylon, jfk_wav):
     assert result.code == 0
     assert "00:00" in result.stdout and "country" in result.stdout
     assert "{" not in result.stdout
+    # No terminal: progress comes as plain lines on stderr, ending at 100 %.
+    lines = [x for x in result.stderr.splitlines() if x.startswith("Transcribing jfk.wav: ")]
+    assert lines and lines[-1].startswith("Transcribing jfk.wav: 100% (00:11/00:11)")
 
 
 def test_sample_meeting_multi_voice(qylon):

@@ -1,4 +1,5 @@
-"""A Rich progress bar on stderr that follows the audio position."""
+"""Progress on stderr that follows the audio position: a Rich bar on a terminal, plain
+lines without one (``qylon_cli.progress``)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,16 @@ def audio_progress(description: str) -> Iterator[Callable[[float, float], None]]
         TimeRemainingColumn,
     )
 
+    from qylon_cli import progress as host_progress
+
     from ..store.formats import short_clock
 
+    if not host_progress.on_terminal():
+        lines = host_progress.PlainLines(description)
+        yield lambda position, total: lines.update(
+            position, total, f"{short_clock(position)}/{short_clock(total)}"
+        )
+        return
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
