@@ -30,6 +30,8 @@ def test_agent_syncs_and_rides_out_a_server_outage(qylon, qylon_home, tmp_path, 
                 wait_for(lambda: first["id"] in server_ids(url, org.token), timeout=60, step=1.0)
                 status = qylon("agent", "status", "--json").json["data"]
                 assert status["last_sync"]["server_reachable"] is True
+                shown = qylon("agent", "status").stdout
+                assert "Last sync: " in shown and "server reachable" in shown
             # The server goes away: the next meeting waits in the outbox.
             second = qylon(
                 "meeting",
@@ -48,6 +50,8 @@ def test_agent_syncs_and_rides_out_a_server_outage(qylon, qylon_home, tmp_path, 
                 qylon("sync", "--dry-run", "--json").json["data"]["pending"][0]["id"]
                 == second["id"]
             )
+            shown = qylon("agent", "status").stdout
+            assert "server unreachable (" in shown and "1 meeting(s) waiting" in shown
             time.sleep(1)
             with server_process(backend.url, port, tmp_path / "srv"):
                 wait_for(lambda: second["id"] in server_ids(url, org.token), timeout=60, step=1.0)

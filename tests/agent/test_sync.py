@@ -297,3 +297,34 @@ def test_only_the_file_name_of_the_recording_is_uploaded(qylon, server, org, sig
     ).json()
     assert stored["source"] == "2026-11-01 board.m4a"
     assert Store().get_meeting(meeting.id).source == meeting.source  # kept whole on the device
+
+
+def test_a_client_the_server_does_not_know_is_warned_about(qylon, server, org, signed_in, tmp_path):
+    assert qylon("clients", "add", "Acme", "--json", env=signed_in).code == 0
+    [typo] = make_meetings(1, client="Acmee")
+    first = qylon("sync", env=signed_in)
+    assert first.code == 0, first.stderr
+    assert (
+        f"{typo.id[:8]} Meeting 000 is filed under 'Acmee', a client the server does not know"
+        in (first.stdout)
+    )
+    assert qylon("sync", "--json", env=signed_in).json["data"]["unlinked"] == []  # nothing new
+    # With the client list pulled, filing a meeting under an unknown name warns at once.
+    transcript = tmp_path / "call.txt"
+    transcript.write_text("Ana: We agreed to ship on Friday.\n")
+    imported = qylon("meeting", "import", str(transcript), "--client", "Acmee", "--json")
+    assert imported.code == 0, imported.stderr
+    assert "'Acmee' is not in the team's client list" in imported.stderr
+    assert "did you mean 'Acme'?" in imported.stderr
+    known = qylon("meeting", "import", str(transcript), "--client", "acme", "--json")
+    assert known.code == 0 and "client list" not in known.stderr
+    # A filter is no filing: no warning.
+    assert "client list" not in qylon("meeting", "list", "--client", "Nobody").stderr
+    # Adding the client on the server links the meeting already there.
+    added = qylon("clients", "add", "Acmee", "--json", env=signed_in).json["data"]
+    linked = httpx2.get(
+        f"{server.url}/v1/meetings",
+        params={"client": added["id"]},
+        headers={"Authorization": f"Bearer {org.token}"},
+    ).json()
+    assert [m["id"] for m in linked["items"]] == [typo.id]

@@ -118,8 +118,32 @@ def status(json: output.JsonOption = False) -> None:
                 f" {prog['position_s']:.0f}/{prog['total_s']:.0f} s" if prog.get("total_s") else ""
             )
             console.print(f"Now: {job['kind']} {job['id'][:8]}{where}")
+        if data.get("recording"):
+            console.print(f"Recording: {data['recording'][:8]}")
+        if data.get("meeting_apps"):
+            console.print(f"Meeting apps using the microphone: {', '.join(data['meeting_apps'])}")
+        console.print(_last_sync_line(data.get("last_sync"), time.time()), markup=False)
 
     output.emit(data, human)
+
+
+def _last_sync_line(last: dict | None, now: float) -> str:
+    """The agent's last sync in words, as `agent status` shows it."""
+    if not last:
+        return (
+            "Last sync: none since the agent started (it syncs when a team server is configured)."
+        )
+    ago = max(0, int(now - last["at"]))
+    when = f"{ago // 60} min ago" if ago >= 60 else f"{ago} s ago"
+    if last.get("offline"):
+        return (
+            f"Last sync: {when}, server unreachable ({last.get('error') or 'no answer'}); "
+            f"{last.get('pending', 0)} meeting(s) waiting."
+        )
+    return (
+        f"Last sync: {when}, server reachable; {last.get('pushed', 0)} pushed, "
+        f"{last.get('pending', 0)} waiting."
+    )
 
 
 @app.command()

@@ -185,7 +185,9 @@ def transcribe(
 
 
 def list_(
-    client: Annotated[str | None, client_option("Only meetings with this client.")] = None,
+    client: Annotated[
+        str | None, client_option("Only meetings with this client.", files=False)
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="At most this many, newest first.")
     ] = None,
@@ -217,7 +219,9 @@ def search(
         str,
         typer.Argument(help="Words to find; a trailing * matches a prefix.", show_default=False),
     ],
-    client: Annotated[str | None, client_option("Only meetings with this client.")] = None,
+    client: Annotated[
+        str | None, client_option("Only meetings with this client.", files=False)
+    ] = None,
     speaker: Annotated[
         str | None,
         typer.Option(help="Only what this person said (a name, or a label such as SPEAKER_2)."),

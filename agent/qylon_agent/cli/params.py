@@ -66,6 +66,37 @@ ItemArg = Annotated[
 ]
 
 
-def client_option(help: str):
-    """A ``--client`` option that completes the team's client names."""
-    return typer.Option("--client", help=help, autocompletion=complete_client)
+def warn_unknown_client(ctx: typer.Context, value: str | None) -> str | None:
+    """Warn when a meeting is filed under a client missing from the team's list (as `qylon
+    sync` last pulled it): the server would store the meeting without a client."""
+    if not value or not value.strip() or ctx.resilient_parsing:
+        return value
+    try:
+        from ..sync.outbox import Outbox
+
+        names = Outbox(_store()).client_names(include_archived=True)
+    except Exception:  # noqa: BLE001 - a check that cannot run is no reason to refuse the work
+        return value
+    if names and value.strip().lower() not in {n.lower() for n in names}:
+        import difflib
+
+        from qylon_cli import output
+
+        close = difflib.get_close_matches(value.strip(), names, n=1)
+        output.warn(
+            f"{value!r} is not in the team's client list (as of the last `qylon sync`)"
+            + (f"; did you mean {close[0]!r}?" if close else ".")
+            + " The meeting keeps the name; the server links it once a client of that name exists."
+        )
+    return value
+
+
+def client_option(help: str, *, files: bool = True):
+    """A ``--client`` option that completes the team's client names; when it ``files`` a
+    meeting under the client (not a filter), an unknown name is warned about."""
+    return typer.Option(
+        "--client",
+        help=help,
+        autocompletion=complete_client,
+        callback=warn_unknown_client if files else None,
+    )

@@ -31,6 +31,8 @@ def _pending_table(c, rows: list[dict]) -> None:
 
 
 def _report(c, data: dict) -> None:
+    from rich.markup import escape
+
     c.print(
         f"Pushed {data['pushed']} meeting(s); {data['unchanged']} already on the server; "
         f"{data['deleted']} deleted there; {data['pending']} left."
@@ -39,6 +41,13 @@ def _report(c, data: dict) -> None:
         c.print(f"[red]Refused[/] {f['id'][:8]} {f['title'] or ''}: {f['error']}", markup=True)
     for f in data["stale"]:
         c.print(f"[yellow]Not sent[/] {f['id'][:8]} {f['title']}: {f['error']}", markup=True)
+    for f in data["unlinked"]:
+        c.print(
+            f"[yellow]Warning:[/] {f['id'][:8]} {escape(f['title'] or '')} is filed under "
+            f"{escape(repr(f['client']))}, a client the server does not know: it is stored there "
+            "without a client. Add the client (`qylon clients add NAME` links its meetings) or "
+            "correct the meeting (`qylon meeting edit ID --client NAME`, then `qylon sync`)."
+        )
     if data["clients"] is not None:
         c.print(f"Client list updated: {data['clients']} client(s).")
 

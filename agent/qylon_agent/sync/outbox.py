@@ -31,6 +31,7 @@ class SyncReport:
     failed: list[dict] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     stale: list[dict] = field(default_factory=list)
+    unlinked: list[dict] = field(default_factory=list)  # filed under a client the server lacks
     pending: int = 0
     clients: int | None = None
 
@@ -41,6 +42,7 @@ class SyncReport:
             "failed": self.failed,
             "deleted": len(self.deleted),
             "stale": self.stale,
+            "unlinked": self.unlinked,
             "pending": self.pending,
             "clients": self.clients,
             "pushed_ids": self.pushed,
@@ -131,6 +133,10 @@ class Outbox:
             return
         self._mark_pushed(meeting.id, enqueued)
         (report.pushed if result.get("changed", True) else report.unchanged).append(meeting.id)
+        if meeting.client and not result.get("client_id"):
+            report.unlinked.append(
+                {"id": meeting.id, "title": meeting.title, "client": meeting.client}
+            )
 
     def _delete(self, api, meeting_id: str, enqueued: str, report: SyncReport) -> None:
         try:
