@@ -11,7 +11,7 @@ turn each) and the expected items (owner, task, due) and decisions.
 
 Matching rule (the same for every extractor): a found item matches an expected
 one when the owners are equal (case-insensitive; both absent also counts) and the
-tasks agree by ``qylon_agent.insights.merge.similar`` — stemmed content words with
+tasks agree by ``qylon_agent.text.similar`` — stemmed content words with
 Jaccard similarity >= 0.5, or the smaller set (of at least two words) two-thirds
 inside the larger. Each expected item matches at most one found item (greedy, in
 transcript order). Precision = matched / found, recall = matched / expected, F1
@@ -65,7 +65,7 @@ def load(path: Path):
 
 
 def match(found, expected) -> list[tuple[int, int]]:
-    from qylon_agent.insights.merge import similar
+    from qylon_agent.text import similar
 
     pairs, used = [], set()
     for ei, exp in enumerate(expected):

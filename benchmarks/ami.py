@@ -178,7 +178,7 @@ def roles_in(text: str | None) -> set[str]:
 
 def words(text: str) -> tuple[set[str], set[str]]:
     """(content words less generic and role words, content words less generic words)."""
-    from qylon_agent.insights.merge import content_words
+    from qylon_agent.text import content_words
 
     base = {w for w in content_words(text) if w not in GENERIC and w.rstrip("e") not in GENERIC}
     specific = {
@@ -209,7 +209,7 @@ def owner_matches(owner: str | None, annotation: str) -> bool:
 
 def content(text: str) -> set[str]:
     """Content words of a summary, for comparing it with the annotators' abstract."""
-    from qylon_agent.insights.merge import content_words
+    from qylon_agent.text import content_words
 
     return {w for w in content_words(text) if len(w) > 2 and w not in GENERIC}
 

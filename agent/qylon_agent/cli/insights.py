@@ -185,7 +185,7 @@ def analyze(
     from qylon_cli import settings as settings_mod
 
     from .. import insights
-    from ..store.corrections import edit_meeting
+    from ..corrections import edit_meeting
     from ..store.meeting_date import parse_given
 
     store = _store()

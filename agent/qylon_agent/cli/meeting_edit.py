@@ -52,7 +52,7 @@ def edit(
     """
     from qylon_cli.errors import UsageError
 
-    from ..store.corrections import edit_meeting
+    from ..corrections import edit_meeting
     from ..store.meeting_date import parse_given
 
     if title is None and client is None and on is None and at is None:
@@ -102,7 +102,7 @@ def fix(
     """
     from qylon_cli.errors import UsageError
 
-    from ..store.corrections import fix_segments, read_transcript
+    from ..corrections import fix_segments, read_transcript
 
     store = _store()
     if from_file is not None:
@@ -138,7 +138,7 @@ def add_item(
 
     Example: qylon meeting actions add 3f2a "Send the signed contract" --owner Dana --due Friday
     """
-    from ..store.corrections import add_item as add
+    from ..corrections import add_item as add
 
     row = add(_store(), meeting_id, task=task, owner=owner, due=due)
     output.emit(
@@ -161,7 +161,7 @@ def edit_item(
 
     Example: qylon meeting actions edit 9c1e --owner "Dana Scully" --due 2026-11-27
     """
-    from ..store.corrections import edit_item as edit_
+    from ..corrections import edit_item as edit_
 
     row = edit_(_store(), item_id, task=task, owner=owner, due=due)
     output.emit(

@@ -1,105 +1,15 @@
 """Merging repeats: a recap that restates an item, or two chunks of a long meeting that both saw it.
 
-Two items are the same when their owners agree (or one has none) and their tasks
-share most content words: Jaccard similarity of the stemmed content words at least
-0.5, or the smaller set at least two-thirds inside the larger one. The first
+Two items are the same when their owners agree (or one has none) and their tasks are
+``qylon_agent.text.similar`` (they share most stemmed content words). The first
 mention keeps its quote and time; a missing owner or due date is filled from the
 later one.
 """
 
 from __future__ import annotations
 
-import re
-
+from ..text import similar
 from .result import Found
-
-STOPWORDS = {
-    "a",
-    "an",
-    "the",
-    "to",
-    "of",
-    "for",
-    "and",
-    "or",
-    "with",
-    "on",
-    "in",
-    "at",
-    "by",
-    "from",
-    "into",
-    "onto",
-    "over",
-    "about",
-    "as",
-    "is",
-    "are",
-    "be",
-    "been",
-    "it",
-    "its",
-    "this",
-    "that",
-    "these",
-    "those",
-    "them",
-    "they",
-    "their",
-    "our",
-    "your",
-    "my",
-    "his",
-    "her",
-    "we",
-    "i",
-    "you",
-    "he",
-    "she",
-    "me",
-    "us",
-    "up",
-    "out",
-    "off",
-    "all",
-    "any",
-    "some",
-    "so",
-    "then",
-    "just",
-    "also",
-    "please",
-    "again",
-    "more",
-    "new",
-    "next",
-    "same",
-    "other",
-}
-
-
-def stem(word: str) -> str:
-    word = word.lower().strip("'")
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    return word.rstrip("e")
-
-
-def content_words(text: str) -> set[str]:
-    return {stem(w) for w in re.findall(r"[A-Za-z0-9']+", text) if w.lower() not in STOPWORDS}
-
-
-def similar(a: str, b: str) -> bool:
-    wa, wb = content_words(a), content_words(b)
-    if not wa or not wb:
-        return False
-    inter = len(wa & wb)
-    if inter / len(wa | wb) >= 0.5:
-        return True
-    small = min(len(wa), len(wb))
-    return small >= 2 and inter / small >= 2 / 3
 
 
 def _same_owner(a: str | None, b: str | None) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from .merge import content_words, similar
+from ..text import content_words, similar
 from .speech import LEADING_FILLER
 
 HEDGED = re.compile(

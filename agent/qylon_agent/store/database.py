@@ -295,7 +295,7 @@ class Store:
 
         Items a person corrected or added by hand stay as they were; an item found again
         keeps the time its status last changed (the server weighs it against its own)."""
-        from ..insights.merge import similar
+        from ..text import similar
 
         with self.db.atomic():
             old = {

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from qylon_cli.errors import InvalidInput, NotFound
 
-from ..insights.dates import resolve_due
-from .database import Store
-from .formats import short_clock
-from .meeting_date import meeting_day
+from .insights.dates import resolve_due
+from .store.database import Store
+from .store.formats import short_clock
+from .store.meeting_date import meeting_day
 
 CLEAR = ("", "none", "-")
 
