@@ -2,9 +2,9 @@
 
 The lists come from what the admin commands last saw: `qylon users list` (and `add`,
 `update`, `set-role`) remember the emails they print, `qylon groups list` (and `create`,
-`delete`) the group names, in small text files in the data folder (``QYLON_HOME``), one value a line. Completion reads only
-those files: no network, nothing to fail loudly (a missing or broken file completes
-nothing).
+`delete`) the group names, in small text files in the data folder (``QYLON_HOME``), one
+value a line. Completion reads only those files: no network, nothing to fail loudly (a
+missing or broken file completes nothing).
 """
 
 from __future__ import annotations
