@@ -69,12 +69,17 @@ def test_add_update_and_set_role_change_one_person_with_one_event_each(qylon, si
 
     updated = qylon(
         "users", "update", "ann@example.com", "--title", "Head of Sales", "--department", "",
-        "--json", env=env,
+        "--start-date", "", "--attr", "desk=4F", "--json", env=env,
     )  # fmt: skip
     assert updated.code == 0, updated.stdout + updated.stderr
     result = updated.json["data"]
-    assert (result["outcome"], result["changed"]) == ("updated", ["department", "title"])
-    assert result["user"]["department"] is None and result["user"]["groups"] == ["Sales"]
+    assert (result["outcome"], result["changed"]) == (
+        "updated",
+        ["attributes", "department", "start_date", "title"],
+    )
+    assert result["user"]["department"] is None and result["user"]["start_date"] is None
+    assert result["user"]["groups"] == ["Sales"] and result["user"]["phone"] == "+447700900123"
+    assert result["user"]["attributes"] == {"badge": "B7", "desk": "4F"}
     again = qylon("users", "update", "ann@example.com", "--title", "Head of Sales", env=env)
     assert again.code == 0 and "No change" in again.stdout
 
@@ -89,7 +94,7 @@ def test_add_update_and_set_role_change_one_person_with_one_event_each(qylon, si
     assert [(e["action"], e["detail"].get("fields")) for e in about["items"]] == [
         ("user.update", ["role"]),
         ("user.update", ["role"]),
-        ("user.update", ["department", "title"]),
+        ("user.update", ["attributes", "department", "start_date", "title"]),
         ("user.invite", None),
     ]
     assert events(qylon, env)["total"] == count + 4
