@@ -1,5 +1,6 @@
 """Completion of user emails and group names, offline, from what `qylon users list` and
-`qylon groups list` last showed; and the times `qylon audit list --since` takes."""
+`qylon groups list` last showed; the times `qylon audit list --since` takes; the stand-ins
+for groups and audit when the admin part is not installed."""
 
 from __future__ import annotations
 
@@ -56,3 +57,10 @@ def test_since_accepts_times_ago_and_iso_times():
     assert since_time("2026-12-01T09:00+01:00") == "2026-12-01T09:00:00+01:00"
     with pytest.raises(UsageError):
         since_time("yesterday")
+
+
+def test_groups_and_audit_name_the_admin_part_when_it_is_missing(qylon):
+    for command in ("groups", "audit"):
+        result = qylon(command, "list", "--json", env={"QYLON_LOAD_PLUGINS": ""})
+        assert result.code == 1 and result.json["error"]["code"] == "missing_part"
+        assert "qylon[admin]" in result.json["error"]["hint"]
