@@ -17,7 +17,9 @@ PARTS = {
     "agent": ("agent", "The local background agent."),
     "sync": ("agent", "Push meetings to the team server and pull its client list."),
     "server": ("server", "Run and administer the team server."),
-    "users": ("admin", "Provision users in bulk from a CSV."),
+    "users": ("admin", "Users on the team server, one at a time or in bulk from a CSV."),
+    "groups": ("admin", "Groups of users on the team server."),
+    "audit": ("admin", "The team server's audit trail."),
 }
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from qylon_cli import paths
 
 from . import __version__, errors, migrate, scim
-from .api import action_items, api_keys, audit_events, clients, meetings, users
+from .api import action_items, api_keys, audit_events, clients, groups, meetings, users
 from .config import ServerSettings, get_settings
 from .db import Database
 from .deps import authenticate, bearer_token, client_ip, key_hash
@@ -53,7 +53,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         per_user=settings.user_rate_limit,
     )
     errors.install(app)
-    for module in (clients, meetings, action_items, users, api_keys, audit_events):
+    for module in (clients, meetings, action_items, users, groups, api_keys, audit_events):
         app.include_router(module.router)
     scim.mount(app)
     from .plugin import include_routers

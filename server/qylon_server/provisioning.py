@@ -247,9 +247,17 @@ class Provisioner:
     # -- changes -----------------------------------------------------------------
     def invite(self, invite: UserInvite) -> Outcome:
         """One user invited through the API (``POST /v1/users``): ``create``'s rules, with the
-        manager named by id."""
-        manager_email = None
+        manager named by id (or, where the body has ``manager_email``, by email). Fields
+        of ``BulkUserFields`` that a subclass of ``UserInvite`` adds (groups, location...)
+        are taken too."""
+        data = invite.model_dump(exclude={"email", "manager_id"}, exclude_none=True)
         if invite.manager_id and invite.manager_id.strip():
+            if data.get("manager_email"):
+                raise Refused(
+                    "Name the manager by id or by email, not both.",
+                    code="invalid_input",
+                    status=422,
+                )
             manager = (
                 self.s.get(User, invite.manager_id.strip())
                 if len(invite.manager_id.strip()) <= 36
@@ -257,16 +265,10 @@ class Provisioner:
             )
             if manager is None:
                 raise Refused("User not found.", code="not_found", status=404)
-            manager_email = manager.email
+            data["manager_email"] = manager.email
+        data["external_id"] = _clean(data.get("external_id"))
         fields = BulkUserFields(
-            given_name=invite.given_name,
-            family_name=invite.family_name,
-            display_name=invite.display_name,
-            role=invite.role,
-            manager_email=manager_email,
-            title=invite.title,
-            department=invite.department,
-            external_id=_clean(invite.external_id),
+            **{k: v for k, v in data.items() if k in BulkUserFields.model_fields}
         )
         return self.create(invite.email, fields, action="user.invite")
 
@@ -338,7 +340,7 @@ class Provisioner:
             groups = self._named_groups(fields.groups)
             if sorted(g.display_name for g in groups) != sorted(user.groups or []):
                 self._set_memberships(user, groups)
-                changed["groups"] = sorted(g.display_name for g in groups)
+                changed["groups"] = sorted(g.display_name for g in groups) or None
         if fields.attributes or "attributes" in clear:
             new = dict(fields.attributes or {})
             merged = (new or None) if "attributes" in clear else {**(user.attributes or {}), **new}
@@ -444,7 +446,8 @@ class Provisioner:
                         f"The group {name} does not exist.",
                         code="group_not_found",
                         status=422,
-                        hint="Create it first, or allow creating groups (qylon users import --create-groups).",
+                        hint="Create it first (qylon groups create NAME), or let an import create "
+                        "it (qylon users import --create-groups).",
                     )
                 found[name.casefold()] = group or self.create_group(name)
         return list(found.values())
@@ -554,6 +557,51 @@ class Provisioner:
                     },
                 )
         return added, removed
+
+    def add_member(self, group: Group, user: User) -> bool:
+        """Put one user in a group (one audit event); False when they already are."""
+        return self._one_member(group, user, add=True)
+
+    def remove_member(self, group: Group, user: User) -> bool:
+        """Take one user out of a group (one audit event); False when they were not in it."""
+        return self._one_member(group, user, add=False)
+
+    def _one_member(self, group: Group, user: User, *, add: bool) -> bool:
+        """Unlike ``set_members``, only this user's rank is checked, not every member's."""
+        self._check_role(None, user)
+        member = self.s.scalar(
+            select(GroupMember.user_id).where(
+                GroupMember.group_id == group.id, GroupMember.user_id == user.id
+            )
+        )
+        if (member is not None) == add:
+            return False
+        if add:
+            self.s.execute(
+                insert(GroupMember),
+                [{"org_id": self.principal.org_id, "group_id": group.id, "user_id": user.id}],
+            )
+        else:
+            self.s.execute(
+                delete(GroupMember).where(
+                    GroupMember.group_id == group.id, GroupMember.user_id == user.id
+                )
+            )
+        group.updated_at = now()  # its version (ETag) changes with its members
+        self.s.flush()
+        self._recache([user.id])
+        self._audit(
+            "group.update",
+            group,
+            {
+                "name": group.display_name,
+                "fields": ["members"],
+                "added": [user.id] if add else [],
+                "removed": [] if add else [user.id],
+                "email": user.email,
+            },
+        )
+        return True
 
     def _set_memberships(self, user: User, groups: list[Group]) -> None:
         """Make these groups the user's groups (the user exists in the database)."""

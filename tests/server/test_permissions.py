@@ -39,6 +39,12 @@ ROUTES = [
     ("POST", "/v1/users/bulk", "bulk", "admin", "admin"),
     ("POST", "/v1/users/{victim}/deactivate", None, "admin", "admin"),
     ("POST", "/v1/users/{victim}/reactivate", None, "admin", "admin"),
+    ("PATCH", "/v1/users/{victim}", {"title": "Engineer {n}"}, "admin", "admin"),
+    ("POST", "/v1/groups", {"name": "Group {n}"}, "admin", "admin"),
+    ("GET", "/v1/groups/{group}", None, "member", "read"),
+    ("DELETE", "/v1/groups/{doomedgroup}", None, "admin", "admin"),  # a group made for the call
+    ("PUT", "/v1/groups/{group}/members/{victim}", None, "admin", "admin"),
+    ("DELETE", "/v1/groups/{group}/members/{victim}", None, "admin", "admin"),
     ("GET", "/v1/api-keys", None, "member", "read"),
     ("POST", "/v1/api-keys", {"name": "k", "scopes": ["read"]}, "member", "write"),
     ("GET", "/v1/audit-events", None, "admin", "admin"),
@@ -99,6 +105,7 @@ def payload_for(body, ids: dict):
 def world(api, org):
     owner = org.token
     client = api.post("/v1/clients", owner, json={"name": "Acme"}).json()["id"]
+    group = api.post("/v1/groups", owner, json={"name": "Everyone"}).json()["id"]
     meeting = str(uuid.uuid4())
     assert (
         api.put(f"/v1/meetings/{meeting}", owner, json=meeting_body(meeting, "Acme")).status_code
@@ -110,7 +117,14 @@ def world(api, org):
         for scope in SCOPES
         if not (scope == "admin" and role in ("member", "manager"))
     }
-    return {"owner": owner, "client": client, "meeting": meeting, "keys": keys, "org": org}
+    return {
+        "owner": owner,
+        "client": client,
+        "meeting": meeting,
+        "group": group,
+        "keys": keys,
+        "org": org,
+    }
 
 
 def test_no_key_is_401_everywhere(api, world):
@@ -123,6 +137,8 @@ def test_no_key_is_401_everywhere(api, world):
         "item": "a1",
         "n": 0,
         "doomed": world["meeting"],
+        "group": world["group"],
+        "doomedgroup": world["group"],
     }
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
@@ -154,7 +170,13 @@ def test_every_route_checks_role_and_scope(api, world, backend):
                 "item": "a1",
                 "n": n,
                 "doomed": None,
+                "group": world["group"],
+                "doomedgroup": None,
             }
+            if "{doomedgroup}" in path:
+                made = api.post("/v1/groups", world["owner"], json={"name": f"Doomed {n}"})
+                assert made.status_code == 201, made.text
+                ids["doomedgroup"] = made.json()["id"]
             if "{doomed}" in path:
                 ids["doomed"] = str(uuid.uuid4())
                 made = api.put(

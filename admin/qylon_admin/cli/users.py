@@ -10,7 +10,8 @@ import typer
 from qylon_cli import output
 
 app = typer.Typer(
-    help="Provision users in bulk from a CSV (Google Workspace, Entra ID, Okta or Qylon's own).\n\n"
+    help="Users on the team server: one at a time, or in bulk from a CSV (Google Workspace, "
+    "Entra ID, Okta or Qylon's own).\n\n"
     "Example: qylon users validate people.csv",
     no_args_is_help=True,
 )
@@ -90,4 +91,4 @@ def validate_cmd(
     output.emit(data, lambda console: render(data, console))
 
 
-from . import users_admin, users_import  # noqa: F401  (they add commands to `app`)
+from . import users_admin, users_import, users_person  # noqa: F401  (they add commands to `app`)

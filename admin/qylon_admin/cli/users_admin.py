@@ -9,9 +9,13 @@ import typer
 from qylon_cli import output, paging
 from qylon_cli.client import ApiClient
 
+from .completions import complete_email, remember_emails
 from .users import app
 
-RefArg = Annotated[str, typer.Argument(help="A user's id or email.", show_default=False)]
+RefArg = Annotated[
+    str,
+    typer.Argument(help="A user's id or email.", show_default=False, autocompletion=complete_email),
+]
 
 
 def resolve(api, ref: str) -> dict:
@@ -90,6 +94,8 @@ def list_cmd(
         page = paging.fetch(
             api, "/v1/users", paginate=paginate, limit=limit, offset=offset, q=q, status=status
         )
+    # for completing EMAIL arguments offline: every user, when this was the whole list
+    remember_emails((u["email"] for u in page["items"]), complete=paginate and not q and not status)
     paging.emit(page, _table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -23,6 +24,13 @@ def list_audit_events(
     action: Annotated[str | None, Query(max_length=100, description="e.g. client.create")] = None,
     actor_user_id: Annotated[str | None, Query(max_length=36)] = None,
     api_key_id: Annotated[str | None, Query(max_length=36)] = None,
+    target_id: Annotated[
+        str | None, Query(max_length=100, description="The user, group, client... changed.")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        Query(description="Only events at or after this time (ISO 8601; UTC when no offset)."),
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> AuditEventPage:
@@ -34,6 +42,10 @@ def list_audit_events(
         stmt = stmt.where(EventRow.actor_user_id == actor_user_id)
     if api_key_id:
         stmt = stmt.where(EventRow.api_key_id == api_key_id)
+    if target_id:
+        stmt = stmt.where(EventRow.target_id == target_id)
+    if since is not None:
+        stmt = stmt.where(EventRow.at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     rows, total = page(ctx.session, stmt, limit=limit, offset=offset, order_by=[EventRow.id.desc()])
     items = [AuditEvent.model_validate(r, from_attributes=True) for r in rows]
     return AuditEventPage(items=items, total=total, limit=limit, offset=offset)

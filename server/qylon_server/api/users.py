@@ -1,17 +1,19 @@
-"""/v1/users and /v1/me: people in the organisation (list, get, invite, deactivate)."""
+"""/v1/users and /v1/me: people in the organisation (list, get, invite, change,
+deactivate, reactivate). Groups are ``groups.py``'s."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
+from pydantic import Field
 from sqlalchemy import func, or_, select
 
 from qylon_cli.schemas import (
     BulkRequest,
     BulkResult,
-    GroupInfo,
-    GroupPage,
+    BulkUserFields,
+    Phone,
     User,
     UserInvite,
     UserPage,
@@ -20,7 +22,7 @@ from qylon_cli.schemas import (
 
 from ..deps import Allowed, Authenticated
 from ..errors import ERROR_RESPONSES
-from ..models import Group, GroupMember, Organisation
+from ..models import Organisation
 from ..models import User as UserRow
 from ..services import users
 from ..services.rows import get_or_404
@@ -28,6 +30,21 @@ from .api_keys import out as key_out
 from .pages import Offset, page
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
+
+
+class UserCreate(UserInvite):
+    """``UserInvite`` with the rest of a user's fields, as a bulk item names them: the
+    manager by email (``manager_email``, or ``manager_id``), groups by name (they must
+    exist), location, team, phone, start date and custom attributes."""
+
+    manager_email: str | None = Field(None, max_length=320, description="The manager, by email.")
+    location: str | None = Field(None, max_length=200)
+    start_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    phone: Phone = None
+    team: str | None = Field(None, max_length=200)
+    groups: list[str] | None = Field(None, max_length=100, description="Names of existing groups.")
+    attributes: dict[str, str] | None = Field(None, description="Custom attributes.")
+
 
 UserLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many users.")]
 
@@ -98,38 +115,6 @@ def list_users(
     return UserPage(items=[out(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/v1/groups", response_model=GroupPage)
-def list_groups(
-    ctx: Allowed("users:read"), limit: UserLimit = 1000, offset: Offset = 0
-) -> GroupPage:
-    """List groups by name, with how many users each holds (SCIM and imports make them)."""
-    s = ctx.session
-    total = s.scalar(select(func.count()).select_from(Group)) or 0
-    members = (
-        select(GroupMember.group_id, func.count().label("n"))
-        .group_by(GroupMember.group_id)
-        .subquery()
-    )
-    rows = s.execute(
-        select(Group, func.coalesce(members.c.n, 0))
-        .outerjoin(members, members.c.group_id == Group.id)
-        .order_by(Group.name_key)
-        .limit(limit)
-        .offset(offset)
-    )
-    items = [
-        GroupInfo(
-            id=g.id,
-            name=g.display_name,
-            external_id=g.external_id,
-            members=n,
-            created_at=g.created_at,
-        )
-        for g, n in rows
-    ]
-    return GroupPage(items=items, total=total)
-
-
 @router.post("/v1/users/bulk", response_model=BulkResult)
 def bulk_users(
     body: BulkRequest,
@@ -159,9 +144,18 @@ def read_user(user_id: str, ctx: Allowed("users:read")) -> User:
 
 
 @router.post("/v1/users", status_code=201, response_model=User)
-def invite_user(body: UserInvite, ctx: Allowed("users:write")) -> User:
+def invite_user(body: UserCreate, ctx: Allowed("users:write")) -> User:
     """Invite a user: they become active the first time one of their keys is used."""
     return out(users.invite(ctx.session, ctx.principal, invite=body))
+
+
+@router.patch("/v1/users/{user_id}", response_model=User)
+def update_user(user_id: str, body: BulkUserFields, ctx: Allowed("users:write")) -> User:
+    """Change the fields given, under the bulk import's rules (ranks, managers, groups that
+    exist); a field sent as null is cleared, one left out stays as it is. One audit
+    event (``user.update``) when anything changed."""
+    user = get_user(ctx.session, user_id)
+    return out(users.update(ctx.session, ctx.principal, user=user, fields=body).user)
 
 
 @router.post("/v1/users/{user_id}/deactivate", response_model=User)

@@ -7,8 +7,9 @@ call the same functions, so a rule lives in one place:
 - ``rows``: get a row by id or answer 404;
 - ``clients``: create, update, archive and restore clients;
 - ``api_keys``: who may create, rotate and revoke which keys (``keys.py`` makes them);
-- ``users``: invite, deactivate, reactivate and bulk changes, all through the one
-  ``Provisioner`` (``provisioning.py``), with stored bulk answers for idempotency.
+- ``users``: invite, update, deactivate, reactivate and bulk changes, all through the one
+  ``Provisioner`` (``provisioning.py``), with stored bulk answers for idempotency;
+- ``groups``: create and delete groups, add or remove one member, through it too.
 
 Functions take keyword-only arguments after ``session`` and ``principal``.
 """

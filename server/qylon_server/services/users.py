@@ -1,4 +1,4 @@
-"""Users: invite, deactivate, reactivate and bulk changes, each through the one
+"""Users: invite, update, deactivate, reactivate and bulk changes, each through the one
 ``Provisioner`` (its rules: ranks, never yourself, the last owner, unique emails).
 
 A refusal raises ``ApiError`` with the provisioner's status and code; the caller's
@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qylon_cli.schemas import BulkOutcome, BulkRequest, BulkResult, UserInvite
+from qylon_cli.schemas import BulkOutcome, BulkRequest, BulkResult, BulkUserFields, UserInvite
 
 from ..errors import ApiError
 from ..models import IdempotencyKey, User
 from ..payloads import read_payload, stored
-from ..provisioning import Outcome, Provisioner, Refused
+from ..provisioning import PLAIN, Outcome, Provisioner, Refused
 
 
 @contextmanager
@@ -33,11 +33,46 @@ def refusals() -> Iterator[None]:
 
 
 def invite(session: Session, principal, *, invite: UserInvite) -> User:
+    """A new user (one ``user.invite`` event); groups it names must exist."""
     with refusals():
-        provisioner = Provisioner(session, principal, via="api")
+        provisioner = Provisioner(session, principal, via="api", create_groups=False)
         outcome = provisioner.invite(invite)
         provisioner.finish()
     return outcome.user
+
+
+# Fields a PATCH may clear by sending null (JSON merge patch, RFC 7396): the plain ones,
+# and manager_email, groups and attributes; role may not be null.
+CLEARABLE = (*PLAIN, "manager_email", "groups", "attributes")
+
+
+def update(session: Session, principal, *, user: User, fields: BulkUserFields) -> Outcome:
+    """Change the fields given of one user (``PATCH /v1/users/{id}``), under the same rules
+    as a bulk update; a field sent as null is cleared, one left out stays. Activation has
+    its own routes (deactivate, reactivate), so ``active`` is refused here."""
+    sent = fields.model_fields_set
+    if "active" in sent:
+        raise ApiError(
+            422,
+            "A PATCH does not deactivate or reactivate a user.",
+            code="invalid_input",
+            hint="Use POST /v1/users/{id}/deactivate or /reactivate (qylon users deactivate).",
+        )
+    if "role" in sent and fields.role is None:
+        raise ApiError(422, "A user always has a role: role cannot be null.", code="invalid_input")
+    nulls = {name for name in sent if getattr(fields, name) is None}
+    changes = {}
+    if "manager_email" in nulls:
+        changes["manager_email"] = ""  # the provisioner's "no manager"
+    if "groups" in nulls:
+        changes["groups"] = []
+    if changes:
+        fields = fields.model_copy(update=changes)
+    with refusals():
+        provisioner = Provisioner(session, principal, via="api", create_groups=False)
+        outcome = provisioner.update(user, fields, clear=nulls & set(CLEARABLE))
+        provisioner.finish()
+    return outcome
 
 
 def change(session: Session, principal, *, user: User, change: str) -> User:
