@@ -134,7 +134,7 @@ def status(json: output.JsonOption = False) -> None:
 def token(json: output.JsonOption = False) -> None:
     """Print the API key in use (QYLON_TOKEN, the keyring or the credentials file), for scripts.
 
-    Example: curl -H "Authorization: Bearer $(qylon auth token)" https://qylon.acme.example/v1/me
+    Example: qylon auth token | gh secret set QYLON_TOKEN
     """
     from .. import credentials
 
