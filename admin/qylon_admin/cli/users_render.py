@@ -45,6 +45,9 @@ def _columns(console, cols: dict) -> None:
 
 def render(data: dict, console) -> None:
     console.print(_file_line(data["file"]))
+    if data.get("deletes"):
+        what = f"{data['template']} template" if data.get("template") else "--deactivate"
+        console.print(f"[bold]{what}[/]: every row is a user to deactivate (never created)")
     _columns(console, data["file"]["columns"])
     counts = ", ".join(
         f"{n} {action}" for action, n in data["plan"].items() if n or action in ("create", "update")
