@@ -386,3 +386,27 @@ def test_max_deactivate_values_and_template_detection():
         columns.template(["Name [displayName] Required", "User name [userPrincipalName]"], "v")
         is None
     )
+
+
+@SQLITE
+def test_a_batch_refused_after_others_were_applied_is_partial(
+    qylon, tmp_path, signed_in, server, org
+):
+    owner = next(e for e, u in server_users(server.url, org.token).items() if u["role"] == "owner")
+    # the planner flags the last owner's demotion; --on-error skip sends it and the server refuses
+    path = write(tmp_path / "p.csv", f"email,role\nnew@example.com,member\n{owner},member\n")
+    result = qylon(
+        "users",
+        "import",
+        str(path),
+        "--on-error",
+        "skip",
+        "--batch-size",
+        "1",
+        "--json",
+        env=signed_in,
+    )
+    assert result.code == 7, result.stdout
+    assert result.json["error"]["code"] == "batch_refused"
+    assert "earlier batches were applied" in result.json["error"]["message"]
+    assert "new@example.com" in server_users(server.url, org.token)
