@@ -244,8 +244,6 @@ def test_eight_of_ten_rejected_is_partially_applied_in_file_order(
         str(path),
         "--on-error",
         "skip",
-        "--batch-size",
-        "1",
         "--report",
         str(report),
         "--json",
@@ -410,3 +408,52 @@ def test_a_batch_refused_after_others_were_applied_is_partial(
     assert result.json["error"]["code"] == "batch_refused"
     assert "earlier batches were applied" in result.json["error"]["message"]
     assert "new@example.com" in server_users(server.url, org.token)
+
+
+def test_planning_deletes_and_suspensions():
+    from qylon_admin.users.model import UserRow
+    from qylon_admin.users.plan import Planner
+
+    from qylon_cli.errors import UsageError
+
+    existing = [
+        {"email": "boss@example.com", "role": "owner", "status": "active"},
+        {"email": "ann@example.com", "role": "member", "status": "active"},
+        {"email": "old@example.com", "role": "member", "status": "suspended"},
+        {"email": "me@example.com", "role": "admin", "status": "active"},
+    ]
+    deletes = Planner(existing, deletes=True, caller="me@example.com")
+    emails = ["ann", "old", "nobody", "me", "boss"]
+    actions = [
+        deletes.item(r, UserRow(email=f"{e}@example.com")).action for r, e in enumerate(emails)
+    ]
+    assert actions == ["deactivate", "unchanged", "error", "error", "deactivate"]
+    deletes.finish()
+    assert [(p.row, p.code) for p in deletes.problems] == [
+        (2, "user_not_found"),
+        (3, "deactivate_self"),
+        (4, "last_owner"),  # the only owner: never deactivated by a file either
+    ]
+    assert "a***@" not in deletes.problems[0].value and deletes.problems[0].value.startswith(
+        "n***@"
+    )
+    # a suspension for an unknown user: an error where the column is Google's instruction
+    gone = UserRow(email="new@example.com", status="suspended")
+    assert Planner(existing, status_instruction=True).item(2, gone).action == "error"
+    assert Planner(existing).item(2, gone).action == "create"  # an export restored
+    assert Planner(existing, status_instruction=True, offline=True).item(2, gone).action == (
+        "deactivate"
+    )
+    # any file: an active user set to suspended is a deactivation with its changes
+    item = Planner(existing).item(
+        2, UserRow(email="ann@example.com", status="suspended", title="X")
+    )
+    assert item.action == "deactivate" and set(item.changes) == {"status", "title"}
+    assert (
+        Planner(existing, caller="me@example.com")
+        .item(2, UserRow(email="me@example.com", status="suspended"))
+        .action
+        == "error"
+    )
+    with pytest.raises(UsageError):
+        Planner(existing, deletes=True, mode="sync")

@@ -52,7 +52,8 @@ def render(data: dict, console) -> None:
     counts = ", ".join(
         f"{n} {action}" for action, n in data["plan"].items() if n or action in ("create", "update")
     )
-    console.print(f"\n[bold]Plan[/] (mode {data['mode']}): {counts}")
+    how = "a delete file" if data.get("deletes") else f"mode {data['mode']}"
+    console.print(f"\n[bold]Plan[/] ({how}): {counts}")
     for item in data["items"]:
         where = f"row {item['row']}" if item.get("row") else "—"
         detail = (
