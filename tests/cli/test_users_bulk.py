@@ -325,6 +325,7 @@ def test_sync_refuses_to_deactivate_more_than_max_deactivate(
     assert error["code"] == "too_many_deactivations"
     assert "13 of 20" in error["message"] and "--max-deactivate 10%" in error["message"]
     assert "--max-deactivate 13" in error["hint"]
+    assert error["plan"]["deactivate"] == 13  # the plan comes with it: who would go
     assert "deactivated" not in statuses(server.url, org.token).values()
     dry = qylon("users", "import", str(cut), "--mode", "sync", "--dry-run", env=signed_in)
     assert dry.code == 3 and "13 deactivate" in dry.stdout and "--max-deactivate" in dry.stderr

@@ -101,7 +101,7 @@ def import_cmd(
     from qylon_cli.errors import UsageError
 
     from ..users import remote
-    from ..users.plan import check_deactivations, parse_max_deactivate
+    from ..users.plan import parse_max_deactivate
     from ..users.preview import preview
     from .users_progress import file_progress
 
@@ -133,7 +133,7 @@ def import_cmd(
         existing = None  # the planner holds them now; free the raw rows
         with result:
             data = _checked(result, file, on_error=on_error)
-            check_deactivations(result.planner, max_deactivate)
+            _braked(result.planner, max_deactivate, data)
             if not dry_run:
                 data.update(_applied(api, result, file, map_, report, batch_size))
     data["dry_run"] = dry_run
@@ -156,6 +156,23 @@ def _checked(result, file: Path, *, on_error: str) -> dict:
             details=data if output.json_mode() else None,
         )
     return data
+
+
+def _braked(planner, max_deactivate: str, data: dict) -> None:
+    """The --max-deactivate brake; in --json the refusal carries the plan (who would go)."""
+    from qylon_cli.errors import InvalidInput
+
+    from ..users.plan import check_deactivations
+    from ..users.validate import ValidationFailed
+
+    try:
+        check_deactivations(planner, max_deactivate)
+    except InvalidInput as exc:
+        refused = ValidationFailed(
+            exc.message, hint=exc.hint, details=data if output.json_mode() else None
+        )
+        refused.code = exc.code
+        raise refused from None
 
 
 def _applied(api, result, file: Path, map_, report, batch_size: int) -> dict:
