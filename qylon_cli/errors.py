@@ -2,7 +2,8 @@
 
 Exit codes (see ARCHITECTURE.md): 0 success; 1 failure; 2 usage error;
 3 invalid input; 4 not authenticated / not allowed; 5 not found;
-6 server or network unavailable; 130 interrupted.
+6 server or network unavailable; 7 partially applied (some rows of a bulk change went
+through, others did not: the report says which); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ EXIT_INVALID = 3
 EXIT_AUTH = 4
 EXIT_NOT_FOUND = 5
 EXIT_UNAVAILABLE = 6
+EXIT_PARTIAL = 7
 EXIT_INTERRUPTED = 130
 
 

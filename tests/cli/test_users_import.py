@@ -122,9 +122,12 @@ def test_abort_changes_nothing_and_skip_imports_the_valid_rows(
         "--json",
         env=signed_in,
     )
-    assert skipped.code == 0, skipped.stdout
-    assert skipped.json["data"]["applied"] == {"created": 1, "rejected": 2}
-    assert [e["row"] for e in skipped.json["data"]["errors"]] == [3, 4]
+    assert skipped.code == 7, skipped.stdout  # partially applied
+    partial = skipped.json["error"]
+    assert partial["code"] == "partially_applied"
+    assert partial["applied"] == {"created": 1, "rejected": 2}
+    assert (partial["rows_applied"], partial["rows_rejected"]) == (1, 2)
+    assert [e["row"] for e in partial["errors"]] == [3, 4]
     outcomes = {r["row"]: r["outcome"] for r in json.loads(report.read_text())}
     assert outcomes == {2: "created", 3: "rejected", 4: "rejected"}
     users = server_users(server.url, org.token)

@@ -16,12 +16,34 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+# The options `users validate` and `users import` share: defined once, used by both.
 MapOption = Annotated[
     list[str] | None,
     typer.Option(
         "--map",
         metavar="COLUMN=FIELD",
         help="Use COLUMN for FIELD (a Qylon field, attr:NAME or ignore). Repeatable.",
+    ),
+]
+RegionOption = Annotated[
+    str | None, typer.Option(help="Country for phone numbers without +code, e.g. GB.")
+]
+DateOrderOption = Annotated[
+    str, typer.Option(help="For dates like 03/04/2026: dmy, mdy, or auto (refuse).")
+]
+EncodingOption = Annotated[
+    str | None, typer.Option(help="Force the file's encoding (detected by default).")
+]
+DelimiterOption = Annotated[str | None, typer.Option(help="Force the delimiter: ',', ';' or tab.")]
+ReportOption = Annotated[
+    Path | None, typer.Option(help="Write each row's outcome to this .csv or .json.")
+]
+DeactivateOption = Annotated[
+    bool,
+    typer.Option(
+        "--deactivate",
+        help="Every row names a user to deactivate (a list of emails or Okta logins); "
+        "Entra ID's bulk delete template is recognised without it.",
     ),
 ]
 
@@ -33,21 +55,12 @@ def validate_cmd(
     ],
     map_: MapOption = None,
     mode: Annotated[str, typer.Option(help="Plan as: upsert, create-only or sync.")] = "upsert",
-    region: Annotated[
-        str | None, typer.Option(help="Country for phone numbers without +code, e.g. GB.")
-    ] = None,
-    date_order: Annotated[
-        str, typer.Option(help="For dates like 03/04/2026: dmy, mdy, or auto (refuse).")
-    ] = "auto",
-    encoding: Annotated[
-        str | None, typer.Option(help="Force the file's encoding (detected by default).")
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option(help="Force the delimiter: ',', ';' or tab.")
-    ] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="Write each row's outcome to this .csv or .json.")
-    ] = None,
+    region: RegionOption = None,
+    date_order: DateOrderOption = "auto",
+    encoding: EncodingOption = None,
+    delimiter: DelimiterOption = None,
+    deactivate: DeactivateOption = False,
+    report: ReportOption = None,
     limit: Annotated[
         int, typer.Option(help="Plan entries to list (0 = all); counts cover every row.")
     ] = 100,
@@ -55,8 +68,9 @@ def validate_cmd(
 ) -> None:
     """Read and check a user CSV offline and print the plan and every error; nothing changes.
 
-    The plan is made against no existing users (every valid row is a create); the same
-    checks run before `qylon users import` applies a file. Exit 3 when any row is invalid.
+    The plan is made against no existing users (every valid row is a create; the rows of
+    a delete file, deactivations); the same checks run before `qylon users import`
+    applies a file. Exit 3 when any row is invalid.
 
     Example: qylon users validate people.csv --map "Work Mail=email" --report check.csv
     """
@@ -77,6 +91,7 @@ def validate_cmd(
             report=report,
             limit=limit,
             progress=progress,
+            deactivate=deactivate,
         )
     data = result.to_dict()
     if result.error_count:

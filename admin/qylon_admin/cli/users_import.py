@@ -10,7 +10,20 @@ import typer
 from qylon_cli import output
 from qylon_cli.client import ApiClient
 
-from .users import MapOption, app
+from .users import (
+    DateOrderOption,
+    DeactivateOption,
+    DelimiterOption,
+    EncodingOption,
+    MapOption,
+    RegionOption,
+    ReportOption,
+    app,
+)
+
+# The brake on --mode sync: a cut-off export must not deactivate the firm. Entra ID's
+# accidental-deletion threshold is 500 users; for teams of tens, a share fits better.
+MAX_DEACTIVATE = "10%"
 
 # Generous retries: an import rides out a server restart (its batches are idempotent).
 PATIENT = {"retries": 8, "max_wait": 10}
@@ -37,7 +50,8 @@ def import_cmd(
     on_error: Annotated[
         str,
         typer.Option(
-            help="abort: any invalid row stops everything (exit 3); skip: apply the valid rows."
+            help="abort: any invalid row stops everything (exit 3); skip: apply the valid rows "
+            "(exit 7 when some were rejected)."
         ),
     ] = "abort",
     mode: Annotated[
@@ -46,15 +60,20 @@ def import_cmd(
             help="upsert, create-only, or sync (also deactivates users missing from the file)."
         ),
     ] = "upsert",
-    report: Annotated[
-        Path | None, typer.Option(help="Write each row's outcome to this .csv or .json.")
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option(help="Country for phone numbers without +code, e.g. GB.")
-    ] = None,
-    date_order: Annotated[
-        str, typer.Option(help="For dates like 03/04/2026: dmy, mdy, or auto (refuse).")
-    ] = "auto",
+    max_deactivate: Annotated[
+        str,
+        typer.Option(
+            metavar="N|P%",
+            help="Refuse a sync that deactivates more users than this (a number, or a share "
+            "of the active users; 100% = no limit).",
+        ),
+    ] = MAX_DEACTIVATE,
+    deactivate: DeactivateOption = False,
+    report: ReportOption = None,
+    region: RegionOption = None,
+    date_order: DateOrderOption = "auto",
+    encoding: EncodingOption = None,
+    delimiter: DelimiterOption = None,
     create_groups: Annotated[
         bool,
         typer.Option(
@@ -68,25 +87,27 @@ def import_cmd(
     limit: Annotated[int, typer.Option(help="Plan entries to list (0 = all).")] = 100,
     json: output.JsonOption = False,
 ) -> None:
-    """Create, update (and with --mode sync deactivate) users on the team server from a CSV.
+    """Create, update and deactivate users on the team server from a CSV.
 
     Every row is checked first; the plan is always printed. Groups the file names must
-    exist unless --create-groups. Applying goes in idempotent batches: running the same
-    file again, or again after a crash, never duplicates.
+    exist unless --create-groups. --mode sync also deactivates the active users the file
+    does not list (at most --max-deactivate of them); a delete file (Entra ID's bulk
+    delete template, or --deactivate) deactivates the users it lists. Applying goes in
+    idempotent batches: running the same file again, or again after a crash, never
+    duplicates. Exit 7 when some rows were applied and others rejected.
 
     Example: qylon users import people.csv --dry-run --map "Work Mail=email"
     """
     from qylon_cli.errors import UsageError
 
     from ..users import remote
-    from ..users.apply import apply_preview
+    from ..users.plan import parse_max_deactivate
     from ..users.preview import preview
-    from ..users.validate import ValidationFailed
     from .users_progress import file_progress
-    from .users_render import render
 
     if on_error not in ("abort", "skip"):
         raise UsageError(f"Unknown --on-error {on_error!r}.", hint="Use abort or skip.")
+    parse_max_deactivate(max_deactivate)
     with ApiClient.from_credentials(**PATIENT) as api:
         existing, me = remote.fetch(api)
         groups = remote.group_names(api)
@@ -99,37 +120,101 @@ def import_cmd(
                 caller=me,
                 region=region,
                 date_order=date_order,
+                encoding=encoding,
+                delimiter=delimiter,
                 report=report if dry_run else None,
                 limit=limit,
                 keep=True,
                 progress=progress,
                 groups=groups,
                 create_groups=create_groups,
+                deactivate=deactivate,
             )
         existing = None  # the planner holds them now; free the raw rows
         with result:
-            data = result.to_dict()
-            if not output.json_mode():
-                render(data, output.stdout())
-            if result.error_count and on_error == "abort":
-                raise ValidationFailed(
-                    f"{file.name}: {result.error_count} error(s) in {result.rejected_rows} "
-                    "row(s); nothing was changed.",
-                    hint="Fix the rows listed, or use --on-error skip to import the valid rows.",
-                    details=data if output.json_mode() else None,
-                )
+            data = _checked(result, file, on_error=on_error)
+            _braked(result.planner, max_deactivate, data)
             if not dry_run:
-                with file_progress() as progress:
-                    data["applied"] = apply_preview(
-                        api,
-                        result,
-                        path=file,
-                        mapping=map_ or (),
-                        report=report,
-                        batch_size=batch_size,
-                        progress=progress,
-                    )
+                data.update(_applied(api, result, file, map_, report, batch_size))
     data["dry_run"] = dry_run
+    _finish(data, file, dry_run=dry_run)
+
+
+def _checked(result, file: Path, *, on_error: str) -> dict:
+    """Print the plan; refuse (exit 3) a file with errors unless --on-error skip."""
+    from ..users.validate import ValidationFailed
+    from .users_render import render
+
+    data = result.to_dict()
+    if not output.json_mode():
+        render(data, output.stdout())
+    if result.error_count and on_error == "abort":
+        raise ValidationFailed(
+            f"{file.name}: {result.error_count} error(s) in {result.rejected_rows} "
+            "row(s); nothing was changed.",
+            hint="Fix the rows listed, or use --on-error skip to import the valid rows.",
+            details=data if output.json_mode() else None,
+        )
+    return data
+
+
+def _braked(planner, max_deactivate: str, data: dict) -> None:
+    """The --max-deactivate brake; in --json the refusal carries the plan (who would go)."""
+    from qylon_cli.errors import InvalidInput
+
+    from ..users.plan import check_deactivations
+    from ..users.validate import ValidationFailed
+
+    try:
+        check_deactivations(planner, max_deactivate)
+    except InvalidInput as exc:
+        refused = ValidationFailed(
+            exc.message, hint=exc.hint, details=data if output.json_mode() else None
+        )
+        refused.code = exc.code
+        raise refused from None
+
+
+def _applied(api, result, file: Path, map_, report, batch_size: int) -> dict:
+    from ..users.apply import apply_preview, row_counts
+    from .users_progress import file_progress
+
+    with file_progress() as progress:
+        applied = apply_preview(
+            api,
+            result,
+            path=file,
+            mapping=map_ or (),
+            report=report,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    rows = row_counts(applied)
+    return {"applied": applied, "rows_applied": rows["applied"], "rows_rejected": rows["rejected"]}
+
+
+def _finish(data: dict, file: Path, *, dry_run: bool) -> None:
+    """Print the outcome; a partly applied file exits 7, one with every row rejected 3."""
+    from ..users.apply import PartiallyApplied
+    from ..users.validate import ValidationFailed
+
+    rejected = data.get("rows_rejected", 0)
+    if not dry_run and rejected:
+        details = data if output.json_mode() else None
+        if not output.json_mode():
+            _applied_line(output.stdout(), data["applied"])
+        if not data["rows_applied"]:
+            raise ValidationFailed(
+                f"{file.name}: all {rejected} row(s) were rejected; nothing was changed.",
+                hint="Fix the rows listed (the report names each one).",
+                details=details,
+            )
+        raise PartiallyApplied(
+            f"{file.name}: {data['rows_applied']} row(s) applied, {rejected} rejected.",
+            hint="The rejected rows are listed (and in --report); fix them and run the same "
+            "import again: the applied rows come out unchanged.",
+            details=details,
+        )
     output.emit(
         data, (lambda c: _applied_line(c, data["applied"])) if not dry_run else (lambda c: None)
     )

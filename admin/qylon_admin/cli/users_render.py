@@ -45,11 +45,15 @@ def _columns(console, cols: dict) -> None:
 
 def render(data: dict, console) -> None:
     console.print(_file_line(data["file"]))
+    if data.get("deletes"):
+        what = f"{data['template']} template" if data.get("template") else "--deactivate"
+        console.print(f"[bold]{what}[/]: every row is a user to deactivate (never created)")
     _columns(console, data["file"]["columns"])
     counts = ", ".join(
         f"{n} {action}" for action, n in data["plan"].items() if n or action in ("create", "update")
     )
-    console.print(f"\n[bold]Plan[/] (mode {data['mode']}): {counts}")
+    how = "a delete file" if data.get("deletes") else f"mode {data['mode']}"
+    console.print(f"\n[bold]Plan[/] ({how}): {counts}")
     for item in data["items"]:
         where = f"row {item['row']}" if item.get("row") else "—"
         detail = (

@@ -6,6 +6,9 @@ network cut (or re-sent by a re-run that planned the same batch) is answered fro
 the server's record and changes nothing twice. A re-run after a crash plans against
 the users the server now has, so the rows already applied come out unchanged.
 
+Outcomes reach the report in file order (a row rejected or unchanged waits for the
+rows before it that are still in a batch), then the deactivations of a sync.
+
 Managers are named by email and may be users this same file creates. A row whose
 manager is on the server, or is created by an earlier row (items apply in order), gets
 it at once; a row naming a manager created further down the file gets its manager in
@@ -16,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 
-from qylon_cli.errors import InvalidInput, QylonError
+from qylon_cli.errors import EXIT_INVALID, EXIT_PARTIAL, InvalidInput, QylonError
 
 from .model import PlanItem
 from .remote import to_fields
@@ -37,10 +40,39 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+APPLIED = ("created", "updated", "deactivated", "reactivated", "unchanged")
+
+
 class BatchRefused(QylonError):
-    """The server refused a batch: nothing in it changed; earlier batches stand."""
+    """The server refused a batch: nothing in it changed; earlier batches stand (then the
+    import is partially applied: exit 7; else nothing changed: exit 3)."""
 
     code = "batch_refused"
+    exit_code = EXIT_INVALID
+
+
+class PartiallyApplied(QylonError):
+    """Some rows were applied and some were not (``--on-error skip`` with rejected rows):
+    exit 7. ``details`` (the import's document) goes into the JSON error."""
+
+    code = "partially_applied"
+    exit_code = EXIT_PARTIAL
+
+    def __init__(self, message: str, *, hint: str | None = None, details: dict | None = None):
+        super().__init__(message, hint=hint)
+        self.details = details or {}
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), **self.details}
+
+
+def row_counts(counts: dict[str, int]) -> dict[str, int]:
+    """``{"applied", "rejected"}``: plan entries the server applied (created, updated,
+    deactivated, reactivated or already as the file says) and rows refused."""
+    return {
+        "applied": sum(counts.get(k, 0) for k in APPLIED),
+        "rejected": counts.get("rejected", 0),
+    }
 
 
 class Applier:
@@ -62,16 +94,19 @@ class Applier:
         self.create_groups = create_groups
         self.batch_size, self.report, self.progress = batch_size, report, progress
         self.counts: Counter[str] = Counter()
-        self._batch: list[tuple[dict, PlanItem | None]] = []
+        self._batch: list[tuple[dict, list | None]] = []
+        self._pending: deque[list] = deque()  # [item, outcome or None], in file order
         self._phase, self._index = 1, 0
         self._managers: list[tuple[str, str]] = []  # (email, manager email) for phase 2
 
     def feed(self, item: PlanItem) -> None:
-        if item.action in OUTCOME:
-            self._done(item, OUTCOME[item.action])
+        entry = [item, OUTCOME.get(item.action)]
+        self._pending.append(entry)
+        if entry[1] is not None:
+            self._flush()
             return
-        if item.action == "deactivate":
-            self._queue({"action": "deactivate", "email": item.email}, item)
+        if item.action == "deactivate" and not (item.user and item.changes):
+            self._queue({"action": "deactivate", "email": item.email}, entry)
             return
         names = None if item.action == "create" else list(item.changes)
         fields = to_fields(item.user, names)
@@ -79,10 +114,10 @@ class Applier:
         if manager and manager not in self.known:
             del fields["manager_email"]
             self._managers.append((item.email, manager))
-        action = "create" if item.action == "create" else "update"
+        action = "create" if item.action == "create" else "update"  # a row's deactivation too
         if action == "create":
             self.known.add(item.email)
-        self._queue({"action": action, "email": item.email, "fields": fields}, item)
+        self._queue({"action": action, "email": item.email, "fields": fields}, entry)
 
     def finish(self) -> None:
         self._send()
@@ -94,15 +129,19 @@ class Applier:
         self._send()
 
     # -- internals -----------------------------------------------------------------
-    def _done(self, item: PlanItem, outcome: str) -> None:
-        self.counts[outcome] += 1
-        if self.report:
-            self.report.write(item, outcome)
-        if self.progress:
-            self.progress(1)
+    def _flush(self) -> None:
+        """Count and report the entries whose outcome is known, up to the first still waiting."""
+        pending = self._pending
+        while pending and pending[0][1] is not None:
+            item, outcome = pending.popleft()
+            self.counts[outcome] += 1
+            if self.report:
+                self.report.write(item, outcome)
+            if self.progress:
+                self.progress(1)
 
-    def _queue(self, body: dict, item: PlanItem | None) -> None:
-        self._batch.append((body, item))
+    def _queue(self, body: dict, entry: list | None) -> None:
+        self._batch.append((body, entry))
         if len(self._batch) >= self.batch_size:
             self._send()
 
@@ -125,17 +164,29 @@ class Applier:
                 idempotent=True,
             )
         except InvalidInput as exc:
-            raise BatchRefused(
+            self._flush()
+            refused = BatchRefused(
                 f"The server refused batch {self._index + 1} (phase {self._phase}): {exc.message} "
-                "Nothing in that batch changed; earlier batches were applied.",
+                "Nothing in that batch changed"
+                + ("; earlier batches were applied." if self.changed() else ", nor before it."),
                 hint="Fix the row it names and run the same import again: it carries on where it stopped.",
-            ) from None
+            )
+            if self.changed():
+                refused.exit_code = EXIT_PARTIAL
+            raise refused from None
         self._index += 1
-        for (_, item), result in zip(batch, answer["results"], strict=True):
-            if item is not None:
-                self._done(item, result["outcome"])
+        for (_, entry), result in zip(batch, answer["results"], strict=True):
+            if entry is not None:
+                entry[1] = result["outcome"]
             elif result["outcome"] != "unchanged":
                 self.counts["managers_set"] += 1
+        self._flush()
+
+    def changed(self) -> bool:
+        """Whether anything was applied on the server so far."""
+        return any(self.counts.get(k) for k in APPLIED if k != "unchanged") or bool(
+            self.counts.get("managers_set")
+        )
 
 
 def apply_preview(

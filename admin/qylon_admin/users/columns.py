@@ -298,3 +298,31 @@ def resolve(header: list[str], overrides: dict[str, str] | None = None) -> Colum
             code="no_email_column",
         )
     return cmap
+
+
+# Templates whose rows mean "remove these users", not "these users should exist".
+TEMPLATES = {"entra-delete": "Microsoft Entra ID bulk delete"}
+
+
+def template(header: list[str], version_line: str | None) -> str | None:
+    """``"entra-delete"`` when the header is Entra ID's bulk delete template: the
+    ``version:v1.0`` line, then the single column ``User name [userPrincipalName] Required``
+    (matched on the bracketed property, as localised portals keep it); else None."""
+    cells = [cell for cell in header if cell.strip()]
+    if (
+        version_line
+        and len(cells) == 1
+        and _BRACKET.search(cells[0])
+        and _candidates(cells[0])[0] == "userprincipalname"
+    ):
+        return "entra-delete"
+    return None
+
+
+def status_instruction(cmap: ColumnMap) -> bool:
+    """True when status comes only from Google's ``New Status [UPLOAD ONLY]`` column: an
+    instruction to change existing accounts (Suspended suspends), never a new user's state."""
+    cols = cmap.fields.get("status", [])
+    return bool(cols) and all(
+        normalise(_BRACKET.sub(" ", cmap.header[i])) == "newstatus" for i in cols
+    )

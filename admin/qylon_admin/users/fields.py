@@ -58,6 +58,7 @@ _STATUS = {
     "disabled": "suspended",
     "inactive": "suspended",
     "deactivated": "suspended",
+    "deprovisioned": "suspended",  # Okta's status of a deactivated user
     "blocked": "suspended",
 }
 _YES = {"yes", "y", "true", "1"}

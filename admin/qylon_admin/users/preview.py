@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from qylon_cli.errors import UsageError
+
 from . import columns as columns_mod
-from .model import PlanItem, RowError
+from .model import MODES, PlanItem, RowError
 from .plan import Planner, iter_plan
 from .reader import open_source
 from .report import ReportWriter
@@ -30,6 +32,7 @@ class Preview:
     items: list[PlanItem] = field(default_factory=list)
     truncated: bool = False
     report: Path | None = None
+    template: str | None = None  # a recognised template whose rows are not "users to have"
 
     def close(self) -> None:
         self.validation.close()
@@ -60,6 +63,8 @@ class Preview:
         return {
             "file": self.validation.summary(),
             "mode": self.planner.mode,
+            "template": columns_mod.TEMPLATES.get(self.template or ""),
+            "deletes": self.planner.deletes,
             "plan": self.planner.summary(),
             "items": [_item_dict(i) for i in self.items],
             "items_truncated": self.truncated,
@@ -80,7 +85,7 @@ def preview(
     path: str | Path,
     *,
     mapping: Iterable[str] = (),
-    existing: Iterable[Mapping] = (),
+    existing: Iterable[Mapping] | None = None,
     mode: str = "upsert",
     caller: str | None = None,
     region: str | None = None,
@@ -93,6 +98,7 @@ def preview(
     progress: Callable[[str, int, int], None] | None = None,
     groups: Iterable[str] | None = None,
     create_groups: bool = True,
+    deactivate: bool = False,
 ) -> Preview:
     """Validate ``path`` and plan it against ``existing`` users (a list of UserRow-shaped
     dicts). Errors are in the result, not raised; bad options raise UsageError.
@@ -101,20 +107,36 @@ def preview(
     ``result.validation.users()`` (to apply them) until ``result.close()``.
     ``progress(stage, done, total)`` reports "check" (bytes) then "plan" (rows).
     ``groups`` are the groups that exist (None: not checked); a row naming another is an
-    error unless ``create_groups``."""
-    existing = list(existing)
-    planner = Planner(
-        existing, mode=mode, caller=caller, groups=groups, create_groups=create_groups
-    )
+    error unless ``create_groups``. ``existing=None`` plans offline (no users known).
+    ``deactivate``: every row names a user to deactivate; Entra ID's bulk delete template
+    is recognised without it."""
+    if mode not in MODES:  # a bad option is told before the file is read
+        raise UsageError(f"Unknown mode {mode!r}.", hint="Use " + ", ".join(MODES) + ".")
+    offline = existing is None
+    existing = list(existing or ())
     source = open_source(path, encoding=encoding, delimiter=delimiter)
     cmap = columns_mod.resolve(source.header, columns_mod.parse_overrides(mapping))
+    template = columns_mod.template(source.header, source.version_line)
+    planner = Planner(
+        existing,
+        mode=mode,
+        caller=caller,
+        groups=groups,
+        create_groups=create_groups,
+        deletes=deactivate or template == "entra-delete",
+        status_instruction=columns_mod.status_instruction(cmap),
+        offline=offline,
+    )
     writer = ReportWriter(report) if report else None
     result = validate(
         source, cmap, existing=existing, region=region, date_order=date_order, progress=progress
     )
     try:
         outcome = Preview(
-            validation=result, planner=planner, report=Path(report) if report else None
+            validation=result,
+            planner=planner,
+            report=Path(report) if report else None,
+            template=template,
         )
         items = iter_plan(result.entries(), planner, result.errors_by_row())
         if progress:
