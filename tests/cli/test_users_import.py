@@ -71,6 +71,8 @@ def test_dry_run_apply_rerun_and_round_trip(qylon, tmp_path, signed_in, server, 
         env=signed_in,
     )
     assert human.code == 0, human.stderr
+    # No terminal: each stage's progress ends with a plain line at 100 %.
+    assert "Planning: 100% (4/4 rows)" in human.stderr, human.stderr
     assert (
         "4 create" in human.stdout
         and "Applied: 4 created" in human.stdout
