@@ -98,6 +98,7 @@ def test_dry_run_push_repush_and_client_pull(qylon, server, org, signed_in):
         "failed": [],
         "deleted": 0,
         "stale": [],
+        "unlinked": [],
         "pending": 0,
         "clients": 1,
         "pushed_ids": None,

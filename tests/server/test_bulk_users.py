@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from qylon_server.models import User
-from qylon_server.provisioning import Provisioner
+from qylon_server.services.provisioning import Provisioner
 from sqlalchemy import text
 
 from .harness import Database

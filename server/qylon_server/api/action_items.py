@@ -13,9 +13,7 @@ from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
 from ..models import ActionItem as ItemRow
 from ..models import Meeting as MeetingRow
-from ..models import now
-from ..services import audit
-from ..services.rows import get_or_404
+from ..services import meetings
 from .pages import Limit, Offset
 
 router = APIRouter(prefix="/v1/action-items", tags=["action-items"], responses=ERROR_RESPONSES)
@@ -55,11 +53,7 @@ def list_action_items(
         stmt = stmt.where(func.lower(ItemRow.owner) == owner.lower())
     if status:
         stmt = stmt.where(ItemRow.status == status)
-    if client:
-        stmt = stmt.where(
-            (MeetingRow.client_id == client)
-            | (func.lower(MeetingRow.client_name) == client.lower())
-        )
+    stmt = meetings.of_client(stmt, client)
     if meeting_id:
         stmt = stmt.where(ItemRow.meeting_id == meeting_id)
     total = ctx.session.scalar(select(func.count()).select_from(stmt.subquery()))
@@ -81,18 +75,5 @@ def update_action_item(
     ctx: Allowed("action_items:write"),
 ) -> ActionItemRow:
     """Mark an action item open or done."""
-    item = get_or_404(
-        ctx.session, ItemRow, (ctx.principal.org_id, meeting_id, item_id), what="Action item"
-    )
-    meeting = ctx.session.get(MeetingRow, (ctx.principal.org_id, meeting_id))
-    if item.status != body.status:
-        item.status, item.updated_at = body.status, now()
-        audit.record(
-            ctx.session,
-            ctx.principal,
-            "action_item.update",
-            target_type="action_item",
-            target_id=f"{meeting_id}/{item_id}",
-            detail={"status": body.status},
-        )
+    item, meeting = meetings.set_item_status(ctx.session, ctx.principal, meeting_id, item_id, body)
     return out(item, meeting)

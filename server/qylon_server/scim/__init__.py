@@ -2,7 +2,7 @@
 
 The protocol (routing, filters, PATCH, paging, ETags, errors, discovery documents) is
 scim2-server's; this package gives it a storage on the server's database that makes every
-change through the one :class:`~qylon_server.provisioning.Provisioner` the bulk import uses,
+change through the one :class:`~qylon_server.services.provisioning.Provisioner` the bulk import uses,
 an application that authenticates API keys of scope ``scim``, and the few normalisations
 real identity providers need (see :mod:`.quirks`).
 """

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from ..deps import authenticate, key_hash
 from ..errors import ApiError
 from ..permissions import rank
-from ..provisioning import Provisioner
+from ..services.provisioning import Provisioner
 from . import quirks
 from .storage import QylonUser, SqlStorage, UserResource
 

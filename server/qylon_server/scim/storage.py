@@ -1,5 +1,5 @@
 """scim2-server's storage on the server's database: users and groups, read with SQL and
-changed only through the :class:`~qylon_server.provisioning.Provisioner`.
+changed only through the :class:`~qylon_server.services.provisioning.Provisioner`.
 
 A search narrows the rows with SQL where the filter allows it (``eq``, ``co``, ``sw``,
 ``ew`` on userName, emails, externalId, displayName, id, names and title, joined by
@@ -58,7 +58,7 @@ from qylon_cli.schemas import BulkUserFields
 
 from ..models import Group, GroupMember, User, now
 from ..payloads import read_payload
-from ..provisioning import Duplicate, Provisioner, Refused
+from ..services.provisioning import Duplicate, Provisioner, Refused
 
 
 class RequiredEmail(Email):

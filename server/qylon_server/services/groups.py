@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import Group, GroupMember, User
-from ..provisioning import Provisioner
+from .provisioning import Provisioner
 from .rows import get_or_404
 from .users import refusals
 

@@ -20,7 +20,7 @@ from qylon_cli.schemas import BulkOutcome, BulkRequest, BulkResult, BulkUserFiel
 from ..errors import ApiError
 from ..models import IdempotencyKey, User
 from ..payloads import read_payload, stored
-from ..provisioning import PLAIN, Outcome, Provisioner, Refused
+from .provisioning import PLAIN, Outcome, Provisioner, Refused
 
 
 @contextmanager

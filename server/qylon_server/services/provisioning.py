@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session, aliased
 
 from qylon_cli.schemas import BulkItem, BulkUserFields, UserInvite
 
-from .models import Group, GroupMember, Invitation, User, new_id, now
-from .payloads import read_payload, stored
-from .permissions import rank
-from .services import audit
+from ..models import Group, GroupMember, Invitation, User, new_id, now
+from ..payloads import read_payload, stored
+from ..permissions import rank
+from . import audit
 
 PLAIN = (
     "given_name", "family_name", "display_name", "title", "department", "location",
