@@ -104,6 +104,20 @@ def credentials(url: str, token: str) -> dict:
     return {"QYLON_SERVER": url, "QYLON_TOKEN": token}
 
 
+def complete(words: str, env: dict | None = None) -> list[str]:
+    """What bash completion offers for the command line ``words`` (the real `qylon`)."""
+    result = run_qylon(
+        env={
+            "_QYLON_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split(" ")) - 1),
+            **(env or {}),
+        }
+    )
+    assert result.code == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line]
+
+
 class TeamServers:
     """A migrated database and a running server per engine, made on first use and kept
     for the session; every test makes its own organisations in them."""

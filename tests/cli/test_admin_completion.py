@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ..conftest import complete
+
 
 @pytest.fixture
 def backend(team_servers):
@@ -15,34 +17,24 @@ def backend(team_servers):
     return team_servers.backend("sqlite")
 
 
-def _complete(qylon, words: str) -> list[str]:
-    line = words.split(" ")
-    result = qylon(
-        env={
-            "_QYLON_COMPLETE": "complete_bash",
-            "COMP_WORDS": words,
-            "COMP_CWORD": str(len(line) - 1),
-            "QYLON_SERVER": "http://127.0.0.1:9",  # nothing there: completion is offline
-        }
-    )
-    assert result.code == 0, result.stderr
-    return [line for line in result.stdout.splitlines() if line]
+def _complete(words: str) -> list[str]:
+    return complete(words, {"QYLON_SERVER": "http://127.0.0.1:9"})  # nothing there: offline
 
 
 def test_emails_and_group_names_complete_offline(qylon, signed_in):
-    assert _complete(qylon, "qylon users set-role an") == []
+    assert _complete("qylon users set-role an") == []
     for email in ("ann@example.com", "andy@example.com", "bob@example.com"):
         assert qylon("users", "add", email, env=signed_in).code == 0
     assert qylon("users", "list", "--paginate", env=signed_in).code == 0
-    assert _complete(qylon, "qylon users set-role an") == ["andy@example.com", "ann@example.com"]
-    assert _complete(qylon, "qylon users update ann") == ["ann@example.com"]
-    assert _complete(qylon, "qylon groups add-member Sales b") == ["bob@example.com"]
+    assert _complete("qylon users set-role an") == ["andy@example.com", "ann@example.com"]
+    assert _complete("qylon users update ann") == ["ann@example.com"]
+    assert _complete("qylon groups add-member Sales b") == ["bob@example.com"]
     assert qylon("groups", "create", "Sales", env=signed_in).code == 0
     assert qylon("groups", "create", "Support", env=signed_in).code == 0
-    assert _complete(qylon, "qylon groups show S") == ["Sales", "Support"]
+    assert _complete("qylon groups show S") == ["Sales", "Support"]
     assert qylon("groups", "delete", "Support", "--yes", env=signed_in).code == 0
-    assert _complete(qylon, "qylon groups show S") == ["Sales"]
-    assert _complete(qylon, "qylon groups remove-member Sa") == ["Sales"]
+    assert _complete("qylon groups show S") == ["Sales"]
+    assert _complete("qylon groups remove-member Sa") == ["Sales"]
 
 
 def test_since_accepts_times_ago_and_iso_times():

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from ..conftest import REPO, credentials
+from ..conftest import REPO, complete, credentials
 
 spec = importlib.util.spec_from_file_location("gen_cli_docs", REPO / "scripts" / "gen_cli_docs.py")
 gen = importlib.util.module_from_spec(spec)
@@ -123,29 +123,15 @@ def test_completion_scripts_for_three_shells(qylon):
     assert qylon("completion", "tcsh").code == 2
 
 
-def _complete(qylon, words: str, env: dict | None = None) -> list[str]:
-    line = words.split(" ")
-    result = qylon(
-        env={
-            "_QYLON_COMPLETE": "complete_bash",
-            "COMP_WORDS": words,
-            "COMP_CWORD": str(len(line) - 1),
-            **(env or {}),
-        }
-    )
-    assert result.code == 0, result.stderr
-    return [line for line in result.stdout.splitlines() if line]
-
-
 def test_completion_of_commands_clients_and_meetings_offline(qylon, server, org):
-    assert "meeting" in _complete(qylon, "qylon mee")
+    assert "meeting" in complete("qylon mee")
     env = credentials(server.url, org.token)
     for name in ("Acme Corp", "Acorn", "Globex"):
         qylon("clients", "add", name, env=env)
     assert qylon("sync", "--json", env=env).code == 0  # pulls the client list
     offline = {"QYLON_SERVER": "http://127.0.0.1:9"}
-    assert _complete(qylon, "qylon meeting list --client Ac", offline) == ["Acme Corp", "Acorn"]
-    assert _complete(qylon, "qylon meeting transcribe x.wav --client Gl", offline) == ["Globex"]
+    assert complete("qylon meeting list --client Ac", offline) == ["Acme Corp", "Acorn"]
+    assert complete("qylon meeting transcribe x.wav --client Gl", offline) == ["Globex"]
 
     from qylon_agent.store.database import Store
 
@@ -153,5 +139,5 @@ def test_completion_of_commands_clients_and_meetings_offline(qylon, server, org)
 
     meeting = make_meeting("Alice: We ship on Friday.")
     Store().save_meeting(meeting)
-    assert _complete(qylon, f"qylon meeting show {meeting.id[:3]}") == [meeting.id]
-    assert _complete(qylon, "qylon meeting show zz") == []
+    assert complete(f"qylon meeting show {meeting.id[:3]}") == [meeting.id]
+    assert complete("qylon meeting show zz") == []
