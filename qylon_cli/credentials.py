@@ -64,16 +64,10 @@ def resolve() -> Credentials:
     return Credentials(server, token, where)
 
 
-def usable_store() -> None:
-    """Raise NoKeyring now, before a key is sent anywhere, when it could not be kept."""
-    keystore.check_writable()
-
-
 def save(server: str, token: str, *, insecure: bool = False) -> str:
     """Keep the key; returns where ("keyring" or the credentials file's path)."""
     from . import settings
 
-    keystore.check_writable()
     keystore.put(server, token)
     stored = settings.load()
     stored.set("server.url", server)

@@ -15,14 +15,18 @@ from ..errors import InvalidInput, UsageError
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
+def _read(source: str) -> str:
+    """A file's text, or standard input's for '-'."""
+    try:
+        return sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {source}: {exc.strerror}.") from None
+
+
 def _typed(value: str) -> Any:
     """``-F`` values: true/false/null, integers and numbers as JSON, ``@file`` read from a file."""
     if value.startswith("@"):
-        source = value[1:]
-        try:
-            return sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"Cannot read {source}: {exc.strerror}.") from None
+        return _read(value[1:])
     if value in ("true", "false", "null"):
         return jsonlib.loads(value)
     for kind in (int, float):
@@ -56,10 +60,7 @@ def _headers(items: list[str]) -> dict[str, str]:
 
 
 def _body_from(input_file: str) -> Any:
-    try:
-        text = sys.stdin.read() if input_file == "-" else Path(input_file).read_text("utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"Cannot read {input_file}: {exc.strerror}.") from None
+    text = _read(input_file)
     try:
         return jsonlib.loads(text)
     except ValueError as exc:

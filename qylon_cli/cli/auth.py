@@ -96,12 +96,12 @@ def login(
 
     Example: qylon auth login --server https://qylon.acme.example --token-stdin < key.txt
     """
-    from .. import credentials
+    from .. import credentials, keystore
     from ..client import ApiClient, check_transport
 
     url = credentials.normalise(server)
     check_transport(url, insecure or None)
-    credentials.usable_store()
+    keystore.check_writable()  # before the key is sent anywhere
     token = _read_token(token_stdin)
     with ApiClient(url, token, retries=1, insecure=insecure or None) as api:
         me = api.get("/v1/me")
