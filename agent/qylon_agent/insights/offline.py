@@ -248,10 +248,6 @@ def sentences(meeting: Meeting) -> list[Sentence]:
     return out
 
 
-def _names_in(text: str) -> list[str]:
-    return [n for n in re.findall(NAME, text) if n.split()[0] not in NOT_NAMES]
-
-
 def _is_name(word: str | None) -> bool:
     return bool(word) and word.split()[0] not in NOT_NAMES
 

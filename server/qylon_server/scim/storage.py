@@ -144,7 +144,7 @@ class SqlStorage(ScimStorage):
         phone_region: str | None = None,
         max_scan: int = 1000,
     ):
-        self.s, self.p = session, provisioner
+        self.session, self.provisioner = session, provisioner
         self.max_scan = max_scan  # resources a filter SQL cannot narrow may be checked in memory
         self.phone_region = phone_region  # for national numbers (no +country code), e.g. "US"
 
@@ -177,15 +177,15 @@ class SqlStorage(ScimStorage):
         order = (model.created_at, model.id)
         scim_filter = search_request.filter
         if scim_filter is None:
-            total = self.s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
             if count == 0:
                 return SearchPage(total, [])
-            rows = self.s.scalars(query.order_by(*order).offset(start).limit(count)).all()
+            rows = self.session.scalars(query.order_by(*order).offset(start).limit(count)).all()
             return SearchPage(total, convert(list(rows)))
         narrowed = _narrow(scim_filter.ast, _columns(is_user))
         if narrowed is not None:
             query = query.where(narrowed)
-        candidates = self.s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        candidates = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         if candidates > self.max_scan:
             raise TooManyException(
                 detail=(
@@ -198,7 +198,7 @@ class SqlStorage(ScimStorage):
         if not scim_filter.models:
             scim_filter = parametrize(ScimFilter, resource_model)(str(scim_filter))
         found: list[Resource[Any]] = []
-        rows = self.s.scalars(query.order_by(*order).execution_options(yield_per=500))
+        rows = self.session.scalars(query.order_by(*order).execution_options(yield_per=500))
         batch: list = []
         for row in rows:
             batch.append(row)
@@ -210,7 +210,7 @@ class SqlStorage(ScimStorage):
         return SearchPage(len(found), found[start:stop])
 
     def _user(self, user_id: str | None) -> User:
-        user = self.s.scalar(
+        user = self.session.scalar(
             select(User).where(User.id == user_id, User.deprovisioned_at.is_(None))
         )
         if user is None:
@@ -218,7 +218,7 @@ class SqlStorage(ScimStorage):
         return user
 
     def _group(self, group_id: str | None) -> Group:
-        group = self.s.scalar(select(Group).where(Group.id == group_id))
+        group = self.session.scalar(select(Group).where(Group.id == group_id))
         if group is None:
             raise NotFoundException(detail=f"Group {group_id} not found")
         return group
@@ -227,7 +227,7 @@ class SqlStorage(ScimStorage):
         ids = [u.id for u in users]
         memberships: dict[str, list[GroupMembership]] = {i: [] for i in ids}
         if ids:
-            rows = self.s.execute(
+            rows = self.session.execute(
                 select(GroupMember.user_id, Group.id, Group.display_name)
                 .join(Group, Group.id == GroupMember.group_id)
                 .where(GroupMember.user_id.in_(ids))
@@ -243,7 +243,7 @@ class SqlStorage(ScimStorage):
         ids = [g.id for g in groups]
         members: dict[str, list[ScimMember]] = {i: [] for i in ids}
         if ids:
-            rows = self.s.execute(
+            rows = self.session.execute(
                 select(
                     GroupMember.group_id, User.id, func.coalesce(GroupMember.display, User.email)
                 )
@@ -262,25 +262,25 @@ class SqlStorage(ScimStorage):
         with refusals():
             if resource_type.name == "Group":
                 members, displays = self._members(resource)
-                group = self.p.create_group(
+                group = self.provisioner.create_group(
                     resource.display_name or "", external_id=resource.external_id, members=members
                 )
                 self._keep_displays(group, displays)
-                self.p.finish()
+                self.provisioner.finish()
                 return self._groups_as_scim([group])[0]
             email, user_name, fields = self._user_fields(resource)
-            existing = self.p.by_email(email)
+            existing = self.provisioner.by_email(email)
             if existing is not None and existing.deprovisioned_at is None:
                 raise Duplicate(f"A user with email {email} already exists.")
             if existing is not None:  # deleted earlier: the same person comes back
                 existing.deprovisioned_at = None
-                self.p.update(existing, fields, clear=OWNED)
+                self.provisioner.update(existing, fields, clear=OWNED)
                 user = existing
             else:
-                user = self.p.create(email, fields).user
-            self.p.rename(user, email, user_name)
-            self.p.keep_scim(user, _extra(resource))
-            self.p.finish()
+                user = self.provisioner.create(email, fields).user
+            self.provisioner.rename(user, email, user_name)
+            self.provisioner.keep_scim(user, _extra(resource))
+            self.provisioner.finish()
         return self._users_as_scim([user])[0]
 
     def update(
@@ -295,22 +295,22 @@ class SqlStorage(ScimStorage):
                 group = self._group(resource.id)
                 self._check_version(group, expected_version)
                 members, displays = self._members(resource)
-                self.p.update_group(
+                self.provisioner.update_group(
                     group,
                     name=resource.display_name or "",
                     external_id=resource.external_id,
                     members=members,
                 )
                 self._keep_displays(group, displays)
-                self.p.finish()
+                self.provisioner.finish()
                 return self._groups_as_scim([group])[0]
             user = self._user(resource.id)
             self._check_version(user, expected_version)
             email, user_name, fields = self._user_fields(resource, user)
-            self.p.rename(user, email, user_name)
-            self.p.update(user, fields, clear=OWNED)
-            self.p.keep_scim(user, _extra(resource))
-            self.p.finish()
+            self.provisioner.rename(user, email, user_name)
+            self.provisioner.update(user, fields, clear=OWNED)
+            self.provisioner.keep_scim(user, _extra(resource))
+            self.provisioner.finish()
         return self._users_as_scim([user])[0]
 
     def delete(
@@ -320,13 +320,13 @@ class SqlStorage(ScimStorage):
             if resource_type.name == "Group":
                 group = self._group(resource_id)
                 self._check_version(group, expected_version)
-                self.p.delete_group(group)
+                self.provisioner.delete_group(group)
             else:
                 user = self._user(resource_id)
                 self._check_version(user, expected_version)
-                self.p.deactivate(user)
+                self.provisioner.deactivate(user)
                 user.deprovisioned_at = now()
-            self.p.finish()
+            self.provisioner.finish()
 
     @staticmethod
     def _check_version(row: User | Group, expected: str | None) -> None:
@@ -335,9 +335,9 @@ class SqlStorage(ScimStorage):
 
     def _keep_displays(self, group: Group, displays: dict[str, str | None]) -> None:
         """Keep each member's display as the identity provider sent it."""
-        self.s.flush()
+        self.session.flush()
         for user_id, display in displays.items():
-            self.s.execute(
+            self.session.execute(
                 update(GroupMember)
                 .where(GroupMember.group_id == group.id, GroupMember.user_id == user_id)
                 .values(display=display)
@@ -349,7 +349,7 @@ class SqlStorage(ScimStorage):
         ids = list(displays)
         users = (
             list(
-                self.s.scalars(
+                self.session.scalars(
                     select(User).where(User.id.in_(ids), User.deprovisioned_at.is_(None))
                 )
             )
@@ -383,7 +383,7 @@ class SqlStorage(ScimStorage):
         enterprise = resource[EnterpriseUser] if _has_enterprise(resource) else None
         manager_email = ""
         if enterprise is not None and enterprise.manager is not None and enterprise.manager.value:
-            manager = self.s.scalar(select(User).where(User.id == enterprise.manager.value))
+            manager = self.session.scalar(select(User).where(User.id == enterprise.manager.value))
             if manager is None:
                 raise InvalidValueException(
                     detail=f"manager {enterprise.manager.value} is not a user here"

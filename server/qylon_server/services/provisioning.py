@@ -66,7 +66,7 @@ class Provisioner:
     def __init__(
         self, session: Session, principal, *, via: str = "bulk", create_groups: bool = True
     ):
-        self.s, self.principal, self.via = session, principal, via
+        self.session, self.principal, self.via = session, principal, via
         self.create_groups = create_groups  # False: naming a group that does not exist is refused
         self.me: User = principal.user
         self._owners: int | None = None
@@ -85,7 +85,7 @@ class Provisioner:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             self._known.update(dict.fromkeys(chunk))
-            for user in self.s.scalars(self._each(User.email, chunk)):
+            for user in self.session.scalars(self._each(User.email, chunk)):
                 self._known[user.email] = user
                 self._parents[user.id] = user.manager_id
         if self._postgres:
@@ -93,7 +93,7 @@ class Provisioner:
 
     @property
     def _postgres(self) -> bool:
-        return self.s.get_bind().dialect.name == "postgresql"
+        return self.session.get_bind().dialect.name == "postgresql"
 
     def _load_parents(self) -> None:
         """Every manager id above the known users, level by level (for _manager's loop
@@ -106,7 +106,7 @@ class Provisioner:
                 chunk = missing[start : start + 500]
                 self._parents.update(dict.fromkeys(chunk))
                 self._parents.update(
-                    self.s.execute(self._each(User.id, chunk, User.id, User.manager_id))
+                    self.session.execute(self._each(User.id, chunk, User.id, User.manager_id))
                     .tuples()
                     .all()
                 )
@@ -137,7 +137,7 @@ class Provisioner:
     def by_email(self, email: str) -> User | None:
         email = email.strip().lower()
         if email not in self._known:
-            self._known[email] = self.s.scalar(select(User).where(User.email == email))
+            self._known[email] = self.session.scalar(select(User).where(User.email == email))
         return self._known[email]
 
     def owners(self) -> int:
@@ -147,7 +147,7 @@ class Provisioner:
         if self._owners is None:
             self._lock_owners()
             self._owners = (
-                self.s.scalar(
+                self.session.scalar(
                     select(func.count())
                     .select_from(User)
                     .where(User.role == "owner", User.status != "deactivated")
@@ -158,14 +158,14 @@ class Provisioner:
 
     def _lock_owners(self) -> None:
         if self._postgres:  # row locks on the owners, in one order (no deadlock)
-            self.s.execute(
+            self.session.execute(
                 select(User.id)
                 .where(User.role == "owner")
                 .order_by(User.id)
                 .with_for_update(key_share=True)
             ).all()
         else:  # SQLite: take the database's write lock now; reads after it see every commit
-            self.s.execute(
+            self.session.execute(
                 text("UPDATE users SET role = role WHERE org_id = :org AND role = 'owner'"),
                 {"org": self.principal.org_id},
             )
@@ -213,8 +213,8 @@ class Provisioner:
 
     def _parent(self, user_id: str) -> str | None:
         if user_id not in self._parents:
-            with self.s.no_autoflush:
-                self._parents[user_id] = self.s.scalar(
+            with self.session.no_autoflush:
+                self._parents[user_id] = self.session.scalar(
                     select(User.manager_id).where(User.id == user_id)
                 )
         return self._parents[user_id]
@@ -259,7 +259,7 @@ class Provisioner:
                     status=422,
                 )
             manager = (
-                self.s.get(User, invite.manager_id.strip())
+                self.session.get(User, invite.manager_id.strip())
                 if len(invite.manager_id.strip()) <= 36
                 else None
             )
@@ -278,7 +278,7 @@ class Provisioner:
             raise Duplicate(f"A user with email {email} already exists.")
         role = fields.role or "member"
         self._check_role(role)
-        if fields.external_id and self.s.scalar(
+        if fields.external_id and self.session.scalar(
             select(User.id).where(User.external_id == fields.external_id)
         ):
             raise Duplicate(f"A user with external id {fields.external_id} already exists.")
@@ -293,7 +293,7 @@ class Provisioner:
         user.attributes = dict(fields.attributes) if fields.attributes else None
         if user.status == "deactivated":
             user.deactivated_at = now()
-        self.s.add(user)
+        self.session.add(user)
         self._known[email] = user
         self._parents[user.id] = None
         if fields.manager_email:
@@ -333,7 +333,9 @@ class Provisioner:
             if (value is not None or name in clear) and getattr(user, name) != value:
                 changed[name] = value
         if fields.external_id and "external_id" in changed:
-            other = self.s.scalar(select(User.id).where(User.external_id == fields.external_id))
+            other = self.session.scalar(
+                select(User.id).where(User.external_id == fields.external_id)
+            )
             if other and other != user.id:
                 raise Duplicate(f"A user with external id {fields.external_id} already exists.")
         if fields.groups is not None:
@@ -410,7 +412,7 @@ class Provisioner:
             user.email = email
             changed.append("email")
         if user_name != user.user_name:
-            if user_name and self.s.scalar(
+            if user_name and self.session.scalar(
                 select(User.id).where(
                     func.lower(User.user_name) == user_name.lower(), User.id != user.id
                 )
@@ -431,7 +433,7 @@ class Provisioner:
     def groups(self) -> dict[str, Group]:
         """The organisation's groups by case-folded name (loaded once)."""
         if self._groups is None:
-            self._groups = {g.name_key: g for g in self.s.scalars(select(Group))}
+            self._groups = {g.name_key: g for g in self.session.scalars(select(Group))}
         return self._groups
 
     def _named_groups(self, names: Iterable[str]) -> list[Group]:
@@ -467,11 +469,11 @@ class Provisioner:
             name_key=name.casefold(),
             external_id=_clean(external_id),
         )
-        self.s.add(group)
+        self.session.add(group)
         self.groups()[group.name_key] = group
         self._audit("group.create", group, {"name": name})
         if members:
-            self.s.flush()
+            self.session.flush()
             self.set_members(group, members)
         return group
 
@@ -499,7 +501,7 @@ class Provisioner:
         if added or removed:
             changed.append("members")
         if "displayName" in changed:
-            self.s.flush()
+            self.session.flush()
             self._recache(self._member_ids(group))
         if changed:
             self._audit(
@@ -511,11 +513,11 @@ class Provisioner:
 
     def delete_group(self, group: Group) -> None:
         members = self._member_ids(group)
-        self.s.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+        self.session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
         self.groups().pop(group.name_key, None)
         self._audit("group.delete", group, {"name": group.display_name})
-        self.s.delete(group)
-        self.s.flush()
+        self.session.delete(group)
+        self.session.flush()
         self._recache(members)
 
     def set_members(
@@ -528,13 +530,13 @@ class Provisioner:
         current = set(self._member_ids(group))
         added, removed = sorted(wanted - current), sorted(current - wanted)
         if removed:
-            self.s.execute(
+            self.session.execute(
                 delete(GroupMember).where(
                     GroupMember.group_id == group.id, GroupMember.user_id.in_(removed)
                 )
             )
         if added:
-            self.s.execute(
+            self.session.execute(
                 insert(GroupMember),
                 [
                     {"org_id": self.principal.org_id, "group_id": group.id, "user_id": u}
@@ -543,7 +545,7 @@ class Provisioner:
             )
         if added or removed:
             group.updated_at = now()  # its version (ETag) changes with its members
-            self.s.flush()
+            self.session.flush()
             self._recache([*added, *removed])
             if audit:
                 self._audit(
@@ -569,7 +571,7 @@ class Provisioner:
     def _one_member(self, group: Group, user: User, *, add: bool) -> bool:
         """Unlike ``set_members``, only this user's rank is checked, not every member's."""
         self._check_role(None, user)
-        member = self.s.scalar(
+        member = self.session.scalar(
             select(GroupMember.user_id).where(
                 GroupMember.group_id == group.id, GroupMember.user_id == user.id
             )
@@ -577,18 +579,18 @@ class Provisioner:
         if (member is not None) == add:
             return False
         if add:
-            self.s.execute(
+            self.session.execute(
                 insert(GroupMember),
                 [{"org_id": self.principal.org_id, "group_id": group.id, "user_id": user.id}],
             )
         else:
-            self.s.execute(
+            self.session.execute(
                 delete(GroupMember).where(
                     GroupMember.group_id == group.id, GroupMember.user_id == user.id
                 )
             )
         group.updated_at = now()  # its version (ETag) changes with its members
-        self.s.flush()
+        self.session.flush()
         self._recache([user.id])
         self._audit(
             "group.update",
@@ -605,20 +607,20 @@ class Provisioner:
 
     def _set_memberships(self, user: User, groups: list[Group]) -> None:
         """Make these groups the user's groups (the user exists in the database)."""
-        self.s.flush()
+        self.session.flush()
         wanted = {g.id for g in groups}
         current = set(
-            self.s.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id))
+            self.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id))
         )
         if current - wanted:
-            self.s.execute(
+            self.session.execute(
                 delete(GroupMember).where(
                     GroupMember.user_id == user.id,
                     GroupMember.group_id.in_(sorted(current - wanted)),
                 )
             )
         if wanted - current:
-            self.s.execute(
+            self.session.execute(
                 insert(GroupMember),
                 [
                     {"org_id": self.principal.org_id, "group_id": g, "user_id": user.id}
@@ -628,7 +630,9 @@ class Provisioner:
 
     def _member_ids(self, group: Group) -> list[str]:
         return list(
-            self.s.scalars(select(GroupMember.user_id).where(GroupMember.group_id == group.id))
+            self.session.scalars(
+                select(GroupMember.user_id).where(GroupMember.group_id == group.id)
+            )
         )
 
     def _recache(self, user_ids: Iterable[str]) -> None:
@@ -637,19 +641,21 @@ class Provisioner:
         names: dict[str, list[str]] = {i: [] for i in ids}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            rows = self.s.execute(
+            rows = self.session.execute(
                 select(GroupMember.user_id, Group.display_name)
                 .join(Group, Group.id == GroupMember.group_id)
                 .where(GroupMember.user_id.in_(chunk))
             )
             for user_id, name in rows:
                 names[user_id].append(name)
-            for user in self.s.scalars(select(User).where(User.id.in_(chunk))):
+            for user in self.session.scalars(select(User).where(User.id.in_(chunk))):
                 user.groups = sorted(names[user.id]) or None
 
     def _unique_group_external_id(self, external_id: str | None, group_id: str | None) -> None:
         if _clean(external_id):
-            other = self.s.scalar(select(Group.id).where(Group.external_id == _clean(external_id)))
+            other = self.session.scalar(
+                select(Group.id).where(Group.external_id == _clean(external_id))
+            )
             if other is not None and other != group_id:
                 raise Duplicate(f"A group with external id {external_id} already exists.")
 
@@ -669,12 +675,12 @@ class Provisioner:
 
     def finish(self) -> None:
         """Insert what was queued (call once after the last change)."""
-        self.s.flush()
+        self.session.flush()
         if self._members:
-            self.s.execute(insert(GroupMember), self._members)
+            self.session.execute(insert(GroupMember), self._members)
         if self._invites:
-            self.s.execute(insert(Invitation), self._invites)
-        audit.record_many(self.s, self._events)
+            self.session.execute(insert(Invitation), self._invites)
+        audit.record_many(self.session, self._events)
         self._invites, self._events, self._members = [], [], []
 
     def _one(self, item: BulkItem) -> Outcome:
