@@ -1,4 +1,8 @@
-"""`qylon users validate`: check a user CSV and show what importing it would do."""
+"""`qylon users validate`: check a user CSV and show what importing it would do; and the group.
+
+The whole `users` group is composed at the bottom of this module, in one place: this
+command, and those of users_admin, users_import and users_person.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,17 @@ import typer
 
 from qylon_cli import output
 
+from . import users_admin, users_import, users_person
+from .users_options import (
+    DateOrderOption,
+    DeactivateOption,
+    DelimiterOption,
+    EncodingOption,
+    MapOption,
+    RegionOption,
+    ReportOption,
+)
+
 app = typer.Typer(
     help="Users on the team server: one at a time, or in bulk from a CSV (Google Workspace, "
     "Entra ID, Okta or Qylon's own).\n\n"
@@ -16,39 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-# The options `users validate` and `users import` share: defined once, used by both.
-MapOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--map",
-        metavar="COLUMN=FIELD",
-        help="Use COLUMN for FIELD (a Qylon field, attr:NAME or ignore). Repeatable.",
-    ),
-]
-RegionOption = Annotated[
-    str | None, typer.Option(help="Country for phone numbers without +code, e.g. GB.")
-]
-DateOrderOption = Annotated[
-    str, typer.Option(help="For dates like 03/04/2026: dmy, mdy, or auto (refuse).")
-]
-EncodingOption = Annotated[
-    str | None, typer.Option(help="Force the file's encoding (detected by default).")
-]
-DelimiterOption = Annotated[str | None, typer.Option(help="Force the delimiter: ',', ';' or tab.")]
-ReportOption = Annotated[
-    Path | None, typer.Option(help="Write each row's outcome to this .csv or .json.")
-]
-DeactivateOption = Annotated[
-    bool,
-    typer.Option(
-        "--deactivate",
-        help="Every row names a user to deactivate (a list of emails or Okta logins); "
-        "Entra ID's bulk delete template is recognised without it.",
-    ),
-]
 
-
-@app.command("validate")
 def validate_cmd(
     file: Annotated[
         Path, typer.Argument(help="The CSV (UTF-8/16 or Windows-1252; comma, semicolon or tab).")
@@ -106,4 +89,8 @@ def validate_cmd(
     output.emit(data, lambda console: render(data, console))
 
 
-from . import users_admin, users_import, users_person  # noqa: F401  (they add commands to `app`)
+# -- the `users` group, composed in one place (in the order `--help` lists it) --
+app.command("validate")(validate_cmd)
+users_admin.register(app)  # list, show, deactivate, reactivate, groups
+users_import.register(app)  # import, export
+users_person.register(app)  # add, update, set-role

@@ -10,7 +10,6 @@ from qylon_cli import output, paging
 from qylon_cli.client import ApiClient
 
 from .completions import complete_email, remember_emails
-from .users import app
 
 RefArg = Annotated[
     str,
@@ -75,7 +74,6 @@ def _show(c, u: dict) -> None:
         c.print(f"attr:{name}: {value}", markup=False)
 
 
-@app.command("list")
 def list_cmd(
     q: Annotated[
         str | None, typer.Option("--search", "-q", help="Words in the email or name.")
@@ -99,7 +97,6 @@ def list_cmd(
     paging.emit(page, _table)
 
 
-@app.command("show")
 def show_cmd(user: RefArg, json: output.JsonOption = False) -> None:
     """Show one user.
 
@@ -110,7 +107,6 @@ def show_cmd(user: RefArg, json: output.JsonOption = False) -> None:
     output.emit(item, lambda c: _show(c, item))
 
 
-@app.command("deactivate")
 def deactivate_cmd(
     user: RefArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -128,7 +124,6 @@ def deactivate_cmd(
     output.emit(item, lambda c: c.print(f"Deactivated {item['email']}."))
 
 
-@app.command("reactivate")
 def reactivate_cmd(user: RefArg, json: output.JsonOption = False) -> None:
     """Reactivate a deactivated user.
 
@@ -140,7 +135,6 @@ def reactivate_cmd(user: RefArg, json: output.JsonOption = False) -> None:
     output.emit(item, lambda c: c.print(f"Reactivated {item['email']} ({item['status']})."))
 
 
-@app.command("groups")
 def groups_cmd(json: output.JsonOption = False) -> None:
     """List the groups on the team server, with how many users each holds.
 
@@ -165,3 +159,12 @@ def groups_cmd(json: output.JsonOption = False) -> None:
         c.print(table)
 
     output.emit_list(items, draw)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to `users`: list, show, deactivate, reactivate, groups."""
+    app.command("list")(list_cmd)
+    app.command("show")(show_cmd)
+    app.command("deactivate")(deactivate_cmd)
+    app.command("reactivate")(reactivate_cmd)
+    app.command("groups")(groups_cmd)

@@ -10,7 +10,7 @@ import typer
 from qylon_cli import output
 from qylon_cli.client import ApiClient
 
-from .users import (
+from .users_options import (
     DateOrderOption,
     DeactivateOption,
     DelimiterOption,
@@ -18,7 +18,6 @@ from .users import (
     MapOption,
     RegionOption,
     ReportOption,
-    app,
 )
 
 # The brake on --mode sync: a cut-off export must not deactivate the firm. Entra ID's
@@ -38,7 +37,6 @@ def _applied_line(console, counts: dict) -> None:
     )
 
 
-@app.command("import")
 def import_cmd(
     file: Annotated[
         Path, typer.Argument(help="The CSV (Google Workspace, Entra ID, Okta or Qylon's own).")
@@ -220,7 +218,6 @@ def _finish(data: dict, file: Path, *, dry_run: bool) -> None:
     )
 
 
-@app.command("export")
 def export_cmd(
     format: Annotated[
         str, typer.Option("--format", help="csv (what `qylon users import` reads) or json.")
@@ -262,3 +259,9 @@ def export_cmd(
         write_users(rows, sys.stdout)
     if out:
         output.info(f"Wrote {len(rows)} user(s) to {out}.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to `users`: import, export."""
+    app.command("import")(import_cmd)
+    app.command("export")(export_cmd)

@@ -12,7 +12,6 @@ from qylon_cli import output
 from qylon_cli.client import ApiClient
 
 from .completions import complete_email, remember_emails
-from .users import app
 from .users_admin import RefArg, resolve
 
 # The fields both add and update take; an empty value clears the field on update.
@@ -68,7 +67,6 @@ def _say(c, result: dict) -> None:
         c.print(f"Updated {user['email']}: {', '.join(result['changed'])}.", markup=False)
 
 
-@app.command("add")
 def add_cmd(
     email: Annotated[str, typer.Argument(help="The new user's email.", show_default=False)],
     first_name: FirstName = None,
@@ -126,7 +124,6 @@ def add_cmd(
     output.emit(result, lambda c: _say(c, result))
 
 
-@app.command("update")
 def update_cmd(
     user: RefArg,
     first_name: FirstName = None,
@@ -182,7 +179,6 @@ def update_cmd(
     _change(user, fields)
 
 
-@app.command("set-role")
 def set_role_cmd(
     user: RefArg,
     role: Annotated[
@@ -209,3 +205,10 @@ def _change(ref: str, fields: dict) -> None:
     remember_emails([after["email"]])
     result = _outcome(before, after)
     output.emit(result, lambda c: _say(c, result))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to `users`: add, update, set-role."""
+    app.command("add")(add_cmd)
+    app.command("update")(update_cmd)
+    app.command("set-role")(set_role_cmd)
