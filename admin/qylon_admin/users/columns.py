@@ -229,67 +229,17 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
 
 def resolve(header: list[str], overrides: dict[str, str] | None = None) -> ColumnMap:
     """Map each header cell to a field; raise InvalidInput when there is no email column."""
-    overrides = dict(overrides or {})
+    unused = dict(overrides or {})
     cmap = ColumnMap(header=list(header))
-    keys = [normalise(h) for h in header]
-    okta = {"login", "managerid"} <= set(keys)
-    ranked: dict[str, list[tuple[int, int]]] = {}
-    explicit: dict[str, list[int]] = {}
-    seen: set[str] = set()
-    for index, cell in enumerate(header):
-        name = cell or f"column {index + 1}"
-        if keys[index] in overrides:
-            target = overrides.pop(keys[index])
-            if target == "ignore":
-                cmap.ignored.append((name, "--map ignore"))
-            elif target.startswith("attr:"):
-                cmap.attributes[target[5:]] = index
-            else:
-                explicit.setdefault(target, []).append(index)
-            continue
-        if cell.lower().startswith("attr:") and _ATTR_NAME.match(cell[5:].strip()):
-            cmap.attributes[cell[5:].strip()] = index
-            continue
-        if keys[index] and keys[index] in seen:
-            cmap.ignored.append((name, "the same column appears earlier"))
-            continue
-        seen.add(keys[index])
-        if okta and keys[index] == "manager":
-            cmap.ignored.append((name, OKTA_MANAGER))
-            continue
-        target = None
-        for candidate in _candidates(cell):
-            if candidate in _ALIAS_INDEX:
-                target = _ALIAS_INDEX[candidate]
-                rank = ALIASES[target].index(candidate)
-                ranked.setdefault(target, []).append((rank, index))
-                break
-            if candidate in IGNORED:
-                target = "ignored"
-                cmap.ignored.append((name, IGNORED[candidate]))
-                break
-        if target is None:
-            cmap.unknown.append(name)
-    if overrides:
-        missing = ", ".join(sorted(overrides))
+    ranked, explicit = _match_cells(cmap, unused)
+    if unused:
+        missing = ", ".join(sorted(unused))
         raise UsageError(
             f"--map names columns the file does not have: {missing}.",
             hint="Header: " + ", ".join(header),
         )
-    for name, cols in ranked.items():
-        if name in explicit:
-            cmap.ignored.extend(
-                (cmap.column(i), f"--map chose another column for {name}") for _, i in cols
-            )
-            continue
-        cmap.fields[name] = [i for _, i in sorted(cols)]
-    cmap.fields.update(explicit)
-    for pseudo in ("blocked", "enabled"):
-        if pseudo in cmap.fields and "status" in cmap.fields:
-            cmap.ignored.extend(
-                (cmap.column(i), "status comes from another column")
-                for i in cmap.fields.pop(pseudo)
-            )
+    _choose_columns(cmap, ranked, explicit)
+    _one_source_of_status(cmap)
     if "email" not in cmap.fields:
         raise InvalidInput(
             "No email column: Qylon needs one to identify each user.",
@@ -298,6 +248,87 @@ def resolve(header: list[str], overrides: dict[str, str] | None = None) -> Colum
             code="no_email_column",
         )
     return cmap
+
+
+def _match_cells(
+    cmap: ColumnMap, overrides: dict[str, str]
+) -> tuple[dict[str, list[tuple[int, int]]], dict[str, list[int]]]:
+    """Look at each header cell once, in order: a ``--map`` override (removed from
+    ``overrides`` when used), an ``attr:NAME`` column, a repeated column, Okta's manager
+    column, then the aliases. Attributes, ignored and unknown columns go straight into
+    ``cmap``; returns the alias matches ``{field: [(rank, index)]}`` and the ``--map``
+    choices ``{field: [index]}``."""
+    keys = [normalise(cell) for cell in cmap.header]
+    okta = {"login", "managerid"} <= set(keys)
+    ranked: dict[str, list[tuple[int, int]]] = {}
+    explicit: dict[str, list[int]] = {}
+    seen: set[str] = set()
+    for index, (cell, key) in enumerate(zip(cmap.header, keys)):
+        if key in overrides:
+            _apply_override(cmap, explicit, index, overrides.pop(key))
+        elif cell.lower().startswith("attr:") and _ATTR_NAME.match(cell[5:].strip()):
+            cmap.attributes[cell[5:].strip()] = index
+        elif key and key in seen:
+            cmap.ignored.append((cmap.column(index), "the same column appears earlier"))
+        else:
+            seen.add(key)
+            if okta and key == "manager":
+                cmap.ignored.append((cmap.column(index), OKTA_MANAGER))
+            else:
+                _match_alias(cmap, ranked, index)
+    return ranked, explicit
+
+
+def _apply_override(
+    cmap: ColumnMap, explicit: dict[str, list[int]], index: int, target: str
+) -> None:
+    """Use column ``index`` as ``--map`` says: ignore it, an attribute, or a field."""
+    if target == "ignore":
+        cmap.ignored.append((cmap.column(index), "--map ignore"))
+    elif target.startswith("attr:"):
+        cmap.attributes[target[5:]] = index
+    else:
+        explicit.setdefault(target, []).append(index)
+
+
+def _match_alias(cmap: ColumnMap, ranked: dict[str, list[tuple[int, int]]], index: int) -> None:
+    """The first of the cell's candidate names that is a known alias (ranked by its place
+    in the field's list) or a known column Qylon leaves out; else the column is unknown."""
+    for candidate in _candidates(cmap.header[index]):
+        if candidate in _ALIAS_INDEX:
+            target = _ALIAS_INDEX[candidate]
+            ranked.setdefault(target, []).append((ALIASES[target].index(candidate), index))
+            return
+        if candidate in IGNORED:
+            cmap.ignored.append((cmap.column(index), IGNORED[candidate]))
+            return
+    cmap.unknown.append(cmap.column(index))
+
+
+def _choose_columns(
+    cmap: ColumnMap, ranked: dict[str, list[tuple[int, int]]], explicit: dict[str, list[int]]
+) -> None:
+    """Each field's columns, best alias first; a field ``--map`` chose for takes only the
+    mapped columns, and the columns that matched it by name are ignored."""
+    for name, cols in ranked.items():
+        if name in explicit:
+            cmap.ignored.extend(
+                (cmap.column(i), f"--map chose another column for {name}") for _, i in cols
+            )
+            continue
+        cmap.fields[name] = [i for _, i in sorted(cols)]
+    cmap.fields.update(explicit)
+
+
+def _one_source_of_status(cmap: ColumnMap) -> None:
+    """A status column wins over the pseudo-fields (``blocked``, ``enabled``) that also
+    give a status: their columns are ignored."""
+    for pseudo in ("blocked", "enabled"):
+        if pseudo in cmap.fields and "status" in cmap.fields:
+            cmap.ignored.extend(
+                (cmap.column(i), "status comes from another column")
+                for i in cmap.fields.pop(pseudo)
+            )
 
 
 # Templates whose rows mean "remove these users", not "these users should exist".

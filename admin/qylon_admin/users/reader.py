@@ -179,18 +179,39 @@ def open_source(
     if not path.is_file():
         raise NotFound(f"No such file: {path}", hint="Check the path.", code="file_not_found")
     if encoding:
-        try:
-            codecs.lookup(encoding)
-        except LookupError as exc:
-            raise InvalidInput(
-                f"Unknown encoding {encoding!r}.", hint="Try utf-8, utf-16 or cp1252."
-            ) from exc
+        _check_codec(encoding)
     enc = encoding or detect_encoding(path)
+    version, header_line = _version_and_header_line(path, enc)
+    source = Source(
+        path=path,
+        encoding=enc,
+        delimiter=_one_char_delimiter(delimiter or detect_delimiter(header_line)),
+        header=[],
+        header_row=0,
+        version_line=version,
+        encoding_label=_LABELS.get(enc, enc) if encoding else _detected_label(path, enc),
+    )
+    _read_header(source)
+    return source
+
+
+def _check_codec(encoding: str) -> None:
     try:
-        lines = _first_lines(path, enc)
+        codecs.lookup(encoding)
+    except LookupError as exc:
+        raise InvalidInput(
+            f"Unknown encoding {encoding!r}.", hint="Try utf-8, utf-16 or cp1252."
+        ) from exc
+
+
+def _version_and_header_line(path: Path, encoding: str) -> tuple[str | None, str]:
+    """Entra's ``version:v1.0`` line if the file starts with one (else None), and the first
+    line of the header, from the file's first non-blank lines."""
+    try:
+        lines = _first_lines(path, encoding)
     except UnicodeDecodeError as exc:
         raise InvalidInput(
-            f"{path.name} is not valid {enc}: {exc.reason}.",
+            f"{path.name} is not valid {encoding}: {exc.reason}.",
             hint="Name the file's encoding with --encoding.",
         ) from exc
     if not lines:
@@ -207,33 +228,36 @@ def open_source(
             hint="A user CSV needs a header row.",
             code="csv_empty",
         )
-    delim = delimiter or detect_delimiter(lines[0])
-    if delim in ("\\t", "tab"):
-        delim = "\t"
-    if len(delim) != 1:
+    return version, lines[0]
+
+
+def _one_char_delimiter(delimiter: str) -> str:
+    """The delimiter as the csv module takes it (``tab`` and ``\\t`` name a tab)."""
+    if delimiter in ("\\t", "tab"):
+        delimiter = "\t"
+    if len(delimiter) != 1:
         raise InvalidInput(
-            f"The delimiter must be one character, not {delim!r}.", hint="Use , ; or tab."
+            f"The delimiter must be one character, not {delimiter!r}.", hint="Use , ; or tab."
         )
-    label = _LABELS.get(enc, enc)
-    if not encoding:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-        label = next((text for bom, _, text in _BOMS if head.startswith(bom)), label)
-    source = Source(
-        path=path,
-        encoding=enc,
-        delimiter=delim,
-        header=[],
-        header_row=0,
-        version_line=version,
-        encoding_label=label,
+    return delimiter
+
+
+def _detected_label(path: Path, encoding: str) -> str:
+    """How to show a detected encoding: its byte-order mark's name when it has one."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return next(
+        (text for bom, _, text in _BOMS if head.startswith(bom)), _LABELS.get(encoding, encoding)
     )
+
+
+def _read_header(source: Source) -> None:
+    """The header is the first non-blank record after the version line, if any."""
     for number, cells in source._records():
-        if version and number == 1:
+        if source.version_line and number == 1:
             continue
         if not any(cell.strip() for cell in cells):
             continue
         source.header = [cell.strip() for cell in cells]
         source.header_row = number
         break
-    return source

@@ -164,46 +164,19 @@ class _RowChecker:
         self.parsers = self._parsers()
 
     def check(self, number: int, cells: list[str]) -> dict | None:
-        result, cmap = self.result, self.result.columns
-        values, attrs = cmap.extract(cells)
+        """The row's normalised user; None, or only its valid email, when it has errors."""
+        result = self.result
+        values, attrs = result.columns.extract(cells)
         errors_before = result.error_count
-        extra = [c for c in cells[len(cmap.header) :] if c.strip()]
-        if extra:
-            result.add(
-                number,
-                None,
-                None,
-                "extra_cells",
-                f"the row has {len(cells)} cells but the header has {len(cmap.header)}: "
-                "is a value with a delimiter missing its quotes?",
-            )
-        user: dict = {}
-        raw_email = values.get("email")
-        if raw_email is None:
-            column = cmap.column(cmap.fields["email"][0])
+        self._extra_cells(number, cells)
+        if "email" not in values:
+            column = result.columns.column(result.columns.fields["email"][0])
             result.add(
                 number, column, "email", "email_missing", "email is empty: every user needs one"
             )
-        parsers = self.parsers
-        for name, (value, column) in values.items():
-            try:
-                user[name] = parsers[name](value)
-            except parse.Bad as bad:
-                result.add(number, column, name, bad.code, bad.message, value)
-        if "blocked" in user or "enabled" in user:
-            user["status"] = user.pop("blocked", None) or user.pop("enabled")
+        user = self._parsed(number, values)
         if attrs:
-            user["attributes"] = {}
-            for key, (value, column) in attrs.items():
-                if len(value) > parse.MAX_ATTRIBUTE:
-                    result.add(
-                        number,
-                        column,
-                        f"attr:{key}",
-                        "too_long",
-                        f"the value is {len(value)} characters long; the limit is {parse.MAX_ATTRIBUTE}",
-                    )
-                user["attributes"][key] = value
+            user["attributes"] = self._attributes(number, attrs)
         if "display_name" not in user and ("first_name" in user or "last_name" in user):
             user["display_name"] = " ".join(
                 user[k] for k in ("first_name", "last_name") if k in user
@@ -216,6 +189,47 @@ class _RowChecker:
         if "start_date" in user:
             user["start_date"] = user["start_date"].isoformat()
         return user
+
+    def _extra_cells(self, number: int, cells: list[str]) -> None:
+        """Values beyond the header's last column mean a cell lost its quotes."""
+        width = len(self.result.columns.header)
+        if any(c.strip() for c in cells[width:]):
+            self.result.add(
+                number,
+                None,
+                None,
+                "extra_cells",
+                f"the row has {len(cells)} cells but the header has {width}: "
+                "is a value with a delimiter missing its quotes?",
+            )
+
+    def _parsed(self, number: int, values: dict[str, tuple[str, str]]) -> dict:
+        """Each field's value normalised; a value its parser refuses is an error."""
+        user: dict = {}
+        parsers = self.parsers
+        for name, (value, column) in values.items():
+            try:
+                user[name] = parsers[name](value)
+            except parse.Bad as bad:
+                self.result.add(number, column, name, bad.code, bad.message, value)
+        if "blocked" in user or "enabled" in user:
+            user["status"] = user.pop("blocked", None) or user.pop("enabled")
+        return user
+
+    def _attributes(self, number: int, attrs: dict[str, tuple[str, str]]) -> dict[str, str]:
+        """The custom attributes; one longer than ``MAX_ATTRIBUTE`` is an error."""
+        found = {}
+        for key, (value, column) in attrs.items():
+            if len(value) > parse.MAX_ATTRIBUTE:
+                self.result.add(
+                    number,
+                    column,
+                    f"attr:{key}",
+                    "too_long",
+                    f"the value is {len(value)} characters long; the limit is {parse.MAX_ATTRIBUTE}",
+                )
+            found[key] = value
+        return found
 
     def _parsers(self) -> dict:
         """Field -> function(value) returning the normalised value or raising Bad."""
@@ -294,15 +308,16 @@ def _check_managers(result: Validation, checker: _RowChecker, existing: Iterable
     The index packs, per email hash, the row (high bits) and the manager's hash (low 64
     bits; 0 for none): one dict entry per row is all that is kept."""
     known, existing_graph = _existing_index(existing)
-    index = checker.index
-    column = checker.manager_column
+    index, column = checker.index, checker.manager_column
+    _missing_managers(result, index, known, column)
+    _manager_loops(result, index, existing_graph, column)
+    _managers_on_rejected_rows(result, index, known, column)
 
-    def manager_of(node: int) -> int | None:
-        packed = index.get(node)
-        if packed is not None and packed & _MASK:
-            return packed & _MASK
-        return existing_graph.get(node)  # a file row without a manager keeps the current one
 
+def _missing_managers(
+    result: Validation, index: dict[int, int], known: set[int], column: str
+) -> None:
+    """A manager must be a row of the file or an existing user."""
     for packed in index.values():
         manager = packed & _MASK
         if manager and manager not in index and manager not in known:
@@ -313,37 +328,73 @@ def _check_managers(result: Validation, checker: _RowChecker, existing: Iterable
                 "manager_not_found",
                 "the manager is neither in this file nor an existing user",
             )
+
+
+def _manager_of(node: int, index: dict[int, int], existing_graph: dict[int, int]) -> int | None:
+    packed = index.get(node)
+    if packed is not None and packed & _MASK:
+        return packed & _MASK
+    return existing_graph.get(node)  # a file row without a manager keeps the current one
+
+
+def _manager_loops(
+    result: Validation, index: dict[int, int], existing_graph: dict[int, int], column: str
+) -> None:
+    """Follow each row's chain of managers (through existing users too) once; every row
+    on a loop is an error. Rows walked are marked in place (``_DONE``), so each is
+    followed once however many chains pass through it."""
     done_existing: set[int] = set()  # existing users not in the file; file rows are marked in place
-    for start in index:
-        if not index[start] & _MASK or index[start] & _DONE:
+    for start, packed in index.items():  # values read as reached: marks set on the way count
+        if not packed & _MASK or packed & _DONE:
             continue
-        path: list[int] = []
-        on_path: dict[int, int] = {}
-        node: int | None = start
-        while node is not None and node not in on_path and not _is_done(node, index, done_existing):
-            on_path[node] = len(path)
-            path.append(node)
-            node = manager_of(node)
-        if node is not None and node in on_path:
-            loop = path[on_path[node] :]
-            steps = [f"row {index[n] >> 64}" if n in index else "an existing user" for n in loop]
-            chain = " → ".join([*steps, steps[0]])
-            for n in loop:
-                if n in index and index[n] & _MASK:
-                    result.add(
-                        index[n] >> 64,
-                        column,
-                        "manager",
-                        "manager_cycle",
-                        f"managers form a loop: {chain}",
-                    )
+        path, loop = _walk(start, index, existing_graph, done_existing)
+        if loop:
+            _report_loop(result, loop, index, column)
         for n in path:
             if n in index:
                 index[n] |= _DONE
             else:
                 done_existing.add(n)
+
+
+def _walk(
+    start: int, index: dict[int, int], existing_graph: dict[int, int], done_existing: set[int]
+) -> tuple[list[int], list[int]]:
+    """Managers from ``start`` up to one without a manager, one already walked, or one seen
+    on this walk: ``(the nodes walked, the loop they end in, or [])``."""
+    path: list[int] = []
+    on_path: dict[int, int] = {}
+    node: int | None = start
+    while node is not None and node not in on_path and not _is_done(node, index, done_existing):
+        on_path[node] = len(path)
+        path.append(node)
+        node = _manager_of(node, index, existing_graph)
+    loop = path[on_path[node] :] if node is not None and node in on_path else []
+    return path, loop
+
+
+def _report_loop(result: Validation, loop: list[int], index: dict[int, int], column: str) -> None:
+    """One error on each file row of the loop that names a manager, showing the loop."""
+    steps = [f"row {index[n] >> 64}" if n in index else "an existing user" for n in loop]
+    chain = " → ".join([*steps, steps[0]])
+    for n in loop:
+        if n in index and index[n] & _MASK:
+            result.add(
+                index[n] >> 64,
+                column,
+                "manager",
+                "manager_cycle",
+                f"managers form a loop: {chain}",
+            )
+
+
+def _managers_on_rejected_rows(
+    result: Validation, index: dict[int, int], known: set[int], column: str
+) -> None:
+    """A row whose manager is only on a rejected row cannot go ahead either (repeated until
+    nothing changes, as each rejection can reject the rows below it)."""
     changed = True
-    while changed:  # rows whose manager is only on a rejected row cannot go ahead either
+    while changed:
         changed = False
         for packed in index.values():
             manager, row = packed & _MASK, packed >> 64
@@ -361,6 +412,19 @@ def _check_managers(result: Validation, checker: _RowChecker, existing: Iterable
                 changed = True
 
 
+def _check_options(region: str | None, date_order: str) -> None:
+    if date_order not in ("auto", "dmy", "mdy"):
+        raise InvalidInput(f"Unknown date order {date_order!r}.", hint="Use auto, dmy or mdy.")
+    if region:
+        import phonenumbers
+
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise InvalidInput(
+                f"Unknown region {region!r}.",
+                hint="Use a two-letter country code such as GB or US.",
+            )
+
+
 def validate(
     source: Source,
     columns: ColumnMap,
@@ -375,16 +439,7 @@ def validate(
     at least ``email`` and ``manager``); managers may point at them. Close the result (or
     use it in ``with``) to delete its spool file. ``progress("check", done, total)`` is
     called every 1,000 rows with bytes read and the file's size."""
-    if date_order not in ("auto", "dmy", "mdy"):
-        raise InvalidInput(f"Unknown date order {date_order!r}.", hint="Use auto, dmy or mdy.")
-    if region:
-        import phonenumbers
-
-        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise InvalidInput(
-                f"Unknown region {region!r}.",
-                hint="Use a two-letter country code such as GB or US.",
-            )
+    _check_options(region, date_order)
     result = Validation(source=source, columns=columns, max_errors=max_errors)
     # The spool lives as long as the Validation, which closes it (close() / __exit__).
     result._spool = tempfile.TemporaryFile(  # noqa: SIM115
