@@ -13,6 +13,10 @@ from functools import lru_cache
 
 
 class Bad(ValueError):
+    """A value a field refuses: ``code`` (snake_case, such as ``phone_invalid``) and a plain
+    ``message``. Callers turn it into theirs: a row error (users import), a SCIM error,
+    ``InvalidInput``."""
+
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code

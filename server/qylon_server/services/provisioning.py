@@ -1,7 +1,8 @@
 """Provisioning users: the rules for creating, inviting, changing, deactivating and
-reactivating users and groups. Bulk imports (``POST /v1/users/bulk``), SCIM and the
-single-user routes (``services/users.py``) all go through ``Provisioner``, so they obey
-the same rules (API keys are ``api/api_keys.py``'s, organisations ``orgs.py``'s):
+reactivating users and groups. Bulk imports (``POST /v1/users/bulk``), SCIM, the
+single-user routes (``services/users.py``) and the group routes (``services/groups.py``)
+all go through ``Provisioner``, so they obey the same rules (API keys follow
+``services/api_keys.py``'s, organisations ``orgs.py``'s):
 
 - an email is unique in the organisation (stored lower-cased), and so is an external id;
 - nobody gives a role above their own, nor changes a user who outranks them;
@@ -13,8 +14,7 @@ the same rules (API keys are ``api/api_keys.py``'s, organisations ``orgs.py``'s)
 - each created or changed user or group is an audit event; a new user gets an invitation.
 
 Everything happens in the caller's session (one transaction; call ``finish()`` at the
-end); a refused change raises
-``Refused`` and the caller rolls the whole transaction back.
+end); a refused change raises ``Refused`` and the caller rolls the whole transaction back.
 """
 
 from __future__ import annotations
