@@ -177,6 +177,8 @@ def test_export_txt_md_json(qylon, stored, tmp_path):
 def test_delete(qylon, stored):
     asked = qylon("meeting", "delete", "2222", "--json")  # no terminal, no --yes: nothing deleted
     assert asked.code == 2 and "--yes" in asked.json["error"]["hint"]
+    plain = qylon("meeting", "delete", "2222")  # nor without --json: it refuses, it never asks
+    assert plain.code == 2 and "--yes" in plain.stderr and "Delete meeting" not in plain.stdout
     assert len(qylon("meeting", "list", "--json").json["data"]["items"]) == 2
     result = qylon("meeting", "delete", "2222", "--yes", "--json")
     assert result.code == 0 and result.json["data"]["deleted"] is True
