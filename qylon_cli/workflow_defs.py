@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from .errors import InvalidInput
+from .workflow_checks import KINDS
 
 MAX_BYTES = 256 * 1024
 _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
@@ -103,7 +104,7 @@ ErrorCode = _text(r"^[a-z][a-z0-9_]*$", "an error code (snake_case)", "unavailab
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+    model_config = ConfigDict(extra="forbid")
 
 
 _PYTHON_TYPES: dict[str, Any] = {
@@ -162,17 +163,11 @@ class WaitFor(Strict):
     timeout: Duration
 
 
-_KINDS = ("action", "sleep", "wait_for")
-_ACTION_ONLY = ("with", "retry", "timeout", "compensate")
-
-
 class Step(Strict):
     """One step: an action (with parameters, retries, a timeout and a compensation), a
     sleep or a wait_for; if skips it when the condition is false."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": [kind]} for kind in _KINDS]}
-    )
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [kind]} for kind in KINDS]})
 
     name: Identifier
     description: str | None = None
@@ -187,7 +182,7 @@ class Step(Strict):
 
     @property
     def kind(self) -> str:
-        return next(kind for kind in _KINDS if getattr(self, kind) is not None)
+        return next(kind for kind in KINDS if getattr(self, kind) is not None)
 
 
 class Definition(Strict):
@@ -285,7 +280,7 @@ def field_path(loc: tuple) -> str:
 
 def check(data: bytes | str, source: str = "<text>") -> Checked:
     """Check a definition's text; every problem found, with its line and field."""
-    from . import workflow_yaml
+    from . import workflow_checks, workflow_yaml
 
     raw = data.encode("utf-8") if isinstance(data, str) else data
     result = Checked(source=source, sha256=hashlib.sha256(raw).hexdigest())
@@ -331,7 +326,7 @@ def check(data: bytes | str, source: str = "<text>") -> Checked:
         result.definition = Definition.model_validate(document.data)
     except ValidationError as exc:
         result.problems += [at(e["loc"], _message(e)) for e in exc.errors()]
-    result.problems += [at(loc, message) for loc, message in _semantics(document.data)]
+    result.problems += [at(loc, message) for loc, message in workflow_checks.across(document.data)]
     result.problems.sort(key=lambda p: p.line or 0)
     return result
 
@@ -409,130 +404,35 @@ def _message(error: dict) -> str:
     return message[:1].lower() + message[1:]
 
 
+_NESTED: dict[str, type[BaseModel]] = {
+    "steps": Step,
+    "retry": Retry,
+    "compensate": Compensation,
+    "wait_for": WaitFor,
+}
+
+
 def _allowed(loc: tuple) -> list[str]:
-    """The keys a mapping at ``loc``'s parent takes."""
+    """The keys that the mapping holding ``loc``'s last key takes."""
     model: type[BaseModel] = Definition
     for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        info = next(
-            (f for n, f in model.model_fields.items() if (f.alias or n) == part and n), None
-        )
-        if info is None:
-            return []
-        target = {"steps": Step, "retry": Retry, "compensate": Compensation, "wait_for": WaitFor}
-        if part == "input" and model is Definition:
-            return list(InputField.model_fields)
-        model = target.get(part, model)
+        if model is Definition and part == "input":
+            model = InputField  # input: NAME: {...}
+            break
+        if isinstance(part, str):
+            model = _NESTED.get(part, model)
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
 def _unknown_key(loc: tuple) -> str:
     key = str(loc[-1])
     allowed = _allowed(loc)
-    if key in ("on", "True", "true") and "retry_on" in allowed:
+    if key == "on":
+        where = "retry_on" if "retry_on" in allowed else "retry: retry_on:"
         return (
-            f"unknown key {key!r}: the errors to retry are listed under retry_on "
-            "(a bare `on:` is a boolean in YAML 1.1 tools)"
+            f"unknown key 'on': the error codes to retry go under {where} "
+            "(YAML 1.1 tools read a bare `on:` as true)"
         )
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
-
-
-# -- checks across fields ------------------------------------------------------------------
-
-
-def _semantics(data: dict) -> list[tuple[tuple, str]]:
-    """Problems pydantic cannot see field by field, each as (loc, message). Read from the
-    plain data, so that they are found beside the field errors, not after them."""
-    from . import workflow_templates as templates
-
-    raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
-    steps = {i: step for i, step in enumerate(raw_steps) if isinstance(step, dict)}
-    inputs = data.get("input") if isinstance(data.get("input"), dict) else {}
-    out: list[tuple[tuple, str]] = []
-    names: dict[str, int] = {}
-    for index, step in steps.items():
-        out += _step_shape(index, step)
-        name = step.get("name")
-        if not isinstance(name, str):
-            continue
-        if name in names:
-            message = f"duplicate step name {name!r} (first at steps[{names[name]}])"
-            out.append((("steps", index, "name"), message))
-        names.setdefault(name, index)
-
-    def resolver(index: int, *, itself: bool):
-        def resolve(ref: tuple[str, ...]) -> str | None:
-            if ref[0] == "input":
-                if len(ref) > 1 and ref[1] not in inputs:
-                    declared = ", ".join(map(str, inputs)) or "none"
-                    return f"input.{ref[1]} is not declared under input: (declared: {declared})"
-                return None
-            if len(ref) < 3 or ref[2] not in templates.STEP_FIELDS:
-                return "refer to a step as steps.NAME.output (or .status, .error)"
-            target = names.get(ref[1])
-            if target is None:
-                return f"no step named {ref[1]!r}"
-            if target == index and not itself:
-                return f"a step cannot use its own results (its compensate can): {ref[1]!r}"
-            if target > index:
-                return (
-                    f"step {ref[1]!r} (steps[{target}]) does not run before this one; "
-                    "a step can use only the results of steps before it"
-                )
-            return None
-
-        return resolve
-
-    for index, step in steps.items():
-        before = resolver(index, itself=False)
-        condition = step.get("if")
-        if isinstance(condition, str):
-            expression = condition.strip()
-            if expression.startswith("{{") and expression.endswith("}}"):
-                expression = expression[2:-2]
-            problem = templates.check(expression, before)
-            if problem:
-                out.append((("steps", index, "if"), f"{condition.strip()}: {problem}"))
-        if isinstance(step.get("with"), dict):
-            out += _templated(("steps", index, "with"), step["with"], before)
-        undo = step.get("compensate")
-        if isinstance(undo, dict) and isinstance(undo.get("with"), dict):
-            after = resolver(index, itself=True)
-            out += _templated(("steps", index, "compensate", "with"), undo["with"], after)
-    return out
-
-
-def _step_shape(index: int, step: dict) -> list[tuple[tuple, str]]:
-    """A step is exactly one of an action, a sleep or a wait_for; only an action takes
-    parameters, retries, a timeout and a compensation."""
-    kinds = [kind for kind in _KINDS if step.get(kind) is not None]
-    if len(kinds) != 1:
-        found = f" (found {', '.join(kinds)})" if kinds else ""
-        return [(("steps", index), f"give exactly one of action, sleep or wait_for{found}")]
-    if kinds == ["action"]:
-        return []
-    return [
-        (("steps", index, key), f"only an action step takes {key}; this one is a {kinds[0]}")
-        for key in _ACTION_ONLY
-        if step.get(key) is not None
-    ]
-
-
-def _templated(loc: tuple, params: dict, resolve) -> list[tuple[tuple, str]]:
-    from . import workflow_templates as templates
-
-    out = []
-    for path, text in templates.strings(params):
-        try:
-            expressions = templates.placeholders(text)
-        except templates.TemplateProblem as exc:
-            out.append((loc + path, str(exc)))
-            continue
-        for expression in expressions:
-            problem = templates.check(expression, resolve)
-            if problem:
-                out.append((loc + path, f"{{{{{expression}}}}}: {problem}"))
-    return out

@@ -346,6 +346,7 @@ def test_several_errors_are_all_reported_in_line_order():
         (b"name: demo\nsteps: [\n", 3, "not valid YAML"),
         (b"name: &n demo\nversion: 1\ndescription: *n\n", 3, "aliases (*n) are not allowed"),
         (b"name: a\n---\nname: b\n", 2, "not valid YAML"),
+        (b"#" * (256 * 1024 + 1), None, "larger than 256 KiB"),
     ],
 )
 def test_files_that_are_no_definition_at_all(data, line, message):
