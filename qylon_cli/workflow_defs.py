@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,10 @@ ErrorCode = _text(r"^[a-z][a-z0-9_]*$", "an error code (snake_case)", "unavailab
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """No unknown keys, and no coercion: ``"3"`` is not 3, ``true`` is not 1 (the JSON
+    Schema says the same)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 _PYTHON_TYPES: dict[str, Any] = {
@@ -128,10 +132,14 @@ class InputField(Strict):
 
     @model_validator(mode="after")
     def _default_fits(self) -> InputField:
-        if self.default is not None and not isinstance(self.default, _PYTHON_TYPES[self.type]):
-            raise ValueError(f"default {self.default!r} is not of type {self.type}")
+        wrong = not isinstance(self.default, _PYTHON_TYPES[self.type]) or (
+            isinstance(self.default, bool) and self.type in ("integer", "number")
+        )
+        if self.default is not None and wrong:
+            raise ValueError(f"default {json.dumps(self.default)} is not of type {self.type}")
         if self.default is not None and self.enum is not None and self.default not in self.enum:
-            raise ValueError(f"default {self.default!r} is not one of enum {self.enum}")
+            shown = json.dumps(self.default)
+            raise ValueError(f"default {shown} is not one of enum {json.dumps(self.enum)}")
         return self
 
 
@@ -282,7 +290,7 @@ def check(data: bytes | str, source: str = "<text>") -> Checked:
     """Check a definition's text; every problem found, with its line and field."""
     from . import workflow_checks, workflow_yaml
 
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     result = Checked(source=source, sha256=hashlib.sha256(raw).hexdigest())
     if len(raw) > MAX_BYTES:
         result.problems.append(Problem(None, None, f"larger than {MAX_BYTES // 1024} KiB"))

@@ -241,9 +241,18 @@ def test_a_valid_definition_with_every_kind_of_step():
             ),
             4,
             "input.n",
-            "default 'many' is not of type integer",
+            'default "many" is not of type integer',
         ),
         ("name: demo\nversion: 1\nsteps: []\n", 3, "steps", "at least 1 item"),
+        (  # no coercion: the JSON Schema would refuse a quoted number too
+            (
+                "name: demo\nversion: 1\nsteps:\n  - name: a\n    action: notify\n"
+                "    retry: {max_attempts: '3'}\n"
+            ),
+            6,
+            "steps[0].retry.max_attempts",
+            "must be a whole number",
+        ),
     ],
 )
 def test_each_error_names_its_line_and_field(yaml_text, line, field, message):
