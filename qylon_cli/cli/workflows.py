@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,9 +36,9 @@ def _render(console, items: list[dict]) -> None:
 @app.command()
 def validate(
     files: Annotated[
-        list[str],
+        list[Path],  # a Path, so that shells complete file names
         typer.Argument(
-            metavar="FILE...",
+            metavar="FILE",
             help="Definition files (YAML); '-' reads standard input.",
             show_default=False,
         ),
@@ -47,28 +48,31 @@ def validate(
     """Check workflow definitions offline: the format, durations, step names, templates
     and what they refer to. Nothing is sent anywhere.
 
-    Each error names the file, the line and the field, e.g.
-    offboard.yaml:14: steps[2].retry.max_attempts: must be at least 1.
+    Each error names the file, the line and the field:
+
+    \b
+      offboard.yaml:14: steps[2].retry.max_attempts: must be at least 1
+
     Exit 0 when every file is valid, 3 when any is not (the JSON error document then
     lists every file, as the data document would), 2 when a file does not exist.
 
     Example: qylon workflows validate config/workflows/*.yaml --json
     """
     import sys
-    from pathlib import Path
 
     from ..errors import UsageError
     from ..workflow_defs import WorkflowInvalid, check, check_file
 
-    missing = [f for f in files if f != "-" and not Path(f).is_file()]
+    names = [str(f) for f in files]
+    missing = [n for n in names if n != "-" and not Path(n).is_file()]
     if missing:
         raise UsageError(
             f"No such file: {', '.join(missing)}.", hint="Give the paths of YAML definitions."
         )
-    if files.count("-") > 1:
+    if names.count("-") > 1:
         raise UsageError("Standard input ('-') can be read once.")
     results = [
-        check(sys.stdin.buffer.read(), "<stdin>") if f == "-" else check_file(f) for f in files
+        check(sys.stdin.buffer.read(), "<stdin>") if n == "-" else check_file(n) for n in names
     ]
     items = [r.to_dict() for r in results]
     bad = [r for r in results if not r.valid]
