@@ -92,9 +92,12 @@ def parse(text: str) -> Document | None:
         root = loader.get_single_node()
         if root is None:
             return None
+        _plain_tags(root)
         data = loader.construct_document(root)
     except YamlProblem:
         raise
+    except RecursionError:
+        raise YamlProblem("nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = ": ".join(part for part in (exc.context, exc.problem) if part)
@@ -104,6 +107,35 @@ def parse(text: str) -> Document | None:
     finally:
         loader.dispose()
     return Document(root, data)
+
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+
+
+def _plain_tags(root: Node) -> None:
+    """Refuse tags beyond JSON's types (``!!binary``, ``!!timestamp``, ``!!set``, ``!foo``):
+    a definition's data must be what JSON can hold."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.tag not in _PLAIN_TAGS:
+            raise YamlProblem(
+                f"the tag {node.tag} is not allowed (only strings, numbers, booleans, null, "
+                "mappings and lists)",
+                node.start_mark.line + 1,
+            )
+        if isinstance(node, MappingNode):
+            stack += [part for pair in node.value for part in pair]
+        elif isinstance(node, SequenceNode):
+            stack += node.value
 
 
 def _key(node: Node) -> object:

@@ -356,6 +356,9 @@ def test_several_errors_are_all_reported_in_line_order():
         (b"name: &n demo\nversion: 1\ndescription: *n\n", 3, "aliases (*n) are not allowed"),
         (b"name: a\n---\nname: b\n", 2, "not valid YAML"),
         (b"#" * (256 * 1024 + 1), None, "larger than 256 KiB"),
+        (b"name: demo\nversion: 1\ndescription: !!binary aGk=\n", 3, "tag:yaml.org,2002:binary"),
+        (b"name: !!python/name:os.system x\n", 1, "is not allowed"),
+        (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", None, "nested too deeply"),
     ],
 )
 def test_files_that_are_no_definition_at_all(data, line, message):
@@ -365,6 +368,12 @@ def test_files_that_are_no_definition_at_all(data, line, message):
     assert problem.line == line and problem.field is None
     assert message in problem.message
     assert result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_byte_order_mark_is_fine_and_counted_in_the_hash():
+    data = b"\xef\xbb\xbf" + EXAMPLES[0].read_bytes()
+    result = workflow_defs.check(data, "bom.yaml")
+    assert result.valid and result.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_load_raises_an_invalid_input_error_listing_every_problem():
