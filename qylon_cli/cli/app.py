@@ -8,7 +8,7 @@ import typer
 
 from .. import __version__, output, plugins
 from ..errors import MissingPart
-from . import api, completion, finish
+from . import api, completion, finish, workflows
 
 # Command groups that belong to parts installed separately, and the extra that brings each.
 PARTS = {
@@ -80,6 +80,7 @@ def build_app() -> typer.Typer:
     plugins.host().call("register_commands", register_for)
     app.command("completion")(completion.completion)
     app.command("api")(api.api)
+    app.add_typer(workflows.app, name="workflows")
     for name, (part, help_text) in PARTS.items():
         if name not in registered:
             _add_missing(app, name, part, help_text)
