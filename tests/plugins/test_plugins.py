@@ -144,11 +144,11 @@ def test_actions_resolve_their_function_input_model_and_compensation(sample):
 
 
 def test_a_plugin_ships_workflow_definitions(sample):
-    import yaml
+    from qylon_cli import workflow_defs
 
-    workflow = yaml.safe_load(sample.workflow_text("sample.follow_up"))
-    assert workflow["name"] == "sample.follow_up"
-    assert workflow["steps"][0]["action"] in sample.actions()
+    workflow = workflow_defs.load(sample.workflow_text("sample.follow_up"), "follow_up.yaml")
+    assert workflow.name == "sample.follow_up"
+    assert workflow.steps[0].action in sample.actions()
 
 
 def test_a_plugin_settings_section_can_be_set_and_is_validated(qylon):
