@@ -7,19 +7,11 @@ import importlib.util
 import json
 import re
 
-import pytest
-
 from ..conftest import REPO, complete, credentials
 
 spec = importlib.util.spec_from_file_location("gen_cli_docs", REPO / "scripts" / "gen_cli_docs.py")
 gen = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(gen)
-
-
-@pytest.fixture
-def backend(team_servers):
-    """The CLI's side does not depend on the server's engine: SQLite only."""
-    return team_servers.backend("sqlite")
 
 
 def test_no_help_text_loses_words_or_shows_typer_types():
