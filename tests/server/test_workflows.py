@@ -1,0 +1,187 @@
+"""Durable workflows on the team server (DBOS): definitions uploaded over the API, runs
+started over the API and executed by a server process with a workflow executor.
+
+DBOS is one per process, so one server in this module runs workflows (SQLite); the
+shared servers only enqueue."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .harness import Api, new_org, running
+
+ROOT = Path(__file__).resolve().parents[2]
+OFFBOARD = (ROOT / "config/workflows/offboard-consultant.yaml").read_text()
+
+FAILING = """
+name: fail-third
+version: 1
+input:
+  email: {type: string, required: true}
+steps:
+  - name: deactivate
+    action: users.deactivate
+    with: {email: "{{ input.email }}"}
+    compensate:
+      action: users.reactivate
+      with: {user_id: "{{ steps.deactivate.output.id }}"}
+  - name: tell
+    action: notify
+    with: {to: "boss@example.com", subject: "{{ input.email }} leaves"}
+    compensate:
+      action: notify
+      with: {to: "boss@example.com", subject: "{{ input.email }} stays after all"}
+  - name: boom
+    action: fail
+    with: {code: conflict, message: "the third step fails"}
+"""
+
+
+@pytest.fixture(scope="module")
+def runner(team_servers):
+    backend = team_servers.backend("sqlite")
+    with running(backend, workflow_executor=f"test-{uuid.uuid4().hex[:8]}") as server:
+        api = Api(server.url, backend)
+        yield api
+        api.http.close()
+
+
+def wait_for(api, token, run_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = api.get(f"/v1/workflow-runs/{run_id}", token)
+        assert r.status_code == 200, r.text
+        run = r.json()
+        if run["status"] in ("completed", "compensated", "failed"):
+            return run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.2)
+
+
+def meeting(owner_name: str) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "title": "Weekly sync",
+        "created_at": "2026-11-20T10:00:00Z",
+        "duration_s": 60.0,
+        "speakers": [{"id": "SPEAKER_1", "name": "Ana", "talk_time_s": 30.0}],
+        "segments": [{"start": 0.0, "end": 2.5, "speaker": "SPEAKER_1", "text": "Hi."}],
+        "action_items": [
+            {"id": "a1", "owner": owner_name, "task": "Send the proposal", "status": "open"},
+            {"id": "a2", "owner": owner_name, "task": "Old thing", "status": "done"},
+            {"id": "a3", "owner": "someone else", "task": "Other", "status": "open"},
+        ],
+    }
+
+
+def test_offboard_consultant_end_to_end(runner, team_servers):
+    api, org = runner, new_org(team_servers.backend("sqlite"))
+    owner = org.token
+    manager = api.post("/v1/users", owner, json={"email": "boss@acme.example", "role": "manager"})
+    assert manager.status_code == 201, manager.text
+    leaver_email = f"leaver-{secrets.token_hex(3)}@acme.example"
+    leaver = api.post(
+        "/v1/users",
+        owner,
+        json={"email": leaver_email, "role": "member", "manager_email": "boss@acme.example"},
+    ).json()
+    key = api.post(
+        "/v1/api-keys", owner, json={"name": "k", "scopes": ["read"], "user_id": leaver["id"]}
+    )
+    assert key.status_code == 201, key.text
+    m = meeting(leaver_email)
+    assert api.put(f"/v1/meetings/{m['id']}", owner, json=m).status_code == 201
+
+    up = api.post("/v1/workflows", owner, json={"text": OFFBOARD})
+    assert up.status_code == 201, up.text
+    assert api.post("/v1/workflows", owner, json={"text": OFFBOARD}).status_code == 200
+    headers = {"Idempotency-Key": f"offboard-{secrets.token_hex(6)}"}
+    started = api.post(
+        "/v1/workflows/offboard-consultant/runs",
+        owner,
+        json={"input": {"email": leaver_email}},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    again = api.post(
+        "/v1/workflows/offboard-consultant/runs",
+        owner,
+        json={"input": {"email": leaver_email}},
+        headers=headers,
+    )
+    assert again.status_code == 200 and again.json()["id"] == started.json()["id"]
+
+    run = wait_for(api, owner, started.json()["id"])
+    assert run["status"] == "completed", run
+    steps = {s["name"]: s for s in run["steps"]}
+    assert [s["name"] for s in run["steps"]] == [
+        "deactivate",
+        "revoke_keys",
+        "reassign_items",
+        "notify_manager",
+    ]
+    assert all(s["status"] == "completed" and s["attempts"] == 1 for s in run["steps"])
+    assert steps["revoke_keys"]["output"]["count"] == 1
+    assert steps["reassign_items"]["output"] == {"count": 1, "to": "boss@acme.example"}
+
+    assert api.get(f"/v1/users/{leaver['id']}", owner).json()["status"] == "deactivated"
+    assert api.get("/v1/me", key.json()["token"]).status_code == 401
+    revoked = api.get(f"/v1/api-keys/{key.json()['id']}", owner).json()
+    assert revoked["revoked_at"] is not None
+    items = api.get("/v1/action-items", owner, params={"meeting_id": m["id"]}).json()["items"]
+    owners = {i["id"]: i["owner"] for i in items}
+    assert owners == {"a1": "boss@acme.example", "a2": leaver_email, "a3": "someone else"}
+    events = api.get("/v1/audit-events", owner, params={"limit": 200}).json()["items"]
+    notes = [e for e in events if e["action"] == "workflow.notify"]
+    assert len(notes) == 1 and notes[0]["detail"]["to"] == "boss@acme.example"
+    assert "1 API key(s) were revoked" in notes[0]["detail"]["text"]
+    listed = api.get("/v1/workflow-runs", owner, params={"status": "completed"}).json()
+    assert [r["id"] for r in listed["items"]] == [run["id"]] and listed["total"] == 1
+
+
+def test_a_failing_third_step_compensates_in_reverse(runner, team_servers):
+    api, org = runner, new_org(team_servers.backend("sqlite"))
+    owner = org.token
+    email = f"stays-{secrets.token_hex(3)}@acme.example"
+    user = api.post("/v1/users", owner, json={"email": email}).json()
+    assert api.post("/v1/workflows", owner, json={"text": FAILING}).status_code == 201
+    started = api.post("/v1/workflows/fail-third/runs", owner, json={"input": {"email": email}})
+    assert started.status_code == 202, started.text
+    run = wait_for(api, owner, started.json()["id"])
+    assert run["status"] == "compensated", run
+    assert run["error"].startswith("boom: conflict")
+    order = [(s["name"], s["status"]) for s in run["steps"]]
+    assert order == [
+        ("deactivate", "completed"),
+        ("tell", "completed"),
+        ("boom", "failed"),
+        ("tell.compensate", "completed"),
+        ("deactivate.compensate", "completed"),
+    ]
+    assert api.get(f"/v1/users/{user['id']}", owner).json()["status"] == "active"
+    events = api.get("/v1/audit-events", owner, params={"limit": 200}).json()["items"]
+    actions = [e["action"] for e in sorted(events, key=lambda e: e["id"])]
+    tail = [a for a in actions if a in ("user.deactivate", "workflow.notify", "user.reactivate")]
+    assert tail == ["user.deactivate", "workflow.notify", "workflow.notify", "user.reactivate"]
+
+
+def test_bad_definitions_and_inputs_are_refused(runner, team_servers):
+    api, org = runner, new_org(team_servers.backend("sqlite"))
+    owner = org.token
+    bad = api.post("/v1/workflows", owner, json={"text": "name: x\nversion: 0\nsteps: []\n"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "workflow_invalid"
+    unknown = FAILING.replace("action: fail", "action: nope.nothing")
+    r = api.post("/v1/workflows", owner, json={"text": unknown})
+    assert r.status_code == 422 and "nope.nothing" in r.json()["error"]["message"]
+    assert api.post("/v1/workflows", owner, json={"text": FAILING}).status_code == 201
+    changed = FAILING.replace("the third step fails", "changed")
+    assert api.post("/v1/workflows", owner, json={"text": changed}).status_code == 409
+    r = api.post("/v1/workflows/fail-third/runs", owner, json={"input": {}})
+    assert r.status_code == 422
+    r = api.post("/v1/workflows/nothing-here/runs", owner, json={"input": {}})
+    assert r.status_code == 404
