@@ -6,6 +6,7 @@ shared servers only enqueue."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import credentials, run_qylon
 from .harness import Api, new_org, running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +49,7 @@ def runner(team_servers):
     backend = team_servers.backend("sqlite")
     with running(backend, workflow_executor=f"test-{uuid.uuid4().hex[:8]}") as server:
         api = Api(server.url, backend)
+        api.url = server.url
         yield api
         api.http.close()
 
@@ -185,3 +188,38 @@ def test_bad_definitions_and_inputs_are_refused(runner, team_servers):
     assert r.status_code == 422
     r = api.post("/v1/workflows/nothing-here/runs", owner, json={"input": {}})
     assert r.status_code == 404
+
+
+def test_the_cli_uploads_runs_and_follows(runner, team_servers):
+    api, org = runner, new_org(team_servers.backend("sqlite"))
+    env = credentials(api.url, org.token)
+    email = f"cli-{secrets.token_hex(3)}@acme.example"
+    api.post("/v1/users", org.token, json={"email": email})
+    path = ROOT / "config/workflows/offboard-consultant.yaml"
+    up = run_qylon("workflows", "upload", str(path), "--json", env=env)
+    assert up.code == 0, up.stderr
+    assert up.json["data"]["name"] == "offboard-consultant"
+    listed = run_qylon("workflows", "list", "--json", env=env)
+    assert [i["version"] for i in listed.json["data"]["items"]] == [1]
+    done = run_qylon(
+        "workflows",
+        "run",
+        "offboard-consultant",
+        "--input",
+        json.dumps({"email": email}),
+        "--wait",
+        "--json",
+        env=env,
+    )
+    assert done.code == 0, done.stderr
+    run = done.json["data"]
+    assert run["status"] == "completed"
+    shown = run_qylon("workflows", "status", run["id"], env=env)
+    assert shown.code == 0 and "deactivate: completed" in shown.stdout
+    assert "notify_manager: skipped" in shown.stdout  # no manager: the `if` is false
+    runs = run_qylon("workflows", "runs", "--status", "completed", "--json", env=env)
+    assert [r["id"] for r in runs.json["data"]["items"]] == [run["id"]]
+    bad = run_qylon("workflows", "run", "offboard-consultant", "--input", "[1]", env=env)
+    assert bad.code == 3
+    missing = run_qylon("workflows", "status", "run-nope", "--json", env=env)
+    assert missing.code == 5 and missing.json["error"]["code"] == "not_found"

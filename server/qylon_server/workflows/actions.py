@@ -153,10 +153,12 @@ REGISTRY["keys.revoke"] = revoke_all  # the name config/workflows/offboard-consu
 
 @action("action_items.reassign")
 def reassign(ctx: ActionContext, args: dict) -> dict:
-    """{from_user (id or email), to, status?="open"} → {count}: items owned by the user
-    (by email or name) go to ``to``."""
+    """{from_user (id or email), to, status?="open"} → {count, to}: items owned by the user
+    (by email or name) go to ``to``; with ``to`` empty nothing moves (count 0)."""
     source = _text(args, "from_user")
-    to = _text(args, "to")
+    to = _text(args, "to", required=False)
+    if to is None:  # no one to take them (a leaver without a manager): the items stay
+        return {"count": 0, "to": None}
     status = _text(args, "status", required=False) or "open"
     if status not in ("open", "done", "any"):
         raise ActionError("invalid_input", "status must be open, done or any")
