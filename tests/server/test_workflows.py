@@ -181,6 +181,23 @@ def test_a_failing_third_step_compensates_in_reverse(runner, team_servers):
         ("deactivate.compensate", "completed"),
     ]
     assert api.get(f"/v1/users/{user['id']}", owner).json()["status"] == "active"
+    # the interpreter's durable calls, in order: changing this order needs a new
+    # engine.APP_VERSION (runs in progress replay by position)
+    from dbos import DBOS
+    from qylon_server.workflows import engine
+
+    assert engine.APP_VERSION == "qylon-interpreter-1"
+    assert DBOS.get_workflow_status(run["id"]).app_version == engine.APP_VERSION
+    durable = [s["function_name"] for s in DBOS.list_workflow_steps(run["id"])]
+    assert durable == [
+        "start",
+        "deactivate",
+        "tell",
+        "boom",
+        "tell.compensate",
+        "deactivate.compensate",
+        "finish",
+    ]
     events = api.get("/v1/audit-events", owner, params={"limit": 200}).json()["items"]
     actions = [e["action"] for e in sorted(events, key=lambda e: e["id"])]
     tail = [a for a in actions if a in ("user.deactivate", "workflow.notify", "user.reactivate")]
@@ -372,3 +389,26 @@ def _audit_actions(backend, org_id: str) -> list[str]:
             return list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     finally:
         db.dispose()
+
+
+def test_a_plugins_action_runs_in_a_step(runner, team_servers, monkeypatch):
+    """The test plugin's action (``register_actions``) and its shipped definition."""
+    from qylon_cli import plugins
+
+    from ..conftest import TEST_PLUGINS
+
+    monkeypatch.syspath_prepend(str(ROOT / "tests/plugins/sample"))
+    monkeypatch.setenv("QYLON_LOAD_PLUGINS", f"{TEST_PLUGINS},sample")
+    plugins.reset()
+    api, org = runner, new_org(team_servers.backend("sqlite"))
+    text = plugins.workflow_text("sample.follow_up")
+    assert api.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
+    started = api.post(
+        "/v1/workflows/sample.follow_up/runs",
+        org.token,
+        json={"input": {"contact_id": "c-1", "summary": "We agreed the scope."}},
+    )
+    assert started.status_code == 202, started.text
+    run = wait_for(api, org.token, started.json()["id"])
+    assert run["status"] == "completed", run
+    assert run["steps"][0]["output"] == {"note_id": "note-for-c-1", "body": "We agreed the scope."}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -64,17 +65,58 @@ def action(name: str):
     return register
 
 
+def _plugin_actions() -> dict:
+    """Actions that installed plugins register (``register_actions``), by name."""
+    from qylon_cli import plugins
+    from qylon_cli.errors import QylonError
+
+    try:
+        return plugins.actions()
+    except QylonError:  # e.g. two plugins claiming one name: none of theirs is usable
+        return {}
+
+
 def names() -> list[str]:
-    return sorted(REGISTRY)
+    return sorted({*REGISTRY, *_plugin_actions()})
+
+
+def exists(name: str) -> bool:
+    return name in REGISTRY or name in _plugin_actions()
+
+
+def _plugin_call(entry, args: dict) -> dict:
+    """A plugin's action: ``fn(data)``, ``data`` its ``input`` model (when it names one)
+    made from the step's parameters; a model or mapping comes back as the output."""
+    from pydantic import BaseModel, ValidationError
+
+    from qylon_cli import plugins
+
+    fn = plugins.resolve(entry.target)
+    model = entry.options.get("input")
+    data: Any = args
+    if model is not None:
+        try:
+            data = plugins.resolve(model).model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'with'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ActionError("invalid_input", problems[:1000]) from None
+    result = fn(data)
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    return result if isinstance(result, dict) else {"result": result}
 
 
 def call(name: str, ctx: ActionContext, args: dict) -> dict:
-    """Run action ``name``; every failure comes out as an ``ActionError``."""
+    """Run action ``name`` (a built-in, else a plugin's); every failure comes out as an
+    ``ActionError``."""
     fn = REGISTRY.get(name)
-    if fn is None:
+    entry = None if fn is not None else _plugin_actions().get(name)
+    if fn is None and entry is None:
         raise ActionError("unknown_action", f"No action {name!r}; known: {', '.join(names())}.")
     try:
-        return fn(ctx, args or {})
+        return fn(ctx, args or {}) if fn is not None else _plugin_call(entry, args or {})
     except ActionError:
         raise
     except ApiError as exc:

@@ -30,7 +30,7 @@ def _actions_known(definition: Definition) -> None:
             name
             for step in definition.steps
             for name in (step.action, step.compensate.action if step.compensate else None)
-            if name and name not in actions.REGISTRY
+            if name and not actions.exists(name)
         }
     )
     if unknown:
