@@ -412,3 +412,27 @@ def test_a_plugins_action_runs_in_a_step(runner, team_servers, monkeypatch):
     run = wait_for(api, org.token, started.json()["id"])
     assert run["status"] == "completed", run
     assert run["steps"][0]["output"] == {"note_id": "note-for-c-1", "body": "We agreed the scope."}
+
+
+RETRY_ON = """
+name: retry-on-{code}
+version: 1
+steps:
+  - name: boom
+    action: fail
+    with: {{code: {code}}}
+    retry: {{max_attempts: 2, initial_interval: 1s, retry_on: [unavailable]}}
+"""
+
+
+@pytest.mark.parametrize(("code", "attempts"), [("unavailable", 2), ("conflict", 1)])
+def test_retry_on_retries_only_the_codes_it_names(runner, team_servers, code, attempts):
+    api, org = runner, new_org(team_servers.backend("sqlite"))
+    text = RETRY_ON.format(code=code)
+    assert api.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
+    started = api.post(f"/v1/workflows/retry-on-{code}/runs", org.token, json={"input": {}})
+    run = wait_for(api, org.token, started.json()["id"])
+    assert run["status"] == "failed", run  # nothing before it to undo
+    (step,) = run["steps"]
+    assert step["status"] == "failed" and step["attempts"] == attempts
+    assert step["error"]["code"] == code

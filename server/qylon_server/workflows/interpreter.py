@@ -27,7 +27,15 @@ from typing import Any
 
 from dbos import DBOS
 
-from qylon_cli.workflow_defs import Compensation, Definition, Retry, Step, load, seconds
+from qylon_cli.workflow_defs import (
+    Compensation,
+    Definition,
+    Retry,
+    Step,
+    WorkflowInvalid,
+    load,
+    seconds,
+)
 
 from ..models import FlowRun, now
 from ..tenancy import acting_as, org_session
@@ -188,7 +196,14 @@ def _compensate(run: dict, done: list[Step], scope: dict) -> bool:
 @DBOS.workflow(name=engine.WORKFLOW)
 def run(run: dict) -> dict:
     """Interpret ``run["definition"]`` with ``run["input"]``; returns {status, error}."""
-    definition = load(run["definition"], f"{run['name']} v{run['version']}")
+    try:
+        definition = load(run["definition"], f"{run['name']} v{run['version']}")
+    except WorkflowInvalid as exc:  # checked at upload; a stricter checker since may refuse it
+        error = f"the definition no longer loads: {exc.message}"[:2000]
+        DBOS.run_step(
+            {"name": "finish"}, _mark, run, status="failed", error=error, finished_at=now()
+        )
+        return {"status": "failed", "error": error}
     DBOS.run_step({"name": "start"}, _mark, run, status="running")
     results: dict[str, dict] = {}
     scope = _scope(definition, run, results)
