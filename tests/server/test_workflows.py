@@ -31,6 +31,9 @@ from .harness import (
     sqlite_backend,
 )
 
+# one process launches DBOS for the module's tests (parallel runs: one xdist worker)
+pytestmark = pytest.mark.xdist_group("workflows")
+
 ROOT = Path(__file__).resolve().parents[2]
 OFFBOARD = (ROOT / "config/workflows/offboard-consultant.yaml").read_text()
 
@@ -436,3 +439,17 @@ def test_retry_on_retries_only_the_codes_it_names(runner, team_servers, code, at
     (step,) = run["steps"]
     assert step["status"] == "failed" and step["attempts"] == attempts
     assert step["error"]["code"] == code
+
+
+def test_one_engine_per_process(runner, tmp_path):
+    """DBOS is a process singleton: a second database (or executor id) is refused, not
+    silently served by the first engine."""
+    from qylon_server.db import Database
+    from qylon_server.workflows import engine
+
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        with pytest.raises(RuntimeError, match="one engine per process"):
+            engine.launch(other, "another")
+    finally:
+        other.dispose()

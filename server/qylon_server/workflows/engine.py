@@ -37,6 +37,7 @@ class EngineState:
 
     db: Database | None = None
     executor_id: str | None = None
+    users = 0  # applications of this process using it (the last one's shutdown stops it)
     lock = threading.Lock()
 
 
@@ -85,14 +86,16 @@ def launch(db: Database, executor_id: str) -> None:
 
     with EngineState.lock:
         if EngineState.db is not None:
-            if EngineState.db.engine.url != db.engine.url:
+            if EngineState.db.engine.url != db.engine.url or EngineState.executor_id != executor_id:
                 raise RuntimeError(
-                    "DBOS already runs workflows for another database in this process "
-                    f"({EngineState.db.engine.url.render_as_string(hide_password=True)})"
+                    "DBOS already runs workflows in this process for "
+                    f"{EngineState.db.engine.url.render_as_string(hide_password=True)} "
+                    f"as executor {EngineState.executor_id!r}: one engine per process"
                 )
+            EngineState.users += 1
             return
         DBOS(config=config(db, executor_id))
-        EngineState.db, EngineState.executor_id = db, executor_id
+        EngineState.db, EngineState.executor_id, EngineState.users = db, executor_id, 1
         DBOS.launch()
 
 
@@ -108,6 +111,9 @@ def shutdown(timeout_s: int = 5) -> None:
 
     with EngineState.lock:
         if EngineState.db is None:
+            return
+        EngineState.users -= 1
+        if EngineState.users > 0:
             return
         DBOS.destroy(workflow_completion_timeout_sec=timeout_s)
         EngineState.db = EngineState.executor_id = None
