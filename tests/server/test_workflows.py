@@ -138,6 +138,8 @@ def test_offboard_consultant_end_to_end(runner, team_servers):
 
     run = wait_for(api, owner, started.json()["id"])
     assert run["status"] == "completed", run
+    assert run["engine"]["status"] == "SUCCESS"
+    assert run["engine"]["app_version"] == "qylon-interpreter-1"
     steps = {s["name"]: s for s in run["steps"]}
     assert [s["name"] for s in run["steps"]] == [
         "deactivate",

@@ -53,6 +53,17 @@ class RunStep(BaseModel):
     output: Any = None
 
 
+class EngineStatus(BaseModel):
+    """What the workflow engine (DBOS) records of the run: ENQUEUED, PENDING, SUCCESS,
+    ERROR, CANCELLED, ...; a run whose ``status`` stays ``running`` while this says
+    ERROR or CANCELLED stopped outside the interpreter's control."""
+
+    status: str
+    executor_id: str | None = None
+    app_version: str | None = None
+    recovery_attempts: int | None = None
+
+
 class WorkflowRun(BaseModel):
     id: str
     name: str
@@ -64,6 +75,7 @@ class WorkflowRun(BaseModel):
     updated_at: datetime
     finished_at: datetime | None = None
     steps: list[RunStep] | None = None
+    engine: EngineStatus | None = None
 
 
 class WorkflowRunPage(BaseModel):
@@ -191,10 +203,13 @@ def list_runs(
 
 @router.get("/v1/workflow-runs/{run_id}", response_model=WorkflowRun)
 def read_run(
-    run_id: Annotated[str, Path(max_length=64)], ctx: Allowed("workflows:read")
+    run_id: Annotated[str, Path(max_length=64)], ctx: Allowed("workflows:read"), request: Request
 ) -> WorkflowRun:
     """One run with its steps: status, attempts, error and output of each."""
     row = ctx.session.get(FlowRun, run_id)
     if row is None:
         raise not_found("Workflow run")
-    return run_out(row, steps=True)
+    out = run_out(row, steps=True)
+    engine = service.engine_status(request.app.state.workflows, row.id)
+    out.engine = EngineStatus(**engine) if engine else None
+    return out

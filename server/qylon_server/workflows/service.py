@@ -232,3 +232,18 @@ def list_runs(session: Session, *, status: str | None, name: str | None, limit: 
         stmt.order_by(FlowRun.created_at.desc(), FlowRun.id).limit(limit).offset(offset)
     ).all()
     return list(rows), int(total or 0)
+
+
+def engine_status(client, run_id: str) -> dict | None:
+    """DBOS's own record of a run (its status, executor, version), or None when it has
+    none (committed runs always do) or its tables cannot be read."""
+    try:
+        status = client.retrieve_workflow(run_id).get_status()
+    except Exception:  # noqa: BLE001 - extra detail only; the run's row is the answer
+        return None
+    return {
+        "status": status.status,
+        "executor_id": status.executor_id,
+        "app_version": status.app_version,
+        "recovery_attempts": status.recovery_attempts,
+    }
