@@ -159,6 +159,10 @@ def test_offboard_consultant_end_to_end(runner, team_servers):
     owners = {i["id"]: i["owner"] for i in items}
     assert owners == {"a1": "boss@acme.example", "a2": leaver_email, "a3": "someone else"}
     events = api.get("/v1/audit-events", owner, params={"limit": 200}).json()["items"]
+    (deactivated,) = [e for e in events if e["action"] == "user.deactivate"]
+    assert deactivated["detail"]["run_id"] == run["id"]
+    assert deactivated["detail"]["step"] == "deactivate"
+    assert deactivated["actor_user_id"] == org.owner_id
     notes = [e for e in events if e["action"] == "workflow.notify"]
     assert len(notes) == 1 and notes[0]["detail"]["to"] == "boss@acme.example"
     assert "1 API key(s) were revoked" in notes[0]["detail"]["text"]

@@ -72,6 +72,7 @@ def _attempt(run: dict, name: str, action: str, args: dict) -> dict:
         with acting_as(
             db, org_id=run["org_id"], user_id=run["user_id"], key_id=run["key_id"]
         ) as ctx:
+            ctx.principal.audit_detail = {"run_id": run["run_id"], "step": name}
             attempt = _attempts(ctx.session, run["run_id"], name)
             context = actions.ActionContext(
                 ctx.session, ctx.principal, run["org_id"], run["run_id"], name
