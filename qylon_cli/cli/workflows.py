@@ -317,3 +317,33 @@ def status(
     with ApiClient.from_credentials() as api:
         item = api.get(f"/v1/workflow-runs/{run_id}")
     output.emit(item, lambda c: _run(c, item))
+
+
+@app.command()
+def signal(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run's id.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="SIGNAL", help="The signal's name.", show_default=False)
+    ],
+    payload: Annotated[
+        str, typer.Option(help="What the waiting step gets as its output (JSON).")
+    ] = "null",
+    json: output.JsonOption = False,
+) -> None:
+    """Send a signal to a run: its `wait_for` step for that signal goes on, with the
+    payload as its output. The signal `clock` ends a `sleep` early.
+
+    Example: qylon workflows signal run-4f1c0d2e-... summary_approved --payload '{"by": "ana"}'
+    """
+    import json as jsonlib
+
+    from ..client import ApiClient
+    from ..errors import InvalidInput
+
+    try:
+        body = {"payload": jsonlib.loads(payload)}
+    except ValueError as exc:
+        raise InvalidInput(f"--payload is not JSON: {exc}.") from None
+    with ApiClient.from_credentials() as api:
+        item = api.post(f"/v1/workflow-runs/{run_id}/signals/{name}", body)
+    output.emit(item, lambda c: c.print(f"Sent {name} to {item['id']} ({item['status']})."))

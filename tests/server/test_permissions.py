@@ -56,6 +56,13 @@ ROUTES = [
     ("POST", "/v1/workflows/{workflow}/runs", {"input": {}}, "admin", "admin"),
     ("GET", "/v1/workflow-runs", None, "member", "read"),
     ("GET", "/v1/workflow-runs/{run}", None, "member", "read"),
+    (
+        "POST",
+        "/v1/workflow-runs/{run}/signals/{signal}",
+        {"payload": {"ok": True}},
+        "admin",
+        "admin",
+    ),
 ]
 
 WORKFLOW = """
@@ -165,6 +172,7 @@ def test_no_key_is_401_everywhere(api, world):
         "doomedgroup": world["group"],
         "workflow": world["workflow"],
         "run": world["run"],
+        "signal": "go",
     }
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
@@ -200,6 +208,7 @@ def test_every_route_checks_role_and_scope(api, world, backend):
                 "doomedgroup": None,
                 "workflow": world["workflow"],
                 "run": world["run"],
+                "signal": "go",
             }
             if "{doomedgroup}" in path:
                 made = api.post("/v1/groups", world["owner"], json={"name": f"Doomed {n}"})

@@ -459,3 +459,56 @@ def test_one_engine_per_process(runner, tmp_path):
             engine.launch(other, "another")
     finally:
         other.dispose()
+
+
+WAITS = """
+name: waits
+version: 1
+steps:
+  - name: nap
+    sleep: 1s
+  - name: approve
+    wait_for: {signal: approve, timeout: 1h}
+  - name: tell
+    action: notify
+    with: {to: "boss@example.com", subject: "approved by {{ steps.approve.output.by }}"}
+  - name: second
+    wait_for: {signal: again, timeout: 1s}
+"""
+
+
+def test_sleep_and_wait_for_a_signal(runner, team_servers):
+    api, org = runner, new_org(team_servers.backend("sqlite"))
+    assert api.post("/v1/workflows", org.token, json={"text": WAITS}).status_code == 201
+    run_id = api.post("/v1/workflows/waits/runs", org.token, json={"input": {}}).json()["id"]
+    deadline = time.monotonic() + 30
+    while True:
+        steps = {
+            s["name"]: s for s in api.get(f"/v1/workflow-runs/{run_id}", org.token).json()["steps"]
+        }
+        if steps.get("approve", {}).get("status") == "waiting":
+            break
+        assert time.monotonic() < deadline, steps
+        time.sleep(0.1)
+    assert steps["nap"]["status"] == "completed"
+    sent = run_qylon(
+        "workflows",
+        "signal",
+        run_id,
+        "approve",
+        "--payload",
+        '{"by": "Ana"}',
+        "--json",
+        env=credentials(api.url, org.token),
+    )
+    assert sent.code == 0 and sent.json["data"]["id"] == run_id, sent.stderr
+    run = wait_for(api, org.token, run_id)
+    assert run["status"] == "failed", run  # `second` waited 1s for a signal nobody sent
+    steps = {s["name"]: s for s in run["steps"]}
+    assert steps["approve"]["output"] == {"by": "Ana"}
+    assert steps["second"]["status"] == "failed" and steps["second"]["error"]["code"] == "timeout"
+    events = api.get("/v1/audit-events", org.token, params={"limit": 50}).json()["items"]
+    (note,) = [e for e in events if e["action"] == "workflow.notify"]
+    assert note["detail"]["subject"] == "approved by Ana"
+    missing = api.post("/v1/workflow-runs/run-nope/signals/approve", org.token, json={})
+    assert missing.status_code == 404

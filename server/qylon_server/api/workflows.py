@@ -213,3 +213,30 @@ def read_run(
     engine = service.engine_status(request.app.state.workflows, row.id)
     out.engine = EngineStatus(**engine) if engine else None
     return out
+
+
+class SignalBody(BaseModel):
+    payload: Any = Field(None, description="What the waiting step gets as its output.")
+
+
+@router.post(
+    "/v1/workflow-runs/{run_id}/signals/{signal}", status_code=202, response_model=WorkflowRun
+)
+def signal_run(
+    run_id: Annotated[str, Path(max_length=64)],
+    signal: Annotated[str, Path(max_length=64, pattern=r"^[a-z][a-z0-9_]*$")],
+    body: SignalBody,
+    ctx: Allowed("workflows:run"),
+    request: Request,
+) -> WorkflowRun:
+    """Send a signal to a run: its `wait_for` step for that signal goes on, with the
+    payload as output; `clock` ends a `sleep` early. A finished run ignores it."""
+    row = service.signal(
+        ctx.session,
+        ctx.principal,
+        request.app.state.workflows,
+        run_id=run_id,
+        name=signal,
+        payload=body.payload,
+    )
+    return run_out(row)

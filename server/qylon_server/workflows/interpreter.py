@@ -42,6 +42,7 @@ from ..tenancy import acting_as, org_session
 from . import actions, engine, templates
 
 log = logging.getLogger("qylon_server.workflows")
+CLOCK = "clock"  # the topic a sleep waits on: a message to it ends the sleep early
 
 
 def _record(session, run_id: str, **changes) -> FlowRun:
@@ -194,6 +195,33 @@ def _compensate(run: dict, done: list[Step], scope: dict) -> bool:
     return ok
 
 
+def _wait(run: dict, step: Step) -> Any:
+    """A ``sleep`` (a wait on the ``clock`` topic, so that sending ``clock`` ends it early)
+    or a ``wait_for`` (the signal's payload is the output; none in time fails the step
+    with ``timeout``). DBOS keeps the deadline: a restarted server waits only what is left."""
+    if step.sleep is not None:
+        topic, timeout, state = CLOCK, seconds(step.sleep), "sleeping"
+    else:
+        topic, timeout, state = step.wait_for.signal, seconds(step.wait_for.timeout), "waiting"
+    DBOS.run_step(
+        {"name": f"{step.name}.begin"},
+        _mark,
+        run,
+        step=(step.name, {"action": None, "status": state, "attempts": 1}),
+    )
+    message = DBOS.recv(topic, timeout_seconds=float(timeout))
+    if step.wait_for is not None and message is None:
+        raise actions.ActionError("timeout", f"no {topic!r} signal within {step.wait_for.timeout}")
+    output = message.get("payload") if isinstance(message, dict) else None
+    DBOS.run_step(
+        {"name": step.name},
+        _mark,
+        run,
+        step=(step.name, {"status": "completed", "output": output, "error": None}),
+    )
+    return output
+
+
 @DBOS.workflow(name=engine.WORKFLOW)
 def run(run: dict) -> dict:
     """Interpret ``run["definition"]`` with ``run["input"]``; returns {status, error}."""
@@ -217,13 +245,12 @@ def run(run: dict) -> dict:
                 DBOS.run_step({"name": f"{step.name}.skipped"}, _mark_skipped, run, step.name)
                 results[step.name] = {"status": "skipped", "output": None, "error": None}
                 continue
-            if step.action is None:
-                raise actions.ActionError(
-                    "not_supported", f"{step.kind} steps are not supported yet by the server"
-                )
-            args = templates.render(step.with_ or {}, scope)
-            attempted = True  # from here on, each attempt records itself
-            output = _run_action(run, step.name, step.action, args, step.retry)
+            if step.sleep is not None or step.wait_for is not None:
+                output = _wait(run, step)
+            else:
+                args = templates.render(step.with_ or {}, scope)
+                attempted = True  # from here on, each attempt records itself
+                output = _run_action(run, step.name, step.action, args, step.retry)
         except Exception as exc:  # noqa: BLE001 - the run ends compensated or failed
             failure = {"step": step.name, **_describe(exc)}
             if not attempted:

@@ -247,3 +247,22 @@ def engine_status(client, run_id: str) -> dict | None:
         "app_version": status.app_version,
         "recovery_attempts": status.recovery_attempts,
     }
+
+
+def signal(session: Session, principal, client, *, run_id: str, name: str, payload) -> FlowRun:
+    """Send signal ``name`` to a run, in the request's transaction: a ``wait_for`` step
+    waiting for it takes ``payload`` as its output (``clock`` ends a ``sleep``). A run not
+    waiting for it (yet) keeps it for its next wait on that name; a finished run ignores it."""
+    run = session.get(FlowRun, run_id)
+    if run is None:
+        raise not_found("Workflow run")
+    client.send_in_transaction(session, run.id, {"payload": payload}, topic=name)
+    audit.record(
+        session,
+        principal,
+        "workflow.run.signal",
+        target_type="workflow_run",
+        target_id=run.id,
+        detail={"signal": name},
+    )
+    return run
