@@ -198,7 +198,7 @@ def _compensate(run: dict, done: list[Step], scope: dict) -> bool:
 def _wait(run: dict, step: Step) -> Any:
     """A ``sleep`` (a wait on the ``clock`` topic, so that sending ``clock`` ends it early)
     or a ``wait_for`` (the signal's payload is the output; none in time fails the step
-    with ``timeout``). DBOS keeps the deadline: a restarted server waits only what is left."""
+    with ``timeout``). DBOS records the wait; a restarted server resumes it."""
     if step.sleep is not None:
         topic, timeout, state = CLOCK, seconds(step.sleep), "sleeping"
     else:
