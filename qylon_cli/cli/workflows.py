@@ -1,4 +1,5 @@
-"""`qylon workflows ...`: workflow definitions (checked offline, for now)."""
+"""`qylon workflows ...`: workflow definitions, checked offline, and their runs on the
+team server (over the API)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from .. import output
+from .. import output, paging
 
 app = typer.Typer(
-    help="Workflow definitions: check them and print their JSON Schema. Running them on "
-    "the team server comes next.\n\n"
+    help="Workflow definitions: check them offline, upload them to the team server, run "
+    "them and follow their runs.\n\n"
     "Example: qylon workflows validate config/workflows/*.yaml",
     no_args_is_help=True,
 )
@@ -104,3 +105,245 @@ def schema() -> None:
     from ..workflow_defs import json_schema
 
     sys.stdout.write(jsonlib.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
+TERMINAL = ("completed", "compensated", "failed")
+
+
+def _definitions(c, items: list[dict], total: int | None = None) -> None:
+    from rich.table import Table
+
+    if not items:
+        c.print("No workflows uploaded.")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("Name", "Version", "Description", "Uploaded"):
+        table.add_column(col)
+    for i in items:
+        table.add_row(i["name"], str(i["version"]), i.get("description") or "", i["created_at"])
+    c.print(table)
+    if total is not None and total > len(items):
+        c.print(f"[dim]{len(items)} of {total}; use --limit/--offset for more.[/]")
+
+
+def _runs(c, items: list[dict], total: int | None = None) -> None:
+    from rich.table import Table
+
+    if not items:
+        c.print("No runs.")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("Run", "Workflow", "Status", "Started", "Error"):
+        table.add_column(col)
+    for i in items:
+        table.add_row(
+            i["id"],
+            f"{i['name']} v{i['version']}",
+            i["status"],
+            i["created_at"],
+            i.get("error") or "",
+        )
+    c.print(table)
+    if total is not None and total > len(items):
+        c.print(f"[dim]{len(items)} of {total}; use --limit/--offset for more.[/]")
+
+
+def _run(c, run: dict) -> None:
+    from rich.markup import escape
+
+    c.print(f"[bold]{escape(run['name'])}[/] v{run['version']}  {run['id']}: {run['status']}")
+    if run.get("error"):
+        c.print(f"Error: {escape(run['error'])}")
+    for step in run.get("steps") or []:
+        line = f"  {step['name']}: {step['status']}"
+        if step.get("attempts", 0) > 1:
+            line += f" ({step['attempts']} attempts)"
+        if step.get("error"):
+            line += f" ({step['error'].get('code')}: {step['error'].get('message')})"
+        c.print(escape(line))
+
+
+@app.command()
+def upload(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A definition (YAML).", show_default=False)
+    ],
+    json: output.JsonOption = False,
+) -> None:
+    """Upload a definition to the team server (checked there as `validate` checks it, and
+    its actions must exist on the server). A name's `version:` is stored once: upload the
+    same file again and nothing changes; change it and raise `version:`.
+
+    Example: qylon workflows upload config/workflows/offboard-consultant.yaml
+    """
+    from ..client import ApiClient
+    from ..errors import UsageError
+
+    if not file.is_file():
+        raise UsageError(f"No such file: {file}.", hint="Give the path of a YAML definition.")
+    text = file.read_bytes().decode("utf-8-sig", "replace")
+    with ApiClient.from_credentials() as api:
+        item = api.post("/v1/workflows", {"text": text})
+    output.emit(
+        item,
+        lambda c: c.print(f"Uploaded [bold]{item['name']}[/] v{item['version']} ({item['id']})."),
+    )
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Option(help="Only this workflow's versions.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many.")] = 0,
+    paginate: paging.PaginateOption = False,
+    json: output.JsonOption = False,
+) -> None:
+    """List the definitions uploaded to the team server, newest version first.
+
+    Example: qylon workflows list --json
+    """
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        page = paging.fetch(
+            api, "/v1/workflows", paginate=paginate, limit=limit, offset=offset, name=name
+        )
+    paging.emit(page, _definitions)
+
+
+@app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="The workflow's name.", show_default=False)],
+    input_: Annotated[str, typer.Option("--input", help="The run's input, a JSON object.")] = "{}",
+    version: Annotated[
+        int | None, typer.Option(min=1, help="A version (default: the newest).")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the run ends.")] = False,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="With --wait: give up after this many seconds.")
+    ] = 600,
+    json: output.JsonOption = False,
+) -> None:
+    """Start a run on the team server. It is queued and runs there; --wait follows it to
+    its end (exit 1 unless it completed). A retried request never starts a second run
+    (each call sends its own Idempotency-Key).
+
+    Example: qylon workflows run offboard-consultant --input '{"email": "ana@firm.example"}' --wait
+    """
+    import json as jsonlib
+    import time
+    import uuid
+
+    from ..client import ApiClient
+    from ..errors import InvalidInput, QylonError, Unavailable
+
+    try:
+        inputs = jsonlib.loads(input_)
+    except ValueError as exc:
+        raise InvalidInput(f"--input is not JSON: {exc}.") from None
+    if not isinstance(inputs, dict):
+        raise InvalidInput('--input must be a JSON object, e.g. \'{"email": "a@b.example"}\'.')
+    body = {"input": inputs} | ({"version": version} if version else {})
+    with ApiClient.from_credentials() as api:
+        item = api.request(
+            "POST",
+            f"/v1/workflows/{name}/runs",
+            json=body,
+            headers={"Idempotency-Key": f"cli-{uuid.uuid4()}"},
+            idempotent=True,
+        )
+        if wait:
+            deadline = time.monotonic() + timeout
+            while item["status"] not in TERMINAL:
+                if time.monotonic() > deadline:
+                    raise Unavailable(
+                        f"Run {item['id']} is still {item['status']} after {timeout:g}s.",
+                        hint=f"Follow it with `qylon workflows status {item['id']}`; "
+                        "a server runs workflows only with QYLON_WORKFLOW_EXECUTOR set.",
+                    )
+                time.sleep(0.5)
+                item = api.get(f"/v1/workflow-runs/{item['id']}")
+    if wait and item["status"] != "completed":
+        if not output.json_mode():
+            _run(output.stdout(), item)
+        raise QylonError(f"Run {item['id']} ended {item['status']}: {item.get('error')}")
+    output.emit(item, lambda c: _run(c, item))
+
+
+@app.command()
+def runs(
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only runs in this state: enqueued, running, completed, compensated, failed."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many.")] = 0,
+    paginate: paging.PaginateOption = False,
+    json: output.JsonOption = False,
+) -> None:
+    """List runs on the team server, newest first.
+
+    Example: qylon workflows runs --status failed
+    """
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        page = paging.fetch(
+            api,
+            "/v1/workflow-runs",
+            paginate=paginate,
+            limit=limit,
+            offset=offset,
+            status=status,
+            name=name,
+        )
+    paging.emit(page, _runs)
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run's id.", show_default=False)],
+    json: output.JsonOption = False,
+) -> None:
+    """Show one run and each step's status, attempts and error (--json: outputs too).
+
+    Example: qylon workflows status run-4f1c0d2e-... --json
+    """
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        item = api.get(f"/v1/workflow-runs/{run_id}")
+    output.emit(item, lambda c: _run(c, item))
+
+
+@app.command()
+def signal(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run's id.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="SIGNAL", help="The signal's name.", show_default=False)
+    ],
+    payload: Annotated[
+        str, typer.Option(help="What the waiting step gets as its output (JSON).")
+    ] = "null",
+    json: output.JsonOption = False,
+) -> None:
+    """Send a signal to a run: its `wait_for` step for that signal goes on, with the
+    payload as its output. The signal `clock` ends a `sleep` early.
+
+    Example: qylon workflows signal run-4f1c0d2e-... summary_approved --payload '{"by": "ana"}'
+    """
+    import json as jsonlib
+
+    from ..client import ApiClient
+    from ..errors import InvalidInput
+
+    try:
+        body = {"payload": jsonlib.loads(payload)}
+    except ValueError as exc:
+        raise InvalidInput(f"--payload is not JSON: {exc}.") from None
+    with ApiClient.from_credentials() as api:
+        item = api.post(f"/v1/workflow-runs/{run_id}/signals/{name}", body)
+    output.emit(item, lambda c: c.print(f"Sent {name} to {item['id']} ({item['status']})."))

@@ -3,6 +3,9 @@ rate limiter, size limit, error handlers and the /v1 routers."""
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -10,12 +13,22 @@ from pydantic import BaseModel
 from qylon_cli import paths
 
 from . import __version__, errors, migrate, scim
-from .api import action_items, api_keys, audit_events, clients, groups, meetings, users
+from .api import (
+    action_items,
+    api_keys,
+    audit_events,
+    clients,
+    groups,
+    meetings,
+    users,
+    workflows,
+)
 from .config import ServerSettings, get_settings
 from .db import Database
 from .deps import authenticate, bearer_token, client_ip, key_hash
 from .limiter import RateLimiter
 from .middleware import RequestGuards
+from .workflows import engine as workflow_engine
 
 
 class Health(BaseModel):
@@ -31,6 +44,21 @@ class Ready(BaseModel):
     schema_revision: str | None = None
     rate_limit: str | None = None
     redis: str | None = None
+
+
+def _running_workflows(executor_id: str):
+    """A lifespan that runs workflows in this process under ``executor_id`` (DBOS)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        workflow_engine.launch(app.state.db, executor_id)
+        await workflow_engine.start_queue()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(workflow_engine.shutdown)
+
+    return lifespan
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -53,7 +81,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         per_user=settings.user_rate_limit,
     )
     errors.install(app)
-    for module in (clients, meetings, action_items, users, groups, api_keys, audit_events):
+    app.state.workflows = workflow_engine.client(app.state.db)  # enqueues runs
+    if settings.workflow_executor:
+        app.router.lifespan_context = _running_workflows(settings.workflow_executor)
+    for module in (
+        clients,
+        meetings,
+        action_items,
+        users,
+        groups,
+        api_keys,
+        audit_events,
+        workflows,
+    ):
         app.include_router(module.router)
     scim.mount(app)
     from .plugin import include_routers

@@ -171,6 +171,7 @@ def start(
         finally:
             db.dispose()
     settings.pepper()  # create the key pepper before several workers race to
+    _workflow_executor(settings, workers)
     scheme = "https" if ssl_certfile else "http"
     output.info(
         f"Qylon server on {scheme}://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})"
@@ -188,6 +189,25 @@ def start(
         server_header=False,  # proxies: QYLON_TRUSTED_PROXIES
         limit_concurrency=settings.max_concurrent_requests + 20,
     )
+
+
+def _workflow_executor(settings, workers: int) -> None:
+    """One server process runs workflows (DBOS) under one executor id, ``server`` unless
+    QYLON_WORKFLOW_EXECUTOR names another. Processes sharing an id would take each
+    other's runs, so with several workers none runs them: they only enqueue."""
+    if workers > 1:
+        if settings.workflow_executor:
+            raise InvalidInput(
+                "QYLON_WORKFLOW_EXECUTOR names one process; --workers starts several.",
+                hint="Unset QYLON_WORKFLOW_EXECUTOR, or start one worker (--workers 1).",
+            )
+        output.warn(
+            f"{workers} workers only queue workflow runs; a server started with "
+            "--workers 1 runs them."
+        )
+        return
+    if not settings.workflow_executor:
+        os.environ["QYLON_WORKFLOW_EXECUTOR"] = "server"
 
 
 def _check_serving(db, settings) -> None:

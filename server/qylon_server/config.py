@@ -59,6 +59,10 @@ class ServerSettings(BaseSettings):
     # A SCIM filter that SQL cannot narrow is checked in memory against at most this many
     # users or groups; beyond it the answer is 400 tooMany.
     scim_filter_max_scan: int = 1000
+    # Durable workflows: the executor id under which this process runs them (DBOS). None:
+    # this process only enqueues runs. Never give two live processes the same id (one
+    # `qylon server start --workers 1`, or one worker per id).
+    workflow_executor: str | None = None
 
     def check(self) -> None:
         """Refuse unsafe configuration outside development."""

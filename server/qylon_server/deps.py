@@ -29,6 +29,9 @@ class Principal:
     key: ApiKey
     permissions: set[str] = field(default_factory=set)
     ip: str | None = None
+    # Added to the detail of every audit event this principal writes (a workflow step:
+    # its run id and step name)
+    audit_detail: dict = field(default_factory=dict)
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions

@@ -99,9 +99,20 @@ def upgrade(url: str, *, grant_to: str | None = None) -> tuple[str | None, str]:
                     text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
                 )
                 conn.execute(text(f"REVOKE UPDATE, DELETE ON audit_events FROM {role}"))
+        migrate_workflow_engine(url, grant_to=grant_to)
         return before, current(engine)
     finally:
         engine.dispose()
+
+
+def migrate_workflow_engine(url: str, *, grant_to: str | None = None) -> None:
+    """Create or bring up to date DBOS Transact's tables (durable workflows) in the same
+    database: the ``dbos`` schema on PostgreSQL (usable by ``grant_to``), bare tables on
+    SQLite. The server launches DBOS without migrating (its role may not create schemas)."""
+    from dbos import DBOS
+
+    postgres = not url.startswith("sqlite")
+    DBOS.migrate(url, application_role=grant_to if postgres else None)
 
 
 def require_current(engine, url_for_hint: str, *, then: str = "start again") -> None:

@@ -304,3 +304,50 @@ class AuditEvent(OrgScoped, Base):
     target_id: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class FlowDefinition(OrgScoped, Base):
+    """One uploaded version of a workflow definition (its YAML text, as sent). A name's
+    versions only grow; a run keeps the text it started with (``flow_runs.definition``)."""
+
+    __tablename__ = "flow_definitions"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name", "version", name="uq_flow_definitions_org_name_version"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class FlowRun(OrgScoped, Base):
+    """One run of a workflow: what tenants see of it (DBOS's own tables are shared by every
+    organisation and sit outside row-level security). ``id`` is the DBOS workflow id.
+    ``steps`` maps each step's name to its status, attempts, error and output."""
+
+    __tablename__ = "flow_runs"
+    __table_args__ = (
+        UniqueConstraint("org_id", "idempotency_key", name="uq_flow_runs_org_idempotency_key"),
+        Index("ix_flow_runs_org_status", "org_id", "status"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    definition_id: Mapped[str] = mapped_column(ForeignKey("flow_definitions.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="enqueued")
+    input: Mapped[dict] = mapped_column(JSON, default=dict)
+    steps: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(36))
+    key_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    finished_at: Mapped[datetime | None]

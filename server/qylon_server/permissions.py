@@ -7,10 +7,23 @@ from __future__ import annotations
 
 ROLES = ("member", "manager", "admin", "owner")  # ascending
 
-READ = {"clients:read", "meetings:read", "action_items:read", "users:read", "api_keys:read"}
+READ = {
+    "clients:read",
+    "meetings:read",
+    "action_items:read",
+    "users:read",
+    "api_keys:read",
+    "workflows:read",
+}
 MEMBER = READ | {"meetings:write", "action_items:write", "api_keys:own"}
 MANAGER = MEMBER | {"clients:write"}
-ADMIN = MANAGER | {"users:write", "api_keys:admin", "audit:read"}
+ADMIN = MANAGER | {
+    "users:write",
+    "api_keys:admin",
+    "audit:read",
+    "workflows:run",
+    "workflows:admin",
+}
 OWNER = ADMIN | {"users:owner"}
 
 BY_ROLE = {"member": MEMBER, "manager": MANAGER, "admin": ADMIN, "owner": OWNER}

@@ -85,9 +85,15 @@ def test_autogenerate_ignores_dbos_tables_but_reports_our_orphans(team_servers, 
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE workflow_status (workflow_uuid TEXT PRIMARY KEY)"))
-            conn.execute(text("CREATE TABLE notifications (destination_uuid TEXT, topic TEXT)"))
-            conn.execute(text("CREATE INDEX ix_notifications_topic ON notifications (topic)"))
+            # `upgrade` made DBOS's real tables (bare on SQLite) beside ours
+            tables = {
+                r[0]
+                for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
+            }
+            assert {"workflow_status", "notifications", "operation_outputs"} <= tables
+            conn.execute(
+                text("CREATE INDEX IF NOT EXISTS ix_notifications_topic ON notifications (topic)")
+            )
             conn.execute(
                 text("CREATE TABLE old_reports (id INTEGER PRIMARY KEY)")
             )  # ours, orphaned

@@ -51,7 +51,30 @@ ROUTES = [
     ("GET", "/v1/api-keys/{ownkey}", None, "member", "read"),
     ("POST", "/v1/api-keys/{ownkey}/rotate", {"grace_seconds": 3600}, "member", "write"),
     ("POST", "/v1/api-keys/{ownkey}/revoke", None, "member", "write"),
+    ("GET", "/v1/workflows", None, "member", "read"),
+    ("POST", "/v1/workflows", "workflow", "admin", "admin"),
+    ("POST", "/v1/workflows/{workflow}/runs", {"input": {}}, "admin", "admin"),
+    ("GET", "/v1/workflow-runs", None, "member", "read"),
+    ("GET", "/v1/workflow-runs/{run}", None, "member", "read"),
+    (
+        "POST",
+        "/v1/workflow-runs/{run}/signals/{signal}",
+        {"payload": {"ok": True}},
+        "admin",
+        "admin",
+    ),
 ]
+
+WORKFLOW = """
+name: perm-flow{n}
+version: 1
+steps:
+  - name: tell
+    action: notify
+    with:
+      to: someone@example.com
+      subject: hello
+"""
 
 
 def meeting_body(meeting_id: str, client: str | None = None) -> dict:
@@ -94,6 +117,8 @@ def test_the_table_names_every_route_of_the_application(backend):
 def payload_for(body, ids: dict):
     if body == "meeting":
         return meeting_body(ids["meeting"], "Acme")
+    if body == "workflow":
+        return {"text": WORKFLOW.format(n=ids["n"])}
     if body == "bulk":
         return {"items": [{"action": "create", "email": f"bulk-{ids['n']}@example.com"}]}
     if isinstance(body, dict):
@@ -111,6 +136,10 @@ def world(api, org):
         api.put(f"/v1/meetings/{meeting}", owner, json=meeting_body(meeting, "Acme")).status_code
         == 201
     )
+    made = api.post("/v1/workflows", owner, json={"text": WORKFLOW.format(n="")})
+    assert made.status_code == 201, made.text
+    run = api.post("/v1/workflows/perm-flow/runs", owner, json={"input": {}})
+    assert run.status_code == 202, run.text
     keys = {
         (role, scope): api.make_user(owner, role, [scope])
         for role in ROLES
@@ -124,6 +153,8 @@ def world(api, org):
         "group": group,
         "keys": keys,
         "org": org,
+        "workflow": "perm-flow",
+        "run": run.json()["id"],
     }
 
 
@@ -139,6 +170,9 @@ def test_no_key_is_401_everywhere(api, world):
         "doomed": world["meeting"],
         "group": world["group"],
         "doomedgroup": world["group"],
+        "workflow": world["workflow"],
+        "run": world["run"],
+        "signal": "go",
     }
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
@@ -172,6 +206,9 @@ def test_every_route_checks_role_and_scope(api, world, backend):
                 "doomed": None,
                 "group": world["group"],
                 "doomedgroup": None,
+                "workflow": world["workflow"],
+                "run": world["run"],
+                "signal": "go",
             }
             if "{doomedgroup}" in path:
                 made = api.post("/v1/groups", world["owner"], json={"name": f"Doomed {n}"})

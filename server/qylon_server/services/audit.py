@@ -32,7 +32,7 @@ def event(
         "action": action,
         "target_type": target_type,
         "target_id": target_id,
-        "detail": detail or {},
+        "detail": {**(detail or {}), **(getattr(principal, "audit_detail", None) or {})},
         "ip": principal.ip if principal else None,
     }
 

@@ -209,3 +209,29 @@ def set_item_status(
             detail={"status": body.status},
         )
     return item, meeting
+
+
+def reassign_items(
+    session: Session, principal, *, owners: list[str], to: str, status: str | None = "open"
+) -> list[ItemRow]:
+    """Give every action item owned by one of ``owners`` (compared case-insensitively; a
+    person's email and names) to ``to``; only items of ``status`` when given. One audit
+    event (``action_item.reassign``) with the count."""
+    wanted = sorted({o.strip().lower() for o in owners if o and o.strip()})
+    if not wanted:
+        return []
+    stmt = select(ItemRow).where(func.lower(ItemRow.owner).in_(wanted))
+    if status:
+        stmt = stmt.where(ItemRow.status == status)
+    items = list(session.scalars(stmt))
+    for item in items:
+        item.owner, item.updated_at = to, now()
+    if items:
+        audit.record(
+            session,
+            principal,
+            "action_item.reassign",
+            target_type="action_item",
+            detail={"from": wanted, "to": to, "count": len(items)},
+        )
+    return items

@@ -1,0 +1,242 @@
+"""/v1/workflows and /v1/workflow-runs: upload definitions, start runs, follow them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from ..deps import Allowed
+from ..errors import ERROR_RESPONSES, not_found
+from ..models import FlowDefinition, FlowRun
+from ..workflows import service
+from .pages import Limit, Offset, page
+
+router = APIRouter(tags=["workflows"], responses=ERROR_RESPONSES)
+
+
+class DefinitionUpload(BaseModel):
+    text: str = Field(max_length=256 * 1024, description="The definition's YAML text.")
+
+
+class WorkflowDefinition(BaseModel):
+    id: str
+    name: str
+    version: int
+    sha256: str
+    description: str | None = None
+    created_at: datetime
+    created_by: str | None = None
+
+
+class WorkflowDefinitionPage(BaseModel):
+    items: list[WorkflowDefinition]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunStart(BaseModel):
+    input: dict[str, Any] = Field(default_factory=dict)
+    version: int | None = Field(None, ge=1, description="A version; the newest when left out.")
+
+
+class RunStep(BaseModel):
+    name: str
+    action: str | None = None
+    status: str
+    attempts: int = 0
+    error: dict | None = None
+    output: Any = None
+
+
+class EngineStatus(BaseModel):
+    """What the workflow engine (DBOS) records of the run: ENQUEUED, PENDING, SUCCESS,
+    ERROR, CANCELLED, ...; a run whose ``status`` stays ``running`` while this says
+    ERROR or CANCELLED stopped outside the interpreter's control."""
+
+    status: str
+    executor_id: str | None = None
+    app_version: str | None = None
+    recovery_attempts: int | None = None
+
+
+class WorkflowRun(BaseModel):
+    id: str
+    name: str
+    version: int
+    status: str
+    input: dict
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    steps: list[RunStep] | None = None
+    engine: EngineStatus | None = None
+
+
+class WorkflowRunPage(BaseModel):
+    items: list[WorkflowRun]
+    total: int
+    limit: int
+    offset: int
+
+
+def definition_out(row: FlowDefinition) -> WorkflowDefinition:
+    return WorkflowDefinition.model_validate(row, from_attributes=True)
+
+
+def run_out(row: FlowRun, *, steps: bool = False) -> WorkflowRun:
+    out = WorkflowRun(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        status=row.status,
+        input=row.input or {},
+        error=row.error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+    )
+    if steps:
+        ordered = sorted((row.steps or {}).items(), key=lambda kv: kv[1].get("seq", 0))
+        out.steps = [
+            RunStep(
+                name=name,
+                action=s.get("action"),
+                status=s.get("status", "unknown"),
+                attempts=s.get("attempts", 0),
+                error=s.get("error"),
+                output=s.get("output"),
+            )
+            for name, s in ordered
+        ]
+    return out
+
+
+@router.post("/v1/workflows", status_code=201, response_model=WorkflowDefinition)
+def upload_workflow(
+    body: DefinitionUpload, ctx: Allowed("workflows:admin"), response: Response
+) -> WorkflowDefinition:
+    """Upload a definition (checked as `qylon workflows validate` does, and its actions must
+    exist). Each `version:` of a name is stored once: the same text again answers 200."""
+    row, created = service.upload(ctx.session, ctx.principal, text=body.text)
+    if not created:
+        response.status_code = 200
+    return definition_out(row)
+
+
+@router.get("/v1/workflows", response_model=WorkflowDefinitionPage)
+def list_workflows(
+    ctx: Allowed("workflows:read"),
+    name: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> WorkflowDefinitionPage:
+    """Uploaded definitions, by name and newest version first."""
+    stmt = select(FlowDefinition)
+    if name:
+        stmt = stmt.where(FlowDefinition.name == name)
+    rows, total = page(
+        ctx.session,
+        stmt,
+        limit=limit,
+        offset=offset,
+        order_by=[FlowDefinition.name, FlowDefinition.version.desc()],
+    )
+    return WorkflowDefinitionPage(
+        items=[definition_out(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post("/v1/workflows/{name}/runs", status_code=202, response_model=WorkflowRun)
+def start_run(
+    name: Annotated[str, Path(max_length=64)],
+    body: RunStart,
+    ctx: Allowed("workflows:run"),
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=8,
+            max_length=200,
+            pattern=r"^[A-Za-z0-9._:-]+$",
+            description="One per run: a repeated key answers the run it started.",
+        ),
+    ] = None,
+) -> WorkflowRun:
+    """Start a run (queued; a server process with a workflow executor runs it)."""
+    row, created = service.start(
+        ctx.session,
+        ctx.principal,
+        request.app.state.workflows,
+        name=name,
+        inputs=body.input,
+        version=body.version,
+        idempotency_key=idempotency_key,
+    )
+    if not created:
+        response.status_code = 200
+    return run_out(row)
+
+
+@router.get("/v1/workflow-runs", response_model=WorkflowRunPage)
+def list_runs(
+    ctx: Allowed("workflows:read"),
+    status: Literal["enqueued", "running", "completed", "compensated", "failed"] | None = None,
+    name: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> WorkflowRunPage:
+    """Runs, newest first."""
+    rows, total = service.list_runs(
+        ctx.session, status=status, name=name, limit=limit, offset=offset
+    )
+    return WorkflowRunPage(
+        items=[run_out(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/v1/workflow-runs/{run_id}", response_model=WorkflowRun)
+def read_run(
+    run_id: Annotated[str, Path(max_length=64)], ctx: Allowed("workflows:read"), request: Request
+) -> WorkflowRun:
+    """One run with its steps: status, attempts, error and output of each."""
+    row = ctx.session.get(FlowRun, run_id)
+    if row is None:
+        raise not_found("Workflow run")
+    out = run_out(row, steps=True)
+    engine = service.engine_status(request.app.state.workflows, row.id)
+    out.engine = EngineStatus(**engine) if engine else None
+    return out
+
+
+class SignalBody(BaseModel):
+    payload: Any = Field(None, description="What the waiting step gets as its output.")
+
+
+@router.post(
+    "/v1/workflow-runs/{run_id}/signals/{signal}", status_code=202, response_model=WorkflowRun
+)
+def signal_run(
+    run_id: Annotated[str, Path(max_length=64)],
+    signal: Annotated[str, Path(max_length=64, pattern=r"^[a-z][a-z0-9_]*$")],
+    body: SignalBody,
+    ctx: Allowed("workflows:run"),
+    request: Request,
+) -> WorkflowRun:
+    """Send a signal to a run: its `wait_for` step for that signal goes on, with the
+    payload as output; `clock` ends a `sleep` early. A finished run ignores it."""
+    row = service.signal(
+        ctx.session,
+        ctx.principal,
+        request.app.state.workflows,
+        run_id=run_id,
+        name=signal,
+        payload=body.payload,
+    )
+    return run_out(row)

@@ -1,0 +1,243 @@
+"""What a workflow step can do: a registry of actions, each ``fn(ctx, args) -> dict``.
+
+An action runs inside one transaction of the run's organisation, as the person who
+started the run (``deps.principal_for``): it calls the service layer, so the same rules
+(ranks, never yourself, the last owner) and the same audit events apply as in a request.
+Its output (a JSON mapping) is what later steps read as ``steps.NAME.output``.
+
+A failure is an ``ActionError`` with a code (``not_found``, ``invalid_input``,
+``not_allowed``, ``conflict``, ``unavailable``, ...) that a definition's ``retry_on``
+names. Plain steps run at least once: an action must be safe to repeat (deactivating a
+deactivated user changes nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from ..deps import ActorNotFound, Principal
+from ..errors import CODES, ApiError
+from ..models import ApiKey, User
+from ..services import api_keys, audit, meetings, users
+
+
+class ActionError(Exception):
+    """A step's action failed; ``code`` decides whether it is retried (``retry_on``)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __reduce__(self):
+        return (ActionError, (self.code, self.message))
+
+
+@dataclass
+class ActionContext:
+    session: Session
+    principal: Principal
+    org_id: str
+    run_id: str
+    step: str
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and recovery: send it to services that deduplicate."""
+        return f"{self.run_id}.{self.step}"
+
+
+Action = Callable[[ActionContext, dict], dict]
+REGISTRY: dict[str, Action] = {}
+
+
+def action(name: str):
+    def register(fn: Action) -> Action:
+        REGISTRY[name] = fn
+        return fn
+
+    return register
+
+
+def _plugin_actions() -> dict:
+    """Actions that installed plugins register (``register_actions``), by name."""
+    from qylon_cli import plugins
+    from qylon_cli.errors import QylonError
+
+    try:
+        return plugins.actions()
+    except QylonError:  # e.g. two plugins claiming one name: none of theirs is usable
+        return {}
+
+
+def names() -> list[str]:
+    return sorted({*REGISTRY, *_plugin_actions()})
+
+
+def exists(name: str) -> bool:
+    return name in REGISTRY or name in _plugin_actions()
+
+
+def _plugin_call(entry, args: dict) -> dict:
+    """A plugin's action: ``fn(data)``, ``data`` its ``input`` model (when it names one)
+    made from the step's parameters; a model or mapping comes back as the output."""
+    from pydantic import BaseModel, ValidationError
+
+    from qylon_cli import plugins
+
+    fn = plugins.resolve(entry.target)
+    model = entry.options.get("input")
+    data: Any = args
+    if model is not None:
+        try:
+            data = plugins.resolve(model).model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'with'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ActionError("invalid_input", problems[:1000]) from None
+    result = fn(data)
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    return result if isinstance(result, dict) else {"result": result}
+
+
+def call(name: str, ctx: ActionContext, args: dict) -> dict:
+    """Run action ``name`` (a built-in, else a plugin's); every failure comes out as an
+    ``ActionError``."""
+    fn = REGISTRY.get(name)
+    entry = None if fn is not None else _plugin_actions().get(name)
+    if fn is None and entry is None:
+        raise ActionError("unknown_action", f"No action {name!r}; known: {', '.join(names())}.")
+    try:
+        return fn(ctx, args or {}) if fn is not None else _plugin_call(entry, args or {})
+    except ActionError:
+        raise
+    except ApiError as exc:
+        raise ActionError(exc.code or CODES.get(exc.status, "error"), exc.message) from None
+    except ActorNotFound as exc:
+        raise ActionError("not_allowed", str(exc)) from None
+    except OperationalError as exc:
+        raise ActionError("unavailable", f"database: {str(exc.orig or exc)[:300]}") from None
+
+
+def _text(args: dict, name: str, *, required: bool = True) -> str | None:
+    value = args.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ActionError("invalid_input", f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise ActionError("invalid_input", f"{name} must be a string")
+    return value.strip()
+
+
+def _user(ctx: ActionContext, args: dict) -> User:
+    """The user named by ``user_id`` or ``email``."""
+    user_id, email = _text(args, "user_id", required=False), _text(args, "email", required=False)
+    if user_id:
+        user = ctx.session.get(User, user_id) if len(user_id) <= 36 else None
+    elif email:
+        user = ctx.session.scalar(select(User).where(User.email == email.lower()))
+    else:
+        raise ActionError("invalid_input", "user_id or email is required")
+    if user is None:
+        raise ActionError("not_found", f"User {user_id or email} not found.")
+    return user
+
+
+def _described(session: Session, user: User) -> dict:
+    manager = session.get(User, user.manager_id) if user.manager_id else None
+    return {
+        "id": user.id,
+        "email": user.email,
+        "status": user.status,
+        "manager": manager.email if manager else None,
+    }
+
+
+@action("users.deactivate")
+def deactivate(ctx: ActionContext, args: dict) -> dict:
+    """{email | user_id, reason?} → {id, email, status, manager}"""
+    user = _user(ctx, args)
+    users.change(ctx.session, ctx.principal, user=user, change="deactivate")
+    return _described(ctx.session, user)
+
+
+@action("users.reactivate")
+def reactivate(ctx: ActionContext, args: dict) -> dict:
+    """{email | user_id} → {id, email, status, manager}"""
+    user = _user(ctx, args)
+    users.change(ctx.session, ctx.principal, user=user, change="reactivate")
+    return _described(ctx.session, user)
+
+
+@action("keys.revoke_all")
+def revoke_all(ctx: ActionContext, args: dict) -> dict:
+    """{user_id | email} → {count, key_ids}: every key of the user not yet revoked."""
+    user = _user(ctx, args)
+    live = ctx.session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+    ).all()
+    for key in live:
+        api_keys.revoke(ctx.session, ctx.principal, key_id=key.id)
+    return {"count": len(live), "key_ids": [k.id for k in live]}
+
+
+REGISTRY["keys.revoke"] = revoke_all  # the name config/workflows/offboard-consultant.yaml uses
+
+
+@action("action_items.reassign")
+def reassign(ctx: ActionContext, args: dict) -> dict:
+    """{from_user (id or email), to, status?="open"} → {count, to}: items owned by the user
+    (by email or name) go to ``to``; with ``to`` empty nothing moves (count 0)."""
+    source = _text(args, "from_user")
+    to = _text(args, "to", required=False)
+    if to is None:  # no one to take them (a leaver without a manager): the items stay
+        return {"count": 0, "to": None}
+    status = _text(args, "status", required=False) or "open"
+    if status not in ("open", "done", "any"):
+        raise ActionError("invalid_input", "status must be open, done or any")
+    key = "email" if "@" in source else "user_id"
+    user = _user(ctx, {key: source})
+    owners = [user.email, user.display_name or ""]
+    full = " ".join(p for p in (user.given_name, user.family_name) if p)
+    owners.append(full)
+    items = meetings.reassign_items(
+        ctx.session,
+        ctx.principal,
+        owners=owners,
+        to=to,
+        status=None if status == "any" else status,
+    )
+    return {"count": len(items), "to": to}
+
+
+@action("notify")
+def notify(ctx: ActionContext, args: dict) -> dict:
+    """{to, subject, text}: for now an audit event (``workflow.notify``) holding the
+    message; no mail is sent yet."""
+    to, subject = _text(args, "to"), _text(args, "subject")
+    text = _text(args, "text", required=False) or ""
+    audit.record(
+        ctx.session,
+        ctx.principal,
+        "workflow.notify",
+        target_type="workflow_run",
+        target_id=ctx.run_id,
+        detail={"to": to, "subject": subject, "text": text[:4000], "step": ctx.step},
+    )
+    return {"to": to, "delivered": "audit"}
+
+
+@action("fail")
+def fail(ctx: ActionContext, args: dict) -> dict:
+    """{code?="failed", message?}: always fails (for trying compensations and retries)."""
+    code = _text(args, "code", required=False) or "failed"
+    raise ActionError(code, _text(args, "message", required=False) or "this step always fails")
