@@ -512,3 +512,27 @@ def test_sleep_and_wait_for_a_signal(runner, team_servers):
     assert note["detail"]["subject"] == "approved by Ana"
     missing = api.post("/v1/workflow-runs/run-nope/signals/approve", org.token, json={})
     assert missing.status_code == 404
+
+
+def test_what_the_loader_accepts_the_renderer_compiles():
+    """The host checks templates without Jinja2; every expression of the shipped
+    definitions must compile in the sandbox the server renders them in."""
+    from qylon_server.workflows.templates import _env
+
+    from qylon_cli import workflow_defs, workflow_templates
+
+    shipped = sorted((Path(__file__).parents[2] / "config" / "workflows").glob("*.yaml"))
+    assert shipped
+    compiled = 0
+    for path in shipped:
+        definition = workflow_defs.load(path.read_text("utf-8"), str(path))
+        for step in definition.steps:
+            doc = step.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for _, text in workflow_templates.strings(doc):
+                for expression in workflow_templates.placeholders(text):
+                    _env().compile_expression(expression)
+                    compiled += 1
+            if step.if_:
+                _env().compile_expression(step.if_)
+                compiled += 1
+    assert compiled >= 10
