@@ -107,7 +107,11 @@ def schema() -> None:
     sys.stdout.write(jsonlib.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n")
 
 
-TERMINAL = ("completed", "compensated", "failed")
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A run's id.", show_default=False)]
+WaitTimeout = Annotated[
+    float, typer.Option(min=1, help="With --wait: give up after this many seconds.")
+]
+TERMINAL = ("completed", "compensated", "cancelled", "timed_out", "failed")
 
 
 def _definitions(c, items: list[dict], total: int | None = None) -> None:
@@ -161,6 +165,89 @@ def _run(c, run: dict) -> None:
         if step.get("error"):
             line += f" ({step['error'].get('code')}: {step['error'].get('message')})"
         c.print(escape(line))
+
+
+def _changes(before: dict | None, after: dict) -> list[str]:
+    """Plain lines for what changed in a run since ``before`` (logs, no terminal)."""
+    old = {s["name"]: s for s in (before or {}).get("steps") or []}
+    lines = []
+    for step in after.get("steps") or []:
+        seen = old.get(step["name"])
+        if seen is None or (seen["status"], seen.get("attempts")) != (
+            step["status"],
+            step.get("attempts"),
+        ):
+            error = step.get("error") or {}
+            detail = f" ({error.get('code')}: {error.get('message')})" if error else ""
+            tries = f", attempt {step['attempts']}" if step.get("attempts", 0) > 1 else ""
+            lines.append(f"{after['id']}: {step['name']}: {step['status']}{tries}{detail}")
+    if before is None or before["status"] != after["status"]:
+        lines.append(f"{after['id']}: {after['status']}")
+    return lines
+
+
+def _follow(api, item: dict, timeout: float) -> dict:
+    """Poll a run until it ends, showing its steps live on a terminal (plain lines on
+    stderr otherwise); the last state of the run."""
+    import sys
+    import time
+
+    from ..errors import Unavailable
+    from ..progress import on_terminal
+
+    deadline = time.monotonic() + timeout
+    live = None
+    if on_terminal() and not output.json_mode():
+        from rich.live import Live
+
+        from ..output import stderr
+
+        live = Live(console=stderr(), auto_refresh=False, transient=True)
+        live.start()
+    shown: dict | None = None
+    try:
+        while True:
+            if live is not None:
+                from rich.console import Group
+                from rich.text import Text
+
+                lines = [f"{item['name']} v{item['version']}  {item['id']}: {item['status']}"]
+                lines += [f"  {s['name']}: {s['status']}" for s in item.get("steps") or []]
+                live.update(Group(*(Text(line) for line in lines)), refresh=True)
+            else:
+                for line in _changes(shown, item):
+                    sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+                shown = item
+            if item["status"] in TERMINAL:
+                return item
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"Run {item['id']} is still {item['status']} after {timeout:g}s.",
+                    hint=f"Follow it with `qylon workflows status {item['id']} --wait`; "
+                    "a server runs workflows only with an executor (docs/workflows.md).",
+                )
+            time.sleep(0.5)
+            item = api.get(f"/v1/workflow-runs/{item['id']}")
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _outcome(item: dict) -> None:
+    """Print the run; exit 1 (the run's status as the error code) unless it completed."""
+    from ..errors import QylonError
+
+    if item["status"] != "completed":
+        if not output.json_mode():
+            _run(output.stdout(), item)
+        raise QylonError(
+            f"Run {item['id']} ended {item['status']}: {item.get('error')}",
+            code=f"run_{item['status']}",
+            hint=f"See `qylon workflows history {item['id']}`; "
+            f"`qylon workflows resume {item['id']}` goes on where it stopped.",
+        )
+    output.emit(item, lambda c: _run(c, item))
 
 
 @app.command()
@@ -219,9 +306,7 @@ def run(
         int | None, typer.Option(min=1, help="A version (default: the newest).")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the run ends.")] = False,
-    timeout: Annotated[
-        float, typer.Option(min=1, help="With --wait: give up after this many seconds.")
-    ] = 600,
+    timeout: WaitTimeout = 600,
     json: output.JsonOption = False,
 ) -> None:
     """Start a run on the team server. It is queued and runs there; --wait follows it to
@@ -231,11 +316,10 @@ def run(
     Example: qylon workflows run offboard-consultant --input '{"email": "ana@firm.example"}' --wait
     """
     import json as jsonlib
-    import time
     import uuid
 
     from ..client import ApiClient
-    from ..errors import InvalidInput, QylonError, Unavailable
+    from ..errors import InvalidInput
 
     try:
         inputs = jsonlib.loads(input_)
@@ -253,20 +337,10 @@ def run(
             idempotent=True,
         )
         if wait:
-            deadline = time.monotonic() + timeout
-            while item["status"] not in TERMINAL:
-                if time.monotonic() > deadline:
-                    raise Unavailable(
-                        f"Run {item['id']} is still {item['status']} after {timeout:g}s.",
-                        hint=f"Follow it with `qylon workflows status {item['id']}`; "
-                        "a server runs workflows only with QYLON_WORKFLOW_EXECUTOR set.",
-                    )
-                time.sleep(0.5)
-                item = api.get(f"/v1/workflow-runs/{item['id']}")
-    if wait and item["status"] != "completed":
-        if not output.json_mode():
-            _run(output.stdout(), item)
-        raise QylonError(f"Run {item['id']} ended {item['status']}: {item.get('error')}")
+            item = _follow(api, api.get(f"/v1/workflow-runs/{item['id']}"), timeout)
+    if wait:
+        _outcome(item)
+        return
     output.emit(item, lambda c: _run(c, item))
 
 
@@ -275,7 +349,8 @@ def runs(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Only runs in this state: enqueued, running, completed, compensated, failed."
+            help="Only runs in this state: enqueued, running, completed, compensated, "
+            "cancelled, timed_out, failed (failed runs need attention)."
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
@@ -305,23 +380,89 @@ def runs(
 
 @app.command()
 def status(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run's id.", show_default=False)],
+    run_id: RunArg,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the run until it ends (exit 1 unless completed).")
+    ] = False,
+    timeout: WaitTimeout = 600,
     json: output.JsonOption = False,
 ) -> None:
     """Show one run and each step's status, attempts and error (--json: outputs too).
 
-    Example: qylon workflows status run-4f1c0d2e-... --json
+    Example: qylon workflows status run-4f1c0d2e-... --wait
     """
     from ..client import ApiClient
 
     with ApiClient.from_credentials() as api:
         item = api.get(f"/v1/workflow-runs/{run_id}")
+        if wait:
+            item = _follow(api, item, timeout)
+    if wait:
+        _outcome(item)
+        return
     output.emit(item, lambda c: _run(c, item))
 
 
 @app.command()
+def cancel(
+    run_id: RunArg,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the run has stopped.")] = False,
+    timeout: WaitTimeout = 600,
+    json: output.JsonOption = False,
+) -> None:
+    """Cancel a run: it stops before its next step or attempt (a wait or a retry's
+    backoff ends at once), the steps it completed are undone (their `compensate`, newest
+    first), and it ends `cancelled`. A finished run cannot be cancelled (exit 3).
+
+    Example: qylon workflows cancel run-4f1c0d2e-... --wait
+    """
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        item = api.post(f"/v1/workflow-runs/{run_id}/cancel", {})
+        if wait:
+            item = _follow(api, item, timeout)
+    output.emit(
+        item,
+        lambda c: c.print(
+            f"Run {item['id']} is {item['status']}."
+            if wait
+            else f"Asked run {item['id']} to stop; it is {item['status']} "
+            f"(follow it with `qylon workflows status {item['id']} --wait`)."
+        ),
+    )
+
+
+@app.command()
+def resume(
+    run_id: RunArg,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends.")] = False,
+    timeout: WaitTimeout = 600,
+    json: output.JsonOption = False,
+) -> None:
+    """Go on with a run that stopped. A failed, cancelled or timed-out run whose steps
+    were not undone goes on from the step that stopped it (its timeout counts again from
+    now); a failed run whose compensation failed retries that compensation and those
+    after it; a run the engine gave up on restarts from its last checkpoint. A run that
+    was undone or completed cannot be resumed (exit 3): start a new one.
+
+    Example: qylon workflows resume run-4f1c0d2e-... --wait
+    """
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        item = api.post(f"/v1/workflow-runs/{run_id}/resume", {})
+        if wait:
+            item = _follow(api, item, timeout)
+    if wait:
+        _outcome(item)
+        return
+    output.emit(item, lambda c: c.print(f"Resumed run {item['id']} ({item['status']})."))
+
+
+@app.command()
 def signal(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run's id.", show_default=False)],
+    run_id: RunArg,
     name: Annotated[
         str, typer.Argument(metavar="SIGNAL", help="The signal's name.", show_default=False)
     ],

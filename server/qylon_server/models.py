@@ -351,3 +351,6 @@ class FlowRun(OrgScoped, Base):
     created_at: Mapped[datetime] = mapped_column(default=now, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     finished_at: Mapped[datetime | None]
+    cancel_requested_at: Mapped[datetime | None]
+    resumed_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]

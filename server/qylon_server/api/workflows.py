@@ -74,6 +74,11 @@ class WorkflowRun(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
+    deadline_at: datetime | None = Field(
+        None, description="When the run times out (its `timeout`, from its start or resume)."
+    )
+    cancel_requested_at: datetime | None = None
+    resumed_at: datetime | None = None
     steps: list[RunStep] | None = None
     engine: EngineStatus | None = None
 
@@ -100,6 +105,9 @@ def run_out(row: FlowRun, *, steps: bool = False) -> WorkflowRun:
         created_at=row.created_at,
         updated_at=row.updated_at,
         finished_at=row.finished_at,
+        deadline_at=row.deadline_at,
+        cancel_requested_at=row.cancel_requested_at,
+        resumed_at=row.resumed_at,
     )
     if steps:
         ordered = sorted((row.steps or {}).items(), key=lambda kv: kv[1].get("seq", 0))
@@ -187,7 +195,7 @@ def start_run(
 @router.get("/v1/workflow-runs", response_model=WorkflowRunPage)
 def list_runs(
     ctx: Allowed("workflows:read"),
-    status: Literal["enqueued", "running", "completed", "compensated", "failed"] | None = None,
+    status: Literal[service.STATUSES] | None = None,
     name: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -240,3 +248,26 @@ def signal_run(
         payload=body.payload,
     )
     return run_out(row)
+
+
+@router.post("/v1/workflow-runs/{run_id}/cancel", status_code=202, response_model=WorkflowRun)
+def cancel_run(
+    run_id: Annotated[str, Path(max_length=64)], ctx: Allowed("workflows:run"), request: Request
+) -> WorkflowRun:
+    """Ask a run to stop: it stops before its next step or attempt (a wait or a retry's
+    backoff ends at once), its completed steps are compensated in reverse order, and it
+    ends `cancelled`. A finished run answers 409."""
+    row = service.cancel(ctx.session, ctx.principal, request.app.state.workflows, run_id=run_id)
+    return run_out(row, steps=True)
+
+
+@router.post("/v1/workflow-runs/{run_id}/resume", status_code=202, response_model=WorkflowRun)
+def resume_run(
+    run_id: Annotated[str, Path(max_length=64)], ctx: Allowed("workflows:run"), request: Request
+) -> WorkflowRun:
+    """Go on with a run that stopped: a `failed`, `cancelled` or `timed_out` run whose
+    steps were not undone goes on from the step that stopped it; a run whose compensation
+    failed retries it; a run the engine gave up on restarts from its last checkpoint.
+    Anything else answers 409."""
+    row = service.resume(ctx.session, ctx.principal, request.app.state.workflows, run_id=run_id)
+    return run_out(row, steps=True)

@@ -13,6 +13,7 @@ deactivated user changes nothing).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,11 +47,22 @@ class ActionContext:
     org_id: str
     run_id: str
     step: str
+    deadline: float | None = None  # epoch seconds: the attempt fails with ``timeout`` after
 
     @property
     def idempotency_key(self) -> str:
         """Stable across retries and recovery: send it to services that deduplicate."""
         return f"{self.run_id}.{self.step}"
+
+    def remaining(self, cap: float) -> float:
+        """Seconds left before the deadline, at most ``cap`` (a network call's timeout);
+        ``timeout`` when none is left."""
+        if self.deadline is None:
+            return cap
+        left = self.deadline - time.time()
+        if left <= 0:
+            raise ActionError("timeout", "the step's timeout passed")
+        return min(cap, left)
 
 
 Action = Callable[[ActionContext, dict], dict]
@@ -84,35 +96,71 @@ def exists(name: str) -> bool:
     return name in REGISTRY or name in _plugin_actions()
 
 
-def _plugin_call(entry, args: dict) -> dict:
-    """A plugin's action: ``fn(data)``, ``data`` its ``input`` model (when it names one)
-    made from the step's parameters; a model or mapping comes back as the output."""
-    from pydantic import BaseModel, ValidationError
+def _plugin_input(entry, args: dict) -> Any:
+    """The step's parameters as the action's ``input`` model (when it names one)."""
+    from pydantic import ValidationError
 
     from qylon_cli import plugins
 
-    fn = plugins.resolve(entry.target)
     model = entry.options.get("input")
-    data: Any = args
-    if model is not None:
-        try:
-            data = plugins.resolve(model).model_validate(args)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'with'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ActionError("invalid_input", problems[:1000]) from None
-    result = fn(data)
+    if model is None:
+        return args
+    try:
+        return plugins.resolve(model).model_validate(args)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'with'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ActionError("invalid_input", problems[:1000]) from None
+
+
+def _plugin_call(entry, args: dict) -> dict:
+    """A plugin's action: ``fn(data)``, ``data`` its ``input`` model (when it names one)
+    made from the step's parameters; a model or mapping comes back as the output."""
+    from pydantic import BaseModel
+
+    from qylon_cli import plugins
+
+    result = plugins.resolve(entry.target)(_plugin_input(entry, args))
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")
     return result if isinstance(result, dict) else {"result": result}
 
 
+UNDO = "undo:"  # ``undo:NAME`` runs the compensation plugin action NAME registers
+
+
+def plugin_compensation(name: str) -> str | None:
+    """``undo:NAME`` when plugin action NAME registers a ``compensate=`` function: the
+    action a step of NAME without its own ``compensate:`` is undone with."""
+    entry = None if name in REGISTRY else _plugin_actions().get(name)
+    return f"{UNDO}{name}" if entry is not None and entry.options.get("compensate") else None
+
+
+def _plugin_undo(name: str, args: dict) -> dict:
+    """A plugin action's ``compensate=`` function: ``fn(data, output)``, with the step's
+    input model and the output the action gave."""
+    from qylon_cli import plugins
+
+    entry = _plugin_actions().get(name)
+    if entry is None or not entry.options.get("compensate"):
+        raise ActionError("unknown_action", f"No plugin action {name!r} with a compensation.")
+    output = dict(args.get("output") or {})
+    result = plugins.resolve(entry.options["compensate"])(
+        _plugin_input(entry, args.get("with") or {}), output
+    )
+    return result if isinstance(result, dict) else output
+
+
 def call(name: str, ctx: ActionContext, args: dict) -> dict:
     """Run action ``name`` (a built-in, else a plugin's); every failure comes out as an
     ``ActionError``."""
-    fn = REGISTRY.get(name)
-    entry = None if fn is not None else _plugin_actions().get(name)
+    if name.startswith(UNDO):
+        fn = lambda _ctx, a: _plugin_undo(name.removeprefix(UNDO), a)
+        entry = None
+    else:
+        fn = REGISTRY.get(name)
+        entry = None if fn is not None else _plugin_actions().get(name)
     if fn is None and entry is None:
         raise ActionError("unknown_action", f"No action {name!r}; known: {', '.join(names())}.")
     try:

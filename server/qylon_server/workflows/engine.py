@@ -26,10 +26,11 @@ if TYPE_CHECKING:
     from ..db import Database
 
 APP_NAME = "qylon"
-APP_VERSION = "qylon-interpreter-1"
+APP_VERSION = "qylon-interpreter-2"  # 2: own retry loop, gates, cancel and timeouts
 QUEUE = "qylon-workflows"
 WORKFLOW = "qylon.run"
 WORKER_CONCURRENCY = 4
+CLOCK = "clock"  # the topic of waits: a message to it ends a sleep or a backoff early
 
 
 class EngineState:

@@ -4,16 +4,22 @@ The run's payload (JSON) holds its id, organisation, actor (user and key), the
 definition's YAML text and the inputs; the text is part of the payload, so a run
 recovered after a crash replays the definition it started with, not a newer upload.
 
-Each action step is one DBOS step (``DBOS.run_step``) with the definition's retries;
-DBOS checkpoints its output, so a recovered run skips the steps already done. Every
+Each attempt of an action is one DBOS step (``DBOS.run_step``); the interpreter retries
+per the definition (backoff capped at ``max_interval``, waits recorded by DBOS, so a
+recovered run skips completed attempts and resumes a wait with the time left). Every
 attempt opens one transaction of the organisation as the starter (``tenancy.acting_as``):
-the action's changes and the step's record in ``flow_runs`` commit together.
+the action's changes and the step's record in ``flow_runs`` commit together, and an
+attempt that runs past its deadline (the step's ``timeout`` or the run's) is rolled back.
 
-When a step fails for good, the compensations of the completed steps run in reverse
-order (each a retried DBOS step). The run ends:
+Between steps the run is checked (in the attempt's transaction, or a durable ``gate`` at
+a wait): a cancel asked for (``flow_runs.cancel_requested_at``) or the run's deadline
+passed stops it. When a step fails for good, or the run is stopped, the compensations of
+the completed steps run in reverse order (they ignore cancels and the run's deadline).
+The run ends:
 
 - ``completed``: every step ran (or was skipped by its ``if``);
 - ``compensated``: a step failed and every compensation of the steps before it ran;
+- ``cancelled`` / ``timed_out``: stopped, and every compensation ran;
 - ``failed``: a step failed and there was nothing to undo, or a compensation failed too.
 
 The order of durable calls is fixed (start, then each step's, then compensations, then
@@ -23,9 +29,12 @@ finish); changing it needs a new ``engine.APP_VERSION``.
 from __future__ import annotations
 
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS
+from sqlalchemy import text
 
 from qylon_cli.workflow_defs import (
     Compensation,
@@ -42,7 +51,7 @@ from ..tenancy import acting_as, org_session
 from . import actions, engine, templates
 
 log = logging.getLogger("qylon_server.workflows")
-CLOCK = "clock"  # the topic a sleep waits on: a message to it ends the sleep early
+CLOCK = engine.CLOCK
 
 
 def _record(session, run_id: str, **changes) -> FlowRun:
@@ -66,19 +75,74 @@ def _attempts(session, run_id: str, name: str) -> int:
     return int(((row.steps or {}).get(name) or {}).get("attempts", 0)) + 1
 
 
-def _attempt(run: dict, name: str, action: str, args: dict) -> dict:
-    """One attempt of one action, in one transaction with its record."""
+def _run_deadline(row: FlowRun, limits: dict) -> float | None:
+    """The run's deadline (epoch seconds): its timeout counted from its start, or from its
+    latest resume. Recorded in ``deadline_at`` for readers."""
+    if not limits.get("run_timeout"):
+        return None
+    since = limits["started"]
+    if row.resumed_at is not None:
+        since = max(since, _epoch(row.resumed_at))
+    deadline = since + limits["run_timeout"]
+    if row.deadline_at is None or abs(_epoch(row.deadline_at) - deadline) > 0.001:
+        row.deadline_at = datetime.fromtimestamp(deadline, UTC)
+    return deadline
+
+
+def _epoch(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
+    """A durable look at the run between steps: the time, whether a cancel was asked for
+    and the run's deadline (a resumed run's counts from its resume); ``record`` updates a
+    step on the way. The answer is checkpointed, so a recovered run decides the same way."""
+    with org_session(engine.database(), run["org_id"]) as session:
+        row = _record(session, run["run_id"], **({"step": record} if record else {}))
+        if row.status == "enqueued":  # resumed
+            row.status = "running"
+        return {
+            "now": time.time(),
+            "cancel": row.cancel_requested_at is not None,
+            "deadline": _run_deadline(row, limits),
+        }
+
+
+def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dict:
+    """One attempt of one action, in one transaction with its record. Forward steps first
+    check the run: cancelled (``cancelled``) or past its deadline (``run_timeout``). The
+    attempt's deadline is the step's ``timeout`` or the run's, whichever comes first: the
+    action sees it (``ctx.deadline``), PostgreSQL's statement_timeout enforces it, and an
+    attempt that ends past it is rolled back (``timeout``)."""
     db = engine.database()
+    deadline = run_deadline = None
     try:
         with acting_as(
             db, org_id=run["org_id"], user_id=run["user_id"], key_id=run["key_id"]
         ) as ctx:
             ctx.principal.audit_detail = {"run_id": run["run_id"], "step": name}
+            row = ctx.session.get(FlowRun, run["run_id"])
+            begun = time.time()
+            if limits.get("forward"):
+                if row is not None and row.cancel_requested_at is not None:
+                    raise actions.ActionError("cancelled", "the run was cancelled")
+                run_deadline = _run_deadline(row, limits) if row is not None else None
+                if run_deadline is not None and begun >= run_deadline:
+                    raise actions.ActionError("run_timeout", "the run's timeout passed")
+                deadline = run_deadline
+            if limits.get("timeout"):
+                deadline = min(deadline or float("inf"), begun + limits["timeout"])
+            if deadline is not None and ctx.session.get_bind().dialect.name == "postgresql":
+                left_ms = max(int((deadline - begun) * 1000), 1)
+                ctx.session.execute(text(f"SET LOCAL statement_timeout = {left_ms}"))
             attempt = _attempts(ctx.session, run["run_id"], name)
             context = actions.ActionContext(
-                ctx.session, ctx.principal, run["org_id"], run["run_id"], name
+                ctx.session, ctx.principal, run["org_id"], run["run_id"], name, deadline
             )
             output = actions.call(action, context, args)
+            if deadline is not None and time.time() > deadline:
+                code = "run_timeout" if deadline == run_deadline else "timeout"
+                raise actions.ActionError(code, "the attempt ran past its deadline; undone")
             _record(
                 ctx.session,
                 run["run_id"],
@@ -97,20 +161,21 @@ def _attempt(run: dict, name: str, action: str, args: dict) -> dict:
             return output
     except Exception as exc:  # noqa: BLE001 - recorded, then raised as an ActionError
         error = exc if isinstance(exc, actions.ActionError) else _as_error(exc)
+        if deadline is not None and time.time() >= deadline and error.code != "cancelled":
+            # e.g. PostgreSQL's statement_timeout cancelled the action's query
+            code = "run_timeout" if deadline == run_deadline else "timeout"
+            error = actions.ActionError(code, f"the attempt ran past its deadline: {error.message}")
         with org_session(db, run["org_id"]) as session:
-            _record(
-                session,
-                run["run_id"],
-                step=(
-                    name,
-                    {
-                        "action": action,
-                        "status": "failed",
-                        "attempts": _attempts(session, run["run_id"], name),
-                        "error": {"code": error.code, "message": error.message},
-                    },
-                ),
-            )
+            if error.code == "cancelled":
+                record = {"action": action, "status": "cancelled", "error": None}
+            else:
+                record = {
+                    "action": action,
+                    "status": "failed",
+                    "attempts": _attempts(session, run["run_id"], name),
+                    "error": {"code": error.code, "message": error.message},
+                }
+            _record(session, run["run_id"], step=(name, record))
         raise error from None
 
 
@@ -132,27 +197,16 @@ def _mark_skipped(run: dict, name: str) -> None:
     _mark(run, step=(name, {"status": "skipped", "attempts": 0, "output": None}))
 
 
-def _step_options(name: str, retry: Retry | None) -> dict:
-    if retry is None or retry.max_attempts <= 1:
-        return {"name": name, "retries_allowed": False}
-    options: dict[str, Any] = {
-        "name": name,
-        "retries_allowed": True,
-        "max_attempts": retry.max_attempts,
-        "interval_seconds": float(seconds(retry.initial_interval)),
-        "backoff_rate": retry.backoff_rate,
-    }
-    if retry.retry_on:
-        codes = set(retry.retry_on)
-        options["should_retry"] = lambda exc: getattr(exc, "code", None) in codes
-    return options
+class Stop(Exception):
+    """The run stops before its next step: ``cancelled`` or ``timed_out``."""
+
+    def __init__(self, status: str, step: str, message: str):
+        super().__init__(message)
+        self.status, self.step, self.message = status, step, message
 
 
 def _describe(exc: BaseException) -> dict:
     """A failure as {code, message}: an action's error, or what DBOS made of it."""
-    errors = getattr(exc, "errors", None)  # DBOSMaxStepRetriesExceeded keeps each attempt's
-    if errors:
-        exc = errors[-1]
     code = getattr(exc, "code", None)
     return {
         "code": code if isinstance(code, str) else "failed",
@@ -160,8 +214,57 @@ def _describe(exc: BaseException) -> dict:
     }
 
 
-def _run_action(run: dict, name: str, action: str, args: dict, retry: Retry | None) -> dict:
-    return DBOS.run_step(_step_options(name, retry), _attempt, run, name, action, args)
+def _is_cancel(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("cancel") is True
+
+
+def _pause(run: dict, name: str, topic: str, seconds_: float, limits: dict, record=None):
+    """Wait up to ``seconds_`` for a message on ``topic`` (DBOS records the wait, so a
+    restarted server resumes it with the time left). Returns the message, or None when
+    the time is up. A forward step's wait ends at the run's deadline (``Stop``) and at a
+    cancel (``Stop``; a cancel marker left from before a resume is ignored)."""
+    forward = limits.get("forward")
+    gate = DBOS.run_step({"name": f"{name}.gate"}, _gate, run, limits, record)
+    end = gate["now"] + seconds_
+    while True:
+        if forward and gate["cancel"]:
+            raise Stop("cancelled", name, "the run was cancelled")
+        deadline = gate["deadline"] if forward else None
+        until = end if deadline is None else min(end, deadline)
+        message = DBOS.recv(topic, timeout_seconds=max(until - gate["now"], 0.0))
+        if message is None and until < end:
+            raise Stop("timed_out", name, "the run's timeout passed")
+        if not _is_cancel(message):
+            return message
+        if not forward:
+            return None  # compensations always finish: a cancel only shortens their wait
+        gate = DBOS.run_step({"name": f"{name}.gate"}, _gate, run, limits)
+
+
+def _run_action(
+    run: dict, name: str, action: str, args: dict, retry: Retry | None, limits: dict
+) -> dict:
+    """The attempts of one action, each a DBOS step (checkpointed: a recovered run does
+    not repeat a completed attempt), with the definition's backoff between them, capped
+    at ``max_interval``. A wait between attempts is durable and ends early at ``clock``."""
+    attempts = retry.max_attempts if retry else 1
+    interval = float(seconds(retry.initial_interval)) if retry else 0.0
+    cap = float(seconds(retry.max_interval)) if retry else 0.0
+    for attempt in range(1, attempts + 1):
+        try:
+            return DBOS.run_step({"name": name}, _attempt, run, name, action, args, limits)
+        except Exception as exc:
+            code = _describe(exc)["code"]
+            if code == "cancelled":
+                raise Stop("cancelled", name, "the run was cancelled") from None
+            if code == "run_timeout":
+                raise Stop("timed_out", name, "the run's timeout passed") from None
+            retried = retry is not None and (not retry.retry_on or code in retry.retry_on)
+            if attempt == attempts or not retried:
+                raise
+        wait = min(interval * retry.backoff_rate ** (attempt - 1), cap)
+        _pause(run, name, CLOCK, wait, limits, (name, {"status": "retrying"}))
+    raise AssertionError("unreachable")
 
 
 def _scope(definition: Definition, run: dict, results: dict) -> dict:
@@ -173,43 +276,57 @@ def _scope(definition: Definition, run: dict, results: dict) -> dict:
     return {"input": {**inputs, **run["input"]}, "steps": results}
 
 
-def _compensate(run: dict, done: list[Step], scope: dict) -> bool:
-    """The compensations of ``done``, newest first; False when one of them failed."""
-    ok = True
+def _compensate(run: dict, done: list[Step], scope: dict) -> list[str]:
+    """The compensations of ``done``, newest first; the names of those that failed."""
+    failed = []
     for step in reversed(done):
-        comp: Compensation | None = step.compensate
+        comp: Compensation | None = step.compensate or _plugin_undo(step)
         if comp is None:
             continue
         name = f"{step.name}.compensate"
+        limits = {"forward": False, "timeout": seconds(comp.timeout) if comp.timeout else None}
         try:
-            args = templates.render(comp.with_, scope)
-            _run_action(run, name, comp.action, args, comp.retry)
+            if comp.action.startswith(actions.UNDO):  # the plugin's own, with what it gave
+                args = {
+                    "with": templates.render(step.with_ or {}, scope),
+                    "output": scope["steps"][step.name]["output"],
+                }
+            else:
+                args = templates.render(comp.with_, scope)
+            _run_action(run, name, comp.action, args, comp.retry, limits)
         except Exception as exc:  # noqa: BLE001 - recorded; the others still run
-            ok = False
+            failed.append(name)
             DBOS.run_step(
                 {"name": f"{name}.failed"},
                 _mark,
                 run,
                 step=(name, {"status": "failed", "error": _describe(exc)}),
             )
-    return ok
+    return failed
 
 
-def _wait(run: dict, step: Step) -> Any:
+def _plugin_undo(step: Step) -> Compensation | None:
+    """A plugin action's own ``compensate=`` for a step that names none (retried as the
+    step is)."""
+    undo = actions.plugin_compensation(step.action) if step.action else None
+    if undo is None:
+        return None
+    # not validated: ``undo:NAME`` is no name a definition may write
+    return Compensation.model_construct(
+        action=undo, with_={}, retry=step.retry, timeout=step.timeout
+    )
+
+
+def _wait(run: dict, step: Step, limits: dict) -> Any:
     """A ``sleep`` (a wait on the ``clock`` topic, so that sending ``clock`` ends it early)
     or a ``wait_for`` (the signal's payload is the output; none in time fails the step
-    with ``timeout``). DBOS records the wait; a restarted server resumes it."""
+    with ``timeout``)."""
     if step.sleep is not None:
         topic, timeout, state = CLOCK, seconds(step.sleep), "sleeping"
     else:
         topic, timeout, state = step.wait_for.signal, seconds(step.wait_for.timeout), "waiting"
-    DBOS.run_step(
-        {"name": f"{step.name}.begin"},
-        _mark,
-        run,
-        step=(step.name, {"action": None, "status": state, "attempts": 1}),
-    )
-    message = DBOS.recv(topic, timeout_seconds=float(timeout))
+    record = (step.name, {"action": None, "status": state, "attempts": 1, "signal": topic})
+    message = _pause(run, step.name, topic, float(timeout), limits, record)
     if step.wait_for is not None and message is None:
         raise actions.ActionError("timeout", f"no {topic!r} signal within {step.wait_for.timeout}")
     output = message.get("payload") if isinstance(message, dict) else None
@@ -222,9 +339,15 @@ def _wait(run: dict, step: Step) -> Any:
     return output
 
 
+def _started(run: dict) -> float:
+    _mark(run, status="running")
+    return time.time()
+
+
 @DBOS.workflow(name=engine.WORKFLOW)
 def run(run: dict) -> dict:
-    """Interpret ``run["definition"]`` with ``run["input"]``; returns {status, error}."""
+    """Interpret ``run["definition"]`` with ``run["input"]``; returns {status, error, step,
+    compensated, failed_compensations} (what ``resume`` reads to know where to go on)."""
     try:
         definition = load(run["definition"], f"{run['name']} v{run['version']}")
     except WorkflowInvalid as exc:  # checked at upload; a stricter checker since may refuse it
@@ -232,13 +355,21 @@ def run(run: dict) -> dict:
         DBOS.run_step(
             {"name": "finish"}, _mark, run, status="failed", error=error, finished_at=now()
         )
-        return {"status": "failed", "error": error}
-    DBOS.run_step({"name": "start"}, _mark, run, status="running")
+        return {"status": "failed", "error": error, "step": None}
+    started = DBOS.run_step({"name": "start"}, _started, run)
+    run_timeout = float(seconds(definition.timeout)) if definition.timeout else None
     results: dict[str, dict] = {}
     scope = _scope(definition, run, results)
     done: list[Step] = []
     failure: dict | None = None
+    stopped: str | None = None  # cancelled or timed_out
     for step in definition.steps:
+        limits = {
+            "forward": True,
+            "started": started,
+            "run_timeout": run_timeout,
+            "timeout": float(seconds(step.timeout)) if step.timeout else None,
+        }
         attempted = False
         try:
             if step.if_ is not None and not templates.condition(step.if_, scope):
@@ -246,11 +377,22 @@ def run(run: dict) -> dict:
                 results[step.name] = {"status": "skipped", "output": None, "error": None}
                 continue
             if step.sleep is not None or step.wait_for is not None:
-                output = _wait(run, step)
+                output = _wait(run, step, limits)
             else:
                 args = templates.render(step.with_ or {}, scope)
                 attempted = True  # from here on, each attempt records itself
-                output = _run_action(run, step.name, step.action, args, step.retry)
+                output = _run_action(run, step.name, step.action, args, step.retry, limits)
+        except Stop as stop:
+            stopped = stop.status
+            failure = {"step": stop.step, "code": stop.status, "message": stop.message}
+            results[step.name] = {"status": stop.status, "output": None, "error": failure}
+            DBOS.run_step(
+                {"name": f"{step.name}.stopped"},
+                _mark,
+                run,
+                step=(step.name, {"status": stop.status, "error": failure}),
+            )
+            break
         except Exception as exc:  # noqa: BLE001 - the run ends compensated or failed
             failure = {"step": step.name, **_describe(exc)}
             if not attempted:
@@ -264,13 +406,24 @@ def run(run: dict) -> dict:
             break
         results[step.name] = {"status": "completed", "output": output, "error": None}
         done.append(step)
+    undone = [s.name for s in done if s.compensate is not None or _plugin_undo(s)]
+    failed_compensations = _compensate(run, done, scope) if failure else []
     if failure is None:
         status = "completed"
+    elif failed_compensations:
+        status = "failed"
+    elif stopped:
+        status = stopped
     else:
-        undone = [s for s in done if s.compensate is not None]
-        status = "compensated" if undone and _compensate(run, done, scope) else "failed"
+        status = "compensated" if undone else "failed"
     error = (
         None if failure is None else f"{failure['step']}: {failure['code']}: {failure['message']}"
     )
     DBOS.run_step({"name": "finish"}, _mark, run, status=status, error=error, finished_at=now())
-    return {"status": status, "error": error}
+    return {
+        "status": status,
+        "error": error,
+        "step": failure["step"] if failure else None,
+        "compensated": [n for n in undone if f"{n}.compensate" not in failed_compensations],
+        "failed_compensations": failed_compensations,
+    }

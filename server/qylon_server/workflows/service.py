@@ -16,12 +16,16 @@ from sqlalchemy.orm import Session
 
 from qylon_cli.workflow_defs import Definition, WorkflowInvalid, load
 
+from ..db import after_commit
 from ..errors import ApiError, not_found
-from ..models import FlowDefinition, FlowRun
+from ..models import FlowDefinition, FlowRun, now
 from ..services import audit
 from . import actions, engine
 
-STATUSES = ("enqueued", "running", "completed", "compensated", "failed")
+STATUSES = ("enqueued", "running", "completed", "compensated", "cancelled", "timed_out", "failed")
+STOPPED = ("failed", "cancelled", "timed_out")
+GAVE_UP = ("ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+FINISHED = ("completed", "compensated", "cancelled", "timed_out", "failed")
 
 
 def _actions_known(definition: Definition) -> None:
@@ -265,4 +269,135 @@ def signal(session: Session, principal, client, *, run_id: str, name: str, paylo
         target_id=run.id,
         detail={"signal": name},
     )
+    return run
+
+
+def _run(session: Session, run_id: str) -> FlowRun:
+    run = session.get(FlowRun, run_id)
+    if run is None:
+        raise not_found("Workflow run")
+    return run
+
+
+def cancel(session: Session, principal, client, *, run_id: str) -> FlowRun:
+    """Ask a run to stop: it stops before its next step or attempt (a wait or a retry's
+    backoff ends at once), its completed steps are compensated, and it ends
+    ``cancelled``. Asking again changes nothing; a finished run answers 409."""
+    run = _run(session, run_id)
+    if run.status in FINISHED:
+        raise ApiError(409, f"The run has already ended ({run.status}).", code="conflict")
+    if run.cancel_requested_at is None:
+        run.cancel_requested_at = now()
+        # wake a wait: a sleep and a retry's backoff listen on the clock, wait_for on its signal
+        topics = {engine.CLOCK} | {
+            s["signal"]
+            for s in (run.steps or {}).values()
+            if s.get("status") == "waiting" and s.get("signal")
+        }
+        for topic in sorted(topics):
+            client.send_in_transaction(session, run.id, {"cancel": True}, topic=topic)
+        audit.record(
+            session,
+            principal,
+            "workflow.run.cancel",
+            target_type="workflow_run",
+            target_id=run.id,
+            detail={"status": run.status},
+        )
+    return run
+
+
+def _resume_from(client, run: FlowRun, result: dict) -> int:
+    """The DBOS step a finished run goes on from: the first attempt of its first failed
+    compensation, or else (nothing undone yet) the first durable call of the step that
+    stopped it."""
+    failed = result.get("failed_compensations") or []
+    step = result.get("step")
+    if failed:
+        names = {failed[0]}
+    elif step and not result.get("compensated"):
+        names = None
+    else:
+        raise ApiError(
+            409,
+            f"The run ended {result.get('status')} and its steps were undone: "
+            "there is nothing to resume.",
+            code="conflict",
+            hint="Start a new run.",
+        )
+
+    def belongs(name: str) -> bool:
+        if names is not None:
+            return name in names
+        return name == step or (
+            name.startswith(step + ".") and not name.startswith(step + ".compensate")
+        )
+
+    calls = client.list_workflow_steps(run.id, load_output=False)
+    ids = [c["function_id"] for c in calls if belongs(c["function_name"])]
+    if not ids:
+        raise ApiError(
+            409, "The workflow engine has no step to resume this run from.", code="conflict"
+        )
+    return min(ids)
+
+
+def resume(session: Session, principal, client, *, run_id: str) -> FlowRun:
+    """Go on with a run that stopped: a ``failed``, ``cancelled`` or ``timed_out`` run
+    whose steps were not undone goes on from the step that stopped it (its timeout counts
+    again from now); a ``failed`` run whose compensation failed retries that compensation
+    and the ones after it; a run the engine gave up on (``engine.status`` ERROR, CANCELLED
+    or MAX_RECOVERY_ATTEMPTS_EXCEEDED) starts again from its last checkpoint.
+
+    What the run did is read from DBOS (the interpreter's result), so a resume whose
+    engine call was lost can be asked for again."""
+    run = _run(session, run_id)
+    try:
+        state = client.retrieve_workflow(run.id).get_status()
+    except Exception:  # noqa: BLE001 - no record: nothing the engine can go on with
+        state = None
+    result = state.output if state is not None and isinstance(state.output, dict) else {}
+    detail: dict = {"status": run.status}
+    if state is not None and state.status == "SUCCESS" and result.get("status") in STOPPED:
+        step = detail["from_step"] = _resume_from(client, run, result)
+
+        def go_on() -> None:
+            client.rewind_workflow(
+                run.id,
+                start_step=step,
+                application_version=engine.APP_VERSION,
+                queue_name=engine.QUEUE,
+            )
+    elif state is not None and state.status in GAVE_UP:
+        detail["engine"] = state.status
+
+        def go_on() -> None:
+            client.resume_workflow(run.id, queue_name=engine.QUEUE)
+    else:
+        shown = result.get("status") or run.status
+        raise ApiError(
+            409,
+            f"The run is {shown}"
+            + (f" (engine: {state.status})" if state else "")
+            + ": there is nothing to resume.",
+            code="conflict",
+            hint="Resume a failed, cancelled or timed-out run, or one the engine gave up on.",
+        )
+    run.status = "enqueued"
+    run.error = None
+    run.finished_at = None
+    run.cancel_requested_at = None
+    run.resumed_at = now()
+    audit.record(
+        session,
+        principal,
+        "workflow.run.resume",
+        target_type="workflow_run",
+        target_id=run.id,
+        detail=detail,
+    )
+    # once this commits (the run's gate must see the cancel cleared; SQLite could not take
+    # DBOS's write while this request holds the lock); if DBOS then fails, the run stays
+    # enqueued and asking again goes on from the same place
+    after_commit(session, go_on)
     return run

@@ -27,6 +27,7 @@ def register_actions(register):
         input="qylon_sample.actions:NoteInput",
         compensate="qylon_sample.actions:delete_note",
     )
+    register("sample.slow", "qylon_sample.actions:slow", input="qylon_sample.actions:SlowInput")
 
 
 @hookimpl

@@ -16,3 +16,15 @@ def create_note(data: NoteInput) -> dict:
 
 def delete_note(data: NoteInput, result: dict) -> None:
     result["deleted"] = True
+
+
+class SlowInput(BaseModel):
+    seconds: float
+
+
+def slow(data: SlowInput) -> dict:
+    """Takes its time (to try step timeouts)."""
+    import time
+
+    time.sleep(data.seconds)
+    return {"slept": data.seconds}

@@ -1,0 +1,31 @@
+"""Cancelling and resuming workflow runs (issue 19): ``flow_runs`` records when a cancel
+was asked for (``cancel_requested_at``), when the run was last resumed (``resumed_at``: a
+resumed run's timeout counts from there) and the run's deadline (``deadline_at``).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+COLUMNS = ("cancel_requested_at", "resumed_at", "deadline_at")
+
+
+def upgrade() -> None:
+    for name in COLUMNS:
+        op.add_column("flow_runs", sa.Column(name, sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("flow_runs") as batch:
+        for name in reversed(COLUMNS):
+            batch.drop_column(name)
