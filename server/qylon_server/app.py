@@ -51,7 +51,7 @@ def _running_workflows(executor_id: str):
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        workflow_engine.launch(app.state.db, executor_id)
+        workflow_engine.launch(app.state.db, executor_id, settings=app.state.settings)
         await workflow_engine.start_queue()
         try:
             yield

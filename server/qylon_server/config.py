@@ -63,6 +63,12 @@ class ServerSettings(BaseSettings):
     # this process only enqueues runs. Never give two live processes the same id (one
     # `qylon server start --workers 1`, or one worker per id).
     workflow_executor: str | None = None
+    # The mail relay of the `email.send` action: smtp://host:port (plain), smtp+starttls://
+    # (STARTTLS required) or smtps:// (TLS), with user:password@ when it asks for a login.
+    # Unset: email steps fail with `not_configured`.
+    smtp_url: str | None = None
+    # The From address of workflow mail (its domain also names each Message-ID).
+    mail_from: str = "qylon@localhost"
 
     def check(self) -> None:
         """Refuse unsafe configuration outside development."""

@@ -289,8 +289,8 @@ steps:
 """
 
 
-def _serve(url: str, port: int):
-    env = {**os.environ, "QYLON_DATABASE_URL": url, "QYLON_SECRET_KEY": PEPPER}
+def _serve(url: str, port: int, **extra: str):
+    env = {**os.environ, "QYLON_DATABASE_URL": url, "QYLON_SECRET_KEY": PEPPER, **extra}
     env.pop("QYLON_WORKFLOW_EXECUTOR", None)  # `start` with one worker: executor "server"
     return subprocess.Popen(
         [

@@ -289,3 +289,6 @@ def fail(ctx: ActionContext, args: dict) -> dict:
     """{code?="failed", message?}: always fails (for trying compensations and retries)."""
     code = _text(args, "code", required=False) or "failed"
     raise ActionError(code, _text(args, "message", required=False) or "this step always fails")
+
+
+from . import mail  # noqa: F401 - registers email.send

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dbos import DBOSClient
 
+    from ..config import ServerSettings
     from ..db import Database
 
 APP_NAME = "qylon"
@@ -38,6 +39,7 @@ class EngineState:
 
     db: Database | None = None
     executor_id: str | None = None
+    settings: ServerSettings | None = None  # what actions read (SMTP relay, ...)
     users = 0  # applications of this process using it (the last one's shutdown stops it)
     lock = threading.Lock()
 
@@ -76,7 +78,7 @@ def client(db: Database) -> DBOSClient:
     )
 
 
-def launch(db: Database, executor_id: str) -> None:
+def launch(db: Database, executor_id: str, *, settings: ServerSettings | None = None) -> None:
     """Run workflows in this process under ``executor_id`` (resumes its pending runs).
 
     Called from the application's lifespan: the queue is registered by ``start_queue``
@@ -97,6 +99,7 @@ def launch(db: Database, executor_id: str) -> None:
             return
         DBOS(config=config(db, executor_id))
         EngineState.db, EngineState.executor_id, EngineState.users = db, executor_id, 1
+        EngineState.settings = settings
         DBOS.launch()
 
 
@@ -117,10 +120,17 @@ def shutdown(timeout_s: int = 5) -> None:
         if EngineState.users > 0:
             return
         DBOS.destroy(workflow_completion_timeout_sec=timeout_s)
-        EngineState.db = EngineState.executor_id = None
+        EngineState.db = EngineState.executor_id = EngineState.settings = None
 
 
 def database() -> Database:
     if EngineState.db is None:
         raise RuntimeError("the workflow engine is not launched in this process")
     return EngineState.db
+
+
+def settings() -> ServerSettings:
+    """The settings of the application that launched the engine (else the environment's)."""
+    from ..config import get_settings
+
+    return EngineState.settings or get_settings()

@@ -1,0 +1,200 @@
+"""The `email.send` action against a real SMTP server (aiosmtpd): one message per step
+with a stable Message-ID, retried on a temporary refusal, and the documented duplicate
+(same Message-ID) when the server is killed between the relay's acceptance and DBOS's
+checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from email import message_from_bytes
+from types import SimpleNamespace
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from .harness import Api, free_port, new_org, running, sqlite_backend
+
+pytestmark = pytest.mark.xdist_group("workflows")
+
+MAIL = """
+name: welcome-mail
+version: 1
+input:
+  email: {type: string, required: true}
+steps:
+  - name: welcome
+    action: email.send
+    with:
+      to: "{{ input.email }}"
+      subject: "Welcome, {{ input.email }}"
+      text: "Your first day is Monday."
+    retry: {max_attempts: 3, initial_interval: 1s}
+"""
+
+
+class Relay:
+    """An SMTP server that keeps what it accepts; ``refuse`` answers 451 to that many
+    messages first; ``on_data`` runs when a message arrives, before the answer."""
+
+    def __init__(self, refuse: int = 0, on_data=None):
+        self.messages: list = []
+        self.seen: list[str] = []  # Message-IDs of every DATA, accepted or not
+        self.refuse, self.on_data = refuse, on_data
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = message_from_bytes(envelope.content)
+        with self.lock:
+            self.seen.append(msg["Message-ID"])
+            if self.refuse > 0:
+                self.refuse -= 1
+                return "451 4.3.0 Try again later"
+            self.messages.append(msg)
+        if self.on_data is not None:
+            self.on_data(msg)
+        return "250 OK"
+
+
+@pytest.fixture
+def relay():
+    handler = Relay()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.url = f"smtp://127.0.0.1:{controller.port}"
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def mail_runner(team_servers):
+    """A server running workflows whose relay is set per test (``engine.EngineState``)."""
+    backend = team_servers.backend("sqlite")
+    with running(
+        backend,
+        workflow_executor=f"mail-{uuid.uuid4().hex[:8]}",
+        mail_from="onboarding@firm.example",
+        smtp_url="smtp://127.0.0.1:9",
+    ) as server:
+        api = Api(server.url, backend)
+        yield api
+        api.http.close()
+
+
+def _use(relay) -> None:
+    from qylon_server.workflows import engine
+
+    engine.EngineState.settings = engine.EngineState.settings.model_copy(
+        update={"smtp_url": relay.url}
+    )
+
+
+def _ended(api, token, run_id, timeout=30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api.get(f"/v1/workflow-runs/{run_id}", token).json()
+        if run["status"] in ("completed", "compensated", "cancelled", "timed_out", "failed"):
+            return run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.1)
+
+
+def _start(api, org, email: str, name: str = "welcome-mail") -> str:
+    r = api.post(f"/v1/workflows/{name}/runs", org.token, json={"input": {"email": email}})
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+def test_a_step_sends_one_message_with_a_stable_message_id(mail_runner, team_servers, relay):
+    api, org = mail_runner, new_org(team_servers.backend("sqlite"))
+    _use(relay)
+    relay.refuse = 1  # the first attempt is refused for now (451): retried
+    assert api.post("/v1/workflows", org.token, json={"text": MAIL}).status_code == 201
+    run = _ended(api, org.token, _start(api, org, "new.hire@firm.example"))
+    assert run["status"] == "completed", run
+    (step,) = run["steps"]
+    assert step["attempts"] == 2
+    (msg,) = relay.messages
+    expected = f"<{run['id']}.welcome@firm.example>"
+    assert msg["Message-ID"] == expected and relay.seen == [expected, expected]
+    assert msg["From"] == "onboarding@firm.example" and msg["To"] == "new.hire@firm.example"
+    assert msg["Subject"] == "Welcome, new.hire@firm.example"
+    assert msg.get_payload().strip() == "Your first day is Monday."
+    assert step["output"] == {
+        "message_id": expected,
+        "to": ["new.hire@firm.example"],
+        "refused": [],
+    }
+
+
+def test_bad_addresses_and_headers_fail_the_step_and_send_nothing(mail_runner, team_servers, relay):
+    api, org = mail_runner, new_org(team_servers.backend("sqlite"))
+    _use(relay)
+    text = MAIL.replace("welcome-mail", "bad-mail")
+    assert api.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
+    run = _ended(api, org.token, _start(api, org, "not an address", "bad-mail"))
+    assert run["status"] == "failed" and run["steps"][0]["error"]["code"] == "invalid_input"
+    run = _ended(api, org.token, _start(api, org, "a@b.example\nBcc: all@firm.example", "bad-mail"))
+    assert run["status"] == "failed" and run["steps"][0]["error"]["code"] == "invalid_input"
+    assert relay.seen == []
+
+
+def test_without_a_relay_the_step_says_what_to_set(mail_runner, monkeypatch):
+    from qylon_server.workflows import engine, mail
+    from qylon_server.workflows.actions import ActionError
+
+    monkeypatch.setattr(
+        engine.EngineState,
+        "settings",
+        engine.EngineState.settings.model_copy(update={"smtp_url": None}),
+    )
+    ctx = SimpleNamespace(run_id="run-1", step="welcome", remaining=lambda cap: cap)
+    with pytest.raises(ActionError, match="QYLON_SMTP_URL") as caught:
+        mail.send(ctx, {"to": "a@b.example", "subject": "Hi", "text": "Hello"})
+    assert caught.value.code == "not_configured"
+
+
+@pytest.mark.slow
+def test_a_kill_between_acceptance_and_checkpoint_sends_a_copy_with_the_same_id(tmp_path):
+    """The relay accepts the message and the server dies before DBOS checkpoints the step:
+    started again under its executor id, the server sends the message once more, with
+    the same Message-ID (SMTP cannot be exactly once; docs/workflows.md says so)."""
+    from .test_workflows import _serve, _up
+
+    with sqlite_backend(tmp_path) as backend:
+        org = new_org(backend)
+        port = free_port()
+        api = Api(f"http://127.0.0.1:{port}", backend)
+        procs: list = []
+
+        def kill_first(_msg) -> None:
+            if len(relay.messages) == 1:
+                os.kill(procs[-1].pid, signal.SIGKILL)
+
+        relay = Relay(on_data=kill_first)
+        controller = Controller(relay, hostname="127.0.0.1", port=free_port())
+        controller.start()
+        env = {"QYLON_SMTP_URL": f"smtp://127.0.0.1:{controller.port}"}
+        env["QYLON_MAIL_FROM"] = "onboarding@firm.example"
+        try:
+            procs.append(_serve(backend.url, port, **env))
+            _up(api)
+            assert api.post("/v1/workflows", org.token, json={"text": MAIL}).status_code == 201
+            run_id = _start(api, org, "new.hire@firm.example")
+            procs[-1].wait(30)  # killed by the relay as the message arrived
+            procs.append(_serve(backend.url, port, **env))
+            _up(api)
+            run = _ended(api, org.token, run_id, timeout=60)
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(20)
+            controller.stop()
+            api.http.close()
+        assert run["status"] == "completed", run
+        ids = [m["Message-ID"] for m in relay.messages]
+        assert ids == [f"<{run_id}.welcome@firm.example>"] * 2
