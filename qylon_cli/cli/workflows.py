@@ -253,28 +253,84 @@ def _outcome(item: dict) -> None:
 @app.command()
 def upload(
     file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="A definition (YAML).", show_default=False)
-    ],
+        Path | None,
+        typer.Argument(metavar="[FILE]", help="A definition (YAML).", show_default=False),
+    ] = None,
+    plugin: Annotated[
+        str | None,
+        typer.Option(
+            "--plugin",
+            metavar="NAME",
+            help="Upload the definition an installed plugin ships under this name.",
+        ),
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Upload a definition to the team server (checked there as `validate` checks it, and
     its actions must exist on the server). A name's `version:` is stored once: upload the
-    same file again and nothing changes; change it and raise `version:`.
+    same file again and nothing changes; change it and raise `version:`. With --plugin,
+    the definition comes from an installed plugin (`qylon plugins list` names them).
 
     Example: qylon workflows upload config/workflows/offboard-consultant.yaml
     """
     from ..client import ApiClient
     from ..errors import UsageError
 
-    if not file.is_file():
-        raise UsageError(f"No such file: {file}.", hint="Give the path of a YAML definition.")
-    text = file.read_bytes().decode("utf-8-sig", "replace")
+    if (file is None) == (plugin is None):
+        raise UsageError(
+            "Give a FILE or --plugin NAME (one of them).",
+            hint="e.g. `qylon workflows upload config/workflows/offboard-consultant.yaml`.",
+        )
+    if plugin is not None:
+        from .. import plugins
+
+        shipped = plugins.workflows()
+        if plugin not in shipped:
+            raise UsageError(
+                f"No installed plugin ships a workflow named {plugin!r}.",
+                hint=f"Shipped: {', '.join(sorted(shipped)) or 'none'}.",
+            )
+        text = plugins.workflow_text(plugin)
+    else:
+        if not file.is_file():
+            raise UsageError(f"No such file: {file}.", hint="Give the path of a YAML definition.")
+        text = file.read_bytes().decode("utf-8-sig", "replace")
     with ApiClient.from_credentials() as api:
         item = api.post("/v1/workflows", {"text": text})
     output.emit(
         item,
         lambda c: c.print(f"Uploaded [bold]{item['name']}[/] v{item['version']} ({item['id']})."),
     )
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="The workflow's name.", show_default=False)],
+    version: Annotated[
+        int | None, typer.Option(min=1, help="A version (default: the newest).")
+    ] = None,
+    json: output.JsonOption = False,
+) -> None:
+    """Show a definition uploaded to the team server, with its YAML text.
+
+    Example: qylon workflows show offboard-consultant --version 2
+    """
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        item = api.get(f"/v1/workflows/{name}", version=version)
+
+    def render(c) -> None:
+        from rich.syntax import Syntax
+
+        c.print(f"[bold]{item['name']}[/] v{item['version']}  sha256 {item['sha256'][:12]}")
+        c.print(
+            f"Uploaded {item['created_at']}"
+            + (f": {item['description']}" if item.get("description") else "")
+        )
+        c.print(Syntax(item["text"], "yaml", background_color="default"))
+
+    output.emit(item, render)
 
 
 @app.command("list")

@@ -391,3 +391,24 @@ def test_cancel_and_resume_refuse_what_they_cannot_do(runner, org):
         assert r.status_code == 409, r.text
         missing = runner.post(f"/v1/workflow-runs/run-nope/{verb}", org.token, json={})
         assert missing.status_code == 404
+
+
+def test_upload_a_plugins_definition_and_show_it(runner, org, sample_plugin):
+    env = {
+        **credentials(runner.url, org.token),
+        "PYTHONPATH": str(ROOT / "tests/plugins/sample"),
+    }
+    up = run_qylon("workflows", "upload", "--plugin", "sample.follow_up", "--json", env=env)
+    assert up.code == 0, up.stderr
+    assert up.json["data"]["name"] == "sample.follow_up"
+    shown = run_qylon("workflows", "show", "sample.follow_up", "--json", env=env)
+    assert shown.code == 0, shown.stderr
+    text = (ROOT / "tests/plugins/sample/qylon_sample/workflows/follow_up.yaml").read_text()
+    assert shown.json["data"]["text"] == text and shown.json["data"]["version"] == 1
+    plain = run_qylon("workflows", "show", "sample.follow_up", env=env)
+    assert "contact_id" in plain.stdout
+    assert run_qylon("workflows", "show", "nope", env=env).code == 5
+    assert run_qylon("workflows", "show", "sample.follow_up", "--version", "9", env=env).code == 5
+    unknown = run_qylon("workflows", "upload", "--plugin", "sample.nope", env=env)
+    assert unknown.code == 2 and "sample.follow_up" in unknown.stderr
+    assert run_qylon("workflows", "upload", env=env).code == 2

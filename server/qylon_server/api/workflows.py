@@ -32,6 +32,10 @@ class WorkflowDefinition(BaseModel):
     created_by: str | None = None
 
 
+class WorkflowDefinitionText(WorkflowDefinition):
+    text: str = Field(description="The definition's YAML, as uploaded.")
+
+
 class WorkflowDefinitionPage(BaseModel):
     items: list[WorkflowDefinition]
     total: int
@@ -158,6 +162,19 @@ def list_workflows(
     return WorkflowDefinitionPage(
         items=[definition_out(r) for r in rows], total=total, limit=limit, offset=offset
     )
+
+
+@router.get("/v1/workflows/{name}", response_model=WorkflowDefinitionText)
+def read_workflow(
+    name: Annotated[str, Path(max_length=64)],
+    ctx: Allowed("workflows:read"),
+    version: Annotated[int | None, Query(ge=1, description="The newest when left out.")] = None,
+) -> WorkflowDefinitionText:
+    """One definition with its YAML text: the newest version, or `version`."""
+    row = service.find(ctx.session, name, version)
+    if row is None:
+        raise not_found("Workflow")
+    return WorkflowDefinitionText.model_validate(row, from_attributes=True)
 
 
 @router.post("/v1/workflows/{name}/runs", status_code=202, response_model=WorkflowRun)

@@ -108,6 +108,15 @@ def latest(session: Session, name: str) -> FlowDefinition | None:
     )
 
 
+def find(session: Session, name: str, version: int | None) -> FlowDefinition | None:
+    """Version ``version`` of ``name``, or its newest."""
+    if version is None:
+        return latest(session, name)
+    return session.scalar(
+        select(FlowDefinition).where(FlowDefinition.name == name, FlowDefinition.version == version)
+    )
+
+
 def _inputs(definition: Definition, given: dict) -> dict:
     unknown = sorted(set(given) - set(definition.input))
     if unknown:
@@ -166,14 +175,7 @@ def start(
                     hint="Use a new key for each run.",
                 )
             return previous, False
-    if version is None:
-        row = latest(session, name)
-    else:
-        row = session.scalar(
-            select(FlowDefinition).where(
-                FlowDefinition.name == name, FlowDefinition.version == version
-            )
-        )
+    row = find(session, name, version)
     if row is None:
         raise not_found("Workflow")
     definition = load(row.text, f"{row.name} v{row.version}")
