@@ -374,6 +374,103 @@ def test_a_run_survives_a_sigkill_and_finishes_once(engine, tmp_path):
         assert user["id"]
 
 
+KILLED_TWICE = """
+name: killed-twice
+version: 1
+input:
+  email: {type: string, required: true}
+steps:
+  - name: deactivate
+    action: users.deactivate
+    with: {email: "{{ input.email }}"}
+    compensate:
+      action: users.reactivate
+      with: {email: "{{ input.email }}"}
+  - name: tell
+    action: notify
+    with: {to: "boss@example.com", subject: "{{ input.email }} leaves"}
+    compensate:
+      action: sample.slow
+      with: {seconds: 4}
+  - name: nap
+    sleep: 8s
+  - name: boom
+    action: fail
+    with: {code: conflict}
+"""
+
+
+def _steps_when(api, token, run_id, test, timeout=60) -> tuple[dict, float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api.get(f"/v1/workflow-runs/{run_id}", token).json()
+        steps = {s["name"]: s for s in run["steps"]}
+        if test(steps):
+            return steps, time.monotonic()
+        assert time.monotonic() < deadline, run
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_kills_during_a_sleep_and_a_compensation_lose_nothing(engine, tmp_path):
+    """Killed during a durable sleep, the server sleeps only what was left after its
+    restart (the deadline counts from the first start); killed again during a
+    compensation, it runs that compensation again and the rest once: every change
+    happens once and the run ends compensated."""
+    made = sqlite_backend(tmp_path) if engine == "sqlite" else postgres_backend()
+    env = {
+        "PYTHONPATH": str(ROOT / "tests/plugins/sample"),
+        "QYLON_LOAD_PLUGINS": "agent,server,admin,sample",
+    }
+    with made as backend:
+        org = new_org(backend)
+        port = free_port()
+        api = Api(f"http://127.0.0.1:{port}", backend)
+        proc = _serve(backend.url, port, **env)
+        try:
+            _up(api)
+            email = f"twice-{secrets.token_hex(3)}@acme.example"
+            assert api.post("/v1/users", org.token, json={"email": email}).status_code == 201
+            upload = api.post("/v1/workflows", org.token, json={"text": KILLED_TWICE})
+            assert upload.status_code == 201, upload.text
+            started = api.post(
+                "/v1/workflows/killed-twice/runs", org.token, json={"input": {"email": email}}
+            )
+            run_id = started.json()["id"]
+            _, slept = _steps_when(
+                api, org.token, run_id, lambda s: s.get("nap", {}).get("status") == "sleeping"
+            )
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            proc = _serve(backend.url, port, **env)
+            _up(api)
+            restarted = time.monotonic()
+            _, failed = _steps_when(
+                api, org.token, run_id, lambda s: s.get("boom", {}).get("status") == "failed"
+            )
+            # the 8 s began before the kill: not 8 s again after the restart
+            assert failed - slept < 8 + 3 and failed - restarted < 8, failed - slept
+            time.sleep(1.5)  # inside tell.compensate (4 s)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            proc = _serve(backend.url, port, **env)
+            _up(api)
+            run = wait_for(api, org.token, run_id)
+        finally:
+            proc.terminate()
+            proc.wait(20)
+            api.http.close()
+        assert run["status"] == "compensated", run
+        steps = {s["name"]: s for s in run["steps"]}
+        assert steps["tell.compensate"]["status"] == "completed"
+        assert steps["deactivate.compensate"]["status"] == "completed"
+        actions = _audit_actions(backend, org.id)
+        assert actions.count("user.deactivate") == 1
+        assert actions.count("workflow.notify") == 1
+        assert actions.count("user.reactivate") == 1
+
+
 def api_status(backend, run_id: str) -> str:
     from qylon_server.db import Database
     from qylon_server.models import FlowRun
