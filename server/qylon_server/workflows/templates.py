@@ -26,6 +26,16 @@ def _env():
     return ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 
 
+@lru_cache(maxsize=2048)
+def _expression(text: str):
+    return _env().compile_expression(text, undefined_to_none=False)
+
+
+@lru_cache(maxsize=2048)
+def _template(text: str):
+    return _env().from_string(text)
+
+
 def _native(value: Any) -> Any:
     from jinja2 import Undefined
 
@@ -36,7 +46,7 @@ def evaluate(expression: str, scope: dict) -> Any:
     from jinja2 import TemplateError as JinjaError
 
     try:
-        return _native(_env().compile_expression(expression, undefined_to_none=False)(**scope))
+        return _native(_expression(expression)(**scope))
     except JinjaError as exc:
         raise TemplateError(f"{expression.strip()}: {exc}") from None
 
@@ -55,7 +65,7 @@ def render(value: Any, scope: dict) -> Any:
     if whole and "{{" not in whole[1]:
         return evaluate(whole[1], scope)
     try:
-        return _env().from_string(value).render(**scope)
+        return _template(value).render(**scope)
     except JinjaError as exc:
         raise TemplateError(f"{value.strip()[:200]}: {exc}") from None
 

@@ -1,0 +1,230 @@
+"""Durable workflows on the team server: runs/s and steps/s, and recovery after SIGKILL.
+
+    .venv/bin/python benchmarks/workflows.py [--runs 300] [--pending 1000] [--backends sqlite,postgres]
+
+For each backend, on a fresh database (SQLite file; PostgreSQL: a throw-away database and
+a non-superuser role, dropped afterwards), starts `qylon server start --workers 1` (one
+process that serves and runs workflows, executor `server`) and measures:
+
+- starting runs: --runs runs of a 3-step workflow (three `notify` steps: each one
+  database transaction with an audit event and the run's record, plus DBOS's
+  checkpoint) started over the API from 16 connections, by a server that only queues
+  them (`--workers 2`): runs started per second;
+- running them: the server is started again with `--workers 1`, which runs them:
+  runs/s and steps/s from its /ready until the last run completed;
+- recovery: --pending runs of a 1-step workflow are started while that server runs
+  workflows, it is killed with SIGKILL as soon as the last one is queued (most are
+  unfinished: the column says how many), started again under the same executor id, and
+  timed from the restart until every run has completed.
+
+The load generator runs on the same machine, so on a small machine it competes with the
+server for CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api import database, free_port  # noqa: E402 - the API benchmark's throw-away databases
+
+THREE_STEPS = """
+name: bench-three
+version: 1
+input:
+  n: {type: integer, required: true}
+steps:
+  - name: one
+    action: notify
+    with: {to: "ops@example.com", subject: "run {{ input.n }}: one"}
+  - name: two
+    action: notify
+    with: {to: "ops@example.com", subject: "run {{ input.n }}: two"}
+  - name: three
+    action: notify
+    with: {to: "ops@example.com", subject: "run {{ input.n }}: three"}
+"""
+
+ONE_STEP = """
+name: bench-one
+version: 1
+input:
+  n: {type: integer, required: true}
+steps:
+  - name: one
+    action: notify
+    with: {to: "ops@example.com", subject: "run {{ input.n }}"}
+"""
+
+
+class Server:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.home = Path(tempfile.mkdtemp(prefix="qylon-bench-wf-"))
+        self.proc: subprocess.Popen | None = None
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def setup(self, app_url: str, admin_url: str) -> str:
+        self.env = {
+            **os.environ,
+            "QYLON_HOME": str(self.home),
+            "QYLON_DATABASE_URL": app_url,
+            "QYLON_RATE_LIMIT": "100000000/minute",
+            "QYLON_USER_RATE_LIMIT": "100000000/minute",
+            "QYLON_SECRET_KEY": "bench-" + "k" * 30,
+        }
+        self.env.pop("QYLON_WORKFLOW_EXECUTOR", None)
+        if admin_url != app_url:
+            self.env["QYLON_DATABASE_ADMIN_URL"] = admin_url
+        q = [sys.executable, "-m", "qylon_cli"]
+        subprocess.run([*q, "server", "migrate"], env=self.env, check=True, capture_output=True)
+        init = subprocess.run(
+            [*q, "server", "init", "--org", "Bench", "--admin-email", "b@example.com", "--json"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(init.stdout)["data"]["token"]
+
+    def start(self, workers: int = 1) -> float:
+        """Start the server; the time it answered /ready."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "qylon_cli", "server", "start", "--port", str(self.port)]
+            + ["--workers", str(workers), "--log-level", "warning"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(600):
+            try:
+                if httpx2.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return time.perf_counter()
+            except httpx2.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the server did not start")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(20)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
+async def start_runs(url: str, token: str, name: str, count: int) -> float:
+    """Start ``count`` runs from 16 connections; the seconds it took."""
+    limits = httpx2.Limits(max_connections=16, max_keepalive_connections=16)
+    async with httpx2.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=120
+    ) as client:
+        queue = list(range(count))
+        began = time.perf_counter()
+
+        async def one() -> None:
+            while queue:
+                n = queue.pop()
+                r = await client.post(f"/v1/workflows/{name}/runs", json={"input": {"n": n}})
+                r.raise_for_status()
+
+        await asyncio.gather(*(one() for _ in range(16)))
+        return time.perf_counter() - began
+
+
+def count(c: httpx2.Client, name: str, status: str) -> int:
+    r = c.get("/v1/workflow-runs", params={"status": status, "name": name, "limit": 1})
+    r.raise_for_status()
+    return r.json()["total"]
+
+
+def wait_done(c: httpx2.Client, name: str, total: int, timeout: float = 900) -> float:
+    deadline = time.perf_counter() + timeout
+    while True:
+        done = count(c, name, "completed")
+        if done >= total:
+            return time.perf_counter()
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{done} of {total} runs of {name} completed in {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def run_backend(kind: str, args) -> dict:
+    server = Server(kind)
+    with database(kind, server.home) as (app_url, admin_url):
+        token = server.setup(app_url, admin_url)
+        server.start(workers=2)  # queues runs, runs none
+        out: dict = {}
+        try:
+            c = httpx2.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+            for text in (THREE_STEPS, ONE_STEP):
+                c.post("/v1/workflows", json={"text": text}).raise_for_status()
+            out["enqueue_s"] = asyncio.run(start_runs(server.url, token, "bench-three", args.runs))
+            server.stop()
+            c.close()
+            began = server.start(workers=1)
+            c = httpx2.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+            ended = wait_done(c, "bench-three", args.runs)
+            out["runs_s"] = args.runs / (ended - began)
+            out["steps_s"] = 3 * out["runs_s"]
+
+            asyncio.run(start_runs(server.url, token, "bench-one", args.pending))
+            unfinished = args.pending - count(c, "bench-one", "completed")
+            server.kill()
+            c.close()
+            restarted = time.perf_counter()
+            up = server.start()
+            c = httpx2.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+            done = wait_done(c, "bench-one", args.pending)
+            out["pending_at_kill"] = unfinished
+            out["restart_s"] = up - restarted
+            out["recovery_s"] = done - restarted
+            c.close()
+        finally:
+            server.stop()
+        return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--pending", type=int, default=1000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    print(f"{args.runs} runs of a 3-step workflow; {args.pending} runs pending at a SIGKILL")
+    print(
+        f"{'backend':<10} {'runs/s':>8} {'steps/s':>8} {'started/s':>14} "
+        f"{'unfinished at kill':>19} {'restart s':>10} {'all done s':>11}"
+    )
+    for kind in args.backends.split(","):
+        r = run_backend(kind, args)
+        print(
+            f"{kind:<10} {r['runs_s']:>8.1f} {r['steps_s']:>8.1f} "
+            f"{args.runs / r['enqueue_s']:>14.0f} {r['pending_at_kill']:>19} "
+            f"{r['restart_s']:>10.1f} {r['recovery_s']:>11.1f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
