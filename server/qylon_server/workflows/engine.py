@@ -30,7 +30,8 @@ APP_NAME = "qylon"
 APP_VERSION = "qylon-interpreter-2"  # 2: own retry loop, gates, cancel and timeouts
 QUEUE = "qylon-workflows"
 WORKFLOW = "qylon.run"
-WORKER_CONCURRENCY = 4
+WORKER_CONCURRENCY = 16
+POLL_S = 0.1  # how often a worker looks for queued runs (DBOS: 1 s)
 CLOCK = "clock"  # the topic of waits: a message to it ends a sleep or a backoff early
 
 
@@ -106,7 +107,9 @@ def launch(db: Database, executor_id: str, *, settings: ServerSettings | None = 
 async def start_queue() -> None:
     from dbos import DBOS
 
-    await DBOS.register_queue_async(QUEUE, worker_concurrency=WORKER_CONCURRENCY)
+    await DBOS.register_queue_async(
+        QUEUE, worker_concurrency=WORKER_CONCURRENCY, polling_interval_sec=POLL_S
+    )
 
 
 def shutdown(timeout_s: int = 5) -> None:
