@@ -412,3 +412,70 @@ def test_upload_a_plugins_definition_and_show_it(runner, org, sample_plugin):
     unknown = run_qylon("workflows", "upload", "--plugin", "sample.nope", env=env)
     assert unknown.code == 2 and "sample.follow_up" in unknown.stderr
     assert run_qylon("workflows", "upload", env=env).code == 2
+
+
+ONBOARD = """
+name: open-engagement
+version: 1
+input:
+  email: {type: string, required: true}
+  client: {type: string, required: true}
+steps:
+  - name: person
+    action: users.create
+    with: {email: "{{ input.email }}", given_name: Ana, role: member}
+    compensate:
+      action: users.deactivate
+      with: {user_id: "{{ steps.person.output.id }}"}
+  - name: team
+    action: groups.add_member
+    with: {group: Consultants, email: "{{ input.email }}"}
+    compensate:
+      action: groups.remove_member
+      with: {group: Consultants, email: "{{ input.email }}"}
+  - name: client
+    action: clients.create
+    with: {name: "{{ input.client }}", tags: [engagement]}
+    compensate:
+      action: clients.archive
+      with: {client_id: "{{ steps.client.output.id }}"}
+  - name: approve
+    wait_for: {signal: approve, timeout: 1h}
+"""
+
+
+def test_server_operations_create_and_are_undone(runner, org):
+    """users.create, groups.add_member and clients.create, then a cancel: each is undone
+    by its counterpart (deactivate, remove_member, archive)."""
+    upload(runner, org, ONBOARD)
+    group = runner.post("/v1/groups", org.token, json={"name": "Consultants"})
+    assert group.status_code == 201, group.text
+    email = f"ana-{uuid.uuid4().hex[:6]}@example.com"
+    run_id = start(runner, org, "open-engagement", {"email": email, "client": "Acme Rail"})
+    run = until(runner, org, run_id, step_waiting("approve"))
+    person, client = steps(run)["person"]["output"], steps(run)["client"]["output"]
+    assert person["created"] and person["email"] == email and client["created"]
+    members = runner.get(f"/v1/groups/{group.json()['id']}", org.token).json()["users"]
+    assert email in [m["email"] for m in members]
+
+    assert runner.post(f"/v1/workflow-runs/{run_id}/cancel", org.token, json={}).status_code == 202
+    run = ended(runner, org, run_id)
+    assert run["status"] == "cancelled", run
+    assert user_status(runner, org, person["id"]) == "deactivated"
+    members = runner.get(f"/v1/groups/{group.json()['id']}", org.token).json()["users"]
+    assert email not in [m["email"] for m in members]
+    assert runner.get(f"/v1/clients/{client['id']}", org.token).json()["status"] == "archived"
+
+    # the client exists now: a second run finds it rather than making another
+    again = start(runner, org, "open-engagement", {"email": email, "client": "acme rail"})
+    run = until(runner, org, again, step_waiting("approve"))
+    assert steps(run)["client"]["output"] == {**client, "status": "archived", "created": False}
+    assert steps(run)["person"]["output"]["created"] is False
+    # bad input fails the step, naming the field
+    bad = ended(runner, org, start(runner, org, "open-engagement", {"email": "x", "client": "Y"}))
+    error = steps(bad)["person"]["error"]
+    assert (
+        bad["status"] == "failed"
+        and error["code"] == "invalid_input"
+        and "email" in error["message"]
+    )

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..deps import ActorNotFound, Principal
 from ..errors import CODES, ApiError
-from ..models import ApiKey, User
-from ..services import api_keys, audit, meetings, users
+from ..models import ApiKey, Client, Group, User
+from ..services import api_keys, audit, clients, groups, meetings, users
 
 
 class ActionError(Exception):
@@ -98,20 +98,10 @@ def exists(name: str) -> bool:
 
 def _plugin_input(entry, args: dict) -> Any:
     """The step's parameters as the action's ``input`` model (when it names one)."""
-    from pydantic import ValidationError
-
     from qylon_cli import plugins
 
     model = entry.options.get("input")
-    if model is None:
-        return args
-    try:
-        return plugins.resolve(model).model_validate(args)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'with'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ActionError("invalid_input", problems[:1000]) from None
+    return args if model is None else _model(plugins.resolve(model), args)
 
 
 def _plugin_call(entry, args: dict) -> dict:
@@ -265,6 +255,99 @@ def reassign(ctx: ActionContext, args: dict) -> dict:
         status=None if status == "any" else status,
     )
     return {"count": len(items), "to": to}
+
+
+def _model(model, args: dict):
+    """``args`` as a pydantic model; a mismatch is ``invalid_input`` naming the fields."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(args)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'with'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ActionError("invalid_input", problems[:1000]) from None
+
+
+@action("users.create")
+def create_user(ctx: ActionContext, args: dict) -> dict:
+    """{email, given_name?, family_name?, display_name?, role?, manager_id?, title?,
+    department?, external_id?} → {id, email, status, manager, created}: invites the user;
+    one who exists already is left as they are (``created`` false), so a repeated step
+    changes nothing."""
+    from qylon_cli.schemas import UserInvite
+
+    invite = _model(UserInvite, args)
+    existing = ctx.session.scalar(select(User).where(User.email == invite.email.lower()))
+    if existing is not None:
+        return {**_described(ctx.session, existing), "created": False}
+    user = users.invite(ctx.session, ctx.principal, invite=invite)
+    return {**_described(ctx.session, user), "created": True}
+
+
+def _group(ctx: ActionContext, args: dict) -> Group:
+    name = _text(args, "group")
+    group = ctx.session.get(Group, name) if len(name) <= 36 else None
+    group = group or ctx.session.scalar(select(Group).where(Group.name_key == name.casefold()))
+    if group is None:
+        raise ActionError("not_found", f"Group {name} not found.")
+    return group
+
+
+def _membership(ctx: ActionContext, args: dict, *, add: bool) -> dict:
+    group, user = _group(ctx, args), _user(ctx, args)
+    change = groups.add_member if add else groups.remove_member
+    changed = change(ctx.session, ctx.principal, group=group, user=user)
+    return {"group": group.display_name, "user": user.email, "changed": bool(changed)}
+
+
+@action("groups.add_member")
+def add_member(ctx: ActionContext, args: dict) -> dict:
+    """{group (name or id), email | user_id} → {group, user, changed}"""
+    return _membership(ctx, args, add=True)
+
+
+@action("groups.remove_member")
+def remove_member(ctx: ActionContext, args: dict) -> dict:
+    """{group (name or id), email | user_id} → {group, user, changed}"""
+    return _membership(ctx, args, add=False)
+
+
+def _client(ctx: ActionContext, args: dict) -> Client | None:
+    client_id, name = _text(args, "client_id", required=False), _text(args, "name", required=False)
+    if client_id:
+        return ctx.session.get(Client, client_id) if len(client_id) <= 36 else None
+    if name:
+        return ctx.session.scalar(select(Client).where(func.lower(Client.name) == name.lower()))
+    raise ActionError("invalid_input", "client_id or name is required")
+
+
+@action("clients.create")
+def create_client(ctx: ActionContext, args: dict) -> dict:
+    """{name, domain?, tags?, notes?} → {id, name, status, created}: a client of that name
+    that exists already is left as it is (``created`` false)."""
+    from qylon_cli.schemas import ClientCreate
+
+    body = _model(ClientCreate, args)
+    row = _client(ctx, {"name": body.name.strip()})
+    created = row is None
+    if created:
+        row = clients.create(ctx.session, ctx.principal, body=body)
+    return {"id": row.id, "name": row.name, "status": row.status, "created": created}
+
+
+@action("clients.archive")
+def archive_client(ctx: ActionContext, args: dict) -> dict:
+    """{client_id | name} → {id, name, status}"""
+    row = _client(ctx, args)
+    if row is None:
+        raise ActionError(
+            "not_found", f"Client {args.get('client_id') or args.get('name')} not found."
+        )
+    if row.status != "archived":
+        clients.archive(ctx.session, ctx.principal, row=row)
+    return {"id": row.id, "name": row.name, "status": row.status}
 
 
 @action("notify")
