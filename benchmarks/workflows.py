@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api import database, free_port  # noqa: E402 - the API benchmark's throw-away databases
+from api import database, free_port  # the API benchmark's throw-away databases
 
 THREE_STEPS = """
 name: bench-three
