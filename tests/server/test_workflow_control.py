@@ -479,3 +479,30 @@ def test_server_operations_create_and_are_undone(runner, org):
         and error["code"] == "invalid_input"
         and "email" in error["message"]
     )
+
+
+def test_the_engine_stores_json_never_pickle(runner, org):
+    """DBOS pickles by default; the server's engine writes portable JSON (inputs, step
+    outputs and results), which other tools can read and nothing can smuggle code into."""
+    import json
+
+    from qylon_server.workflows import engine
+    from sqlalchemy import text
+
+    upload(runner, org, GO_ON.replace("name: go-on", "name: go-on-json"))
+    user = make_user(runner, org)
+    run_id = start(runner, org, "go-on-json", {"email": user["email"]})
+    assert ended(runner, org, run_id)["status"] == "completed"
+    with engine.database().engine.connect() as c:
+        (inputs,) = c.execute(
+            text("SELECT inputs FROM workflow_input WHERE workflow_uuid = :id"), {"id": run_id}
+        ).one()
+        outputs = c.execute(
+            text("SELECT output FROM operation_outputs WHERE workflow_uuid = :id"), {"id": run_id}
+        ).scalars()
+        (result,) = c.execute(
+            text("SELECT output FROM workflow_output WHERE workflow_uuid = :id"), {"id": run_id}
+        ).one()
+    assert json.loads(inputs)["positionalArgs"][0]["input"] == {"email": user["email"]}
+    assert [json.loads(o) for o in outputs if o is not None]
+    assert json.loads(result)["status"] == "completed"
