@@ -55,6 +55,8 @@ def across(data: dict) -> list[tuple[tuple, str]]:
 
         return resolve
 
+    if isinstance(data.get("subject"), str):
+        out += _templated(("subject",), data["subject"], resolver(-1, itself=False))
     for index, step in steps.items():
         before = resolver(index, itself=False)
         condition = step.get("if")

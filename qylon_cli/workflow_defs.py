@@ -202,6 +202,12 @@ class Definition(Strict):
     version: int = Field(ge=1)
     description: str | None = None
     input: dict[Identifier, InputField] = Field(default_factory=dict)
+    subject: str | None = Field(
+        None,
+        max_length=500,
+        description="What a run is about, from its input (a template, e.g. "
+        "'{{ input.email }}'): runs are listed and filtered by it.",
+    )
     timeout: Duration | None = None
     steps: list[Step] = Field(min_length=1)
 

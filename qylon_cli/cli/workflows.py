@@ -137,12 +137,13 @@ def _runs(c, items: list[dict], total: int | None = None) -> None:
         c.print("No runs.")
         return
     table = Table(box=None, header_style="bold")
-    for col in ("Run", "Workflow", "Status", "Started", "Error"):
+    for col in ("Run", "Workflow", "Subject", "Status", "Started", "Error"):
         table.add_column(col)
     for i in items:
         table.add_row(
             i["id"],
             f"{i['name']} v{i['version']}",
+            i.get("subject") or "",
             i["status"],
             i["created_at"],
             i.get("error") or "",
@@ -410,6 +411,10 @@ def runs(
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Only runs about this (a definition's `subject:`, e.g. an email)."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200, help="At most this many.")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many.")] = 0,
     paginate: paging.PaginateOption = False,
@@ -417,7 +422,7 @@ def runs(
 ) -> None:
     """List runs on the team server, newest first.
 
-    Example: qylon workflows runs --status failed
+    Example: qylon workflows runs --status failed --subject ana@firm.example
     """
     from ..client import ApiClient
 
@@ -430,6 +435,7 @@ def runs(
             offset=offset,
             status=status,
             name=name,
+            subject=subject,
         )
     paging.emit(page, _runs)
 

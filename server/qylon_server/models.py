@@ -334,6 +334,7 @@ class FlowRun(OrgScoped, Base):
     __table_args__ = (
         UniqueConstraint("org_id", "idempotency_key", name="uq_flow_runs_org_idempotency_key"),
         Index("ix_flow_runs_org_status", "org_id", "status"),
+        Index("ix_flow_runs_org_subject", "org_id", "subject"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -354,3 +355,4 @@ class FlowRun(OrgScoped, Base):
     cancel_requested_at: Mapped[datetime | None]
     resumed_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
+    subject: Mapped[str | None] = mapped_column(String(500))

@@ -198,3 +198,51 @@ def test_a_kill_between_acceptance_and_checkpoint_sends_a_copy_with_the_same_id(
         assert run["status"] == "completed", run
         ids = [m["Message-ID"] for m in relay.messages]
         assert ids == [f"<{run_id}.welcome@firm.example>"] * 2
+
+
+def test_the_shipped_onboarding_runs_end_to_end(mail_runner, team_servers, relay):
+    """config/workflows/onboard-consultant.yaml: the account, the group, the welcome mail,
+    the week's sleep (ended early by the `clock` signal) and the manager's reminder; the
+    run is found by its subject, the new consultant's email."""
+    from pathlib import Path
+
+    from ..conftest import credentials, run_qylon
+
+    api, org = mail_runner, new_org(team_servers.backend("sqlite"))
+    _use(relay)
+    text = (Path(__file__).parents[2] / "config/workflows/onboard-consultant.yaml").read_text()
+    assert api.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
+    assert api.post("/v1/groups", org.token, json={"name": "Consultants"}).status_code == 201
+    boss = api.post("/v1/users", org.token, json={"email": "boss@firm.example", "role": "manager"})
+    assert boss.status_code == 201, boss.text
+    inputs = {
+        "email": "new.hire@firm.example",
+        "name": "Nia Hire",
+        "manager": "boss@firm.example",
+        "group": "Consultants",
+    }
+    r = api.post("/v1/workflows/onboard-consultant/runs", org.token, json={"input": inputs})
+    assert r.status_code == 202, r.text
+    run_id = r.json()["id"]
+    assert r.json()["subject"] == "new.hire@firm.example"
+    deadline = time.monotonic() + 30
+    while True:
+        run = api.get(f"/v1/workflow-runs/{run_id}", org.token).json()
+        first_week = {s["name"]: s for s in run["steps"]}.get("first_week", {})
+        if first_week.get("status") == "sleeping":
+            break
+        assert run["status"] in ("enqueued", "running") and time.monotonic() < deadline, run
+        time.sleep(0.1)
+    (welcome,) = relay.messages
+    assert welcome["To"] == "new.hire@firm.example" and "Nia Hire" in welcome["Subject"]
+    assert "boss@firm.example will check in" in welcome.get_payload()
+    env = credentials(str(api.http.base_url).rstrip("/"), org.token)
+    assert run_qylon("workflows", "signal", run_id, "clock", env=env).code == 0
+    run = _ended(api, org.token, run_id)
+    assert run["status"] == "completed", run
+    listed = api.get("/v1/users", org.token, params={"q": "new.hire"}).json()["items"]
+    (person,) = [u for u in listed if u["email"] == "new.hire@firm.example"]
+    assert person["display_name"] == "Nia Hire" and person["groups"] == ["Consultants"]
+    assert person["manager_id"] == boss.json()["id"]
+    found = run_qylon("workflows", "runs", "--subject", "new.hire@firm.example", "--json", env=env)
+    assert [r["id"] for r in found.json["data"]["items"]] == [run_id]

@@ -73,6 +73,7 @@ class WorkflowRun(BaseModel):
     name: str
     version: int
     status: str
+    subject: str | None = Field(None, description="What the run is about (`subject:`).")
     input: dict
     error: str | None = None
     created_at: datetime
@@ -104,6 +105,7 @@ def run_out(row: FlowRun, *, steps: bool = False) -> WorkflowRun:
         name=row.name,
         version=row.version,
         status=row.status,
+        subject=row.subject,
         input=row.input or {},
         error=row.error,
         created_at=row.created_at,
@@ -214,12 +216,15 @@ def list_runs(
     ctx: Allowed("workflows:read"),
     status: Literal[service.STATUSES] | None = None,
     name: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Annotated[
+        str | None, Query(max_length=500, description="Only runs about this (`subject:`).")
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> WorkflowRunPage:
     """Runs, newest first."""
     rows, total = service.list_runs(
-        ctx.session, status=status, name=name, limit=limit, offset=offset
+        ctx.session, status=status, name=name, subject=subject, limit=limit, offset=offset
     )
     return WorkflowRunPage(
         items=[run_out(r) for r in rows], total=total, limit=limit, offset=offset

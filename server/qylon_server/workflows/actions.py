@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from ..deps import ActorNotFound, Principal
 from ..errors import CODES, ApiError
-from ..models import ApiKey, Client, Group, User
+from ..models import ActionItem, ApiKey, Client, Group, User
 from ..services import api_keys, audit, clients, groups, meetings, users
 
 
@@ -272,13 +272,20 @@ def _model(model, args: dict):
 
 @action("users.create")
 def create_user(ctx: ActionContext, args: dict) -> dict:
-    """{email, given_name?, family_name?, display_name?, role?, manager_id?, title?,
-    department?, external_id?} → {id, email, status, manager, created}: invites the user;
+    """{email, name? (display name), given_name?, family_name?, display_name?, role?,
+    manager? (email) | manager_id?, title?, department?, external_id?} → {id, email,
+    status, manager, created}: invites the user;
     one who exists already is left as they are (``created`` false), so a repeated step
     changes nothing."""
     from qylon_cli.schemas import UserInvite
 
-    invite = _model(UserInvite, args)
+    args = dict(args)
+    if "name" in args:  # a person's name as one string
+        args.setdefault("display_name", args.pop("name"))
+    manager = args.pop("manager", None)
+    if manager:
+        args["manager_id"] = _user(ctx, {"email": manager}).id
+    invite = _model(UserInvite, {k: v for k, v in args.items() if v is not None})
     existing = ctx.session.scalar(select(User).where(User.email == invite.email.lower()))
     if existing is not None:
         return {**_described(ctx.session, existing), "created": False}
@@ -348,6 +355,58 @@ def archive_client(ctx: ActionContext, args: dict) -> dict:
     if row.status != "archived":
         clients.archive(ctx.session, ctx.principal, row=row)
     return {"id": row.id, "name": row.name, "status": row.status}
+
+
+def _email_of(session: Session, name: str | None) -> str | None:
+    """A person named in a meeting (a speaker, an item's owner) as a user's email: the
+    email itself, or the user whose display name or full name it is (case-insensitive)."""
+    if not name or not name.strip():
+        return None
+    name = name.strip()
+    if "@" in name:
+        return name.lower()
+    full = func.lower(
+        func.trim(func.coalesce(User.given_name, "") + " " + func.coalesce(User.family_name, ""))
+    )
+    return session.scalar(
+        select(User.email)
+        .where((func.lower(User.display_name) == name.lower()) | (full == name.lower()))
+        .limit(1)
+    )
+
+
+@action("meetings.get")
+def get_meeting(ctx: ActionContext, args: dict) -> dict:
+    """{id} → {id, title, client, created_at, summary, speakers, attendees, open_items,
+    owners}: ``attendees`` and ``owners`` are emails of the users the speakers and the open
+    items' owners name (names that are nobody's are left out)."""
+    from ..errors import ApiError as NotThere
+
+    meeting_id = _text(args, "id")
+    try:
+        row = meetings.get(ctx.session, ctx.principal, meeting_id)
+    except NotThere:
+        raise ActionError("not_found", f"Meeting {meeting_id} not found.") from None
+    speakers = [s.get("name") or s.get("id") for s in row.speakers or [] if isinstance(s, dict)]
+    items = ctx.session.scalars(
+        select(ActionItem).where(ActionItem.meeting_id == row.id, ActionItem.status == "open")
+    ).all()
+
+    def emails(names) -> list[str]:
+        found = (_email_of(ctx.session, n) for n in names)
+        return sorted({e for e in found if e})
+
+    return {
+        "id": row.id,
+        "title": row.title,
+        "client": row.client_name,
+        "created_at": row.created_at.isoformat(),
+        "summary": row.summary,
+        "speakers": speakers,
+        "attendees": emails(speakers),
+        "open_items": len(items),
+        "owners": emails(i.owner for i in items),
+    }
 
 
 @action("notify")

@@ -20,7 +20,7 @@ from ..db import after_commit
 from ..errors import ApiError, not_found
 from ..models import FlowDefinition, FlowRun, now
 from ..services import audit
-from . import actions, engine
+from . import actions, engine, templates
 
 STATUSES = ("enqueued", "running", "completed", "compensated", "cancelled", "timed_out", "failed")
 STOPPED = ("failed", "cancelled", "timed_out")
@@ -181,6 +181,7 @@ def start(
     definition = load(row.text, f"{row.name} v{row.version}")
     _inputs(definition, inputs)
     run = FlowRun(
+        subject=_subject(definition, inputs),
         id=f"run-{uuid.uuid4()}",
         definition_id=row.id,
         name=row.name,
@@ -227,8 +228,35 @@ def start(
     return run, True
 
 
-def list_runs(session: Session, *, status: str | None, name: str | None, limit: int, offset: int):
+def _subject(definition: Definition, inputs: dict) -> str | None:
+    """The definition's ``subject:`` rendered from the run's input (with defaults)."""
+    if not definition.subject:
+        return None
+    scope = {
+        "input": {
+            **{k: f.default for k, f in definition.input.items() if f.default is not None},
+            **inputs,
+        }
+    }
+    try:
+        value = templates.render(definition.subject, scope)
+    except templates.TemplateError as exc:
+        raise ApiError(422, f"subject: {exc}", code="invalid_input") from None
+    return None if value is None else str(value).strip()[:500] or None
+
+
+def list_runs(
+    session: Session,
+    *,
+    status: str | None,
+    name: str | None,
+    limit: int,
+    offset: int,
+    subject: str | None = None,
+):
     stmt = select(FlowRun)
+    if subject:
+        stmt = stmt.where(FlowRun.subject == subject)
     if status:
         stmt = stmt.where(FlowRun.status == status)
     if name:
