@@ -17,6 +17,10 @@ process that serves and runs workflows, executor `server`) and measures:
   unfinished: the column says how many), started again under the same executor id, and
   timed from the restart until every run has completed.
 
+Beside them, the engine alone: DBOS Transact running the same number of runs of a
+workflow of three no-op steps on the same kind of database, in one process (what the
+interpreter, tenancy, audit and the HTTP API add is the difference).
+
 The load generator runs on the same machine, so on a small machine it competes with the
 server for CPU.
 """
@@ -163,6 +167,57 @@ def wait_done(c: httpx2.Client, name: str, total: int, timeout: float = 900) -> 
         time.sleep(0.1)
 
 
+def raw_dbos(kind: str, runs: int) -> None:
+    """DBOS alone (in this process): ``runs`` runs of three no-op steps; prints runs/s."""
+    from dbos import DBOS, DBOSClient, DBOSPortableJSONSerializer
+    from sqlalchemy import create_engine, event
+
+    home = Path(tempfile.mkdtemp(prefix="qylon-bench-dbos-"))
+    with database(kind, home) as (_app_url, admin_url):
+        engine = create_engine(admin_url)
+        if kind == "sqlite":  # the server's own settings
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(conn, _record):
+                for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+                    conn.execute(f"PRAGMA {pragma}")
+
+        serializer = DBOSPortableJSONSerializer()
+        DBOS(
+            config={
+                "name": "raw",
+                "system_database_url": admin_url,
+                "system_database_engine": engine,
+                "executor_id": "raw",
+                "application_version": "v1",
+                "serializer": serializer,
+                "log_level": "WARNING",
+            }
+        )
+
+        @DBOS.workflow(name="three")
+        def three(n: int) -> int:
+            for k in range(3):
+                DBOS.run_step({"name": f"s{k}"}, lambda: n)
+            return n
+
+        DBOS.launch()
+        DBOS.register_queue("q", worker_concurrency=16, polling_interval_sec=0.1)
+        client = DBOSClient(
+            system_database_engine=engine, serializer=serializer, application_name="raw"
+        )
+        began = time.perf_counter()  # queueing overlaps running (quick next to it)
+        for n in range(runs):
+            client.enqueue({"queue_name": "q", "workflow_name": "three", "app_version": "v1"}, n)
+        while (
+            len(DBOS.list_workflows(status="SUCCESS", load_input=False, load_output=False)) < runs
+        ):
+            time.sleep(0.05)
+        print(json.dumps({"runs_s": runs / (time.perf_counter() - began)}))
+        DBOS.destroy()
+        engine.dispose()
+
+
 def run_backend(kind: str, args) -> dict:
     server = Server(kind)
     with database(kind, server.home) as (app_url, admin_url):
@@ -210,7 +265,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--pending", type=int, default=1000)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--raw-dbos", metavar="KIND", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.raw_dbos:  # a process of its own: DBOS is one per process
+        raw_dbos(args.raw_dbos, args.runs)
+        return
     print(f"{args.runs} runs of a 3-step workflow; {args.pending} runs pending at a SIGKILL")
     print(
         f"{'backend':<10} {'runs/s':>8} {'steps/s':>8} {'started/s':>14} "
@@ -224,6 +283,14 @@ def main() -> None:
             f"{r['restart_s']:>10.1f} {r['recovery_s']:>11.1f}",
             flush=True,
         )
+        raw = subprocess.run(
+            [sys.executable, __file__, "--raw-dbos", kind, "--runs", str(args.runs)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        runs_s = json.loads(raw.stdout.strip().splitlines()[-1])["runs_s"]
+        print(f"{'  DBOS alone, no-op steps':<28} {runs_s:>8.1f} {3 * runs_s:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":
