@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from eventsourcing.persistence import IntegrityError as EventStoreConflict
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,6 +92,17 @@ def install(app: FastAPI) -> None:
             409,
             "conflict",
             "That conflicts with data already stored (a duplicate or a missing reference).",
+        )
+
+    @app.exception_handler(EventStoreConflict)
+    async def _version_clash(_request: Request, exc: EventStoreConflict):
+        log.info("event stream version clash: %s", exc)
+        return respond(
+            409,
+            "version_conflict",
+            "Another request changed the same thing at the same moment; nothing was changed.",
+            "Read it again, then retry.",
+            {"Retry-After": "1"},
         )
 
     @app.exception_handler(DataError)

@@ -48,6 +48,7 @@ ROUTES = [
     ("GET", "/v1/api-keys", None, "member", "read"),
     ("POST", "/v1/api-keys", {"name": "k", "scopes": ["read"]}, "member", "write"),
     ("GET", "/v1/audit-events", None, "admin", "admin"),
+    ("GET", "/v1/events", None, "admin", "admin"),
     ("GET", "/v1/api-keys/{ownkey}", None, "member", "read"),
     ("POST", "/v1/api-keys/{ownkey}/rotate", {"grace_seconds": 3600}, "member", "write"),
     ("POST", "/v1/api-keys/{ownkey}/revoke", None, "member", "write"),

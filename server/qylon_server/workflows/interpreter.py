@@ -37,6 +37,8 @@ from qylon_cli.workflow_defs import (
     seconds,
 )
 
+from ..events import projections
+from ..events import store as event_store
 from ..models import FlowRun, now
 from ..tenancy import acting_as, org_session
 from . import actions, engine, templates
@@ -46,19 +48,13 @@ CLOCK = "clock"  # the topic a sleep waits on: a message to it ends the sleep ea
 
 
 def _record(session, run_id: str, **changes) -> FlowRun:
+    """Record ``changes`` to a run: an event in its stream, applied to its ``flow_runs``
+    row (a projection of those events), in ``session``'s transaction."""
     row = session.get(FlowRun, run_id)
     if row is None:
         raise actions.ActionError("not_found", f"run {run_id} has no flow_runs row")
-    steps = changes.pop("step", None)
-    if steps is not None:
-        name, record = steps
-        merged = dict(row.steps or {})
-        merged[name] = {**merged.get(name, {"seq": len(merged) + 1, "attempts": 0}), **record}
-        row.steps = merged
-    for key, value in changes.items():
-        setattr(row, key, value)
-    row.updated_at = now()
-    return row
+    starter = {"user_id": row.user_id, "key_id": row.key_id}
+    return projections.record_run(session, starter, run_id, changes, row=row)
 
 
 def _attempts(session, run_id: str, name: str) -> int:
@@ -74,6 +70,7 @@ def _attempt(run: dict, name: str, action: str, args: dict) -> dict:
             db, org_id=run["org_id"], user_id=run["user_id"], key_id=run["key_id"]
         ) as ctx:
             ctx.principal.audit_detail = {"run_id": run["run_id"], "step": name}
+            _in_run(ctx.session, run, name)
             attempt = _attempts(ctx.session, run["run_id"], name)
             context = actions.ActionContext(
                 ctx.session, ctx.principal, run["org_id"], run["run_id"], name
@@ -112,6 +109,12 @@ def _attempt(run: dict, name: str, action: str, args: dict) -> dict:
                 ),
             )
         raise error from None
+
+
+def _in_run(session, run: dict, name: str) -> None:
+    """Events a step's action appends (a user deactivated) belong to the run."""
+    session.info[event_store.CORRELATION] = run["run_id"]
+    session.info[event_store.CAUSATION] = f"{run['run_id']}/{name}"
 
 
 def _as_error(exc: Exception) -> actions.ActionError:

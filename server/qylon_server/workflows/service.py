@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from qylon_cli.workflow_defs import Definition, WorkflowInvalid, load
 
 from ..errors import ApiError, not_found
+from ..events import projections
 from ..models import FlowDefinition, FlowRun
 from ..services import audit
 from . import actions, engine
@@ -174,20 +175,22 @@ def start(
         raise not_found("Workflow")
     definition = load(row.text, f"{row.name} v{row.version}")
     _inputs(definition, inputs)
-    run = FlowRun(
-        id=f"run-{uuid.uuid4()}",
-        definition_id=row.id,
-        name=row.name,
-        version=row.version,
-        status="enqueued",
-        input=inputs,
-        steps={},
-        idempotency_key=idempotency_key,
-        request_hash=digest,
-        user_id=principal.user.id,
-        key_id=principal.key.id,
+    run = projections.enqueue_run(  # the run's first event, and its flow_runs row
+        session,
+        principal,
+        f"run-{uuid.uuid4()}",
+        {
+            "definition_id": row.id,
+            "name": row.name,
+            "version": row.version,
+            "status": "enqueued",
+            "input": inputs,
+            "idempotency_key": idempotency_key,
+            "request_hash": digest,
+            "user_id": principal.user.id,
+            "key_id": principal.key.id,
+        },
     )
-    session.add(run)
     session.flush()
     audit.record(
         session,
