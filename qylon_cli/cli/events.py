@@ -93,7 +93,7 @@ def _follow(api, page: dict, filters: dict, interval: float) -> None:
     def show(items: list[dict]) -> None:
         if output.json_mode():
             for item in items:
-                output.emit(item)
+                _line(item)
         elif items:
             table(output.stdout(), items)
 
@@ -104,3 +104,15 @@ def _follow(api, page: dict, filters: dict, interval: float) -> None:
         page = api.get("/v1/events", after=after, limit=1000, **filters)
         show(page["items"])
         after = page["next"]
+
+
+def _line(event: dict) -> None:
+    """One event as one line of JSON (--follow --json), or what --jq makes of it."""
+    import json
+    import sys
+
+    if output.jq_active():
+        output.emit(event)
+        return
+    sys.stdout.write(json.dumps({"data": event}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -229,6 +229,11 @@ def replay(
             finally:
                 if lister is not db:
                     lister.dispose()
+            if not orgs:
+                output.warn(
+                    "No organisations found (on PostgreSQL the app's role sees none without "
+                    "--org): set QYLON_DATABASE_ADMIN_URL, or give --org."
+                )
         try:
             done = [projections.rebuild(db, projection, org_id) for org_id in orgs]
         except LookupError as exc:

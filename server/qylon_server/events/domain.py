@@ -36,7 +36,7 @@ def stream_of(kind: str, ident: str) -> str:
 
 
 class Event(DomainEvent):
-    event_id: uuid.UUID
+    event_id: str  # a UUID's text (cheaper to read back than a transcoded UUID)
     stream: str
     org_id: str
     actor: dict | None

@@ -166,7 +166,15 @@ def _runs_from_events(session: Session) -> dict[str, _Row]:
 def rebuild_runs(session: Session) -> int:
     """Replay the session's organisation's run events from position 0 into ``flow_runs``
     (rows of runs with no events are left as they are); returns how many rows were rebuilt."""
-    rebuilt = _runs_from_events(session)
+    import gc
+
+    paused = gc.isenabled()
+    gc.disable()  # many small dicts stay alive until the end: collections would rescan them
+    try:
+        rebuilt = _runs_from_events(session)
+    finally:
+        if paused:
+            gc.enable()
     existing = set(session.scalars(select(FlowRun.id)))
     fresh = [{c: getattr(r, c) for c in COLUMNS} for r in rebuilt.values()]
     new = [row for row in fresh if row["id"] not in existing]

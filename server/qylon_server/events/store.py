@@ -219,7 +219,7 @@ def append_many(
                 originator_id=oid,
                 originator_version=versions[stream],
                 timestamp=cls.create_timestamp(),
-                event_id=uuid.uuid4(),
+                event_id=str(uuid.uuid4()),
                 stream=stream,
                 org_id=org_id,
                 actor=actor,
