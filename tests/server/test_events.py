@@ -88,6 +88,36 @@ def test_a_version_clash_raises_and_answers_409(backend, db, org):
     assert r.json()["error"]["code"] == "version_conflict"
 
 
+def test_appends_naming_no_version_wait_for_each_other_rather_than_clash(backend, db, org):
+    """Two requests changing the same user at once: the second appends after the first
+    commits (the table lock), with the next version."""
+    import threading
+
+    stream = f"user:{uuid.uuid4()}"
+    appended, go_on = threading.Event(), threading.Event()
+
+    def first():
+        with org_session(db, org.id) as s:
+            s.add(Client(name=f"First {uuid.uuid4().hex[:6]}"))  # holds SQLite's write lock too
+            store.append(s, None, stream, domain.UserCreated, {"email": "a@example.com"})
+            appended.set()
+            go_on.wait(10)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    assert appended.wait(10)
+    threading.Timer(0.5, go_on.set).start()
+    with org_session(db, org.id) as s:
+        s.add(Client(name=f"Second {uuid.uuid4().hex[:6]}"))
+        store.append(s, None, stream, domain.UserDeactivated, {"email": "a@example.com"})
+    worker.join()
+    with org_session(db, org.id) as s:
+        assert [type(r.event).TYPE for r in store.read(s, stream=stream)] == [
+            "user.created",
+            "user.deactivated",
+        ]
+
+
 def test_the_events_table_is_append_only_and_tenant_scoped(backend, db, org, other_org):
     with org_session(db, other_org.id) as s:
         store.append(s, None, f"user:{uuid.uuid4()}", domain.UserCreated, {"email": "b@x.example"})

@@ -51,7 +51,12 @@ def list_events(
         list[str] | None, Query(max_length=100, description="e.g. user.deactivated (repeatable)")
     ] = None,
     after: Annotated[
-        int, Query(ge=0, description="Only events after this position (0: from the start).")
+        int,
+        Query(
+            ge=0,
+            le=2**63 - 1,
+            description="Only events after this position (0: from the start).",
+        ),
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events.")] = 100,
     last: Annotated[

@@ -28,7 +28,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.models import StoredEventRecord
-from sqlalchemy import Column, Index, String, event, func, select
+from sqlalchemy import Column, Index, String, event, func, select, text
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session
 
@@ -209,6 +209,12 @@ def append_many(
     versions: dict[str, int] = dict(expected_versions or {})
     made: list[domain.Event] = []
     session.flush()  # the caller's rows first: a clash below is the stream's, not theirs
+    if session.get_bind().dialect.name == "postgresql" and any(
+        stream not in versions for stream, _, _ in items
+    ):
+        # the lock the recorder takes anyway, taken before reading the heads: appends
+        # that name no version then never clash with one committed meanwhile
+        session.execute(text(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE"))
     for stream, cls, data in items:
         oid = domain.originator_id(org_id, stream)
         if stream not in versions:
