@@ -165,20 +165,26 @@ def _runs_from_events(session: Session) -> dict[str, _Row]:
 
 def rebuild_runs(session: Session) -> int:
     """Replay the session's organisation's run events from position 0 into ``flow_runs``
-    (rows of runs with no events are left as they are); returns how many rows were rebuilt."""
+    (rows of runs with no events are left as they are; rows already right are not
+    rewritten); returns how many rows were rebuilt."""
     import gc
 
     paused = gc.isenabled()
     gc.disable()  # many small dicts stay alive until the end: collections would rescan them
     try:
-        rebuilt = _runs_from_events(session)
+        return _rebuild_runs(session)
     finally:
         if paused:
             gc.enable()
-    existing = set(session.scalars(select(FlowRun.id)))
+
+
+def _rebuild_runs(session: Session) -> int:
+    rebuilt = _runs_from_events(session)
+    columns = [getattr(FlowRun, c) for c in COLUMNS]
+    existing = {r.id: r._asdict() for r in session.execute(select(*columns))}
     fresh = [{c: getattr(r, c) for c in COLUMNS} for r in rebuilt.values()]
     new = [row for row in fresh if row["id"] not in existing]
-    changed = [row for row in fresh if row["id"] in existing]
+    changed = [row for row in fresh if row["id"] in existing and row != existing[row["id"]]]
     for first in range(0, len(new), 1000):
         session.execute(insert(FlowRun), new[first : first + 1000])
     for first in range(0, len(changed), 1000):  # by primary key; the ids are this org's
