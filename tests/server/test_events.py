@@ -511,3 +511,28 @@ def test_a_runs_events_tell_its_story_and_replay_to_its_row(team_servers):
         assert snapshot(db, org.id) == live
     finally:
         db.dispose()
+
+
+def test_meetings_stored_and_deleted_are_events(server, org):
+    api = Api(server.url)
+    meeting_id = str(uuid.uuid4())
+    body = {
+        "id": meeting_id,
+        "title": "Weekly sync",
+        "created_at": "2026-11-20T10:00:00Z",
+        "duration_s": 60.0,
+        "speakers": [{"id": "SPEAKER_1", "name": "Ana", "talk_time_s": 30.0}],
+        "segments": [{"start": 0.0, "end": 2.5, "speaker": "SPEAKER_1", "text": "Hi."}],
+        "action_items": [{"id": "a1", "owner": "Ana", "task": "Send it", "status": "open"}],
+    }
+    assert api.put(f"/v1/meetings/{meeting_id}", org.token, json=body).status_code == 201
+    assert api.put(f"/v1/meetings/{meeting_id}", org.token, json=body).status_code == 200
+    changed = {**body, "title": "Weekly sync (edited)"}
+    assert api.put(f"/v1/meetings/{meeting_id}", org.token, json=changed).status_code == 200
+    assert api.call("DELETE", f"/v1/meetings/{meeting_id}", org.token).status_code == 204
+    items = api.get("/v1/events", org.token, params={"stream": f"meeting:{meeting_id}"}).json()
+    story = [(e["type"], e["data"].get("created")) for e in items["items"]]
+    # the same content again changed nothing, so it is no event
+    assert story == [("meeting.stored", True), ("meeting.stored", False), ("meeting.deleted", None)]
+    assert items["items"][0]["data"]["action_items"] == 1
+    api.http.close()
