@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 from eventsourcing.application import Application
@@ -73,34 +73,35 @@ class Ledger(Application):
 
 
 class _EngineOnly:
-    """What the recorder is given as its "scoped session": only the engine (for its
-    dialect). Every write passes the request's session explicitly; reads are ours."""
+    """What the recorder is given as its "scoped session": it only asks it for the engine,
+    and of the engine only its dialect's name (to lock the table and NOTIFY on
+    PostgreSQL). Every write passes the request's session explicitly; reads are ours."""
 
-    def __init__(self, engine):
-        self.engine = engine
+    def __init__(self, dialect: str):
+        self.dialect = SimpleNamespace(name=dialect)
 
     def get_bind(self, *_a, **_k):
-        return self.engine
+        return self
 
     def __getattr__(self, name):
         raise RuntimeError("the event store is used through a request's session only")
 
 
 _pending = threading.local()
-_ledgers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ledgers: dict[str, Ledger] = {}
 _lock = threading.Lock()
 
 
 def _session_for_factory():  # SQLALCHEMY_SCOPED_SESSION_TOPIC
-    return _EngineOnly(_pending.engine)
+    return _EngineOnly(_pending.dialect)
 
 
-def ledger(engine) -> Ledger:
-    """The ledger of one database engine (one per engine: the recorder keeps its dialect)."""
+def ledger(dialect: str) -> Ledger:
+    """The ledger for one SQL dialect (``sqlite``, ``postgresql``): the recorder keeps it."""
     with _lock:
-        found = _ledgers.get(engine)
+        found = _ledgers.get(dialect)
         if found is None:
-            _pending.engine = engine
+            _pending.dialect = dialect
             try:
                 found = Ledger(
                     env={
@@ -113,13 +114,13 @@ def ledger(engine) -> Ledger:
                     }
                 )
             finally:
-                _pending.engine = None
-            _ledgers[engine] = found
+                _pending.dialect = None
+            _ledgers[dialect] = found
         return found
 
 
 def ledger_for(session: Session) -> Ledger:
-    return ledger(session.get_bind())
+    return ledger(session.get_bind().dialect.name)
 
 
 def record_class(session: Session):
