@@ -114,9 +114,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _contended(_request: Request, exc: OperationalError):
-        if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001") or "database is locked" in str(
-            exc.orig
-        ):
+        # deadlock, serialization failure, lock wait timed out (lock_timeout: event appends)
+        if getattr(exc.orig, "sqlstate", None) in (
+            "40P01",
+            "40001",
+            "55P03",
+        ) or "database is locked" in str(exc.orig):
             log.info("transaction lost a race: %s", exc.orig)
             return respond(
                 409,

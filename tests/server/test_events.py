@@ -118,6 +118,37 @@ def test_appends_naming_no_version_wait_for_each_other_rather_than_clash(backend
         ]
 
 
+def test_an_append_waits_a_limited_time_for_the_table_lock(team_servers, monkeypatch):
+    """PostgreSQL: a transaction holding the events table's lock too long makes another
+    append fail (55P03, answered 409 try_again) instead of hanging."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    backend = team_servers.backend("postgres")  # SQLite: one writer, its own busy timeout
+    org, db = new_org(backend), Database(backend.url)
+    monkeypatch.setattr(store, "LOCK_TIMEOUT", "300ms")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with org_session(db, org.id) as s:
+            store.append(s, None, f"user:{uuid.uuid4()}", domain.UserCreated, {})
+            holding.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(OperationalError) as caught, org_session(db, org.id) as s:
+            store.append(s, None, f"user:{uuid.uuid4()}", domain.UserCreated, {})
+        assert caught.value.orig.sqlstate == "55P03"
+    finally:
+        release.set()
+        worker.join()
+        db.dispose()
+
+
 def test_the_events_table_is_append_only_and_tenant_scoped(backend, db, org, other_org):
     with org_session(db, other_org.id) as s:
         store.append(s, None, f"user:{uuid.uuid4()}", domain.UserCreated, {"email": "b@x.example"})

@@ -40,6 +40,7 @@ TABLE = "qylonevents_events"
 CORRELATION = "events.correlation_id"  # session.info: the correlation id of what it appends
 CAUSATION = "events.causation_id"  # session.info: the command or event that caused them
 _STAMP = "events.stamp"
+LOCK_TIMEOUT = "5s"  # the longest an append waits for another transaction's
 
 
 class QylonEventRecord(StoredEventRecord):
@@ -216,7 +217,7 @@ def append_many(
     ):
         # the lock the recorder takes anyway, taken before reading the heads: appends
         # that name no version then never clash with one committed meanwhile
-        session.execute(text(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE"))
+        _lock_table(session)
     for stream, cls, data in items:
         oid = domain.originator_id(org_id, stream)
         if stream not in versions:
@@ -238,6 +239,8 @@ def append_many(
         )
     session.info[_STAMP] = correlation
     try:
+        if session.get_bind().dialect.name == "postgresql":
+            _lock_table(session)  # with a time limit (the recorder's own has none)
         ledger_for(session).save(*made, session=session)
     except SQLIntegrityError as exc:
         raise VersionClash(
@@ -249,6 +252,14 @@ def append_many(
 
 
 # ------------------------------------------------------------------------------ reading
+
+
+def _lock_table(session: Session) -> None:
+    """Take the table lock of an append, waiting at most ``LOCK_TIMEOUT``: a transaction
+    that holds it too long makes the others fail (409, retry) rather than hang."""
+    session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    session.execute(text(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE"))
+    session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
 
 
 class Recorded:
