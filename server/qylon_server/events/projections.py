@@ -212,14 +212,15 @@ def rebuild(db, projection: str, org_id: str) -> dict[str, Any]:
     (on PostgreSQL row-level security shows it only its own events)."""
     import time
 
-    from ..tenancy import org_session
+    from ..db import set_org
 
     if projection not in PROJECTIONS:
         raise KeyError(projection)
     started = time.perf_counter()
     from ..models import Organisation
 
-    with org_session(db, org_id) as session:
+    with db.session(None) as session:  # as tenancy.org_session, which sits above this layer
+        set_org(session, org_id)
         if session.get(Organisation, org_id) is None:
             raise LookupError(f"no organisation {org_id}")
         rows = PROJECTIONS[projection](session)
