@@ -372,6 +372,27 @@ def test_replay_gives_the_live_rows_after_random_operations_in_two_orgs(
         assert {r.event.org_id for r in store.walk(s, types=domain.RUN_TYPES)} == {other_org.id}
     assert snapshot(db, other_org.id) == live[other_org.id]
 
+    # a run started before the event store (no enqueued event) keeps its row as it is
+    with org_session(db, org.id) as s:
+        older = FlowRun(
+            id=f"run-{uuid.uuid4()}",
+            definition_id=s.scalar(select(FlowDefinition.id).limit(1)),
+            name="older",
+            version=1,
+            status="running",
+            input={},
+            steps={},
+            user_id=org.owner_id,
+            key_id="key",
+        )
+        s.add(older)
+        s.flush()
+        interpreter._record(s, older.id, status="completed", finished_at=interpreter.now())
+    before = snapshot(db, org.id)
+    with org_session(db, org.id) as s:
+        projections.rebuild_runs(s)
+    assert snapshot(db, org.id) == before
+
     unknown = run_qylon("server", "replay", "nothing", "--json", env=env)
     assert unknown.code == 3 and "flow_runs" in unknown.json["error"]["hint"]
     missing = run_qylon(

@@ -156,9 +156,14 @@ class _Row:
 
 def _runs_from_events(session: Session) -> dict[str, _Row]:
     rows: dict[str, _Row] = {}
+    older: set[str] = set()  # runs started before the event store: their rows stay
     for recorded in store.walk(session, types=domain.RUN_TYPES):
         event = recorded.event
         run_id = event.stream.split(":", 1)[1]
+        if run_id not in rows and not isinstance(event, domain.RunEnqueued):
+            older.add(run_id)
+        if run_id in older:
+            continue
         rows[run_id] = apply(rows.get(run_id), event, make=_Row)
     return rows
 
