@@ -59,6 +59,10 @@ def json_mode() -> bool:
     return _state["json"]
 
 
+def jq_active() -> bool:
+    return _state["jq"] is not None
+
+
 def interactive() -> bool:
     """True when it is fine to prompt: a terminal, no --json, not in CI."""
     return not _state["json"] and not os.environ.get("CI") and sys.stdin.isatty()

@@ -411,3 +411,33 @@ class AuditEvent(BaseModel):
 
 class AuditEventPage(Page[AuditEvent]):
     pass
+
+
+class DomainEvent(BaseModel):
+    """One event of the server's event store (``GET /v1/events``)."""
+
+    position: int = Field(description="Its place in the organisation's log (the cursor).")
+    id: str
+    stream: str = Field(description="The aggregate it belongs to, e.g. workflow_run:run-...")
+    version: int = Field(description="Its version within the stream, from 1.")
+    type: str = Field(description="e.g. user.deactivated, workflow_run.step_completed")
+    class_version: int
+    time: datetime
+    org_id: str
+    actor: dict | None = Field(None, description="{user_id, key_id}; null for the system.")
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    data: dict = Field(default_factory=dict)
+
+
+class DomainEventPage(BaseModel):
+    """A page of events in position order. A cursor page: pass ``next`` as ``after`` for
+    the following one (it is ``after`` again when nothing is new; a page shorter than
+    ``limit`` is the end for now); ``total`` is not counted (null) and ``offset`` is 0."""
+
+    items: list[DomainEvent]
+    total: int | None = None
+    limit: int
+    offset: int = 0
+    after: int
+    next: int

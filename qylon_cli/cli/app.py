@@ -8,7 +8,7 @@ import typer
 
 from .. import __version__, output, plugins
 from ..errors import MissingPart
-from . import api, completion, finish, workflows
+from . import api, completion, events, finish, workflows
 
 # Command groups that belong to parts installed separately, and the extra that brings each.
 PARTS = {
@@ -81,6 +81,7 @@ def build_app() -> typer.Typer:
     app.command("completion")(completion.completion)
     app.command("api")(api.api)
     app.add_typer(workflows.app, name="workflows")
+    app.add_typer(events.app, name="events")
     for name, (part, help_text) in PARTS.items():
         if name not in registered:
             _add_missing(app, name, part, help_text)

@@ -550,3 +550,30 @@ def signal(
     with ApiClient.from_credentials() as api:
         item = api.post(f"/v1/workflow-runs/{run_id}/signals/{name}", body)
     output.emit(item, lambda c: c.print(f"Sent {name} to {item['id']} ({item['status']})."))
+
+
+@app.command()
+def history(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run's id.", show_default=False)],
+    json: output.JsonOption = False,
+) -> None:
+    """Show a run's events in order (the event store's `workflow_run:RUN` stream): when it
+    was queued and started, each step's attempts, outcome and compensation, how it ended.
+
+    Example: qylon workflows history run-4f1c0d2e-... --json
+    """
+    from ..client import ApiClient
+    from .events import table
+
+    items: list[dict] = []
+    with ApiClient.from_credentials() as api:
+        after = 0
+        while True:
+            page = api.get("/v1/events", stream=f"workflow_run:{run_id}", after=after, limit=1000)
+            items += page["items"]
+            if len(page["items"]) < 1000:
+                break
+            after = page["next"]
+        if not items:
+            api.get(f"/v1/workflow-runs/{run_id}")  # no such run: its 404
+    output.emit_list(items, lambda c, shown: table(c, shown, stream=False))

@@ -18,6 +18,7 @@ from .api import (
     api_keys,
     audit_events,
     clients,
+    events,
     groups,
     meetings,
     users,
@@ -92,6 +93,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         groups,
         api_keys,
         audit_events,
+        events,
         workflows,
     ):
         app.include_router(module.router)

@@ -1,4 +1,4 @@
-"""`qylon server ...`: migrate, init, start.
+"""`qylon server ...`: migrate, init, start, replay.
 
 Light at import: fastapi, sqlalchemy and uvicorn are imported inside the commands.
 """
@@ -188,6 +188,65 @@ def start(
         proxy_headers=False,
         server_header=False,  # proxies: QYLON_TRUSTED_PROXIES
         limit_concurrency=settings.max_concurrent_requests + 20,
+    )
+
+
+@app.command()
+def replay(
+    projection: Annotated[str, typer.Argument(help="The projection to rebuild: flow_runs.")],
+    org: Annotated[
+        str | None, typer.Option("--org", help="Only this organisation (its id).")
+    ] = None,
+    database_url: DbOption = None,
+    json: output.JsonOption = False,
+) -> None:
+    """Rebuild a projection from the event store, from position 0 (each organisation in a
+    transaction of its own, as the app's role).
+
+    Example: qylon server replay flow_runs --org 5f0c...
+    """
+    from qylon_cli.errors import NotFound
+
+    from . import migrate as mig
+    from .db import Database
+    from .events import projections
+
+    if projection not in projections.PROJECTIONS:
+        raise InvalidInput(
+            f"Unknown projection {projection!r}.",
+            hint=f"Projections: {', '.join(projections.PROJECTIONS)}.",
+        )
+    settings = _settings(database_url)
+    db = Database(settings.database_url)
+    try:
+        mig.require_current(db.engine, settings.database_url)
+        if org:
+            orgs = [org]
+        else:
+            lister = Database(settings.database_admin_url) if settings.database_admin_url else db
+            try:
+                orgs = projections.organisations(lister)
+            finally:
+                if lister is not db:
+                    lister.dispose()
+            if not orgs:
+                output.warn(
+                    "No organisations found (on PostgreSQL the app's role sees none without "
+                    "--org): set QYLON_DATABASE_ADMIN_URL, or give --org."
+                )
+        try:
+            done = [projections.rebuild(db, projection, org_id) for org_id in orgs]
+        except LookupError as exc:
+            raise NotFound(f"{exc}.", hint="Give an organisation's id to --org.") from None
+    finally:
+        db.dispose()
+    data = {"projection": projection, "organisations": done}
+    output.emit(
+        data,
+        lambda c: c.print(
+            f"Rebuilt {projection}: {sum(d['rows'] for d in done)} rows "
+            f"in {len(done)} organisation(s)."
+        ),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from eventsourcing.persistence import IntegrityError as EventStoreConflict
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -93,6 +94,17 @@ def install(app: FastAPI) -> None:
             "That conflicts with data already stored (a duplicate or a missing reference).",
         )
 
+    @app.exception_handler(EventStoreConflict)
+    async def _version_clash(_request: Request, exc: EventStoreConflict):
+        log.info("event stream version clash: %s", exc)
+        return respond(
+            409,
+            "version_conflict",
+            "Another request changed the same thing at the same moment; nothing was changed.",
+            "Read it again, then retry.",
+            {"Retry-After": "1"},
+        )
+
     @app.exception_handler(DataError)
     async def _bad_data(_request: Request, exc: DataError):
         log.info("data error: %s", exc.orig)
@@ -102,9 +114,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _contended(_request: Request, exc: OperationalError):
-        if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001") or "database is locked" in str(
-            exc.orig
-        ):
+        # deadlock, serialization failure, lock wait timed out (lock_timeout: event appends)
+        if getattr(exc.orig, "sqlstate", None) in (
+            "40P01",
+            "40001",
+            "55P03",
+        ) or "database is locked" in str(exc.orig):
             log.info("transaction lost a race: %s", exc.orig)
             return respond(
                 409,

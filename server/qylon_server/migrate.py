@@ -31,6 +31,9 @@ DBOS_TABLES = frozenset({
     "dbos_migrations",
 })  # fmt: skip
 DBOS_PREFIXES = ("workflow_", "dbos_")
+# The event store's table: described by eventsourcing's recorder, not by our models
+# (migration 0009 freezes its DDL).
+RECORDER_TABLES = frozenset({"qylonevents_events"})
 
 
 def foreign_table(name: str) -> bool:
@@ -41,13 +44,14 @@ def foreign_table(name: str) -> bool:
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Autogenerate compares our tables only: DBOS's, and their indexes, are left alone.
     A table of ours that no model describes any more is still reported (to be dropped)."""
-    if type_ == "table" and reflected and compare_to is None and foreign_table(name):
+    owned_elsewhere = foreign_table(name) or name in RECORDER_TABLES
+    if type_ == "table" and reflected and compare_to is None and owned_elsewhere:
         return False
     table = getattr(obj, "table", None)
     return not (
         type_ in ("index", "unique_constraint", "column")
         and table is not None
-        and foreign_table(table.name)
+        and (foreign_table(table.name) or table.name in RECORDER_TABLES)
     )
 
 

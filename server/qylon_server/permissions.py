@@ -21,6 +21,7 @@ ADMIN = MANAGER | {
     "users:write",
     "api_keys:admin",
     "audit:read",
+    "events:read",
     "workflows:run",
     "workflows:admin",
 }

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from qylon_cli.schemas import ClientCreate, ClientUpdate
 
 from ..errors import ApiError
+from ..events import append, domain, stream_of
 from ..models import Client, now
 from ..models import Meeting as MeetingRow
 from . import audit
@@ -59,6 +60,13 @@ def create(session: Session, principal, *, body: ClientCreate) -> Client:
         target_type="client",
         target_id=row.id,
         detail={"name": name},
+    )
+    append(
+        session,
+        principal,
+        stream_of("client", row.id),
+        domain.ClientCreated,
+        {"name": name, "domain": row.domain},
     )
     return row
 

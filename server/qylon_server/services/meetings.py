@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from qylon_cli.schemas import ActionItemUpdate, Meeting, MeetingStored
 
 from ..errors import ApiError, not_found
+from ..events import append, domain, stream_of
 from ..models import ActionItem as ItemRow
 from ..models import Client as ClientRow
 from ..models import Meeting as MeetingRow
@@ -179,6 +180,9 @@ def put(session: Session, principal, meeting_id: str, body: Meeting) -> MeetingS
         target_type="meeting",
         target_id=meeting_id,
     )
+    data = {"created": created, "content_hash": digest, "client_id": row.client_id}
+    data["action_items"] = len(body.action_items)
+    append(s, principal, stream_of("meeting", meeting_id), domain.MeetingStored, data)
     return MeetingStored(id=meeting_id, created=created, changed=True, client_id=row.client_id)
 
 
@@ -190,6 +194,7 @@ def delete(session: Session, principal, meeting_id: str) -> None:
     )
     session.delete(row)
     audit.record(session, principal, "meeting.delete", target_type="meeting", target_id=row.id)
+    append(session, principal, stream_of("meeting", row.id), domain.MeetingDeleted, {})
 
 
 def set_item_status(

@@ -46,6 +46,8 @@ from qylon_cli.workflow_defs import (
     seconds,
 )
 
+from ..events import projections
+from ..events import store as event_store
 from ..models import FlowRun, now
 from ..tenancy import acting_as, org_session
 from . import actions, engine, templates
@@ -55,19 +57,13 @@ CLOCK = engine.CLOCK
 
 
 def _record(session, run_id: str, **changes) -> FlowRun:
+    """Record ``changes`` to a run: an event in its stream, applied to its ``flow_runs``
+    row (a projection of those events), in ``session``'s transaction."""
     row = session.get(FlowRun, run_id)
     if row is None:
         raise actions.ActionError("not_found", f"run {run_id} has no flow_runs row")
-    steps = changes.pop("step", None)
-    if steps is not None:
-        name, record = steps
-        merged = dict(row.steps or {})
-        merged[name] = {**merged.get(name, {"seq": len(merged) + 1, "attempts": 0}), **record}
-        row.steps = merged
-    for key, value in changes.items():
-        setattr(row, key, value)
-    row.updated_at = now()
-    return row
+    starter = {"user_id": row.user_id, "key_id": row.key_id}
+    return projections.record_run(session, starter, run_id, changes, row=row)
 
 
 def _attempts(session, run_id: str, name: str) -> int:
@@ -75,7 +71,7 @@ def _attempts(session, run_id: str, name: str) -> int:
     return int(((row.steps or {}).get(name) or {}).get("attempts", 0)) + 1
 
 
-def _run_deadline(row: FlowRun, limits: dict) -> float | None:
+def _run_deadline(session, row: FlowRun, limits: dict) -> float | None:
     """The run's deadline (epoch seconds): its timeout counted from its start, or from its
     latest resume. Recorded in ``deadline_at`` for readers."""
     if not limits.get("run_timeout"):
@@ -85,7 +81,7 @@ def _run_deadline(row: FlowRun, limits: dict) -> float | None:
         since = max(since, _epoch(row.resumed_at))
     deadline = since + limits["run_timeout"]
     if row.deadline_at is None or abs(_epoch(row.deadline_at) - deadline) > 0.001:
-        row.deadline_at = datetime.fromtimestamp(deadline, UTC)
+        _record(session, row.id, deadline_at=datetime.fromtimestamp(deadline, UTC))
     return deadline
 
 
@@ -98,13 +94,16 @@ def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
     and the run's deadline (a resumed run's counts from its resume); ``record`` updates a
     step on the way. The answer is checkpointed, so a recovered run decides the same way."""
     with org_session(engine.database(), run["org_id"]) as session:
-        row = _record(session, run["run_id"], **({"step": record} if record else {}))
+        row = session.get(FlowRun, run["run_id"])
+        changes = {"step": record} if record else {}
         if row.status == "enqueued":  # resumed
-            row.status = "running"
+            changes["status"] = "running"
+        if changes:
+            _record(session, run["run_id"], **changes)
         return {
             "now": time.time(),
             "cancel": row.cancel_requested_at is not None,
-            "deadline": _run_deadline(row, limits),
+            "deadline": _run_deadline(session, row, limits),
         }
 
 
@@ -121,12 +120,13 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dic
             db, org_id=run["org_id"], user_id=run["user_id"], key_id=run["key_id"]
         ) as ctx:
             ctx.principal.audit_detail = {"run_id": run["run_id"], "step": name}
+            _in_run(ctx.session, run, name)
             row = ctx.session.get(FlowRun, run["run_id"])
             begun = time.time()
             if limits.get("forward"):
                 if row is not None and row.cancel_requested_at is not None:
                     raise actions.ActionError("cancelled", "the run was cancelled")
-                run_deadline = _run_deadline(row, limits) if row is not None else None
+                run_deadline = _run_deadline(ctx.session, row, limits) if row is not None else None
                 if run_deadline is not None and begun >= run_deadline:
                     raise actions.ActionError("run_timeout", "the run's timeout passed")
                 deadline = run_deadline
@@ -177,6 +177,12 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dic
                 }
             _record(session, run["run_id"], step=(name, record))
         raise error from None
+
+
+def _in_run(session, run: dict, name: str) -> None:
+    """Events a step's action appends (a user deactivated) belong to the run."""
+    session.info[event_store.CORRELATION] = run["run_id"]
+    session.info[event_store.CAUSATION] = f"{run['run_id']}/{name}"
 
 
 def _as_error(exc: Exception) -> actions.ActionError:

@@ -18,6 +18,7 @@ from qylon_cli.workflow_defs import Definition, WorkflowInvalid, load
 
 from ..db import after_commit
 from ..errors import ApiError, not_found
+from ..events import projections
 from ..models import FlowDefinition, FlowRun, now
 from ..services import audit
 from . import actions, engine, templates
@@ -180,21 +181,23 @@ def start(
         raise not_found("Workflow")
     definition = load(row.text, f"{row.name} v{row.version}")
     _inputs(definition, inputs)
-    run = FlowRun(
-        subject=_subject(definition, inputs),
-        id=f"run-{uuid.uuid4()}",
-        definition_id=row.id,
-        name=row.name,
-        version=row.version,
-        status="enqueued",
-        input=inputs,
-        steps={},
-        idempotency_key=idempotency_key,
-        request_hash=digest,
-        user_id=principal.user.id,
-        key_id=principal.key.id,
+    run = projections.enqueue_run(  # the run's first event, and its flow_runs row
+        session,
+        principal,
+        f"run-{uuid.uuid4()}",
+        {
+            "definition_id": row.id,
+            "name": row.name,
+            "version": row.version,
+            "status": "enqueued",
+            "input": inputs,
+            "subject": _subject(definition, inputs),
+            "idempotency_key": idempotency_key,
+            "request_hash": digest,
+            "user_id": principal.user.id,
+            "key_id": principal.key.id,
+        },
     )
-    session.add(run)
     session.flush()
     audit.record(
         session,
@@ -317,7 +320,7 @@ def cancel(session: Session, principal, client, *, run_id: str) -> FlowRun:
     if run.status in FINISHED:
         raise ApiError(409, f"The run has already ended ({run.status}).", code="conflict")
     if run.cancel_requested_at is None:
-        run.cancel_requested_at = now()
+        projections.record_run(session, principal, run.id, {"cancel_requested_at": now()}, run)
         # wake a wait: a sleep and a retry's backoff listen on the clock, wait_for on its signal
         topics = {engine.CLOCK} | {
             s["signal"]
@@ -413,11 +416,14 @@ def resume(session: Session, principal, client, *, run_id: str) -> FlowRun:
             code="conflict",
             hint="Resume a failed, cancelled or timed-out run, or one the engine gave up on.",
         )
-    run.status = "enqueued"
-    run.error = None
-    run.finished_at = None
-    run.cancel_requested_at = None
-    run.resumed_at = now()
+    changes = {
+        "status": "enqueued",
+        "error": None,
+        "finished_at": None,
+        "cancel_requested_at": None,
+        "resumed_at": now(),
+    }
+    projections.record_run(session, principal, run.id, changes, run)
     audit.record(
         session,
         principal,

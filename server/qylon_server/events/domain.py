@@ -1,0 +1,156 @@
+"""The domain's events: one class per type, each with the metadata every event carries.
+
+A stream is one aggregate's history, named ``"kind:id"`` (``user:<id>``, ``client:<id>``,
+``meeting:<id>``, ``workflow_run:run-<uuid>``); its eventsourcing originator id is a
+UUID derived from the organisation and that name, so two organisations never share one.
+
+Every event holds: ``event_id``, ``stream``, ``originator_version`` (the version within its
+stream), its type (``TYPE``, e.g. ``user.deactivated``) and class version, ``timestamp``,
+``org_id``, ``actor`` (``{"user_id", "key_id"}``, or None for the system),
+``correlation_id`` (the request, or the workflow run, it belongs to), ``causation_id``
+(the command or event that caused it) and ``data``.
+
+Stored events are never rewritten: a type whose ``data`` changes shape gets a higher
+``class_version`` and an ``upcast_vN_vN+1`` static method that eventsourcing's mapper runs
+on older rows as it reads them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from eventsourcing.domain import DomainEvent
+from eventsourcing.utils import get_topic
+
+NAMESPACE = uuid.UUID("2f6c0d1e-5b7a-4c39-9e21-7a4d3f6b8c10")
+TYPES: dict[str, type[Event]] = {}
+
+
+def originator_id(org_id: str, stream: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"{org_id}/{stream}")
+
+
+def stream_of(kind: str, ident: str) -> str:
+    return f"{kind}:{ident}"
+
+
+class Event(DomainEvent):
+    event_id: str  # a UUID's text (cheaper to read back than a transcoded UUID)
+    stream: str
+    org_id: str
+    actor: dict | None
+    correlation_id: str | None
+    causation_id: str | None
+    data: dict
+
+    TYPE: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("TYPE"):
+            TYPES[cls.TYPE] = cls
+
+
+def topic_of(type_name: str) -> str:
+    """The stored topic of an event type (``user.created``); KeyError if unknown."""
+    return get_topic(TYPES[type_name])
+
+
+# ---------------------------------------------------------------------------- users
+
+
+class UserCreated(Event):
+    TYPE = "user.created"  # data: email, role, status, via
+
+
+class UserDeactivated(Event):
+    TYPE = "user.deactivated"  # data: email
+
+
+class UserReactivated(Event):
+    TYPE = "user.reactivated"  # data: email
+
+
+class UserRoleChanged(Event):
+    """data (v2): ``{"email", "from", "to"}``. Version 1 stored only ``{"role"}``, the new
+    role: the previous one is unknown for those events (``from`` is None)."""
+
+    TYPE = "user.role_changed"
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict) -> None:
+        data = dict(state["data"])
+        data["to"] = data.pop("role")
+        data.setdefault("from", None)
+        data.setdefault("email", None)
+        state["data"] = data
+
+
+# ---------------------------------------------------------------------------- clients, meetings
+
+
+class ClientCreated(Event):
+    TYPE = "client.created"  # data: name, domain
+
+
+class MeetingStored(Event):
+    TYPE = "meeting.stored"  # data: created, content_hash, client_id, action_items
+
+
+class MeetingDeleted(Event):
+    TYPE = "meeting.deleted"  # data: {}
+
+
+# ---------------------------------------------------------------------------- workflow runs
+# data of each: the run's changes as the interpreter recorded them (projections.py reads
+# them back): "status", "error", "finished_at" for the run, and for a step "step" (its
+# name) with "record" (the fields of its entry in flow_runs.steps that changed)
+
+
+class RunEnqueued(Event):
+    TYPE = "workflow_run.enqueued"  # data: every column a flow_runs row starts with
+
+
+class RunStarted(Event):
+    TYPE = "workflow_run.started"
+
+
+class RunStatusChanged(Event):
+    TYPE = "workflow_run.status_changed"  # a status other than running or an outcome
+
+
+class RunFinished(Event):
+    TYPE = "workflow_run.finished"  # status: its outcome
+
+
+class StepAttempted(Event):
+    TYPE = "workflow_run.step_attempted"  # an attempt failed (the step may be retried)
+
+
+class StepCompleted(Event):
+    TYPE = "workflow_run.step_completed"
+
+
+class StepFailed(Event):
+    TYPE = "workflow_run.step_failed"
+
+
+class StepSkipped(Event):
+    TYPE = "workflow_run.step_skipped"
+
+
+class StepCompensated(Event):
+    TYPE = "workflow_run.step_compensated"  # the compensation of a completed step ran
+
+
+class StepWaiting(Event):
+    TYPE = "workflow_run.step_waiting"  # a sleep or wait_for began
+
+
+class StepChanged(Event):
+    TYPE = "workflow_run.step_changed"  # any other change of a step's record
+
+
+RUN_TYPES = tuple(t for t in TYPES if t.startswith("workflow_run."))

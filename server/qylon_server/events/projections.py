@@ -1,0 +1,239 @@
+"""Projections: tables kept from the events, in the same transaction as the events.
+
+``flow_runs`` is the one today: each workflow run's row is what its stream's events say
+(``apply``). The interpreter and the run's start append an event and apply it at once
+(``record_run``); ``rebuild`` replays an organisation's events from position 0 into the
+table, which must give the same rows (tests/server/test_events.py proves it).
+
+A run started before the event store existed (migration 0009) has no events: ``rebuild``
+leaves its row as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
+
+from ..db import SKIP
+from ..models import FlowRun
+from . import domain, store
+
+RUN = "workflow_run"
+OUTCOMES = frozenset({"completed", "compensated", "failed", "cancelled", "timed_out"})
+_DATES = (
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "cancel_requested_at",
+    "resumed_at",
+    "deadline_at",
+)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _date(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def run_stream(run_id: str) -> str:
+    return domain.stream_of(RUN, run_id)
+
+
+def run_event_type(changes: dict[str, Any]) -> type[domain.Event]:
+    """The type of event that records ``changes`` to a run (``interpreter._record``'s)."""
+    step = changes.get("step")
+    if step is not None:
+        name, record = step
+        status = record.get("status")
+        if status == "completed":
+            return domain.StepCompensated if name.endswith(".compensate") else domain.StepCompleted
+        if status == "failed":
+            return (
+                domain.StepAttempted
+                if "attempts" in record and record.get("action")
+                else domain.StepFailed
+            )
+        return {
+            "skipped": domain.StepSkipped,
+            "sleeping": domain.StepWaiting,
+            "waiting": domain.StepWaiting,
+        }.get(status, domain.StepChanged)
+    status = changes.get("status")
+    if status == "running":
+        return domain.RunStarted
+    if status in OUTCOMES:
+        return domain.RunFinished
+    return domain.RunStatusChanged
+
+
+def run_event_data(changes: dict[str, Any]) -> dict[str, Any]:
+    data = {key: _jsonable(value) for key, value in changes.items() if key != "step"}
+    if changes.get("step") is not None:
+        name, record = changes["step"]
+        data["step"] = name
+        data["record"] = {key: _jsonable(value) for key, value in record.items()}
+    return data
+
+
+def apply(row, event: domain.Event, *, make: Callable[..., Any] = FlowRun):
+    """``row`` after ``event`` (a run's first event makes it with ``make``): the one place
+    that says what a run's row is from its events. Live, ``row`` is the ORM row; a rebuild
+    passes plain objects (``_Row``), which are faster to change."""
+    data = event.data
+    if isinstance(event, domain.RunEnqueued):
+        return make(
+            id=event.stream.split(":", 1)[1],
+            org_id=event.org_id,
+            steps={},
+            created_at=event.timestamp,
+            updated_at=event.timestamp,
+            finished_at=None,
+            error=None,
+            **{k: v for k, v in data.items() if k not in _DATES},
+        )
+    if row is None:
+        raise LookupError(f"{event.stream}: an event before the run was enqueued")
+    if "step" in data:
+        merged = dict(row.steps or {})
+        name = data["step"]
+        merged[name] = {
+            **merged.get(name, {"seq": len(merged) + 1, "attempts": 0}),
+            **data["record"],
+        }
+        row.steps = merged
+    for key, value in data.items():
+        if key in ("step", "record"):
+            continue
+        setattr(row, key, _date(value) if key in _DATES else value)
+    row.updated_at = event.timestamp
+    return row
+
+
+def record_run(session: Session, principal, run_id: str, changes: dict[str, Any], row=None):
+    """Append the event recording ``changes`` to run ``run_id`` and apply it to its row."""
+    row = row if row is not None else session.get(FlowRun, run_id)
+    event = store.append(
+        session,
+        principal,
+        run_stream(run_id),
+        run_event_type(changes),
+        run_event_data(changes),
+        correlation=run_id,
+        causation=session.info.get(store.CAUSATION) or run_id,
+    )
+    return apply(row, event)
+
+
+def enqueue_run(session: Session, principal, run_id: str, columns: dict[str, Any]) -> FlowRun:
+    """The first event of a run (its row's starting columns) and the row made from it."""
+    event = store.append(
+        session,
+        principal,
+        run_stream(run_id),
+        domain.RunEnqueued,
+        {key: _jsonable(value) for key, value in columns.items()},
+        expected_version=0,
+        correlation=run_id,
+        causation=store.correlation_id(session),
+    )
+    row = apply(None, event)
+    session.add(row)
+    return row
+
+
+# ------------------------------------------------------------------------------ rebuild
+
+COLUMNS = tuple(c.key for c in sa_inspect(FlowRun).column_attrs)
+
+
+class _Row:
+    """A run's row while it is rebuilt: plain attributes (ORM ones cost more to change)."""
+
+    def __init__(self, **columns):
+        self.__dict__.update(dict.fromkeys(COLUMNS), **columns)  # unset columns: None
+
+
+def _runs_from_events(session: Session) -> dict[str, _Row]:
+    rows: dict[str, _Row] = {}
+    older: set[str] = set()  # runs started before the event store: their rows stay
+    for recorded in store.walk(session, types=domain.RUN_TYPES):
+        event = recorded.event
+        run_id = event.stream.split(":", 1)[1]
+        if run_id not in rows and not isinstance(event, domain.RunEnqueued):
+            older.add(run_id)
+        if run_id in older:
+            continue
+        rows[run_id] = apply(rows.get(run_id), event, make=_Row)
+    return rows
+
+
+def rebuild_runs(session: Session) -> int:
+    """Replay the session's organisation's run events from position 0 into ``flow_runs``
+    (rows of runs with no events are left as they are; rows already right are not
+    rewritten); returns how many rows were rebuilt."""
+    import gc
+
+    paused = gc.isenabled()
+    gc.disable()  # many small dicts stay alive until the end: collections would rescan them
+    try:
+        return _rebuild_runs(session)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _rebuild_runs(session: Session) -> int:
+    rebuilt = _runs_from_events(session)
+    columns = [getattr(FlowRun, c) for c in COLUMNS]
+    existing = {r.id: r._asdict() for r in session.execute(select(*columns))}
+    fresh = [{c: getattr(r, c) for c in COLUMNS} for r in rebuilt.values()]
+    new = [row for row in fresh if row["id"] not in existing]
+    changed = [row for row in fresh if row["id"] in existing and row != existing[row["id"]]]
+    for first in range(0, len(new), 1000):
+        session.execute(insert(FlowRun), new[first : first + 1000])
+    for first in range(0, len(changed), 1000):  # by primary key; the ids are this org's
+        session.execute(
+            update(FlowRun), changed[first : first + 1000], execution_options={SKIP: True}
+        )
+    session.flush()
+    session.expire_all()
+    return len(rebuilt)
+
+
+PROJECTIONS: dict[str, Callable[[Session], int]] = {"flow_runs": rebuild_runs}
+
+
+def organisations(db) -> list[str]:
+    """Every organisation's id (on PostgreSQL this needs a role that sees them all)."""
+    from ..models import Organisation
+
+    with db.session(None) as session:
+        return list(session.scalars(select(Organisation.id).order_by(Organisation.id)))
+
+
+def rebuild(db, projection: str, org_id: str) -> dict[str, Any]:
+    """Rebuild ``projection`` for one organisation, in one transaction of that organisation
+    (on PostgreSQL row-level security shows it only its own events)."""
+    import time
+
+    from ..db import set_org
+
+    if projection not in PROJECTIONS:
+        raise KeyError(projection)
+    started = time.perf_counter()
+    from ..models import Organisation
+
+    with db.session(None) as session:  # as tenancy.org_session, which sits above this layer
+        set_org(session, org_id)
+        if session.get(Organisation, org_id) is None:
+            raise LookupError(f"no organisation {org_id}")
+        rows = PROJECTIONS[projection](session)
+    return {"org_id": org_id, "rows": rows, "seconds": round(time.perf_counter() - started, 3)}
