@@ -87,7 +87,10 @@ class Document:
 def parse(text: str) -> Document | None:
     """The document in ``text``, or None when it holds none (empty, or only comments).
     Raises YamlProblem for a syntax error, an alias or a second document."""
-    loader = CoreLoader(text)
+    try:
+        loader = CoreLoader(text)  # its reader refuses control characters at once
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"not valid YAML: {exc}") from None
     try:
         root = loader.get_single_node()
         if root is None:

@@ -359,6 +359,7 @@ def test_several_errors_are_all_reported_in_line_order():
         (b"name: demo\nversion: 1\ndescription: !!binary aGk=\n", 3, "tag:yaml.org,2002:binary"),
         (b"name: !!python/name:os.system x\n", 1, "is not allowed"),
         (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", None, "nested too deeply"),
+        (b"name: de\x01mo\nversion: 1\n", None, "unacceptable character #x0001"),
     ],
 )
 def test_files_that_are_no_definition_at_all(data, line, message):
