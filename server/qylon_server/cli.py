@@ -325,6 +325,14 @@ def worker(
     try:
         with _removed_on_failure(settings.database_url):
             _check_serving(db, settings)
+        for name in dead if db.engine.dialect.name == "postgresql" else ():
+            if engine.alive(db, name):  # before launching: nothing to undo
+                raise QylonError(
+                    f"Executor {name!r} is alive (another process holds its id): adopt only "
+                    "the runs of a stopped one.",
+                    code="executor_in_use",
+                    hint="Stop it first (systemctl stop qylon-worker@…), or let it run its own runs.",
+                )
         try:
             engine.launch(db, executor_id, settings=settings)
         except engine.ExecutorInUse as exc:

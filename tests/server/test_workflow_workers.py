@@ -461,6 +461,8 @@ def test_api_processes_and_workers_share_a_limited_queue_and_survive_kills(tmp_p
                 procs.start(name, "worker", "--id", name, ready=f"Workflow worker {name} running")
             twin = run_qylon("server", "worker", "--id", "worker-1", env=env, timeout=60)
             assert twin.code == 1 and "already running" in twin.stderr, twin.stderr
+            early = run_qylon("server", "worker", "--id", "w9", "--adopt", "worker-2", env=env)
+            assert early.code == 1 and "is alive" in early.stderr, early.stderr
 
             text_ = CALL_OUT.replace("SERVICE", service.url)
             assert apis[0].post("/v1/workflows", org.token, json={"text": text_}).status_code == 201
@@ -508,3 +510,16 @@ def test_api_processes_and_workers_share_a_limited_queue_and_survive_kills(tmp_p
     assert all(rows[i][0] == "SUCCESS" for i in run_ids)
     assert not {rows[i][1] for i in lost_2} & {"worker-2"}  # adopted: finished elsewhere
     assert {ex for _, ex in rows.values()} >= {"worker-1"}
+
+
+def test_adoption_relies_on_a_private_dbos_call_pinned_to_its_minor_version():
+    """``--adopt`` calls ``DBOS._recover_pending_workflows``: a dbos upgrade must be a
+    deliberate change of the pin (and of this test), proven by the test above."""
+    from importlib.metadata import version
+
+    from dbos import DBOS
+
+    pin = (Path(__file__).parents[2] / "server/pyproject.toml").read_text()
+    assert '"dbos>=3.4,<3.5"' in pin
+    assert version("dbos").startswith("3.4.")
+    assert callable(DBOS._recover_pending_workflows)

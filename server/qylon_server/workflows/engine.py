@@ -117,6 +117,10 @@ class ExecutorGuard:
 
         conn = db.engine.connect()
         conn.detach()  # its own session: closing it really ends it, and the lock with it
+        # a machine that vanishes without closing it: PostgreSQL drops the session (and
+        # frees the id) after about a minute of silence, not the OS's two hours
+        for name, value in (("idle", 30), ("interval", 10), ("count", 3)):
+            conn.execute(text(f"SET tcp_keepalives_{name} = {value}"))
         got = conn.execute(
             text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(self.executor_id)}
         ).scalar()
