@@ -219,17 +219,21 @@ def start(
 
 
 def _executor_free(db, executor: str | None) -> None:
-    """Refuse early (exit 1) an executor id that a live process already holds."""
+    """Refuse early (exit 1) an executor id that a live process already holds (on SQLite:
+    any process that runs workflows there)."""
     from .workflows import engine
 
-    if executor and engine.alive(db, executor):
+    if not executor:
+        return
+    try:
+        engine.ExecutorGuard(db, executor).release()
+    except engine.ExecutorInUse as exc:
         raise QylonError(
-            f"Executor {executor!r} is already running in another process on this database "
-            "(on SQLite: a process already runs its workflows).",
+            str(exc),
             code="executor_in_use",
             hint="Start this server with --no-workflows, or stop the other process. "
             + _IN_USE_HINT,
-        )
+        ) from None
 
 
 def _workflow_executor(settings, workers: int, workflows: bool | None = None) -> str | None:

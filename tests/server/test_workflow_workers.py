@@ -2,8 +2,8 @@
 processes, and the built-in `http.request` action against a real loopback HTTP server.
 
 The multi-process proof runs real subprocesses on PostgreSQL (the app's non-superuser
-role, under row-level security): two `qylon server start --no-workflows` API processes
-and `qylon server worker` processes share the queue, and the work itself (a loopback
+role, under row-level security): two API servers that only queue runs (`qylon server
+start --no-workflows` and `--workers 2`) and `qylon server worker` processes share the queue, and the work itself (a loopback
 HTTP server that deduplicates by Idempotency-Key) measures how many run at once."""
 
 from __future__ import annotations
@@ -324,6 +324,24 @@ def test_an_executor_id_runs_in_one_process_only(kind, tmp_path):
             db.dispose()
 
 
+def test_on_sqlite_a_second_process_that_runs_workflows_is_refused(tmp_path):
+    """A worker holds the SQLite file's executor lock: `start --workers 1` (executor
+    `server`) and another worker refuse to start (exit 1), naming the holder."""
+    with sqlite_backend(tmp_path) as backend:
+        db = Database(backend.url)
+        held = engine.ExecutorGuard(db, "worker-1")
+        try:
+            env = {"QYLON_DATABASE_URL": backend.url, "QYLON_SECRET_KEY": PEPPER}
+            for command in (["start", "--port", str(free_port())], ["worker", "--id", "w2"]):
+                done = run_qylon("server", *command, env=env, timeout=60)
+                assert done.code == 1, (command, done.stderr)
+                assert "executor_in_use" in done.stderr or "SQLite takes one" in done.stderr
+                assert "worker-1" in done.stderr
+        finally:
+            held.release()
+            db.dispose()
+
+
 def test_worker_refuses_bad_ids():
     bad = run_qylon("server", "worker", "--id", "-x")
     assert bad.code == 3 and "--id" in bad.stderr
@@ -448,11 +466,12 @@ def test_api_processes_and_workers_share_a_limited_queue_and_survive_kills(tmp_p
         ports = [free_port(), free_port()]
         apis = [Api(f"http://127.0.0.1:{p}") for p in ports]
         try:
-            for i, port in enumerate(ports):
+            for i, (port, mode) in enumerate(zip(ports, (["--no-workflows"], ["--workers", "2"]))):
+                # queue only: one process told so, and uvicorn's several processes
                 procs.start(
                     f"api-{i}",
                     "start",
-                    "--no-workflows",
+                    *mode,
                     "--port",
                     str(port),
                     ready="Application startup complete",
