@@ -6,6 +6,7 @@ Light at import: fastapi, sqlalchemy and uvicorn are imported inside the command
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -315,7 +316,6 @@ def worker(
     import signal
     import threading
 
-    from . import migrate as mig
     from .db import Database
     from .workflows import engine
 
@@ -326,6 +326,8 @@ def worker(
     settings = _settings(database_url)
     db = Database(settings.database_url, pool_size=settings.pool_size)
     stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # from here on a stop is a clean one
+        signal.signal(signum, lambda *_: stop.set())
     try:
         with _removed_on_failure(settings.database_url):
             _check_serving(db, settings)
@@ -341,32 +343,55 @@ def worker(
             engine.launch(db, executor_id, settings=settings)
         except engine.ExecutorInUse as exc:
             raise QylonError(str(exc), code="executor_in_use", hint=_IN_USE_HINT) from None
-        try:
-            engine.register_queue()
-            adopted = engine.adopt(dead) if dead else []
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stop.set())
-            limits = engine.queue_limits(settings)
-            everywhere = limits["global_concurrency"] or "no limit"
-            output.info(
-                f"Workflow worker {executor_id} running on {mig.safe_url(settings.database_url)}: "
-                f"queue {engine.QUEUE}, at most {limits['worker_concurrency']} runs here, "
-                f"{everywhere} in all. Stop with SIGTERM or Ctrl-C."
-            )
-            if dead:
-                output.info(f"Adopted {len(adopted)} pending run(s) of {', '.join(dead)}.")
-            while not stop.wait(0.5):
-                pass
-            output.info(
-                f"Stopping worker {executor_id} (up to {stop_timeout}s for runs in progress)..."
-            )
-        except engine.ExecutorInUse as exc:
-            raise QylonError(str(exc), code="executor_in_use") from None
-        finally:
-            engine.shutdown(stop_timeout)
+        code = _serve_workflows(engine, settings, executor_id, dead, stop, stop_timeout)
     finally:
         db.dispose()
-    output.info(f"Worker {executor_id} stopped; its unfinished runs resume when it starts again.")
+    # DBOS's threads of runs that wait (a sleep, a signal) would hold the interpreter's exit
+    # until their wait ends; everything they hold is in the database, so leave now
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _serve_workflows(engine, settings, executor_id, dead, stop, stop_timeout) -> int:
+    """The launched worker's life: adopt, announce, wait for a stop, shut down. Its exit
+    code (errors printed here: the process leaves with ``os._exit``)."""
+    from . import migrate as mig
+
+    code = 0
+    try:
+        engine.register_queue()
+        adopted = engine.adopt(dead) if dead else []
+        limits = engine.queue_limits(settings)
+        everywhere = limits["global_concurrency"] or "no limit"
+        output.info(
+            f"Workflow worker {executor_id} running on {mig.safe_url(settings.database_url)}: "
+            f"queue {engine.QUEUE}, at most {limits['worker_concurrency']} runs here, "
+            f"{everywhere} in all. Stop with SIGTERM or Ctrl-C."
+        )
+        if dead:
+            output.info(f"Adopted {len(adopted)} pending run(s) of {', '.join(dead)}.")
+        while not stop.wait(0.5):
+            pass
+        output.info(
+            f"Stopping worker {executor_id} (up to {stop_timeout}s for runs in progress)..."
+        )
+    except engine.ExecutorInUse as exc:
+        error = QylonError(str(exc), code="executor_in_use")
+        output.error(error.to_dict())
+        code = error.exit_code
+    except Exception as exc:  # noqa: BLE001 - reported like the CLI's own handler does
+        output.error(
+            {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}", "hint": None}
+        )
+        code = 1
+    finally:
+        engine.shutdown(stop_timeout)
+    if code == 0:
+        output.info(
+            f"Worker {executor_id} stopped; its unfinished runs resume when it starts again."
+        )
+    return code
 
 
 _IN_USE_HINT = (

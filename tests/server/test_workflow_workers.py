@@ -26,7 +26,15 @@ from qylon_server.workflows.http import check_url, parse_allow
 from sqlalchemy import text
 
 from ..conftest import run_qylon
-from .harness import PEPPER, Api, free_port, new_org, postgres_backend, sqlite_backend
+from .harness import (
+    PEPPER,
+    Api,
+    free_port,
+    new_org,
+    postgres_backend,
+    running,
+    sqlite_backend,
+)
 
 # -- a loopback service that deduplicates by Idempotency-Key, as payment APIs do -------------
 
@@ -340,6 +348,83 @@ def test_on_sqlite_a_second_process_that_runs_workflows_is_refused(tmp_path):
         finally:
             held.release()
             db.dispose()
+
+
+SLEEPY = """
+name: sleepy
+version: 1
+steps:
+  - name: nap
+    sleep: 1h
+  - name: tell
+    action: notify
+    with: {to: "boss@example.com", subject: "awake"}
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_worker_whose_run_sleeps_and_the_run_resumes(tmp_path):
+    """SQLite, one worker beside a server that only queues: SIGTERM while a run sleeps
+    ends the worker (exit 0) within its --stop-timeout, not at the sleep's end; started
+    again under its id, it resumes the run (`clock` ends the sleep), which finishes once."""
+    with sqlite_backend(tmp_path) as backend, running(backend) as server:
+        org = new_org(backend)
+        api = Api(server.url)
+        env = {
+            **os.environ,
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+            "QYLON_DATABASE_URL": backend.url,
+            "QYLON_SECRET_KEY": PEPPER,
+        }
+        env.pop("QYLON_WORKFLOW_EXECUTOR", None)
+        procs = Procs(tmp_path, env)
+        try:
+            assert api.post("/v1/workflows", org.token, json={"text": SLEEPY}).status_code == 201
+            run_id = api.post("/v1/workflows/sleepy/runs", org.token, json={"input": {}}).json()[
+                "id"
+            ]
+            args = ("worker", "--id", "solo", "--stop-timeout", "1")
+            worker = procs.start("solo", *args, ready="Workflow worker solo running")
+            _until(
+                api,
+                org.token,
+                run_id,
+                lambda r: r["steps"] and r["steps"][0]["status"] == "sleeping",
+            )
+            began = time.monotonic()
+            procs.procs.pop("solo").send_signal(signal.SIGTERM)
+            assert worker.wait(20) == 0
+            assert time.monotonic() - began < 10
+            assert "Worker solo stopped" in (tmp_path / "solo.log").read_text()
+            procs.start("solo", *args, ready="Workflow worker solo running")
+            deadline = time.monotonic() + 30
+            while True:  # the resumed run waits again; its clock ends the sleep
+                sent = api.post(
+                    f"/v1/workflow-runs/{run_id}/signals/clock", org.token, json={"payload": None}
+                )
+                assert sent.status_code in (200, 202), sent.text
+                run = api.get(f"/v1/workflow-runs/{run_id}", org.token).json()
+                if run["status"] == "completed":
+                    break
+                assert time.monotonic() < deadline, run
+                time.sleep(0.5)
+        finally:
+            codes = procs.stop_all()
+            api.http.close()
+    assert codes == {"solo": 0}
+    steps = {s["name"]: s for s in run["steps"]}
+    assert steps["tell"]["status"] == "completed" and steps["tell"]["attempts"] == 1
+
+
+def _until(api, token, run_id, ok, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api.get(f"/v1/workflow-runs/{run_id}", token).json()
+        if ok(run):
+            return run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.1)
 
 
 def test_worker_refuses_bad_ids():
