@@ -360,7 +360,13 @@ def _serve_workflows(engine, settings, executor_id, dead, stop, stop_timeout) ->
 
     code = 0
     try:
-        engine.register_queue()
+        before = engine.register_queue()
+        if before is not None:
+            output.warn(
+                f"The queue's limits were {before} (set by a process with other settings); "
+                f"now {engine.queue_limits(settings)}. Give every process the same "
+                "QYLON_WORKFLOW_CONCURRENCY and QYLON_WORKFLOW_WORKER_CONCURRENCY."
+            )
         adopted = engine.adopt(dead) if dead else []
         limits = engine.queue_limits(settings)
         everywhere = limits["global_concurrency"] or "no limit"

@@ -366,7 +366,8 @@ steps:
 def test_sigterm_stops_a_worker_whose_run_sleeps_and_the_run_resumes(tmp_path):
     """SQLite, one worker beside a server that only queues: SIGTERM while a run sleeps
     ends the worker (exit 0) within its --stop-timeout, not at the sleep's end; started
-    again under its id, it resumes the run (`clock` ends the sleep), which finishes once."""
+    again under its id (with other limits: it says so), it resumes the run (`clock` ends
+    the sleep), which finishes once."""
     with sqlite_backend(tmp_path) as backend, running(backend) as server:
         org = new_org(backend)
         api = Api(server.url)
@@ -397,7 +398,10 @@ def test_sigterm_stops_a_worker_whose_run_sleeps_and_the_run_resumes(tmp_path):
             assert worker.wait(20) == 0
             assert time.monotonic() - began < 10
             assert "Worker solo stopped" in (tmp_path / "solo.log").read_text()
+            procs.env = {**env, "QYLON_WORKFLOW_WORKER_CONCURRENCY": "3"}  # other settings
             procs.start("solo", *args, ready="Workflow worker solo running")
+            restarted = (tmp_path / "solo.log").read_text().replace("\n", " ")
+            assert "The queue's limits were" in restarted and "at most 3 runs here" in restarted
             deadline = time.monotonic() + 30
             while True:  # the resumed run waits again; its clock ends the sleep
                 sent = api.post(

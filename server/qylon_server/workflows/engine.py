@@ -235,11 +235,18 @@ def _queue_options() -> dict[str, Any]:
     return {**queue_limits(), "polling_interval_sec": POLL_S, "on_conflict": "always_update"}
 
 
-def register_queue() -> None:
-    """Listen to the run queue, writing its limits (outside an event loop)."""
+def register_queue() -> dict[str, Any] | None:
+    """Listen to the run queue, writing its limits (outside an event loop); the limits it
+    had before when this changed them (another process started with other settings)."""
     from dbos import DBOS
 
+    before = DBOS.retrieve_queue(QUEUE)
+    old = before and {  # read now: a stored queue's properties read the database
+        "global_concurrency": before.global_concurrency,
+        "worker_concurrency": before.worker_concurrency,
+    }
     DBOS.register_queue(QUEUE, **_queue_options())
+    return old if old and old != queue_limits() else None
 
 
 async def start_queue() -> None:
