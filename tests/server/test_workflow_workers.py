@@ -323,6 +323,12 @@ def test_an_executor_id_runs_in_one_process_only(kind, tmp_path):
                 other = engine.ExecutorGuard(db, "worker-2")  # another id: fine
                 other.release()
                 assert not engine.alive(db, "worker-2")
+                server = engine.ExecutorGuard(db, "server")  # a `start --workers 1` elsewhere
+                env = {"QYLON_DATABASE_URL": backend.url, "QYLON_SECRET_KEY": PEPPER}
+                second = run_qylon("server", "start", "--port", str(free_port()), env=env)
+                assert second.code == 1 and "'server' is already running" in second.stderr
+                assert "--no-workflows" in second.stderr  # the way out
+                server.release()
             else:
                 with pytest.raises(engine.ExecutorInUse, match="SQLite takes one"):
                     engine.ExecutorGuard(db, "worker-2")
