@@ -332,7 +332,7 @@ def worker(
         with _removed_on_failure(settings.database_url):
             _check_serving(db, settings)
         for name in dead if db.engine.dialect.name == "postgresql" else ():
-            if engine.alive(db, name):  # before launching: nothing to undo
+            if engine.alive(db, name, wait_s=3.0):  # before launching: nothing to undo
                 raise QylonError(
                     f"Executor {name!r} is alive (another process holds its id): adopt only "
                     "the runs of a stopped one.",

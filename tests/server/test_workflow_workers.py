@@ -318,7 +318,7 @@ def test_an_executor_id_runs_in_one_process_only(kind, tmp_path):
             held = engine.ExecutorGuard(db, "worker-1")
             assert engine.alive(db, "worker-1")
             with pytest.raises(engine.ExecutorInUse):
-                engine.ExecutorGuard(db, "worker-1")
+                engine.ExecutorGuard(db, "worker-1", wait_s=0)
             if kind == "postgres":
                 other = engine.ExecutorGuard(db, "worker-2")  # another id: fine
                 other.release()
@@ -331,26 +331,29 @@ def test_an_executor_id_runs_in_one_process_only(kind, tmp_path):
                 server.release()
             else:
                 with pytest.raises(engine.ExecutorInUse, match="SQLite takes one"):
-                    engine.ExecutorGuard(db, "worker-2")
+                    engine.ExecutorGuard(db, "worker-2", wait_s=0)
             held.release()
             assert not engine.alive(db, "worker-1")
+            # a predecessor's lock that goes within wait_s (a restart right after a kill)
+            held = engine.ExecutorGuard(db, "worker-1")
+            threading.Timer(0.5, held.release).start()
+            engine.ExecutorGuard(db, "worker-1", wait_s=5).release()
         finally:
             db.dispose()
 
 
 def test_on_sqlite_a_second_process_that_runs_workflows_is_refused(tmp_path):
     """A worker holds the SQLite file's executor lock: `start --workers 1` (executor
-    `server`) and another worker refuse to start (exit 1), naming the holder."""
+    `server`) refuses to start (exit 1), naming the holder (a second worker takes the same
+    path: `ExecutorGuard` in `launch`, tested above)."""
     with sqlite_backend(tmp_path) as backend:
         db = Database(backend.url)
         held = engine.ExecutorGuard(db, "worker-1")
         try:
             env = {"QYLON_DATABASE_URL": backend.url, "QYLON_SECRET_KEY": PEPPER}
-            for command in (["start", "--port", str(free_port())], ["worker", "--id", "w2"]):
-                done = run_qylon("server", *command, env=env, timeout=60)
-                assert done.code == 1, (command, done.stderr)
-                assert "executor_in_use" in done.stderr or "SQLite takes one" in done.stderr
-                assert "worker-1" in done.stderr
+            done = run_qylon("server", "start", "--port", str(free_port()), env=env, timeout=60)
+            assert done.code == 1 and "SQLite takes one" in done.stderr, done.stderr
+            assert "worker-1" in done.stderr  # who holds it
         finally:
             held.release()
             db.dispose()

@@ -80,15 +80,27 @@ class ExecutorGuard:
     ``flock`` on ``DATABASE.workflows.lock`` (one executor per SQLite file, whatever its
     id: pitfall 17). Released by ``release`` or by the process's death."""
 
-    def __init__(self, db: Database, executor_id: str):
+    def __init__(self, db: Database, executor_id: str, *, wait_s: float = 3.0):
+        """``wait_s``: how long to keep trying (a just-killed predecessor's lock may take
+        PostgreSQL a moment to drop)."""
+        import time
+
         self.executor_id = executor_id
         self._conn = None
         self._file = None
         path = _sqlite_path(db)
-        if path is not None:
-            self._lock_file(path.with_name(path.name + ".workflows.lock"))
-        elif db.engine.dialect.name == "postgresql":
-            self._lock_row(db)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                if path is not None:
+                    self._lock_file(path.with_name(path.name + ".workflows.lock"))
+                elif db.engine.dialect.name == "postgresql":
+                    self._lock_row(db)
+                return
+            except ExecutorInUse:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def _lock_file(self, path: Path) -> None:
         if os.name != "posix":  # no flock: the rule stays documented, not enforced
@@ -142,11 +154,11 @@ class ExecutorGuard:
             self._file = None
 
 
-def alive(db: Database, executor_id: str) -> bool:
+def alive(db: Database, executor_id: str, *, wait_s: float = 0.0) -> bool:
     """Whether a live process runs ``executor_id`` on this PostgreSQL database (holds its
-    lock). On SQLite, whether any process runs workflows there."""
+    lock, still after ``wait_s``). On SQLite, whether any process runs workflows there."""
     try:
-        ExecutorGuard(db, executor_id).release()
+        ExecutorGuard(db, executor_id, wait_s=wait_s).release()
     except ExecutorInUse:
         return True
     return False
@@ -266,7 +278,7 @@ def adopt(dead: list[str]) -> list[str]:
     for executor_id in dead:
         if executor_id == EngineState.executor_id:
             raise ExecutorInUse(f"{executor_id!r} is this worker's own id: nothing to adopt.")
-        if db.engine.dialect.name == "postgresql" and alive(db, executor_id):
+        if db.engine.dialect.name == "postgresql" and alive(db, executor_id, wait_s=3.0):
             raise ExecutorInUse(
                 f"Executor {executor_id!r} is alive (another process holds its id): "
                 "adopt only the runs of a stopped one."
