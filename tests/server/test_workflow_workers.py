@@ -475,17 +475,23 @@ class Procs:
         self.tmp, self.env, self.procs = tmp, env, {}
 
     def start(self, name: str, *args: str, ready: str, timeout: float = 60):
-        log = self.tmp / f"{name}.log"
-        with open(log, "w") as err:
-            proc = subprocess.Popen(
+        self.spawn(name, *args)
+        return self.ready(name, ready, timeout)
+
+    def spawn(self, name: str, *args: str) -> None:
+        with open(self.tmp / f"{name}.log", "w") as err:
+            self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "qylon_cli", "server", *args],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 env=self.env,
             )
-        self.procs[name] = proc
+
+    def ready(self, name: str, line: str, timeout: float = 60):
+        """Wait for ``line`` in the process's stderr (its start-up line)."""
+        proc, log = self.procs[name], self.tmp / f"{name}.log"
         deadline = time.monotonic() + timeout
-        while ready not in log.read_text().replace("\n", " "):
+        while line not in log.read_text().replace("\n", " "):
             assert proc.poll() is None, f"{name} exited {proc.returncode}: {log.read_text()}"
             assert time.monotonic() < deadline, f"{name} not ready: {log.read_text()}"
             time.sleep(0.1)
@@ -526,18 +532,27 @@ def _engine_rows(backend, ids) -> dict[str, tuple[str, str]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def _kill_mid_request(procs, backend, service, run_ids, executor: str) -> set[str]:
-    """SIGKILL ``executor`` while one of its runs has a request in flight; its pending runs."""
+def _kill_mid_request(procs, backend, service, run_ids, executors: list[str]) -> dict:
+    """SIGKILL ``executors`` at once, when each has a run whose request is in flight at
+    the service; the runs they left pending, by executor."""
     deadline = time.monotonic() + 30
     while True:
         rows = _engine_rows(backend, run_ids)
-        mine = {i for i, (status, ex) in rows.items() if status == "PENDING" and ex == executor}
         with service.lock:
             busy = {k.rsplit(".", 1)[0] for k in service.in_flight}
-        if mine & busy:
-            procs.kill(executor)
-            return mine
-        assert time.monotonic() < deadline, ("no run of", executor, "in flight", rows)
+        pending = {
+            ex: {i for i, (status, by) in rows.items() if status == "PENDING" and by == ex}
+            for ex in executors
+        }
+        if all(pending[ex] & busy for ex in executors):
+            for ex in executors:
+                procs.kill(ex)
+            rows = _engine_rows(backend, run_ids)  # as the dead left them
+            return {
+                ex: {i for i, (status, by) in rows.items() if status == "PENDING" and by == ex}
+                for ex in executors
+            }
+        assert time.monotonic() < deadline, ("not all of", executors, "in flight", rows)
         time.sleep(0.02)
 
 
@@ -566,20 +581,28 @@ def test_api_processes_and_workers_share_a_limited_queue_and_survive_kills(tmp_p
         try:
             for i, (port, mode) in enumerate(zip(ports, (["--no-workflows"], ["--workers", "2"]))):
                 # queue only: one process told so, and uvicorn's several processes
-                procs.start(
-                    f"api-{i}",
-                    "start",
-                    *mode,
-                    "--port",
-                    str(port),
-                    ready="Application startup complete",
-                )
+                procs.spawn(f"api-{i}", "start", *mode, "--port", str(port))
             for name in ("worker-1", "worker-2"):
-                procs.start(name, "worker", "--id", name, ready=f"Workflow worker {name} running")
-            twin = run_qylon("server", "worker", "--id", "worker-1", env=env, timeout=60)
-            assert twin.code == 1 and "already running" in twin.stderr, twin.stderr
-            early = run_qylon("server", "worker", "--id", "w9", "--adopt", "worker-2", env=env)
-            assert early.code == 1 and "is alive" in early.stderr, early.stderr
+                procs.spawn(name, "worker", "--id", name)
+            for name in ("api-0", "api-1"):
+                procs.ready(name, "Application startup complete")
+            for name in ("worker-1", "worker-2"):
+                procs.ready(name, f"Workflow worker {name} running")
+            # refused while worker-1 and worker-2 live (side by side: each waits 3 s for a
+            # lock that a just-killed holder might still be dropping)
+            refused = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "qylon_cli", "server", "worker", *args],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
+                for args in (["--id", "worker-1"], ["--id", "w9", "--adopt", "worker-2"])
+            ]
+            (_, twin), (_, early) = (p.communicate(timeout=60) for p in refused)
+            assert refused[0].returncode == 1 and "already running" in twin, twin
+            assert refused[1].returncode == 1 and "is alive" in early, early
 
             text_ = CALL_OUT.replace("SERVICE", service.url)
             assert apis[0].post("/v1/workflows", org.token, json={"text": text_}).status_code == 201
@@ -591,18 +614,13 @@ def test_api_processes_and_workers_share_a_limited_queue_and_survive_kills(tmp_p
                 assert r.status_code in (200, 201, 202), r.text
                 run_ids.append(r.json()["id"])
 
-            lost_1 = _kill_mid_request(procs, backend, service, run_ids, "worker-1")
-            procs.start("worker-1", "worker", "--id", "worker-1", ready="worker-1 running")
-            lost_2 = _kill_mid_request(procs, backend, service, run_ids, "worker-2")
-            procs.start(
-                "worker-3",
-                "worker",
-                "--id",
-                "worker-3",
-                "--adopt",
-                "worker-2",
-                ready="Adopted",
-            )
+            # both at once, mid-request: nothing moves until they are back or adopted
+            lost = _kill_mid_request(procs, backend, service, run_ids, ["worker-1", "worker-2"])
+            lost_1, lost_2 = lost["worker-1"], lost["worker-2"]
+            procs.spawn("worker-1", "worker", "--id", "worker-1")
+            procs.spawn("worker-3", "worker", "--id", "worker-3", "--adopt", "worker-2")
+            procs.ready("worker-1", "worker-1 running")
+            procs.ready("worker-3", "Adopted")
             deadline = time.monotonic() + 90
             while True:
                 runs = [apis[0].get(f"/v1/workflow-runs/{i}", org.token).json() for i in run_ids]
