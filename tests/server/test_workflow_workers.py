@@ -149,9 +149,7 @@ def service():
 
 def _call(args: dict, allow: str, monkeypatch, step: str = "call", deadline=None) -> dict:
     monkeypatch.setattr(engine.EngineState, "settings", ServerSettings(workflow_http_allow=allow))
-    ctx = actions.ActionContext(None, None, "org-1", "run-1", step)
-    if deadline is not None:
-        ctx.deadline = deadline  # the lead's step timeouts give actions a deadline
+    ctx = actions.ActionContext(None, None, "org-1", "run-1", step, deadline)
     return actions.call("http.request", ctx, args)
 
 

@@ -438,7 +438,7 @@ def http_request(ctx: ActionContext, args: dict) -> dict:
             args,
             allow=engine.settings().workflow_http_allow,
             idempotency_key=ctx.idempotency_key,
-            deadline=getattr(ctx, "deadline", None),
+            deadline=ctx.deadline,
         )
     except http.HttpError as exc:
         raise ActionError(exc.code, exc.message) from None
