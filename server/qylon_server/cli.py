@@ -1,4 +1,4 @@
-"""`qylon server ...`: migrate, init, start, replay.
+"""`qylon server ...`: migrate, init, start, worker, replay.
 
 Light at import: fastapi, sqlalchemy and uvicorn are imported inside the commands.
 """
@@ -6,6 +6,7 @@ Light at import: fastapi, sqlalchemy and uvicorn are imported inside the command
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 
 from qylon_cli import output
-from qylon_cli.errors import InvalidInput
+from qylon_cli.errors import InvalidInput, QylonError
 
 app = typer.Typer(
     help="Run and administer the team server.\n\nExample: qylon server migrate && qylon server start",
@@ -33,9 +34,23 @@ DbOption = Annotated[
 def _settings(database_url: str | None = None):
     if database_url:
         os.environ["QYLON_DATABASE_URL"] = database_url  # uvicorn workers read the same environment
+    from pydantic import ValidationError
+
     from .config import ServerSettings
 
-    settings = ServerSettings()
+    try:
+        settings = ServerSettings()
+    except ValidationError as exc:  # a bad QYLON_* variable: name it (exit 3)
+        problems = "; ".join(
+            f"QYLON_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(f"Bad server setting: {problems}") from None
+    from .workflows.http import parse_allow
+
+    try:
+        parse_allow(settings.workflow_http_allow)
+    except ValueError as exc:
+        raise InvalidInput(f"Bad server setting: {exc}") from None
     settings.check()
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url[len("sqlite:///") :]).expanduser().parent.mkdir(
@@ -148,9 +163,21 @@ def start(
     ] = None,
     database_url: DbOption = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    workflows: Annotated[
+        bool | None,
+        typer.Option(
+            "--workflows/--no-workflows",
+            help="Run workflows in this process (executor `server`); the default with "
+            "--workers 1. --no-workflows only queues them, for `qylon server worker`.",
+            show_default=False,
+        ),
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Serve the API with uvicorn; refuses a database that is not migrated.
+
+    With --workers 1 the process also runs workflows (executor `server`); with more, or
+    with --no-workflows, runs are only queued and `qylon server worker` runs them.
 
     Example: qylon server start --host 0.0.0.0 --port 8443 --workers 4 --cert cert.pem --key key.pem
     """
@@ -164,14 +191,15 @@ def start(
     for path in (ssl_certfile, ssl_keyfile):
         if path and not path.is_file():
             raise InvalidInput(f"TLS file not found: {path}")
+    executor = _workflow_executor(settings, workers, workflows)
     with _removed_on_failure(settings.database_url):
         db = Database(settings.database_url)
         try:
             _check_serving(db, settings)
+            _executor_free(db, executor)
         finally:
             db.dispose()
     settings.pepper()  # create the key pepper before several workers race to
-    _workflow_executor(settings, workers)
     scheme = "https" if ssl_certfile else "http"
     output.info(
         f"Qylon server on {scheme}://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})"
@@ -250,23 +278,191 @@ def replay(
     )
 
 
-def _workflow_executor(settings, workers: int) -> None:
+def _executor_free(db, executor: str | None) -> None:
+    """Refuse early (exit 1) an executor id that a live process already holds (on SQLite:
+    any process that runs workflows there)."""
+    from .workflows import engine
+
+    if not executor:
+        return
+    try:
+        engine.ExecutorGuard(db, executor).release()
+    except engine.ExecutorInUse as exc:
+        raise QylonError(
+            str(exc),
+            code="executor_in_use",
+            hint="Start this server with --no-workflows, or stop the other process. "
+            + _IN_USE_HINT,
+        ) from None
+
+
+def _workflow_executor(settings, workers: int, workflows: bool | None = None) -> str | None:
     """One server process runs workflows (DBOS) under one executor id, ``server`` unless
     QYLON_WORKFLOW_EXECUTOR names another. Processes sharing an id would take each
-    other's runs, so with several workers none runs them: they only enqueue."""
-    if workers > 1:
-        if settings.workflow_executor:
+    other's runs, so with several workers none runs them: they only enqueue, and
+    `qylon server worker` processes run them."""
+    if workers > 1 or workflows is False:
+        if workflows or (workers > 1 and settings.workflow_executor):
             raise InvalidInput(
-                "QYLON_WORKFLOW_EXECUTOR names one process; --workers starts several.",
-                hint="Unset QYLON_WORKFLOW_EXECUTOR, or start one worker (--workers 1).",
+                "Only one process runs workflows under an executor id; --workers starts several.",
+                hint="Start one worker (--workers 1), or run workflows in "
+                "`qylon server worker --id NAME` processes (unset QYLON_WORKFLOW_EXECUTOR).",
             )
-        output.warn(
-            f"{workers} workers only queue workflow runs; a server started with "
-            "--workers 1 runs them."
+        os.environ.pop("QYLON_WORKFLOW_EXECUTOR", None)
+        output.info(
+            "Workflow runs are only queued here; `qylon server worker --id NAME` runs them."
         )
-        return
+        return None
     if not settings.workflow_executor:
         os.environ["QYLON_WORKFLOW_EXECUTOR"] = "server"
+    return settings.workflow_executor or "server"
+
+
+EXECUTOR_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+def _executor_id(value: str, option: str) -> str:
+    import re
+
+    if not re.fullmatch(EXECUTOR_ID, value or ""):
+        raise InvalidInput(
+            f"{option} {value!r}: an executor id is 1-63 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+            hint="e.g. --id worker-1 (keep it the same across restarts).",
+        )
+    return value
+
+
+@app.command()
+def worker(
+    executor_id: Annotated[
+        str,
+        typer.Option(
+            "--id",
+            help="This worker's executor id: stable across restarts, never two live "
+            "processes with one id (e.g. worker-1).",
+            show_default=False,
+        ),
+    ],
+    adopt: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--adopt",
+            help="Also take over the pending runs of a stopped executor (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    stop_timeout: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=3600,
+            help="On SIGTERM, seconds to let runs in progress finish; the others resume "
+            "when this id starts again.",
+        ),
+    ] = 10,
+    database_url: DbOption = None,
+) -> None:
+    """Run workflows, without an HTTP API, until SIGTERM or Ctrl-C (exit 0).
+
+    Each worker has a stable executor id: a killed worker's runs resume when it starts
+    again with the same --id, or when another worker adopts them (--adopt ID). Several
+    workers need PostgreSQL; a SQLite database takes one process that runs workflows.
+    Exit 1 (executor_in_use) when a live process already has the id.
+
+    Example: qylon server worker --id worker-2 --adopt worker-1
+    """
+    import signal
+    import threading
+
+    from .db import Database
+    from .workflows import engine
+
+    _executor_id(executor_id, "--id")
+    dead = [_executor_id(name, "--adopt") for name in adopt or []]
+    if executor_id in dead:
+        raise InvalidInput(f"--adopt {executor_id}: that is this worker's own --id.")
+    settings = _settings(database_url)
+    db = Database(settings.database_url, pool_size=settings.pool_size)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # from here on a stop is a clean one
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        with _removed_on_failure(settings.database_url):
+            _check_serving(db, settings)
+        for name in dead if db.engine.dialect.name == "postgresql" else ():
+            if engine.alive(db, name, wait_s=3.0):  # before launching: nothing to undo
+                raise QylonError(
+                    f"Executor {name!r} is alive (another process holds its id): adopt only "
+                    "the runs of a stopped one.",
+                    code="executor_in_use",
+                    hint="Stop it first (systemctl stop qylon-worker@…), or let it run its own runs.",
+                )
+        try:
+            engine.launch(db, executor_id, settings=settings)
+        except engine.ExecutorInUse as exc:
+            raise QylonError(str(exc), code="executor_in_use", hint=_IN_USE_HINT) from None
+        code = _serve_workflows(engine, settings, executor_id, dead, stop, stop_timeout)
+    finally:
+        db.dispose()
+    # DBOS's threads of runs that wait (a sleep, a signal) would hold the interpreter's exit
+    # until their wait ends; everything they hold is in the database, so leave now
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _serve_workflows(engine, settings, executor_id, dead, stop, stop_timeout) -> int:
+    """The launched worker's life: adopt, announce, wait for a stop, shut down. Its exit
+    code (errors printed here: the process leaves with ``os._exit``)."""
+    from . import migrate as mig
+
+    code = 0
+    try:
+        before = engine.register_queue()
+        if before is not None:
+            output.warn(
+                f"The queue's limits were {before} (set by a process with other settings); "
+                f"now {engine.queue_limits(settings)}. Give every process the same "
+                "QYLON_WORKFLOW_CONCURRENCY and QYLON_WORKFLOW_WORKER_CONCURRENCY."
+            )
+        adopted = engine.adopt(dead) if dead else []
+        limits = engine.queue_limits(settings)
+        everywhere = limits["global_concurrency"] or "no limit"
+        output.info(
+            f"Workflow worker {executor_id} running on {mig.safe_url(settings.database_url)}: "
+            f"queue {engine.QUEUE}, at most {limits['worker_concurrency']} runs here, "
+            f"{everywhere} in all. Stop with SIGTERM or Ctrl-C."
+        )
+        if dead:
+            output.info(f"Adopted {len(adopted)} pending run(s) of {', '.join(dead)}.")
+        while not stop.wait(0.5):
+            pass
+        output.info(
+            f"Stopping worker {executor_id} (up to {stop_timeout}s for runs in progress)..."
+        )
+    except engine.ExecutorInUse as exc:
+        error = QylonError(str(exc), code="executor_in_use")
+        output.error(error.to_dict())
+        code = error.exit_code
+    except Exception as exc:  # noqa: BLE001 - reported like the CLI's own handler does
+        output.error(
+            {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}", "hint": None}
+        )
+        code = 1
+    finally:
+        engine.shutdown(stop_timeout)
+    if code == 0:
+        output.info(
+            f"Worker {executor_id} stopped; its unfinished runs resume when it starts again."
+        )
+    return code
+
+
+_IN_USE_HINT = (
+    "Give each worker its own --id (systemd: qylon-worker@N, --id worker-%i); on SQLite, "
+    "stop the other process or use PostgreSQL (docs/server.md, Several machines)."
+)
 
 
 def _check_serving(db, settings) -> None:

@@ -69,6 +69,17 @@ class ServerSettings(BaseSettings):
     smtp_url: str | None = None
     # The From address of workflow mail (its domain also names each Message-ID).
     mail_from: str = "qylon@localhost"
+    # Runs in progress at once on the queue, all processes together (None: no limit), and
+    # in one process. A run waiting (sleep, wait_for, a retry's backoff) is in progress.
+    # Kept in the database: every process that runs workflows writes them when it starts,
+    # so give all the same values.
+    workflow_concurrency: int | None = Field(default=None, ge=1)
+    workflow_worker_concurrency: int = Field(default=16, ge=1)  # engine.WORKER_CONCURRENCY
+    # Where `http.request` steps may send requests: hosts (`api.example.com`,
+    # `*.example.com`, `host:8443`) or URL prefixes (`https://hooks.example.com/crm/`),
+    # comma-separated. Empty: every http.request step fails with not_allowed. Checked by
+    # `qylon server start` and `worker` (a bad entry: exit 3), and by each step.
+    workflow_http_allow: str = ""
 
     def check(self) -> None:
         """Refuse unsafe configuration outside development."""

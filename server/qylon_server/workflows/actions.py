@@ -426,6 +426,24 @@ def notify(ctx: ActionContext, args: dict) -> dict:
     return {"to": to, "delivered": "audit"}
 
 
+@action("http.request")
+def http_request(ctx: ActionContext, args: dict) -> dict:
+    """{method?="GET", url, headers?, json? | body?, expect?=[2xx]} → {status, headers,
+    json | text, truncated?}: one request to a host in QYLON_WORKFLOW_HTTP_ALLOW, with
+    ``Idempotency-Key: {run_id}.{step}`` (see ``workflows.http``)."""
+    from . import engine, http
+
+    try:
+        return http.request(
+            args,
+            allow=engine.settings().workflow_http_allow,
+            idempotency_key=ctx.idempotency_key,
+            deadline=ctx.deadline,
+        )
+    except http.HttpError as exc:
+        raise ActionError(exc.code, exc.message) from None
+
+
 @action("fail")
 def fail(ctx: ActionContext, args: dict) -> dict:
     """{code?="failed", message?}: always fails (for trying compensations and retries)."""

@@ -11,14 +11,26 @@ enqueues runs.
   changes.
 - DBOS is one per process (a second ``DBOS(config=...)`` silently returns the first):
   ``launch`` refuses a second database, and ``shutdown`` frees the slot (tests).
-- Only a process given an executor id (``QYLON_WORKFLOW_EXECUTOR``) runs workflows; every
-  server process can enqueue them. Two processes must never share an executor id.
+- Only a process given an executor id runs workflows (``qylon server start --workers 1``
+  as ``server``, or ``qylon server worker --id NAME``); every server process can enqueue
+  them. Two live processes never share an executor id: ``launch`` holds a lock for its id
+  while it runs (a PostgreSQL advisory lock on the connection; on SQLite an OS lock on a
+  file beside the database, which also keeps a second executor off one SQLite file), and
+  refuses to start when another process holds it (``ExecutorInUse``). Both locks go with
+  the process, a SIGKILLed one too.
+- The queue's limits are stored in DBOS's queues table, shared by every process:
+  ``workflow_concurrency`` (runs in progress at once, all processes together) and
+  ``workflow_worker_concurrency`` (per process). Each executor writes them at start-up
+  from its settings: give every process the same values.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dbos import DBOSClient
@@ -30,19 +42,126 @@ APP_NAME = "qylon"
 APP_VERSION = "qylon-interpreter-2"  # 2: own retry loop, gates, cancel and timeouts
 QUEUE = "qylon-workflows"
 WORKFLOW = "qylon.run"
-WORKER_CONCURRENCY = 16
+WORKER_CONCURRENCY = 16  # the default of QYLON_WORKFLOW_WORKER_CONCURRENCY
 POLL_S = 0.1  # how often a worker looks for queued runs (DBOS: 1 s)
 CLOCK = "clock"  # the topic of waits: a message to it ends a sleep or a backoff early
 
 
+class ExecutorInUse(RuntimeError):
+    """Another live process runs workflows under this executor id (or, on SQLite, at all)."""
+
+
 class EngineState:
-    """The process's one launched engine: its database and executor id."""
+    """The process's one launched engine: its database, executor id and settings."""
 
     db: Database | None = None
     executor_id: str | None = None
     settings: ServerSettings | None = None  # what actions read (SMTP relay, ...)
+    guard: ExecutorGuard | None = None
     users = 0  # applications of this process using it (the last one's shutdown stops it)
     lock = threading.Lock()
+
+
+def _lock_key(executor_id: str) -> int:
+    digest = hashlib.sha256(f"qylon-executor:{executor_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _sqlite_path(db: Database) -> Path | None:
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).expanduser()
+
+
+class ExecutorGuard:
+    """Proof that this process alone runs workflows as ``executor_id``: on PostgreSQL a
+    session advisory lock held on a connection of its own, on SQLite an exclusive
+    ``flock`` on ``DATABASE.workflows.lock`` (one executor per SQLite file, whatever its
+    id: pitfall 17). Released by ``release`` or by the process's death."""
+
+    def __init__(self, db: Database, executor_id: str, *, wait_s: float = 3.0):
+        """``wait_s``: how long to keep trying (a just-killed predecessor's lock may take
+        PostgreSQL a moment to drop)."""
+        import time
+
+        self.executor_id = executor_id
+        self._conn = None
+        self._file = None
+        path = _sqlite_path(db)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                if path is not None:
+                    self._lock_file(path.with_name(path.name + ".workflows.lock"))
+                elif db.engine.dialect.name == "postgresql":
+                    self._lock_row(db)
+                return
+            except ExecutorInUse:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _lock_file(self, path: Path) -> None:
+        if os.name != "posix":  # no flock: the rule stays documented, not enforced
+            return
+        import fcntl
+
+        handle = open(path, "a+")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ExecutorInUse(
+                f"Workflows on this SQLite database already run in {holder}: SQLite takes "
+                "one workflow executor. Use PostgreSQL for several (docs/server.md)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"executor {self.executor_id} (pid {os.getpid()})\n")
+        handle.flush()
+        self._file = handle
+
+    def _lock_row(self, db: Database) -> None:
+        from sqlalchemy import text
+
+        conn = db.engine.connect()
+        conn.detach()  # its own session: closing it really ends it, and the lock with it
+        # a machine that vanishes without closing it: PostgreSQL drops the session (and
+        # frees the id) after about a minute of silence, not the OS's two hours
+        for name, value in (("idle", 30), ("interval", 10), ("count", 3)):
+            conn.execute(text(f"SET tcp_keepalives_{name} = {value}"))
+        got = conn.execute(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(self.executor_id)}
+        ).scalar()
+        conn.commit()
+        if not got:
+            conn.close()
+            raise ExecutorInUse(
+                f"Executor {self.executor_id!r} is already running in another process on "
+                "this database: two processes with one id would take each other's runs."
+            )
+        self._conn = conn
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the session's advisory lock goes with it
+            self._conn = None
+        if self._file is not None:
+            self._file.close()  # and the flock with the file
+            self._file = None
+
+
+def alive(db: Database, executor_id: str, *, wait_s: float = 0.0) -> bool:
+    """Whether a live process runs ``executor_id`` on this PostgreSQL database (holds its
+    lock, still after ``wait_s``). On SQLite, whether any process runs workflows there."""
+    try:
+        ExecutorGuard(db, executor_id, wait_s=wait_s).release()
+    except ExecutorInUse:
+        return True
+    return False
 
 
 def serializer():
@@ -80,10 +199,13 @@ def client(db: Database) -> DBOSClient:
 
 
 def launch(db: Database, executor_id: str, *, settings: ServerSettings | None = None) -> None:
-    """Run workflows in this process under ``executor_id`` (resumes its pending runs).
+    """Run workflows in this process under ``executor_id`` (resumes its pending runs);
+    ``ExecutorInUse`` when another live process has that id. ``settings`` are what actions
+    read (``engine.settings()``), and the queue's limits.
 
-    Called from the application's lifespan: the queue is registered by ``start_queue``
-    (the async form; DBOS's sync calls refuse to run on the event loop)."""
+    From the application's lifespan the queue is registered by ``start_queue`` (the async
+    form; DBOS's sync calls refuse to run on the event loop), from a worker by
+    ``register_queue``."""
     from dbos import DBOS
 
     from . import interpreter  # noqa: F401 - registers the workflow before launch
@@ -98,18 +220,71 @@ def launch(db: Database, executor_id: str, *, settings: ServerSettings | None = 
                 )
             EngineState.users += 1
             return
-        DBOS(config=config(db, executor_id))
+        guard = ExecutorGuard(db, executor_id)
+        try:
+            DBOS(config=config(db, executor_id))
+            DBOS.launch()
+        except BaseException:
+            guard.release()
+            raise
         EngineState.db, EngineState.executor_id, EngineState.users = db, executor_id, 1
-        EngineState.settings = settings
-        DBOS.launch()
+        EngineState.settings, EngineState.guard = settings, guard
+
+
+def queue_limits(current: ServerSettings | None = None) -> dict[str, Any]:
+    """The queue's limits from ``current`` settings: ``global_concurrency`` (None: no
+    limit across processes) and ``worker_concurrency`` (per process)."""
+    current = current or settings()
+    return {
+        "global_concurrency": current.workflow_concurrency,
+        "worker_concurrency": current.workflow_worker_concurrency,
+    }
+
+
+def _queue_options() -> dict[str, Any]:
+    # always_update: the limits an executor starts with are the queue's (DBOS's default
+    # would keep an older version's), so a changed setting applies at the next start
+    return {**queue_limits(), "polling_interval_sec": POLL_S, "on_conflict": "always_update"}
+
+
+def register_queue() -> dict[str, Any] | None:
+    """Listen to the run queue, writing its limits (outside an event loop); the limits it
+    had before when this changed them (another process started with other settings)."""
+    from dbos import DBOS
+
+    before = DBOS.retrieve_queue(QUEUE)
+    old = before and {  # read now: a stored queue's properties read the database
+        "global_concurrency": before.global_concurrency,
+        "worker_concurrency": before.worker_concurrency,
+    }
+    DBOS.register_queue(QUEUE, **_queue_options())
+    return old if old and old != queue_limits() else None
 
 
 async def start_queue() -> None:
     from dbos import DBOS
 
-    await DBOS.register_queue_async(
-        QUEUE, worker_concurrency=WORKER_CONCURRENCY, polling_interval_sec=POLL_S
-    )
+    await DBOS.register_queue_async(QUEUE, **_queue_options())
+
+
+def adopt(dead: list[str]) -> list[str]:
+    """Take over the pending runs of executors that are gone: DBOS puts them back on the
+    queue, where any executor picks them up (this one first, usually). Refuses an id that
+    a live process holds. Uses ``DBOS._recover_pending_workflows``, a private call: dbos
+    is pinned to its minor version, and tests/server/test_workflow_workers.py proves it."""
+    from dbos import DBOS
+
+    db = database()
+    for executor_id in dead:
+        if executor_id == EngineState.executor_id:
+            raise ExecutorInUse(f"{executor_id!r} is this worker's own id: nothing to adopt.")
+        if db.engine.dialect.name == "postgresql" and alive(db, executor_id, wait_s=3.0):
+            raise ExecutorInUse(
+                f"Executor {executor_id!r} is alive (another process holds its id): "
+                "adopt only the runs of a stopped one."
+            )
+    handles = DBOS._recover_pending_workflows(list(dead))
+    return [h.get_workflow_id() for h in handles]
 
 
 def shutdown(timeout_s: int = 5) -> None:
@@ -122,8 +297,13 @@ def shutdown(timeout_s: int = 5) -> None:
         EngineState.users -= 1
         if EngineState.users > 0:
             return
-        DBOS.destroy(workflow_completion_timeout_sec=timeout_s)
-        EngineState.db = EngineState.executor_id = EngineState.settings = None
+        try:
+            DBOS.destroy(workflow_completion_timeout_sec=timeout_s)
+        finally:
+            if EngineState.guard is not None:
+                EngineState.guard.release()
+            EngineState.db = EngineState.executor_id = None
+            EngineState.settings = EngineState.guard = None
 
 
 def database() -> Database:
