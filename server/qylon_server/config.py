@@ -74,7 +74,7 @@ class ServerSettings(BaseSettings):
     # Kept in the database: every process that runs workflows writes them when it starts,
     # so give all the same values.
     workflow_concurrency: int | None = Field(default=None, ge=1)
-    workflow_worker_concurrency: int = Field(default=16, ge=1)  # engine.WORKER_CONCURRENCY
+    workflow_worker_concurrency: int = Field(default=100, ge=1)  # engine.WORKER_CONCURRENCY
     # Where `http.request` steps may send requests: hosts (`api.example.com`,
     # `*.example.com`, `host:8443`) or URL prefixes (`https://hooks.example.com/crm/`),
     # comma-separated. Empty: every http.request step fails with not_allowed. Checked by

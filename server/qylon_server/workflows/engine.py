@@ -42,7 +42,7 @@ APP_NAME = "qylon"
 APP_VERSION = "qylon-interpreter-2"  # 2: own retry loop, gates, cancel and timeouts
 QUEUE = "qylon-workflows"
 WORKFLOW = "qylon.run"
-WORKER_CONCURRENCY = 16  # the default of QYLON_WORKFLOW_WORKER_CONCURRENCY
+WORKER_CONCURRENCY = 100  # the default of QYLON_WORKFLOW_WORKER_CONCURRENCY (waiting runs count)
 POLL_S = 0.1  # how often a worker looks for queued runs (DBOS: 1 s)
 CLOCK = "clock"  # the topic of waits: a message to it ends a sleep or a backoff early
 
