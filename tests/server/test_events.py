@@ -531,10 +531,13 @@ def test_a_runs_events_tell_its_story_and_replay_to_its_row(team_servers):
         env = {"QYLON_SERVER": server.url, "QYLON_TOKEN": org.token}
         shown = run_qylon("workflows", "history", run_id, "--json", env=env)
         assert shown.code == 0, shown.stderr
-        story = [
-            (e["type"].removeprefix("workflow_run."), e["data"].get("step"))
-            for e in shown.json["data"]["items"]
+        everything = shown.json["data"]["items"]  # the owner reads every stream: the user's too
+        assert [e["type"] for e in everything if not e["stream"].startswith("workflow_run:")] == [
+            "user.deactivated",
+            "user.reactivated",
         ]
+        own = [e for e in everything if e["stream"] == f"workflow_run:{run_id}"]
+        story = [(e["type"].removeprefix("workflow_run."), e["data"].get("step")) for e in own]
         assert story == [
             ("enqueued", None),
             ("started", None),
@@ -544,13 +547,18 @@ def test_a_runs_events_tell_its_story_and_replay_to_its_row(team_servers):
             ("step_compensated", "deactivate.compensate"),
             ("finished", None),
         ]
-        items = shown.json["data"]["items"]
+        items = own
         assert items[-1]["data"]["status"] == "compensated"
         assert [e["version"] for e in items] == list(range(1, 8))
         assert {e["correlation_id"] for e in items} == {run_id}
         assert items[0]["actor"]["user_id"] == org.owner_id
         human = run_qylon("workflows", "history", run_id, env=env)
         assert human.code == 0 and "step_compensated" in human.stdout
+        # a member may not read every stream: the run's own events only
+        member = {**env, "QYLON_TOKEN": api.make_user(org.token, "member")}
+        theirs = run_qylon("workflows", "history", run_id, "--json", env=member)
+        assert theirs.code == 0, theirs.stderr
+        assert [e["id"] for e in theirs.json["data"]["items"]] == [e["id"] for e in own]
         assert run_qylon("workflows", "history", "run-nope", "--json", env=env).code == 5
 
         # the user changes the steps made belong to the run (correlation) and its steps (causation)

@@ -172,6 +172,50 @@ def test_offboard_consultant_end_to_end(runner, team_servers):
     assert [r["id"] for r in listed["items"]] == [run["id"]] and listed["total"] == 1
 
 
+def test_offboarding_with_a_mistyped_manager_is_undone_and_its_history_tells_it(
+    runner, team_servers
+):
+    """config/workflows/offboard-consultant.yaml, its third step failing for good (the items
+    would go to nobody): the deactivation is undone, the run ends compensated, and
+    `qylon workflows history` tells the story in order, the user's events included."""
+    api, org = runner, new_org(team_servers.backend("sqlite"))
+    owner = org.token
+    email = f"leaver-{secrets.token_hex(3)}@acme.example"
+    leaver = api.post("/v1/users", owner, json={"email": email, "role": "member"}).json()
+    assert api.post("/v1/workflows", owner, json={"text": OFFBOARD}).status_code == 201
+    started = api.post(
+        "/v1/workflows/offboard-consultant/runs",
+        owner,
+        json={"input": {"email": email, "manager": "bos@acme.example"}},
+    )
+    assert started.status_code == 202, started.text
+    run = wait_for(api, owner, started.json()["id"])
+    assert run["status"] == "compensated", run
+    steps = {s["name"]: s for s in run["steps"]}
+    assert steps["reassign_items"]["error"]["code"] == "not_found"
+    assert steps["reassign_items"]["attempts"] == 1  # not_found is not in its retry_on
+    assert api.get(f"/v1/users/{leaver['id']}", owner).json()["status"] == "active"
+
+    env = credentials(api.url, owner)
+    told = run_qylon("workflows", "history", run["id"], "--json", env=env)
+    assert told.code == 0, told.stderr
+    story = [(e["type"], (e.get("data") or {}).get("step")) for e in told.json["data"]["items"]]
+    assert story == [
+        ("workflow_run.enqueued", None),
+        ("workflow_run.started", None),
+        ("workflow_run.deadline_set", None),  # timeout: 1h
+        ("user.deactivated", None),
+        ("workflow_run.step_completed", "deactivate"),
+        ("workflow_run.step_completed", "revoke_keys"),
+        ("workflow_run.step_attempted", "reassign_items"),
+        ("user.reactivated", None),
+        ("workflow_run.step_compensated", "deactivate.compensate"),
+        ("workflow_run.finished", None),
+    ], story
+    plain = run_qylon("workflows", "history", run["id"], env=env)
+    assert "user.reactivated" in plain.stdout and "compensated" in plain.stdout
+
+
 def test_a_failing_third_step_compensates_in_reverse(runner, team_servers):
     api, org = runner, new_org(team_servers.backend("sqlite"))
     owner = org.token

@@ -125,6 +125,18 @@ class RunFinished(Event):
     TYPE = "workflow_run.finished"  # status: its outcome
 
 
+class RunCancelRequested(Event):
+    TYPE = "workflow_run.cancel_requested"  # cancel_requested_at
+
+
+class RunResumed(Event):
+    TYPE = "workflow_run.resumed"  # status (enqueued), resumed_at; error etc. cleared
+
+
+class RunDeadlineSet(Event):
+    TYPE = "workflow_run.deadline_set"  # deadline_at: its timeout from its start or resume
+
+
 class StepAttempted(Event):
     TYPE = "workflow_run.step_attempted"  # an attempt failed (the step may be retried)
 

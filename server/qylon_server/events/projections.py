@@ -66,6 +66,12 @@ def run_event_type(changes: dict[str, Any]) -> type[domain.Event]:
             "sleeping": domain.StepWaiting,
             "waiting": domain.StepWaiting,
         }.get(status, domain.StepChanged)
+    if changes.get("resumed_at") is not None:
+        return domain.RunResumed
+    if changes.get("cancel_requested_at") is not None:
+        return domain.RunCancelRequested
+    if set(changes) == {"deadline_at"}:
+        return domain.RunDeadlineSet
     status = changes.get("status")
     if status == "running":
         return domain.RunStarted

@@ -234,7 +234,8 @@ REGISTRY["keys.revoke"] = revoke_all  # the name config/workflows/offboard-consu
 @action("action_items.reassign")
 def reassign(ctx: ActionContext, args: dict) -> dict:
     """{from_user (id or email), to, status?="open"} → {count, to}: items owned by the user
-    (by email or name) go to ``to``; with ``to`` empty nothing moves (count 0)."""
+    (by email or name) go to ``to`` (a name, or the email of a user of the organisation);
+    with ``to`` empty nothing moves (count 0)."""
     source = _text(args, "from_user")
     to = _text(args, "to", required=False)
     if to is None:  # no one to take them (a leaver without a manager): the items stay
@@ -242,6 +243,9 @@ def reassign(ctx: ActionContext, args: dict) -> dict:
     status = _text(args, "status", required=False) or "open"
     if status not in ("open", "done", "any"):
         raise ActionError("invalid_input", "status must be open, done or any")
+    if "@" in to and ctx.session.scalar(select(User.id).where(User.email == to.lower())) is None:
+        # a mistyped manager's email would hand the items to nobody
+        raise ActionError("not_found", f"No user {to} to take the items.")
     key = "email" if "@" in source else "user_id"
     user = _user(ctx, {key: source})
     owners = [user.email, user.display_name or ""]
