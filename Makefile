@@ -57,6 +57,8 @@ bench: install
 	$(BIN)/python benchmarks/diarize.py
 	$(BIN)/python benchmarks/agent.py
 	$(BIN)/python benchmarks/api.py
+	$(BIN)/python benchmarks/events.py
+	$(BIN)/python benchmarks/workflows.py
 
 docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md

@@ -12,9 +12,9 @@ process that serves and runs workflows, executor `server`) and measures:
   them (`--workers 2`): runs started per second;
 - running them: the server is started again with `--workers 1`, which runs them:
   runs/s and steps/s from its /ready until the last run completed;
-- recovery: --pending runs of a 1-step workflow are started while that server runs
-  workflows, it is killed with SIGKILL as soon as the last one is queued (most are
-  unfinished: the column says how many), started again under the same executor id, and
+- recovery: --pending runs of a 1-step workflow are queued, a server that runs them is
+  started and killed with SIGKILL a second later (a few in flight, the rest queued: the
+  column says how many were unfinished), started again under the same executor id, and
   timed from the restart until every run has completed.
 
 Beside them, the engine alone: DBOS Transact running the same number of runs of a
@@ -241,10 +241,20 @@ def run_backend(kind: str, args) -> dict:
             out["runs_s"] = args.runs / (ended - began)
             out["steps_s"] = 3 * out["runs_s"]
 
-            asyncio.run(start_runs(server.url, token, "bench-one", args.pending))
-            unfinished = args.pending - count(c, "bench-one", "completed")
-            server.kill()
             c.close()
+            server.stop()
+            server.start(workers=2)  # queue the pending runs without running them
+            asyncio.run(start_runs(server.url, token, "bench-one", args.pending))
+            server.stop()
+            server.start(workers=1)
+            time.sleep(1.0)  # some runs in flight, most still queued
+            server.kill()
+            with httpx2.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            ) as probe:
+                server.start(workers=2)  # to count, without running any
+                unfinished = args.pending - count(probe, "bench-one", "completed")
+                server.stop()
             restarted = time.perf_counter()
             up = server.start()
             c = httpx2.Client(

@@ -246,3 +246,103 @@ def test_the_shipped_onboarding_runs_end_to_end(mail_runner, team_servers, relay
     assert person["manager_id"] == boss.json()["id"]
     found = run_qylon("workflows", "runs", "--subject", "new.hire@firm.example", "--json", env=env)
     assert [r["id"] for r in found.json["data"]["items"]] == [run_id]
+
+
+def test_the_shipped_meeting_follow_up_runs_end_to_end(mail_runner, team_servers, relay):
+    """config/workflows/meeting-follow-up.yaml: the meeting read from the server, the
+    approval signal, the summary mailed to the attendees who are users, the note posted
+    to a CRM webhook (a loopback HTTP server, with the step's Idempotency-Key), and after
+    the two days (ended by `clock`) the owners of open items reminded."""
+    import json as jsonlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from pathlib import Path
+
+    from qylon_server.workflows import engine
+
+    api, org = mail_runner, new_org(team_servers.backend("sqlite"))
+    _use(relay)
+    posted: list = []
+
+    class Crm(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            posted.append((self.headers["Idempotency-Key"], jsonlib.loads(body)))
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"id": "note-1"}')
+
+    crm = ThreadingHTTPServer(("127.0.0.1", free_port()), Crm)
+    threading.Thread(target=crm.serve_forever, daemon=True).start()
+    settings = engine.EngineState.settings
+    engine.EngineState.settings = settings.model_copy(
+        update={"workflow_http_allow": f"127.0.0.1:{crm.server_port}"}
+    )
+    try:
+        for email, name in (("ana@firm.example", "Ana Lima"), ("bo@firm.example", "Bo Chen")):
+            r = api.post("/v1/users", org.token, json={"email": email, "display_name": name})
+            assert r.status_code == 201, r.text
+        meeting_id = str(uuid.uuid4())
+        body = {
+            "id": meeting_id,
+            "title": "Acme kickoff",
+            "created_at": "2026-12-01T10:00:00Z",
+            "duration_s": 60.0,
+            "summary": "We agreed the scope.",
+            "speakers": [
+                {"id": "S1", "name": "Ana Lima", "talk_time_s": 30.0},
+                {"id": "S2", "name": "Guest", "talk_time_s": 30.0},
+            ],
+            "segments": [{"start": 0.0, "end": 2.0, "speaker": "S1", "text": "Hi."}],
+            "action_items": [{"id": "a1", "owner": "Bo Chen", "task": "Send the plan"}],
+        }
+        assert api.put(f"/v1/meetings/{meeting_id}", org.token, json=body).status_code == 201
+        text = (Path(__file__).parents[2] / "config/workflows/meeting-follow-up.yaml").read_text()
+        assert api.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
+        inputs = {"meeting_id": meeting_id, "crm_webhook": f"http://127.0.0.1:{crm.server_port}/n"}
+        r = api.post("/v1/workflows/meeting-follow-up/runs", org.token, json={"input": inputs})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["id"]
+
+        def step(name):
+            run = api.get(f"/v1/workflow-runs/{run_id}", org.token).json()
+            return {s["name"]: s for s in run["steps"]}.get(name, {}).get("status")
+
+        def until(name, status):
+            deadline = time.monotonic() + 30
+            while step(name) != status:
+                assert time.monotonic() < deadline, (name, step(name))
+                time.sleep(0.1)
+
+        until("approval", "waiting")
+        signal = {"payload": {"approved": True, "summary": "Scope agreed; plan by Friday."}}
+        sent = api.post(
+            f"/v1/workflow-runs/{run_id}/signals/summary_approved", org.token, json=signal
+        )
+        assert sent.status_code == 202, sent.text
+        until("wait_two_days", "sleeping")
+        assert (
+            api.post(f"/v1/workflow-runs/{run_id}/signals/clock", org.token, json={}).status_code
+            == 202
+        )
+        run = _ended(api, org.token, run_id)
+    finally:
+        engine.EngineState.settings = settings
+        crm.shutdown()
+    assert run["status"] == "completed", run
+    (mail,) = relay.messages
+    assert mail["To"] == "ana@firm.example" and mail["Subject"] == "Follow-up: Acme kickoff"
+    assert mail.get_payload().strip() == "Scope agreed; plan by Friday."
+    ((key, note),) = posted
+    assert key == f"{run_id}.crm_note"
+    assert note == {
+        "meeting": meeting_id,
+        "title": "Acme kickoff",
+        "summary": "Scope agreed; plan by Friday.",
+    }
+    audit = api.get("/v1/audit-events", org.token, params={"limit": 50}).json()["items"]
+    (reminder,) = [e for e in audit if e["action"] == "workflow.notify"]
+    assert reminder["detail"]["to"] == "bo@firm.example"

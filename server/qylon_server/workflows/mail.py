@@ -29,7 +29,7 @@ def _addresses(args: dict, name: str, *, required: bool) -> list[str]:
         if required:
             raise ActionError("invalid_input", f"{name} is required")
         return []
-    items = [value] if isinstance(value, str) else value
+    items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise ActionError("invalid_input", f"{name} must be an address or a list of them")
     out = []
@@ -98,7 +98,8 @@ def message(ctx: ActionContext, args: dict, sender: str) -> EmailMessage:
 
 @action("email.send")
 def send(ctx: ActionContext, args: dict) -> dict:
-    """{to, subject, text, html?, cc?, reply_to?}: one message through QYLON_SMTP_URL,
+    """{to, subject, text, html?, cc?, reply_to?} (addresses: a list, or one string with
+    commas between them): one message through QYLON_SMTP_URL,
     from QYLON_MAIL_FROM, with a Message-ID that is the same on every attempt."""
     settings = engine.settings()
     msg = message(ctx, args, settings.mail_from)
