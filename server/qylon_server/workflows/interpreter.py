@@ -63,6 +63,8 @@ def _record(session, run_id: str, **changes) -> FlowRun:
     if row is None:
         raise actions.ActionError("not_found", f"run {run_id} has no flow_runs row")
     starter = {"user_id": row.user_id, "key_id": row.key_id}
+    if row.status == "enqueued" and "status" not in changes:  # resumed: running again
+        projections.record_run(session, starter, run_id, {"status": "running"}, row=row)
     return projections.record_run(session, starter, run_id, changes, row=row)
 
 
@@ -95,11 +97,8 @@ def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
     step on the way. The answer is checkpointed, so a recovered run decides the same way."""
     with org_session(engine.database(), run["org_id"]) as session:
         row = session.get(FlowRun, run["run_id"])
-        changes = {"step": record} if record else {}
-        if row.status == "enqueued":  # resumed
-            changes["status"] = "running"
-        if changes:
-            _record(session, run["run_id"], **changes)
+        if record:
+            _record(session, run["run_id"], step=record)
         return {
             "now": time.time(),
             "cancel": row.cancel_requested_at is not None,
