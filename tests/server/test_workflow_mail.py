@@ -158,6 +158,7 @@ def test_without_a_relay_the_step_says_what_to_set(mail_runner, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("kill-mail")  # its own server: no need to queue behind "workflows"
 def test_a_kill_between_acceptance_and_checkpoint_sends_a_copy_with_the_same_id(tmp_path):
     """The relay accepts the message and the server dies before DBOS checkpoints the step:
     started again under its executor id, the server sends the message once more, with

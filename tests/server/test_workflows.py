@@ -366,6 +366,7 @@ def _up(api) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("kill-retry")  # its own servers: no need to queue behind "workflows"
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 def test_a_run_survives_a_sigkill_and_finishes_once(engine, tmp_path):
     """The server is killed while a step waits to be retried; started again under the same
@@ -456,6 +457,7 @@ def _steps_when(api, token, run_id, test, timeout=60) -> tuple[dict, float]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("kill-sleep")  # its own servers: no need to queue behind "workflows"
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 def test_kills_during_a_sleep_and_a_compensation_lose_nothing(engine, tmp_path):
     """Killed during a durable sleep, the server sleeps only what was left after its
