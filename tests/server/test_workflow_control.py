@@ -12,11 +12,11 @@ import pytest
 
 from ..conftest import TEST_PLUGINS, credentials, run_qylon
 from .harness import Api, new_org, running
+from .workflow_support import wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
 
 ROOT = Path(__file__).resolve().parents[2]
-END = ("completed", "compensated", "cancelled", "timed_out", "failed")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def until(api, org, run_id: str, test, timeout: float = 30) -> dict:
 
 
 def ended(api, org, run_id: str, timeout: float = 30) -> dict:
-    return until(api, org, run_id, lambda r: r["status"] in END, timeout)
+    return wait_for(api, org.token, run_id, timeout)
 
 
 def steps(run: dict) -> dict:

@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from .harness import Api, free_port, new_org, running, sqlite_backend
+from .workflow_support import wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
 
@@ -92,16 +93,6 @@ def _use(relay) -> None:
     )
 
 
-def _ended(api, token, run_id, timeout=30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = api.get(f"/v1/workflow-runs/{run_id}", token).json()
-        if run["status"] in ("completed", "compensated", "cancelled", "timed_out", "failed"):
-            return run
-        assert time.monotonic() < deadline, run
-        time.sleep(0.1)
-
-
 def _start(api, org, email: str, name: str = "welcome-mail") -> str:
     r = api.post(f"/v1/workflows/{name}/runs", org.token, json={"input": {"email": email}})
     assert r.status_code == 202, r.text
@@ -113,7 +104,7 @@ def test_a_step_sends_one_message_with_a_stable_message_id(mail_runner, team_ser
     _use(relay)
     relay.refuse = 1  # the first attempt is refused for now (451): retried
     assert api.post("/v1/workflows", org.token, json={"text": MAIL}).status_code == 201
-    run = _ended(api, org.token, _start(api, org, "new.hire@firm.example"))
+    run = wait_for(api, org.token, _start(api, org, "new.hire@firm.example"))
     assert run["status"] == "completed", run
     (step,) = run["steps"]
     assert step["attempts"] == 2
@@ -135,9 +126,11 @@ def test_bad_addresses_and_headers_fail_the_step_and_send_nothing(mail_runner, t
     _use(relay)
     text = MAIL.replace("welcome-mail", "bad-mail")
     assert api.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
-    run = _ended(api, org.token, _start(api, org, "not an address", "bad-mail"))
+    run = wait_for(api, org.token, _start(api, org, "not an address", "bad-mail"))
     assert run["status"] == "failed" and run["steps"][0]["error"]["code"] == "invalid_input"
-    run = _ended(api, org.token, _start(api, org, "a@b.example\nBcc: all@firm.example", "bad-mail"))
+    run = wait_for(
+        api, org.token, _start(api, org, "a@b.example\nBcc: all@firm.example", "bad-mail")
+    )
     assert run["status"] == "failed" and run["steps"][0]["error"]["code"] == "invalid_input"
     assert relay.seen == []
 
@@ -163,7 +156,7 @@ def test_a_kill_between_acceptance_and_checkpoint_sends_a_copy_with_the_same_id(
     """The relay accepts the message and the server dies before DBOS checkpoints the step:
     started again under its executor id, the server sends the message once more, with
     the same Message-ID (SMTP cannot be exactly once; docs/workflows.md says so)."""
-    from .test_workflows import _serve, _up
+    from .workflow_support import _serve, _up
 
     with sqlite_backend(tmp_path) as backend:
         org = new_org(backend)
@@ -188,7 +181,7 @@ def test_a_kill_between_acceptance_and_checkpoint_sends_a_copy_with_the_same_id(
             procs[-1].wait(30)  # killed by the relay as the message arrived
             procs.append(_serve(backend.url, port, **env))
             _up(api)
-            run = _ended(api, org.token, run_id, timeout=60)
+            run = wait_for(api, org.token, run_id, timeout=60)
         finally:
             for proc in procs:
                 if proc.poll() is None:
@@ -239,7 +232,7 @@ def test_the_shipped_onboarding_runs_end_to_end(mail_runner, team_servers, relay
     assert "boss@firm.example will check in" in welcome.get_payload()
     env = credentials(str(api.http.base_url).rstrip("/"), org.token)
     assert run_qylon("workflows", "signal", run_id, "clock", env=env).code == 0
-    run = _ended(api, org.token, run_id)
+    run = wait_for(api, org.token, run_id)
     assert run["status"] == "completed", run
     listed = api.get("/v1/users", org.token, params={"q": "new.hire"}).json()["items"]
     (person,) = [u for u in listed if u["email"] == "new.hire@firm.example"]
@@ -329,7 +322,7 @@ def test_the_shipped_meeting_follow_up_runs_end_to_end(mail_runner, team_servers
             api.post(f"/v1/workflow-runs/{run_id}/signals/clock", org.token, json={}).status_code
             == 202
         )
-        run = _ended(api, org.token, run_id)
+        run = wait_for(api, org.token, run_id)
     finally:
         engine.EngineState.settings = settings
         crm.shutdown()

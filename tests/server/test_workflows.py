@@ -7,29 +7,16 @@ shared servers only enqueue."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-import httpx2
 import pytest
-from sqlalchemy import select
 
 from ..conftest import credentials, run_qylon
-from .harness import (
-    PEPPER,
-    Api,
-    free_port,
-    new_org,
-    postgres_backend,
-    running,
-    sqlite_backend,
-)
+from .harness import Api, new_org, running
+from .workflow_support import wait_for
 
 # one process launches DBOS for the module's tests (parallel runs: one xdist worker)
 pytestmark = pytest.mark.xdist_group("workflows")
@@ -69,18 +56,6 @@ def runner(team_servers):
         api.url = server.url
         yield api
         api.http.close()
-
-
-def wait_for(api, token, run_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        r = api.get(f"/v1/workflow-runs/{run_id}", token)
-        assert r.status_code == 200, r.text
-        run = r.json()
-        if run["status"] in ("completed", "compensated", "cancelled", "timed_out", "failed"):
-            return run
-        assert time.monotonic() < deadline, run
-        time.sleep(0.2)
 
 
 def meeting(owner_name: str) -> dict:
@@ -309,240 +284,6 @@ def test_the_cli_uploads_runs_and_follows(runner, team_servers):
     assert bad.code == 3
     missing = run_qylon("workflows", "status", "run-nope", "--json", env=env)
     assert missing.code == 5 and missing.json["error"]["code"] == "not_found"
-
-
-RETRIED = """
-name: killed-mid-run
-version: 1
-input:
-  email: {type: string, required: true}
-steps:
-  - name: deactivate
-    action: users.deactivate
-    with: {email: "{{ input.email }}"}
-    compensate:
-      action: users.reactivate
-      with: {user_id: "{{ steps.deactivate.output.id }}"}
-  - name: tell
-    action: notify
-    with: {to: "boss@example.com", subject: "{{ input.email }} leaves"}
-  - name: boom
-    action: fail
-    with: {code: conflict}
-    retry: {max_attempts: 2, initial_interval: 3s, retry_on: [conflict]}
-"""
-
-
-def _serve(url: str, port: int, **extra: str):
-    env = {**os.environ, "QYLON_DATABASE_URL": url, "QYLON_SECRET_KEY": PEPPER, **extra}
-    env.pop("QYLON_WORKFLOW_EXECUTOR", None)  # `start` with one worker: executor "server"
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qylon_cli",
-            "server",
-            "start",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-
-
-def _up(api) -> None:
-    for _ in range(300):
-        try:
-            if api.get("/health").status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not start")
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("kill-retry")  # its own servers: no need to queue behind "workflows"
-@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
-def test_a_run_survives_a_sigkill_and_finishes_once(engine, tmp_path):
-    """The server is killed while a step waits to be retried; started again under the same
-    executor id, it resumes the run from its checkpoints: the steps done are not done again.
-    (PostgreSQL: the server connects as the non-superuser role, under row-level security.)"""
-    made = sqlite_backend(tmp_path) if engine == "sqlite" else postgres_backend()
-    with made as backend:
-        org = new_org(backend)
-        port = free_port()
-        api = Api(f"http://127.0.0.1:{port}", backend)
-        proc = _serve(backend.url, port)
-        try:
-            _up(api)
-            email = f"killed-{secrets.token_hex(3)}@acme.example"
-            user = api.post("/v1/users", org.token, json={"email": email}).json()
-            assert api.post("/v1/workflows", org.token, json={"text": RETRIED}).status_code == 201
-            started = api.post(
-                "/v1/workflows/killed-mid-run/runs", org.token, json={"input": {"email": email}}
-            )
-            run_id = started.json()["id"]
-            deadline = time.monotonic() + 30
-            while True:  # the first attempt of boom has failed: DBOS waits 3s to retry
-                steps = {
-                    s["name"]: s
-                    for s in api.get(f"/v1/workflow-runs/{run_id}", org.token).json()["steps"]
-                }
-                if steps.get("boom", {}).get("attempts") == 1:
-                    break
-                assert time.monotonic() < deadline, steps
-                time.sleep(0.1)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-            assert api_status(backend, run_id) == "running"
-            proc = _serve(backend.url, port)
-            _up(api)
-            run = wait_for(api, org.token, run_id)
-        finally:
-            proc.terminate()
-            proc.wait(20)
-            api.http.close()
-        assert run["status"] == "compensated", run
-        steps = {s["name"]: s for s in run["steps"]}
-        assert steps["deactivate"]["attempts"] == 1 and steps["tell"]["attempts"] == 1
-        assert steps["boom"]["attempts"] >= 2
-        assert steps["deactivate.compensate"]["status"] == "completed"
-        actions = _audit_actions(backend, org.id)
-        assert actions.count("user.deactivate") == 1
-        assert actions.count("workflow.notify") == 1
-        assert actions.count("user.reactivate") == 1
-        assert user["id"]
-
-
-KILLED_TWICE = """
-name: killed-twice
-version: 1
-input:
-  email: {type: string, required: true}
-steps:
-  - name: deactivate
-    action: users.deactivate
-    with: {email: "{{ input.email }}"}
-    compensate:
-      action: users.reactivate
-      with: {email: "{{ input.email }}"}
-  - name: tell
-    action: notify
-    with: {to: "boss@example.com", subject: "{{ input.email }} leaves"}
-    compensate:
-      action: sample.slow
-      with: {seconds: 4}
-  - name: nap
-    sleep: 8s
-  - name: boom
-    action: fail
-    with: {code: conflict}
-"""
-
-
-def _steps_when(api, token, run_id, test, timeout=60) -> tuple[dict, float]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = api.get(f"/v1/workflow-runs/{run_id}", token).json()
-        steps = {s["name"]: s for s in run["steps"]}
-        if test(steps):
-            return steps, time.monotonic()
-        assert time.monotonic() < deadline, run
-        time.sleep(0.05)
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("kill-sleep")  # its own servers: no need to queue behind "workflows"
-@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
-def test_kills_during_a_sleep_and_a_compensation_lose_nothing(engine, tmp_path):
-    """Killed during a durable sleep, the server sleeps only what was left after its
-    restart (the deadline counts from the first start); killed again during a
-    compensation, it runs that compensation again and the rest once: every change
-    happens once and the run ends compensated."""
-    made = sqlite_backend(tmp_path) if engine == "sqlite" else postgres_backend()
-    env = {
-        "PYTHONPATH": str(ROOT / "tests/plugins/sample"),
-        "QYLON_LOAD_PLUGINS": "agent,server,admin,sample",
-    }
-    with made as backend:
-        org = new_org(backend)
-        port = free_port()
-        api = Api(f"http://127.0.0.1:{port}", backend)
-        proc = _serve(backend.url, port, **env)
-        try:
-            _up(api)
-            email = f"twice-{secrets.token_hex(3)}@acme.example"
-            assert api.post("/v1/users", org.token, json={"email": email}).status_code == 201
-            upload = api.post("/v1/workflows", org.token, json={"text": KILLED_TWICE})
-            assert upload.status_code == 201, upload.text
-            started = api.post(
-                "/v1/workflows/killed-twice/runs", org.token, json={"input": {"email": email}}
-            )
-            run_id = started.json()["id"]
-            _, slept = _steps_when(
-                api, org.token, run_id, lambda s: s.get("nap", {}).get("status") == "sleeping"
-            )
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-            proc = _serve(backend.url, port, **env)
-            _up(api)
-            restarted = time.monotonic()
-            _, failed = _steps_when(
-                api, org.token, run_id, lambda s: s.get("boom", {}).get("status") == "failed"
-            )
-            # the 8 s began before the kill: not 8 s again after the restart
-            assert failed - restarted < 8, (failed - slept, failed - restarted)
-            time.sleep(1.5)  # inside tell.compensate (4 s)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-            proc = _serve(backend.url, port, **env)
-            _up(api)
-            run = wait_for(api, org.token, run_id)
-        finally:
-            proc.terminate()
-            proc.wait(20)
-            api.http.close()
-        assert run["status"] == "compensated", run
-        steps = {s["name"]: s for s in run["steps"]}
-        assert steps["tell.compensate"]["status"] == "completed"
-        assert steps["deactivate.compensate"]["status"] == "completed"
-        actions = _audit_actions(backend, org.id)
-        assert actions.count("user.deactivate") == 1
-        assert actions.count("workflow.notify") == 1
-        assert actions.count("user.reactivate") == 1
-
-
-def api_status(backend, run_id: str) -> str:
-    from qylon_server.db import Database
-    from qylon_server.models import FlowRun
-
-    db = Database(backend.admin_url)
-    try:
-        with db.session(None) as s:
-            return s.execute(
-                select(FlowRun.status)
-                .where(FlowRun.id == run_id)
-                .execution_options(skip_tenant_filter=True)
-            ).scalar_one()
-    finally:
-        db.dispose()
-
-
-def _audit_actions(backend, org_id: str) -> list[str]:
-    from qylon_server.db import Database
-    from qylon_server.models import AuditEvent
-
-    db = Database(backend.admin_url)
-    try:
-        with db.session(org_id) as s:
-            return list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
-    finally:
-        db.dispose()
 
 
 def test_a_plugins_action_runs_in_a_step(runner, team_servers, monkeypatch):
