@@ -235,6 +235,15 @@ def _follow(api, item: dict, timeout: float) -> dict:
             live.stop()
 
 
+def _act(run_id: str, verb: str, wait: bool, timeout: float) -> dict:
+    """POST /v1/workflow-runs/RUN/VERB; with ``wait``, the run once it has ended."""
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        item = api.post(f"/v1/workflow-runs/{run_id}/{verb}", {})
+        return _follow(api, item, timeout) if wait else item
+
+
 def _outcome(item: dict) -> None:
     """Print the run; exit 1 (the run's status as the error code) unless it completed."""
     from ..errors import QylonError
@@ -478,12 +487,7 @@ def cancel(
 
     Example: qylon workflows cancel run-4f1c0d2e-... --wait
     """
-    from ..client import ApiClient
-
-    with ApiClient.from_credentials() as api:
-        item = api.post(f"/v1/workflow-runs/{run_id}/cancel", {})
-        if wait:
-            item = _follow(api, item, timeout)
+    item = _act(run_id, "cancel", wait, timeout)
     output.emit(
         item,
         lambda c: c.print(
@@ -510,12 +514,7 @@ def resume(
 
     Example: qylon workflows resume run-4f1c0d2e-... --wait
     """
-    from ..client import ApiClient
-
-    with ApiClient.from_credentials() as api:
-        item = api.post(f"/v1/workflow-runs/{run_id}/resume", {})
-        if wait:
-            item = _follow(api, item, timeout)
+    item = _act(run_id, "resume", wait, timeout)
     if wait:
         _outcome(item)
         return
