@@ -8,6 +8,8 @@ outside development, a role that is a superuser or bypasses row-level security
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from functools import lru_cache
@@ -80,6 +82,9 @@ class ServerSettings(BaseSettings):
     # comma-separated. Empty: every http.request step fails with not_allowed. Checked by
     # `qylon server start` and `worker` (a bad entry: exit 3), and by each step.
     workflow_http_allow: str = ""
+    # The address people outside the CLI reach this server at (https://qylon.example.com):
+    # the signed links in onboarding emails start with it.
+    public_url: str = "http://127.0.0.1:8000"
 
     def check(self) -> None:
         """Refuse unsafe configuration outside development."""
@@ -110,6 +115,11 @@ class ServerSettings(BaseSettings):
         for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             if path.exists() and path.stat().st_mode & 0o077:
                 path.chmod(0o600)
+
+    def link_key(self) -> bytes:
+        """The key of signed links (``links.py``): derived from the pepper, so a link and
+        an API-key hash never share a key."""
+        return hmac.new(self.pepper(), b"qylon-links-v1", hashlib.sha256).digest()
 
     def pepper(self) -> bytes:
         if self.secret_key:
