@@ -48,3 +48,13 @@ def test_an_old_link_expires():
     with pytest.raises(links.LinkExpired):
         links.read(SETTINGS, token, purpose="acknowledge", max_age_s=0)
     assert links.read(SETTINGS, token, purpose="acknowledge", max_age_s=60).user_id == "user-1"
+
+
+def test_a_bad_link_gets_a_page_not_an_error_document():
+    from qylon_server import pages
+
+    expired = pages.link_problem(links.LinkExpired("old"))
+    assert expired.status_code == 410 and b"This link has expired" in expired.body
+    assert expired.headers["cache-control"] == "no-store"
+    invalid = pages.link_problem(links.LinkInvalid("bad"))
+    assert invalid.status_code == 400 and b'<html lang="en">' in invalid.body
