@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import workflow_templates as templates
 
-KINDS = ("action", "sleep", "wait_for")
+KINDS = ("action", "sleep", "sleep_until", "wait_for")
 ACTION_ONLY = ("with", "retry", "timeout", "compensate")
 
 
@@ -69,6 +69,8 @@ def across(data: dict) -> list[tuple[tuple, str]]:
                 out.append((("steps", index, "if"), f"{condition.strip()}: {problem}"))
         if isinstance(step.get("with"), dict):
             out += _templated(("steps", index, "with"), step["with"], before)
+        if isinstance(step.get("sleep_until"), str):
+            out += _templated(("steps", index), {"sleep_until": step["sleep_until"]}, before)
         undo = step.get("compensate")
         if isinstance(undo, dict) and isinstance(undo.get("with"), dict):
             after = resolver(index, itself=True)
@@ -82,7 +84,9 @@ def _step_shape(index: int, step: dict) -> list[tuple[tuple, str]]:
     kinds = [kind for kind in KINDS if step.get(kind) is not None]
     if len(kinds) != 1:
         found = f" (found {', '.join(kinds)})" if kinds else ""
-        return [(("steps", index), f"give exactly one of action, sleep or wait_for{found}")]
+        return [
+            (("steps", index), f"give exactly one of action, sleep, sleep_until or wait_for{found}")
+        ]
     if kinds == ["action"]:
         return []
     return [

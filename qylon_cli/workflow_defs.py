@@ -173,7 +173,7 @@ class WaitFor(Strict):
 
 class Step(Strict):
     """One step: an action (with parameters, retries, a timeout and a compensation), a
-    sleep or a wait_for; if skips it when the condition is false."""
+    sleep, a sleep_until or a wait_for; if skips it when the condition is false."""
 
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [kind]} for kind in KINDS]})
 
@@ -186,6 +186,12 @@ class Step(Strict):
     timeout: Duration | None = None
     compensate: Compensation | None = None
     sleep: Duration | None = None
+    sleep_until: str | None = Field(
+        None,
+        max_length=500,
+        description="Wait until this time: a template giving an ISO 8601 timestamp with "
+        "its offset, e.g. '{{ steps.plan.output.due }}' (a time past: no wait).",
+    )
     wait_for: WaitFor | None = None
 
     @property
@@ -292,9 +298,21 @@ def field_path(loc: tuple) -> str:
     return out
 
 
-def check(data: bytes | str, source: str = "<text>") -> Checked:
-    """Check a definition's text; every problem found, with its line and field."""
+def check(
+    data: bytes | str,
+    source: str = "<text>",
+    *,
+    model: type[BaseModel] | None = None,
+    across=None,
+    what: str = "a workflow definition is a mapping (name:, version:, steps:)",
+) -> Checked:
+    """Check a definition's text; every problem found, with its line and field. Other
+    YAML files of the same make (email sequences) pass their ``model``, their checks
+    ``across`` fields (data -> [(loc, message)]) and ``what`` the file is."""
     from . import workflow_checks, workflow_yaml
+
+    model = model or Definition
+    across = across or workflow_checks.across
 
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     result = Checked(source=source, sha256=hashlib.sha256(raw).hexdigest())
@@ -320,8 +338,7 @@ def check(data: bytes | str, source: str = "<text>") -> Checked:
             Problem(
                 document.root.start_mark.line + 1,
                 None,
-                "a workflow definition is a mapping (name:, version:, steps:), "
-                f"not {_kind(document.data)}",
+                f"{what}, not {_kind(document.data)}",
             )
         )
         return result
@@ -337,10 +354,10 @@ def check(data: bytes | str, source: str = "<text>") -> Checked:
         return Problem(workflow_yaml.line_of(document.root, loc), field_path(loc), message)
 
     try:
-        result.definition = Definition.model_validate(document.data)
+        result.definition = model.model_validate(document.data)
     except ValidationError as exc:
-        result.problems += [at(e["loc"], _message(e)) for e in exc.errors()]
-    result.problems += [at(loc, message) for loc, message in workflow_checks.across(document.data)]
+        result.problems += [at(e["loc"], _message(e, model)) for e in exc.errors()]
+    result.problems += [at(loc, message) for loc, message in across(document.data)]
     result.problems.sort(key=lambda p: p.line or 0)
     return result
 
@@ -381,10 +398,10 @@ def _kind(value: Any) -> str:
 # -- messages ------------------------------------------------------------------------------
 
 
-def _message(error: dict) -> str:
+def _message(error: dict, model: type[BaseModel] | None = None) -> str:
     kind, ctx, loc = error["type"], error.get("ctx") or {}, error["loc"]
     if kind == "extra_forbidden":
-        return _unknown_key(loc)
+        return _unknown_key(loc, model or Definition)
     if kind == "missing":
         return "required"
     if kind in ("greater_than_equal", "greater_than"):
@@ -418,29 +435,37 @@ def _message(error: dict) -> str:
     return message[:1].lower() + message[1:]
 
 
-_NESTED: dict[str, type[BaseModel]] = {
-    "steps": Step,
-    "retry": Retry,
-    "compensate": Compensation,
-    "wait_for": WaitFor,
-}
+def _nested(annotation: Any) -> type[BaseModel] | None:
+    """The model a field's annotation holds (``Retry | None``, ``list[Step]``, ``dict[str,
+    InputField]``), if any."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _nested(arg)
+        if found is not None:
+            return found
+    return None
 
 
-def _allowed(loc: tuple) -> list[str]:
-    """The keys that the mapping holding ``loc``'s last key takes."""
-    model: type[BaseModel] = Definition
+def _allowed(loc: tuple, root: type[BaseModel]) -> list[str]:
+    """The keys that the mapping holding ``loc``'s last key takes: the model reached by
+    walking ``loc`` through the fields' annotations (a mapping's own keys and list
+    indexes are stepped over)."""
+    model = root
     for part in loc[:-1]:
-        if model is Definition and part == "input":
-            model = InputField  # input: NAME: {...}
-            break
-        if isinstance(part, str):
-            model = _NESTED.get(part, model)
+        if not isinstance(part, str):
+            continue
+        fields = {f.alias or n: f for n, f in model.model_fields.items()}
+        if part in fields:
+            model = _nested(fields[part].annotation) or model
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _unknown_key(loc: tuple) -> str:
+def _unknown_key(loc: tuple, model: type[BaseModel]) -> str:
     key = str(loc[-1])
-    allowed = _allowed(loc)
+    allowed = _allowed(loc, model)
     if key == "on":
         where = "retry_on" if "retry_on" in allowed else "retry: retry_on:"
         return (

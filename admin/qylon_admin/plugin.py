@@ -12,8 +12,10 @@ from qylon_cli.plugins import hookimpl
 def register_commands(register):
     from .cli.audit import app as audit
     from .cli.groups import app as groups
+    from .cli.onboarding import app as onboarding
     from .cli.users import app as users
 
     register(users, name="users")
     register(groups, name="groups")
     register(audit, name="audit")
+    register(onboarding, name="onboarding")

@@ -21,6 +21,7 @@ from .api import (
     events,
     groups,
     meetings,
+    onboarding,
     users,
     workflows,
 )
@@ -95,8 +96,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         audit_events,
         events,
         workflows,
+        onboarding,
     ):
         app.include_router(module.router)
+    from .pages import unsubscribe
+
+    app.include_router(unsubscribe.router)  # /p/unsubscribe, reached by signed links
     scim.mount(app)
     from .plugin import include_routers
 

@@ -148,6 +148,8 @@ class User(OrgScoped, Base):
     # the rest of the SCIM user as the identity provider sent it (nickName, locale, more
     # emails...), returned unchanged; the columns above win where both hold a value
     scim: Mapped[dict | None] = mapped_column(JSON)
+    # IANA time zone (Europe/London): when onboarding emails are due (issue 20)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Invitation(OrgScoped, Base):
@@ -356,3 +358,78 @@ class FlowRun(OrgScoped, Base):
     resumed_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
     subject: Mapped[str | None] = mapped_column(String(500))
+
+
+# ---------------------------------------------------------------------------- onboarding
+
+
+class EmailSequence(OrgScoped, Base):
+    """One uploaded version of an email sequence (its YAML text) with the text of the
+    templates it names, as uploaded: a run keeps reading the version it started with."""
+
+    __tablename__ = "email_sequences"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name", "version", name="uq_email_sequences_org_name_version"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(48))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    templates: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Onboarding(OrgScoped, Base):
+    """One person's run of one sequence: a projection of their ``onboarding:USER`` stream."""
+
+    __tablename__ = "onboardings"
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_id", "sequence", name="uq_onboardings_org_user_sequence"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[str] = mapped_column(String(36))
+    email: Mapped[str] = mapped_column(String(320))
+    sequence: Mapped[str] = mapped_column(String(48))
+    version: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(
+        String(20), default="running"
+    )  # running, completed, stopped
+    reason: Mapped[str | None] = mapped_column(String(200))  # why it stopped
+    emails_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_step: Mapped[str | None] = mapped_column(String(64))
+    last_email_at: Mapped[datetime | None]
+    started_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+    stopped_at: Mapped[datetime | None]
+
+
+class MailSuppression(OrgScoped, Base):
+    """An address that gets no more onboarding email: unsubscribed, or bouncing (a
+    permanent refusal by the mail server). A projection of ``mail.*`` events."""
+
+    __tablename__ = "mail_suppressions"
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20))  # unsubscribed, bounced
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=now)
+
+
+class MailSettings(OrgScoped, Base):
+    """An organisation's mail relay and sender (else QYLON_SMTP_URL / QYLON_MAIL_FROM),
+    and the country and time zone its sequences count business days in by default."""
+
+    __tablename__ = "mail_settings"
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    smtp_url: Mapped[str | None] = mapped_column(String(500))  # a secret: never read back
+    mail_from: Mapped[str | None] = mapped_column(String(320))
+    country: Mapped[str | None] = mapped_column(String(6))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    updated_by: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column(default=now)

@@ -24,6 +24,7 @@ ADMIN = MANAGER | {
     "events:read",
     "workflows:run",
     "workflows:admin",
+    "onboarding:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 

@@ -214,7 +214,7 @@ def test_a_valid_definition_with_every_kind_of_step():
             "name: demo\nversion: 1\nsteps:\n  - name: a\n    action: notify\n    sleep: 1s\n",
             4,
             "steps[0]",
-            "give exactly one of action, sleep or wait_for (found action, sleep)",
+            "give exactly one of action, sleep, sleep_until or wait_for (found action, sleep)",
         ),
         (
             "name: demo\nversion: 1\nsteps:\n  - name: a\n    sleep: 1s\n    retry: {}\n",

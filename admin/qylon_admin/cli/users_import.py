@@ -83,6 +83,13 @@ def import_cmd(
         int, typer.Option(min=1, max=1000, help="Users per request to the server.")
     ] = 1000,
     limit: Annotated[int, typer.Option(help="Plan entries to list (0 = all).")] = 100,
+    onboard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SEQUENCE",
+            help="Then start this onboarding sequence for every user the import created.",
+        ),
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Create, update and deactivate users on the team server from a CSV.
@@ -95,6 +102,8 @@ def import_cmd(
     duplicates. Exit 7 when some rows were applied and others rejected.
 
     Example: qylon users import people.csv --dry-run --map "Work Mail=email"
+
+    Example: qylon users import people.csv --onboard new-consultant --json
     """
     from qylon_cli.errors import UsageError
 
@@ -108,6 +117,7 @@ def import_cmd(
     parse_max_deactivate(max_deactivate)
     with ApiClient.from_credentials(**PATIENT) as api:
         existing, me = remote.fetch(api)
+        before = {row["email"] for row in existing} if onboard else set()
         groups = remote.group_names(api)
         with file_progress() as progress:
             result = preview(
@@ -134,8 +144,21 @@ def import_cmd(
             _braked(result.planner, max_deactivate, data)
             if not dry_run:
                 data.update(_applied(api, result, file, map_, report, batch_size))
+        if onboard and not dry_run:
+            data["onboarded"] = _onboard(api, before, onboard)
     data["dry_run"] = dry_run
     _finish(data, file, dry_run=dry_run)
+
+
+def _onboard(api, before: set[str], sequence: str) -> dict:
+    """Start ``sequence`` for each user on the server now who was not before the import."""
+    from ..users import remote
+    from .onboarding import start_for
+
+    created = sorted(u["email"] for u in remote.users(api) if u["email"] not in before)
+    started = sum(1 for email in created if start_for(api, email, sequence))
+    output.info(f"Onboarding {sequence} started for {started} new user(s).")
+    return {"sequence": sequence, "started": started, "emails": created}
 
 
 def _checked(result, file: Path, *, on_error: str) -> dict:

@@ -166,3 +166,39 @@ class StepChanged(Event):
 
 
 RUN_TYPES = tuple(t for t in TYPES if t.startswith("workflow_run."))
+
+
+# ---------------------------------------------------------------------------- onboarding
+# stream "onboarding:USER_ID": a person's email sequences and their address's state
+# (events/onboarding.py projects them into onboardings and mail_suppressions)
+
+
+class OnboardingStarted(Event):
+    TYPE = "onboarding.started"  # data: sequence, version, run_id, email
+
+
+class OnboardingEmailSent(Event):
+    TYPE = "onboarding.email_sent"  # data: sequence, step, to, message_id
+
+
+class OnboardingEmailSkipped(Event):
+    TYPE = "onboarding.email_skipped"  # data: sequence, step, reason
+
+
+class OnboardingStopped(Event):
+    TYPE = "onboarding.stopped"  # data: sequence, reason
+
+
+class OnboardingCompleted(Event):
+    TYPE = "onboarding.completed"  # data: sequence
+
+
+class OnboardingUnsubscribed(Event):
+    TYPE = "onboarding.unsubscribed"  # data: email
+
+
+class OnboardingBounced(Event):
+    TYPE = "onboarding.bounced"  # data: email, code, detail (a permanent SMTP refusal)
+
+
+ONBOARDING_TYPES = tuple(t for t in TYPES if t.startswith("onboarding."))

@@ -214,7 +214,16 @@ def _rebuild_runs(session: Session) -> int:
     return len(rebuilt)
 
 
-PROJECTIONS: dict[str, Callable[[Session], int]] = {"flow_runs": rebuild_runs}
+def _rebuild_onboardings(session: Session) -> int:
+    from . import onboarding
+
+    return onboarding.rebuild(session)
+
+
+PROJECTIONS: dict[str, Callable[[Session], int]] = {
+    "flow_runs": rebuild_runs,
+    "onboardings": _rebuild_onboardings,  # and mail_suppressions
+}
 
 
 def organisations(db) -> list[str]:

@@ -223,14 +223,17 @@ def _is_cancel(message: Any) -> bool:
     return isinstance(message, dict) and message.get("cancel") is True
 
 
-def _pause(run: dict, name: str, topic: str, seconds_: float, limits: dict, record=None):
-    """Wait up to ``seconds_`` for a message on ``topic`` (DBOS records the wait, so a
+def _pause(
+    run: dict, name: str, topic: str, seconds_: float, limits: dict, record=None, until=None
+):
+    """Wait up to ``seconds_`` (or until the epoch time ``until``) for a message on
+    ``topic`` (DBOS records the wait, so a
     restarted server resumes it with the time left). Returns the message, or None when
     the time is up. A forward step's wait ends at the run's deadline (``Stop``) and at a
     cancel (``Stop``; a cancel marker left from before a resume is ignored)."""
     forward = limits.get("forward")
     gate = DBOS.run_step({"name": f"{name}.gate"}, _gate, run, limits, record)
-    end = gate["now"] + seconds_
+    end = gate["now"] + seconds_ if until is None else until
     while True:
         if forward and gate["cancel"]:
             raise Stop("cancelled", name, "the run was cancelled")
@@ -322,16 +325,33 @@ def _plugin_undo(step: Step) -> Compensation | None:
     )
 
 
-def _wait(run: dict, step: Step, limits: dict) -> Any:
-    """A ``sleep`` (a wait on the ``clock`` topic, so that sending ``clock`` ends it early)
-    or a ``wait_for`` (the signal's payload is the output; none in time fails the step
-    with ``timeout``)."""
-    if step.sleep is not None:
+def _until(step: Step, scope: dict) -> float:
+    """A ``sleep_until`` step's time (epoch seconds): its template, an ISO 8601 timestamp
+    (with its offset; one without is UTC)."""
+    value = templates.render(step.sleep_until, scope)
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        raise actions.ActionError("invalid_input", f"sleep_until: {value!r} is no timestamp")
+    return _epoch(when)
+
+
+def _wait(run: dict, step: Step, limits: dict, scope: dict | None = None) -> Any:
+    """A ``sleep`` or ``sleep_until`` (a wait on the ``clock`` topic, so that sending
+    ``clock`` ends it early) or a ``wait_for`` (the signal's payload is the output; none
+    in time fails the step with ``timeout``)."""
+    until = None
+    if step.sleep_until is not None:
+        topic, timeout, state = CLOCK, 0, "sleeping"
+        until = _until(step, scope or {})
+    elif step.sleep is not None:
         topic, timeout, state = CLOCK, seconds(step.sleep), "sleeping"
     else:
         topic, timeout, state = step.wait_for.signal, seconds(step.wait_for.timeout), "waiting"
     record = (step.name, {"action": None, "status": state, "attempts": 1, "signal": topic})
-    message = _pause(run, step.name, topic, float(timeout), limits, record)
+    if until is not None:
+        record[1]["until"] = datetime.fromtimestamp(until, UTC).isoformat()
+    message = _pause(run, step.name, topic, float(timeout), limits, record, until)
     if step.wait_for is not None and message is None:
         raise actions.ActionError("timeout", f"no {topic!r} signal within {step.wait_for.timeout}")
     output = message.get("payload") if isinstance(message, dict) else None
@@ -381,8 +401,8 @@ def run(run: dict) -> dict:
                 DBOS.run_step({"name": f"{step.name}.skipped"}, _mark_skipped, run, step.name)
                 results[step.name] = {"status": "skipped", "output": None, "error": None}
                 continue
-            if step.sleep is not None or step.wait_for is not None:
-                output = _wait(run, step, limits)
+            if step.kind in ("sleep", "sleep_until", "wait_for"):
+                output = _wait(run, step, limits, scope)
             else:
                 args = templates.render(step.with_ or {}, scope)
                 attempted = True  # from here on, each attempt records itself

@@ -45,8 +45,8 @@ def _addresses(args: dict, name: str, *, required: bool) -> list[str]:
     return out
 
 
-def _relay() -> tuple[str, str, int, str | None, str | None]:
-    url = engine.settings().smtp_url
+def _relay(url: str | None = None) -> tuple[str, str, int, str | None, str | None]:
+    url = url or engine.settings().smtp_url
     if not url:
         raise ActionError(
             "not_configured",
@@ -103,7 +103,31 @@ def send(ctx: ActionContext, args: dict) -> dict:
     from QYLON_MAIL_FROM, with a Message-ID that is the same on every attempt."""
     settings = engine.settings()
     msg = message(ctx, args, settings.mail_from)
-    scheme, host, port, user, password = _relay()
+    refused = deliver(ctx, msg)
+    to = [a.strip() for a in msg["To"].split(",")]
+    return {
+        "message_id": msg["Message-ID"],
+        "to": to,
+        "refused": sorted(refused),
+    }
+
+
+class Rejected(ActionError):
+    """A permanent refusal (5xx) at RCPT or DATA: the address bounces."""
+
+    def __init__(self, message: str, smtp_code: int):
+        super().__init__("rejected", message)
+        self.smtp_code = smtp_code
+
+    def __reduce__(self):
+        return (Rejected, (self.message, self.smtp_code))
+
+
+def deliver(ctx: ActionContext, msg: EmailMessage, url: str | None = None) -> dict:
+    """Send ``msg`` through the relay ``url`` (else QYLON_SMTP_URL); the recipients it
+    refused while taking others. A 4xx or no answer is ``unavailable``; a 5xx at RCPT
+    (every recipient) or DATA is ``Rejected``."""
+    scheme, host, port, user, password = _relay(url)
     timeout = ctx.remaining(TIMEOUT_S)
     try:
         if scheme == "smtps":
@@ -119,18 +143,19 @@ def send(ctx: ActionContext, args: dict) -> dict:
                 client.login(user, password or "")
             refused = client.send_message(msg)
     except smtplib.SMTPRecipientsRefused as exc:
-        raise ActionError("rejected", f"the relay refused every recipient: {exc.recipients}")
+        codes = [code for code, _ in exc.recipients.values()]
+        message = f"the relay refused every recipient: {exc.recipients}"[:500]
+        if codes and all(400 <= code < 500 for code in codes):
+            raise ActionError("unavailable", message) from None
+        raise Rejected(message, max(codes or [550])) from None
     except smtplib.SMTPAuthenticationError as exc:
         raise ActionError("not_configured", f"the relay refused the login: {exc.smtp_code}")
     except smtplib.SMTPResponseException as exc:
-        code = "unavailable" if 400 <= exc.smtp_code < 500 else "rejected"
         detail = exc.smtp_error.decode(errors="replace")
-        raise ActionError(code, f"the relay answered {exc.smtp_code}: {detail}"[:500])
+        message = f"the relay answered {exc.smtp_code}: {detail}"[:500]
+        if 400 <= exc.smtp_code < 500:
+            raise ActionError("unavailable", message) from None
+        raise Rejected(message, exc.smtp_code) from None
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         raise ActionError("unavailable", f"cannot send through {host}:{port}: {exc}"[:500])
-    to = [a.strip() for a in msg["To"].split(",")]
-    return {
-        "message_id": msg["Message-ID"],
-        "to": to,
-        "refused": sorted(refused),
-    }
+    return refused

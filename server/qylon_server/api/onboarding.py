@@ -1,0 +1,196 @@
+"""/v1/onboarding: email sequences (upload, list), onboardings (start, status, stop) and
+the organisation's mail settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from qylon_cli.sequence_defs import Upload
+
+from ..deps import Allowed
+from ..errors import ERROR_RESPONSES
+from ..models import EmailSequence
+from ..services import mail_settings, onboarding, sequences
+
+router = APIRouter(tags=["onboarding"], responses=ERROR_RESPONSES)
+
+
+class SequenceOut(BaseModel):
+    id: str
+    name: str
+    version: int
+    sha256: str
+    description: str | None = None
+    templates: list[str]
+    workflow: str
+    created_at: datetime
+
+
+class SequencePage(BaseModel):
+    items: list[SequenceOut]
+    total: int
+
+
+class OnboardingStart(BaseModel):
+    email: str = Field(max_length=320)
+    sequence: str = Field(max_length=48)
+
+
+class OnboardingStop(BaseModel):
+    email: str = Field(max_length=320)
+    sequence: str | None = Field(None, max_length=48)
+
+
+class OnboardingOut(BaseModel):
+    id: str
+    user_id: str
+    email: str
+    sequence: str
+    version: int
+    run_id: str
+    status: str = Field(description="running, completed or stopped")
+    reason: str | None = Field(None, description="Why it stopped.")
+    emails_sent: int
+    last_step: str | None = None
+    last_email_at: datetime | None = None
+    started_at: datetime
+    stopped_at: datetime | None = None
+    next: dict | None = Field(None, description="The next email: step, due (UTC), local.")
+
+
+class OnboardingPage(BaseModel):
+    items: list[OnboardingOut]
+    total: int
+
+
+class MailSettingsIn(BaseModel):
+    """Fields left out are left as they are; an empty string clears one."""
+
+    smtp_url: str | None = Field(
+        None, max_length=500, description="smtp://, smtp+starttls:// or smtps://; never shown."
+    )
+    mail_from: str | None = Field(None, max_length=320)
+    country: str | None = Field(None, pattern=r"^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$")
+    time_zone: str | None = Field(None, max_length=64)
+
+
+class MailSettingsOut(BaseModel):
+    smtp_url_set: bool = Field(description="Whether the organisation set its own relay.")
+    relay_host: str | None = None
+    relay_source: str | None = Field(None, description="organisation, server or none")
+    mail_from: str
+    country: str | None = None
+    time_zone: str | None = None
+
+
+def _sequence(row: EmailSequence) -> SequenceOut:
+    return SequenceOut(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        sha256=row.sha256,
+        description=row.description,
+        templates=sorted(row.templates or {}),
+        workflow=sequences.workflow_name(row.name),
+        created_at=row.created_at,
+    )
+
+
+def _out(session, row) -> OnboardingOut:
+    out = OnboardingOut.model_validate(row, from_attributes=True)
+    out.next = onboarding.next_email(session, row)
+    return out
+
+
+@router.post("/v1/onboarding/sequences", status_code=201, response_model=SequenceOut)
+def upload_sequence(
+    body: Upload, ctx: Allowed("onboarding:admin"), response: Response
+) -> SequenceOut:
+    """Upload a sequence and its templates (a version is stored once; the same content
+    again answers 200); it compiles to the workflow `onboarding.NAME`."""
+    row, created = sequences.upload(
+        ctx.session, ctx.principal, text=body.text, templates=body.templates
+    )
+    if not created:
+        response.status_code = 200
+    return _sequence(row)
+
+
+@router.get("/v1/onboarding/sequences", response_model=SequencePage)
+def list_sequences(ctx: Allowed("users:read")) -> SequencePage:
+    """Every uploaded version, by name and newest first."""
+    from sqlalchemy import select
+
+    rows = ctx.session.scalars(
+        select(EmailSequence).order_by(EmailSequence.name, EmailSequence.version.desc())
+    ).all()
+    return SequencePage(items=[_sequence(r) for r in rows], total=len(rows))
+
+
+@router.post("/v1/onboarding", status_code=202, response_model=OnboardingOut)
+def start_onboarding(
+    body: OnboardingStart,
+    ctx: Allowed("onboarding:admin"),
+    request: Request,
+    response: Response,
+) -> OnboardingOut:
+    """Start a sequence for a user; a second start for the same person and sequence
+    answers the same onboarding (200)."""
+    row, created = onboarding.start(
+        ctx.session,
+        ctx.principal,
+        request.app.state.workflows,
+        email=body.email,
+        sequence=body.sequence,
+    )
+    if not created:
+        response.status_code = 200
+    return _out(ctx.session, row)
+
+
+@router.get("/v1/onboarding", response_model=OnboardingPage)
+def list_onboarding(
+    ctx: Allowed("users:read"),
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    sequence: Annotated[str | None, Query(max_length=48)] = None,
+) -> OnboardingPage:
+    """Onboardings, newest first: each with its status, emails sent and the next one."""
+    rows = onboarding.listing(ctx.session, email=email, sequence=sequence)
+    return OnboardingPage(items=[_out(ctx.session, r) for r in rows], total=len(rows))
+
+
+@router.post("/v1/onboarding/stop", response_model=OnboardingPage)
+def stop_onboarding(
+    body: OnboardingStop, ctx: Allowed("onboarding:admin"), request: Request
+) -> OnboardingPage:
+    """Stop a user's onboardings (or the one of `sequence`): no further email."""
+    rows = onboarding.stop(
+        ctx.session,
+        ctx.principal,
+        request.app.state.workflows,
+        email=body.email,
+        sequence=body.sequence,
+    )
+    return OnboardingPage(items=[_out(ctx.session, r) for r in rows], total=len(rows))
+
+
+@router.get("/v1/onboarding/mail-settings", response_model=MailSettingsOut)
+def read_mail_settings(ctx: Allowed("onboarding:admin"), request: Request) -> MailSettingsOut:
+    """The organisation's relay (its host only), sender, country and time zone."""
+    settings = request.app.state.settings
+    row = mail_settings.get(ctx.session)
+    return MailSettingsOut(**mail_settings.shown(row, settings.smtp_url, settings.mail_from))
+
+
+@router.put("/v1/onboarding/mail-settings", response_model=MailSettingsOut)
+def write_mail_settings(
+    body: MailSettingsIn, ctx: Allowed("onboarding:admin"), request: Request
+) -> MailSettingsOut:
+    """Set the relay, sender, country or time zone (the relay's URL is never shown)."""
+    settings = request.app.state.settings
+    row = mail_settings.update(ctx.session, ctx.principal, body.model_dump(exclude_unset=True))
+    return MailSettingsOut(**mail_settings.shown(row, settings.smtp_url, settings.mail_from))
