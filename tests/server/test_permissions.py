@@ -68,6 +68,13 @@ ROUTES = [
         "admin",
         "admin",
     ),
+    ("POST", "/v1/onboarding/sequences", "sequence", "admin", "admin"),
+    ("GET", "/v1/onboarding/sequences", None, "member", "read"),
+    ("POST", "/v1/onboarding", {"email": "v{n}@example.com", "sequence": "new-consultant"}, "admin", "admin"),  # fmt: skip
+    ("GET", "/v1/onboarding", None, "member", "read"),
+    ("POST", "/v1/onboarding/stop", {"email": "v{n}@example.com"}, "admin", "admin"),
+    ("GET", "/v1/onboarding/mail-settings", None, "admin", "admin"),
+    ("PUT", "/v1/onboarding/mail-settings", {"mail_from": "m{n}@example.com"}, "admin", "admin"),
 ]
 
 WORKFLOW = """
@@ -119,11 +126,22 @@ def test_the_table_names_every_route_of_the_application(backend):
     assert listed - served == set(), "entries for routes the application does not serve"
 
 
+def _sequence() -> dict:
+    from pathlib import Path
+
+    from qylon_cli.sequence_defs import bundle
+
+    path = Path(__file__).parents[2] / "config/sequences/new-consultant.yaml"
+    return bundle(path).model_dump()
+
+
 def payload_for(body, ids: dict):
     if body == "meeting":
         return meeting_body(ids["meeting"], "Acme")
     if body == "workflow":
         return {"text": WORKFLOW.format(n=ids["n"])}
+    if body == "sequence":
+        return _sequence()
     if body == "bulk":
         return {"items": [{"action": "create", "email": f"bulk-{ids['n']}@example.com"}]}
     if isinstance(body, dict):
@@ -142,6 +160,8 @@ def world(api, org):
         == 201
     )
     made = api.post("/v1/workflows", owner, json={"text": WORKFLOW.format(n="")})
+    assert made.status_code == 201, made.text
+    made = api.post("/v1/onboarding/sequences", owner, json=_sequence())
     assert made.status_code == 201, made.text
     run = api.post("/v1/workflows/perm-flow/runs", owner, json={"input": {}})
     assert run.status_code == 202, run.text
