@@ -33,8 +33,8 @@ def _org(table: str) -> list:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("time_zone", sa.String(length=64), nullable=True))
+    # plain ALTER TABLE (SQLite too): a batch copy of users would lose its expression index
+    op.add_column("users", sa.Column("time_zone", sa.String(length=64), nullable=True))
     op.create_table(
         "email_sequences",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -101,5 +101,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in reversed(TABLES):
         op.drop_table(table)
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("time_zone")
+    op.execute("ALTER TABLE users DROP COLUMN time_zone")  # SQLite 3.35 and later too
