@@ -55,6 +55,26 @@ Phone = Annotated[
 ]
 
 
+def _zone(value: str | None) -> str | None:
+    """An IANA time zone (Europe/London); empty is "none"."""
+    if not value or not value.strip():
+        return value
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone (e.g. Europe/London)") from None
+    return value.strip()
+
+
+TimeZone = Annotated[
+    str | None,
+    Field(None, max_length=64, description="IANA time zone, e.g. Europe/London."),
+    AfterValidator(_zone),
+]
+
+
 class Word(BaseModel):
     start: float
     end: float
@@ -228,6 +248,7 @@ class User(BaseModel):
     team: str | None = None
     groups: list[str] | None = None
     attributes: dict[str, str] | None = None
+    time_zone: str | None = None
     created_at: datetime
     deactivated_at: datetime | None = None
 
@@ -248,6 +269,7 @@ class BulkUserFields(BaseModel):
     start_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     phone: Phone = None
     team: str | None = Field(None, max_length=200)
+    time_zone: TimeZone = None
     groups: list[str] | None = Field(None, max_length=100)
     attributes: dict[str, str] | None = Field(
         None, description="Custom attributes, merged key by key."

@@ -101,7 +101,7 @@ def test_imported_person_gets_welcome_then_day_two_and_nothing_after_unsubscribi
             assert r.code == 0, r.stderr
             people = tmp_path / "people.csv"
             people.write_text(
-                "email,first_name,last_name,role,manager,attr:time_zone\n"
+                "email,first_name,last_name,role,manager,time_zone\n"
                 "boss@firm.example,Bo,Chen,manager,,Europe/London\n"
                 "nia.hire@firm.example,Nia,Hire,member,boss@firm.example,America/New_York\n"
             )
@@ -137,9 +137,11 @@ def test_imported_person_gets_welcome_then_day_two_and_nothing_after_unsubscribi
 
             # the day-two email waits two business days, at 09:00 in New York
             steps = _wait(
-                lambda: (s := _steps(api, org.token, run_id)).get("day_two_wait", {}).get("status")
-                == "sleeping"
-                and s,
+                lambda: (
+                    (s := _steps(api, org.token, run_id)).get("day_two_wait", {}).get("status")
+                    == "sleeping"
+                    and s
+                ),
                 "the day-two wait",
             )
             ny = ZoneInfo("America/New_York")
@@ -189,8 +191,9 @@ def test_imported_person_gets_welcome_then_day_two_and_nothing_after_unsubscribi
             for _ in range(3):
                 api.post(f"/v1/workflow-runs/{run_id}/signals/clock", org.token, json={})
             run = _wait(
-                lambda: (s := _steps(api, org.token, run_id))["_run"]["status"] == "completed"
-                and s,
+                lambda: (
+                    (s := _steps(api, org.token, run_id))["_run"]["status"] == "completed" and s
+                ),
                 "the run's end",
             )
             assert len(relay.messages) == count

@@ -70,7 +70,13 @@ ROUTES = [
     ),
     ("POST", "/v1/onboarding/sequences", "sequence", "admin", "admin"),
     ("GET", "/v1/onboarding/sequences", None, "member", "read"),
-    ("POST", "/v1/onboarding", {"email": "v{n}@example.com", "sequence": "new-consultant"}, "admin", "admin"),  # fmt: skip
+    (
+        "POST",
+        "/v1/onboarding",
+        {"email": "v{n}@example.com", "sequence": "new-consultant"},
+        "admin",
+        "admin",
+    ),  # fmt: skip
     ("GET", "/v1/onboarding", None, "member", "read"),
     ("POST", "/v1/onboarding/stop", {"email": "v{n}@example.com"}, "admin", "admin"),
     ("GET", "/v1/onboarding/mail-settings", None, "admin", "admin"),

@@ -73,6 +73,20 @@ def text(value: str, *, limit: int = MAX_TEXT, what: str = "value") -> str:
     return " ".join(value.split())
 
 
+def time_zone(value: str) -> str:
+    """An IANA time zone (Europe/London, America/New_York)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = value.strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Bad(
+            "time_zone_invalid", f"{value!r} is not a time zone, e.g. Europe/London"
+        ) from None
+    return value
+
+
 def name(value: str) -> str:
     return text(value, limit=MAX_NAME, what="a name")
 

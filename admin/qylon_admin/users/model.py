@@ -22,6 +22,7 @@ FIELDS: tuple[str, ...] = (
     "location",
     "start_date",
     "phone",
+    "time_zone",
     "status",
 )
 ROLES: tuple[str, ...] = ("owner", "admin", "manager", "member")
@@ -49,6 +50,7 @@ class UserRow(BaseModel):
     location: str | None = None
     start_date: date | None = None
     phone: str | None = Field(None, description="E.164, e.g. +447700900123.")
+    time_zone: str | None = Field(None, description="IANA, e.g. Europe/London.")
     status: Literal["active", "suspended"] | None = None
     attributes: dict[str, str] = Field(default_factory=dict, description="From attr:NAME columns.")
 

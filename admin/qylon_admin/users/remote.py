@@ -66,6 +66,7 @@ def rows_from_server(users: Iterable[dict]) -> list[dict]:
             "location": u.get("location"),
             "start_date": u.get("start_date"),
             "phone": u.get("phone"),
+            "time_zone": u.get("time_zone"),
             "status": "suspended" if u.get("status") == "deactivated" else "active",
             "attributes": u.get("attributes") or {},
         }

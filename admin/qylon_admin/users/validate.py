@@ -245,6 +245,7 @@ class _RowChecker:
             "enabled": lambda v: parse.flag(v, inverted=False),
             "groups": parse.groups,
             "phone": lambda v: parse.phone(v, region=region),
+            "time_zone": parse.time_zone,
             "start_date": lambda v: parse.start_date(v, order=order),
         }
 

@@ -14,6 +14,7 @@ from qylon_cli.schemas import (
     BulkResult,
     BulkUserFields,
     Phone,
+    TimeZone,
     User,
     UserInvite,
     UserPage,
@@ -42,6 +43,7 @@ class UserCreate(UserInvite):
     start_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     phone: Phone = None
     team: str | None = Field(None, max_length=200)
+    time_zone: TimeZone = None
     groups: list[str] | None = Field(None, max_length=100, description="Names of existing groups.")
     attributes: dict[str, str] | None = Field(None, description="Custom attributes.")
 

@@ -35,7 +35,7 @@ from . import audit
 
 PLAIN = (
     "given_name", "family_name", "display_name", "title", "department", "location",
-    "start_date", "phone", "team", "external_id",
+    "start_date", "phone", "team", "external_id", "time_zone",
 )  # fmt: skip
 
 
