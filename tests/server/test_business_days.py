@@ -123,6 +123,8 @@ def test_the_shipped_sequence_is_valid_and_errors_name_file_line_and_field():
         "seq.yaml:9: steps[1].at: '9am' is not a local time (HH:MM, 24 hours), e.g. 09:00",
         "seq.yaml:10: steps[1].to: must be one of 'person' or 'manager'",
         "seq.yaml:11: steps[2].name: 'x_plan' is reserved (finish, and names ending _plan or _wait)",
-        "seq.yaml:13: steps[2].dealy: unknown key 'dealy'; did you mean 'delay'? "
-        "(allowed: name, description, template, delay, at, to, skip_if, stop_if)",
+        (
+            "seq.yaml:13: steps[2].dealy: unknown key 'dealy'; did you mean 'delay'? "
+            "(allowed: name, description, template, delay, at, to, skip_if, stop_if)"
+        ),
     ]

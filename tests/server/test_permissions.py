@@ -76,7 +76,7 @@ ROUTES = [
         {"email": "v{n}@example.com", "sequence": "new-consultant"},
         "admin",
         "admin",
-    ),  # fmt: skip
+    ),
     ("GET", "/v1/onboarding", None, "member", "read"),
     ("POST", "/v1/onboarding/stop", {"email": "v{n}@example.com"}, "admin", "admin"),
     ("GET", "/v1/onboarding/mail-settings", None, "admin", "admin"),

@@ -14,7 +14,9 @@ from qylon_cli.sequence_defs import Upload
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
 from ..models import EmailSequence
-from ..services import mail_settings, onboarding, sequences
+from ..services import mail_settings
+from ..workflows import onboardings as onboarding
+from ..workflows import sequences
 
 router = APIRouter(tags=["onboarding"], responses=ERROR_RESPONSES)
 

@@ -19,9 +19,10 @@ def get(session: Session) -> MailSettings | None:
     return session.get(MailSettings, session.info["org_id"])
 
 
-def _check_url(url: str) -> None:
-    from ..workflows.mail import SCHEMES
+SCHEMES = ("smtp", "smtp+starttls", "smtps")  # as workflows/mail.py sends through
 
+
+def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES or not parts.hostname:
         raise ApiError(

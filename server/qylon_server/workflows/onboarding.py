@@ -1,4 +1,4 @@
-"""The actions an email sequence compiles to (services/sequences.py):
+"""The actions an email sequence compiles to (workflows/sequences.py):
 
 - ``onboarding.plan``: when the step's email is due (business days in the person's time
   zone, at the local hour), from the previous email's due time or now; ``go`` false when
@@ -22,8 +22,8 @@ from sqlalchemy import select
 from ..events import domain
 from ..events import onboarding as events
 from ..models import EmailSequence, MailSuppression, Onboarding, Organisation, User
-from ..services import business_days, email_render, mail_settings, sequences
-from . import engine, mail
+from ..services import business_days, email_render, mail_settings
+from . import engine, mail, sequences
 from .actions import ActionContext, ActionError, action
 
 

@@ -23,8 +23,8 @@ from qylon_cli.sequence_defs import Sequence, check
 
 from ..errors import ApiError
 from ..models import EmailSequence
-from ..workflows import service as workflows
-from . import audit, email_render
+from ..services import audit, email_render
+from . import service as workflows
 
 RETRY_PLAN = {"max_attempts": 5, "initial_interval": "5s", "retry_on": ["unavailable"]}
 RETRY_SEND = {

@@ -11,8 +11,9 @@ from ..errors import ApiError, not_found
 from ..events import domain
 from ..events import onboarding as events
 from ..models import FlowRun, Onboarding, User
-from ..workflows import service as workflows
-from . import audit, sequences
+from ..services import audit
+from . import sequences
+from . import service as workflows
 
 
 def _user(session: Session, email: str) -> User:
