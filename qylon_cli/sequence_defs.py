@@ -80,6 +80,12 @@ class Sequence(Strict):
         return sorted({step.template for step in self.steps})
 
 
+def json_schema() -> dict:
+    """The published JSON Schema of a sequence (docs/sequence.schema.json)."""
+    schema = Sequence.model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
 def _across(data: dict) -> list[tuple[tuple, str]]:
     out: list[tuple[tuple, str]] = []
     seen: dict[str, int] = {}

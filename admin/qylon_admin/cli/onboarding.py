@@ -132,6 +132,57 @@ def upload_cmd(
                                        f"({len(row['templates'])} template(s))."))  # fmt: skip
 
 
+@sequences_app.command("validate")
+def validate_cmd(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Sequence files.")],
+    json: output.JsonOption = False,
+) -> None:
+    """Check sequences and their templates' names offline (nothing is sent). Each error
+    names the file, the line and the field; exit 3 when any file is invalid.
+
+    Example: qylon onboarding sequences validate config/sequences/*.yaml
+    """
+    from qylon_cli.errors import UsageError
+    from qylon_cli.sequence_defs import bundle, check
+    from qylon_cli.workflow_defs import WorkflowInvalid
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise UsageError(f"No such file: {', '.join(missing)}.")
+    results = []
+    for path in files:
+        checked = check(path.read_bytes(), str(path))
+        if checked.valid:
+            try:
+                bundle(path)  # its templates exist
+            except WorkflowInvalid as exc:
+                results.append({**checked.to_dict(), "valid": False,
+                                "errors": [{"line": None, "field": "template", "message": exc.message}]})  # fmt: skip
+                continue
+        results.append(checked.to_dict())
+    bad = [r for r in results if not r["valid"]]
+    if bad:
+        lines = [f"{r['file']}:{e['line'] or ''}: {e['field'] or ''}: {e['message']}"
+                 for r in bad for e in r["errors"]]  # fmt: skip
+        raise WorkflowInvalid("\n".join(lines), hint="See docs/onboarding.md.",
+                              details={"items": results})  # fmt: skip
+    output.emit_list(results, lambda c, items: [c.print(f"{r['file']}: valid") for r in items])
+
+
+@sequences_app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of a sequence (also in docs/sequence.schema.json).
+
+    Example: qylon onboarding sequences schema > sequence.schema.json
+    """
+    import json as jsonlib
+    import sys
+
+    from qylon_cli.sequence_defs import json_schema
+
+    sys.stdout.write(jsonlib.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
 @sequences_app.command("list")
 def list_sequences_cmd(json: output.JsonOption = False) -> None:
     """The uploaded sequences, every version.
