@@ -285,3 +285,52 @@ def test_the_relay_url_is_never_shown_and_settings_are_checked(runner, relay):
     assert cleared.json()["relay_source"] == "server"
     missing = _start(api, org, "nobody@firm.example")
     assert missing.status_code == 404
+
+
+SLEEP_UNTIL = """
+name: wake-up
+version: 1
+input:
+  at: {type: string, required: true}
+steps:
+  - name: nap
+    sleep_until: "{{ input.at }}"
+  - name: tell
+    action: notify
+    with: {to: someone@firm.example, subject: awake}
+"""
+
+
+def test_sleep_until_waits_for_its_time_and_clock_ends_it_early(runner):
+    """The engine's `sleep_until` step: a time past does not wait; a time to come is
+    recorded as the step's `until` and the `clock` signal ends the wait."""
+    api, backend = runner
+    org = new_org(backend)
+    assert api.post("/v1/workflows", org.token, json={"text": SLEEP_UNTIL}).status_code == 201
+
+    def start(at):
+        r = api.post("/v1/workflows/wake-up/runs", org.token, json={"input": {"at": at}})
+        assert r.status_code == 202, r.text
+        return r.json()["id"]
+
+    past = wait_for(api, org.token, start("2020-01-01T00:00:00+00:00"), timeout=30)
+    assert past["status"] == "completed", past
+    run_id = start("2099-06-01T09:00:00+02:00")
+    _until(api, org, run_id, "nap")
+    from qylon_server.db import Database
+    from qylon_server.models import FlowRun
+    from qylon_server.tenancy import org_session
+
+    db = Database(backend.admin_url)
+    try:
+        with org_session(db, org.id) as session:
+            nap = session.get(FlowRun, run_id).steps["nap"]
+    finally:
+        db.dispose()
+    assert nap["status"] == "sleeping" and nap["until"] == "2099-06-01T07:00:00+00:00"
+    run = api.get(f"/v1/workflow-runs/{run_id}", org.token).json()
+    assert run["status"] == "running"
+    _clock(api, org, run_id)
+    assert wait_for(api, org.token, run_id, timeout=30)["status"] == "completed"
+    bad = wait_for(api, org.token, start("next tuesday"), timeout=30)
+    assert bad["status"] == "failed" and bad["steps"][0]["error"]["code"] == "invalid_input"
