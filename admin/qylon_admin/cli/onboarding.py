@@ -231,9 +231,11 @@ def settings_set_cmd(
     time_zone: Annotated[str | None, typer.Option(help="Default zone, e.g. Europe/London.")] = None,
     json: output.JsonOption = False,
 ) -> None:
-    """Set the organisation's relay, sender, holiday country or default time zone.
+    """Set the organisation's relay, sender, holiday country or default time zone. The
+    relay's URL holds a password: give it through QYLON_ORG_SMTP_URL rather than on the
+    command line.
 
-    Example: QYLON_ORG_SMTP_URL=smtps://u:p@mail.firm.example qylon onboarding mail-settings set
+    Example: qylon onboarding mail-settings set --from onboarding@firm.example --country GB
     """
     body = {
         k: v
