@@ -33,6 +33,15 @@ app.add_typer(mail_app, name="mail-settings")
 UserOption = Annotated[str, typer.Option("--user", help="The person's email.", show_default=False)]
 
 
+def _when(value: str | None) -> str:
+    """``2026-12-08T09:00:00-05:00`` as ``Tue 08 Dec 09:00 -0500`` (the person's time)."""
+    from datetime import datetime
+
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).strftime("%a %d %b %H:%M %z")
+
+
 def _table(c, items: list[dict]) -> None:
     from rich.table import Table
 
@@ -45,7 +54,7 @@ def _table(c, items: list[dict]) -> None:
     for o in items:
         nxt = o.get("next") or {}
         status = o["status"] + (f" ({o['reason']})" if o.get("reason") else "")
-        shown_next = f"{nxt['step']} {nxt.get('local') or nxt.get('due')}" if nxt else ""
+        shown_next = f"{nxt['step']} {_when(nxt.get('local') or nxt.get('due'))}" if nxt else ""
         table.add_row(
             o["email"],
             f"{o['sequence']} v{o['version']}",
