@@ -63,6 +63,13 @@ ROUTES = [
     ("POST", "/v1/workflow-runs/{run}/resume", {}, "admin", "admin"),
     (
         "POST",
+        "/v1/workflow-runs/{run}/signal/{signal}",
+        {"payload": {"ok": True}},
+        "admin",
+        "admin",
+    ),
+    (
+        "POST",
         "/v1/workflow-runs/{run}/signals/{signal}",
         {"payload": {"ok": True}},
         "admin",

@@ -396,7 +396,7 @@ def test_sleep_and_wait_for_a_signal(runner, team_servers):
     events = api.get("/v1/audit-events", org.token, params={"limit": 50}).json()["items"]
     (note,) = [e for e in events if e["action"] == "workflow.notify"]
     assert note["detail"]["subject"] == "approved by Ana"
-    missing = api.post("/v1/workflow-runs/run-nope/signals/approve", org.token, json={})
+    missing = api.post("/v1/workflow-runs/run-nope/signal/approve", org.token, json={})
     assert missing.status_code == 404
 
 
