@@ -306,7 +306,11 @@ def test_a_plugins_action_runs_in_a_step(runner, team_servers, monkeypatch):
     assert started.status_code == 202, started.text
     run = wait_for(api, org.token, started.json()["id"])
     assert run["status"] == "completed", run
-    assert run["steps"][0]["output"] == {"note_id": "note-for-c-1", "body": "We agreed the scope."}
+    assert run["steps"][0]["output"] == {
+        "note_id": "note-for-c-1",
+        "body": "We agreed the scope.",
+        "idempotency_key": f"{run['id']}.note",  # the StepContext a plugin asks for
+    }
 
 
 RETRY_ON = """
