@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from qylon_cli.schemas import BulkItem, BulkUserFields, UserInvite
 
+from ..events import append_many, domain, stream_of
 from ..models import Group, GroupMember, Invitation, User, new_id, now
 from ..payloads import read_payload, stored
 from ..permissions import rank
@@ -76,6 +77,7 @@ class Provisioner:
         self._known: dict[str, User | None] = {}  # email -> user (None: looked up, not there)
         self._groups: dict[str, Group] | None = None  # name_key -> group, loaded on first use
         self._members: list[dict] = []  # memberships of new users, inserted by finish()
+        self._domain: list[tuple] = []  # the users' domain events, appended by finish()
 
     # -- look-ups --------------------------------------------------------------
     def preload(self, emails: Iterable[str]) -> None:
@@ -230,6 +232,11 @@ class Provisioner:
             )
         )
 
+    def _event(self, user: User, cls, **data) -> None:
+        """A user's domain event (events.store), appended with the others by finish()."""
+        new = cls is domain.UserCreated
+        self._domain.append((stream_of("user", user.id), cls, {"email": user.email, **data}, new))
+
     def _losing_owner(self, user: User) -> None:
         if user.role == "owner" and user.status != "deactivated":
             if self.owners() <= 1:
@@ -319,6 +326,7 @@ class Provisioner:
             }
         )
         self._audit(action, user, {"email": email, "role": role})
+        self._event(user, domain.UserCreated, role=role, status=user.status, via=self.via)
         return Outcome(user, "created")
 
     def update(self, user: User, fields: BulkUserFields, *, clear: Iterable[str] = ()) -> Outcome:
@@ -328,6 +336,7 @@ class Provisioner:
         self._check_role(fields.role, user)
         clear = set(clear)
         changed: dict[str, object] = {}
+        role_before = user.role
         for name in PLAIN:
             value = _clean(getattr(fields, name))
             if (value is not None or name in clear) and getattr(user, name) != value:
@@ -362,6 +371,8 @@ class Provisioner:
             self._parents[user.id] = changed["manager_id"]
         if fields.role == "owner" and "role" in changed:
             self._gaining_owner(user)
+        if "role" in changed:
+            self._event(user, domain.UserRoleChanged, **{"from": role_before, "to": user.role})
         outcome = Outcome(user, "updated" if changed else "unchanged", sorted(changed))
         if fields.active is False:
             if self.deactivate(user).outcome == "deactivated":
@@ -386,6 +397,7 @@ class Provisioner:
         self._losing_owner(user)
         user.status, user.deactivated_at = "deactivated", now()
         self._audit("user.deactivate", user, {"email": user.email})
+        self._event(user, domain.UserDeactivated)
         return Outcome(user, "deactivated", ["active"])
 
     def reactivate(self, user: User) -> Outcome:
@@ -395,6 +407,7 @@ class Provisioner:
         user.status, user.deactivated_at, user.deprovisioned_at = "active", None, None
         self._gaining_owner(user)
         self._audit("user.reactivate", user, {"email": user.email})
+        self._event(user, domain.UserReactivated)
         return Outcome(user, "reactivated", ["active"])
 
     def rename(self, user: User, email: str, user_name: str | None = None) -> bool:
@@ -681,7 +694,15 @@ class Provisioner:
         if self._invites:
             self.session.execute(insert(Invitation), self._invites)
         audit.record_many(self.session, self._events)
-        self._invites, self._events, self._members = [], [], []
+        if self._domain:  # last: on PostgreSQL the append holds the events table's lock
+            fresh = {stream: 0 for stream, _, _, new in self._domain if new}
+            append_many(
+                self.session,
+                self.principal,
+                [item[:3] for item in self._domain],
+                expected_versions=fresh,
+            )
+        self._invites, self._events, self._members, self._domain = [], [], [], []
 
     def _one(self, item: BulkItem) -> Outcome:
         if item.action == "create":
