@@ -19,6 +19,7 @@ from .api import (
     audit_events,
     clients,
     events,
+    experiments,
     groups,
     meetings,
     users,
@@ -95,6 +96,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         audit_events,
         events,
         workflows,
+        experiments,
     ):
         app.include_router(module.router)
     scim.mount(app)

@@ -24,6 +24,8 @@ ADMIN = MANAGER | {
     "events:read",
     "workflows:run",
     "workflows:admin",
+    "experiments:read",
+    "experiments:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 

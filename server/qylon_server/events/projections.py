@@ -214,7 +214,16 @@ def _rebuild_runs(session: Session) -> int:
     return len(rebuilt)
 
 
-PROJECTIONS: dict[str, Callable[[Session], int]] = {"flow_runs": rebuild_runs}
+def rebuild_experiments(session: Session) -> int:
+    from .experiment_funnel import rebuild  # it imports this package's modules
+
+    return rebuild(session)
+
+
+PROJECTIONS: dict[str, Callable[[Session], int]] = {
+    "flow_runs": rebuild_runs,
+    "experiments": rebuild_experiments,  # experiments and experiment_exposures
+}
 
 
 def organisations(db) -> list[str]:
