@@ -536,3 +536,70 @@ class ExperimentResults(BaseModel):
     confidence: float
     variants: list[VariantResult]
     warnings: list[str]
+
+
+# ---------------------------------------------------------------------------- re-engagement
+
+
+class EngagementRuleUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=256 * 1024, description="The rule's YAML.")
+
+
+class EngagementRuleInfo(BaseModel):
+    id: str
+    name: str
+    version: int
+    sha256: str
+    enabled: bool
+    risk: int
+    description: str | None = None
+    workflow: str | None = Field(None, description="The nudge's workflow, if any.")
+    created_at: datetime
+    created: bool | None = Field(None, description="On upload: False when already stored.")
+
+
+class EngagementRulePage(Page[EngagementRuleInfo]):
+    pass
+
+
+class RiskReason(BaseModel):
+    rule: str
+    risk: int
+    facts: list[str]
+
+
+class AtRiskPerson(BaseModel):
+    user_id: str
+    email: str
+    risk: int = Field(description="The sum of the matching rules' risk.")
+    score: float = Field(description="Recency-weighted activity (docs/onboarding-risk.md).")
+    activity: dict[str, int]
+    last_activity: datetime | None = None
+    reasons: list[RiskReason]
+
+
+class AtRiskPage(Page[AtRiskPerson]):
+    at: datetime
+
+
+class EngagementEvaluate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime | None = Field(None, description="Evaluate as of this time (default: now).")
+    cap_per_week: int = Field(2, ge=1, le=50, description="Nudges per person in 7 days, in all.")
+
+
+class NudgeOutcome(BaseModel):
+    user_id: str
+    email: str
+    rule: str
+    run_id: str | None = None
+    why: str | None = Field(None, description="Why it was held back.")
+
+
+class EngagementEvaluation(BaseModel):
+    at: datetime
+    started: list[NudgeOutcome]
+    held: list[NudgeOutcome]

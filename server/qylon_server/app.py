@@ -18,6 +18,7 @@ from .api import (
     api_keys,
     audit_events,
     clients,
+    engagement,
     events,
     experiments,
     groups,
@@ -97,6 +98,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         events,
         workflows,
         experiments,
+        engagement,
     ):
         app.include_router(module.router)
     scim.mount(app)

@@ -395,3 +395,37 @@ class ExperimentExposure(OrgScoped, Base):
     variant: Mapped[str] = mapped_column(String(64))
     exposed_at: Mapped[datetime] = mapped_column(default=now)
     converted_at: Mapped[datetime | None]
+
+
+class EngagementRule(OrgScoped, Base):
+    """One uploaded version of a re-engagement rule (its YAML text, as sent;
+    qylon_cli/engagement_rules.py). The newest version of each name is the one in force."""
+
+    __tablename__ = "engagement_rules"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name", "version", name="uq_engagement_rules_org_name_version"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class EngagementNudge(OrgScoped, Base):
+    """A nudge a rule started for a person (the workflow run): a projection of the
+    ``engagement.nudge_started`` events; the weekly caps count these. ``at`` is the time
+    the rules were evaluated for (the clock of the evaluation, not of the insert)."""
+
+    __tablename__ = "engagement_nudges"
+    __table_args__ = (Index("ix_engagement_nudges_org_user_at", "org_id", "user_id", "at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[str] = mapped_column(String(36))
+    rule: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime]
+    reasons: Mapped[list] = mapped_column(JSON, default=list)

@@ -26,6 +26,8 @@ ADMIN = MANAGER | {
     "workflows:admin",
     "experiments:read",
     "experiments:admin",
+    "engagement:read",
+    "engagement:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 

@@ -76,6 +76,10 @@ ROUTES = [
     ("POST", "/v1/experiments/{experiment}/assignments", "person", "admin", "admin"),
     ("POST", "/v1/experiments/{experiment}/conversions", "person", "admin", "admin"),
     ("GET", "/v1/experiments/{experiment}/results", None, "admin", "admin"),
+    ("POST", "/v1/engagement/rules", "rule", "admin", "admin"),
+    ("GET", "/v1/engagement/rules", None, "admin", "admin"),
+    ("GET", "/v1/engagement/at-risk", None, "admin", "admin"),
+    ("POST", "/v1/engagement/evaluate", {}, "admin", "admin"),
 ]
 
 WORKFLOW = """
@@ -140,6 +144,8 @@ def payload_for(body, ids: dict):
             "target": "welcome",
             "variants": variants,
         }
+    if body == "rule":
+        return {"text": f"name: perm-rule-{ids['n']}\nversion: 1\nwhen: {{no_activity_for: 7d}}\n"}
     if body == "person":
         return {"user_id": ids["owner"]}
     if body == "bulk":

@@ -189,4 +189,12 @@ class ExperimentConversion(Event):
     TYPE = "experiment.conversion"  # data: user_id, variant (once per exposed person)
 
 
+# ---------------------------------------------------------------------------- re-engagement
+
+
+class NudgeStarted(Event):
+    TYPE = "engagement.nudge_started"  # stream engagement:<user id>; data: nudge_id, rule,
+    # run_id, at (the evaluation's time), reasons
+
+
 RUN_TYPES = tuple(t for t in TYPES if t.startswith("workflow_run."))

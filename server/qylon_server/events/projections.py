@@ -220,9 +220,16 @@ def rebuild_experiments(session: Session) -> int:
     return rebuild(session)
 
 
+def rebuild_nudges(session: Session) -> int:
+    from ..services.engagement import rebuild_nudges as rebuild
+
+    return rebuild(session)
+
+
 PROJECTIONS: dict[str, Callable[[Session], int]] = {
     "flow_runs": rebuild_runs,
     "experiments": rebuild_experiments,  # experiments and experiment_exposures
+    "engagement_nudges": rebuild_nudges,
 }
 
 
