@@ -20,7 +20,7 @@ from qylon_cli.schemas import (
 )
 
 from ..deps import Allowed
-from ..errors import ERROR_RESPONSES
+from ..errors import ERROR_RESPONSES, ApiError
 from ..services import engagement
 
 router = APIRouter(tags=["engagement"], responses=ERROR_RESPONSES)
@@ -29,6 +29,8 @@ router = APIRouter(tags=["engagement"], responses=ERROR_RESPONSES)
 def _when(at: datetime | None) -> datetime:
     if at is None:
         return datetime.now(UTC)
+    if not 1970 <= at.year <= 9000:  # the windows before and after it must stay dates
+        raise ApiError(422, "at: give a time between 1970 and 9000.", code="invalid_input")
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
@@ -101,11 +103,15 @@ def evaluate(
 ) -> EngagementEvaluation:
     """Match the rules now (or ``at``) and start each match's nudge workflow, within the
     weekly caps; says what started and what was held back, and why."""
+    from ..workflows import service as workflows
+
+    def start(name: str, inputs: dict, key: str):
+        return workflows.start(
+            ctx.session, ctx.principal, request.app.state.workflows,
+            name=name, inputs=inputs, idempotency_key=key,
+        )  # fmt: skip
+
     done = engagement.evaluate(
-        ctx.session,
-        ctx.principal,
-        request.app.state.workflows,
-        at=_when(body.at),
-        cap_per_week=body.cap_per_week,
+        ctx.session, ctx.principal, start, at=_when(body.at), cap_per_week=body.cap_per_week
     )
     return EngagementEvaluation(**done)

@@ -221,7 +221,7 @@ def rebuild_experiments(session: Session) -> int:
 
 
 def rebuild_nudges(session: Session) -> int:
-    from ..services.engagement import rebuild_nudges as rebuild
+    from .engagement_nudges import rebuild_nudges as rebuild
 
     return rebuild(session)
 

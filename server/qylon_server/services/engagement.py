@@ -3,17 +3,16 @@ against each person's activity at a given time; ``at_risk`` lists the matches, a
 ``evaluate`` starts each match's nudge workflow, within the weekly caps.
 
 A nudge started is an ``engagement.nudge_started`` event in the person's stream
-(``engagement:<user id>``), applied to ``engagement_nudges`` in the same transaction;
-``rebuild_nudges`` replays them (``qylon server replay engagement_nudges``).
+(``engagement:<user id>``), applied to ``engagement_nudges`` in the same transaction
+(events/engagement_nudges.py, which also replays them).
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qylon_cli.engagement_rules import Rule, load
@@ -21,6 +20,7 @@ from qylon_cli.workflow_defs import WorkflowInvalid, seconds
 
 from ..errors import ApiError
 from ..events import domain, store
+from ..events.engagement_nudges import apply_nudge
 from ..models import EngagementNudge, EngagementRule, new_id
 from . import audit
 from .engagement_activity import Person, counts, people, score
@@ -172,27 +172,15 @@ def nudges_since(session: Session, user_id: str, start: datetime) -> list[Engage
     )
 
 
-def apply_nudge(event: domain.Event, *, make=EngagementNudge):
-    data = event.data
-    return make(
-        id=data["nudge_id"],
-        org_id=event.org_id,
-        user_id=event.stream.split(":", 1)[1],
-        rule=data["rule"],
-        run_id=data["run_id"],
-        at=datetime.fromisoformat(data["at"]),
-        reasons=data["reasons"],
-    )
-
-
 def evaluate(
-    session: Session, principal, client, *, at: datetime, cap_per_week: int = DEFAULT_CAP
+    session: Session, principal, start, *, at: datetime, cap_per_week: int = DEFAULT_CAP
 ) -> dict:
     """Match the rules at ``at`` and start each match's nudge (a run of the rule's
     workflow, as ``principal``), unless the person had the rule's ``cap_per_week`` of its
-    nudges, or ``cap_per_week`` nudges in all, in the 7 days up to ``at``."""
-    from ..workflows import service as workflows
+    nudges, or ``cap_per_week`` nudges in all, in the 7 days up to ``at``.
 
+    ``start(name, inputs, idempotency_key) -> (run, created)`` starts a run (the workflow
+    layer's ``service.start``, which sits above this one)."""
     rules = {rule.name: rule for _, rule in in_force(session)}
     started, held = [], []
     for person in at_risk(session, at, list(rules.values())):
@@ -214,10 +202,7 @@ def evaluate(
             }
             key = f"nudge-{person['user_id']}-{rule.name}-{at.date()}"
             try:
-                run, new = workflows.start(
-                    session, principal, client, name=rule.nudge.workflow, inputs=inputs,
-                    idempotency_key=key,
-                )  # fmt: skip
+                run, new = start(rule.nudge.workflow, inputs, key)
             except ApiError as exc:
                 held.append({**entry, "why": exc.message})
                 continue
@@ -244,17 +229,3 @@ def evaluate(
             recent.append(row)
             started.append({**entry, "run_id": run.id})
     return {"at": at, "started": started, "held": held}
-
-
-def rebuild_nudges(session: Session) -> int:
-    """Replay the organisation's nudge events into ``engagement_nudges``."""
-    rows = [
-        vars(apply_nudge(r.event, make=SimpleNamespace))
-        for r in store.walk(session, types=(domain.NudgeStarted.TYPE,))
-    ]
-    session.execute(delete(EngagementNudge))
-    for first in range(0, len(rows), 1000):
-        session.execute(insert(EngagementNudge), rows[first : first + 1000])
-    session.flush()
-    session.expire_all()
-    return len(rows)

@@ -40,11 +40,18 @@ def evaluate(ctx: ActionContext, args: dict) -> dict:
     """``with``: optional ``at`` (ISO time; default now) and ``cap_per_week`` (default 2).
     Output: ``at``, ``started`` and ``held`` (each ``{user_id, email, rule, run_id|why}``)."""
     from ..services import engagement
+    from . import service
+
+    def start(name: str, inputs: dict, key: str):
+        return service.start(
+            ctx.session, ctx.principal, _engine_client(),
+            name=name, inputs=inputs, idempotency_key=key,
+        )  # fmt: skip
 
     cap = args.get("cap_per_week", engagement.DEFAULT_CAP)
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
         raise ActionError("invalid_input", "cap_per_week must be a whole number, at least 1")
     done = engagement.evaluate(
-        ctx.session, ctx.principal, _engine_client(), at=_at(args.get("at")), cap_per_week=cap
+        ctx.session, ctx.principal, start, at=_at(args.get("at")), cap_per_week=cap
     )
     return {**done, "at": done["at"].isoformat()}
