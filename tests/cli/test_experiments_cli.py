@@ -51,13 +51,17 @@ def test_create_start_list_results_stop(server, org):
     assert stopped.code == 0 and stopped.json["data"]["status"] == "stopped"
 
 
-def test_bad_input_unknown_names_and_keys_that_may_not(server, org):
-    env = credentials(server.url, org.token)
+def test_bad_variants_and_targets_are_refused_before_any_request():
+    env = {"QYLON_SERVER": "http://127.0.0.1:9", "QYLON_TOKEN": "qyl_live_x_unused"}
     for variants, on in (("a=50", "sequence:x"), ("a=x,b=1", "sequence:x"), ("a=1,b=1", "x")):
         bad = run_qylon(
             "experiments", "create", "e", "--variants", variants, "--on", on, "--json", env=env
         )
         assert bad.code == 3 and bad.json["error"]["code"] == "invalid_input", bad.stdout
+
+
+def test_unknown_names_and_keys_that_may_not(server, org):
+    env = credentials(server.url, org.token)
     missing = run_qylon("experiments", "results", "nothing", "--json", env=env)
     assert missing.code == 5
     api = Api(server.url)
