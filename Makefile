@@ -63,6 +63,7 @@ bench: install
 docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md
 	$(BIN)/qylon workflows schema > docs/workflow.schema.json
+	$(BIN)/qylon onboarding rules schema > docs/engagement-rule.schema.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -18,7 +18,9 @@ from .api import (
     api_keys,
     audit_events,
     clients,
+    engagement,
     events,
+    experiments,
     groups,
     meetings,
     users,
@@ -95,6 +97,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         audit_events,
         events,
         workflows,
+        experiments,
+        engagement,
     ):
         app.include_router(module.router)
     scim.mount(app)

@@ -221,7 +221,12 @@ def start(
 
 @app.command()
 def replay(
-    projection: Annotated[str, typer.Argument(help="The projection to rebuild: flow_runs.")],
+    projection: Annotated[
+        str,
+        typer.Argument(
+            help="The projection to rebuild: flow_runs, experiments or engagement_nudges."
+        ),
+    ],
     org: Annotated[
         str | None, typer.Option("--org", help="Only this organisation (its id).")
     ] = None,

@@ -24,6 +24,10 @@ ADMIN = MANAGER | {
     "events:read",
     "workflows:run",
     "workflows:admin",
+    "experiments:read",
+    "experiments:admin",
+    "engagement:read",
+    "engagement:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 

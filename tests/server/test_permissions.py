@@ -75,6 +75,18 @@ ROUTES = [
         "admin",
         "admin",
     ),
+    ("GET", "/v1/experiments", None, "admin", "admin"),
+    ("POST", "/v1/experiments", "experiment", "admin", "admin"),
+    ("GET", "/v1/experiments/{experiment}", None, "admin", "admin"),
+    ("POST", "/v1/experiments/{experiment}/start", None, "admin", "admin"),
+    ("POST", "/v1/experiments/{experiment}/stop", None, "admin", "admin"),
+    ("POST", "/v1/experiments/{experiment}/assignments", "person", "admin", "admin"),
+    ("POST", "/v1/experiments/{experiment}/conversions", "person", "admin", "admin"),
+    ("GET", "/v1/experiments/{experiment}/results", None, "admin", "admin"),
+    ("POST", "/v1/engagement/rules", "rule", "admin", "admin"),
+    ("GET", "/v1/engagement/rules", None, "admin", "admin"),
+    ("GET", "/v1/engagement/at-risk", None, "admin", "admin"),
+    ("POST", "/v1/engagement/evaluate", {}, "admin", "admin"),
 ]
 
 WORKFLOW = """
@@ -131,6 +143,18 @@ def payload_for(body, ids: dict):
         return meeting_body(ids["meeting"], "Acme")
     if body == "workflow":
         return {"text": WORKFLOW.format(n=ids["n"])}
+    if body == "experiment":
+        variants = [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]
+        return {
+            "name": f"perm-exp-{ids['n']}",
+            "target_kind": "template",
+            "target": "welcome",
+            "variants": variants,
+        }
+    if body == "rule":
+        return {"text": f"name: perm-rule-{ids['n']}\nversion: 1\nwhen: {{no_activity_for: 7d}}\n"}
+    if body == "person":
+        return {"user_id": ids["owner"]}
     if body == "bulk":
         return {"items": [{"action": "create", "email": f"bulk-{ids['n']}@example.com"}]}
     if isinstance(body, dict):
@@ -150,6 +174,9 @@ def world(api, org):
     )
     made = api.post("/v1/workflows", owner, json={"text": WORKFLOW.format(n="")})
     assert made.status_code == 201, made.text
+    experiment = payload_for("experiment", {"n": "world"})
+    assert api.post("/v1/experiments", owner, json=experiment).status_code == 201
+    assert api.post("/v1/experiments/perm-exp-world/start", owner).status_code == 200
     run = api.post("/v1/workflows/perm-flow/runs", owner, json={"input": {}})
     assert run.status_code == 202, run.text
     keys = {
@@ -167,6 +194,7 @@ def world(api, org):
         "org": org,
         "workflow": "perm-flow",
         "run": run.json()["id"],
+        "experiment": "perm-exp-world",
     }
 
 
@@ -185,6 +213,7 @@ def test_no_key_is_401_everywhere(api, world):
         "workflow": world["workflow"],
         "run": world["run"],
         "signal": "go",
+        "experiment": world["experiment"],
     }
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
@@ -221,6 +250,7 @@ def test_every_route_checks_role_and_scope(api, world, backend):
                 "workflow": world["workflow"],
                 "run": world["run"],
                 "signal": "go",
+                "experiment": world["experiment"],
             }
             if "{doomedgroup}" in path:
                 made = api.post("/v1/groups", world["owner"], json={"name": f"Doomed {n}"})

@@ -165,4 +165,36 @@ class StepChanged(Event):
     TYPE = "workflow_run.step_changed"  # any other change of a step's record
 
 
+# ---------------------------------------------------------------------------- experiments
+# stream experiment:<id>; the funnel projection (events/experiment_funnel.py) reads them
+
+
+class ExperimentCreated(Event):
+    TYPE = "experiment.created"  # data: name, target_kind, target, variants, min_sample
+
+
+class ExperimentStarted(Event):
+    TYPE = "experiment.started"  # data: {}
+
+
+class ExperimentStopped(Event):
+    TYPE = "experiment.stopped"  # data: {}
+
+
+class ExperimentExposure(Event):
+    TYPE = "experiment.exposure"  # data: user_id, variant (once per person)
+
+
+class ExperimentConversion(Event):
+    TYPE = "experiment.conversion"  # data: user_id, variant (once per exposed person)
+
+
+# ---------------------------------------------------------------------------- re-engagement
+
+
+class NudgeStarted(Event):
+    TYPE = "engagement.nudge_started"  # stream engagement:<user id>; data: nudge_id, rule,
+    # run_id, at (the evaluation's time), reasons
+
+
 RUN_TYPES = tuple(t for t in TYPES if t.startswith("workflow_run."))

@@ -248,7 +248,23 @@ def _rebuild_runs(session: Session) -> int:
     return len(rebuilt)
 
 
-PROJECTIONS: dict[str, Callable[[Session], int]] = {"flow_runs": rebuild_runs}
+def rebuild_experiments(session: Session) -> int:
+    from .experiment_funnel import rebuild  # it imports this package's modules
+
+    return rebuild(session)
+
+
+def rebuild_nudges(session: Session) -> int:
+    from .engagement_nudges import rebuild_nudges as rebuild
+
+    return rebuild(session)
+
+
+PROJECTIONS: dict[str, Callable[[Session], int]] = {
+    "flow_runs": rebuild_runs,
+    "experiments": rebuild_experiments,  # experiments and experiment_exposures
+    "engagement_nudges": rebuild_nudges,
+}
 
 
 def organisations(db) -> list[str]:

@@ -465,4 +465,7 @@ def fail(ctx: ActionContext, args: dict) -> dict:
     raise ActionError(code, _text(args, "message", required=False) or "this step always fails")
 
 
-from . import mail  # noqa: F401 - registers email.send
+from . import (
+    engagement,  # noqa: F401 - registers engagement.evaluate
+    mail,  # noqa: F401 - registers email.send
+)
