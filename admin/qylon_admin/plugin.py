@@ -11,9 +11,11 @@ from qylon_cli.plugins import hookimpl
 @hookimpl
 def register_commands(register):
     from .cli.audit import app as audit
+    from .cli.compliance import app as compliance
     from .cli.groups import app as groups
     from .cli.users import app as users
 
     register(users, name="users")
     register(groups, name="groups")
     register(audit, name="audit")
+    register(compliance, name="compliance")

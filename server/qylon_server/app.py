@@ -18,6 +18,7 @@ from .api import (
     api_keys,
     audit_events,
     clients,
+    compliance,
     events,
     groups,
     meetings,
@@ -95,8 +96,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         audit_events,
         events,
         workflows,
+        compliance,
     ):
         app.include_router(module.router)
+    from .pages import compliance as compliance_pages
+
+    app.include_router(compliance_pages.router)  # /p/...: pages reached by signed links
     scim.mount(app)
     from .plugin import include_routers
 

@@ -221,7 +221,9 @@ def start(
 
 @app.command()
 def replay(
-    projection: Annotated[str, typer.Argument(help="The projection to rebuild: flow_runs.")],
+    projection: Annotated[
+        str, typer.Argument(help="The projection to rebuild: flow_runs or compliance_items.")
+    ],
     org: Annotated[
         str | None, typer.Option("--org", help="Only this organisation (its id).")
     ] = None,

@@ -248,7 +248,16 @@ def _rebuild_runs(session: Session) -> int:
     return len(rebuilt)
 
 
-PROJECTIONS: dict[str, Callable[[Session], int]] = {"flow_runs": rebuild_runs}
+def _rebuild_compliance(session: Session) -> int:
+    from .compliance import rebuild_items
+
+    return rebuild_items(session)
+
+
+PROJECTIONS: dict[str, Callable[[Session], int]] = {
+    "flow_runs": rebuild_runs,
+    "compliance_items": _rebuild_compliance,
+}
 
 
 def organisations(db) -> list[str]:

@@ -465,4 +465,4 @@ def fail(ctx: ActionContext, args: dict) -> dict:
     raise ActionError(code, _text(args, "message", required=False) or "this step always fails")
 
 
-from . import mail  # noqa: F401 - registers email.send
+from . import compliance_escalation, mail  # noqa: F401 - register compliance.*, email.send
