@@ -63,7 +63,7 @@ def apply(rows: dict[str, Any], event: domain.Event, make=ComplianceItem) -> Any
         row.evidence_id = data.get("evidence_id")
         row.evidence_sha256 = data["evidence_sha256"]
     elif isinstance(event, domain.ComplianceItemEscalated):
-        entry = {k: data.get(k) for k in ("after", "notify", "to", "day")}
+        entry = {k: data.get(k) for k in ("rung", "after", "notify", "to", "day")}
         row.escalations = [*(row.escalations or []), {**entry, "at": event.timestamp.isoformat()}]
     row.updated_at = event.timestamp
     return row
