@@ -74,7 +74,11 @@ def _policy(row, created: bool | None = None) -> PolicyInfo:
 @router.post("/v1/compliance/policies", response_model=PolicyInfo)
 def upload_policy(body: PolicyUpload, response: Response, ctx: Allowed("compliance:admin")):
     """Upload a version of a policy (the same text again changes nothing: 200)."""
-    row, created = compliance.upload(ctx.session, ctx.principal, text=body.text)
+    from ..workflows import compliance_escalation
+
+    row, created = compliance.upload(
+        ctx.session, ctx.principal, text=body.text, install=compliance_escalation.install
+    )
     response.status_code = 201 if created else 200
     return _policy(row, created)
 
@@ -91,10 +95,23 @@ def assign(body: Assignment, request: Request, ctx: Allowed("compliance:admin"))
     people = compliance.select_users(
         ctx.session, users=body.users, team=body.team, group=body.group, everyone=body.all
     )
+    from ..workflows import service as workflows
+
+    def escalate(session, principal, row, user) -> str:
+        run, _ = workflows.start(
+            session,
+            principal,
+            request.app.state.workflows,
+            name=row.workflow,
+            inputs={"user_id": user.id, "policy": row.name},
+            idempotency_key=f"compliance:{user.id}:{row.name}",
+        )
+        return run.id
+
     return compliance.assign(
         ctx.session,
         ctx.principal,
-        request.app.state.workflows,
+        escalate=escalate,
         policy=body.policy,
         version=body.version,
         people=people,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -60,9 +61,12 @@ def parse(row: CompliancePolicy) -> Policy:
     return load(row.text, f"{row.name} v{row.version}")
 
 
-def upload(session: Session, principal, *, text: str) -> tuple[CompliancePolicy, bool]:
+def upload(
+    session: Session, principal, *, text: str, install: Callable | None = None
+) -> tuple[CompliancePolicy, bool]:
     """Store a policy's text; (row, created). As workflow definitions: one text per version,
-    versions only grow. A policy with an escalation ladder gets its workflow too."""
+    versions only grow. ``install(session, principal, policy)`` installs the escalation
+    workflow of a policy with a ladder and names it (the routes pass the engine's)."""
     try:
         policy = load(text, "upload")
     except PolicyInvalid as exc:
@@ -86,8 +90,6 @@ def upload(session: Session, principal, *, text: str) -> tuple[CompliancePolicy,
             code="conflict",
             hint=f"Give the file version {newest.version + 1} or more.",
         )
-    from ..workflows import compliance_escalation
-
     row = CompliancePolicy(
         name=policy.name,
         version=policy.version,
@@ -95,7 +97,7 @@ def upload(session: Session, principal, *, text: str) -> tuple[CompliancePolicy,
         title=policy.title,
         frameworks=list(policy.frameworks),
         text=text,
-        workflow=compliance_escalation.install(session, principal, policy),
+        workflow=install(session, principal, policy) if install else None,
         created_by=principal.user.id,
     )
     session.add(row)
@@ -207,16 +209,17 @@ def _assigned(row: CompliancePolicy, policy: Policy, item: Item, user: User, sta
 def assign(
     session: Session,
     principal,
-    client,
     *,
     policy: str,
     version: int | None,
     people: list[User],
     start: date | None = None,
     clients: list[str] | None = None,
+    escalate: Callable | None = None,
 ) -> dict:
     """Assign the items of ``policy`` that apply to each of ``people`` (an item a person
-    already has under this policy is left as it is); starts each person's escalation run."""
+    already has under this policy is left as it is); ``escalate(session, principal,
+    policy_row, user)`` starts each person's escalation run and names it."""
     row = find(session, policy, version)
     if row is None:
         raise not_found("Compliance policy")
@@ -240,7 +243,7 @@ def assign(
         unchanged += sum(1 for item in parsed.items if item.id in have)
         if not new:
             continue
-        run_id = _escalation(session, principal, client, row, user)
+        run_id = escalate(session, principal, row, user) if escalate and row.workflow else None
         for data in new:
             data["run_id"] = run_id
         rows = projection.record(
@@ -260,23 +263,6 @@ def assign(
             },
         )
     return {"policy": row.name, "version": row.version, "assigned": made, "unchanged": unchanged}
-
-
-def _escalation(session, principal, client, row: CompliancePolicy, user: User) -> str | None:
-    """The person's escalation run for this policy (started once per person and policy)."""
-    if not row.workflow:
-        return None
-    from ..workflows import service as workflows
-
-    run, _ = workflows.start(
-        session,
-        principal,
-        client,
-        name=row.workflow,
-        inputs={"user_id": user.id, "policy": row.name},
-        idempotency_key=f"compliance:{user.id}:{row.name}",
-    )
-    return run.id
 
 
 # ------------------------------------------------------------------------------ status
