@@ -49,15 +49,28 @@ def browser():
             chromium.close()
 
 
-@pytest.fixture(params=["desktop", "phone"])
-def page(request, browser):
-    """A fresh page (its own context: no cookies shared) at a desktop or phone viewport."""
-    viewport = PHONE if request.param == "phone" else DESKTOP
+def _page(browser, name: str):
+    viewport = PHONE if name == "phone" else DESKTOP
     context = browser.new_context(
-        viewport=viewport, is_mobile=request.param == "phone", has_touch=request.param == "phone"
+        viewport=viewport, is_mobile=name == "phone", has_touch=name == "phone"
     )
     tab = context.new_page()
-    tab.viewport_name = request.param
+    tab.viewport_name = name
+    return context, tab
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def page(request, browser):
+    """A fresh page (its own context: no cookies shared) at a desktop and at a phone viewport."""
+    context, tab = _page(browser, request.param)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser):
+    """A fresh page at a desktop viewport only (for tests whose layout does not matter)."""
+    context, tab = _page(browser, "desktop")
     yield tab
     context.close()
 

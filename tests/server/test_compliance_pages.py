@@ -15,7 +15,7 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from qylon_server import links
 
-from .browser import browser, page, shot  # noqa: F401 - fixtures
+from .browser import browser, desktop, page, shot  # noqa: F401 - fixtures
 from .harness import settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,17 +104,17 @@ def test_checklist_acknowledge_and_upload(page, person, api, org):  # noqa: F811
     )
 
 
-def test_a_wrong_file_is_refused_on_the_page(page, person, api, org):  # noqa: F811
-    page.goto(person["checklist"])
-    page.get_by_role(
+def test_a_wrong_file_is_refused_on_the_page(desktop, person, api, org):  # noqa: F811
+    desktop.goto(person["checklist"])
+    desktop.get_by_role(
         "link", name="Upload evidence for Finish the GDPR essentials training (45 minutes)"
     ).click()
-    page.get_by_label("Your file").set_input_files(
+    desktop.get_by_label("Your file").set_input_files(
         {"name": "certificate.pdf", "mimeType": "application/pdf", "buffer": b"MZ not a pdf"}
     )
-    page.get_by_role("button", name="Upload").click()
-    assert "not application/pdf" in page.get_by_role("alert").inner_text()
-    shot(page, "evidence-refused")
+    desktop.get_by_role("button", name="Upload").click()
+    assert "not application/pdf" in desktop.get_by_role("alert").inner_text()
+    shot(desktop, "evidence-refused")
     assert _items(api, org, person["user"]["id"])["gdpr-training"]["status"] == "assigned"
 
 
