@@ -66,6 +66,10 @@ def test_checklist_acknowledge_and_upload(page, person, api, org):  # noqa: F811
     )  # not hers
     # nothing wider than the phone: readable without sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    training = page.get_by_role(
+        "link", name="Open the training Finish the GDPR essentials training (45 minutes)"
+    )
+    assert training.get_attribute("href") == "https://learning.firm.example/courses/gdpr-essentials"
     shot(page, "checklist")
     page.get_by_role(
         "link", name="Read and accept for Read and accept the data protection policy"
@@ -168,6 +172,8 @@ def test_tampered_expired_and_misdirected_links(page, person, api, org, backend)
     )
     response = page.goto(f"{base}/p/acknowledge?t={crossed}")
     assert response.status == 400 and "processor" not in page.content()
+    # a form posted without its link is stopped before its body is read
+    assert httpx2.post(f"{base}/p/acknowledge", data={"accept": "yes"}).status_code == 401
     # a link made for another page is refused too
     response = page.goto(person["checklist"].replace("/p/checklist", "/p/evidence"))
     assert response.status == 400

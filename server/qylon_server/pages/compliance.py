@@ -12,6 +12,7 @@ so it is the CSRF protection. A link whose item is done already gets a page sayi
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from urllib.parse import quote
 
@@ -69,6 +70,7 @@ def checklist(request: Request):
             return _invalid()
         items = compliance.status(session, user_id=user.id)
         for entry, row in zip(items, _rows(session, items), strict=True):
+            entry["url"] = _course(session, row)
             purpose = "acknowledge" if row.evidence.get("type") == "acknowledgement" else "evidence"
             entry["href"] = item_link(request, purpose, row) if row.status != "completed" else None
         done = sum(1 for i in items if i["status"] == "completed")
@@ -80,6 +82,15 @@ def checklist(request: Request):
             items=items,
             done=done,
         )
+
+
+def _course(session, row: ComplianceItem) -> str | None:
+    """Where a training is (its ``url:``), when it is a web address."""
+    from ..models import CompliancePolicy
+
+    item = compliance.parse(session.get(CompliancePolicy, row.policy_id)).item(row.item_key)
+    url = item.url if item else None
+    return url if url and url.startswith(("https://", "http://")) else None
 
 
 def _rows(session, items: list[dict]) -> list[ComplianceItem]:
@@ -122,7 +133,7 @@ def acknowledge_form(request: Request):
             "acknowledge.html",
             title=row.title,
             org_name=_org_name(session, link.org_id),
-            document=compliance.document_of(session, row),
+            document=paragraphs(compliance.document_of(session, row)),
             due_date=row.due_date,
             action=f"/p/acknowledge?t={quote(request.query_params['t'])}",
         )
@@ -149,7 +160,7 @@ async def acknowledge(request: Request):
                 422,
                 title=row.title,
                 org_name=_org_name(session, link.org_id),
-                document=compliance.document_of(session, row),
+                document=paragraphs(compliance.document_of(session, row)),
                 due_date=row.due_date,
                 action=f"/p/acknowledge?t={quote(request.query_params['t'])}",
                 error="Tick “I have read and accept” to acknowledge the policy.",
@@ -159,6 +170,21 @@ async def acknowledge(request: Request):
         return _done_page(
             request, session, link, row, "Thank you: your acknowledgement is recorded."
         )
+
+
+def paragraphs(document: str) -> list[list[str]]:
+    """The document as paragraphs (blank lines between them) of lines; an indented line
+    goes on the line before it (text wrapped in the YAML), so it reflows on a phone."""
+    out: list[list[str]] = []
+    for block in re.split(r"\n\s*\n", document.strip()):
+        lines: list[str] = []
+        for line in block.splitlines():
+            if lines and line[:1].isspace():
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.strip())
+        out.append(lines)
+    return out
 
 
 def _ip(request: Request) -> str | None:
