@@ -112,6 +112,13 @@ def test_assign_complete_and_permissions(api, org, backend):
         json={"content_base64": fake, "content_type": "application/zip"},
     )
     assert zipped.status_code == 415
+    huge = base64.b64encode(b"%PDF-" + b"0" * (2 * 1024 * 1024)).decode()  # over max_bytes
+    too_big = api.post(
+        f"/v1/compliance/items/{training}/complete",
+        ana_key,
+        json={"content_base64": huge, "content_type": "application/pdf"},
+    )
+    assert too_big.status_code == 413, too_big.text
     done = api.post(
         f"/v1/compliance/items/{training}/complete",
         ana_key,
