@@ -88,7 +88,7 @@ def _setup(api, backend):
 
 
 def _tick(api, org, run_id):
-    r = api.post(f"/v1/workflow-runs/{run_id}/signals/clock", org.token, json={"payload": None})
+    r = api.post(f"/v1/workflow-runs/{run_id}/signal/clock", org.token, json={"payload": None})
     assert r.status_code in (200, 202), r.text
 
 
