@@ -197,3 +197,16 @@ def test_replay_rebuilds_the_projection(api, org, backend):
     assert replayed.code == 0, replayed.stderr
     assert replayed.json["data"]["organisations"][0]["rows"] == len(live)
     assert api.get("/v1/compliance/items", org.token).json()["items"] == live
+
+
+def test_items_apply_by_role_team_group_or_client():
+    from qylon_cli.compliance_policy import applies, load
+
+    policy = load(ISO, "iso.yaml")
+    hipaa = policy.item("hipaa-certificate")
+    assert not applies(hipaa, {"role": "member", "groups": [], "clients": []})
+    assert applies(hipaa, {"role": "member", "groups": ["healthcare"], "clients": []})
+    assert applies(hipaa, {"role": "member", "groups": [], "clients": ["Northwind Health"]})
+    assert applies(policy.item("acceptable-use"), {"role": "owner"})  # no rule: everyone
+    assert policy.frameworks_of(hipaa) == ["SOC 2"]
+    assert policy.frameworks_of(policy.item("second-factor")) == ["ISO 27001", "SOC 2"]
