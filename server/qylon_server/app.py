@@ -18,6 +18,7 @@ from .api import (
     api_keys,
     audit_events,
     clients,
+    compliance,
     engagement,
     events,
     experiments,
@@ -99,8 +100,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         workflows,
         experiments,
         engagement,
+        compliance,
     ):
         app.include_router(module.router)
+    from .pages import compliance as compliance_pages
+
+    app.include_router(compliance_pages.router)  # /p/...: pages reached by signed links
     scim.mount(app)
     from .plugin import include_routers
 

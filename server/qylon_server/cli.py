@@ -224,7 +224,8 @@ def replay(
     projection: Annotated[
         str,
         typer.Argument(
-            help="The projection to rebuild: flow_runs, experiments or engagement_nudges."
+            help="The projection to rebuild: flow_runs, compliance_items, experiments or "
+            "engagement_nudges."
         ),
     ],
     org: Annotated[

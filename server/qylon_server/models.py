@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -429,3 +430,79 @@ class EngagementNudge(OrgScoped, Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
     reasons: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class CompliancePolicy(OrgScoped, Base):
+    """One uploaded version of a compliance policy (its YAML text, as sent); versions of a
+    name only grow, as workflow definitions' do. Assignments keep the version they used."""
+
+    __tablename__ = "compliance_policies"
+    __table_args__ = (
+        UniqueConstraint(
+            "org_id", "name", "version", name="uq_compliance_policies_org_name_version"
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    frameworks: Mapped[list] = mapped_column(JSON, default=list)
+    text: Mapped[str] = mapped_column(Text)
+    workflow: Mapped[str | None] = mapped_column(String(64))  # its escalation workflow's name
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ComplianceItem(OrgScoped, Base):
+    """What one person must complete (a projection of their ``compliance:<user>`` stream:
+    events/compliance.py). One row per person, policy and item."""
+
+    __tablename__ = "compliance_items"
+    __table_args__ = (
+        UniqueConstraint(
+            "org_id", "user_id", "policy_name", "item_key", name="uq_compliance_items_org_user"
+        ),
+        Index("ix_compliance_items_org_status", "org_id", "status"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    policy_id: Mapped[str] = mapped_column(ForeignKey("compliance_policies.id"))
+    policy_name: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    item_key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    frameworks: Mapped[list] = mapped_column(JSON, default=list)
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)  # what completes it
+    start_date: Mapped[str] = mapped_column(String(10))
+    due_date: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="assigned")  # assigned, completed
+    assigned_at: Mapped[datetime] = mapped_column(default=now)
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(36))
+    evidence_id: Mapped[str | None] = mapped_column(String(36))
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    escalations: Mapped[list] = mapped_column(JSON, default=list)  # [{after, notify, to, at}]
+    run_id: Mapped[str | None] = mapped_column(String(64))  # the escalation run
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ComplianceEvidence(OrgScoped, Base):
+    """An uploaded file that completed an item, kept with its SHA-256 (the completion
+    event names the hash). Small by rule (the policy's ``max_bytes``, 5 MiB at most)."""
+
+    __tablename__ = "compliance_evidence"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    item_id: Mapped[str] = mapped_column(String(36), index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)

@@ -198,3 +198,30 @@ class NudgeStarted(Event):
 
 
 RUN_TYPES = tuple(t for t in TYPES if t.startswith("workflow_run."))
+
+
+# ---------------------------------------------------------------------------- compliance
+# stream ``compliance:<user id>`` (one per person); events/compliance.py reads them back
+# into compliance_items. Policies: ``compliance_policy:<name>``.
+
+
+class CompliancePolicyUploaded(Event):
+    TYPE = "compliance.policy_uploaded"  # data: policy_id, name, version, sha256, frameworks
+
+
+class ComplianceItemAssigned(Event):
+    TYPE = "compliance.item_assigned"  # data: item_id and the compliance_items columns
+
+
+class ComplianceItemCompleted(Event):
+    """data: item_id, evidence_sha256, evidence_id (None for an acknowledgement, whose
+    hash is the document's), content_type, size, via (api, page), completed_by."""
+
+    TYPE = "compliance.item_completed"
+
+
+class ComplianceItemEscalated(Event):
+    TYPE = "compliance.item_escalated"  # data: item_id, after, notify, to, day, run_id
+
+
+COMPLIANCE_TYPES = tuple(t for t in TYPES if t.startswith("compliance.item_"))

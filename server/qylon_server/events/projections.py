@@ -260,10 +260,17 @@ def rebuild_nudges(session: Session) -> int:
     return rebuild(session)
 
 
+def _rebuild_compliance(session: Session) -> int:
+    from .compliance import rebuild_items
+
+    return rebuild_items(session)
+
+
 PROJECTIONS: dict[str, Callable[[Session], int]] = {
     "flow_runs": rebuild_runs,
     "experiments": rebuild_experiments,  # experiments and experiment_exposures
     "engagement_nudges": rebuild_nudges,
+    "compliance_items": _rebuild_compliance,
 }
 
 

@@ -466,6 +466,7 @@ def fail(ctx: ActionContext, args: dict) -> dict:
 
 
 from . import (
+    compliance_escalation,  # noqa: F401 - registers compliance.*
     engagement,  # noqa: F401 - registers engagement.evaluate
     mail,  # noqa: F401 - registers email.send
 )
