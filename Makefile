@@ -64,6 +64,7 @@ docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md
 	$(BIN)/qylon workflows schema > docs/workflow.schema.json
 	$(BIN)/qylon onboarding sequences schema > docs/sequence.schema.json
+	$(BIN)/qylon onboarding rules schema > docs/engagement-rule.schema.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -82,6 +82,38 @@ class Registration:
     options: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """What a plugin's workflow action (or its compensation) may ask for by declaring a
+    ``context`` parameter: the run and step it serves, a key stable across its retries and
+    recoveries (send it to services that deduplicate), and the attempt's deadline."""
+
+    org_id: str
+    run_id: str
+    step: str
+    deadline: float | None = None  # epoch seconds; the attempt is undone after it
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.run_id}.{self.step}"
+
+    def remaining(self, cap: float) -> float:
+        """Seconds left before the deadline, at most ``cap`` (a network call's timeout)."""
+        import time
+
+        return cap if self.deadline is None else max(0.0, min(cap, self.deadline - time.time()))
+
+
+def wants_context(fn: Callable) -> bool:
+    """Whether a plugin's function takes ``context`` (a ``StepContext``)."""
+    import inspect
+
+    try:
+        return "context" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def resolve(target: Any) -> Any:
     """Import a ``"module:attr"`` string (anything else is returned as it is)."""
     if not isinstance(target, str):

@@ -29,14 +29,14 @@ TemplateName = _text(
     "a template name: the file config/email/NAME.md.j2",
     "new-consultant-welcome",
 )
-ItemName = _text(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "an item's id", "security-training", 100)
+ItemName = _text(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "an item's id", "security-awareness", 100)
 LocalTime = _text(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "a local time (HH:MM, 24 hours)", "09:00", 5)
 Country = _text(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", "a country code (ISO 3166)", "GB or US-CA", 6)
 
 
 class Condition(Strict):
-    """What has happened for the person: an item they completed (an event
-    ``compliance.item_completed`` with this ``item``)."""
+    """What has happened for the person: a compliance item they completed (its id in
+    the policy, e.g. ``security-awareness``)."""
 
     completed: ItemName
 

@@ -14,6 +14,8 @@ have_lib() { ldconfig -p 2>/dev/null | grep -q "$1" || ls /usr/lib/*/"$1"* >/dev
 have_lib libportaudio.so.2 || missing+=(libportaudio2)
 ls /usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so >/dev/null 2>&1 || missing+=(libasound2-plugins)
 need openssl openssl
+# The onboarding pages' browser tests: Debian's headless Chromium, driven by Playwright
+need chromium chromium
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -11,6 +11,8 @@ from qylon_cli.plugins import hookimpl
 @hookimpl
 def register_commands(register):
     from .cli.audit import app as audit
+    from .cli.compliance import app as compliance
+    from .cli.experiments import app as experiments
     from .cli.groups import app as groups
     from .cli.onboarding import app as onboarding
     from .cli.users import app as users
@@ -18,4 +20,6 @@ def register_commands(register):
     register(users, name="users")
     register(groups, name="groups")
     register(audit, name="audit")
+    register(experiments, name="experiments")
     register(onboarding, name="onboarding")
+    register(compliance, name="compliance")

@@ -547,7 +547,7 @@ def signal(
     except ValueError as exc:
         raise InvalidInput(f"--payload is not JSON: {exc}.") from None
     with ApiClient.from_credentials() as api:
-        item = api.post(f"/v1/workflow-runs/{run_id}/signals/{name}", body)
+        item = api.post(f"/v1/workflow-runs/{run_id}/signal/{name}", body)
     output.emit(item, lambda c: c.print(f"Sent {name} to {item['id']} ({item['status']})."))
 
 

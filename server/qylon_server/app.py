@@ -18,7 +18,10 @@ from .api import (
     api_keys,
     audit_events,
     clients,
+    compliance,
+    engagement,
     events,
+    experiments,
     groups,
     meetings,
     onboarding,
@@ -96,12 +99,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         audit_events,
         events,
         workflows,
+        experiments,
+        engagement,
+        compliance,
         onboarding,
     ):
         app.include_router(module.router)
+    from .pages import compliance as compliance_pages
     from .pages import unsubscribe
 
-    app.include_router(unsubscribe.router)  # /p/unsubscribe, reached by signed links
+    app.include_router(compliance_pages.router)  # /p/...: pages reached by signed links
+    app.include_router(unsubscribe.router)  # /p/unsubscribe
     scim.mount(app)
     from .plugin import include_routers
 

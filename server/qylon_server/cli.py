@@ -222,7 +222,11 @@ def start(
 @app.command()
 def replay(
     projection: Annotated[
-        str, typer.Argument(help="The projection to rebuild: flow_runs or onboardings.")
+        str,
+        typer.Argument(
+            help="The projection to rebuild: flow_runs, compliance_items, experiments, "
+            "engagement_nudges or onboardings."
+        ),
     ],
     org: Annotated[
         str | None, typer.Option("--org", help="Only this organisation (its id).")

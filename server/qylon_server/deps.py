@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import keys
@@ -114,8 +114,13 @@ def principal_for(
     events then work as in the request. The key is not checked for expiry or revocation
     (the work was authorised when it was started); a user since deactivated, a key of
     another user or rows of another organisation raise ActorNotFound."""
-    key, user = session.get(ApiKey, key_id), session.get(User, user_id)
-    if key is None or user is None or key.user_id != user.id or user.status == "deactivated":
+    found = session.execute(  # one round trip: this runs at every workflow step
+        select(ApiKey, User)
+        .join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.id == key_id, User.id == user_id)
+    ).first()
+    key, user = found if found is not None else (None, None)
+    if key is None or user.status == "deactivated":
         raise ActorNotFound(f"no active user {user_id} with key {key_id} in this organisation")
     return _principal(key, user, ip)
 

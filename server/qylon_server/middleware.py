@@ -3,7 +3,8 @@ r"""Request guards (pure ASGI), before anything reaches a route, in this order:
 - at most ``max_concurrent`` requests at a time: more get 503 with Retry-After;
 - NUL characters in the URL (``%00``) get 422: PostgreSQL text cannot hold them;
 - a request that carries a body must first show a well-formed API key
-  (``Authorization: Bearer qyl_live_...``): without one it gets 401, or 429 once its
+  (``Authorization: Bearer qyl_live_...``), or be a page's form posted with its signed
+  link (``POST /p/...?t=``, checked by the page): without one it gets 401, or 429 once its
   address is over the failed-authentication limit, and its body is never read;
 - only the routes that take uploads (a meeting, a bulk batch of users, a SCIM group)
   accept bodies up to ``max_bytes``; every other route up to ``small_bytes``: 413 beyond;
@@ -25,8 +26,12 @@ from .keys import looks_like_key
 JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 # (method, path) of the routes that take large bodies
 UPLOADS = re.compile(
-    r"^(PUT /v1/meetings/[^/]+|POST /v1/users/bulk|(PUT|PATCH|POST) /scim/v2/Groups(/[^/]+)?)/?$"
+    r"^(PUT /v1/meetings/[^/]+|POST /v1/users/bulk|(PUT|PATCH|POST) /scim/v2/Groups(/[^/]+)?"
+    r"|POST /v1/compliance/items/[^/]+/complete|POST /p/evidence)/?$"
 )
+# Pages for people without a key (pages/): a form posts with its signed link (``?t=``),
+# which the route checks; no API key is asked for
+PAGES = re.compile(r"^POST /p/[a-z-]+/?$")
 
 
 class RequestGuards:
@@ -104,7 +109,12 @@ class RequestGuards:
         await self.app(scope, _replay(chunks, receive), send)
 
     def _unauthenticated(self, scope, headers) -> ApiError | None:
-        """The refusal for a request without a well-formed key (None: it has one)."""
+        """The refusal for a request without a well-formed key (None: it has one, or it
+        posts a page's form with the page's signed link)."""
+        if PAGES.match(f"{scope['method']} {scope['path']}") and b"t=" in scope.get(
+            "query_string", b""
+        ):
+            return None
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         if scheme.lower() == "bearer" and looks_like_key(token.strip()):
             return None

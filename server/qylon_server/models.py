@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -358,6 +359,155 @@ class FlowRun(OrgScoped, Base):
     resumed_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
     subject: Mapped[str | None] = mapped_column(String(500))
+
+
+class Experiment(OrgScoped, Base):
+    """An A/B test on a sequence or a template (docs/experiments.md): a projection of its
+    ``experiment:<id>`` stream (events/experiment_funnel.py), rebuilt by replay."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_experiments_org_name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str] = mapped_column(String(20))  # sequence, template
+    target: Mapped[str] = mapped_column(String(200))
+    variants: Mapped[list] = mapped_column(JSON)  # [{"name", "weight"}], the first the control
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft, running, stopped
+    min_sample: Mapped[int] = mapped_column(Integer, default=100)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+    started_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+
+
+class ExperimentExposure(OrgScoped, Base):
+    """The funnel: one row per person exposed to an experiment (their variant), with the
+    time they converted. A projection of the experiment's exposure and conversion events."""
+
+    __tablename__ = "experiment_exposures"
+    __table_args__ = (
+        Index("ix_experiment_exposures_experiment_variant", "experiment_id", "variant"),
+    )
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(64))
+    exposed_at: Mapped[datetime] = mapped_column(default=now)
+    converted_at: Mapped[datetime | None]
+
+
+class EngagementRule(OrgScoped, Base):
+    """One uploaded version of a re-engagement rule (its YAML text, as sent;
+    qylon_cli/engagement_rules.py). The newest version of each name is the one in force."""
+
+    __tablename__ = "engagement_rules"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name", "version", name="uq_engagement_rules_org_name_version"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class EngagementNudge(OrgScoped, Base):
+    """A nudge a rule started for a person (the workflow run): a projection of the
+    ``engagement.nudge_started`` events; the weekly caps count these. ``at`` is the time
+    the rules were evaluated for (the clock of the evaluation, not of the insert)."""
+
+    __tablename__ = "engagement_nudges"
+    __table_args__ = (Index("ix_engagement_nudges_org_user_at", "org_id", "user_id", "at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[str] = mapped_column(String(36))
+    rule: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime]
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class CompliancePolicy(OrgScoped, Base):
+    """One uploaded version of a compliance policy (its YAML text, as sent); versions of a
+    name only grow, as workflow definitions' do. Assignments keep the version they used."""
+
+    __tablename__ = "compliance_policies"
+    __table_args__ = (
+        UniqueConstraint(
+            "org_id", "name", "version", name="uq_compliance_policies_org_name_version"
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    frameworks: Mapped[list] = mapped_column(JSON, default=list)
+    text: Mapped[str] = mapped_column(Text)
+    workflow: Mapped[str | None] = mapped_column(String(64))  # its escalation workflow's name
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ComplianceItem(OrgScoped, Base):
+    """What one person must complete (a projection of their ``compliance:<user>`` stream:
+    events/compliance.py). One row per person, policy and item."""
+
+    __tablename__ = "compliance_items"
+    __table_args__ = (
+        UniqueConstraint(
+            "org_id", "user_id", "policy_name", "item_key", name="uq_compliance_items_org_user"
+        ),
+        Index("ix_compliance_items_org_status", "org_id", "status"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    policy_id: Mapped[str] = mapped_column(ForeignKey("compliance_policies.id"))
+    policy_name: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    item_key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    frameworks: Mapped[list] = mapped_column(JSON, default=list)
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)  # what completes it
+    start_date: Mapped[str] = mapped_column(String(10))
+    due_date: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="assigned")  # assigned, completed
+    assigned_at: Mapped[datetime] = mapped_column(default=now)
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(36))
+    evidence_id: Mapped[str | None] = mapped_column(String(36))
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    escalations: Mapped[list] = mapped_column(JSON, default=list)  # [{after, notify, to, at}]
+    run_id: Mapped[str | None] = mapped_column(String(64))  # the escalation run
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ComplianceEvidence(OrgScoped, Base):
+    """An uploaded file that completed an item, kept with its SHA-256 (the completion
+    event names the hash). Small by rule (the policy's ``max_bytes``, 5 MiB at most)."""
+
+    __tablename__ = "compliance_evidence"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    item_id: Mapped[str] = mapped_column(String(36), index=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=now)
 
 
 # ---------------------------------------------------------------------------- onboarding

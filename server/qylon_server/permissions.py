@@ -14,8 +14,9 @@ READ = {
     "users:read",
     "api_keys:read",
     "workflows:read",
+    "compliance:read",
 }
-MEMBER = READ | {"meetings:write", "action_items:write", "api_keys:own"}
+MEMBER = READ | {"meetings:write", "action_items:write", "api_keys:own", "compliance:own"}
 MANAGER = MEMBER | {"clients:write"}
 ADMIN = MANAGER | {
     "users:write",
@@ -25,12 +26,17 @@ ADMIN = MANAGER | {
     "workflows:run",
     "workflows:admin",
     "onboarding:admin",
+    "experiments:read",
+    "experiments:admin",
+    "engagement:read",
+    "engagement:admin",
+    "compliance:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 
 BY_ROLE = {"member": MEMBER, "manager": MANAGER, "admin": ADMIN, "owner": OWNER}
 
-WRITE = {"meetings:write", "action_items:write", "clients:write", "api_keys:own"}
+WRITE = {"meetings:write", "action_items:write", "clients:write", "api_keys:own", "compliance:own"}
 BY_SCOPE = {
     "read": READ,
     "write": READ | WRITE,

@@ -137,8 +137,9 @@ def test_actions_resolve_their_function_input_model_and_compensation(sample):
         for x in (entry.target, entry.options["input"], entry.options["compensate"])
     )
     data = model(contact_id="c1", body="hi")
-    result = run(data)
-    assert result == {"note_id": "note-for-c1", "body": "hi"}
+    assert sample.wants_context(run) and not sample.wants_context(undo)
+    result = run(data, context=sample.StepContext("org-1", "run-1", "note"))
+    assert result == {"note_id": "note-for-c1", "body": "hi", "idempotency_key": "run-1.note"}
     undo(data, result)
     assert result["deleted"] is True
 

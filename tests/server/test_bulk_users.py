@@ -285,3 +285,40 @@ def test_user_look_ups_stay_index_probes_while_the_table_has_no_statistics(api, 
             assert len(s.scalars(stmt).all()) == 500
     finally:
         db.dispose()
+
+
+def stream_types(api, token, user_id) -> list[tuple[str, int]]:
+    page = api.get("/v1/events", token, params={"stream": f"user:{user_id}"}).json()
+    return [(e["type"], e["version"]) for e in page["items"]]
+
+
+def test_a_bulk_batch_writes_each_users_events(api, org):
+    t = org.token
+    made = bulk(
+        api,
+        t,
+        [
+            {"action": "create", "email": "ev1@example.com", "fields": {"role": "member"}},
+            {"action": "create", "email": "ev2@example.com"},
+            {"action": "deactivate", "email": "ev2@example.com"},  # the same batch
+        ],
+    )
+    assert made.status_code == 200, made.text
+    people = users(api, t)
+    one, two = people["ev1@example.com"]["id"], people["ev2@example.com"]["id"]
+    assert stream_types(api, t, two) == [("user.created", 1), ("user.deactivated", 2)]
+    changed = bulk(
+        api,
+        t,
+        [
+            {"action": "update", "email": "ev1@example.com", "fields": {"role": "manager"}},
+            {"action": "update", "email": "ev1@example.com", "fields": {"role": "manager"}},
+            {"action": "reactivate", "email": "ev2@example.com"},
+        ],
+    )
+    assert changed.status_code == 200, changed.text
+    assert stream_types(api, t, one) == [("user.created", 1), ("user.role_changed", 2)]
+    assert stream_types(api, t, two)[-1] == ("user.reactivated", 3)
+    page = api.get("/v1/events", t, params={"stream": f"user:{one}"}).json()["items"]
+    assert page[0]["data"]["via"] == "bulk"
+    assert page[1]["data"] == {"email": "ev1@example.com", "from": "member", "to": "manager"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from .harness import Api, free_port, new_org, running
+from .harness import Api, direct_key, free_port, new_org, running
 from .workflow_support import wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
@@ -31,7 +31,7 @@ steps:
   - name: second
     template: hello
     delay: 1
-    skip_if: [{completed: training}]
+    skip_if: [{completed: data-protection-policy}]
   - name: third
     template: hello
     delay: 1
@@ -181,29 +181,31 @@ def test_start_is_idempotent_conditions_apply_and_stop_ends_the_wait(runner, rel
     plan = _steps(api, org, run_id)["second_plan"]["output"]
     assert plan["time_zone"] == "Asia/Tokyo" and plan["local"].endswith("+09:00")
 
-    # the person completes "training": the second email is skipped, the third still goes
-    from qylon_server.db import Database
-    from qylon_server.events import domain, store
-    from qylon_server.events import onboarding as events
-    from qylon_server.tenancy import org_session
-
-    db = Database(backend.admin_url)
-    try:
-        with org_session(db, org.id) as session:
-            store.append(
-                session,
-                None,
-                f"compliance:{person['id']}",
-                domain.TYPES[events.COMPLETED_ITEM],
-                {"user_id": person["id"], "item": "training"},
-            )
-    finally:
-        db.dispose()
+    # the person completes a compliance item: the second email is skipped, the third goes
+    gdpr = (ROOT / "config/compliance/gdpr-consultant-onboarding.yaml").read_text()
+    assert api.post("/v1/compliance/policies", org.token, json={"text": gdpr}).status_code in (
+        200,
+        201,
+    )
+    assigned = api.post(
+        "/v1/compliance/assignments",
+        org.token,
+        json={"policy": "gdpr-consultant-onboarding", "all": True},
+    )
+    assert assigned.status_code == 200, assigned.text
+    key = direct_key(backend, org.id, person["id"], ["read", "write"])
+    items = {i["item"]: i for i in api.get("/v1/compliance/items", key).json()["items"]}
+    done = api.post(
+        f"/v1/compliance/items/{items['data-protection-policy']['id']}/complete",
+        key,
+        json={"acknowledge": True},
+    )
+    assert done.status_code == 200, done.text
     _clock(api, org, run_id)
     _until(api, org, run_id, "third_wait")
     assert _steps(api, org, run_id)["second"]["output"] == {
         "sent": False,
-        "reason": "completed training",
+        "reason": "completed data-protection-policy",
     }
     assert len(_to(relay, person["email"])) == 1
 

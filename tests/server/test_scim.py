@@ -501,3 +501,21 @@ def test_racing_creates_make_one_user(scim):
         "GET", "/scim/v2/Users", params={"filter": 'userName eq "race@example.org"'}
     ).json()
     assert found["totalResults"] == 1
+
+
+def test_scim_changes_are_the_users_events(scim, api, org):
+    made = new_user(scim, "scim-events@example.com")
+    off = scim(
+        "PATCH",
+        f"/scim/v2/Users/{made['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": False}}],
+        },
+    )
+    assert off.status_code in (200, 204), off.text
+    page = api.get("/v1/events", org.token, params={"stream": f"user:{made['id']}"}).json()
+    assert [(e["type"], e["data"].get("via")) for e in page["items"]] == [
+        ("user.created", "scim"),
+        ("user.deactivated", None),
+    ]

@@ -352,7 +352,7 @@ def test_a_cancelled_run_resumed_waits_again(runner, org):
 
     assert runner.post(f"/v1/workflow-runs/{run_id}/resume", org.token, json={}).status_code == 202
     assert until(runner, org, run_id, step_waiting("approve"))["status"] == "running"
-    sent = runner.post(f"/v1/workflow-runs/{run_id}/signals/approve", org.token, json={})
+    sent = runner.post(f"/v1/workflow-runs/{run_id}/signal/approve", org.token, json={})
     assert sent.status_code == 202
     run = ended(runner, org, run_id)
     assert run["status"] == "completed", run

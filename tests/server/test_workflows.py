@@ -306,7 +306,11 @@ def test_a_plugins_action_runs_in_a_step(runner, team_servers, monkeypatch):
     assert started.status_code == 202, started.text
     run = wait_for(api, org.token, started.json()["id"])
     assert run["status"] == "completed", run
-    assert run["steps"][0]["output"] == {"note_id": "note-for-c-1", "body": "We agreed the scope."}
+    assert run["steps"][0]["output"] == {
+        "note_id": "note-for-c-1",
+        "body": "We agreed the scope.",
+        "idempotency_key": f"{run['id']}.note",  # the StepContext a plugin asks for
+    }
 
 
 RETRY_ON = """
@@ -396,7 +400,7 @@ def test_sleep_and_wait_for_a_signal(runner, team_servers):
     events = api.get("/v1/audit-events", org.token, params={"limit": 50}).json()["items"]
     (note,) = [e for e in events if e["action"] == "workflow.notify"]
     assert note["detail"]["subject"] == "approved by Ana"
-    missing = api.post("/v1/workflow-runs/run-nope/signals/approve", org.token, json={})
+    missing = api.post("/v1/workflow-runs/run-nope/signal/approve", org.token, json={})
     assert missing.status_code == 404
 
 

@@ -1,6 +1,7 @@
 """`qylon onboarding start|status|stop`, `qylon onboarding sequences upload|list` and
 `qylon onboarding mail-settings show|set`: email sequences for new people, run on the
-team server (docs/onboarding.md)."""
+team server (docs/onboarding.md). The re-engagement commands (`at-risk`, `rules`) live in
+``onboarding_risk`` and add themselves."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import typer
 from qylon_cli import output
 from qylon_cli.client import ApiClient
 
+from . import onboarding_risk
+
 app = typer.Typer(
-    help="Onboarding email sequences on the team server: start, status, stop.\n\n"
+    help="Onboarding on the team server: email sequences (start, status, stop), who is at "
+    "risk, and the re-engagement rules.\n\n"
     "Example: qylon onboarding start --user ana@firm.example --sequence new-consultant",
     no_args_is_help=True,
 )
@@ -27,6 +31,7 @@ mail_app = typer.Typer(
     "Example: qylon onboarding mail-settings set --from onboarding@firm.example",
     no_args_is_help=True,
 )
+onboarding_risk.register(app)
 app.add_typer(sequences_app, name="sequences")
 app.add_typer(mail_app, name="mail-settings")
 

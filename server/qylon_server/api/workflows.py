@@ -250,7 +250,13 @@ class SignalBody(BaseModel):
 
 
 @router.post(
-    "/v1/workflow-runs/{run_id}/signals/{signal}", status_code=202, response_model=WorkflowRun
+    "/v1/workflow-runs/{run_id}/signal/{signal}", status_code=202, response_model=WorkflowRun
+)
+@router.post(  # the first spelling, kept for scripts written against it
+    "/v1/workflow-runs/{run_id}/signals/{signal}",
+    status_code=202,
+    response_model=WorkflowRun,
+    deprecated=True,
 )
 def signal_run(
     run_id: Annotated[str, Path(max_length=64)],

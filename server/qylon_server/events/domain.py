@@ -165,7 +165,66 @@ class StepChanged(Event):
     TYPE = "workflow_run.step_changed"  # any other change of a step's record
 
 
+# ---------------------------------------------------------------------------- experiments
+# stream experiment:<id>; the funnel projection (events/experiment_funnel.py) reads them
+
+
+class ExperimentCreated(Event):
+    TYPE = "experiment.created"  # data: name, target_kind, target, variants, min_sample
+
+
+class ExperimentStarted(Event):
+    TYPE = "experiment.started"  # data: {}
+
+
+class ExperimentStopped(Event):
+    TYPE = "experiment.stopped"  # data: {}
+
+
+class ExperimentExposure(Event):
+    TYPE = "experiment.exposure"  # data: user_id, variant (once per person)
+
+
+class ExperimentConversion(Event):
+    TYPE = "experiment.conversion"  # data: user_id, variant (once per exposed person)
+
+
+# ---------------------------------------------------------------------------- re-engagement
+
+
+class NudgeStarted(Event):
+    TYPE = "engagement.nudge_started"  # stream engagement:<user id>; data: nudge_id, rule,
+    # run_id, at (the evaluation's time), reasons
+
+
 RUN_TYPES = tuple(t for t in TYPES if t.startswith("workflow_run."))
+
+
+# ---------------------------------------------------------------------------- compliance
+# stream ``compliance:<user id>`` (one per person); events/compliance.py reads them back
+# into compliance_items. Policies: ``compliance_policy:<name>``.
+
+
+class CompliancePolicyUploaded(Event):
+    TYPE = "compliance.policy_uploaded"  # data: policy_id, name, version, sha256, frameworks
+
+
+class ComplianceItemAssigned(Event):
+    TYPE = "compliance.item_assigned"  # data: item_id and the compliance_items columns
+
+
+class ComplianceItemCompleted(Event):
+    """data: item_id, evidence_sha256, evidence_id (None for an acknowledgement, whose
+    hash is the document's), content_type, size, via (api, page), completed_by."""
+
+    TYPE = "compliance.item_completed"
+
+
+class ComplianceItemEscalated(Event):
+    TYPE = "compliance.item_escalated"  # data: item_id, after, notify, to, day, run_id
+
+
+COMPLIANCE_TYPES = tuple(t for t in TYPES if t.startswith("compliance.item_"))
 
 
 # ---------------------------------------------------------------------------- onboarding

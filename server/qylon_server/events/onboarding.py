@@ -14,12 +14,6 @@ from ..models import MailSuppression, Onboarding
 from . import domain, store
 
 KIND = "onboarding"
-COMPLETED_ITEM = "compliance.item_completed"  # data: user_id, item (the compliance side's)
-
-if COMPLETED_ITEM not in domain.TYPES:  # until the compliance module defines its own
-
-    class ItemCompleted(domain.Event):
-        TYPE = COMPLETED_ITEM  # data: user_id, item
 
 
 def stream(user_id: str) -> str:
@@ -111,12 +105,19 @@ def rebuild(session: Session) -> int:
 
 
 def completed_items(session: Session, user_id: str, items: set[str]) -> set[str]:
-    """Which of ``items`` the person has completed (``compliance.item_completed`` events)."""
+    """Which of ``items`` (compliance item ids, e.g. ``security-awareness``) the person has
+    completed: the ``compliance_items`` projection of their ``compliance.item_completed``
+    events."""
     if not items:
         return set()
-    done = set()
-    for recorded in store.walk(session, types=(COMPLETED_ITEM,)):
-        data = recorded.event.data
-        if data.get("user_id") == user_id and data.get("item") in items:
-            done.add(data["item"])
-    return done
+    from ..models import ComplianceItem
+
+    return set(
+        session.scalars(
+            select(ComplianceItem.item_key).where(
+                ComplianceItem.user_id == user_id,
+                ComplianceItem.status == "completed",
+                ComplianceItem.item_key.in_(sorted(items)),
+            )
+        )
+    )

@@ -124,18 +124,52 @@ def apply(row, event: domain.Event, *, make: Callable[..., Any] = FlowRun):
 
 
 def record_run(session: Session, principal, run_id: str, changes: dict[str, Any], row=None):
-    """Append the event recording ``changes`` to run ``run_id`` and apply it to its row."""
-    row = row if row is not None else session.get(FlowRun, run_id)
-    event = store.append(
+    """Append the event recording ``changes`` to run ``run_id`` and apply it to its row.
+
+    The run's row is the stream's lock: on PostgreSQL it is taken ``FOR UPDATE`` (once
+    per transaction) before the stream's head is read, so two appends to one run (a step
+    and a cancel) queue on that row instead of on the whole events table. The row is
+    changed and flushed before the event is saved, so the table lock covers less."""
+    row = _locked_run(session, run_id, row)
+    stream = run_stream(run_id)
+    version = store.head(session, domain.originator_id(session.info["org_id"], stream))
+    (event,) = store.make(
         session,
         principal,
-        run_stream(run_id),
-        run_event_type(changes),
-        run_event_data(changes),
+        [(stream, run_event_type(changes), run_event_data(changes))],
+        versions={stream: version},
         correlation=run_id,
         causation=session.info.get(store.CAUSATION) or run_id,
     )
-    return apply(row, event)
+    apply(row, event)
+    session.flush()
+    store.save(session, [event])
+    return row
+
+
+_LOCKED_RUNS = "projections.locked_runs"  # (transaction, run ids locked in it)
+
+
+def _locked_run(session: Session, run_id: str, row=None):
+    if session.get_bind().dialect.name != "postgresql":
+        return row if row is not None else session.get(FlowRun, run_id)
+    transaction = session.get_transaction()
+    held = session.info.get(_LOCKED_RUNS)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED_RUNS] = (transaction, set())
+    if run_id in held[1] and row is not None:
+        return row
+    session.flush()  # a pending change to the row must not be overwritten by the reload
+    locked = session.scalars(
+        select(FlowRun)
+        .where(FlowRun.id == run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if locked is None:
+        raise LookupError(f"run {run_id} has no flow_runs row")
+    held[1].add(run_id)
+    return locked
 
 
 def enqueue_run(session: Session, principal, run_id: str, columns: dict[str, Any]) -> FlowRun:
@@ -220,9 +254,30 @@ def _rebuild_onboardings(session: Session) -> int:
     return onboarding.rebuild(session)
 
 
+def rebuild_experiments(session: Session) -> int:
+    from .experiment_funnel import rebuild  # it imports this package's modules
+
+    return rebuild(session)
+
+
+def rebuild_nudges(session: Session) -> int:
+    from .engagement_nudges import rebuild_nudges as rebuild
+
+    return rebuild(session)
+
+
+def _rebuild_compliance(session: Session) -> int:
+    from .compliance import rebuild_items
+
+    return rebuild_items(session)
+
+
 PROJECTIONS: dict[str, Callable[[Session], int]] = {
     "flow_runs": rebuild_runs,
     "onboardings": _rebuild_onboardings,  # and mail_suppressions
+    "experiments": rebuild_experiments,  # experiments and experiment_exposures
+    "engagement_nudges": rebuild_nudges,
+    "compliance_items": _rebuild_compliance,
 }
 
 

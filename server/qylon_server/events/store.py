@@ -11,8 +11,10 @@ JSON transcoder, ``eventsourcing_sqlalchemy``'s application recorder); what is o
 - each event's state holds its metadata (``domain.Event``);
 - reads (``read``) filter by organisation themselves, so SQLite is tenant-scoped too.
 
-The recorder takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` on PostgreSQL for each append (so
-positions commit in order): append last in a transaction, and keep it short.
+On PostgreSQL an append takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` (so positions commit
+in order), held until commit: append last in a transaction, and keep it short. A caller
+that also changes rows from its events (a projection) uses ``make``, changes and flushes
+them, then ``save``s, so that the lock covers only the insert and the commit.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.models import StoredEventRecord
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Column, Index, String, event, func, select, text
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session
@@ -40,6 +43,7 @@ TABLE = "qylonevents_events"
 CORRELATION = "events.correlation_id"  # session.info: the correlation id of what it appends
 CAUSATION = "events.causation_id"  # session.info: the command or event that caused them
 _STAMP = "events.stamp"
+_LOCKED = "events.locked"  # the transaction that holds the table lock
 LOCK_TIMEOUT = "5s"  # the longest an append waits for another transaction's
 
 
@@ -58,8 +62,21 @@ class Datastore(SQLAlchemyDatastore):
     base_stored_event_record_cls = QylonEventRecord
 
 
+class Recorder(SQLAlchemyApplicationRecorder):
+    """The recorder without its own table lock (``save`` takes it, with a time limit,
+    once per transaction) and without NOTIFY: nothing here LISTENs, and a NOTIFY makes
+    PostgreSQL serialise the commits of every transaction that sent one."""
+
+    def _lock_table(self, session: Session) -> None:
+        pass
+
+    def _notify_channel(self, session: Session) -> None:
+        pass
+
+
 class Factory(SQLAlchemyFactory):
     datastore_class = Datastore
+    application_recorder_class = Recorder
 
 
 class VersionClash(IntegrityError):
@@ -169,6 +186,22 @@ def head(session: Session, originator_id: uuid.UUID) -> int:
     return int(found or 0)
 
 
+def heads(session: Session, originator_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The last version of each stream that has events, in one query per 500 streams."""
+    rec = record_class(session)
+    found: dict[uuid.UUID, int] = {}
+    for first in range(0, len(originator_ids), 500):
+        chunk = originator_ids[first : first + 500]
+        found.update(
+            session.execute(
+                select(rec.originator_id, func.max(rec.originator_version))
+                .where(rec.originator_id.in_(chunk))
+                .group_by(rec.originator_id)
+            ).all()
+        )
+    return found
+
+
 def append(
     session: Session,
     principal,
@@ -206,26 +239,47 @@ def append_many(
     org_id = session.info.get("org_id")
     if org_id is None:
         raise TenantNotSet("events appended without an organisation")
+    versions: dict[str, int] = dict(expected_versions or {})
+    session.flush()  # the caller's rows first: a clash below is the stream's, not theirs
+    if any(stream not in versions for stream, _, _ in items):
+        # the lock the append takes anyway, taken before reading the heads: appends that
+        # name no version then never clash with one committed meanwhile
+        _lock_table(session)
+        missing = {domain.originator_id(org_id, s): s for s, _, _ in items if s not in versions}
+        found = heads(session, list(missing))
+        versions.update({stream: found.get(oid, 0) for oid, stream in missing.items()})
+    made = make(
+        session, principal, items, versions=versions, correlation=correlation, causation=causation
+    )
+    save(session, made)
+    return made
+
+
+def make(
+    session: Session,
+    principal,
+    items: Sequence[tuple[str, type[domain.Event], dict[str, Any]]],
+    *,
+    versions: dict[str, int],
+    correlation: str | None = None,
+    causation: str | None = None,
+) -> list[domain.Event]:
+    """The events of ``items``, numbered on from ``versions`` (each stream's version
+    before them), not yet saved: a caller that must change rows from them (a projection)
+    can do so and flush before ``save``, so that the table lock is held for less."""
+    org_id = session.info.get("org_id")
+    if org_id is None:
+        raise TenantNotSet("events appended without an organisation")
     correlation = correlation or correlation_id(session)
     causation = causation or session.info.get(CAUSATION) or correlation
     actor = actor_of(principal)
-    versions: dict[str, int] = dict(expected_versions or {})
+    versions = dict(versions)
     made: list[domain.Event] = []
-    session.flush()  # the caller's rows first: a clash below is the stream's, not theirs
-    if session.get_bind().dialect.name == "postgresql" and any(
-        stream not in versions for stream, _, _ in items
-    ):
-        # the lock the recorder takes anyway, taken before reading the heads: appends
-        # that name no version then never clash with one committed meanwhile
-        _lock_table(session)
     for stream, cls, data in items:
-        oid = domain.originator_id(org_id, stream)
-        if stream not in versions:
-            versions[stream] = head(session, oid)
         versions[stream] += 1
         made.append(
             cls(
-                originator_id=oid,
+                originator_id=domain.originator_id(org_id, stream),
                 originator_version=versions[stream],
                 timestamp=cls.create_timestamp(),
                 event_id=str(uuid.uuid4()),
@@ -237,29 +291,44 @@ def append_many(
                 data=data,
             )
         )
-    session.info[_STAMP] = correlation
+    return made
+
+
+def save(session: Session, events: Sequence[domain.Event]) -> None:
+    """Write ``events`` (from ``make``) in ``session``'s transaction. A version taken
+    meanwhile raises ``VersionClash`` (409)."""
+    session.info[_STAMP] = events[0].correlation_id
     try:
-        if session.get_bind().dialect.name == "postgresql":
-            _lock_table(session)  # with a time limit (the recorder's own has none)
-        ledger_for(session).save(*made, session=session)
+        _lock_table(session)
+        ledger_for(session).save(*events, session=session)
     except SQLIntegrityError as exc:
         raise VersionClash(
-            f"stream {items[0][0]} changed meanwhile (version {made[0].originator_version} taken)"
+            f"stream {events[0].stream} changed meanwhile "
+            f"(version {events[0].originator_version} taken)"
         ) from exc
     finally:
         session.info.pop(_STAMP, None)
-    return made
 
 
 # ------------------------------------------------------------------------------ reading
 
 
 def _lock_table(session: Session) -> None:
-    """Take the table lock of an append, waiting at most ``LOCK_TIMEOUT``: a transaction
-    that holds it too long makes the others fail (409, retry) rather than hang."""
-    session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-    session.execute(text(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE"))
-    session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+    """On PostgreSQL, take the table lock that keeps positions committing in order, once
+    per transaction, waiting at most ``LOCK_TIMEOUT``: a transaction that holds it too long
+    makes the others fail (409, retry) rather than hang. One round trip: the lock is held
+    until commit, and every statement under it delays every other appender."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if session.info.get(_LOCKED) is transaction:
+        return
+    session.connection().exec_driver_sql(
+        f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; "
+        f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE; "
+        "SET LOCAL lock_timeout TO DEFAULT"
+    )
+    session.info[_LOCKED] = transaction
 
 
 class Recorded:

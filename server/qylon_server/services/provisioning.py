@@ -20,18 +20,22 @@ end); a refused change raises ``Refused`` and the caller rolls the whole transac
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
-from sqlalchemy import String, delete, func, insert, literal, select, text, true
+from sqlalchemy import String, func, insert, literal, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from qylon_cli.schemas import BulkItem, BulkUserFields, UserInvite
 
+from ..events import append_many, domain, stream_of
 from ..models import Group, GroupMember, Invitation, User, new_id, now
 from ..payloads import read_payload, stored
 from ..permissions import rank
 from . import audit
+from .outcomes import Duplicate, Outcome, Refused, _clean
+from .provisioning_groups import GroupChanges
+
+__all__ = ["Duplicate", "Outcome", "Provisioner", "Refused"]
 
 PLAIN = (
     "given_name", "family_name", "display_name", "title", "department", "location",
@@ -39,28 +43,7 @@ PLAIN = (
 )  # fmt: skip
 
 
-class Refused(Exception):
-    """A change the rules do not allow; ``status`` is the HTTP status to answer with."""
-
-    def __init__(
-        self, message: str, *, code: str = "conflict", status: int = 409, hint: str | None = None
-    ):
-        super().__init__(message)
-        self.message, self.code, self.status, self.hint = message, code, status, hint
-
-
-class Duplicate(Refused):
-    """A unique value (email, external id, group name) is taken."""
-
-
-@dataclass
-class Outcome:
-    user: User
-    outcome: str  # created, updated, unchanged, deactivated, reactivated
-    changed: list[str] = field(default_factory=list)
-
-
-class Provisioner:
+class Provisioner(GroupChanges):
     """Apply changes to users on behalf of ``principal`` (its user is the caller)."""
 
     def __init__(
@@ -76,6 +59,7 @@ class Provisioner:
         self._known: dict[str, User | None] = {}  # email -> user (None: looked up, not there)
         self._groups: dict[str, Group] | None = None  # name_key -> group, loaded on first use
         self._members: list[dict] = []  # memberships of new users, inserted by finish()
+        self._domain: list[tuple] = []  # the users' domain events, appended by finish()
 
     # -- look-ups --------------------------------------------------------------
     def preload(self, emails: Iterable[str]) -> None:
@@ -230,6 +214,11 @@ class Provisioner:
             )
         )
 
+    def _event(self, user: User, cls, **data) -> None:
+        """A user's domain event (events.store), appended with the others by finish()."""
+        new = cls is domain.UserCreated
+        self._domain.append((stream_of("user", user.id), cls, {"email": user.email, **data}, new))
+
     def _losing_owner(self, user: User) -> None:
         if user.role == "owner" and user.status != "deactivated":
             if self.owners() <= 1:
@@ -319,6 +308,7 @@ class Provisioner:
             }
         )
         self._audit(action, user, {"email": email, "role": role})
+        self._event(user, domain.UserCreated, role=role, status=user.status, via=self.via)
         return Outcome(user, "created")
 
     def update(self, user: User, fields: BulkUserFields, *, clear: Iterable[str] = ()) -> Outcome:
@@ -328,6 +318,7 @@ class Provisioner:
         self._check_role(fields.role, user)
         clear = set(clear)
         changed: dict[str, object] = {}
+        role_before = user.role
         for name in PLAIN:
             value = _clean(getattr(fields, name))
             if (value is not None or name in clear) and getattr(user, name) != value:
@@ -362,6 +353,8 @@ class Provisioner:
             self._parents[user.id] = changed["manager_id"]
         if fields.role == "owner" and "role" in changed:
             self._gaining_owner(user)
+        if "role" in changed:
+            self._event(user, domain.UserRoleChanged, **{"from": role_before, "to": user.role})
         outcome = Outcome(user, "updated" if changed else "unchanged", sorted(changed))
         if fields.active is False:
             if self.deactivate(user).outcome == "deactivated":
@@ -386,6 +379,7 @@ class Provisioner:
         self._losing_owner(user)
         user.status, user.deactivated_at = "deactivated", now()
         self._audit("user.deactivate", user, {"email": user.email})
+        self._event(user, domain.UserDeactivated)
         return Outcome(user, "deactivated", ["active"])
 
     def reactivate(self, user: User) -> Outcome:
@@ -395,6 +389,7 @@ class Provisioner:
         user.status, user.deactivated_at, user.deprovisioned_at = "active", None, None
         self._gaining_owner(user)
         self._audit("user.reactivate", user, {"email": user.email})
+        self._event(user, domain.UserReactivated)
         return Outcome(user, "reactivated", ["active"])
 
     def rename(self, user: User, email: str, user_name: str | None = None) -> bool:
@@ -429,236 +424,6 @@ class Provisioner:
             user.scim = stored("user_scim", document) if document else None
             self._audit("user.update", user, {"email": user.email, "fields": ["scim"]})
 
-    # -- groups ------------------------------------------------------------------
-    def groups(self) -> dict[str, Group]:
-        """The organisation's groups by case-folded name (loaded once)."""
-        if self._groups is None:
-            self._groups = {g.name_key: g for g in self.session.scalars(select(Group))}
-        return self._groups
-
-    def _named_groups(self, names: Iterable[str]) -> list[Group]:
-        """The groups with these names, created when missing (if ``create_groups``)."""
-        found: dict[str, Group] = {}
-        for name in names:
-            name = _clean(name)
-            if name and name.casefold() not in found:
-                group = self.groups().get(name.casefold())
-                if group is None and not self.create_groups:
-                    raise Refused(
-                        f"The group {name} does not exist.",
-                        code="group_not_found",
-                        status=422,
-                        hint="Create it first (qylon groups create NAME), or let an import create "
-                        "it (qylon users import --create-groups).",
-                    )
-                found[name.casefold()] = group or self.create_group(name)
-        return list(found.values())
-
-    def create_group(
-        self, name: str, *, external_id: str | None = None, members: Iterable[User] = ()
-    ) -> Group:
-        name = _clean(name) or ""
-        if not name:
-            raise Refused("A group needs a name.", code="invalid_input", status=422)
-        if name.casefold() in self.groups():
-            raise Duplicate(f"A group named {name} already exists.")
-        self._unique_group_external_id(external_id, None)
-        group = Group(
-            id=new_id(),
-            display_name=name,
-            name_key=name.casefold(),
-            external_id=_clean(external_id),
-        )
-        self.session.add(group)
-        self.groups()[group.name_key] = group
-        self._audit("group.create", group, {"name": name})
-        if members:
-            self.session.flush()
-            self.set_members(group, members)
-        return group
-
-    def update_group(
-        self, group: Group, *, name: str, external_id: str | None, members: Iterable[User]
-    ) -> list[str]:
-        """Rename a group, change its external id and set its members; the fields that changed."""
-        changed = []
-        name = _clean(name) or ""
-        if not name:
-            raise Refused("A group needs a name.", code="invalid_input", status=422)
-        if name != group.display_name:
-            other = self.groups().get(name.casefold())
-            if other is not None and other.id != group.id:
-                raise Duplicate(f"A group named {name} already exists.")
-            del self.groups()[group.name_key]
-            group.display_name, group.name_key = name, name.casefold()
-            self.groups()[group.name_key] = group
-            changed.append("displayName")
-        if _clean(external_id) != group.external_id:
-            self._unique_group_external_id(external_id, group.id)
-            group.external_id = _clean(external_id)
-            changed.append("externalId")
-        added, removed = self.set_members(group, members, audit=False)
-        if added or removed:
-            changed.append("members")
-        if "displayName" in changed:
-            self.session.flush()
-            self._recache(self._member_ids(group))
-        if changed:
-            self._audit(
-                "group.update",
-                group,
-                {"name": group.display_name, "fields": changed, "added": added, "removed": removed},
-            )
-        return changed
-
-    def delete_group(self, group: Group) -> None:
-        members = self._member_ids(group)
-        self.session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
-        self.groups().pop(group.name_key, None)
-        self._audit("group.delete", group, {"name": group.display_name})
-        self.session.delete(group)
-        self.session.flush()
-        self._recache(members)
-
-    def set_members(
-        self, group: Group, members: Iterable[User], *, audit: bool = True
-    ) -> tuple[list[str], list[str]]:
-        """Make these users the group's members; the ids added and removed."""
-        for user in members:
-            self._check_role(None, user)
-        wanted = {u.id for u in members}
-        current = set(self._member_ids(group))
-        added, removed = sorted(wanted - current), sorted(current - wanted)
-        if removed:
-            self.session.execute(
-                delete(GroupMember).where(
-                    GroupMember.group_id == group.id, GroupMember.user_id.in_(removed)
-                )
-            )
-        if added:
-            self.session.execute(
-                insert(GroupMember),
-                [
-                    {"org_id": self.principal.org_id, "group_id": group.id, "user_id": u}
-                    for u in added
-                ],
-            )
-        if added or removed:
-            group.updated_at = now()  # its version (ETag) changes with its members
-            self.session.flush()
-            self._recache([*added, *removed])
-            if audit:
-                self._audit(
-                    "group.update",
-                    group,
-                    {
-                        "name": group.display_name,
-                        "fields": ["members"],
-                        "added": added,
-                        "removed": removed,
-                    },
-                )
-        return added, removed
-
-    def add_member(self, group: Group, user: User) -> bool:
-        """Put one user in a group (one audit event); False when they already are."""
-        return self._one_member(group, user, add=True)
-
-    def remove_member(self, group: Group, user: User) -> bool:
-        """Take one user out of a group (one audit event); False when they were not in it."""
-        return self._one_member(group, user, add=False)
-
-    def _one_member(self, group: Group, user: User, *, add: bool) -> bool:
-        """Unlike ``set_members``, only this user's rank is checked, not every member's."""
-        self._check_role(None, user)
-        member = self.session.scalar(
-            select(GroupMember.user_id).where(
-                GroupMember.group_id == group.id, GroupMember.user_id == user.id
-            )
-        )
-        if (member is not None) == add:
-            return False
-        if add:
-            self.session.execute(
-                insert(GroupMember),
-                [{"org_id": self.principal.org_id, "group_id": group.id, "user_id": user.id}],
-            )
-        else:
-            self.session.execute(
-                delete(GroupMember).where(
-                    GroupMember.group_id == group.id, GroupMember.user_id == user.id
-                )
-            )
-        group.updated_at = now()  # its version (ETag) changes with its members
-        self.session.flush()
-        self._recache([user.id])
-        self._audit(
-            "group.update",
-            group,
-            {
-                "name": group.display_name,
-                "fields": ["members"],
-                "added": [user.id] if add else [],
-                "removed": [] if add else [user.id],
-                "email": user.email,
-            },
-        )
-        return True
-
-    def _set_memberships(self, user: User, groups: list[Group]) -> None:
-        """Make these groups the user's groups (the user exists in the database)."""
-        self.session.flush()
-        wanted = {g.id for g in groups}
-        current = set(
-            self.session.scalars(select(GroupMember.group_id).where(GroupMember.user_id == user.id))
-        )
-        if current - wanted:
-            self.session.execute(
-                delete(GroupMember).where(
-                    GroupMember.user_id == user.id,
-                    GroupMember.group_id.in_(sorted(current - wanted)),
-                )
-            )
-        if wanted - current:
-            self.session.execute(
-                insert(GroupMember),
-                [
-                    {"org_id": self.principal.org_id, "group_id": g, "user_id": user.id}
-                    for g in sorted(wanted - current)
-                ],
-            )
-
-    def _member_ids(self, group: Group) -> list[str]:
-        return list(
-            self.session.scalars(
-                select(GroupMember.user_id).where(GroupMember.group_id == group.id)
-            )
-        )
-
-    def _recache(self, user_ids: Iterable[str]) -> None:
-        """Rewrite the ``groups`` cache of these users from their memberships."""
-        ids = sorted(set(user_ids))
-        names: dict[str, list[str]] = {i: [] for i in ids}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = self.session.execute(
-                select(GroupMember.user_id, Group.display_name)
-                .join(Group, Group.id == GroupMember.group_id)
-                .where(GroupMember.user_id.in_(chunk))
-            )
-            for user_id, name in rows:
-                names[user_id].append(name)
-            for user in self.session.scalars(select(User).where(User.id.in_(chunk))):
-                user.groups = sorted(names[user.id]) or None
-
-    def _unique_group_external_id(self, external_id: str | None, group_id: str | None) -> None:
-        if _clean(external_id):
-            other = self.session.scalar(
-                select(Group.id).where(Group.external_id == _clean(external_id))
-            )
-            if other is not None and other != group_id:
-                raise Duplicate(f"A group with external id {external_id} already exists.")
-
     # -- batches -----------------------------------------------------------------
     def apply(self, items: list[BulkItem]) -> list[Outcome]:
         """Apply a batch in order; raises ``Refused`` naming the item at the first refusal."""
@@ -681,7 +446,15 @@ class Provisioner:
         if self._invites:
             self.session.execute(insert(Invitation), self._invites)
         audit.record_many(self.session, self._events)
-        self._invites, self._events, self._members = [], [], []
+        if self._domain:  # last: on PostgreSQL the append holds the events table's lock
+            fresh = {stream: 0 for stream, _, _, new in self._domain if new}
+            append_many(
+                self.session,
+                self.principal,
+                [item[:3] for item in self._domain],
+                expected_versions=fresh,
+            )
+        self._invites, self._events, self._members, self._domain = [], [], [], []
 
     def _one(self, item: BulkItem) -> Outcome:
         if item.action == "create":
@@ -694,9 +467,3 @@ class Provisioner:
         if item.action == "deactivate":
             return self.deactivate(user)
         return self.reactivate(user)
-
-
-def _clean(value):
-    if isinstance(value, str):
-        return value.strip() or None
-    return value

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from qylon_cli.schemas import BulkOutcome, BulkRequest, BulkResult, BulkUserFields, UserInvite
 
 from ..errors import ApiError
-from ..events import append, domain, stream_of
 from ..models import IdempotencyKey, User
 from ..payloads import read_payload, stored
 from .provisioning import PLAIN, Outcome, Provisioner, Refused
@@ -39,14 +38,7 @@ def invite(session: Session, principal, *, invite: UserInvite) -> User:
         provisioner = Provisioner(session, principal, via="api", create_groups=False)
         outcome = provisioner.invite(invite)
         provisioner.finish()
-    user = outcome.user
-    _event(session, principal, user, domain.UserCreated, role=user.role, status=user.status)
-    return user
-
-
-def _event(session: Session, principal, user: User, cls, **data) -> None:
-    """The user's domain event, appended last in the transaction (events.store)."""
-    append(session, principal, stream_of("user", user.id), cls, {"email": user.email, **data})
+    return outcome.user  # its user.created event: the provisioner's
 
 
 # Fields a PATCH may clear by sending null (JSON merge patch, RFC 7396): the plain ones,
@@ -76,19 +68,10 @@ def update(session: Session, principal, *, user: User, fields: BulkUserFields) -
         changes["groups"] = []
     if changes:
         fields = fields.model_copy(update=changes)
-    role_before = user.role
     with refusals():
         provisioner = Provisioner(session, principal, via="api", create_groups=False)
         outcome = provisioner.update(user, fields, clear=nulls & set(CLEARABLE))
         provisioner.finish()
-    if user.role != role_before:
-        _event(
-            session,
-            principal,
-            user,
-            domain.UserRoleChanged,
-            **{"from": role_before, "to": user.role},
-        )
     return outcome
 
 
@@ -96,14 +79,10 @@ def change(session: Session, principal, *, user: User, change: str) -> User:
     """``deactivate`` or ``reactivate`` one user."""
     if change not in ("deactivate", "reactivate"):
         raise ValueError(change)
-    status_before = user.status
     with refusals():
         provisioner = Provisioner(session, principal, via="api")
         getattr(provisioner, change)(user)
         provisioner.finish()
-    if user.status != status_before:
-        cls = domain.UserDeactivated if change == "deactivate" else domain.UserReactivated
-        _event(session, principal, user, cls)
     return user
 
 

@@ -104,14 +104,25 @@ def _plugin_input(entry, args: dict) -> Any:
     return args if model is None else _model(plugins.resolve(model), args)
 
 
-def _plugin_call(entry, args: dict) -> dict:
+def _with_context(fn, ctx: ActionContext) -> dict:
+    """``{"context": StepContext}`` for a plugin function that declares ``context``."""
+    from qylon_cli import plugins
+
+    if not plugins.wants_context(fn):
+        return {}
+    return {"context": plugins.StepContext(ctx.org_id, ctx.run_id, ctx.step, ctx.deadline)}
+
+
+def _plugin_call(entry, ctx: ActionContext, args: dict) -> dict:
     """A plugin's action: ``fn(data)``, ``data`` its ``input`` model (when it names one)
-    made from the step's parameters; a model or mapping comes back as the output."""
+    made from the step's parameters (and ``context=`` when it asks); a model or mapping
+    comes back as the output."""
     from pydantic import BaseModel
 
     from qylon_cli import plugins
 
-    result = plugins.resolve(entry.target)(_plugin_input(entry, args))
+    fn = plugins.resolve(entry.target)
+    result = fn(_plugin_input(entry, args), **_with_context(fn, ctx))
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")
     return result if isinstance(result, dict) else {"result": result}
@@ -127,7 +138,7 @@ def plugin_compensation(name: str) -> str | None:
     return f"{UNDO}{name}" if entry is not None and entry.options.get("compensate") else None
 
 
-def _plugin_undo(name: str, args: dict) -> dict:
+def _plugin_undo(name: str, ctx: ActionContext, args: dict) -> dict:
     """A plugin action's ``compensate=`` function: ``fn(data, output)``, with the step's
     input model and the output the action gave."""
     from qylon_cli import plugins
@@ -136,9 +147,8 @@ def _plugin_undo(name: str, args: dict) -> dict:
     if entry is None or not entry.options.get("compensate"):
         raise ActionError("unknown_action", f"No plugin action {name!r} with a compensation.")
     output = dict(args.get("output") or {})
-    result = plugins.resolve(entry.options["compensate"])(
-        _plugin_input(entry, args.get("with") or {}), output
-    )
+    fn = plugins.resolve(entry.options["compensate"])
+    result = fn(_plugin_input(entry, args.get("with") or {}), output, **_with_context(fn, ctx))
     return result if isinstance(result, dict) else output
 
 
@@ -146,7 +156,7 @@ def call(name: str, ctx: ActionContext, args: dict) -> dict:
     """Run action ``name`` (a built-in, else a plugin's); every failure comes out as an
     ``ActionError``."""
     if name.startswith(UNDO):
-        fn = lambda _ctx, a: _plugin_undo(name.removeprefix(UNDO), a)
+        fn = lambda c, a: _plugin_undo(name.removeprefix(UNDO), c, a)
         entry = None
     else:
         fn = REGISTRY.get(name)
@@ -154,7 +164,7 @@ def call(name: str, ctx: ActionContext, args: dict) -> dict:
     if fn is None and entry is None:
         raise ActionError("unknown_action", f"No action {name!r}; known: {', '.join(names())}.")
     try:
-        return fn(ctx, args or {}) if fn is not None else _plugin_call(entry, args or {})
+        return fn(ctx, args or {}) if fn is not None else _plugin_call(entry, ctx, args or {})
     except ActionError:
         raise
     except ApiError as exc:
@@ -456,6 +466,8 @@ def fail(ctx: ActionContext, args: dict) -> dict:
 
 
 from . import (
+    compliance_escalation,  # noqa: F401 - registers compliance.*
+    engagement,  # noqa: F401 - registers engagement.evaluate
     mail,  # noqa: F401 - registers email.send
     onboarding,  # noqa: F401 - registers onboarding.plan, .send, .finish
 )

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from dbos import DBOS
@@ -369,12 +370,19 @@ def _started(run: dict) -> float:
     return time.time()
 
 
+@lru_cache(maxsize=256)
+def _definition(text_: str, source: str) -> Definition:
+    """A run's definition, parsed and checked once per text (runs of one definition share
+    it; nothing changes a loaded definition)."""
+    return load(text_, source)
+
+
 @DBOS.workflow(name=engine.WORKFLOW)
 def run(run: dict) -> dict:
     """Interpret ``run["definition"]`` with ``run["input"]``; returns {status, error, step,
     compensated, failed_compensations} (what ``resume`` reads to know where to go on)."""
     try:
-        definition = load(run["definition"], f"{run['name']} v{run['version']}")
+        definition = _definition(run["definition"], f"{run['name']} v{run['version']}")
     except WorkflowInvalid as exc:  # checked at upload; a stricter checker since may refuse it
         error = f"the definition no longer loads: {exc.message}"[:2000]
         DBOS.run_step(

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from qylon_cli.plugins import StepContext
+
 
 class NoteInput(BaseModel):
     contact_id: str
     body: str
 
 
-def create_note(data: NoteInput) -> dict:
-    return {"note_id": f"note-for-{data.contact_id}", "body": data.body}
+def create_note(data: NoteInput, context: StepContext) -> dict:
+    """A CRM that deduplicates would be sent ``context.idempotency_key``."""
+    return {
+        "note_id": f"note-for-{data.contact_id}",
+        "body": data.body,
+        "idempotency_key": context.idempotency_key,
+    }
 
 
 def delete_note(data: NoteInput, result: dict) -> None:

@@ -4,8 +4,8 @@ their ``onboarding:USER`` events), ``mail_suppressions`` (unsubscribed or bounci
 addresses) and ``mail_settings`` (an organisation's relay and sender). Each with forced
 row-level security.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-05
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from qylon_server.migrations.rls import tenant_isolation
 
-revision = "0010"
-down_revision = "0009"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

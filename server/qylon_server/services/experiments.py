@@ -1,0 +1,235 @@
+"""A/B tests on sequences and templates (docs/experiments.md).
+
+Every change is an event in the experiment's stream (``experiment:<id>``), applied to its
+projections (``experiments``, ``experiment_exposures``) in the same transaction
+(events/experiment_funnel.py), and the admin's changes are audited.
+
+The sequences code calls ``assign`` when it is about to use what an experiment varies
+(it records the person's exposure once) and ``convert`` when the person reaches the goal.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import ApiError, not_found
+from ..events import domain
+from ..events.experiment_funnel import apply_experiment, apply_exposure, record
+from ..models import Experiment, ExperimentExposure, User, new_id
+from . import audit
+from .experiment_math import two_proportions, variant_for
+
+CONFIDENCE = 0.95
+
+
+def get(session: Session, name: str) -> Experiment:
+    """The organisation's experiment called ``name`` (or with that id); 404 if none."""
+    row = session.scalar(select(Experiment).where(Experiment.name == name))
+    if row is None:
+        row = session.get(Experiment, name)
+    if row is None:
+        raise not_found(f"Experiment {name}")
+    return row
+
+
+def running_on(session: Session, target_kind: str, target: str) -> Experiment | None:
+    """The running experiment on this sequence or template, if any (the oldest)."""
+    return session.scalar(
+        select(Experiment)
+        .where(
+            Experiment.target_kind == target_kind,
+            Experiment.target == target,
+            Experiment.status == "running",
+        )
+        .order_by(Experiment.created_at)
+        .limit(1)
+    )
+
+
+def listing(session: Session, *, limit: int, offset: int) -> tuple[list[Experiment], int]:
+    total = session.scalar(select(func.count()).select_from(Experiment)) or 0
+    rows = session.scalars(select(Experiment).order_by(Experiment.name).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def create(
+    session: Session,
+    principal,
+    *,
+    name: str,
+    target_kind: str,
+    target: str,
+    variants: list[dict],
+    min_sample: int,
+) -> Experiment:
+    """A new experiment, in ``draft`` (``experiment.created``); 409 if the name is taken."""
+    if session.scalar(select(Experiment.id).where(Experiment.name == name)) is not None:
+        raise ApiError(
+            409,
+            f"An experiment named {name} exists already.",
+            hint="Choose another name; `qylon experiments list` shows them.",
+        )
+    ident = new_id()
+    data = {
+        "name": name,
+        "target_kind": target_kind,
+        "target": target,
+        "variants": variants,
+        "min_sample": min_sample,
+    }
+    event = record(session, principal, ident, domain.ExperimentCreated, data)
+    row = apply_experiment(None, event)
+    session.add(row)
+    audit.record(
+        session,
+        principal,
+        "experiment.create",
+        target_type="experiment",
+        target_id=ident,
+        detail=data,
+    )
+    session.flush()
+    return row
+
+
+def start(session: Session, principal, row: Experiment) -> Experiment:
+    """Run it (from draft, or again after a stop); nothing changes when it runs already."""
+    return _move(session, principal, row, "running", domain.ExperimentStarted, "experiment.start")
+
+
+def stop(session: Session, principal, row: Experiment) -> Experiment:
+    """Stop it: nobody new is exposed (``assign`` gives the control), conversions of those
+    exposed still count. Nothing changes when it is stopped already; a draft is 409."""
+    if row.status == "draft":
+        raise ApiError(409, f"Experiment {row.name} has not started.", hint="Start it first.")
+    return _move(session, principal, row, "stopped", domain.ExperimentStopped, "experiment.stop")
+
+
+def _move(session: Session, principal, row: Experiment, status: str, cls, action: str):
+    if row.status == status:
+        return row
+    event = record(session, principal, row.id, cls, {})
+    apply_experiment(row, event)
+    audit.record(
+        session,
+        principal,
+        action,
+        target_type="experiment",
+        target_id=row.id,
+        detail={"name": row.name},
+    )
+    session.flush()
+    return row
+
+
+def _check_org(session: Session, org) -> None:
+    org_id = getattr(org, "id", org)
+    if org_id is not None and session.info.get("org_id") not in (None, org_id):
+        raise ValueError(f"the session belongs to another organisation than {org_id}")
+
+
+def assign(session: Session, org, experiment_name: str, user_id: str, *, principal=None) -> str:
+    """The variant ``user_id`` gets in the experiment, recording their exposure once
+    (``experiment.exposure``) while it runs. Someone exposed keeps their variant after a
+    stop; before the start and after the stop everyone else gets the control."""
+    return assignment(session, org, experiment_name, user_id, principal=principal)[0]
+
+
+def assignment(
+    session: Session, org, experiment_name: str, user_id: str, *, principal=None
+) -> tuple[str, bool, bool]:
+    """(variant, exposed, new): as ``assign``, with whether the exposure is recorded and
+    whether this call recorded it."""
+    _check_org(session, org)
+    row = get(session, experiment_name)
+    seen = session.get(ExperimentExposure, (row.id, user_id))
+    if seen is not None:
+        return seen.variant, True, False
+    if row.status != "running":
+        return row.variants[0]["name"], False, False
+    variant = variant_for(row.id, user_id, row.variants)
+    data = {"user_id": user_id, "variant": variant}
+    try:
+        with session.begin_nested():  # another process may expose them at the same time
+            event = record(session, principal, row.id, domain.ExperimentExposure, data)
+            session.add(apply_exposure(None, event))
+            session.flush()
+    except IntegrityError:
+        return session.get(ExperimentExposure, (row.id, user_id)).variant, True, False
+    return variant, True, True
+
+
+def convert(
+    session: Session, org, experiment_name: str, user_id: str, *, principal=None
+) -> tuple[str | None, bool, bool]:
+    """Record that ``user_id`` reached the goal (``experiment.conversion``), once, if they
+    were exposed: (their variant or None, converted, whether this call recorded it)."""
+    _check_org(session, org)
+    row = get(session, experiment_name)
+    seen = session.get(ExperimentExposure, (row.id, user_id), with_for_update=True)
+    if seen is None:
+        return None, False, False
+    if seen.converted_at is not None:
+        return seen.variant, True, False
+    data = {"user_id": user_id, "variant": seen.variant}
+    event = record(session, principal, row.id, domain.ExperimentConversion, data)
+    apply_exposure(seen, event)
+    session.flush()
+    return seen.variant, True, True
+
+
+def person(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise not_found("User")
+    return user
+
+
+def counts(session: Session, row: Experiment) -> dict[str, tuple[int, int]]:
+    """(conversions, exposures) per variant, from the funnel."""
+    found = session.execute(
+        select(
+            ExperimentExposure.variant,
+            func.count(),
+            func.count(ExperimentExposure.converted_at),
+        )
+        .where(ExperimentExposure.experiment_id == row.id)
+        .group_by(ExperimentExposure.variant)
+    )
+    return {variant: (int(converted), int(exposed)) for variant, exposed, converted in found}
+
+
+def results(session: Session, row: Experiment, *, confidence: float = CONFIDENCE) -> dict:
+    """Each variant's exposures, conversions and rate, compared with the control (the
+    first variant), and warnings for variants below the minimum sample."""
+    seen = counts(session, row)
+    control = row.variants[0]["name"]
+    base = seen.get(control, (0, 0))
+    out, warnings = [], []
+    for variant in row.variants:
+        converted, exposed = seen.get(variant["name"], (0, 0))
+        compared = (
+            two_proportions(base, (converted, exposed), confidence=confidence)
+            if variant["name"] != control
+            else {"difference": None, "lift": None, "z": None, "p_value": None, "ci": None}
+        )
+        short = exposed < row.min_sample
+        if short:
+            warnings.append(
+                f"Variant {variant['name']} has {exposed} exposure(s), below the minimum "
+                f"sample of {row.min_sample}: its figures are not reliable yet."
+            )
+        out.append(
+            {
+                "name": variant["name"],
+                "weight": variant["weight"],
+                "exposures": exposed,
+                "conversions": converted,
+                "rate": converted / exposed if exposed else None,
+                "below_min_sample": short,
+                **compared,
+            }
+        )
+    return {"control": control, "confidence": confidence, "variants": out, "warnings": warnings}
