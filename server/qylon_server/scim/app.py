@@ -44,7 +44,8 @@ from ..errors import ApiError
 from ..permissions import rank
 from ..services.provisioning import Provisioner
 from . import quirks
-from .storage import QylonUser, SqlStorage, UserResource
+from .mapping import QylonUser, UserResource
+from .storage import SqlStorage
 
 PAGE, MAX_PAGE = 100, 500
 # what real identity providers send and RFC 7644 does not allow (see quirks.py for the rest)
