@@ -127,6 +127,12 @@ def qylon():
 
 
 @pytest.fixture
+def qylon_here():
+    """`qylon` in-process (run_qylon_here), for a test that runs many commands."""
+    return run_qylon_here
+
+
+@pytest.fixture
 def qylon_process():
     """The real subprocess, in a module whose ``qylon`` runs in-process (run_qylon_here)."""
     return run_qylon
