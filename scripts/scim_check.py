@@ -6,11 +6,14 @@ For each backend, starts `qylon server start` on a free port with a fresh databa
 scripts/api_fuzz.py does), makes an owner's key of scope `scim`, and runs scim2-tester's
 `check_server` against /scim/v2: discovery, then create, read, replace, PATCH and delete
 of users and groups. Exits 1 when any check ends in ERROR or CRITICAL. `make test` runs it.
+Two or more backends are checked at the same time, each in a process of its own (the checker
+waits on the server more than it computes), each report printed when all are done.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 
 import httpx2
@@ -24,11 +27,30 @@ def main() -> int:
         "-v", "--verbose", action="store_true", help="Print every check, not only failures."
     )
     args = parser.parse_args()
-    failed = 0
-    for kind in args.backends.split(","):
-        with database(kind) as db_env:
-            failed += check(kind, db_env, args.verbose)
-    return 1 if failed else 0
+    kinds = args.backends.split(",")
+    if len(kinds) > 1:
+        return side_by_side(kinds, args.verbose)
+    with database(kinds[0]) as db_env:
+        return 1 if check(kinds[0], db_env, args.verbose) else 0
+
+
+def side_by_side(kinds: list[str], verbose: bool) -> int:
+    """This script once per backend, all at once; their reports in the order named."""
+    runs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--backends", kind, *(["-v"] if verbose else [])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for kind in kinds
+    ]
+    worst = 0
+    for run in runs:
+        report, _ = run.communicate()
+        print(report, end="", file=sys.stderr, flush=True)
+        worst = max(worst, run.returncode)
+    return worst
 
 
 def check(kind: str, db_env: dict, verbose: bool) -> int:

@@ -84,8 +84,57 @@ def run_qylon(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_qylon_here(
+    *args: str, env: dict | None = None, timeout: float = 300, input: str | None = None
+) -> Result:
+    """Run `qylon` in this process: the same entry point (``qylon_cli.__main__.main``, which
+    maps errors to exit codes) with the same environment, standard streams and exit code as
+    :func:`run_qylon`, without starting an interpreter (about a second of CPU a command).
+
+    For modules that run many commands; each command family keeps tests on the real
+    subprocess (run_qylon) too. ``timeout`` is accepted for the same signature; in-process
+    commands are bounded by pytest-timeout."""
+    import io
+
+    from qylon_cli import plugins
+    from qylon_cli.__main__ import main
+
+    saved_env = dict(os.environ)
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    saved_umask = os.umask(0o022)
+    os.umask(saved_umask)
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(input or ""), out, err
+    plugins.reset()  # a fresh process reads QYLON_LOAD_PLUGINS and the settings again
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.umask(saved_umask)  # main() sets 0077 for the process it runs in
+        plugins.reset()
+    return Result(code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def qylon():
+    return run_qylon
+
+
+@pytest.fixture
+def qylon_here():
+    """`qylon` in-process (run_qylon_here), for a test that runs many commands."""
+    return run_qylon_here
+
+
+@pytest.fixture
+def qylon_process():
+    """The real subprocess, in a module whose ``qylon`` runs in-process (run_qylon_here)."""
     return run_qylon
 
 

@@ -5,9 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from qylon_agent.store.database import Store
 
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker, Word
+
+from ..conftest import run_qylon_here
+
+
+@pytest.fixture
+def qylon():
+    """In-process: these tests run many commands each. The re-analysis test runs the real
+    `qylon` subprocess."""
+    return run_qylon_here
+
 
 MID = "44444444-4444-4444-8444-444444444444"
 
@@ -102,7 +113,8 @@ def test_edit_title_client_and_date_moves_relative_due_dates(qylon, qylon_home):
     assert qylon("meeting", "edit", MID[:8], "--date", "18/11/2026", "--json").code == 3
 
 
-def test_analyze_date_is_kept_by_the_next_analysis(qylon, qylon_home):
+def test_analyze_date_is_kept_by_the_next_analysis(qylon_process, qylon_home):
+    qylon = qylon_process
     stored(qylon_home)
     first = qylon(
         "meeting", "analyze", MID[:8], "--extractor", "offline", "--date", "2026-11-25", "--json"

@@ -30,7 +30,8 @@ def stored():
 
 
 @pytest.mark.slow
-def test_analyze_then_work_the_items(stored, qylon):
+def test_analyze_then_work_the_items(stored, qylon_here):
+    qylon = qylon_here  # in-process: many commands; the other tests here run the subprocess
     one, two = stored
     assert qylon("meeting", "actions", "--json").json["data"]["items"] == []
     analyzed = qylon("meeting", "analyze", one.id[:8], "--extractor", "offline", "--json")

@@ -11,8 +11,15 @@ import pytest
 from qylon_agent.speech.audio import decode
 from qylon_agent.store import meeting_date
 
-from ..conftest import SAMPLES
+from ..conftest import SAMPLES, run_qylon_here
 from .audiofiles import encode
+
+
+@pytest.fixture
+def qylon():
+    """In-process: the model loads once per worker rather than once per transcription.
+    `meeting recover` runs the real subprocess (qylon_process), as do most other modules."""
+    return run_qylon_here
 
 
 def transcribe(qylon, path, *extra) -> dict:
@@ -114,7 +121,8 @@ def crashed_recording(started: datetime):
         (("--date", "2026-11-18"), "2026-11-18", "given", "2026-11-20"),
     ],
 )
-def test_a_recording_is_dated_when_the_recorder_started(qylon, extra, day, source, due):
+def test_a_recording_is_dated_when_the_recorder_started(qylon_process, extra, day, source, due):
+    qylon = qylon_process
     rec = crashed_recording(datetime(2026, 11, 10, 10, 0, tzinfo=UTC))
     result = qylon(
         "meeting", "recover", rec.id[:8], *extra, "--json", env={"QYLON_SPEAKERS_DIARIZE": "false"}

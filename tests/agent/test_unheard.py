@@ -79,7 +79,12 @@ def shipped_sample() -> np.ndarray:
     [(meeting_audio, LAST_TURN), (shipped_sample, "talk next week")],
     ids=["shared-recordings", "shipped-sample"],
 )
-def test_every_format_keeps_the_last_turn_and_the_wav_word_count(qylon, tmp_path, make, last_turn):
+def test_every_format_keeps_the_last_turn_and_the_wav_word_count(
+    qylon_here, tmp_path, make, last_turn
+):
+    """In-process (one model load for the twelve transcriptions); the false-alarm tests
+    below run the real subprocess."""
+    qylon = qylon_here
     samples = make()
     counts = {}
     for suffix in (".wav", *FORMATS):

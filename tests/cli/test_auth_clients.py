@@ -100,7 +100,8 @@ def test_without_a_keyring_the_key_goes_to_a_private_file(qylon, server, org, qy
     assert gone.code == 4
 
 
-def test_keys_create_list_rotate_revoke(qylon, server, signed_in):
+def test_keys_create_list_rotate_revoke(qylon_here, server, signed_in):
+    qylon = qylon_here  # in-process; the keyring tests run `auth keys` as a subprocess
     made = qylon(
         "auth", "keys", "create", "--name", "ci", "--scope", "read", "--json", env=signed_in
     )
@@ -147,7 +148,8 @@ def test_rotating_the_cli_own_key_updates_the_keyring(qylon, server, org):
     )  # the keyring holds the new secret
 
 
-def test_clients_add_list_show_update_archive(qylon, signed_in):
+def test_clients_add_list_show_update_archive(qylon_here, signed_in):
+    qylon = qylon_here  # in-process; test_member_cannot_add_clients runs the subprocess
     added = qylon(
         "clients",
         "add",

@@ -59,7 +59,8 @@ def test_jq_filters_and_a_bad_expression_is_a_usage_error(qylon):
     assert bad.code == 2 and bad.json["error"]["message"].startswith("--jq: syntax error")
 
 
-def test_lists_share_one_shape_and_paginate(qylon, server, org):
+def test_lists_share_one_shape_and_paginate(qylon_here, server, org):
+    qylon = qylon_here  # in-process; the `api` and completion tests run the subprocess
     env = credentials(server.url, org.token)
     for name in ("Acme", "Globex", "Initech"):
         assert qylon("clients", "add", name, "--json", env=env).code == 0

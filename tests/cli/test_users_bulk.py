@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from ..conftest import run_qylon_here
 from ..server.harness import Api
 from .test_users_import import server_users
 from .users_helpers import CSV_DIR, write
@@ -22,6 +23,13 @@ ENTRA_PEOPLE = [
     "francois.lefevre@example.com",
     "chiara.damico@example.com",
 ]
+
+
+@pytest.fixture
+def qylon():
+    """In-process: the same entry point without an interpreter start per command
+    (tests/cli/test_users_import.py runs `users import` as a real subprocess)."""
+    return run_qylon_here
 
 
 def audit_count(url: str, token: str, action: str) -> int:

@@ -16,9 +16,18 @@ from typing import ClassVar
 import httpx2
 import pytest
 
-from ..conftest import credentials
+from ..conftest import credentials, run_qylon_here
 from ..server.harness import PEPPER, Api, free_port, new_org
 from .users_helpers import write
+
+
+@pytest.fixture
+def qylon():
+    """In-process (the same entry point, no interpreter start). The real `qylon` subprocess
+    runs here too: list/show/groups/deactivate/reactivate, the killed import and its rerun,
+    and the import that rides out a server restart."""
+    return run_qylon_here
+
 
 PEOPLE = (
     "Email,First name,Last name,Role,Manager,Department,Groups,attr:cost_centre\n"
@@ -198,7 +207,8 @@ def test_users_from_a_server_without_keyset_pages_come_by_offset():
     assert [u["email"] for u in remote.users(OldServer(), page_size=3)] == OldServer.emails
 
 
-def test_list_show_deactivate_reactivate(qylon, tmp_path, signed_in):
+def test_list_show_deactivate_reactivate(qylon_process, tmp_path, signed_in):
+    qylon = qylon_process
     assert (
         qylon(
             "users",
@@ -298,8 +308,9 @@ def exactly_once(url: str, token: str, n: int) -> None:
 
 @pytest.mark.slow
 def test_a_killed_import_finishes_on_rerun_without_duplicates(
-    qylon, tmp_path, signed_in, server, org
+    qylon_process, tmp_path, signed_in, server, org
 ):
+    qylon = qylon_process
     n = 1500
     path = big_file(tmp_path / "big.csv", n)
     proc = start_import(path, signed_in)

@@ -5,8 +5,17 @@ exits with its code and changes nothing."""
 
 from __future__ import annotations
 
-from ..conftest import credentials
+import pytest
+
+from ..conftest import credentials, run_qylon_here
 from ..server.harness import Api
+
+
+@pytest.fixture
+def qylon():
+    """Commands run in-process: these tests run about a hundred each. The groups test runs
+    the real `qylon` subprocess (users, groups and audit commands)."""
+    return run_qylon_here
 
 
 def events(qylon, env, *args) -> dict:
@@ -150,8 +159,8 @@ def test_refusals_exit_with_their_codes_and_change_nothing(qylon, signed_in, ser
     assert events(qylon, env)["total"] == count
 
 
-def test_groups_one_change_at_a_time(qylon, signed_in):
-    env = signed_in
+def test_groups_one_change_at_a_time(qylon_process, signed_in):
+    qylon, env = qylon_process, signed_in
     assert qylon("users", "add", "ann@example.com", env=env).code == 0
     made = qylon("groups", "create", "Sales EMEA", "--json", env=env)
     assert made.code == 0 and made.json["data"]["members"] == 0
