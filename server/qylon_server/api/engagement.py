@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from qylon_cli.engagement_rules import load
-from qylon_cli.schemas import (
+from qylon_cli.schemas_onboarding import (
     AtRiskPage,
     EngagementEvaluate,
     EngagementEvaluation,

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from qylon_cli.schemas import (
+from qylon_cli.schemas_onboarding import (
     ExperimentAssignment,
     ExperimentConversion,
     ExperimentCreate,
