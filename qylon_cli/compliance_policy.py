@@ -15,23 +15,19 @@ duplicate keys refused, lines of fields) and errors are worded by the same code
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, WithJsonSchema
+from pydantic import AfterValidator, Field, ValidationError, WithJsonSchema
 
+from . import workflow_defs
 from .errors import InvalidInput
 from .workflow_defs import (
-    MAX_BYTES,
     Checked,
     Problem,
     Strict,
     WorkflowName,
-    _message,
-    field_path,
 )
 
 FRAMEWORKS = ("GDPR", "ISO 27001", "SOC 2", "HIPAA")
@@ -153,26 +149,6 @@ class PolicyInvalid(InvalidInput):
         return {**super().to_dict(), **self.details}
 
 
-_NESTED: dict[str, type[BaseModel]] = {
-    "items": Item,
-    "applies_to": AppliesTo,
-    "evidence": Evidence,
-    "escalation": Rung,
-}
-
-
-def _unknown(loc: tuple) -> str:
-    model: type[BaseModel] = Policy
-    for part in loc[:-1]:
-        if isinstance(part, str):
-            model = _NESTED.get(part, model)
-    allowed = list(model.model_fields)
-    key = str(loc[-1])
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
-
-
 def _across(policy: Policy) -> list[tuple[tuple, str]]:
     """Rules between fields: unique ids, a document to acknowledge, the right evidence."""
     found: list[tuple[tuple, str]] = []
@@ -195,50 +171,23 @@ def _across(policy: Policy) -> list[tuple[tuple, str]]:
 
 
 def check(data: bytes | str, source: str = "<text>") -> Checked:
-    """Check a policy's text; every problem found, with its line and field."""
-    from . import workflow_yaml
+    """Check a policy's text; every problem found, with its line and field (the workflow
+    definitions' checker, with the policy's model and its rules between fields)."""
+    return workflow_defs.check(
+        data,
+        source,
+        model=Policy,
+        across=_across_valid,
+        what="a policy is a mapping (name:, version:, items:)",
+    )
 
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    result = Checked(source=source, sha256=hashlib.sha256(raw).hexdigest())
-    if len(raw) > MAX_BYTES:
-        result.problems.append(Problem(None, None, f"larger than {MAX_BYTES // 1024} KiB"))
-        return result
+
+def _across_valid(data: dict) -> list[tuple[tuple, str]]:
+    """``_across`` on a document the model accepts (its own errors are reported already)."""
     try:
-        document = workflow_yaml.parse(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        result.problems.append(Problem(None, None, "not UTF-8 text (save the file as UTF-8)"))
-        return result
-    except workflow_yaml.YamlProblem as exc:
-        result.problems.append(Problem(exc.line, None, exc.message))
-        return result
-    if document is None or not isinstance(document.data, dict):
-        result.problems.append(
-            Problem(None, None, "a policy is a mapping (name:, version:, items:)")
-        )
-        return result
-    for path, line, first in workflow_yaml.duplicate_keys(document.root):
-        result.problems.append(
-            Problem(line, field_path(path), f"given twice (first on line {first})")
-        )
-    name, version = document.data.get("name"), document.data.get("version")
-    result.name = name if isinstance(name, str) else None
-    result.version = version if isinstance(version, int) and not isinstance(version, bool) else None
-
-    def at(loc: tuple, message: str) -> Problem:
-        return Problem(workflow_yaml.line_of(document.root, loc), field_path(loc), message)
-
-    try:
-        policy = Policy.model_validate(document.data)
-    except ValidationError as exc:
-        for e in exc.errors():
-            text = _unknown(e["loc"]) if e["type"] == "extra_forbidden" else _message(e)
-            result.problems.append(at(e["loc"], text))
-    else:
-        result.problems += [at(loc, message) for loc, message in _across(policy)]
-        if not result.problems:
-            result.definition = policy
-    result.problems.sort(key=lambda p: p.line or 0)
-    return result
+        return _across(Policy.model_validate(data))
+    except ValidationError:
+        return []
 
 
 def check_file(path: Path | str) -> Checked:
