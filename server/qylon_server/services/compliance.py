@@ -22,7 +22,7 @@ from ..errors import ApiError, not_found
 from ..events import compliance as projection
 from ..events import domain, store
 from ..models import ComplianceEvidence, ComplianceItem, CompliancePolicy, User
-from . import audit
+from . import audit, versions
 
 SNIFF = {  # the first bytes each accepted type must start with
     "application/pdf": (b"%PDF-",),
@@ -72,24 +72,11 @@ def upload(
     except PolicyInvalid as exc:
         raise ApiError(422, exc.message, code="policy_invalid", hint=exc.hint) from None
     digest = hashlib.sha256(text.encode()).hexdigest()
-    same = find(session, policy.name, policy.version)
+    same = versions.stored(
+        session, CompliancePolicy, name=policy.name, version=policy.version, digest=digest
+    )
     if same is not None:
-        if same.sha256 == digest:
-            return same, False
-        raise ApiError(
-            409,
-            f"Version {policy.version} of {policy.name} exists with other content.",
-            code="conflict",
-            hint="Raise `version:` in the file to upload a changed policy.",
-        )
-    newest = find(session, policy.name, None)
-    if newest is not None and newest.version > policy.version:
-        raise ApiError(
-            409,
-            f"{policy.name} is at version {newest.version}; version {policy.version} is older.",
-            code="conflict",
-            hint=f"Give the file version {newest.version + 1} or more.",
-        )
+        return same, False
     row = CompliancePolicy(
         name=policy.name,
         version=policy.version,

@@ -22,7 +22,7 @@ from ..errors import ApiError
 from ..events import domain, store
 from ..events.engagement_nudges import apply_nudge
 from ..models import EngagementNudge, EngagementRule, new_id
-from . import audit
+from . import audit, versions
 from .engagement_activity import Person, counts, people, score
 
 WEEK = timedelta(days=7)
@@ -40,18 +40,11 @@ def upload(session: Session, principal, *, text: str) -> tuple[EngagementRule, b
     except WorkflowInvalid as exc:
         raise ApiError(422, exc.message, code="rule_invalid", hint=exc.hint) from None
     digest = hashlib.sha256(text.encode()).hexdigest()
-    rows = session.scalars(select(EngagementRule).where(EngagementRule.name == rule.name)).all()
-    same = next((r for r in rows if r.version == rule.version), None)
+    same = versions.stored(
+        session, EngagementRule, name=rule.name, version=rule.version, digest=digest
+    )
     if same is not None:
-        if same.sha256 == digest:
-            return same, False
-        raise ApiError(
-            409,
-            f"Version {rule.version} of rule {rule.name} exists with other content.",
-            hint="Raise `version:` in the file.",
-        )
-    if rows and max(r.version for r in rows) > rule.version:
-        raise ApiError(409, f"Rule {rule.name} has a newer version.", hint="Raise `version:`.")
+        return same, False
     row = EngagementRule(
         name=rule.name,
         version=rule.version,

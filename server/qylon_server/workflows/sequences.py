@@ -23,7 +23,7 @@ from qylon_cli.sequence_defs import Sequence, check
 
 from ..errors import ApiError
 from ..models import EmailSequence
-from ..services import audit, email_render
+from ..services import audit, email_render, versions
 from . import service as workflows
 
 RETRY_PLAN = {"max_attempts": 5, "initial_interval": "5s", "retry_on": ["unavailable"]}
@@ -133,24 +133,11 @@ def upload(
     digest = hashlib.sha256(
         json.dumps({"text": text, "templates": used}, sort_keys=True).encode()
     ).hexdigest()
-    same = find(session, sequence.name, sequence.version)
+    same = versions.stored(
+        session, EmailSequence, name=sequence.name, version=sequence.version, digest=digest
+    )
     if same is not None:
-        if same.sha256 == digest:
-            return same, False
-        raise ApiError(
-            409,
-            f"Version {sequence.version} of {sequence.name} exists with other content.",
-            code="conflict",
-            hint="Raise `version:` in the sequence to upload changed text or templates.",
-        )
-    newest = find(session, sequence.name)
-    if newest is not None and newest.version > sequence.version:
-        raise ApiError(
-            409,
-            f"{sequence.name} is at version {newest.version}; {sequence.version} is older.",
-            code="conflict",
-            hint=f"Give the file version {newest.version + 1} or more.",
-        )
+        return same, False
     row = EmailSequence(
         name=sequence.name,
         version=sequence.version,

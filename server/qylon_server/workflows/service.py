@@ -20,7 +20,7 @@ from ..db import after_commit
 from ..errors import ApiError, not_found
 from ..events import projections
 from ..models import FlowDefinition, FlowRun, now
-from ..services import audit
+from ..services import audit, versions
 from . import actions, engine, templates
 
 STATUSES = ("enqueued", "running", "completed", "compensated", "cancelled", "timed_out", "failed")
@@ -56,29 +56,11 @@ def upload(session: Session, principal, *, text: str) -> tuple[FlowDefinition, b
         raise ApiError(422, exc.message, code="workflow_invalid", hint=exc.hint) from None
     _actions_known(definition)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    same = session.scalar(
-        select(FlowDefinition).where(
-            FlowDefinition.name == definition.name, FlowDefinition.version == definition.version
-        )
+    same = versions.stored(
+        session, FlowDefinition, name=definition.name, version=definition.version, digest=digest
     )
     if same is not None:
-        if same.sha256 == digest:
-            return same, False
-        raise ApiError(
-            409,
-            f"Version {definition.version} of {definition.name} exists with other content.",
-            code="conflict",
-            hint="Raise `version:` in the file to upload a changed definition.",
-        )
-    newest = latest(session, definition.name)
-    if newest is not None and newest.version > definition.version:
-        raise ApiError(
-            409,
-            f"{definition.name} is at version {newest.version}; "
-            f"version {definition.version} is older.",
-            code="conflict",
-            hint=f"Give the file version {newest.version + 1} or more.",
-        )
+        return same, False
     row = FlowDefinition(
         name=definition.name,
         version=definition.version,
