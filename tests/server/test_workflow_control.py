@@ -378,7 +378,12 @@ def test_a_plugin_actions_own_compensation_undoes_it(runner, org, sample_plugin)
     assert run["status"] == "compensated", run
     undo = steps(run)["note.compensate"]
     assert undo["status"] == "completed" and undo["action"] == "undo:sample.create_note"
-    assert undo["output"] == {"note_id": "note-for-c-9", "body": "Agreed.", "deleted": True}
+    assert undo["output"] == {
+        "note_id": "note-for-c-9",
+        "body": "Agreed.",
+        "idempotency_key": f"{run['id']}.note",  # what the action gave, passed to its undo
+        "deleted": True,
+    }
 
 
 def test_cancel_and_resume_refuse_what_they_cannot_do(runner, org):
