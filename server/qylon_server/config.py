@@ -72,11 +72,14 @@ class ServerSettings(BaseSettings):
     # The From address of workflow mail (its domain also names each Message-ID).
     mail_from: str = "qylon@localhost"
     # Runs in progress at once on the queue, all processes together (None: no limit), and
-    # in one process. A run waiting (sleep, wait_for, a retry's backoff) is in progress.
-    # Kept in the database: every process that runs workflows writes them when it starts,
-    # so give all the same values.
+    # in one process. A run in a short wait (a retry's backoff, a step's wait of up to
+    # workflow_park_after seconds) is in progress; a longer wait parks the run, which then
+    # takes no place until the wait ends. Kept in the database: every process that runs
+    # workflows writes them when it starts, so give all the same values.
     workflow_concurrency: int | None = Field(default=None, ge=1)
     workflow_worker_concurrency: int = Field(default=100, ge=1)  # engine.WORKER_CONCURRENCY
+    # A sleep, sleep_until or wait_for step longer than this (seconds) parks its run.
+    workflow_park_after: float = Field(default=60.0, ge=0)
     # Where `http.request` steps may send requests: hosts (`api.example.com`,
     # `*.example.com`, `host:8443`) or URL prefixes (`https://hooks.example.com/crm/`),
     # comma-separated. Empty: every http.request step fails with not_allowed. Checked by

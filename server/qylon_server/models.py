@@ -359,6 +359,7 @@ class FlowRun(OrgScoped, Base):
     resumed_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
     subject: Mapped[str | None] = mapped_column(String(500))
+    engine_id: Mapped[str | None] = mapped_column(String(80))  # a parked run's continuation
 
 
 class Experiment(OrgScoped, Base):

@@ -55,13 +55,19 @@ class RunStep(BaseModel):
     attempts: int = 0
     error: dict | None = None
     output: Any = None
+    signal: str | None = Field(None, description="What a waiting step listens for.")
+    until: str | None = Field(None, description="When a waiting step's wait ends.")
+    parked: bool = Field(False, description="The run waits parked: no thread, no queue slot.")
 
 
 class EngineStatus(BaseModel):
     """What the workflow engine (DBOS) records of the run: ENQUEUED, PENDING, SUCCESS,
     ERROR, CANCELLED, ...; a run whose ``status`` stays ``running`` while this says
-    ERROR or CANCELLED stopped outside the interpreter's control."""
+    ERROR or CANCELLED stopped outside the interpreter's control. A run parked in a long
+    wait is carried by its continuation (``workflow_id`` ``RUN~N``, DELAYED until the
+    wait ends)."""
 
+    workflow_id: str | None = None
     status: str
     executor_id: str | None = None
     app_version: str | None = None
@@ -99,6 +105,9 @@ def definition_out(row: FlowDefinition) -> WorkflowDefinition:
     return WorkflowDefinition.model_validate(row, from_attributes=True)
 
 
+WAITING = ("sleeping", "waiting")
+
+
 def run_out(row: FlowRun, *, steps: bool = False) -> WorkflowRun:
     out = WorkflowRun(
         id=row.id,
@@ -125,6 +134,9 @@ def run_out(row: FlowRun, *, steps: bool = False) -> WorkflowRun:
                 attempts=s.get("attempts", 0),
                 error=s.get("error"),
                 output=s.get("output"),
+                signal=s.get("signal") if s.get("status") in WAITING else None,
+                until=(s.get("until") or s.get("parked")) if s.get("status") in WAITING else None,
+                parked=bool(s.get("parked")) and s.get("status") in WAITING,
             )
             for name, s in ordered
         ]
@@ -240,7 +252,7 @@ def read_run(
     if row is None:
         raise not_found("Workflow run")
     out = run_out(row, steps=True)
-    engine = service.engine_status(request.app.state.workflows, row.id)
+    engine = service.engine_status(request.app.state.workflows, row)
     out.engine = EngineStatus(**engine) if engine else None
     return out
 

@@ -130,7 +130,7 @@ def record_run(session: Session, principal, run_id: str, changes: dict[str, Any]
     per transaction) before the stream's head is read, so two appends to one run (a step
     and a cancel) queue on that row instead of on the whole events table. The row is
     changed and flushed before the event is saved, so the table lock covers less."""
-    row = _locked_run(session, run_id, row)
+    row = lock_run(session, run_id, row)
     stream = run_stream(run_id)
     version = store.head(session, domain.originator_id(session.info["org_id"], stream))
     (event,) = store.make(
@@ -150,7 +150,9 @@ def record_run(session: Session, principal, run_id: str, changes: dict[str, Any]
 _LOCKED_RUNS = "projections.locked_runs"  # (transaction, run ids locked in it)
 
 
-def _locked_run(session: Session, run_id: str, row=None):
+def lock_run(session: Session, run_id: str, row=None):
+    """Run ``run_id``'s row, locked for the rest of the transaction on PostgreSQL (what a
+    step, a signal and a cancel of one run queue on)."""
     if session.get_bind().dialect.name != "postgresql":
         return row if row is not None else session.get(FlowRun, run_id)
     transaction = session.get_transaction()

@@ -58,6 +58,7 @@ class EngineState:
     executor_id: str | None = None
     settings: ServerSettings | None = None  # what actions read (SMTP relay, ...)
     guard: ExecutorGuard | None = None
+    client: DBOSClient | None = None  # the workflows' own (runs parking enqueue with it)
     users = 0  # applications of this process using it (the last one's shutdown stops it)
     lock = threading.Lock()
 
@@ -198,6 +199,56 @@ def client(db: Database) -> DBOSClient:
     )
 
 
+def current_id(run) -> str:
+    """The DBOS workflow that carries ``run`` (a ``flow_runs`` row) now: its own id, or
+    the continuation it parked into."""
+    return run.engine_id or run.id
+
+
+def continuation_id(run_id: str, n: int) -> str:
+    return f"{run_id}~{n}"
+
+
+def _unread(client: DBOSClient, workflow_id: str):
+    """DBOS's messages table, the filter on ``workflow_id``'s unread ones, and the
+    execution options that name the table's schema (DBOS writes a placeholder)."""
+    from dbos._schemas import SCHEMA_PLACEHOLDER
+
+    sys_db = client._sys_db
+    table = sys_db.tables.notifications
+    unread = (table.c.destination_uuid == workflow_id, table.c.consumed.is_(False))
+    return table, unread, {"schema_translate_map": {SCHEMA_PLACEHOLDER: sys_db.schema}}
+
+
+def unread_topics(session, client: DBOSClient, workflow_id: str) -> set[str]:
+    """The topics of the messages ``workflow_id`` has not read."""
+    import sqlalchemy as sa
+
+    table, unread, options = _unread(client, workflow_id)
+    query = sa.select(table.c.topic).where(*unread).distinct()
+    return set(session.scalars(query, execution_options=options))
+
+
+def move_messages(session, client: DBOSClient, source: str, target: str) -> None:
+    """Hand the messages ``source`` has not read to ``target`` (a run parking into its
+    continuation), in ``session``'s transaction. DBOS has no call for it: this updates
+    its ``notifications`` table (dbos is pinned to its minor version, and
+    tests/server/test_workflow_parking.py proves it)."""
+    import sqlalchemy as sa
+
+    table, unread, options = _unread(client, source)
+    session.execute(
+        sa.update(table).where(*unread).values(destination_uuid=target),
+        execution_options=options,
+    )
+
+
+def wake(client: DBOSClient, workflow_id: str) -> None:
+    """Start a parked run's continuation now (a signal, ``clock`` or a cancel came). A
+    workflow that is not waiting for its delay is left alone."""
+    client.set_workflow_delay(workflow_id, delay_seconds=0)
+
+
 def launch(db: Database, executor_id: str, *, settings: ServerSettings | None = None) -> None:
     """Run workflows in this process under ``executor_id`` (resumes its pending runs);
     ``ExecutorInUse`` when another live process has that id. ``settings`` are what actions
@@ -304,12 +355,22 @@ def shutdown(timeout_s: int = 5) -> None:
                 EngineState.guard.release()
             EngineState.db = EngineState.executor_id = None
             EngineState.settings = EngineState.guard = None
+            if EngineState.client is not None:
+                EngineState.client.destroy()
+                EngineState.client = None
 
 
 def database() -> Database:
     if EngineState.db is None:
         raise RuntimeError("the workflow engine is not launched in this process")
     return EngineState.db
+
+
+def shared_client() -> DBOSClient:
+    """A client on the launched engine's database, made once."""
+    if EngineState.client is None:
+        EngineState.client = client(database())
+    return EngineState.client
 
 
 def settings() -> ServerSettings:

@@ -224,14 +224,31 @@ def _is_cancel(message: Any) -> bool:
     return isinstance(message, dict) and message.get("cancel") is True
 
 
+class Parked(Exception):
+    """A step's wait is long: the run parks until ``end`` (``_park``)."""
+
+    def __init__(self, end: float, topic: str):
+        super().__init__(f"parked until {end}")
+        self.end, self.topic = end, topic
+
+
 def _pause(
-    run: dict, name: str, topic: str, seconds_: float, limits: dict, record=None, until=None
+    run: dict,
+    name: str,
+    topic: str,
+    seconds_: float,
+    limits: dict,
+    record=None,
+    until=None,
+    park: bool = False,
 ):
     """Wait up to ``seconds_`` (or until the epoch time ``until``) for a message on
     ``topic`` (DBOS records the wait, so a
     restarted server resumes it with the time left). Returns the message, or None when
     the time is up. A forward step's wait ends at the run's deadline (``Stop``) and at a
-    cancel (``Stop``; a cancel marker left from before a resume is ignored)."""
+    cancel (``Stop``; a cancel marker left from before a resume is ignored). With
+    ``park``, a wait longer than the ``workflow_park_after`` setting with no message yet
+    raises ``Parked`` instead of holding a thread and a queue slot."""
     forward = limits.get("forward")
     gate = DBOS.run_step({"name": f"{name}.gate"}, _gate, run, limits, record)
     end = gate["now"] + seconds_ if until is None else until
@@ -240,7 +257,11 @@ def _pause(
             raise Stop("cancelled", name, "the run was cancelled")
         deadline = gate["deadline"] if forward else None
         until = end if deadline is None else min(end, deadline)
-        message = DBOS.recv(topic, timeout_seconds=max(until - gate["now"], 0.0))
+        left = max(until - gate["now"], 0.0)
+        parks = park and run.get("parkable") and left > engine.settings().workflow_park_after
+        message = DBOS.recv(topic, timeout_seconds=0.0 if parks else left)
+        if parks and message is None:  # nothing came yet: wait parked
+            raise Parked(end, topic)
         if message is None and until < end:
             raise Stop("timed_out", name, "the run's timeout passed")
         if not _is_cancel(message):
@@ -337,14 +358,19 @@ def _until(step: Step, scope: dict) -> float:
     return _epoch(when)
 
 
-def _wait(run: dict, step: Step, limits: dict, scope: dict | None = None) -> Any:
+def _wait(
+    run: dict, step: Step, limits: dict, scope: dict | None = None, end: float | None = None
+) -> Any:
     """A ``sleep`` or ``sleep_until`` (a wait on the ``clock`` topic, so that sending
     ``clock`` ends it early) or a ``wait_for`` (the signal's payload is the output; none
-    in time fails the step with ``timeout``)."""
-    until = None
+    in time fails the step with ``timeout``). ``end``: a parked run's continuation goes
+    on with the wait it parked in, which ends then (recorded again: a continuation
+    resumed after a cancel waits again)."""
+    until = end
     if step.sleep_until is not None:
         topic, timeout, state = CLOCK, 0, "sleeping"
-        until = _until(step, scope or {})
+        if until is None:
+            until = _until(step, scope or {})
     elif step.sleep is not None:
         topic, timeout, state = CLOCK, seconds(step.sleep), "sleeping"
     else:
@@ -352,7 +378,7 @@ def _wait(run: dict, step: Step, limits: dict, scope: dict | None = None) -> Any
     record = (step.name, {"action": None, "status": state, "attempts": 1, "signal": topic})
     if until is not None:
         record[1]["until"] = datetime.fromtimestamp(until, UTC).isoformat()
-    message = _pause(run, step.name, topic, float(timeout), limits, record, until)
+    message = _pause(run, step.name, topic, float(timeout), limits, record, until, park=True)
     if step.wait_for is not None and message is None:
         raise actions.ActionError("timeout", f"no {topic!r} signal within {step.wait_for.timeout}")
     output = message.get("payload") if isinstance(message, dict) else None
@@ -363,6 +389,41 @@ def _wait(run: dict, step: Step, limits: dict, scope: dict | None = None) -> Any
         step=(step.name, {"status": "completed", "output": output, "error": None}),
     )
     return output
+
+
+def _park(run: dict, name: str, target: str, payload: dict, end: float, topic: str) -> str:
+    """Hand the run over to ``target``, its continuation: a DBOS workflow of the same
+    interpreter, delayed until the wait's ``end``, that goes on from the parked step with
+    what the run did so far (``payload["carry"]``). In one transaction, on the run's
+    locked row: the continuation is enqueued, the messages the run has not read move to it
+    (a signal sent early waits there for its step) and the row records it
+    (``engine_id``), so a signal or a cancel sent after this reaches the continuation,
+    and one sent before is among the messages moved. A message already waiting on the
+    step's own topic starts the continuation at once. Done again after a crash, it finds
+    the row already handed over and does nothing."""
+    db = engine.database()
+    client = engine.shared_client()
+    with org_session(db, run["org_id"]) as session:
+        row = projections.lock_run(session, run["run_id"])
+        if row.engine_id == target:
+            return target
+        source = engine.current_id(row)
+        early = topic in engine.unread_topics(session, client, source)
+        client.enqueue_in_transaction(
+            session,
+            {
+                "queue_name": engine.QUEUE,
+                "workflow_name": engine.WORKFLOW,
+                "workflow_id": target,
+                "app_version": engine.APP_VERSION,
+                "delay_seconds": 0.0 if early else max(end - time.time(), 0.0),
+            },
+            payload,
+        )
+        engine.move_messages(session, client, source, target)
+        when = datetime.fromtimestamp(end, UTC).isoformat()
+        _record(session, run["run_id"], engine_id=target, step=(name, {"parked": when}))
+    return target
 
 
 def _started(run: dict) -> float:
@@ -389,14 +450,22 @@ def run(run: dict) -> dict:
             {"name": "finish"}, _mark, run, status="failed", error=error, finished_at=now()
         )
         return {"status": "failed", "error": error, "step": None}
-    started = DBOS.run_step({"name": "start"}, _started, run)
+    carry = run.get("carry")  # a parked run's continuation: where and how it parked
+    if carry is None:
+        started = DBOS.run_step({"name": "start"}, _started, run)
+        results: dict[str, dict] = {}
+        first, done_names = 0, []
+    else:
+        started, results = carry["started"], carry["results"]
+        first, done_names = carry["index"], carry["done"]
     run_timeout = float(seconds(definition.timeout)) if definition.timeout else None
-    results: dict[str, dict] = {}
     scope = _scope(definition, run, results)
-    done: list[Step] = []
+    done: list[Step] = [s for s in definition.steps if s.name in done_names]
     failure: dict | None = None
     stopped: str | None = None  # cancelled or timed_out
-    for step in definition.steps:
+    for index, step in enumerate(definition.steps):
+        if index < first:
+            continue
         limits = {
             "forward": True,
             "started": started,
@@ -405,16 +474,34 @@ def run(run: dict) -> dict:
         }
         attempted = False
         try:
-            if step.if_ is not None and not templates.condition(step.if_, scope):
+            if carry is not None and index == first:  # the wait it parked in
+                output = _wait(run, step, limits, scope, end=carry["end"])
+            elif step.if_ is not None and not templates.condition(step.if_, scope):
                 DBOS.run_step({"name": f"{step.name}.skipped"}, _mark_skipped, run, step.name)
                 results[step.name] = {"status": "skipped", "output": None, "error": None}
                 continue
-            if step.kind in ("sleep", "sleep_until", "wait_for"):
+            elif step.kind in ("sleep", "sleep_until", "wait_for"):
                 output = _wait(run, step, limits, scope)
             else:
                 args = templates.render(step.with_ or {}, scope)
                 attempted = True  # from here on, each attempt records itself
                 output = _run_action(run, step.name, step.action, args, step.retry, limits)
+        except Parked as parked:
+            n = (carry or {}).get("n", 0) + 1
+            target = engine.continuation_id(run["run_id"], n)
+            state = {"n": n, "index": index, "end": parked.end, "started": started}
+            state |= {"results": results, "done": [s.name for s in done]}
+            DBOS.run_step(
+                {"name": f"{step.name}.park"},
+                _park,
+                run,
+                step.name,
+                target,
+                {**run, "carry": state},
+                parked.end,
+                parked.topic,
+            )
+            return {"status": "parked", "engine_id": target, "error": None, "step": step.name}
         except Stop as stop:
             stopped = stop.status
             failure = {"step": stop.step, "code": stop.status, "message": stop.message}

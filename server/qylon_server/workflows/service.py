@@ -199,6 +199,7 @@ def start(
         "sha256": row.sha256,
         "definition": row.text,
         "input": inputs,
+        "parkable": True,  # long waits park (runs enqueued before could not: they block)
     }
     client.enqueue_in_transaction(
         session,
@@ -253,14 +254,16 @@ def list_runs(
     return list(rows), int(total or 0)
 
 
-def engine_status(client, run_id: str) -> dict | None:
-    """DBOS's own record of a run (its status, executor, version), or None when it has
-    none (committed runs always do) or its tables cannot be read."""
+def engine_status(client, run: FlowRun) -> dict | None:
+    """DBOS's own record of the workflow carrying a run (its status, executor, version;
+    a parked run's continuation), or None when it has none (committed runs always do) or
+    its tables cannot be read."""
     try:
-        status = client.retrieve_workflow(run_id).get_status()
+        status = client.retrieve_workflow(engine.current_id(run)).get_status()
     except Exception:  # noqa: BLE001 - extra detail only; the run's row is the answer
         return None
     return {
+        "workflow_id": status.workflow_id,
         "status": status.status,
         "executor_id": status.executor_id,
         "app_version": status.app_version,
@@ -272,10 +275,8 @@ def signal(session: Session, principal, client, *, run_id: str, name: str, paylo
     """Send signal ``name`` to a run, in the request's transaction: a ``wait_for`` step
     waiting for it takes ``payload`` as its output (``clock`` ends a ``sleep``). A run not
     waiting for it (yet) keeps it for its next wait on that name; a finished run ignores it."""
-    run = session.get(FlowRun, run_id)
-    if run is None:
-        raise not_found("Workflow run")
-    client.send_in_transaction(session, run.id, {"payload": payload}, topic=name)
+    run = _run(session, run_id)
+    _send(session, client, run, name, {"payload": payload})
     audit.record(
         session,
         principal,
@@ -288,10 +289,27 @@ def signal(session: Session, principal, client, *, run_id: str, name: str, paylo
 
 
 def _run(session: Session, run_id: str) -> FlowRun:
-    run = session.get(FlowRun, run_id)
-    if run is None:
+    """The run, its row locked (a run parking hands over its messages under that lock, so
+    what is sent after reads where it went)."""
+    if session.get(FlowRun, run_id) is None:
         raise not_found("Workflow run")
-    return run
+    return projections.lock_run(session, run_id)
+
+
+def _send(session: Session, client, run: FlowRun, topic: str, message: dict) -> None:
+    """Send ``message`` to the workflow carrying ``run`` now. A parked run whose step
+    waits on ``topic`` (or any cancel) is woken once this commits."""
+    target = engine.current_id(run)
+    client.send_in_transaction(session, target, message, topic=topic)
+    if run.engine_id is None:
+        return
+    parked = [
+        s
+        for s in (run.steps or {}).values()
+        if s.get("parked") and s.get("status") in ("sleeping", "waiting")
+    ]
+    if message.get("cancel") or any(s.get("signal") == topic for s in parked):
+        after_commit(session, lambda: engine.wake(client, target))
 
 
 def cancel(session: Session, principal, client, *, run_id: str) -> FlowRun:
@@ -310,7 +328,7 @@ def cancel(session: Session, principal, client, *, run_id: str) -> FlowRun:
             if s.get("status") == "waiting" and s.get("signal")
         }
         for topic in sorted(topics):
-            client.send_in_transaction(session, run.id, {"cancel": True}, topic=topic)
+            _send(session, client, run, topic, {"cancel": True})
         audit.record(
             session,
             principal,
@@ -348,7 +366,7 @@ def _resume_from(client, run: FlowRun, result: dict) -> int:
             name.startswith(step + ".") and not name.startswith(step + ".compensate")
         )
 
-    calls = client.list_workflow_steps(run.id, load_output=False)
+    calls = client.list_workflow_steps(engine.current_id(run), load_output=False)
     ids = [c["function_id"] for c in calls if belongs(c["function_name"])]
     if not ids:
         raise ApiError(
@@ -367,8 +385,9 @@ def resume(session: Session, principal, client, *, run_id: str) -> FlowRun:
     What the run did is read from DBOS (the interpreter's result), so a resume whose
     engine call was lost can be asked for again."""
     run = _run(session, run_id)
+    carrier = engine.current_id(run)
     try:
-        state = client.retrieve_workflow(run.id).get_status()
+        state = client.retrieve_workflow(carrier).get_status()
     except Exception:  # noqa: BLE001 - no record: nothing the engine can go on with
         state = None
     result = state.output if state is not None and isinstance(state.output, dict) else {}
@@ -378,7 +397,7 @@ def resume(session: Session, principal, client, *, run_id: str) -> FlowRun:
 
         def go_on() -> None:
             client.rewind_workflow(
-                run.id,
+                carrier,
                 start_step=step,
                 application_version=engine.APP_VERSION,
                 queue_name=engine.QUEUE,
@@ -387,7 +406,7 @@ def resume(session: Session, principal, client, *, run_id: str) -> FlowRun:
         detail["engine"] = state.status
 
         def go_on() -> None:
-            client.resume_workflow(run.id, queue_name=engine.QUEUE)
+            client.resume_workflow(carrier, queue_name=engine.QUEUE)
     else:
         shown = result.get("status") or run.status
         raise ApiError(

@@ -1,0 +1,190 @@
+"""Runs that wait long park: their DBOS workflow ends and a delayed continuation takes
+over when the wait ends, so sleeping runs hold no queue slot and no thread. Signals,
+``clock`` and cancels reach the continuation; a signal sent before its step waits is kept
+for it; a parked wait ends on time by itself. On SQLite and PostgreSQL, with one process
+running workflows and room for two runs at once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from .harness import Api, new_org, running
+from .workflow_support import wait_for
+
+pytestmark = pytest.mark.xdist_group("workflows")
+
+SLEEPERS = """
+name: sleeper
+version: 1
+input:
+  n: {type: integer, required: true}
+steps:
+  - name: nap
+    sleep: 2d
+  - name: tell
+    action: notify
+    with: {to: "ops@example.com", subject: "woke {{ input.n }}"}
+"""
+
+QUICK = """
+name: quick
+version: 1
+steps:
+  - name: tell
+    action: notify
+    with: {to: "ops@example.com", subject: "quick"}
+"""
+
+SIGNALLED = """
+name: signalled
+version: 1
+steps:
+  - name: nap
+    sleep: 2d
+  - name: approve
+    wait_for: {signal: approve, timeout: 7d}
+  - name: tell
+    action: notify
+    with: {to: "boss@example.com", subject: "approved by {{ steps.approve.output.by }}"}
+"""
+
+UNDONE = """
+name: undone
+version: 1
+steps:
+  - name: make
+    action: notify
+    with: {to: "ops@example.com", subject: "made"}
+    compensate:
+      action: notify
+      with: {to: "ops@example.com", subject: "unmade"}
+  - name: nap
+    sleep: 30d
+"""
+
+SHORT = """
+name: short
+version: 1
+steps:
+  - name: nap
+    sleep: 3s
+  - name: approve
+    wait_for: {signal: approve, timeout: 3s}
+"""
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def runner(request, team_servers):
+    backend = team_servers.backend(request.param)
+    settings = {
+        "workflow_executor": f"park-{uuid.uuid4().hex[:8]}",
+        "workflow_worker_concurrency": 2,
+        "workflow_park_after": 1.0,
+    }
+    with running(backend, **settings) as server:
+        api = Api(server.url, backend)
+        yield api
+        api.http.close()
+
+
+@pytest.fixture
+def org(runner):
+    org = new_org(runner.backend)
+    for text in (SLEEPERS, QUICK, SIGNALLED, UNDONE, SHORT):
+        assert runner.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
+    return org
+
+
+def start(api, org, name: str, inputs: dict | None = None) -> str:
+    r = api.post(f"/v1/workflows/{name}/runs", org.token, json={"input": inputs or {}})
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+def steps(run: dict) -> dict:
+    return {s["name"]: s for s in run["steps"]}
+
+
+def parked_in(api, org, run_id: str, step: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api.get(f"/v1/workflow-runs/{run_id}", org.token).json()
+        here = steps(run).get(step, {})
+        if here.get("parked") and (run["engine"] or {}).get("status") == "DELAYED":
+            return run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.1)
+
+
+def signal(api, org, run_id: str, name: str, payload=None) -> None:
+    r = api.post(f"/v1/workflow-runs/{run_id}/signal/{name}", org.token, json={"payload": payload})
+    assert r.status_code == 202, r.text
+
+
+def notes(api, org) -> list[str]:
+    events = api.get("/v1/audit-events", org.token, params={"limit": 200}).json()["items"]
+    return sorted(e["detail"]["subject"] for e in events if e["action"] == "workflow.notify")
+
+
+def test_sleeping_runs_take_no_place_and_wake_on_the_clock(runner, org):
+    """Five runs sleep two days with room for two runs at once: all five park, a run
+    started after them finishes at once, and the clock wakes each sleeper exactly once."""
+    sleepers = [start(runner, org, "sleeper", {"n": n}) for n in range(5)]
+    parked = [parked_in(runner, org, run_id, "nap") for run_id in sleepers]
+    for run in parked:
+        assert run["status"] == "running"
+        assert run["engine"]["workflow_id"].startswith(run["id"] + "~")
+        nap = steps(run)["nap"]
+        assert nap["status"] == "sleeping" and nap["signal"] == "clock" and nap["until"]
+    quick = wait_for(runner, org.token, start(runner, org, "quick"), timeout=20)
+    assert quick["status"] == "completed"
+    for run_id in sleepers:
+        signal(runner, org, run_id, "clock")
+    done = [wait_for(runner, org.token, run_id) for run_id in sleepers]
+    assert {r["status"] for r in done} == {"completed"}
+    assert all(r["engine"]["status"] == "SUCCESS" for r in done)
+    assert notes(runner, org) == ["quick"] + [f"woke {n}" for n in range(5)]
+
+
+def test_a_signal_sent_early_waits_for_its_step(runner, org):
+    """``approve`` arrives while the run sleeps parked: it does not end the sleep, and the
+    wait_for after it takes it at once when the clock ends the sleep."""
+    run_id = start(runner, org, "signalled")
+    before = parked_in(runner, org, run_id, "nap")["engine"]["workflow_id"]
+    signal(runner, org, run_id, "approve", {"by": "Ana"})
+    time.sleep(1.5)  # the continuation stays delayed: approve is not what the nap waits for
+    run = parked_in(runner, org, run_id, "nap")
+    assert steps(run)["nap"]["status"] == "sleeping" and "approve" not in steps(run)
+    assert run["engine"]["workflow_id"] == before
+    signal(runner, org, run_id, "clock")
+    run = wait_for(runner, org.token, run_id)
+    assert run["status"] == "completed", run
+    assert steps(run)["approve"]["output"] == {"by": "Ana"}
+    assert notes(runner, org) == ["approved by Ana"]
+
+
+def test_cancelling_a_parked_run_undoes_it(runner, org):
+    run_id = start(runner, org, "undone")
+    parked_in(runner, org, run_id, "nap")
+    r = runner.post(f"/v1/workflow-runs/{run_id}/cancel", org.token)
+    assert r.status_code == 202, r.text
+    run = wait_for(runner, org.token, run_id)
+    assert run["status"] == "cancelled", run
+    assert steps(run)["make.compensate"]["status"] == "completed"
+    assert notes(runner, org) == ["made", "unmade"]
+
+
+def test_a_parked_wait_ends_on_time_by_itself(runner, org):
+    """No clock: the 3 s sleep parks and its continuation starts when it ends; the 3 s
+    wait_for parks too and fails with ``timeout`` when nobody signals."""
+    run_id = start(runner, org, "short")
+    parked_in(runner, org, run_id, "nap")
+    begun = time.monotonic()
+    run = wait_for(runner, org.token, run_id, timeout=30)
+    assert run["status"] == "failed", run
+    assert steps(run)["nap"]["status"] == "completed"
+    assert steps(run)["approve"]["error"]["code"] == "timeout"
+    assert time.monotonic() - begun >= 4  # both waits ran their time (less the first's head)
