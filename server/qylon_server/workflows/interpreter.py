@@ -22,6 +22,12 @@ The run ends:
 - ``cancelled`` / ``timed_out``: stopped, and every compensation ran;
 - ``failed``: a step failed and there was nothing to undo, or a compensation failed too.
 
+A step's wait longer than the ``workflow_park_after`` setting parks the run (``_park``):
+this DBOS workflow ends, and a continuation (workflow ``RUN~N``, delayed until the wait
+ends) runs this same function from that step, its payload carrying what the run did so
+far (``carry``). Only runs enqueued with ``parkable`` park, so a run started before
+parking existed replays the calls it made.
+
 The order of durable calls is fixed (start, then each step's, then compensations, then
 finish); changing it needs a new ``engine.APP_VERSION``.
 """
