@@ -188,3 +188,24 @@ def test_a_parked_wait_ends_on_time_by_itself(runner, org):
     assert steps(run)["nap"]["status"] == "completed"
     assert steps(run)["approve"]["error"]["code"] == "timeout"
     assert time.monotonic() - begun >= 4  # both waits ran their time (less the first's head)
+
+
+TIMED = """
+name: timed
+version: 1
+timeout: 4s
+steps:
+  - name: nap
+    sleep: 1d
+"""
+
+
+def test_a_parked_run_times_out_at_its_deadline(runner, org):
+    """The run's 4 s timeout comes long before its day-long sleep ends: the
+    continuation wakes at the deadline and the run ends ``timed_out``."""
+    assert runner.post("/v1/workflows", org.token, json={"text": TIMED}).status_code == 201
+    run_id = start(runner, org, "timed")
+    parked_in(runner, org, run_id, "nap")
+    run = wait_for(runner, org.token, run_id, timeout=30)
+    assert run["status"] == "timed_out", run
+    assert steps(run)["nap"]["status"] == "timed_out"

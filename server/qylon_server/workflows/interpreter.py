@@ -231,11 +231,12 @@ def _is_cancel(message: Any) -> bool:
 
 
 class Parked(Exception):
-    """A step's wait is long: the run parks until ``end`` (``_park``)."""
+    """A step's wait, ending at ``end``, is long: the run parks until ``wake`` (``end``, or
+    the run's deadline when that comes first) (``_park``)."""
 
-    def __init__(self, end: float, topic: str):
-        super().__init__(f"parked until {end}")
-        self.end, self.topic = end, topic
+    def __init__(self, end: float, wake: float, topic: str):
+        super().__init__(f"parked until {wake}")
+        self.end, self.wake, self.topic = end, wake, topic
 
 
 def _pause(
@@ -267,7 +268,7 @@ def _pause(
         parks = park and run.get("parkable") and left > engine.settings().workflow_park_after
         message = DBOS.recv(topic, timeout_seconds=0.0 if parks else left)
         if parks and message is None:  # nothing came yet: wait parked
-            raise Parked(end, topic)
+            raise Parked(end, until, topic)
         if message is None and until < end:
             raise Stop("timed_out", name, "the run's timeout passed")
         if not _is_cancel(message):
@@ -397,9 +398,10 @@ def _wait(
     return output
 
 
-def _park(run: dict, name: str, target: str, payload: dict, end: float, topic: str) -> str:
+def _park(run: dict, name: str, target: str, payload: dict, wake: float, topic: str) -> str:
     """Hand the run over to ``target``, its continuation: a DBOS workflow of the same
-    interpreter, delayed until the wait's ``end``, that goes on from the parked step with
+    interpreter, delayed until ``wake`` (the wait's end, or the run's deadline when that
+    comes first), that goes on from the parked step with
     what the run did so far (``payload["carry"]``). In one transaction, on the run's
     locked row: the continuation is enqueued, the messages the run has not read move to it
     (a signal sent early waits there for its step) and the row records it
@@ -422,12 +424,12 @@ def _park(run: dict, name: str, target: str, payload: dict, end: float, topic: s
                 "workflow_name": engine.WORKFLOW,
                 "workflow_id": target,
                 "app_version": engine.APP_VERSION,
-                "delay_seconds": 0.0 if early else max(end - time.time(), 0.0),
+                "delay_seconds": 0.0 if early else max(wake - time.time(), 0.0),
             },
             payload,
         )
         engine.move_messages(session, client, source, target)
-        when = datetime.fromtimestamp(end, UTC).isoformat()
+        when = datetime.fromtimestamp(payload["carry"]["end"], UTC).isoformat()
         _record(session, run["run_id"], engine_id=target, step=(name, {"parked": when}))
     return target
 
@@ -504,7 +506,7 @@ def run(run: dict) -> dict:
                 step.name,
                 target,
                 {**run, "carry": state},
-                parked.end,
+                parked.wake,
                 parked.topic,
             )
             return {"status": "parked", "engine_id": target, "error": None, "step": step.name}
