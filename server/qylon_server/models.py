@@ -360,6 +360,7 @@ class FlowRun(OrgScoped, Base):
     deadline_at: Mapped[datetime | None]
     subject: Mapped[str | None] = mapped_column(String(500))
     engine_id: Mapped[str | None] = mapped_column(String(80))  # a parked run's continuation
+    started_at: Mapped[datetime | None]  # its first start (a run's timeout counts from it)
 
 
 class Experiment(OrgScoped, Base):

@@ -347,10 +347,12 @@ def test_a_cancelled_run_resumed_waits_again(runner, org):
     upload(runner, org, PAUSE)
     run_id = start(runner, org, "pause")
     until(runner, org, run_id, step_waiting("approve"))
-    assert runner.post(f"/v1/workflow-runs/{run_id}/cancel", org.token, json={}).status_code == 202
+    cancelled = runner.post(f"/v1/workflow-runs/{run_id}/cancel", org.token, json={})
+    assert cancelled.status_code == 202, cancelled.text
     assert ended(runner, org, run_id)["status"] == "cancelled"
 
-    assert runner.post(f"/v1/workflow-runs/{run_id}/resume", org.token, json={}).status_code == 202
+    resumed = runner.post(f"/v1/workflow-runs/{run_id}/resume", org.token, json={})
+    assert resumed.status_code == 202, resumed.text
     assert until(runner, org, run_id, step_waiting("approve"))["status"] == "running"
     sent = runner.post(f"/v1/workflow-runs/{run_id}/signal/approve", org.token, json={})
     assert sent.status_code == 202

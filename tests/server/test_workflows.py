@@ -125,6 +125,14 @@ def test_offboard_consultant_end_to_end(runner, team_servers):
         "notify_manager",
     ]
     assert all(s["status"] == "completed" and s["attempts"] == 1 for s in run["steps"])
+    # the run's start and end commit with its first and last steps: no calls of their own
+    from dbos import DBOS
+
+    durable = [s["function_name"] for s in DBOS.list_workflow_steps(run["id"])]
+    assert durable == ["deactivate", "revoke_keys", "reassign_items", "notify_manager"]
+    assert run["finished_at"] is not None and run["error"] is None
+    assert run["created_at"] <= run["updated_at"]
+    steps = {s["name"]: s for s in run["steps"]}
     assert steps["revoke_keys"]["output"]["count"] == 1
     assert steps["reassign_items"]["output"] == {"count": 1, "to": "boss@acme.example"}
 
@@ -212,7 +220,8 @@ def test_a_failing_third_step_compensates_in_reverse(runner, team_servers):
     ]
     assert api.get(f"/v1/users/{user['id']}", owner).json()["status"] == "active"
     # the interpreter's durable calls, in order: changing this order needs a new
-    # engine.APP_VERSION (runs in progress replay by position)
+    # engine.APP_VERSION (runs in progress replay by position), or a new "order" in the
+    # runs' payload (runs enqueued before keep theirs). Order 2: no start call.
     from dbos import DBOS
     from qylon_server.workflows import engine
 
@@ -220,7 +229,6 @@ def test_a_failing_third_step_compensates_in_reverse(runner, team_servers):
     assert DBOS.get_workflow_status(run["id"]).app_version == engine.APP_VERSION
     durable = [s["function_name"] for s in DBOS.list_workflow_steps(run["id"])]
     assert durable == [
-        "start",
         "deactivate",
         "tell",
         "boom",

@@ -32,6 +32,7 @@ _DATES = (
     "cancel_requested_at",
     "resumed_at",
     "deadline_at",
+    "started_at",
 )
 
 
@@ -126,9 +127,10 @@ def apply(row, event: domain.Event, *, make: Callable[..., Any] = FlowRun):
 def record_run(session: Session, principal, run_id: str, changes: dict[str, Any], row=None):
     """Append the event recording ``changes`` to run ``run_id`` and apply it to its row.
 
-    The run's row is the stream's lock: on PostgreSQL it is taken ``FOR UPDATE`` (once
-    per transaction) before the stream's head is read, so two appends to one run (a step
-    and a cancel) queue on that row instead of on the whole events table. The row is
+    The run's row is the stream's lock (``lock_run``, once per transaction), taken before
+    the stream's head is read, so two appends to one run (a step and a cancel) queue on
+    that row instead of one failing with a version clash (PostgreSQL: instead of on the
+    whole events table). The row is
     changed and flushed before the event is saved, so the table lock covers less."""
     row = lock_run(session, run_id, row)
     stream = run_stream(run_id)
@@ -151,10 +153,11 @@ _LOCKED_RUNS = "projections.locked_runs"  # (transaction, run ids locked in it)
 
 
 def lock_run(session: Session, run_id: str, row=None):
-    """Run ``run_id``'s row, locked for the rest of the transaction on PostgreSQL (what a
-    step, a signal and a cancel of one run queue on)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return row if row is not None else session.get(FlowRun, run_id)
+    """Run ``run_id``'s row as it is now, locked for the rest of the transaction (what a
+    step, a signal and a cancel of one run queue on): ``FOR UPDATE`` on PostgreSQL; on
+    SQLite, which has no row locks, its write lock, taken by a no-op update of the row
+    (SQLite's driver begins a transaction only at the first write, so a stream's head or
+    a row read before it could be stale by the time the transaction writes)."""
     transaction = session.get_transaction()
     held = session.info.get(_LOCKED_RUNS)
     if held is None or held[0] is not transaction:
@@ -162,12 +165,14 @@ def lock_run(session: Session, run_id: str, row=None):
     if run_id in held[1] and row is not None:
         return row
     session.flush()  # a pending change to the row must not be overwritten by the reload
-    locked = session.scalars(
-        select(FlowRun)
-        .where(FlowRun.id == run_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    query = select(FlowRun).where(FlowRun.id == run_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    else:
+        session.execute(
+            update(FlowRun).where(FlowRun.id == run_id).values(updated_at=FlowRun.updated_at)
+        )
+    locked = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if locked is None:
         raise LookupError(f"run {run_id} has no flow_runs row")
     held[1].add(run_id)

@@ -70,8 +70,15 @@ def _record(session, run_id: str, **changes) -> FlowRun:
     if row is None:
         raise actions.ActionError("not_found", f"run {run_id} has no flow_runs row")
     starter = {"user_id": row.user_id, "key_id": row.key_id}
-    if row.status == "enqueued" and "status" not in changes:  # resumed: running again
-        projections.record_run(session, starter, run_id, {"status": "running"}, row=row)
+    if row.status == "enqueued" and changes.get("status") in (None, "running"):
+        # its first durable call (or a resume): running, since now on its first start
+        first = {"status": "running"}
+        if row.started_at is None:
+            first["started_at"] = now()
+        projections.record_run(session, starter, run_id, first, row=row)
+        changes = {k: v for k, v in changes.items() if k != "status"}
+        if not changes:
+            return row
     return projections.record_run(session, starter, run_id, changes, row=row)
 
 
@@ -86,6 +93,10 @@ def _run_deadline(session, row: FlowRun, limits: dict) -> float | None:
     if not limits.get("run_timeout"):
         return None
     since = limits["started"]
+    if since is None:  # no start call of its own: its first step's transaction starts it
+        if row.started_at is None:
+            _record(session, row.id, status="running")
+        since = _epoch(row.started_at)
     if row.resumed_at is not None:
         since = max(since, _epoch(row.resumed_at))
     deadline = since + limits["run_timeout"]
@@ -164,6 +175,10 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dic
                     },
                 ),
             )
+            if limits.get("finish"):  # the run's last step: its end commits with it
+                _record(
+                    ctx.session, run["run_id"], status="completed", error=None, finished_at=now()
+                )
             return output
     except Exception as exc:  # noqa: BLE001 - recorded, then raised as an ActionError
         error = exc if isinstance(exc, actions.ActionError) else _as_error(exc)
@@ -459,8 +474,9 @@ def run(run: dict) -> dict:
         )
         return {"status": "failed", "error": error, "step": None}
     carry = run.get("carry")  # a parked run's continuation: where and how it parked
+    folds = run.get("order", 1) >= 2  # start and finish ride on the first and last steps
     if carry is None:
-        started = DBOS.run_step({"name": "start"}, _started, run)
+        started = None if folds else DBOS.run_step({"name": "start"}, _started, run)
         results: dict[str, dict] = {}
         first, done_names = 0, []
     else:
@@ -471,6 +487,8 @@ def run(run: dict) -> dict:
     done: list[Step] = [s for s in definition.steps if s.name in done_names]
     failure: dict | None = None
     stopped: str | None = None  # cancelled or timed_out
+    last = len(definition.steps) - 1
+    finished = False  # the last step's transaction recorded the run's end
     for index, step in enumerate(definition.steps):
         if index < first:
             continue
@@ -479,6 +497,7 @@ def run(run: dict) -> dict:
             "started": started,
             "run_timeout": run_timeout,
             "timeout": float(seconds(step.timeout)) if step.timeout else None,
+            "finish": folds and index == last,
         }
         attempted = False
         try:
@@ -494,6 +513,7 @@ def run(run: dict) -> dict:
                 args = templates.render(step.with_ or {}, scope)
                 attempted = True  # from here on, each attempt records itself
                 output = _run_action(run, step.name, step.action, args, step.retry, limits)
+                finished = limits["finish"]
         except Parked as parked:
             n = (carry or {}).get("n", 0) + 1
             target = engine.continuation_id(run["run_id"], n)
@@ -547,7 +567,8 @@ def run(run: dict) -> dict:
     error = (
         None if failure is None else f"{failure['step']}: {failure['code']}: {failure['message']}"
     )
-    DBOS.run_step({"name": "finish"}, _mark, run, status=status, error=error, finished_at=now())
+    if not finished:
+        DBOS.run_step({"name": "finish"}, _mark, run, status=status, error=error, finished_at=now())
     return {
         "status": status,
         "error": error,

@@ -200,6 +200,7 @@ def start(
         "definition": row.text,
         "input": inputs,
         "parkable": True,  # long waits park (runs enqueued before could not: they block)
+        "order": 2,  # no start and finish calls of their own (interpreter.run)
     }
     client.enqueue_in_transaction(
         session,
