@@ -28,8 +28,12 @@ ends) runs this same function from that step, its payload carrying what the run 
 far (``carry``). Only runs enqueued with ``parkable`` park, so a run started before
 parking existed replays the calls it made.
 
-The order of durable calls is fixed (start, then each step's, then compensations, then
-finish); changing it needs a new ``engine.APP_VERSION``.
+The order of durable calls is fixed; changing it needs a new ``engine.APP_VERSION``, or
+a new ``order`` in the payload of the runs enqueued from then on (a run replays in the
+order it was enqueued with). Order 1: start, then each step's, then compensations, then
+finish. Order 2 (``service.start`` since parking): no start call (the first step's
+transaction records the start, ``started_at``), and no finish call when the last step is
+an action that completes (its transaction records the end).
 """
 
 from __future__ import annotations
