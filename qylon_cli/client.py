@@ -1,8 +1,10 @@
 """The team server's API client (httpx2): base URL, bearer key, typed errors, retries.
 
 Network errors and 5xx answers are retried with exponential backoff (and jitter);
-429 waits for ``Retry-After``. Non-idempotent requests (POST) are retried only when
-the request never reached the server. A server that has not answered yet and cannot be
+429 waits for ``Retry-After``, and so does a 409 that says the request lost a race and
+changed nothing (``try_again``, ``version_conflict``), whatever its method. Other
+non-idempotent requests (POST) are retried only when the request never reached the
+server. A server that has not answered yet and cannot be
 connected to (refused, no such host, no answer within ``CONNECT_TIMEOUT``) fails fast
 after one quick retry: a command against a server that is down ends in seconds, while
 one that already talked to it rides out a restart with the full retries. Failures become ``qylon_cli.errors`` classes:
@@ -134,7 +136,7 @@ class ApiClient:
                 self._wait(attempt)
                 attempt += 1
                 continue
-            if response.status_code == 429 and attempt < self.retries:
+            if (response.status_code == 429 or _lost_race(response)) and attempt < self.retries:
                 self.sleep(min(self.max_wait, _retry_after(response)))
                 attempt += 1
                 continue
@@ -241,6 +243,18 @@ def describe(exc) -> str:
     if text:
         return text[0].lower() + text[1:].rstrip(".")
     return "could not connect" if isinstance(exc, httpx2.ConnectError) else "network error"
+
+
+LOST_RACE = {"try_again", "version_conflict"}  # the server's 409s that changed nothing
+
+
+def _lost_race(response) -> bool:
+    if response.status_code != 409:
+        return False
+    try:
+        return response.json()["error"]["code"] in LOST_RACE
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _retry_after(response) -> float:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from qylon_cli.client import ApiClient
-from qylon_cli.errors import NotAllowed, NotAuthenticated, NotFound, Unavailable
+from qylon_cli.errors import NotAllowed, NotAuthenticated, NotFound, QylonError, Unavailable
 
 from ..conftest import FILE_KEYRING, credentials
 from ..server.harness import free_port
@@ -255,7 +255,9 @@ def test_a_server_that_is_down_fails_fast_one_that_answered_is_retried(qylon):
 class FlakyHandler:
     """A loopback HTTP server that answers 503 (or 429) a few times, then 200."""
 
-    def __init__(self, failures: int, status: int, retry_after: str | None = None):
+    def __init__(
+        self, failures: int, status: int, retry_after: str | None = None, code="unavailable"
+    ):
         import http.server
         import threading
 
@@ -269,7 +271,7 @@ class FlakyHandler:
                     self.send_response(status)
                     if retry_after:
                         self.send_header("Retry-After", retry_after)
-                    body = b'{"error": {"code": "unavailable", "message": "busy"}}'
+                    body = b'{"error": {"code": "%s", "message": "busy"}}' % code.encode()
                 else:
                     self.send_response(200)
                     body = b'{"ok": true}'
@@ -277,6 +279,8 @@ class FlakyHandler:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_POST = do_GET
 
             def log_message(self, *args):
                 pass
@@ -316,3 +320,24 @@ def test_5xx_is_retried_with_backoff_and_429_waits_for_retry_after():
         assert waits == [7.0]
     finally:
         limited.close()
+
+
+def test_a_409_that_changed_nothing_is_retried_even_for_a_post():
+    """The server's ``try_again`` and ``version_conflict`` say the request lost a race and
+    nothing was stored: the client waits Retry-After and sends it again. Any other 409
+    is the caller's to see."""
+    raced = FlakyHandler(2, 409, retry_after="1", code="try_again")
+    waits: list[float] = []
+    try:
+        with ApiClient(raced.url, "t", sleep=waits.append) as api:
+            assert api.post("/x", json={}) == {"ok": True}
+        assert raced.calls == 3 and waits == [1.0, 1.0]
+    finally:
+        raced.close()
+    taken = FlakyHandler(1, 409, code="conflict")
+    try:
+        with ApiClient(taken.url, "t", sleep=waits.append) as api, pytest.raises(QylonError):
+            api.post("/x", json={})
+        assert taken.calls == 1
+    finally:
+        taken.close()
