@@ -96,6 +96,7 @@ def server(db_env: dict, prefix: str):
         **os.environ,
         "QYLON_HOME": str(home),
         "QYLON_RATE_LIMIT": "1000000/minute",
+        "QYLON_USER_RATE_LIMIT": "1000000/minute",
         "QYLON_AUTH_FAILURE_LIMIT": "1000000/minute",
         "NO_COLOR": "1",
         **db_env,

@@ -45,7 +45,9 @@ class WorkflowDefinitionPage(BaseModel):
 
 class RunStart(BaseModel):
     input: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(None, ge=1, description="A version; the newest when left out.")
+    version: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="A version; the newest when left out."
+    )
 
 
 class RunStep(BaseModel):
@@ -182,7 +184,9 @@ def list_workflows(
 def read_workflow(
     name: Annotated[str, Path(max_length=64)],
     ctx: Allowed("workflows:read"),
-    version: Annotated[int | None, Query(ge=1, description="The newest when left out.")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="The newest when left out.")
+    ] = None,
 ) -> WorkflowDefinitionText:
     """One definition with its YAML text: the newest version, or `version`."""
     row = service.find(ctx.session, name, version)
