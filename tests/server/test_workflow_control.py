@@ -12,7 +12,7 @@ import pytest
 
 from ..conftest import TEST_PLUGINS, credentials, run_qylon
 from .harness import Api, new_org, running
-from .workflow_support import wait_for
+from .workflow_support import start, steps, wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
 
@@ -39,12 +39,6 @@ def upload(api, org, text: str) -> None:
     assert r.status_code == 201, r.text
 
 
-def start(api, org, name: str, inputs: dict | None = None) -> str:
-    r = api.post(f"/v1/workflows/{name}/runs", org.token, json={"input": inputs or {}})
-    assert r.status_code == 202, r.text
-    return r.json()["id"]
-
-
 def until(api, org, run_id: str, test, timeout: float = 30) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -57,10 +51,6 @@ def until(api, org, run_id: str, test, timeout: float = 30) -> dict:
 
 def ended(api, org, run_id: str, timeout: float = 30) -> dict:
     return wait_for(api, org.token, run_id, timeout)
-
-
-def steps(run: dict) -> dict:
-    return {s["name"]: s for s in run["steps"]}
 
 
 def step_waiting(name: str):

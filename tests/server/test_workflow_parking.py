@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from .harness import Api, new_org, running
-from .workflow_support import wait_for
+from .workflow_support import start, steps, wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
 
@@ -96,16 +96,6 @@ def org(runner):
     for text in (SLEEPERS, QUICK, SIGNALLED, UNDONE, SHORT):
         assert runner.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
     return org
-
-
-def start(api, org, name: str, inputs: dict | None = None) -> str:
-    r = api.post(f"/v1/workflows/{name}/runs", org.token, json={"input": inputs or {}})
-    assert r.status_code == 202, r.text
-    return r.json()["id"]
-
-
-def steps(run: dict) -> dict:
-    return {s["name"]: s for s in run["steps"]}
 
 
 def parked_in(api, org, run_id: str, step: str, timeout: float = 30) -> dict:

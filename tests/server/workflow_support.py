@@ -31,6 +31,16 @@ def wait_for(api, token, run_id, timeout=60):
         time.sleep(0.2)
 
 
+def start(api, org, name: str, inputs: dict | None = None) -> str:
+    r = api.post(f"/v1/workflows/{name}/runs", org.token, json={"input": inputs or {}})
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+def steps(run: dict) -> dict:
+    return {s["name"]: s for s in run["steps"]}
+
+
 def _serve(url: str, port: int, **extra: str):
     env = {**os.environ, "QYLON_DATABASE_URL": url, "QYLON_SECRET_KEY": PEPPER, **extra}
     env.pop("QYLON_WORKFLOW_EXECUTOR", None)  # `start` with one worker: executor "server"

@@ -107,7 +107,19 @@ def definition_out(row: FlowDefinition) -> WorkflowDefinition:
     return WorkflowDefinition.model_validate(row, from_attributes=True)
 
 
-WAITING = ("sleeping", "waiting")
+def _step_out(name: str, s: dict) -> RunStep:
+    waits = s.get("status") in service.WAITING  # what it waits for, until when, parked
+    return RunStep(
+        name=name,
+        action=s.get("action"),
+        status=s.get("status", "unknown"),
+        attempts=s.get("attempts", 0),
+        error=s.get("error"),
+        output=s.get("output"),
+        signal=s.get("signal") if waits else None,
+        until=(s.get("until") or s.get("parked")) if waits else None,
+        parked=waits and bool(s.get("parked")),
+    )
 
 
 def run_out(row: FlowRun, *, steps: bool = False) -> WorkflowRun:
@@ -128,20 +140,7 @@ def run_out(row: FlowRun, *, steps: bool = False) -> WorkflowRun:
     )
     if steps:
         ordered = sorted((row.steps or {}).items(), key=lambda kv: kv[1].get("seq", 0))
-        out.steps = [
-            RunStep(
-                name=name,
-                action=s.get("action"),
-                status=s.get("status", "unknown"),
-                attempts=s.get("attempts", 0),
-                error=s.get("error"),
-                output=s.get("output"),
-                signal=s.get("signal") if s.get("status") in WAITING else None,
-                until=(s.get("until") or s.get("parked")) if s.get("status") in WAITING else None,
-                parked=bool(s.get("parked")) and s.get("status") in WAITING,
-            )
-            for name, s in ordered
-        ]
+        out.steps = [_step_out(name, s) for name, s in ordered]
     return out
 
 

@@ -23,6 +23,7 @@ from ..models import FlowDefinition, FlowRun, now
 from ..services import audit, versions
 from . import actions, engine, templates
 
+WAITING = ("sleeping", "waiting")  # a step's statuses while it waits (it may be parked)
 STATUSES = ("enqueued", "running", "completed", "compensated", "cancelled", "timed_out", "failed")
 STOPPED = ("failed", "cancelled", "timed_out")
 GAVE_UP = ("ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
@@ -305,9 +306,7 @@ def _send(session: Session, client, run: FlowRun, topic: str, message: dict) -> 
     if run.engine_id is None:
         return
     parked = [
-        s
-        for s in (run.steps or {}).values()
-        if s.get("parked") and s.get("status") in ("sleeping", "waiting")
+        s for s in (run.steps or {}).values() if s.get("parked") and s.get("status") in WAITING
     ]
     if message.get("cancel") or any(s.get("signal") == topic for s in parked):
         after_commit(session, lambda: engine.wake(client, target))
