@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from . import keys
 from .db import after_commit, set_org
 from .errors import ApiError
-from .models import ApiKey, User
+from .events import domain, store
+from .models import ApiKey, User, now
 from .permissions import granted
 
 
@@ -88,7 +89,33 @@ def authenticate(state, session: Session, token: str, ip: str) -> Principal:
             update(User).where(User.id == user.id, User.status == "invited").values(status="active")
         )
     keys.touch(session, key)
-    return _principal(key, user, ip)
+    principal = _principal(key, user, ip)
+    _signed_in(session, principal)
+    return principal
+
+
+def _signed_in(session: Session, principal: Principal) -> None:
+    """Append ``user.signed_in`` at a person's first authenticated request of a UTC day
+    (engagement counts it). The conditional update lets one request of that day through
+    however many run at once; a request that fails rolls both back, and the next one
+    records the day."""
+    user, today = principal.user, now().date()
+    if user.signed_in_on is not None and user.signed_in_on >= today:
+        return
+    first = session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.signed_in_on.is_(None), User.signed_in_on < today))
+        .values(signed_in_on=today, updated_at=User.updated_at)  # not a change of theirs
+        .execution_options(synchronize_session=False)
+    )
+    if first.rowcount == 1:
+        store.append(
+            session,
+            principal,
+            f"user:{user.id}",
+            domain.UserSignedIn,
+            {"key_id": principal.key.id, "day": today.isoformat()},
+        )
 
 
 def _principal(key: ApiKey, user: User, ip: str | None) -> Principal:

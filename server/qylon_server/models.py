@@ -8,11 +8,12 @@ workflow engine can share this database later.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -151,6 +152,9 @@ class User(OrgScoped, Base):
     scim: Mapped[dict | None] = mapped_column(JSON)
     # IANA time zone (Europe/London): when onboarding emails are due (issue 20)
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    # the UTC day of their latest authenticated request: a ``user.signed_in`` event is
+    # appended when it changes, so sign-ins count once per person per day (engagement)
+    signed_in_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Invitation(OrgScoped, Base):

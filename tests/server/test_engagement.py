@@ -6,15 +6,18 @@ runs within the weekly caps, their events, and the nudges rebuilt by replay."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from qylon_server.db import Database
 from qylon_server.events import projections
-from qylon_server.models import EngagementNudge
+from qylon_server.models import EngagementNudge, User
+from qylon_server.services import engagement_activity
 from qylon_server.tenancy import org_session
 from sqlalchemy import select
 
+from .test_compliance import _setup as compliance_setup
 from .test_permissions import meeting_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,3 +172,83 @@ def nudges_of(backend, org_id):
             )
     finally:
         db.dispose()
+
+
+def test_a_sign_in_counts_once_per_person_per_day(api, org, backend):
+    """Two keys and many requests, some at once: one ``user.signed_in`` a day, and the
+    person's record is not marked as changed by it."""
+    key = api.make_user(org.token, "member")
+    me = api.get("/v1/me", key).json()["user"]
+    second = api.post("/v1/api-keys", key, json={"name": "laptop", "scopes": ["read"]}).json()
+    for token in (key, second["token"], key):
+        assert api.get("/v1/me", token).status_code == 200
+
+    def signed_in() -> list[dict]:
+        found = api.get(
+            "/v1/events", org.token, params={"stream": f"user:{me['id']}", "type": "user.signed_in"}
+        )
+        assert found.status_code == 200, found.text
+        return found.json()["items"]
+
+    [first] = signed_in()
+    assert first["data"]["day"] == datetime.now(UTC).date().isoformat()
+    assert first["actor"]["user_id"] == me["id"]
+    before = updated_at(backend, org.id, me["id"])
+
+    # the day turns (their record says they last came yesterday): eight requests at once
+    db = Database(backend.admin_url)
+    try:
+        with db.session(org.id) as s:
+            s.execute(
+                User.__table__.update()
+                .where(User.id == me["id"])
+                .values(
+                    signed_in_on=datetime.now(UTC).date() - timedelta(days=1),
+                    updated_at=User.updated_at,
+                )
+            )
+    finally:
+        db.dispose()
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(
+            pool.map(lambda t: api.get("/v1/me", t).status_code, [key, second["token"]] * 4)
+        )
+    assert codes == [200] * 8
+    assert len(signed_in()) == 2
+    assert updated_at(backend, org.id, me["id"]) == before
+
+    db = Database(backend.url)
+    try:
+        with org_session(db, org.id) as s:
+            person = engagement_activity.people(s, datetime.now(UTC))[me["id"]]
+    finally:
+        db.dispose()
+    assert engagement_activity.counts(person) == {"sign_in": 2}
+
+
+def updated_at(backend, org_id: str, user_id: str) -> datetime:
+    db = Database(backend.admin_url)
+    try:
+        with db.session(org_id) as s:
+            return s.scalar(select(User.updated_at).where(User.id == user_id))
+    finally:
+        db.dispose()
+
+
+def test_a_completed_compliance_item_is_activity(api, org, backend):
+    """Completing a compliance item counts for the person whose item it is."""
+    ana, bo, ana_key, _ = compliance_setup(api, org, backend)
+    items = api.get("/v1/compliance/items", ana_key).json()["items"]
+    policy = next(i for i in items if i["item"] == "data-protection-policy")
+    done = api.post(
+        f"/v1/compliance/items/{policy['id']}/complete", ana_key, json={"acknowledge": True}
+    )
+    assert done.status_code == 200, done.text
+    db = Database(backend.url)
+    try:
+        with org_session(db, org.id) as s:
+            found = engagement_activity.people(s, datetime.now(UTC))
+    finally:
+        db.dispose()
+    assert engagement_activity.counts(found[ana["id"]]) == {"sign_in": 1, "compliance_done": 1}
+    assert "compliance_done" not in engagement_activity.counts(found[bo["id"]])

@@ -64,6 +64,10 @@ class UserCreated(Event):
     TYPE = "user.created"  # data: email, role, status, via
 
 
+class UserSignedIn(Event):
+    TYPE = "user.signed_in"  # data: key_id, day (UTC); once per person per day
+
+
 class UserDeactivated(Event):
     TYPE = "user.deactivated"  # data: email
 

@@ -3,16 +3,18 @@ score made from it (docs/onboarding-risk.md).
 
 Activities, each with its time:
 
-- ``sign_in``: authenticated API use: each API key's ``last_used_at`` (only a key's latest
-  use is kept, so a key counts once);
+- ``sign_in``: a day they used the API (``user.signed_in`` events: their first
+  authenticated request of each UTC day, whichever key it used);
 - ``meeting``: a meeting synced by them (``meeting.stored`` events, by their actor);
 - ``item_closed``: an action item they marked done (``action_item.update`` audit events
   with status ``done``);
-- compliance items completed: not recorded yet (compliance is being built beside this).
+- ``compliance_done``: a compliance item of theirs completed (``compliance.item_completed``
+  events, on their ``compliance:<user id>`` stream, whoever completed it).
 
 Score: the recency-weighted count ``sum(weight(kind) * 0.5 ** (age_days / 7))`` over
 the activities up to the evaluation time: an activity counts fully today, half a week
-later, a quarter after two weeks. Weights: sign-in 1, meeting 3, closed item 2.
+later, a quarter after two weeks. Weights: sign-in 1, meeting 3, closed item 2,
+compliance item 2.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..events import store
-from ..models import ApiKey, AuditEvent, User
+from ..models import AuditEvent, User
 
-WEIGHTS = {"sign_in": 1.0, "meeting": 3.0, "item_closed": 2.0}
+WEIGHTS = {"sign_in": 1.0, "meeting": 3.0, "item_closed": 2.0, "compliance_done": 2.0}
+# event type -> activity kind, for events whose stream is "<kind>:<user id>"
+BY_STREAM = {"user.signed_in": "sign_in", "compliance.item_completed": "compliance_done"}
 HALF_LIFE_DAYS = 7.0
 
 
@@ -76,13 +80,12 @@ def people(session: Session, at: datetime) -> dict[str, Person]:
         if user_id in found and when is not None and when <= at:
             found[user_id].activities.append((kind, when))
 
-    for user_id, used in session.execute(
-        select(ApiKey.user_id, ApiKey.last_used_at).where(ApiKey.last_used_at.is_not(None))
-    ):
-        add(user_id, "sign_in", used)
-    for recorded in store.walk(session, types=("meeting.stored",)):
+    for recorded in store.walk(session, types=("meeting.stored", *BY_STREAM)):
         event = recorded.event
-        add((event.actor or {}).get("user_id"), "meeting", event.timestamp)
+        if event.TYPE == "meeting.stored":
+            add((event.actor or {}).get("user_id"), "meeting", event.timestamp)
+        else:
+            add(event.stream.partition(":")[2], BY_STREAM[event.TYPE], event.timestamp)
     for actor, when, detail in session.execute(
         select(AuditEvent.actor_user_id, AuditEvent.at, AuditEvent.detail).where(
             AuditEvent.action == "action_item.update"
