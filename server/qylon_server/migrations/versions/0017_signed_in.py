@@ -24,5 +24,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("signed_in_on")
+    # not a batch: SQLite's copy-and-move would drop the expression index on user_name
+    op.execute("ALTER TABLE users DROP COLUMN signed_in_on")  # SQLite 3.35 and later too
