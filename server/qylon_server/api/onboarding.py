@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from qylon_cli.sequence_defs import Upload
 
+from .. import deps
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
 from ..models import EmailSequence
@@ -189,25 +190,39 @@ def start_onboarding(
     return _out(ctx.session, row)
 
 
+def _batch_caller(request: Request) -> tuple[deps.Principal, str | None]:
+    """The caller of a batch and their key's hash, authenticated (and checked for
+    ``onboarding:admin``) in a transaction that ends before the batch starts: each item
+    then commits in a transaction of its own (``onboardings.start_many``)."""
+    state = request.app.state
+    token = deps.bearer_token(request)
+    hashed = deps.key_hash(state, token)
+    with state.db.session(None, key_hash=hashed) as session:
+        principal = deps.authenticate(state, session, token, deps.client_ip(request))
+        deps.require("onboarding:admin")(deps.Ctx(session, principal))
+    return principal, hashed
+
+
 @router.post("/v1/onboarding/batch", response_model=BatchOut)
 def start_onboarding_batch(
-    body: OnboardingBatch, ctx: Allowed("onboarding:admin"), request: Request
+    body: OnboardingBatch,
+    caller: Annotated[tuple[deps.Principal, str | None], Depends(_batch_caller)],
+    request: Request,
 ) -> BatchOut:
     """Start up to 500 `{user, sequence}` in one request: each is idempotent per person
-    and sequence (`started`, or `already_running` for one started before), and one that
-    fails (`error`, with its code and message) changes nothing and stops no other."""
+    and sequence (`started`, or `already_running` for one started before), and commits
+    on its own; one that fails (`error`, with its code and message) changes nothing and
+    stops no other."""
+    principal, hashed = caller
     done = onboarding.start_many(
-        ctx.session,
-        ctx.principal,
+        request.app.state.db,
+        principal,
         request.app.state.workflows,
         [item.model_dump() for item in body.items],
+        describe=_out,
+        key_hash=hashed,
     )
-    results = [
-        BatchResult(
-            **{**r, "onboarding": _out(ctx.session, r["onboarding"]) if r["onboarding"] else None}
-        )
-        for r in done
-    ]
+    results = [BatchResult(**r) for r in done]
     count = {s: sum(1 for r in done if r["status"] == s) for s in ("started", "already_running")}
     return BatchOut(results=results, **count, errors=len(done) - sum(count.values()))
 

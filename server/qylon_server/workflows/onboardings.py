@@ -11,11 +11,14 @@ for (the onboarding keeps the name asked for, ``run_sequence`` says what runs), 
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import ApiError, not_found
-from ..events import domain
+from ..events import domain, store
 from ..events import onboarding as events
 from ..models import Experiment, FlowRun, Onboarding, User
 from ..services import audit, experiments
@@ -99,22 +102,43 @@ def start(
 MAX_BATCH = 500
 
 
-def start_many(session: Session, principal, client, items: list[dict]) -> list[dict]:
-    """Start each ``{"user", "sequence"}`` (the user's email) in a savepoint of its own:
-    ``{"user", "sequence", "status": started | already_running | error, "onboarding",
-    "error"}`` in order. A failed item changes nothing and stops no other."""
+def start_many(
+    db, principal, client, items: list[dict], *, describe=lambda session, row: row, key_hash=None
+) -> list[dict]:
+    """Start each ``{"user", "sequence"}`` (the user's email), each in a transaction of its
+    own, committed before the next begins: the event store's table lock (PostgreSQL) is
+    held for one start at a time, never for the whole batch, and an item that fails
+    changes nothing and stops no other. The items' events share one correlation id (the
+    batch's). ``{"user", "sequence", "status": started | already_running | error,
+    "onboarding": describe(session, row), "error"}`` in order."""
+    correlation = f"req-{uuid.uuid4()}"
     results = []
     for item in items:
         out = {"user": item["user"], "sequence": item["sequence"], "onboarding": None}
-        try:
-            with session.begin_nested():
-                row, created = start(
-                    session, principal, client, email=item["user"], sequence=item["sequence"]
-                )
-        except ApiError as exc:
-            out.update(status="error", error={"code": exc.code, "message": exc.message})
-        else:
-            out.update(status="started" if created else "already_running", onboarding=row)
+        for attempt in (1, 2):  # a second try reads what a concurrent start made
+            try:
+                with db.session(principal.org_id, key_hash=key_hash) as session:
+                    session.info[store.CORRELATION] = correlation
+                    row, created = start(
+                        session, principal, client, email=item["user"], sequence=item["sequence"]
+                    )
+                    out.update(
+                        status="started" if created else "already_running",
+                        onboarding=describe(session, row),
+                    )
+                break
+            except ApiError as exc:
+                out.update(status="error", error={"code": exc.code, "message": exc.message})
+                break
+            except (IntegrityError, store.VersionClash):
+                if attempt == 2:
+                    out.update(
+                        status="error",
+                        error={
+                            "code": "version_conflict",
+                            "message": "Started elsewhere at the same time; send it again.",
+                        },
+                    )
         results.append(out)
     return results
 
