@@ -321,6 +321,34 @@ def test_import_onboard_starts_people_a_batch_per_request(api, org, server, tmp_
     assert "cli-made: " in status.stdout
 
 
+@SQLITE_ONLY
+def test_the_cli_sends_a_template_variants_file(org, server, tmp_path):
+    env = credentials(server.url, org.token)
+    file = tmp_path / "welcome-b.md.j2"
+    file.write_text(OTHER)
+    made = run_qylon_here(
+        "experiments", "create", "from-file", "--variants", "a=1,b=1",
+        "--on", "template:welcome", "--template", f"b={file}",
+        "--goal", "compliance.item_completed", "--json", env=env,
+    )  # fmt: skip
+    assert made.code == 0, made.stderr
+    data = made.json["data"]
+    assert data["variants"][1] == {"name": "b", "weight": 1.0, "template": "welcome-b"}
+    assert data["templates"] == ["welcome-b"] and data["goal"] == "compliance.item_completed"
+    shown = run_qylon_here("experiments", "list", env=env)
+    assert "b=1 (welcome-b)" in shown.stdout and "compliance.item_completed" in shown.stdout
+    missing = run_qylon_here(
+        "experiments", "create", "no-file", "--variants", "a=1,b=1",
+        "--on", "template:welcome", "--template", f"b={tmp_path / 'none.md.j2'}", env=env,
+    )  # fmt: skip
+    assert missing.code == 2 and "no file" in missing.stderr
+    mixed = run_qylon_here(
+        "experiments", "create", "mixed", "--variants", "a=1,b=1",
+        "--on", "template:welcome", "--sequence", "b=slow", "--json", env=env,
+    )  # fmt: skip
+    assert mixed.code == 3 and "--sequence goes with" in mixed.json["error"]["message"]
+
+
 class Relay:
     def __init__(self):
         self.messages: list = []
