@@ -130,21 +130,23 @@ def test_two_hundred_starts_split_by_weight_run_their_variant_and_convert_once(a
         want = "onboarding.slow-b" if row["variant"] == "b" else "onboarding.slow"
         assert runs[row["run_id"]] == want
 
-    # the exposure commits with the start: one transaction, one correlation id
-    first = crowd[0]
+    # one more through the single route: its exposure commits with its start (one
+    # transaction: one correlation id), and the onboarding names the experiment
+    first = people(api, t, 1)[0]
+    one = api.post("/v1/onboarding", t, json={"email": first["email"], "sequence": "slow"})
+    assert one.status_code == 202, one.text
     (started,) = events(api, t, f"onboarding:{first['id']}")
     exposures = [
         e for e in events(api, t, f"experiment:{exp['id']}") if e["type"] == "experiment.exposure"
     ]
-    assert len(exposures) == 200
+    assert len(exposures) == 201
     (mine,) = [e for e in exposures if e["data"]["user_id"] == first["id"]]
     assert mine["correlation_id"] == started["correlation_id"]
-    assert started["data"]["variant"] == mine["data"]["variant"]
+    assert started["data"]["variant"] == mine["data"]["variant"] == one.json()["variant"]
     shown = api.get("/v1/onboarding", t, params={"email": first["email"]}).json()["items"]
-    assert (shown[0]["experiment"], shown[0]["variant"]) == (
-        "short-or-long",
-        mine["data"]["variant"],
-    )
+    assert (shown[0]["experiment"], shown[0]["variant"]) == ("short-or-long", one.json()["variant"])
+    split[one.json()["variant"]] += 1
+    got[first["id"]] = one.json()
 
     # the goal: completing an item converts once, however many items are completed
     assert api.post("/v1/compliance/policies", t, json={"text": POLICY}).status_code == 201
@@ -170,7 +172,7 @@ def test_two_hundred_starts_split_by_weight_run_their_variant_and_convert_once(a
     assert one["causation_id"] == one["data"]["goal_event"]  # caused by the goal event
     results = api.get("/v1/experiments/short-or-long/results", t).json()
     by = {v["name"]: v for v in results["variants"]}
-    assert by["a"]["exposures"] + by["b"]["exposures"] == 200
+    assert by["a"]["exposures"] + by["b"]["exposures"] == 201
     for name in ("a", "b"):
         assert by[name]["exposures"] == split[name]
         assert by[name]["conversions"] == sum(
