@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from .schemas import Page
 
@@ -27,6 +27,20 @@ class ExperimentVariant(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="e.g. control, b.")
     weight: float = Field(gt=0, le=1_000_000, description="Its share: weights are normalised.")
+    sequence: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9-]{0,47}$",
+        description="On a sequence: the sequence its people run instead (none: the target).",
+    )
+    template: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9-]{0,63}$",
+        description="On a template: the template its people get instead (one of `templates`).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler):
+        return {k: v for k, v in handler(self).items() if v is not None or k in ("name", "weight")}
 
 
 class ExperimentCreate(BaseModel):
@@ -41,6 +55,17 @@ class ExperimentCreate(BaseModel):
         AfterValidator(_distinct_variants),
     ]
     min_sample: int = Field(100, ge=1, le=10_000_000, description="Exposures per variant.")
+    goal: str | None = Field(
+        None,
+        pattern=r"^[a-z_]+\.[a-z_]+$",
+        description="The event type that converts an exposed person, e.g. "
+        "compliance.item_completed (none: conversions come through the API only).",
+    )
+    templates: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="NAME -> the text of each template a variant names (config/email/NAME.md.j2).",
+    )
 
 
 class ExperimentInfo(BaseModel):
@@ -51,11 +76,18 @@ class ExperimentInfo(BaseModel):
     variants: list[ExperimentVariant]
     status: Literal["draft", "running", "stopped"]
     min_sample: int
+    goal: str | None = None
+    templates: list[str] = Field(default_factory=list, description="The variants' templates.")
     created_by: str | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
     stopped_at: datetime | None = None
+
+    @field_validator("templates", mode="before")
+    @classmethod
+    def _names(cls, value):
+        return sorted(value or ()) if isinstance(value, dict | None) else value
 
 
 class ExperimentPage(Page[ExperimentInfo]):

@@ -381,6 +381,8 @@ class Experiment(OrgScoped, Base):
     variants: Mapped[list] = mapped_column(JSON)  # [{"name", "weight"}], the first the control
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft, running, stopped
     min_sample: Mapped[int] = mapped_column(Integer, default=100)
+    goal: Mapped[str | None] = mapped_column(String(100))  # the event type that converts
+    templates: Mapped[dict | None] = mapped_column(JSON)  # name -> text, for its variants
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now)
@@ -400,7 +402,7 @@ class ExperimentExposure(OrgScoped, Base):
     experiment_id: Mapped[str] = mapped_column(
         ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
     )
-    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
     variant: Mapped[str] = mapped_column(String(64))
     exposed_at: Mapped[datetime] = mapped_column(default=now)
     converted_at: Mapped[datetime | None]
@@ -553,6 +555,9 @@ class Onboarding(OrgScoped, Base):
     sequence: Mapped[str] = mapped_column(String(48))
     version: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(64))
+    run_sequence: Mapped[str | None] = mapped_column(String(48))  # a variant's, if not this
+    experiment_id: Mapped[str | None] = mapped_column(String(36))  # the one that assigned it
+    variant: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(
         String(20), default="running"
     )  # running, completed, stopped

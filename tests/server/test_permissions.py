@@ -84,6 +84,7 @@ ROUTES = [
         "admin",
         "admin",
     ),
+    ("POST", "/v1/onboarding/batch", "batch", "admin", "admin"),
     ("GET", "/v1/onboarding", None, "member", "read"),
     ("POST", "/v1/onboarding/stop", {"email": "v{n}@example.com"}, "admin", "admin"),
     ("GET", "/v1/onboarding/mail-settings", None, "admin", "admin"),
@@ -206,6 +207,8 @@ def payload_for(body, ids: dict):
         return {"text": POLICY.format(n=ids["n"])}
     if body == "link":
         return {"user": ids["owner"]}
+    if body == "batch":
+        return {"items": [{"user": f"v{ids['n']}@example.com", "sequence": "new-consultant"}]}
     if body == "bulk":
         return {"items": [{"action": "create", "email": f"bulk-{ids['n']}@example.com"}]}
     if isinstance(body, dict):

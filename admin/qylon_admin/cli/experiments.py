@@ -13,7 +13,7 @@ from qylon_cli.client import ApiClient
 app = typer.Typer(
     help="A/B tests of sequences and templates: create, start, stop, list, results.\n\n"
     "Example: qylon experiments create welcome-subject --variants a=50,b=50 "
-    "--on sequence:new-consultant",
+    "--on sequence:new-consultant --sequence b=new-consultant-short --goal onboarding.completed",
     no_args_is_help=True,
 )
 
@@ -59,9 +59,56 @@ def parse_target(text: str) -> tuple[str, str]:
     return kind, target.strip()
 
 
+def _pairs(option: str, given: list[str] | None, variants: list[dict]) -> dict[str, str]:
+    """``["b=new-consultant-short"]`` -> ``{"b": "new-consultant-short"}``, each naming a
+    variant of ``--variants`` once."""
+    from qylon_cli.errors import InvalidInput
+
+    names, out = {v["name"] for v in variants}, {}
+    for text in given or ():
+        variant, eq, value = (p.strip() for p in text.partition("="))
+        if not eq or not value or variant not in names or variant in out:
+            raise InvalidInput(
+                f"{option}: {text!r} is not VARIANT=VALUE for a variant of --variants (once).",
+                hint=f"e.g. {option} b=... with --variants a=50,b=50.",
+            )
+        out[variant] = value
+    return out
+
+
+def _templates(given: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """VARIANT=FILE pairs -> (variant -> template name, name -> text); the name is the
+    file's without ``.md.j2`` (config/email/NAME.md.j2)."""
+    from pathlib import Path
+
+    from qylon_cli.errors import UsageError
+
+    names, texts = {}, {}
+    for variant, file in given.items():
+        path = Path(file)
+        if not path.is_file():
+            raise UsageError(
+                f"--template: no file {file}.", hint="Give VARIANT=config/email/NAME.md.j2."
+            )
+        name = path.name.removesuffix(".j2").removesuffix(".md")
+        names[variant], texts[name] = name, path.read_text(encoding="utf-8-sig")
+    return names, texts
+
+
+def _split(variants: list[dict]) -> str:
+    """``a=50, b=50 (new-consultant-short)``: weights, and what each variant swaps in."""
+
+    def one(v: dict) -> str:
+        swap = v.get("sequence") or v.get("template")
+        return f"{v['name']}={v['weight']:g}" + (f" ({swap})" if swap else "")
+
+    return ", ".join(one(v) for v in variants)
+
+
 def _said(item: dict) -> str:
-    split = ", ".join(f"{v['name']}={v['weight']:g}" for v in item["variants"])
-    return f"{item['name']} ({item['status']}) on {item['target_kind']} {item['target']}: {split}"
+    goal = f"; goal {item['goal']}" if item.get("goal") else ""
+    on = f"{item['target_kind']} {item['target']}"
+    return f"{item['name']} ({item['status']}) on {on}: {_split(item['variants'])}{goal}"
 
 
 @app.command("create")
@@ -77,19 +124,69 @@ def create_cmd(
     min_sample: Annotated[
         int, typer.Option(min=1, help="Exposures per variant before results are reliable.")
     ] = 100,
+    sequence: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sequence",
+            metavar="VARIANT=SEQUENCE",
+            help="On a sequence: the uploaded sequence this variant's people run instead "
+            "(repeat for each variant; a variant without one runs the target).",
+            show_default=False,
+        ),
+    ] = None,
+    template: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--template",
+            metavar="VARIANT=FILE",
+            help="On a template: the template file (config/email/NAME.md.j2) this "
+            "variant's people get in its place (repeat for each variant).",
+            show_default=False,
+        ),
+    ] = None,
+    goal: Annotated[
+        str | None,
+        typer.Option(
+            metavar="EVENT_TYPE",
+            help="The event that converts an exposed person, e.g. onboarding.completed or "
+            "compliance.item_completed (without one, conversions come through the API).",
+            show_default=False,
+        ),
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
-    """Create an experiment, as a draft (nobody is exposed until `start`).
+    """Create an experiment, as a draft (nobody is exposed until `start`). Once it runs,
+    `qylon onboarding start` (and `users import --onboard`) assigns each person starting
+    the target sequence (or a sequence using the target template) a variant.
 
     Example: qylon experiments create welcome-subject --variants a=50,b=50 --on sequence:new-consultant --min-sample 200
+
+    Example: qylon experiments create short-or-long --variants long=1,short=1 --on sequence:new-consultant --sequence short=new-consultant-short --goal onboarding.completed
+
+    Example: qylon experiments create friendlier-welcome --variants a=1,b=1 --on template:new-consultant-welcome --template b=config/email/new-consultant-welcome-b.md.j2 --goal compliance.item_completed
     """
+    from qylon_cli.errors import InvalidInput
+
     kind, target = parse_target(on)
+    parsed = parse_variants(variants)
+    sequences = _pairs("--sequence", sequence, parsed)
+    named, texts = _templates(_pairs("--template", template, parsed))
+    if (sequences and kind != "sequence") or (named and kind != "template"):
+        raise InvalidInput(
+            "--sequence goes with --on sequence:NAME, --template with --on template:NAME.",
+            hint="An experiment varies one thing: a sequence or a template.",
+        )
+    for v in parsed:
+        v.update({k: d[v["name"]] for k, d in (("sequence", sequences), ("template", named))
+                  if v["name"] in d})  # fmt: skip
     body = {
         "name": name,
         "target_kind": kind,
         "target": target,
-        "variants": parse_variants(variants),
+        "variants": parsed,
         "min_sample": min_sample,
+        "goal": goal,
+        "templates": texts,
     }
     with ApiClient.from_credentials() as api:
         item = api.post("/v1/experiments", body)
@@ -128,12 +225,13 @@ def _table(c, items: list[dict], total: int) -> None:
         c.print("No experiments.")
         return
     table = Table(box=None, header_style="bold")
-    for col in ("Experiment", "Status", "On", "Variants", "Min sample"):
+    for col in ("Experiment", "Status", "On", "Variants", "Goal", "Min sample"):
         table.add_column(col)
     for e in items:
-        split = ", ".join(f"{v['name']}={v['weight']:g}" for v in e["variants"])
         on = f"{e['target_kind']}:{e['target']}"
-        table.add_row(Text(e["name"]), e["status"], Text(on), Text(split), str(e["min_sample"]))
+        goal = Text(e.get("goal") or "–")
+        row = (Text(e["name"]), e["status"], Text(on), Text(_split(e["variants"])), goal)
+        table.add_row(*row, str(e["min_sample"]))
     c.print(table)
     if total > len(items):
         c.print(f"[dim]{len(items)} of {total}; use --limit/--offset for more.[/]")

@@ -47,6 +47,11 @@ def _when(value: str | None) -> str:
     return datetime.fromisoformat(value).strftime("%a %d %b %H:%M %z")
 
 
+def _variant(o: dict) -> str:
+    """``welcome-subject: b`` for an onboarding an experiment assigned a variant."""
+    return f"{o['experiment']}: {o['variant']}" if o.get("experiment") else ""
+
+
 def _table(c, items: list[dict]) -> None:
     from rich.table import Table
 
@@ -54,15 +59,17 @@ def _table(c, items: list[dict]) -> None:
         c.print("No onboardings.")
         return
     table = Table(box=None, header_style="bold")
-    for col in ("Person", "Sequence", "Status", "Sent", "Last", "Next"):
+    for col in ("Person", "Sequence", "Experiment", "Status", "Sent", "Last", "Next"):
         table.add_column(col)
     for o in items:
         nxt = o.get("next") or {}
         status = o["status"] + (f" ({o['reason']})" if o.get("reason") else "")
         shown_next = f"{nxt['step']} {_when(nxt.get('local') or nxt.get('due'))}" if nxt else ""
+        runs = f" -> {o['run_sequence']}" if o.get("run_sequence") else ""
         table.add_row(
             o["email"],
-            f"{o['sequence']} v{o['version']}",
+            f"{o['sequence']}{runs} v{o['version']}",
+            _variant(o),
             status,
             str(o["emails_sent"]),
             o.get("last_step") or "",
@@ -82,14 +89,17 @@ def start_cmd(
     json: output.JsonOption = False,
 ) -> None:
     """Start a sequence for a person: one workflow run sends its emails. Starting it
-    again for the same person and sequence answers the same run.
+    again for the same person and sequence answers the same run. When a running
+    experiment covers the sequence (or one of its templates), the person gets a variant
+    (shown, and in `status`) and the run uses that variant's sequence or template.
 
     Example: qylon onboarding start --user ana@firm.example --sequence new-consultant --json
     """
     with ApiClient.from_credentials() as api:
         row = start_for(api, user, sequence)
+    variant = f"; {_variant(row)}" if row.get("experiment") else ""
     output.emit(row, lambda c: c.print(f"Onboarding {row['sequence']} for {row['email']}: "
-                                       f"{row['status']} (run {row['run_id']})."))  # fmt: skip
+                                       f"{row['status']} (run {row['run_id']}{variant})."))  # fmt: skip
 
 
 @app.command("status")

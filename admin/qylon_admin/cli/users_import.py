@@ -26,6 +26,7 @@ MAX_DEACTIVATE = "10%"
 
 # Generous retries: an import rides out a server restart (its batches are idempotent).
 PATIENT = {"retries": 8, "max_wait": 10}
+ONBOARD_BATCH = 500  # people per POST /v1/onboarding/batch (the route's limit)
 
 
 def _applied_line(console, counts: dict) -> None:
@@ -80,14 +81,20 @@ def import_cmd(
         ),
     ] = False,
     batch_size: Annotated[
-        int, typer.Option(min=1, max=1000, help="Users per request to the server.")
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Users per request to the server (onboarding starts: at most 500 a request).",
+        ),
     ] = 1000,
     limit: Annotated[int, typer.Option(help="Plan entries to list (0 = all).")] = 100,
     onboard: Annotated[
         str | None,
         typer.Option(
             metavar="SEQUENCE",
-            help="Then start this onboarding sequence for every user the import created.",
+            help="Then start this onboarding sequence for every user the import created "
+            "(500 a request; a running experiment on it assigns each a variant).",
         ),
     ] = None,
     json: output.JsonOption = False,
@@ -145,20 +152,32 @@ def import_cmd(
             if not dry_run:
                 data.update(_applied(api, result, file, map_, report, batch_size))
         if onboard and not dry_run:
-            data["onboarded"] = _onboard(api, before, onboard)
+            data["onboarded"] = _onboard(api, before, onboard, batch_size)
     data["dry_run"] = dry_run
     _finish(data, file, dry_run=dry_run)
 
 
-def _onboard(api, before: set[str], sequence: str) -> dict:
-    """Start ``sequence`` for each user on the server now who was not before the import."""
+def _onboard(api, before: set[str], sequence: str, batch_size: int) -> dict:
+    """Start ``sequence`` for each user on the server now who was not before the import,
+    through ``POST /v1/onboarding/batch``: one request per ``batch_size`` people (at most
+    ONBOARD_BATCH), each idempotent per person and sequence."""
     from ..users import remote
-    from .onboarding import start_for
 
     created = sorted(u["email"] for u in remote.users(api) if u["email"] not in before)
-    started = sum(1 for email in created if start_for(api, email, sequence))
-    output.info(f"Onboarding {sequence} started for {started} new user(s).")
-    return {"sequence": sequence, "started": started, "emails": created}
+    size = min(batch_size, ONBOARD_BATCH)
+    counts, errors = {"started": 0, "already_running": 0}, []
+    for first in range(0, len(created), size):
+        items = [{"user": email, "sequence": sequence} for email in created[first : first + size]]
+        answer = api.post("/v1/onboarding/batch", {"items": items})
+        for result in answer["results"]:
+            if result["status"] == "error":
+                errors.append({"email": result["user"], **result["error"]})
+            else:
+                counts[result["status"]] += 1
+    output.info(f"Onboarding {sequence} started for {counts['started']} new user(s).")
+    for error in errors:
+        output.info(f"Onboarding {sequence} not started for {error['email']}: {error['message']}")
+    return {"sequence": sequence, **counts, "errors": errors, "emails": created}
 
 
 def _checked(result, file: Path, *, on_error: str) -> dict:

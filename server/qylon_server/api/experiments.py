@@ -56,6 +56,8 @@ def create_experiment(body: ExperimentCreate, ctx: Allowed("experiments:admin"))
         target=body.target,
         variants=[v.model_dump() for v in body.variants],
         min_sample=body.min_sample,
+        goal=body.goal,
+        templates=body.templates,
     )
     return info(row)
 

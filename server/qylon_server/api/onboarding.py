@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from qylon_cli.sequence_defs import Upload
 
+from .. import deps
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
 from ..models import EmailSequence
@@ -42,6 +43,15 @@ class OnboardingStart(BaseModel):
     sequence: str = Field(max_length=48)
 
 
+class BatchItem(BaseModel):
+    user: str = Field(max_length=320, description="The person's email.")
+    sequence: str = Field(max_length=48)
+
+
+class OnboardingBatch(BaseModel):
+    items: list[BatchItem] = Field(min_length=1, max_length=onboarding.MAX_BATCH)
+
+
 class OnboardingStop(BaseModel):
     email: str = Field(max_length=320)
     sequence: str | None = Field(None, max_length=48)
@@ -54,6 +64,11 @@ class OnboardingOut(BaseModel):
     sequence: str
     version: int
     run_id: str
+    run_sequence: str | None = Field(
+        None, description="The sequence that runs, when a variant put another in its place."
+    )
+    experiment: str | None = Field(None, description="The experiment that assigned a variant.")
+    variant: str | None = None
     status: str = Field(description="running, completed or stopped")
     reason: str | None = Field(None, description="Why it stopped.")
     emails_sent: int
@@ -67,6 +82,26 @@ class OnboardingOut(BaseModel):
 class OnboardingPage(BaseModel):
     items: list[OnboardingOut]
     total: int
+
+
+class BatchError(BaseModel):
+    code: str
+    message: str
+
+
+class BatchResult(BaseModel):
+    user: str
+    sequence: str
+    status: str = Field(description="started, already_running or error")
+    onboarding: OnboardingOut | None = None
+    error: BatchError | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResult]
+    started: int
+    already_running: int
+    errors: int
 
 
 class MailSettingsIn(BaseModel):
@@ -105,6 +140,7 @@ def _sequence(row: EmailSequence) -> SequenceOut:
 def _out(session, row) -> OnboardingOut:
     out = OnboardingOut.model_validate(row, from_attributes=True)
     out.next = onboarding.next_email(session, row)
+    out.experiment = onboarding.experiment_name(session, row)
     return out
 
 
@@ -152,6 +188,43 @@ def start_onboarding(
     if not created:
         response.status_code = 200
     return _out(ctx.session, row)
+
+
+def _batch_caller(request: Request) -> tuple[deps.Principal, str | None]:
+    """The caller of a batch and their key's hash, authenticated (and checked for
+    ``onboarding:admin``) in a transaction that ends before the batch starts: each item
+    then commits in a transaction of its own (``onboardings.start_many``)."""
+    state = request.app.state
+    token = deps.bearer_token(request)
+    hashed = deps.key_hash(state, token)
+    with state.db.session(None, key_hash=hashed) as session:
+        principal = deps.authenticate(state, session, token, deps.client_ip(request))
+        deps.require("onboarding:admin")(deps.Ctx(session, principal))
+    return principal, hashed
+
+
+@router.post("/v1/onboarding/batch", response_model=BatchOut)
+def start_onboarding_batch(
+    body: OnboardingBatch,
+    caller: Annotated[tuple[deps.Principal, str | None], Depends(_batch_caller)],
+    request: Request,
+) -> BatchOut:
+    """Start up to 500 `{user, sequence}` in one request: each is idempotent per person
+    and sequence (`started`, or `already_running` for one started before), and commits
+    on its own; one that fails (`error`, with its code and message) changes nothing and
+    stops no other."""
+    principal, hashed = caller
+    done = onboarding.start_many(
+        request.app.state.db,
+        principal,
+        request.app.state.workflows,
+        [item.model_dump() for item in body.items],
+        describe=_out,
+        key_hash=hashed,
+    )
+    results = [BatchResult(**r) for r in done]
+    count = {s: sum(1 for r in done if r["status"] == s) for s in ("started", "already_running")}
+    return BatchOut(results=results, **count, errors=len(done) - sum(count.values()))
 
 
 @router.get("/v1/onboarding", response_model=OnboardingPage)

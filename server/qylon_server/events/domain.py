@@ -174,7 +174,8 @@ class StepChanged(Event):
 
 
 class ExperimentCreated(Event):
-    TYPE = "experiment.created"  # data: name, target_kind, target, variants, min_sample
+    TYPE = "experiment.created"  # data: name, target_kind, target, variants, min_sample,
+    # goal and templates (both absent before migration 0015)
 
 
 class ExperimentStarted(Event):
@@ -190,7 +191,8 @@ class ExperimentExposure(Event):
 
 
 class ExperimentConversion(Event):
-    TYPE = "experiment.conversion"  # data: user_id, variant (once per exposed person)
+    TYPE = "experiment.conversion"  # data: user_id, variant (once per exposed person);
+    # goal, goal_event: the event that converted them (none through the API)
 
 
 # ---------------------------------------------------------------------------- re-engagement
@@ -237,7 +239,8 @@ COMPLIANCE_TYPES = tuple(t for t in TYPES if t.startswith("compliance.item_"))
 
 
 class OnboardingStarted(Event):
-    TYPE = "onboarding.started"  # data: sequence, version, run_id, email
+    TYPE = "onboarding.started"  # data: sequence, version, run_id, email; and when an
+    # experiment assigned a variant: experiment_id, variant, run_sequence (another sequence)
 
 
 class OnboardingEmailSent(Event):

@@ -41,7 +41,7 @@ def apply_experiment(row, event: domain.Event, *, make: Callable[..., Any] = Exp
             updated_at=event.timestamp,
             started_at=None,
             stopped_at=None,
-            **event.data,
+            **{"goal": None, "templates": None, **event.data},  # both new in migration 0015
         )
     if row is None:
         raise LookupError(f"{event.stream}: an event before the experiment was created")

@@ -9,7 +9,10 @@ JSON transcoder, ``eventsourcing_sqlalchemy``'s application recorder); what is o
   PostgreSQL ``org_id`` also defaults to the transaction's ``app.org_id``, which row-level
   security checks;
 - each event's state holds its metadata (``domain.Event``);
-- reads (``read``) filter by organisation themselves, so SQLite is tenant-scoped too.
+- reads (``read``) filter by organisation themselves, so SQLite is tenant-scoped too;
+- ``listen(event_type, callback)``: ``callback(session, event)`` runs after each event of
+  that type is saved, in the same transaction (services/experiment_goals.py converts an
+  experiment's exposed person this way); what it appends commits or rolls back with it.
 
 On PostgreSQL an append takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` (so positions commit
 in order), held until commit: append last in a transaction, and keep it short. A caller
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -106,6 +109,7 @@ class _EngineOnly:
 
 
 _pending = threading.local()
+_listeners: dict[str, list[Callable[[Session, domain.Event], None]]] = {}
 _ledgers: dict[str, Ledger] = {}
 _lock = threading.Lock()
 
@@ -308,6 +312,25 @@ def save(session: Session, events: Sequence[domain.Event]) -> None:
         ) from exc
     finally:
         session.info.pop(_STAMP, None)
+    for saved in events:
+        for callback in _listeners.get(type(saved).TYPE, ()):
+            callback(session, saved)
+
+
+def listen(event_type: str, callback: Callable[[Session, domain.Event], None]) -> None:
+    """Call ``callback(session, event)`` after each ``event_type`` event is saved, within
+    the append's transaction (the table lock held on PostgreSQL: keep it to a query or
+    two). Registering the same callback twice adds it once. KeyError for an unknown type."""
+    domain.topic_of(event_type)
+    found = _listeners.setdefault(event_type, [])
+    if callback not in found:
+        found.append(callback)
+
+
+def unlisten(event_type: str, callback: Callable[[Session, domain.Event], None]) -> None:
+    found = _listeners.get(event_type, [])
+    if callback in found:
+        found.remove(callback)
 
 
 # ------------------------------------------------------------------------------ reading

@@ -4,8 +4,11 @@ Every change is an event in the experiment's stream (``experiment:<id>``), appli
 projections (``experiments``, ``experiment_exposures``) in the same transaction
 (events/experiment_funnel.py), and the admin's changes are audited.
 
-The sequences code calls ``assign`` when it is about to use what an experiment varies
-(it records the person's exposure once) and ``convert`` when the person reaches the goal.
+Onboarding's start (workflows/onboardings.py) asks ``covering`` for the running
+experiment on the sequence it starts and ``assignment`` for the person's variant (which
+records their exposure once); a variant may run another sequence or put another template
+in place of the target one. An experiment's ``goal`` (an event type) converts an exposed
+person when such an event about them is appended (services/experiment_goals.py).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from sqlalchemy.orm import Session
 from ..errors import ApiError, not_found
 from ..events import domain
 from ..events.experiment_funnel import apply_experiment, apply_exposure, record
-from ..models import Experiment, ExperimentExposure, User, new_id
-from . import audit
+from ..models import EmailSequence, Experiment, ExperimentExposure, User, new_id
+from . import audit, email_render, experiment_goals
 from .experiment_math import two_proportions, variant_for
 
 CONFIDENCE = 0.95
@@ -48,6 +51,78 @@ def running_on(session: Session, target_kind: str, target: str) -> Experiment | 
     )
 
 
+def covering(session: Session, sequence: str, templates) -> Experiment | None:
+    """The running experiment a start of ``sequence`` (whose steps use ``templates``)
+    falls under: one on the sequence, else one on any of its templates (the oldest)."""
+    found = running_on(session, "sequence", sequence)
+    if found is not None or not templates:
+        return found
+    return session.scalar(
+        select(Experiment)
+        .where(
+            Experiment.target_kind == "template",
+            Experiment.target.in_(sorted(templates)),
+            Experiment.status == "running",
+        )
+        .order_by(Experiment.created_at)
+        .limit(1)
+    )
+
+
+def variant(row: Experiment, name: str | None) -> dict:
+    """The variant called ``name`` (``{"name", "weight", "sequence"?, "template"?}``)."""
+    return next((v for v in row.variants if v["name"] == name), {"name": name})
+
+
+def template_text(row: Experiment | None, variant_name: str | None, template: str) -> str | None:
+    """The text a person in ``variant_name`` gets in place of ``template``, if any."""
+    if row is None or row.target_kind != "template" or row.target != template:
+        return None
+    name = variant(row, variant_name).get("template")
+    return (row.templates or {}).get(name) if name else None
+
+
+def _invalid(message: str, hint: str = "See docs/experiments.md.") -> ApiError:
+    return ApiError(422, message, code="invalid_input", hint=hint)
+
+
+def _checked(session: Session, target_kind: str, variants: list[dict], goal, templates) -> None:
+    """422 unless the variants fit the target: on a sequence they may name uploaded
+    sequences, on a template templates given in ``templates`` (which must render); the
+    goal a known event type that is not an experiment's or a workflow run's own."""
+    wrong = "template" if target_kind == "sequence" else "sequence"
+    for v in variants:
+        if v.get(wrong):
+            raise _invalid(
+                f"Variant {v['name']}: an experiment on a {target_kind} varies no {wrong}."
+            )
+        named = v.get("sequence")
+        if (
+            named
+            and session.scalar(select(EmailSequence.id).where(EmailSequence.name == named).limit(1))
+            is None
+        ):
+            raise _invalid(
+                f"Variant {v['name']}: no sequence {named!r} uploaded.",
+                hint=f"qylon onboarding sequences upload config/sequences/{named}.yaml",
+            )
+        if v.get("template") and v["template"] not in templates:
+            raise _invalid(
+                f"Variant {v['name']}: template {v['template']!r} is not among those given.",
+                hint="Give its text: --template VARIANT=config/email/NAME.md.j2.",
+            )
+    for name, text in templates.items():
+        try:
+            email_render.check(text)
+        except email_render.TemplateInvalid as exc:
+            raise _invalid(f"{name}.md.j2:{exc.line or ''}: {exc.message}") from None
+    if goal is not None and goal not in experiment_goals.goal_types():
+        raise _invalid(
+            f"No event type {goal!r} can be a goal.",
+            hint="e.g. compliance.item_completed or onboarding.completed (docs/events.md).",
+        )
+
+
 def listing(session: Session, *, limit: int, offset: int) -> tuple[list[Experiment], int]:
     total = session.scalar(select(func.count()).select_from(Experiment)) or 0
     rows = session.scalars(select(Experiment).order_by(Experiment.name).limit(limit).offset(offset))
@@ -63,14 +138,18 @@ def create(
     target: str,
     variants: list[dict],
     min_sample: int,
+    goal: str | None = None,
+    templates: dict[str, str] | None = None,
 ) -> Experiment:
-    """A new experiment, in ``draft`` (``experiment.created``); 409 if the name is taken."""
+    """A new experiment, in ``draft`` (``experiment.created``); 409 if the name is taken,
+    422 when a variant names what is not there or the goal is no event type."""
     if session.scalar(select(Experiment.id).where(Experiment.name == name)) is not None:
         raise ApiError(
             409,
             f"An experiment named {name} exists already.",
             hint="Choose another name; `qylon experiments list` shows them.",
         )
+    _checked(session, target_kind, variants, goal, templates or {})
     ident = new_id()
     data = {
         "name": name,
@@ -78,17 +157,20 @@ def create(
         "target": target,
         "variants": variants,
         "min_sample": min_sample,
+        "goal": goal,
+        "templates": templates or None,
     }
     event = record(session, principal, ident, domain.ExperimentCreated, data)
     row = apply_experiment(None, event)
     session.add(row)
+    experiment_goals.forget(session)
     audit.record(
         session,
         principal,
         "experiment.create",
         target_type="experiment",
         target_id=ident,
-        detail=data,
+        detail={**data, "templates": sorted(templates or ())},
     )
     session.flush()
     return row
@@ -143,14 +225,20 @@ def assignment(
     """(variant, exposed, new): as ``assign``, with whether the exposure is recorded and
     whether this call recorded it."""
     _check_org(session, org)
-    row = get(session, experiment_name)
+    return assignment_in(session, get(session, experiment_name), user_id, principal=principal)
+
+
+def assignment_in(
+    session: Session, row: Experiment, user_id: str, *, principal=None
+) -> tuple[str, bool, bool]:
+    """``assignment`` for an experiment row already read in this session."""
     seen = session.get(ExperimentExposure, (row.id, user_id))
     if seen is not None:
         return seen.variant, True, False
     if row.status != "running":
         return row.variants[0]["name"], False, False
-    variant = variant_for(row.id, user_id, row.variants)
-    data = {"user_id": user_id, "variant": variant}
+    chosen = variant_for(row.id, user_id, row.variants)
+    data = {"user_id": user_id, "variant": chosen}
     try:
         with session.begin_nested():  # another process may expose them at the same time
             event = record(session, principal, row.id, domain.ExperimentExposure, data)
@@ -158,7 +246,7 @@ def assignment(
             session.flush()
     except IntegrityError:
         return session.get(ExperimentExposure, (row.id, user_id)).variant, True, False
-    return variant, True, True
+    return chosen, True, True
 
 
 def convert(
@@ -171,13 +259,7 @@ def convert(
     seen = session.get(ExperimentExposure, (row.id, user_id), with_for_update=True)
     if seen is None:
         return None, False, False
-    if seen.converted_at is not None:
-        return seen.variant, True, False
-    data = {"user_id": user_id, "variant": seen.variant}
-    event = record(session, principal, row.id, domain.ExperimentConversion, data)
-    apply_exposure(seen, event)
-    session.flush()
-    return seen.variant, True, True
+    return seen.variant, True, experiment_goals.converted(session, principal, seen)
 
 
 def person(session: Session, user_id: str) -> User:

@@ -21,14 +21,20 @@ from sqlalchemy import select
 
 from ..events import domain
 from ..events import onboarding as events
-from ..models import EmailSequence, MailSuppression, Onboarding, Organisation, User
-from ..services import business_days, email_render, mail_settings
+from ..models import EmailSequence, Experiment, MailSuppression, Onboarding, Organisation, User
+from ..services import business_days, email_render, experiments, mail_settings
 from . import engine, mail, sequences
 from .actions import ActionContext, ActionError, action
 
 
 def _onboarding(ctx: ActionContext, args: dict) -> Onboarding:
+    """The onboarding this run carries out: by its run (a variant's sequence runs under
+    the name asked for), else by person and sequence."""
     row = ctx.session.scalar(
+        select(Onboarding).where(
+            Onboarding.user_id == args.get("user_id"), Onboarding.run_id == ctx.run_id
+        )
+    ) or ctx.session.scalar(
         select(Onboarding).where(
             Onboarding.user_id == args.get("user_id"), Onboarding.sequence == args.get("sequence")
         )
@@ -174,6 +180,14 @@ def send(ctx: ActionContext, args: dict) -> dict:
     return _deliver(ctx, row, stored, step, person, manager, recipient)
 
 
+def _template(ctx: ActionContext, row: Onboarding, stored, name: str) -> str:
+    """The template's text for this person: their experiment variant's, when it replaces
+    this template, else the sequence version's."""
+    experiment = ctx.session.get(Experiment, row.experiment_id) if row.experiment_id else None
+    override = experiments.template_text(experiment, row.variant, name)
+    return override if override is not None else stored.templates[name]
+
+
 def _deliver(ctx, row, stored, step, person, manager, recipient) -> dict:
     settings = mail_settings.get(ctx.session)
     server = engine.settings()
@@ -187,7 +201,7 @@ def _deliver(ctx, row, stored, step, person, manager, recipient) -> dict:
         "links": _links(ctx, person, recipient, row.sequence),
     }
     try:
-        rendered = email_render.render(stored.templates[step.template], context)
+        rendered = email_render.render(_template(ctx, row, stored, step.template), context)
     except (email_render.TemplateInvalid, KeyError) as exc:
         raise ActionError("invalid_input", f"template {step.template}: {exc}") from None
     msg = mail.message(

@@ -1,17 +1,27 @@
 """Onboarding: a person's run of an email sequence. Start (idempotent per person and
-sequence: a second start answers the same run), stop, list; every change an event in the
-person's ``onboarding:USER`` stream (events/onboarding.py) and audited."""
+sequence: a second start answers the same run; ``start_many`` for a batch), stop, list;
+every change an event in the person's ``onboarding:USER`` stream (events/onboarding.py)
+and audited.
+
+A start that a running experiment covers (services/experiments.py ``covering``: one on
+the sequence, or on one of its templates) assigns the person a variant and records their
+exposure in the same transaction; a variant's ``sequence`` is run instead of the one asked
+for (the onboarding keeps the name asked for, ``run_sequence`` says what runs), and its
+``template`` is sent in place of the target template (workflows/onboarding.py)."""
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import ApiError, not_found
-from ..events import domain
+from ..events import domain, store
 from ..events import onboarding as events
-from ..models import FlowRun, Onboarding, User
-from ..services import audit
+from ..models import Experiment, FlowRun, Onboarding, User
+from ..services import audit, experiments
 from . import sequences
 from . import service as workflows
 
@@ -29,6 +39,18 @@ def find(session: Session, user_id: str, sequence: str) -> Onboarding | None:
     )
 
 
+def _uploaded(session: Session, sequence: str):
+    stored = sequences.find(session, sequence)
+    if stored is None:
+        raise ApiError(
+            404,
+            f"No sequence {sequence!r} uploaded.",
+            code="not_found",
+            hint=f"qylon onboarding sequences upload config/sequences/{sequence}.yaml",
+        )
+    return stored
+
+
 def start(
     session: Session, principal, client, *, email: str, sequence: str
 ) -> tuple[Onboarding, bool]:
@@ -39,29 +61,32 @@ def start(
     existing = find(session, user.id, sequence)
     if existing is not None:
         return existing, False
-    stored = sequences.find(session, sequence)
-    if stored is None:
-        raise ApiError(
-            404,
-            f"No sequence {sequence!r} uploaded.",
-            code="not_found",
-            hint=f"qylon onboarding sequences upload config/sequences/{sequence}.yaml",
-        )
+    stored = _uploaded(session, sequence)
+    started = {"sequence": sequence}
+    experiment = experiments.covering(session, sequence, stored.templates)
+    if experiment is not None:
+        name, _, _ = experiments.assignment_in(session, experiment, user.id, principal=principal)
+        started.update(experiment_id=experiment.id, variant=name)
+        other = experiments.variant(experiment, name).get("sequence")
+        if other and other != sequence:
+            stored = _uploaded(session, other)
+            started["run_sequence"] = other
     run, _ = workflows.start(
         session,
         principal,
         client,
-        name=sequences.workflow_name(sequence),
+        name=sequences.workflow_name(stored.name),
         inputs={"user_id": user.id, "email": user.email},
         version=stored.version,
         idempotency_key=f"onboarding.{user.id}.{sequence}",
     )
+    started.update(version=stored.version, run_id=run.id)
     events.record(
         session,
         principal,
         user.id,
         domain.OnboardingStarted,
-        {"sequence": sequence, "version": stored.version, "run_id": run.id, "email": user.email},
+        {**started, "email": user.email},
     )
     audit.record(
         session,
@@ -69,9 +94,53 @@ def start(
         "onboarding.start",
         target_type="user",
         target_id=user.id,
-        detail={"sequence": sequence, "version": stored.version, "run_id": run.id},
+        detail=started,
     )
     return find(session, user.id, sequence), True
+
+
+MAX_BATCH = 500
+
+
+def start_many(
+    db, principal, client, items: list[dict], *, describe=lambda session, row: row, key_hash=None
+) -> list[dict]:
+    """Start each ``{"user", "sequence"}`` (the user's email), each in a transaction of its
+    own, committed before the next begins: the event store's table lock (PostgreSQL) is
+    held for one start at a time, never for the whole batch, and an item that fails
+    changes nothing and stops no other. The items' events share one correlation id (the
+    batch's). ``{"user", "sequence", "status": started | already_running | error,
+    "onboarding": describe(session, row), "error"}`` in order."""
+    correlation = f"req-{uuid.uuid4()}"
+    results = []
+    for item in items:
+        out = {"user": item["user"], "sequence": item["sequence"], "onboarding": None}
+        for attempt in (1, 2):  # a second try reads what a concurrent start made
+            try:
+                with db.session(principal.org_id, key_hash=key_hash) as session:
+                    session.info[store.CORRELATION] = correlation
+                    row, created = start(
+                        session, principal, client, email=item["user"], sequence=item["sequence"]
+                    )
+                    out.update(
+                        status="started" if created else "already_running",
+                        onboarding=describe(session, row),
+                    )
+                break
+            except ApiError as exc:
+                out.update(status="error", error={"code": exc.code, "message": exc.message})
+                break
+            except (IntegrityError, store.VersionClash):
+                if attempt == 2:
+                    out.update(
+                        status="error",
+                        error={
+                            "code": "version_conflict",
+                            "message": "Started elsewhere at the same time; send it again.",
+                        },
+                    )
+        results.append(out)
+    return results
 
 
 def stop(
@@ -117,6 +186,14 @@ def listing(session: Session, *, email: str | None = None, sequence: str | None 
     if sequence:
         stmt = stmt.where(Onboarding.sequence == sequence)
     return list(session.scalars(stmt.order_by(Onboarding.started_at.desc(), Onboarding.id)))
+
+
+def experiment_name(session: Session, row: Onboarding) -> str | None:
+    """The name of the experiment that assigned ``row``'s variant, if any."""
+    if not row.experiment_id:
+        return None
+    found = session.get(Experiment, row.experiment_id)
+    return found.name if found is not None else row.experiment_id
 
 
 def next_email(session: Session, row: Onboarding) -> dict | None:
