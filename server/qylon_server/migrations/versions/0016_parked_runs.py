@@ -7,7 +7,7 @@ NULL: the run's own id (every run before this, and every run that never parked).
 enqueued from now on have no start call of their own to remember it).
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-05
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
