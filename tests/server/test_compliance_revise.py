@@ -201,3 +201,25 @@ def _replayed_alike(api, org, backend) -> None:
     finally:
         db.dispose()
     assert api.get("/v1/compliance/items", org.token).json()["items"] == live
+
+
+def test_a_withdrawn_item_leaves_the_persons_pages(api, org, backend):
+    from urllib.parse import quote, urlsplit
+
+    from qylon_server import links
+
+    from .harness import settings_for
+
+    person, _, items = _setup(api, org, backend)
+    ack = items["read-it"]["id"]
+    address = api.post("/v1/compliance/links", org.token, json={"user": person["id"]}).json()
+    checklist = urlsplit(address["checklist"])
+    page = api.http.get(f"{checklist.path}?{checklist.query}")
+    assert page.status_code == 200 and "Read it" in page.text
+    r = api.post(f"/v1/compliance/items/{ack}/withdraw", org.token, json={"reason": "Not needed"})
+    assert r.status_code == 200, r.text
+    page = api.http.get(f"{checklist.path}?{checklist.query}")
+    assert page.status_code == 200 and "Read it" not in page.text and "Training" in page.text
+    token = links.sign(settings_for(backend), links.Link("acknowledge", org.id, person["id"], ack))
+    form = api.http.get(f"/p/acknowledge?t={quote(token)}")
+    assert form.status_code == 400 and "not valid" in form.text
