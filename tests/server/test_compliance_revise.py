@@ -149,6 +149,10 @@ def test_a_redated_item_is_due_on_its_new_date(api, org, backend):
         f"/v1/compliance/items/{training}/redate", org.token, json={"due_date": "2025-12-31"}
     )
     assert early.status_code == 422  # before the start date
+    far = api.post(
+        f"/v1/compliance/items/{training}/redate", org.token, json={"due_date": "2036-02-01"}
+    )
+    assert far.status_code == 422  # over ten years after it
     bad = api.post(f"/v1/compliance/items/{training}/redate", org.token, json={"due_date": "soon"})
     assert bad.status_code == 422
     back = api.post(

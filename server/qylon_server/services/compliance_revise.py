@@ -10,7 +10,7 @@ completed an item (``evidence_of``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from ..events import domain
 from ..models import ComplianceEvidence, ComplianceItem
 from . import audit
 
+MAX_DAYS = 3653  # a due date at most ten years after the start date
 Follow = Callable[[Session, object, ComplianceItem, str], "str | None"]
 
 
@@ -60,15 +61,17 @@ def redate(
     follow: Follow | None = None,
 ) -> tuple[ComplianceItem, bool]:
     """Give ``row`` the due date ``due``; (row, changed): the same date again changes
-    nothing. Not before the person's start date (422); a completed or withdrawn item is
-    a 409."""
+    nothing. Between the person's start date and ten years after it (else 422); a
+    completed or withdrawn item is a 409."""
     _open(row, "redated")
     if due.isoformat() == row.due_date:
         return row, False
-    if due < date.fromisoformat(row.start_date):
+    start = date.fromisoformat(row.start_date)
+    if not start <= due <= start + timedelta(days=MAX_DAYS):
         raise ApiError(
             422,
-            f"The due date {due} is before the start date {row.start_date}.",
+            f"The due date {due} is not between the start date {row.start_date} and ten "
+            "years after it.",
             code="invalid_input",
         )
     previous = row.due_date
