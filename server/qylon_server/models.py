@@ -489,15 +489,21 @@ class ComplianceItem(OrgScoped, Base):
     evidence: Mapped[dict] = mapped_column(JSON, default=dict)  # what completes it
     start_date: Mapped[str] = mapped_column(String(10))
     due_date: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(20), default="assigned")  # assigned, completed
+    # assigned, completed, withdrawn (an admin took it back: never overdue, not missing)
+    status: Mapped[str] = mapped_column(String(20), default="assigned")
     assigned_at: Mapped[datetime] = mapped_column(default=now)
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(36))
     evidence_id: Mapped[str | None] = mapped_column(String(36))
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))
-    escalations: Mapped[list] = mapped_column(JSON, default=list)  # [{after, notify, to, at}]
+    # [{rung, after, notify, to, due_date, time, at}]: ``due_date`` the deadline the rung
+    # counted from (a redate starts the ladder again from the new one)
+    escalations: Mapped[list] = mapped_column(JSON, default=list)
     run_id: Mapped[str | None] = mapped_column(String(64))  # the escalation run
     updated_at: Mapped[datetime] = mapped_column(default=now)
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(String(36))
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ComplianceEvidence(OrgScoped, Base):

@@ -67,3 +67,61 @@ def test_compliance_commands_end_to_end(server, org, api, tmp_path):
     assert data.json["data"]["summary"]["completed"] == 1
     link = run_qylon("compliance", "link", "--user", "cli@firm.example", "--json", env=env)
     assert "/p/checklist?t=" in link.json["data"]["checklist"]
+
+
+def test_evidence_withdraw_and_redate_commands(server, org, api, backend, tmp_path, monkeypatch):
+    """In-process: evidence comes back verified (to its own name or -o), a changed file is
+    exit 1 and writes nothing; withdraw and redate change the item."""
+    from qylon_server.db import Database
+    from qylon_server.models import ComplianceEvidence
+    from qylon_server.tenancy import org_session
+
+    from ..conftest import run_qylon_here
+
+    env = credentials(server.url, org.token)
+    assert run_qylon_here("compliance", "upload", str(GDPR), env=env).code == 0
+    api.post("/v1/users", org.token, json={"email": "ev@firm.example"})
+    assigned = run_qylon_here("compliance", "assign", "--policy", "gdpr-consultant-onboarding", "--user", "ev@firm.example", "--start", "2026-03-02", "--json", env=env)  # fmt: skip
+    items = {a["item"]: a["id"] for a in assigned.json["data"]["assigned"]}
+    certificate = tmp_path / "my certificate.pdf"
+    certificate.write_bytes(b"%PDF-1.4\n% evidence\n")
+    digest = hashlib.sha256(certificate.read_bytes()).hexdigest()
+    training = items["gdpr-training"]
+    done = run_qylon_here("compliance", "complete", training, "--evidence", str(certificate), env=env)  # fmt: skip
+    assert done.code == 0, done.stderr
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    got = run_qylon_here("compliance", "evidence", training, "--json", env=env)
+    assert got.code == 0, got.stderr
+    assert got.json["data"]["sha256"] == digest and got.json["data"]["path"] == "my_certificate.pdf"
+    assert (here / "my_certificate.pdf").read_bytes() == certificate.read_bytes()
+    again = run_qylon_here("compliance", "evidence", training, env=env)  # the file exists
+    assert again.code == 2
+    out = tmp_path / "copy.pdf"
+    named = run_qylon_here("compliance", "evidence", training, "-o", str(out), env=env)
+    assert named.code == 0 and "verified" in named.stdout and out.read_bytes()[:5] == b"%PDF-"
+    db = Database(backend.admin_url)
+    try:
+        with org_session(db, org.id) as s:  # the stored bytes change behind the hash's back
+            s.query(ComplianceEvidence).filter_by(item_id=training).one().content = b"%PDF-x"
+    finally:
+        db.dispose()
+    spoiled = tmp_path / "spoiled.pdf"
+    bad = run_qylon_here("compliance", "evidence", training, "-o", str(spoiled), "--json", env=env)  # fmt: skip
+    assert bad.code == 1 and bad.json["error"]["code"] == "checksum_mismatch"
+    assert digest in bad.json["error"]["message"] and not spoiled.exists()
+    none = run_qylon_here("compliance", "evidence", items["data-protection-policy"], env=env)
+    assert none.code == 5
+    policy = items["data-protection-policy"]
+    moved = run_qylon_here("compliance", "redate", policy, "--due", "2027-02-01", "--json", env=env)  # fmt: skip
+    assert moved.code == 0 and moved.json["data"]["due_date"] == "2027-02-01", moved.stderr
+    wrong = run_qylon_here("compliance", "redate", policy, "--due", "someday", env=env)
+    assert wrong.code == 3
+    gone = run_qylon_here("compliance", "withdraw", policy, "--reason", "Not on client work", env=env)  # fmt: skip
+    assert gone.code == 0 and "Withdrew data-protection-policy of ev@firm.example" in gone.stdout
+    status = run_qylon_here("compliance", "status", "--user", "ev@firm.example", "--json", env=env)
+    by_item = {i["item"]: i for i in status.json["data"]["items"]}
+    assert by_item["data-protection-policy"]["status"] == "withdrawn"
+    twice = run_qylon_here("compliance", "withdraw", policy, "--reason", "x", "--json", env=env)
+    assert twice.code == 3 and twice.json["error"]["code"] == "withdrawn"  # a 409

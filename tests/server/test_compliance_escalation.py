@@ -1,19 +1,22 @@
 """Escalation of overdue items as a durable workflow, against a real SMTP server (aiosmtpd):
 the person hears first, then their manager, per the policy's ladder; time moves by the
 ``clock`` signal (which ends a sleep early), never by patching ``time``. A person who
-completes their item hears nothing."""
+completes their item hears nothing. Each rung waits until an absolute time (the due
+date + the rung's ``after``); a redated item's ladder follows its new date, a withdrawn
+item's ends."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from .harness import Api, free_port, new_org, running
-from .workflow_support import wait_for
+from .workflow_support import _steps_when, wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
 
@@ -127,3 +130,78 @@ def test_a_completed_item_stops_the_ladder(escalating):
     assert run["status"] == "completed", run
     assert _mail_to(relay, person["email"], 1, timeout=1) == []
     assert _mail_to(relay, boss["email"], 1, timeout=0) == []
+
+
+def _rung(due: str, after_days: int) -> datetime:
+    return datetime.combine(date.fromisoformat(due), datetime.min.time(), UTC) + timedelta(
+        days=after_days
+    )
+
+
+def _sleeping(api, org, run_id: str, step: str) -> dict:
+    """The run's steps once ``step`` sleeps (parked: a rung is days away)."""
+    found, _ = _steps_when(
+        api, org.token, run_id, lambda s: s.get(step, {}).get("status") == "sleeping"
+    )
+    return found
+
+
+def test_each_rung_waits_until_its_absolute_time(escalating):
+    api, _, backend = escalating
+    org, _, _, item = _setup(api, backend)
+    wait = _sleeping(api, org, item["run_id"], "wait_1")["wait_1"]
+    assert datetime.fromisoformat(wait["until"]) == _rung(item["due_date"], 1)
+    assert wait["signal"] == "clock"
+
+
+def test_a_redated_item_escalates_from_its_new_date(escalating):
+    api, relay, backend = escalating
+    org, person, _, item = _setup(api, backend)
+    _sleeping(api, org, item["run_id"], "wait_1")
+    later = (date.today() + timedelta(days=10)).isoformat()
+    r = api.post(f"/v1/compliance/items/{item['id']}/redate", org.token, json={"due_date": later})
+    assert r.status_code == 200, r.text
+    assert r.json()["run_id"] == item["run_id"]  # the same run, told to plan again
+    found = _sleeping(api, org, item["run_id"], "wait_2")
+    assert found["wait_1"]["output"] == {"replan": "redated"}
+    assert found["check_1"]["status"] == "skipped"  # nothing taken to have passed
+    assert datetime.fromisoformat(found["wait_2"]["until"]) == _rung(later, 1)
+    assert _mail_to(relay, person["email"], 1, timeout=1) == []
+    _tick(api, org, item["run_id"])  # the new date's first rung
+    (reminder,) = _mail_to(relay, person["email"], 1)
+    assert f"(due {later})" in reminder.get_payload()
+    seen = api.get(f"/v1/compliance/items?user={person['email']}", org.token).json()["items"]
+    (escalation,) = seen[0]["escalations"]
+    assert escalation["due_date"] == later
+    assert datetime.fromisoformat(escalation["time"]) == _rung(later, 1)
+
+
+def test_a_withdrawn_item_ends_the_ladder(escalating):
+    api, relay, backend = escalating
+    org, person, _, item = _setup(api, backend)
+    _sleeping(api, org, item["run_id"], "wait_1")
+    r = api.post(
+        f"/v1/compliance/items/{item['id']}/withdraw", org.token, json={"reason": "Left early"}
+    )
+    assert r.status_code == 200, r.text
+    run = wait_for(api, org.token, item["run_id"])  # no clock: it plans again and is done
+    assert run["status"] == "completed", run
+    assert _mail_to(relay, person["email"], 1, timeout=1) == []
+
+
+def test_redating_after_the_ladder_ended_starts_it_again(escalating):
+    api, relay, backend = escalating
+    org, person, _, item = _setup(api, backend)
+    _tick(api, org, item["run_id"])
+    _mail_to(relay, person["email"], 1)
+    _tick(api, org, item["run_id"])
+    assert wait_for(api, org.token, item["run_id"])["status"] == "completed"
+    later = (date.today() + timedelta(days=5)).isoformat()
+    r = api.post(f"/v1/compliance/items/{item['id']}/redate", org.token, json={"due_date": later})
+    assert r.status_code == 200, r.text
+    fresh = r.json()["run_id"]
+    assert fresh and fresh != item["run_id"]
+    wait = _sleeping(api, org, fresh, "wait_1")["wait_1"]
+    assert datetime.fromisoformat(wait["until"]) == _rung(later, 1)
+    _tick(api, org, fresh)
+    assert len(_mail_to(relay, person["email"], 2)) == 2  # reminded again, of the new date

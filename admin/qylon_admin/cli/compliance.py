@@ -1,5 +1,6 @@
-"""`qylon compliance validate|upload|policies|assign|status|complete|report|link`: compliance
-policies and what each person must complete, on the team server (docs/compliance.md)."""
+"""`qylon compliance validate|upload|policies|assign|status|complete|evidence|withdraw|redate|
+report|link`: compliance policies and what each person must complete, on the team server
+(docs/compliance.md)."""
 
 from __future__ import annotations
 
@@ -180,6 +181,91 @@ def complete(
             f"Completed {done['item']} (sha256 {done['evidence_sha256']})", markup=False
         ),
     )
+
+
+ItemArg = Annotated[str, typer.Argument(help="The item's id (`status` shows it).", show_default=False)]  # fmt: skip
+
+
+@app.command()
+def evidence(
+    item: ItemArg,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (default: the uploaded file's name, here).")] = None,
+    json: output.JsonOption = False,
+) -> None:  # fmt: skip
+    """Download the evidence file of a completed item and check its SHA-256 against the
+    one recorded when it was uploaded (exit 1, and nothing written, when they differ).
+    Your own items, or anyone's as an admin.
+
+    Example: qylon compliance evidence 3f2a... -o certificate.pdf
+    """
+    import hashlib
+
+    from qylon_cli.client import error_from
+    from qylon_cli.errors import QylonError, UsageError
+
+    with ApiClient.from_credentials() as api:
+        response = api.send("GET", f"/v1/compliance/items/{item}/evidence")
+        if response.status_code >= 400:
+            raise error_from(response, api.server)
+    content, stored = response.content, response.headers.get("X-Evidence-SHA256", "")
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != stored.lower():
+        raise QylonError(
+            f"The evidence file's SHA-256 is {digest}, not the {stored or 'no'} hash recorded "
+            "when it was uploaded: it was changed or damaged. Nothing was written.",
+            code="checksum_mismatch",
+            hint="Report it to your Qylon administrator; the audit log names who uploaded it.",
+        )
+    if out is None:
+        out = Path(_filename(response.headers.get("Content-Disposition", ""), item))
+        if out.exists():
+            raise UsageError(f"{out} exists already.", hint="Choose the file with -o FILE.")
+    out.write_bytes(content)
+    done = {"item": item, "path": str(out), "size": len(content), "sha256": digest,
+            "content_type": response.headers.get("Content-Type")}  # fmt: skip
+    output.emit(done, lambda c: c.print(f"Wrote {out} ({len(content)} bytes, sha256 {digest}, verified).", markup=False))  # fmt: skip
+
+
+def _filename(disposition: str, item: str) -> str:
+    """The plain ``filename="..."`` of a Content-Disposition, reduced to a bare name."""
+    import re
+
+    found = re.search(r'filename="([^"]*)"', disposition)
+    name = Path(found[1]).name if found else ""
+    return name if name and name not in (".", "..") else f"{item}.evidence"
+
+
+@app.command()
+def withdraw(
+    item: ItemArg,
+    reason: Annotated[str, typer.Option(help="Why it is no longer needed (recorded).", show_default=False)],
+    json: output.JsonOption = False,
+) -> None:  # fmt: skip
+    """Withdraw an assigned item (admins): it needs nothing more, is never overdue, does
+    not count as open in reports, and its escalation stops.
+
+    Example: qylon compliance withdraw 3f2a... --reason "Not on client work"
+    """
+    with ApiClient.from_credentials() as api:
+        done = api.post(f"/v1/compliance/items/{item}/withdraw", {"reason": reason})
+    output.emit(done, lambda c: c.print(f"Withdrew {done['item']} of {done['email']}.", markup=False))  # fmt: skip
+
+
+@app.command()
+def redate(
+    item: ItemArg,
+    due: Annotated[str, typer.Option(help="The new due date, YYYY-MM-DD.", show_default=False)],
+    reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+    json: output.JsonOption = False,
+) -> None:  # fmt: skip
+    """Give an open item a new due date (admins): its status and its escalation reminders
+    count from the new date.
+
+    Example: qylon compliance redate 3f2a... --due 2027-01-15
+    """
+    with ApiClient.from_credentials() as api:
+        done = api.post(f"/v1/compliance/items/{item}/redate", {"due_date": due, "reason": reason})
+    output.emit(done, lambda c: c.print(f"{done['item']} of {done['email']} is due {done['due_date']}.", markup=False))  # fmt: skip
 
 
 @app.command()

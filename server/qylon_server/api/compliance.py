@@ -1,7 +1,9 @@
-"""/v1/compliance: policies (upload, list), assignments, items (status, complete) and
-reports, as ``qylon compliance`` offers them. Admins upload, assign and report
-(``compliance:admin``); everyone reads and completes their own items (``compliance:own``).
-Changes go through ``services/compliance.py``: events, the projection and audit."""
+"""/v1/compliance: policies (upload, list), assignments, items (status, complete, evidence,
+withdraw, redate) and reports, as ``qylon compliance`` offers them. Admins upload,
+assign, withdraw, redate and report (``compliance:admin``); everyone reads their own
+items and evidence (``compliance:read``) and completes them (``compliance:own``).
+Changes go through ``services/compliance.py`` and ``compliance_revise.py``: events, the
+projection and audit."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from qylon_cli.compliance_policy import FRAMEWORKS
 
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES, ApiError
-from ..services import audit, compliance, compliance_report
+from ..models import User
+from ..services import audit, compliance, compliance_report, compliance_revise
 
 router = APIRouter(tags=["compliance"], responses=ERROR_RESPONSES)
 
@@ -41,7 +44,7 @@ class PolicyInfo(BaseModel):
 class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     policy: str = Field(min_length=1, max_length=64)
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=2**31 - 1)
     users: list[str] | None = Field(None, max_length=1000, description="Emails or ids.")
     team: str | None = Field(None, max_length=200)
     group: str | None = Field(None, max_length=200)
@@ -167,6 +170,89 @@ def complete(item_id: str, body: Completion, ctx: Allowed("compliance:own")) -> 
     return compliance.describe(
         row, ctx.principal.user if row.user_id == ctx.principal.user.id else None
     )
+
+
+class Withdrawal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500, description="Why it is no longer needed.")
+
+
+class Redate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    due_date: date = Field(description="The new due date (YYYY-MM-DD).")
+    reason: str | None = Field(None, max_length=500)
+
+
+def _follow(request: Request):
+    """How a change reaches the person's escalation run (``compliance_escalation.follow``)."""
+    from ..workflows import compliance_escalation
+
+    client = request.app.state.workflows
+
+    def follow(session, principal, row, reason: str) -> str | None:
+        return compliance_escalation.follow(session, principal, client, row, reason)
+
+    return follow
+
+
+@router.get(
+    "/v1/compliance/items/{item_id}/evidence",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def evidence(item_id: str, ctx: Allowed("compliance:read")) -> Response:
+    """The evidence file that completed an item, as it was uploaded (its content type;
+    its name in Content-Disposition; its stored SHA-256 in ``X-Evidence-SHA256``). Your
+    own item, or anyone's with ``compliance:admin``; 404 when it has no file."""
+    from urllib.parse import quote
+
+    row = compliance.item_for(ctx.session, ctx.principal, item_id)
+    found = compliance_revise.evidence_of(ctx.session, row)
+    name = found.filename or f"{row.item_key}-evidence"
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name) or "evidence"
+    audit.record(
+        ctx.session,
+        ctx.principal,
+        "compliance.evidence.download",
+        target_type="compliance_item",
+        target_id=row.id,
+        detail={"sha256": found.sha256},
+    )
+    headers = {
+        "Content-Disposition": f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(name)}",
+        "X-Evidence-SHA256": found.sha256,
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(found.content, media_type=found.content_type, headers=headers)
+
+
+@router.post("/v1/compliance/items/{item_id}/withdraw")
+def withdraw(
+    item_id: str, body: Withdrawal, request: Request, ctx: Allowed("compliance:admin")
+) -> dict:
+    """Withdraw an assigned item: it needs nothing more, is never overdue, counts as
+    neither open nor missing, and its escalation stops (409 when completed or withdrawn)."""
+    row = compliance.item_for(ctx.session, ctx.principal, item_id)
+    compliance_revise.withdraw(
+        ctx.session, ctx.principal, row, reason=body.reason, follow=_follow(request)
+    )
+    return compliance.describe(row, ctx.session.get(User, row.user_id))
+
+
+@router.post("/v1/compliance/items/{item_id}/redate")
+def redate(item_id: str, body: Redate, request: Request, ctx: Allowed("compliance:admin")) -> dict:
+    """Give an open item a new due date: its status and its escalation follow the new
+    date (the ladder starts again from it). The same date again changes nothing."""
+    row = compliance.item_for(ctx.session, ctx.principal, item_id)
+    compliance_revise.redate(
+        ctx.session,
+        ctx.principal,
+        row,
+        due=body.due_date,
+        reason=body.reason,
+        follow=_follow(request),
+    )
+    return compliance.describe(row, ctx.session.get(User, row.user_id))
 
 
 @router.get("/v1/compliance/report")

@@ -49,6 +49,9 @@ def apply(rows: dict[str, Any], event: domain.Event, make=ComplianceItem) -> Any
                 "completed_by": None,
                 "evidence_id": None,
                 "evidence_sha256": None,
+                "withdrawn_at": None,
+                "withdrawn_by": None,
+                "withdrawn_reason": None,
             }
         )
         rows[item_id] = row
@@ -63,8 +66,22 @@ def apply(rows: dict[str, Any], event: domain.Event, make=ComplianceItem) -> Any
         row.evidence_id = data.get("evidence_id")
         row.evidence_sha256 = data["evidence_sha256"]
     elif isinstance(event, domain.ComplianceItemEscalated):
-        entry = {k: data.get(k) for k in ("rung", "after", "notify", "to", "day")}
+        keys = ("rung", "after", "notify", "to", "day", "due_date", "time")
+        entry = {k: data.get(k) for k in keys}
+        entry["due_date"] = entry["due_date"] or row.due_date  # events before redates
         row.escalations = [*(row.escalations or []), {**entry, "at": event.timestamp.isoformat()}]
+    elif isinstance(event, domain.ComplianceItemWithdrawn):
+        row.status = "withdrawn"
+        row.withdrawn_at = event.timestamp
+        row.withdrawn_by = data.get("withdrawn_by")
+        row.withdrawn_reason = data.get("reason")
+    elif isinstance(event, domain.ComplianceItemRedated):
+        previous = data.get("previous") or row.due_date
+        row.escalations = [  # rows projected before entries named their deadline
+            {**e, "due_date": e.get("due_date") or previous} for e in row.escalations or []
+        ]
+        row.due_date = data["due_date"]
+        row.run_id = data.get("run_id") or row.run_id
     row.updated_at = event.timestamp
     return row
 

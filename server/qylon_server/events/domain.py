@@ -227,7 +227,22 @@ class ComplianceItemCompleted(Event):
 
 
 class ComplianceItemEscalated(Event):
-    TYPE = "compliance.item_escalated"  # data: item_id, after, notify, to, day, run_id
+    """data: item_id, rung, after, notify, to, run_id; ``due_date`` (the deadline it counted
+    from) and ``time`` (the rung's time: that date + ``after``, ISO 8601, UTC); events
+    before absolute ladders hold ``day`` (the run's day) instead of those two."""
+
+    TYPE = "compliance.item_escalated"
+
+
+class ComplianceItemWithdrawn(Event):
+    TYPE = "compliance.item_withdrawn"  # data: item_id, reason, withdrawn_by
+
+
+class ComplianceItemRedated(Event):
+    """data: item_id, due_date (the new one), previous (the one it had), reason (or None),
+    run_id (the escalation run that follows the new date, or None)."""
+
+    TYPE = "compliance.item_redated"
 
 
 COMPLIANCE_TYPES = tuple(t for t in TYPES if t.startswith("compliance.item_"))

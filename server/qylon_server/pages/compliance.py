@@ -41,8 +41,11 @@ def _person(request: Request, link: links.Link):
 
 
 def _item(session, link: links.Link) -> ComplianceItem | None:
+    """The link's item, when it is the person's and not withdrawn (it needs nothing)."""
     row = session.get(ComplianceItem, link.subject) if link.subject else None
-    return row if row is not None and row.user_id == link.user_id else None
+    if row is None or row.user_id != link.user_id or row.status == "withdrawn":
+        return None
+    return row
 
 
 def _org_name(session, org_id: str) -> str:
@@ -68,7 +71,9 @@ def checklist(request: Request):
     with _person(request, link) as (session, user):
         if user is None:
             return _invalid()
-        items = compliance.status(session, user_id=user.id)
+        items = [  # a withdrawn item needs nothing from them
+            i for i in compliance.status(session, user_id=user.id) if i["status"] != "withdrawn"
+        ]
         for entry, row in zip(items, _rows(session, items), strict=True):
             entry["url"] = _course(session, row)
             purpose = "acknowledge" if row.evidence.get("type") == "acknowledgement" else "evidence"

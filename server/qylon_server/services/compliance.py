@@ -31,6 +31,9 @@ SNIFF = {  # the first bytes each accepted type must start with
 }
 
 
+CLOSED = ("completed", "withdrawn")  # statuses that need nothing more
+
+
 def today() -> date:
     return datetime.now(UTC).date()
 
@@ -256,8 +259,8 @@ def assign(
 
 
 def overdue_days(row: ComplianceItem, on: date | None = None) -> int:
-    """Days past its due date (0 when not overdue or completed)."""
-    if row.status == "completed":
+    """Days past its due date (0 when not overdue, completed or withdrawn)."""
+    if row.status in CLOSED:
         return 0
     return max(0, ((on or today()) - date.fromisoformat(row.due_date)).days)
 
@@ -282,6 +285,8 @@ def describe(row: ComplianceItem, user: User | None = None, on: date | None = No
         "evidence_sha256": row.evidence_sha256,
         "escalations": list(row.escalations or []),
         "run_id": row.run_id,
+        "withdrawn_at": row.withdrawn_at.isoformat() if row.withdrawn_at else None,
+        "withdrawn_reason": row.withdrawn_reason,
     }
 
 
@@ -300,7 +305,7 @@ def status(
         stmt = stmt.where(ComplianceItem.user_id == user_id)
     if overdue:
         stmt = stmt.where(
-            ComplianceItem.status != "completed",
+            ComplianceItem.status.not_in(CLOSED),
             ComplianceItem.due_date < (on or today()).isoformat(),
         )
     rows = session.execute(stmt.order_by(User.email, ComplianceItem.due_date, ComplianceItem.id))
@@ -377,6 +382,8 @@ def complete(
     acknowledgement, the document accepted (its SHA-256). Completing twice is a 409."""
     if row.status == "completed":
         raise ApiError(409, "This item is already completed.", code="already_completed")
+    if row.status == "withdrawn":
+        raise ApiError(409, "This item was withdrawn: it needs nothing.", code="withdrawn")
     need = (row.evidence or {}).get("type")
     evidence_id, size, kind = None, None, None
     if need == "acknowledgement":

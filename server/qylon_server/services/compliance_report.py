@@ -1,6 +1,7 @@
 """Compliance reports for a framework (GDPR, ISO 27001, SOC 2, HIPAA): every item that
 counts for it, by person, with its status, due date, days overdue and evidence hash; and
-a summary. As JSON, CSV, Markdown or PDF (fpdf2, imported only here)."""
+a summary (a withdrawn item is listed as such, never overdue, and not counted as open).
+As JSON, CSV, Markdown or PDF (fpdf2, imported only here)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def build(session: Session, *, framework: str, on: date | None = None) -> dict:
     items = compliance.status(session, framework=framework, on=on)
     rows = [{c: item[c] for c in COLUMNS} for item in items]
     done = sum(1 for r in rows if r["status"] == "completed")
+    withdrawn = sum(1 for r in rows if r["status"] == "withdrawn")  # needed no more
     overdue = sum(1 for r in rows if r["overdue_days"] > 0)
     return {
         "framework": framework,
@@ -37,8 +39,9 @@ def build(session: Session, *, framework: str, on: date | None = None) -> dict:
         "summary": {
             "items": len(rows),
             "completed": done,
-            "open": len(rows) - done,
+            "open": len(rows) - done - withdrawn,
             "overdue": overdue,
+            "withdrawn": withdrawn,
             "people": len({r["email"] for r in rows}),
         },
         "rows": rows,
@@ -62,7 +65,8 @@ def _summary(report: dict) -> str:
     s = report["summary"]
     return (
         f"As of {report['date']}: {s['items']} items for {s['people']} people; "
-        f"{s['completed']} completed, {s['open']} open, {s['overdue']} overdue."
+        f"{s['completed']} completed, {s['open']} open, {s['overdue']} overdue"
+        + (f", {s['withdrawn']} withdrawn." if s.get("withdrawn") else ".")
     )
 
 
