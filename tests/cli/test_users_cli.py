@@ -108,7 +108,8 @@ def test_options_map_date_order_region_and_report(qylon, tmp_path):
     assert data["file"]["delimiter"] == "tab"
     assert data["file"]["columns"]["attributes"] == {"badge": "Badge"}
     assert data["file"]["columns"]["fields"]["phone"] == ["Mobile"]
-    rows = list(csv.DictReader(report.open(encoding="utf-8-sig", newline="")))
+    with report.open(encoding="utf-8-sig", newline="") as f:  # closed: the test process lives on
+        rows = list(csv.DictReader(f))
     assert [(r["row"], r["email"], r["action"]) for r in rows] == [
         ("2", "ann@example.com", "create")
     ]
