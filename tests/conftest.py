@@ -153,9 +153,10 @@ def credentials(url: str, token: str) -> dict:
     return {"QYLON_SERVER": url, "QYLON_TOKEN": token}
 
 
-def complete(words: str, env: dict | None = None) -> list[str]:
-    """What bash completion offers for the command line ``words`` (the real `qylon`)."""
-    result = run_qylon(
+def complete(words: str, env: dict | None = None, run=run_qylon) -> list[str]:
+    """What bash completion offers for the command line ``words`` (the real `qylon`, or
+    ``run=run_qylon_here`` in-process)."""
+    result = run(
         env={
             "_QYLON_COMPLETE": "complete_bash",
             "COMP_WORDS": words,

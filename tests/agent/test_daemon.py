@@ -1,4 +1,11 @@
-"""The agent daemon as a separate process on a temporary QYLON_HOME."""
+"""The agent daemon as a separate process on a temporary QYLON_HOME.
+
+The commands run in-process (``run_qylon_here``: the same entry point, environment, streams
+and exit codes, without an interpreter start per command); the daemon is always a process of
+its own, and `agent start` and `agent stop` run the real subprocess, so that the daemon is
+no child of the test process. test_lifecycle_status_and_second_start and
+test_sigkill_mid_job_then_restart_completes_once run the real subprocess (``qylon_process``):
+the exit codes of the real process, and a kill."""
 
 from __future__ import annotations
 
@@ -15,8 +22,14 @@ import numpy as np
 import pytest
 from qylon_agent.speech.audio import decode
 
-from ..conftest import AUDIO, SAMPLES
+from ..conftest import AUDIO, SAMPLES, run_qylon_here
 from .audiofiles import read_wav, write_wav
+
+
+@pytest.fixture
+def qylon():
+    """In-process; see the module docstring for the tests on the real subprocess."""
+    return run_qylon_here
 
 
 def agent_pid(qylon_home) -> int | None:
@@ -25,8 +38,9 @@ def agent_pid(qylon_home) -> int | None:
 
 
 @pytest.fixture
-def agent(qylon, qylon_home):
+def agent(qylon_process, qylon_home):
     """Start the daemon; make sure it is gone afterwards, however the test ended."""
+    qylon = qylon_process  # a daemon started in-process would be a child of the test process
     started = qylon("agent", "start", "--json")
     assert started.code == 0, started.stderr
     yield started.json["data"]
@@ -73,7 +87,8 @@ def wait_for(predicate, timeout: float = 60, step: float = 0.2):
     raise AssertionError("timed out waiting")
 
 
-def test_lifecycle_status_and_second_start(qylon, agent, qylon_home):
+def test_lifecycle_status_and_second_start(qylon_process, agent, qylon_home):
+    qylon = qylon_process  # the real subprocess
     status = qylon("agent", "status", "--json").json["data"]
     assert status["running"] is True and status["pid"] == agent["pid"]
     assert status["queue_length"] == 0 and status["version"]
@@ -167,7 +182,10 @@ def test_without_agent_runs_in_process(qylon, jfk_wav):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_job_then_restart_completes_once(qylon, agent, qylon_home, tmp_path, jfk_wav):
+def test_sigkill_mid_job_then_restart_completes_once(
+    qylon_process, agent, qylon_home, tmp_path, jfk_wav
+):
+    qylon = qylon_process  # the real subprocess
     # 2.3 minutes of different speech: the same clip over and over makes Whisper fall back to
     # random sampling, which (with one thread as here) now and then loses half the file.
     jfk, call = read_wav(jfk_wav), read_wav(AUDIO / "two_speakers_call.wav")
@@ -228,13 +246,13 @@ def test_install_and_uninstall_service(qylon, qylon_home, tmp_path):
     assert qylon("agent", "uninstall-service", "--json", env=env).json["data"]["removed"] is False
 
 
-def test_auto_export_follows_changes(qylon, qylon_home, tmp_path, jfk_wav):
+def test_auto_export_follows_changes(qylon, qylon_process, qylon_home, tmp_path, jfk_wav):
     import yaml
     from qylon_agent.store.database import Store
 
     vault = tmp_path / "vault"
     assert qylon("config", "set", "agent.export_dir", str(vault)).code == 0
-    assert qylon("agent", "start").code == 0
+    assert qylon_process("agent", "start").code == 0  # the daemon: no child of this process
     try:
         meeting = qylon(
             "meeting", "transcribe", str(jfk_wav), "--background", "--title", "Inaugural", "--json"
@@ -259,4 +277,4 @@ def test_auto_export_follows_changes(qylon, qylon_home, tmp_path, jfk_wav):
         assert qylon("meeting", "delete", meeting["id"], "--yes").code == 0
         wait_for(lambda: not list(vault.glob("*.md")), timeout=30)
     finally:
-        qylon("agent", "stop")
+        qylon_process("agent", "stop")

@@ -1,4 +1,9 @@
-"""Speakers through the real command: enroll, transcribe and see names, rename, profiles, errors."""
+"""Speakers through the real command: enroll, transcribe and see names, rename, profiles, errors.
+
+The commands run in-process (``run_qylon_here``: the same entry point, environment, streams
+and exit codes, without an interpreter start per command), so the whisper model and the
+voice encoder load once; test_profiles_can_be_removed runs the real subprocess
+(``qylon_process``): its refusal without --yes (stdin not a terminal) and its exit codes."""
 
 from __future__ import annotations
 
@@ -10,11 +15,18 @@ from qylon_agent.speech import voices
 
 from tests.agent.audiofiles import write_wav
 from tests.agent.test_diarize import DANA_1, DANA_2, MARCUS, _two_channel, clips  # noqa: F401  (session fixture)
+from tests.conftest import run_qylon_here
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.xdist_group("voices"),
 ]  # the clips are made once per worker
+
+
+@pytest.fixture
+def qylon():
+    """In-process; see the module docstring for the tests on the real subprocess."""
+    return run_qylon_here
 
 
 def _transcribe(qylon, path, *args, env=None):
@@ -96,7 +108,8 @@ def test_meeting_speakers_rename_and_enroll(qylon, clips):  # noqa: F811
     assert bad.code == 3
 
 
-def test_profiles_can_be_removed(qylon, clips):  # noqa: F811
+def test_profiles_can_be_removed(qylon_process, clips):  # noqa: F811
+    qylon = qylon_process  # the real subprocess
     assert (
         qylon(
             "speakers",

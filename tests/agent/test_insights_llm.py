@@ -1,4 +1,7 @@
-"""The LLM extractor: the real openai client against an OpenAI-compatible server on loopback."""
+"""The LLM extractor: the real openai client against an OpenAI-compatible server on loopback.
+
+The commands run the real subprocess, but two in test_import_with_the_model_and_with_the_model_down,
+which run in-process (``qylon_here``); its import with the model down (exit 6) stays real."""
 
 from __future__ import annotations
 
@@ -374,13 +377,17 @@ def test_api_key_from_the_keyring_unless_env_sets_one(server, monkeypatch):
 
 
 @pytest.mark.slow
-def test_import_with_the_model_and_with_the_model_down(env, qylon, tmp_path, monkeypatch):
+def test_import_with_the_model_and_with_the_model_down(
+    env, qylon, qylon_here, tmp_path, monkeypatch
+):
+    """In-process (``qylon_here``) but for the import with the model down: the real
+    subprocess and its exit code 6."""
     from .transcript_fixtures import ZOOM
 
     path = tmp_path / "call.vtt"
     path.write_text(ZOOM, encoding="utf-8")
     env.default = Behaviour(completion(json.dumps(GOOD)))
-    ok = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
+    ok = qylon_here("meeting", "import", str(path), "--extractor", "llm", "--json")
     assert ok.code == 0, ok.stderr
     assert (
         ok.json["data"]["action_items"][0]["task"]
@@ -393,7 +400,7 @@ def test_import_with_the_model_and_with_the_model_down(env, qylon, tmp_path, mon
     down = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
     assert down.code == 6 and down.json["error"]["code"] == "llm_unreachable"
     assert (
-        len(qylon("meeting", "list", "--json").json["data"]["items"]) == 2
+        len(qylon_here("meeting", "list", "--json").json["data"]["items"]) == 2
     )  # the transcript is kept, without insights
 
 

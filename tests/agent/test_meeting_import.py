@@ -1,10 +1,15 @@
-"""`qylon meeting import`: transcripts from Teams, Zoom, Google Meet, SRT, plain text and Qylon's JSON export."""
+"""`qylon meeting import`: transcripts from Teams, Zoom, Google Meet, SRT, plain text and Qylon's JSON export.
+
+The commands run in-process (``run_qylon_here``: the same entry point, environment, streams
+and exit codes, without an interpreter start per command); test_bad_file_exits_3_and_stores_nothing
+runs the real subprocess (``qylon_process``): the exit code of the real process."""
 
 from __future__ import annotations
 
 import pytest
 from qylon_agent.store import transcript_files
 
+from ..conftest import run_qylon_here
 from .transcript_fixtures import ITEMS, MEET, NAMES, PLAIN, SRT, TEAMS, ZOOM
 
 TEXTS = {
@@ -14,6 +19,12 @@ TEXTS = {
     "call.srt": SRT,
     "notes.txt": PLAIN,
 }
+
+
+@pytest.fixture
+def qylon():
+    """In-process; see the module docstring for the tests on the real subprocess."""
+    return run_qylon_here
 
 
 def write(tmp_path, name: str, text: str):
@@ -115,7 +126,8 @@ def test_import_stores_an_analysed_searchable_meeting(tmp_path, qylon, name):
 
 
 @pytest.mark.slow
-def test_bad_file_exits_3_and_stores_nothing(tmp_path, qylon):
+def test_bad_file_exits_3_and_stores_nothing(tmp_path, qylon_process):
+    qylon = qylon_process  # the real subprocess
     path = write(
         tmp_path,
         "broken.vtt",

@@ -1,4 +1,9 @@
-"""list, show, search, export and delete on a real store, through the real command."""
+"""list, show, search, export and delete on a real store, through the real command.
+
+The commands run in-process (``run_qylon_here``: the same entry point, environment, streams
+and exit codes, without an interpreter start per command); test_delete runs the real
+subprocess (``qylon_process``): its refusals without --yes (stdin not a terminal) and its
+exit codes."""
 
 from __future__ import annotations
 
@@ -11,6 +16,14 @@ import webvtt
 from qylon_agent.store.database import Store
 
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker, Word
+
+from ..conftest import run_qylon_here
+
+
+@pytest.fixture
+def qylon():
+    """In-process; see the module docstring for the tests on the real subprocess."""
+    return run_qylon_here
 
 
 def make_meeting(
@@ -174,7 +187,8 @@ def test_export_txt_md_json(qylon, stored, tmp_path):
     assert bad.code == 2
 
 
-def test_delete(qylon, stored):
+def test_delete(qylon_process, stored):
+    qylon = qylon_process  # the real subprocess
     asked = qylon("meeting", "delete", "2222", "--json")  # no terminal, no --yes: nothing deleted
     assert asked.code == 2 and "--yes" in asked.json["error"]["hint"]
     plain = qylon("meeting", "delete", "2222")  # nor without --json: it refuses, it never asks

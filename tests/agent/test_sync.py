@@ -3,7 +3,12 @@
 The hard cases run the real server as a subprocess (`qylon server start`), kill it in
 the middle of a sync and start it again, on SQLite and on PostgreSQL; and kill the
 sync itself half-way and run it again.
-"""
+
+The commands of the other tests run in-process (``run_qylon_here``: the same entry point,
+environment, streams and exit codes, without an interpreter start per command);
+test_unreachable_server_is_exit_6_and_keeps_the_outbox, test_bad_key_is_exit_4 and
+test_not_logged_in_is_exit_4 run the real subprocess (``qylon_process``): the exit codes of
+the real process. The kill tests start their own processes."""
 
 from __future__ import annotations
 
@@ -23,8 +28,14 @@ from qylon_agent.sync.outbox import Outbox
 
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
-from ..conftest import credentials
+from ..conftest import credentials, run_qylon_here
 from ..server.harness import PEPPER, free_port, new_org
+
+
+@pytest.fixture
+def qylon():
+    """In-process; see the module docstring for the tests on the real subprocess."""
+    return run_qylon_here
 
 
 def make_meetings(n: int, *, client: str | None = "Acme", words: int = 20) -> list[Meeting]:
@@ -124,7 +135,8 @@ def test_dry_run_push_repush_and_client_pull(qylon, server, org, signed_in):
     assert complete_client("A") == ["Acme"]
 
 
-def test_unreachable_server_is_exit_6_and_keeps_the_outbox(qylon):
+def test_unreachable_server_is_exit_6_and_keeps_the_outbox(qylon_process):
+    qylon = qylon_process  # the real subprocess
     make_meetings(2)
     env = {
         **credentials(f"http://127.0.0.1:{free_port()}", "qyl_live_x_" + "y" * 30),
@@ -137,13 +149,15 @@ def test_unreachable_server_is_exit_6_and_keeps_the_outbox(qylon):
     assert len(Outbox(Store()).pending()) == 2
 
 
-def test_bad_key_is_exit_4(qylon, server):
+def test_bad_key_is_exit_4(qylon_process, server):
+    qylon = qylon_process  # the real subprocess
     make_meetings(1)
     result = qylon("sync", "--json", env=credentials(server.url, "qyl_live_x_" + "y" * 30))
     assert result.code == 4
 
 
-def test_not_logged_in_is_exit_4(qylon):
+def test_not_logged_in_is_exit_4(qylon_process):
+    qylon = qylon_process  # the real subprocess
     make_meetings(1)
     result = qylon("sync", "--json")
     assert result.code == 4 and "qylon auth login" in result.json["error"]["hint"]

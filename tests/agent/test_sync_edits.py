@@ -1,17 +1,31 @@
 """Every change to a meeting reaches the team server on the next `qylon sync`, on SQLite
 and PostgreSQL, through the real commands; a second sync sends nothing; deletions
-propagate; an older edit never overwrites a newer one."""
+propagate; an older edit never overwrites a newer one.
+
+The commands run in-process (``run_qylon_here``: the same entry point, environment, streams
+and exit codes, without an interpreter start per command);
+test_an_older_edit_is_refused_and_reported runs the real subprocess (``qylon_process``):
+its `sync` exits 1 with the report on stdout."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import httpx2
+import pytest
 from qylon_agent.store.database import Store
 
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
+from ..conftest import run_qylon_here
+
 MID = "33333333-3333-4333-8333-333333333333"
+
+
+@pytest.fixture
+def qylon():
+    """In-process; see the module docstring for the test on the real subprocess."""
+    return run_qylon_here
 
 
 def stored_meeting() -> Meeting:
@@ -163,7 +177,8 @@ def test_a_status_set_on_the_server_after_the_agents_stays(qylon, server, org, s
     assert on_server(server, org).json()["action_items"][0]["status"] == "done"
 
 
-def test_an_older_edit_is_refused_and_reported(qylon, server, org, signed_in):
+def test_an_older_edit_is_refused_and_reported(qylon_process, server, org, signed_in):
+    qylon = qylon_process  # the real subprocess: its exit code and stdout
     stored_meeting()
     sync(qylon, signed_in)
     newer = on_server(server, org).json() | {

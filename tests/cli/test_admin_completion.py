@@ -1,6 +1,11 @@
 """Completion of user emails and group names, offline, from what `qylon users list` and
 `qylon groups list` last showed; the times `qylon audit list --since` takes; the stand-ins
-for groups and audit when the admin part is not installed."""
+for groups and audit when the admin part is not installed.
+
+test_emails_and_group_names_complete_offline runs its commands and completions in-process
+(``run_qylon_here``: the same entry point, environment, streams and exit codes, without an
+interpreter start per command) but for its last completion, which runs the real subprocess,
+as test_groups_and_audit_name_the_admin_part_when_it_is_missing does."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ..conftest import complete
+from ..conftest import complete, run_qylon, run_qylon_here
 
 
 @pytest.fixture
@@ -17,11 +22,12 @@ def backend(team_servers):
     return team_servers.backend("sqlite")
 
 
-def _complete(words: str) -> list[str]:
-    return complete(words, {"QYLON_SERVER": "http://127.0.0.1:9"})  # nothing there: offline
+def _complete(words: str, run=run_qylon_here) -> list[str]:
+    return complete(words, {"QYLON_SERVER": "http://127.0.0.1:9"}, run)  # nothing there: offline
 
 
-def test_emails_and_group_names_complete_offline(qylon, signed_in):
+def test_emails_and_group_names_complete_offline(qylon_here, signed_in):
+    qylon = qylon_here  # in-process
     assert _complete("qylon users set-role an") == []
     for email in ("ann@example.com", "andy@example.com", "bob@example.com"):
         assert qylon("users", "add", email, env=signed_in).code == 0
@@ -34,7 +40,7 @@ def test_emails_and_group_names_complete_offline(qylon, signed_in):
     assert _complete("qylon groups show S") == ["Sales", "Support"]
     assert qylon("groups", "delete", "Support", "--yes", env=signed_in).code == 0
     assert _complete("qylon groups show S") == ["Sales"]
-    assert _complete("qylon groups remove-member Sa") == ["Sales"]
+    assert _complete("qylon groups remove-member Sa", run=run_qylon) == ["Sales"]  # the real one
 
 
 def test_since_accepts_times_ago_and_iso_times():

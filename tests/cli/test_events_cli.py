@@ -1,5 +1,10 @@
 """`qylon events tail` against the real team server (SQLite and PostgreSQL): the newest
-events, filters, --jq, and --follow printing events as they are appended."""
+events, filters, --jq, and --follow printing events as they are appended.
+
+test_tail_shows_the_newest_events_and_filters runs its commands in-process
+(``run_qylon_here``: the same entry point, environment, streams and exit codes, without an
+interpreter start per command); test_tail_follow_prints_new_events_as_json_lines runs
+the real subprocess, stopped once it has printed."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import sys
 import time
 import uuid
 
-from ..conftest import credentials, run_qylon
+from ..conftest import credentials, run_qylon_here
 from ..server.harness import Api
 
 
@@ -22,7 +27,7 @@ def test_tail_shows_the_newest_events_and_filters(server, org):
         assert api.post("/v1/clients", org.token, json={"name": name}).status_code == 201
     api.http.close()
 
-    shown = run_qylon(
+    shown = run_qylon_here(
         "events", "tail", "--type", "client.created", "--limit", "2", "--json", env=env
     )
     assert shown.code == 0, shown.stderr
@@ -30,15 +35,15 @@ def test_tail_shows_the_newest_events_and_filters(server, org):
     assert [e["data"]["name"] for e in page["items"]] == names[1:]  # the newest two, in order
     assert set(page) == {"items", "total", "limit", "offset"}
 
-    jq = run_qylon(
+    jq = run_qylon_here(
         "events", "tail", "--type", "client.created", "--jq", ".data.items[-1].type", env=env
     )
     assert jq.code == 0 and jq.stdout.strip() == "client.created"
 
-    human = run_qylon("events", "tail", "--limit", "5", env=env)
+    human = run_qylon_here("events", "tail", "--limit", "5", env=env)
     assert human.code == 0 and "client.created" in human.stdout and names[-1] in human.stdout
 
-    bad = run_qylon("events", "tail", "--type", "client.exploded", "--json", env=env)
+    bad = run_qylon_here("events", "tail", "--type", "client.exploded", "--json", env=env)
     assert bad.code == 3 and "type" in bad.json["error"]["message"]
 
 

@@ -1,16 +1,22 @@
 """`qylon experiments` against the real team server (SQLite and PostgreSQL): create, start,
 list, results (JSON and the table, with the minimum-sample warning), stop, and the exit
-codes of bad input, unknown names and keys that may not."""
+codes of bad input, unknown names and keys that may not.
+
+test_create_start_list_results_stop and test_bad_variants_and_targets_are_refused_before_any_request
+run the commands in-process (``run_qylon_here``: the same entry point, environment, streams
+and exit codes, without an interpreter start per command);
+test_unknown_names_and_keys_that_may_not runs the real subprocess (``run_qylon``): the exit
+codes of the real process."""
 
 from __future__ import annotations
 
-from ..conftest import credentials, run_qylon
+from ..conftest import credentials, run_qylon, run_qylon_here
 from ..server.harness import Api
 
 
 def test_create_start_list_results_stop(server, org):
     env = credentials(server.url, org.token)
-    made = run_qylon(
+    made = run_qylon_here(
         "experiments", "create", "welcome-subject", "--variants", "a=50,b=50",
         "--on", "sequence:new-consultant", "--min-sample", "5", "--json", env=env,
     )  # fmt: skip
@@ -18,15 +24,15 @@ def test_create_start_list_results_stop(server, org):
     exp = made.json["data"]
     assert exp["status"] == "draft" and exp["target"] == "new-consultant"
     assert [v["name"] for v in exp["variants"]] == ["a", "b"]
-    again = run_qylon(
+    again = run_qylon_here(
         "experiments", "create", "welcome-subject", "--variants", "a=1,b=1",
         "--on", "template:welcome", "--json", env=env,
     )  # fmt: skip
     assert again.code == 3 and again.json["error"]["code"] == "conflict"
 
-    started = run_qylon("experiments", "start", "welcome-subject", "--json", env=env)
+    started = run_qylon_here("experiments", "start", "welcome-subject", "--json", env=env)
     assert started.code == 0 and started.json["data"]["status"] == "running"
-    listed = run_qylon("experiments", "list", "--json", env=env)
+    listed = run_qylon_here("experiments", "list", "--json", env=env)
     assert [e["name"] for e in listed.json["data"]["items"]] == ["welcome-subject"]
 
     api = Api(server.url)
@@ -38,23 +44,23 @@ def test_create_start_list_results_stop(server, org):
     finally:
         api.http.close()
 
-    shown = run_qylon("experiments", "results", "welcome-subject", "--json", env=env)
+    shown = run_qylon_here("experiments", "results", "welcome-subject", "--json", env=env)
     assert shown.code == 0, shown.stderr
     data = shown.json["data"]
     by = {v["name"]: v for v in data["variants"]}
     assert by[variant["variant"]]["exposures"] == 1 and by[variant["variant"]]["conversions"] == 1
     assert len(data["warnings"]) == 2 and "below the minimum sample of 5" in data["warnings"][0]
-    human = run_qylon("experiments", "results", "welcome-subject", env=env)
+    human = run_qylon_here("experiments", "results", "welcome-subject", env=env)
     assert human.code == 0 and "a (control)" in human.stdout and "Warning:" in human.stdout
 
-    stopped = run_qylon("experiments", "stop", "welcome-subject", "--json", env=env)
+    stopped = run_qylon_here("experiments", "stop", "welcome-subject", "--json", env=env)
     assert stopped.code == 0 and stopped.json["data"]["status"] == "stopped"
 
 
 def test_bad_variants_and_targets_are_refused_before_any_request():
     env = {"QYLON_SERVER": "http://127.0.0.1:9", "QYLON_TOKEN": "qyl_live_x_unused"}
     for variants, on in (("a=50", "sequence:x"), ("a=x,b=1", "sequence:x"), ("a=1,b=1", "x")):
-        bad = run_qylon(
+        bad = run_qylon_here(
             "experiments", "create", "e", "--variants", variants, "--on", on, "--json", env=env
         )
         assert bad.code == 3 and bad.json["error"]["code"] == "invalid_input", bad.stdout

@@ -1,14 +1,30 @@
-"""The host: version, help, the JSON error contract, settings, plugins, missing parts."""
+"""The host: version, help, the JSON error contract, settings, plugins, missing parts.
+
+Most commands run in-process (``run_qylon_here``: the same entry point, environment,
+streams and exit codes, without an interpreter start per command); test_version and
+test_usage_error_exit_code run the real subprocess (``qylon_process``), and
+test_help_lists_groups_and_imports_nothing_heavy starts its own interpreter."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
 from qylon_cli import __version__
 
+from ..conftest import run_qylon_here
 
-def test_version(qylon):
+
+@pytest.fixture
+def qylon():
+    """In-process; see the module docstring for the tests on the real subprocess."""
+    return run_qylon_here
+
+
+def test_version(qylon_process):
+    qylon = qylon_process  # the real subprocess
     result = qylon("--version")
     assert result.code == 0
     assert result.stdout.strip() == f"qylon {__version__}"
@@ -36,7 +52,8 @@ def test_help_lists_groups_and_imports_nothing_heavy():
     assert "HEAVY=\n" in out or out.rstrip().endswith("HEAVY="), out
 
 
-def test_usage_error_exit_code(qylon):
+def test_usage_error_exit_code(qylon_process):
+    qylon = qylon_process  # the real subprocess
     result = qylon("meeting", "transcribe")
     assert result.code == 2
     assert result.stdout == ""

@@ -1,5 +1,11 @@
 """What scripts rely on, as gh has taught them: help that loses no words, --jq on every
---json command, one list shape, --paginate, and shell completion from the local store."""
+--json command, one list shape, --paginate, and shell completion from the local store.
+
+test_lists_share_one_shape_and_paginate, test_api_sends_authenticated_requests_and_prints_answers_as_is
+and test_completion_of_commands_clients_and_meetings_offline run their commands in-process
+(``run_qylon_here``: the same entry point, environment, streams and exit codes, without an
+interpreter start per command), but for `qylon api` signed out (exit 4) and the first
+completion, which run the real subprocess, as --jq and the completion scripts do."""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import importlib.util
 import json
 import re
 
-from ..conftest import REPO, complete, credentials
+from ..conftest import REPO, complete, credentials, run_qylon_here
 
 spec = importlib.util.spec_from_file_location("gen_cli_docs", REPO / "scripts" / "gen_cli_docs.py")
 gen = importlib.util.module_from_spec(spec)
@@ -82,7 +88,10 @@ def test_lists_share_one_shape_and_paginate(qylon_here, server, org):
     assert users.code == 0 and users.stdout.split() == [owner]
 
 
-def test_api_sends_authenticated_requests_and_prints_answers_as_is(qylon, server, org, tmp_path):
+def test_api_sends_authenticated_requests_and_prints_answers_as_is(
+    qylon_here, qylon_process, server, org, tmp_path
+):
+    qylon = qylon_here  # in-process; signed out below, the real subprocess
     env = credentials(server.url, org.token)
     made = qylon("api", "POST", "/v1/clients", "-f", "name=Acme", "-f", "tags[]=retail", env=env)
     assert made.code == 0, made.stderr
@@ -105,7 +114,7 @@ def test_api_sends_authenticated_requests_and_prints_answers_as_is(qylon, server
     assert refused.code == 3
     assert qylon("api", "FETCH", "/v1/clients", env=env).code == 2
     assert qylon("api", "/v1/me", "-f", "oops", env=env).code == 2
-    anonymous = qylon("api", "/v1/me", env={"QYLON_SERVER": server.url})
+    anonymous = qylon_process("api", "/v1/me", env={"QYLON_SERVER": server.url})
     assert anonymous.code == 4
 
 
@@ -116,15 +125,21 @@ def test_completion_scripts_for_three_shells(qylon):
     assert qylon("completion", "tcsh").code == 2
 
 
-def test_completion_of_commands_clients_and_meetings_offline(qylon, server, org):
+def test_completion_of_commands_clients_and_meetings_offline(qylon_here, server, org):
+    qylon = qylon_here  # in-process, and the completions after the first (the real one)
     assert "meeting" in complete("qylon mee")
     env = credentials(server.url, org.token)
     for name in ("Acme Corp", "Acorn", "Globex"):
         qylon("clients", "add", name, env=env)
     assert qylon("sync", "--json", env=env).code == 0  # pulls the client list
     offline = {"QYLON_SERVER": "http://127.0.0.1:9"}
-    assert complete("qylon meeting list --client Ac", offline) == ["Acme Corp", "Acorn"]
-    assert complete("qylon meeting transcribe x.wav --client Gl", offline) == ["Globex"]
+    assert complete("qylon meeting list --client Ac", offline, run_qylon_here) == [
+        "Acme Corp",
+        "Acorn",
+    ]
+    assert complete("qylon meeting transcribe x.wav --client Gl", offline, run_qylon_here) == [
+        "Globex"
+    ]
 
     from qylon_agent.store.database import Store
 
@@ -132,5 +147,5 @@ def test_completion_of_commands_clients_and_meetings_offline(qylon, server, org)
 
     meeting = make_meeting("Alice: We ship on Friday.")
     Store().save_meeting(meeting)
-    assert complete(f"qylon meeting show {meeting.id[:3]}") == [meeting.id]
-    assert complete("qylon meeting show zz") == []
+    assert complete(f"qylon meeting show {meeting.id[:3]}", run=run_qylon_here) == [meeting.id]
+    assert complete("qylon meeting show zz", run=run_qylon_here) == []

@@ -1,11 +1,25 @@
-"""`qylon users validate` run as a user would: the real command in a subprocess."""
+"""`qylon users validate` run as a user would: the real command.
+
+The commands run in-process (``run_qylon_here``: the same entry point, environment, streams
+and exit codes, without an interpreter start per command), but for
+test_invalid_file_exits_3_with_every_error and test_usage_errors, which run the real
+subprocess (``qylon_process``): the exit codes 3 and 2 and the output of the real process."""
 
 from __future__ import annotations
 
 import csv
 import json
 
+import pytest
+
+from ..conftest import run_qylon_here
 from .users_helpers import CSV_DIR, write
+
+
+@pytest.fixture
+def qylon():
+    """In-process; see the module docstring for the tests on the real subprocess."""
+    return run_qylon_here
 
 
 def test_validate_a_directory_template(qylon):
@@ -28,7 +42,8 @@ def test_validate_prints_the_plan_for_people(qylon):
     assert "Password [Required] (passwords are never imported)" in result.stdout
 
 
-def test_invalid_file_exits_3_with_every_error(qylon, tmp_path):
+def test_invalid_file_exits_3_with_every_error(qylon_process, tmp_path):
+    qylon = qylon_process  # the real subprocess
     path = write(
         tmp_path / "bad.csv",
         "Email;Phone;Start date;Role\nbad;+44 20;03/04/2026;member\n"
@@ -93,7 +108,8 @@ def test_options_map_date_order_region_and_report(qylon, tmp_path):
     assert data["file"]["delimiter"] == "tab"
     assert data["file"]["columns"]["attributes"] == {"badge": "Badge"}
     assert data["file"]["columns"]["fields"]["phone"] == ["Mobile"]
-    rows = list(csv.DictReader(report.open(encoding="utf-8-sig", newline="")))
+    with report.open(encoding="utf-8-sig", newline="") as f:  # closed: the test process lives on
+        rows = list(csv.DictReader(f))
     assert [(r["row"], r["email"], r["action"]) for r in rows] == [
         ("2", "ann@example.com", "create")
     ]
@@ -116,7 +132,8 @@ def test_limit_lists_fewer_items_but_counts_all(qylon, tmp_path):
     assert len(data["items"]) == 5 and data["items_truncated"] and data["plan"]["create"] == 30
 
 
-def test_usage_errors(qylon, tmp_path):
+def test_usage_errors(qylon_process, tmp_path):
+    qylon = qylon_process  # the real subprocess
     path = write(tmp_path / "u.csv", "email\na@example.com\n")
     bad_map = qylon("users", "validate", str(path), "--map", "nothing", "--json")
     assert bad_map.code == 2 and bad_map.json["error"]["code"] == "usage_error"

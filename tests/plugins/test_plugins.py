@@ -1,5 +1,10 @@
 """The plugin seams: every hook through the test plugin (tests/plugins/sample, found as a
-real entry point through its dist-info), broken and clashing plugins, default plugins."""
+real entry point through its dist-info), broken and clashing plugins, default plugins.
+
+The commands run the real subprocess, which finds the plugins through PYTHONPATH, except in
+test_a_plugin_settings_section_can_be_set_and_is_validated: its ten commands run in-process
+(``run_qylon_here``: the same entry point, environment, streams and exit codes), with the
+sample plugin's folder on this process's sys.path."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import TEST_PLUGINS
+from ..conftest import TEST_PLUGINS, run_qylon_here
 
 HERE = Path(__file__).parent
 SAMPLE, BROKEN, CLASH = HERE / "sample", HERE / "broken", HERE / "clash"
@@ -152,7 +157,9 @@ def test_a_plugin_ships_workflow_definitions(sample):
     assert workflow.steps[0].action in sample.actions()
 
 
-def test_a_plugin_settings_section_can_be_set_and_is_validated(qylon):
+def test_a_plugin_settings_section_can_be_set_and_is_validated(monkeypatch):
+    qylon = run_qylon_here  # in-process: the plugin is found on sys.path, not PYTHONPATH
+    monkeypatch.syspath_prepend(str(SAMPLE))
     env = plugin_env(SAMPLE, load="sample")
     assert qylon("config", "set", "sample.portal_id", "42", "--json", env=env).code == 0
     assert qylon("config", "get", "sample.portal_id", "--json", env=env).json["data"]["value"] == 42

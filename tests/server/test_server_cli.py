@@ -1,4 +1,10 @@
-"""`qylon server migrate|init|start`, run as a user would, plus the migrations themselves."""
+"""`qylon server migrate|init|start`, run as a user would, plus the migrations themselves.
+
+test_placeholder_secret_refused_outside_development, test_readme_server_lines_on_a_fresh_home
+and test_plugins_list_shows_the_server run their commands in-process (``qylon_here``: the
+same entry point, environment, streams and exit codes, without an interpreter start per
+command); the rest run the real subprocess, `server start` always (a start that wrongly
+succeeded would serve inside the test process)."""
 
 from __future__ import annotations
 
@@ -79,7 +85,8 @@ def test_migrate_init_start_end_to_end(qylon, qylon_home):
         proc.wait(20)
 
 
-def test_placeholder_secret_refused_outside_development(qylon):
+def test_placeholder_secret_refused_outside_development(qylon_here):
+    qylon = qylon_here  # in-process
     env = {"QYLON_ENVIRONMENT": "production", "QYLON_SECRET_KEY": "changethis"}
     result = qylon("server", "migrate", "--json", env=env)
     assert result.code == 3 and "placeholder" in result.json["error"]["message"]
@@ -125,7 +132,8 @@ def _compare(url: str) -> None:
         engine.dispose()
 
 
-def test_plugins_list_shows_the_server(qylon):
+def test_plugins_list_shows_the_server(qylon_here):
+    qylon = qylon_here  # in-process
     rows = qylon("plugins", "list", "--json").json["data"]["items"]
     server = next(r for r in rows if r["name"] == "server")
     assert server["package"] == "qylon-server" and "register_commands" in server["hooks"]
@@ -251,7 +259,8 @@ def test_migrations_downgrade_to_empty_and_upgrade_again(engine_name, tmp_path):
             roundtrip(backend.admin_url)
 
 
-def test_readme_server_lines_on_a_fresh_home(qylon, qylon_home):
+def test_readme_server_lines_on_a_fresh_home(qylon_here, qylon_home):
+    qylon = qylon_here  # in-process
     """The README's two lines: init on a fresh SQLite database creates its schema, says so, and start serves it."""
     init = qylon(
         "server", "init", "--org", "Acme Consulting", "--admin-email", "you@acme.example", "--json"

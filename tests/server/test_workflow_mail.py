@@ -270,7 +270,8 @@ def test_the_shipped_meeting_follow_up_runs_end_to_end(mail_runner, team_servers
             self.wfile.write(b'{"id": "note-1"}')
 
     crm = ThreadingHTTPServer(("127.0.0.1", free_port()), Crm)
-    threading.Thread(target=crm.serve_forever, daemon=True).start()
+    # shutdown() waits for one poll of serve_forever: 0.5 s by default
+    threading.Thread(target=crm.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     settings = engine.EngineState.settings
     engine.EngineState.settings = settings.model_copy(
         update={"workflow_http_allow": f"127.0.0.1:{crm.server_port}"}
