@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python benchmarks/api.py
 	$(BIN)/python benchmarks/events.py
 	$(BIN)/python benchmarks/workflows.py
+	$(BIN)/python benchmarks/onboarding.py
 
 docs: install
 	$(BIN)/python scripts/gen_cli_docs.py > docs/cli.md
