@@ -39,7 +39,12 @@ steps:
 
 class Relay:
     """An SMTP server that keeps what it accepts; ``refuse`` answers 451 to that many
-    messages first; ``on_data`` runs when a message arrives, before the answer."""
+    messages first; ``on_data`` runs when a message arrives, before the answer.
+
+    The module's server shares the suite's SQLite database, so it also runs what other
+    tests left queued or parked there, and their mail arrives here too: a test reads
+    only its own runs' messages (``of``, ``seen_of``: Message-IDs are ``<run.step@...>``).
+    """
 
     def __init__(self, refuse: int = 0, on_data=None):
         self.messages: list = []
@@ -58,6 +63,16 @@ class Relay:
         if self.on_data is not None:
             self.on_data(msg)
         return "250 OK"
+
+    def of(self, *run_ids: str) -> list:
+        return [m for m in self.messages if _run_of(m["Message-ID"]) in run_ids]
+
+    def seen_of(self, *run_ids: str) -> list[str]:
+        return [i for i in self.seen if _run_of(i) in run_ids]
+
+
+def _run_of(message_id: str | None) -> str:
+    return (message_id or "").strip().lstrip("<").split(".", 1)[0]  # long ids are folded
 
 
 @pytest.fixture
@@ -108,9 +123,9 @@ def test_a_step_sends_one_message_with_a_stable_message_id(mail_runner, team_ser
     assert run["status"] == "completed", run
     (step,) = run["steps"]
     assert step["attempts"] == 2
-    (msg,) = relay.messages
+    (msg,) = relay.of(run["id"])
     expected = f"<{run['id']}.welcome@firm.example>"
-    assert msg["Message-ID"] == expected and relay.seen == [expected, expected]
+    assert msg["Message-ID"] == expected and relay.seen_of(run["id"]) == [expected, expected]
     assert msg["From"] == "onboarding@firm.example" and msg["To"] == "new.hire@firm.example"
     assert msg["Subject"] == "Welcome, new.hire@firm.example"
     assert msg.get_payload().strip() == "Your first day is Monday."
@@ -126,13 +141,13 @@ def test_bad_addresses_and_headers_fail_the_step_and_send_nothing(mail_runner, t
     _use(relay)
     text = MAIL.replace("welcome-mail", "bad-mail")
     assert api.post("/v1/workflows", org.token, json={"text": text}).status_code == 201
-    run = wait_for(api, org.token, _start(api, org, "not an address", "bad-mail"))
-    assert run["status"] == "failed" and run["steps"][0]["error"]["code"] == "invalid_input"
+    first = wait_for(api, org.token, _start(api, org, "not an address", "bad-mail"))
+    assert first["status"] == "failed" and first["steps"][0]["error"]["code"] == "invalid_input"
     run = wait_for(
         api, org.token, _start(api, org, "a@b.example\nBcc: all@firm.example", "bad-mail")
     )
     assert run["status"] == "failed" and run["steps"][0]["error"]["code"] == "invalid_input"
-    assert relay.seen == []
+    assert relay.seen_of(first["id"], run["id"]) == []
 
 
 def test_without_a_relay_the_step_says_what_to_set(mail_runner, monkeypatch):
@@ -227,7 +242,7 @@ def test_the_shipped_onboarding_runs_end_to_end(mail_runner, team_servers, relay
             break
         assert run["status"] in ("enqueued", "running") and time.monotonic() < deadline, run
         time.sleep(0.1)
-    (welcome,) = relay.messages
+    (welcome,) = relay.of(run_id)
     assert welcome["To"] == "new.hire@firm.example" and "Nia Hire" in welcome["Subject"]
     assert "boss@firm.example will check in" in welcome.get_payload()
     env = credentials(str(api.http.base_url).rstrip("/"), org.token)
@@ -328,7 +343,7 @@ def test_the_shipped_meeting_follow_up_runs_end_to_end(mail_runner, team_servers
         engine.EngineState.settings = settings
         crm.shutdown()
     assert run["status"] == "completed", run
-    (mail,) = relay.messages
+    (mail,) = relay.of(run_id)
     assert mail["To"] == "ana@firm.example" and mail["Subject"] == "Follow-up: Acme kickoff"
     assert mail.get_payload().strip() == "Scope agreed; plan by Friday."
     ((key, note),) = posted
