@@ -7,7 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+)
 
 from .schemas import Page
 
@@ -61,6 +69,14 @@ class ExperimentCreate(BaseModel):
         description="The event type that converts an exposed person, e.g. "
         "compliance.item_completed (none: conversions come through the API only).",
     )
+    goal_where: Annotated[
+        dict[Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")], str | int | bool] | None,
+        Field(
+            max_length=10,
+            description="Only goal events whose data holds these values convert, e.g. "
+            '{"item_key": "security-training"} (docs/events.md lists each type\'s data).',
+        ),
+    ] = None
     templates: dict[str, str] = Field(
         default_factory=dict,
         max_length=20,
@@ -77,6 +93,7 @@ class ExperimentInfo(BaseModel):
     status: Literal["draft", "running", "stopped"]
     min_sample: int
     goal: str | None = None
+    goal_where: dict[str, str | int | bool] | None = None
     templates: list[str] = Field(default_factory=list, description="The variants' templates.")
     created_by: str | None = None
     created_at: datetime

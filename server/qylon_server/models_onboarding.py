@@ -27,6 +27,7 @@ class Experiment(OrgScoped, Base):
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft, running, stopped
     min_sample: Mapped[int] = mapped_column(Integer, default=100)
     goal: Mapped[str | None] = mapped_column(String(100))  # the event type that converts
+    goal_where: Mapped[dict | None] = mapped_column(JSON)  # values the goal's data must hold
     templates: Mapped[dict | None] = mapped_column(JSON)  # name -> text, for its variants
     created_by: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=now)

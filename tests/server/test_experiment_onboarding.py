@@ -225,6 +225,46 @@ def test_the_batch_is_idempotent_and_answers_each_item(api, org):
 
 
 @SQLITE_ONLY
+def test_a_goal_where_converts_on_the_named_item_only(api, org):
+    t = org.token
+    upload(api, t, "narrow")
+    exp = experiment(
+        api,
+        t,
+        name="the-second-item",
+        target_kind="sequence",
+        target="narrow",
+        variants=[{"name": "a", "weight": 1}, {"name": "b", "weight": 1}],
+        goal="compliance.item_completed",
+        goal_where={"item_key": "read-two", "policy": "abwire-policy"},
+    )
+    assert exp["goal_where"] == {"item_key": "read-two", "policy": "abwire-policy"}
+    crowd = people(api, t, 2)
+    done = batch(api, t, [{"user": p["email"], "sequence": "narrow"} for p in crowd])
+    assert done.json()["started"] == 2, done.text
+    assert api.post("/v1/compliance/policies", t, json={"text": POLICY}).status_code == 201
+    emails = [p["email"] for p in crowd]
+    r = api.post("/v1/compliance/assignments", t, json={"policy": "abwire-policy", "users": emails})
+    assert r.status_code == 200, r.text
+
+    def complete(person, key):
+        items = api.get("/v1/compliance/items", t, params={"user": person["email"]}).json()
+        (item,) = [i for i in items["items"] if i["item"] == key]
+        r = api.post(f"/v1/compliance/items/{item['id']}/complete", t, json={"acknowledge": True})
+        assert r.status_code == 200, r.text
+
+    def converted():
+        stream = events(api, t, f"experiment:{exp['id']}")
+        return [e["data"]["user_id"] for e in stream if e["type"] == "experiment.conversion"]
+
+    complete(crowd[0], "read-one")  # a goal event, but not the item named
+    complete(crowd[1], "read-one")
+    assert converted() == []
+    complete(crowd[1], "read-two")
+    assert converted() == [crowd[1]["id"]]
+
+
+@SQLITE_ONLY
 def test_experiments_refuse_what_their_variants_cannot_run(api, org):
     t = org.token
     upload(api, t, "slow")
@@ -236,6 +276,7 @@ def test_experiments_refuse_what_their_variants_cannot_run(api, org):
         ({"target_kind": "template", "variants": [two[0], {**two[1], "template": "x"}]}, "'x'"),
         ({"target_kind": "sequence", "variants": two, "goal": "no.such_type"}, "no.such_type"),
         ({"target_kind": "sequence", "variants": two, "goal": "experiment.conversion"}, "goal"),
+        ({"target_kind": "sequence", "variants": two, "goal_where": {"a": "b"}}, "goal_where"),
         (
             {
                 "target_kind": "template",
@@ -331,14 +372,17 @@ def test_the_cli_sends_a_template_variants_file(org, server, tmp_path):
     made = run_qylon_here(
         "experiments", "create", "from-file", "--variants", "a=1,b=1",
         "--on", "template:welcome", "--template", f"b={file}",
-        "--goal", "compliance.item_completed", "--json", env=env,
+        "--goal", "compliance.item_completed", "--goal-where", "item_key=read-two",
+        "--goal-where", "rung=2", "--json", env=env,
     )  # fmt: skip
     assert made.code == 0, made.stderr
     data = made.json["data"]
+    assert data["goal_where"] == {"item_key": "read-two", "rung": 2}
     assert data["variants"][1] == {"name": "b", "weight": 1.0, "template": "welcome-b"}
     assert data["templates"] == ["welcome-b"] and data["goal"] == "compliance.item_completed"
     shown = run_qylon_here("experiments", "list", env=env)
     assert "b=1 (welcome-b)" in shown.stdout and "compliance.item_completed" in shown.stdout
+    assert "item_key=read-two rung=2" in shown.stdout
     missing = run_qylon_here(
         "experiments", "create", "no-file", "--variants", "a=1,b=1",
         "--on", "template:welcome", "--template", f"b={tmp_path / 'none.md.j2'}", env=env,

@@ -76,6 +76,37 @@ def _pairs(option: str, given: list[str] | None, variants: list[dict]) -> dict[s
     return out
 
 
+def _goal(item: dict) -> str:
+    """``compliance.item_completed item_key=security-training``"""
+    where = (f" {k}={str(v).lower() if isinstance(v, bool) else v}"
+             for k, v in (item.get("goal_where") or {}).items())  # fmt: skip
+    return item["goal"] + "".join(where)
+
+
+def _where(given: list[str] | None) -> dict[str, str | int | bool] | None:
+    """``["item_key=security-training", "rung=2"]`` -> their dict; integers and
+    true/false become numbers and booleans, as the events' data holds them."""
+    from qylon_cli.errors import InvalidInput
+
+    out: dict[str, str | int | bool] = {}
+    for text in given or ():
+        key, eq, value = (p.strip() for p in text.partition("="))
+        if not eq or not key or key in out:
+            raise InvalidInput(
+                f"--goal-where: {text!r} is not KEY=VALUE (each key once).",
+                hint="e.g. --goal-where item_key=security-training",
+            )
+        lowered = value.lower()
+        out[key] = (
+            lowered == "true"
+            if lowered in ("true", "false")
+            else int(value)
+            if value.lstrip("-").isdigit()
+            else value
+        )
+    return out or None
+
+
 def _templates(given: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """VARIANT=FILE pairs -> (variant -> template name, name -> text); the name is the
     file's without ``.md.j2`` (config/email/NAME.md.j2)."""
@@ -106,7 +137,7 @@ def _split(variants: list[dict]) -> str:
 
 
 def _said(item: dict) -> str:
-    goal = f"; goal {item['goal']}" if item.get("goal") else ""
+    goal = f"; goal {_goal(item)}" if item.get("goal") else ""
     on = f"{item['target_kind']} {item['target']}"
     return f"{item['name']} ({item['status']}) on {on}: {_split(item['variants'])}{goal}"
 
@@ -153,6 +184,16 @@ def create_cmd(
             show_default=False,
         ),
     ] = None,
+    goal_where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--goal-where",
+            metavar="KEY=VALUE",
+            help="Only goal events whose data holds this value convert (repeat: all must "
+            "hold), e.g. item_key=security-training; docs/events.md lists each event's data.",
+            show_default=False,
+        ),
+    ] = None,
     json: output.JsonOption = False,
 ) -> None:
     """Create an experiment, as a draft (nobody is exposed until `start`). Once it runs,
@@ -163,7 +204,7 @@ def create_cmd(
 
     Example: qylon experiments create short-or-long --variants long=1,short=1 --on sequence:new-consultant --sequence short=new-consultant-short --goal onboarding.completed
 
-    Example: qylon experiments create friendlier-welcome --variants a=1,b=1 --on template:new-consultant-welcome --template b=config/email/new-consultant-welcome-b.md.j2 --goal compliance.item_completed
+    Example: qylon experiments create friendlier-welcome --variants a=1,b=1 --on template:new-consultant-welcome --template b=config/email/new-consultant-welcome-b.md.j2 --goal compliance.item_completed --goal-where item_key=security-training
     """
     from qylon_cli.errors import InvalidInput
 
@@ -186,6 +227,7 @@ def create_cmd(
         "variants": parsed,
         "min_sample": min_sample,
         "goal": goal,
+        "goal_where": _where(goal_where),
         "templates": texts,
     }
     with ApiClient.from_credentials() as api:
@@ -229,7 +271,7 @@ def _table(c, items: list[dict], total: int) -> None:
         table.add_column(col)
     for e in items:
         on = f"{e['target_kind']}:{e['target']}"
-        goal = Text(e.get("goal") or "–")
+        goal = Text(_goal(e) if e.get("goal") else "–")
         row = (Text(e["name"]), e["status"], Text(on), Text(_split(e["variants"])), goal)
         table.add_row(*row, str(e["min_sample"]))
     c.print(table)

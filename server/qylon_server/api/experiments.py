@@ -57,6 +57,7 @@ def create_experiment(body: ExperimentCreate, ctx: Allowed("experiments:admin"))
         variants=[v.model_dump() for v in body.variants],
         min_sample=body.min_sample,
         goal=body.goal,
+        goal_where=body.goal_where,
         templates=body.templates,
     )
     return info(row)

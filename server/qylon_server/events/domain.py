@@ -220,8 +220,9 @@ class ComplianceItemAssigned(Event):
 
 
 class ComplianceItemCompleted(Event):
-    """data: item_id, evidence_sha256, evidence_id (None for an acknowledgement, whose
-    hash is the document's), content_type, size, via (api, page), completed_by."""
+    """data: item_id, policy and item_key (the policy's name and the item's key in it;
+    since migration 0018), evidence_sha256, evidence_id (None for an acknowledgement,
+    whose hash is the document's), content_type, size, via (api, page), completed_by."""
 
     TYPE = "compliance.item_completed"
 

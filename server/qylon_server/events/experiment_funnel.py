@@ -41,7 +41,8 @@ def apply_experiment(row, event: domain.Event, *, make: Callable[..., Any] = Exp
             updated_at=event.timestamp,
             started_at=None,
             stopped_at=None,
-            **{"goal": None, "templates": None, **event.data},  # both new in migration 0015
+            # goal and templates came in migration 0015, goal_where in 0018
+            **{"goal": None, "goal_where": None, "templates": None, **event.data},
         )
     if row is None:
         raise LookupError(f"{event.stream}: an event before the experiment was created")

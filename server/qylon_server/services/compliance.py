@@ -414,6 +414,8 @@ def complete(
         evidence_id = evidence.id
     data = {
         "item_id": row.id,
+        "policy": row.policy_name,
+        "item_key": row.item_key,
         "evidence_sha256": digest,
         "evidence_id": evidence_id,
         "content_type": kind,

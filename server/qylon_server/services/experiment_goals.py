@@ -1,6 +1,8 @@
 """Experiments' goals: an experiment names an event type (``goal``); when an event of that
 type about a person is appended, each experiment that exposed them and has that goal
-records their conversion, once (``experiment.conversion``), in the same transaction.
+records their conversion, once (``experiment.conversion``), in the same transaction. An
+experiment's ``goal_where`` narrows its goal to events whose data holds those values
+(``{"item_key": "security-training"}``).
 
 No polling: ``install`` registers ``on_event`` with the event store (``store.listen``) for
 every type that may be a goal; it runs at import, so every process that can append
@@ -88,8 +90,8 @@ def on_event(session: Session, event: domain.Event) -> None:
     user_id = person_of(event)
     if user_id is None:
         return
-    waiting = session.scalars(
-        select(ExperimentExposure)
+    waiting = session.execute(
+        select(ExperimentExposure, Experiment.goal_where)
         .join(Experiment, Experiment.id == ExperimentExposure.experiment_id)
         .where(
             ExperimentExposure.user_id == user_id,
@@ -99,8 +101,10 @@ def on_event(session: Session, event: domain.Event) -> None:
         .order_by(ExperimentExposure.experiment_id)
         .with_for_update(of=ExperimentExposure)
     ).all()
-    for seen in waiting:
-        converted(session, event.actor, seen, cause=event)
+    data = event.data or {}
+    for seen, where in waiting:
+        if all(k in data and data[k] == v for k, v in (where or {}).items()):
+            converted(session, event.actor, seen, cause=event)
 
 
 def install() -> None:

@@ -86,10 +86,13 @@ def _invalid(message: str, hint: str = "See docs/experiments.md.") -> ApiError:
     return ApiError(422, message, code="invalid_input", hint=hint)
 
 
-def _checked(session: Session, target_kind: str, variants: list[dict], goal, templates) -> None:
+def _checked(
+    session: Session, target_kind: str, variants: list[dict], goal, goal_where, templates
+) -> None:
     """422 unless the variants fit the target: on a sequence they may name uploaded
     sequences, on a template templates given in ``templates`` (which must render); the
-    goal a known event type that is not an experiment's or a workflow run's own."""
+    goal a known event type that is not an experiment's or a workflow run's own, and
+    ``goal_where`` only with a goal."""
     wrong = "template" if target_kind == "sequence" else "sequence"
     for v in variants:
         if v.get(wrong):
@@ -121,6 +124,11 @@ def _checked(session: Session, target_kind: str, variants: list[dict], goal, tem
             f"No event type {goal!r} can be a goal.",
             hint="e.g. compliance.item_completed or onboarding.completed (docs/events.md).",
         )
+    if goal_where and goal is None:
+        raise _invalid(
+            "goal_where filters the goal's events: name the goal too.",
+            hint="e.g. --goal compliance.item_completed --goal-where item_key=security-training",
+        )
 
 
 def listing(session: Session, *, limit: int, offset: int) -> tuple[list[Experiment], int]:
@@ -139,6 +147,7 @@ def create(
     variants: list[dict],
     min_sample: int,
     goal: str | None = None,
+    goal_where: dict | None = None,
     templates: dict[str, str] | None = None,
 ) -> Experiment:
     """A new experiment, in ``draft`` (``experiment.created``); 409 if the name is taken,
@@ -149,7 +158,7 @@ def create(
             f"An experiment named {name} exists already.",
             hint="Choose another name; `qylon experiments list` shows them.",
         )
-    _checked(session, target_kind, variants, goal, templates or {})
+    _checked(session, target_kind, variants, goal, goal_where, templates or {})
     ident = new_id()
     data = {
         "name": name,
@@ -158,6 +167,7 @@ def create(
         "variants": variants,
         "min_sample": min_sample,
         "goal": goal,
+        "goal_where": goal_where or None,
         "templates": templates or None,
     }
     event = record(session, principal, ident, domain.ExperimentCreated, data)
