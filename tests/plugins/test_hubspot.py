@@ -182,6 +182,11 @@ def test_without_a_known_contact_the_company_named_as_client_gets_them(hubspot):
     assert pushed.json["data"]["target"]["type"] == "company"
     assert len(hubspot.linked("notes", "companies", hubspot.company)) == 1
 
+    hubspot.objects["notes"].clear()  # someone deleted the note in HubSpot: made again
+    again = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
+    assert [i["outcome"] for i in again.json["data"]["items"]] == ["created"]
+    assert len(hubspot.objects["notes"]) == 1
+
     store_meeting(client="Nobody Ltd", action_items=[])
     missing = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
     assert missing.code == 5 and missing.json["error"]["code"] == "not_found"
