@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Self
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 # Association type ids HubSpot defines, by (from, to).
 TYPE_IDS = {
@@ -58,6 +58,7 @@ class HubSpotState:
         self.client = {"id": "", "secret": ""}
         self.expires_in = 1800
         self.requests: list[tuple[str, str]] = []
+        self.exchanges: list[dict] = []
         self.throttle_after: int | None = None  # answer 429 once this many CRM calls went by
         self.throttle_times = 0
         self.retry_after = "0.2"
@@ -156,6 +157,28 @@ def make_app(state: HubSpotState):
     app = FastAPI()
 
     @app.middleware("http")
+    async def record(request: Request, call_next):
+        """Every exchange, kept whole (``state.exchanges``) for the tests to look at."""
+        sent = await request.body()
+        answer = await gate(request, call_next)
+        if hasattr(answer, "body_iterator"):  # the routes' answers (the gate's own have a body)
+            body = b"".join([chunk async for chunk in answer.body_iterator])
+        else:
+            body = answer.body
+        state.exchanges.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": str(request.url.query),
+                "headers": dict(request.headers),
+                "body": sent,
+                "status": answer.status_code,
+                "response": body,
+                "response_headers": dict(answer.headers),
+            }
+        )
+        return Response(body, status_code=answer.status_code, headers=dict(answer.headers))
+
     async def gate(request: Request, call_next):
         path = request.url.path
         state.requests.append((request.method, path))
@@ -194,6 +217,9 @@ def make_app(state: HubSpotState):
             "companyCurrency": "EUR",
             "uiDomain": "app.hubspot.com",
             "dataHostingLocation": "eu1",
+            "additionalCurrencies": [],
+            "utcOffset": "+00:00",
+            "utcOffsetMilliseconds": 0,
         }
 
     @app.get("/crm/v3/owners")
@@ -377,9 +403,13 @@ def make_app(state: HubSpotState):
         state.refresh_tokens[refresh] = state.client["id"]
         return {
             "token_type": "bearer",
+            "token_use": "access_token",
             "access_token": access,
             "refresh_token": refresh,
             "expires_in": state.expires_in,
+            "hub_id": 4455667,
+            "user_id": 9001,
+            "scopes": form.get("scope", "oauth").split(),
         }
 
     return app

@@ -115,17 +115,15 @@ class HubSpotClient:
     def pages(
         self, method: str, path: str, *, body: dict | None = None, **params
     ) -> Iterator[dict]:
-        """Every result of a paged list (GET, ``?after=``) or search (POST, ``"after"``)."""
+        """Every result of a paged list (GET, ``?after=``) or search (POST, ``"after"``,
+        ``"0"`` for the first page as HubSpot's search documents it)."""
         after = None
         while True:
             if method == "GET":
-                page = self.request(
-                    "GET", path, params={**params, **({"after": after} if after else {})}
-                )
+                query = {**params, **({"after": after} if after else {})}
+                page = self.request("GET", path, params=query)
             else:
-                page = self.request(
-                    "POST", path, json={**(body or {}), **({"after": after} if after else {})}
-                )
+                page = self.request("POST", path, json={**(body or {}), "after": after or "0"})
             yield from page.get("results", [])
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:

@@ -31,7 +31,14 @@ class HubSpot:
     def find_contacts(self, query: str) -> list[Contact]:
         client = self.client()
         try:
-            body = {"query": query, "properties": ["email", "firstname", "lastname", "company"]}
+            body = {
+                "query": query,
+                "filterGroups": [],
+                "properties": ["email", "firstname", "lastname", "company"],
+                "sorts": [],
+                "limit": 100,
+                "after": "0",
+            }
             found = client.request("POST", "/crm/v3/objects/contacts/search", json=body)
         finally:
             client.close()

@@ -37,6 +37,7 @@ def find_target(client: HubSpotClient, meeting: CrmMeeting) -> dict:
                 {"filters": [{"propertyName": "email", "operator": "IN", "values": emails}]}
             ],
             "properties": ["email", "firstname", "lastname"],
+            "sorts": [],
             "limit": 100,
         }
         found = {
@@ -54,6 +55,7 @@ def find_target(client: HubSpotClient, meeting: CrmMeeting) -> dict:
                 {"filters": [{"propertyName": "name", "operator": "EQ", "value": meeting.client}]}
             ],
             "properties": ["name", "domain"],
+            "sorts": [],
             "limit": 10,
         }
         for company in client.pages("POST", "/crm/v3/objects/companies/search", body=body):
