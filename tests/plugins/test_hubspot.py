@@ -173,6 +173,12 @@ def test_a_failed_item_is_reported_exit_7_and_the_next_push_creates_only_it(hubs
     }
     assert len(hubspot.objects["tasks"]) == 3 and len(hubspot.objects["notes"]) == 1
 
+    # The ids go with the meeting: deleting it deletes them (HubSpot keeps its objects).
+    assert run_qylon_here("meeting", "delete", MEETING_ID, "--yes", "--json").code == 0
+    from qylon_agent.store.database import Store
+
+    assert Store().db.execute("SELECT count(*) FROM crm_links").fetchone()[0] == 0
+
 
 def test_without_a_known_contact_the_company_named_as_client_gets_them(hubspot):
     store_meeting(action_items=[])
@@ -246,6 +252,44 @@ def test_oauth_with_pkce_on_a_loopback_redirect_then_refresh(hubspot, monkeypatc
     assert pushed.code == 0, pushed.stdout
     assert hubspot.token_calls == ["authorization_code", "refresh_token"]
     assert auth.stored()["access_token"] != creds["access_token"]
+
+
+def test_connect_with_oauth_from_the_command_line(hubspot, tmp_path):
+    """The real subprocess: `--oauth --no-browser` prints the consent address, which "the
+    user" opens; HubSpot's redirect lands on the command's loopback port."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx2
+
+    hubspot.client.update(id="app-123", secret="shh")
+    env = {
+        **os.environ,
+        "QYLON_HUBSPOT_CLIENT_ID": "app-123",
+        "QYLON_HUBSPOT_CLIENT_SECRET": "shh",
+        "QYLON_HUBSPOT_REDIRECT_PORT": "0",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    command = [sys.executable, "-m", "qylon_cli", "integrations", "connect", "hubspot"]
+    proc = subprocess.Popen(
+        [*command, "--oauth", "--no-browser", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stderr:
+            if line.strip().startswith(f"{env['QYLON_HUBSPOT_AUTH_URL']}?"):
+                httpx2.get(line.strip(), follow_redirects=True)
+                break
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert '"method": "oauth"' in out and '"account": 4455667' in out
+    assert hubspot.token_calls == ["authorization_code"]
 
 
 def test_without_the_plugin_push_names_the_extra_to_install(tmp_path):
