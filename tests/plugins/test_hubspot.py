@@ -253,6 +253,18 @@ def test_oauth_with_pkce_on_a_loopback_redirect_then_refresh(hubspot, monkeypatc
     assert hubspot.token_calls == ["authorization_code", "refresh_token"]
     assert auth.stored()["access_token"] != creds["access_token"]
 
+    # A token HubSpot no longer accepts before it expires (revoked): a 401, one refresh, on.
+    hubspot.expires_in = 1800
+    auth.access_token(auth.Config.load(), force_refresh=True)
+    hubspot.tokens.clear()
+    again = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
+    assert again.code == 0, again.stdout
+    assert hubspot.token_calls[-2:] == ["refresh_token", "refresh_token"]
+
+    # A wrong private-app token is refused, and the OAuth sign-in stays as it was.
+    assert connect("pat-wrong").code == 4
+    assert HubSpot().status()["method"] == "oauth"
+
 
 def test_connect_with_oauth_from_the_command_line(hubspot, tmp_path):
     """The real subprocess: `--oauth --no-browser` prints the consent address, which "the

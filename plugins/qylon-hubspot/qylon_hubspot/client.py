@@ -46,6 +46,7 @@ class HubSpotClient:
         self.config = config or auth.Config.load()
         self.sleep = sleep
         self._token = token
+        self._given = token is not None  # a token being checked: never swapped for the kept one
         self.http = httpx2.Client(
             base_url=self.config.api_base,
             headers={"Accept": "application/json"},
@@ -75,7 +76,7 @@ class HubSpotClient:
                     f"HubSpot did not answer ({self.config.api_base}): {exc}.",
                     hint="Check the network, or hubspot.api_base (`qylon config show`).",
                 ) from None
-            if answer.status_code == 401 and not refreshed and auth.can_refresh():
+            if answer.status_code == 401 and not (refreshed or self._given) and auth.can_refresh():
                 self.token(force_refresh=True)
                 refreshed = True
                 continue
