@@ -296,6 +296,36 @@ def provider(kind: str, name: str) -> Any:
     return resolve(entry.target)()
 
 
+# Integrations Qylon knows of, and the distribution that brings each (``qylon[integrations]``
+# brings them all): a command that needs one that is not installed names what to install.
+INTEGRATIONS = {"hubspot": "qylon-hubspot"}
+INTEGRATIONS_EXTRA = "integrations"
+
+
+def missing_integration(name: str, what: str) -> QylonError:
+    """The usage error (exit 2) for an integration that is not installed."""
+    from .errors import UsageError
+
+    dist = INTEGRATIONS.get(name)
+    if dist is None:
+        known = sorted({e.options["name"] for e in providers().values()} | set(INTEGRATIONS))
+        return UsageError(
+            f"No integration named {name!r}.", hint=f"Known integrations: {', '.join(known)}."
+        )
+    return UsageError(
+        f"{what} needs the {name} integration, which is not installed.",
+        hint=f"Install it with: pip install 'qylon[{INTEGRATIONS_EXTRA}]' (or {dist}).",
+    )
+
+
+def require(kind: str, name: str, what: str) -> Any:
+    """An instance of the ``kind`` provider ``name``; a usage error naming the extra to
+    install when no plugin registers it."""
+    if f"{kind}:{name}" not in providers():
+        raise missing_integration(name, what)
+    return provider(kind, name)
+
+
 def actions() -> dict[str, Registration]:
     return host().registry("workflow action", "register_actions", _action)
 

@@ -8,8 +8,9 @@ import only ``qylon_cli``.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -63,3 +64,76 @@ class CalendarProvider(Protocol):
 
 
 PROTOCOLS = {"crm": CrmProvider, "video": VideoProvider, "calendar": CalendarProvider}
+
+
+# -- pushing a meeting to a CRM (``qylon meeting push ID --to NAME``) ----------------------
+# The agent builds a ``CrmMeeting`` from its store and hands it, with the CRM ids a previous
+# push stored, to a provider that meets ``MeetingPusher``; the provider reports each item.
+
+
+class CrmTask(BaseModel):
+    key: str = Field(description="The action item's id in Qylon.")
+    subject: str
+    owner: str | None = Field(
+        None, description="The owner as the meeting names them (name or email)."
+    )
+    due: date | None = None
+    done: bool = False
+
+
+class CrmMeeting(BaseModel):
+    id: str
+    title: str
+    client: str | None = None
+    when: datetime
+    summary: str | None = None
+    decisions: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(
+        default_factory=list, description="Participants' email addresses, to find the contact."
+    )
+    tasks: list[CrmTask] = Field(default_factory=list)
+
+
+class PushedItem(BaseModel):
+    key: str = Field(description='"note", or "task:<action item id>".')
+    kind: Literal["note", "task"]
+    crm_id: str | None = None
+    outcome: Literal["created", "updated", "failed"]
+    error: str | None = None
+    owner_id: str | None = Field(None, description="The CRM user the task was assigned to.")
+
+
+class PushResult(BaseModel):
+    provider: str
+    target: dict = Field(description='What the note and tasks hang on: {"type", "id", "name"}.')
+    items: list[PushedItem] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def failed(self) -> list[PushedItem]:
+        return [i for i in self.items if i.outcome == "failed"]
+
+
+@runtime_checkable
+class MeetingPusher(Protocol):
+    def push_meeting(
+        self,
+        meeting: CrmMeeting,
+        known: dict[str, str],
+        record: Callable[[PushedItem], None] | None = None,
+    ) -> PushResult:
+        """Create or update (``known``: key -> CRM id from an earlier push) the note and the
+        tasks; ``record`` is called after each object is written, so that its id is kept
+        even if a later one fails or the process dies."""
+        ...
+
+
+@runtime_checkable
+class Connectable(Protocol):
+    """What ``qylon integrations connect|status|disconnect NAME`` calls."""
+
+    def status(self) -> dict: ...
+
+    def connect(self, *, method: str, token: str | None = None, **options: Any) -> dict: ...
+
+    def disconnect(self) -> bool: ...

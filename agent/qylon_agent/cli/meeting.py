@@ -1,7 +1,8 @@
 """`qylon meeting ...`: transcribe, list, show, search, export, delete; and the group.
 
 The whole `meeting` group is composed at the bottom of this module, in one place: these
-commands, and those of meeting_speakers, insights, meeting_import, meeting_edit and record.
+commands, and those of meeting_speakers, insights, meeting_import, meeting_push, meeting_edit
+and record.
 Commands parse options, call the library and render; heavy imports stay inside them.
 """
 
@@ -16,7 +17,7 @@ from qylon_cli import output
 from qylon_cli.errors import Interrupted
 
 from . import insights as insights_cli
-from . import meeting_edit, meeting_import, meeting_speakers, record
+from . import meeting_edit, meeting_import, meeting_push, meeting_speakers, record
 from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
 from .params import IdArg, client_option
 
@@ -303,5 +304,6 @@ for command in (show, search, export, delete):
     app.command()(command)
 insights_cli.register(app)  # analyze, summary, actions (list, done, reopen)
 meeting_import.register(app)  # import
+meeting_push.register(app)  # push (to a CRM)
 meeting_edit.register(app, insights_cli.actions)  # edit, fix, actions add|edit
 record.register(app)  # record, devices, recover

@@ -244,10 +244,36 @@ class Store:
         meeting_id = self.resolve_id(ref)
         with self.db.atomic():
             self._delete_children(meeting_id)
+            self.db.execute("DELETE FROM crm_links WHERE meeting_id = ?", [meeting_id])
             self.db["meetings"].delete(
                 meeting_id
             )  # a trigger queues the deletion for the team server
         return meeting_id
+
+    # -- CRM links (qylon meeting push) ---------------------------------
+    def crm_links(self, meeting_id: str, provider: str) -> dict[str, str]:
+        """The CRM object ids an earlier push stored: key (``note``, ``task:<item id>``) -> id."""
+        rows = self.db.execute(
+            "SELECT key, crm_id FROM crm_links WHERE meeting_id = ? AND provider = ?",
+            [meeting_id, provider],
+        ).fetchall()
+        return dict(rows)
+
+    def set_crm_link(
+        self, meeting_id: str, provider: str, key: str, kind: str, crm_id: str
+    ) -> None:
+        with self.db.atomic():
+            self.db["crm_links"].upsert(
+                {
+                    "meeting_id": meeting_id,
+                    "provider": provider,
+                    "key": key,
+                    "kind": kind,
+                    "crm_id": crm_id,
+                    "pushed_at": _now(),
+                },
+                pk=("meeting_id", "provider", "key"),
+            )
 
     # -- search ---------------------------------------------------------
     def search(

@@ -251,3 +251,22 @@ def m0009_one_timestamp_format(db: Database) -> None:
                 f"CREATE TRIGGER {table}_touch_{event.lower()} AFTER {event} ON {table} "
                 f"BEGIN UPDATE meetings SET updated_at = {now} WHERE id = {row}.meeting_id; END"
             )
+
+
+@migrations(name="0010_crm_links")
+def m0010_crm_links(db: Database) -> None:
+    """What a meeting became in a CRM (``qylon meeting push``): per provider, the note's and
+    each action item's object id (key ``note`` or ``task:<item id>``), so that a second
+    push updates them rather than creating copies. Kept across re-analysis (not a child the
+    meeting's save replaces); removed with the meeting."""
+    db["crm_links"].create(
+        {
+            "meeting_id": str,
+            "provider": str,
+            "key": str,
+            "kind": str,
+            "crm_id": str,
+            "pushed_at": str,
+        },
+        pk=("meeting_id", "provider", "key"),
+    )

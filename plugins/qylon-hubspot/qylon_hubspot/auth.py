@@ -1,0 +1,262 @@
+"""HubSpot sign-in: a private app's access token, or OAuth 2.0 (authorization code with
+PKCE through a loopback redirect), kept in the OS keyring and refreshed when it expires.
+
+What is kept under ``keystore.oauth_name("hubspot")`` is a JSON document:
+``{"type": "private_app", "access_token"}`` or ``{"type": "oauth", "access_token",
+"refresh_token", "expires_at", "client_id"}``. ``QYLON_HUBSPOT_TOKEN`` (a private-app
+token) wins over the keyring, for CI. An OAuth app's client secret is read from
+``QYLON_HUBSPOT_CLIENT_SECRET`` or the keyring (``hubspot-client-secret``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+from qylon_cli import keystore
+from qylon_cli.errors import InvalidInput, NotAuthenticated, Unavailable, UsageError
+
+NAME = keystore.oauth_name("hubspot")
+TOKEN_ENV = "QYLON_HUBSPOT_TOKEN"
+SECRET_NAME = "hubspot-client-secret"
+SECRET_ENV = "QYLON_HUBSPOT_CLIENT_SECRET"
+EARLY_S = 60  # refresh this long before the access token expires
+
+
+@dataclass
+class Config:
+    api_base: str
+    auth_url: str
+    token_url: str
+    client_id: str
+    scopes: str
+    redirect_port: int
+    max_retries: int
+    timeout_s: float
+
+    @classmethod
+    def load(cls) -> Config:
+        from qylon_cli import settings
+
+        s = settings.load()
+        return cls(
+            api_base=str(s.get("hubspot.api_base")).rstrip("/"),
+            auth_url=str(s.get("hubspot.auth_url")),
+            token_url=str(s.get("hubspot.token_url")),
+            client_id=str(s.get("hubspot.client_id") or ""),
+            scopes=str(s.get("hubspot.scopes")),
+            redirect_port=int(s.get("hubspot.redirect_port")),
+            max_retries=int(s.get("hubspot.max_retries")),
+            timeout_s=float(s.get("hubspot.timeout_s")),
+        )
+
+
+def stored() -> dict | None:
+    """The kept credentials (the environment's private-app token first), or None."""
+    import os
+
+    if os.environ.get(TOKEN_ENV):
+        return {"type": "private_app", "access_token": os.environ[TOKEN_ENV].strip(), "env": True}
+    raw = keystore.get(NAME, quiet=True)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"type": "private_app", "access_token": raw}
+
+
+def save(creds: dict) -> None:
+    keystore.put(NAME, json.dumps(creds))
+
+
+def forget() -> bool:
+    return keystore.delete(NAME)
+
+
+def not_connected() -> NotAuthenticated:
+    return NotAuthenticated(
+        "HubSpot is not connected.",
+        hint="Run: qylon integrations connect hubspot --token-stdin < token.txt (or --oauth)",
+    )
+
+
+def access_token(config: Config, *, force_refresh: bool = False) -> str:
+    """A valid access token: the kept one, refreshed first when it has expired (OAuth)."""
+    creds = stored()
+    if creds is None:
+        raise not_connected()
+    if creds.get("type") == "oauth" and (
+        force_refresh or float(creds.get("expires_at", 0)) - EARLY_S < time.time()
+    ):
+        creds = refresh(config, creds)
+    return creds["access_token"]
+
+
+def can_refresh() -> bool:
+    creds = stored()
+    return bool(creds and creds.get("type") == "oauth" and creds.get("refresh_token"))
+
+
+def _client_secret() -> str:
+    secret = keystore.get(SECRET_NAME, env=SECRET_ENV, quiet=True)
+    if not secret:
+        raise UsageError(
+            "HubSpot's OAuth sign-in needs the app's client secret.",
+            hint=f"Set {SECRET_ENV} (it is kept in the keyring once a sign-in succeeds).",
+        )
+    return secret
+
+
+def _token_request(config: Config, form: dict) -> dict:
+    """POST to HubSpot's token endpoint (form-encoded, as RFC 6749 and HubSpot's docs say)."""
+    import httpx2
+
+    try:
+        answer = httpx2.post(config.token_url, data=form, timeout=config.timeout_s)
+    except httpx2.TransportError as exc:
+        raise Unavailable(f"HubSpot's token endpoint did not answer: {exc}.") from None
+    if answer.status_code >= 400:
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
+        message = body.get("message") or body.get("error_description") or answer.text[:200]
+        raise NotAuthenticated(
+            f"HubSpot refused the sign-in: {message}",
+            hint="Connect again: qylon integrations connect hubspot --oauth",
+        )
+    return answer.json()
+
+
+def _oauth_creds(config: Config, tokens: dict, previous: dict | None = None) -> dict:
+    return {
+        "type": "oauth",
+        "access_token": tokens["access_token"],
+        "refresh_token": tokens.get("refresh_token") or (previous or {}).get("refresh_token"),
+        "expires_at": time.time() + float(tokens.get("expires_in", 1800)),
+        "client_id": config.client_id or (previous or {}).get("client_id"),
+    }
+
+
+def refresh(config: Config, creds: dict) -> dict:
+    if not creds.get("refresh_token"):
+        raise not_connected()
+    tokens = _token_request(
+        config,
+        {
+            "grant_type": "refresh_token",
+            "client_id": creds.get("client_id") or config.client_id,
+            "client_secret": _client_secret(),
+            "refresh_token": creds["refresh_token"],
+        },
+    )
+    fresh = _oauth_creds(config, tokens, creds)
+    save(fresh)
+    return fresh
+
+
+# -- authorization code with PKCE (RFC 7636), redirected to a loopback port (RFC 8252) -----
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A code verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def authorize_url(config: Config, redirect_uri: str, state: str, challenge: str) -> str:
+    from urllib.parse import urlencode
+
+    query = {
+        "client_id": config.client_id,
+        "redirect_uri": redirect_uri,
+        "scope": config.scopes,
+        "state": state,
+        "response_type": "code",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    return f"{config.auth_url}?{urlencode(query)}"
+
+
+def _wait_for_code(server, state: str, timeout: float) -> str:
+    """Serve the loopback redirect until it brings the code (checking ``state``)."""
+    from http.server import BaseHTTPRequestHandler
+    from urllib.parse import parse_qs, urlparse
+
+    got: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+            got.update(query)
+            ok = "code" in query and query.get("state") == state
+            self.send_response(200 if ok else 400)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(
+                b"Qylon is connected to HubSpot. You can close this tab."
+                if ok
+                else b"The sign-in did not complete. Go back to the terminal."
+            )
+
+        def log_message(self, *args):
+            pass
+
+    server.RequestHandlerClass = Handler
+    server.timeout = 1.0
+    deadline = time.monotonic() + timeout
+    while not got and time.monotonic() < deadline:
+        server.handle_request()
+    if not got:
+        raise NotAuthenticated("No answer from HubSpot's sign-in page in time.")
+    if got.get("state") != state:
+        raise NotAuthenticated("The sign-in's answer does not match the request (state).")
+    if "code" not in got:
+        raise NotAuthenticated(
+            f"HubSpot's sign-in was refused: {got.get('error_description') or got.get('error')}."
+        )
+    return got["code"]
+
+
+def oauth_sign_in(config: Config, *, open_url, timeout: float = 300.0) -> dict:
+    """Run the browser flow: open HubSpot's consent page, catch the code on a loopback
+    port, exchange it (with the PKCE verifier) for tokens, and keep them."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    if not config.client_id:
+        raise InvalidInput(
+            "HubSpot's OAuth sign-in needs your app's client id.",
+            hint="qylon config set hubspot.client_id YOUR-APP-ID (and set QYLON_HUBSPOT_CLIENT_SECRET)",
+        )
+    secret = _client_secret()
+    server = HTTPServer(("127.0.0.1", config.redirect_port), BaseHTTPRequestHandler)
+    try:
+        redirect_uri = f"http://localhost:{server.server_address[1]}/callback"
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(16)
+        open_url(authorize_url(config, redirect_uri, state, challenge))
+        code = _wait_for_code(server, state, timeout)
+    finally:
+        server.server_close()
+    tokens = _token_request(
+        config,
+        {
+            "grant_type": "authorization_code",
+            "client_id": config.client_id,
+            "client_secret": secret,
+            "redirect_uri": redirect_uri,
+            "code": code,
+            "code_verifier": verifier,
+        },
+    )
+    creds = _oauth_creds(config, tokens)
+    save(creds)
+    keystore.put(SECRET_NAME, secret)
+    return creds

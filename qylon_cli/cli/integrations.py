@@ -1,0 +1,188 @@
+"""`qylon integrations list|connect|status|disconnect NAME`: the CRM, video and calendar
+providers that plugins register (``register_providers``), and their sign-in.
+
+The commands only find the provider and call it (``qylon_cli.providers.Connectable``); how
+a vendor signs in, and where its tokens go (the OS keyring, through ``keystore``), is the
+plugin's business.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import output, plugins
+
+app = typer.Typer(
+    help="Connect Qylon to your CRM (HubSpot) and other services.\n\n"
+    "Example: qylon integrations connect hubspot --token-stdin < token.txt",
+    no_args_is_help=True,
+)
+
+NameArg = Annotated[str, typer.Argument(help="The integration, e.g. hubspot.", show_default=False)]
+
+
+def _registered() -> dict[str, list[plugins.Registration]]:
+    found: dict[str, list[plugins.Registration]] = {}
+    for entry in plugins.providers().values():
+        found.setdefault(entry.options["name"], []).append(entry)
+    return found
+
+
+def _connectable(name: str, what: str):
+    from ..errors import UsageError
+    from ..providers import Connectable
+
+    entries = _registered().get(name)
+    if not entries:
+        raise plugins.missing_integration(name, what)
+    entry = entries[0]
+    made = plugins.provider(entry.options["kind"], name)
+    if not isinstance(made, Connectable):
+        raise UsageError(f"The {name} integration has no sign-in to manage.")
+    return made
+
+
+@app.command("list")
+def list_(json: output.JsonOption = False) -> None:
+    """List the integrations: those installed (with their kind, plugin, sign-in and whether
+    they are connected) and those that can be installed.
+
+    Example: qylon integrations list --json
+    """
+    from ..providers import Connectable
+
+    rows = []
+    registered = _registered()
+    for name, entries in sorted(registered.items()):
+        made = plugins.provider(entries[0].options["kind"], name)
+        state = made.status() if isinstance(made, Connectable) else {}
+        rows.append(
+            {
+                "name": name,
+                "kinds": sorted(e.options["kind"] for e in entries),
+                "plugin": entries[0].plugin,
+                "auth": entries[0].options.get("auth"),
+                "installed": True,
+                "connected": bool(state.get("connected")),
+            }
+        )
+    for name, dist in sorted(plugins.INTEGRATIONS.items()):
+        if name not in registered:
+            rows.append(
+                {
+                    "name": name,
+                    "kinds": [],
+                    "plugin": None,
+                    "auth": None,
+                    "installed": False,
+                    "connected": False,
+                    "install": f"pip install 'qylon[{plugins.INTEGRATIONS_EXTRA}]' (or {dist})",
+                }
+            )
+
+    def human(console, rows) -> None:
+        from rich.table import Table
+
+        table = Table("name", "kind", "sign-in", "state", box=None)
+        for row in rows:
+            state = (
+                ("connected" if row["connected"] else "not connected")
+                if row["installed"]
+                else f"not installed: {row['install']}"
+            )
+            table.add_row(row["name"], ", ".join(row["kinds"]), row["auth"] or "", state)
+        console.print(table)
+
+    output.emit_list(rows, human)
+
+
+def _read_token(token_stdin: bool, name: str) -> str:
+    from ..errors import InvalidInput, UsageError
+
+    if token_stdin:
+        token = sys.stdin.read().strip()
+    elif output.interactive():
+        token = typer.prompt(f"{name} token", hide_input=True).strip()
+    else:
+        raise UsageError(
+            "No token given, and there is no terminal to ask for one on.",
+            hint=f"Pipe it in: qylon integrations connect {name} --token-stdin < token.txt",
+        )
+    if not token:
+        raise InvalidInput("The token is empty.")
+    return token
+
+
+@app.command()
+def connect(
+    name: NameArg,
+    token_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--token-stdin", help="Read an access token (a private-app token) from standard input."
+        ),
+    ] = False,
+    oauth: Annotated[
+        bool,
+        typer.Option(
+            "--oauth",
+            help="Sign in in the browser (authorization code with PKCE, redirected to this machine).",
+        ),
+    ] = False,
+    no_browser: Annotated[
+        bool,
+        typer.Option(
+            "--no-browser", help="With --oauth: print the address to open instead of opening it."
+        ),
+    ] = False,
+    json: output.JsonOption = False,
+) -> None:
+    """Connect an integration: store its token in the OS keyring.
+
+    Without --oauth, the token (for HubSpot a private app's access token) is read from
+    standard input (--token-stdin) or asked for without echo; it never goes on the command line.
+    The token is checked against the service before it is kept.
+
+    Example: qylon integrations connect hubspot --token-stdin < token.txt
+    Example: qylon integrations connect hubspot --oauth
+    """
+    made = _connectable(name, f"`qylon integrations connect {name}`")
+    if oauth:
+        state = made.connect(method="oauth", open_browser=not no_browser)
+    else:
+        state = made.connect(method="token", token=_read_token(token_stdin, name))
+    output.emit(state, lambda c: c.print(f"Connected to {name} ({state.get('account', '')})."))
+
+
+@app.command()
+def status(name: NameArg, json: output.JsonOption = False) -> None:
+    """Show whether an integration is connected, how, and to which account.
+
+    Example: qylon integrations status hubspot --json
+    """
+    state = _connectable(name, f"`qylon integrations status {name}`").status()
+
+    def human(console) -> None:
+        if not state.get("connected"):
+            console.print(f"{name}: not connected. Run: qylon integrations connect {name}")
+            return
+        details = ", ".join(f"{k}: {v}" for k, v in state.items() if k != "connected" and v)
+        console.print(f"{name}: connected ({details}).")
+
+    output.emit(state, human)
+
+
+@app.command()
+def disconnect(name: NameArg, json: output.JsonOption = False) -> None:
+    """Forget an integration's tokens (from the OS keyring).
+
+    Example: qylon integrations disconnect hubspot
+    """
+    removed = _connectable(name, f"`qylon integrations disconnect {name}`").disconnect()
+    output.emit(
+        {"name": name, "disconnected": removed},
+        lambda c: c.print(f"Disconnected {name}." if removed else f"{name} was not connected."),
+    )

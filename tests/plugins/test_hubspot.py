@@ -1,0 +1,322 @@
+"""The HubSpot integration end to end: `qylon integrations connect|status|disconnect
+hubspot` and `qylon meeting push ID --to hubspot` against a stateful HubSpot fake on
+loopback (tests/plugins/hubspot_fake.py), with the plugin loaded through its entry point.
+
+The commands run in-process (``run_qylon_here``: the same entry point, environment,
+streams and exit codes as the subprocess); the missing-plugin test runs the real subprocess.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from ..conftest import TEST_PLUGINS, run_qylon, run_qylon_here
+from .hubspot_fake import FakeHubSpot
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "qylon-hubspot"
+MEETING_ID = "4b5a0000-0000-4000-8000-0000000000a1"
+TOKEN = "pat-eu1-0000-test"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeHubSpot() as server:
+        yield server
+
+
+@pytest.fixture
+def hubspot(fake, qylon_home, monkeypatch, tmp_path):
+    """A fresh fake HubSpot (one contact, one company, three users) and the plugin loaded,
+    pointed at it through the settings' environment variables."""
+    if not any(ep.name == "hubspot" for ep in metadata.entry_points(group="qylon")):
+        # Not installed (make install installs it): found through a dist-info, as tests/plugins/sample is.
+        info = tmp_path / "qylon_hubspot-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: qylon-hubspot\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text("[qylon]\nhubspot = qylon_hubspot\n")
+        monkeypatch.syspath_prepend(str(PLUGIN))
+        monkeypatch.syspath_prepend(str(tmp_path))
+    state = fake.reset()
+    state.tokens.add(TOKEN)
+    state.contact = state.add(
+        "contacts", {"email": "dana@acme.example", "firstname": "Dana", "lastname": "Lee"}
+    )
+    state.other = state.add("contacts", {"email": "sam@other.example", "firstname": "Sam"})
+    state.company = state.add("companies", {"name": "Acme", "domain": "acme.example"})
+    state.bob = state.add_owner("bob@consult.example", "Bob", "Stone")
+    state.carol = state.add_owner("carol@consult.example", "Carol", "Vance")
+    state.add_owner("eve@consult.example", "Eve", "Marsh")
+    for key, value in {
+        "LOAD_PLUGINS": f"{TEST_PLUGINS},hubspot",
+        "HUBSPOT_API_BASE": fake.url,
+        "HUBSPOT_TOKEN_URL": f"{fake.url}/oauth/v1/token",
+        "HUBSPOT_AUTH_URL": f"{fake.url}/oauth/authorize",
+        "HUBSPOT_MAX_RETRIES": "3",
+    }.items():
+        monkeypatch.setenv(f"QYLON_{key}", value)
+    return state
+
+
+def store_meeting(**changes) -> None:
+    from qylon_agent.store.database import Store
+
+    from qylon_cli.schemas import ActionItem, Meeting
+
+    meeting = Meeting(
+        id=MEETING_ID,
+        title="Weekly sync with Acme",
+        client="Acme",
+        created_at=datetime(2026, 11, 25, 9, 30, tzinfo=UTC),
+        summary="Migration done; sign-off from accounting pending.",
+        decisions=["Move the go-live to the end of the month."],
+        action_items=[
+            ActionItem(
+                id="a1", owner="Bob", task="Send the migration report", due=date(2026, 11, 27)
+            ),
+            ActionItem(id="a2", owner="carol@consult.example", task="Update the project plan"),
+            ActionItem(id="a3", owner="Zed", task="Schedule the training session"),
+        ],
+    )
+    store = Store()
+    store.save_meeting(meeting.model_copy(update=changes))
+    store.close()
+
+
+def connect(token: str = TOKEN):
+    return run_qylon_here(
+        "integrations", "connect", "hubspot", "--token-stdin", "--json", input=token
+    )
+
+
+def push(*extra: str):
+    return run_qylon_here(
+        "meeting",
+        "push",
+        MEETING_ID[:8],
+        "--to",
+        "hubspot",
+        "--email",
+        "dana@acme.example",
+        "--json",
+        *extra,
+    )
+
+
+def test_push_creates_a_note_and_tasks_and_a_second_push_updates_them_through_a_429(hubspot):
+    store_meeting()
+    connected = connect()
+    assert connected.code == 0, connected.stdout + connected.stderr
+    assert connected.json["data"]["connected"] and connected.json["data"]["account"] == 4455667
+
+    first = push()
+    assert first.code == 0, first.stdout + first.stderr
+    data = first.json["data"]
+    assert data["target"] == {"type": "contact", "id": hubspot.contact, "name": "Dana Lee"}
+    assert [i["outcome"] for i in data["items"]] == ["created"] * 4
+    notes = hubspot.linked("notes", "contacts", hubspot.contact)
+    tasks = hubspot.linked("tasks", "contacts", hubspot.contact)
+    assert len(notes) == 1 and len(tasks) == 3
+    body = notes[0]["properties"]["hs_note_body"]
+    assert "Migration done" in body and "Move the go-live" in body
+    by_subject = {t["properties"]["hs_task_subject"]: t["properties"] for t in tasks}
+    report = by_subject["Send the migration report"]
+    assert report["hubspot_owner_id"] == hubspot.bob  # "Bob": the only owner with that first name
+    assert report["hs_timestamp"].startswith("2026-11-27")
+    assert by_subject["Update the project plan"]["hubspot_owner_id"] == hubspot.carol  # by email
+    assert "hubspot_owner_id" not in by_subject["Schedule the training session"]
+    assert any("'Zed'" in w for w in data["warnings"])
+    assert hubspot.associations[0][4] in (202, 204)
+
+    # Again, with HubSpot's rate limit hit in the middle: waited out, nothing duplicated.
+    hubspot.throttle(after=3, times=2, retry_after="0.2")
+    second = push()
+    assert second.code == 0, second.stdout + second.stderr
+    assert [i["outcome"] for i in second.json["data"]["items"]] == ["updated"] * 4
+    assert hubspot.throttled == 2
+    assert any("rate limit: waited 2 time(s)" in w for w in second.json["data"]["warnings"])
+    assert len(hubspot.objects["notes"]) == 1 and len(hubspot.objects["tasks"]) == 3
+    ids = {i["key"]: i["crm_id"] for i in second.json["data"]["items"]}
+    assert ids == {i["key"]: i["crm_id"] for i in data["items"]}
+
+
+def test_a_failed_item_is_reported_exit_7_and_the_next_push_creates_only_it(hubspot):
+    store_meeting()
+    assert connect().code == 0
+    hubspot.refused_subjects.add("Update the project plan")
+    partial = push()
+    assert partial.code == 7, partial.stdout + partial.stderr
+    err = partial.json["error"]
+    assert err["code"] == "push_incomplete"
+    outcomes = {i["key"]: i["outcome"] for i in err["push"]["items"]}
+    assert outcomes == {
+        "note": "created",
+        "task:a1": "created",
+        "task:a2": "failed",
+        "task:a3": "created",
+    }
+    assert "Property values were not valid" in err["message"]
+
+    hubspot.refused_subjects.clear()
+    again = push()
+    assert again.code == 0, again.stdout
+    outcomes = {i["key"]: i["outcome"] for i in again.json["data"]["items"]}
+    assert outcomes == {
+        "note": "updated",
+        "task:a1": "updated",
+        "task:a2": "created",
+        "task:a3": "updated",
+    }
+    assert len(hubspot.objects["tasks"]) == 3 and len(hubspot.objects["notes"]) == 1
+
+    # The ids go with the meeting: deleting it deletes them (HubSpot keeps its objects).
+    assert run_qylon_here("meeting", "delete", MEETING_ID, "--yes", "--json").code == 0
+    from qylon_agent.store.database import Store
+
+    assert Store().db.execute("SELECT count(*) FROM crm_links").fetchone()[0] == 0
+
+
+def test_without_a_known_contact_the_company_named_as_client_gets_them(hubspot):
+    store_meeting(action_items=[])
+    assert connect().code == 0
+    pushed = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
+    assert pushed.code == 0, pushed.stdout
+    assert pushed.json["data"]["target"]["type"] == "company"
+    assert len(hubspot.linked("notes", "companies", hubspot.company)) == 1
+
+    hubspot.objects["notes"].clear()  # someone deleted the note in HubSpot: made again
+    again = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
+    assert [i["outcome"] for i in again.json["data"]["items"]] == ["created"]
+    assert len(hubspot.objects["notes"]) == 1
+
+    store_meeting(client="Nobody Ltd", action_items=[])
+    missing = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
+    assert missing.code == 5 and missing.json["error"]["code"] == "not_found"
+
+
+def test_connect_checks_the_token_and_status_and_disconnect_follow(hubspot):
+    store_meeting()
+    refused = connect("pat-wrong")
+    assert refused.code == 4 and refused.json["error"]["code"] == "hubspot_invalid_authentication"
+    assert (
+        run_qylon_here("integrations", "status", "hubspot", "--json").json["data"]["connected"]
+        is False
+    )
+    not_yet = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
+    assert not_yet.code == 4 and "connect hubspot" in not_yet.json["error"]["hint"]
+    assert connect().code == 0
+    status = run_qylon_here("integrations", "status", "hubspot", "--json").json["data"]
+    assert status == {
+        "connected": True,
+        "method": "private_app",
+        "source": "keyring",
+        "expires_at": None,
+        "refreshable": False,
+    }
+    listed = run_qylon_here("integrations", "list", "--json").json["data"]["items"]
+    assert listed[0]["name"] == "hubspot" and listed[0]["connected"] is True
+    gone = run_qylon_here("integrations", "disconnect", "hubspot", "--json")
+    assert gone.json["data"] == {"name": "hubspot", "disconnected": True}
+    no_tty = run_qylon_here("integrations", "connect", "hubspot", "--json")
+    assert no_tty.code == 2 and "--token-stdin" in no_tty.json["error"]["hint"]
+
+
+def test_oauth_with_pkce_on_a_loopback_redirect_then_refresh(hubspot, monkeypatch):
+    import httpx2
+    from qylon_hubspot import auth
+    from qylon_hubspot.provider import HubSpot
+
+    hubspot.client.update(id="app-123", secret="shh")
+    hubspot.expires_in = 30  # under a minute: every use refreshes it first
+    monkeypatch.setenv("QYLON_HUBSPOT_CLIENT_ID", "app-123")
+    monkeypatch.setenv("QYLON_HUBSPOT_CLIENT_SECRET", "shh")
+    monkeypatch.setenv("QYLON_HUBSPOT_REDIRECT_PORT", "0")
+    from qylon_cli import plugins
+
+    plugins.reset()
+
+    def browser(url: str) -> None:  # the user consents: HubSpot redirects to the loopback port
+        threading.Thread(target=httpx2.get, args=(url,), kwargs={"follow_redirects": True}).start()
+
+    creds = auth.oauth_sign_in(auth.Config.load(), open_url=browser, timeout=10)
+    assert creds["type"] == "oauth" and creds["refresh_token"]
+    assert hubspot.token_calls == ["authorization_code"]
+    assert HubSpot().status()["method"] == "oauth"
+
+    store_meeting(action_items=[])
+    pushed = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
+    assert pushed.code == 0, pushed.stdout
+    assert hubspot.token_calls == ["authorization_code", "refresh_token"]
+    assert auth.stored()["access_token"] != creds["access_token"]
+
+    # A token HubSpot no longer accepts before it expires (revoked): a 401, one refresh, on.
+    hubspot.expires_in = 1800
+    auth.access_token(auth.Config.load(), force_refresh=True)
+    hubspot.tokens.clear()
+    again = run_qylon_here("meeting", "push", MEETING_ID, "--to", "hubspot", "--json")
+    assert again.code == 0, again.stdout
+    assert hubspot.token_calls[-2:] == ["refresh_token", "refresh_token"]
+
+    # A wrong private-app token is refused, and the OAuth sign-in stays as it was.
+    assert connect("pat-wrong").code == 4
+    assert HubSpot().status()["method"] == "oauth"
+
+
+def test_connect_with_oauth_from_the_command_line(hubspot, tmp_path):
+    """The real subprocess: `--oauth --no-browser` prints the consent address, which "the
+    user" opens; HubSpot's redirect lands on the command's loopback port."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx2
+
+    hubspot.client.update(id="app-123", secret="shh")
+    env = {
+        **os.environ,
+        "QYLON_HUBSPOT_CLIENT_ID": "app-123",
+        "QYLON_HUBSPOT_CLIENT_SECRET": "shh",
+        "QYLON_HUBSPOT_REDIRECT_PORT": "0",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    command = [sys.executable, "-m", "qylon_cli", "integrations", "connect", "hubspot"]
+    proc = subprocess.Popen(
+        [*command, "--oauth", "--no-browser", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stderr:
+            if line.strip().startswith(f"{env['QYLON_HUBSPOT_AUTH_URL']}?"):
+                httpx2.get(line.strip(), follow_redirects=True)
+                break
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert '"method": "oauth"' in out and '"account": 4455667' in out
+    assert hubspot.token_calls == ["authorization_code"]
+
+
+def test_without_the_plugin_push_names_the_extra_to_install(tmp_path):
+    result = run_qylon("meeting", "push", "--to", "hubspot", "--json")
+    assert result.code == 2, result.stdout + result.stderr
+    assert "qylon[integrations]" in result.json["error"]["hint"]
+    listed = run_qylon_here("integrations", "list", "--json").json["data"]["items"]
+    assert listed == [
+        {
+            "name": "hubspot",
+            "kinds": [],
+            "plugin": None,
+            "auth": None,
+            "installed": False,
+            "connected": False,
+            "install": "pip install 'qylon[integrations]' (or qylon-hubspot)",
+        }
+    ]
