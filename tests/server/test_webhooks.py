@@ -1,0 +1,315 @@
+"""Webhooks against a real loopback receiver that checks every request with the
+standardwebhooks library's own ``Webhook.verify``: signed, retried with the same
+webhook-id, 410 disables, tenants apart, redelivery, the URL guard (docs/webhooks.md)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from .harness import Api, new_org, running
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Receiver:
+    """An endpoint per path: answers from a script (then 200), keeps what it got and
+    whether ``Webhook(secret).verify`` accepted it; ``accepted`` deduplicates by
+    webhook-id, as the scheme tells receivers to."""
+
+    def __init__(self):
+        self.secrets: dict[str, str] = {}
+        self.script: dict[str, list[int]] = {}
+        self.got: dict[str, list[dict]] = {}
+        self.accepted: dict[str, set] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path, headers = self.path, {k.lower(): v for k, v in self.headers.items()}
+                with receiver.lock:
+                    try:
+                        Webhook(receiver.secrets[path]).verify(body, headers)
+                        verified = True
+                    except (WebhookVerificationError, KeyError):
+                        verified = False
+                    answers = receiver.script.get(path) or []
+                    status = answers.pop(0) if answers else 200
+                    receiver.got.setdefault(path, []).append(
+                        {"headers": headers, "body": body, "verified": verified, "status": status}
+                    )
+                    if verified and 200 <= status < 300:
+                        receiver.accepted.setdefault(path, set()).add(headers["webhook-id"])
+                out = json.dumps({"status": status}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.http.server_address[1]
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def requests(self, path: str, n: int, timeout: float = 20) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.got.get(path, [])) < n:
+            assert time.monotonic() < deadline, self.got.get(path)
+            time.sleep(0.05)
+        return self.got[path]
+
+    def close(self):
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    made = Receiver()
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="module")
+def hooks(team_servers):
+    """A server that runs workflows, on the suite's SQLite database."""
+    from qylon_server.workflows import engine
+
+    backend = team_servers.backend("sqlite")
+    with running(
+        backend, workflow_executor=f"hooks-{uuid.uuid4().hex[:8]}", webhook_allow="127.0.0.1"
+    ) as server:
+        engine.EngineState.settings = engine.EngineState.settings.model_copy(
+            update={"webhook_allow": "127.0.0.1"}
+        )
+        api = Api(server.url, backend)
+        yield api
+        api.http.close()
+
+
+@pytest.fixture
+def org(team_servers):
+    return new_org(team_servers.backend("sqlite"))
+
+
+def _subscribe(api, org, receiver, types=("client.created",), script=()) -> tuple[dict, str]:
+    path = f"/hook/{uuid.uuid4().hex[:8]}"
+    r = api.post(
+        "/v1/webhooks", org.token, json={"url": receiver.url(path), "event_types": list(types)}
+    )
+    assert r.status_code == 201, r.text
+    made = r.json()
+    receiver.secrets[path] = made["secret"]
+    receiver.script[path] = list(script)
+    return made, path
+
+
+def _deliveries(api, org, hook_id: str, test=lambda items: True, timeout=20) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = api.get(f"/v1/webhooks/{hook_id}/deliveries", org.token)
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        if test(items):
+            return items
+        assert time.monotonic() < deadline, items
+        time.sleep(0.1)
+
+
+def _settled(items) -> bool:
+    return bool(items) and all(i["status"] not in ("pending", "retrying") for i in items)
+
+
+def test_a_subscribed_event_arrives_once_signed(hooks, org, receiver):
+    made, path = _subscribe(hooks, org, receiver)
+    assert made["secret"].startswith("whsec_") and made["enabled"] is True
+    shown = hooks.get(f"/v1/webhooks/{made['id']}", org.token).json()
+    assert shown["secret"] is None  # shown once, at creation
+    listed = hooks.get("/v1/webhooks", org.token).json()
+    assert "meeting.stored" in listed["event_types"] and listed["items"][0]["secret"] is None
+    client = hooks.post("/v1/clients", org.token, json={"name": "Acme"}).json()
+    (got,) = receiver.requests(path, 1)
+    assert got["verified"], got
+    body = json.loads(got["body"])
+    assert body["type"] == "client.created" and body["data"]["name"] == "Acme"
+    assert body["data"]["subject"] == f"client:{client['id']}"
+    (item,) = _deliveries(hooks, org, made["id"], _settled)
+    assert item["id"] == got["headers"]["webhook-id"] and item["id"].startswith("msg_")
+    assert item["status"] == "delivered" and item["attempts"] == 1
+    (attempt,) = item["log"]
+    assert attempt["status_code"] == 200 and attempt["response"] == '{"status": 200}'
+    assert attempt["duration_ms"] >= 0 and attempt["error"] is None
+    time.sleep(0.5)
+    assert len(receiver.got[path]) == 1  # once
+
+
+def test_a_failing_receiver_gets_the_same_webhook_id_again(hooks, org, receiver):
+    made, path = _subscribe(hooks, org, receiver, script=[500])
+    sent = hooks.post(f"/v1/webhooks/{made['id']}/test", org.token)
+    assert sent.status_code == 202, sent.text
+    receiver.requests(path, 1)
+    _deliveries(hooks, org, made["id"], lambda items: items[0]["attempts"] == 1)
+    # the backoff is 30 s: end it now, as the clock signal does
+    run_id = sent.json()["run_id"]
+    r = hooks.post(f"/v1/workflow-runs/{run_id}/signal/clock", org.token, json={})
+    assert r.status_code == 202, r.text
+    first, second = receiver.requests(path, 2)
+    assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"] == sent.json()["id"]
+    assert first["verified"] and second["verified"]
+    assert json.loads(second["body"])["type"] == "webhook.test"
+    (item,) = _deliveries(hooks, org, made["id"], _settled)
+    assert item["status"] == "delivered" and item["attempts"] == 2
+    assert [a["status_code"] for a in item["log"]] == [500, 200]
+    assert receiver.accepted[path] == {item["id"]}
+
+
+def test_a_tampered_or_replayed_request_fails_verification(hooks, org, receiver):
+    from qylon_server.workflows import webhook_send
+
+    made, path = _subscribe(hooks, org, receiver)
+    hooks.post(f"/v1/webhooks/{made['id']}/test", org.token)
+    (got,) = receiver.requests(path, 1)
+    hook = Webhook(made["secret"])
+    assert hook.verify(got["body"], got["headers"])["type"] == "webhook.test"
+    tampered = got["body"].replace(b"A test event", b"A fake event")
+    with pytest.raises(WebhookVerificationError):
+        hook.verify(tampered, got["headers"])
+    with pytest.raises(WebhookVerificationError):  # another secret
+        Webhook("whsec_" + "QUJD" * 8).verify(got["body"], got["headers"])
+    replayed = {**got["headers"], "webhook-timestamp": str(int(time.time()) - 3600)}
+    with pytest.raises(WebhookVerificationError):  # a new timestamp breaks the signature
+        hook.verify(got["body"], replayed)
+    old = webhook_send.headers(
+        made["secret"], "msg_x", got["body"].decode(), datetime.now(UTC) - timedelta(minutes=10)
+    )
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        hook.verify(got["body"], old)
+
+
+def test_410_disables_and_other_4xx_fail_without_retry(hooks, org, receiver):
+    gone, gone_path = _subscribe(hooks, org, receiver, script=[410])
+    bad, _ = _subscribe(hooks, org, receiver, script=[400])
+    hooks.post("/v1/clients", org.token, json={"name": "Beta"})
+    (g,) = _deliveries(hooks, org, gone["id"], _settled)
+    (b,) = _deliveries(hooks, org, bad["id"], _settled)
+    assert g["status"] == "failed" and g["attempts"] == 1 and g["last_status_code"] == 410
+    assert b["status"] == "failed" and b["attempts"] == 1 and b["last_status_code"] == 400
+    now = hooks.get(f"/v1/webhooks/{gone['id']}", org.token).json()
+    assert now["enabled"] is False and "410" in now["disabled_reason"]
+    assert hooks.get(f"/v1/webhooks/{bad['id']}", org.token).json()["enabled"] is True
+    hooks.post("/v1/clients", org.token, json={"name": "Gamma"})
+    _deliveries(hooks, org, bad["id"], lambda items: len(items) == 2)
+    assert len(_deliveries(hooks, org, gone["id"])) == 1  # disabled: nothing more
+    assert len(receiver.got[gone_path]) == 1
+    run = hooks.get(f"/v1/workflow-runs/{g['run_id']}", org.token).json()
+    assert run["status"] == "failed" and run["steps"][0]["attempts"] == 1
+
+
+def test_another_organisations_events_never_arrive(hooks, org, receiver, team_servers):
+    mine, my_path = _subscribe(hooks, org, receiver)
+    other = new_org(team_servers.backend("sqlite"))
+    theirs, their_path = _subscribe(hooks, other, receiver)
+    hooks.post("/v1/clients", other.token, json={"name": "Theirs"})
+    receiver.requests(their_path, 1)
+    _deliveries(hooks, other, theirs["id"], _settled)
+    assert hooks.get(f"/v1/webhooks/{mine['id']}/deliveries", org.token).json()["items"] == []
+    assert my_path not in receiver.got
+    assert hooks.get(f"/v1/webhooks/{theirs['id']}", org.token).status_code == 404
+    delivery = receiver.got[their_path][0]["headers"]["webhook-id"]
+    assert hooks.post(f"/v1/webhook-deliveries/{delivery}/redeliver", org.token).status_code == 404
+
+
+def test_redeliver_sends_again_with_a_new_attempt(hooks, org, receiver):
+    made, path = _subscribe(hooks, org, receiver)
+    hooks.post(f"/v1/webhooks/{made['id']}/test", org.token)
+    (item,) = _deliveries(hooks, org, made["id"], _settled)
+    again = hooks.post(f"/v1/webhook-deliveries/{item['id']}/redeliver", org.token)
+    assert again.status_code == 202, again.text
+    first, second = receiver.requests(path, 2)
+    assert second["verified"] and second["headers"]["webhook-id"] == item["id"]
+    assert second["body"] == first["body"]
+    (item,) = _deliveries(hooks, org, made["id"], lambda i: i[0]["attempts"] == 2)
+    assert [a["status_code"] for a in item["log"]] == [200, 200]
+    assert len({a["run_id"] for a in item["log"]}) == 2  # a run of its own
+    audit = hooks.get("/v1/audit-events?action=webhook.redeliver", org.token).json()
+    assert audit["items"][0]["detail"]["delivery_id"] == item["id"]
+
+
+def test_rotate_disable_and_delete(hooks, org, receiver):
+    made, path = _subscribe(hooks, org, receiver)
+    rotated = hooks.post(f"/v1/webhooks/{made['id']}/rotate-secret", org.token).json()
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != made["secret"]
+    receiver.secrets[path] = rotated["secret"]
+    hooks.post(f"/v1/webhooks/{made['id']}/test", org.token)
+    (got,) = receiver.requests(path, 1)
+    assert got["verified"]  # signed with the new secret
+    with pytest.raises(WebhookVerificationError):
+        Webhook(made["secret"]).verify(got["body"], got["headers"])
+    off = hooks.patch(f"/v1/webhooks/{made['id']}", org.token, json={"enabled": False})
+    assert off.json()["enabled"] is False
+    assert hooks.post(f"/v1/webhooks/{made['id']}/test", org.token).status_code == 409
+    assert hooks.call("DELETE", f"/v1/webhooks/{made['id']}", org.token).status_code == 204
+    assert hooks.get(f"/v1/webhooks/{made['id']}", org.token).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://hooks.example.com/x", "invalid_input"),  # http only to allowed hosts
+        ("https://10.0.0.5/x", "not_allowed"),
+        ("https://127.0.0.1:8443/x", "not_allowed"),
+        ("https://169.254.169.254/latest", "not_allowed"),
+        ("https://[::1]/x", "not_allowed"),
+        ("https://[::ffff:10.0.0.1]/x", "not_allowed"),
+        ("https://localhost/x", "not_allowed"),
+        ("https://u:p@hooks.example.com/x", "invalid_input"),
+        ("ftp://hooks.example.com/x", "invalid_input"),
+    ],
+)
+def test_the_url_guard_refuses_private_and_plain_http(url, code):
+    from qylon_server.workflows.webhook_send import Refused, check
+
+    with pytest.raises(Refused) as caught:
+        check(url, "127.0.0.1:9")
+    assert caught.value.code == code
+
+
+def test_the_guard_lets_public_https_and_allowed_hosts_through():
+    from qylon_server.workflows.webhook_send import check
+
+    check("https://8.8.8.8/hook", "")
+    check("https://hooks.example.com/hook", "", resolve=False)
+    check("http://127.0.0.1:9/hook", "127.0.0.1:9")
+
+
+def test_create_refuses_what_the_guard_refuses_and_unknown_types(hooks, org):
+    bad = hooks.post(
+        "/v1/webhooks",
+        org.token,
+        json={"url": "https://10.1.2.3/x", "event_types": ["user.created"]},
+    )
+    assert bad.status_code == 403 or bad.status_code == 422, bad.text
+    assert "not a public address" in bad.json()["error"]["message"]
+    unknown = hooks.post(
+        "/v1/webhooks",
+        org.token,
+        json={"url": "https://hooks.example.com/x", "event_types": ["user.signed_in"]},
+    )
+    assert unknown.status_code == 422 and "user.signed_in" in unknown.json()["error"]["message"]
