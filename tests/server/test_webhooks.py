@@ -313,3 +313,46 @@ def test_create_refuses_what_the_guard_refuses_and_unknown_types(hooks, org):
         json={"url": "https://hooks.example.com/x", "event_types": ["user.signed_in"]},
     )
     assert unknown.status_code == 422 and "user.signed_in" in unknown.json()["error"]["message"]
+
+
+@pytest.mark.slow  # ten real commands (about 0.4 s each here) and three deliveries: ~8 s
+def test_the_cli_creates_tests_reads_the_log_redelivers_and_deletes(hooks, org, receiver):
+    from ..conftest import credentials, run_qylon_here
+
+    env = credentials(str(hooks.http.base_url).rstrip("/"), org.token)
+    path = f"/hook/{uuid.uuid4().hex[:8]}"
+
+    def qylon(*args: str) -> dict:
+        done = run_qylon_here("webhooks", *args, "--json", env=env)
+        assert done.code == 0, done.stderr
+        return json.loads(done.stdout)["data"]
+
+    made = qylon(
+        "create", receiver.url(path), "--event", "user.created", "--event", "meeting.stored"
+    )
+    receiver.secrets[path] = made["secret"]
+    assert made["event_types"] == ["meeting.stored", "user.created"]
+    listed = qylon("list")
+    assert [w["id"] for w in listed["items"]] == [made["id"]] and listed["items"][0][
+        "secret"
+    ] is None
+    hooks.post("/v1/users", org.token, json={"email": "new.hire@example.com"})
+    (got,) = receiver.requests(path, 1)
+    assert got["verified"] and json.loads(got["body"])["data"]["email"] == "new.hire@example.com"
+    queued = qylon("test", made["id"])
+    receiver.requests(path, 2)
+    (item,) = [d for d in _deliveries(hooks, org, made["id"], _settled) if d["id"] == queued["id"]]
+    log = qylon("deliveries", made["id"])
+    assert {d["event_type"] for d in log} == {"user.created", "webhook.test"}
+    assert qylon("redeliver", item["id"])["id"] == item["id"]
+    assert receiver.requests(path, 3)[2]["headers"]["webhook-id"] == item["id"]
+    rotated = qylon("rotate-secret", made["id"])
+    assert rotated["secret"] != made["secret"]
+    assert qylon("update", made["id"], "--disable")["enabled"] is False
+    assert qylon("delete", made["id"], "--yes")["deleted"] is True
+    missing = run_qylon_here("webhooks", "test", made["id"], "--json", env=env)
+    assert missing.code == 5 and json.loads(missing.stdout)["error"]["code"] == "not_found"
+    bad = run_qylon_here(
+        "webhooks", "create", "http://example.com/x", "--event", "user.created", "--json", env=env
+    )
+    assert bad.code == 3, bad.stdout
