@@ -5,79 +5,18 @@ webhook-id, 410 disables, tenants apart, redelivery, the URL guard (docs/webhook
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from .harness import Api, new_org, running
+from .harness import Api, free_port, new_org, running
+from .webhook_receiver import Receiver
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class Receiver:
-    """An endpoint per path: answers from a script (then 200), keeps what it got and
-    whether ``Webhook(secret).verify`` accepted it; ``accepted`` deduplicates by
-    webhook-id, as the scheme tells receivers to."""
-
-    def __init__(self):
-        self.secrets: dict[str, str] = {}
-        self.script: dict[str, list[int]] = {}
-        self.got: dict[str, list[dict]] = {}
-        self.accepted: dict[str, set] = {}
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                path, headers = self.path, {k.lower(): v for k, v in self.headers.items()}
-                with receiver.lock:
-                    try:
-                        Webhook(receiver.secrets[path]).verify(body, headers)
-                        verified = True
-                    except (WebhookVerificationError, KeyError):
-                        verified = False
-                    answers = receiver.script.get(path) or []
-                    status = answers.pop(0) if answers else 200
-                    receiver.got.setdefault(path, []).append(
-                        {"headers": headers, "body": body, "verified": verified, "status": status}
-                    )
-                    if verified and 200 <= status < 300:
-                        receiver.accepted.setdefault(path, set()).add(headers["webhook-id"])
-                out = json.dumps({"status": status}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.http.server_address[1]
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def requests(self, path: str, n: int, timeout: float = 20) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.got.get(path, [])) < n:
-            assert time.monotonic() < deadline, self.got.get(path)
-            time.sleep(0.05)
-        return self.got[path]
-
-    def close(self):
-        self.http.shutdown()
-        self.http.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +295,27 @@ def test_the_cli_creates_tests_reads_the_log_redelivers_and_deletes(hooks, org, 
         "webhooks", "create", "http://example.com/x", "--event", "user.created", "--json", env=env
     )
     assert bad.code == 3, bad.stdout
+
+
+def test_a_receiver_that_was_down_gets_it_once_when_it_is_back(hooks, org):
+    port = free_port()
+    path = "/back"
+    made = hooks.post(
+        "/v1/webhooks",
+        org.token,
+        json={"url": f"http://127.0.0.1:{port}{path}", "event_types": ["client.created"]},
+    ).json()
+    sent = hooks.post(f"/v1/webhooks/{made['id']}/test", org.token).json()
+    (item,) = _deliveries(hooks, org, made["id"], lambda i: i[0]["attempts"] == 1)
+    assert item["status"] == "retrying" and item["log"][0]["status_code"] is None
+    assert "Connect" in item["log"][0]["error"]  # nobody listened
+    back = Receiver(port)
+    try:
+        back.secrets[path] = made["secret"]
+        hooks.post(f"/v1/workflow-runs/{sent['run_id']}/signal/clock", org.token, json={})
+        (got,) = back.requests(path, 1)
+        assert got["verified"] and back.accepted[path] == {sent["id"]}
+        (item,) = _deliveries(hooks, org, made["id"], _settled)
+        assert item["status"] == "delivered" and item["attempts"] == 2
+    finally:
+        back.close()
