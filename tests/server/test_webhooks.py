@@ -319,3 +319,28 @@ def test_a_receiver_that_was_down_gets_it_once_when_it_is_back(hooks, org):
         assert item["status"] == "delivered" and item["attempts"] == 2
     finally:
         back.close()
+
+
+FAILING = """
+name: hook-fails
+version: 1
+steps:
+  - name: boom
+    action: fail
+    with: {code: conflict}
+"""
+
+
+def test_a_failed_run_is_sent_and_the_delivery_runs_are_not(hooks, org, receiver):
+    made, path = _subscribe(hooks, org, receiver, types=["workflow_run.finished"])
+    assert hooks.post("/v1/workflows", org.token, json={"text": FAILING}).status_code == 201
+    run = hooks.post("/v1/workflows/hook-fails/runs", org.token, json={"input": {}}).json()
+    (got,) = receiver.requests(path, 1)
+    body = json.loads(got["body"])
+    assert body["type"] == "workflow_run.finished" and body["data"]["status"] == "failed"
+    assert body["data"]["subject"].endswith(run["id"])
+    (item,) = _deliveries(hooks, org, made["id"], _settled)
+    finished = hooks.get(f"/v1/workflow-runs/{item['run_id']}", org.token).json()
+    assert finished["status"] == "completed" and finished["name"] == "webhook.deliver"
+    time.sleep(0.5)  # the delivery's own run finished: no delivery about it
+    assert len(_deliveries(hooks, org, made["id"])) == 1 and len(receiver.got[path]) == 1

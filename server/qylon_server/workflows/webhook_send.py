@@ -179,6 +179,9 @@ def _log(org_id: str, delivery_id: str, run_id: str, sent: dict, status: str, **
     """The attempt and the delivery's state, in a transaction of their own: a failing
     attempt's step is rolled back, its log must stay."""
     with org_session(engine.database(), org_id) as session:
+        row = session.get(WebhookDelivery, delivery_id)
+        if row is None:  # deleted with its webhook meanwhile
+            return
         session.add(
             WebhookAttempt(
                 delivery_id=delivery_id,
@@ -189,7 +192,6 @@ def _log(org_id: str, delivery_id: str, run_id: str, sent: dict, status: str, **
                 response=sent.get("response"),
             )
         )
-        row = session.get(WebhookDelivery, delivery_id)
         row.attempts += 1
         row.status, row.last_status_code = status, sent.get("status")
         row.last_error = sent.get("error")
