@@ -16,7 +16,10 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from .harness import Api, free_port, new_org, running
 from .webhook_receiver import Receiver
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.xdist_group("workflows"),
+]  # DBOS: one per process
 
 
 @pytest.fixture(scope="module")
