@@ -33,9 +33,9 @@ MODALS = (
     r"need to|needs to|have to|has to|'ve got to|have got to|got to|must|can|could|might|may|want to|are to|is to)"
 )
 SUBJECT_MODAL = re.compile(  # a commitment anywhere in the sentence: "…, as the designer, you're going to be working on …"
-    rf"(?:^|(?<=[\s,;:]))(?P<subj>i|we|you|you guys|you two|everyone|everybody|they|(?:the|our)\s+[\w ]{{2,40}}?|[A-Z][a-z]+)"
-    rf"\s*{MODALS}\s+"
-    r"(?:(?:also|just|then|probably|maybe|still|all|both|definitely|really|actually|each)\s+)*(?:be\s+)?"
+    rf"(?:^|(?<=[\s,;:]))(?P<subj>(?i:i|we|you|you guys|you two|everyone|everybody|they|(?:the|our)\s+[\w ]{{2,40}}?)|[A-Z][a-z]+)"
+    rf"\s*(?i:{MODALS})\s+"
+    r"(?i:(?:also|just|then|probably|maybe|still|all|both|definitely|really|actually|each)\s+)*(?i:be\s+)?"
     r"(?P<task>[a-z][\w'-]*\b.*)$",
 )
 LET = re.compile(r"\b(?P<subj>let's|let us|let me)\s+(?P<task>.+)$", re.IGNORECASE)
