@@ -13,6 +13,10 @@ when known, else its label) and keeps a little state: the last open request
 - Not commitments: conditionals and hedges ("if ...", "maybe", "I could", "I'd"),
   negations ("I won't"), questions nobody accepts, states ("I'll be out").
 - Recaps ("to recap, Bob sends the report") restate items; merge.py folds them in.
+
+On a long spoken meeting (``classifier.applies``: 400 words or more) a sentence
+classifier chooses which sentences become items and these rules phrase them
+(``chosen.py``); shorter transcripts are the rules' alone.
 """
 
 from __future__ import annotations
