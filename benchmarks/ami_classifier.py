@@ -1,21 +1,21 @@
-"""An approach to issue 14 measured: action items by a sentence classifier, on AMI.
+"""The offline extractor's sentence classifier (issue 14): train it on AMI, and measure it.
 
-    .venv/bin/pip install wordllama==0.4.0.post1     # not a dependency of Qylon (yet)
-    QYLON_SHARED=../shared .venv/bin/python benchmarks/ami_classifier.py [--k 4]
+    QYLON_SHARED=../shared .venv/bin/python benchmarks/ami_classifier.py           # 4-fold CV
+    QYLON_SHARED=../shared .venv/bin/python benchmarks/ami_classifier.py --train   # ship weights
 
-Each sentence of a meeting (fillers removed, four words or more) is embedded with
-WordLlama's packaged model (``l2_supercat``, 256 dimensions, MIT; its weights ship in the
-wheel, loaded here with downloads disabled) and given a few surface features (place in
-the meeting, length, the speaker is the project manager, "will", "next", "you", ...).
-A logistic regression (NumPy, class-balanced, L2) learns which sentences state an
-annotated action: a sentence is labelled positive when it matches one of the meeting's
-annotated actions by ``ami.py``'s rule (the same rule that scores). A meeting's items are
-its ``--k`` most likely sentences, less near-duplicates (cosine over 0.8); the owner is a
-role the sentence names, else the speaker ("I'll ..."), else the next speaker ("you ...").
+Sentences, features and the model are ``qylon_agent.insights.classifier``'s: each sentence
+of four words or more (fillers removed), embedded with WordLlama's packaged
+``l2_supercat`` model, plus a few surface features. A sentence is labelled positive when
+it matches one of its meeting's annotated actions by ``ami.py``'s rule (the rule that
+scores), its owner a role the sentence names, else the speaker ("I'll ..."), else the next
+speaker ("you ..."). A logistic regression (NumPy, class-balanced, L2) learns from the
+labels of the **tuning part only**; the held-out part is never read here.
 
-Figures: the tuning part by 4-fold cross-validation over series (each fold's people are
-unseen by its model), then the held-out part once, with a model trained on the whole
-tuning part. Scoring is ``ami.score``'s (benchmarks/actions.py --ami).
+``--train`` fits on the whole tuning part and writes the weights the agent ships
+(``agent/qylon_agent/insights/action_sentences.json``). Without it, the whole offline
+extractor (the classifier chooses, the rules phrase) is scored by 4-fold cross-validation
+over series on the tuning part: each fold's meetings are scored with a model trained on
+the other folds' series (other people). Scoring is ``ami.score``'s (actions.py --ami).
 """
 
 from __future__ import annotations
@@ -25,30 +25,14 @@ import json
 import re
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ami
+from qylon_agent.insights import classifier, offline
 
-FILLER = re.compile(
-    r"\b(um+|uh+|mm-hmm|hmm+|er+|ah+|oh|okay|right|yeah|so|well|like)\b[,.]?\s*", re.IGNORECASE
-)
-CUES = (
-    r"\bwill\b|'ll\b",
-    r"\bnext\b",
-    r"\bgoing to\b|gonna",
-    r"\byou\b",
-    r"\bi\b",
-    r"\bwe\b",
-    r"\bshould\b",
-    r"\bhave to\b|\bneed to\b",
-    r"\?$",
-    r"\blook (at|into)\b",
-    r"\bwork on\b",
-)
 ROLES = (
     ("PM", r"project manager"),
     ("ME", r"marketing"),
@@ -57,58 +41,22 @@ ROLES = (
 )
 
 
-def model():
-    """WordLlama's packaged model, offline (its loader looks for the packaged tokenizer
-    under a wrong folder name, so a cache folder points at it)."""
-    import tempfile
-
-    import wordllama
-    from wordllama import WordLlama
-
-    cache = Path(tempfile.mkdtemp(prefix="wordllama-"))
-    (cache / "tokenizers").mkdir()
-    packaged = Path(wordllama.__file__).parent / "tokenizers" / "l2_supercat_tokenizer_config.json"
-    (cache / "tokenizers" / packaged.name).symlink_to(packaged)
-    return WordLlama.load(cache_dir=cache, disable_download=True)
-
-
-def sentences(meeting) -> list[dict]:
-    out, segs = [], meeting.segments
-    length = max(meeting.duration_s, 1.0)
-    for i, seg in enumerate(segs):
-        for sentence in re.split(r"(?<=[.?!])\s+", seg.text):
-            text = re.sub(r"\s+", " ", FILLER.sub("", sentence)).strip(" ,.")
-            if len(text.split()) >= 4:
-                after = segs[i + 1].speaker if i + 1 < len(segs) else seg.speaker
-                out.append(
-                    {"text": text, "speaker": seg.speaker, "next": after, "at": seg.start / length}
-                )
-    return out
-
-
-def owner(c: dict) -> str | None:
-    low = c["text"].lower()
+def owner(c) -> str | None:
+    low = c.text.lower()
     for role, pattern in ROLES:
         if re.search(pattern, low):
             return ami.ROLE_NAMES[role]
     role = lambda label: ami.ROLE_NAMES.get(label.rsplit("_", 1)[-1])
     if re.search(r"\b(i'll|i will|i'm going to|i am going to|i can|let me)\b", low):
-        return role(c["speaker"])
-    if re.search(r"\b(you|your)\b", low) and c["next"] != c["speaker"]:
-        return role(c["next"])
-    return role(c["speaker"])
-
-
-def features(cands: list[dict], vectors: np.ndarray) -> np.ndarray:
-    surface = [
-        [c["at"], c["at"] ** 2, min(len(c["text"].split()), 40) / 40, c["speaker"].endswith("PM")]
-        + [bool(re.search(cue, c["text"].lower())) for cue in CUES]
-        for c in cands
-    ]
-    return np.hstack([vectors, np.array(surface, dtype=np.float32)])
+        return role(c.speaker)
+    if re.search(r"\b(you|your)\b", low) and c.next != c.speaker:
+        return role(c.next)
+    return role(c.speaker)
 
 
 def fit(X: np.ndarray, y: np.ndarray, l2: float = 1.0, epochs: int = 300, rate: float = 0.5):
+    """Class-balanced L2 logistic regression by gradient descent on standardised features;
+    the weights returned apply to the raw features."""
     mean, scale = X.mean(0), X.std(0) + 1e-6
     Xn = (X - mean) / scale
     w, b = np.zeros(X.shape[1]), 0.0
@@ -118,93 +66,73 @@ def fit(X: np.ndarray, y: np.ndarray, l2: float = 1.0, epochs: int = 300, rate: 
         g = (1 / (1 + np.exp(-(Xn @ w + b))) - y) * weight
         w -= rate * (Xn.T @ g / len(y) + l2 * w / len(y))
         b -= rate * g.mean()
-    return lambda Z: 1 / (1 + np.exp(-(((Z - mean) / scale) @ w + b)))
+    return classifier.Weights(w / scale, b - float((mean / scale) @ w))
 
 
-class Item:
-    def __init__(self, owner, task):
-        self.owner, self.task = owner, task
-
-
-class Result:
-    def __init__(self, items):
-        self.items, self.summary = items, ""
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--k", type=int, default=4, help="items per meeting at most")
-    args = parser.parse_args()
-    try:
-        embedder = model()
-    except ImportError:
-        sys.exit("needs wordllama: .venv/bin/pip install wordllama==0.4.0.post1")
+def labelled(part: str = "tuning") -> dict:
+    """Each meeting of the part: (meeting, features, labels)."""
     notes = ami.load_annotations()
-    data, embed_s = {}, []
+    data = {}
     for path in sorted((ami.data_dir() / "transcripts").glob("*.transcript.tsv")):
+        if ami.part_of(path.name[:7]) != part:
+            continue
         meeting = ami.load_meeting(path)
-        began = time.perf_counter()
-        cands = sentences(meeting)
-        X = features(cands, embedder.embed([c["text"] for c in cands]))
-        embed_s.append(time.perf_counter() - began)
+        cands = classifier.candidates(meeting)
+        X = classifier.features(cands, classifier.embedder().embed([c.text for c in cands]))
         acts = notes.get(meeting.id, {}).get("actions", [])
         y = np.array(
             [
-                any(ami.task_matches(c["text"], a) and ami.owner_matches(owner(c), a) for a in acts)
+                any(ami.task_matches(c.text, a) and ami.owner_matches(owner(c), a) for a in acts)
                 for c in cands
             ],
             dtype=np.float32,
         )
-        data[meeting.id] = (cands, X, y)
+        data[meeting.id] = (meeting, X, y)
+    return data
 
-    def extractor(ids):
-        predict = fit(
-            np.vstack([data[i][1] for i in ids]), np.concatenate([data[i][2] for i in ids])
-        )
 
-        def extract(meeting):
-            cands, X, _ = data[meeting.id]
-            p, unit = (
-                predict(X),
-                X[:, :256] / (np.linalg.norm(X[:, :256], axis=1, keepdims=True) + 1e-9),
+def train(data: dict, ids) -> classifier.Weights:
+    return fit(np.vstack([data[i][1] for i in ids]), np.concatenate([data[i][2] for i in ids]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", action="store_true", help="fit on the tuning part, ship weights")
+    args = parser.parse_args()
+    try:
+        began = time.perf_counter()
+        classifier.embedder()
+        load_s = time.perf_counter() - began
+    except ImportError:
+        sys.exit("needs wordllama: .venv/bin/pip install wordllama==0.4.0.post1")
+    data = labelled("tuning")
+    tuning = sorted(data)
+    if args.train:
+        weights = train(data, tuning)
+        classifier.WEIGHTS.write_text(
+            weights.to_json(
+                model=f"wordllama {classifier.MODEL} ({classifier.DIM} dimensions)",
+                trained_on=f"AMI tuning part ({len(tuning)} meetings), benchmarks/ami_classifier.py --train",
+                features=f"{classifier.DIM} embedding dimensions, then "
+                + " ".join(classifier.surface.__doc__.split()),
+                cues=list(classifier.CUES),
             )
-            chosen: list[int] = []
-            for j in np.argsort(-p):
-                if len(chosen) == args.k:
-                    break
-                if all(float(unit[j] @ unit[c]) <= 0.8 for c in chosen):
-                    chosen.append(int(j))
-            return Result([Item(owner(cands[j]), cands[j]["text"]) for j in chosen])
-
-        return extract
-
-    tuning = [i for i in data if ami.part_of(i) == "tuning"]
+            + "\n",
+            encoding="utf-8",
+        )
+        print(f"wrote {classifier.WEIGHTS} ({len(weights.w)} weights)")
+        return
     series = sorted({i[:6] for i in tuning})
     folds = [set(series[f::4]) for f in range(4)]
     fold_of = {i: next(n for n, f in enumerate(folds) if i[:6] in f) for i in tuning}
-    per_fold = [extractor([i for i in tuning if fold_of[i] != n]) for n in range(4)]
-    cv = ami.score(lambda m: per_fold[fold_of[m.id]](m), part="tuning", report=lambda *_: None)
-    held = ami.score(extractor(tuning), part="held_out", report=lambda *_: None)
-    tracemalloc.start()
-    embedder.embed([c["text"] for c in data[tuning[0]][0]])
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    for name, figures in (("tuning (4-fold, series unseen)", cv), ("held-out (once)", held)):
-        print(
-            f"{name:<32} recall {figures['recall']:.3f}  precision {figures['precision']:.3f}  "
-            f"items/meeting {figures['items_per_meeting']:.1f}"
-        )
-    print(
-        json.dumps(
-            {
-                "k": args.k,
-                "embed_and_features_ms_per_meeting": round(1000 * sum(embed_s) / len(embed_s), 1),
-                "embed_peak_kib": round(peak / 1024),
-                "tuning_cv": {k: cv[k] for k in ("recall", "precision", "items_per_meeting")},
-                "held_out": {k: held[k] for k in ("recall", "precision", "items_per_meeting")},
-            }
-        )
+    per_fold = [train(data, [i for i in tuning if fold_of[i] != n]) for n in range(4)]
+    figures = ami.score(
+        lambda m: offline.extract(m, weights=per_fold[fold_of[m.id]]),
+        part="tuning",
+        report=lambda *_: None,
     )
+    figures["model_load_s"] = round(load_s, 2)
+    print(json.dumps({"tuning_cv": figures}))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Meeting insights: action items, decisions and a short summary.
 
-Two extractors behind one call: ``offline`` (rules, always available) and ``llm``
+Two extractors behind one call: ``offline`` (rules, always available; on long spoken
+meetings a packaged sentence classifier chooses the items, see ``classifier``) and ``llm``
 (any OpenAI-compatible endpoint). ``analyze`` picks one; when the model fails it
 warns and falls back to the offline extractor, unless ``llm`` was asked for
 explicitly without ``fallback="offline"``: then the error is raised. ``apply`` turns the result into the meeting's stored form.

@@ -13,6 +13,10 @@ when known, else its label) and keeps a little state: the last open request
 - Not commitments: conditionals and hedges ("if ...", "maybe", "I could", "I'd"),
   negations ("I won't"), questions nobody accepts, states ("I'll be out").
 - Recaps ("to recap, Bob sends the report") restate items; merge.py folds them in.
+
+On a long spoken meeting (``classifier.applies``: 400 words or more) a sentence
+classifier chooses which sentences become items and these rules phrase them
+(``chosen.py``); shorter transcripts are the rules' alone.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import date
 
 from qylon_cli.schemas import Meeting
 
-from . import dates, owners, speech, summary
+from . import classifier, dates, owners, speech, summary
 from .merge import merge_items, merge_texts
 from .patterns import (
     ACCEPT,
@@ -118,8 +122,8 @@ def _third_person_to_base(verb: str) -> str:
 class Extractor:
     """One pass over the sentences of a meeting."""
 
-    def __init__(self, meeting: Meeting, ref: date):
-        self.meeting, self.ref = meeting, ref
+    def __init__(self, meeting: Meeting, ref: date, weights=None):
+        self.meeting, self.ref, self.weights = meeting, ref, weights
         self.items: list[Found] = []
         self.decisions: list[str] = []
         self.pending: dict | None = None  # an open request or an unowned need
@@ -133,6 +137,10 @@ class Extractor:
         for sent in sents:
             self.step(sent)
         items = [i for i in merge_items(self.items) if speech.is_task(i.task)]
+        if classifier.applies(self.meeting):  # a real, long conversation: the classifier chooses
+            from . import chosen
+
+            items = chosen.choose(self.meeting, self.ref, items, self.weights)
         return Insights(
             items=items,
             decisions=merge_texts(self.decisions),
@@ -553,6 +561,9 @@ def summarize(sents: list[Sentence], decisions: list[str], items: list[Found]) -
     )
 
 
-def extract(meeting: Meeting, ref: date | None = None) -> Insights:
-    """Action items, decisions and a summary for ``meeting``; due dates relative to ``ref`` (default: its date)."""
-    return Extractor(meeting, ref or meeting.created_at.date()).run()
+def extract(meeting: Meeting, ref: date | None = None, *, weights=None) -> Insights:
+    """Action items, decisions and a summary for ``meeting``; due dates relative to ``ref`` (default: its date).
+
+    On a long spoken meeting (``classifier.applies``) the sentence classifier chooses the items, with its
+    shipped weights unless ``weights`` (a ``classifier.Weights``, for cross-validation) are given."""
+    return Extractor(meeting, ref or meeting.created_at.date(), weights).run()
