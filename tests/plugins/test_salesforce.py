@@ -127,15 +127,20 @@ def push(*extra: str):
     )
 
 
-def test_device_connect_then_push_a_note_and_tasks_and_repush_through_the_limit(salesforce, fake):
-    store_meeting()
+def test_device_flow_connect(salesforce, fake):
     connected = connect_device()
     assert connected.code == 0, connected.stdout + connected.stderr
     assert "enter the code" in connected.stderr
     assert connected.json["data"]["method"] == "device"
     assert connected.json["data"]["instance_url"] == fake.url
     assert salesforce.token_calls == ["device_code", "device", "device", "device"]
+    status = run_qylon_here("integrations", "status", "salesforce", "--json").json["data"]
+    assert status["connected"] and status["refreshable"] and status["source"] == "keyring"
 
+
+def test_push_a_note_and_tasks_and_repush_through_the_limit(salesforce, fake):
+    store_meeting()
+    signed_in(fake)
     first = push()
     assert first.code == 0, first.stdout + first.stderr
     data = first.json["data"]
@@ -178,9 +183,15 @@ def test_device_connect_then_push_a_note_and_tasks_and_repush_through_the_limit(
         i["crm_id"] for i in data["items"]
     }
 
+
+def test_a_429_is_waited_out_and_the_daily_limit_fails_at_once(salesforce, fake):
+    store_meeting(action_items=[])
+    signed_in(fake)
     # A 429 with Retry-After is waited out too; the daily limit is not worth waiting for.
     salesforce.throttle(after=1, times=1, kind="429")
-    assert push().code == 0
+    waited = push()
+    assert waited.code == 0, waited.stdout
+    assert any("waited 1 time(s), 0.1 s" in w for w in waited.json["data"]["warnings"])
     salesforce.throttle(after=0, times=1, kind="daily")
     daily = push()
     assert daily.code == 6 and daily.json["error"]["code"] == "salesforce_request_limit_exceeded"
