@@ -157,7 +157,9 @@ def connect(
     --oauth or --device (it prints an address and a code to enter there).
 
     Example: qylon integrations connect hubspot --token-stdin < token.txt
+
     Example: qylon integrations connect hubspot --oauth
+
     Example: qylon integrations connect salesforce --device
     """
     made = _connectable(name, f"`qylon integrations connect {name}`")

@@ -122,3 +122,9 @@ def test_sync_from_hubspot_pages_and_reports_a_name_conflict(
     outcomes = {i["crm_id"]: i["outcome"] for i in partial.json["error"]["sync"]["items"]}
     assert outcomes == {ids[0]: "updated", ids[1]: "unchanged", ids[2]: "failed"}
     assert "Umbrella" in partial.json["error"]["message"]
+
+
+def test_without_the_plugin_sync_names_the_extra_to_install():
+    result = run_qylon_here("clients", "sync", "--from", "salesforce", "--json")
+    assert result.code == 2, result.stdout + result.stderr
+    assert "qylon-salesforce" in result.json["error"]["hint"]

@@ -49,6 +49,7 @@ def push(
     again to retry what failed. Without the CRM's plugin installed it exits 2 naming the extra.
 
     Example: qylon meeting push 3f2a --to hubspot --email dana@acme.example
+
     Example: qylon meeting push 3f2a --to salesforce --json
     """
     from qylon_cli.errors import UsageError
