@@ -319,6 +319,14 @@ def make_app(state: HubSpotState):
         obj["updatedAt"] = stamp
         return obj
 
+    @app.delete("/crm/v3/objects/{kind}/{oid}", status_code=204)
+    def archive(kind: str, oid: str):
+        """HubSpot's delete (archive): 204, and 204 again for one already gone."""
+        with state.lock:
+            state.objects.get(kind, {}).pop(oid, None)
+            state.associations = [a for a in state.associations if a[1] != oid]
+        return Response(status_code=204)
+
     @app.get("/crm/v4/objects/{kind}/{oid}/associations/{to_kind}")
     def associations(kind: str, oid: str, to_kind: str):
         results = [
