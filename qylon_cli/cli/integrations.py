@@ -168,6 +168,14 @@ def connect(
     elif device:
         state = made.connect(method="device")
     else:
+        methods = getattr(made, "methods", ("token", "oauth"))
+        if "token" not in methods:
+            from ..errors import UsageError
+
+            raise UsageError(
+                f"{name} does not sign in with a pasted token.",
+                hint=" or ".join(f"qylon integrations connect {name} --{m}" for m in methods),
+            )
         state = made.connect(method="token", token=_read_token(token_stdin, name))
     where = state.get("account") or state.get("instance_url") or ""
     output.emit(state, lambda c: c.print(f"Connected to {name} ({where})."))

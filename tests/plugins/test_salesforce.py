@@ -290,6 +290,8 @@ def test_oauth_pkce_loopback_sign_in_then_a_refresh_on_401(salesforce, fake, mon
 
 
 def test_a_token_from_the_environment_and_a_refused_sign_in(salesforce, fake, monkeypatch):
+    pasted = run_qylon_here("integrations", "connect", "salesforce", "--token-stdin", "--json")
+    assert pasted.code == 2 and "--device" in pasted.json["error"]["hint"]
     monkeypatch.setenv("QYLON_SALESFORCE_CLIENT_ID", "someone-else")
     refused = connect_device()
     assert refused.code == 4 and "client identifier invalid" in refused.json["error"]["message"]

@@ -12,6 +12,7 @@ from . import auth
 
 class Salesforce:
     name = "salesforce"
+    methods = ("oauth", "device")  # the sign-ins `qylon integrations connect` offers
 
     def __init__(self, config: auth.Config | None = None) -> None:
         self._config = config
