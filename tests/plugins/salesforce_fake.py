@@ -381,8 +381,13 @@ def make_app(state: SalesforceState):
 
     @app.delete(data + "/sobjects/{kind}/{rid}")
     def delete(version: str, kind: str, rid: str):
-        if state.records.get(kind, {}).pop(rid, None) is None:
-            return error(404, "entity is deleted", "ENTITY_IS_DELETED")
+        with state.lock:
+            if state.records.get(kind, {}).pop(rid, None) is None:
+                return error(404, "entity is deleted", "ENTITY_IS_DELETED")
+            if kind == "ContentNote":  # a document's links go with it
+                links = state.records["ContentDocumentLink"]
+                for lid in [i for i, r in links.items() if r["ContentDocumentId"] == rid]:
+                    del links[lid]
         return Response(status_code=204)
 
     # -- OAuth ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Qylon's Salesforce integration (a plugin: entry point ``salesforce`` in the group ``qylon``).
 
-Registers the ``salesforce`` CRM provider and its settings section. Loading this module
+Registers the ``salesforce`` CRM provider, its workflow actions (``salesforce.post_note``,
+``salesforce.create_task``) and its settings section. Loading this module
 imports nothing but ``qylon_cli.plugins``: the provider is named as a string and imported
 only when a command uses it, so ``qylon --help`` stays fast.
 """
@@ -23,6 +24,22 @@ def register_providers(register):
         name="salesforce",
         factory="qylon_salesforce.provider:Salesforce",
         auth="oauth (PKCE) or device flow",
+    )
+
+
+@hookimpl
+def register_actions(register):
+    register(
+        "salesforce.post_note",
+        "qylon_salesforce.actions:post_note",
+        input="qylon_salesforce.actions:NoteInput",
+        compensate="qylon_salesforce.actions:delete_note",
+    )
+    register(
+        "salesforce.create_task",
+        "qylon_salesforce.actions:create_task",
+        input="qylon_salesforce.actions:TaskInput",
+        compensate="qylon_salesforce.actions:delete_task",
     )
 
 
