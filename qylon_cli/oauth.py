@@ -1,6 +1,5 @@
-"""What the integrations' sign-ins and REST clients share: OAuth 2.0 authorization code with
-PKCE (RFC 7636) through a loopback redirect (RFC 8252), and the wait before retrying a
-rate-limited request.
+"""What the integrations' sign-ins share: OAuth 2.0 authorization code with PKCE (RFC 7636)
+through a loopback redirect (RFC 8252).
 
 The vendor's plugin builds its consent address and exchanges the code for tokens; this
 module makes the verifier, listens on the loopback port for the redirect, checks ``state``
@@ -17,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import NotAuthenticated
-
-MAX_WAIT_S = 60.0
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -89,15 +86,3 @@ def loopback_code(
         reason = got.get("error_description") or got.get("error")
         raise NotAuthenticated(f"{vendor}'s sign-in was refused: {reason}.")
     return Grant(code=got["code"], redirect_uri=redirect_uri, verifier=verifier)
-
-
-def retry_wait(retry_after: str | None, attempt: int) -> float:
-    """How long to wait before retry number ``attempt`` (0 first): what ``Retry-After``
-    says (in seconds), else 0.5 s, 1 s, 2 s, ...; never more than a minute."""
-    wait = None
-    if retry_after:
-        try:
-            wait = max(0.0, float(retry_after))
-        except ValueError:
-            wait = None
-    return min(MAX_WAIT_S, wait if wait is not None else 0.5 * 2**attempt)

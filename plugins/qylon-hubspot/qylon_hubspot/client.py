@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+from qylon_cli.backoff import retry_wait
 from qylon_cli.errors import QylonError, Unavailable, from_status
-from qylon_cli.oauth import retry_wait
 
 from . import auth
 
