@@ -1,10 +1,9 @@
 """A stateful Salesforce on loopback: an ASGI app (FastAPI) under uvicorn, speaking the
 paths, payloads, error bodies, paging and limits of Salesforce's REST API for what Qylon uses.
 
-- ``GET /services/data/vXX.X/query?q=SOQL``: the subset of SOQL Qylon sends (``SELECT f, ...
-  FROM T [WHERE f = 'v' | f IN ('a', ...) | f = true [AND ...]] [ORDER BY f] [LIMIT n]``;
-  text compared case-insensitively, as SOQL does), answered ``{"totalSize", "done",
-  "records": [{"attributes": {"type", "url"}, ...}], "nextRecordsUrl"}``, in batches of
+- ``GET /services/data/vXX.X/query?q=SOQL``: the subset of SOQL Qylon sends (soql.py),
+  answered ``{"totalSize", "done", "records": [{"attributes": {"type", "url"}, ...}],
+  "nextRecordsUrl"}``, in batches of
   ``state.batch`` records, the rest behind ``GET /services/data/vXX.X/query/<locator>``.
 - sObject rows (``Account``, ``Contact``, ``User``, ``Task``, ``ContentNote``,
   ``ContentDocumentLink``): ``POST .../sobjects/T/`` (201 ``{"id", "success", "errors"}``),
@@ -36,6 +35,8 @@ from typing import Self
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from .soql import SoqlError, run_soql
 
 PREFIX = {
     "Account": "001",
@@ -87,7 +88,6 @@ REQUIRED = {
     "ContentDocumentLink": ("ContentDocumentId", "LinkedEntityId"),
     "Account": ("Name",),
 }
-STRING = r"'(?:[^'\\]|\\.)*'"
 
 
 def error(status: int, message: str, code: str, fields: list | None = None, headers=None):
@@ -95,14 +95,6 @@ def error(status: int, message: str, code: str, fields: list | None = None, head
     if fields is not None:
         body["fields"] = fields
     return JSONResponse([body], status_code=status, headers=headers)
-
-
-def _unquote(literal: str):
-    if literal.lower() in ("true", "false"):
-        return literal.lower() == "true"
-    if literal.startswith("'"):
-        return re.sub(r"\\(.)", r"\1", literal[1:-1])
-    return literal
 
 
 class SalesforceState:
@@ -154,71 +146,6 @@ class SalesforceState:
         return [
             r for r in self.records[kind].values() if all(r.get(k) == v for k, v in equal.items())
         ]
-
-
-class SoqlError(ValueError):
-    def __init__(self, message: str, code: str = "MALFORMED_QUERY"):
-        super().__init__(message)
-        self.code = code
-
-
-SOQL = re.compile(
-    r"^SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<kind>\w+)"
-    r"(?:\s+WHERE\s+(?P<where>.+?))?"
-    r"(?:\s+ORDER\s+BY\s+(?P<order>\w+)(?:\s+(?P<dir>ASC|DESC))?)?"
-    r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
-def _condition(text: str):
-    m = re.fullmatch(rf"(\w+)\s*=\s*({STRING}|true|false|\d+)", text.strip(), re.IGNORECASE)
-    if m:
-        return m.group(1), {_norm(_unquote(m.group(2)))}
-    m = re.fullmatch(rf"(\w+)\s+IN\s*\(\s*((?:{STRING}\s*,?\s*)+)\)", text.strip(), re.IGNORECASE)
-    if m:
-        return m.group(1), {_norm(_unquote(v)) for v in re.findall(STRING, m.group(2))}
-    raise SoqlError(f"unexpected token in the condition: {text}")
-
-
-def _norm(value):
-    return value.lower() if isinstance(value, str) else value
-
-
-def run_soql(state: SalesforceState, soql: str) -> list[dict]:
-    m = SOQL.match(soql.strip())
-    if not m:
-        raise SoqlError(f"unexpected token: {soql[:60]}")
-    kind = m.group("kind")
-    if kind not in FIELDS:
-        raise SoqlError(f"sObject type '{kind}' is not supported.", "INVALID_TYPE")
-    fields = [f.strip() for f in m.group("fields").split(",")]
-    conditions = []
-    if m.group("where"):
-        conditions = [
-            _condition(c) for c in re.split(r"\s+AND\s+", m.group("where"), flags=re.IGNORECASE)
-        ]
-    for name in (
-        fields + [c[0] for c in conditions] + ([m.group("order")] if m.group("order") else [])
-    ):
-        if name not in FIELDS[kind]:
-            raise SoqlError(f"No such column '{name}' on entity '{kind}'.", "INVALID_FIELD")
-    rows = [
-        r
-        for r in state.records[kind].values()
-        if all(_norm(r.get(f)) in allowed for f, allowed in conditions)
-    ]
-    if m.group("order"):
-        rows.sort(key=lambda r: str(r.get(m.group("order")) or ""))
-        if (m.group("dir") or "").upper() == "DESC":
-            rows.reverse()
-    if m.group("limit"):
-        rows = rows[: int(m.group("limit"))]
-    base = f"/services/data/v{state.version}/sobjects/{kind}"
-    return [
-        {"attributes": {"type": kind, "url": f"{base}/{r['Id']}"}, **{f: r.get(f) for f in fields}}
-        for r in rows
-    ]
 
 
 def make_app(state: SalesforceState):
@@ -277,7 +204,7 @@ def make_app(state: SalesforceState):
     @app.get(data + "/query")
     def query(version: str, q: str = ""):
         try:
-            rows = run_soql(state, q)
+            rows = run_soql(q, state.records, FIELDS, version=version)
         except SoqlError as exc:
             return error(400, str(exc), exc.code)
         return _page(rows, version)
