@@ -109,6 +109,7 @@ class SalesforceState:
         self.codes: dict[str, dict] = {}
         self.devices: dict[str, dict] = {}  # device code -> {"user_code", "approved", "polls"}
         self.approve_after = 2  # device codes are approved after this many polls
+        self.slow_downs = 0  # this many polls are answered slow_down first
         self.client = {"id": "", "secret": None}
         self.token_calls: list[str] = []
         self.requests: list[tuple[str, str]] = []
@@ -379,6 +380,9 @@ def make_app(state: SalesforceState):
             if device is None:
                 return oauth_error("invalid_grant", "invalid device code")
             device["polls"] += 1
+            if state.slow_downs > 0:
+                state.slow_downs -= 1
+                return oauth_error("slow_down", "polling too fast")
             if device["polls"] <= state.approve_after:
                 return oauth_error("authorization_pending", "authorization pending")
             del state.devices[form["code"]]

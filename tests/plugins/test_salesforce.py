@@ -138,6 +138,16 @@ def test_device_flow_connect(salesforce, fake):
     assert status["connected"] and status["refreshable"] and status["source"] == "keyring"
 
 
+def test_device_flow_slows_down_when_told(salesforce):
+    from qylon_salesforce import auth
+
+    salesforce.slow_downs = 1
+    shown, waits = [], []
+    creds = auth.device_sign_in(auth.Config.load(), show=shown.append, sleep=waits.append)
+    assert creds["type"] == "device" and shown[0]["user_code"]
+    assert waits == [0.0, 5.0, 5.0]  # the interval given, then 5 s more after slow_down
+
+
 def test_push_a_note_and_tasks_and_repush_through_the_limit(salesforce, fake):
     store_meeting()
     signed_in(fake)
