@@ -16,6 +16,7 @@ def register_commands(register):
     from .cli.groups import app as groups
     from .cli.onboarding import app as onboarding
     from .cli.users import app as users
+    from .cli.webhooks import app as webhooks
 
     register(users, name="users")
     register(groups, name="groups")
@@ -23,3 +24,4 @@ def register_commands(register):
     register(experiments, name="experiments")
     register(onboarding, name="onboarding")
     register(compliance, name="compliance")
+    register(webhooks, name="webhooks")

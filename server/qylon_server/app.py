@@ -26,6 +26,7 @@ from .api import (
     meetings,
     onboarding,
     users,
+    webhooks,
     workflows,
 )
 from .config import ServerSettings, get_settings
@@ -103,6 +104,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         engagement,
         compliance,
         onboarding,
+        webhooks,
     ):
         app.include_router(module.router)
     from .pages import compliance as compliance_pages

@@ -85,6 +85,10 @@ class ServerSettings(BaseSettings):
     # comma-separated. Empty: every http.request step fails with not_allowed. Checked by
     # `qylon server start` and `worker` (a bad entry: exit 3), and by each step.
     workflow_http_allow: str = ""
+    # Webhook endpoints (docs/webhooks.md) must be https:// to a public address; hosts or
+    # URL prefixes listed here (as workflow_http_allow) may also be http:// and private
+    # (loopback receivers in tests, an internal relay). Empty: public https only.
+    webhook_allow: str = ""
     # The address people outside the CLI reach this server at (https://qylon.example.com):
     # the signed links in onboarding emails start with it.
     public_url: str = "http://127.0.0.1:8000"

@@ -381,3 +381,8 @@ from .models_onboarding import (  # noqa: F401
     MailSuppression,
     Onboarding,
 )
+from .models_webhooks import (  # noqa: F401
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)

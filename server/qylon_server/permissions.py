@@ -31,6 +31,7 @@ ADMIN = MANAGER | {
     "engagement:read",
     "engagement:admin",
     "compliance:admin",
+    "webhooks:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 

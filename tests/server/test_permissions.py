@@ -118,7 +118,19 @@ ROUTES = [
     ("POST", "/v1/compliance/items/{item}/redate", {"due_date": "2027-01-04"}, "admin", "admin"),
     ("GET", "/v1/compliance/report?framework=GDPR", None, "admin", "admin"),
     ("POST", "/v1/compliance/links", "link", "admin", "admin"),
+    ("GET", "/v1/webhooks", None, "admin", "admin"),
+    ("POST", "/v1/webhooks", "webhook", "admin", "admin"),
+    ("GET", "/v1/webhooks/{webhook}", None, "admin", "admin"),
+    ("PATCH", "/v1/webhooks/{webhook}", {"description": "d{n}"}, "admin", "admin"),
+    ("POST", "/v1/webhooks/{webhook}/rotate-secret", None, "admin", "admin"),
+    ("POST", "/v1/webhooks/{webhook}/test", None, "admin", "admin"),
+    ("GET", "/v1/webhooks/{webhook}/deliveries", None, "admin", "admin"),
+    ("GET", "/v1/webhook-deliveries/{delivery}", None, "admin", "admin"),
+    ("POST", "/v1/webhook-deliveries/{delivery}/redeliver", None, "admin", "admin"),
+    ("DELETE", "/v1/webhooks/{doomedhook}", None, "admin", "admin"),
 ]
+
+HOOK = {"url": "https://hooks.example.com/perm", "event_types": ["client.created"]}
 
 POLICY = """
 name: perm-policy{n}
@@ -210,6 +222,8 @@ def payload_for(body, ids: dict):
         return {"text": POLICY.format(n=ids["n"])}
     if body == "link":
         return {"user": ids["owner"]}
+    if body == "webhook":
+        return HOOK
     if body == "batch":
         return {"items": [{"user": f"v{ids['n']}@example.com", "sequence": "new-consultant"}]}
     if body == "bulk":
@@ -240,6 +254,10 @@ def world(api, org):
     assert api.post("/v1/experiments/perm-exp-world/start", owner).status_code == 200
     run = api.post("/v1/workflows/perm-flow/runs", owner, json={"input": {}})
     assert run.status_code == 202, run.text
+    hook = api.post("/v1/webhooks", owner, json=HOOK)
+    assert hook.status_code == 201, hook.text
+    test = api.post(f"/v1/webhooks/{hook.json()['id']}/test", owner)
+    assert test.status_code == 202, test.text
     keys = {
         (role, scope): api.make_user(owner, role, [scope])
         for role in ROLES
@@ -256,6 +274,8 @@ def world(api, org):
         "workflow": "perm-flow",
         "run": run.json()["id"],
         "experiment": "perm-exp-world",
+        "webhook": hook.json()["id"],
+        "delivery": test.json()["id"],
     }
 
 
@@ -275,6 +295,9 @@ def test_no_key_is_401_everywhere(api, world):
         "run": world["run"],
         "signal": "go",
         "experiment": world["experiment"],
+        "webhook": world["webhook"],
+        "delivery": world["delivery"],
+        "doomedhook": world["webhook"],
     }
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
@@ -312,7 +335,14 @@ def test_every_route_checks_role_and_scope(api, world, backend):
                 "run": world["run"],
                 "signal": "go",
                 "experiment": world["experiment"],
+                "webhook": world["webhook"],
+                "delivery": world["delivery"],
+                "doomedhook": None,
             }
+            if "{doomedhook}" in path:
+                made = api.post("/v1/webhooks", world["owner"], json=HOOK)
+                assert made.status_code == 201, made.text
+                ids["doomedhook"] = made.json()["id"]
             if "{doomedgroup}" in path:
                 made = api.post("/v1/groups", world["owner"], json={"name": f"Doomed {n}"})
                 assert made.status_code == 201, made.text

@@ -470,4 +470,5 @@ from . import (
     engagement,  # noqa: F401 - registers engagement.evaluate
     mail,  # noqa: F401 - registers email.send
     onboarding,  # noqa: F401 - registers onboarding.plan, .send, .finish
+    webhook_send,  # noqa: F401 - registers webhook.deliver
 )
