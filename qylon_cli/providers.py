@@ -8,7 +8,7 @@ import only ``qylon_cli``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -93,6 +93,41 @@ class CrmMeeting(BaseModel):
     )
     tasks: list[CrmTask] = Field(default_factory=list)
 
+    def note_html(self) -> str:
+        """The note's HTML (the subset both HubSpot and Salesforce's ContentNote take):
+        title and date, summary, decisions."""
+        import html
+
+        day = self.when.date().isoformat()
+        parts = [f"<p><strong>{html.escape(self.title)}</strong> ({day}, from Qylon)</p>"]
+        if self.summary:
+            parts.append(f"<p>{html.escape(self.summary)}</p>")
+        if self.decisions:
+            items = "".join(f"<li>{html.escape(d)}</li>" for d in self.decisions)
+            parts.append(f"<p><strong>Decisions</strong></p><ul>{items}</ul>")
+        return "".join(parts)
+
+
+def people_index(
+    people: Iterable[tuple[str, str | None, str | None, str | None]],
+) -> dict[str, str]:
+    """CRM users ``(id, email, first name, last name)`` by lower-cased email, full name, and
+    first name when only one user has it: how an action item's owner finds its CRM user."""
+    index: dict[str, str] = {}
+    firsts: dict[str, list[str]] = {}
+    for uid, email, first, last in people:
+        first, last = first or "", last or ""
+        if email:
+            index[email.lower()] = uid
+        if first and last:
+            index[f"{first} {last}".lower()] = uid
+        if first:
+            firsts.setdefault(first.lower(), []).append(uid)
+    for first, ids in firsts.items():
+        if len(ids) == 1:
+            index.setdefault(first, ids[0])
+    return index
+
 
 class PushedItem(BaseModel):
     key: str = Field(description='"note", or "task:<action item id>".')
@@ -137,3 +172,21 @@ class Connectable(Protocol):
     def connect(self, *, method: str, token: str | None = None, **options: Any) -> dict: ...
 
     def disconnect(self) -> bool: ...
+
+
+# -- the client list from a CRM (``qylon clients sync --from NAME``) -----------------------
+
+
+class Company(BaseModel):
+    """A CRM's company (HubSpot) or account (Salesforce)."""
+
+    id: str
+    name: str
+    domain: str | None = None
+
+
+@runtime_checkable
+class CompanyLister(Protocol):
+    def list_companies(self) -> Iterable[Company]:
+        """Every company in the CRM, page after page."""
+        ...

@@ -172,3 +172,43 @@ def archive(ref: RefArg, json: output.JsonOption = False) -> None:
     with ApiClient.from_credentials() as api:
         item = api.post(f"/v1/clients/{resolve(api, ref)['id']}/archive")
     output.emit(item, lambda c: c.print(f"Archived client [bold]{item['name']}[/]."))
+
+
+@app.command()
+def sync(
+    from_: Annotated[
+        str,
+        typer.Option("--from", help="The CRM: hubspot or salesforce.", show_default=False),
+    ] = ...,
+    json: output.JsonOption = False,
+) -> None:
+    """Fill and update the client list from a CRM's companies (HubSpot) or accounts
+    (Salesforce), every page of them.
+
+    Each client made is tagged with the CRM's id (e.g. salesforce:001...), so a company
+    renamed in the CRM renames its client; a client that already has the company's name is
+    adopted. Running it again changes nothing unless the CRM changed. A company that cannot
+    be synced (a name taken by another client) is reported and the command exits 7.
+
+    Example: qylon clients sync --from salesforce --json
+    """
+    from .. import crm_clients, plugins
+    from ..errors import UsageError
+    from ..providers import CompanyLister
+
+    crm = plugins.require("crm", from_, f"`qylon clients sync --from {from_}`")
+    if not isinstance(crm, CompanyLister):
+        raise UsageError(f"The {from_} integration cannot list companies.")
+    with ApiClient.from_credentials() as api:
+        report = crm_clients.sync(api, from_, crm.list_companies())
+    data = report.model_dump(mode="json")
+
+    def human(c) -> None:
+        counts = {o: report.count(o) for o in ("created", "updated", "linked", "unchanged")}
+        c.print(
+            f"Synced {len(report.items)} clients from {from_}: "
+            + ", ".join(f"{n} {o}" for o, n in counts.items())
+            + "."
+        )
+
+    output.emit(data, human)

@@ -16,12 +16,14 @@ import typer
 from .. import output, plugins
 
 app = typer.Typer(
-    help="Connect Qylon to your CRM (HubSpot) and other services.\n\n"
+    help="Connect Qylon to your CRM (HubSpot, Salesforce) and other services.\n\n"
     "Example: qylon integrations connect hubspot --token-stdin < token.txt",
     no_args_is_help=True,
 )
 
-NameArg = Annotated[str, typer.Argument(help="The integration, e.g. hubspot.", show_default=False)]
+NameArg = Annotated[
+    str, typer.Argument(help="The integration, e.g. hubspot or salesforce.", show_default=False)
+]
 
 
 def _registered() -> dict[str, list[plugins.Registration]]:
@@ -132,6 +134,13 @@ def connect(
             help="Sign in in the browser (authorization code with PKCE, redirected to this machine).",
         ),
     ] = False,
+    device: Annotated[
+        bool,
+        typer.Option(
+            "--device",
+            help="Sign in with a code entered on another device (OAuth device flow; Salesforce).",
+        ),
+    ] = False,
     no_browser: Annotated[
         bool,
         typer.Option(
@@ -144,17 +153,32 @@ def connect(
 
     Without --oauth, the token (for HubSpot a private app's access token) is read from
     standard input (--token-stdin) or asked for without echo; it never goes on the command line.
-    The token is checked against the service before it is kept.
+    The token is checked against the service before it is kept. Salesforce signs in with
+    --oauth or --device (it prints an address and a code to enter there).
 
     Example: qylon integrations connect hubspot --token-stdin < token.txt
+
     Example: qylon integrations connect hubspot --oauth
+
+    Example: qylon integrations connect salesforce --device
     """
     made = _connectable(name, f"`qylon integrations connect {name}`")
     if oauth:
         state = made.connect(method="oauth", open_browser=not no_browser)
+    elif device:
+        state = made.connect(method="device")
     else:
+        methods = getattr(made, "methods", ("token", "oauth"))
+        if "token" not in methods:
+            from ..errors import UsageError
+
+            raise UsageError(
+                f"{name} does not sign in with a pasted token.",
+                hint=" or ".join(f"qylon integrations connect {name} --{m}" for m in methods),
+            )
         state = made.connect(method="token", token=_read_token(token_stdin, name))
-    output.emit(state, lambda c: c.print(f"Connected to {name} ({state.get('account', '')})."))
+    where = state.get("account") or state.get("instance_url") or ""
+    output.emit(state, lambda c: c.print(f"Connected to {name} ({where})."))
 
 
 @app.command()

@@ -65,6 +65,7 @@ class HubSpotState:
         self.throttled = 0
         self.refused_subjects: set[str] = set()  # tasks with these subjects fail (400)
         self.token_calls: list[str] = []
+        self.page_size = 100  # at most this many a page (tests make it small to page)
 
     def add(self, kind: str, properties: dict) -> str:
         oid = str(next(self.ids))
@@ -276,6 +277,26 @@ def make_app(state: HubSpotState):
             state.associations += [(kind, oid, t, i, n) for t, i, n in links]
         return state.objects[kind][oid]
 
+    @app.get("/crm/v3/objects/{kind}")
+    def list_objects(kind: str, limit: int = 10, after: str | None = None, properties: str = ""):
+        """A page of objects (``limit`` at most 100, as HubSpot's basic list has it), with
+        only the properties asked for (and the ``hs_`` ones HubSpot always returns)."""
+        if kind not in OBJECTS:
+            return error(404, f"Unable to infer object type from: {kind}", "OBJECT_NOT_FOUND")
+        if limit > 100:
+            return error(400, "limit must be at most 100", "VALIDATION_ERROR")
+        wanted = {p for p in properties.split(",") if p}
+        found = [
+            {
+                **o,
+                "properties": {
+                    k: v for k, v in o["properties"].items() if k in wanted or k.startswith("hs_")
+                },
+            }
+            for o in state.objects[kind].values()
+        ]
+        return _page(found, min(limit, state.page_size), after, f"/crm/v3/objects/{kind}")
+
     @app.get("/crm/v3/objects/{kind}/{oid}")
     def read(kind: str, oid: str):
         if oid not in state.objects.get(kind, {}):
@@ -297,6 +318,14 @@ def make_app(state: HubSpotState):
         obj["properties"].update(props, hs_lastmodifieddate=stamp)
         obj["updatedAt"] = stamp
         return obj
+
+    @app.delete("/crm/v3/objects/{kind}/{oid}", status_code=204)
+    def archive(kind: str, oid: str):
+        """HubSpot's delete (archive): 204, and 204 again for one already gone."""
+        with state.lock:
+            state.objects.get(kind, {}).pop(oid, None)
+            state.associations = [a for a in state.associations if a[1] != oid]
+        return Response(status_code=204)
 
     @app.get("/crm/v4/objects/{kind}/{oid}/associations/{to_kind}")
     def associations(kind: str, oid: str, to_kind: str):

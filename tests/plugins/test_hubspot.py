@@ -318,5 +318,14 @@ def test_without_the_plugin_push_names_the_extra_to_install(tmp_path):
             "installed": False,
             "connected": False,
             "install": "pip install 'qylon[integrations]' (or qylon-hubspot)",
-        }
+        },
+        {
+            "name": "salesforce",
+            "kinds": [],
+            "plugin": None,
+            "auth": None,
+            "installed": False,
+            "connected": False,
+            "install": "pip install 'qylon[integrations]' (or qylon-salesforce)",
+        },
     ]

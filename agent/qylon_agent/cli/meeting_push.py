@@ -25,7 +25,9 @@ def push(
             show_default=False,
         ),
     ] = None,
-    to: Annotated[str, typer.Option("--to", help="The CRM: hubspot.", show_default=False)] = ...,
+    to: Annotated[
+        str, typer.Option("--to", help="The CRM: hubspot or salesforce.", show_default=False)
+    ] = ...,
     email: Annotated[
         list[str] | None,
         typer.Option(
@@ -47,6 +49,8 @@ def push(
     again to retry what failed. Without the CRM's plugin installed it exits 2 naming the extra.
 
     Example: qylon meeting push 3f2a --to hubspot --email dana@acme.example
+
+    Example: qylon meeting push 3f2a --to salesforce --json
     """
     from qylon_cli.errors import UsageError
 

@@ -1,6 +1,7 @@
 """Qylon's HubSpot integration (a plugin: entry point ``hubspot`` in the group ``qylon``).
 
-Registers the ``hubspot`` CRM provider and its settings section. Loading this module
+Registers the ``hubspot`` CRM provider, its workflow actions (``hubspot.post_note``,
+``hubspot.create_task``) and its settings section. Loading this module
 imports nothing but ``qylon_cli.plugins``: the provider is named as a string and imported
 only when a command uses it, so ``qylon --help`` stays fast.
 """
@@ -23,6 +24,22 @@ def register_providers(register):
         name="hubspot",
         factory="qylon_hubspot.provider:HubSpot",
         auth="private app token or oauth",
+    )
+
+
+@hookimpl
+def register_actions(register):
+    register(
+        "hubspot.post_note",
+        "qylon_hubspot.actions:post_note",
+        input="qylon_hubspot.actions:NoteInput",
+        compensate="qylon_hubspot.actions:delete_note",
+    )
+    register(
+        "hubspot.create_task",
+        "qylon_hubspot.actions:create_task",
+        input="qylon_hubspot.actions:TaskInput",
+        compensate="qylon_hubspot.actions:delete_task",
     )
 
 

@@ -10,10 +10,7 @@ token) wins over the keyring, for CI. An OAuth app's client secret is read from
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import secrets
 import time
 from dataclasses import dataclass
 
@@ -163,13 +160,6 @@ def refresh(config: Config, creds: dict) -> dict:
 # -- authorization code with PKCE (RFC 7636), redirected to a loopback port (RFC 8252) -----
 
 
-def pkce_pair() -> tuple[str, str]:
-    """A code verifier and its S256 challenge."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def authorize_url(config: Config, redirect_uri: str, state: str, challenge: str) -> str:
     from urllib.parse import urlencode
 
@@ -185,50 +175,10 @@ def authorize_url(config: Config, redirect_uri: str, state: str, challenge: str)
     return f"{config.auth_url}?{urlencode(query)}"
 
 
-def _wait_for_code(server, state: str, timeout: float) -> str:
-    """Serve the loopback redirect until it brings the code (checking ``state``)."""
-    from http.server import BaseHTTPRequestHandler
-    from urllib.parse import parse_qs, urlparse
-
-    got: dict[str, str] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
-            got.update(query)
-            ok = "code" in query and query.get("state") == state
-            self.send_response(200 if ok else 400)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(
-                b"Qylon is connected to HubSpot. You can close this tab."
-                if ok
-                else b"The sign-in did not complete. Go back to the terminal."
-            )
-
-        def log_message(self, *args):
-            pass
-
-    server.RequestHandlerClass = Handler
-    server.timeout = 1.0
-    deadline = time.monotonic() + timeout
-    while not got and time.monotonic() < deadline:
-        server.handle_request()
-    if not got:
-        raise NotAuthenticated("No answer from HubSpot's sign-in page in time.")
-    if got.get("state") != state:
-        raise NotAuthenticated("The sign-in's answer does not match the request (state).")
-    if "code" not in got:
-        raise NotAuthenticated(
-            f"HubSpot's sign-in was refused: {got.get('error_description') or got.get('error')}."
-        )
-    return got["code"]
-
-
 def oauth_sign_in(config: Config, *, open_url, timeout: float = 300.0) -> dict:
     """Run the browser flow: open HubSpot's consent page, catch the code on a loopback
     port, exchange it (with the PKCE verifier) for tokens, and keep them."""
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from qylon_cli.oauth import loopback_code
 
     if not config.client_id:
         raise InvalidInput(
@@ -236,24 +186,22 @@ def oauth_sign_in(config: Config, *, open_url, timeout: float = 300.0) -> dict:
             hint="qylon config set hubspot.client_id YOUR-APP-ID (and set QYLON_HUBSPOT_CLIENT_SECRET)",
         )
     secret = _client_secret()
-    server = HTTPServer(("127.0.0.1", config.redirect_port), BaseHTTPRequestHandler)
-    try:
-        redirect_uri = f"http://localhost:{server.server_address[1]}/callback"
-        verifier, challenge = pkce_pair()
-        state = secrets.token_urlsafe(16)
-        open_url(authorize_url(config, redirect_uri, state, challenge))
-        code = _wait_for_code(server, state, timeout)
-    finally:
-        server.server_close()
+    grant = loopback_code(
+        "HubSpot",
+        port=config.redirect_port,
+        consent_url=lambda uri, state, challenge: authorize_url(config, uri, state, challenge),
+        open_url=open_url,
+        timeout=timeout,
+    )
     tokens = _token_request(
         config,
         {
             "grant_type": "authorization_code",
             "client_id": config.client_id,
             "client_secret": secret,
-            "redirect_uri": redirect_uri,
-            "code": code,
-            "code_verifier": verifier,
+            "redirect_uri": grant.redirect_uri,
+            "code": grant.code,
+            "code_verifier": grant.verifier,
         },
     )
     creds = _oauth_creds(config, tokens)

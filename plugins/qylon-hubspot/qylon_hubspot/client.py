@@ -12,25 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+from qylon_cli.backoff import retry_wait
 from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from . import auth
 
 RETRIED = (429, 502, 503, 504)
-MAX_WAIT_S = 60.0
 
 
 class HubSpotError(QylonError):
     code = "hubspot_error"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 class HubSpotClient:
@@ -81,8 +72,7 @@ class HubSpotClient:
                 refreshed = True
                 continue
             if answer.status_code in RETRIED and attempt < self.config.max_retries:
-                wait = _retry_after(answer.headers.get("Retry-After"))
-                wait = min(MAX_WAIT_S, wait if wait is not None else 0.5 * 2**attempt)
+                wait = retry_wait(answer.headers.get("Retry-After"), attempt)
                 self.waits.append(wait)
                 self.sleep(wait)
                 attempt += 1

@@ -89,6 +89,22 @@ class HubSpot:
             client.close()
         return note.model_copy(update={"id": made["id"]})
 
+    # -- CompanyLister ---------------------------------------------------------------------
+    def list_companies(self):
+        """Every company (``GET /crm/v3/objects/companies``, page after page by ``after``)."""
+        from qylon_cli.providers import Company
+
+        client = self.client()
+        try:
+            for company in client.pages(
+                "GET", "/crm/v3/objects/companies", limit=100, properties="name,domain"
+            ):
+                props = company.get("properties") or {}
+                if props.get("name"):
+                    yield Company(id=company["id"], name=props["name"], domain=props.get("domain"))
+        finally:
+            client.close()
+
     # -- MeetingPusher ---------------------------------------------------------------------
     def push_meeting(
         self,

@@ -9,12 +9,11 @@ each failure is reported item by item rather than stopping the push.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 
 from qylon_cli.errors import NotFound, QylonError
-from qylon_cli.providers import CrmMeeting, CrmTask, PushedItem, PushResult
+from qylon_cli.providers import CrmMeeting, CrmTask, PushedItem, PushResult, people_index
 
 from .client import HubSpotClient
 
@@ -69,34 +68,16 @@ def find_target(client: HubSpotClient, meeting: CrmMeeting) -> dict:
 
 def owner_index(client: HubSpotClient) -> dict[str, str]:
     """HubSpot owners (users) by lower-cased email, full name and first name (when unique)."""
-    index: dict[str, str] = {}
-    firsts: dict[str, list[str]] = {}
-    for owner in client.pages("GET", "/crm/v3/owners", limit=100):
-        if owner.get("archived"):
-            continue
-        first, last = owner.get("firstName") or "", owner.get("lastName") or ""
-        if owner.get("email"):
-            index[owner["email"].lower()] = owner["id"]
-        if first and last:
-            index[f"{first} {last}".lower()] = owner["id"]
-        if first:
-            firsts.setdefault(first.lower(), []).append(owner["id"])
-    for first, ids in firsts.items():
-        if len(ids) == 1:
-            index.setdefault(first, ids[0])
-    return index
+    return people_index(
+        (o["id"], o.get("email"), o.get("firstName"), o.get("lastName"))
+        for o in client.pages("GET", "/crm/v3/owners", limit=100)
+        if not o.get("archived")
+    )
 
 
 def note_body(meeting: CrmMeeting) -> str:
     """The note's HTML: title and date, summary, decisions."""
-    day = meeting.when.date().isoformat()
-    parts = [f"<p><strong>{html.escape(meeting.title)}</strong> ({day}, from Qylon)</p>"]
-    if meeting.summary:
-        parts.append(f"<p>{html.escape(meeting.summary)}</p>")
-    if meeting.decisions:
-        items = "".join(f"<li>{html.escape(d)}</li>" for d in meeting.decisions)
-        parts.append(f"<p><strong>Decisions</strong></p><ul>{items}</ul>")
-    return "".join(parts)
+    return meeting.note_html()
 
 
 def stamp(when: datetime) -> str:

@@ -211,10 +211,14 @@ def _in_run(session, run: dict, name: str) -> None:
 
 
 def _as_error(exc: Exception) -> actions.ActionError:
+    from qylon_cli.errors import QylonError
+
     from ..deps import ActorNotFound
 
     if isinstance(exc, ActorNotFound):
         return actions.ActionError("not_allowed", str(exc))
+    if isinstance(exc, QylonError):  # a plugin's action failing the way it knows how
+        return actions.ActionError(exc.code, exc.message[:500])
     log.exception("workflow step failed unexpectedly")
     return actions.ActionError("internal_error", f"{type(exc).__name__}: {exc}"[:500])
 
