@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from .harness import Api, free_port, new_org, running
 from .webhook_receiver import Receiver
+from .workflow_support import wait_for
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -160,7 +161,7 @@ def test_410_disables_and_other_4xx_fail_without_retry(hooks, org, receiver):
     _deliveries(hooks, org, bad["id"], lambda items: len(items) == 2)
     assert len(_deliveries(hooks, org, gone["id"])) == 1  # disabled: nothing more
     assert len(receiver.got[gone_path]) == 1
-    run = hooks.get(f"/v1/workflow-runs/{g['run_id']}", org.token).json()
+    run = wait_for(hooks, org.token, g["run_id"])  # its run ends after the logged attempt
     assert run["status"] == "failed" and run["steps"][0]["attempts"] == 1
 
 
@@ -343,7 +344,8 @@ def test_a_failed_run_is_sent_and_the_delivery_runs_are_not(hooks, org, receiver
     assert body["type"] == "workflow_run.finished" and body["data"]["status"] == "failed"
     assert body["data"]["subject"].endswith(run["id"])
     (item,) = _deliveries(hooks, org, made["id"], _settled)
-    finished = hooks.get(f"/v1/workflow-runs/{item['run_id']}", org.token).json()
+    # the delivery is settled when its attempt is logged; its run ends a moment later
+    finished = wait_for(hooks, org.token, item["run_id"])
     assert finished["status"] == "completed" and finished["name"] == "webhook.deliver"
     time.sleep(0.5)  # the delivery's own run finished: no delivery about it
     assert len(_deliveries(hooks, org, made["id"])) == 1 and len(receiver.got[path]) == 1
