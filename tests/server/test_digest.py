@@ -4,6 +4,7 @@ the API with a real SMTP server (aiosmtpd). Time moves by the engine's ``clock``
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -171,3 +172,30 @@ def test_a_person_with_nothing_open_gets_nothing_and_off_stops_the_digest(runner
         "reason": "not the current digest",
     }
     assert not [m for m in relay.messages if m["To"] == email]
+
+
+def test_the_cli_shows_and_sets_the_digest(runner, relay):
+    from ..conftest import credentials, run_qylon_here
+
+    api, backend = runner
+    org = _org(api, backend, relay)
+    _, token = _member(api, org, f"cy-{uuid.uuid4().hex[:6]}@firm.example", "Cy Diaz")
+    env = credentials(str(api.http.base_url).rstrip("/"), token)
+
+    def qylon(*args: str) -> dict:
+        done = run_qylon_here("notifications", *args, "--json", env=env)
+        assert done.code == 0, done.stderr
+        return json.loads(done.stdout)["data"]
+
+    shown = qylon("show")
+    assert (shown["digest"], shown["digest_hour"], shown["time_zone"]) == (
+        "off",
+        8,
+        "Europe/Paris",
+    )
+    on = qylon("set", "--digest", "daily", "--hour", "7")
+    assert (on["digest"], on["digest_hour"]) == ("daily", 7) and on["digest_run_id"]
+    assert qylon("show")["digest_run_id"] == on["digest_run_id"]
+    assert qylon("set", "--digest", "off")["digest_run_id"] is None
+    bad = run_qylon_here("notifications", "set", "--digest", "weekly", "--json", env=env)
+    assert bad.code != 0 and json.loads(bad.stdout)["error"]["code"]
