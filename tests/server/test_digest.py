@@ -199,3 +199,21 @@ def test_the_cli_shows_and_sets_the_digest(runner, relay):
     assert qylon("set", "--digest", "off")["digest_run_id"] is None
     bad = run_qylon_here("notifications", "set", "--digest", "weekly", "--json", env=env)
     assert bad.code != 0 and json.loads(bad.stdout)["error"]["code"]
+
+
+def test_the_next_digest_hour_is_local_and_strictly_later():
+    from datetime import UTC, datetime
+
+    from qylon_server.workflows.digest import next_due
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    # 08:00 in Paris: 07:00 UTC in winter, 06:00 UTC in summer
+    assert next_due(at("2026-12-10T06:59:00"), 8, "Europe/Paris") == at("2026-12-10T07:00:00")
+    assert next_due(at("2026-12-10T07:00:00"), 8, "Europe/Paris") == at("2026-12-11T07:00:00")
+    assert next_due(at("2026-07-01T05:00:00"), 8, "Europe/Paris") == at("2026-07-01T06:00:00")
+    # 02:00 does not exist in Paris on 2026-03-29: just after the gap (03:00 CEST)
+    assert next_due(at("2026-03-28T23:00:00"), 2, "Europe/Paris") == at("2026-03-29T01:00:00")
+    # across the date line: 08:00 in Auckland on the 11th is 19:00 UTC on the 10th
+    assert next_due(at("2026-12-10T12:00:00"), 8, "Pacific/Auckland") == at("2026-12-10T19:00:00")
