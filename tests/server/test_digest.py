@@ -196,6 +196,19 @@ def test_the_cli_shows_and_sets_the_digest(runner, relay):
     on = qylon("set", "--digest", "daily", "--hour", "7")
     assert (on["digest"], on["digest_hour"]) == ("daily", 7) and on["digest_run_id"]
     assert qylon("show")["digest_run_id"] == on["digest_run_id"]
+    daily = {"digest": "daily"}
+    same = api.put("/v1/me/notifications", token, json=daily).json()["digest_run_id"]
+    assert same == on["digest_run_id"]  # still waiting: nothing new
+    cancel = api.post(f"/v1/workflow-runs/{on['digest_run_id']}/cancel", org.token, json={})
+    assert cancel.status_code == 202, cancel.text
+    deadline = time.monotonic() + 30
+    while api.get(f"/v1/workflow-runs/{on['digest_run_id']}", org.token).json()["status"] != (
+        "cancelled"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    again = api.put("/v1/me/notifications", token, json=daily).json()["digest_run_id"]
+    assert again and again != on["digest_run_id"]  # its chain had ended: a new run
     assert qylon("set", "--digest", "off")["digest_run_id"] is None
     bad = run_qylon_here("notifications", "set", "--digest", "weekly", "--json", env=env)
     assert bad.code != 0 and json.loads(bad.stdout)["error"]["code"]

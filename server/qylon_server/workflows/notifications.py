@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from ..models import NotificationPrefs, User, now
+from ..models import FlowRun, NotificationPrefs, User, now
 from ..services import audit, mail_settings
 from . import digest
+from . import service as workflows
 from .onboarding import time_zone
 
 
@@ -28,6 +29,12 @@ def shown(session: Session, user: User, row: NotificationPrefs) -> dict:
     }
 
 
+def _waiting(session: Session, run_id: str | None) -> bool:
+    """Whether ``run_id`` is a digest run still to send (not ended: failed, cancelled...)."""
+    run = session.get(FlowRun, run_id) if run_id else None
+    return run is not None and run.status not in workflows.FINISHED
+
+
 def update(session: Session, principal, changes: dict) -> NotificationPrefs:
     """Set the caller's own settings; audited (``notifications.update``)."""
     user = principal.user
@@ -44,7 +51,7 @@ def update(session: Session, principal, changes: dict) -> NotificationPrefs:
     session.flush()
     if row.digest == "off":
         row.digest_run_id = None
-    elif (row.digest, row.digest_hour) != before or row.digest_run_id is None:
+    elif (row.digest, row.digest_hour) != before or not _waiting(session, row.digest_run_id):
         row.digest_run_id = digest.start(session, principal, user, digest.new_key(user))
     session.flush()
     audit.record(
