@@ -14,6 +14,7 @@ def register_commands(register):
     from .cli.compliance import app as compliance
     from .cli.experiments import app as experiments
     from .cli.groups import app as groups
+    from .cli.notifications import app as notifications
     from .cli.onboarding import app as onboarding
     from .cli.users import app as users
     from .cli.webhooks import app as webhooks
@@ -25,3 +26,4 @@ def register_commands(register):
     register(onboarding, name="onboarding")
     register(compliance, name="compliance")
     register(webhooks, name="webhooks")
+    register(notifications, name="notifications")

@@ -24,6 +24,7 @@ from .api import (
     experiments,
     groups,
     meetings,
+    notifications,
     onboarding,
     users,
     webhooks,
@@ -105,6 +106,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         compliance,
         onboarding,
         webhooks,
+        notifications,
     ):
         app.include_router(module.router)
     from .pages import compliance as compliance_pages

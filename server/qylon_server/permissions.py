@@ -15,8 +15,15 @@ READ = {
     "api_keys:read",
     "workflows:read",
     "compliance:read",
+    "notifications:read",
 }
-MEMBER = READ | {"meetings:write", "action_items:write", "api_keys:own", "compliance:own"}
+MEMBER = READ | {
+    "meetings:write",
+    "action_items:write",
+    "api_keys:own",
+    "compliance:own",
+    "notifications:own",
+}
 MANAGER = MEMBER | {"clients:write"}
 ADMIN = MANAGER | {
     "users:write",
@@ -37,7 +44,14 @@ OWNER = ADMIN | {"users:owner"}
 
 BY_ROLE = {"member": MEMBER, "manager": MANAGER, "admin": ADMIN, "owner": OWNER}
 
-WRITE = {"meetings:write", "action_items:write", "clients:write", "api_keys:own", "compliance:own"}
+WRITE = {
+    "meetings:write",
+    "action_items:write",
+    "clients:write",
+    "api_keys:own",
+    "compliance:own",
+    "notifications:own",
+}
 BY_SCOPE = {
     "read": READ,
     "write": READ | WRITE,

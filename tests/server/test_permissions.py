@@ -128,6 +128,8 @@ ROUTES = [
     ("GET", "/v1/webhook-deliveries/{delivery}", None, "admin", "admin"),
     ("POST", "/v1/webhook-deliveries/{delivery}/redeliver", None, "admin", "admin"),
     ("DELETE", "/v1/webhooks/{doomedhook}", None, "admin", "admin"),
+    ("GET", "/v1/me/notifications", None, "member", "read"),
+    ("PUT", "/v1/me/notifications", {"digest_hour": 9}, "member", "write"),
 ]
 
 HOOK = {"url": "https://hooks.example.com/perm", "event_types": ["client.created"]}

@@ -109,13 +109,14 @@ def render(source: str, context: dict) -> Rendered:
         raise TemplateInvalid(f"template: {exc}") from None
     unsubscribe = (context.get("links") or {}).get("unsubscribe")
     org = (context.get("org") or {}).get("name") or "Qylon"
+    kind = (context.get("mail") or {}).get("kind") or "onboarding"
     text = _plain(body)
     content = _markdown().render(body)
     if unsubscribe:
-        text += f"\n--\nYou get these emails from {org}'s onboarding.\nUnsubscribe: {unsubscribe}\n"
+        text += f"\n--\nYou get these emails from {org}'s {kind}.\nUnsubscribe: {unsubscribe}\n"
         content += (
             '<hr><p style="font-size:12px;color:#666">You get these emails from '
-            f"{htmllib.escape(org)}&#8217;s onboarding. "
+            f"{htmllib.escape(org)}&#8217;s {htmllib.escape(kind)}. "
             f'<a href="{htmllib.escape(unsubscribe)}">Unsubscribe</a></p>'
         )
     page = (

@@ -467,6 +467,7 @@ def fail(ctx: ActionContext, args: dict) -> dict:
 
 from . import (
     compliance_escalation,  # noqa: F401 - registers compliance.*
+    digest,  # noqa: F401 - registers digest.plan, .send, .next
     engagement,  # noqa: F401 - registers engagement.evaluate
     mail,  # noqa: F401 - registers email.send
     onboarding,  # noqa: F401 - registers onboarding.plan, .send, .finish
