@@ -205,3 +205,36 @@ def test_uuid_path_encoding():
 
     assert meeting_path_id("4444AAAiAAAAAiAiAiiAii==") == "4444AAAiAAAAAiAiAiiAii%3D%3D"
     assert meeting_path_id("/ajXp112QmuoKj4854875==") == "%252FajXp112QmuoKj4854875%253D%253D"
+
+
+def test_oauth_with_pkce_then_a_rotating_refresh(zoom, monkeypatch):
+    """The user's own app: PKCE on a loopback redirect; each refresh answers a new refresh
+    token that replaces the old one (which Zoom then refuses)."""
+    import threading
+    import time
+
+    import httpx2
+    from qylon_cli import plugins
+    from qylon_zoom import auth
+    from qylon_zoom.provider import Zoom
+
+    for var in ("ACCOUNT_ID",):  # no Server-to-Server app: the user signs in
+        monkeypatch.delenv(f"QYLON_ZOOM_{var}")
+    monkeypatch.setenv("QYLON_ZOOM_REDIRECT_PORT", "0")
+    plugins.reset()
+
+    def browser(url: str) -> None:  # the user consents: Zoom redirects to the loopback port
+        threading.Thread(target=httpx2.get, args=(url,), kwargs={"follow_redirects": True}).start()
+
+    config = auth.Config.load()
+    creds = auth.oauth_sign_in(config, open_url=browser, timeout=10)
+    assert creds["type"] == "oauth" and Zoom().status()["method"] == "oauth"
+    first_refresh = creds["refresh_token"]
+
+    zoom.meetings.remove(zoom.audio)  # only transcripts: nothing to transcribe here
+    auth.save({**auth.stored(), "expires_at": time.time()})  # expired: the next use refreshes
+    result, out = import_zoom("--since", "30d")
+    assert result.code == 0, result.stdout
+    kept = auth.stored()
+    assert kept["refresh_token"] != first_refresh  # the rotated one is kept
+    assert first_refresh not in zoom.refresh_tokens and kept["refresh_token"] in zoom.refresh_tokens
