@@ -214,12 +214,12 @@ def test_oauth_with_pkce_then_a_rotating_refresh(zoom, monkeypatch):
     import time
 
     import httpx2
-    from qylon_cli import plugins
     from qylon_zoom import auth
     from qylon_zoom.provider import Zoom
 
-    for var in ("ACCOUNT_ID",):  # no Server-to-Server app: the user signs in
-        monkeypatch.delenv(f"QYLON_ZOOM_{var}")
+    from qylon_cli import plugins
+
+    monkeypatch.delenv("QYLON_ZOOM_ACCOUNT_ID")  # no Server-to-Server app: the user signs in
     monkeypatch.setenv("QYLON_ZOOM_REDIRECT_PORT", "0")
     plugins.reset()
 
@@ -235,6 +235,7 @@ def test_oauth_with_pkce_then_a_rotating_refresh(zoom, monkeypatch):
     auth.save({**auth.stored(), "expires_at": time.time()})  # expired: the next use refreshes
     result, out = import_zoom("--since", "30d")
     assert result.code == 0, result.stdout
+    assert {r["outcome"] for r in out["data"]["items"]} == {"imported"}
     kept = auth.stored()
     assert kept["refresh_token"] != first_refresh  # the rotated one is kept
     assert first_refresh not in zoom.refresh_tokens and kept["refresh_token"] in zoom.refresh_tokens
