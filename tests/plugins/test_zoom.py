@@ -183,6 +183,7 @@ def test_download_cut_midway_resumes_without_a_second_copy(zoom, qylon_home):
     error = first.json["error"]
     assert error["code"] == "import_incomplete" and "broke off" in error["message"]
     assert error["recordings"][0]["outcome"] == "failed"
+    assert "Downloading Speech review: " in first.stderr
     folder = qylon_home / "imports" / "zoom"
     parts = list(folder.glob("*.part"))
     assert len(parts) == 1 and parts[0].stat().st_size == size // 2
@@ -200,7 +201,7 @@ def test_download_cut_midway_resumes_without_a_second_copy(zoom, qylon_home):
     assert out["data"]["items"][0]["outcome"] == "skipped" and len(Store().list_meetings()) == 1
 
 
-def test_uuid_path_encoding():
+def test_uuid_path_encoding(zoom):
     from qylon_zoom.provider import meeting_path_id
 
     assert meeting_path_id("4444AAAiAAAAAiAiAiiAii==") == "4444AAAiAAAAAiAiAiiAii%3D%3D"
@@ -239,3 +240,9 @@ def test_oauth_with_pkce_then_a_rotating_refresh(zoom, monkeypatch):
     kept = auth.stored()
     assert kept["refresh_token"] != first_refresh  # the rotated one is kept
     assert first_refresh not in zoom.refresh_tokens and kept["refresh_token"] in zoom.refresh_tokens
+
+
+def test_without_the_plugin_it_says_what_to_install(qylon_home):
+    result = run_qylon_here("meeting", "import", "--from", "zoom", "--json")
+    assert result.code == 2
+    assert "qylon-zoom" in result.json["error"]["message"] + result.json["error"]["hint"]

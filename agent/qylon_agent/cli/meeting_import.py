@@ -134,12 +134,18 @@ def import_(
 
 def _import_recordings(name: str, since: str, extractor, fallback) -> None:
     from qylon_cli import settings as settings_mod
+    from qylon_cli.progress import PlainLines
 
     from .. import video_import
     from ..store.database import Store
 
     ext, fall = chosen(extractor, fallback)
     warned: list[str] = []
+    lines: dict[str, PlainLines] = {}  # "Downloading TITLE: 40%" lines on stderr
+
+    def progress(label: str, done: float, total: float) -> None:
+        lines.setdefault(label, PlainLines(label)).update(done, total)
+
     store = Store()
     try:
         rows = video_import.import_recordings(
@@ -150,6 +156,7 @@ def _import_recordings(name: str, since: str, extractor, fallback) -> None:
             extractor=ext,
             fallback=fall,
             on_warning=warned.append,
+            on_progress=progress,
         )
     finally:
         for message in warned:
