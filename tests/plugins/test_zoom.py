@@ -168,6 +168,11 @@ def test_since_takes_older_recordings(zoom, qylon_home):
     result, out = import_zoom("--since", "30d")
     assert result.code == 0, result.stderr
     assert {r["title"] for r in out["data"]["items"]} == {"Weekly sync with Acme", "Old kick-off"}
+    table = run_qylon_here("meeting", "import", "--from", "zoom", "--since", "30d")
+    assert table.code == 0, table.stderr
+    assert (
+        "skipped" in table.stdout and "Old kick-off" in table.stdout and "Dana Lee" in table.stdout
+    )
 
 
 def test_download_cut_midway_resumes_without_a_second_copy(zoom, qylon_home):
