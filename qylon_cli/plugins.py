@@ -298,7 +298,7 @@ def provider(kind: str, name: str) -> Any:
 
 # Integrations Qylon knows of, and the distribution that brings each (``qylon[integrations]``
 # brings them all): a command that needs one that is not installed names what to install.
-INTEGRATIONS = {"hubspot": "qylon-hubspot", "salesforce": "qylon-salesforce"}
+INTEGRATIONS = {"hubspot": "qylon-hubspot", "salesforce": "qylon-salesforce", "zoom": "qylon-zoom"}
 INTEGRATIONS_EXTRA = "integrations"
 
 

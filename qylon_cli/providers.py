@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -29,12 +30,38 @@ class Note(BaseModel):
     created_at: datetime | None = None
 
 
+class RecordingFile(BaseModel):
+    """One file of a cloud recording: the audio, the video or the vendor's transcript."""
+
+    id: str
+    kind: Literal["audio", "video", "transcript", "other"]
+    file_type: str | None = Field(None, description="The vendor's own type: M4A, MP4, TRANSCRIPT.")
+    extension: str = Field(description="The file name's extension, without the dot: m4a, vtt.")
+    size: int | None = None
+    download_url: str
+
+
+class Participant(BaseModel):
+    name: str
+    email: str | None = None
+
+
 class Recording(BaseModel):
     id: str
     title: str | None = None
     started_at: datetime | None = None
     duration_s: float | None = None
     download_url: str | None = None
+    participants: list[Participant] = Field(default_factory=list, description="Who attended.")
+    files: list[RecordingFile] = Field(default_factory=list)
+
+    def best(self) -> RecordingFile | None:
+        """What to import: the vendor's transcript, else the audio, else the video."""
+        for kind in ("transcript", "audio", "video"):
+            for f in self.files:
+                if f.kind == kind:
+                    return f
+        return None
 
 
 class Event(BaseModel):
@@ -56,6 +83,20 @@ class CrmProvider(Protocol):
 @runtime_checkable
 class VideoProvider(Protocol):
     def list_recordings(self, since: datetime | None = None) -> list[Recording]: ...
+
+
+@runtime_checkable
+class RecordingDownloader(Protocol):
+    """What ``qylon meeting import --from NAME`` needs besides the list: a file fetched into
+    ``dest``, resumably (an earlier, interrupted run left ``dest`` + ``.part``: it goes on
+    from there), its size checked. ``on_progress(done_bytes, total_bytes)``."""
+
+    def download(
+        self,
+        file: RecordingFile,
+        dest: Path,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Path: ...
 
 
 @runtime_checkable

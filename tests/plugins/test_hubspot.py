@@ -328,4 +328,13 @@ def test_without_the_plugin_push_names_the_extra_to_install(tmp_path):
             "connected": False,
             "install": "pip install 'qylon[integrations]' (or qylon-salesforce)",
         },
+        {
+            "name": "zoom",
+            "kinds": [],
+            "plugin": None,
+            "auth": None,
+            "installed": False,
+            "connected": False,
+            "install": "pip install 'qylon[integrations]' (or qylon-zoom)",
+        },
     ]

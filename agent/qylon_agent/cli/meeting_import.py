@@ -31,14 +31,44 @@ def _when(value: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _since(value: str) -> datetime:
+    """``7d``, ``12h``, ``2w`` ago, or a date (2026-11-01)."""
+    import re
+    from datetime import timedelta
+
+    from qylon_cli.errors import InvalidInput
+
+    found = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", value)
+    if found:
+        n, unit = int(found[1]), found[2]
+        delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+        return datetime.now(UTC).replace(microsecond=0) - delta
+    when = _when(value)
+    if when is None:
+        raise InvalidInput(f"--since {value!r} is not a span like 7d or a date like 2026-11-01.")
+    return when
+
+
 def import_(
     file: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             help="A .vtt (Teams, Zoom, Meet), .srt, Qylon .json export or 'Speaker: text' .txt file.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Import the cloud recordings of a video platform instead of a file: zoom.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str,
+        typer.Option(help="With --from: recordings since then, a span (7d, 12h, 2w) or a date."),
+    ] = "7d",
     title: Annotated[
         str | None,
         typer.Option(help="Meeting title (default: the file name, or the export's title)."),
@@ -60,8 +90,21 @@ def import_(
     Speakers keep their names (WebVTT voice tags such as <v Dana Lee>, or 'Dana Lee: text').
     A file that does not parse exits 3 naming the line at fault, and nothing is stored.
 
+    With --from zoom: the Zoom cloud recordings since --since, each with its title, start
+    time and participants; Zoom's own transcript when the recording has one, else its audio,
+    downloaded (resumably: an interrupted download goes on at the next run) and transcribed.
+    A recording imported before is skipped.
+
     Example: qylon meeting import "Weekly sync.vtt" --client Acme --date 2026-11-25
+
+    Example: qylon meeting import --from zoom --since 14d --json
     """
+    if from_:
+        return _import_recordings(from_, since, extractor, fallback)
+    if file is None:
+        from qylon_cli.errors import UsageError
+
+        raise UsageError("Name a transcript file, or --from zoom.")
     from qylon_cli import settings as settings_mod
 
     from .. import insights, pipeline
@@ -87,6 +130,57 @@ def import_(
     store.save_meeting(meeting)
     record_extractor(store, meeting.id, extractor, settings, warned, fell_back=bool(warned))
     output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+
+
+def _import_recordings(name: str, since: str, extractor, fallback) -> None:
+    from qylon_cli import settings as settings_mod
+    from qylon_cli.progress import PlainLines
+
+    from .. import video_import
+    from ..store.database import Store
+
+    ext, fall = chosen(extractor, fallback)
+    warned: list[str] = []
+    lines: dict[str, PlainLines] = {}  # "Downloading TITLE: 40%" lines on stderr
+
+    def progress(label: str, done: float, total: float) -> None:
+        lines.setdefault(label, PlainLines(label)).update(done, total)
+
+    store = Store()
+    try:
+        rows = video_import.import_recordings(
+            store,
+            name,
+            since=_since(since),
+            settings=settings_mod.load(),
+            extractor=ext,
+            fallback=fall,
+            on_warning=warned.append,
+            on_progress=progress,
+        )
+    finally:
+        for message in warned:
+            output.warn(message)
+    for row in rows:
+        row["started_at"] = row["started_at"].isoformat() if row["started_at"] else None
+
+    def human(console) -> None:
+        from rich.table import Table
+
+        table = Table("Outcome", "Title", "Started", "Min", "Participants", "Via", "Meeting")
+        for r in rows:
+            table.add_row(
+                r["outcome"],
+                r["title"] or "",
+                (r["started_at"] or "")[:16].replace("T", " "),
+                f"{(r['duration_s'] or 0) / 60:.0f}",
+                ", ".join(r["participants"]),
+                r["via"] or "",
+                (r["meeting_id"] or "")[:8],
+            )
+        console.print(table)
+
+    output.emit_list(rows, lambda console, _items: human(console))
 
 
 def register(app: typer.Typer) -> None:

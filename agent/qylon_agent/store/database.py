@@ -245,6 +245,7 @@ class Store:
         with self.db.atomic():
             self._delete_children(meeting_id)
             self.db.execute("DELETE FROM crm_links WHERE meeting_id = ?", [meeting_id])
+            self.db.execute("DELETE FROM video_imports WHERE meeting_id = ?", [meeting_id])
             self.db["meetings"].delete(
                 meeting_id
             )  # a trigger queues the deletion for the team server
@@ -273,6 +274,39 @@ class Store:
                     "pushed_at": _now(),
                 },
                 pk=("meeting_id", "provider", "key"),
+            )
+
+    # -- cloud recordings (qylon meeting import --from zoom) ------------
+    def video_import(self, provider: str, recording_id: str) -> dict | None:
+        """The meeting a cloud recording became (``meeting_id``, ``participants``), or None."""
+        row = self.db.execute(
+            "SELECT meeting_id, participants FROM video_imports WHERE provider = ? AND recording_id = ?",
+            [provider, recording_id],
+        ).fetchone()
+        if not row:
+            return None
+        return {"meeting_id": row[0], "participants": json.loads(row[1] or "[]")}
+
+    def participants(self, meeting_id: str) -> list[dict]:
+        """Who the video platform listed as attending the meeting (``[{"name", "email"}]``)."""
+        row = self.db.execute(
+            "SELECT participants FROM video_imports WHERE meeting_id = ?", [meeting_id]
+        ).fetchone()
+        return json.loads(row[0]) if row and row[0] else []
+
+    def set_video_import(
+        self, provider: str, recording_id: str, meeting_id: str, participants: list[dict]
+    ) -> None:
+        with self.db.atomic():
+            self.db["video_imports"].upsert(
+                {
+                    "provider": provider,
+                    "recording_id": recording_id,
+                    "meeting_id": meeting_id,
+                    "participants": json.dumps(participants),
+                    "imported_at": _now(),
+                },
+                pk=("provider", "recording_id"),
             )
 
     # -- search ---------------------------------------------------------

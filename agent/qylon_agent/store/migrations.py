@@ -270,3 +270,20 @@ def m0010_crm_links(db: Database) -> None:
         },
         pk=("meeting_id", "provider", "key"),
     )
+
+
+@migrations(name="0011_video_imports")
+def m0011_video_imports(db: Database) -> None:
+    """Which cloud recording each imported meeting came from (``qylon meeting import --from
+    zoom``), so that a second import skips it, with the participants the platform listed
+    (JSON: ``[{"name", "email"}]``). Kept across re-analysis; removed with the meeting."""
+    db["video_imports"].create(
+        {
+            "provider": str,
+            "recording_id": str,
+            "meeting_id": str,
+            "participants": str,
+            "imported_at": str,
+        },
+        pk=("provider", "recording_id"),
+    )

@@ -1,0 +1,171 @@
+"""Zoom's REST API over httpx2: bearer token, rate limits, Zoom's error body, paging, and
+resumable downloads.
+
+- 429 (Zoom's rate limits) waits as long as ``Retry-After`` says, else backs off
+  exponentially, up to ``zoom.max_retries`` times; 502/503/504 likewise.
+- 401 refreshes the token once and repeats the request.
+- An error answer becomes a ``QylonError`` carrying Zoom's ``{"code", "message"}``.
+- Lists page with ``next_page_token`` (an empty string on the last page).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from qylon_cli.backoff import retry_wait
+from qylon_cli.errors import QylonError, Unavailable, from_status
+
+from . import auth
+
+RETRIED = (429, 502, 503, 504)
+
+
+class ZoomClient:
+    def __init__(
+        self, config: auth.Config | None = None, *, sleep: Callable[[float], None] = time.sleep
+    ):
+        import httpx2
+
+        self.config = config or auth.Config.load()
+        self.sleep = sleep
+        self._token: str | None = None
+        self.http = httpx2.Client(
+            base_url=self.config.api_base,
+            headers={"Accept": "application/json"},
+            timeout=self.config.timeout_s,
+            follow_redirects=True,  # downloads redirect to Zoom's file servers
+        )
+        self.waits: list[float] = []
+
+    def close(self) -> None:
+        self.http.close()
+
+    def token(self, *, force_refresh: bool = False) -> str:
+        if self._token is None or force_refresh:
+            self._token = auth.access_token(self.config, force_refresh=force_refresh)
+        return self._token
+
+    def _send(self, method: str, url: str, *, stream: bool = False, headers=None, **kwargs):
+        """The answer to a request, after the refreshes and rate-limit waits it needed."""
+        import httpx2
+
+        refreshed = False
+        attempt = 0
+        while True:
+            sent = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
+            try:
+                request = self.http.build_request(method, url, headers=sent, **kwargs)
+                answer = self.http.send(request, stream=stream)
+            except httpx2.TransportError as exc:
+                raise Unavailable(
+                    f"Zoom did not answer ({self.config.api_base}): {exc}.",
+                    hint="Check the network, or zoom.api_base (`qylon config show`).",
+                ) from None
+            again = None
+            if answer.status_code == 401 and not refreshed:
+                self.token(force_refresh=True)
+                refreshed = True
+                again = 0.0
+            elif answer.status_code in RETRIED and attempt < self.config.max_retries:
+                again = retry_wait(answer.headers.get("Retry-After"), attempt)
+                self.waits.append(again)
+                attempt += 1
+            if again is None:
+                if answer.status_code >= 400:
+                    if stream:
+                        answer.read()
+                    raise self.error(answer)
+                return answer
+            if stream:
+                answer.close()
+            if again:
+                self.sleep(again)
+
+    def request(self, method: str, path: str, **kwargs) -> dict:
+        answer = self._send(method, path, **kwargs)
+        return answer.json() if answer.content else {}
+
+    def error(self, answer) -> QylonError:
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
+        message = body.get("message") or answer.reason_phrase or "error"
+        hint = None
+        if answer.status_code == 401:
+            hint = "Connect again: qylon integrations connect zoom --oauth"
+        elif answer.status_code == 403:
+            hint = "The app lacks a scope this needs (see docs/integrations.md)."
+        error = from_status(
+            answer.status_code,
+            f"Zoom answered {answer.status_code}: {message}",
+            hint=hint,
+            code=f"zoom_{body['code']}" if body.get("code") else None,
+            server_error=Unavailable,
+        )
+        error.status = answer.status_code
+        return error
+
+    def pages(self, path: str, key: str, **params) -> Iterator[dict]:
+        """Every item under ``key`` of a paged list, following ``next_page_token``."""
+        token = None
+        while True:
+            query = {**params, **({"next_page_token": token} if token else {})}
+            page = self.request("GET", path, params=query)
+            yield from page.get(key) or []
+            token = page.get("next_page_token")
+            if not token:
+                return
+
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        size: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Path:
+        """``url`` into ``dest``: written to ``dest.part`` as it arrives; a ``.part`` an
+        interrupted run left is continued with a ``Range`` request (started over when the
+        server answers the whole file). The size is checked before the rename."""
+        import httpx2
+
+        part = dest.with_name(dest.name + ".part")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        have = part.stat().st_size if part.exists() else 0
+        if size is not None and have > size:
+            part.unlink()
+            have = 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        answer = self._send("GET", url, stream=True, headers=headers)
+        try:
+            if answer.status_code != 206:
+                have = 0  # the whole file came: start over
+            total = size or (have + int(answer.headers.get("Content-Length") or 0)) or 0
+            with part.open("ab" if have else "wb") as out:
+                done = have
+                try:
+                    for chunk in answer.iter_bytes():
+                        out.write(chunk)
+                        done += len(chunk)
+                        if on_progress:
+                            on_progress(done, total)
+                except httpx2.TransportError as exc:
+                    raise Unavailable(
+                        f"The download of {dest.name} broke off at {done} of {total} bytes: {exc}.",
+                        hint="Run the same import again: it goes on from where it stopped.",
+                        code="download_interrupted",
+                    ) from None
+        finally:
+            answer.close()
+        got = part.stat().st_size
+        if total and got != total:
+            part.unlink()
+            raise Unavailable(
+                f"The download of {dest.name} has {got} bytes, not {total}; it was discarded.",
+                hint="Run the same import again.",
+                code="download_size_mismatch",
+            )
+        part.replace(dest)
+        return dest
