@@ -142,7 +142,7 @@ def _from_events(backend, org_id) -> dict:
                 s, types=("compliance.item_assigned", "compliance.item_completed")
             ):
                 data = recorded.event.data
-                if data.get("item_key"):
+                if type(recorded.event).TYPE == "compliance.item_assigned":
                     seen[data["item_id"]] = {"item": data["item_key"], "sha": None}
                 else:
                     seen[data["item_id"]]["sha"] = data["evidence_sha256"]
