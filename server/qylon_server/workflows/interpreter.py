@@ -4,7 +4,8 @@ The run's payload (JSON) holds its id, organisation, actor (user and key), the
 definition's YAML text and the inputs; the text is part of the payload, so a run
 recovered after a crash replays the definition it started with, not a newer upload.
 
-Each attempt of an action is one DBOS step (``DBOS.run_step``); the interpreter retries
+Each attempt of an action is one DBOS step (``checkpoint.transactional``: its checkpoint
+commits in the attempt's transaction); the interpreter retries
 per the definition (backoff capped at ``max_interval``, waits recorded by DBOS, so a
 recovered run skips completed attempts and resumes a wait with the time left). Every
 attempt opens one transaction of the organisation as the starter (``tenancy.acting_as``):
@@ -62,6 +63,7 @@ from ..events import store as event_store
 from ..models import FlowRun, now
 from ..tenancy import acting_as, org_session
 from . import actions, engine, templates
+from .checkpoint import CheckpointFailed, transactional
 
 log = logging.getLogger("qylon_server.workflows")
 CLOCK = engine.CLOCK
@@ -128,8 +130,9 @@ def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
         }
 
 
-def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dict:
-    """One attempt of one action, in one transaction with its record. Forward steps first
+def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, checkpoint) -> dict:
+    """One attempt of one action, in one transaction with its record and its DBOS
+    checkpoint (``checkpoint.transactional``). Forward steps first
     check the run: cancelled (``cancelled``) or past its deadline (``run_timeout``). The
     attempt's deadline is the step's ``timeout`` or the run's, whichever comes first: the
     action sees it (``ctx.deadline``), PostgreSQL's statement_timeout enforces it, and an
@@ -183,7 +186,10 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dic
                 _record(
                     ctx.session, run["run_id"], status="completed", error=None, finished_at=now()
                 )
+            checkpoint(ctx.session, output)
             return output
+    except CheckpointFailed:
+        raise  # DBOS's (the run is another execution's now): nothing to record
     except Exception as exc:  # noqa: BLE001 - recorded, then raised as an ActionError
         error = exc if isinstance(exc, actions.ActionError) else _as_error(exc)
         if deadline is not None and time.time() >= deadline and error.code != "cancelled":
@@ -312,7 +318,7 @@ def _run_action(
     cap = float(seconds(retry.max_interval)) if retry else 0.0
     for attempt in range(1, attempts + 1):
         try:
-            return DBOS.run_step({"name": name}, _attempt, run, name, action, args, limits)
+            return transactional(name, _attempt, run, name, action, args, limits)
         except Exception as exc:
             code = _describe(exc)["code"]
             if code == "cancelled":
