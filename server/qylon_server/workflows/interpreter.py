@@ -170,6 +170,9 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
             if deadline is not None and time.time() > deadline:
                 code = "run_timeout" if deadline == run_deadline else "timeout"
                 raise actions.ActionError(code, "the attempt ran past its deadline; undone")
+            # before the run's events: on PostgreSQL their append holds the events table's
+            # lock to the commit, and the checkpoint's two statements need not be under it
+            checkpoint(ctx.session, output)
             _record(
                 ctx.session,
                 run["run_id"],
@@ -189,7 +192,6 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
                 _record(
                     ctx.session, run["run_id"], status="completed", error=None, finished_at=now()
                 )
-            checkpoint(ctx.session, output)
             return output
     except CheckpointFailed:
         raise  # DBOS's (the run is another execution's now): nothing to record
