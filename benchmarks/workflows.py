@@ -12,6 +12,9 @@ process that serves and runs workflows, executor `server`) and measures:
   them (`--workers 2`): runs started per second;
 - running them: the server is started again with `--workers 1`, which runs them:
   runs/s and steps/s from its /ready until the last run completed;
+- CPU ms/step: the server process's CPU time (user + system, from /proc) while it ran
+  them, per step: what a step costs, less sensitive to other load on the machine than
+  the rates;
 - recovery: --pending runs of a 1-step workflow are queued, a server that runs them is
   started and killed with SIGKILL a second later (a few in flight, the rest queued: the
   column says how many were unfinished), started again under the same executor id, and
@@ -120,6 +123,11 @@ class Server:
                 pass
             time.sleep(0.05)
         raise RuntimeError("the server did not start")
+
+    def cpu_s(self) -> float:
+        """The server process's CPU seconds so far (user + system)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -234,12 +242,14 @@ def run_backend(kind: str, args) -> dict:
             server.stop()
             c.close()
             began = server.start(workers=1)
+            cpu = server.cpu_s()
             c = httpx2.Client(
                 base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
             )
             ended = wait_done(c, "bench-three", args.runs)
             out["runs_s"] = args.runs / (ended - began)
             out["steps_s"] = 3 * out["runs_s"]
+            out["cpu_ms_step"] = 1000 * (server.cpu_s() - cpu) / (3 * args.runs)
 
             c.close()
             server.stop()
@@ -283,14 +293,14 @@ def main() -> None:
     print(f"{args.runs} runs of a 3-step workflow; {args.pending} runs pending at a SIGKILL")
     print(
         f"{'backend':<10} {'runs/s':>8} {'steps/s':>8} {'started/s':>14} "
-        f"{'unfinished at kill':>19} {'restart s':>10} {'all done s':>11}"
+        f"{'unfinished at kill':>19} {'restart s':>10} {'all done s':>11} {'CPU ms/step':>12}"
     )
     for kind in args.backends.split(","):
         r = run_backend(kind, args)
         print(
             f"{kind:<10} {r['runs_s']:>8.1f} {r['steps_s']:>8.1f} "
             f"{args.runs / r['enqueue_s']:>14.0f} {r['pending_at_kill']:>19} "
-            f"{r['restart_s']:>10.1f} {r['recovery_s']:>11.1f}",
+            f"{r['restart_s']:>10.1f} {r['recovery_s']:>11.1f} {r['cpu_ms_step']:>12.2f}",
             flush=True,
         )
         raw = subprocess.run(

@@ -78,7 +78,8 @@ class ServerSettings(BaseSettings):
     # workflows writes them when it starts, so give all the same values.
     workflow_concurrency: int | None = Field(default=None, ge=1)
     workflow_worker_concurrency: int = Field(default=100, ge=1)  # engine.WORKER_CONCURRENCY
-    # A sleep, sleep_until or wait_for step longer than this (seconds) parks its run.
+    # A sleep, sleep_until or wait_for step, or a retry's backoff, longer than this
+    # (seconds) parks its run.
     workflow_park_after: float = Field(default=60.0, ge=0)
     # Where `http.request` steps may send requests: hosts (`api.example.com`,
     # `*.example.com`, `host:8443`) or URL prefixes (`https://hooks.example.com/crm/`),

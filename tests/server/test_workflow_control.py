@@ -4,6 +4,7 @@ plugin action's own compensation. One server process runs workflows (SQLite)."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -393,7 +394,10 @@ def test_cancel_and_resume_refuse_what_they_cannot_do(runner, org):
 def test_upload_a_plugins_definition_and_show_it(runner, org, sample_plugin):
     env = {
         **credentials(runner.url, org.token),
-        "PYTHONPATH": str(ROOT / "tests/plugins/sample"),
+        # the sample plugin, and the code under test (a worktree's, not the venv's install)
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "tests/plugins/sample"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
     }
     up = run_qylon("workflows", "upload", "--plugin", "sample.follow_up", "--json", env=env)
     assert up.code == 0, up.stderr

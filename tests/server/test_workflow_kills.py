@@ -4,6 +4,7 @@ the restart each run finishes and each change happens once."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import time
@@ -129,7 +130,10 @@ def test_kills_during_a_sleep_and_a_compensation_lose_nothing(engine, tmp_path):
     happens once and the run ends compensated."""
     made = sqlite_backend(tmp_path) if engine == "sqlite" else postgres_backend()
     env = {
-        "PYTHONPATH": str(ROOT / "tests/plugins/sample"),
+        # the sample plugin, and the code under test (a worktree's, not the venv's install)
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "tests/plugins/sample"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
         "QYLON_LOAD_PLUGINS": "agent,server,admin,sample",
     }
     with made as backend:

@@ -211,3 +211,52 @@ def test_a_parked_run_times_out_at_its_deadline(runner, org):
     run = wait_for(runner, org.token, run_id, timeout=30)
     assert run["status"] == "timed_out", run
     assert steps(run)["nap"]["status"] == "timed_out"
+
+
+LATE_USER = """
+name: late-user
+version: 1
+input:
+  email: {type: string, required: true}
+steps:
+  - name: deactivate
+    action: users.deactivate
+    with: {email: "{{ input.email }}"}
+    retry: {max_attempts: 3, initial_interval: 1h, retry_on: [not_found]}
+  - name: tell
+    action: notify
+    with: {to: "ops@example.com", subject: "{{ input.email }} left"}
+"""
+
+
+def test_a_long_retry_backoff_parks_and_the_clock_resumes_it(runner, org):
+    """The first attempt fails (no such user yet) and the hour-long backoff parks the run
+    (``retrying``, parked, on ``clock``), holding no place: two runs started after it
+    (the queue's room) finish at once. Once the user exists, the clock ends the backoff: the continuation
+    makes the second attempt, which succeeds, and the run goes on."""
+    assert runner.post("/v1/workflows", org.token, json={"text": LATE_USER}).status_code == 201
+    email = f"late-{uuid.uuid4().hex[:6]}@example.com"
+    run_id = start(runner, org, "late-user", {"email": email})
+    deadline = time.monotonic() + 30
+    while True:  # parked_in, for a step that retries
+        run = runner.get(f"/v1/workflow-runs/{run_id}", org.token).json()
+        step = steps(run).get("deactivate", {})
+        if step.get("parked") and (run["engine"] or {}).get("status") == "DELAYED":
+            break
+        assert time.monotonic() < deadline, run
+        time.sleep(0.1)
+    assert step["status"] == "retrying" and step["attempts"] == 1, step
+    assert step["signal"] == "clock" and step["until"]
+    assert step["error"]["code"] == "not_found"
+    assert run["engine"]["workflow_id"] == f"{run_id}~1"
+    quick = [start(runner, org, "quick") for _ in range(2)]  # the queue's room: two runs
+    assert {wait_for(runner, org.token, q, 20)["status"] for q in quick} == {"completed"}
+
+    made = runner.post("/v1/users", org.token, json={"email": email, "role": "member"})
+    assert made.status_code == 201, made.text
+    signal(runner, org, run_id, "clock")
+    run = wait_for(runner, org.token, run_id, timeout=30)
+    assert run["status"] == "completed", run
+    assert steps(run)["deactivate"]["status"] == "completed"
+    assert steps(run)["deactivate"]["attempts"] == 2
+    assert notes(runner, org) == sorted(["quick", "quick", f"{email} left"])

@@ -169,8 +169,14 @@ def lock_run(session: Session, run_id: str, row=None):
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     else:
-        session.execute(
-            update(FlowRun).where(FlowRun.id == run_id).values(updated_at=FlowRun.updated_at)
+        # in Core, not the ORM's bulk update: its session synchronisation (evaluating
+        # the criteria against loaded rows) cost a step more CPU than the statement,
+        # and the select below reloads the row anyway
+        runs = FlowRun.__table__
+        session.connection().execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.org_id == session.info["org_id"])
+            .values(updated_at=runs.c.updated_at)
         )
     locked = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if locked is None:

@@ -4,7 +4,8 @@ The run's payload (JSON) holds its id, organisation, actor (user and key), the
 definition's YAML text and the inputs; the text is part of the payload, so a run
 recovered after a crash replays the definition it started with, not a newer upload.
 
-Each attempt of an action is one DBOS step (``DBOS.run_step``); the interpreter retries
+Each attempt of an action is one DBOS step (``checkpoint.transactional``: its checkpoint
+commits in the attempt's transaction); the interpreter retries
 per the definition (backoff capped at ``max_interval``, waits recorded by DBOS, so a
 recovered run skips completed attempts and resumes a wait with the time left). Every
 attempt opens one transaction of the organisation as the starter (``tenancy.acting_as``):
@@ -33,7 +34,10 @@ a new ``order`` in the payload of the runs enqueued from then on (a run replays 
 order it was enqueued with). Order 1: start, then each step's, then compensations, then
 finish. Order 2 (``service.start`` since parking): no start call (the first step's
 transaction records the start, ``started_at``), and no finish call when the last step is
-an action that completes (its transaction records the end).
+an action that completes (its transaction records the end). Order 3: as 2, and a
+forward step's retry backoff longer than ``workflow_park_after`` parks the run (its
+gate records the step ``retrying`` on ``clock``); the continuation waits out the rest
+of the backoff and goes on with the next attempt (``carry["attempt"]``).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from ..events import store as event_store
 from ..models import FlowRun, now
 from ..tenancy import acting_as, org_session
 from . import actions, engine, templates
+from .checkpoint import CheckpointFailed, transactional
 
 log = logging.getLogger("qylon_server.workflows")
 CLOCK = engine.CLOCK
@@ -128,8 +133,9 @@ def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
         }
 
 
-def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dict:
-    """One attempt of one action, in one transaction with its record. Forward steps first
+def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, checkpoint) -> dict:
+    """One attempt of one action, in one transaction with its record and its DBOS
+    checkpoint (``checkpoint.transactional``). Forward steps first
     check the run: cancelled (``cancelled``) or past its deadline (``run_timeout``). The
     attempt's deadline is the step's ``timeout`` or the run's, whichever comes first: the
     action sees it (``ctx.deadline``), PostgreSQL's statement_timeout enforces it, and an
@@ -164,6 +170,9 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dic
             if deadline is not None and time.time() > deadline:
                 code = "run_timeout" if deadline == run_deadline else "timeout"
                 raise actions.ActionError(code, "the attempt ran past its deadline; undone")
+            # before the run's events: on PostgreSQL their append holds the events table's
+            # lock to the commit, and the checkpoint's two statements need not be under it
+            checkpoint(ctx.session, output)
             _record(
                 ctx.session,
                 run["run_id"],
@@ -184,6 +193,8 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict) -> dic
                     ctx.session, run["run_id"], status="completed", error=None, finished_at=now()
                 )
             return output
+    except CheckpointFailed:
+        raise  # DBOS's (the run is another execution's now): nothing to record
     except Exception as exc:  # noqa: BLE001 - recorded, then raised as an ActionError
         error = exc if isinstance(exc, actions.ActionError) else _as_error(exc)
         if deadline is not None and time.time() >= deadline and error.code != "cancelled":
@@ -255,11 +266,13 @@ def _is_cancel(message: Any) -> bool:
 
 class Parked(Exception):
     """A step's wait, ending at ``end``, is long: the run parks until ``wake`` (``end``, or
-    the run's deadline when that comes first) (``_park``)."""
+    the run's deadline when that comes first) (``_park``). ``attempt``: the wait is a
+    retry's backoff, and the continuation goes on with that attempt."""
 
     def __init__(self, end: float, wake: float, topic: str):
         super().__init__(f"parked until {wake}")
         self.end, self.wake, self.topic = end, wake, topic
+        self.attempt: int | None = None
 
 
 def _pause(
@@ -306,17 +319,32 @@ def _pause(
 
 
 def _run_action(
-    run: dict, name: str, action: str, args: dict, retry: Retry | None, limits: dict
+    run: dict,
+    name: str,
+    action: str,
+    args: dict,
+    retry: Retry | None,
+    limits: dict,
+    resume: tuple[int, float] | None = None,
 ) -> dict:
     """The attempts of one action, each a DBOS step (checkpointed: a recovered run does
     not repeat a completed attempt), with the definition's backoff between them, capped
-    at ``max_interval``. A wait between attempts is durable and ends early at ``clock``."""
+    at ``max_interval``. A wait between attempts is durable and ends early at ``clock``.
+    A forward step's backoff longer than ``workflow_park_after`` parks the run (runs of
+    order 3 on): ``resume`` (attempt, end) is its continuation going on with that attempt
+    once the backoff, ending at ``end``, is over."""
     attempts = retry.max_attempts if retry else 1
     interval = float(seconds(retry.initial_interval)) if retry else 0.0
     cap = float(seconds(retry.max_interval)) if retry else 0.0
-    for attempt in range(1, attempts + 1):
+    record = (name, {"status": "retrying", "signal": CLOCK})
+    parks = bool(limits.get("forward")) and run.get("order", 1) >= 3
+    first = 1
+    if resume is not None:  # the backoff it parked in, to its end (it may park again)
+        first = resume[0]
+        _backoff(run, name, 0.0, limits, record, first, until=resume[1])
+    for attempt in range(first, attempts + 1):
         try:
-            return DBOS.run_step({"name": name}, _attempt, run, name, action, args, limits)
+            return transactional(name, _attempt, run, name, action, args, limits)
         except Exception as exc:
             code = _describe(exc)["code"]
             if code == "cancelled":
@@ -327,8 +355,22 @@ def _run_action(
             if attempt == attempts or not retried:
                 raise
         wait = min(interval * retry.backoff_rate ** (attempt - 1), cap)
-        _pause(run, name, CLOCK, wait, limits, (name, {"status": "retrying"}))
+        if parks:
+            _backoff(run, name, wait, limits, record, attempt + 1)
+        else:  # as runs enqueued before retries parked waited (their durable calls)
+            _pause(run, name, CLOCK, wait, limits, (name, {"status": "retrying"}))
     raise AssertionError("unreachable")
+
+
+def _backoff(
+    run: dict, name: str, wait: float, limits: dict, record: tuple, attempt: int, until=None
+) -> None:
+    """A retry's backoff before ``attempt``: a parkable wait on ``clock``."""
+    try:
+        _pause(run, name, CLOCK, wait, limits, record, until, park=True)
+    except Parked as parked:
+        parked.attempt = attempt
+        raise
 
 
 def _scope(definition: Definition, run: dict, results: dict) -> dict:
@@ -513,7 +555,14 @@ def run(run: dict) -> dict:
         }
         attempted = False
         try:
-            if carry is not None and index == first:  # the wait it parked in
+            if carry is not None and index == first and carry.get("attempt"):
+                # the retry's backoff it parked in, then the attempts left
+                args = templates.render(step.with_ or {}, scope)
+                attempted = True
+                resume = (carry["attempt"], carry["end"])
+                output = _run_action(run, step.name, step.action, args, step.retry, limits, resume)
+                finished = limits["finish"]
+            elif carry is not None and index == first:  # the wait it parked in
                 output = _wait(run, step, limits, scope, end=carry["end"])
             elif step.if_ is not None and not templates.condition(step.if_, scope):
                 DBOS.run_step({"name": f"{step.name}.skipped"}, _mark_skipped, run, step.name)
@@ -531,6 +580,8 @@ def run(run: dict) -> dict:
             target = engine.continuation_id(run["run_id"], n)
             state = {"n": n, "index": index, "end": parked.end, "started": started}
             state |= {"results": results, "done": [s.name for s in done]}
+            if parked.attempt is not None:
+                state["attempt"] = parked.attempt
             DBOS.run_step(
                 {"name": f"{step.name}.park"},
                 _park,

@@ -24,7 +24,8 @@ from ..models import FlowDefinition, FlowRun, now
 from ..services import audit, versions
 from . import actions, engine, templates
 
-WAITING = ("sleeping", "waiting")  # a step's statuses while it waits (it may be parked)
+# a step's statuses while it waits (it may be parked): a retry's backoff waits on clock
+WAITING = ("sleeping", "waiting", "retrying")
 STATUSES = ("enqueued", "running", "completed", "compensated", "cancelled", "timed_out", "failed")
 STOPPED = ("failed", "cancelled", "timed_out")
 GAVE_UP = ("ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
@@ -202,7 +203,9 @@ def start(
         "definition": row.text,
         "input": inputs,
         "parkable": True,  # long waits park (runs enqueued before could not: they block)
-        "order": 2,  # no start and finish calls of their own (interpreter.run)
+        # 2: no start and finish calls of their own; 3: a retry's long backoff parks
+        # (interpreter.run)
+        "order": 3,
     }
     client.enqueue_in_transaction(
         session,
