@@ -87,7 +87,13 @@ def test_evidence_withdraw_and_redate_commands(server, org, api, backend, tmp_pa
     certificate.write_bytes(b"%PDF-1.4\n% evidence\n")
     digest = hashlib.sha256(certificate.read_bytes()).hexdigest()
     training = items["gdpr-training"]
-    done = run_qylon_here("compliance", "complete", training, "--evidence", str(certificate), env=env)  # fmt: skip
+    table = run_qylon_here("compliance", "status", "--user", "ev@firm.example", env=env)
+    assert training[:8] in table.stdout and training not in table.stdout  # the id's start
+    short = run_qylon_here("compliance", "complete", training[:3], "--accept", env=env)
+    assert short.code == 2 and "give" in short.stderr  # at least 4, or more to be unique
+    unknown = run_qylon_here("compliance", "complete", "ffffffff", "--accept", env=env)
+    assert unknown.code == 5 and "No compliance item" in unknown.stderr
+    done = run_qylon_here("compliance", "complete", training[:8], "--evidence", str(certificate), env=env)  # fmt: skip
     assert done.code == 0, done.stderr
     here = tmp_path / "here"
     here.mkdir()
@@ -114,7 +120,7 @@ def test_evidence_withdraw_and_redate_commands(server, org, api, backend, tmp_pa
     none = run_qylon_here("compliance", "evidence", items["data-protection-policy"], env=env)
     assert none.code == 5
     policy = items["data-protection-policy"]
-    moved = run_qylon_here("compliance", "redate", policy, "--due", "2027-02-01", "--json", env=env)  # fmt: skip
+    moved = run_qylon_here("compliance", "redate", policy[:6], "--due", "2027-02-01", "--json", env=env)  # fmt: skip
     assert moved.code == 0 and moved.json["data"]["due_date"] == "2027-02-01", moved.stderr
     wrong = run_qylon_here("compliance", "redate", policy, "--due", "someday", env=env)
     assert wrong.code == 3

@@ -120,9 +120,36 @@ def _table(c, items: list[dict]) -> None:
     for i in items:
         late = f"{i['overdue_days']}d" if i["overdue_days"] else ""
         table.add_row(
-            Text(i["email"] or ""), Text(i["item"]), i["status"], i["due_date"], late, i["id"]
-        )
+            Text(i["email"] or ""), Text(i["item"]), i["status"], i["due_date"], late, i["id"][:8]
+        )  # the id's start, as `git log --oneline` shows: every ITEM argument takes it
     c.print(table)
+
+
+def _item_id(api, given: str) -> str:
+    """The full id of the item ``given`` names: a whole id, or the start of one that
+    only one of the items you can see has (``status`` shows the first 8 characters)."""
+    from qylon_cli.errors import NotFound, UsageError
+
+    given = given.strip().lower()
+    if len(given) >= 36:
+        return given
+    found = [i["id"] for i in api.get("/v1/compliance/items")["items"] if i["id"].startswith(given)]
+    if len(found) == 1 and len(given) >= 4:
+        return found[0]
+    if not found:
+        raise NotFound(
+            f"No compliance item's id starts with {given!r}.",
+            hint="`qylon compliance status` lists the items you can see, with their ids.",
+        )
+    if len(found) == 1:
+        raise UsageError(
+            f"{given!r} is too short: give at least 4 characters of the id.",
+            hint=f"e.g. {found[0][:8]}",
+        )
+    raise UsageError(
+        f"{given!r} starts {len(found)} items' ids: give more of it.",
+        hint="Candidates: " + ", ".join(sorted(f[:12] for f in found)[:5]),
+    )
 
 
 @app.command()
@@ -151,14 +178,14 @@ def _content_type(path: Path) -> str:
 
 @app.command()
 def complete(
-    item: Annotated[str, typer.Argument(help="The item's id (`status` shows it).", show_default=False)],
+    item: Annotated[str, typer.Argument(help="The item's id, or its first characters (`status` shows them).", show_default=False)],
     evidence: Annotated[Path | None, typer.Option(help="The evidence file.", exists=True, dir_okay=False)] = None,
     accept: Annotated[bool, typer.Option(help="Accept the document (acknowledge items).")] = False,
     json: output.JsonOption = False,
 ) -> None:  # fmt: skip
     """Complete an item with its evidence (its SHA-256 is recorded), or accept its document.
 
-    Example: qylon compliance complete 3f2a... --evidence certificate.pdf
+    Example: qylon compliance complete 3f2a1b9c --evidence certificate.pdf
     """
     import base64
 
@@ -174,7 +201,7 @@ def complete(
             "filename": evidence.name,
         }
     with ApiClient.from_credentials() as api:
-        done = api.post(f"/v1/compliance/items/{item}/complete", body)
+        done = api.post(f"/v1/compliance/items/{_item_id(api, item)}/complete", body)
     output.emit(
         done,
         lambda c: c.print(
@@ -183,7 +210,7 @@ def complete(
     )
 
 
-ItemArg = Annotated[str, typer.Argument(help="The item's id (`status` shows it).", show_default=False)]  # fmt: skip
+ItemArg = Annotated[str, typer.Argument(help="The item's id, or its first characters (`status` shows them).", show_default=False)]  # fmt: skip
 
 
 @app.command()
@@ -196,7 +223,7 @@ def evidence(
     one recorded when it was uploaded (exit 1, and nothing written, when they differ).
     Your own items, or anyone's as an admin.
 
-    Example: qylon compliance evidence 3f2a... -o certificate.pdf
+    Example: qylon compliance evidence 3f2a1b9c -o certificate.pdf
     """
     import hashlib
 
@@ -204,6 +231,7 @@ def evidence(
     from qylon_cli.errors import QylonError, UsageError
 
     with ApiClient.from_credentials() as api:
+        item = _item_id(api, item)
         response = api.send("GET", f"/v1/compliance/items/{item}/evidence")
         if response.status_code >= 400:
             raise error_from(response, api.server)
@@ -244,10 +272,10 @@ def withdraw(
     """Withdraw an assigned item (admins): it needs nothing more, is never overdue, does
     not count as open in reports, and its escalation stops.
 
-    Example: qylon compliance withdraw 3f2a... --reason "Not on client work"
+    Example: qylon compliance withdraw 3f2a1b9c --reason "Not on client work"
     """
     with ApiClient.from_credentials() as api:
-        done = api.post(f"/v1/compliance/items/{item}/withdraw", {"reason": reason})
+        done = api.post(f"/v1/compliance/items/{_item_id(api, item)}/withdraw", {"reason": reason})
     output.emit(done, lambda c: c.print(f"Withdrew {done['item']} of {done['email']}.", markup=False))  # fmt: skip
 
 
@@ -261,9 +289,10 @@ def redate(
     """Give an open item a new due date (admins): its status and its escalation reminders
     count from the new date.
 
-    Example: qylon compliance redate 3f2a... --due 2027-01-15
+    Example: qylon compliance redate 3f2a1b9c --due 2027-01-15
     """
     with ApiClient.from_credentials() as api:
+        item = _item_id(api, item)
         done = api.post(f"/v1/compliance/items/{item}/redate", {"due_date": due, "reason": reason})
     output.emit(done, lambda c: c.print(f"{done['item']} of {done['email']} is due {done['due_date']}.", markup=False))  # fmt: skip
 

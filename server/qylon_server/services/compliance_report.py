@@ -64,7 +64,8 @@ def _cell(value) -> str:
 def _summary(report: dict) -> str:
     s = report["summary"]
     return (
-        f"As of {report['date']}: {s['items']} items for {s['people']} people; "
+        f"As of {report['date']}: {s['items']} item{'' if s['items'] == 1 else 's'} for "
+        f"{s['people']} {'person' if s['people'] == 1 else 'people'}; "
         f"{s['completed']} completed, {s['open']} open, {s['overdue']} overdue"
         + (f", {s['withdrawn']} withdrawn." if s.get("withdrawn") else ".")
     )
