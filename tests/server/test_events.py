@@ -16,7 +16,7 @@ from qylon_server.events import domain, projections, store
 from qylon_server.models import ApiKey, Client, FlowDefinition, FlowRun
 from qylon_server.services import clients as client_service
 from qylon_server.tenancy import acting_as, org_session
-from qylon_server.workflows import interpreter
+from qylon_server.workflows import interpreter, run_row
 from sqlalchemy import create_engine, select, text
 
 from ..conftest import run_qylon
@@ -248,7 +248,7 @@ STEPS = ("deactivate", "revoke", "reassign", "notify")
 
 
 def random_operations(db, orgs, rng: random.Random, count: int) -> None:
-    """Runs enqueued and moved along through the interpreter's ``_record`` (the helper every
+    """Runs enqueued and moved along through ``run_row.record`` (the helper every
     live change goes through), mixed with other streams' events, in two organisations."""
     defs, runs = {}, {o.id: [] for o in orgs}
     for o in orgs:
@@ -288,7 +288,7 @@ def random_operations(db, orgs, rng: random.Random, count: int) -> None:
                 store.append(s, actor, f"user:{uuid.uuid4()}", domain.UserCreated, {"email": "x@y"})
             else:
                 run_id = rng.choice(runs[o.id])
-                interpreter._record(s, run_id, **random_change(rng))
+                run_row.record(s, run_id, **random_change(rng))
 
 
 def random_change(rng: random.Random) -> dict:
@@ -400,7 +400,7 @@ def test_replay_gives_the_live_rows_after_random_operations_in_two_orgs(
         )
         s.add(older)
         s.flush()
-        interpreter._record(s, older.id, status="completed", finished_at=interpreter.now())
+        run_row.record(s, older.id, status="completed", finished_at=interpreter.now())
     before = snapshot(db, org.id)
     with org_session(db, org.id) as s:
         projections.rebuild_runs(s)

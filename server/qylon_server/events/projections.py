@@ -49,7 +49,7 @@ def run_stream(run_id: str) -> str:
 
 
 def run_event_type(changes: dict[str, Any]) -> type[domain.Event]:
-    """The type of event that records ``changes`` to a run (``interpreter._record``'s)."""
+    """The type of event that records ``changes`` to a run (``workflows.run_row.record``'s)."""
     step = changes.get("step")
     if step is not None:
         name, record = step

@@ -65,57 +65,11 @@ from ..events import projections
 from ..events import store as event_store
 from ..models import FlowRun, now
 from ..tenancy import acting_as, org_session
-from . import actions, engine, templates
+from . import actions, engine, run_row, templates
 from .checkpoint import CheckpointFailed, transactional
 
 log = logging.getLogger("qylon_server.workflows")
 CLOCK = engine.CLOCK
-
-
-def _record(session, run_id: str, **changes) -> FlowRun:
-    """Record ``changes`` to a run: an event in its stream, applied to its ``flow_runs``
-    row (a projection of those events), in ``session``'s transaction."""
-    row = session.get(FlowRun, run_id)
-    if row is None:
-        raise actions.ActionError("not_found", f"run {run_id} has no flow_runs row")
-    starter = {"user_id": row.user_id, "key_id": row.key_id}
-    if row.status == "enqueued" and changes.get("status") in (None, "running"):
-        # its first durable call (or a resume): running, since now on its first start
-        first = {"status": "running"}
-        if row.started_at is None:
-            first["started_at"] = now()
-        projections.record_run(session, starter, run_id, first, row=row)
-        changes = {k: v for k, v in changes.items() if k != "status"}
-        if not changes:
-            return row
-    return projections.record_run(session, starter, run_id, changes, row=row)
-
-
-def _attempts(session, run_id: str, name: str) -> int:
-    row = session.get(FlowRun, run_id)
-    return int(((row.steps or {}).get(name) or {}).get("attempts", 0)) + 1
-
-
-def _run_deadline(session, row: FlowRun, limits: dict) -> float | None:
-    """The run's deadline (epoch seconds): its timeout counted from its start, or from its
-    latest resume. Recorded in ``deadline_at`` for readers."""
-    if not limits.get("run_timeout"):
-        return None
-    since = limits["started"]
-    if since is None:  # no start call of its own: its first step's transaction starts it
-        if row.started_at is None:
-            _record(session, row.id, status="running")
-        since = _epoch(row.started_at)
-    if row.resumed_at is not None:
-        since = max(since, _epoch(row.resumed_at))
-    deadline = since + limits["run_timeout"]
-    if row.deadline_at is None or abs(_epoch(row.deadline_at) - deadline) > 0.001:
-        _record(session, row.id, deadline_at=datetime.fromtimestamp(deadline, UTC))
-    return deadline
-
-
-def _epoch(value: datetime) -> float:
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
@@ -125,11 +79,11 @@ def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
     with org_session(engine.database(), run["org_id"]) as session:
         row = session.get(FlowRun, run["run_id"])
         if record:
-            _record(session, run["run_id"], step=record)
+            run_row.record(session, run["run_id"], step=record)
         return {
             "now": time.time(),
             "cancel": row.cancel_requested_at is not None,
-            "deadline": _run_deadline(session, row, limits),
+            "deadline": run_row.run_deadline(session, row, limits),
         }
 
 
@@ -153,7 +107,9 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
             if limits.get("forward"):
                 if row is not None and row.cancel_requested_at is not None:
                     raise actions.ActionError("cancelled", "the run was cancelled")
-                run_deadline = _run_deadline(ctx.session, row, limits) if row is not None else None
+                run_deadline = (
+                    run_row.run_deadline(ctx.session, row, limits) if row is not None else None
+                )
                 if run_deadline is not None and begun >= run_deadline:
                     raise actions.ActionError("run_timeout", "the run's timeout passed")
                 deadline = run_deadline
@@ -162,7 +118,7 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
             if deadline is not None and ctx.session.get_bind().dialect.name == "postgresql":
                 left_ms = max(int((deadline - begun) * 1000), 1)
                 ctx.session.execute(text(f"SET LOCAL statement_timeout = {left_ms}"))
-            attempt = _attempts(ctx.session, run["run_id"], name)
+            attempt = run_row.attempts(ctx.session, run["run_id"], name)
             context = actions.ActionContext(
                 ctx.session, ctx.principal, run["org_id"], run["run_id"], name, deadline
             )
@@ -173,7 +129,7 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
             # before the run's events: on PostgreSQL their append holds the events table's
             # lock to the commit, and the checkpoint's two statements need not be under it
             checkpoint(ctx.session, output)
-            _record(
+            run_row.record(
                 ctx.session,
                 run["run_id"],
                 step=(
@@ -189,7 +145,7 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
                 ),
             )
             if limits.get("finish"):  # the run's last step: its end commits with it
-                _record(
+                run_row.record(
                     ctx.session, run["run_id"], status="completed", error=None, finished_at=now()
                 )
             return output
@@ -208,10 +164,10 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
                 record = {
                     "action": action,
                     "status": "failed",
-                    "attempts": _attempts(session, run["run_id"], name),
+                    "attempts": run_row.attempts(session, run["run_id"], name),
                     "error": {"code": error.code, "message": error.message},
                 }
-            _record(session, run["run_id"], step=(name, record))
+            run_row.record(session, run["run_id"], step=(name, record))
         raise error from None
 
 
@@ -236,7 +192,7 @@ def _as_error(exc: Exception) -> actions.ActionError:
 
 def _mark(run: dict, **changes) -> None:
     with org_session(engine.database(), run["org_id"]) as session:
-        _record(session, run["run_id"], **changes)
+        run_row.record(session, run["run_id"], **changes)
 
 
 def _mark_skipped(run: dict, name: str) -> None:
@@ -431,7 +387,7 @@ def _until(step: Step, scope: dict) -> float:
         when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     except ValueError:
         raise actions.ActionError("invalid_input", f"sleep_until: {value!r} is no timestamp")
-    return _epoch(when)
+    return run_row.epoch(when)
 
 
 def _wait(
@@ -499,7 +455,7 @@ def _park(run: dict, name: str, target: str, payload: dict, wake: float, topic: 
         )
         engine.move_messages(session, client, source, target)
         when = datetime.fromtimestamp(payload["carry"]["end"], UTC).isoformat()
-        _record(session, run["run_id"], engine_id=target, step=(name, {"parked": when}))
+        run_row.record(session, run["run_id"], engine_id=target, step=(name, {"parked": when}))
     return target
 
 
