@@ -10,13 +10,24 @@ import typer
 
 from qylon_cli import output
 
-from .insights import ExtractorOption, FallbackOption, chosen
+from .insights import Extractor, FallbackOption, chosen
 from .params import IdArg
 
 
 class Audience(str, Enum):
     client = "client"
     team = "team"
+
+
+WriterOption = Annotated[
+    Extractor | None,
+    typer.Option(
+        "--extractor",
+        help="Write the draft with: offline (a template over the items) or llm (the model, checked against the "
+        "items). Default: llm when a model is configured, the offline draft (with a warning) when it fails. An "
+        "explicit llm fails: exit 1 unfaithful draft, 6 unreachable, 3 misconfigured, 4 key refused.",
+    ),
+]
 
 
 class Format(str, Enum):
@@ -32,7 +43,7 @@ def follow_up(
             help="client: polite, names or “we” instead of speaker labels; team: terse, with item ids."
         ),
     ] = Audience.client,
-    extractor: ExtractorOption = None,
+    extractor: WriterOption = None,
     fallback: FallbackOption = None,
     format_: Annotated[
         Format, typer.Option("--format", help="Print or write Markdown (md) or plain text.")
@@ -56,13 +67,9 @@ def follow_up(
     draft must name every extracted item and no other (else exit 1, `followup_unfaithful`; without an explicit
     --extractor llm the offline draft is used with a warning). Nothing is sent.
 
-    Examples:
+    Example: qylon meeting follow-up 3f2a --to team --format text -o notes.txt
 
-      qylon meeting follow-up 3f2a
-
-      qylon meeting follow-up 3f2a --to team --format text -o notes.txt
-
-      qylon meeting follow-up 3f2a --extractor llm --edit
+    Example: qylon meeting follow-up 3f2a --extractor llm --edit
     """
     from qylon_cli import settings as settings_mod
 
