@@ -171,14 +171,7 @@ def chunks(lines: list[str], max_chars: int) -> list[list[str]]:
 
 
 def extract(meeting: Meeting, ref: date, cfg: LLMConfig) -> Insights:
-    import openai
-
-    client = openai.OpenAI(
-        base_url=cfg.base_url,
-        api_key=cfg.api_key or "not-needed",
-        timeout=cfg.timeout,
-        max_retries=cfg.http_retries,
-    )
+    client = client_for(cfg)
     # About three characters a token is conservative for English; keep room for the prompt and the reply.
     budget = max(300, (cfg.context_tokens - cfg.max_output_tokens - len(SYSTEM) // 3 - 200) * 3)
     results = []
@@ -203,7 +196,6 @@ def _extract_part(client, cfg, meeting, ref, part, n, total, *, depth):
 
 
 def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], which: str | None):
-    import openai
     from pydantic import ValidationError
 
     from .schema import ModelInsights, response_format
@@ -216,43 +208,7 @@ def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], w
         {"role": "user", "content": head + "\n\nTranscript:\n" + "\n".join(part)},
     ]
     for attempt in range(cfg.retries + 1):
-        try:
-            reply = client.chat.completions.create(
-                model=cfg.model,
-                messages=messages,
-                response_format=response_format(),
-                temperature=cfg.temperature,
-                max_tokens=cfg.max_output_tokens,
-            )
-        except openai.BadRequestError as exc:
-            if _is_overflow(exc):
-                raise ContextOverflow(
-                    f"The model's context is too small for {len(part)} transcript lines."
-                ) from exc
-            raise LLMMisconfigured(
-                f"The model endpoint rejected the request: {_brief(exc)}"
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise LLMUnreachable(
-                f"The model endpoint did not answer within {cfg.timeout:g} s."
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise LLMUnreachable(
-                f"Could not reach the model endpoint {cfg.base_url or 'api.openai.com'}: {_brief(exc)}"
-            ) from exc
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise LLMRefused(
-                f"The model endpoint refused the API key (HTTP {exc.status_code}): {_brief(exc)}"
-            ) from exc
-        except openai.NotFoundError as exc:
-            raise LLMMisconfigured(
-                f"The model endpoint has no model {cfg.model!r} (HTTP 404): {_brief(exc)}"
-            ) from exc
-        except openai.APIStatusError as exc:
-            kind = LLMUnreachable if exc.status_code == 429 or exc.status_code >= 500 else LLMFailed
-            raise kind(
-                f"The model endpoint failed with HTTP {exc.status_code}: {_brief(exc)}"
-            ) from exc
+        reply = create(client, cfg, messages, lines=len(part), response_format=response_format())
         choice = reply.choices[0] if reply.choices else None
         content = (choice.message.content if choice else None) or ""
         if choice is not None and choice.finish_reason == "length":
@@ -269,6 +225,58 @@ def _ask(client, cfg: LLMConfig, meeting: Meeting, ref: date, part: list[str], w
                 },
             ]
     raise LLMFailed(f"The model's reply did not match the schema after {cfg.retries + 1} attempts.")
+
+
+def client_for(cfg: LLMConfig):
+    """The official client for ``cfg``."""
+    import openai
+
+    return openai.OpenAI(
+        base_url=cfg.base_url,
+        api_key=cfg.api_key or "not-needed",
+        timeout=cfg.timeout,
+        max_retries=cfg.http_retries,
+    )
+
+
+def create(client, cfg: LLMConfig, messages: list[dict], *, lines: int, response_format=None):
+    """One chat completion; the client's errors become ``LLMFailed`` subclasses (exit 6, 3, 4 or 1)."""
+    import openai
+
+    extra = {"response_format": response_format} if response_format else {}
+    try:
+        return client.chat.completions.create(
+            model=cfg.model,
+            messages=messages,
+            **extra,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_output_tokens,
+        )
+    except openai.BadRequestError as exc:
+        if _is_overflow(exc):
+            raise ContextOverflow(
+                f"The model's context is too small for {lines} transcript lines."
+            ) from exc
+        raise LLMMisconfigured(f"The model endpoint rejected the request: {_brief(exc)}") from exc
+    except openai.APITimeoutError as exc:
+        raise LLMUnreachable(
+            f"The model endpoint did not answer within {cfg.timeout:g} s."
+        ) from exc
+    except openai.APIConnectionError as exc:
+        raise LLMUnreachable(
+            f"Could not reach the model endpoint {cfg.base_url or 'api.openai.com'}: {_brief(exc)}"
+        ) from exc
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise LLMRefused(
+            f"The model endpoint refused the API key (HTTP {exc.status_code}): {_brief(exc)}"
+        ) from exc
+    except openai.NotFoundError as exc:
+        raise LLMMisconfigured(
+            f"The model endpoint has no model {cfg.model!r} (HTTP 404): {_brief(exc)}"
+        ) from exc
+    except openai.APIStatusError as exc:
+        kind = LLMUnreachable if exc.status_code == 429 or exc.status_code >= 500 else LLMFailed
+        raise kind(f"The model endpoint failed with HTTP {exc.status_code}: {_brief(exc)}") from exc
 
 
 def _strip_fence(text: str) -> str:
