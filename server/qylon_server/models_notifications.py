@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base, OrgScoped, now
@@ -22,4 +22,5 @@ class NotificationPrefs(OrgScoped, Base):
     digest: Mapped[str] = mapped_column(String(10), default="off")
     digest_hour: Mapped[int] = mapped_column(Integer, default=8)
     digest_run_id: Mapped[str | None] = mapped_column(String(64))
+    events: Mapped[list | None] = mapped_column(JSON)  # per-event emails; None: org defaults
     updated_at: Mapped[datetime] = mapped_column(default=now)

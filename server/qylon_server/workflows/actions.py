@@ -470,6 +470,7 @@ from . import (
     digest,  # noqa: F401 - registers digest.plan, .send, .next
     engagement,  # noqa: F401 - registers engagement.evaluate
     mail,  # noqa: F401 - registers email.send
+    notify,  # noqa: F401 - registers notify.send
     onboarding,  # noqa: F401 - registers onboarding.plan, .send, .finish
     webhook_send,  # noqa: F401 - registers webhook.deliver
 )
