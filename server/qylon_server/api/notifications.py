@@ -13,7 +13,7 @@ from qylon_cli.schemas_notifications import (
 
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
-from ..workflows import notifications, notify
+from ..workflows import event_mail, notifications
 
 router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES)
 
@@ -38,7 +38,7 @@ def set_notifications(
 @router.get("/v1/notifications/defaults", response_model=NotificationDefaults)
 def read_defaults(ctx: Allowed("notifications:admin")) -> NotificationDefaults:
     """The organisation's per-event email defaults (for people who have chosen nothing)."""
-    return NotificationDefaults(events=notify.defaults(ctx.session))
+    return NotificationDefaults(events=event_mail.defaults(ctx.session))
 
 
 @router.put("/v1/notifications/defaults", response_model=NotificationDefaults)

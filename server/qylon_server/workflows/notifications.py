@@ -8,9 +8,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from ..errors import ApiError
-from ..models import MailSettings, FlowRun, NotificationPrefs, User, now
+from ..models import FlowRun, MailSettings, NotificationPrefs, User, now
 from ..services import audit, mail_settings
-from . import digest, notify
+from . import digest, event_mail
 from . import service as workflows
 from .onboarding import time_zone
 
@@ -27,19 +27,19 @@ def shown(session: Session, user: User, row: NotificationPrefs) -> dict:
         "digest_hour": row.digest_hour,
         "time_zone": time_zone(user, mail_settings.get(session)),
         "digest_run_id": row.digest_run_id,
-        "events": notify.wanted(session, user.id),
+        "events": event_mail.wanted(session, user.id),
         "events_from": "organisation" if row.events is None else "own",
     }
 
 
 def _events(given: list[str]) -> list[str]:
-    unknown = sorted(set(given) - set(notify.TYPES))
+    unknown = sorted(set(given) - set(event_mail.TYPES))
     if unknown:
         raise ApiError(
             422,
             f"Unknown event type(s): {', '.join(unknown)}.",
             code="invalid_input",
-            hint=f"Types: {', '.join(notify.TYPES)}.",
+            hint=f"Types: {', '.join(event_mail.TYPES)}.",
         )
     return sorted(set(given))
 
