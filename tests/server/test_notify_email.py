@@ -122,3 +122,32 @@ def test_organisation_defaults_apply_until_a_person_chooses(runner, relay):  # n
         "Action items for you: One",
         "Action items for you: Three",
     ]
+
+
+def test_the_cli_sets_the_events_and_the_defaults(runner, relay):  # noqa: F811
+    import json
+
+    from ..conftest import credentials, run_qylon_here
+
+    api, backend = runner
+    org = _org(api, backend, relay)
+    _, token = _member(api, org, f"di-{uuid.uuid4().hex[:6]}@firm.example", "Di Eze")
+    base = str(api.http.base_url).rstrip("/")
+
+    def qylon(key, *args: str) -> dict:
+        done = run_qylon_here("notifications", *args, "--json", env=credentials(base, key))
+        assert done.code == 0, done.stderr
+        return json.loads(done.stdout)["data"]
+
+    made = qylon(org.token, "defaults", "--set", "compliance.item_escalated")
+    assert made == {"events": ["compliance.item_escalated"]}
+    assert qylon(token, "show")["events"] == ["compliance.item_escalated"]
+    mine = qylon(token, "set", "--events", "meeting.stored,compliance.item_assigned")
+    assert mine["events"] == ["compliance.item_assigned", "meeting.stored"]
+    assert qylon(token, "set", "--events", "none")["events"] == []
+    back = qylon(token, "set", "--events-default")
+    assert (back["events"], back["events_from"]) == (["compliance.item_escalated"], "organisation")
+    shown = run_qylon_here("notifications", "show", env=credentials(base, token))
+    assert "Emails about: compliance.item_escalated (the organisation's defaults)." in shown.stdout
+    denied = run_qylon_here("notifications", "defaults", "--json", env=credentials(base, token))
+    assert denied.code != 0
