@@ -1,5 +1,6 @@
-"""Email notifications (issue 22): each person's notification settings, for now the
-daily digest of their open and overdue action items (docs/notifications.md).
+"""Email notifications (issue 22): each person's notification settings, the
+daily digest of their open and overdue action items and the event types that email them
+(docs/notifications.md).
 Re-exported by ``models``."""
 
 from __future__ import annotations
