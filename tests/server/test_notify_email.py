@@ -151,3 +151,30 @@ def test_the_cli_sets_the_events_and_the_defaults(runner, relay):  # noqa: F811
     assert "Emails about: compliance.item_escalated (the organisation's defaults)." in shown.stdout
     denied = run_qylon_here("notifications", "defaults", "--json", env=credentials(base, token))
     assert denied.code != 0
+
+
+def test_an_assigned_compliance_item_mails_its_person_by_the_defaults(runner, relay):  # noqa: F811
+    from .test_compliance import GDPR
+
+    api, backend = runner
+    org = _org(api, backend, relay)
+    ana_email = f"ana-{uuid.uuid4().hex[:6]}@firm.example"
+    bo_email = f"bo-{uuid.uuid4().hex[:6]}@firm.example"
+    ana, _ = _member(api, org, ana_email, "Ana Lima")
+    _, bo_token = _member(api, org, bo_email, "Bo Chen")
+    api.put("/v1/notifications/defaults", org.token, json={"events": ["compliance.item_assigned"]})
+    assert api.put("/v1/me/notifications", bo_token, json={"events": []}).status_code == 200
+    assert api.post("/v1/compliance/policies", org.token, json={"text": GDPR}).status_code == 201
+    body = {"policy": "gdpr-consultant-onboarding", "users": [ana_email, bo_email]}
+    r = api.post("/v1/compliance/assignments", org.token, json=body)
+    assert r.status_code == 200, r.text
+    hers = sorted(a["item"] for a in r.json()["assigned"] if a["email"] == ana_email)
+    assert hers and any(a["email"] == bo_email for a in r.json()["assigned"])
+
+    outputs = _settled(api, org.token)
+    assert len(outputs) == len(hers) and all(o["to"] == ana_email for o in outputs), outputs
+    mails = _to(relay, ana_email)
+    assert len(mails) == len(hers) and not _to(relay, bo_email)
+    assert all(m["Subject"].startswith("New compliance item: ") for m in mails)
+    ids = {m["Message-ID"].strip() for m in mails}
+    assert len(ids) == len(hers) and all(i.endswith(f".{ana}@firm.example>") for i in ids)

@@ -127,8 +127,13 @@ def about(session: Session, event: domain.Event) -> tuple[list[str], str | None]
     kind = type(event).TYPE
     if kind == "meeting.stored":
         return [u.id for u in _owners_of(session, event.stream.partition(":")[2])], None
-    item_id = (event.data or {}).get("item_id")
-    item = session.get(ComplianceItem, item_id) if item_id else None
+    data = event.data or {}
+    item_id = data.get("item_id")
+    if not item_id:
+        return [], None
+    if kind == "compliance.item_assigned":  # its row is projected after the listeners
+        return ([data["user_id"]] if data.get("user_id") else []), item_id
+    item = session.get(ComplianceItem, item_id)
     return ([item.user_id], item.id) if item is not None else ([], None)
 
 
