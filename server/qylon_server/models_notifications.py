@@ -23,5 +23,7 @@ class NotificationPrefs(OrgScoped, Base):
     digest: Mapped[str] = mapped_column(String(10), default="off")
     digest_hour: Mapped[int] = mapped_column(Integer, default=8)
     digest_run_id: Mapped[str | None] = mapped_column(String(64))
-    events: Mapped[list | None] = mapped_column(JSON)  # per-event emails; None: org defaults
+    events: Mapped[list | None] = mapped_column(
+        JSON(none_as_null=True)
+    )  # per-event emails; None: org defaults
     updated_at: Mapped[datetime] = mapped_column(default=now)

@@ -137,10 +137,18 @@ def about(session: Session, event: domain.Event) -> tuple[list[str], str | None]
     return ([item.user_id], item.id) if item is not None else ([], None)
 
 
+def _anyone(session: Session, kind: str) -> bool:
+    """Whether the type could mail anyone: in the defaults, or someone chose types."""
+    if kind in defaults(session):
+        return True
+    chosen = select(NotificationPrefs.user_id).where(NotificationPrefs.events.is_not(None))
+    return session.scalar(chosen.limit(1)) is not None
+
+
 def on_event(session: Session, event: domain.Event) -> None:
     """The listener: a run per person the event is about who wants its type mailed."""
     kind = type(event).TYPE
-    if not event.actor:
+    if not event.actor or not _anyone(session, kind):
         return
     people, item_id = about(session, event)
     people = [p for p in people if kind in wanted(session, p)]
