@@ -1,12 +1,13 @@
-"""Email notifications (issue 22): each person's notification settings, for now the
-daily digest of their open and overdue action items (docs/notifications.md).
+"""Email notifications (issue 22): each person's notification settings, the
+daily digest of their open and overdue action items and the event types that email them
+(docs/notifications.md).
 Re-exported by ``models``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base, OrgScoped, now
@@ -22,4 +23,7 @@ class NotificationPrefs(OrgScoped, Base):
     digest: Mapped[str] = mapped_column(String(10), default="off")
     digest_hour: Mapped[int] = mapped_column(Integer, default=8)
     digest_run_id: Mapped[str | None] = mapped_column(String(64))
+    events: Mapped[list | None] = mapped_column(
+        JSON(none_as_null=True)
+    )  # per-event emails; None: org defaults
     updated_at: Mapped[datetime] = mapped_column(default=now)

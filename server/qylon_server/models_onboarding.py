@@ -244,5 +244,6 @@ class MailSettings(OrgScoped, Base):
     mail_from: Mapped[str | None] = mapped_column(String(320))
     country: Mapped[str | None] = mapped_column(String(6))
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    notify_events: Mapped[list | None] = mapped_column(JSON)  # per-event email defaults
     updated_by: Mapped[str | None] = mapped_column(String(36))
     updated_at: Mapped[datetime] = mapped_column(default=now)

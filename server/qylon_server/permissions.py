@@ -39,6 +39,7 @@ ADMIN = MANAGER | {
     "engagement:admin",
     "compliance:admin",
     "webhooks:admin",
+    "notifications:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 

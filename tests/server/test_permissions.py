@@ -130,6 +130,8 @@ ROUTES = [
     ("DELETE", "/v1/webhooks/{doomedhook}", None, "admin", "admin"),
     ("GET", "/v1/me/notifications", None, "member", "read"),
     ("PUT", "/v1/me/notifications", {"digest_hour": 9}, "member", "write"),
+    ("GET", "/v1/notifications/defaults", None, "admin", "admin"),
+    ("PUT", "/v1/notifications/defaults", {"events": []}, "admin", "admin"),
 ]
 
 HOOK = {"url": "https://hooks.example.com/perm", "event_types": ["client.created"]}

@@ -469,6 +469,7 @@ from . import (
     compliance_escalation,  # noqa: F401 - registers compliance.*
     digest,  # noqa: F401 - registers digest.plan, .send, .next
     engagement,  # noqa: F401 - registers engagement.evaluate
+    event_mail,  # noqa: F401 - registers notify.send
     mail,  # noqa: F401 - registers email.send
     onboarding,  # noqa: F401 - registers onboarding.plan, .send, .finish
     webhook_send,  # noqa: F401 - registers webhook.deliver

@@ -189,11 +189,38 @@ def context(user: User, rows, day: str) -> dict:
     }
 
 
-def _unsubscribe_link(ctx: ActionContext, user: User) -> str:
+def unsubscribe_link(ctx: ActionContext, user: User, kind: str = "digest") -> str:
     from .. import links
 
-    link = links.Link("unsubscribe", ctx.org_id, user.id, "digest")
+    link = links.Link("unsubscribe", ctx.org_id, user.id, kind)
     return links.url(engine.settings(), link, "/p/unsubscribe")
+
+
+def blocked(ctx: ActionContext, user: User) -> str | None:
+    """Why nothing may be mailed to ``user`` (deactivated, unsubscribed, bouncing), or None."""
+    if user.status == "deactivated":
+        return "deactivated"
+    row = ctx.session.get(MailSuppression, (ctx.org_id, user.email))
+    return row.reason if row is not None else None
+
+
+def mail_person(ctx: ActionContext, user: User, settings, rendered, local: str, unsubscribe: str):
+    """Send ``rendered`` to ``user`` from the organisation's sender with the stable
+    ``Message-ID: <LOCAL@DOMAIN>`` and the one-click unsubscribe headers; the Message-ID,
+    or raises mail.Rejected (a 5xx) / ActionError (retried)."""
+    sender = (settings.mail_from if settings else None) or engine.settings().mail_from
+    msg = mail.message(
+        ctx,
+        {"to": user.email, "subject": rendered.subject, "text": rendered.text,
+         "html": rendered.html},
+        sender,
+    )  # fmt: skip
+    del msg["Message-ID"]
+    msg["Message-ID"] = f"<{local}@{sender.rpartition('@')[2] or 'localhost'}>"
+    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail.deliver(ctx, msg, settings.smtp_url if settings else None)
+    return msg["Message-ID"]
 
 
 @action("digest.send")
@@ -203,11 +230,9 @@ def send(ctx: ActionContext, args: dict) -> dict:
     user = ctx.session.get(User, args.get("user_id"))
     if prefs is None or user is None:
         return {"sent": False, "reason": "not the current digest"}
-    if user.status == "deactivated":
-        return {"sent": False, "reason": "deactivated"}
-    blocked = ctx.session.get(MailSuppression, (ctx.org_id, user.email))
-    if blocked is not None:
-        return {"sent": False, "reason": blocked.reason}
+    reason = blocked(ctx, user)
+    if reason is not None:
+        return {"sent": False, "reason": reason}
     settings = mail_settings.get(ctx.session)
     at = _time(args.get("at") or args["due"], "at")
     day = at.astimezone(business_days.zone(time_zone(user, settings))).date().isoformat()
@@ -215,7 +240,7 @@ def send(ctx: ActionContext, args: dict) -> dict:
     if not rows:
         return {"sent": False, "reason": "nothing open", "day": day}
     org = ctx.session.get(Organisation, ctx.org_id)
-    unsubscribe = _unsubscribe_link(ctx, user)
+    unsubscribe = unsubscribe_link(ctx, user)
     values = {
         **context(user, rows, day),
         "org": {"name": org.name if org else "Qylon"},
@@ -223,25 +248,16 @@ def send(ctx: ActionContext, args: dict) -> dict:
         "mail": {"kind": "daily digest"},
     }
     rendered = email_render.render(TEMPLATE, values)
-    sender = (settings.mail_from if settings else None) or engine.settings().mail_from
-    msg = mail.message(
-        ctx,
-        {"to": user.email, "subject": rendered.subject, "text": rendered.text,
-         "html": rendered.html},
-        sender,
-    )  # fmt: skip
-    del msg["Message-ID"]
-    msg["Message-ID"] = f"<digest.{user.id}.{day}@{sender.rpartition('@')[2] or 'localhost'}>"
-    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     try:
-        mail.deliver(ctx, msg, settings.smtp_url if settings else None)
+        message_id = mail_person(
+            ctx, user, settings, rendered, f"digest.{user.id}.{day}", unsubscribe
+        )
     except mail.Rejected as exc:
         return {"sent": False, "reason": f"{user.email} bounced ({exc.smtp_code})", "day": day}
     return {
         "sent": True,
         "to": user.email,
-        "message_id": msg["Message-ID"],
+        "message_id": message_id,
         "day": day,
         "open": values["open"],
         "overdue": values["overdue"],

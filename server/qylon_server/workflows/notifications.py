@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from ..models import FlowRun, NotificationPrefs, User, now
+from ..errors import ApiError
+from ..models import FlowRun, MailSettings, NotificationPrefs, User, now
 from ..services import audit, mail_settings
-from . import digest
+from . import digest, event_mail
 from . import service as workflows
 from .onboarding import time_zone
 
@@ -26,7 +27,40 @@ def shown(session: Session, user: User, row: NotificationPrefs) -> dict:
         "digest_hour": row.digest_hour,
         "time_zone": time_zone(user, mail_settings.get(session)),
         "digest_run_id": row.digest_run_id,
+        "events": event_mail.wanted(session, user.id),
+        "events_from": "organisation" if row.events is None else "own",
     }
+
+
+def _events(given: list[str]) -> list[str]:
+    unknown = sorted(set(given) - set(event_mail.TYPES))
+    if unknown:
+        raise ApiError(
+            422,
+            f"Unknown event type(s): {', '.join(unknown)}.",
+            code="invalid_input",
+            hint=f"Types: {', '.join(event_mail.TYPES)}.",
+        )
+    return sorted(set(given))
+
+
+def set_defaults(session: Session, principal, events: list[str]) -> list[str]:
+    """The organisation's per-event defaults (an admin's); audited (``notifications.defaults``)."""
+    row = mail_settings.get(session)
+    if row is None:
+        row = MailSettings(org_id=session.info["org_id"])
+        session.add(row)
+    row.notify_events, row.updated_by, row.updated_at = _events(events), principal.user.id, now()
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "notifications.defaults",
+        target_type="organisation",
+        target_id=session.info["org_id"],
+        detail={"events": row.notify_events},
+    )
+    return row.notify_events
 
 
 def _waiting(session: Session, run_id: str | None) -> bool:
@@ -47,6 +81,10 @@ def update(session: Session, principal, changes: dict) -> NotificationPrefs:
         row.digest = changes["digest"]
     if changes.get("digest_hour") is not None:
         row.digest_hour = changes["digest_hour"]
+    if changes.get("events") is not None:
+        row.events = _events(changes["events"])
+    if changes.get("events_default"):
+        row.events = None
     row.updated_at = now()
     session.flush()
     if row.digest == "off":
@@ -60,6 +98,6 @@ def update(session: Session, principal, changes: dict) -> NotificationPrefs:
         "notifications.update",
         target_type="user",
         target_id=user.id,
-        detail={"digest": row.digest, "digest_hour": row.digest_hour},
+        detail={"digest": row.digest, "digest_hour": row.digest_hour, "events": row.events},
     )
     return row
