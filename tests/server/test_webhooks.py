@@ -259,6 +259,18 @@ def test_create_refuses_what_the_guard_refuses_and_unknown_types(hooks, org):
 
 
 @pytest.mark.slow  # ten real commands (about 0.4 s each here) and three deliveries: ~8 s
+def test_more_deliveries_at_once_than_the_pool_has_connections_all_arrive(hooks, org, receiver):
+    """An attempt logs itself on connections of its own: drawn from the engine's pool (15
+    on SQLite), slow deliveries at once each held one connection and waited for another."""
+    made, path = _subscribe(hooks, org, receiver)
+    receiver.slow[path] = 2.0
+    for i in range(20):
+        assert hooks.post("/v1/clients", org.token, json={"name": f"Many {i}"}).status_code == 201
+    assert len(receiver.requests(path, 20, timeout=25)) == 20
+    done = _deliveries(hooks, org, made["id"], lambda items: len(items) == 20 and _settled(items))
+    assert {d["status"] for d in done} == {"delivered"}
+
+
 def test_the_cli_creates_tests_reads_the_log_redelivers_and_deletes(hooks, org, receiver):
     from ..conftest import credentials, run_qylon_here
 

@@ -24,6 +24,7 @@ class Receiver:
         self.accepted: dict[str, set] = {}
         self.lock = threading.Lock()
         self.hold: dict[str, threading.Event] = {}  # path: answer 503 once this is set
+        self.slow: dict[str, float] = {}  # path: seconds to wait before answering
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +34,7 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path, headers = self.path, {k.lower(): v for k, v in self.headers.items()}
+                time.sleep(receiver.slow.get(path, 0))
                 held = receiver.hold.pop(path, None)
                 if held is not None:  # keep the sender waiting (it is killed meanwhile)
                     receiver.got.setdefault(path, []).append(

@@ -27,6 +27,7 @@ import socket
 import time
 from datetime import UTC, datetime
 
+from ..db import Database
 from ..models import WebhookAttempt, WebhookDelivery, WebhookSubscription, now
 from ..tenancy import org_session
 from . import engine, http
@@ -175,10 +176,24 @@ def post(url, body: str, signed: dict, timeout: float) -> dict:
     return out
 
 
+_LOG_DBS: dict[str, Database] = {}
+
+
+def _log_database() -> Database:
+    """The attempt log's own connections. An attempt writes its log while its step's
+    session holds one of the engine's connections: drawn from the same pool, the second
+    connection deadlocks the server once more deliveries run at once than the pool has
+    connections (each holds one and waits for another: the suite once left that many queued)."""
+    url = engine.database().url
+    if url not in _LOG_DBS:
+        _LOG_DBS[url] = Database(url, pool_size=2)
+    return _LOG_DBS[url]
+
+
 def _log(org_id: str, delivery_id: str, run_id: str, sent: dict, status: str, **more) -> None:
     """The attempt and the delivery's state, in a transaction of their own: a failing
     attempt's step is rolled back, its log must stay."""
-    with org_session(engine.database(), org_id) as session:
+    with org_session(_log_database(), org_id) as session:
         row = session.get(WebhookDelivery, delivery_id)
         if row is None:  # deleted with its webhook meanwhile
             return
