@@ -29,3 +29,21 @@ class LoopbackApp:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(5)
+
+
+def load_plugin(name: str, monkeypatch, tmp_path) -> None:
+    """The plugin ``plugins/qylon-NAME`` found through its entry point: installed (make
+    install), else through a dist-info in ``tmp_path``, as tests/plugins/sample is."""
+    from importlib import metadata
+    from pathlib import Path
+
+    if any(ep.name == name for ep in metadata.entry_points(group="qylon")):
+        return
+    info = tmp_path / f"qylon_{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: qylon-{name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[qylon]\n{name} = qylon_{name}\n")
+    monkeypatch.syspath_prepend(
+        str(Path(__file__).resolve().parents[2] / "plugins" / f"qylon-{name}")
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
