@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .errors import EXIT_PARTIAL, QylonError
+from .errors import PartialFailure, QylonError
 from .providers import Company
 
 
@@ -36,18 +36,10 @@ class SyncReport(BaseModel):
         return sum(1 for i in self.items if i.outcome == outcome)
 
 
-class SyncIncomplete(QylonError):
+class SyncIncomplete(PartialFailure):
     """Some companies did not become clients (exit 7); the report goes into the JSON error."""
 
     code = "sync_incomplete"
-    exit_code = EXIT_PARTIAL
-
-    def __init__(self, message: str, *, hint: str | None = None, details: dict | None = None):
-        super().__init__(message, hint=hint)
-        self.details = details or {}
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), **self.details}
 
 
 def tag_for(source: str, crm_id: str) -> str:

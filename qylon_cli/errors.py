@@ -71,6 +71,21 @@ class Interrupted(QylonError):
     code = "interrupted"
 
 
+class PartialFailure(QylonError):
+    """Some items of a batch went through and some did not (exit 7); ``details`` (the
+    batch's report, item by item) goes into the JSON error."""
+
+    exit_code = EXIT_PARTIAL
+    code = "partially_applied"
+
+    def __init__(self, message: str, *, hint: str | None = None, details: dict | None = None):
+        super().__init__(message, hint=hint)
+        self.details = details or {}
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), **self.details}
+
+
 class MissingPart(QylonError):
     """A command needs a part (extra) that is not installed."""
 

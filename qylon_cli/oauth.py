@@ -86,3 +86,19 @@ def loopback_code(
         reason = got.get("error_description") or got.get("error")
         raise NotAuthenticated(f"{vendor}'s sign-in was refused: {reason}.")
     return Grant(code=got["code"], redirect_uri=redirect_uri, verifier=verifier)
+
+
+def browser_opener(vendor: str, browser: bool) -> Callable[[str], None]:
+    """``open_url`` for ``loopback_code``: print the consent address (stderr) and, with
+    ``browser``, open it in the web browser."""
+
+    def open_url(url: str) -> None:
+        import sys
+
+        print(f"Open this address to connect {vendor}:\n  {url}", file=sys.stderr)
+        if browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    return open_url

@@ -17,26 +17,18 @@ from datetime import datetime
 from pathlib import Path
 
 from qylon_cli import paths
-from qylon_cli.errors import EXIT_PARTIAL, QylonError, UsageError
+from qylon_cli.errors import PartialFailure, QylonError, UsageError
 from qylon_cli.providers import Recording, RecordingDownloader, VideoProvider
 from qylon_cli.schemas import Meeting
 
 from .store.database import Store
 
 
-class ImportIncomplete(QylonError):
+class ImportIncomplete(PartialFailure):
     """Some recordings came in and some did not (exit 7); running the import again takes up
     only those (an interrupted download goes on from where it stopped)."""
 
     code = "import_incomplete"
-    exit_code = EXIT_PARTIAL
-
-    def __init__(self, message: str, *, hint: str | None = None, details: dict | None = None):
-        super().__init__(message, hint=hint)
-        self.details = details or {}
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), **self.details}
 
 
 def source(name: str):

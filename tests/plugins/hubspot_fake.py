@@ -24,10 +24,11 @@ import secrets
 import threading
 import uuid
 from datetime import UTC, datetime
-from typing import Self
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from .loopback import LoopbackApp
 
 # Association type ids HubSpot defines, by (from, to).
 TYPE_IDS = {
@@ -444,32 +445,12 @@ def make_app(state: HubSpotState):
     return app
 
 
-class FakeHubSpot:
+class FakeHubSpot(LoopbackApp):
     """The app under uvicorn in a thread, on a free loopback port."""
 
     def __init__(self) -> None:
-        import uvicorn
-
         self.state = HubSpotState()
-        config = uvicorn.Config(
-            make_app(self.state), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Self:
-        import time
-
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
+        super().__init__(make_app(self.state))
 
     def reset(self) -> HubSpotState:
         self.state.__init__()

@@ -31,11 +31,11 @@ import re
 import secrets
 import threading
 import time
-from typing import Self
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from .loopback import LoopbackApp
 from .soql import SoqlError, run_soql
 
 PREFIX = {
@@ -408,30 +408,12 @@ def make_app(state: SalesforceState):
     return app
 
 
-class FakeSalesforce:
+class FakeSalesforce(LoopbackApp):
     """The app under uvicorn in a thread, on a free loopback port."""
 
     def __init__(self) -> None:
-        import uvicorn
-
         self.state = SalesforceState()
-        config = uvicorn.Config(
-            make_app(self.state), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
+        super().__init__(make_app(self.state))
 
     def reset(self) -> SalesforceState:
         self.state.__init__()

@@ -4,15 +4,13 @@ rename in the CRM renames the client; a name conflict is reported item by item (
 
 from __future__ import annotations
 
-from importlib import metadata
-
 import pytest
 
 from ..conftest import TEST_PLUGINS, run_qylon_here
 from .hubspot_fake import FakeHubSpot
+from .loopback import load_plugin
 from .salesforce_fake import FakeSalesforce
-from .test_hubspot import PLUGIN as HUBSPOT_PLUGIN
-from .test_salesforce import CLIENT_ID, load_plugin
+from .test_salesforce import CLIENT_ID
 
 
 @pytest.fixture
@@ -40,7 +38,7 @@ def test_sync_from_salesforce_pages_adopts_renames_and_changes_nothing_twice(
     fakes, signed_in, qylon_home, monkeypatch, tmp_path
 ):
     fake, _ = fakes
-    load_plugin(monkeypatch, tmp_path)
+    load_plugin("salesforce", monkeypatch, tmp_path)
     from qylon_salesforce import auth
 
     state = fake.reset()
@@ -86,13 +84,7 @@ def test_sync_from_hubspot_pages_and_reports_a_name_conflict(
     fakes, signed_in, qylon_home, monkeypatch, tmp_path
 ):
     _, fake = fakes
-    if not any(ep.name == "hubspot" for ep in metadata.entry_points(group="qylon")):
-        info = tmp_path / "qylon_hubspot-0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: qylon-hubspot\nVersion: 0.1\n")
-        (info / "entry_points.txt").write_text("[qylon]\nhubspot = qylon_hubspot\n")
-        monkeypatch.syspath_prepend(str(HUBSPOT_PLUGIN))
-        monkeypatch.syspath_prepend(str(tmp_path))
+    load_plugin("hubspot", monkeypatch, tmp_path)
     state = fake.reset()
     state.page_size = 2
     state.tokens.add("pat-sync")

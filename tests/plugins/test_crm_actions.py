@@ -14,9 +14,8 @@ from ..conftest import TEST_PLUGINS
 from ..server.harness import Api, new_org, running
 from ..server.workflow_support import wait_for
 from .hubspot_fake import FakeHubSpot
+from .loopback import load_plugin
 from .salesforce_fake import FakeSalesforce
-from .test_hubspot import PLUGIN
-from .test_salesforce import load_plugin
 
 # one process launches DBOS for the module's tests (parallel runs: one xdist worker)
 pytestmark = pytest.mark.xdist_group("workflows")
@@ -56,17 +55,9 @@ def runner(team_servers):
 
 @pytest.fixture
 def hubspot(monkeypatch, tmp_path):
-    from importlib import metadata
-
     from qylon_cli import plugins
 
-    if not any(ep.name == "hubspot" for ep in metadata.entry_points(group="qylon")):
-        info = tmp_path / "qylon_hubspot-0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: qylon-hubspot\nVersion: 0.1\n")
-        (info / "entry_points.txt").write_text("[qylon]\nhubspot = qylon_hubspot\n")
-        monkeypatch.syspath_prepend(str(PLUGIN))
-        monkeypatch.syspath_prepend(str(tmp_path))
+    load_plugin("hubspot", monkeypatch, tmp_path)
     with FakeHubSpot() as fake:
         state = fake.reset()
         state.tokens.add("pat-flow")
@@ -150,7 +141,7 @@ steps:
 def test_salesforce_actions_run_and_are_compensated(runner, team_servers, monkeypatch, tmp_path):
     from qylon_cli import plugins
 
-    load_plugin(monkeypatch, tmp_path)
+    load_plugin("salesforce", monkeypatch, tmp_path)
     org = new_org(team_servers.backend("sqlite"))
     with FakeSalesforce() as fake:
         state = fake.reset()

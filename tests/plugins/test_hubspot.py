@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime
-from importlib import metadata
-from pathlib import Path
 
 import pytest
 
 from ..conftest import TEST_PLUGINS, run_qylon, run_qylon_here
 from .hubspot_fake import FakeHubSpot
+from .loopback import load_plugin
 
-PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "qylon-hubspot"
 MEETING_ID = "4b5a0000-0000-4000-8000-0000000000a1"
 TOKEN = "pat-eu1-0000-test"
 
@@ -33,14 +31,7 @@ def fake():
 def hubspot(fake, qylon_home, monkeypatch, tmp_path):
     """A fresh fake HubSpot (one contact, one company, three users) and the plugin loaded,
     pointed at it through the settings' environment variables."""
-    if not any(ep.name == "hubspot" for ep in metadata.entry_points(group="qylon")):
-        # Not installed (make install installs it): found through a dist-info, as tests/plugins/sample is.
-        info = tmp_path / "qylon_hubspot-0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: qylon-hubspot\nVersion: 0.1\n")
-        (info / "entry_points.txt").write_text("[qylon]\nhubspot = qylon_hubspot\n")
-        monkeypatch.syspath_prepend(str(PLUGIN))
-        monkeypatch.syspath_prepend(str(tmp_path))
+    load_plugin("hubspot", monkeypatch, tmp_path)
     state = fake.reset()
     state.tokens.add(TOKEN)
     state.contact = state.add(

@@ -10,30 +10,15 @@ from __future__ import annotations
 import base64
 import threading
 from datetime import UTC, date, datetime
-from importlib import metadata
-from pathlib import Path
 
 import pytest
 
 from ..conftest import TEST_PLUGINS, run_qylon_here
+from .loopback import load_plugin
 from .salesforce_fake import FakeSalesforce
 
-PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "qylon-salesforce"
 MEETING_ID = "5c6b0000-0000-4000-8000-0000000000b2"
 CLIENT_ID = "3MVG9-qylon-test"
-
-
-def load_plugin(monkeypatch, tmp_path) -> None:
-    """The plugin found through its entry point: installed (make install), else through a
-    dist-info, as tests/plugins/sample is."""
-    if any(ep.name == "salesforce" for ep in metadata.entry_points(group="qylon")):
-        return
-    info = tmp_path / "qylon_salesforce-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: qylon-salesforce\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[qylon]\nsalesforce = qylon_salesforce\n")
-    monkeypatch.syspath_prepend(str(PLUGIN))
-    monkeypatch.syspath_prepend(str(tmp_path))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +31,7 @@ def fake():
 def salesforce(fake, qylon_home, monkeypatch, tmp_path):
     """A fresh fake Salesforce (an account, two contacts, three users besides the API user)
     and the plugin loaded, pointed at it through the settings' environment variables."""
-    load_plugin(monkeypatch, tmp_path)
+    load_plugin("salesforce", monkeypatch, tmp_path)
     state = fake.reset()
     state.client["id"] = CLIENT_ID
     state.account = state.add("Account", Name="Acme", Website="https://www.acme.example")

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
-from pathlib import Path
 
 import pytest
 
 from ..conftest import TEST_PLUGINS, run_qylon_here
+from .loopback import load_plugin
 from .zoom_fake import FakeZoom
 
-PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "qylon-zoom"
 # Zoom's transcript as it writes it: numbered cues, the speaker as "Name: text".
 ZOOM_VTT = """WEBVTT
 
@@ -72,13 +70,7 @@ def _ago(days: float) -> str:
 
 @pytest.fixture
 def zoom(fake, jfk_m4a, monkeypatch, tmp_path):
-    if not any(ep.name == "zoom" for ep in metadata.entry_points(group="qylon")):
-        info = tmp_path / "qylon_zoom-0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: qylon-zoom\nVersion: 0.1\n")
-        (info / "entry_points.txt").write_text("[qylon]\nzoom = qylon_zoom\n")
-        monkeypatch.syspath_prepend(str(PLUGIN))
-        monkeypatch.syspath_prepend(str(tmp_path))
+    load_plugin("zoom", monkeypatch, tmp_path)
     state = fake.reset()
     state.page_size_cap = 1  # every list takes several pages
     state.vtt = state.add_recording(

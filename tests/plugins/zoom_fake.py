@@ -29,6 +29,8 @@ from urllib.parse import unquote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
+from .loopback import LoopbackApp
+
 
 def _error(status: int, code: int, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
@@ -289,33 +291,17 @@ def make_app(state: ZoomState) -> FastAPI:
     return app
 
 
-class FakeZoom:
+class FakeZoom(LoopbackApp):
     """The app under uvicorn in a thread, on a free loopback port."""
 
     def __init__(self) -> None:
-        import uvicorn
-
         self.state = ZoomState()
-        config = uvicorn.Config(
-            make_app(self.state), host="127.0.0.1", port=0, log_level="critical", lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(make_app(self.state), log_level="critical")
 
     def __enter__(self) -> Self:
-        import time
-
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        super().__enter__()
         self.state.base = self.url
         return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
 
     def reset(self) -> ZoomState:
         self.state.__init__()

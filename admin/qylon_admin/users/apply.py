@@ -23,7 +23,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 
-from qylon_cli.errors import EXIT_INVALID, EXIT_PARTIAL, InvalidInput, QylonError
+from qylon_cli.errors import EXIT_INVALID, EXIT_PARTIAL, InvalidInput, PartialFailure, QylonError
 
 from .model import PlanItem
 from .remote import to_fields
@@ -51,19 +51,11 @@ class BatchRefused(QylonError):
     exit_code = EXIT_INVALID
 
 
-class PartiallyApplied(QylonError):
+class PartiallyApplied(PartialFailure):
     """Some rows were applied and some were not (``--on-error skip`` with rejected rows):
     exit 7. ``details`` (the import's document) goes into the JSON error."""
 
     code = "partially_applied"
-    exit_code = EXIT_PARTIAL
-
-    def __init__(self, message: str, *, hint: str | None = None, details: dict | None = None):
-        super().__init__(message, hint=hint)
-        self.details = details or {}
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), **self.details}
 
 
 def row_counts(counts: dict[str, int]) -> dict[str, int]:

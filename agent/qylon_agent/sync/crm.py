@@ -9,26 +9,18 @@ updates rather than duplicates.
 
 from __future__ import annotations
 
-from qylon_cli.errors import EXIT_PARTIAL, QylonError, UsageError
+from qylon_cli.errors import PartialFailure, UsageError
 from qylon_cli.providers import CrmMeeting, CrmTask, MeetingPusher, PushedItem, PushResult
 from qylon_cli.schemas import Meeting
 
 from ..store.database import Store
 
 
-class PushIncomplete(QylonError):
+class PushIncomplete(PartialFailure):
     """Some items reached the CRM and some did not (exit 7); ``details`` (the push's report,
     item by item) goes into the JSON error. Pushing again retries only what failed."""
 
     code = "push_incomplete"
-    exit_code = EXIT_PARTIAL
-
-    def __init__(self, message: str, *, hint: str | None = None, details: dict | None = None):
-        super().__init__(message, hint=hint)
-        self.details = details or {}
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), **self.details}
 
 
 def _emails(meeting: Meeting, given: list[str]) -> list[str]:

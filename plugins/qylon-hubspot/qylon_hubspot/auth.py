@@ -10,12 +10,10 @@ token) wins over the keyring, for CI. An OAuth app's client secret is read from
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 
-from qylon_cli import keystore
-from qylon_cli.errors import InvalidInput, NotAuthenticated, Unavailable, UsageError
+from qylon_cli import keystore, tokens
+from qylon_cli.errors import InvalidInput, NotAuthenticated, UsageError
 
 NAME = keystore.oauth_name("hubspot")
 TOKEN_ENV = "QYLON_HUBSPOT_TOKEN"
@@ -52,27 +50,21 @@ class Config:
         )
 
 
-def stored() -> dict | None:
-    """The kept credentials (the environment's private-app token first), or None."""
+def _from_env() -> dict | None:
     import os
 
     if os.environ.get(TOKEN_ENV):
         return {"type": "private_app", "access_token": os.environ[TOKEN_ENV].strip(), "env": True}
-    raw = keystore.get(NAME, quiet=True)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return {"type": "private_app", "access_token": raw}
+    return None
 
 
-def save(creds: dict) -> None:
-    keystore.put(NAME, json.dumps(creds))
-
-
-def forget() -> bool:
-    return keystore.delete(NAME)
+# The environment's private-app token first; a kept value that is not JSON is a bare token.
+KEPT = tokens.KeptTokens(
+    "hubspot",
+    from_env=_from_env,
+    from_text=lambda raw: {"type": "private_app", "access_token": raw},
+)
+stored, save, forget = KEPT.stored, KEPT.save, KEPT.forget
 
 
 def not_connected() -> NotAuthenticated:
@@ -87,9 +79,7 @@ def access_token(config: Config, *, force_refresh: bool = False) -> str:
     creds = stored()
     if creds is None:
         raise not_connected()
-    if creds.get("type") == "oauth" and (
-        force_refresh or float(creds.get("expires_at", 0)) - EARLY_S < time.time()
-    ):
+    if creds.get("type") == "oauth" and (force_refresh or tokens.expiring(creds, EARLY_S)):
         creds = refresh(config, creds)
     return creds["access_token"]
 
@@ -100,7 +90,7 @@ def can_refresh() -> bool:
 
 
 def _client_secret() -> str:
-    secret = keystore.get(SECRET_NAME, env=SECRET_ENV, quiet=True)
+    secret = tokens.client_secret(SECRET_NAME, SECRET_ENV)
     if not secret:
         raise UsageError(
             "HubSpot's OAuth sign-in needs the app's client secret.",
@@ -111,17 +101,8 @@ def _client_secret() -> str:
 
 def _token_request(config: Config, form: dict) -> dict:
     """POST to HubSpot's token endpoint (form-encoded, as RFC 6749 and HubSpot's docs say)."""
-    import httpx2
-
-    try:
-        answer = httpx2.post(config.token_url, data=form, timeout=config.timeout_s)
-    except httpx2.TransportError as exc:
-        raise Unavailable(f"HubSpot's token endpoint did not answer: {exc}.") from None
+    answer, body = tokens.post_form("HubSpot", config.token_url, form, timeout=config.timeout_s)
     if answer.status_code >= 400:
-        try:
-            body = answer.json()
-        except ValueError:
-            body = {}
         message = body.get("message") or body.get("error_description") or answer.text[:200]
         raise NotAuthenticated(
             f"HubSpot refused the sign-in: {message}",
@@ -130,20 +111,14 @@ def _token_request(config: Config, form: dict) -> dict:
     return answer.json()
 
 
-def _oauth_creds(config: Config, tokens: dict, previous: dict | None = None) -> dict:
-    return {
-        "type": "oauth",
-        "access_token": tokens["access_token"],
-        "refresh_token": tokens.get("refresh_token") or (previous or {}).get("refresh_token"),
-        "expires_at": time.time() + float(tokens.get("expires_in", 1800)),
-        "client_id": config.client_id or (previous or {}).get("client_id"),
-    }
+def _oauth_creds(config: Config, answer: dict, previous: dict | None = None) -> dict:
+    return tokens.refreshed(answer, previous, config.client_id, 1800)
 
 
 def refresh(config: Config, creds: dict) -> dict:
     if not creds.get("refresh_token"):
         raise not_connected()
-    tokens = _token_request(
+    answer = _token_request(
         config,
         {
             "grant_type": "refresh_token",
@@ -152,7 +127,7 @@ def refresh(config: Config, creds: dict) -> dict:
             "refresh_token": creds["refresh_token"],
         },
     )
-    fresh = _oauth_creds(config, tokens, creds)
+    fresh = _oauth_creds(config, answer, creds)
     save(fresh)
     return fresh
 
@@ -193,7 +168,7 @@ def oauth_sign_in(config: Config, *, open_url, timeout: float = 300.0) -> dict:
         open_url=open_url,
         timeout=timeout,
     )
-    tokens = _token_request(
+    answer = _token_request(
         config,
         {
             "grant_type": "authorization_code",
@@ -204,7 +179,7 @@ def oauth_sign_in(config: Config, *, open_url, timeout: float = 300.0) -> dict:
             "code_verifier": grant.verifier,
         },
     )
-    creds = _oauth_creds(config, tokens)
+    creds = _oauth_creds(config, answer)
     save(creds)
     keystore.put(SECRET_NAME, secret)
     return creds

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from qylon_cli.backoff import retry_wait
+from qylon_cli.backoff import send_retrying
 from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from . import auth
@@ -54,32 +54,24 @@ class HubSpotClient:
         return self._token
 
     def request(self, method: str, path: str, **kwargs) -> dict:
-        import httpx2
-
-        refreshed = False
-        attempt = 0
-        while True:
-            headers = {"Authorization": f"Bearer {self.token()}"}
-            try:
-                answer = self.http.request(method, path, headers=headers, **kwargs)
-            except httpx2.TransportError as exc:
-                raise Unavailable(
-                    f"HubSpot did not answer ({self.config.api_base}): {exc}.",
-                    hint="Check the network, or hubspot.api_base (`qylon config show`).",
-                ) from None
-            if answer.status_code == 401 and not (refreshed or self._given) and auth.can_refresh():
-                self.token(force_refresh=True)
-                refreshed = True
-                continue
-            if answer.status_code in RETRIED and attempt < self.config.max_retries:
-                wait = retry_wait(answer.headers.get("Retry-After"), attempt)
-                self.waits.append(wait)
-                self.sleep(wait)
-                attempt += 1
-                continue
-            if answer.status_code >= 400:
-                raise self.error(answer)
-            return answer.json() if answer.content else {}
+        answer = send_retrying(
+            lambda: self.http.request(
+                method, path, headers={"Authorization": f"Bearer {self.token()}"}, **kwargs
+            ),
+            unreachable=lambda exc: Unavailable(
+                f"HubSpot did not answer ({self.config.api_base}): {exc}.",
+                hint="Check the network, or hubspot.api_base (`qylon config show`).",
+            ),
+            may_refresh=lambda: not self._given and auth.can_refresh(),
+            refresh=lambda: self.token(force_refresh=True),
+            retryable=lambda answer: answer.status_code in RETRIED,
+            max_retries=self.config.max_retries,
+            sleep=self.sleep,
+            waits=self.waits,
+        )
+        if answer.status_code >= 400:
+            raise self.error(answer)
+        return answer.json() if answer.content else {}
 
     def error(self, answer) -> QylonError:
         try:

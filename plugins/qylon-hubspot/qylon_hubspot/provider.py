@@ -168,13 +168,6 @@ class HubSpot:
 
 
 def _opener(browser: bool) -> Callable[[str], None]:
-    def open_url(url: str) -> None:
-        import sys
+    from qylon_cli.oauth import browser_opener
 
-        print(f"Open this address to connect HubSpot:\n  {url}", file=sys.stderr)
-        if browser:
-            import webbrowser
-
-            webbrowser.open(url)
-
-    return open_url
+    return browser_opener("HubSpot", browser)

@@ -13,13 +13,12 @@ connected app that requires its secret for the web server flow gets it from
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qylon_cli import keystore
-from qylon_cli.errors import InvalidInput, NotAuthenticated, Unavailable
+from qylon_cli import keystore, tokens
+from qylon_cli.errors import InvalidInput, NotAuthenticated
 
 NAME = keystore.oauth_name("salesforce")
 TOKEN_ENV = "QYLON_SALESFORCE_TOKEN"
@@ -62,8 +61,7 @@ class Config:
         return f"{self.login_url}/services/oauth2/authorize"
 
 
-def stored() -> dict | None:
-    """The kept credentials (the environment's token first), or None."""
+def _from_env() -> dict | None:
     import os
 
     if os.environ.get(TOKEN_ENV):
@@ -73,16 +71,11 @@ def stored() -> dict | None:
             "instance_url": os.environ.get(INSTANCE_ENV, "").rstrip("/"),
             "env": True,
         }
-    raw = keystore.get(NAME, quiet=True)
-    return json.loads(raw) if raw else None
+    return None
 
 
-def save(creds: dict) -> None:
-    keystore.put(NAME, json.dumps(creds))
-
-
-def forget() -> bool:
-    return keystore.delete(NAME)
+KEPT = tokens.KeptTokens("salesforce", from_env=_from_env)  # the environment's token first
+stored, save, forget = KEPT.stored, KEPT.save, KEPT.forget
 
 
 def not_connected() -> NotAuthenticated:
@@ -110,23 +103,14 @@ def can_refresh() -> bool:
 
 
 def _client_secret() -> str | None:
-    return keystore.get(SECRET_NAME, env=SECRET_ENV, quiet=True) or None
+    return tokens.client_secret(SECRET_NAME, SECRET_ENV)
 
 
 def token_request(config: Config, form: dict, *, pending_ok: bool = False) -> dict:
     """POST to Salesforce's token endpoint (form-encoded). Errors come back as
     ``{"error", "error_description"}``; with ``pending_ok`` (the device flow's polling),
     ``authorization_pending`` and ``slow_down`` are returned rather than raised."""
-    import httpx2
-
-    try:
-        answer = httpx2.post(config.token_url, data=form, timeout=config.timeout_s)
-    except httpx2.TransportError as exc:
-        raise Unavailable(f"Salesforce's token endpoint did not answer: {exc}.") from None
-    try:
-        body = answer.json()
-    except ValueError:
-        body = {}
+    answer, body = tokens.post_form("Salesforce", config.token_url, form, timeout=config.timeout_s)
     if answer.status_code >= 400:
         if pending_ok and body.get("error") in ("authorization_pending", "slow_down"):
             return body

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from qylon_cli.backoff import retry_wait
+from qylon_cli.backoff import send_retrying
 from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from . import auth
@@ -78,32 +78,27 @@ class SalesforceClient:
         return False
 
     def request(self, method: str, path: str, **kwargs) -> dict:
-        import httpx2
+        def refresh() -> None:
+            self._token = auth.refresh(self.config)["access_token"]
 
-        refreshed = False
-        attempt = 0
-        while True:
-            headers = {"Authorization": f"Bearer {self._token}"}
-            try:
-                answer = self.http.request(method, path, headers=headers, **kwargs)
-            except httpx2.TransportError as exc:
-                raise Unavailable(
-                    f"Salesforce did not answer ({self.http.base_url}): {exc}.",
-                    hint="Check the network, or connect again (the instance may have moved).",
-                ) from None
-            if answer.status_code == 401 and not refreshed and auth.can_refresh():
-                self._token = auth.refresh(self.config)["access_token"]
-                refreshed = True
-                continue
-            if self._retryable(answer) and attempt < self.config.max_retries:
-                wait = retry_wait(answer.headers.get("Retry-After"), attempt)
-                self.waits.append(wait)
-                self.sleep(wait)
-                attempt += 1
-                continue
-            if answer.status_code >= 400:
-                raise self.error(answer)
-            return answer.json() if answer.content else {}
+        answer = send_retrying(
+            lambda: self.http.request(
+                method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs
+            ),
+            unreachable=lambda exc: Unavailable(
+                f"Salesforce did not answer ({self.http.base_url}): {exc}.",
+                hint="Check the network, or connect again (the instance may have moved).",
+            ),
+            may_refresh=auth.can_refresh,
+            refresh=refresh,
+            retryable=self._retryable,
+            max_retries=self.config.max_retries,
+            sleep=self.sleep,
+            waits=self.waits,
+        )
+        if answer.status_code >= 400:
+            raise self.error(answer)
+        return answer.json() if answer.content else {}
 
     def error(self, answer) -> QylonError:
         errors = _errors(answer)

@@ -106,16 +106,9 @@ class Salesforce:
 
 
 def _opener(browser: bool) -> Callable[[str], None]:
-    def open_url(url: str) -> None:
-        import sys
+    from qylon_cli.oauth import browser_opener
 
-        print(f"Open this address to connect Salesforce:\n  {url}", file=sys.stderr)
-        if browser:
-            import webbrowser
-
-            webbrowser.open(url)
-
-    return open_url
+    return browser_opener("Salesforce", browser)
 
 
 def _show_code(start: dict) -> None:

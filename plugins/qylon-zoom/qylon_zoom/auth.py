@@ -14,13 +14,12 @@ Zoom's OAuth documentation says.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
 
-from qylon_cli import keystore
-from qylon_cli.errors import InvalidInput, NotAuthenticated, Unavailable, UsageError
+from qylon_cli import keystore, tokens
+from qylon_cli.errors import InvalidInput, NotAuthenticated, UsageError
 
 NAME = keystore.oauth_name("zoom")
 SECRET_NAME = "zoom-client-secret"
@@ -63,25 +62,18 @@ def server_to_server() -> tuple[str, str, str] | None:
     return found if all(found) else None  # type: ignore[return-value]
 
 
-def stored() -> dict | None:
-    if server_to_server():
-        return {"type": "server_to_server", "env": True}
-    raw = keystore.get(NAME, quiet=True)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def save(creds: dict) -> None:
-    keystore.put(NAME, json.dumps(creds))
+# Server-to-Server's environment first; a kept value that is not JSON counts as none.
+KEPT = tokens.KeptTokens(
+    "zoom",
+    from_env=lambda: {"type": "server_to_server", "env": True} if server_to_server() else None,
+    from_text=lambda raw: None,
+)
+stored, save = KEPT.stored, KEPT.save
 
 
 def forget() -> bool:
     _s2s.clear()
-    return keystore.delete(NAME)
+    return KEPT.forget()
 
 
 def not_connected() -> NotAuthenticated:
@@ -100,27 +92,27 @@ def access_token(config: Config, *, force_refresh: bool = False) -> str:
         account, client_id, secret = s2s
         held = _s2s.get(account)
         if force_refresh or not held or held["expires_at"] - EARLY_S < time.time():
-            tokens = _token_request(
+            answer = _token_request(
                 config,
                 {"grant_type": "account_credentials", "account_id": account},
                 client_id,
                 secret,
             )
             held = _s2s[account] = {
-                "access_token": tokens["access_token"],
-                "expires_at": time.time() + float(tokens.get("expires_in", 3600)),
+                "access_token": answer["access_token"],
+                "expires_at": time.time() + float(answer.get("expires_in", 3600)),
             }
         return held["access_token"]
     creds = stored()
     if creds is None:
         raise not_connected()
-    if force_refresh or float(creds.get("expires_at", 0)) - EARLY_S < time.time():
+    if force_refresh or tokens.expiring(creds, EARLY_S):
         creds = refresh(config, creds)
     return creds["access_token"]
 
 
 def _client_secret() -> str:
-    secret = keystore.get(SECRET_NAME, env=SECRET_ENV, quiet=True)
+    secret = tokens.client_secret(SECRET_NAME, SECRET_ENV)
     if not secret:
         raise UsageError(
             "Zoom's OAuth sign-in needs the app's client secret.",
@@ -131,19 +123,10 @@ def _client_secret() -> str:
 
 def _token_request(config: Config, form: dict, client_id: str, secret: str) -> dict:
     """POST to Zoom's token endpoint: form-encoded, the app in HTTP Basic."""
-    import httpx2
-
-    try:
-        answer = httpx2.post(
-            config.token_url, data=form, auth=(client_id, secret), timeout=config.timeout_s
-        )
-    except httpx2.TransportError as exc:
-        raise Unavailable(f"Zoom's token endpoint did not answer: {exc}.") from None
+    answer, body = tokens.post_form(
+        "Zoom", config.token_url, form, timeout=config.timeout_s, auth=(client_id, secret)
+    )
     if answer.status_code >= 400:
-        try:
-            body = answer.json()
-        except ValueError:
-            body = {}
         message = body.get("reason") or body.get("error_description") or body.get("message")
         raise NotAuthenticated(
             f"Zoom refused the sign-in: {message or answer.text[:200]}",
@@ -152,28 +135,22 @@ def _token_request(config: Config, form: dict, client_id: str, secret: str) -> d
     return answer.json()
 
 
-def _oauth_creds(config: Config, tokens: dict, previous: dict | None = None) -> dict:
-    return {
-        "type": "oauth",
-        "access_token": tokens["access_token"],
-        # Zoom rotates refresh tokens: the new one replaces the old, which no longer works.
-        "refresh_token": tokens.get("refresh_token") or (previous or {}).get("refresh_token"),
-        "expires_at": time.time() + float(tokens.get("expires_in", 3600)),
-        "client_id": config.client_id or (previous or {}).get("client_id"),
-    }
+def _oauth_creds(config: Config, answer: dict, previous: dict | None = None) -> dict:
+    # Zoom rotates refresh tokens: the new one replaces the old, which no longer works.
+    return tokens.refreshed(answer, previous, config.client_id, 3600)
 
 
 def refresh(config: Config, creds: dict) -> dict:
     if not creds.get("refresh_token"):
         raise not_connected()
     client_id = creds.get("client_id") or config.client_id
-    tokens = _token_request(
+    answer = _token_request(
         config,
         {"grant_type": "refresh_token", "refresh_token": creds["refresh_token"]},
         client_id,
         _client_secret(),
     )
-    fresh = _oauth_creds(config, tokens, creds)
+    fresh = _oauth_creds(config, answer, creds)
     save(fresh)
     return fresh
 
@@ -210,7 +187,7 @@ def oauth_sign_in(config: Config, *, open_url, timeout: float = 300.0) -> dict:
         open_url=open_url,
         timeout=timeout,
     )
-    tokens = _token_request(
+    answer = _token_request(
         config,
         {
             "grant_type": "authorization_code",
@@ -221,7 +198,7 @@ def oauth_sign_in(config: Config, *, open_url, timeout: float = 300.0) -> dict:
         config.client_id,
         secret,
     )
-    creds = _oauth_creds(config, tokens)
+    creds = _oauth_creds(config, answer)
     save(creds)
     keystore.put(SECRET_NAME, secret)
     return creds

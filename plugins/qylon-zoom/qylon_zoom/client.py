@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from qylon_cli.backoff import retry_wait
+from qylon_cli.backoff import send_retrying
 from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from . import auth
@@ -49,39 +49,31 @@ class ZoomClient:
 
     def _send(self, method: str, url: str, *, stream: bool = False, headers=None, **kwargs):
         """The answer to a request, after the refreshes and rate-limit waits it needed."""
-        import httpx2
 
-        refreshed = False
-        attempt = 0
-        while True:
+        def send():
             sent = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
-            try:
-                request = self.http.build_request(method, url, headers=sent, **kwargs)
-                answer = self.http.send(request, stream=stream)
-            except httpx2.TransportError as exc:
-                raise Unavailable(
-                    f"Zoom did not answer ({self.config.api_base}): {exc}.",
-                    hint="Check the network, or zoom.api_base (`qylon config show`).",
-                ) from None
-            again = None
-            if answer.status_code == 401 and not refreshed:
-                self.token(force_refresh=True)
-                refreshed = True
-                again = 0.0
-            elif answer.status_code in RETRIED and attempt < self.config.max_retries:
-                again = retry_wait(answer.headers.get("Retry-After"), attempt)
-                self.waits.append(again)
-                attempt += 1
-            if again is None:
-                if answer.status_code >= 400:
-                    if stream:
-                        answer.read()
-                    raise self.error(answer)
-                return answer
+            request = self.http.build_request(method, url, headers=sent, **kwargs)
+            return self.http.send(request, stream=stream)
+
+        answer = send_retrying(
+            send,
+            unreachable=lambda exc: Unavailable(
+                f"Zoom did not answer ({self.config.api_base}): {exc}.",
+                hint="Check the network, or zoom.api_base (`qylon config show`).",
+            ),
+            may_refresh=lambda: True,
+            refresh=lambda: self.token(force_refresh=True),
+            retryable=lambda answer: answer.status_code in RETRIED,
+            max_retries=self.config.max_retries,
+            sleep=self.sleep,
+            waits=self.waits,
+            discard=(lambda answer: answer.close()) if stream else None,
+        )
+        if answer.status_code >= 400:
             if stream:
-                answer.close()
-            if again:
-                self.sleep(again)
+                answer.read()
+            raise self.error(answer)
+        return answer
 
     def request(self, method: str, path: str, **kwargs) -> dict:
         answer = self._send(method, path, **kwargs)

@@ -185,13 +185,6 @@ class Zoom:
 
 
 def _opener(browser: bool) -> Callable[[str], None]:
-    def open_url(url: str) -> None:
-        import sys
+    from qylon_cli.oauth import browser_opener
 
-        print(f"Open this address to connect Zoom:\n  {url}", file=sys.stderr)
-        if browser:
-            import webbrowser
-
-            webbrowser.open(url)
-
-    return open_url
+    return browser_opener("Zoom", browser)
