@@ -327,6 +327,24 @@ def listen(event_type: str, callback: Callable[[Session, domain.Event], None]) -
         found.append(callback)
 
 
+def once_per_transaction(session: Session, key: str, load: Callable[[], Any]) -> Any:
+    """``load()``'s answer, read once per transaction of ``session`` and kept under
+    ``key``: what a listener needs on every append (the goals in use, the subscriptions)
+    costs one query per transaction, not one per event. ``forget(session, key)`` after
+    changing it in the same transaction."""
+    transaction = session.get_transaction()
+    cached = session.info.get(key)
+    if cached is not None and cached[0] is transaction:
+        return cached[1]
+    value = load()
+    session.info[key] = (transaction, value)
+    return value
+
+
+def forget(session: Session, key: str) -> None:
+    session.info.pop(key, None)
+
+
 def unlisten(event_type: str, callback: Callable[[Session, domain.Event], None]) -> None:
     found = _listeners.get(event_type, [])
     if callback in found:

@@ -43,19 +43,12 @@ def person_of(event: domain.Event) -> str | None:
 
 def forget(session: Session) -> None:
     """Read the goals in use again (an experiment was just created in this transaction)."""
-    session.info.pop(_GOALS, None)
+    store.forget(session, _GOALS)
 
 
 def _in_use(session: Session) -> set[str]:
-    transaction = session.get_transaction()
-    cached = session.info.get(_GOALS)
-    if cached is not None and cached[0] is transaction:
-        return cached[1]
-    goals = set(
-        session.scalars(select(Experiment.goal).where(Experiment.goal.is_not(None)).distinct())
-    )
-    session.info[_GOALS] = (transaction, goals)
-    return goals
+    query = select(Experiment.goal).where(Experiment.goal.is_not(None)).distinct()
+    return store.once_per_transaction(session, _GOALS, lambda: set(session.scalars(query)))
 
 
 def converted(

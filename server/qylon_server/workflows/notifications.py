@@ -51,6 +51,7 @@ def set_defaults(session: Session, principal, events: list[str]) -> list[str]:
         row = MailSettings(org_id=session.info["org_id"])
         session.add(row)
     row.notify_events, row.updated_by, row.updated_at = _events(events), principal.user.id, now()
+    event_mail.forget(session)
     session.flush()
     audit.record(
         session,
@@ -85,6 +86,7 @@ def update(session: Session, principal, changes: dict) -> NotificationPrefs:
         row.events = _events(changes["events"])
     if changes.get("events_default"):
         row.events = None
+    event_mail.forget(session)
     row.updated_at = now()
     session.flush()
     if row.digest == "off":

@@ -222,23 +222,16 @@ def _deliver(session: Session, sub: WebhookSubscription, kind: str, data: dict, 
 
 
 def _subscribed(session: Session) -> list[WebhookSubscription]:
-    transaction = session.get_transaction()
-    cached = session.info.get(_SUBSCRIBED)
-    if cached is not None and cached[0] is transaction:
-        return cached[1]
-    found = list(
-        session.scalars(
-            select(WebhookSubscription)
-            .where(WebhookSubscription.enabled.is_(True))
-            .order_by(WebhookSubscription.created_at)
-        )
+    query = (
+        select(WebhookSubscription)
+        .where(WebhookSubscription.enabled.is_(True))
+        .order_by(WebhookSubscription.created_at)
     )
-    session.info[_SUBSCRIBED] = (transaction, found)
-    return found
+    return store.once_per_transaction(session, _SUBSCRIBED, lambda: list(session.scalars(query)))
 
 
 def forget(session: Session) -> None:
-    session.info.pop(_SUBSCRIBED, None)
+    store.forget(session, _SUBSCRIBED)
 
 
 def _own_run(session: Session, event: domain.Event) -> bool:
