@@ -28,7 +28,7 @@ def commands():
     from qylon_cli.cli.app import build_app
 
     app = build_app()
-    return app, list(walk(get_command(app), []))
+    return app, list(walk(get_command(app).loaded(), []))
 
 
 def render() -> str:
@@ -45,7 +45,7 @@ def render() -> str:
     ]
     # What runner.invoke(app, ...) does, with the Click command built once rather than once
     # per page (building it walks every command's signature: most of the time this took).
-    cli = get_command(app)
+    cli = get_command(app).loaded()
     env = {"COLUMNS": "100", "NO_COLOR": "1", "TERMINAL_WIDTH": "100"}
     for path, _ in found:
         with runner.isolation(env=env) as (_stdout, _stderr, output):

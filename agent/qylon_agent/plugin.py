@@ -10,12 +10,26 @@ from qylon_cli.plugins import hookimpl
 
 @hookimpl
 def register_commands(register):
-    from .cli.agent import app as agent
-    from .cli.meeting import app as meeting
-    from .cli.speakers import app as speakers
-    from .cli.sync import app as sync
-
-    register(meeting, name="meeting")
-    register(agent, name="agent")
-    register(sync, name="sync")
-    register(speakers, name="speakers")
+    # Named, not imported: a group's module loads only when a command line names it.
+    register(
+        "qylon_agent.cli.meeting:app",
+        name="meeting",
+        help="Record, transcribe, search and export meetings.\n\nExample: qylon meeting transcribe call.m4a --client Acme",
+    )
+    register(
+        "qylon_agent.cli.agent:app",
+        name="agent",
+        help="The local background agent: records, transcribes and syncs while you work.\n\n"
+        "Example: qylon agent start && qylon meeting transcribe call.m4a --background",
+    )
+    register(
+        "qylon_agent.cli.sync:app",
+        name="sync",
+        help="Push changed and deleted meetings to the team server and pull its client list.\n\nExample: qylon sync --dry-run",
+    )
+    register(
+        "qylon_agent.cli.speakers:app",
+        name="speakers",
+        help="Voice profiles: enroll people's voices so transcripts use their names.\n\n"
+        'Example: qylon speakers enroll "Dana Scully" dana-intro.m4a',
+    )

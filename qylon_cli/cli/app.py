@@ -8,7 +8,7 @@ import typer
 
 from .. import __version__, output, plugins
 from ..errors import MissingPart
-from . import api, completion, events, finish, workflows
+from . import api, completion, finish
 
 # Command groups that belong to parts installed separately, and the extra that brings each.
 PARTS = {
@@ -54,7 +54,6 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         add_completion=False,
-        cls=finish.Root,
     )
 
     @app.callback()
@@ -69,19 +68,22 @@ def build_app() -> typer.Typer:
         """Qylon: meeting intelligence for consultancies, on your own device."""
 
     registered: dict[str, plugins.Registration] = {}
+    pending: list[finish.Pending] = []
 
     def register_for(plugin: str):
         def register(group: typer.Typer | str, *, name: str, help: str | None = None) -> None:
             plugins.claim(registered, "command", plugins.Registration(name, plugin))
-            app.add_typer(plugins.resolve(group), name=name, **({"help": help} if help else {}))
+            if isinstance(group, str) and help:
+                pending.append(finish.Pending(name, group, help, plugin))
+            else:
+                app.add_typer(plugins.resolve(group), name=name, **({"help": help} if help else {}))
 
         return register
 
     plugins.host().call("register_commands", register_for)
     app.command("completion")(completion.completion)
     app.command("api")(api.api)
-    app.add_typer(workflows.app, name="workflows")
-    app.add_typer(events.app, name="events")
+    app.info.cls = finish.root_class(pending)
     for name, (part, help_text) in PARTS.items():
         if name not in registered:
             _add_missing(app, name, part, help_text)

@@ -12,7 +12,6 @@ from .. import output
 from ..errors import InvalidInput, UsageError
 
 app = typer.Typer(
-    help="Log in to the team server and manage API keys.\n\nExample: qylon auth login --server https://qylon.acme.example",
     no_args_is_help=True,
 )
 keys_app = typer.Typer(

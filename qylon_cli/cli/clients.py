@@ -10,7 +10,6 @@ from .. import output, paging
 from ..client import ApiClient
 
 app = typer.Typer(
-    help='The firm\'s clients on the team server.\n\nExample: qylon clients add "Acme Corp" --tag retail',
     no_args_is_help=True,
 )
 

@@ -9,7 +9,6 @@ import typer
 from .. import output, settings
 
 app = typer.Typer(
-    help="Read and change settings.\n\nExample: qylon config set transcribe.beam_size 3",
     no_args_is_help=True,
 )
 

@@ -10,8 +10,6 @@ import typer
 from .. import output
 
 app = typer.Typer(
-    help="The team server's event store: the domain's history (users, clients, meetings, "
-    "workflow runs).\n\nExample: qylon events tail --type user.deactivated --follow",
     no_args_is_help=True,
 )
 

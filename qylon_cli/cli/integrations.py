@@ -16,8 +16,6 @@ import typer
 from .. import output, plugins
 
 app = typer.Typer(
-    help="Connect Qylon to your CRM (HubSpot, Salesforce) and other services.\n\n"
-    "Example: qylon integrations connect hubspot --token-stdin < token.txt",
     no_args_is_help=True,
 )
 

@@ -6,9 +6,7 @@ import typer
 
 from .. import output, plugins
 
-app = typer.Typer(
-    help="Show installed plugins.\n\nExample: qylon plugins list", no_args_is_help=True
-)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("list")

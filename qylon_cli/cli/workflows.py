@@ -11,9 +11,6 @@ import typer
 from .. import output, paging
 
 app = typer.Typer(
-    help="Workflow definitions: check them offline, upload them to the team server, run "
-    "them and follow their runs.\n\n"
-    "Example: qylon workflows validate config/workflows/*.yaml",
     no_args_is_help=True,
 )
 

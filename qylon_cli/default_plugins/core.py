@@ -1,4 +1,4 @@
-"""The host's own command groups: auth, clients, config, plugins, integrations."""
+"""The host's own command groups: auth, clients, config, plugins, integrations, workflows, events."""
 
 from __future__ import annotations
 
@@ -7,10 +7,43 @@ from ..plugins import hookimpl
 
 @hookimpl(tryfirst=True)
 def register_commands(register):
-    from ..cli import auth, clients, config, integrations, plugins_cmd
-
-    register(auth.app, name="auth")
-    register(clients.app, name="clients")
-    register(config.app, name="config")
-    register(plugins_cmd.app, name="plugins")
-    register(integrations.app, name="integrations")
+    # Named, not imported: a group's module loads only when a command line names it.
+    register(
+        "qylon_cli.cli.auth:app",
+        name="auth",
+        help="Log in to the team server and manage API keys.\n\nExample: qylon auth login --server https://qylon.acme.example",
+    )
+    register(
+        "qylon_cli.cli.clients:app",
+        name="clients",
+        help='The firm\'s clients on the team server.\n\nExample: qylon clients add "Acme Corp" --tag retail',
+    )
+    register(
+        "qylon_cli.cli.config:app",
+        name="config",
+        help="Read and change settings.\n\nExample: qylon config set transcribe.beam_size 3",
+    )
+    register(
+        "qylon_cli.cli.plugins_cmd:app",
+        name="plugins",
+        help="Show installed plugins.\n\nExample: qylon plugins list",
+    )
+    register(
+        "qylon_cli.cli.integrations:app",
+        name="integrations",
+        help="Connect Qylon to your CRM (HubSpot, Salesforce) and other services.\n\n"
+        "Example: qylon integrations connect hubspot --token-stdin < token.txt",
+    )
+    register(
+        "qylon_cli.cli.workflows:app",
+        name="workflows",
+        help="Workflow definitions: check them offline, upload them to the team server, run "
+        "them and follow their runs.\n\n"
+        "Example: qylon workflows validate config/workflows/*.yaml",
+    )
+    register(
+        "qylon_cli.cli.events:app",
+        name="events",
+        help="The team server's event store: the domain's history (users, clients, meetings, "
+        "workflow runs).\n\nExample: qylon events tail --type user.deactivated --follow",
+    )

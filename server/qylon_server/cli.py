@@ -18,7 +18,6 @@ from qylon_cli import output
 from qylon_cli.errors import InvalidInput, QylonError
 
 app = typer.Typer(
-    help="Run and administer the team server.\n\nExample: qylon server migrate && qylon server start",
     no_args_is_help=True,
 )
 

@@ -11,9 +11,12 @@ from qylon_cli.plugins import hookimpl
 
 @hookimpl
 def register_commands(register):
-    from .cli import app
-
-    register(app, name="server")
+    # Named, not imported: a group's module loads only when a command line names it.
+    register(
+        "qylon_server.cli:app",
+        name="server",
+        help="Run and administer the team server.\n\nExample: qylon server migrate && qylon server start",
+    )
 
 
 def include_routers(app) -> None:

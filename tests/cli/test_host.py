@@ -7,6 +7,7 @@ test_help_lists_groups_and_imports_nothing_heavy starts its own interpreter."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -50,6 +51,79 @@ def test_help_lists_groups_and_imports_nothing_heavy():
     ).stdout
     assert "meeting" in out and "config" in out and "plugins" in out
     assert "HEAVY=\n" in out or out.rstrip().endswith("HEAVY="), out
+
+
+def _imported_by(argv: list[str], env: dict) -> set[str]:
+    """The modules a fresh interpreter has loaded after running `qylon ARGV`."""
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['qylon', *{argv!r}]\n"
+        "try:\n    runpy.run_module('qylon_cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('MODULES=' + ','.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    return set(out.rsplit("MODULES=", 1)[1].strip().split(","))
+
+
+def test_a_command_imports_only_its_own_group(tmp_path):
+    """Groups are named at registration and built when a command line names them: `--help`
+    imports no group's module, and `meeting list` (a store, 3 meetings) imports the meeting
+    group's alone, and neither numpy (sqlite-utils would import it) nor Pydantic's models."""
+    from datetime import UTC, datetime
+
+    from qylon_agent.store.database import Store
+
+    from qylon_cli.schemas import Meeting
+
+    store = Store(tmp_path / "qylon.db")
+    for i in range(3):
+        store.save_meeting(Meeting(id=f"m{i}", title=f"M{i}", created_at=datetime.now(UTC)))
+    store.close()
+    env = {"PATH": "", "QYLON_HOME": str(tmp_path), "COLUMNS": "200"}
+    env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})  # run from a worktree
+    groups = ("qylon_agent.cli", "qylon_admin.cli", "qylon_server.cli", "qylon_cli.cli.workflows")
+    helped = _imported_by(["--help"], env)
+    assert not {m for m in helped if m.startswith(groups)}, helped
+    listed = _imported_by(["meeting", "list", "--json"], env)
+    assert "qylon_agent.cli.meeting" in listed
+    assert not {m for m in listed if m.startswith(groups[1:])}
+    assert not {"numpy", "qylon_cli.schemas", "faster_whisper"} & listed
+
+
+def test_the_store_leaves_numpy_importable():
+    """sqlite-utils is imported with numpy hidden; numpy itself still imports afterwards."""
+    code = (
+        "import sys\n"
+        "import qylon_agent.store.database\n"
+        "assert 'numpy' not in sys.modules\n"
+        "import numpy\n"
+        "print(numpy.float32(1.5) + 1)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "2.5"
+
+
+def test_a_group_that_fails_to_load_is_named():
+    import typer
+    from typer.main import get_command
+
+    from qylon_cli.cli import finish
+    from qylon_cli.errors import QylonError
+
+    app = typer.Typer(
+        cls=finish.root_class([finish.Pending("broken", "no_such_module:app", "A group.", "acme")])
+    )
+    app.callback()(lambda: None)
+    app.command("noop")(lambda: None)
+    root = get_command(app)
+    assert root.get_command(None, "noop") is not None
+    with pytest.raises(QylonError) as caught:
+        root.get_command(None, "broken")
+    assert "'broken' (plugin 'acme') failed to load" in str(caught.value)
+    assert "No module named 'no_such_module'" in str(caught.value)
 
 
 def test_usage_error_exit_code(qylon_process):

@@ -15,8 +15,6 @@ from qylon_cli.client import ApiClient
 from .completions import complete_email
 
 app = typer.Typer(
-    help="The team server's audit trail: who changed what, when, with which key.\n\n"
-    "Example: qylon audit list --action user.update --since 7d",
     no_args_is_help=True,
 )
 

@@ -13,8 +13,6 @@ from qylon_cli import output
 from qylon_cli.client import ApiClient
 
 app = typer.Typer(
-    help="Compliance policies, assignments, evidence and reports on the team server.\n\n"
-    "Example: qylon compliance status --overdue",
     no_args_is_help=True,
 )
 

@@ -11,9 +11,6 @@ from qylon_cli import output, paging
 from qylon_cli.client import ApiClient
 
 app = typer.Typer(
-    help="A/B tests of sequences and templates: create, start, stop, list, results.\n\n"
-    "Example: qylon experiments create welcome-subject --variants a=50,b=50 "
-    "--on sequence:new-consultant --sequence b=new-consultant-short --goal onboarding.completed",
     no_args_is_help=True,
 )
 

@@ -14,8 +14,6 @@ from qylon_cli.client import ApiClient
 from .completions import complete_email, complete_group, remember_groups
 
 app = typer.Typer(
-    help="Groups of users on the team server: list, show, create, delete, add and remove members.\n\n"
-    "Example: qylon groups add-member Sales ann@example.com",
     no_args_is_help=True,
 )
 

@@ -11,9 +11,6 @@ from qylon_cli import output
 from qylon_cli.client import ApiClient
 
 app = typer.Typer(
-    help="Your email notifications: a daily digest of your open and overdue action items, "
-    "and emails about events that concern you.\n\n"
-    "Example: qylon notifications set --digest daily --hour 8 --events meeting.stored",
     no_args_is_help=True,
 )
 

@@ -16,9 +16,6 @@ from qylon_cli.client import ApiClient
 from . import onboarding_risk
 
 app = typer.Typer(
-    help="Onboarding on the team server: email sequences (start, status, stop), who is at "
-    "risk, and the re-engagement rules.\n\n"
-    "Example: qylon onboarding start --user ana@firm.example --sequence new-consultant",
     no_args_is_help=True,
 )
 sequences_app = typer.Typer(

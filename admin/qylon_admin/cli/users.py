@@ -25,9 +25,6 @@ from .users_options import (
 )
 
 app = typer.Typer(
-    help="Users on the team server: one at a time, or in bulk from a CSV (Google Workspace, "
-    "Entra ID, Okta or Qylon's own).\n\n"
-    "Example: qylon users validate people.csv",
     no_args_is_help=True,
 )
 

@@ -11,10 +11,6 @@ from qylon_cli import output
 from qylon_cli.client import ApiClient
 
 app = typer.Typer(
-    help="Signed webhooks: subscribe an https endpoint to event types, test it, read the "
-    "delivery log, redeliver.\n\n"
-    "Example: qylon webhooks create https://hooks.example.com/qylon --event meeting.stored "
-    "--event compliance.item_escalated",
     no_args_is_help=True,
 )
 

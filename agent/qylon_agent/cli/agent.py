@@ -10,8 +10,6 @@ import typer
 from qylon_cli import output
 
 app = typer.Typer(
-    help="The local background agent: records, transcribes and syncs while you work.\n\n"
-    "Example: qylon agent start && qylon meeting transcribe call.m4a --background",
     no_args_is_help=True,
 )
 jobs_app = typer.Typer(

@@ -22,7 +22,6 @@ from .insights import ExtractorOption, FallbackOption, chosen, record_extractor,
 from .params import IdArg, client_option
 
 app = typer.Typer(
-    help="Record, transcribe, search and export meetings.\n\nExample: qylon meeting transcribe call.m4a --client Acme",
     no_args_is_help=True,
 )
 

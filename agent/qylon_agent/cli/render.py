@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
 
-from qylon_cli.schemas import Meeting
-
 from ..store.database import MARK_END, MARK_START
 from ..store.formats import short_clock
 from ..store.meeting_date import DESCRIBED, local_zone
+
+if TYPE_CHECKING:
+    from qylon_cli.schemas import Meeting
 
 
 def meeting_summary(meeting: Meeting) -> dict:

@@ -10,8 +10,6 @@ import typer
 from qylon_cli import output
 
 app = typer.Typer(
-    help="Voice profiles: enroll people's voices so transcripts use their names.\n\n"
-    'Example: qylon speakers enroll "Dana Scully" dana-intro.m4a',
     no_args_is_help=True,
 )
 

@@ -8,9 +8,7 @@ import typer
 
 from qylon_cli import output
 
-app = typer.Typer(
-    help="Push changed and deleted meetings to the team server and pull its client list.\n\nExample: qylon sync --dry-run",
-)
+app = typer.Typer()
 
 
 def _pending_table(c, rows: list[dict]) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-
-from qylon_cli.schemas import Meeting
+from typing import TYPE_CHECKING
 
 from .subtitles import cues
+
+if TYPE_CHECKING:
+    from qylon_cli.schemas import Meeting
 
 FORMATS = ("txt", "md", "srt", "vtt", "json")
 

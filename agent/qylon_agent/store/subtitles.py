@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from qylon_cli.schemas import Meeting, Segment
+if TYPE_CHECKING:
+    from qylon_cli.schemas import Meeting, Segment
 
 MAX_CHARS = 42
 MAX_LINES = 2
