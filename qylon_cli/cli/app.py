@@ -14,6 +14,7 @@ from . import api, completion, finish
 PARTS = {
     "meeting": ("agent", "Record, transcribe, search and export meetings."),
     "speakers": ("agent", "Voice profiles for naming speakers."),
+    "models": ("agent", "Whisper models for transcription."),
     "agent": ("agent", "The local background agent."),
     "sync": ("agent", "Push meetings to the team server and pull its client list."),
     "server": ("server", "Run and administer the team server."),

@@ -118,46 +118,13 @@ class ZoomClient:
         size: int | None = None,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> Path:
-        """``url`` into ``dest``: written to ``dest.part`` as it arrives; a ``.part`` an
-        interrupted run left is continued with a ``Range`` request (started over when the
-        server answers the whole file). The size is checked before the rename."""
-        import httpx2
+        """``url`` into ``dest``, continued after an interruption (qylon_cli.downloads)."""
+        from qylon_cli import downloads
 
-        part = dest.with_name(dest.name + ".part")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        have = part.stat().st_size if part.exists() else 0
-        if size is not None and have > size:
-            part.unlink()
-            have = 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        answer = self._send("GET", url, stream=True, headers=headers)
-        try:
-            if answer.status_code != 206:
-                have = 0  # the whole file came: start over
-            total = size or (have + int(answer.headers.get("Content-Length") or 0)) or 0
-            with part.open("ab" if have else "wb") as out:
-                done = have
-                try:
-                    for chunk in answer.iter_bytes():
-                        out.write(chunk)
-                        done += len(chunk)
-                        if on_progress:
-                            on_progress(done, total)
-                except httpx2.TransportError as exc:
-                    raise Unavailable(
-                        f"The download of {dest.name} broke off at {done} of {total} bytes: {exc}.",
-                        hint="Run the same import again: it goes on from where it stopped.",
-                        code="download_interrupted",
-                    ) from None
-        finally:
-            answer.close()
-        got = part.stat().st_size
-        if total and got != total:
-            part.unlink()
-            raise Unavailable(
-                f"The download of {dest.name} has {got} bytes, not {total}; it was discarded.",
-                hint="Run the same import again.",
-                code="download_size_mismatch",
-            )
-        part.replace(dest)
-        return dest
+        return downloads.resume(
+            lambda headers: self._send("GET", url, stream=True, headers=headers),
+            dest,
+            size=size,
+            on_progress=on_progress,
+            again="Run the same import again: it goes on from where it stopped.",
+        )
