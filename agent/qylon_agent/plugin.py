@@ -19,3 +19,8 @@ def register_commands(register):
     register(agent, name="agent")
     register(sync, name="sync")
     register(speakers, name="speakers")
+
+
+@hookimpl
+def register_report_sources(register):
+    register("meetings", "qylon_agent.store.report_rows:meetings")

@@ -26,6 +26,7 @@ from .api import (
     meetings,
     notifications,
     onboarding,
+    reports,
     users,
     webhooks,
     workflows,
@@ -107,6 +108,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         onboarding,
         webhooks,
         notifications,
+        reports,
     ):
         app.include_router(module.router)
     from .pages import compliance as compliance_pages
