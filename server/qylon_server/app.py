@@ -112,10 +112,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     from .pages import compliance as compliance_pages
-    from .pages import unsubscribe
+    from .pages import dashboard, unsubscribe
 
     app.include_router(compliance_pages.router)  # /p/...: pages reached by signed links
     app.include_router(unsubscribe.router)  # /p/unsubscribe
+    app.include_router(dashboard.router)  # /p/dashboard
     scim.mount(app)
     from .plugin import include_routers
 
