@@ -197,3 +197,10 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+def test_without_the_agent_the_local_report_names_what_to_install(qylon_here):
+    result = qylon_here("report", "meetings", "--json", env={"QYLON_LOAD_PLUGINS": "admin"})
+    assert result.code == 2
+    error = result.json["error"]
+    assert "qylon[agent]" in error["hint"] and "--team" in error["hint"]

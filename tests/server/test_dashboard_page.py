@@ -105,3 +105,18 @@ def test_bad_links_show_nothing(desktop, api, org, server, backend, meetings):  
     response = desktop.goto(link)
     assert response.status == 400 and "Dana Lee" not in desktop.content()
     shot(desktop, "dashboard-bad-link")
+
+
+def test_qylon_report_dashboard_gives_the_link(desktop, api, org, server, meetings):  # noqa: F811
+    from ..conftest import credentials, run_qylon_here
+
+    result = run_qylon_here("report", "dashboard", "--json", env=credentials(server.url, org.token))
+    assert result.code == 0, result.stderr
+    data = result.json["data"]
+    assert data["sections"] == ["meetings", "onboarding", "experiments"]
+    assert data["expires_in_s"] == 24 * 3600
+    parts = urlsplit(data["url"])
+    desktop.goto(f"{server.url}{parts.path}?{parts.query}")
+    assert desktop.locator("section[data-section=meetings]").is_visible()
+    events = api.get("/v1/audit-events?action=reports.dashboard_link", org.token).json()
+    assert events["items"] and events["items"][0]["detail"]["sections"] == data["sections"]
