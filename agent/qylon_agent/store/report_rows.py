@@ -21,9 +21,9 @@ def records(store: Store, *, client: str | None = None, since: date | None = Non
         # figures' own filter (on the UTC date) decides
         where.append("substr(created_at, 1, 10) >= ?")
         args.append((since - timedelta(days=1)).isoformat())
-    sql = "SELECT id, title, client, created_at, duration_s FROM meetings"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    chosen = " WHERE " + " AND ".join(where) if where else ""
+    sql = "SELECT id, title, client, created_at, duration_s FROM meetings" + chosen
+    of_chosen = f"WHERE meeting_id IN (SELECT id FROM meetings{chosen})"
     meetings = {
         row[0]: {
             "id": row[0],
@@ -37,14 +37,18 @@ def records(store: Store, *, client: str | None = None, since: date | None = Non
         for row in store.db.execute(sql + " ORDER BY created_at", args).fetchall()
     }
     for meeting_id, label, name, talk in store.db.execute(
-        "SELECT meeting_id, label, name, talk_time_s FROM speakers ORDER BY meeting_id, label"
+        f"SELECT meeting_id, label, name, talk_time_s FROM speakers {of_chosen} "
+        "ORDER BY meeting_id, label",
+        args,
     ).fetchall():
         if meeting_id in meetings:
             meetings[meeting_id]["speakers"].append(
                 {"id": label, "name": name, "talk_time_s": talk or 0.0}
             )
     for meeting_id, status, due, updated_at in store.db.execute(
-        "SELECT meeting_id, status, due, updated_at FROM action_items ORDER BY meeting_id, id"
+        f"SELECT meeting_id, status, due, updated_at FROM action_items {of_chosen} "
+        "ORDER BY meeting_id, id",
+        args,
     ).fetchall():
         if meeting_id in meetings:
             meetings[meeting_id]["action_items"].append(

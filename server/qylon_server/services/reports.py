@@ -56,7 +56,9 @@ def meeting_records(session: Session, *, client: str | None, since: date | None)
         }
         for row in session.execute(stmt.order_by(Meeting.created_at, Meeting.id))
     }
-    items = select(ActionItem.meeting_id, ActionItem.status, ActionItem.due, ActionItem.updated_at)
+    items = select(
+        ActionItem.meeting_id, ActionItem.status, ActionItem.due, ActionItem.updated_at
+    ).where(ActionItem.meeting_id.in_(stmt.with_only_columns(Meeting.id).scalar_subquery()))
     for row in session.execute(items.order_by(ActionItem.meeting_id, ActionItem.id)):
         if row.meeting_id in meetings:
             meetings[row.meeting_id]["action_items"].append(
