@@ -51,6 +51,10 @@ def test_the_local_report_reads_the_store(stored, qylon, qylon_here):
     assert result.code == 0, result.stderr
     data = result.json["data"]
     assert figures(data) == ALL and data["source"] == "local"
+    from qylon_cli.schemas_reports import MeetingReport
+
+    # the local report has the wire format of the server's (its OpenAPI schema)
+    assert MeetingReport.model_validate(data).model_dump(mode="json") == data
     acme = qylon_here("report", "meetings", "--client", "ACME", "--format", "json")
     assert figures(acme.json["data"]) == ACME
     since = qylon_here("report", "meetings", "--since", "2026-11-10", "--json")

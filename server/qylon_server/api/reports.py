@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from qylon_cli.schemas_reports import ExperimentsReport, MeetingReport, OnboardingReport
+
 from ..deps import Allowed
 from ..errors import ERROR_RESPONSES
 from ..services import audit, reports
@@ -19,7 +21,7 @@ router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
 Since = Annotated[date | None, Query(description="Only from this date on (UTC).")]
 
 
-@router.get("/v1/reports/meetings")
+@router.get("/v1/reports/meetings", response_model=MeetingReport)
 def meetings_report(
     ctx: Allowed("meetings:read"),
     client: Annotated[
@@ -32,7 +34,7 @@ def meetings_report(
     return reports.meetings(ctx.session, client=client, since=since)
 
 
-@router.get("/v1/reports/onboarding")
+@router.get("/v1/reports/onboarding", response_model=OnboardingReport)
 def onboarding_report(
     ctx: Allowed("onboarding:admin"), since: Since = None, by: Literal["month", "week"] = "month"
 ) -> dict:
@@ -40,7 +42,7 @@ def onboarding_report(
     return reports.onboarding(ctx.session, since=since, by=by)
 
 
-@router.get("/v1/reports/experiments")
+@router.get("/v1/reports/experiments", response_model=ExperimentsReport)
 def experiments_report(
     ctx: Allowed("experiments:read"),
     name: Annotated[list[str] | None, Query(max_length=20, description="Only these.")] = None,
