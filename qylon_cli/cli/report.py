@@ -17,12 +17,24 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+FORMATS = ("table", "json", "csv", "md", "html", "png")  # reports.formats.FORMATS, unimported
+
+
+def _complete_format(incomplete: str) -> list[str]:
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+def _complete_by(incomplete: str) -> list[str]:
+    return [b for b in ("month", "week") if b.startswith(incomplete)]
+
+
 FormatOption = Annotated[
     str,
     typer.Option(
         "--format",
         "-f",
         help="table, json, csv, md, html (tables and charts in one page) or png (the charts).",
+        autocompletion=_complete_format,
     ),
 ]
 OutOption = Annotated[
@@ -105,7 +117,10 @@ def _write(data: dict, fmt: str, out: Path | None) -> None:
 def onboarding_cmd(
     since: SinceOption = None,
     by: Annotated[
-        str, typer.Option(help="Cohorts by the month or the week people started.")
+        str,
+        typer.Option(
+            help="Cohorts by the month or the week people started.", autocompletion=_complete_by
+        ),
     ] = "month",
     format: FormatOption = "table",
     out: OutOption = None,

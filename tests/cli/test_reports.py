@@ -208,3 +208,10 @@ def test_without_the_agent_the_local_report_names_what_to_install(qylon_here):
     assert result.code == 2
     error = result.json["error"]
     assert "qylon[agent]" in error["hint"] and "--team" in error["hint"]
+
+
+def test_formats_complete(qylon_here):
+    from tests.conftest import complete
+
+    assert complete("qylon report meetings --format p", run=qylon_here) == ["png"]
+    assert complete("qylon report onboarding --by w", run=qylon_here) == ["week"]
