@@ -63,6 +63,12 @@ class Hookspecs:
     def register_routers(self, register: Callable) -> None:
         """Add server routers: ``register("pkg.api:router")`` (an ``APIRouter``), after the built-in ones."""
 
+    @hookspec
+    def register_report_sources(self, register: Callable) -> None:
+        """Add where a report reads this device's data: ``register("meetings", "pkg.mod:fn")``;
+        ``fn(client=None, since=None)`` returns the records the report is computed from
+        (qylon_cli/reports/meetings.py describes a meeting's)."""
+
 
 class PluginConflict(QylonError):
     code = "plugin_conflict"
@@ -349,6 +355,15 @@ def settings_sections() -> dict[str, Registration]:
 
 def routers() -> list[Registration]:
     return list(host().registry("router", "register_routers", _router).values())
+
+
+def report_sources() -> dict[str, Registration]:
+    """Local report sources by report name (``"meetings"``: the agent's store)."""
+    return host().registry("report source", "register_report_sources", _report_source)
+
+
+def _report_source(plugin: str, name: str, target: str) -> Registration:
+    return Registration(name, plugin, target)
 
 
 def describe() -> list[dict]:

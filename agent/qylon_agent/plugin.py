@@ -39,3 +39,8 @@ def register_commands(register):
         help="Voice profiles: enroll people's voices so transcripts use their names.\n\n"
         'Example: qylon speakers enroll "Dana Scully" dana-intro.m4a',
     )
+
+
+@hookimpl
+def register_report_sources(register):
+    register("meetings", "qylon_agent.store.report_rows:meetings")

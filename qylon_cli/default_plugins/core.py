@@ -1,4 +1,4 @@
-"""The host's own command groups: auth, clients, config, plugins, integrations, workflows, events."""
+"""The host's own command groups: auth, clients, config, plugins, integrations, workflows, events, report."""
 
 from __future__ import annotations
 
@@ -46,4 +46,10 @@ def register_commands(register):
         name="events",
         help="The team server's event store: the domain's history (users, clients, meetings, "
         "workflow runs).\n\nExample: qylon events tail --type user.deactivated --follow",
+    )
+    register(
+        "qylon_cli.cli.report:app",
+        name="report",
+        help="Figures about meetings, onboarding and experiments: table, JSON, CSV, Markdown, "
+        "HTML or PNG with charts.\n\nExample: qylon report meetings --since 30d --format png -o meetings.png",
     )

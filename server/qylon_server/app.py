@@ -26,6 +26,7 @@ from .api import (
     meetings,
     notifications,
     onboarding,
+    reports,
     users,
     webhooks,
     workflows,
@@ -107,13 +108,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         onboarding,
         webhooks,
         notifications,
+        reports,
     ):
         app.include_router(module.router)
     from .pages import compliance as compliance_pages
-    from .pages import unsubscribe
+    from .pages import dashboard, unsubscribe
 
     app.include_router(compliance_pages.router)  # /p/...: pages reached by signed links
     app.include_router(unsubscribe.router)  # /p/unsubscribe
+    app.include_router(dashboard.router)  # /p/dashboard
     scim.mount(app)
     from .plugin import include_routers
 

@@ -39,7 +39,7 @@ def test_help_lists_groups_and_imports_nothing_heavy():
         "except SystemExit:\n    pass\n"
         "heavy = sorted(m for m in ('numpy', 'faster_whisper', 'ctranslate2', 'sqlalchemy', 'fastapi', 'av',"
         " 'sqlite_utils', 'pydantic', 'openai', 'sounddevice', 'onnxruntime',"
-        " 'email_validator', 'phonenumbers') if m in sys.modules)\n"
+        " 'email_validator', 'phonenumbers', 'matplotlib', 'PIL', 'jinja2') if m in sys.modules)\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     out = subprocess.run(
@@ -49,7 +49,7 @@ def test_help_lists_groups_and_imports_nothing_heavy():
         env={"COLUMNS": "200", "PATH": ""},
         check=False,
     ).stdout
-    assert "meeting" in out and "config" in out and "plugins" in out
+    assert "meeting" in out and "config" in out and "plugins" in out and "report" in out
     assert "HEAVY=\n" in out or out.rstrip().endswith("HEAVY="), out
 
 

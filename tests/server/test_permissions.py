@@ -132,6 +132,10 @@ ROUTES = [
     ("PUT", "/v1/me/notifications", {"digest_hour": 9}, "member", "write"),
     ("GET", "/v1/notifications/defaults", None, "admin", "admin"),
     ("PUT", "/v1/notifications/defaults", {"events": []}, "admin", "admin"),
+    ("GET", "/v1/reports/meetings", None, "member", "read"),
+    ("GET", "/v1/reports/onboarding", None, "admin", "admin"),
+    ("GET", "/v1/reports/experiments", None, "admin", "admin"),
+    ("POST", "/v1/reports/dashboard-link", None, "member", "read"),
 ]
 
 HOOK = {"url": "https://hooks.example.com/perm", "event_types": ["client.created"]}
