@@ -133,11 +133,20 @@ class CrmMeeting(BaseModel):
         default_factory=list, description="Participants' email addresses, to find the contact."
     )
     tasks: list[CrmTask] = Field(default_factory=list)
+    note_key: str = Field(
+        "note",
+        description='Which of the meeting\'s notes this is: "note" (summary and decisions), '
+        'or "follow_up" (the follow-up draft, `meeting follow-up --attach`).',
+    )
+    note_body: str | None = Field(None, description="The note's HTML when it is not built here.")
 
     def note_html(self) -> str:
         """The note's HTML (the subset both HubSpot and Salesforce's ContentNote take):
-        title and date, summary, decisions."""
+        ``note_body`` when given, else title and date, summary, decisions."""
         import html
+
+        if self.note_body is not None:
+            return self.note_body
 
         day = self.when.date().isoformat()
         parts = [f"<p><strong>{html.escape(self.title)}</strong> ({day}, from Qylon)</p>"]
@@ -171,7 +180,7 @@ def people_index(
 
 
 class PushedItem(BaseModel):
-    key: str = Field(description='"note", or "task:<action item id>".')
+    key: str = Field(description='"note", "follow_up", or "task:<action item id>".')
     kind: Literal["note", "task"]
     crm_id: str | None = None
     outcome: Literal["created", "updated", "failed"]

@@ -329,3 +329,40 @@ def test_without_the_plugin_push_names_the_extra_to_install(tmp_path):
             "install": "pip install 'qylon[integrations]' (or qylon-zoom)",
         },
     ]
+
+
+def test_the_follow_up_draft_is_attached_as_its_own_note_and_updated_when_attached_again(hubspot):
+    store_meeting()
+    assert connect().code == 0
+    assert push().code == 0  # the meeting's own note and tasks first
+
+    def attach():
+        return run_qylon_here(
+            "meeting",
+            "follow-up",
+            MEETING_ID[:8],
+            "--extractor",
+            "offline",
+            "--attach",
+            "hubspot",
+            "--email",
+            "dana@acme.example",
+            "--json",
+        )
+
+    first = attach()
+    assert first.code == 0, first.stdout + first.stderr
+    attached = first.json["data"]["attached"]
+    assert attached["target"]["id"] == hubspot.contact
+    assert [(i["key"], i["outcome"]) for i in attached["items"]] == [("follow_up", "created")]
+    notes = hubspot.linked("notes", "contacts", hubspot.contact)
+    assert len(notes) == 2 and len(hubspot.objects["tasks"]) == 3  # no task added
+    draft = next(n for n in notes if n["id"] == attached["items"][0]["crm_id"])
+    body = draft["properties"]["hs_note_body"]
+    assert "<li>" in body and "Send the migration report" in body  # the draft, as HTML
+    assert "Move the go-live" in body
+    again = attach()
+    assert again.json["data"]["attached"]["items"][0]["outcome"] == "updated"
+    assert len(hubspot.objects["notes"]) == 2
+    meeting_note = push().json["data"]["items"][0]
+    assert meeting_note["key"] == "note" and meeting_note["outcome"] == "updated"

@@ -299,3 +299,32 @@ def test_a_token_from_the_environment_and_a_refused_sign_in(salesforce, fake, mo
     assert pushed.code == 0, pushed.stdout
     status = run_qylon_here("integrations", "status", "salesforce", "--json").json["data"]
     assert status["source"] == "env QYLON_SALESFORCE_TOKEN"
+
+
+def test_the_follow_up_draft_is_attached_as_a_second_content_note(salesforce, fake):
+    store_meeting()
+    signed_in(fake)
+    got = run_qylon_here(
+        "meeting",
+        "follow-up",
+        MEETING_ID[:8],
+        "--extractor",
+        "offline",
+        "--attach",
+        "salesforce",
+        "--email",
+        "dana@acme.example",
+        "--json",
+    )
+    assert got.code == 0, got.stdout + got.stderr
+    item = got.json["data"]["attached"]["items"][0]
+    assert (item["key"], item["outcome"]) == ("follow_up", "created")
+    note = salesforce.records["ContentNote"][item["crm_id"]]
+    html = base64.b64decode(note["Content"]).decode()
+    assert "Send the migration report" in html and "<li>" in html
+    assert note["Title"].startswith(got.json["data"]["subject"])
+    assert not salesforce.records.get("Task")  # the draft only: no tasks
+    missing = run_qylon_here(
+        "meeting", "follow-up", MEETING_ID[:8], "--attach", "pipedrive", "--json"
+    )
+    assert missing.code == 2

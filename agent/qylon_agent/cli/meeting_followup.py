@@ -11,7 +11,7 @@ import typer
 from qylon_cli import output
 
 from .insights import Extractor, FallbackOption, chosen
-from .params import IdArg
+from .params import EmailOption, IdArg
 
 
 class Audience(str, Enum):
@@ -58,6 +58,16 @@ def follow_up(
         Path | None,
         typer.Option("-o", "--output", help="Write the draft to this file instead of printing it."),
     ] = None,
+    attach: Annotated[
+        str | None,
+        typer.Option(
+            "--attach",
+            help="Also attach the draft to the client's contact in a CRM (hubspot or salesforce), "
+            "as a note; attached again, the note is updated.",
+            show_default=False,
+        ),
+    ] = None,
+    email: EmailOption = None,
     json: output.JsonOption = False,
 ) -> None:
     """Draft the follow-up email of a meeting: a short summary, the decisions, the action items with owners and due dates.
@@ -65,9 +75,12 @@ def follow_up(
     Offline it is a template over the meeting's insights (found first, as `meeting analyze` does, when it has
     none); with a model (--extractor llm, or a configured one) the model writes it from the transcript and the
     draft must name every extracted item and no other (else exit 1, `followup_unfaithful`; without an explicit
-    --extractor llm the offline draft is used with a warning). Nothing is sent.
+    --extractor llm the offline draft is used with a warning). Nothing is sent; --attach
+    puts the draft on the contact in your CRM as a note, as `meeting push` finds it.
 
     Example: qylon meeting follow-up 3f2a --to team --format text -o notes.txt
+
+    Example: qylon meeting follow-up 3f2a --attach hubspot --email dana@acme.example
 
     Example: qylon meeting follow-up 3f2a --extractor llm --edit
     """
@@ -76,6 +89,10 @@ def follow_up(
     from ..insights import followup
     from .insights import _store
 
+    if attach:
+        from ..sync import crm
+
+        crm.pusher(attach)  # a missing plugin is a usage error before any work
     store = _store()
     meeting = store.get_meeting(meeting_id)
     settings = settings_mod.load()
@@ -99,10 +116,29 @@ def follow_up(
         out.write_text(body, encoding="utf-8")
         output.info(f"Wrote the follow-up draft to {out}")
     data = draft.to_dict() | {"meeting_id": meeting.id}
+    if attach:
+        data["attached"] = _attach(store, meeting.id, attach, draft, email or [])
     if json:
         output.emit(data)
     elif out is None:
         output.emit(data, lambda c: _print(f"Subject: {draft.subject}\n\n{body}"))
+
+
+def _attach(store, meeting_id: str, to: str, draft, emails: list[str]) -> dict:
+    """The draft as a note on the CRM contact (its Markdown as HTML); what the CRM said."""
+    from markdown_it import MarkdownIt
+
+    from ..sync import crm
+
+    html = MarkdownIt("commonmark").render(draft.markdown)
+    result = crm.push(store, meeting_id, to, emails=emails, follow_up=(draft.subject, html))
+    note = result.items[0]
+    target = result.target
+    output.info(
+        f"Follow-up draft {note.outcome} as a note on the {to} {target.get('type', 'record')} "
+        f"{target.get('name') or target.get('id')}."
+    )
+    return result.model_dump(mode="json")
 
 
 def _print(text: str) -> None:

@@ -12,7 +12,7 @@ import typer
 
 from qylon_cli import output
 
-from .params import complete_meeting
+from .params import EmailOption, complete_meeting
 
 
 def push(
@@ -28,14 +28,7 @@ def push(
     to: Annotated[
         str, typer.Option("--to", help="The CRM: hubspot or salesforce.", show_default=False)
     ] = ...,
-    email: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--email",
-            help="A participant's email address, to find the contact (repeatable; speakers named by an email count too).",
-            show_default=False,
-        ),
-    ] = None,
+    email: EmailOption = None,
     json: output.JsonOption = False,
 ) -> None:
     """Push a meeting to a CRM: a note with the summary and decisions, and one task per

@@ -100,3 +100,15 @@ def client_option(help: str, *, files: bool = True):
         autocompletion=complete_client,
         callback=warn_unknown_client if files else None,
     )
+
+
+# Where a meeting goes in a CRM (`meeting push`, `meeting follow-up --attach`).
+EmailOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--email",
+        help="A participant's email address, to find the CRM contact (repeatable; speakers "
+        "named by an email count too).",
+        show_default=False,
+    ),
+]

@@ -55,8 +55,17 @@ def pusher(name: str) -> MeetingPusher:
     return made
 
 
-def push(store: Store, ref: str, to: str, *, emails: list[str] = ()) -> PushResult:
-    """Push the meeting ``ref``; PushIncomplete when any item failed."""
+def push(
+    store: Store,
+    ref: str,
+    to: str,
+    *,
+    emails: list[str] = (),
+    follow_up: tuple[str, str] | None = None,
+) -> PushResult:
+    """Push the meeting ``ref``; PushIncomplete when any item failed. With ``follow_up``
+    (subject, HTML) only the follow-up draft goes, as a note of its own beside the
+    meeting's note (attached again, it updates that note)."""
     target = pusher(to)  # before anything else: a missing plugin is a usage error
     meeting = store.get_meeting(ref)
 
@@ -64,7 +73,13 @@ def push(store: Store, ref: str, to: str, *, emails: list[str] = ()) -> PushResu
         store.set_crm_link(meeting.id, to, item.key, item.kind, item.crm_id)
 
     known = store.crm_links(meeting.id, to)
-    result = target.push_meeting(crm_meeting(meeting, list(emails)), known, record)
+    sent = crm_meeting(meeting, list(emails))
+    if follow_up is not None:
+        subject, html = follow_up
+        sent = sent.model_copy(
+            update={"title": subject, "note_key": "follow_up", "note_body": html, "tasks": []}
+        )
+    result = target.push_meeting(sent, known, record)
     if result.failed:
         raise PushIncomplete(
             f"{len(result.failed)} of {len(result.items)} items did not reach {to}: "

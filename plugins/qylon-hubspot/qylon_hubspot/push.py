@@ -146,10 +146,10 @@ def push_meeting(
 
     note_props = {"hs_timestamp": stamp(meeting.when), "hs_note_body": note_body(meeting)}
     try:
-        crm_id, outcome = _write(client, "notes", target, known.get("note"), note_props)
-        done(PushedItem(key="note", kind="note", crm_id=crm_id, outcome=outcome))
+        crm_id, outcome = _write(client, "notes", target, known.get(meeting.note_key), note_props)
+        done(PushedItem(key=meeting.note_key, kind="note", crm_id=crm_id, outcome=outcome))
     except QylonError as exc:
-        done(PushedItem(key="note", kind="note", outcome="failed", error=exc.message))
+        done(PushedItem(key=meeting.note_key, kind="note", outcome="failed", error=exc.message))
     for task in meeting.tasks:
         key = f"task:{task.key}"
         owner_id = owners.get(task.owner.strip().lower()) if task.owner else None

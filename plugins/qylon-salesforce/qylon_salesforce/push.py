@@ -128,10 +128,12 @@ def push_meeting(
 
     linked = list(dict.fromkeys(i for i in (target["id"], account_id) if i))
     try:
-        crm_id, outcome = _write_note(client, note_fields(meeting), known.get("note"), linked)
-        done(PushedItem(key="note", kind="note", crm_id=crm_id, outcome=outcome))
+        crm_id, outcome = _write_note(
+            client, note_fields(meeting), known.get(meeting.note_key), linked
+        )
+        done(PushedItem(key=meeting.note_key, kind="note", crm_id=crm_id, outcome=outcome))
     except QylonError as exc:
-        done(PushedItem(key="note", kind="note", outcome="failed", error=exc.message))
+        done(PushedItem(key=meeting.note_key, kind="note", outcome="failed", error=exc.message))
     for task in meeting.tasks:
         key = f"task:{task.key}"
         owner_id = users.get(task.owner.strip().lower()) if task.owner else None
