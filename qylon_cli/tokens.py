@@ -4,16 +4,53 @@ secret, and the token endpoint's form POST (RFC 6749).
 
 Each plugin keeps its own shape of document, its refresh and its error messages; this
 module only reads, writes and forgets the document and makes the POST.
+
+On the team server a workflow step runs inside ``connections(...)``: there the documents
+are the step's organisation's own connections (kept sealed by the server, docs/integrations.md),
+and neither the environment nor the server process's keyring is ever read, so one
+organisation's run can never act with another's, or the server's, credentials.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Protocol
 
 from . import keystore
 from .errors import Unavailable
+
+
+class Connections(Protocol):
+    """An organisation's connections, by integration name (the server implements it)."""
+
+    def load(self, integration: str) -> dict | None: ...
+
+    def save(self, integration: str, creds: dict) -> None: ...
+
+
+_SCOPE: ContextVar[Connections | None] = ContextVar("qylon_connections", default=None)
+
+
+@contextmanager
+def connections(scope: Connections) -> Iterator[None]:
+    """Within the block, every integration's credentials are ``scope``'s."""
+    token = _SCOPE.set(scope)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+_KEPT: dict[str, KeptTokens] = {}
+
+
+def kept(integration: str) -> KeptTokens | None:
+    """The credentials of an integration whose plugin module has been imported."""
+    return _KEPT.get(integration)
 
 
 class KeptTokens:
@@ -27,12 +64,19 @@ class KeptTokens:
         *,
         from_env: Callable[[], dict | None] | None = None,
         from_text: Callable[[str], dict | None] | None = None,
+        secret: tuple[str, str] | None = None,
     ):
+        self.integration = integration
         self.name = keystore.oauth_name(integration)
         self._from_env = from_env
         self._from_text = from_text
+        self._secret = secret  # (keyring name, environment variable) of the app's client secret
+        _KEPT[integration] = self
 
     def stored(self) -> dict | None:
+        scope = _SCOPE.get()
+        if scope is not None:
+            return scope.load(self.integration)
         if self._from_env is not None:
             creds = self._from_env()
             if creds is not None:
@@ -48,10 +92,39 @@ class KeptTokens:
             return self._from_text(raw)
 
     def save(self, creds: dict) -> None:
+        scope = _SCOPE.get()
+        if scope is not None:
+            scope.save(self.integration, {**creds, **self._kept_secret(scope)})
+            return
         keystore.put(self.name, json.dumps(creds))
 
     def forget(self) -> bool:
         return keystore.delete(self.name)
+
+    def client_secret(self) -> str | None:
+        """The app's client secret: in an organisation's scope the one kept with its
+        connection, else the environment's, then the keyring's."""
+        scope = _SCOPE.get()
+        if scope is not None:
+            return (scope.load(self.integration) or {}).get("client_secret")
+        return client_secret(*self._secret) if self._secret else None
+
+    def _kept_secret(self, scope: Connections) -> dict:
+        # a refreshed document keeps the client secret its connection was given
+        secret = (scope.load(self.integration) or {}).get("client_secret")
+        return {"client_secret": secret} if secret else {}
+
+    def shareable(self) -> dict | None:
+        """This machine's document, with the app's client secret when an OAuth refresh
+        needs one: what ``qylon integrations share`` sends to the team server."""
+        creds = self.stored()
+        if creds is None:
+            return None
+        creds = {k: v for k, v in creds.items() if k != "env"}
+        secret = self.client_secret()
+        if secret and creds.get("refresh_token"):
+            creds["client_secret"] = secret
+        return creds
 
 
 def client_secret(name: str, env: str) -> str | None:

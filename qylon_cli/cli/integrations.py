@@ -208,3 +208,83 @@ def disconnect(name: NameArg, json: output.JsonOption = False) -> None:
         {"name": name, "disconnected": removed},
         lambda c: c.print(f"Disconnected {name}." if removed else f"{name} was not connected."),
     )
+
+
+# -- the organisation's connections on the team server (for its workflow steps) ------------
+
+
+@app.command()
+def share(name: NameArg, json: output.JsonOption = False) -> None:
+    """Give the team server this machine's connection of an integration, for your
+    organisation's workflow steps (the CRM actions). Admins only.
+
+    The server keeps it sealed and never shows it again; a step refreshes its tokens there.
+    Connect here first (qylon integrations connect NAME); share again to replace it.
+
+    Example: qylon integrations connect hubspot --oauth && qylon integrations share hubspot
+    """
+    from .. import tokens
+    from ..client import ApiClient
+    from ..errors import NotAuthenticated
+
+    _connectable(name, f"`qylon integrations share {name}`")  # imports the plugin's sign-in
+    kept = tokens.kept(name)
+    creds = kept.shareable() if kept is not None else None
+    if not creds:
+        raise NotAuthenticated(
+            f"{name} is not connected on this machine: there is nothing to share.",
+            hint=f"Run: qylon integrations connect {name}",
+        )
+    with ApiClient.from_credentials() as api:
+        row = api.put(f"/v1/integrations/{name}", {"credentials": creds})
+    output.emit(
+        row,
+        lambda c: c.print(
+            f"Shared {name} ({row.get('kind') or 'token'}) with the team server: "
+            "your organisation's workflow steps use it."
+        ),
+    )
+
+
+@app.command()
+def unshare(name: NameArg, json: output.JsonOption = False) -> None:
+    """Remove an integration's connection from the team server: the organisation's steps
+    of it fail `not_connected` until it is shared again. Admins only.
+
+    Example: qylon integrations unshare hubspot
+    """
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        api.delete(f"/v1/integrations/{name}")
+    output.emit({"name": name, "unshared": True}, lambda c: c.print(f"Unshared {name}."))
+
+
+@app.command()
+def shared(json: output.JsonOption = False) -> None:
+    """List the connections your organisation's workflow steps use on the team server
+    (never their credentials), and the integrations the server offers.
+
+    Example: qylon integrations shared --json
+    """
+    from ..client import ApiClient
+
+    with ApiClient.from_credentials() as api:
+        page = api.get("/v1/integrations")
+
+    def human(console, rows) -> None:
+        from rich.table import Table
+
+        table = Table("name", "kind", "shared by", "updated", "tokens refreshed", box=None)
+        for row in rows:
+            table.add_row(
+                row["name"],
+                row.get("kind") or "",
+                row["created_by"],
+                row["updated_at"],
+                row.get("refreshed_at") or "",
+            )
+        console.print(table)
+        console.print(f"The server offers: {', '.join(page['installed']) or 'none'}.")
+
+    output.emit_list(page["items"], human)

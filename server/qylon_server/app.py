@@ -23,6 +23,7 @@ from .api import (
     events,
     experiments,
     groups,
+    integrations,
     meetings,
     notifications,
     onboarding,
@@ -109,6 +110,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         webhooks,
         notifications,
         reports,
+        integrations,
     ):
         app.include_router(module.router)
     from .pages import compliance as compliance_pages

@@ -366,8 +366,9 @@ class FlowRun(OrgScoped, Base):
     started_at: Mapped[datetime | None]  # its first start (a run's timeout counts from it)
 
 
-# the onboarding, notification and webhook tables live in their own modules (one job per
+# the integration, onboarding, notification and webhook tables live in their own modules (one job per
 # module); imported last, as they build on Base and OrgScoped above, and re-exported
+from .models_integrations import IntegrationConnection  # noqa: F401
 from .models_notifications import NotificationPrefs  # noqa: F401
 from .models_onboarding import (  # noqa: F401
     ComplianceEvidence,

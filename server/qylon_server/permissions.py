@@ -40,6 +40,7 @@ ADMIN = MANAGER | {
     "compliance:admin",
     "webhooks:admin",
     "notifications:admin",
+    "integrations:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 

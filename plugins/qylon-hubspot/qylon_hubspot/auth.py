@@ -63,6 +63,7 @@ KEPT = tokens.KeptTokens(
     "hubspot",
     from_env=_from_env,
     from_text=lambda raw: {"type": "private_app", "access_token": raw},
+    secret=(SECRET_NAME, SECRET_ENV),
 )
 stored, save, forget = KEPT.stored, KEPT.save, KEPT.forget
 
@@ -90,7 +91,7 @@ def can_refresh() -> bool:
 
 
 def _client_secret() -> str:
-    secret = tokens.client_secret(SECRET_NAME, SECRET_ENV)
+    secret = KEPT.client_secret()
     if not secret:
         raise UsageError(
             "HubSpot's OAuth sign-in needs the app's client secret.",

@@ -74,7 +74,8 @@ def _from_env() -> dict | None:
     return None
 
 
-KEPT = tokens.KeptTokens("salesforce", from_env=_from_env)  # the environment's token first
+# the environment's token first
+KEPT = tokens.KeptTokens("salesforce", from_env=_from_env, secret=(SECRET_NAME, SECRET_ENV))
 stored, save, forget = KEPT.stored, KEPT.save, KEPT.forget
 
 
@@ -103,7 +104,7 @@ def can_refresh() -> bool:
 
 
 def _client_secret() -> str | None:
-    return tokens.client_secret(SECRET_NAME, SECRET_ENV)
+    return KEPT.client_secret()
 
 
 def token_request(config: Config, form: dict, *, pending_ok: bool = False) -> dict:

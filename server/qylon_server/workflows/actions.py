@@ -14,7 +14,8 @@ deactivated user changes nothing).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,9 +153,32 @@ def _plugin_undo(name: str, ctx: ActionContext, args: dict) -> dict:
     return result if isinstance(result, dict) else output
 
 
+@contextmanager
+def _org_connections(ctx: ActionContext, name: str) -> Iterator[None]:
+    """A plugin action sees only the run's organisation's connections (never the server
+    process's environment or keyring); ``not connected`` names the fix."""
+    from qylon_cli import tokens
+    from qylon_cli.errors import NotAuthenticated
+
+    from ..services.integrations import OrgConnections
+    from . import engine
+
+    integration = name.removeprefix(UNDO).split(".")[0]
+    try:
+        with tokens.connections(OrgConnections(ctx.session, engine.settings().pepper())):
+            yield
+    except NotAuthenticated as exc:
+        raise ActionError(
+            "not_connected",
+            f"{exc.message} The organisation has no working {integration} connection: "
+            f"an admin connects it with `qylon integrations connect {integration}` and "
+            f"shares it with `qylon integrations share {integration}`.",
+        ) from None
+
+
 def call(name: str, ctx: ActionContext, args: dict) -> dict:
-    """Run action ``name`` (a built-in, else a plugin's); every failure comes out as an
-    ``ActionError``."""
+    """Run action ``name`` (a built-in, else a plugin's, within the organisation's
+    connections); every failure comes out as an ``ActionError``."""
     if name.startswith(UNDO):
         fn = lambda c, a: _plugin_undo(name.removeprefix(UNDO), c, a)
         entry = None
@@ -164,7 +188,10 @@ def call(name: str, ctx: ActionContext, args: dict) -> dict:
     if fn is None and entry is None:
         raise ActionError("unknown_action", f"No action {name!r}; known: {', '.join(names())}.")
     try:
-        return fn(ctx, args or {}) if fn is not None else _plugin_call(entry, ctx, args or {})
+        if entry is None and not name.startswith(UNDO):  # a built-in
+            return fn(ctx, args or {})
+        with _org_connections(ctx, name):
+            return fn(ctx, args or {}) if fn is not None else _plugin_call(entry, ctx, args or {})
     except ActionError:
         raise
     except ApiError as exc:

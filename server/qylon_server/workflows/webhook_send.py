@@ -18,8 +18,6 @@ the server's secret key, so a copy of the database alone does not sign.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import ipaddress
 import json
 import secrets
@@ -27,6 +25,7 @@ import socket
 import time
 from datetime import UTC, datetime
 
+from .. import sealing
 from ..db import Database
 from ..models import WebhookAttempt, WebhookDelivery, WebhookSubscription, now
 from ..tenancy import org_session
@@ -115,23 +114,17 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _fernet(pepper: bytes):
-    from cryptography.fernet import Fernet
-
-    key = hmac.new(pepper, b"qylon-webhooks-v1", hashlib.sha256).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+PURPOSE = b"qylon-webhooks-v1"
 
 
 def seal(secret: str, pepper: bytes) -> str:
-    return _fernet(pepper).encrypt(secret.encode()).decode()
+    return sealing.seal(secret, pepper, PURPOSE)
 
 
 def unseal(sealed: str, pepper: bytes) -> str:
-    from cryptography.fernet import InvalidToken
-
     try:
-        return _fernet(pepper).decrypt(sealed.encode()).decode()
-    except InvalidToken:
+        return sealing.unseal(sealed, pepper, PURPOSE)
+    except sealing.Broken:
         raise ActionError(
             "not_configured",
             "the subscription's secret was sealed under another QYLON_SECRET_KEY: rotate it",
