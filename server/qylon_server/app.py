@@ -27,6 +27,7 @@ from .api import (
     notifications,
     onboarding,
     reports,
+    transcription_jobs,
     users,
     webhooks,
     workflows,
@@ -109,6 +110,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         webhooks,
         notifications,
         reports,
+        transcription_jobs,
     ):
         app.include_router(module.router)
     from .pages import compliance as compliance_pages
@@ -165,6 +167,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuards,
         max_bytes=settings.max_body_bytes,
+        audio_bytes=settings.max_audio_bytes,
         small_bytes=settings.small_body_bytes,
         timeout_s=settings.body_timeout_s,
         max_concurrent=settings.max_concurrent_requests,
