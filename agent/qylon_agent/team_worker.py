@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qylon_cli.client import ApiClient
-from qylon_cli.errors import InvalidInput, QylonError
+from qylon_cli.errors import InvalidInput, NotAllowed, NotAuthenticated, QylonError
 
 BASE = "/v1/transcription-jobs"
 ENDED = ("lease_lost", "job_ended")
@@ -77,9 +77,11 @@ class Worker:
         self.transcribe, self.poll_s, self.log = transcribe, poll_s, log
         self.tally = Tally()
         self.stop = threading.Event()
+        self.fatal: QylonError | None = None  # the key was refused: every slot stops
 
     def run(self) -> dict:
-        """Work until ``stop`` is set (then finish the jobs in hand); the tally."""
+        """Work until ``stop`` is set (then finish the jobs in hand); the tally. Raises
+        the server's refusal when the key may not take jobs (no ``transcribe`` scope)."""
         threads = [
             threading.Thread(target=self._slot, name=f"slot-{n}", daemon=True)
             for n in range(self.concurrency)
@@ -89,6 +91,8 @@ class Worker:
         for t in threads:
             while t.is_alive():
                 t.join(0.5)
+        if self.fatal is not None:
+            raise self.fatal
         return self.tally.summary()
 
     def _slot(self) -> None:
@@ -97,6 +101,15 @@ class Worker:
                 got = self.api.post(
                     f"{BASE}/claim", {"worker": self.name, "concurrency": self.concurrency}
                 )
+            except (NotAuthenticated, NotAllowed) as exc:  # waiting will not help
+                if isinstance(exc, NotAllowed):
+                    exc.hint = (
+                        "A worker's key needs the transcribe scope: "
+                        "`qylon auth keys create --name worker --scope transcribe`."
+                    )
+                self.fatal = exc
+                self.stop.set()
+                return
             except QylonError as exc:  # the server is away: try again later
                 self.log(f"claim failed: {exc.message}")
                 self.stop.wait(self.poll_s)
