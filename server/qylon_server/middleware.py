@@ -27,7 +27,8 @@ JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 # (method, path) of the routes that take large bodies
 UPLOADS = re.compile(
     r"^(PUT /v1/meetings/[^/]+|POST /v1/users/bulk|(PUT|PATCH|POST) /scim/v2/Groups(/[^/]+)?"
-    r"|POST /v1/compliance/items/[^/]+/complete|POST /p/evidence)/?$"
+    r"|POST /v1/compliance/items/[^/]+/complete|POST /p/evidence"
+    r"|POST /v1/transcription-jobs/[^/]+/complete)/?$"
 )
 # Recordings (transcription jobs): binary, up to max_audio_bytes, NUL bytes allowed
 AUDIO = re.compile(r"^POST /v1/transcription-jobs/?$")

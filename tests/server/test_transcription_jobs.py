@@ -242,3 +242,24 @@ def test_jobs_stay_in_their_organisation(jobs_api, org, backend):
         f"/v1/transcription-jobs/{job['id']}/audio", stranger, params={"lease": mine["lease"]}
     )
     assert r.status_code == 404
+
+
+def test_a_long_meeting_is_posted_back_whole(jobs_api, org):
+    """A completion carries the whole transcript: an upload route's limit, not 256 KiB."""
+    job = submit(jobs_api, org.token).json()
+    key = worker_key(jobs_api, org)
+    lease = claim(jobs_api, key, "w")["lease"]
+    meeting = meeting_for(job)
+    meeting["segments"] = [
+        {"start": n * 2.0, "end": n * 2.0 + 1.5, "text": f"Sentence number {n} of a long meeting."}
+        for n in range(4000)
+    ]
+    done = jobs_api.post(
+        f"/v1/transcription-jobs/{job['id']}/complete",
+        key,
+        json={"lease": lease, "meeting": meeting},
+    )
+    assert len(done.request.content) > 256 * 1024
+    assert done.status_code == 200, done.text
+    stored = jobs_api.get(f"/v1/meetings/{job['meeting_id']}", org.token).json()
+    assert len(stored["segments"]) == 4000
