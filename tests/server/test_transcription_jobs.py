@@ -263,3 +263,13 @@ def test_a_long_meeting_is_posted_back_whole(jobs_api, org):
     assert done.status_code == 200, done.text
     stored = jobs_api.get(f"/v1/meetings/{job['meeting_id']}", org.token).json()
     assert len(stored["segments"]) == 4000
+
+
+def test_a_member_makes_a_workers_key_with_their_write_key(jobs_api, org):
+    member = jobs_api.make_user(org.token, "member", ["read", "write"])
+    made = jobs_api.post("/v1/api-keys", member, json={"name": "gpu", "scopes": ["transcribe"]})
+    assert made.status_code == 201, made.text
+    reader = jobs_api.make_user(org.token, "member", ["read"])
+    refused = jobs_api.post("/v1/api-keys", reader, json={"name": "gpu", "scopes": ["transcribe"]})
+    assert refused.status_code == 403
+    assert claim(jobs_api, made.json()["token"], "gpu")["job"] is None
