@@ -82,12 +82,20 @@ class ApiClient:
         params: dict | None = None,
         headers: dict | None = None,
         idempotent: bool | None = None,
+        content: bytes | None = None,
     ) -> Any:
         """The decoded answer; errors raised as ``qylon_cli.errors``. ``idempotent=True``
-        retries a POST even once sent (it carries an Idempotency-Key)."""
+        retries a POST even once sent (it carries an Idempotency-Key). ``content``: a raw
+        body instead of ``json``."""
         return self._result(
             self.send(
-                method, path, json=json, params=params, headers=headers, idempotent=idempotent
+                method,
+                path,
+                json=json,
+                params=params,
+                headers=headers,
+                idempotent=idempotent,
+                content=content,
             )
         )
 
@@ -100,6 +108,7 @@ class ApiClient:
         params: dict | None = None,
         headers: dict | None = None,
         idempotent: bool | None = None,
+        content: bytes | None = None,
     ):
         """The server's response after the retries (any status); transport failures raise."""
         import httpx2
@@ -111,7 +120,7 @@ class ApiClient:
         while True:
             try:
                 response = self.http.request(
-                    method, path, json=json, params=params, headers=headers
+                    method, path, json=json, params=params, headers=headers, content=content
                 )
             except httpx2.TransportError as exc:
                 if _certificate_failure(exc):
@@ -145,6 +154,12 @@ class ApiClient:
     def _wait(self, attempt: int) -> None:
         delay = min(self.max_wait, self.backoff * (2**attempt))
         self.sleep(delay * (0.5 + random.random() / 2))
+
+    def check(self, response):
+        """``response`` when it succeeded; its error raised as ``qylon_cli.errors`` if not."""
+        if response.status_code >= 400:
+            raise error_from(response, self.server)
+        return response
 
     def _result(self, response) -> Any:
         if response.status_code < 400:

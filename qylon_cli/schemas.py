@@ -167,7 +167,7 @@ class Meeting(BaseModel):
 # -- the team server's resources (issue 6) --------------------------------------------
 
 Role = Literal["owner", "admin", "manager", "member"]
-Scope = Literal["read", "write", "admin", "scim"]
+Scope = Literal["read", "write", "admin", "scim", "transcribe"]
 
 
 class ErrorDetail(BaseModel):

@@ -238,7 +238,11 @@ def keys_create(
         str, typer.Option(help="What the key is for, e.g. laptop or ci.", show_default=False)
     ],
     scope: Annotated[
-        list[str], typer.Option("--scope", help="read, write, admin or scim; repeat for several.")
+        list[str],
+        typer.Option(
+            "--scope",
+            help="read, write, admin, scim or transcribe (a worker's key); repeat for several.",
+        ),
     ] = ["read", "write"],  # noqa: B006
     expires_in_days: Annotated[
         int | None, typer.Option(min=1, max=3650, help="Expire after this many days.")

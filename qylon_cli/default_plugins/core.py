@@ -1,4 +1,4 @@
-"""The host's own command groups: auth, clients, config, plugins, integrations, workflows, events, report."""
+"""The host's own command groups: auth, clients, config, plugins, integrations, workflows, events, report, jobs."""
 
 from __future__ import annotations
 
@@ -52,4 +52,10 @@ def register_commands(register):
         name="report",
         help="Figures about meetings, onboarding and experiments: table, JSON, CSV, Markdown, "
         "HTML or PNG with charts.\n\nExample: qylon report meetings --since 30d --format png -o meetings.png",
+    )
+    register(
+        "qylon_cli.cli.jobs:app",
+        name="jobs",
+        help="Recordings queued on the team server for its transcription workers "
+        "(`qylon agent worker`).\n\nExample: qylon jobs submit call.m4a --client Acme --wait",
     )

@@ -28,6 +28,7 @@ from .api import (
     notifications,
     onboarding,
     reports,
+    transcription_jobs,
     users,
     webhooks,
     workflows,
@@ -111,6 +112,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         notifications,
         reports,
         integrations,
+        transcription_jobs,
     ):
         app.include_router(module.router)
     from .pages import compliance as compliance_pages
@@ -167,6 +169,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuards,
         max_bytes=settings.max_body_bytes,
+        audio_bytes=settings.max_audio_bytes,
         small_bytes=settings.small_body_bytes,
         timeout_s=settings.body_timeout_s,
         max_concurrent=settings.max_concurrent_requests,

@@ -90,6 +90,16 @@ class ServerSettings(BaseSettings):
     # URL prefixes listed here (as workflow_http_allow) may also be http:// and private
     # (loopback receivers in tests, an internal relay). Empty: public https only.
     webhook_allow: str = ""
+    # Transcription jobs (docs/workers.md): a recording's upload limit; how long a
+    # worker's lease lasts without a renewal (then another worker may take the job);
+    # jobs in progress at once per organisation, all workers together (None: no limit),
+    # and per worker (a worker asking for more gets this many); how many times a job
+    # is taken before it is failed (a recording that kills its workers).
+    max_audio_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
+    transcription_lease_s: float = Field(default=120.0, gt=0)
+    transcription_concurrency: int | None = Field(default=None, ge=1)
+    transcription_worker_concurrency: int = Field(default=8, ge=1)
+    transcription_max_attempts: int = Field(default=3, ge=1)
     # The address people outside the CLI reach this server at (https://qylon.example.com):
     # the signed links in onboarding emails start with it.
     public_url: str = "http://127.0.0.1:8000"

@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session
 from .models import ApiKey, now
 
 KEY_PREFIX = "qyl_live_"
-SCOPES = ("read", "write", "admin", "scim")  # scim: reserved for SCIM provisioning (issue 7)
+SCOPES = (
+    "read",
+    "write",
+    "admin",
+    "scim",
+    "transcribe",
+)  # scim: SCIM provisioning (issue 7); transcribe: workers (docs/workers.md)
 
 
 @dataclass

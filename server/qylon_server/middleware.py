@@ -27,8 +27,11 @@ JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 # (method, path) of the routes that take large bodies
 UPLOADS = re.compile(
     r"^(PUT /v1/meetings/[^/]+|POST /v1/users/bulk|(PUT|PATCH|POST) /scim/v2/Groups(/[^/]+)?"
-    r"|POST /v1/compliance/items/[^/]+/complete|POST /p/evidence)/?$"
+    r"|POST /v1/compliance/items/[^/]+/complete|POST /p/evidence"
+    r"|POST /v1/transcription-jobs/[^/]+/complete)/?$"
 )
+# Recordings (transcription jobs): binary, up to max_audio_bytes, NUL bytes allowed
+AUDIO = re.compile(r"^POST /v1/transcription-jobs/?$")
 # Pages for people without a key (pages/): a form posts with its signed link (``?t=``),
 # which the route checks; no API key is asked for
 PAGES = re.compile(r"^POST /p/[a-z-]+/?$")
@@ -41,12 +44,14 @@ class RequestGuards:
         *,
         max_bytes: int,
         small_bytes: int,
+        audio_bytes: int | None = None,
         timeout_s: float,
         max_concurrent: int,
         limiter,
     ):
         self.app = app
         self.max_bytes, self.small_bytes = max_bytes, min(small_bytes, max_bytes)
+        self.audio_bytes = audio_bytes or max_bytes
         self.timeout_s, self.max_concurrent, self.limiter = timeout_s, max_concurrent, limiter
         self.active = 0
 
@@ -72,9 +77,13 @@ class RequestGuards:
             return await _reject(
                 send, refused.status, refused.code, refused.message, headers=refused.headers
             )
+        route = f"{scope['method']} {scope['path']}"
+        audio = AUDIO.match(route) is not None
         limit = (
-            self.max_bytes
-            if UPLOADS.match(f"{scope['method']} {scope['path']}")
+            self.audio_bytes
+            if audio
+            else self.max_bytes
+            if UPLOADS.match(route)
             else self.small_bytes
         )
         try:
@@ -102,7 +111,7 @@ class RequestGuards:
         if isinstance(chunks, dict):  # the client went away
             return await self.app(scope, _replay([chunks]), send)
         body = b"".join(m.get("body", b"") for m in chunks)
-        if b"\x00" in body or (b"u0000" in body and JSON_NUL.search(body)):
+        if not audio and (b"\x00" in body or (b"u0000" in body and JSON_NUL.search(body))):
             return await _reject(
                 send, 422, "invalid_input", "The request body contains a NUL character."
             )

@@ -383,6 +383,7 @@ from .models_onboarding import (  # noqa: F401
     MailSuppression,
     Onboarding,
 )
+from .models_transcription import TranscriptionAudio, TranscriptionJob  # noqa: F401
 from .models_webhooks import (  # noqa: F401
     WebhookAttempt,
     WebhookDelivery,

@@ -16,6 +16,7 @@ READ = {
     "workflows:read",
     "compliance:read",
     "notifications:read",
+    "transcription:read",
 }
 MEMBER = READ | {
     "meetings:write",
@@ -23,6 +24,8 @@ MEMBER = READ | {
     "api_keys:own",
     "compliance:own",
     "notifications:own",
+    "transcription:submit",
+    "transcription:work",
 }
 MANAGER = MEMBER | {"clients:write"}
 ADMIN = MANAGER | {
@@ -41,6 +44,7 @@ ADMIN = MANAGER | {
     "webhooks:admin",
     "notifications:admin",
     "integrations:admin",
+    "transcription:admin",
 }
 OWNER = ADMIN | {"users:owner"}
 
@@ -53,12 +57,16 @@ WRITE = {
     "api_keys:own",
     "compliance:own",
     "notifications:own",
+    "transcription:submit",
 }
 BY_SCOPE = {
     "read": READ,
     "write": READ | WRITE,
     "admin": OWNER,
     "scim": set(),  # issue 7: SCIM provisioning endpoints check this scope by name
+    # a transcription worker's key (docs/workers.md): takes jobs, reads their audio,
+    # posts the meetings back, and nothing else
+    "transcribe": {"transcription:work"},
 }
 
 
@@ -75,7 +83,7 @@ def rank(role: str) -> int:
 
 def scopes_allowed(role: str) -> set[str]:
     """The scopes a user of this role may put on a key."""
-    allowed = {"read", "write"}
+    allowed = {"read", "write", "transcribe"}
     if rank(role) >= rank("admin"):
         allowed |= {"admin", "scim"}
     return allowed

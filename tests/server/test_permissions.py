@@ -146,6 +146,19 @@ ROUTES = [
         "admin",
     ),
     ("DELETE", "/v1/integrations/{integration}", None, "admin", "admin"),
+    ("POST", "/v1/transcription-jobs?filename=perm.wav", "audio", "member", "write"),
+    ("GET", "/v1/transcription-jobs", None, "member", "read"),
+    ("GET", "/v1/transcription-jobs/{job}", None, "member", "read"),
+    # only its submitter (the owner here) or an admin with the admin scope cancels a job
+    ("POST", "/v1/transcription-jobs/{doomedjob}/cancel", None, "admin", "admin"),
+    # the worker's routes: the transcribe scope (tests/server/test_transcription_jobs.py),
+    # or the admin scope, which holds every permission
+    ("POST", "/v1/transcription-jobs/claim", {"worker": "perm-{n}"}, "member", "admin"),
+    # allowed, these answer 409 here: the caller holds no lease on the job
+    ("POST", "/v1/transcription-jobs/{job}/renew", {"lease": "none"}, "member", "admin"),
+    ("GET", "/v1/transcription-jobs/{job}/audio?lease=none", None, "member", "admin"),
+    ("POST", "/v1/transcription-jobs/{job}/complete", "completion", "member", "admin"),
+    ("POST", "/v1/transcription-jobs/{job}/fail", {"lease": "x", "error": "e"}, "member", "admin"),
 ]
 
 HOOK = {"url": "https://hooks.example.com/perm", "event_types": ["client.created"]}
@@ -242,6 +255,8 @@ def payload_for(body, ids: dict):
         return {"user": ids["owner"]}
     if body == "webhook":
         return HOOK
+    if body == "completion":
+        return {"lease": "none", "meeting": meeting_body(ids["meeting"])}
     if body == "batch":
         return {"items": [{"user": f"v{ids['n']}@example.com", "sequence": "new-consultant"}]}
     if body == "bulk":
@@ -276,6 +291,7 @@ def world(api, org):
     assert hook.status_code == 201, hook.text
     test = api.post(f"/v1/webhooks/{hook.json()['id']}/test", owner)
     assert test.status_code == 202, test.text
+    job = _submit_job(api, owner)
     keys = {
         (role, scope): api.make_user(owner, role, [scope])
         for role in ROLES
@@ -294,7 +310,19 @@ def world(api, org):
         "experiment": "perm-exp-world",
         "webhook": hook.json()["id"],
         "delivery": test.json()["id"],
+        "job": job,
     }
+
+
+def _submit_job(api, token) -> str:
+    made = api.post(
+        "/v1/transcription-jobs?filename=perm.wav",
+        token,
+        content=b"RIFF perm audio",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
 
 
 def test_no_key_is_401_everywhere(api, world):
@@ -317,6 +345,8 @@ def test_no_key_is_401_everywhere(api, world):
         "delivery": world["delivery"],
         "doomedhook": world["webhook"],
         "integration": "hubspot",
+        "job": world["job"],
+        "doomedjob": world["job"],
     }
     for method, path, body, *_ in ROUTES:
         r = api.call(method, fill(path, ids), None, json=None if body is None else {})
@@ -358,7 +388,11 @@ def test_every_route_checks_role_and_scope(api, world, backend):
                 "delivery": world["delivery"],
                 "doomedhook": None,
                 "integration": "hubspot",
+                "job": world["job"],
+                "doomedjob": None,
             }
+            if "{doomedjob}" in path:
+                ids["doomedjob"] = _submit_job(api, world["owner"])
             if "{doomedhook}" in path:
                 made = api.post("/v1/webhooks", world["owner"], json=HOOK)
                 assert made.status_code == 201, made.text
@@ -376,13 +410,15 @@ def test_every_route_checks_role_and_scope(api, world, backend):
                 )
                 assert made.status_code < 400, made.text
             headers = {"Idempotency-Key": f"perm-{secrets.token_hex(8)}"} if body == "bulk" else {}
-            r = api.call(
-                method,
-                fill(path, ids),
-                token,
-                json=payload_for(body, {**ids, "meeting": world["meeting"]}),
-                headers=headers,
-            )
+            if body == "audio":
+                send = {
+                    "content": b"RIFF perm audio",
+                    "headers": {**headers, "Content-Type": "application/octet-stream"},
+                }
+            else:
+                payload = payload_for(body, {**ids, "meeting": world["meeting"]})
+                send = {"json": payload, "headers": headers}
+            r = api.call(method, fill(path, ids), token, **send)
             allowed = ROLES.index(role) >= ROLES.index(least_role) and SCOPES.index(
                 scope
             ) >= SCOPES.index(least_scope)
@@ -394,6 +430,7 @@ def test_every_route_checks_role_and_scope(api, world, backend):
                     or ("/compliance/items/{item}/" in path and r.status_code == 404)
                     # no integration plugin on this server: allowed through, then refused
                     or ("/v1/integrations/" in path and r.status_code in (404, 422))
+                    or ("/transcription-jobs/{job}/" in path and r.status_code == 409)
                 )
                 assert settled, (role, scope, method, path, r.status_code, r.text)
             else:

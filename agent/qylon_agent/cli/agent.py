@@ -276,3 +276,87 @@ def uninstall_service(json: output.JsonOption = False) -> None:
             f"Removed {result['path']}" if result["removed"] else "No service was installed."
         ),
     )
+
+
+@app.command()
+def worker(
+    server: Annotated[
+        str | None,
+        typer.Option(help="The team server (default: QYLON_SERVER, or the one logged in to)."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Jobs transcribed at once here.")
+    ] = 1,
+    model: Annotated[
+        str | None, typer.Option(help="A model name or folder (default: transcribe.model).")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda or auto (default: transcribe.device).")
+    ] = None,
+    diarize: Annotated[
+        bool | None,
+        typer.Option("--diarize/--no-diarize", help="Find who spoke when (default: settings)."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="This worker's name on the server (default: HOST:PID)."),
+    ] = None,
+    poll: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between looks at an empty queue.")
+    ] = 2.0,
+    json: output.JsonOption = False,
+) -> None:
+    """Transcribe the team's queued recordings here, as a worker of the team server.
+
+    Takes jobs from the server's queue (`qylon jobs submit`), fetches their audio over
+    the API, transcribes them with this machine's model and device, and posts each
+    meeting back. It needs a key with the `transcribe` scope (QYLON_TOKEN, or `qylon auth
+    login`). Ctrl-C or SIGTERM: finish the jobs in hand, then stop (twice: at once; the
+    jobs go to other workers when their leases lapse). Progress goes to stderr; --json
+    prints a summary when it stops. docs/workers.md has the details.
+
+    Example: qylon agent worker --server https://qylon.acme.example --concurrency 2 --model small --device cuda
+    """
+    import os
+    import signal
+    import socket
+    import sys
+
+    from qylon_cli.client import ApiClient
+
+    from ..team_worker import Worker, pipeline_transcriber
+
+    if server:
+        os.environ["QYLON_SERVER"] = server
+
+    def log(line: str) -> None:
+        sys.stderr.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+        sys.stderr.flush()
+
+    transcribe = pipeline_transcriber(model=model, device=device, diarize=diarize, warn=log)
+    name = name or f"{socket.gethostname()}:{os.getpid()}"
+    with ApiClient.from_credentials() as api:
+        me = api.get("/v1/me")  # the key works before any job is taken
+        team = Worker(
+            api, name=name, concurrency=concurrency, transcribe=transcribe, poll_s=poll, log=log
+        )
+
+        def stop(signum, frame) -> None:
+            if team.stop.is_set():
+                raise KeyboardInterrupt
+            team.stop.set()
+            log("stopping: finishing the jobs in hand (again to stop at once)")
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log(
+            f"worker {name} for {me['organisation']['name']} at {api.server}, {concurrency} at once"
+        )
+        summary = team.run()
+    output.emit(
+        {"worker": name, **summary},
+        lambda c: c.print(
+            f"Worker {name} stopped: {summary['completed']} completed, "
+            f"{summary['failed']} failed, {summary['dropped']} taken back."
+        ),
+    )
