@@ -34,6 +34,7 @@ HEADER_BYTES = 44
 UNKNOWN = 0xFFFFFFFF
 MANIFEST = "recording.json"
 AUDIO = "audio.wav"
+SEALED_AUDIO = "audio.sealed"  # with privacy.encrypt: a sealed stream (crypto.stream)
 LOCK = "recording.lock"
 RESERVE = "disk.reserve"
 RESERVE_BYTES = 256 * 1024  # freed when the disk fills, so the file can still be finalised
@@ -157,6 +158,15 @@ def finalise_wav(path: Path) -> WavInfo:
     return WavInfo(rate, channels, data // block)
 
 
+def finalise_audio(path: Path):
+    """Finalise a recorder's file, plain WAV or sealed stream; its ``frames`` and ``seconds``."""
+    from ..crypto import stream
+
+    if path.name == SEALED_AUDIO:
+        return stream.finalise(path)
+    return finalise_wav(path)
+
+
 # -- the folder ---------------------------------------------------------------
 class Recording:
     """One recording folder and its manifest."""
@@ -176,6 +186,10 @@ class Recording:
         folder.mkdir(parents=True)
         rec = cls(folder)
         rec.lock()
+        from ..crypto import keys
+
+        if keys.enabled():
+            meta["sealed"] = True
         rec.update(id=rec_id, state="recording", pid=os.getpid(), created_at=time.time(), **meta)
         try:
             with (folder / RESERVE).open("wb") as fh:
@@ -190,7 +204,19 @@ class Recording:
 
     @property
     def audio(self) -> Path:
-        return self.folder / AUDIO
+        return self.folder / (SEALED_AUDIO if self.meta.get("sealed") else AUDIO)
+
+    def writer(self, rate: int, channels: int):
+        """The file the recorder appends to: a growing WAV, or a sealed stream whose every
+        chunk is sealed with this meeting's data key."""
+        if not self.meta.get("sealed"):
+            return WavWriter(self.audio, rate, channels)
+        from ..crypto import keys, stream
+
+        key_id, key = keys.Keys.load_or_create().data_key(
+            keys.meeting_key_name(self.id), create=True
+        )
+        return stream.SealedWriter(self.audio, rate, channels, key_id, key)
 
     @property
     def state(self) -> str:
