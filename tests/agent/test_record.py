@@ -500,3 +500,56 @@ def test_sound_server_dying_keeps_what_was_recorded(qylon_home, tmp_path):
     # Everything written before the server died is in the finalised file, the tone included.
     assert len(pcm) / rate >= kept and rec["duration_s"] == pytest.approx(len(pcm) / rate, abs=0.01)
     assert has_tone(pcm[:, 0], rate)
+
+
+@pytest.mark.slow
+def test_sigkill_with_encryption_keeps_all_but_the_last_second(pulse, qylon_home, jfk_wav):
+    """privacy.encrypt: each flushed chunk is sealed on its own, so a SIGKILL loses no more
+    than with the plain WAV, and nothing of the speech is readable on disk."""
+    from qylon_agent.crypto import keys, stream
+
+    from ..conftest import FILE_KEYRING
+
+    env = {"QYLON_PRIVACY_ENCRYPT": "true", **FILE_KEYRING}
+    run = Run(
+        pulse,
+        qylon_home,
+        "record",
+        "--device",
+        "vsink.monitor",
+        "--no-system-audio",
+        "--title",
+        "Sealed crash",
+        env=env,
+    )
+    meta = run.manifest()
+    assert meta["sealed"] is True
+    player = pulse.play(jfk_wav)
+    time.sleep(7.5)
+    run.proc.kill()
+    killed = time.time()
+    run.finish()
+    player.wait(timeout=30)
+    sealed = qylon_home / "recordings" / meta["id"] / "audio.sealed"
+    assert not sealed.with_name("audio.wav").exists()
+    code, out, err = qylon(pulse, qylon_home, "recover", "--json", env=env)
+    assert code == 0, err
+    [done] = json.loads(out)["data"]
+    assert done["recording"]["state"] == "done"
+    info = stream.scan(sealed)
+    assert killed - meta["started_at"] - 1.0 <= info.seconds <= killed - meta["started_at"] + 0.2
+    code, out, _ = qylon(pulse, qylon_home, "show", done["meeting_id"], "--json", env=env)
+    text = normalise(" ".join(s["text"] for s in json.loads(out)["data"]["segments"]))
+    assert "my fellow americans ask not what your country" in text
+    # The recorded samples and the words appear in no file under QYLON_HOME.
+    key = keys.Keys.load().find_key(info.key_id)
+    pcm = stream.read_pcm(sealed, key)[1]
+    samples = np.frombuffer(pcm, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples) > 3000)
+    assert len(loud) > 1000
+    probes = [pcm[2 * i : 2 * i + 32] for i in loud[:: len(loud) // 40]]
+    for path in qylon_home.rglob("*"):
+        if path.is_file() and path.name != "test-keyring.json":
+            data = path.read_bytes()
+            assert b"fellow" not in data and b"americans" not in data, path
+            assert not any(p in data for p in probes), path
