@@ -166,6 +166,7 @@ def _key(meeting_id: str) -> bytes:
 def test_a_forgotten_meeting_cannot_be_read_back_from_a_copy(qylon_home, tmp_path):
     from qylon_agent.crypto import container, keys, stream
     from qylon_agent.store.database import Store
+
     from qylon_cli.errors import QylonError
 
     encrypt_on()
@@ -209,6 +210,7 @@ def test_a_forgotten_meeting_cannot_be_read_back_from_a_copy(qylon_home, tmp_pat
 
 def test_passphrase_where_there_is_no_keyring(qylon_home):
     from qylon_agent.store.database import Store
+
     from qylon_cli.schemas import Meeting, Segment
 
     env = {**FAIL_KEYRING, "QYLON_PASSPHRASE": "correct horse battery"}
@@ -293,6 +295,7 @@ def test_retention_removes_old_audio_then_old_meetings(qylon_home):
 
     from qylon_agent.privacy import retention
     from qylon_agent.recording import files
+
     from qylon_cli import settings
 
     encrypt_on(keep_audio_days="7", keep_transcripts_days="30")
