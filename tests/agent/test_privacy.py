@@ -15,7 +15,7 @@ import pytest
 from ..conftest import AUDIO, run_qylon, run_qylon_here
 
 JFK = AUDIO / "jfk.wav"
-WORDS = [b"fellow", b"americans", b"country", b"FELLOW", b"Americans"]
+WORDS = [b"fellow", b"americans", b"country", b"FELLOW", b"Americans", b"Inaugural"]
 FAIL_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
 
 
