@@ -39,12 +39,12 @@ def jfk_pcm() -> tuple[int, bytes]:
         return fh.getframerate(), fh.readframes(fh.getnframes())
 
 
-def record_jfk(chunk_s: float = 0.1) -> str:
+def record_jfk(chunk_s: float = 0.1, transcribe: bool = True) -> str:
     """A recording made by the recorder's own writer (the PCM of jfk.wav, chunk by chunk)."""
     from qylon_agent.recording import files, recover
 
     rate, pcm = jfk_pcm()
-    rec = files.Recording.create(files.root(), title="Inaugural", transcribe=True)
+    rec = files.Recording.create(files.root(), title="Inaugural", transcribe=transcribe)
     writer = rec.writer(rate, 1)
     step = int(rate * chunk_s) * 2
     for i in range(0, len(pcm), step):
@@ -317,6 +317,32 @@ def test_retention_removes_old_audio_then_old_meetings(qylon_home):
     gone = retention.apply(settings.load(), now=time.time() + 31 * 86400)
     assert [m["id"] for m in gone["meetings"]] == [rec_id]
     assert run_qylon_here("meeting", "show", rec_id, "--json").code == 5
+
+
+def test_the_agent_applies_retention_and_forget_waits_for_it(qylon_process, qylon_home):
+    import time
+
+    from qylon_agent.recording import files
+
+    encrypt_on(keep_audio_days="1")
+    rec_id = record_jfk(transcribe=False)
+    rec = files.Recording(qylon_home / "recordings" / rec_id)
+    two_days_ago = time.time() - 2 * 86400
+    rec.update(created_at=two_days_ago, started_at=two_days_ago)
+    assert rec.audio.exists()
+    assert qylon_process("agent", "start").code == 0
+    try:
+        deadline = time.time() + 60
+        while rec.audio.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert not rec.audio.exists()
+        assert files.Recording(rec.folder).meta["audio_removed_by"] == "retention"
+        refused = qylon_process("privacy", "forget", rec_id, "--yes", "--json")
+        assert refused.code == 1 and refused.json["error"]["code"] == "agent_running"
+    finally:
+        qylon_process("agent", "stop")
+    assert qylon_process("privacy", "forget", rec_id, "--yes", "--json").code == 0
+    assert not rec.folder.exists()
 
 
 def test_cli_errors_and_help():

@@ -27,7 +27,6 @@ import contextlib
 import getpass
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +75,9 @@ def _passphrase(*, confirm: bool) -> str:
     given = os.environ.get(PASSPHRASE_ENV)
     if given:
         return given
-    if os.environ.get("CI") or not sys.stdin.isatty():
+    from qylon_cli import output
+
+    if not output.interactive():  # --json, CI, or no terminal: never prompt
         raise NotAuthenticated(
             "The install key is protected by a passphrase, and none was given.",
             hint=f"Set {PASSPHRASE_ENV} (e.g. from your password manager) or run it on a terminal.",
