@@ -362,12 +362,5 @@ class Keys:
         os.replace(temp, self.path)
 
 
-def for_writing(settings=None) -> Keys | None:
-    """The keys when encryption is on (created on first use), else None."""
-    if not enabled(settings):
-        return None
-    return Keys.load_or_create(settings)
-
-
 def meeting_key_name(meeting_id: str) -> str:
     return f"meeting:{meeting_id}"

@@ -98,9 +98,8 @@ def connect(path: Path | str, key: bytes | None = None) -> Database:
             f"The store {path} cannot be opened with its key (the wrong key, or a damaged file).",
             hint="`qylon privacy status` tells which key this install holds.",
         ) from None
-    conn.execute(
-        "PRAGMA secure_delete = ON"
-    )  # deleted rows are overwritten, not left in free pages
+    # Deleted rows are overwritten, not left readable in free pages.
+    conn.execute("PRAGMA secure_delete = ON")
     return _Database(conn)
 
 
