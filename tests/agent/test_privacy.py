@@ -151,6 +151,11 @@ def test_nothing_readable_on_disk_and_survives_rotation(qylon_home):
     found = run_qylon_here("meeting", "search", "fellow americans", "--json")
     assert found.json["data"]["items"][0]["meeting_id"] == rec_id
     assert stream.read_pcm(sealed, stream.open_recording(sealed) and _key(rec_id))[1] == pcm
+    exported = qylon_home.parent / "listen.wav"
+    result = run_qylon_here("privacy", "export-audio", rec_id[:8], "-o", str(exported), "--json")
+    assert result.code == 0, result.stderr
+    with wave.open(str(exported)) as fh:
+        assert fh.readframes(fh.getnframes()) == pcm
     decoded = audio.decode(sealed)
     assert decoded.duration_s == pytest.approx(len(pcm) / 2 / 16000, abs=0.01)
     assert_no_plaintext(qylon_home, pcm)

@@ -180,6 +180,23 @@ def forget(
     )
 
 
+@app.command("export-audio")
+def export_audio(
+    meeting: Annotated[str, typer.Argument(help="Meeting or recording id (or a unique prefix).")],
+    out: Annotated[Path, typer.Option("--output", "-o", help="The WAV file to write.")],
+    json: output.JsonOption = False,
+) -> None:
+    """Write a sealed recording out as a plain WAV, to listen to or hand on. The file is
+    your copy: it is not encrypted.
+
+    Example: qylon privacy export-audio 3f2a -o kickoff.wav
+    """
+    from ..privacy.seal import export_audio as run
+
+    data = run(meeting, out, settings=_settings())
+    output.emit(data, lambda c: c.print(f"Wrote {data['seconds']:.1f} s of audio to {out}."))
+
+
 @app.command("seal-existing")
 def seal_existing(json: output.JsonOption = False) -> None:
     """Encrypt what was stored before encryption was turned on: the store (re-written as

@@ -144,3 +144,40 @@ def _seal_recording(rec: recording_files.Recording, found: keys.Keys) -> str:
             store.close()
     plain_path.unlink()
     return rec.id
+
+
+def export_audio(ref: str, out: Path, *, settings) -> dict:
+    """A recording (sealed or not) as a plain WAV at ``out``."""
+    from qylon_cli.errors import InvalidInput, NotFound
+
+    rec = recording_files.get(recording_files.root(settings), ref)
+    if not rec.audio.exists():
+        raise NotFound(
+            f"Recording {rec.id[:8]} has no audio any more (retention or forget removed it).",
+            code="no_audio",
+        )
+    if rec.meta.get("sealed"):
+        found = keys.Keys.load()
+        if found is None:
+            raise NotFound("This install has no keys (keys.json is missing).", code="no_keys")
+        info, pcm = stream.read_pcm(rec.audio, found.find_key(stream.scan(rec.audio).key_id))
+        rate, channels = info.rate, info.channels
+    else:
+        with wave.open(str(rec.audio)) as fh:
+            rate, channels = fh.getframerate(), fh.getnchannels()
+            pcm = fh.readframes(fh.getnframes())
+    try:
+        with wave.open(str(out), "wb") as fh:
+            fh.setnchannels(channels)
+            fh.setsampwidth(2)
+            fh.setframerate(rate)
+            fh.writeframes(pcm)
+    except OSError as exc:
+        raise InvalidInput(f"{out}: {exc.strerror}.", code="cannot_write") from None
+    return {
+        "id": rec.id,
+        "path": str(out),
+        "seconds": round(len(pcm) / (2 * channels * rate), 3),
+        "rate": rate,
+        "channels": channels,
+    }
