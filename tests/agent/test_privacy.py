@@ -359,6 +359,14 @@ def test_cli_errors_and_help():
     assert result.code == 5
     result = run_qylon_here("privacy", "forget", "abcdef12", "--json")
     assert result.code == 2  # destructive: --yes without a terminal
+    # A forget a crash interrupted after the files went leaves the key: a second one ends it.
+    from qylon_agent.crypto import keys
+
+    left = "0badc0de-0000-4000-8000-000000000000"
+    keys.Keys.load().data_key(keys.meeting_key_name(left), create=True)
+    result = run_qylon_here("privacy", "forget", left, "--yes", "--json")
+    assert result.code == 0 and result.json["data"]["key_destroyed"], result.stdout
+    assert not keys.Keys.load().has(keys.meeting_key_name(left))
     result = run_qylon_here("config", "set", "privacy.key_source", "sometimes")
     assert result.code == 3
     for command in (

@@ -102,13 +102,6 @@ def forget(ref: str, *, settings, local_only: bool = False) -> Forgotten:
     destroyed = bool(found and found.drop(keys.meeting_key_name(meeting_id)))
     if found is not None and (destroyed or rekeyed):
         found.rotate()
-    if not (stored or removed or destroyed):
-        from qylon_cli.errors import NotFound
-
-        raise NotFound(
-            f"No meeting or recording {ref!r} on this device.",
-            hint="`qylon meeting list` shows meetings.",
-        )
     return Forgotten(
         meeting_id,
         title,
@@ -130,5 +123,12 @@ def _resolve(store: Store, ref: str) -> tuple[str, str | None, bool]:
         meeting_id = store.resolve_id(ref)
         return meeting_id, store.db["meetings"].get(meeting_id)["title"], True
     except NotFound:
-        rec = recording_files.get(recording_files.root(), ref)  # NotFound when neither
+        pass
+    try:
+        rec = recording_files.get(recording_files.root(), ref)
         return rec.id, rec.meta.get("title"), False
+    except NotFound:
+        found = keys.Keys.load()  # a forget a crash interrupted left only the key: finish it
+        if found is not None and found.has(keys.meeting_key_name(ref)):
+            return ref, None, False
+        raise
