@@ -75,7 +75,7 @@ def forget(ref: str, *, settings, local_only: bool = False) -> Forgotten:
     found = keys.Keys.load()
     store = Store()
     try:
-        meeting_id, title, stored = _resolve(store, ref)
+        meeting_id, title, stored = _resolve(store, ref, settings)
         samples = 0
         if stored:
             with store.db.atomic():
@@ -83,6 +83,12 @@ def forget(ref: str, *, settings, local_only: bool = False) -> Forgotten:
                     "DELETE FROM voice_samples WHERE source LIKE ?", [f"meeting:{meeting_id}:%"]
                 ).rowcount
                 store.delete_meeting(meeting_id)
+                # The agent's finished jobs for it name its title and file.
+                store.db.execute(
+                    "DELETE FROM jobs WHERE status NOT IN ('queued', 'running') "
+                    "AND (payload LIKE ? OR result LIKE ?)",
+                    [f"%{meeting_id}%", f"%{meeting_id}%"],
+                )
                 if local_only:
                     store.db.execute("DELETE FROM sync_outbox WHERE meeting_id = ?", [meeting_id])
         rekeyed = False
@@ -115,7 +121,7 @@ def forget(ref: str, *, settings, local_only: bool = False) -> Forgotten:
     )
 
 
-def _resolve(store: Store, ref: str) -> tuple[str, str | None, bool]:
+def _resolve(store: Store, ref: str, settings) -> tuple[str, str | None, bool]:
     """A meeting in the store, or a recording that never became one (id or prefix)."""
     from qylon_cli.errors import NotFound
 
@@ -125,7 +131,7 @@ def _resolve(store: Store, ref: str) -> tuple[str, str | None, bool]:
     except NotFound:
         pass
     try:
-        rec = recording_files.get(recording_files.root(), ref)
+        rec = recording_files.get(recording_files.root(settings), ref)
         return rec.id, rec.meta.get("title"), False
     except NotFound:
         found = keys.Keys.load()  # a forget a crash interrupted left only the key: finish it
