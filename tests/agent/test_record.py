@@ -553,3 +553,53 @@ def test_sigkill_with_encryption_keeps_all_but_the_last_second(pulse, qylon_home
             data = path.read_bytes()
             assert b"fellow" not in data and b"americans" not in data, path
             assert not any(p in data for p in probes), path
+
+
+@pytest.mark.slow
+def test_first_recording_on_a_terminal_offers_encryption(pulse, qylon_home):
+    """The first `meeting record` on a terminal asks once whether to encrypt; yes turns
+    privacy.encrypt on (kept in the config) and this very recording is sealed."""
+    import pty
+    import select
+
+    from ..conftest import FILE_KEYRING
+
+    master, slave = pty.openpty()
+    env = {**pulse.env, "QYLON_HOME": str(qylon_home), "NO_COLOR": "1", **FILE_KEYRING}
+    env.pop("CI", None)
+    args = ["record", "--device", "vsink.monitor", "--no-system-audio", "--max-duration", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qylon_cli", "meeting", *args, "--no-transcribe"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:  # the command ended and closed the terminal
+                break
+        if not answered and b"Encrypt recordings" in seen:
+            os.write(master, b"y\r")
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert answered and proc.returncode == 0, text
+    assert "Encryption is on" in text
+    assert "encrypt = true" in (qylon_home / "config.toml").read_text()
+    [manifest] = (qylon_home / "recordings").glob("*/recording.json")
+    assert json.loads(manifest.read_text())["sealed"] is True
+    assert (manifest.parent / "audio.sealed").exists()
+    # Asked once: the next recording goes ahead without asking.
+    code, _, err = qylon(pulse, qylon_home, *args, "--no-transcribe", env=FILE_KEYRING)
+    assert code == 0, err
+    assert len(list((qylon_home / "recordings").glob("*/audio.sealed"))) == 2
