@@ -25,9 +25,12 @@ MAX_RATE = 48000
 def offer_encryption(settings, base) -> None:
     """The first recording on this device, on a terminal: offer encryption at rest once
     (docs/privacy.md). The answer is kept, so it is never asked again."""
+    import sys
+
     from qylon_cli import paths
 
-    if settings.lookup("privacy.encrypt").source != "default" or not output.interactive():
+    asked = settings.lookup("privacy.encrypt").source != "default"
+    if asked or not output.interactive() or not sys.stdout.isatty():
         return
     if (paths.home() / "qylon.db").exists() or any(base.iterdir()):
         return  # not the first run: `qylon privacy status` tells how to turn it on
