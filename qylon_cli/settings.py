@@ -143,6 +143,9 @@ CHECKS: dict[str, Any] = {
     "server.url": _url,
     "agent.concurrency": _at_least(1),
     "speakers.match_threshold": _at_least(0.0, 1.0),
+    "privacy.key_source": _one_of("auto", "keyring", "passphrase"),
+    "privacy.keep_audio_days": _at_least(0),
+    "privacy.keep_transcripts_days": _at_least(0),
 }
 
 

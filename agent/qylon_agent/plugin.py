@@ -39,6 +39,12 @@ def register_commands(register):
         help="Voice profiles: enroll people's voices so transcripts use their names.\n\n"
         'Example: qylon speakers enroll "Dana Scully" dana-intro.m4a',
     )
+    register(
+        "qylon_agent.cli.privacy:app",
+        name="privacy",
+        help="Encryption at rest on this device: status, keys, forget a meeting, retention.\n\n"
+        "Example: qylon config set privacy.encrypt true && qylon privacy status",
+    )
 
 
 @hookimpl

@@ -22,6 +22,31 @@ from .params import client_option
 MAX_RATE = 48000
 
 
+def offer_encryption(settings, base) -> None:
+    """The first recording on this device, on a terminal: offer encryption at rest once
+    (docs/privacy.md). The answer is kept, so it is never asked again."""
+    import sys
+
+    from qylon_cli import paths
+
+    asked = settings.lookup("privacy.encrypt").source != "default"
+    if asked or not output.interactive() or not sys.stdout.isatty():
+        return
+    if (paths.home() / "qylon.db").exists() or any(base.iterdir()):
+        return  # not the first run: `qylon privacy status` tells how to turn it on
+    wanted = typer.confirm(
+        "Encrypt recordings and transcripts on this device (recommended for client meetings;"
+        " the key goes to your OS keyring, or behind a passphrase)?",
+        default=True,
+    )
+    settings.set("privacy.encrypt", "true" if wanted else "false")
+    output.info(
+        "Encryption is on: see `qylon privacy status`."
+        if wanted
+        else "Encryption stays off; `qylon config set privacy.encrypt true` turns it on."
+    )
+
+
 def _pending_note(base) -> None:
     from ..recording.files import pending
 
@@ -197,6 +222,7 @@ def record(
 
     settings = settings_mod.load()
     base = recording.root(settings)
+    offer_encryption(settings, base)
     _pending_note(base)
     sources, notes = devices.pick(device, system_audio)
     for note in notes:

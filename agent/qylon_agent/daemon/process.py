@@ -323,6 +323,29 @@ class Agent:
             except Exception as exc:  # noqa: BLE001 - e.g. "database is locked": try again at the next tick
                 log.warning(f"could not queue a sync: {exc}")
 
+    def retention_loop(self) -> None:
+        """Apply privacy.keep_audio_days / keep_transcripts_days now and every hour."""
+        from qylon_cli import settings as settings_mod
+
+        from ..privacy import retention
+
+        while not self.stop_event.is_set():
+            try:
+                done = retention.apply(settings_mod.load())
+                if done["audio"] or done["meetings"]:
+                    log.info(
+                        "retention applied",
+                        extra={
+                            "fields": {
+                                "audio": len(done["audio"]),
+                                "meetings": len(done["meetings"]),
+                            }
+                        },
+                    )
+            except Exception as exc:  # noqa: BLE001 - keep the agent up; try again in an hour
+                log.warning(f"retention failed: {exc}")
+            self.stop_event.wait(3600)
+
     def export_loop(self) -> None:
         """Keep agent.export_dir in step with the store (see sync/folder_sync.py)."""
         from pathlib import Path
@@ -394,6 +417,7 @@ class Agent:
             log.info("agent started", extra={"fields": {"pid": os.getpid(), "requeued": requeued}})
             threading.Thread(target=self._warm, daemon=True, name="warm").start()
             threading.Thread(target=self.sync_loop, daemon=True, name="sync").start()
+            threading.Thread(target=self.retention_loop, daemon=True, name="retention").start()
             self.sync_wake.set()  # sync once at start
             if self.detect:
                 threading.Thread(target=self.watch_meetings, daemon=True, name="detect").start()

@@ -399,16 +399,20 @@ def capture(
         on_tick=on_tick,
     )
     on_start(recorder)
-    writer = WavWriter(rec.audio, rate, len(sources))
+    writer = rec.writer(rate, len(sources))
     try:
         with around(recorder):
             result = recorder.run(writer)
     finally:
         rec.release_reserve()
         writer.close()
-        if not writer.frames:  # nothing to keep: leave no folder behind
+        if not writer.frames:  # nothing to keep: leave no folder behind (nor its key)
             rec.unlock()
             shutil.rmtree(rec.folder, ignore_errors=True)
+            if rec.meta.get("sealed"):
+                from ..crypto import keys
+
+                keys.Keys.load_or_create().drop(keys.meeting_key_name(rec.id))
     if not writer.frames:
         raise QylonError(
             f"Nothing was recorded ({result.stopped_by}).",

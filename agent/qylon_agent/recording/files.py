@@ -34,6 +34,8 @@ HEADER_BYTES = 44
 UNKNOWN = 0xFFFFFFFF
 MANIFEST = "recording.json"
 AUDIO = "audio.wav"
+SEALED_AUDIO = "audio.sealed"  # with privacy.encrypt: a sealed stream (crypto.stream)
+PRIVATE_META = ("title", "client", "date_given")  # sealed in the manifest with privacy.encrypt
 LOCK = "recording.lock"
 RESERVE = "disk.reserve"
 RESERVE_BYTES = 256 * 1024  # freed when the disk fills, so the file can still be finalised
@@ -157,6 +159,15 @@ def finalise_wav(path: Path) -> WavInfo:
     return WavInfo(rate, channels, data // block)
 
 
+def finalise_audio(path: Path):
+    """Finalise a recorder's file, plain WAV or sealed stream; its ``frames`` and ``seconds``."""
+    from ..crypto import stream
+
+    if path.name == SEALED_AUDIO:
+        return stream.finalise(path)
+    return finalise_wav(path)
+
+
 # -- the folder ---------------------------------------------------------------
 class Recording:
     """One recording folder and its manifest."""
@@ -165,8 +176,11 @@ class Recording:
         self.folder = folder
         self.id = folder.name
         self.meta: dict = {}
+        self._sealed_meta: str | None = None  # kept as it is when this install cannot open it
         if (folder / MANIFEST).exists():
             self.meta = json.loads((folder / MANIFEST).read_text("utf-8"))
+            if "sealed_meta" in self.meta:
+                self._unseal_meta(self.meta.pop("sealed_meta"))
         self._lock = ProcessLock(folder / LOCK)
 
     @classmethod
@@ -176,6 +190,10 @@ class Recording:
         folder.mkdir(parents=True)
         rec = cls(folder)
         rec.lock()
+        from ..crypto import keys
+
+        if keys.enabled():
+            meta["sealed"] = True
         rec.update(id=rec_id, state="recording", pid=os.getpid(), created_at=time.time(), **meta)
         try:
             with (folder / RESERVE).open("wb") as fh:
@@ -190,18 +208,68 @@ class Recording:
 
     @property
     def audio(self) -> Path:
-        return self.folder / AUDIO
+        return self.folder / (SEALED_AUDIO if self.meta.get("sealed") else AUDIO)
+
+    def writer(self, rate: int, channels: int):
+        """The file the recorder appends to: a growing WAV, or a sealed stream whose every
+        chunk is sealed with this meeting's data key."""
+        if not self.meta.get("sealed"):
+            return WavWriter(self.audio, rate, channels)
+        from ..crypto import stream
+
+        return stream.SealedWriter(self.audio, rate, channels, *self._data_key())
 
     @property
     def state(self) -> str:
         return self.meta.get("state", "recording")
+
+    def _data_key(self) -> tuple[bytes, bytes]:
+        from ..crypto import keys
+
+        return keys.Keys.load_or_create().data_key(keys.meeting_key_name(self.id), create=True)
+
+    def _unseal_meta(self, blob: str) -> None:
+        import base64
+
+        from qylon_cli.errors import QylonError
+
+        from ..crypto import container, keys
+
+        found = keys.Keys.load()
+        try:
+            if found is None:
+                raise container.Undecryptable("no keys")
+            key = found.data_key(keys.meeting_key_name(self.id))[1]
+            plain = container.open_sealed(key, base64.b64decode(blob), f"manifest:{self.id}")
+        except QylonError:
+            self._sealed_meta = blob
+            return
+        self.meta.update(json.loads(plain))
+
+    def _manifest(self) -> dict:
+        """What recording.json holds: with encryption, the title and client sealed."""
+        if not self.meta.get("sealed"):
+            return self.meta
+        import base64
+
+        from ..crypto import container
+
+        doc = {k: v for k, v in self.meta.items() if k not in PRIVATE_META}
+        private = {k: self.meta[k] for k in PRIVATE_META if k in self.meta}
+        if self._sealed_meta is not None:
+            doc["sealed_meta"] = self._sealed_meta
+        elif private:
+            key_id, key = self._data_key()
+            blob = container.seal(key, key_id, json.dumps(private).encode(), f"manifest:{self.id}")
+            doc["sealed_meta"] = base64.b64encode(blob).decode()
+        return doc
 
     def update(self, **changes) -> None:
         """Change the manifest atomically (write a temporary file, fsync, rename)."""
         self.meta.update(changes)
         tmp = self.folder / (MANIFEST + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(self.meta, fh, indent=2)
+            json.dump(self._manifest(), fh, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(self.folder / MANIFEST)

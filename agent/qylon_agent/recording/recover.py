@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .files import Recording, finalise_wav
+from .files import Recording, finalise_audio
 
 
 def finalise(rec: Recording) -> Recording:
@@ -20,7 +20,7 @@ def finalise(rec: Recording) -> Recording:
         if not rec.audio.exists():
             rec.update(state="empty", duration_s=0.0)
             return rec
-        info = finalise_wav(rec.audio)
+        info = finalise_audio(rec.audio)
         rec.update(
             state="finalised" if info.frames else "empty",
             duration_s=round(info.seconds, 3),

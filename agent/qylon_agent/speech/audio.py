@@ -97,11 +97,12 @@ def _ogg_complete(path: Path) -> bool | None:
 
 def decode(path: Path | str, *, keep_channels: bool = True) -> Audio:
     """Decode ``path`` to 16 kHz float32, refusing files that are not whole, valid audio."""
-    import av
-    import numpy as np
-
     path = Path(path)
     check_file(path)
+    from ..crypto import stream
+
+    if stream.is_sealed_file(path):  # a sealed recording: decrypted in memory, never to disk
+        return _decode(path, stream.open_recording(path), keep_channels)
     declared_wav = _wav_declared_bytes(path)
     if declared_wav and declared_wav[1] < declared_wav[0]:
         raise _bad(
@@ -112,8 +113,15 @@ def decode(path: Path | str, *, keep_channels: bool = True) -> Audio:
         )
     if _ogg_complete(path) is False:
         raise _bad(path, "the file is truncated: the Ogg stream has no end.")
+    return _decode(path, str(path), keep_channels)
+
+
+def _decode(path: Path, source, keep_channels: bool) -> Audio:
+    import av
+    import numpy as np
+
     try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
+        container = av.open(source, mode="r", metadata_errors="ignore")
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise _bad(
             path, "not an audio file, or a damaged one.", hint=f"The decoder said: {exc}"

@@ -65,16 +65,96 @@ class _Database(Database):
                 raise
 
 
-def connect(path: Path | str) -> Database:
-    """The store's file, opened as every writer to it must: immediate transactions, a busy timeout."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level="IMMEDIATE")
+PLAIN_MAGIC = b"SQLite format 3\x00"
+
+
+def is_plain(path: Path | str) -> bool:
+    """Whether the store's file is plain SQLite (False for a SQLCipher file or none yet)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == PLAIN_MAGIC
+    except FileNotFoundError:
+        return False
+
+
+def connect(path: Path | str, key: bytes | None = None) -> Database:
+    """The store's file, opened as every writer to it must: immediate transactions, a busy
+    timeout. With ``key``, a SQLCipher file (AES-256, every page: rows, search index, WAL)."""
+    if key is None:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level="IMMEDIATE")
+        return _Database(conn)
+    import sqlcipher3
+
+    conn = sqlcipher3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level="IMMEDIATE")
+    conn.execute("PRAGMA cipher_log_level = NONE")  # wrong keys are reported below, not logged
+    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlcipher3.DatabaseError:
+        conn.close()
+        from ..crypto.container import Undecryptable
+
+        raise Undecryptable(
+            f"The store {path} cannot be opened with its key (the wrong key, or a damaged file).",
+            hint="`qylon privacy status` tells which key this install holds.",
+        ) from None
+    # Deleted rows are overwritten, not left readable in free pages.
+    conn.execute("PRAGMA secure_delete = ON")
     return _Database(conn)
+
+
+def store_key(path: Path) -> bytes | None:
+    """The store's data key when its file is (or, new, is to be) SQLCipher; None for plain.
+
+    What the file holds decides, so a plain store stays readable after encryption is turned
+    on (until `qylon privacy seal-existing`), and a sealed one after it is turned off."""
+    from ..crypto import keys
+
+    if is_plain(path):
+        return None
+    new = not path.exists() or path.stat().st_size == 0
+    found = keys.Keys.load()
+    if new:
+        if not keys.enabled():
+            return None
+        found = found or keys.Keys.load_or_create()
+        return found.data_key(keys.STORE, create=True)[1]
+    if found is None or not found.has(keys.STORE):
+        from ..crypto.container import Undecryptable
+
+        raise Undecryptable(
+            f"The store {path} is encrypted, and this install has no key for it (keys.json).",
+            hint="Restore QYLON_HOME/keys.json from a backup and `qylon privacy import-key`.",
+            code="key_destroyed",
+        )
+    return found.data_key(keys.STORE)[1]
+
+
+def open_sealed(path: Path, key: bytes) -> Database:
+    """Connect with the store's key; after a re-key a crash interrupted, with the next key."""
+    from ..crypto import container, keys
+
+    try:
+        return connect(path, key)
+    except container.Undecryptable:
+        found = keys.Keys.load()
+        if found is None or not found.has(keys.STORE_NEXT):
+            raise
+        key_id, key = found.data_key(keys.STORE_NEXT)
+        db = connect(path, key)
+        with found.locked():
+            found.doc["data_keys"][keys.STORE] = found.seal_data_key(keys.STORE, key_id, key)
+            del found.doc["data_keys"][keys.STORE_NEXT]
+            found.save()
+        return db
 
 
 class Store:
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path else default_path()
-        self.db = connect(self.path)
+        key = store_key(self.path)
+        self.encrypted = key is not None
+        self.db = open_sealed(self.path, key) if key else connect(self.path)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -91,7 +171,7 @@ class Store:
             try:
                 self.db.execute("SELECT rowid FROM segments_fts LIMIT 0").fetchall()
                 return
-            except sqlite3.OperationalError as exc:
+            except Exception as exc:  # sqlite3's or sqlcipher3's OperationalError
                 if getattr(exc, "sqlite_errorname", "") != "SQLITE_SCHEMA" or attempt == 4:
                     raise
 
