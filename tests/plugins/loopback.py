@@ -11,10 +11,25 @@ from typing import Self
 class LoopbackApp:
     """``with Fake() as fake:`` serves the app at ``fake.url`` until the block ends."""
 
-    def __init__(self, app, *, log_level: str = "warning") -> None:
+    def __init__(self, app, *, log_level: str = "warning", tls=None) -> None:
+        """``tls``: a ``trustme`` CA, for a vendor whose client insists on https: the app is
+        served with a certificate it issued for 127.0.0.1 (trust ``tls.cert_pem``)."""
         import uvicorn
 
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan="off")
+        extra = {}
+        if tls is not None:
+            import ssl
+
+            def context(_config, _default) -> ssl.SSLContext:
+                made = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                tls.issue_cert("127.0.0.1", "localhost").configure_cert(made)
+                return made
+
+            extra = {"ssl_context_factory": context}
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level=log_level, lifespan="off", **extra
+        )
+        self.scheme = "https" if tls is not None else "http"
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -23,7 +38,7 @@ class LoopbackApp:
         while not self.server.started:
             time.sleep(0.01)
         port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{self.scheme}://127.0.0.1:{port}"
         return self
 
     def __exit__(self, *exc) -> None:
