@@ -108,6 +108,7 @@ class GraphState:
         self.cut: dict[str, int] = {}  # item id -> bytes after which the next download breaks
         self.downloads: list[dict] = []  # {"item", "range", "status"}
         self.page_size_cap = 100
+        self.calendar_calls = 0  # calendarView requests (pages included)
         self.base = ""  # the Graph address, http
         self.authority_base = ""  # the same app over https
 
@@ -383,6 +384,7 @@ def make_app(state: GraphState) -> FastAPI:
         if refused := gate(request):
             return refused
         q = request.query_params
+        state.calendar_calls += 1
         if not q.get("startDateTime") or not q.get("endDateTime"):
             return _graph_error(
                 400,
