@@ -309,9 +309,10 @@ INTEGRATIONS = {
     "salesforce": "qylon-salesforce",
     "zoom": "qylon-zoom",
     "msgraph": "qylon-msgraph",
+    "google": "qylon-google",
 }
 # Providers named apart from the integration that brings them (``--from teams``).
-PROVIDED_BY = {"teams": "msgraph"}
+PROVIDED_BY = {"teams": "msgraph", "meet": "google"}
 INTEGRATIONS_EXTRA = "integrations"
 
 

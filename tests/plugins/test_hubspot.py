@@ -310,7 +310,7 @@ def test_without_the_plugin_push_names_the_extra_to_install(tmp_path):
             "connected": False,
             "install": f"pip install 'qylon[integrations]' (or qylon-{name})",
         }
-        for name in ("hubspot", "msgraph", "salesforce", "zoom")
+        for name in ("google", "hubspot", "msgraph", "salesforce", "zoom")
     ]
 
 
