@@ -28,8 +28,7 @@ from typing import Self
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from .loopback import LoopbackApp
-from .msgraph_fake import ranged
+from .loopback import LoopbackApp, ranged
 
 STATUS = {
     400: "INVALID_ARGUMENT",

@@ -25,7 +25,6 @@ paging capped at ``page_size_cap``:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import json
@@ -37,9 +36,9 @@ from datetime import datetime, timedelta
 from typing import Self
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
-from .loopback import LoopbackApp
+from .loopback import LoopbackApp, ranged
 
 TENANT = "organizations"
 
@@ -285,37 +284,6 @@ def _paged(request: Request, items: list, cap: int) -> dict:
             f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(query)}"
         )
     return page
-
-
-def ranged(request: Request, item: str, body: bytes, media: str, state) -> Response:
-    """A download as the vendors serve one: ``Range`` answered with 206 and
-    ``Content-Range``; ``state.cut[item]`` (bytes) breaks this download off there by closing
-    the connection; each download is noted in ``state.downloads``."""
-    wanted = request.headers.get("range")
-    start, status, headers = 0, 200, {}
-    if wanted and wanted.startswith("bytes="):
-        start = int(wanted[6:].split("-")[0] or 0)
-        if start >= len(body):
-            return Response(status_code=416, headers={"Content-Range": f"bytes */{len(body)}"})
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
-    rest = body[start:]
-    cut = state.cut.pop(item, None)
-    state.downloads.append({"item": item, "range": wanted, "status": status})
-    headers.update({"Content-Length": str(len(rest)), "Accept-Ranges": "bytes"})
-
-    async def chunks():
-        sent, step = 0, 4096
-        for at in range(0, len(rest), step):
-            piece = rest[at : at + step]
-            if cut is not None and sent + len(piece) > cut:
-                yield piece[: cut - sent]
-                await asyncio.sleep(0.05)
-                raise ConnectionResetError("the fake cut the download")
-            sent += len(piece)
-            yield piece
-
-    return StreamingResponse(chunks(), status_code=status, headers=headers, media_type=media)
 
 
 def make_app(state: GraphState) -> FastAPI:
