@@ -224,3 +224,20 @@ def test_the_agent_records_a_calendar_event_from_its_start_to_its_end(
         run_qylon("agent", "stop", env=env)
         log = qylon_home / "agent" / "agent.log"  # shown when the test fails
         print(log.read_text()[-5000:] if log.exists() else "no agent log")
+
+
+def test_auto_record_is_off_detect_or_calendar(qylon_home):
+    from qylon_agent.daemon.process import auto_record_mode
+
+    assert run_qylon_here("config", "set", "agent.auto_record", "calendar").code == 0
+    typo = run_qylon_here("config", "set", "agent.auto_record", "calender", "--json")
+    assert typo.code == 3 and "off, detect, calendar" in typo.json["error"]["message"]
+    # true (the setting was once a switch) still records detected meetings.
+    assert [auto_record_mode(v) for v in (True, "true", "detect", "calendar", False, "off")] == [
+        "detect",
+        "detect",
+        "detect",
+        "calendar",
+        "off",
+        "off",
+    ]
