@@ -192,6 +192,9 @@ def test_google_calendar_names_the_client(google, monkeypatch):
     assert [p["email"] for p in now["attendees"]] == ["bob@consult.example", "gil@globex.com"]
     status = run_qylon_here("integrations", "status", "google", "--json").json["data"]
     assert status["connected"] and status["refreshable"]
+    listed = run_qylon_here("integrations", "list", "--json").json["data"]["items"]
+    row = next(r for r in listed if r["name"] == "google")
+    assert row["kinds"] == ["calendar", "video"] and row["auth"] == "oauth (PKCE)"
 
 
 def test_without_the_plugin_it_says_what_to_install(qylon_home):
