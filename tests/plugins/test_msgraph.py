@@ -241,3 +241,10 @@ def test_without_the_plugin_it_says_what_to_install(qylon_home):
     result = run_qylon_here("meeting", "import", "--from", "teams", "--json")
     assert result.code == 2
     assert "qylon-msgraph" in result.json["error"]["message"] + result.json["error"]["hint"]
+
+
+def test_an_unreachable_sign_in_exits_6(graph, qylon_home, monkeypatch):
+    monkeypatch.setenv("QYLON_MSGRAPH_AUTHORITY", "https://127.0.0.1:9/organizations")
+    result = run_qylon_here("integrations", "connect", "msgraph", "--json")
+    assert result.code == 6, result.stdout + result.stderr
+    assert "did not answer" in result.json["error"]["message"]

@@ -66,12 +66,15 @@ def _app(config: Config):
             hint="Register a public client app in Entra ID, then: "
             "qylon config set msgraph.client_id APP-ID (docs/integrations.md)",
         )
-    try:
-        return msal.PublicClientApplication(
-            config.client_id,
-            authority=config.authority,
-            instance_discovery=False,
-            timeout=config.timeout_s,
+    try:  # msal reads the authority's OpenID configuration here
+        return _msal(
+            lambda: msal.PublicClientApplication(
+                config.client_id,
+                authority=config.authority,
+                instance_discovery=False,
+                timeout=config.timeout_s,
+            ),
+            config,
         )
     except ValueError as exc:  # msal: the authority's configuration could not be read
         raise Unavailable(
