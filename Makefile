@@ -14,11 +14,11 @@ PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: install demo test test-fast lint bench docs clean system-deps fuzz scim-check
 
-$(STAMP): pyproject.toml agent/pyproject.toml server/pyproject.toml admin/pyproject.toml plugins/qylon-hubspot/pyproject.toml plugins/qylon-salesforce/pyproject.toml plugins/qylon-zoom/pyproject.toml
+$(STAMP): pyproject.toml agent/pyproject.toml server/pyproject.toml admin/pyproject.toml plugins/qylon-hubspot/pyproject.toml plugins/qylon-salesforce/pyproject.toml plugins/qylon-zoom/pyproject.toml plugins/qylon-msgraph/pyproject.toml plugins/qylon-google/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Qylon needs Python 3.11 or newer; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./agent -e ./server -e ./admin -e ./plugins/qylon-hubspot -e ./plugins/qylon-salesforce -e ./plugins/qylon-zoom
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e ./agent -e ./server -e ./admin -e ./plugins/qylon-hubspot -e ./plugins/qylon-salesforce -e ./plugins/qylon-zoom -e ./plugins/qylon-msgraph -e ./plugins/qylon-google
 	@touch $(STAMP)
 
 install: $(STAMP)

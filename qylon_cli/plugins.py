@@ -304,15 +304,29 @@ def provider(kind: str, name: str) -> Any:
 
 # Integrations Qylon knows of, and the distribution that brings each (``qylon[integrations]``
 # brings them all): a command that needs one that is not installed names what to install.
-INTEGRATIONS = {"hubspot": "qylon-hubspot", "salesforce": "qylon-salesforce", "zoom": "qylon-zoom"}
+INTEGRATIONS = {
+    "hubspot": "qylon-hubspot",
+    "salesforce": "qylon-salesforce",
+    "zoom": "qylon-zoom",
+    "msgraph": "qylon-msgraph",
+    "google": "qylon-google",
+}
+# Providers named apart from the integration that brings them (``--from teams``).
+PROVIDED_BY = {"teams": "msgraph", "meet": "google"}
 INTEGRATIONS_EXTRA = "integrations"
+
+
+def integration_of(entry: Registration) -> str:
+    """The integration a provider belongs to (signed in as one): its ``integration``
+    option, else its own name."""
+    return entry.options.get("integration") or entry.options["name"]
 
 
 def missing_integration(name: str, what: str) -> QylonError:
     """The usage error (exit 2) for an integration that is not installed."""
     from .errors import UsageError
 
-    dist = INTEGRATIONS.get(name)
+    dist = INTEGRATIONS.get(PROVIDED_BY.get(name, name))
     if dist is None:
         known = sorted({e.options["name"] for e in providers().values()} | set(INTEGRATIONS))
         return UsageError(

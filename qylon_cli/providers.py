@@ -65,12 +65,16 @@ class Recording(BaseModel):
 
 
 class Event(BaseModel):
+    """A calendar event: what ``qylon meeting calendar`` shows and ``meeting record`` uses."""
+
     id: str
     title: str
     start: datetime
     end: datetime
-    attendees: list[str] = Field(default_factory=list)
-    meeting_url: str | None = None
+    attendees: list[Participant] = Field(
+        default_factory=list, description="Who was invited, the organizer included."
+    )
+    meeting_url: str | None = Field(None, description="The video call's join link, if any.")
 
 
 @runtime_checkable

@@ -142,6 +142,7 @@ CHECKS: dict[str, Any] = {
     "llm.base_url": _url,
     "server.url": _url,
     "agent.concurrency": _at_least(1),
+    "agent.auto_record": _one_of("off", "detect", "calendar", "true", "false"),
     "speakers.match_threshold": _at_least(0.0, 1.0),
     "privacy.key_source": _one_of("auto", "keyring", "passphrase"),
     "privacy.keep_audio_days": _at_least(0),

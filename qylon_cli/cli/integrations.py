@@ -27,7 +27,7 @@ NameArg = Annotated[
 def _registered() -> dict[str, list[plugins.Registration]]:
     found: dict[str, list[plugins.Registration]] = {}
     for entry in plugins.providers().values():
-        found.setdefault(entry.options["name"], []).append(entry)
+        found.setdefault(plugins.integration_of(entry), []).append(entry)
     return found
 
 
@@ -39,7 +39,7 @@ def _connectable(name: str, what: str):
     if not entries:
         raise plugins.missing_integration(name, what)
     entry = entries[0]
-    made = plugins.provider(entry.options["kind"], name)
+    made = plugins.provider(entry.options["kind"], entry.options["name"])
     if not isinstance(made, Connectable):
         raise UsageError(f"The {name} integration has no sign-in to manage.")
     return made
@@ -57,7 +57,7 @@ def list_(json: output.JsonOption = False) -> None:
     rows = []
     registered = _registered()
     for name, entries in sorted(registered.items()):
-        made = plugins.provider(entries[0].options["kind"], name)
+        made = plugins.provider(entries[0].options["kind"], entries[0].options["name"])
         state = made.status() if isinstance(made, Connectable) else {}
         rows.append(
             {
@@ -136,7 +136,7 @@ def connect(
         bool,
         typer.Option(
             "--device",
-            help="Sign in with a code entered on another device (OAuth device flow; Salesforce).",
+            help="Sign in with a code entered on another device (OAuth device flow; Salesforce; Microsoft 365 always).",
         ),
     ] = False,
     no_browser: Annotated[
@@ -152,13 +152,16 @@ def connect(
     Without --oauth, the token (for HubSpot a private app's access token) is read from
     standard input (--token-stdin) or asked for without echo; it never goes on the command line.
     The token is checked against the service before it is kept. Salesforce signs in with
-    --oauth or --device (it prints an address and a code to enter there).
+    --oauth or --device (it prints an address and a code to enter there); Microsoft 365
+    (msgraph: Teams and Outlook) always signs in with such a device code.
 
     Example: qylon integrations connect hubspot --token-stdin < token.txt
 
     Example: qylon integrations connect hubspot --oauth
 
     Example: qylon integrations connect salesforce --device
+
+    Example: qylon integrations connect msgraph
     """
     made = _connectable(name, f"`qylon integrations connect {name}`")
     if oauth:
@@ -167,14 +170,17 @@ def connect(
         state = made.connect(method="device")
     else:
         methods = getattr(made, "methods", ("token", "oauth"))
-        if "token" not in methods:
+        if methods == ("device",):  # the only way (Microsoft 365): no flag needed
+            state = made.connect(method="device")
+        elif "token" not in methods:
             from ..errors import UsageError
 
             raise UsageError(
                 f"{name} does not sign in with a pasted token.",
                 hint=" or ".join(f"qylon integrations connect {name} --{m}" for m in methods),
             )
-        state = made.connect(method="token", token=_read_token(token_stdin, name))
+        else:
+            state = made.connect(method="token", token=_read_token(token_stdin, name))
     where = state.get("account") or state.get("instance_url") or ""
     output.emit(state, lambda c: c.print(f"Connected to {name} ({where})."))
 

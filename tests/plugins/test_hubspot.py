@@ -302,32 +302,15 @@ def test_without_the_plugin_push_names_the_extra_to_install(tmp_path):
     listed = run_qylon_here("integrations", "list", "--json").json["data"]["items"]
     assert listed == [
         {
-            "name": "hubspot",
+            "name": name,
             "kinds": [],
             "plugin": None,
             "auth": None,
             "installed": False,
             "connected": False,
-            "install": "pip install 'qylon[integrations]' (or qylon-hubspot)",
-        },
-        {
-            "name": "salesforce",
-            "kinds": [],
-            "plugin": None,
-            "auth": None,
-            "installed": False,
-            "connected": False,
-            "install": "pip install 'qylon[integrations]' (or qylon-salesforce)",
-        },
-        {
-            "name": "zoom",
-            "kinds": [],
-            "plugin": None,
-            "auth": None,
-            "installed": False,
-            "connected": False,
-            "install": "pip install 'qylon[integrations]' (or qylon-zoom)",
-        },
+            "install": f"pip install 'qylon[integrations]' (or qylon-{name})",
+        }
+        for name in ("google", "hubspot", "msgraph", "salesforce", "zoom")
     ]
 
 

@@ -17,7 +17,15 @@ from qylon_cli import output
 from qylon_cli.errors import Interrupted
 
 from . import insights as insights_cli
-from . import meeting_edit, meeting_followup, meeting_import, meeting_push, meeting_speakers, record
+from . import (
+    meeting_calendar,
+    meeting_edit,
+    meeting_followup,
+    meeting_import,
+    meeting_push,
+    meeting_speakers,
+    record,
+)
 from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
 from .params import IdArg, client_option
 
@@ -307,3 +315,4 @@ meeting_push.register(app)  # push (to a CRM)
 meeting_followup.register(app)  # follow-up (the email draft)
 meeting_edit.register(app, insights_cli.actions)  # edit, fix, actions add|edit
 record.register(app)  # record, devices, recover
+meeting_calendar.register(app)  # calendar

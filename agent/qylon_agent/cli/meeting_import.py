@@ -61,7 +61,7 @@ def import_(
         str | None,
         typer.Option(
             "--from",
-            help="Import the cloud recordings of a video platform instead of a file: zoom.",
+            help="Import the cloud recordings of a video platform instead of a file: zoom, teams or meet.",
             show_default=False,
         ),
     ] = None,
@@ -90,21 +90,24 @@ def import_(
     Speakers keep their names (WebVTT voice tags such as <v Dana Lee>, or 'Dana Lee: text').
     A file that does not parse exits 3 naming the line at fault, and nothing is stored.
 
-    With --from zoom: the Zoom cloud recordings since --since, each with its title, start
-    time and participants; Zoom's own transcript when the recording has one, else its audio,
-    downloaded (resumably: an interrupted download goes on at the next run) and transcribed.
-    A recording imported before is skipped.
+    With --from zoom, teams or meet: the cloud recordings of Zoom, Microsoft Teams or Google
+    Meet since --since, each with its title, start time and participants; the platform's own
+    transcript when the recording has one, else its audio or video, downloaded (resumably: an
+    interrupted download goes on at the next run) and transcribed. A recording imported
+    before is skipped.
 
     Example: qylon meeting import "Weekly sync.vtt" --client Acme --date 2026-11-25
 
     Example: qylon meeting import --from zoom --since 14d --json
+
+    Example: qylon meeting import --from teams
     """
     if from_:
         return _import_recordings(from_, since, extractor, fallback)
     if file is None:
         from qylon_cli.errors import UsageError
 
-        raise UsageError("Name a transcript file, or --from zoom.")
+        raise UsageError("Name a transcript file, or --from zoom|teams|meet.")
     from qylon_cli import settings as settings_mod
 
     from .. import insights, pipeline

@@ -169,6 +169,19 @@ def _transcribe(rec, settings, model):
         raise
 
 
+def _calendar_event(settings) -> dict | None:
+    """The calendar's event on now (when calendar.provider is set): its title, client and
+    attendees for the recording; a calendar that fails only warns."""
+    from .. import calendar
+    from ..store.database import Store
+
+    event = calendar.for_recording(Store(), settings, on_warning=output.warn)
+    if event:
+        client = f", client {event['client']}" if event["client"] else ""
+        output.info(f"From the calendar: {event['title']}{client}")
+    return event
+
+
 def record(
     title: Annotated[
         str | None, typer.Option(help="Meeting title (default: 'Recording' and the start time).")
@@ -210,6 +223,9 @@ def record(
     Stop with Ctrl-C, q or SIGTERM; pause and resume with p, space or SIGUSR1. Audio
     reaches the disk every second: after a crash, `qylon meeting recover` finishes it.
 
+    With calendar.provider set, the event on now gives the title and the client (unless
+    --title/--client say otherwise), and its attendees are kept as the meeting's participants.
+
     Example: qylon meeting record --title "Weekly sync" --client Acme
     """
     from datetime import datetime
@@ -229,11 +245,15 @@ def record(
         output.info(note)
     rate = min(sources[0].default_rate or MAX_RATE, MAX_RATE)
     _disk_check(base, settings, rate, len(sources), max_duration)
+    event = _calendar_event(settings) if title is None or client is None else None
+    if event:
+        title, client = title or event["title"], client or event["client"]
     title = title or f"Recording {datetime.now():%Y-%m-%d %H:%M}"
     rec = recording.Recording.create(
         base,
         title=title,
         client=client,
+        calendar=event,
         rate=rate,
         channels=len(sources),
         transcribe=not no_transcribe,

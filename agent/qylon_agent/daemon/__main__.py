@@ -7,7 +7,7 @@ import sys
 from qylon_cli import paths
 from qylon_cli import settings as settings_mod
 
-from .process import Agent, AlreadyRunning
+from .process import Agent, AlreadyRunning, auto_record_mode
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
         concurrency=max(1, int(settings.get("agent.concurrency", 1))),
         export_dir=settings.get("agent.export_dir", ""),
         detect=bool(settings.get("agent.detect_meetings", True)),
-        auto_record=bool(settings.get("agent.auto_record", False)),
+        auto_record=auto_record_mode(settings.get("agent.auto_record", "off")),
         sync_interval_s=float(settings.get("agent.sync_interval_s", 300)),
     )
     try:

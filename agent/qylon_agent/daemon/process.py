@@ -53,6 +53,14 @@ def setup_logging(paths: AgentPaths, *, foreground: bool) -> None:
     log.setLevel(logging.INFO)
 
 
+def auto_record_mode(value) -> str:
+    """``agent.auto_record`` as "off", "detect" or "calendar" (true, as it once was, is "detect")."""
+    mode = str(value).strip().lower()
+    if mode in ("true", "1", "yes", "on", "detect"):
+        return "detect"
+    return "calendar" if mode == "calendar" else "off"
+
+
 class Agent:
     def __init__(
         self,
@@ -60,7 +68,7 @@ class Agent:
         concurrency: int = 1,
         export_dir: str = "",
         detect: bool = True,
-        auto_record: bool = False,
+        auto_record: str = "off",
         sync_interval_s: float = 300.0,
     ):
         self.paths = agent_paths()
@@ -76,7 +84,9 @@ class Agent:
         self.export_wake = threading.Event()
         self.detect = detect
         self.meetings_detected: list[str] = []
-        self.auto_record = auto_record
+        self.auto_record = auto_record == "detect"  # record detected meetings
+        self.calendar_record = auto_record == "calendar"  # record the calendar's video calls
+        self.calendar_event: dict | None = None  # the event being recorded, if so
         self.auto_recorder = None  # the Recorder of a meeting the agent is recording itself
         self.record_thread: threading.Thread | None = None
         self.yield_to_recording = (os.cpu_count() or 1) <= 2
@@ -125,6 +135,7 @@ class Agent:
             "home": str(self.paths.root.parent),
             "meeting_apps": sorted(self.meetings_detected),
             "recording": self.auto_recorder.rec.id if self.auto_recorder else None,
+            "calendar_event": self.calendar_event["title"] if self.calendar_event else None,
             "last_sync": self.last_sync,
         }
 
@@ -255,8 +266,9 @@ class Agent:
                 queued += 1
         return queued
 
-    def record_meeting(self, app: str) -> None:
-        """Record a detected meeting until its application stops using the microphone."""
+    def record_meeting(self, app: str, event: dict | None = None) -> None:
+        """Record a detected meeting until its application stops using the microphone, or
+        the calendar's ``event`` (``calendar.recording_info``) until it ends."""
         from datetime import datetime
 
         from qylon_cli import settings as settings_mod
@@ -270,7 +282,9 @@ class Agent:
         rate = min(sources[0].default_rate or 48000, 48000)
         rec = recording.Recording.create(
             self.recordings_root(),
-            title=f"{app} call {datetime.now():%Y-%m-%d %H:%M}",
+            title=event["title"] if event else f"{app} call {datetime.now():%Y-%m-%d %H:%M}",
+            client=event["client"] if event else None,
+            calendar=event,
             rate=rate,
             channels=len(sources),
             transcribe=True,
@@ -300,6 +314,50 @@ class Agent:
             log.warning(f"recording failed: {exc.message}", extra={"fields": {"recording": rec.id}})
         finally:
             self.auto_recorder = None
+            self.calendar_event = None
+
+    def calendar_loop(self) -> None:
+        """``agent.auto_record = "calendar"``: look at the calendar every few seconds (its
+        local copy, asked again after calendar.refresh_s; offline, the copy as it is)."""
+        from qylon_cli import settings as settings_mod
+
+        store, started = Store(), set()
+        while not self.stop_event.is_set():
+            settings = settings_mod.load()
+            try:
+                self.calendar_tick(store, settings, started)
+            except Exception as exc:  # noqa: BLE001 - a calendar that fails is logged, not fatal
+                log.warning(f"the calendar was not read: {exc}")
+            self.stop_event.wait(min(10.0, float(settings.get("calendar.refresh_s", 300))))
+
+    def calendar_tick(self, store, settings, started: set, now: datetime | None = None) -> None:
+        """Stop the recording of an event that has ended; start one for an event with a
+        video link that has begun (each event once: ``started`` holds its id and start)."""
+        from .. import calendar
+        from .notify import notify
+
+        now = now or datetime.now(UTC)
+        held = self.calendar_event
+        if held is not None:
+            if now >= datetime.fromisoformat(held["end"]) and self.auto_recorder is not None:
+                log.info("calendar event ended", extra={"fields": {"event": held["event_id"]}})
+                self.auto_recorder.request_stop("event_ended")
+            return
+        if self.record_thread and self.record_thread.is_alive():
+            return
+        found = calendar.window(store, settings, now=now)
+        event = found.current(now)
+        if event is None or not event.meeting_url or (event.id, event.start) in started:
+            return
+        started.add((event.id, event.start))
+        info = calendar.recording_info(store, settings, found.provider, event)
+        log.info("calendar event began", extra={"fields": {"event": event.id}})
+        notify("Recording your meeting", f"{event.title}: Qylon records until it ends.")
+        self.calendar_event = info
+        self.record_thread = threading.Thread(
+            target=self.record_meeting, args=("calendar", info), daemon=True, name="record"
+        )
+        self.record_thread.start()
 
     def _warm(self) -> None:
         try:
@@ -385,7 +443,11 @@ class Agent:
                 )
         for app in sorted(ended):
             log.info("meeting ended", extra={"fields": {"app": app}})
-        if self.auto_recorder is not None and not self.meetings_detected:
+        if (
+            self.auto_recorder is not None
+            and self.calendar_event is None  # the calendar's recordings end with their event
+            and not self.meetings_detected
+        ):
             self.auto_recorder.request_stop("meeting_ended")
 
     def watch_meetings(self) -> None:
@@ -421,6 +483,8 @@ class Agent:
             self.sync_wake.set()  # sync once at start
             if self.detect:
                 threading.Thread(target=self.watch_meetings, daemon=True, name="detect").start()
+            if self.calendar_record:
+                threading.Thread(target=self.calendar_loop, daemon=True, name="calendar").start()
             if self.export_dir:
                 threading.Thread(target=self.export_loop, daemon=True, name="export").start()
             workers = [

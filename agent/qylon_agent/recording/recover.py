@@ -63,6 +63,15 @@ def transcribe(
     store = Store()
     try:
         store.save_meeting(meeting, audio_path=str(rec.audio))
+        event = rec.meta.get("calendar")  # the calendar event it was recorded in
+        if event:
+            store.set_meeting_event(
+                meeting.id,
+                event["provider"],
+                event["event_id"],
+                event.get("client"),
+                event.get("attendees") or [],
+            )
     finally:
         store.close()
     rec.update(state="done", meeting_id=meeting.id, transcribe_error=None)

@@ -331,6 +331,7 @@ class Store:
             self._delete_children(meeting_id)
             self.db.execute("DELETE FROM crm_links WHERE meeting_id = ?", [meeting_id])
             self.db.execute("DELETE FROM video_imports WHERE meeting_id = ?", [meeting_id])
+            self.db.execute("DELETE FROM meeting_events WHERE meeting_id = ?", [meeting_id])
             self.db["meetings"].delete(
                 meeting_id
             )  # a trigger queues the deletion for the team server
@@ -373,11 +374,46 @@ class Store:
         return {"meeting_id": row[0], "participants": json.loads(row[1] or "[]")}
 
     def participants(self, meeting_id: str) -> list[dict]:
-        """Who the video platform listed as attending the meeting (``[{"name", "email"}]``)."""
+        """Who attended the meeting (``[{"name", "email"}]``): those the video platform
+        listed, else the attendees of the calendar event it was recorded in."""
         row = self.db.execute(
             "SELECT participants FROM video_imports WHERE meeting_id = ?", [meeting_id]
         ).fetchone()
-        return json.loads(row[0]) if row and row[0] else []
+        if row and row[0]:
+            return json.loads(row[0])
+        event = self.meeting_event(meeting_id)
+        return event["attendees"] if event else []
+
+    # -- the calendar event a recording was made in (qylon meeting record) ----
+    def meeting_event(self, meeting_id: str) -> dict | None:
+        """``{"provider", "event_id", "client", "attendees"}``, or None."""
+        row = self.db.execute(
+            "SELECT provider, event_id, client, attendees FROM meeting_events WHERE meeting_id = ?",
+            [meeting_id],
+        ).fetchone()
+        if not row:
+            return None
+        return {
+            "provider": row[0],
+            "event_id": row[1],
+            "client": row[2],
+            "attendees": json.loads(row[3] or "[]"),
+        }
+
+    def set_meeting_event(
+        self, meeting_id: str, provider: str, event_id: str, client: str | None, attendees: list
+    ) -> None:
+        with self.db.atomic():
+            self.db["meeting_events"].upsert(
+                {
+                    "meeting_id": meeting_id,
+                    "provider": provider,
+                    "event_id": event_id,
+                    "client": client,
+                    "attendees": json.dumps(attendees),
+                },
+                pk="meeting_id",
+            )
 
     def set_video_import(
         self, provider: str, recording_id: str, meeting_id: str, participants: list[dict]

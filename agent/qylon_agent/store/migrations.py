@@ -287,3 +287,38 @@ def m0011_video_imports(db: Database) -> None:
         },
         pk=("provider", "recording_id"),
     )
+
+
+@migrations(name="0013_calendar")
+def m0013_calendar(db: Database) -> None:
+    """The calendar's events as last fetched (``qylon meeting calendar`` and the agent read
+    them offline), and the event a recording was made in, with its attendees (JSON:
+    ``[{"name", "email"}]``): the meeting's participants when no video platform listed any."""
+    db["calendar_events"].create(
+        {
+            "provider": str,
+            "id": str,
+            "title": str,
+            "start": str,
+            "end": str,
+            "attendees": str,
+            "meeting_url": str,
+            "fetched_at": str,
+        },
+        pk=("provider", "id"),
+    )
+    db["calendar_events"].create_index(["start"])
+    db["calendar_fetches"].create(
+        {"provider": str, "window_start": str, "window_end": str, "fetched_at": str},
+        pk="provider",
+    )
+    db["meeting_events"].create(
+        {
+            "meeting_id": str,
+            "provider": str,
+            "event_id": str,
+            "client": str,
+            "attendees": str,
+        },
+        pk="meeting_id",
+    )
