@@ -24,7 +24,7 @@ def _status_table(c, d: dict) -> None:
     c.print(f"Encryption: {'on' if d['encrypt'] else 'off'}")
     if d["install_key_id"]:
         c.print(
-            f"Install key: {d['install_key_id'][:8]} ({d['key_source']}, in {d['key_kept_in']}): "
+            f"Install key: {d['install_key_id'][:8]} (in {d['key_kept_in']}): "
             f"{d['install_key']}"
             + (f" ({d['install_key_error']})" if d["install_key_error"] else "")
         )

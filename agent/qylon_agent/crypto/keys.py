@@ -104,6 +104,17 @@ def _wanted_source(settings) -> str:
     return chosen
 
 
+def _keyring_update(add: dict[str, str], drop: str | None = None) -> None:
+    """The keyring's ``device-key`` holds the install keys by id (one per QYLON_HOME that
+    uses the keyring: several homes on one machine do not overwrite each other's)."""
+    stored = keystore.get(keystore.DEVICE_KEY)
+    kept = json.loads(stored) if stored else {}
+    kept.update(add)
+    if drop:
+        kept.pop(drop, None)
+    keystore.put(keystore.DEVICE_KEY, json.dumps(kept))
+
+
 # One unlock per process (scrypt takes a tenth of a second; the daemon opens the store often).
 _UNLOCKED: dict[tuple[str, str], bytes] = {}
 
@@ -214,10 +225,7 @@ class Keys:
         if self.source == "keyring":
             # Both keys are kept until keys.json names the new one: a crash in between
             # leaves a store that opens with either file.
-            kept = {new_id: _b64(key)}
-            if old_id:
-                kept[old_id] = _b64(self.unlock())
-            keystore.put(keystore.DEVICE_KEY, json.dumps(kept))
+            _keyring_update({new_id: _b64(key)})
         else:
             salt = os.urandom(16)
             wrapping = _scrypt(passphrase or _passphrase(confirm=old_id is None), salt, SCRYPT)
@@ -232,8 +240,8 @@ class Keys:
         self.doc["data_keys"] = {name: _b64(self._wrap(name, *pair)) for name, pair in data.items()}
         self.save()
         _UNLOCKED[(str(self.path), new_id)] = key
-        if self.source == "keyring":
-            keystore.put(keystore.DEVICE_KEY, json.dumps({new_id: _b64(key)}))
+        if self.source == "keyring" and old_id and old_id != new_id:
+            _keyring_update({}, drop=old_id)  # the old install key is destroyed
 
     def rotate(self) -> str:
         """A new install key; the data keys are re-sealed with it (the data is untouched).
@@ -275,7 +283,7 @@ class Keys:
         for name in self.doc["data_keys"]:
             self.data_key(name)  # Undecryptable if it does not open them
         if self.source == "keyring":
-            keystore.put(keystore.DEVICE_KEY, json.dumps({key_id: key_b64}))
+            _keyring_update({key_id: key_b64})
         else:
             self._set_install_key(bytes.fromhex(key_id), key, passphrase=None)
         _UNLOCKED[(str(self.path), key_id)] = key

@@ -6,7 +6,6 @@ import os
 import wave
 from pathlib import Path
 
-from qylon_cli import keystore
 from qylon_cli.errors import QylonError
 
 from ..crypto import keys, stream
@@ -54,9 +53,9 @@ def status(settings) -> dict:
         "key_kept_in": (
             None
             if found is None
-            else keystore.where()
+            else "the OS keyring"
             if found.source == "keyring"
-            else f"{found.path} (sealed by your passphrase)"
+            else f"{found.path}, sealed by your passphrase"
         ),
         "install_key_id": found.install_key_id if found else None,
         "install_key": key_state,
