@@ -94,8 +94,9 @@ class ServerSettings(BaseSettings):
     # worker's lease lasts without a renewal (then another worker may take the job);
     # jobs in progress at once per organisation, all workers together (None: no limit),
     # and per worker (a worker asking for more gets this many); how many times a job
-    # is taken before it is failed (a recording that kills its workers).
-    max_audio_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
+    # is taken before it is failed (a recording that kills its workers). An upload is
+    # held in memory while it arrives, as every body is (middleware.py).
+    max_audio_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     transcription_lease_s: float = Field(default=120.0, gt=0)
     transcription_concurrency: int | None = Field(default=None, ge=1)
     transcription_worker_concurrency: int = Field(default=8, ge=1)

@@ -18,13 +18,8 @@ from sqlalchemy.orm import Session
 from .models import ApiKey, now
 
 KEY_PREFIX = "qyl_live_"
-SCOPES = (
-    "read",
-    "write",
-    "admin",
-    "scim",
-    "transcribe",
-)  # scim: SCIM provisioning (issue 7); transcribe: workers (docs/workers.md)
+# scim: SCIM provisioning (issue 7); transcribe: transcription workers (docs/workers.md)
+SCOPES = ("read", "write", "admin", "scim", "transcribe")
 
 
 @dataclass

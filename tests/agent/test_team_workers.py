@@ -117,7 +117,7 @@ def test_two_workers_one_killed_every_recording_one_meeting(backend, jfk_wav, tm
 
         assert [j["status"] for j in final] == ["completed"] * RECORDINGS, final
         by_id = {j["id"]: j for j in final}
-        assert by_id[killed]["worker"] == "survivor" and by_id[killed]["attempts"] == 2
+        assert by_id[killed]["worker"] == "survivor" and by_id[killed]["attempts"] >= 2
         meetings = api.get("/v1/meetings?limit=200", org.token).json()
         assert meetings["total"] == RECORDINGS
         assert {m["id"] for m in meetings["items"]} == {j["meeting_id"] for j in final}

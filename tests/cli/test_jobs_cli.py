@@ -55,3 +55,9 @@ def test_bad_input_names_the_file_and_queues_nothing(qylon, env, tmp_path):
     assert qylon("jobs", "list", "--json", env=env).json["data"]["total"] == 0
     unknown = qylon("jobs", "show", "0f0f0f0f-0000-4000-8000-000000000000", "--json", env=env)
     assert unknown.code == 5
+
+
+def test_wait_gives_up_when_no_worker_runs(qylon, env, jfk_wav):
+    r = qylon("jobs", "submit", str(jfk_wav), "--wait", "--timeout", "1", "--json", env=env)
+    assert r.code == 6 and r.json["error"]["code"] == "timeout"
+    assert "qylon agent worker" in r.json["error"]["hint"]

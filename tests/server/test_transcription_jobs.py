@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
 from .harness import Api, new_org, running
 
-LEASE_S = 1.0
+SHORT_LEASE_S = 2.0  # the tests of lapsing leases (short, yet longer than a slow request)
+LONG_LEASE_S = 120.0  # the others: no lease lapses during them, however loaded the machine
 AUDIO = b"RIFF\x00\x00\x00\x00WAVEfmt \x00\x01 not really audio, with NUL bytes"
 
 
-@pytest.fixture
-def jobs_api(backend):
-    """A server of its own with a short lease and small limits."""
+@contextmanager
+def team_server(backend, lease_s: float):
+    """A server of its own with small limits."""
     with running(
         backend,
-        transcription_lease_s=LEASE_S,
+        transcription_lease_s=lease_s,
         transcription_concurrency=3,
         transcription_worker_concurrency=2,
         transcription_max_attempts=3,
@@ -31,6 +33,18 @@ def jobs_api(backend):
         client = Api(server.url, backend)
         yield client
         client.http.close()
+
+
+@pytest.fixture
+def jobs_api(backend):
+    with team_server(backend, LONG_LEASE_S) as api:
+        yield api
+
+
+@pytest.fixture
+def short_api(backend):
+    with team_server(backend, SHORT_LEASE_S) as api:
+        yield api
 
 
 def submit(api, token, name="call.wav", content=AUDIO, key=None, **params):
@@ -101,54 +115,54 @@ def test_the_transcribe_scope_works_jobs_and_nothing_else(jobs_api, org):
     r = jobs_api.post("/v1/transcription-jobs/claim", writer, json={"worker": "w"})
     assert r.status_code == 403
     got = claim(jobs_api, worker, "w1")
-    assert got["job"]["id"] == job["id"] and got["lease_s"] == LEASE_S
+    assert got["job"]["id"] == job["id"] and got["lease_s"] == LONG_LEASE_S
 
 
-def test_a_lapsed_lease_is_taken_over_and_the_late_completion_refused(jobs_api, org):
-    job = submit(jobs_api, org.token, title="Weekly").json()
-    key = worker_key(jobs_api, org)
-    first = claim(jobs_api, key, "worker-a")
+def test_a_lapsed_lease_is_taken_over_and_the_late_completion_refused(short_api, org):
+    job = submit(short_api, org.token, title="Weekly").json()
+    key = worker_key(short_api, org)
+    first = claim(short_api, key, "worker-a")
     assert first["job"]["id"] == job["id"] and first["job"]["attempts"] == 1
-    assert claim(jobs_api, key, "worker-b")["job"] is None  # leased: no one else takes it
+    assert claim(short_api, key, "worker-b")["job"] is None  # leased: no one else takes it
     base = f"/v1/transcription-jobs/{job['id']}"
-    audio = jobs_api.get(f"{base}/audio", key, params={"lease": first["lease"]})
+    audio = short_api.get(f"{base}/audio", key, params={"lease": first["lease"]})
     assert audio.status_code == 200 and audio.content == AUDIO
-    assert jobs_api.post(f"{base}/renew", key, json={"lease": first["lease"]}).status_code == 200
-    time.sleep(LEASE_S + 0.3)  # worker-a goes silent
-    second = claim(jobs_api, key, "worker-b")
+    assert short_api.post(f"{base}/renew", key, json={"lease": first["lease"]}).status_code == 200
+    time.sleep(SHORT_LEASE_S + 0.3)  # worker-a goes silent
+    second = claim(short_api, key, "worker-b")
     assert second["job"]["id"] == job["id"] and second["job"]["attempts"] == 2
     assert second["lease"] != first["lease"]
     for r in (
-        jobs_api.post(f"{base}/renew", key, json={"lease": first["lease"]}),
-        jobs_api.get(f"{base}/audio", key, params={"lease": first["lease"]}),
-        jobs_api.post(
+        short_api.post(f"{base}/renew", key, json={"lease": first["lease"]}),
+        short_api.get(f"{base}/audio", key, params={"lease": first["lease"]}),
+        short_api.post(
             f"{base}/complete", key, json={"lease": first["lease"], "meeting": meeting_for(job)}
         ),
     ):
         assert r.status_code == 409 and r.json()["error"]["code"] == "lease_lost", r.text
-    done = jobs_api.post(
+    done = short_api.post(
         f"{base}/complete", key, json={"lease": second["lease"], "meeting": meeting_for(job)}
     )
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "completed" and done.json()["worker"] == "worker-b"
-    again = jobs_api.post(
+    again = short_api.post(
         f"{base}/complete", key, json={"lease": second["lease"], "meeting": meeting_for(job)}
     )
     assert again.status_code == 200  # the same completion again changes nothing
-    late = jobs_api.post(
+    late = short_api.post(
         f"{base}/complete",
         key,
         json={"lease": first["lease"], "meeting": meeting_for(job, "Other words.")},
     )
     assert late.status_code == 409
-    meetings = jobs_api.get("/v1/meetings", org.token).json()
+    meetings = short_api.get("/v1/meetings", org.token).json()
     assert [m["id"] for m in meetings["items"]] == [job["meeting_id"]]
-    stored = jobs_api.get(f"/v1/meetings/{job['meeting_id']}", org.token).json()
+    stored = short_api.get(f"/v1/meetings/{job['meeting_id']}", org.token).json()
     assert stored["title"] == "Weekly" and stored["segments"][0]["text"] == "Hello there."
-    assert jobs_api.get(f"{base}/audio", key, params={"lease": second["lease"]}).status_code == 409
+    assert short_api.get(f"{base}/audio", key, params={"lease": second["lease"]}).status_code == 409
     actions = [
         e["action"]
-        for e in jobs_api.get("/v1/audit-events?limit=200", org.token).json()["items"]
+        for e in short_api.get("/v1/audit-events?limit=200", org.token).json()["items"]
         if e["target_id"] in (job["id"], job["meeting_id"])
     ]
     assert sorted(actions) == sorted(
@@ -162,18 +176,18 @@ def test_a_lapsed_lease_is_taken_over_and_the_late_completion_refused(jobs_api, 
     )
 
 
-def test_a_lapsed_completion_is_kept_while_no_one_took_the_job(jobs_api, org):
-    job = submit(jobs_api, org.token).json()
-    key = worker_key(jobs_api, org)
-    lease = claim(jobs_api, key, "slow")["lease"]
-    time.sleep(LEASE_S + 0.3)
-    done = jobs_api.post(
+def test_a_lapsed_completion_is_kept_while_no_one_took_the_job(short_api, org):
+    job = submit(short_api, org.token).json()
+    key = worker_key(short_api, org)
+    lease = claim(short_api, key, "slow")["lease"]
+    time.sleep(SHORT_LEASE_S + 0.3)
+    done = short_api.post(
         f"/v1/transcription-jobs/{job['id']}/complete",
         key,
         json={"lease": lease, "meeting": meeting_for(job)},
     )
     assert done.status_code == 200 and done.json()["status"] == "completed"
-    assert claim(jobs_api, key, "other")["job"] is None
+    assert claim(short_api, key, "other")["job"] is None
 
 
 def test_limits_per_worker_and_across_workers(jobs_api, org):
@@ -190,15 +204,15 @@ def test_limits_per_worker_and_across_workers(jobs_api, org):
     assert taken == ["r0.wav", "r1.wav", "r2.wav"]  # oldest first
 
 
-def test_a_job_that_loses_its_workers_too_often_fails(jobs_api, org):
-    job = submit(jobs_api, org.token).json()
-    key = worker_key(jobs_api, org)
+def test_a_job_that_loses_its_workers_too_often_fails(short_api, org):
+    job = submit(short_api, org.token).json()
+    key = worker_key(short_api, org)
     for n in range(3):
-        got = claim(jobs_api, key, f"doomed-{n}")
+        got = claim(short_api, key, f"doomed-{n}")
         assert got["job"]["attempts"] == n + 1
-        time.sleep(LEASE_S + 0.2)
-    assert claim(jobs_api, key, "next")["job"] is None
-    failed = jobs_api.get(f"/v1/transcription-jobs/{job['id']}", org.token).json()
+        time.sleep(SHORT_LEASE_S + 0.2)
+    assert claim(short_api, key, "next")["job"] is None
+    failed = short_api.get(f"/v1/transcription-jobs/{job['id']}", org.token).json()
     assert failed["status"] == "failed" and "lost 3 times" in failed["error"]
 
 
