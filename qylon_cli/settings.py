@@ -105,6 +105,15 @@ def _one_of(*choices: str):
     return check
 
 
+def _names(settings: Settings, key: str, value: Any) -> None:
+    import re
+
+    if value and not re.fullmatch(r"[a-z][a-z0-9_-]*(\s*,\s*[a-z][a-z0-9_-]*)*", str(value)):
+        raise InvalidInput(
+            f"{key} must be names separated by commas (e.g. hubspot), not {value!r}."
+        )
+
+
 def _url(settings: Settings, key: str, value: Any) -> None:
     if value and not str(value).startswith(("http://", "https://")):
         raise InvalidInput(f"{key} must be an http:// or https:// URL, not {value!r}.")
@@ -143,6 +152,7 @@ CHECKS: dict[str, Any] = {
     "server.url": _url,
     "agent.concurrency": _at_least(1),
     "agent.auto_record": _one_of("off", "detect", "calendar", "true", "false"),
+    "agent.auto_push": _names,
     "speakers.match_threshold": _at_least(0.0, 1.0),
     "privacy.key_source": _one_of("auto", "keyring", "passphrase"),
     "privacy.keep_audio_days": _at_least(0),

@@ -349,3 +349,55 @@ def test_the_follow_up_draft_is_attached_as_its_own_note_and_updated_when_attach
     assert len(hubspot.objects["notes"]) == 2
     meeting_note = push().json["data"]["items"][0]
     assert meeting_note["key"] == "note" and meeting_note["outcome"] == "updated"
+
+
+@pytest.mark.slow
+def test_the_agent_pushes_each_meeting_it_transcribes_when_auto_push_names_the_crm(
+    hubspot, monkeypatch, jfk_wav
+):
+    """agent.auto_push = "hubspot": the agent's transcription queues a crm_push job, which
+    puts the note on the company named as the meeting's client; a second analysis pushes
+    again and updates the same note."""
+    import time
+
+    from qylon_agent.daemon.client import AgentClient
+    from qylon_agent.store.database import Store
+
+    monkeypatch.setenv("QYLON_HUBSPOT_TOKEN", TOKEN)
+    monkeypatch.setenv("QYLON_AGENT_AUTO_PUSH", "hubspot")
+    monkeypatch.setenv("QYLON_AGENT_DETECT_MEETINGS", "false")
+    started = run_qylon("agent", "start", "--json")
+    assert started.code == 0, started.stderr
+
+    def pushes() -> list[dict]:
+        jobs = AgentClient().request("GET", "/v1/jobs?all=1")
+        return [j for j in jobs if j["kind"] == "crm_push"]
+
+    def wait_pushed(count: int) -> list[dict]:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            done = [j for j in pushes() if j["status"] not in ("queued", "running")]
+            if len(done) >= count:
+                return done
+            time.sleep(0.3)
+        raise AssertionError(f"no crm_push job ended: {pushes()}")
+
+    try:
+        made = run_qylon_here(
+            "meeting", "transcribe", str(jfk_wav), "--client", "Acme", "--background", "--json"
+        )
+        assert made.code == 0, made.stdout + made.stderr
+        meeting_id = made.json["data"]["id"]
+        (job,) = wait_pushed(1)
+        assert job["status"] == "done", job
+        assert job["payload"] == {"meeting_id": meeting_id, "to": "hubspot"}
+        (note,) = hubspot.linked("notes", "companies", hubspot.company)
+        assert Store().crm_links(meeting_id, "hubspot")["note"] == note["id"]
+
+        # the agent analyses it again (as `qylon meeting analyze` hands it): pushed again
+        body = {"kind": "analyze", "payload": {"meeting_id": meeting_id}}
+        AgentClient().request("POST", "/v1/jobs", body)
+        assert [j["status"] for j in wait_pushed(2)] == ["done", "done"]
+        assert len(hubspot.objects["notes"]) == 1  # updated, not duplicated
+    finally:
+        run_qylon("agent", "stop")

@@ -18,7 +18,7 @@ from qylon_cli.errors import InvalidInput
 from ..store import ids, timestamps
 from ..store.database import Store
 
-KINDS = ("transcribe", "recording", "analyze", "sync")
+KINDS = ("transcribe", "recording", "analyze", "sync", "crm_push")
 FINISHED = ("done", "parked", "cancelled")
 BACKOFF_S = 5.0
 

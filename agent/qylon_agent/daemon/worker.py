@@ -62,6 +62,7 @@ def transcribe(store: Store, payload: dict, progress: Progress) -> dict:
         meeting.id,
         "offline" if heard["fell_back"] else insights.choose(payload.get("extractor"), settings),
     )
+    queue_pushes(store, meeting.id, settings)
     return {
         "meeting_id": meeting.id,
         "segments": len(meeting.segments),
@@ -91,6 +92,7 @@ def recording(store: Store, payload: dict, progress: Progress) -> dict:
         return {"recording_id": rec.id, "meeting_id": rec.meta["meeting_id"]}
     opts = stt.options_from_settings(settings, **payload.get("options", {}))
     meeting = recover.transcribe(rec, opts, settings=settings, on_progress=progress)
+    queue_pushes(store, meeting.id, settings)
     return {"recording_id": rec.id, "meeting_id": meeting.id, "segments": len(meeting.segments)}
 
 
@@ -100,12 +102,13 @@ def analyze(store: Store, payload: dict, progress: Progress) -> dict:
 
     from .. import insights
 
+    settings = settings_mod.load()
     meeting = store.get_meeting(payload["meeting_id"])
     result = insights.analyze(
         meeting,
         extractor=payload.get("extractor"),
         fallback=payload.get("fallback"),
-        settings=settings_mod.load(),
+        settings=settings,
     )
     updated = insights.apply(meeting, result, previous=meeting.action_items)
     used = "offline" if result.warnings else result.extractor
@@ -116,10 +119,40 @@ def analyze(store: Store, payload: dict, progress: Progress) -> dict:
         summary=updated.summary,
         extractor=used,
     )
+    queue_pushes(store, meeting.id, settings)
     return {
         "meeting_id": meeting.id,
         "action_items": len(updated.action_items),
         "warnings": result.warnings,
+    }
+
+
+PUSH_ATTEMPTS = 6  # backoff between them (jobs.py): a CRM down for a while is waited out
+
+
+def queue_pushes(store: Store, meeting_id: str, settings) -> None:
+    """One ``crm_push`` job per CRM that ``agent.auto_push`` names, queued before the job
+    that analysed the meeting ends: a crash in between runs that job again, and a push
+    twice updates rather than duplicates (sync/crm.py)."""
+    from ..sync.crm import auto_push_targets
+    from .jobs import JobQueue
+
+    for name in auto_push_targets(settings):
+        payload = {"meeting_id": meeting_id, "to": name}
+        JobQueue(store).enqueue("crm_push", payload, max_attempts=PUSH_ATTEMPTS)
+
+
+def crm_push(store: Store, payload: dict, progress: Progress) -> dict:
+    """Push a meeting to a CRM (as `qylon meeting push ID --to NAME`). A partial failure
+    fails the job, retried with backoff: the next push sends only what failed."""
+    from ..sync import crm
+
+    result = crm.push(store, payload["meeting_id"], payload["to"])
+    return {
+        "pushed": payload["meeting_id"],
+        "to": payload["to"],
+        "target": result.target,
+        "items": len(result.items),
     }
 
 
@@ -160,6 +193,7 @@ HANDLERS: dict[str, Callable[[Store, dict, Progress], dict]] = {
     "recording": recording,
     "analyze": analyze,
     "sync": sync,
+    "crm_push": crm_push,
 }
 
 

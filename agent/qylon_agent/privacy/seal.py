@@ -118,6 +118,7 @@ def _seal_store(path: Path, found: keys.Keys) -> None:
     os.replace(temp, path)
     for suffix in ("-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+    database.forget_kind(path)
 
 
 def _seal_recording(rec: recording_files.Recording, found: keys.Keys) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import re
 import sqlite3
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,6 +104,39 @@ def connect(path: Path | str, key: bytes | None = None) -> Database:
     return _Database(conn)
 
 
+# Whether each store file is SQLCipher, decided once per process (path -> sealed), before
+# the process's first connection to it. Reading the header needs a file descriptor of our
+# own, and closing any descriptor of a file drops every POSIX lock the process holds on it
+# (fcntl semantics), those of this process's other SQLite connections included: with the
+# agent's threads writing, a header read at each Store() let two writers in at once and
+# corrupted the file ("database disk image is malformed"). A file does not change kind
+# while a process uses it (`qylon privacy seal-existing` and `forget` refuse while the agent
+# runs, and call ``forget_kind`` after changing it).
+_KINDS: dict[str, bool] = {}
+_KINDS_LOCK = threading.Lock()
+
+
+def _sealed(path: Path) -> bool:
+    with _KINDS_LOCK:
+        name = str(path.resolve())
+        if name not in _KINDS:
+            from ..crypto import keys
+
+            if is_plain(path):
+                _KINDS[name] = False
+            elif not path.exists() or path.stat().st_size == 0:
+                _KINDS[name] = keys.enabled()  # a new store: as privacy.encrypt says
+            else:
+                _KINDS[name] = True
+        return _KINDS[name]
+
+
+def forget_kind(path: Path) -> None:
+    """After a store file was sealed or replaced in this process: decide its kind again."""
+    with _KINDS_LOCK:
+        _KINDS.pop(str(path.resolve()), None)
+
+
 def store_key(path: Path) -> bytes | None:
     """The store's data key when its file is (or, new, is to be) SQLCipher; None for plain.
 
@@ -110,13 +144,10 @@ def store_key(path: Path) -> bytes | None:
     on (until `qylon privacy seal-existing`), and a sealed one after it is turned off."""
     from ..crypto import keys
 
-    if is_plain(path):
+    if not _sealed(path):
         return None
-    new = not path.exists() or path.stat().st_size == 0
     found = keys.Keys.load()
-    if new:
-        if not keys.enabled():
-            return None
+    if not path.exists() or path.stat().st_size == 0:
         found = found or keys.Keys.load_or_create()
         return found.data_key(keys.STORE, create=True)[1]
     if found is None or not found.has(keys.STORE):

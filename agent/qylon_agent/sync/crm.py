@@ -2,7 +2,8 @@
 
 The CRM is a provider plugin (``qylon_cli.providers.MeetingPusher``); the agent never
 imports it. The agent hands it the meeting (summary, decisions, action items, the
-participants' emails) and the ids an earlier push stored, and stores each id the provider
+participants' emails: those given, speakers named by an email, and the attendees the
+video platform or the calendar listed) and the ids an earlier push stored, and stores each id the provider
 reports as soon as it is written, so that a second push (or one after a partial failure)
 updates rather than duplicates.
 """
@@ -73,7 +74,9 @@ def push(
         store.set_crm_link(meeting.id, to, item.key, item.kind, item.crm_id)
 
     known = store.crm_links(meeting.id, to)
-    sent = crm_meeting(meeting, list(emails))
+    # the emails given, then those of the people the video platform or the calendar listed
+    attended = [p["email"] for p in store.participants(meeting.id) if p.get("email")]
+    sent = crm_meeting(meeting, [*emails, *attended])
     if follow_up is not None:
         subject, html = follow_up
         sent = sent.model_copy(
@@ -88,3 +91,10 @@ def push(
             details={"push": result.model_dump(mode="json")},
         )
     return result
+
+
+def auto_push_targets(settings) -> list[str]:
+    """The CRMs ``agent.auto_push`` names (``"hubspot"``, ``"hubspot,salesforce"``)."""
+    return [
+        n.strip() for n in str(settings.get("agent.auto_push", "") or "").split(",") if n.strip()
+    ]
