@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker, with_loader_criteria
 
@@ -49,7 +49,13 @@ def driver_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = driver_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # A file's pool as large as PostgreSQL's: past the pool size every request opened
+        # (and closed) a connection of its own, with its PRAGMAs, under load
+        in_file = make_url(url).database not in (None, "", ":memory:")
+        sizes = {"pool_size": pool_size, "max_overflow": pool_size} if in_file else {}
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **sizes
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
