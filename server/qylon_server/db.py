@@ -20,9 +20,6 @@ callbacks run after the outermost commit, in order, and are dropped on rollback.
 from __future__ import annotations
 
 import logging
-import os
-import re
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -31,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker, with_loader_criteria
 
 from .models import OrgScoped
+from .sqlite_writer import one_writer_at_a_time
 
 SKIP = "skip_tenant_filter"
 AFTER_COMMIT = "after_commit"
@@ -70,47 +68,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         if in_file:
-            _one_writer_at_a_time(engine, make_url(url).database)
+            one_writer_at_a_time(engine, make_url(url).database)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-
-
-_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
-_WRITER = "qylon_sqlite_writer"  # connection record info: this connection holds the lock
-_writer_locks: dict[str, threading.Lock] = {}
-
-
-def _one_writer_at_a_time(engine: Engine, path: str) -> None:
-    """Within a process, a transaction waits for the file's writer lock before its first
-    write and lets it go when it commits or rolls back.
-
-    SQLite lets one transaction write at a time; the others wait in its busy handler,
-    which polls with growing sleeps (up to 100 ms each): under 16 concurrent writes a
-    request could sleep most of a second after the lock was free. Waiters on a Python
-    lock wake as soon as it is released; SQLite's handler is left to arbitrate between
-    processes (``--workers``). A transaction that cannot have the lock in ``timeout``
-    seconds goes on without it, as before (SQLite's own busy timeout then applies).
-    Reads never wait for it (WAL)."""
-    lock = _writer_locks.setdefault(os.path.realpath(path), threading.Lock())
-    timeout = 30.0
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _take(conn, _cursor, statement, _params, _context, _many):
-        info = conn.connection.info
-        if info.get(_WRITER) is None and _WRITE.match(statement):
-            info[_WRITER] = lock.acquire(timeout=timeout)
-
-    def _release(info) -> None:
-        if info is not None and info.pop(_WRITER, None):
-            lock.release()
-
-    # at the end of the transaction (just before SQLite's own commit or rollback: a writer
-    # let in a moment early waits a millisecond in SQLite's handler), and, should a
-    # connection leave otherwise, when it returns to the pool or is dropped
-    event.listen(engine, "commit", lambda conn: _release(conn.connection.info))
-    event.listen(engine, "rollback", lambda conn: _release(conn.connection.info))
-    event.listen(engine.pool, "checkin", lambda _c, record: _release(record and record.info))
-    event.listen(engine.pool, "invalidate", lambda _c, record, _e: _release(record.info))
 
 
 class Database:

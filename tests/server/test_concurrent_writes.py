@@ -1,14 +1,16 @@
 """Writes at once: nothing lost from the audit trail, and on SQLite one writer at a time
-per process (db._one_writer_at_a_time) that never outlives its transaction."""
+(qylon_server.sqlite_writer) that never outlives its transaction."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from qylon_server import db as dbmod
 from qylon_server.db import Database
+from qylon_server.sqlite_writer import lock_for
 from sqlalchemy import text
 
 from .test_permissions import meeting_body
@@ -38,7 +40,7 @@ def sqlite_file(tmp_path):
     first, second = Database(f"sqlite:///{path}"), Database(f"sqlite:///{path}")
     with first.engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (n INTEGER)"))
-    yield first, second, dbmod._writer_locks[str(path.resolve())]
+    yield first, second, lock_for(str(path))
     first.dispose()
     second.dispose()
 
@@ -77,3 +79,28 @@ def test_sqlite_writer_lock_ends_with_each_transaction(sqlite_file):
     assert not lock.locked()
     with first.engine.connect() as conn:
         assert conn.execute(text("SELECT n FROM t")).scalars().all() == [1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX (Windows: the thread lock)")
+def test_sqlite_writer_lock_holds_off_other_processes(sqlite_file, tmp_path):
+    first, _second, _lock = sqlite_file
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(3)\n"
+    )
+
+    def other_process_may_write() -> bool:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path / "writers.db")], check=False
+        )
+        return done.returncode == 0
+
+    with first.engine.connect() as conn:
+        conn.execute(text("INSERT INTO t (n) VALUES (1)"))
+        assert not other_process_may_write()
+        conn.commit()
+    assert other_process_may_write()
