@@ -33,7 +33,7 @@ from .api import (
 )
 from .config import ServerSettings, get_settings
 from .db import Database
-from .deps import KeyOrgs, authenticate, bearer_token, client_ip, key_hash
+from .deps import authenticate, bearer_token, client_ip, key_hash
 from .limiter import RateLimiter
 from .middleware import RequestGuards
 from .workflows import engine as workflow_engine
@@ -82,7 +82,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.database_url, pool_size=settings.pool_size)
     app.state.pepper = settings.pepper()
-    app.state.key_orgs = KeyOrgs()  # key hash -> organisation (deps.open_session)
     app.state.limiter = RateLimiter(
         settings.rate_limit,
         settings.redis_url,

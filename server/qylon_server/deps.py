@@ -101,6 +101,7 @@ class KeyOrgs:
 
 
 def key_orgs(state) -> KeyOrgs:
+    """The app's ``KeyOrgs`` (made at its first request)."""
     orgs = getattr(state, "key_orgs", None)
     if orgs is None:
         orgs = state.key_orgs = KeyOrgs()
