@@ -105,10 +105,14 @@ def one_writer_at_a_time(engine: Engine, path: str) -> None:
         if info is not None and info.pop(_HOLDS, None):
             lock.release()
 
+    def _ended(conn) -> None:
+        if not conn.invalidated:  # an invalidated one was let go by "invalidate"
+            _release(conn.connection.info)
+
     # at the end of the transaction (just before SQLite's own commit or rollback: a writer
     # let in a moment early waits a millisecond in SQLite's handler), and, should a
     # connection leave otherwise, when it returns to the pool or is dropped
-    event.listen(engine, "commit", lambda conn: _release(conn.connection.info))
-    event.listen(engine, "rollback", lambda conn: _release(conn.connection.info))
+    event.listen(engine, "commit", _ended)
+    event.listen(engine, "rollback", _ended)
     event.listen(engine.pool, "checkin", lambda _c, record: _release(record and record.info))
     event.listen(engine.pool, "invalidate", lambda _c, record, _e: _release(record.info))
