@@ -8,8 +8,8 @@ afterwards), seeds 200 clients, then drives GET /v1/clients and PUT /v1/meetings
 (a new 40-segment meeting per request) from --concurrency connections for --seconds each.
 The load generator runs on the same machine (asyncio + httpx2), so on a small machine
 it competes with the server for CPU. "CPU ms/req" is the CPU time (user + system) the
-server's processes spent per request during the row (Linux; from /proc): unlike req/s it
-hardly moves with other work on the machine, and bounds what the cores can serve.
+server's processes spent per request during the row (Linux; from /proc): it moves less
+than req/s with other work on the machine, and bounds what the cores can serve.
 """
 
 from __future__ import annotations
