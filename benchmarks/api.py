@@ -7,7 +7,9 @@ file; PostgreSQL: a throw-away database and a non-superuser role on 127.0.0.1, d
 afterwards), seeds 200 clients, then drives GET /v1/clients and PUT /v1/meetings/{id}
 (a new 40-segment meeting per request) from --concurrency connections for --seconds each.
 The load generator runs on the same machine (asyncio + httpx2), so on a small machine
-it competes with the server for CPU.
+it competes with the server for CPU. "CPU ms/req" is the CPU time (user + system) the
+server's processes spent per request during the row (Linux; from /proc): it moves less
+than req/s with other work on the machine, and bounds what the cores can serve.
 """
 
 from __future__ import annotations
@@ -45,6 +47,23 @@ def database(kind: str, home: Path):
 
     with throwaway_postgres("qylon_bench") as pg:
         yield pg.app_url, pg.admin_url
+
+
+def server_cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by process ``pid`` and its children (the workers), or None
+    where /proc cannot tell."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, todo = 0.0, [pid]
+    try:
+        while todo:
+            p = todo.pop()
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
 
 
 def meeting(mid: str) -> dict:
@@ -157,9 +176,13 @@ def run_backend(kind: str, args) -> list[tuple[str, dict]]:
             results = []
             for label, kind_ in (("GET /v1/clients", "get"), ("PUT /v1/meetings/{id}", "put")):
                 asyncio.run(drive(url, token, kind_, 1.0, args.concurrency))  # warm-up
-                results.append(
-                    (label, asyncio.run(drive(url, token, kind_, args.seconds, args.concurrency)))
+                cpu = server_cpu_s(server.pid)
+                r = asyncio.run(drive(url, token, kind_, args.seconds, args.concurrency))
+                after = server_cpu_s(server.pid)
+                r["cpu_ms"] = (
+                    (after - cpu) * 1000 / r["requests"] if None not in (cpu, after) else None
                 )
+                results.append((label, r))
             return results
         finally:
             server.terminate()
@@ -177,12 +200,13 @@ def main() -> None:
         f"{args.concurrency} connections, {args.seconds:.0f} s per row, server --workers {args.workers}"
     )
     print(
-        f"{'backend':<10} {'request':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}"
+        f"{'backend':<10} {'request':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7} {'CPU ms/req':>10} {'load':>5}"
     )
     for kind in args.backends.split(","):
         for label, r in run_backend(kind, args):
+            cpu = f"{r['cpu_ms']:.1f}" if r["cpu_ms"] is not None else "-"
             print(
-                f"{kind:<10} {label:<24} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['requests']:>9} {r['errors']:>7}",
+                f"{kind:<10} {label:<24} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['requests']:>9} {r['errors']:>7} {cpu:>10} {os.getloadavg()[0]:>5.1f}",
                 flush=True,
             )
 

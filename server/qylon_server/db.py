@@ -23,11 +23,12 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker, with_loader_criteria
 
 from .models import OrgScoped
+from .sqlite_writer import one_writer_at_a_time
 
 SKIP = "skip_tenant_filter"
 AFTER_COMMIT = "after_commit"
@@ -49,7 +50,13 @@ def driver_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = driver_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # A file's pool as large as PostgreSQL's: past the pool size every request opened
+        # (and closed) a connection of its own, with its PRAGMAs, under load
+        in_file = make_url(url).database not in (None, "", ":memory:")
+        sizes = {"pool_size": pool_size, "max_overflow": pool_size} if in_file else {}
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **sizes
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -60,6 +67,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        if in_file:
+            one_writer_at_a_time(engine, make_url(url).database)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 

@@ -86,6 +86,17 @@ def test_rotation_without_grace_and_revocation_stop_at_once(api, org):
     assert again.status_code == 409
 
 
+def test_a_key_in_use_is_refused_at_the_next_request_after_revocation(api, org):
+    """The server remembers which organisation a key belongs to (deps.KeyOrgs), never
+    that it is valid: a key used a moment ago is refused as soon as it is revoked."""
+    key = api.post("/v1/api-keys", org.token, json={"name": "busy", "scopes": ["read"]}).json()
+    for _ in range(3):  # seen before: read through the remembered organisation
+        assert api.get("/v1/clients", key["token"]).status_code == 200
+    assert api.post(f"/v1/api-keys/{key['id']}/revoke", org.token).status_code == 200
+    assert api.get("/v1/clients", key["token"]).status_code == 401
+    assert api.get("/v1/me", key["token"]).status_code == 401
+
+
 def test_last_used_and_expiry(api, org):
     key = api.post(
         "/v1/api-keys", org.token, json={"name": "x", "scopes": ["read"], "expires_in_days": 1}

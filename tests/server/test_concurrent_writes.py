@@ -1,0 +1,106 @@
+"""Writes at once: nothing lost from the audit trail, and on SQLite one writer at a time
+(qylon_server.sqlite_writer) that never outlives its transaction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from qylon_server.db import Database
+from qylon_server.sqlite_writer import lock_for
+from sqlalchemy import text
+
+from .test_permissions import meeting_body
+
+
+def test_concurrent_uploads_lose_no_audit_event(api, org):
+    ids = [str(uuid.uuid4()) for _ in range(24)]
+    key = api.post("/v1/api-keys", org.token, json={"name": "load", "scopes": ["write"]}).json()
+
+    def upload(mid: str) -> int:
+        return api.put(f"/v1/meetings/{mid}", key["token"], json=meeting_body(mid)).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        assert list(pool.map(upload, ids)) == [201] * len(ids)
+    events = api.get(
+        "/v1/audit-events", org.token, params={"action": "meeting.create", "limit": 200}
+    ).json()
+    assert events["total"] == len(ids)
+    assert sorted(e["target_id"] for e in events["items"]) == sorted(ids)
+    assert {e["api_key_id"] for e in events["items"]} == {key["id"]}
+    assert api.get("/v1/meetings", org.token).json()["total"] == len(ids)
+
+
+@pytest.fixture
+def sqlite_file(tmp_path):
+    path = tmp_path / "writers.db"
+    first, second = Database(f"sqlite:///{path}"), Database(f"sqlite:///{path}")
+    with first.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    yield first, second, lock_for(str(path))
+    first.dispose()
+    second.dispose()
+
+
+def test_sqlite_writers_take_turns_and_all_commit(sqlite_file):
+    first, second, lock = sqlite_file
+
+    def write(n: int) -> None:
+        with (first if n % 2 else second).engine.begin() as conn:
+            conn.execute(text("SELECT count(*) FROM t")).scalar()
+            conn.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
+            conn.execute(text("UPDATE t SET n = n WHERE n = :n"), {"n": n})
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(write, range(64)))
+    with first.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 64
+    assert not lock.locked()
+
+
+def test_sqlite_writer_lock_ends_with_each_transaction(sqlite_file):
+    first, _second, lock = sqlite_file
+    with first.engine.connect() as conn:
+        conn.execute(text("SELECT count(*) FROM t"))
+        assert not lock.locked()  # reads never take it
+        conn.execute(text("INSERT INTO t (n) VALUES (1)"))
+        assert lock.locked()
+        conn.commit()
+        assert not lock.locked()  # released at commit, the connection still checked out
+        conn.execute(text("INSERT INTO t (n) VALUES (2)"))
+        conn.rollback()
+        assert not lock.locked()
+    with pytest.raises(RuntimeError), first.engine.begin() as conn:
+        conn.execute(text("INSERT INTO t (n) VALUES (3)"))
+        raise RuntimeError("a failing request")
+    assert not lock.locked()
+    with first.engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM t")).scalars().all() == [1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX (Windows: the thread lock)")
+def test_sqlite_writer_lock_holds_off_other_processes(sqlite_file, tmp_path):
+    first, _second, _lock = sqlite_file
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n"
+        "    sys.exit(3)\n"
+    )
+
+    def other_process_may_write() -> bool:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path / "writers.db")], check=False
+        )
+        return done.returncode == 0
+
+    with first.engine.connect() as conn:
+        conn.execute(text("INSERT INTO t (n) VALUES (1)"))
+        assert not other_process_may_write()
+        conn.commit()
+    assert other_process_may_write()
