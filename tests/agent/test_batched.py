@@ -106,11 +106,10 @@ def test_no_words_invented_in_silence(qylon, tmp_path, jfk_wav, mode):
 
 @pytest.mark.slow
 def test_batched_is_as_accurate_as_sequential_on_the_real_recordings():
-    """Every shared recording with a reference, one after another in one file (80 s, 354
-    words): the batched transcript's word error rate is at most two points (seven words)
-    above sequential's. Which words a chunk boundary costs or saves moves either mode by
-    a point or two on so few words (measured: batched 13.0-13.6 %, sequential 11.9 %);
-    the 1-point target is measured on 10 minutes by benchmarks/transcribe.py --batched."""
+    """Every shared recording with a reference, one after another, twice, in one file
+    (160 s, 708 words): the batched transcript's word error rate is at most one point above
+    sequential's (measured: 10.5 % against 10.7 %). On one pass (354 words) the words that
+    one chunk boundary costs move either mode by two points."""
     from models import recordings
     from qylon_agent.speech import transcribe as stt
     from qylon_agent.speech.audio import Audio, decode
@@ -121,8 +120,8 @@ def test_batched_is_as_accurate_as_sequential_on_the_real_recordings():
     for path, text in recordings():
         parts += [decode(path).samples, gap]
         refs.append(text)
-    audio = Audio(Path("real.wav"), np.concatenate(parts), None, 16000, 1)
-    reference = normalise(" ".join(refs))
+    audio = Audio(Path("real.wav"), np.concatenate(parts * 2), None, 16000, 1)
+    reference = normalise(" ".join(refs * 2))
     scores, seen = {}, {}
     for mode in ("false", "true"):
         progress: list[float] = []
@@ -135,7 +134,7 @@ def test_batched_is_as_accurate_as_sequential_on_the_real_recordings():
         scores[mode] = jiwer.wer(reference, normalise(hypothesis))
         seen[mode] = progress
         assert all(s.words and s.start <= s.words[0].start for s in transcript.segments)
-    assert scores["true"] <= scores["false"] + 0.02, scores
+    assert scores["true"] <= scores["false"] + 0.01, scores
     assert scores["false"] < 0.2
     for progress in seen.values():
         assert progress == sorted(progress) and progress[-1] == audio.duration_s

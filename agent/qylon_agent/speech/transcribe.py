@@ -29,6 +29,8 @@ SILENCE_PHRASES = re.compile(
 )
 # A word whose audio is quieter than this (RMS, full scale = 1.0) was not spoken.
 SILENCE_RMS = 10 ** (-55 / 20)
+# A word's loudness is judged on at least this much audio around it (see _heard_span).
+MIN_WORD_S = 0.5
 # A longer pause between two words of one segment splits it (see _split_at_pauses).
 MAX_PAUSE_S = 2.0
 
@@ -269,6 +271,16 @@ def _rms(samples: np.ndarray, start: float, end: float) -> float:
     return float(np.sqrt(np.mean(np.square(chunk)))) if len(chunk) else 0.0
 
 
+def _heard_span(start: float, end: float) -> tuple[float, float]:
+    """The audio to judge a word's loudness on: its own span, or MIN_WORD_S around its middle
+    when shorter. Alignment gives some words no length at all (start == end, seen on 1 word
+    in 40 on the shared recordings): one sample of a real word can be silent."""
+    if end - start >= MIN_WORD_S:
+        return start, end
+    middle = (start + end) / 2
+    return max(0.0, middle - MIN_WORD_S / 2), middle + MIN_WORD_S / 2
+
+
 def _snap(samples: np.ndarray, start: float, end: float) -> tuple[float, float] | None:
     """Shrink a word's span to the audio that is not silent in it (None: all silent).
 
@@ -328,7 +340,7 @@ def _guard(seg, samples: np.ndarray, previous: list[Segment]) -> Segment | None:
     words = []
     for w in seg.words or []:
         span = _snap(samples, w.start, w.end) if w.end - w.start > 1.0 else (w.start, w.end)
-        if span and _rms(samples, *span) >= SILENCE_RMS:
+        if span and _rms(samples, *_heard_span(*span)) >= SILENCE_RMS:
             words.append(
                 Word(
                     start=round(span[0], 3),
