@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/transcribe.py [--runs 2] [--model PATH] [--device cuda]
     .venv/bin/python benchmarks/transcribe.py --batched [--runs 3] [--minutes 10]
     .venv/bin/python benchmarks/transcribe.py --long 60
+    .venv/bin/python benchmarks/transcribe.py --lengths 1,2,4
 
 For ../shared/data/audio/two_speakers_call.wav and a 10-minute file made by
 concatenating it, runs in separate processes (wall time includes start-up and model
@@ -34,6 +35,10 @@ over plain (by wall time and by CPU time: the machine is shared).
 transcribe --batched --no-diarize` and prints its peak memory and, from the progress
 lines it writes, how far the time left that the elapsed rate predicts at 25, 50 and 75 %
 was from the truth.
+
+--lengths N,M,... transcribes the same speech repeated N, M, ... times (78 s each) in this
+process, sequential then batched, twice each: wall and CPU seconds, for the length beyond
+which "auto" chooses batched.
 """
 
 from __future__ import annotations
@@ -118,11 +123,14 @@ def main() -> None:
     parser.add_argument("--batched", action="store_true", help="batched against sequential")
     parser.add_argument("--minutes", type=float, default=10.0, help="with --batched")
     parser.add_argument("--long", type=float, metavar="MINUTES", help="memory and progress")
+    parser.add_argument("--lengths", help="e.g. 1,2,4: the shared speech repeated so often")
     args = parser.parse_args()
-    if args.batched or args.long:
+    if args.batched or args.long or args.lengths:
         import transcribe_batched
 
-        if args.long:
+        if args.lengths:
+            transcribe_batched.lengths([int(n) for n in args.lengths.split(",")])
+        elif args.long:
             transcribe_batched.long(args.long)
         else:
             transcribe_batched.compare(args.minutes, args.runs)

@@ -135,3 +135,25 @@ def long(minutes: float) -> None:
                 continue
             predicted = at / percent * (100 - percent)
             print(f"{percent:>5.0f}{at:>11.0f}{predicted:>16.0f}{wall - at:>11.0f}")
+
+
+def lengths(repeats: list[int]) -> None:
+    """In this process, model loaded: Qylon's transcription of the shared speech repeated
+    ``n`` times, sequential then batched, twice each (the threshold for "auto")."""
+    from qylon_agent.speech import transcribe as stt
+    from qylon_agent.speech.audio import Audio, decode
+
+    gap = np.zeros(int(0.8 * 16000), np.float32)
+    one = np.concatenate([x for path, _ in recordings() for x in (decode(path).samples, gap)])
+    stt.load_model(stt.Options())
+    print(f"{'audio s':>8} {'mode':<11}{'wall s':>8}{'CPU s':>8}  load")
+    for n in repeats:
+        audio = Audio(Path("speech.wav"), np.concatenate([one] * n), None, 16000, 1)
+        for mode in ("false", "true", "false", "true"):
+            wall, cpu = time.perf_counter(), time.process_time()
+            stt.transcribe(audio, stt.Options(batched=mode))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            name = "batched" if mode == "true" else "sequential"
+            print(
+                f"{audio.duration_s:>8.0f} {name:<11}{wall:>8.1f}{cpu:>8.1f}  {os.getloadavg()[0]:.1f}"
+            )

@@ -57,8 +57,8 @@ def test_auto_mode_is_batched_beyond_the_threshold(qylon_here):
     from qylon_cli import settings as settings_mod
 
     opts = options_from_settings(settings_mod.load())
-    assert (opts.batched, opts.batched_after_s) == ("auto", 300)
-    assert not opts.use_batched(299.0) and opts.use_batched(301.0)
+    assert (opts.batched, opts.batched_after_s) == ("auto", 150)
+    assert not opts.use_batched(149.0) and opts.use_batched(151.0)
     assert Options(batched="true").use_batched(5.0)
     assert not Options(batched="false").use_batched(3600.0)
     refused = qylon_here("config", "set", "transcribe.batched", "sometimes", "--json")

@@ -49,7 +49,7 @@ class Options:
     # "true": stretches of speech decoded in batches (batched.py); "false": one window after
     # another; "auto": batched for recordings longer than batched_after_s.
     batched: str = "auto"
-    batched_after_s: float = 300.0
+    batched_after_s: float = 150.0
 
     def use_batched(self, duration_s: float) -> bool:
         mode = str(self.batched).lower()
