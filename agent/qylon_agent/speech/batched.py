@@ -219,6 +219,7 @@ def _decode(model, tokenizer, prompt, suppress, samples, batch, beam_size):
 
 
 def _in_file_time(chunk: Chunk, sub: dict) -> SimpleNamespace:
+    """A decoded segment (faster-whisper's fields, times in the window) in the file's time."""
     words = [
         SimpleNamespace(
             start=chunk.file_time(w["start"]),
@@ -249,25 +250,20 @@ def _alone(model, samples, chunk: Chunk, language, beam_size, hotwords) -> list[
         condition_on_previous_text=False,
         hotwords=hotwords,
     )
-    out = []
-    for seg in found:
-        words = [
-            SimpleNamespace(
-                start=chunk.file_time(w.start),
-                end=chunk.file_time(w.end),
-                word=w.word,
-                probability=w.probability,
-            )
-            for w in seg.words or []
-        ]
-        out.append(
-            SimpleNamespace(
-                start=words[0].start if words else chunk.file_time(seg.start),
-                end=words[-1].end if words else chunk.file_time(seg.end),
-                text=seg.text,
-                words=words,
-                no_speech_prob=seg.no_speech_prob,
-                avg_logprob=seg.avg_logprob,
-            )
+    return [
+        _in_file_time(
+            chunk,
+            {
+                "start": seg.start,
+                "end": seg.end,
+                "text": seg.text,
+                "words": [
+                    {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                    for w in seg.words or []
+                ],
+                "no_speech_prob": seg.no_speech_prob,
+                "avg_logprob": seg.avg_logprob,
+            },
         )
-    return out
+        for seg in found
+    ]
