@@ -1,6 +1,9 @@
 """Real-time factor and peak memory of `qylon meeting transcribe`, beside plain faster-whisper.
 
     .venv/bin/python benchmarks/transcribe.py [--runs 2] [--model PATH] [--device cuda]
+    .venv/bin/python benchmarks/transcribe.py --batched [--runs 3] [--minutes 10]
+    .venv/bin/python benchmarks/transcribe.py --long 60
+    .venv/bin/python benchmarks/transcribe.py --lengths 1,2,4
 
 For ../shared/data/audio/two_speakers_call.wav and a 10-minute file made by
 concatenating it, runs in separate processes (wall time includes start-up and model
@@ -16,6 +19,26 @@ Overhead is qylon vs plain (the same work); the target is at most 10 %.
 a fresh QYLON_HOME, so names from `qylon models list` are not known there); --device cuda runs both on a GPU with float16 (peak MB is then the
 process's host memory; the GPU's own is not measured). No machine here has a GPU:
 docs/benchmarks.md says so rather than show figures.
+
+--batched compares batched transcription with sequential on a file of real speech: every
+shared recording with a reference (benchmarks/models.py: jfk, the two-speaker call, CMU
+ARCTIC, faster-whisper's voices; about 80 s), 0.8 s apart, repeated to --minutes. Four
+runners, each in its own process, interleaved (one of each per round, --runs rounds):
+qylon-sequential and qylon-batched (`qylon meeting transcribe --sequential|--batched
+--no-diarize`), plain (faster-whisper sequential, the options above) and plain-batched
+(faster-whisper's BatchedInferencePipeline, batch 8, same options). Prints the median
+wall time, CPU seconds, real-time factor, word error rate (jiwer, lower-cased, punctuation
+removed) and peak memory, the load average at each run, and each runner's speed-up
+over plain (by wall time and by CPU time: the machine is shared).
+
+--long MINUTES transcribes a MINUTES-long file of the same speech with `qylon meeting
+transcribe --batched --no-diarize` and prints its peak memory and, from the progress
+lines it writes, how far the time left that the elapsed rate predicts at 25, 50 and 75 %
+was from the truth.
+
+--lengths N,M,... transcribes the same speech repeated N, M, ... times (78 s each) in this
+process, sequential then batched, twice each: wall and CPU seconds, for the length beyond
+which "auto" chooses batched.
 """
 
 from __future__ import annotations
@@ -49,17 +72,35 @@ print(sum(len(s.text) for s in segments))
 MEASURE = """
 import resource, subprocess, sys, time
 start = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], check=True, stdout=out)
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(time.perf_counter() - start, used.ru_maxrss, used.ru_utime + used.ru_stime)
+"""
+
+PLAIN_BATCHED = """
+import sys
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+from qylon_agent.speech.transcribe import resolve_model
+path, _ = resolve_model("tiny.en")
+model = BatchedInferencePipeline(WhisperModel(str(path), device="cpu", compute_type="int8"))
+segments, _ = model.transcribe(sys.argv[1], language="en", beam_size=5, vad_filter=True,
+                               word_timestamps=True, batch_size=8)
+print(" ".join(s.text for s in segments))
 """
 
 
-def measure(cmd: list[str], env: dict) -> tuple[float, float]:
+def measure(cmd: list[str], env: dict, stdout: str = os.devnull) -> tuple[float, float, float]:
+    """(wall s, peak MB, CPU s) of ``cmd`` in a process of its own; its stdout to ``stdout``."""
     out = subprocess.run(
-        [sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", MEASURE, stdout, *cmd],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
-    seconds, rss_kb = out.stdout.split()
-    return float(seconds), int(rss_kb) / 1024
+    seconds, rss_kb, cpu = out.stdout.split()
+    return float(seconds), int(rss_kb) / 1024, float(cpu)
 
 
 def concat(src: Path, dst: Path, seconds: float) -> float:
@@ -79,7 +120,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--model", default="tiny.en", help="a CTranslate2 model folder")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--batched", action="store_true", help="batched against sequential")
+    parser.add_argument("--minutes", type=float, default=10.0, help="with --batched")
+    parser.add_argument("--long", type=float, metavar="MINUTES", help="memory and progress")
+    parser.add_argument("--lengths", help="e.g. 1,2,4: the shared speech repeated so often")
     args = parser.parse_args()
+    if args.batched or args.long or args.lengths:
+        import transcribe_batched
+
+        if args.lengths:
+            transcribe_batched.lengths([int(n) for n in args.lengths.split(",")])
+        elif args.long:
+            transcribe_batched.long(args.long)
+        else:
+            transcribe_batched.compare(args.minutes, args.runs)
+        return
     qylon = str(Path(sys.executable).parent / "qylon")
     with tempfile.TemporaryDirectory() as tmp:
         long = Path(tmp) / "ten_minutes.wav"
@@ -121,7 +176,7 @@ def main() -> None:
                             args.model,
                             args.device,
                         ]
-                    wall, peak = measure(cmd, env)
+                    wall, peak, _ = measure(cmd, env)
                     walls.append(wall)
                     peaks.append(peak)
                 wall = statistics.median(walls)

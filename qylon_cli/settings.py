@@ -148,6 +148,8 @@ CHECKS: dict[str, Any] = {
     ),
     "transcribe.beam_size": _at_least(1, 20),
     "transcribe.threads": _at_least(0),
+    "transcribe.batched": _one_of("auto", "true", "false"),
+    "transcribe.batched_after_s": _at_least(0),
     "llm.base_url": _url,
     "server.url": _url,
     "agent.concurrency": _at_least(1),

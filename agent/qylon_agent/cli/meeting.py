@@ -74,6 +74,16 @@ def transcribe(
         int | None, typer.Option(min=1, max=20, help="Beam size for decoding (default 5).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    batched: Annotated[
+        bool | None,
+        typer.Option(
+            "--batched/--sequential",
+            help="Decode stretches of speech in batches (faster on long files) or one window "
+            "after another (default: transcribe.batched, auto: batched beyond "
+            "transcribe.batched_after_s).",
+            show_default=False,
+        ),
+    ] = None,
     diarize: Annotated[
         bool | None,
         typer.Option(
@@ -124,7 +134,13 @@ def transcribe(
     if background:
         from .background import transcribe_in_agent
 
-        overrides = {"model": model, "beam_size": beam_size, "language": language, "device": device}
+        overrides = {
+            "model": model,
+            "beam_size": beam_size,
+            "language": language,
+            "device": device,
+            "batched": _mode(batched),
+        }
         speaker_flags = {
             "diarize": diarize,
             "speakers": speakers,
@@ -154,7 +170,12 @@ def transcribe(
 
         settings = settings_mod.load()
         opts = stt.options_from_settings(
-            settings, model=model, beam_size=beam_size, language=language, device=device
+            settings,
+            model=model,
+            beam_size=beam_size,
+            language=language,
+            device=device,
+            batched=_mode(batched),
         )
         diarization, naming = speaker_options(
             settings, diarize, speakers, min_speakers, max_speakers
@@ -190,6 +211,11 @@ def transcribe(
 
     data = {**render.meeting_summary(meeting), **render.heard(heard)}
     output.emit(data, lambda c: render.transcript(c, meeting))
+
+
+def _mode(batched: bool | None) -> str | None:
+    """--batched/--sequential as the transcribe.batched setting's value (None: not given)."""
+    return None if batched is None else ("true" if batched else "false")
 
 
 def list_(

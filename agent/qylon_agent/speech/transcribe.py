@@ -29,6 +29,8 @@ SILENCE_PHRASES = re.compile(
 )
 # A word whose audio is quieter than this (RMS, full scale = 1.0) was not spoken.
 SILENCE_RMS = 10 ** (-55 / 20)
+# A word's loudness is judged on at least this much audio around it (see _heard_span).
+MIN_WORD_S = 0.5
 # A longer pause between two words of one segment splits it (see _split_at_pauses).
 MAX_PAUSE_S = 2.0
 
@@ -44,6 +46,14 @@ class Options:
     language: str | None = None
     threads: int = 0
     hotwords: str | None = None  # names the model should expect (vocabulary.py)
+    # "true": stretches of speech decoded in batches (batched.py); "false": one window after
+    # another; "auto": batched for recordings longer than batched_after_s.
+    batched: str = "auto"
+    batched_after_s: float = 150.0
+
+    def use_batched(self, duration_s: float) -> bool:
+        mode = str(self.batched).lower()
+        return mode == "true" or (mode == "auto" and duration_s > self.batched_after_s)
 
 
 @dataclass
@@ -60,8 +70,18 @@ class Transcript:
 def options_from_settings(settings, **overrides) -> Options:
     values = {
         k: settings.get(f"transcribe.{k}")
-        for k in ("model", "device", "compute_type", "beam_size", "language", "threads")
+        for k in (
+            "model",
+            "device",
+            "compute_type",
+            "beam_size",
+            "language",
+            "threads",
+            "batched",
+            "batched_after_s",
+        )
     }
+    values["batched"] = str(values["batched"]).lower()
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["language"] = values["language"] or None
     return Options(**values)
@@ -152,25 +172,42 @@ def transcribe(
                 code="unsupported_language",
             )
         language = "en"
-    segments_iter, info = model.transcribe(
-        audio.samples,
-        language=language,
-        multilingual=False,  # a fixed or detected language holds for the whole file
-        beam_size=opts.beam_size,
-        vad_filter=True,
-        word_timestamps=True,
-        condition_on_previous_text=False,
-        hotwords=opts.hotwords,
-    )
     total = audio.duration_s
+    spoken = None
+    if opts.use_batched(total):
+        from . import batched
+
+        spoken = batched.speech(audio.samples)
+        language = language or _language(model, audio.samples, spoken)
+        segments_iter = batched.segments(
+            model,
+            audio.samples,
+            spoken,
+            language=language,
+            beam_size=opts.beam_size,
+            hotwords=opts.hotwords,
+            on_progress=(lambda at: on_progress(min(at, total), total)) if on_progress else None,
+        )
+    else:
+        segments_iter, info = model.transcribe(
+            audio.samples,
+            language=language,
+            multilingual=False,  # a fixed or detected language holds for the whole file
+            beam_size=opts.beam_size,
+            vad_filter=True,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            hotwords=opts.hotwords,
+        )
+        language = info.language
     segments: list[Segment] = []
     for seg in segments_iter:
-        if on_progress:
+        if on_progress and spoken is None:
             on_progress(min(seg.end, total), total)
         kept = _guard(seg, audio.samples, segments)
         if kept is not None:
             segments.extend(_split_at_pauses(kept))
-    transcript = Transcript(language=info.language, model=opts.model, segments=segments)
+    transcript = Transcript(language=language, model=opts.model, segments=segments)
     _hear_the_rest(
         model,
         audio,
@@ -178,10 +215,20 @@ def transcribe(
         language=language,
         beam_size=opts.beam_size,
         hotwords=opts.hotwords,
+        speech=spoken,
     )
     if on_progress:
         on_progress(total, total)
     return transcript
+
+
+def _language(model, samples: np.ndarray, spoken: list[dict]) -> str:
+    """The language of the first 30 s of speech (sequential mode decides on the same)."""
+    if not spoken:
+        return "en"
+    start = spoken[0]["start"]
+    language, _, _ = model.detect_language(samples[start : start + 30 * SAMPLE_RATE])
+    return language
 
 
 def _hear_the_rest(
@@ -192,11 +239,14 @@ def _hear_the_rest(
     language: str | None,
     beam_size: int,
     hotwords: str | None = None,
+    speech: list[dict] | None = None,
 ) -> None:
-    """Speech that voice activity hears but no word covers is transcribed again alone (see unheard.py)."""
+    """Speech that voice activity hears but no word covers is transcribed again alone (see
+    unheard.py); ``speech``: voice activity already found (sample ranges), else found here."""
     from . import unheard
 
-    for gap in unheard.uncovered(unheard.speech_map(audio.samples), transcript.segments):
+    heard = unheard.speech_map(audio.samples, speech)
+    for gap in unheard.uncovered(heard, transcript.segments):
         found = unheard.retry(
             model,
             audio.samples,
@@ -219,6 +269,16 @@ def _rms(samples: np.ndarray, start: float, end: float) -> float:
         int(start * SAMPLE_RATE) : max(int(end * SAMPLE_RATE), int(start * SAMPLE_RATE) + 1)
     ]
     return float(np.sqrt(np.mean(np.square(chunk)))) if len(chunk) else 0.0
+
+
+def _heard_span(start: float, end: float) -> tuple[float, float]:
+    """The audio to judge a word's loudness on: its own span, or MIN_WORD_S around its middle
+    when shorter. Alignment gives some words no length at all (start == end, seen on 1 word
+    in 40 on the shared recordings): one sample of a real word can be silent."""
+    if end - start >= MIN_WORD_S:
+        return start, end
+    middle = (start + end) / 2
+    return max(0.0, middle - MIN_WORD_S / 2), middle + MIN_WORD_S / 2
 
 
 def _snap(samples: np.ndarray, start: float, end: float) -> tuple[float, float] | None:
@@ -280,7 +340,7 @@ def _guard(seg, samples: np.ndarray, previous: list[Segment]) -> Segment | None:
     words = []
     for w in seg.words or []:
         span = _snap(samples, w.start, w.end) if w.end - w.start > 1.0 else (w.start, w.end)
-        if span and _rms(samples, *span) >= SILENCE_RMS:
+        if span and _rms(samples, *_heard_span(*span)) >= SILENCE_RMS:
             words.append(
                 Word(
                     start=round(span[0], 3),

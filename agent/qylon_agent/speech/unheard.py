@@ -38,14 +38,14 @@ class Stretch:
         return {"start": round(self.start, 2), "end": round(self.end, 2)}
 
 
-def speech_map(samples: np.ndarray) -> list[Stretch]:
-    """Where voice activity detection hears speech (the VAD faster-whisper runs, same options)."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+def speech_map(samples: np.ndarray, found: list[dict] | None = None) -> list[Stretch]:
+    """Where voice activity detection hears speech (the VAD faster-whisper runs, same options),
+    or where ``found`` (its sample ranges, already taken) says."""
+    if found is None:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    return [
-        Stretch(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
-        for c in get_speech_timestamps(samples, VadOptions())
-    ]
+        found = get_speech_timestamps(samples, VadOptions())
+    return [Stretch(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in found]
 
 
 def uncovered(speech: list[Stretch], segments: list[Segment]) -> list[Stretch]:
