@@ -69,6 +69,13 @@ def wait_for(what: str, check, timeout: float):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.fixture
+def backend(team_servers):
+    """PostgreSQL, where a team runs workers (issue 23's proof); the queue's SQL is the same
+    on SQLite, where tests/server/test_transcription_jobs.py covers leases on both engines."""
+    return team_servers.backend("postgres")
+
+
 @pytest.mark.slow
 def test_two_workers_one_killed_every_recording_one_meeting(backend, jfk_wav, tmp_path, qylon):
     with running(backend, transcription_lease_s=LEASE_S) as server:
