@@ -64,3 +64,99 @@ def send_retrying(
             discard(answer)
         if wait:
             sleep(wait)
+
+
+class BearerClient:
+    """A vendor's REST API over httpx2 with a bearer token (the video and calendar
+    plugins' clients): ``send_retrying``'s refresh on a 401 and waits on 429 and 502-504, an
+    error answer turned into the vendor's ``error(answer)``, and resumable downloads.
+
+    A subclass names the ``vendor`` and the ``address`` setting (for the unreachable
+    message), and gives ``access_token(force_refresh)`` and ``error(answer)``."""
+
+    vendor = ""
+    address = ""  # the setting that says where the API is, e.g. "zoom.api_base"
+    retried = (429, 502, 503, 504)
+
+    def __init__(self, config, *, sleep: Callable[[float], None], base_url: str | None = None):
+        import httpx2
+
+        self.config = config
+        self.sleep = sleep
+        self._token: str | None = None
+        self.http = httpx2.Client(
+            headers={"Accept": "application/json"},
+            timeout=config.timeout_s,
+            follow_redirects=True,  # downloads redirect to the vendor's file servers
+            **({"base_url": base_url} if base_url is not None else {}),
+        )
+        self.waits: list[float] = []  # the rate-limit waits taken (reported, tested)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def access_token(self, *, force_refresh: bool) -> str:
+        raise NotImplementedError
+
+    def error(self, answer) -> Exception:
+        raise NotImplementedError
+
+    def where(self, url: str) -> str:
+        """Where the unreachable request went, for its message."""
+        return self.config.api_base
+
+    def token(self, *, force_refresh: bool = False) -> str:
+        if self._token is None or force_refresh:
+            self._token = self.access_token(force_refresh=force_refresh)
+        return self._token
+
+    def _send(self, method: str, url: str, *, stream: bool = False, headers=None, **kwargs):
+        """The answer to a request, after the refreshes and rate-limit waits it needed."""
+        from .errors import Unavailable
+
+        def send():
+            sent = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
+            request = self.http.build_request(method, url, headers=sent, **kwargs)
+            return self.http.send(request, stream=stream)
+
+        answer = send_retrying(
+            send,
+            unreachable=lambda exc: Unavailable(
+                f"{self.vendor} did not answer ({self.where(url)}): {exc}.",
+                hint=f"Check the network, or {self.address} (`qylon config show`).",
+            ),
+            may_refresh=lambda: True,
+            refresh=lambda: self.token(force_refresh=True),
+            retryable=lambda answer: answer.status_code in self.retried,
+            max_retries=self.config.max_retries,
+            sleep=self.sleep,
+            waits=self.waits,
+            discard=(lambda answer: answer.close()) if stream else None,
+        )
+        if answer.status_code >= 400:
+            if stream:
+                answer.read()
+            raise self.error(answer)
+        return answer
+
+    def request(self, method: str, path: str, **kwargs) -> dict:
+        answer = self._send(method, path, **kwargs)
+        return answer.json() if answer.content else {}
+
+    def download(
+        self,
+        url: str,
+        dest,
+        size: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ):
+        """``url`` into ``dest``, continued after an interruption (qylon_cli.downloads)."""
+        from . import downloads
+
+        return downloads.resume(
+            lambda headers: self._send("GET", url, stream=True, headers=headers),
+            dest,
+            size=size,
+            on_progress=on_progress,
+            again="Run the same import again: it goes on from where it stopped.",
+        )

@@ -13,69 +13,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-from qylon_cli.backoff import send_retrying
+from qylon_cli.backoff import BearerClient
 from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from . import auth
 
-RETRIED = (429, 502, 503, 504)
 
+class GoogleClient(BearerClient):
+    vendor = "Google"
+    address = "the google.* addresses"
 
-class GoogleClient:
     def __init__(
         self, config: auth.Config | None = None, *, sleep: Callable[[float], None] = time.sleep
     ):
-        import httpx2
+        config = config or auth.Config.load()
+        super().__init__(config, sleep=sleep)
 
-        self.config = config or auth.Config.load()
-        self.sleep = sleep
-        self._token: str | None = None
-        self.http = httpx2.Client(
-            headers={"Accept": "application/json"},
-            timeout=self.config.timeout_s,
-            follow_redirects=True,
-        )
-        self.waits: list[float] = []
+    def access_token(self, *, force_refresh: bool) -> str:
+        return auth.access_token(self.config, force_refresh=force_refresh)
 
-    def close(self) -> None:
-        self.http.close()
-
-    def token(self, *, force_refresh: bool = False) -> str:
-        if self._token is None or force_refresh:
-            self._token = auth.access_token(self.config, force_refresh=force_refresh)
-        return self._token
-
-    def _send(self, method: str, url: str, *, stream: bool = False, headers=None, **kwargs):
-        def send():
-            sent = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
-            request = self.http.build_request(method, url, headers=sent, **kwargs)
-            return self.http.send(request, stream=stream)
-
-        answer = send_retrying(
-            send,
-            unreachable=lambda exc: Unavailable(
-                f"Google did not answer ({url.split('?')[0]}): {exc}.",
-                hint="Check the network, or the google.* addresses (`qylon config show`).",
-            ),
-            may_refresh=lambda: True,
-            refresh=lambda: self.token(force_refresh=True),
-            retryable=lambda answer: answer.status_code in RETRIED,
-            max_retries=self.config.max_retries,
-            sleep=self.sleep,
-            waits=self.waits,
-            discard=(lambda answer: answer.close()) if stream else None,
-        )
-        if answer.status_code >= 400:
-            if stream:
-                answer.read()
-            raise self.error(answer)
-        return answer
+    def where(self, url: str) -> str:
+        return url.split("?")[0]
 
     def get(self, url: str, **params) -> dict:
-        answer = self._send("GET", url, params=params)
-        return answer.json() if answer.content else {}
+        return self.request("GET", url, params=params)
 
     def error(self, answer) -> QylonError:
         try:
@@ -109,21 +71,3 @@ class GoogleClient:
             token = page.get("nextPageToken")
             if not token:
                 return
-
-    def download(
-        self,
-        url: str,
-        dest: Path,
-        size: int | None = None,
-        on_progress: Callable[[int, int], None] | None = None,
-    ) -> Path:
-        """``url`` into ``dest``, continued after an interruption (qylon_cli.downloads)."""
-        from qylon_cli import downloads
-
-        return downloads.resume(
-            lambda headers: self._send("GET", url, stream=True, headers=headers),
-            dest,
-            size=size,
-            on_progress=on_progress,
-            again="Run the same import again: it goes on from where it stopped.",
-        )
