@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import socket
@@ -90,6 +91,7 @@ def meeting(mid: str) -> dict:
 async def drive(url: str, token: str, kind: str, seconds: float, concurrency: int) -> dict:
     latencies: list[float] = []
     errors = 0
+    statuses: collections.Counter = collections.Counter()
     deadline = time.perf_counter() + seconds
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx2.AsyncClient(
@@ -108,6 +110,7 @@ async def drive(url: str, token: str, kind: str, seconds: float, concurrency: in
                 latencies.append(time.perf_counter() - started)
                 if r.status_code >= 400:
                     errors += 1
+                    statuses[(r.status_code, r.text[:120])] += 1
 
         began = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(concurrency)))
@@ -120,6 +123,7 @@ async def drive(url: str, token: str, kind: str, seconds: float, concurrency: in
         "p50_ms": q[49] * 1000,
         "p99_ms": q[98] * 1000,
         "errors": errors,
+        "statuses": statuses,
     }
 
 
@@ -131,6 +135,7 @@ def run_backend(kind: str, args) -> list[tuple[str, dict]]:
             "QYLON_HOME": str(home),
             "QYLON_DATABASE_URL": app_url,
             "QYLON_RATE_LIMIT": "100000000/minute",
+            "QYLON_USER_RATE_LIMIT": "100000000/minute",
             "QYLON_SECRET_KEY": "bench-" + "k" * 30,
         }
         if admin_url != app_url:
@@ -209,6 +214,8 @@ def main() -> None:
                 f"{kind:<10} {label:<24} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['requests']:>9} {r['errors']:>7} {cpu:>10} {os.getloadavg()[0]:>5.1f}",
                 flush=True,
             )
+            for (status, body), n in r["statuses"].most_common(3):
+                print(f"    {n} x {status}: {body}", flush=True)
 
 
 if __name__ == "__main__":
