@@ -12,11 +12,6 @@ user in one statement, instead of finding the key, moving the session to its
 organisation, then reading the user (two round trips fewer on PostgreSQL). That statement
 names the organisation itself, for the key and the user, so it skips the session's tenant
 filter (``db.SKIP``), whose per-statement cost was a third of the look-up's.
-
-Routes that answer many requests (the clients list, a meeting's upload) take the
-``Request`` and call ``in_transaction``: authentication, the permission check, the work
-and the commit in one trip through the thread pool, where ``Allowed`` takes three (the
-dependency's entry and exit, and the route).
 """
 
 from __future__ import annotations
@@ -25,12 +20,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from . import keys
 from .db import SKIP, after_commit, set_org
@@ -254,39 +248,15 @@ def require(permission: str):
     """A check that ``ctx``'s principal has ``permission`` (403 otherwise)."""
 
     def check(ctx: Annotated[Ctx, Depends(context, scope="function")]) -> Ctx:
-        _refuse_unless(ctx, permission)
+        if not ctx.principal.can(permission):
+            raise ApiError(
+                403,
+                f"This API key may not do that (needs {permission}).",
+                hint="Use a key with the right scope, or ask an admin for a role that allows it.",
+            )
         return ctx
 
     return check
-
-
-def _refuse_unless(ctx: Ctx, permission: str) -> None:
-    if not ctx.principal.can(permission):
-        raise ApiError(
-            403,
-            f"This API key may not do that (needs {permission}).",
-            hint="Use a key with the right scope, or ask an admin for a role that allows it.",
-        )
-
-
-T = TypeVar("T")
-
-
-async def in_transaction(request: Request, permission: str, work: Callable[[Ctx], T]) -> T:
-    """``work(ctx)`` as a route with ``Allowed(permission)`` runs: the request's key
-    authenticated, ``permission`` checked, then ``work`` in the request's transaction,
-    committed before this returns (rolled back if it raises), all in one trip through
-    the thread pool."""
-    return await run_in_threadpool(_in_transaction, request, permission, work)
-
-
-def _in_transaction(request: Request, permission: str, work: Callable[[Ctx], T]) -> T:
-    state = request.app.state
-    token = bearer_token(request)
-    with open_session(state, token) as session:
-        ctx = Ctx(session, authenticate(state, session, token, client_ip(request)))
-        _refuse_unless(ctx, permission)
-        return work(ctx)
 
 
 def Allowed(permission: str):

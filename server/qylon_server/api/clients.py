@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from qylon_cli.schemas import Client, ClientCreate, ClientPage, ClientUpdate
 
-from ..deps import Allowed, Ctx, in_transaction
+from ..deps import Allowed, Ctx
 from ..errors import ERROR_RESPONSES
 from ..models import Client as ClientRow
+from ..one_trip import OneTripRoute, one_trip
 from ..services import clients
 from .pages import JsonBytes, Limit, Offset
 
-router = APIRouter(prefix="/v1/clients", tags=["clients"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/clients", tags=["clients"], responses=ERROR_RESPONSES, route_class=OneTripRoute
+)
 
 
 def out(row: ClientRow) -> Client:
@@ -28,8 +31,9 @@ def create_client(body: ClientCreate, ctx: Allowed("clients:write")) -> Client:
 
 
 @router.get("", response_model=ClientPage)
-async def list_clients(
-    request: Request,
+@one_trip("clients:read")
+def list_clients(
+    ctx: Ctx,
     q: Annotated[
         str | None, Query(max_length=200, description="Words in the name, domain or notes.")
     ] = None,
@@ -39,23 +43,13 @@ async def list_clients(
     offset: Offset = 0,
 ) -> JsonBytes:
     """List clients, alphabetically, with search and pagination."""
-
-    def work(ctx: Ctx) -> bytes:
-        rows, total = clients.listing(
-            ctx.session,
-            ctx.principal.org_id,
-            q=q,
-            tag=tag,
-            status=status,
-            limit=limit,
-            offset=offset,
-        )
-        page = ClientPage.model_validate(
-            {"items": rows, "total": total, "limit": limit, "offset": offset}
-        )
-        return page.model_dump_json().encode()
-
-    return JsonBytes(await in_transaction(request, "clients:read", work))
+    rows, total = clients.listing(
+        ctx.session, ctx.principal.org_id, q=q, tag=tag, status=status, limit=limit, offset=offset
+    )
+    page = ClientPage.model_validate(
+        {"items": rows, "total": total, "limit": limit, "offset": offset}
+    )
+    return JsonBytes(page.model_dump_json())
 
 
 @router.get("/{client_id}", response_model=Client)

@@ -15,10 +15,10 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Skip this many i
 
 
 class JsonBytes(Response):
-    """A JSON answer serialised by the route (pydantic's ``model_dump_json``, the bytes
-    FastAPI would have sent for the route's ``response_model``): FastAPI then neither
-    validates the model again nor serialises it, and the work is done in the route's
-    thread rather than on the event loop."""
+    """A JSON answer serialised by the route (pydantic's ``model_dump_json``: the bytes
+    FastAPI would send for the route's ``response_model``). FastAPI then neither turns the
+    model back into a dict to validate it again nor serialises it on the event loop: for
+    a page of 50 clients that was a third of the request's time."""
 
     media_type = "application/json"
 
