@@ -122,12 +122,16 @@ def _rls_settings(session: Session, _transaction, connection) -> None:
     if connection.dialect.name != "postgresql":
         return
     connection.execute(
-        text(
-            "SELECT set_config('app.org_id', :org, true), set_config('app.key_hash', :hash, true), "
-            "set_config('plan_cache_mode', 'force_custom_plan', true)"
-        ),
+        _TENANT_SETTINGS,
         {"org": session.info.get("org_id") or "", "hash": session.info.get("key_hash") or ""},
     )
+
+
+# Made once: a text() made at each transaction had its cache key computed afresh each time
+_TENANT_SETTINGS = text(
+    "SELECT set_config('app.org_id', :org, true), set_config('app.key_hash', :hash, true), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
 
 
 @event.listens_for(Session, "do_orm_execute")
