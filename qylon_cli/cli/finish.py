@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, ClassVar
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
@@ -179,10 +180,53 @@ class Root(TyperGroup):
             self._listing = False
 
     def loaded(self) -> Root:
-        """This tree with every pending group built."""
+        """This tree with every pending group built, and every deferred command."""
         for name in list(self.commands):
+            command = self.get_command(None, name)
+            if isinstance(command, Deferred):
+                command.loaded()
+        return self
+
+
+class Deferred(TyperGroup):
+    """A group whose commands from other modules are imported and built only when a
+    command line names one of them (``deferred_class``): `qylon meeting list` then
+    builds the six commands of its own module, not the twenty-odd of the group, and
+    imports none of the others' modules. Help lists them all, and so builds them all."""
+
+    order: ClassVar[tuple[str, ...]] = ()  # every command's name, in the order help lists them
+    later: ClassVar[dict[str, Callable[[typer.Typer], None]]] = {}  # name -> registers its module's
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._registered: set = set()
+
+    def list_commands(self, ctx) -> list[str]:
+        return [name for name in self.order if name in self.commands or name in self.later]
+
+    def get_command(self, ctx, cmd_name: str):
+        register = self.later.get(cmd_name)
+        if cmd_name not in self.commands and register not in (None, *self._registered):
+            self._registered.add(register)
+            probe = typer.Typer()
+            register(probe)
+            built = typer.main.get_group(probe)
+            finish(built)
+            for name, command in built.commands.items():
+                self.commands.setdefault(name, command)
+        return self.commands.get(cmd_name)
+
+    def loaded(self) -> Deferred:
+        for name in self.order:
             self.get_command(None, name)
         return self
+
+
+def deferred_class(order: list[str], later: dict[str, Callable[[typer.Typer], None]]):
+    """A ``Deferred`` group class (``typer.Typer(cls=...)``) for commands listed in
+    ``order``: those registered on the Typer app are built with it, those in ``later`` by
+    their registering function (which may register several) when one is named."""
+    return type("Deferred", (Deferred,), {"order": tuple(order), "later": dict(later)})
 
 
 def root_class(pending: list[Pending]) -> type[Root]:

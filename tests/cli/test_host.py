@@ -71,7 +71,9 @@ def _imported_by(argv: list[str], env: dict) -> set[str]:
 def test_a_command_imports_only_its_own_group(tmp_path):
     """Groups are named at registration and built when a command line names them: `--help`
     imports no group's module, and `meeting list` (a store, 3 meetings) imports the meeting
-    group's alone, and neither numpy (sqlite-utils would import it) nor Pydantic's models."""
+    group's alone, and neither numpy (sqlite-utils would import it) nor Pydantic's models;
+    within the group, not the modules of its other commands (finish.Deferred), nor Rich's
+    tables for --json."""
     from datetime import UTC, datetime
 
     from qylon_agent.store.database import Store
@@ -91,6 +93,9 @@ def test_a_command_imports_only_its_own_group(tmp_path):
     assert "qylon_agent.cli.meeting" in listed
     assert not {m for m in listed if m.startswith(groups[1:])}
     assert not {"numpy", "qylon_cli.schemas", "faster_whisper"} & listed
+    others = ("record", "meeting_edit", "meeting_import", "meeting_speakers", "meeting_push")
+    assert not {f"qylon_agent.cli.{m}" for m in others} & listed
+    assert not {"qylon_agent.cli.render", "rich.table"} & listed
 
 
 def test_the_store_leaves_numpy_importable():

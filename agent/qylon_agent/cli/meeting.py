@@ -2,7 +2,8 @@
 
 The whole `meeting` group is composed at the bottom of this module, in one place: these
 commands, and those of meeting_speakers, insights, meeting_import, meeting_push, meeting_edit
-and record.
+and record, whose modules are imported (and their commands built) only when a command line
+names one of their commands (``finish.Deferred``).
 Commands parse options, call the library and render; heavy imports stay inside them.
 """
 
@@ -14,24 +15,11 @@ from typing import Annotated
 import typer
 
 from qylon_cli import output
+from qylon_cli.cli.finish import deferred_class
 from qylon_cli.errors import Interrupted
 
-from . import insights as insights_cli
-from . import (
-    meeting_calendar,
-    meeting_edit,
-    meeting_followup,
-    meeting_import,
-    meeting_push,
-    meeting_speakers,
-    record,
-)
 from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
 from .params import IdArg, client_option
-
-app = typer.Typer(
-    no_args_is_help=True,
-)
 
 DateOption = Annotated[
     str | None,
@@ -231,10 +219,15 @@ def list_(
 
     Example: qylon meeting list --client Acme
     """
+    rows = _store().list_meetings(client=client, limit=limit)
+    output.emit_list(rows, _table)
+
+
+def _table(console, rows) -> None:
+    """The list for people (render and Rich's tables are not imported for --json)."""
     from . import render
 
-    rows = _store().list_meetings(client=client, limit=limit)
-    output.emit_list(rows, render.meeting_list)
+    render.meeting_list(console, rows)
 
 
 def show(meeting_id: IdArg, json: output.JsonOption = False) -> None:
@@ -330,15 +323,45 @@ def delete(
 
 
 # -- the `meeting` group, composed in one place (in the order `--help` lists it) --
+def _speakers(group: typer.Typer) -> None:
+    from . import meeting_speakers
+
+    meeting_speakers.register(group)  # speakers, rename-speaker
+
+
+def _insights(group: typer.Typer) -> None:
+    from . import insights, meeting_edit
+
+    insights.register(group)  # analyze, summary, actions (list, done, reopen)
+    meeting_edit.register(group, insights.actions)  # edit, fix, actions add|edit
+
+
+def _one(module: str):
+    def register(group: typer.Typer) -> None:
+        import importlib
+
+        importlib.import_module(f"{__package__}.{module}").register(group)
+
+    return register
+
+
+LATER = {
+    "speakers": _speakers,
+    "rename-speaker": _speakers,
+    **dict.fromkeys(("analyze", "summary", "actions", "edit", "fix"), _insights),
+    "import": _one("meeting_import"),
+    "push": _one("meeting_push"),  # to a CRM
+    "follow-up": _one("meeting_followup"),  # the email draft
+    **dict.fromkeys(("record", "devices", "recover"), _one("record")),
+    "calendar": _one("meeting_calendar"),
+}
+ORDER = [
+    "transcribe", "speakers", "rename-speaker", "list", "show", "search", "export", "delete",
+    "analyze", "summary", "import", "push", "follow-up", "edit", "fix", "record", "devices",
+    "recover", "calendar", "actions",
+]  # fmt: skip
+app = typer.Typer(no_args_is_help=True, cls=deferred_class(ORDER, LATER))
 app.command()(transcribe)
-meeting_speakers.register(app)  # speakers, rename-speaker
 app.command("list")(list_)
 for command in (show, search, export, delete):
     app.command()(command)
-insights_cli.register(app)  # analyze, summary, actions (list, done, reopen)
-meeting_import.register(app)  # import
-meeting_push.register(app)  # push (to a CRM)
-meeting_followup.register(app)  # follow-up (the email draft)
-meeting_edit.register(app, insights_cli.actions)  # edit, fix, actions add|edit
-record.register(app)  # record, devices, recover
-meeting_calendar.register(app)  # calendar
