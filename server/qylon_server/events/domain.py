@@ -107,6 +107,21 @@ class MeetingDeleted(Event):
     TYPE = "meeting.deleted"  # data: {}
 
 
+# on the meeting's stream; data of each: meeting_id, item_id, owner, task, due
+
+
+class ActionItemCreated(Event):
+    TYPE = "action_item.created"  # an item the meeting did not have before
+
+
+class ActionItemDueChanged(Event):
+    TYPE = "action_item.due_changed"  # data also: previous_due
+
+
+class ActionItemOverdue(Event):
+    TYPE = "action_item.overdue"  # once per item and due date (workflows/overdue.py)
+
+
 # ---------------------------------------------------------------------------- workflow runs
 # data of each: the run's changes as the interpreter recorded them (projections.py reads
 # them back): "status", "error", "finished_at" for the run, and for a step "step" (its

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from qylon_cli.schemas import ActionItemUpdate, Meeting, MeetingStored
 
 from ..errors import ApiError, not_found
-from ..events import append, domain, stream_of
+from ..events import append, append_many, domain, stream_of
 from ..models import ActionItem as ItemRow
 from ..models import Client as ClientRow
 from ..models import Meeting as MeetingRow
@@ -91,18 +91,17 @@ def _write(session, row: MeetingRow, meeting: Meeting, digest: str, user_id: str
     row.updated_at = now()
 
 
-def _replace_items(session, meeting: Meeting) -> None:
+def _replace_items(session, meeting: Meeting) -> dict[str, str | None]:
     """Replace the items; each keeps the status that changed last (an agent's item without
-    a time of change has not changed there: a status set on the server stays)."""
-    before = {
-        i.id: (i.status, i.updated_at)
-        for i in session.scalars(select(ItemRow).where(ItemRow.meeting_id == meeting.id))
-    }
+    a time of change has not changed there: a status set on the server stays). The items
+    there were before, with their due dates."""
+    rows = session.scalars(select(ItemRow).where(ItemRow.meeting_id == meeting.id))
+    before = {i.id: (i.status, i.updated_at, i.due) for i in rows}
     session.execute(sql_delete(ItemRow).where(ItemRow.meeting_id == meeting.id))
     for item in meeting.action_items:
         status, changed = item.status, item.updated_at or now()
         if item.id in before:
-            old_status, old_changed = before[item.id]
+            old_status, old_changed, _ = before[item.id]
             if old_status != item.status and (
                 item.updated_at is None or old_changed > item.updated_at
             ):
@@ -120,6 +119,7 @@ def _replace_items(session, meeting: Meeting) -> None:
                 updated_at=changed,
             )
         )
+    return {k: due for k, (_, _, due) in before.items()}
 
 
 def _refuse_stale(row: MeetingRow, body: Meeting) -> None:
@@ -172,7 +172,7 @@ def put(session: Session, principal, meeting_id: str, body: Meeting) -> MeetingS
     else:
         _write(s, row, body, digest, principal.user.id)
     s.flush()
-    _replace_items(s, body)
+    had = _replace_items(s, body)
     audit.record(
         s,
         principal,
@@ -182,7 +182,19 @@ def put(session: Session, principal, meeting_id: str, body: Meeting) -> MeetingS
     )
     data = {"created": created, "content_hash": digest, "client_id": row.client_id}
     data["action_items"] = len(body.action_items)
-    append(s, principal, stream_of("meeting", meeting_id), domain.MeetingStored, data)
+    stream = stream_of("meeting", meeting_id)
+    events = [(stream, domain.MeetingStored, data)]
+    for item in body.action_items:
+        due = item.due.isoformat() if item.due else None
+        if item.id in had and had[item.id] == due:
+            continue
+        about = {"meeting_id": meeting_id, "item_id": item.id, "owner": item.owner}
+        about.update(task=item.task, due=due)
+        if item.id in had:
+            about["previous_due"] = had[item.id]
+        kind = domain.ActionItemDueChanged if item.id in had else domain.ActionItemCreated
+        events.append((stream, kind, about))
+    append_many(s, principal, events)
     return MeetingStored(id=meeting_id, created=created, changed=True, client_id=row.client_id)
 
 
