@@ -98,3 +98,16 @@ def load_plugin(name: str, monkeypatch, tmp_path) -> None:
         str(Path(__file__).resolve().parents[2] / "plugins" / f"qylon-{name}")
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def drop_action_item(meeting_id: str, item_id: str) -> None:
+    """Delete one action item of a stored meeting, as editing it in Qylon would."""
+    from qylon_agent.store.database import Store
+
+    store = Store()
+    try:
+        meeting = store.get_meeting(meeting_id)
+        kept = [a for a in meeting.action_items if a.id != item_id]
+        store.save_meeting(meeting.model_copy(update={"action_items": kept}))
+    finally:
+        store.close()
