@@ -250,6 +250,13 @@ class ComplianceItemEscalated(Event):
     TYPE = "compliance.item_escalated"
 
 
+class ComplianceItemOverdue(Event):
+    """data: item_id, user_id, policy_name, item_key, title, due_date: still open after
+    the end of its due day (UTC); once per item and due date (workflows/overdue.py)."""
+
+    TYPE = "compliance.item_overdue"
+
+
 class ComplianceItemWithdrawn(Event):
     TYPE = "compliance.item_withdrawn"  # data: item_id, reason, withdrawn_by
 

@@ -44,7 +44,8 @@ TYPES = (
     "workflow_run.finished",  # data.status: completed, failed, cancelled, timed_out, ...
     "compliance.item_assigned",
     "compliance.item_completed",
-    "compliance.item_escalated",  # overdue: its reminder or its escalation went out
+    "compliance.item_overdue",  # still open after its due day
+    "compliance.item_escalated",  # its reminder or its escalation went out
     "compliance.item_withdrawn",
     "onboarding.started",
     "onboarding.completed",

@@ -45,7 +45,7 @@ def _bodies(at, path: str, n: int) -> list[dict]:
 def _timers(api, tenant, item_id: str, n: int = 1, timeout: float = 20) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
-        runs = api.get("/v1/workflow-runs?name=action_items.overdue", tenant.token).json()["items"]
+        runs = api.get("/v1/workflow-runs?name=overdue", tenant.token).json()["items"]
         mine = [r for r in runs if r["subject"].endswith(f"/{item_id}")]
         if len(mine) >= n:
             return mine
@@ -126,3 +126,67 @@ def test_a_new_due_date_starts_a_new_timer_and_the_old_one_says_nothing(
     assert body["data"]["due"] == later  # the first date's run found another date: nothing
     time.sleep(0.5)
     assert len(receiver.got[path]) == 1
+
+
+POLICY = """
+name: overdue-policy
+version: 1
+title: Onboarding checks
+frameworks: [GDPR]
+items:
+  - {id: read-it, title: Read the policy, kind: acknowledge, due: 1d, document: The text.}
+  - {id: sign-it, title: Sign the NDA, kind: acknowledge, due: 1d, document: The NDA.}
+  - {id: train, title: Security training, kind: acknowledge, due: 30d, document: The course.}
+"""
+
+
+def test_compliance_items_open_after_their_day_are_overdue_once(hooks, org, receiver):  # noqa: F811
+    _, path = _subscribe(hooks, org, receiver, types=("compliance.item_overdue",))
+    assert (
+        hooks.post("/v1/compliance/policies", org.token, json={"text": POLICY}).status_code == 201
+    )
+    made = hooks.post("/v1/users", org.token, json={"email": "ana@firm.example"})
+    assert made.status_code == 201, made.text
+    ana = made.json()["id"]
+    start = (date.today() - timedelta(days=3)).isoformat()  # the 1-day items were due 2 days ago
+    assigned = hooks.post(
+        "/v1/compliance/assignments",
+        org.token,
+        json={"policy": "overdue-policy", "users": ["ana@firm.example"], "start_date": start},
+    )
+    assert assigned.status_code == 200, assigned.text
+    items = hooks.get("/v1/compliance/items", org.token).json()["items"]
+    by_key = {i["item"]: i for i in items if i["user_id"] == ana}
+    assert set(by_key) == {"read-it", "sign-it", "train"}
+    done = hooks.post(
+        f"/v1/compliance/items/{by_key['sign-it']['id']}/complete",
+        org.token,
+        json={"acknowledge": True},
+    )
+    # completed before or after the run looked: either way never twice, and never later
+    bodies = _bodies(receiver, path, 1)
+    assert {b["data"]["user_id"] for b in bodies} == {ana}
+    overdue = {b["data"]["item_key"] for b in bodies}
+    assert "read-it" in overdue and "train" not in overdue
+    # one run per person and due date, not per item: the two 1-day items share one
+    runs = hooks.get("/v1/workflow-runs?name=overdue", org.token).json()["items"]
+    mine = [r for r in runs if r["subject"].startswith(f"compliance_items:{ana}/")]
+    assert len(mine) == 2, mine  # the 1-day date and the 30-day date
+    later = next(r for r in mine if r["status"] in ("enqueued", "running"))
+    # the training is redated to yesterday: a run of its own, overdue at once
+    redated = hooks.post(
+        f"/v1/compliance/items/{by_key['train']['id']}/redate",
+        org.token,
+        json={"due_date": (date.today() - timedelta(days=1)).isoformat()},
+    )
+    assert redated.status_code == 200, redated.text
+    late = _bodies(receiver, path, len(bodies) + 1)[-1]
+    assert late["data"]["item_key"] == "train" and late["type"] == "compliance.item_overdue"
+    # its first date's run wakes to find another date: nothing more
+    r = hooks.post(f"/v1/workflow-runs/{later['id']}/signal/clock", org.token, json={})
+    assert r.status_code == 202, r.text
+    assert wait_for(hooks, org.token, later["id"])["status"] == "completed"
+    time.sleep(0.5)
+    keys = sorted(json.loads(g["body"])["data"]["item_key"] for g in receiver.got[path])
+    assert keys in (["read-it", "train"], ["read-it", "sign-it", "train"])
+    assert done.status_code == 200, done.text
