@@ -9,7 +9,9 @@ deactivated user is refused at the next request). What a process remembers is on
 which organisation a key hash belongs to (``KeyOrgs``), which never changes: a request
 with a key seen before opens its transaction in that organisation and reads key and
 user in one statement, instead of finding the key, moving the session to its
-organisation, then reading the user (two round trips fewer on PostgreSQL).
+organisation, then reading the user (two round trips fewer on PostgreSQL). That statement
+names the organisation itself, for the key and the user, so it skips the session's tenant
+filter (``db.SKIP``), whose per-statement cost was a third of the look-up's.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import keys
-from .db import after_commit, set_org
+from .db import SKIP, after_commit, set_org
 from .errors import ApiError
 from .events import domain, store
 from .models import ApiKey, User, now
@@ -115,6 +117,18 @@ def open_session(state, token: str):
     return state.db.session(key_orgs(state).get(digest), key_hash=digest)
 
 
+# The key of a hash and its user, both in the organisation remembered for the hash
+_KEY_AND_USER = (
+    select(ApiKey, User)
+    .join(User, User.id == ApiKey.user_id)
+    .where(
+        ApiKey.key_hash == bindparam("digest"),
+        ApiKey.org_id == bindparam("org"),
+        User.org_id == bindparam("org"),
+    )
+)
+
+
 def _key_and_user(state, session: Session, token: str) -> tuple[ApiKey | None, User | None]:
     """The key of ``token`` and its user, with ``session`` moved to their organisation."""
     if not keys.looks_like_key(token):
@@ -123,9 +137,7 @@ def _key_and_user(state, session: Session, token: str) -> tuple[ApiKey | None, U
     org = session.info.get("org_id")
     if org is not None:  # opened in the organisation remembered for this hash: one statement
         found = session.execute(
-            select(ApiKey, User)
-            .join(User, User.id == ApiKey.user_id)
-            .where(ApiKey.key_hash == digest, ApiKey.org_id == org)
+            _KEY_AND_USER, {"digest": digest, "org": org}, execution_options={SKIP: True}
         ).first()
         return (found[0], found[1]) if found is not None else (None, None)
     key = keys.find(session, token, state.pepper)

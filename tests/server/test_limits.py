@@ -181,3 +181,21 @@ def test_forwarded_for_is_believed_only_from_configured_proxies(backend):
             "items"
         ]
         assert events[0]["ip"] == "203.0.113.9"
+
+
+def test_in_process_windows_move_and_forget_idle_keys():
+    import time
+
+    from limits import parse
+    from qylon_server.limiter import MovingWindows
+
+    windows, limit = MovingWindows(sweep_s=0.0), parse("2/second")
+    assert [windows.hit(limit, "a") for _ in range(2)] == [None, None]
+    wait = windows.hit(limit, "a")  # the third within the second: refused, not counted
+    assert wait is not None and 0 < wait <= 1
+    assert windows.hit(limit, "b") is None  # each key has its own window
+    time.sleep(wait + 0.01)
+    assert windows.hit(limit, "a") is None  # the first hit has left the window
+    time.sleep(1.01)
+    windows.hit(limit, "c")  # sweeps: "a" and "b" had no hit left in their window
+    assert set(windows._hits) == {("2 per 1 second", "c")}

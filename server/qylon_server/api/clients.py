@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, or_, select
 
 from qylon_cli.schemas import Client, ClientCreate, ClientPage, ClientUpdate
 
-from ..deps import Allowed
+from ..deps import Allowed, Ctx
 from ..errors import ERROR_RESPONSES
 from ..models import Client as ClientRow
+from ..one_trip import OneTripRoute, one_trip
 from ..services import clients
-from .pages import Limit, Offset, page
+from .pages import JsonBytes, Limit, Offset
 
-router = APIRouter(prefix="/v1/clients", tags=["clients"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/clients", tags=["clients"], responses=ERROR_RESPONSES, route_class=OneTripRoute
+)
 
 
 def out(row: ClientRow) -> Client:
@@ -29,8 +31,9 @@ def create_client(body: ClientCreate, ctx: Allowed("clients:write")) -> Client:
 
 
 @router.get("", response_model=ClientPage)
+@one_trip("clients:read")
 def list_clients(
-    ctx: Allowed("clients:read"),
+    ctx: Ctx,
     q: Annotated[
         str | None, Query(max_length=200, description="Words in the name, domain or notes.")
     ] = None,
@@ -38,32 +41,15 @@ def list_clients(
     status: Literal["active", "archived", "all"] = "active",
     limit: Limit = 50,
     offset: Offset = 0,
-) -> ClientPage:
+) -> JsonBytes:
     """List clients, alphabetically, with search and pagination."""
-    stmt = select(ClientRow)
-    if status != "all":
-        stmt = stmt.where(ClientRow.status == status)
-    if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(
-            or_(
-                func.lower(ClientRow.name).like(like),
-                func.lower(func.coalesce(ClientRow.domain, "")).like(like),
-                func.lower(func.coalesce(ClientRow.notes, "")).like(like),
-            )
-        )
-    rows, total = page(
-        ctx.session,
-        stmt,
-        limit=limit,
-        offset=offset,
-        order_by=[func.lower(ClientRow.name), ClientRow.id],
+    rows, total = clients.listing(
+        ctx.session, ctx.principal.org_id, q=q, tag=tag, status=status, limit=limit, offset=offset
     )
-    if tag:  # tags are a JSON list; filtered here to stay portable across SQLite and PostgreSQL
-        stmt_all = stmt.order_by(func.lower(ClientRow.name), ClientRow.id)
-        tagged = [r for r in ctx.session.scalars(stmt_all) if tag in (r.tags or [])]
-        total, rows = len(tagged), tagged[offset : offset + limit]
-    return ClientPage(items=[out(r) for r in rows], total=total, limit=limit, offset=offset)
+    page = ClientPage.model_validate(
+        {"items": rows, "total": total, "limit": limit, "offset": offset}
+    )
+    return JsonBytes(page.model_dump_json())
 
 
 @router.get("/{client_id}", response_model=Client)

@@ -6,11 +6,21 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Query
+from fastapi.responses import Response
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 Limit = Annotated[int, Query(ge=1, le=200, description="At most this many items.")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Skip this many items.")]
+
+
+class JsonBytes(Response):
+    """A JSON answer serialised by the route (pydantic's ``model_dump_json``: the bytes
+    FastAPI would send for the route's ``response_model``). FastAPI then neither turns the
+    model back into a dict to validate it again nor serialises it on the event loop: for
+    a page of 50 clients that was a third of the request's time."""
+
+    media_type = "application/json"
 
 
 def page(

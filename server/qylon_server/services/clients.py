@@ -3,10 +3,13 @@ organisation, case-insensitively; meetings that named a client are linked to it)
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+import functools
+
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from qylon_cli.schemas import Client as ClientOut
 from qylon_cli.schemas import ClientCreate, ClientUpdate
 
 from ..errors import ApiError
@@ -15,6 +18,61 @@ from ..models import Client, now
 from ..models import Meeting as MeetingRow
 from . import audit
 from .rows import get_or_404
+
+_TABLE = Client.__table__
+_SHOWN = [_TABLE.c[name] for name in ClientOut.model_fields]  # the wire format's columns
+
+
+def listing(
+    session: Session,
+    org_id: str,
+    *,
+    q: str | None = None,
+    tag: str | None = None,
+    status: str = "active",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict], int]:
+    """One page of the organisation's clients, alphabetically, each a dict of the wire
+    format's fields, and how many match. ``q``: words in the name, domain or notes;
+    ``status``: active, archived or all.
+
+    Core statements that name the organisation themselves, on the session's connection
+    (row-level security still applies on PostgreSQL): a list is the most frequent
+    request, and loading 50 ORM objects through the tenant filter cost several times
+    what the query does."""
+    ordered, count, page = _statements(status != "all", bool(q))
+    params = {"org": org_id, "status": status, "like": f"%{q.lower()}%" if q else None}
+    connection = session.connection()
+    if tag:  # tags are a JSON list; filtered here to stay portable across SQLite and PostgreSQL
+        rows = connection.execute(ordered, params)
+        tagged = [r._asdict() for r in rows if tag in (r.tags or [])]
+        return tagged[offset : offset + limit], len(tagged)
+    total = connection.execute(count, params).scalar()
+    rows = connection.execute(page, {**params, "limit": limit, "offset": offset})
+    return [r._asdict() for r in rows], int(total or 0)
+
+
+@functools.cache
+def _statements(by_status: bool, by_words: bool):
+    """(all matching rows in order, their count, one page of them): built once for each
+    kind of filter, with the values as parameters."""
+    c = _TABLE.c
+    where = [c.org_id == bindparam("org")]
+    if by_status:
+        where.append(c.status == bindparam("status"))
+    if by_words:
+        like = bindparam("like")
+        where.append(
+            or_(
+                func.lower(c.name).like(like),
+                func.lower(func.coalesce(c.domain, "")).like(like),
+                func.lower(func.coalesce(c.notes, "")).like(like),
+            )
+        )
+    ordered = select(*_SHOWN).where(*where).order_by(func.lower(c.name), c.id)
+    count = select(func.count()).select_from(_TABLE).where(*where)
+    return ordered, count, ordered.limit(bindparam("limit")).offset(bindparam("offset"))
 
 
 def get(session: Session, client_id: str) -> Client:
