@@ -34,6 +34,25 @@ def test_concurrent_uploads_lose_no_audit_event(api, org):
     assert api.get("/v1/meetings", org.token).json()["total"] == len(ids)
 
 
+def test_uploads_of_one_new_meeting_at_once_create_it_once(api, org):
+    mid = str(uuid.uuid4())
+
+    def upload(n: int) -> int:
+        body = {**meeting_body(mid), "title": f"Version {n}"}
+        return api.put(f"/v1/meetings/{mid}", org.token, json=body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(upload, range(8)))
+    # one creates it; the others update it, or (SQLite: their snapshot was older than the
+    # creation) are told to try again
+    assert codes.count(201) == 1 and set(codes) <= {200, 201, 409}, codes
+    audit = api.get("/v1/audit-events", org.token, params={"target_id": mid}).json()["items"]
+    actions = sorted(e["action"] for e in audit)
+    assert actions == ["meeting.create"] + ["meeting.update"] * codes.count(200), actions
+    title = api.get(f"/v1/meetings/{mid}", org.token).json()["title"]
+    assert title.startswith("Version ")
+
+
 @pytest.fixture
 def sqlite_file(tmp_path):
     path = tmp_path / "writers.db"

@@ -18,15 +18,18 @@ from qylon_cli.schemas import (
     Speaker,
 )
 
-from ..deps import Allowed
+from ..deps import Allowed, Ctx
 from ..errors import ERROR_RESPONSES
 from ..models import ActionItem as ItemRow
 from ..models import Meeting as MeetingRow
+from ..one_trip import OneTripRoute, one_trip
 from ..payloads import read_payload
 from ..services import meetings
-from .pages import Limit, Offset, page
+from .pages import JsonBytes, Limit, Offset, page
 
-router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/meetings", tags=["meetings"], responses=ERROR_RESPONSES, route_class=OneTripRoute
+)
 
 MeetingId = Annotated[
     str, Path(description="The meeting's UUID, chosen by the agent.", max_length=36)
@@ -38,13 +41,11 @@ MeetingId = Annotated[
     response_model=MeetingStored,
     responses={201: {"model": MeetingStored, "description": "Created"}},
 )
-def put_meeting(
-    meeting_id: MeetingId, body: Meeting, response: Response, ctx: Allowed("meetings:write")
-) -> MeetingStored:
+@one_trip("meetings:write")
+def put_meeting(ctx: Ctx, meeting_id: MeetingId, body: Meeting) -> JsonBytes:
     """Store a meeting under the agent's UUID; repeating the same PUT changes nothing."""
     result = meetings.put(ctx.session, ctx.principal, meeting_id, body)
-    response.status_code = 201 if result.created else 200
-    return result
+    return JsonBytes(result.model_dump_json(), status_code=201 if result.created else 200)
 
 
 @router.get("", response_model=MeetingPage)

@@ -11,17 +11,18 @@ a client is created (``services.clients`` links it then).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
 
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from qylon_cli.schemas import ActionItemUpdate, Meeting, MeetingStored
 
+from ..db import SKIP
 from ..errors import ApiError, not_found
 from ..events import append, append_many, domain, stream_of
 from ..models import ActionItem as ItemRow
@@ -59,67 +60,138 @@ def of_client(stmt, client: str | None):
 
 
 def content_hash(meeting: Meeting) -> str:
-    doc = meeting.model_dump(mode="json", exclude={"updated_at"})
+    return _digest(meeting.model_dump(mode="json", exclude={"updated_at"}))
+
+
+def _digest(doc: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _client_id(session, name: str | None) -> str | None:
+_CLIENTS = ClientRow.__table__.c
+# The client a meeting names (case-insensitively): a Core statement that names the
+# organisation itself, as the upload's other statements do
+_CLIENT_NAMED = select(_CLIENTS.id).where(
+    _CLIENTS.org_id == bindparam("org"), func.lower(_CLIENTS.name) == bindparam("name")
+)
+
+
+def _client_id(session, org_id: str, name: str | None) -> str | None:
     if not name:
         return None
-    return session.scalar(
-        select(ClientRow.id).where(func.lower(ClientRow.name) == name.strip().lower())
+    found = session.connection().execute(
+        _CLIENT_NAMED, {"org": org_id, "name": name.strip().lower()}
     )
+    return found.scalar()
 
 
-def _write(session, row: MeetingRow, meeting: Meeting, digest: str, user_id: str) -> None:
-    row.title = meeting.title
-    row.client_name = meeting.client
-    row.client_id = _client_id(session, meeting.client)
-    row.source = meeting.source
-    row.created_at = meeting.created_at
-    row.duration_s = meeting.duration_s
-    row.language = meeting.language
-    row.model = meeting.model
-    row.summary = meeting.summary
-    row.decisions = list(meeting.decisions)
-    row.speakers = [s.model_dump(mode="json") for s in meeting.speakers]
-    row.segments = stored("meeting_segments", [s.model_dump(mode="json") for s in meeting.segments])
-    row.content_hash = digest
-    row.date_source = meeting.date_source
-    row.edited_at = meeting.updated_at
-    row.uploaded_by = user_id
-    row.updated_at = now()
+def _values(session, org_id: str, meeting: Meeting, doc: dict, user_id: str) -> dict:
+    """The meeting's columns (but its key) from the upload and ``doc``, its JSON form
+    without ``updated_at`` (whose hash is the content hash)."""
+    return {
+        "title": meeting.title,
+        "client_name": meeting.client,
+        "client_id": _client_id(session, org_id, meeting.client),
+        "source": meeting.source,
+        "created_at": meeting.created_at,
+        "duration_s": meeting.duration_s,
+        "language": meeting.language,
+        "model": meeting.model,
+        "summary": meeting.summary,
+        "decisions": list(meeting.decisions),
+        "speakers": doc["speakers"],
+        "segments": stored("meeting_segments", doc["segments"]),
+        "content_hash": _digest(doc),
+        "date_source": meeting.date_source,
+        "edited_at": meeting.updated_at,
+        "uploaded_by": user_id,
+        "updated_at": now(),
+    }
 
 
-def _replace_items(session, meeting: Meeting) -> dict[str, str | None]:
-    """Replace the items; each keeps the status that changed last (an agent's item without
-    a time of change has not changed there: a status set on the server stays). The items
-    there were before, with their due dates."""
-    rows = session.scalars(select(ItemRow).where(ItemRow.meeting_id == meeting.id))
-    before = {i.id: (i.status, i.updated_at, i.due) for i in rows}
-    session.execute(sql_delete(ItemRow).where(ItemRow.meeting_id == meeting.id))
+def _created(session, org_id: str, meeting_id: str, values: dict) -> bool:
+    """Insert the meeting unless a row has its key (another request stored it a moment
+    ago): True when inserted. One statement, where a savepoint around an ORM insert took three."""
+    row = {"org_id": org_id, "id": meeting_id, "received_at": now(), **values}
+    found = session.connection().execute(_insert_unless_stored(tuple(row)), row)
+    return found.first() is not None
+
+
+@functools.cache
+def _insert_unless_stored(columns: tuple[str, ...]):
+    """``INSERT ... ON CONFLICT (org_id, id) DO NOTHING RETURNING id`` as text, with the
+    columns' types: SQLAlchemy's own on_conflict constructs have no cache key, so every
+    upload compiled its insert afresh (a fifth of the service's time); this compiles once.
+    SQLite (3.35 and later) and PostgreSQL share the syntax."""
+    c = MeetingRow.__table__.c
+    names, params = ", ".join(columns), ", ".join(f":{n}" for n in columns)
+    return text(
+        f"INSERT INTO {MeetingRow.__tablename__} ({names}) VALUES ({params}) "
+        "ON CONFLICT (org_id, id) DO NOTHING RETURNING id"
+    ).bindparams(*(bindparam(n, type_=c[n].type) for n in columns))
+
+
+def _add_items(session, org_id: str, meeting: Meeting, before: dict) -> None:
+    """Insert the meeting's items in one statement; each keeps the status that changed
+    last (``before``: id -> (status, changed) of the items it had; an agent's item
+    without a time of change has not changed there: a status set on the server stays)."""
+    rows = []
     for item in meeting.action_items:
         status, changed = item.status, item.updated_at or now()
         if item.id in before:
-            old_status, old_changed, _ = before[item.id]
+            old_status, old_changed = before[item.id]
             if old_status != item.status and (
                 item.updated_at is None or old_changed > item.updated_at
             ):
                 status, changed = old_status, old_changed
-        session.add(
-            ItemRow(
-                meeting_id=meeting.id,
-                id=item.id,
-                owner=item.owner,
-                task=item.task,
-                due=item.due.isoformat() if item.due else None,
-                status=status,
-                quote=item.quote,
-                start=item.start,
-                updated_at=changed,
-            )
+        rows.append(
+            {
+                "org_id": org_id,
+                "meeting_id": meeting.id,
+                "id": item.id,
+                "owner": item.owner,
+                "task": item.task,
+                "due": item.due.isoformat() if item.due else None,
+                "status": status,
+                "quote": item.quote,
+                "start": item.start,
+                "updated_at": changed,
+            }
         )
-    return {k: due for k, (_, _, due) in before.items()}
+    if rows:
+        session.connection().execute(insert(ItemRow.__table__), rows)
+
+
+def _replace_items(session, org_id: str, meeting: Meeting) -> dict[str, str | None]:
+    """Replace the items of a meeting stored before (``_add_items``); the items it had,
+    with their due dates."""
+    found = session.execute(
+        select(ItemRow.id, ItemRow.status, ItemRow.updated_at, ItemRow.due).where(
+            ItemRow.meeting_id == meeting.id
+        )
+    )
+    before, due = {}, {}
+    for i in found:
+        before[i.id], due[i.id] = (i.status, i.updated_at), i.due
+    session.execute(sql_delete(ItemRow).where(ItemRow.meeting_id == meeting.id))
+    _add_items(session, org_id, meeting, before)
+    return due
+
+
+def _item_events(stream: str, meeting: Meeting, had: dict[str, str | None]) -> list:
+    """``action_item.created`` for each item new to the meeting, ``action_item.due_changed``
+    for each given another due date (``had``: the items it had, with their dates)."""
+    events = []
+    for item in meeting.action_items:
+        due = item.due.isoformat() if item.due else None
+        if item.id in had and had[item.id] == due:
+            continue
+        about = {"meeting_id": meeting.id, "item_id": item.id, "owner": item.owner}
+        about.update(task=item.task, due=due)
+        if item.id in had:
+            about["previous_due"] = had[item.id]
+        kind = domain.ActionItemDueChanged if item.id in had else domain.ActionItemCreated
+        events.append((stream, kind, about))
+    return events
 
 
 def _refuse_stale(row: MeetingRow, body: Meeting) -> None:
@@ -146,56 +218,42 @@ def put(session: Session, principal, meeting_id: str, body: Meeting) -> MeetingS
         raise ApiError(
             422, "Action item ids must be unique within a meeting.", code="invalid_input"
         )
-    s, digest = session, content_hash(body)
-    row = s.get(MeetingRow, (principal.org_id, meeting_id))
-    created = row is None
+    org_id, doc = principal.org_id, body.model_dump(mode="json", exclude={"updated_at"})
+    digest = _digest(doc)
+    # the key names the organisation: the tenant filter would only repeat it
+    row = session.get(MeetingRow, (org_id, meeting_id), execution_options={SKIP: True})
     if row is not None and row.content_hash == digest:
         if body.updated_at and (row.edited_at is None or body.updated_at > row.edited_at):
             row.edited_at = body.updated_at  # the same content, edited again: the newer time
         return MeetingStored(id=meeting_id, created=False, changed=False, client_id=row.client_id)
     if row is not None:
         _refuse_stale(row, body)
-    if created:
-        row = MeetingRow(id=meeting_id, org_id=principal.org_id)
-        _write(s, row, body, digest, principal.user.id)
-        try:
-            with s.begin_nested():
-                s.add(row)
-                s.flush()
-        except IntegrityError:  # another request created it a moment ago: treat as an update
-            s.expunge(row) if row in s else None
-            row, created = (
-                s.get(MeetingRow, (principal.org_id, meeting_id), populate_existing=True),
-                False,
-            )
-            _write(s, row, body, digest, principal.user.id)
-    else:
-        _write(s, row, body, digest, principal.user.id)
-    s.flush()
-    had = _replace_items(s, body)
+    values = _values(session, org_id, body, doc, principal.user.id)
+    created = row is None and _created(session, org_id, meeting_id, values)
+    had: dict[str, str | None] = {}
+    if created:  # no items yet: they go with their meeting (ON DELETE CASCADE)
+        _add_items(session, org_id, body, {})
+    else:  # stored before, or by another request a moment ago: an update
+        if row is None:
+            row = session.get(MeetingRow, (org_id, meeting_id), populate_existing=True)
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.flush()
+        had = _replace_items(session, org_id, body)
     audit.record(
-        s,
+        session,
         principal,
         "meeting.create" if created else "meeting.update",
         target_type="meeting",
         target_id=meeting_id,
     )
-    data = {"created": created, "content_hash": digest, "client_id": row.client_id}
+    client_id = values["client_id"]
+    data = {"created": created, "content_hash": digest, "client_id": client_id}
     data["action_items"] = len(body.action_items)
     stream = stream_of("meeting", meeting_id)
-    events = [(stream, domain.MeetingStored, data)]
-    for item in body.action_items:
-        due = item.due.isoformat() if item.due else None
-        if item.id in had and had[item.id] == due:
-            continue
-        about = {"meeting_id": meeting_id, "item_id": item.id, "owner": item.owner}
-        about.update(task=item.task, due=due)
-        if item.id in had:
-            about["previous_due"] = had[item.id]
-        kind = domain.ActionItemDueChanged if item.id in had else domain.ActionItemCreated
-        events.append((stream, kind, about))
-    append_many(s, principal, events)
-    return MeetingStored(id=meeting_id, created=created, changed=True, client_id=row.client_id)
+    events = [(stream, domain.MeetingStored, data), *_item_events(stream, body, had)]
+    append_many(session, principal, events)
+    return MeetingStored(id=meeting_id, created=created, changed=True, client_id=client_id)
 
 
 def delete(session: Session, principal, meeting_id: str) -> None:
