@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from .loopback import LoopbackApp, ranged
+from .vendor_spec import SpecCheck
 
 STATUS = {
     400: "INVALID_ARGUMENT",
@@ -393,9 +394,13 @@ def make_app(state: GoogleState) -> FastAPI:
 
 
 class FakeGoogle(LoopbackApp):
+    """The app under uvicorn in a thread, on a free loopback port, behind the checks
+    against Google's discovery documents (the sign-in is outside them)."""
+
     def __init__(self) -> None:
         self.state = GoogleState()
-        super().__init__(make_app(self.state), log_level="critical")
+        self.spec = SpecCheck(make_app(self.state), "google", outside=("/o/oauth2/", "/token"))
+        super().__init__(self.spec, log_level="critical")
 
     def reset(self) -> GoogleState:
         self.state.__init__()

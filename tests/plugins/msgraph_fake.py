@@ -39,6 +39,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from .loopback import LoopbackApp, ranged
+from .vendor_spec import SpecCheck
 
 TENANT = "organizations"
 
@@ -471,13 +472,15 @@ def make_app(state: GraphState) -> FastAPI:
 class FakeGraph:
     """The app served twice on free loopback ports: ``url`` (http, Graph) and
     ``authority_url`` (https with a ``trustme`` certificate, the identity platform);
-    ``ca_path`` is the certificate authority to trust."""
+    ``ca_path`` is the certificate authority to trust. Graph's paths are checked against
+    Graph's metadata (``spec``)."""
 
     def __init__(self, ca_path) -> None:
         import trustme
 
         self.state = GraphState()
-        app = make_app(self.state)
+        # Graph's own paths checked against its CSDL; the identity platform is outside it.
+        self.spec = app = SpecCheck(make_app(self.state), "msgraph", inside=("/v1.0/",))
         ca = trustme.CA()
         ca.cert_pem.write_to_path(str(ca_path))
         self.ca_path = ca_path

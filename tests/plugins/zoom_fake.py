@@ -30,6 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from .loopback import LoopbackApp
+from .vendor_spec import SpecCheck
 
 
 def _error(status: int, code: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -292,11 +293,13 @@ def make_app(state: ZoomState) -> FastAPI:
 
 
 class FakeZoom(LoopbackApp):
-    """The app under uvicorn in a thread, on a free loopback port."""
+    """The app under uvicorn in a thread, on a free loopback port, behind the checks
+    against Zoom's OpenAPI document (OAuth and the downloads are outside it)."""
 
     def __init__(self) -> None:
         self.state = ZoomState()
-        super().__init__(make_app(self.state), log_level="critical")
+        self.spec = SpecCheck(make_app(self.state), "zoom", outside=("/oauth/", "/rec/"))
+        super().__init__(self.spec, log_level="critical")
 
     def __enter__(self) -> Self:
         super().__enter__()
