@@ -94,7 +94,7 @@ def clean_task(text: str, ref: date) -> str:
     task = re.sub(r"^(?:also|just|then|quickly)\s+", "", task, flags=re.IGNORECASE)
     task = re.sub(
         r"(?:,?\s+(?:please|for us|for me|as well|too|okay|ok|then|if you can|if possible|first thing|afterwards|later|in the meantime|first|"
-        r"at the latest|latest|then|right away))+$",
+        r"at the latest|latest|then|right away|myself|yourself|ourselves|themselves))+$",
         "",
         task,
         flags=re.IGNORECASE,
@@ -102,7 +102,7 @@ def clean_task(text: str, ref: date) -> str:
     task = re.sub(r"\s+(?:at|by|on|before|until)(?:\s+the)?$", "", task, flags=re.IGNORECASE).strip(
         " ,.;:!?"
     )
-    m = re.match(r"^have to\s+(.+)$", task, flags=re.IGNORECASE)
+    m = re.match(r"^(?:have to|need to|got to|must)\s+(.+)$", task, flags=re.IGNORECASE)
     if m:
         task = m.group(1)
     return task[:1].upper() + task[1:] if task else task
@@ -119,6 +119,18 @@ def _third_person_to_base(verb: str) -> str:
     return verb[:-1] if low.endswith("s") and not low.endswith("ss") else verb
 
 
+DATE_ONLY = re.compile(  # a sentence that is only a date: "By Friday.", "Tomorrow, ideally."
+    r"^\W*(?:(?:by|on|before|until|for)\s+)?(?:(?:next|this)\s+)?"
+    r"(?:today|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"week|end of (?:the )?(?:day|week|month))"
+    r"(?:\s+(?:morning|afternoon|evening))?(?:,?\s+(?:ideally|please|latest|at the latest))?\W*$",
+    re.IGNORECASE,
+)
+ALSO = re.compile(r"\b(?:also|too|as well|another|and I'll|plus)\b", re.IGNORECASE)
+# "it's X", "that's X": X describes what was spoken of, it is not a new thing to refer to
+COPULA = re.compile(r"^(?:it|that|this)(?:'s|\s+is|\s+was)\b", re.IGNORECASE)
+
+
 class Extractor:
     """One pass over the sentences of a meeting."""
 
@@ -131,6 +143,8 @@ class Extractor:
         self.names = {sp.name for sp in meeting.speakers if sp.name}
         self.topic: str | None = None  # the last thing spoken of, for "review it"
         self.wrap_left = 0  # sentences left in the wrap-up, where work is handed out
+        self.handed: Found | None = None  # an item just handed to someone else by name
+        self.just: tuple[str | None, Found] | None = None  # the last sentence's item, by whom
 
     def run(self) -> Insights:
         sents = sentences(self.meeting)
@@ -149,6 +163,32 @@ class Extractor:
 
     # -- one sentence ----------------------------------------------------
     def step(self, sent: Sentence) -> None:
+        handed, self.handed = self.handed, None
+        just, self.just = self.just, None
+        if just and just[0] == sent.speaker and just[1].due is None and DATE_ONLY.match(sent.text):
+            # "I'll do the forecast myself then. By Friday.": the date said after the task
+            just[1].due = dates.resolve_due(sent.text, self.ref)
+            return
+        before = len(self.items)
+        self._step(sent)
+        new = self.items[before:]
+        if new:
+            self.just = (sent.speaker, new[-1])
+        if (
+            handed is not None
+            and len(new) == 1
+            and sent.speaker == handed.owner == new[0].owner
+            and ACCEPT.match(sent.text.strip())
+            and not ALSO.search(sent.text)
+        ):
+            # "Ken will set up the call." "Yep, I'll send the invite this afternoon.": the
+            # one handed the task says how they will do it; one task, with their date
+            del self.items[before:]
+            handed.due = handed.due or new[0].due
+        elif len(new) == 1 and new[0].owner and new[0].owner != sent.speaker:
+            self.handed = new[0]
+
+    def _step(self, sent: Sentence) -> None:
         raw = sent.text
         text = FILLER.sub("", raw).strip()
         if RECAP.search(raw):
@@ -197,7 +237,8 @@ class Extractor:
                 self._clause(sent, clause.strip())
         if self.wrap_left and len(self.items) == before:
             self._handed_out(sent, text)
-        self.topic = speech.last_noun_phrase(text) or self.topic
+        if not COPULA.match(text):  # "It's the token refresh": says what the topic is
+            self.topic = speech.last_noun_phrase(text) or self.topic
 
     def _answer(self, sent: Sentence, raw: str) -> bool:
         """An answer to the open request: accepted (an item), refused (dropped), or not an answer."""
