@@ -56,7 +56,7 @@ def number(text, default: int) -> int:
     """A whole number from a query value or a paging cursor (``default`` when absent)."""
     if text is None or text == "":
         return default
-    if not str(text).isdigit():
+    if not (str(text).isascii() and str(text).isdigit()):
         raise Invalid(f"Invalid value: {text!r}")
     return int(text)
 

@@ -2,8 +2,8 @@
 OpenAPI 3.0 document per fake for openapi-core and schemathesis to read.
 
 - Google: discovery documents (``google/*.json``): each method at ``/`` + its service
-  path + its ``flatPath`` (or ``path``), its parameters and the API's global query
-  parameters; the response schema from ``response``.
+  path + its ``flatPath`` (or ``path``), its parameters and three of the API's global
+  query parameters (``alt``, ``fields``, ``prettyPrint``); the response from ``response``.
 - Zoom: its Swagger 2.0 document (``zoom/openapi.v2.json``), under ``/v2``.
 - Microsoft Graph: its CSDL (``msgraph/v1.0.csdl.json``): entity and complex types become
   schemas (base types merged in, ``Edm`` types mapped as Microsoft's own OpenAPI
@@ -47,6 +47,9 @@ def _document(title: str, paths: dict, schemas: dict) -> dict:
 
 
 # -- Google ---------------------------------------------------------------------------------
+# Of the global parameters every Google API takes, those a client of these fakes may send
+# (the rest, API keys, JSONP callbacks and quota users, only widen what a fuzzer tries).
+_GOOGLE_COMMON = ("alt", "fields", "prettyPrint")
 _GOOGLE_FORMATS = {"date-time": "date-time", "google-datetime": "date-time", "date": "date"}
 
 
@@ -99,7 +102,11 @@ def google() -> dict:
         prefix = doc["name"] + "."
         for name, node in doc["schemas"].items():
             schemas[prefix + name] = _discovery_schema(node, prefix)
-        common = [_discovery_parameter(n, p, "query") for n, p in doc["parameters"].items()]
+        common = [
+            _discovery_parameter(n, p, "query")
+            for n, p in doc["parameters"].items()
+            if n in _GOOGLE_COMMON
+        ]
         for method in _discovery_methods(doc):
             template = doc["servicePath"] + method.get("flatPath", method["path"])
             in_path = re.findall(r"{([^}]+)}", template)
