@@ -113,7 +113,7 @@ class SpecCheck:
             if message["type"] == "http.response.start":
                 start.update(message)
                 kind = dict(message.get("headers", [])).get(b"content-type", b"")
-                if b"json" not in kind:  # a download: streamed as it comes, unchecked
+                if kind and b"json" not in kind:  # a download: streamed as it comes, unchecked
                     start["stream"] = True
                     await send(message)
                 return
