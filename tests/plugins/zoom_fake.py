@@ -29,7 +29,7 @@ from urllib.parse import unquote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from .loopback import LoopbackApp
+from .loopback import Invalid, LoopbackApp, number
 from .vendor_spec import SpecCheck
 
 
@@ -122,8 +122,8 @@ class ZoomState:
 
 
 def _paged(items: list, request: Request, key: str, cap: int, extra: dict) -> dict:
-    size = min(int(request.query_params.get("page_size") or 30), cap)
-    start = int(request.query_params.get("next_page_token") or 0)
+    size = min(number(request.query_params.get("page_size"), 30), cap)
+    start = number(request.query_params.get("next_page_token"), 0)
     page = items[start : start + size]
     following = start + size
     return {
@@ -138,6 +138,10 @@ def _paged(items: list, request: Request, key: str, cap: int, extra: dict) -> di
 
 def make_app(state: ZoomState) -> FastAPI:
     app = FastAPI()
+
+    @app.exception_handler(Invalid)
+    async def invalid(_request, exc: Invalid):
+        return _error(400, 300, str(exc))
 
     def gate(request: Request) -> Response | None:
         auth = request.headers.get("authorization", "")

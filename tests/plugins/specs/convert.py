@@ -2,8 +2,8 @@
 OpenAPI 3.0 document per fake for openapi-core and schemathesis to read.
 
 - Google: discovery documents (``google/*.json``): each method at ``/`` + its service
-  path + its ``flatPath`` (or ``path``), its parameters and the API's global query
-  parameters; the response schema from ``response``.
+  path + its ``flatPath`` (or ``path``), its parameters and three of the API's global
+  query parameters (``alt``, ``fields``, ``prettyPrint``); the response from ``response``.
 - Zoom: its Swagger 2.0 document (``zoom/openapi.v2.json``), under ``/v2``.
 - Microsoft Graph: its CSDL (``msgraph/v1.0.csdl.json``): entity and complex types become
   schemas (base types merged in, ``Edm`` types mapped as Microsoft's own OpenAPI
@@ -32,6 +32,12 @@ def _document(title: str, paths: dict, schemas: dict) -> dict:
     for item in paths.values():
         for op in item.values():
             op.setdefault("responses", {}).setdefault("default", UNDESCRIBED)
+            for p in op.get("parameters", []):
+                # OpenAPI 3.0 allows no empty query value (``allowEmptyValue`` is false, and
+                # openapi-core holds to that); said so, schemathesis does not send one.
+                schema = p["schema"].get("items", p["schema"])
+                if p["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
+                    schema.setdefault("minLength", 1)
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "version": "subset"},
@@ -41,6 +47,9 @@ def _document(title: str, paths: dict, schemas: dict) -> dict:
 
 
 # -- Google ---------------------------------------------------------------------------------
+# Of the global parameters every Google API takes, those a client of these fakes may send
+# (the rest, API keys, JSONP callbacks and quota users, only widen what a fuzzer tries).
+_GOOGLE_COMMON = ("alt", "fields", "prettyPrint")
 _GOOGLE_FORMATS = {"date-time": "date-time", "google-datetime": "date-time", "date": "date"}
 
 
@@ -93,7 +102,11 @@ def google() -> dict:
         prefix = doc["name"] + "."
         for name, node in doc["schemas"].items():
             schemas[prefix + name] = _discovery_schema(node, prefix)
-        common = [_discovery_parameter(n, p, "query") for n, p in doc["parameters"].items()]
+        common = [
+            _discovery_parameter(n, p, "query")
+            for n, p in doc["parameters"].items()
+            if n in _GOOGLE_COMMON
+        ]
         for method in _discovery_methods(doc):
             template = doc["servicePath"] + method.get("flatPath", method["path"])
             in_path = re.findall(r"{([^}]+)}", template)
@@ -212,6 +225,11 @@ _EDM_TYPES = {
 # A selection of the OData query options the collections take, as Graph's OpenAPI has them.
 _ODATA_LIST = ["$top", "$skip", "$filter", "$select", "$orderby", "$expand", "$count", "$search"]
 _ODATA_ITEM = ["$select", "$expand"]
+_ODATA_TYPES = {
+    "$top": {"type": "integer", "minimum": 0},
+    "$skip": {"type": "integer", "minimum": 0},
+    "$count": {"type": "boolean"},
+}
 # What the fake serves: (path, the hops from ``me``, what it is). ``{x}`` picks one item.
 GRAPH_PATHS = [
     ("/v1.0/me", (), "item"),
@@ -325,7 +343,10 @@ def msgraph() -> dict:
                     "additionalProperties": False,
                 }
             odata = _ODATA_LIST if kind == "list" else _ODATA_ITEM
-            params += [{"name": o, "in": "query", "schema": {"type": "string"}} for o in odata]
+            params += [
+                {"name": o, "in": "query", "schema": _ODATA_TYPES.get(o, {"type": "string"})}
+                for o in odata
+            ]
             responses = {
                 "200": {"description": name, "content": {"application/json": {"schema": schema}}}
             }
@@ -338,10 +359,34 @@ def msgraph() -> dict:
     return _document("Microsoft Graph v1.0 (CSDL)", paths, schemas)
 
 
-LOADERS = {"google": google, "zoom": zoom, "msgraph": msgraph}
+# -- HubSpot --------------------------------------------------------------------------------
+def hubspot() -> dict:
+    """HubSpot's subset (OpenAPI already); ``/crm/v3/owners`` answered as
+    ``/crm/v3/owners/`` is (HubSpot serves both; its client writes the slash)."""
+    doc = json.loads((HERE / "hubspot" / "openapi.json").read_text())
+    doc["paths"]["/crm/v3/owners"] = doc["paths"]["/crm/v3/owners/"]
+    return _document(doc["info"]["title"], doc["paths"], doc["components"]["schemas"])
+
+
+LOADERS = {"google": google, "zoom": zoom, "msgraph": msgraph, "hubspot": hubspot}
+
+
+def _errata(vendor: str, doc: dict) -> dict:
+    """``<vendor>/errata.json``: where the vendor's document contradicts the vendor's API
+    reference and answers, the correction (``at``: a JSON pointer into the OpenAPI
+    document, ``is``: what stands there instead) and why."""
+    source = HERE / vendor / "errata.json"
+    for fix in json.loads(source.read_text()) if source.exists() else []:
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in fix["at"].split("/")[1:]]
+        node = doc
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = fix["is"]
+    return doc
 
 
 @cache
 def openapi(vendor: str) -> dict:
-    """The OpenAPI 3.0 document of one vendor's subset (built once per process)."""
-    return LOADERS[vendor]()
+    """The OpenAPI 3.0 document of one vendor's subset, errata applied (built once per
+    process)."""
+    return _errata(vendor, LOADERS[vendor]())

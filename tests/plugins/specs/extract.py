@@ -3,7 +3,7 @@
     python tests/plugins/specs/extract.py google DISCOVERY_DIR
     python tests/plugins/specs/extract.py zoom OPENAPI_V2_JSON
     python tests/plugins/specs/extract.py msgraph V1_0_PROD_CSDL
-    python tests/plugins/specs/extract.py hubspot HUBSPOT_API_CLIENT_DIR
+    python tests/plugins/specs/extract.py hubspot HUBSPOT_API_CLIENT_DIR (the unpacked wheel)
 
 Each writes ``tests/plugins/specs/<vendor>/``: the operations the fake serves and every
 type they reference, in the vendor's own format (Google's discovery documents, Zoom's
@@ -19,6 +19,7 @@ subset, and review the diff.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -218,7 +219,219 @@ def msgraph(source: Path) -> None:
     ET.ElementTree(edmx).write(out / "v1.0.csdl", encoding="utf-8", xml_declaration=True)
 
 
-VENDORS = {"google": google, "zoom": zoom, "msgraph": msgraph}
+# -- HubSpot: the models of its Apache-2.0 Python client --------------------------------------
+# (module under hubspot/, its api file, HTTP method, path, parameters, body model, answer)
+_LIST = [("limit", "integer"), ("after", "string")]
+_READ = [("properties", "array"), ("propertiesWithHistory", "array"), ("associations", "array")]
+HUBSPOT = [
+    (
+        "crm/objects",
+        "basic_api",
+        "get",
+        "/crm/v3/objects/{objectType}",
+        [*_LIST, *_READ, ("archived", "boolean")],
+        None,
+        ("200", "CollectionResponseSimplePublicObjectWithAssociationsForwardPaging"),
+    ),
+    (
+        "crm/objects",
+        "basic_api",
+        "post",
+        "/crm/v3/objects/{objectType}",
+        [],
+        "SimplePublicObjectInputForCreate",
+        ("201", "SimplePublicObject"),
+    ),
+    (
+        "crm/objects",
+        "basic_api",
+        "get",
+        "/crm/v3/objects/{objectType}/{objectId}",
+        [*_READ, ("archived", "boolean"), ("idProperty", "string")],
+        None,
+        ("200", "SimplePublicObjectWithAssociations"),
+    ),
+    (
+        "crm/objects",
+        "basic_api",
+        "patch",
+        "/crm/v3/objects/{objectType}/{objectId}",
+        [("idProperty", "string")],
+        "SimplePublicObjectInput",
+        ("200", "SimplePublicObject"),
+    ),
+    (
+        "crm/objects",
+        "basic_api",
+        "delete",
+        "/crm/v3/objects/{objectType}/{objectId}",
+        [],
+        None,
+        ("204", None),
+    ),
+    (
+        "crm/objects",
+        "search_api",
+        "post",
+        "/crm/v3/objects/{objectType}/search",
+        [],
+        "PublicObjectSearchRequest",
+        ("200", "CollectionResponseWithTotalSimplePublicObjectForwardPaging"),
+    ),
+    (
+        "crm/owners",
+        "owners_api",
+        "get",
+        "/crm/v3/owners/",
+        [("email", "string"), *_LIST, ("archived", "boolean")],
+        None,
+        ("200", "CollectionResponsePublicOwnerForwardPaging"),
+    ),
+    (
+        "crm/associations/v4",
+        "basic_api",
+        "get",
+        "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}",
+        _LIST,
+        None,
+        ("200", "CollectionResponseMultiAssociatedObjectWithLabelForwardPaging"),
+    ),
+    ("oauth", "tokens_api", "post", "/oauth/v1/token", [], "form", ("200", "TokenResponseIF")),
+]
+_PY_TYPES = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
+    "object": {},
+}
+
+
+def _model(folder: Path, name: str) -> tuple[dict, dict, set[str], dict]:
+    """A generated model class: its ``openapi_types``, ``attribute_map``, the attributes it
+    refuses ``None`` for, and the ``allowed_values`` of each attribute that has them."""
+    import ast
+
+    for path in (folder / "models").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                break
+        else:
+            continue
+        values = {
+            t.id: ast.literal_eval(a.value)
+            for a in node.body
+            if isinstance(a, ast.Assign)
+            for t in a.targets
+            if isinstance(t, ast.Name) and t.id in ("openapi_types", "attribute_map")
+        }
+        source = path.read_text()
+        required = set(re.findall(r"Invalid value for `(\w+)`, must not be `None`", source))
+        enums = {}
+        for f in node.body:
+            if isinstance(f, ast.FunctionDef):
+                for a in ast.walk(f):
+                    if (
+                        isinstance(a, ast.Assign)
+                        and getattr(a.targets[0], "id", "") == "allowed_values"
+                    ):
+                        enums[f.name] = ast.literal_eval(a.value)
+        return values["openapi_types"], values["attribute_map"], required, enums
+    raise KeyError(f"no model {name} in {folder}")
+
+
+def _py_schema(kind: str, todo: list[str]) -> dict:
+    if kind in _PY_TYPES:
+        return dict(_PY_TYPES[kind])
+    if kind.startswith("list["):
+        return {"type": "array", "items": _py_schema(kind[5:-1], todo)}
+    if kind.startswith(("dict[", "dict(")):
+        inner = _py_schema(kind[5:-1].split(",", 1)[1].strip(), todo)
+        return {"type": "object", "additionalProperties": {**inner, "nullable": True}}
+    todo.append(kind)
+    return {"$ref": f"#/components/schemas/{kind}"}
+
+
+def hubspot(source: Path) -> None:
+    """An OpenAPI 3.0 document of the operations above, their models as schemas: required
+    where the client refuses ``None``, the other properties optional and nullable, enums
+    where the client checks them, objects closed."""
+    paths, schemas = {}, {}
+    for module, api, method, path, params, body, (status, answer) in HUBSPOT:
+        folder = source / "hubspot" / module
+        if f'"{path}"' not in (folder / "api" / f"{api}.py").read_text():
+            raise KeyError(f"{path} is not in {module}/api/{api}.py")
+        todo = [m for m in (body, answer) if m not in (None, "form")]
+        while todo:
+            name = todo.pop()
+            if name in schemas:
+                continue
+            types, names, required, enums = _model(folder, name)
+            props = {}
+            for attr, kind in types.items():
+                props[names[attr]] = _py_schema(kind, todo)
+                if attr in enums:
+                    props[names[attr]]["enum"] = enums[attr]
+                if attr not in required and "$ref" in props[names[attr]]:
+                    props[names[attr]] = {
+                        "anyOf": [props[names[attr]], {"type": "object", "nullable": True}]
+                    }
+                elif attr not in required:
+                    props[names[attr]]["nullable"] = True
+            schemas[name] = {"type": "object", "properties": props, "additionalProperties": False}
+            need = sorted(names[a] for a in required if a in names)
+            if need:
+                schemas[name]["required"] = need
+        op: dict = {
+            "parameters": [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in re.findall(r"{([^}]+)}", path)
+            ]
+            + [
+                {
+                    "name": n,
+                    "in": "query",
+                    "schema": {"type": "array", "items": {"type": "string"}}
+                    if t == "array"
+                    else {"type": t},
+                }
+                for n, t in params
+            ],
+            "responses": {status: {"description": answer or "no content"}},
+        }
+        if answer:
+            ref = {"$ref": f"#/components/schemas/{answer}"}
+            op["responses"][status]["content"] = {"application/json": {"schema": ref}}
+        if body == "form":  # the client's form fields; HubSpot takes more (code_verifier)
+            fields = (
+                "grant_type",
+                "code",
+                "redirect_uri",
+                "client_id",
+                "client_secret",
+                "refresh_token",
+            )
+            form = {"type": "object", "properties": {f: {"type": "string"} for f in fields}}
+            op["requestBody"] = {"content": {"application/x-www-form-urlencoded": {"schema": form}}}
+        elif body:
+            ref = {"$ref": f"#/components/schemas/{body}"}
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+        paths.setdefault(path, {})[method] = op
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "HubSpot (from hubspot-api-client's models)", "version": "subset"},
+        "paths": paths,
+        "components": {"schemas": dict(sorted(schemas.items()))},
+    }
+    out = HERE / "hubspot"
+    out.mkdir(exist_ok=True)
+    (out / "openapi.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
+VENDORS = {"google": google, "zoom": zoom, "msgraph": msgraph, "hubspot": hubspot}
 
 if __name__ == "__main__":
     VENDORS[sys.argv[1]](Path(sys.argv[2]))
