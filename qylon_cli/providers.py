@@ -187,7 +187,9 @@ class PushedItem(BaseModel):
     key: str = Field(description='"note", "follow_up", or "task:<action item id>".')
     kind: Literal["note", "task"]
     crm_id: str | None = None
-    outcome: Literal["created", "updated", "failed"]
+    outcome: Literal["created", "updated", "deleted", "failed"] = Field(
+        description="deleted: the task of an action item the meeting no longer has."
+    )
     error: str | None = None
     owner_id: str | None = Field(None, description="The CRM user the task was assigned to.")
 
@@ -201,6 +203,28 @@ class PushResult(BaseModel):
     @property
     def failed(self) -> list[PushedItem]:
         return [i for i in self.items if i.outcome == "failed"]
+
+
+def prune_tasks(
+    meeting: CrmMeeting,
+    known: dict[str, str],
+    delete: Callable[[str], None],
+    done: Callable[[PushedItem], None],
+) -> None:
+    """Delete (``delete(crm_id)``) the CRM task of each action item an earlier push made
+    that the meeting no longer has (a key of ``known`` no task of ``meeting`` has), each
+    reported to ``done`` as ``deleted``, or ``failed`` with the error."""
+    from .errors import QylonError
+
+    keep = {f"task:{t.key}" for t in meeting.tasks}
+    for key, crm_id in known.items():
+        if not key.startswith("task:") or key in keep:
+            continue
+        try:
+            delete(crm_id)
+            done(PushedItem(key=key, kind="task", crm_id=crm_id, outcome="deleted"))
+        except QylonError as exc:
+            done(PushedItem(key=key, kind="task", outcome="failed", error=exc.message))
 
 
 @runtime_checkable

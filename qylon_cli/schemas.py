@@ -108,9 +108,9 @@ class Speaker(BaseModel):
     id: str = Field(description="Label within the meeting, e.g. SPEAKER_1.")
     name: str | None = None
     talk_time_s: float = 0.0
-    name_source: Literal["profile", "conversation", "user", "local"] | None = Field(
+    name_source: Literal["profile", "conversation", "participants", "user", "local"] | None = Field(
         None,
-        description="Where the name came from: a voice profile, the conversation, the user, or the microphone (you).",
+        description="Where the name came from: a voice profile, the conversation, the participant list (the one participant left for the one speaker left), the user, or the microphone (you).",
     )
     score: float | None = Field(
         None,

@@ -41,6 +41,7 @@ def transcribe_file(
     recorded_at: datetime | None = None,
     date_source: str = "given",
     heard: dict | None = None,
+    participants: list[dict] | None = None,
 ) -> Meeting:
     """``diarization`` (diarize.Options, None for none) finds who spoke when; ``naming`` (attribution.Naming) names them.
 
@@ -49,7 +50,9 @@ def transcribe_file(
     ``on_warning`` hears every stage's warnings (a missing CUDA device, a model that could not
     run). ``heard``, when given, receives ``unheard`` (speech that gave no words, even
     transcribed again alone), ``recovered`` (stretches that gave words only the second time)
-    and ``fell_back`` (the insights came from the offline extractor because the model failed)."""
+    and ``fell_back`` (the insights came from the offline extractor because the model failed).
+    ``participants`` (``[{"name", "email"}]``, the platform's or the calendar's) help name
+    the speakers (conversation_names.name_speakers)."""
     from .speech import vocabulary
     from .store import meeting_date
 
@@ -88,7 +91,7 @@ def transcribe_file(
         segments, speakers = attribute(
             decoded, segments, diarization, naming, client=client, channel_of=channel_of
         )
-        speakers = name_speakers(segments, speakers)
+        speakers = name_speakers(segments, speakers, participants)
     if recorded_at is None:
         recorded_at, date_source = meeting_date.of_file(path, decoded.duration_s)
     meeting = Meeting(

@@ -86,6 +86,7 @@ def _meeting(
             on_warning=on_warning,
             recorded_at=recording.started_at,
             date_source="recording",
+            participants=[p.model_dump() for p in recording.participants],
         )
     except insights.InsightsFailed as failed:
         on_warning(f"{recording.title}: stored without insights ({failed.error.message})")

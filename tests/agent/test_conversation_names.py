@@ -151,3 +151,56 @@ def test_meeting_speakers_lists_sources_and_accepts_a_suggestion(qylon, qylon_ho
     assert code == 5 and json.loads(out)["error"]["code"]
     code = qylon("meeting", "speakers", meeting.id[:8], "rename", "SPEAKER_1").code
     assert code == 2
+
+
+# Each named once, by being addressed: not enough alone, enough for people on the invite.
+ADDRESSED_ONCE = """
+Host: Good morning, let's go through the launch plan.
+Guest: Morning. The venue is booked for the twelfth.
+Host: Marcus, could you confirm the catering by Thursday?
+Guest: Yes, I'll call them today.
+Third: And the printed programmes are with the designer.
+Host: Good. Then we meet again on Monday.
+"""
+INVITED = [
+    {"name": "Dana Lee", "email": "dana@acme.example"},
+    {"name": "Marcus Webb", "email": "marcus@acme.example"},
+    {"name": "", "email": "priya.nair@acme.example"},  # no display name: from the address
+]
+
+
+def test_participants_give_whole_names_and_the_last_speaker_left():
+    meeting = make_meeting(ADDRESSED_ONCE, named=False)
+    guest = meeting.segments[1].speaker
+    without = {
+        sp.id: sp for sp in conversation_names.name_speakers(meeting.segments, meeting.speakers)
+    }
+    assert without[guest].name is None  # one clue of 0.3: a suggestion only
+    assert [s.name for s in without[guest].suggestions] == ["Marcus"]
+
+    # the host introduces no one and is never named: two speakers stay unknown
+    named = {
+        sp.id: sp
+        for sp in conversation_names.name_speakers(meeting.segments, meeting.speakers, INVITED)
+    }
+    assert named[guest].name == "Marcus Webb" and named[guest].name_source == "conversation"
+    assert sum(1 for sp in named.values() if sp.name) == 1
+
+
+def test_the_last_speaker_left_is_the_last_participant_left():
+    text = ADDRESSED_ONCE.replace("Host: Good. Then", "Host: Thanks, Priya. Then")
+    meeting = make_meeting(text, named=False)
+    host, guest, third = (meeting.segments[k].speaker for k in (0, 1, 4))
+    named = {
+        sp.id: sp
+        for sp in conversation_names.name_speakers(meeting.segments, meeting.speakers, INVITED)
+    }
+    assert named[guest].name == "Marcus Webb" and named[third].name == "Priya Nair"
+    assert named[host].name == "Dana Lee" and named[host].name_source == "participants"
+    # a fourth person on the invite: the host could be either of two, so stays unnamed
+    four = [*INVITED, {"name": "Omar Haddad", "email": "omar@acme.example"}]
+    named = {
+        sp.id: sp
+        for sp in conversation_names.name_speakers(meeting.segments, meeting.speakers, four)
+    }
+    assert named[host].name is None

@@ -278,3 +278,18 @@ def test_auto_export_follows_changes(qylon, qylon_process, qylon_home, tmp_path,
         wait_for(lambda: not list(vault.glob("*.md")), timeout=30)
     finally:
         qylon_process("agent", "stop")
+
+
+def test_auto_export_is_paused_while_encryption_is_on_unless_plain_copies_are_wanted(qylon):
+    from qylon_agent.daemon.__main__ import export_folder
+
+    from qylon_cli import settings as settings_mod
+
+    assert qylon("config", "set", "agent.export_dir", "/tmp/vault").code == 0
+    assert export_folder(settings_mod.load()) == "/tmp/vault"
+    assert qylon("config", "set", "privacy.encrypt", "true").code == 0
+    assert export_folder(settings_mod.load()) == ""
+    status = qylon("privacy", "status", "--json").json["data"]
+    assert any("paused" in w for w in status["warnings"]), status
+    assert qylon("config", "set", "agent.export_plain", "true").code == 0
+    assert export_folder(settings_mod.load()) == "/tmp/vault"

@@ -28,7 +28,8 @@ from typing import Self
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from .loopback import LoopbackApp, ranged
+from .loopback import Invalid, LoopbackApp, moment, number, ranged
+from .vendor_spec import SpecCheck
 
 STATUS = {
     400: "INVALID_ARGUMENT",
@@ -210,8 +211,8 @@ class GoogleState:
 
 
 def _paged(request: Request, items: list, key: str, cap: int, size_param: str = "pageSize") -> dict:
-    size = min(int(request.query_params.get(size_param) or 10), cap)
-    start = int(request.query_params.get("pageToken") or 0)
+    size = min(number(request.query_params.get(size_param), 10), cap)
+    start = number(request.query_params.get("pageToken"), 0)
     page = {key: items[start : start + size]}
     if start + size < len(items):
         page["nextPageToken"] = str(start + size)
@@ -220,6 +221,10 @@ def _paged(request: Request, items: list, key: str, cap: int, size_param: str = 
 
 def make_app(state: GoogleState) -> FastAPI:
     app = FastAPI()
+
+    @app.exception_handler(Invalid)
+    async def invalid(_request, exc: Invalid):
+        return _error(400, str(exc))
 
     @app.get("/o/oauth2/v2/auth")
     async def authorize(request: Request):
@@ -301,8 +306,10 @@ def make_app(state: GoogleState) -> FastAPI:
         q = request.query_params
         if q.get("orderBy") == "startTime" and q.get("singleEvents") != "true":
             return _error(400, "The requested ordering is not available for the particular query.")
-        low = datetime.fromisoformat(q["timeMin"]) if q.get("timeMin") else None
-        high = datetime.fromisoformat(q["timeMax"]) if q.get("timeMax") else None
+        low = moment(q["timeMin"]) if q.get("timeMin") else None
+        high = moment(q["timeMax"]) if q.get("timeMax") else None
+        if any(t is not None and t.tzinfo is None for t in (low, high)):
+            raise Invalid("timeMin and timeMax need a time zone offset (RFC 3339).")
         found = [
             e
             for e in sorted(state.events, key=lambda e: e["start"]["dateTime"])
@@ -325,7 +332,7 @@ def make_app(state: GoogleState) -> FastAPI:
         for op, value in re.findall(
             r'start_time\s*(>=|<=)\s*"([^"]+)"', request.query_params.get("filter") or ""
         ):
-            bound = datetime.fromisoformat(value)
+            bound = moment(value)
             found = [
                 r
                 for r in found
@@ -393,9 +400,13 @@ def make_app(state: GoogleState) -> FastAPI:
 
 
 class FakeGoogle(LoopbackApp):
+    """The app under uvicorn in a thread, on a free loopback port, behind the checks
+    against Google's discovery documents (the sign-in is outside them)."""
+
     def __init__(self) -> None:
         self.state = GoogleState()
-        super().__init__(make_app(self.state), log_level="critical")
+        self.spec = SpecCheck(make_app(self.state), "google", outside=("/o/oauth2/", "/token"))
+        super().__init__(self.spec, log_level="critical")
 
     def reset(self) -> GoogleState:
         self.state.__init__()

@@ -12,7 +12,9 @@ payloads, error bodies, paging and rate limits of HubSpot's public API for what 
   "category"}``; 429 with ``Retry-After`` while ``throttle`` says so.
 
 Shapes follow HubSpot's published OpenAPI documents (HubSpot-public-api-spec-collection);
-those documents are HubSpot's proprietary files, so they are not copied here.
+those documents are HubSpot's proprietary files, so they are not copied here: the fake is
+checked against the models of HubSpot's Apache-2.0 client generated from them
+(specs/hubspot, vendor_spec.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from .loopback import LoopbackApp
+from .loopback import Invalid, LoopbackApp, number
+from .vendor_spec import SpecCheck
 
 # Association type ids HubSpot defines, by (from, to).
 TYPE_IDS = {
@@ -126,7 +129,7 @@ def error(status: int, message: str, category: str, headers: dict | None = None,
 
 
 def _page(items: list, limit: int, after: str | None, link: str) -> dict:
-    start = int(after or 0)
+    start = number(after, 0)
     page = {"results": items[start : start + limit]}
     if start + limit < len(items):
         nxt = str(start + limit)
@@ -157,6 +160,10 @@ def _matches(obj: dict, groups: list[dict], query: str | None) -> bool:
 
 def make_app(state: HubSpotState):
     app = FastAPI()
+
+    @app.exception_handler(Invalid)
+    async def invalid(_request, exc: Invalid):
+        return error(400, str(exc), "VALIDATION_ERROR")
 
     @app.middleware("http")
     async def record(request: Request, call_next):
@@ -225,6 +232,7 @@ def make_app(state: HubSpotState):
         }
 
     @app.get("/crm/v3/owners")
+    @app.get("/crm/v3/owners/")
     def owners(limit: int = 100, after: str | None = None, email: str | None = None):
         found = [o for o in state.owners if not email or o["email"] == email]
         return _page(found, limit, after, "/crm/v3/owners")
@@ -446,11 +454,16 @@ def make_app(state: HubSpotState):
 
 
 class FakeHubSpot(LoopbackApp):
-    """The app under uvicorn in a thread, on a free loopback port."""
+    """The app under uvicorn in a thread, on a free loopback port, behind the checks
+    against HubSpot's description (specs/hubspot: the consent page and account info are
+    outside it)."""
 
     def __init__(self) -> None:
         self.state = HubSpotState()
-        super().__init__(make_app(self.state))
+        self.spec = SpecCheck(
+            make_app(self.state), "hubspot", outside=("/oauth/authorize", "/account-info/")
+        )
+        super().__init__(self.spec)
 
     def reset(self) -> HubSpotState:
         self.state.__init__()

@@ -47,6 +47,30 @@ class LoopbackApp:
         self.thread.join(5)
 
 
+class Invalid(ValueError):
+    """A value in a request that the vendor cannot read (a paging cursor, a number, a
+    time): each fake answers it with its vendor's 400."""
+
+
+def number(text, default: int) -> int:
+    """A whole number from a query value or a paging cursor (``default`` when absent)."""
+    if text is None or text == "":
+        return default
+    if not (str(text).isascii() and str(text).isdigit()):
+        raise Invalid(f"Invalid value: {text!r}")
+    return int(text)
+
+
+def moment(text: str):
+    """A time from a query value (ISO 8601)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"Invalid time: {text!r}") from None
+
+
 def ranged(request, item: str, body: bytes, media: str, state):
     """A download as the vendors serve one: ``Range`` answered with 206 and
     ``Content-Range``; ``state.cut[item]`` (bytes) breaks this download off there by closing
@@ -98,3 +122,16 @@ def load_plugin(name: str, monkeypatch, tmp_path) -> None:
         str(Path(__file__).resolve().parents[2] / "plugins" / f"qylon-{name}")
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def drop_action_item(meeting_id: str, item_id: str) -> None:
+    """Delete one action item of a stored meeting, as editing it in Qylon would."""
+    from qylon_agent.store.database import Store
+
+    store = Store()
+    try:
+        meeting = store.get_meeting(meeting_id)
+        kept = [a for a in meeting.action_items if a.id != item_id]
+        store.save_meeting(meeting.model_copy(update={"action_items": kept}))
+    finally:
+        store.close()

@@ -38,7 +38,8 @@ from typing import Self
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from .loopback import LoopbackApp, ranged
+from .loopback import Invalid, LoopbackApp, moment, number, ranged
+from .vendor_spec import SpecCheck
 
 TENANT = "organizations"
 
@@ -271,8 +272,8 @@ class GraphState:
 
 
 def _paged(request: Request, items: list, cap: int) -> dict:
-    top = min(int(request.query_params.get("$top") or 10), cap)
-    skip = int(request.query_params.get("$skip") or 0)
+    top = min(number(request.query_params.get("$top"), 10), cap)
+    skip = number(request.query_params.get("$skip"), 0)
     page = {"value": items[skip : skip + top]}
     if skip + top < len(items):
         query = dict(request.query_params)
@@ -288,6 +289,10 @@ def _paged(request: Request, items: list, cap: int) -> dict:
 
 def make_app(state: GraphState) -> FastAPI:
     app = FastAPI()
+
+    @app.exception_handler(Invalid)
+    async def invalid(_request, exc: Invalid):
+        return _graph_error(400, "BadRequest", str(exc))
 
     # -- identity ---------------------------------------------------------------------------
     @app.get("/{tenant}/v2.0/.well-known/openid-configuration")
@@ -390,8 +395,8 @@ def make_app(state: GraphState) -> FastAPI:
                 "ErrorInvalidParameter",
                 "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
             )
-        first = datetime.fromisoformat(q["startDateTime"]).replace(tzinfo=None)
-        last = datetime.fromisoformat(q["endDateTime"]).replace(tzinfo=None)
+        first = moment(q["startDateTime"]).replace(tzinfo=None)
+        last = moment(q["endDateTime"]).replace(tzinfo=None)
         found = [
             e
             for e in sorted(state.events, key=lambda e: e["start"]["dateTime"])
@@ -471,13 +476,15 @@ def make_app(state: GraphState) -> FastAPI:
 class FakeGraph:
     """The app served twice on free loopback ports: ``url`` (http, Graph) and
     ``authority_url`` (https with a ``trustme`` certificate, the identity platform);
-    ``ca_path`` is the certificate authority to trust."""
+    ``ca_path`` is the certificate authority to trust. Graph's paths are checked against
+    Graph's metadata (``spec``)."""
 
     def __init__(self, ca_path) -> None:
         import trustme
 
         self.state = GraphState()
-        app = make_app(self.state)
+        # Graph's own paths checked against its CSDL; the identity platform is outside it.
+        self.spec = app = SpecCheck(make_app(self.state), "msgraph", inside=("/v1.0/",))
         ca = trustme.CA()
         ca.cert_pem.write_to_path(str(ca_path))
         self.ca_path = ca_path

@@ -15,7 +15,7 @@ import pytest
 
 from ..conftest import TEST_PLUGINS, run_qylon, run_qylon_here
 from .hubspot_fake import FakeHubSpot
-from .loopback import load_plugin
+from .loopback import drop_action_item, load_plugin
 
 MEETING_ID = "4b5a0000-0000-4000-8000-0000000000a1"
 TOKEN = "pat-eu1-0000-test"
@@ -133,6 +133,20 @@ def test_push_creates_a_note_and_tasks_and_a_second_push_updates_them_through_a_
     assert len(hubspot.objects["notes"]) == 1 and len(hubspot.objects["tasks"]) == 3
     ids = {i["key"]: i["crm_id"] for i in second.json["data"]["items"]}
     assert ids == {i["key"]: i["crm_id"] for i in data["items"]}
+
+    # An action item deleted in Qylon: its task goes from HubSpot at the next push, once.
+    drop_action_item(MEETING_ID, "a3")
+    third = push()
+    assert third.code == 0, third.stdout + third.stderr
+    outcomes = {i["key"]: i["outcome"] for i in third.json["data"]["items"]}
+    assert outcomes == {
+        "note": "updated",
+        "task:a1": "updated",
+        "task:a2": "updated",
+        "task:a3": "deleted",
+    }
+    assert set(hubspot.objects["tasks"]) == {ids["task:a1"], ids["task:a2"]}
+    assert [i["outcome"] for i in push().json["data"]["items"]] == ["updated"] * 3
 
 
 def test_a_failed_item_is_reported_exit_7_and_the_next_push_creates_only_it(hubspot):

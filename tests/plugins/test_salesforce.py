@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from ..conftest import TEST_PLUGINS, run_qylon_here
-from .loopback import load_plugin
+from .loopback import drop_action_item, load_plugin
 from .salesforce_fake import FakeSalesforce
 
 MEETING_ID = "5c6b0000-0000-4000-8000-0000000000b2"
@@ -177,6 +177,14 @@ def test_push_a_note_and_tasks_and_repush_through_the_limit(salesforce, fake):
     assert {i["crm_id"] for i in second.json["data"]["items"]} == {
         i["crm_id"] for i in data["items"]
     }
+
+    # An action item deleted in Qylon: its task goes from Salesforce at the next push, once.
+    drop_action_item(MEETING_ID, "a3")
+    third = push()
+    assert third.code == 0, third.stdout + third.stderr
+    outcomes = [(i["key"], i["outcome"]) for i in third.json["data"]["items"]]
+    assert outcomes[-1] == ("task:a3", "deleted") and len(salesforce.records["Task"]) == 2
+    assert [i["outcome"] for i in push().json["data"]["items"]] == ["updated"] * 3
 
 
 def test_a_429_is_waited_out_and_the_daily_limit_fails_at_once(salesforce, fake):

@@ -29,7 +29,8 @@ from urllib.parse import unquote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from .loopback import LoopbackApp
+from .loopback import Invalid, LoopbackApp, number
+from .vendor_spec import SpecCheck
 
 
 def _error(status: int, code: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -121,8 +122,8 @@ class ZoomState:
 
 
 def _paged(items: list, request: Request, key: str, cap: int, extra: dict) -> dict:
-    size = min(int(request.query_params.get("page_size") or 30), cap)
-    start = int(request.query_params.get("next_page_token") or 0)
+    size = min(number(request.query_params.get("page_size"), 30), cap)
+    start = number(request.query_params.get("next_page_token"), 0)
     page = items[start : start + size]
     following = start + size
     return {
@@ -137,6 +138,10 @@ def _paged(items: list, request: Request, key: str, cap: int, extra: dict) -> di
 
 def make_app(state: ZoomState) -> FastAPI:
     app = FastAPI()
+
+    @app.exception_handler(Invalid)
+    async def invalid(_request, exc: Invalid):
+        return _error(400, 300, str(exc))
 
     def gate(request: Request) -> Response | None:
         auth = request.headers.get("authorization", "")
@@ -292,11 +297,13 @@ def make_app(state: ZoomState) -> FastAPI:
 
 
 class FakeZoom(LoopbackApp):
-    """The app under uvicorn in a thread, on a free loopback port."""
+    """The app under uvicorn in a thread, on a free loopback port, behind the checks
+    against Zoom's OpenAPI document (OAuth and the downloads are outside it)."""
 
     def __init__(self) -> None:
         self.state = ZoomState()
-        super().__init__(make_app(self.state), log_level="critical")
+        self.spec = SpecCheck(make_app(self.state), "zoom", outside=("/oauth/", "/rec/"))
+        super().__init__(self.spec, log_level="critical")
 
     def __enter__(self) -> Self:
         super().__enter__()

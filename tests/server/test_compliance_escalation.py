@@ -10,12 +10,11 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from .harness import Api, free_port, new_org, running
+from .harness import Api, new_org, running
+from .smtp_relay import Relay
 from .workflow_support import _steps_when, wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
@@ -36,33 +35,22 @@ items:
 """
 
 
-class Relay:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def escalating(team_servers):
-    relay = Relay()
-    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    relay = Relay().start()
     backend = team_servers.backend("sqlite")
     try:
         with running(
             backend,
             workflow_executor=f"comp-{uuid.uuid4().hex[:8]}",
             mail_from="compliance@firm.example",
-            smtp_url=f"smtp://127.0.0.1:{controller.port}",
+            smtp_url=relay.url,
         ) as server:
             api = Api(server.url, backend)
             yield api, relay, backend
             api.http.close()
     finally:
-        controller.stop()
+        relay.stop()
 
 
 def _mail_to(relay, address: str, count: int, timeout: float = 30) -> list:

@@ -10,11 +10,11 @@ import signal
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from .harness import Api, free_port, new_org, sqlite_backend
+from .smtp_relay import Relay
 from .test_compliance_escalation import POLICY
-from .test_onboarding_e2e import Relay, _wait
+from .test_onboarding_e2e import _wait
 from .workflow_support import _serve, _steps_when, _up, api_status, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kill-compliance")]
@@ -30,11 +30,9 @@ def _tick(api, org, run_id: str) -> None:
 
 
 def test_the_next_rung_arrives_once_after_a_sigkill(tmp_path):
-    relay = Relay()
-    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    relay = Relay().start()
     env = {
-        "QYLON_SMTP_URL": f"smtp://127.0.0.1:{controller.port}",
+        "QYLON_SMTP_URL": relay.url,
         "QYLON_MAIL_FROM": "compliance@firm.example",
     }
     with sqlite_backend(tmp_path) as backend:
@@ -81,7 +79,7 @@ def test_the_next_rung_arrives_once_after_a_sigkill(tmp_path):
             proc.terminate()
             proc.wait(20)
             api.http.close()
-            controller.stop()
+            relay.stop()
     assert mail["Message-ID"] == f"<{run_id}.manager_2@firm.example>"
     to_boss = _to(relay, "boss@firm.example")
     assert len(to_boss) == 1, [m["Message-ID"] for m in to_boss]

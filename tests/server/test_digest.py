@@ -11,10 +11,9 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from .harness import Api, free_port, new_org, running
-from .test_onboarding import Relay
+from .harness import Api, new_org, running
+from .smtp_relay import serving
 
 pytestmark = pytest.mark.xdist_group("workflows")
 
@@ -23,12 +22,8 @@ DAY1, DAY2 = "2026-12-10", "2026-12-11"  # 08:00 in Paris is 07:00 UTC in Decemb
 
 @pytest.fixture(scope="module")
 def relay():
-    handler = Relay()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.url = f"smtp://127.0.0.1:{controller.port}"
-    yield handler
-    controller.stop()
+    with serving() as relay:
+        yield relay
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,8 @@ import secrets
 import time
 import uuid
 from collections import Counter
-from email import message_from_bytes
-from email.policy import default as default_policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from qylon_server.db import Database
 from qylon_server.events import domain, store
 from qylon_server.models import FlowRun
@@ -25,7 +22,8 @@ from qylon_server.tenancy import org_session
 from sqlalchemy import select
 
 from ..conftest import credentials, run_qylon_here
-from .harness import Api, free_port, new_org, running
+from .harness import Api, new_org, running
+from .smtp_relay import Relay
 
 HELLO = "---\nsubject: Hello {{ person.first_name }}\n---\nStep {{ sequence.step }}.\n"
 OTHER = "---\nsubject: Welcome aboard, {{ person.first_name }}\n---\nThe other text.\n"
@@ -395,31 +393,20 @@ def test_the_cli_sends_a_template_variants_file(org, server, tmp_path):
     assert mixed.code == 3 and "--sequence goes with" in mixed.json["error"]["message"]
 
 
-class Relay:
-    def __init__(self):
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
-
-
 @pytest.mark.slow
 @pytest.mark.xdist_group("workflows")
 def test_a_template_variant_is_what_the_run_sends(team_servers):
     """A real run (the workflow engine in the server) and a real SMTP server: each person
     gets the text of their variant's template in place of the target template."""
     backend = team_servers.backend("sqlite")
-    relay = Relay()
-    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    relay = Relay().start()
     settings = {"workflow_executor": f"ab-{uuid.uuid4().hex[:8]}", "mail_from": "s@qylon.example"}
     try:
         with running(backend, **settings) as server:
             api = Api(server.url, backend)
             org = new_org(backend)
             t = org.token
-            smtp = f"smtp://127.0.0.1:{controller.port}"
+            smtp = relay.url
             assert (
                 api.put("/v1/onboarding/mail-settings", t, json={"smtp_url": smtp}).status_code
                 == 200
@@ -444,6 +431,7 @@ def test_a_template_variant_is_what_the_run_sends(team_servers):
                     pick.setdefault(variant_for(exp["id"], p["id"], exp["variants"]), p)
             crowd = list(pick.values())
             done = batch(api, t, [{"user": p["email"], "sequence": "now"} for p in crowd]).json()
+            assert "results" in done, done
             variants = {
                 r["onboarding"]["email"]: r["onboarding"]["variant"] for r in done["results"]
             }
@@ -454,7 +442,7 @@ def test_a_template_variant_is_what_the_run_sends(team_servers):
                 time.sleep(0.1)
             api.http.close()
     finally:
-        controller.stop()
+        relay.stop()
     for message in relay.messages:
         want = "Welcome aboard, Ana" if variants[message["To"]] == "b" else "Hello Ana"
         assert message["Subject"] == want

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from email import message_from_bytes
-from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from .harness import Api, direct_key, free_port, new_org, running
+from .harness import Api, direct_key, new_org, running
+from .smtp_relay import serving
 from .workflow_support import wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
@@ -38,30 +36,10 @@ steps:
 """
 
 
-class Relay:
-    def __init__(self):
-        self.messages: list = []
-        self.bounce: set[str] = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        if address in self.bounce:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def relay():
-    handler = Relay()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.url = f"smtp://127.0.0.1:{controller.port}"
-    yield handler
-    controller.stop()
+    with serving() as relay:
+        yield relay
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

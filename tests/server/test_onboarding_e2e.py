@@ -11,38 +11,18 @@ import re
 import signal
 import time
 from datetime import date, datetime, timedelta
-from email import message_from_bytes
-from email.policy import default as default_policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from ..conftest import credentials, run_qylon
 from .harness import Api, free_port, new_org, sqlite_backend
+from .smtp_relay import Relay
 from .workflow_support import _serve, _up
 
 pytestmark = [pytest.mark.xdist_group("kill-onboarding")]
 ROOT = Path(__file__).parents[2]
-
-
-class Relay:
-    """Keeps every message; refuses RCPT for ``bounce`` addresses with a 550."""
-
-    def __init__(self, bounce=()):
-        self.messages: list = []
-        self.bounce = set(bounce)
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        if address in self.bounce:
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
 
 
 def _wait(test, what: str, timeout: float = 40):
@@ -72,9 +52,7 @@ def _two_business_days(day: date) -> date:
 
 @pytest.mark.slow
 def test_imported_person_gets_welcome_then_day_two_and_nothing_after_unsubscribing(tmp_path):
-    relay = Relay()
-    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    relay = Relay().start()
     with sqlite_backend(tmp_path) as backend:
         org = new_org(backend, "Firm")
         port = free_port()
@@ -89,7 +67,7 @@ def test_imported_person_gets_welcome_then_day_two_and_nothing_after_unsubscribi
         cli = credentials(base, org.token)
         try:
             _up(api)
-            relay_url = f"smtp://127.0.0.1:{controller.port}"
+            relay_url = relay.url
             r = run_qylon(
                 "onboarding", "mail-settings", "set", "--smtp-url", relay_url,
                 "--from", "onboarding@firm.example", "--json", env=cli,
@@ -224,5 +202,5 @@ def test_imported_person_gets_welcome_then_day_two_and_nothing_after_unsubscribi
                 if proc.poll() is None:
                     proc.terminate()
                     proc.wait(20)
-            controller.stop()
+            relay.stop()
             api.http.close()

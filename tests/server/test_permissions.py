@@ -366,9 +366,11 @@ def test_every_route_checks_role_and_scope(api, world, backend):
         ownkey = api.get("/v1/me", spare).json()["key"]["id"]
         for method, path, body, least_role, least_scope in ROUTES:
             n += 1
-            victim = api.post(
-                "/v1/users", world["owner"], json={"email": f"v{n}@example.com"}
-            ).json()["id"]
+            victim = None
+            if "{victim}" in path or body == "batch" or "v{n}@" in str(body):
+                # the user to act on, v{n}@example.com, made only for the routes that name one
+                made = api.post("/v1/users", world["owner"], json={"email": f"v{n}@example.com"})
+                victim = made.json()["id"]
             ids = {
                 "client": world["client"],
                 "meeting": world["meeting"],

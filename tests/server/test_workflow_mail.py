@@ -10,13 +10,12 @@ import signal
 import threading
 import time
 import uuid
-from email import message_from_bytes
 from types import SimpleNamespace
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from .harness import Api, free_port, new_org, running, sqlite_backend
+from .smtp_relay import Relay, serving
 from .workflow_support import wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
@@ -37,54 +36,13 @@ steps:
 """
 
 
-class Relay:
-    """An SMTP server that keeps what it accepts; ``refuse`` answers 451 to that many
-    messages to ``refuse_to`` first (other tests' leftover runs mail here too: see below);
-    ``on_data`` runs when a message arrives, before the answer.
-
-    The module's server shares the suite's SQLite database, so it also runs what other
-    tests left queued or parked there, and their mail arrives here too: a test reads
-    only its own runs' messages (``of``, ``seen_of``: Message-IDs are ``<run.step@...>``).
-    """
-
-    def __init__(self, refuse: int = 0, on_data=None):
-        self.messages: list = []
-        self.seen: list[str] = []  # Message-IDs of every DATA, accepted or not
-        self.refuse, self.on_data = refuse, on_data
-        self.refuse_to: str | None = None
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = message_from_bytes(envelope.content)
-        with self.lock:
-            self.seen.append(msg["Message-ID"])
-            if self.refuse > 0 and self.refuse_to in (None, msg["To"]):
-                self.refuse -= 1
-                return "451 4.3.0 Try again later"
-            self.messages.append(msg)
-        if self.on_data is not None:
-            self.on_data(msg)
-        return "250 OK"
-
-    def of(self, *run_ids: str) -> list:
-        return [m for m in self.messages if _run_of(m["Message-ID"]) in run_ids]
-
-    def seen_of(self, *run_ids: str) -> list[str]:
-        return [i for i in self.seen if _run_of(i) in run_ids]
-
-
-def _run_of(message_id: str | None) -> str:
-    return (message_id or "").strip().lstrip("<").split(".", 1)[0]  # long ids are folded
-
-
 @pytest.fixture
 def relay():
-    handler = Relay()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.url = f"smtp://127.0.0.1:{controller.port}"
-    yield handler
-    controller.stop()
+    """The module's server shares the suite's SQLite database, so it also runs what other
+    tests left queued or parked there, and their mail arrives here too: a test reads only
+    its own runs' messages (``Relay.of``, ``Relay.seen_of``)."""
+    with serving() as relay:
+        yield relay
 
 
 @pytest.fixture(scope="module")
@@ -176,20 +134,17 @@ def test_a_kill_between_acceptance_and_checkpoint_sends_a_copy_with_the_same_id(
     the same Message-ID (SMTP cannot be exactly once; docs/workflows.md says so)."""
     from .workflow_support import _serve, _up
 
-    with sqlite_backend(tmp_path) as backend:
+    procs: list = []
+
+    def kill_first(_msg) -> None:
+        if len(relay.messages) == 1:
+            os.kill(procs[-1].pid, signal.SIGKILL)
+
+    with sqlite_backend(tmp_path) as backend, serving(Relay(on_data=kill_first)) as relay:
         org = new_org(backend)
         port = free_port()
         api = Api(f"http://127.0.0.1:{port}", backend)
-        procs: list = []
-
-        def kill_first(_msg) -> None:
-            if len(relay.messages) == 1:
-                os.kill(procs[-1].pid, signal.SIGKILL)
-
-        relay = Relay(on_data=kill_first)
-        controller = Controller(relay, hostname="127.0.0.1", port=free_port())
-        controller.start()
-        env = {"QYLON_SMTP_URL": f"smtp://127.0.0.1:{controller.port}"}
+        env = {"QYLON_SMTP_URL": relay.url}
         env["QYLON_MAIL_FROM"] = "onboarding@firm.example"
         try:
             procs.append(_serve(backend.url, port, **env))
@@ -205,7 +160,6 @@ def test_a_kill_between_acceptance_and_checkpoint_sends_a_copy_with_the_same_id(
                 if proc.poll() is None:
                     proc.terminate()
                     proc.wait(20)
-            controller.stop()
             api.http.close()
         assert run["status"] == "completed", run
         ids = [m["Message-ID"] for m in relay.messages]

@@ -79,7 +79,10 @@ def _passphrase(*, confirm: bool) -> str:
 
     if not output.interactive():  # --json, CI, or no terminal: never prompt
         raise NotAuthenticated(
-            "The install key is protected by a passphrase, and none was given.",
+            "Encryption is on and this machine has no OS keyring: the new install key needs "
+            "a passphrase, and none was given."
+            if confirm
+            else "The install key is protected by a passphrase, and none was given.",
             hint=f"Set {PASSPHRASE_ENV} (e.g. from your password manager) or run it on a terminal.",
             code="passphrase_required",
         )

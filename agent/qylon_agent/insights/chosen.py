@@ -104,7 +104,7 @@ def phrase(
     A commitment in it ("… you're going to be working on the design") gives a verb phrase; a sentence
     without one is kept whole when it is a clause about something (the annotators' actions are often
     said so: "the two designers are to do the prototype"), never a question, greeting or closing."""
-    from .offline import clean_task
+    from .phrasing import clean_task
 
     names = [sp.name or sp.id for sp in meeting.speakers]
     label = {sp.id: sp.name or sp.id for sp in meeting.speakers}

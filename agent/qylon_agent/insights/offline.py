@@ -51,6 +51,7 @@ from .patterns import (
     VAGUE,
     WRAP_UP,
 )
+from .phrasing import clean_task, decision_text, gerund, third_person_to_base
 from .result import Found, Insights
 
 
@@ -81,42 +82,17 @@ def _is_name(word: str | None) -> bool:
     return bool(word) and word.split()[0] not in NOT_NAMES
 
 
-def clean_task(text: str, ref: date) -> str:
-    task = dates.strip_due(text, ref)
-    task = re.sub(r"\s+", " ", task).strip(" ,.;:!?")
-    task = re.sub(
-        r"^(?:also|just|then|quickly|first|definitely|now|go ahead and|make sure (?:to|that i|we)|be sure to|"
-        r"try to|try and|please|personally|still)\s+",
-        "",
-        task,
-        flags=re.IGNORECASE,
-    )
-    task = re.sub(r"^(?:also|just|then|quickly)\s+", "", task, flags=re.IGNORECASE)
-    task = re.sub(
-        r"(?:,?\s+(?:please|for us|for me|as well|too|okay|ok|then|if you can|if possible|first thing|afterwards|later|in the meantime|first|"
-        r"at the latest|latest|then|right away))+$",
-        "",
-        task,
-        flags=re.IGNORECASE,
-    )
-    task = re.sub(r"\s+(?:at|by|on|before|until)(?:\s+the)?$", "", task, flags=re.IGNORECASE).strip(
-        " ,.;:!?"
-    )
-    m = re.match(r"^have to\s+(.+)$", task, flags=re.IGNORECASE)
-    if m:
-        task = m.group(1)
-    return task[:1].upper() + task[1:] if task else task
-
-
-def _third_person_to_base(verb: str) -> str:
-    low = verb.lower()
-    if low in ("is", "was", "has", "does", "needs"):
-        return {"has": "have", "does": "do", "needs": "need"}.get(low, low)
-    if low.endswith("ies") and len(low) > 4:
-        return verb[:-3] + "y"
-    if re.search(r"(sh|ch|ss|x|z|o)es$", low):
-        return verb[:-2]
-    return verb[:-1] if low.endswith("s") and not low.endswith("ss") else verb
+DATE_ONLY = re.compile(  # a sentence that is only a date: "By Friday.", "Tomorrow, ideally."
+    r"^\W*(?:(?:by|on|before|until|for)\s+)?(?:(?:next|this)\s+)?"
+    r"(?:today|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"week|end of (?:the )?(?:day|week|month))"
+    r"(?:\s+(?:morning|afternoon|evening))?(?:,?\s+(?:ideally|please|latest|at the latest))?\W*$",
+    re.IGNORECASE,
+)
+COUNTER = re.compile(r"\b(?:so|but|how about|what about|instead|could do|can do)\b", re.IGNORECASE)
+ALSO = re.compile(r"\b(?:also|too|as well|another|and I'll|plus)\b", re.IGNORECASE)
+# "it's X", "that's X": X describes what was spoken of, it is not a new thing to refer to
+COPULA = re.compile(r"^(?:it|that|this)(?:'s|\s+is|\s+was)\b", re.IGNORECASE)
 
 
 class Extractor:
@@ -131,6 +107,8 @@ class Extractor:
         self.names = {sp.name for sp in meeting.speakers if sp.name}
         self.topic: str | None = None  # the last thing spoken of, for "review it"
         self.wrap_left = 0  # sentences left in the wrap-up, where work is handed out
+        self.handed: Found | None = None  # an item just handed to someone else by name
+        self.just: tuple[str | None, Found] | None = None  # the last sentence's item, by whom
 
     def run(self) -> Insights:
         sents = sentences(self.meeting)
@@ -149,6 +127,32 @@ class Extractor:
 
     # -- one sentence ----------------------------------------------------
     def step(self, sent: Sentence) -> None:
+        handed, self.handed = self.handed, None
+        just, self.just = self.just, None
+        if just and just[0] == sent.speaker and just[1].due is None and DATE_ONLY.match(sent.text):
+            # "I'll do the forecast myself then. By Friday.": the date said after the task
+            just[1].due = dates.resolve_due(sent.text, self.ref)
+            return
+        before = len(self.items)
+        self._step(sent)
+        new = self.items[before:]
+        if new:
+            self.just = (sent.speaker, new[-1])
+        if (
+            handed is not None
+            and len(new) == 1
+            and sent.speaker == handed.owner == new[0].owner
+            and ACCEPT.match(sent.text.strip())
+            and not ALSO.search(sent.text)
+        ):
+            # "Ken will set up the call." "Yep, I'll send the invite this afternoon.": the
+            # one handed the task says how they will do it; one task, with their date
+            del self.items[before:]
+            handed.due = handed.due or new[0].due
+        elif len(new) == 1 and new[0].owner and new[0].owner != sent.speaker:
+            self.handed = new[0]
+
+    def _step(self, sent: Sentence) -> None:
         raw = sent.text
         text = FILLER.sub("", raw).strip()
         if RECAP.search(raw):
@@ -179,7 +183,7 @@ class Extractor:
             and not UNDECIDED.match(text)
             and len(raw.split()) <= 30
         ):
-            self.decisions.append(_decision_text(raw))
+            self.decisions.append(decision_text(raw))
             return
         m = ACTION_LINE.match(text)
         if m:
@@ -197,11 +201,24 @@ class Extractor:
                 self._clause(sent, clause.strip())
         if self.wrap_left and len(self.items) == before:
             self._handed_out(sent, text)
-        self.topic = speech.last_noun_phrase(text) or self.topic
+        if not COPULA.match(text):  # "It's the token refresh": says what the topic is
+            self.topic = speech.last_noun_phrase(text) or self.topic
 
     def _answer(self, sent: Sentence, raw: str) -> bool:
         """An answer to the open request: accepted (an item), refused (dropped), or not an answer."""
         pending = self.pending
+        if (
+            pending
+            and pending.get("counter")
+            and sent.speaker == pending["speaker"]
+            and ACCEPT.match(raw.strip())
+        ):
+            # "Can you call them this week?" "I'm out tomorrow, so next Tuesday?" "Fine, Tuesday then."
+            due = dates.resolve_due(raw, self.ref) or pending["due"]
+            quote = f"{pending['quote']} — {raw.strip()}"
+            self._append(Found(pending["task"], pending["counter"], due, quote, pending["start"]))
+            self.pending = None
+            return True
         if pending and pending["kind"] == "need" and TAKE.match(raw.strip()):
             due = dates.resolve_due(raw, self.ref) or pending["due"]
             self._append(
@@ -226,11 +243,15 @@ class Extractor:
                     self.pending = None
             return False
         if REFUSE.match(raw.strip()):
+            other_day = dates.resolve_due(raw, self.ref)
+            if other_day and sent.speaker and COUNTER.search(raw):
+                pending.update(counter=sent.speaker, due=other_day)  # not now, but then
+                return True
             pending["refused"] = True
             pending["age"] += 1
             return True
         taken = pending["who"] == "offer" and re.match(
-            r"^(?:great|perfect|thanks|thank you|please do|go ahead|good|lovely)\b",
+            r"^(?:great|perfect|thanks|thank you|please do|go ahead|good|lovely|yes,? please)\b",
             raw.strip(),
             re.IGNORECASE,
         )
@@ -375,7 +396,7 @@ class Extractor:
                 and _is_name(m["who"])
                 and m["verb"] not in ("is", "was", "has", "does", "says", "thinks", "agrees")
             ):
-                self._add(sent, f"{_third_person_to_base(m['verb'])} {m['rest']}", m["who"])
+                self._add(sent, f"{third_person_to_base(m['verb'])} {m['rest']}", m["who"])
 
     def _handed_out(self, sent: Sentence, text: str) -> None:
         """At the wrap-up, work handed out without a verb: 'the designer, the components concept; marketing, trends'."""
@@ -475,7 +496,7 @@ class Extractor:
                         self._request(
                             sent,
                             text,
-                            clean_task(_gerund(m["task"]), self.ref),
+                            clean_task(gerund(m["task"]), self.ref),
                             addressee=None,
                             who="you",
                         )
@@ -536,22 +557,6 @@ class Extractor:
             return
         due = dates.resolve_due(due_text or task, self.ref)
         self._append(Found(cleaned, owner, due, sent.text, sent.start))
-
-
-def _gerund(task: str) -> str:
-    """'be working on the design' → 'work on the design'."""
-    task = re.sub(r"^be\s+", "", task.strip(), flags=re.IGNORECASE)
-    first = task.split()[0] if task.split() else ""
-    return speech.base_form(first) + task[len(first) :]
-
-
-def _decision_text(raw: str) -> str:
-    text = FILLER.sub("", raw.strip()).strip()
-    text = re.sub(
-        r"^(?:decision(?:\s+is)?|decided|the decision is)\s*:?\s*", "", text, flags=re.IGNORECASE
-    )
-    text = text.rstrip(" .!") + "."
-    return text[:1].upper() + text[1:]
 
 
 def summarize(sents: list[Sentence], decisions: list[str], items: list[Found]) -> str | None:

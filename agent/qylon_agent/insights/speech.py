@@ -279,7 +279,10 @@ def is_task(task: str) -> bool:
     verb = head_verb(text)
     if verb in FUNCTION_WORDS - {"do", "make", "get", "have"} or verb.endswith(("'s", "n't")):
         return False
-    what = [w for w in content(text)[1:] if w not in PRONOUNS]
+    words = content(text)
+    if words and words[0] == verb:  # the verb, unless it is a stop word itself ("do")
+        words = words[1:]
+    what = [w for w in words if w not in PRONOUNS]
     if not what:
         return False  # "take care of that", "do it", "add it": nothing to act on
     if verb in MEETING_TALK and not WORK_OBJECTS.search(text) or HERE_AND_NOW.search(text):

@@ -43,9 +43,14 @@ def status(settings) -> dict:
             "Encryption is off: what is sealed stays sealed, but new recordings and a new store are plain."
         )
     if encrypt and settings.get("agent.export_dir"):
+        folder = settings.get("agent.export_dir")
         warnings.append(
-            f"agent.export_dir ({settings.get('agent.export_dir')}) receives plain Markdown "
-            "copies of every meeting: they are not encrypted by Qylon."
+            f"agent.export_dir ({folder}) receives plain Markdown copies of every meeting: "
+            "they are not encrypted by Qylon."
+            if settings.get("agent.export_plain", False)
+            else f"The auto-export to agent.export_dir ({folder}) is paused while encryption "
+            "is on: it would write plain copies. `qylon config set agent.export_plain true` "
+            "resumes it, plain."
         )
     return {
         "encrypt": encrypt,

@@ -43,6 +43,7 @@ def transcribe(
 
     started = rec.meta.get("started_at") or rec.meta.get("created_at")
     given = rec.meta.get("date_given")  # `meeting recover ID --date/--time`
+    event = rec.meta.get("calendar")  # the calendar event it was recorded in
     meeting = pipeline.transcribe_file(
         rec.audio,
         opts,
@@ -59,11 +60,11 @@ def transcribe(
         if started
         else None,
         date_source="given" if given else "recorder",
+        participants=(event or {}).get("attendees"),
     )
     store = Store()
     try:
         store.save_meeting(meeting, audio_path=str(rec.audio))
-        event = rec.meta.get("calendar")  # the calendar event it was recorded in
         if event:
             store.set_meeting_event(
                 meeting.id,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from qylon_cli.schemas import NameSuggestion, Segment, Speaker
 
 APPLY = 0.5
+APPLY_PARTICIPANT = 0.3  # a name on the meeting's participant list: one "Bob, could you...?"
 SUGGEST = 0.2
 SELF = 0.7  # "I'm Dana", "my name is Dana", "this is Dana from finance"
 SELF_WEAK = 0.45  # "this is Dana.", "Dana here": also said of others, or of a thing
@@ -297,12 +298,39 @@ def clues(segments: list[Segment]) -> list[Clue]:
     return out
 
 
+def people(participants: list[dict] | None) -> list[str]:
+    """The participants' names (``{"name", "email"}``; from the email's local part,
+    ``dana.lee@`` as Dana Lee, when no name is given), each once."""
+    out: list[str] = []
+    for p in participants or []:
+        name = (p.get("name") or "").strip()
+        if not name and p.get("email"):
+            local = str(p["email"]).split("@", 1)[0]
+            name = " ".join(w.capitalize() for w in re.split(r"[._-]+", local) if w.isalpha())
+        if name and name.lower() not in {n.lower() for n in out}:
+            out.append(name)
+    return out
+
+
+def resolve(name: str, listed: list[str]) -> str | None:
+    """The one participant that ``name`` (their whole name, or their first) stands for."""
+    low = name.lower()
+    hits = {p for p in listed if p.lower() == low or p.split()[0].lower() == low}
+    return hits.pop() if len(hits) == 1 else None
+
+
 def infer(
-    segments: list[Segment], *, taken: dict[str, str] | None = None
+    segments: list[Segment],
+    *,
+    taken: dict[str, str] | None = None,
+    participants: list[str] | None = None,
 ) -> tuple[dict[str, Finding], dict[str, list[Finding]]]:
     """(names to apply by speaker, suggestions by speaker). ``taken``: speakers already named
-    (by a profile or the user), whose names no one else may take."""
+    (by a profile or the user), whose names no one else may take. ``participants``: the
+    meeting's people; a name that stands for one of them becomes their whole name and needs
+    less confidence (``APPLY_PARTICIPANT``)."""
     taken = taken or {}
+    listed = participants or []
     found = clues(segments)
     pairs: dict[tuple[str, str], list[Clue]] = {}
     for c in found:
@@ -318,26 +346,38 @@ def infer(
         conf = (1 - pos) * against
         positive = [c for c in cs if c.weight > 0]
         if positive and conf >= SUGGEST:
-            findings.append(Finding(speaker, positive[0].name, conf, cs))
+            name = resolve(positive[0].name, listed) or positive[0].name
+            findings.append(Finding(speaker, name, conf, cs))
     findings.sort(key=lambda f: -f.confidence)
-    used = {n.lower() for n in taken.values()}
+    used = {(resolve(n, listed) or n).lower() for n in taken.values()}
     applied: dict[str, Finding] = {}
     suggestions: dict[str, list[Finding]] = {}
     for f in findings:
         if f.speaker in taken or f.name.lower() in used:
             continue  # named already, or the name is someone else's
-        if f.confidence >= APPLY and f.speaker not in applied:
+        needed = APPLY_PARTICIPANT if f.name in listed else APPLY
+        if f.confidence >= needed and f.speaker not in applied:
             applied[f.speaker] = f
             used.add(f.name.lower())
         suggestions.setdefault(f.speaker, []).append(f)
     return applied, suggestions
 
 
-def name_speakers(segments: list[Segment], speakers: list[Speaker]) -> list[Speaker]:
+def name_speakers(
+    segments: list[Segment], speakers: list[Speaker], participants: list[dict] | None = None
+) -> list[Speaker]:
     """``speakers`` with names from the conversation where it is sure enough, and suggestions
-    (the applied name first, with its quotes) for everyone not named otherwise."""
-    taken = {sp.id: sp.name for sp in speakers if sp.name and sp.name_source != "conversation"}
-    applied, suggestions = infer(segments, taken=taken)
+    (the applied name first, with its quotes) for everyone not named otherwise.
+
+    ``participants`` (``[{"name", "email"}]``: the video platform's list, or the calendar
+    event's attendees) help: a name said that stands for one of them becomes their whole
+    name, with less confidence needed; and when the meeting has as many speakers as
+    participants and all but one of each are matched, the last speaker is the last
+    participant (``name_source`` "participants")."""
+    listed = people(participants)
+    derived = ("conversation", "participants")
+    taken = {sp.id: sp.name for sp in speakers if sp.name and sp.name_source not in derived}
+    applied, suggestions = infer(segments, taken=taken, participants=listed)
     out = []
     for sp in speakers:
         update: dict = {
@@ -350,7 +390,19 @@ def name_speakers(segments: list[Segment], speakers: list[Speaker]) -> list[Spea
                 "name_source": "conversation",
                 "score": round(f.confidence, 2),
             }
-        elif sp.name_source == "conversation":  # re-analysed: the evidence no longer holds
+        elif sp.name_source in derived:  # re-analysed: the evidence no longer holds
             update |= {"name": None, "name_source": None, "score": None}
         out.append(sp.model_copy(update=update))
-    return out
+    return _last_one_left(out, listed)
+
+
+def _last_one_left(speakers: list[Speaker], listed: list[str]) -> list[Speaker]:
+    if len(listed) < 2 or len(speakers) != len(listed):
+        return speakers
+    matched = {resolve(sp.name, listed) for sp in speakers if sp.name}
+    left = [p for p in listed if p not in matched]
+    unnamed = [sp for sp in speakers if not sp.name]
+    if len(left) != 1 or len(unnamed) != 1:
+        return speakers
+    last = unnamed[0].model_copy(update={"name": left[0], "name_source": "participants"})
+    return [last if sp.id == last.id else sp for sp in speakers]

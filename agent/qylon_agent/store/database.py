@@ -393,6 +393,14 @@ class Store:
                 pk=("meeting_id", "provider", "key"),
             )
 
+    def drop_crm_link(self, meeting_id: str, provider: str, key: str) -> None:
+        """Forget an object a push deleted in the CRM (its action item is gone)."""
+        with self.db.atomic():
+            self.db.execute(
+                "DELETE FROM crm_links WHERE meeting_id = ? AND provider = ? AND key = ?",
+                [meeting_id, provider, key],
+            )
+
     # -- cloud recordings (qylon meeting import --from zoom) ------------
     def video_import(self, provider: str, recording_id: str) -> dict | None:
         """The meeting a cloud recording became (``meeting_id``, ``participants``), or None."""

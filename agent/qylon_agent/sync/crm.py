@@ -71,7 +71,10 @@ def push(
     meeting = store.get_meeting(ref)
 
     def record(item: PushedItem) -> None:
-        store.set_crm_link(meeting.id, to, item.key, item.kind, item.crm_id)
+        if item.outcome == "deleted":
+            store.drop_crm_link(meeting.id, to, item.key)
+        else:
+            store.set_crm_link(meeting.id, to, item.key, item.kind, item.crm_id)
 
     known = store.crm_links(meeting.id, to)
     # the emails given, then those of the people the video platform or the calendar listed
@@ -82,6 +85,7 @@ def push(
         sent = sent.model_copy(
             update={"title": subject, "note_key": "follow_up", "note_body": html, "tasks": []}
         )
+        known = {k: v for k, v in known.items() if k == "follow_up"}  # its tasks stay as they are
     result = target.push_meeting(sent, known, record)
     if result.failed:
         raise PushIncomplete(

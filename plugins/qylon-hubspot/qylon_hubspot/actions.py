@@ -14,8 +14,6 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from qylon_cli.errors import NotFound
-
 
 class Target(BaseModel):
     contact_id: str | None = Field(None, description="The HubSpot contact's id.")
@@ -73,14 +71,13 @@ def _create(objects: str, props: dict, target: Target) -> str:
 def _delete(objects: str, oid: str | None) -> bool:
     """Archive (HubSpot's delete) the object; one already gone counts as deleted."""
     from .client import HubSpotClient
+    from .push import archive
 
     if not oid:
         return False
     client = HubSpotClient()
     try:
-        client.request("DELETE", f"/crm/v3/objects/{objects}/{oid}")
-    except NotFound:
-        pass
+        archive(client, objects, oid)
     finally:
         client.close()
     return True

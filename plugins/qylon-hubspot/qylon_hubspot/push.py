@@ -13,7 +13,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time
 
 from qylon_cli.errors import NotFound, QylonError
-from qylon_cli.providers import CrmMeeting, CrmTask, PushedItem, PushResult, people_index
+from qylon_cli.providers import (
+    CrmMeeting,
+    CrmTask,
+    PushedItem,
+    PushResult,
+    people_index,
+    prune_tasks,
+)
 
 from .client import HubSpotClient
 
@@ -165,4 +172,13 @@ def push_meeting(
             )
         except QylonError as exc:
             done(PushedItem(key=key, kind="task", outcome="failed", error=exc.message))
+    prune_tasks(meeting, known, lambda crm_id: archive(client, "tasks", crm_id), done)
     return result
+
+
+def archive(client: HubSpotClient, objects: str, crm_id: str) -> None:
+    """HubSpot's delete (an archive); one already gone counts as deleted."""
+    try:
+        client.request("DELETE", f"/crm/v3/objects/{objects}/{crm_id}")
+    except NotFound:
+        pass

@@ -14,8 +14,6 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from qylon_cli.errors import NotFound
-
 
 class NoteInput(BaseModel):
     record_id: str = Field(min_length=15, description="The Contact's or Account's id.")
@@ -80,11 +78,11 @@ def create_task(data: TaskInput) -> dict:
 def _delete(sobject: str, record_id: str | None) -> bool:
     if not record_id:
         return False
+    from .push import delete_record
+
     client = _client()
     try:
-        client.request("DELETE", f"{client.data}/sobjects/{sobject}/{record_id}")
-    except NotFound:  # already deleted (ENTITY_IS_DELETED)
-        pass
+        delete_record(client, sobject, record_id)
     finally:
         client.close()
     return True

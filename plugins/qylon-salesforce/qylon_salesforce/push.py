@@ -19,7 +19,14 @@ import base64
 from collections.abc import Callable
 
 from qylon_cli.errors import NotFound, QylonError
-from qylon_cli.providers import CrmMeeting, CrmTask, PushedItem, PushResult, people_index
+from qylon_cli.providers import (
+    CrmMeeting,
+    CrmTask,
+    PushedItem,
+    PushResult,
+    people_index,
+    prune_tasks,
+)
 
 from .client import SalesforceClient, quote
 
@@ -149,4 +156,13 @@ def push_meeting(
             )
         except QylonError as exc:
             done(PushedItem(key=key, kind="task", outcome="failed", error=exc.message))
+    prune_tasks(meeting, known, lambda crm_id: delete_record(client, "Task", crm_id), done)
     return result
+
+
+def delete_record(client: SalesforceClient, sobject: str, record_id: str) -> None:
+    """Delete a record; one already deleted (ENTITY_IS_DELETED) counts as deleted."""
+    try:
+        client.request("DELETE", f"{client.data}/sobjects/{sobject}/{record_id}")
+    except NotFound:
+        pass

@@ -59,6 +59,8 @@ def apply(rows: dict[str, Any], event: domain.Event, make=ComplianceItem) -> Any
     row = rows.get(item_id)
     if row is None:
         raise LookupError(f"{event.stream}: an event for item {item_id} before it was assigned")
+    if isinstance(event, domain.ComplianceItemOverdue):
+        return row  # news, not a change of the item
     if isinstance(event, domain.ComplianceItemCompleted):
         row.status = "completed"
         row.completed_at = event.timestamp

@@ -107,6 +107,21 @@ class MeetingDeleted(Event):
     TYPE = "meeting.deleted"  # data: {}
 
 
+# on the meeting's stream; data of each: meeting_id, item_id, owner, task, due
+
+
+class ActionItemCreated(Event):
+    TYPE = "action_item.created"  # an item the meeting did not have before
+
+
+class ActionItemDueChanged(Event):
+    TYPE = "action_item.due_changed"  # data also: previous_due
+
+
+class ActionItemOverdue(Event):
+    TYPE = "action_item.overdue"  # once per item and due date (workflows/overdue.py)
+
+
 # ---------------------------------------------------------------------------- workflow runs
 # data of each: the run's changes as the interpreter recorded them (projections.py reads
 # them back): "status", "error", "finished_at" for the run, and for a step "step" (its
@@ -233,6 +248,13 @@ class ComplianceItemEscalated(Event):
     before absolute ladders hold ``day`` (the run's day) instead of those two."""
 
     TYPE = "compliance.item_escalated"
+
+
+class ComplianceItemOverdue(Event):
+    """data: item_id, user_id, policy_name, item_key, title, due_date: still open after
+    the end of its due day (UTC); once per item and due date (workflows/overdue.py)."""
+
+    TYPE = "compliance.item_overdue"
 
 
 class ComplianceItemWithdrawn(Event):

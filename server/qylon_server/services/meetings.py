@@ -24,7 +24,7 @@ from qylon_cli.schemas import ActionItemUpdate, Meeting, MeetingStored
 
 from ..db import SKIP
 from ..errors import ApiError, not_found
-from ..events import append, domain, stream_of
+from ..events import append, append_many, domain, stream_of
 from ..models import ActionItem as ItemRow
 from ..models import Client as ClientRow
 from ..models import Meeting as MeetingRow
@@ -161,18 +161,37 @@ def _add_items(session, org_id: str, meeting: Meeting, before: dict) -> None:
         session.connection().execute(insert(ItemRow.__table__), rows)
 
 
-def _replace_items(session, org_id: str, meeting: Meeting) -> None:
-    """Replace the items of a meeting stored before (``_add_items``)."""
-    before = {
-        i.id: (i.status, i.updated_at)
-        for i in session.execute(
-            select(ItemRow.id, ItemRow.status, ItemRow.updated_at).where(
-                ItemRow.meeting_id == meeting.id
-            )
+def _replace_items(session, org_id: str, meeting: Meeting) -> dict[str, str | None]:
+    """Replace the items of a meeting stored before (``_add_items``); the items it had,
+    with their due dates."""
+    found = session.execute(
+        select(ItemRow.id, ItemRow.status, ItemRow.updated_at, ItemRow.due).where(
+            ItemRow.meeting_id == meeting.id
         )
-    }
+    )
+    before, due = {}, {}
+    for i in found:
+        before[i.id], due[i.id] = (i.status, i.updated_at), i.due
     session.execute(sql_delete(ItemRow).where(ItemRow.meeting_id == meeting.id))
     _add_items(session, org_id, meeting, before)
+    return due
+
+
+def _item_events(stream: str, meeting: Meeting, had: dict[str, str | None]) -> list:
+    """``action_item.created`` for each item new to the meeting, ``action_item.due_changed``
+    for each given another due date (``had``: the items it had, with their dates)."""
+    events = []
+    for item in meeting.action_items:
+        due = item.due.isoformat() if item.due else None
+        if item.id in had and had[item.id] == due:
+            continue
+        about = {"meeting_id": meeting.id, "item_id": item.id, "owner": item.owner}
+        about.update(task=item.task, due=due)
+        if item.id in had:
+            about["previous_due"] = had[item.id]
+        kind = domain.ActionItemDueChanged if item.id in had else domain.ActionItemCreated
+        events.append((stream, kind, about))
+    return events
 
 
 def _refuse_stale(row: MeetingRow, body: Meeting) -> None:
@@ -211,6 +230,7 @@ def put(session: Session, principal, meeting_id: str, body: Meeting) -> MeetingS
         _refuse_stale(row, body)
     values = _values(session, org_id, body, doc, principal.user.id)
     created = row is None and _created(session, org_id, meeting_id, values)
+    had: dict[str, str | None] = {}
     if created:  # no items yet: they go with their meeting (ON DELETE CASCADE)
         _add_items(session, org_id, body, {})
     else:  # stored before, or by another request a moment ago: an update
@@ -219,7 +239,7 @@ def put(session: Session, principal, meeting_id: str, body: Meeting) -> MeetingS
         for name, value in values.items():
             setattr(row, name, value)
         session.flush()
-        _replace_items(session, org_id, body)
+        had = _replace_items(session, org_id, body)
     action = "meeting.create" if created else "meeting.update"
     # inserted at once (one statement): an ORM add would cost a unit-of-work flush
     audit.record_many(
@@ -228,7 +248,9 @@ def put(session: Session, principal, meeting_id: str, body: Meeting) -> MeetingS
     client_id = values["client_id"]
     data = {"created": created, "content_hash": digest, "client_id": client_id}
     data["action_items"] = len(body.action_items)
-    append(session, principal, stream_of("meeting", meeting_id), domain.MeetingStored, data)
+    stream = stream_of("meeting", meeting_id)
+    events = [(stream, domain.MeetingStored, data), *_item_events(stream, body, had)]
+    append_many(session, principal, events)
     return MeetingStored(id=meeting_id, created=created, changed=True, client_id=client_id)
 
 

@@ -499,5 +499,6 @@ from . import (
     event_mail,  # noqa: F401 - registers notify.send
     mail,  # noqa: F401 - registers email.send
     onboarding,  # noqa: F401 - registers onboarding.plan, .send, .finish
+    overdue,  # noqa: F401 - registers overdue.mark
     webhook_send,  # noqa: F401 - registers webhook.deliver
 )

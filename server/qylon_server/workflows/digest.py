@@ -93,8 +93,7 @@ def client_for(session: Session):
 
 def start(session: Session, principal, user: User, key: str, after: str | None = None) -> str:
     """Start a digest run for ``user`` (the definition is stored once per organisation)."""
-    if workflows.find(session, DEFINITION, VERSION) is None:
-        workflows.upload(session, principal, text=DEFINITION_TEXT)
+    workflows.ship(session, principal, DEFINITION, VERSION, DEFINITION_TEXT)
     inputs = {"user_id": user.id, "email": user.email}
     if after:
         inputs["after"] = after

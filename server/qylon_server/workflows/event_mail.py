@@ -20,7 +20,6 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ..deps import ActorNotFound, principal_for
 from ..events import domain, store
 from ..models import ActionItem, ComplianceItem, Meeting, NotificationPrefs, Organisation, User
 from ..services import email_render, mail_settings
@@ -166,12 +165,10 @@ def on_event(session: Session, event: domain.Event) -> None:
     people = [p for p in people if kind in wanted(session, p)]
     if not people:
         return
-    try:
-        principal = principal_for(session, event.actor["user_id"], event.actor["key_id"])
-    except ActorNotFound:
+    principal = workflows.event_actor(session, event)
+    if principal is None:
         return
-    if workflows.find(session, DEFINITION, VERSION) is None:
-        workflows.upload(session, principal, text=DEFINITION_TEXT)
+    workflows.ship(session, principal, DEFINITION, VERSION, DEFINITION_TEXT)
     for user_id in people:
         inputs = {"user_id": user_id, "event_id": event.event_id, "type": kind}
         inputs["subject"] = event.stream

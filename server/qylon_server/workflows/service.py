@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from qylon_cli.workflow_defs import Definition, WorkflowInvalid, load
 
 from ..db import after_commit
+from ..deps import ActorNotFound, principal_for
 from ..errors import ApiError, not_found
 from ..events import projections
 from ..models import FlowDefinition, FlowRun, now
@@ -92,6 +93,24 @@ def latest(session: Session, name: str) -> FlowDefinition | None:
         .order_by(FlowDefinition.version.desc())
         .limit(1)
     )
+
+
+def ship(session: Session, principal, name: str, version: int, text: str) -> None:
+    """Store a definition the server ships (``text``, ``name`` v``version``) in the
+    organisation, once: before its first run there."""
+    if find(session, name, version) is None:
+        upload(session, principal, text=text)
+
+
+def event_actor(session: Session, event):
+    """The person (and key) whose request appended ``event``, to start runs as; None for
+    the system's events and for a person since deactivated."""
+    if not event.actor:
+        return None
+    try:
+        return principal_for(session, event.actor["user_id"], event.actor["key_id"])
+    except ActorNotFound:
+        return None
 
 
 def find(session: Session, name: str, version: int | None) -> FlowDefinition | None:

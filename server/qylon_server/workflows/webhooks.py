@@ -10,7 +10,8 @@ body, retried with exponential backoff over about eight hours. Runs act as the p
 who made the subscription (their key's id is kept for it).
 
 Only the events of ``TYPES`` can be subscribed to; ``workflow_run.finished`` of the
-delivery runs themselves never makes a delivery (a failing endpoint would feed itself).
+delivery runs themselves never makes a delivery (a failing endpoint would feed itself),
+nor does that of the server's overdue timers (workflows/overdue.py).
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from ..errors import ApiError, not_found
 from ..events import domain, store
 from ..models import FlowRun, WebhookAttempt, WebhookDelivery, WebhookSubscription, now
 from ..services import audit
-from . import engine
+from . import engine, overdue
 from . import service as workflows
 from . import webhook_send as send
 
 TYPES = (
     "meeting.stored",  # a meeting synced (data: created, client_id, action_items, ...)
     "meeting.deleted",
+    "action_item.created",  # an item a stored meeting did not have before
+    "action_item.overdue",  # its due date has passed and it is still open
     "client.created",
     "user.created",  # invited, provisioned (CSV, bulk) or by SCIM
     "user.deactivated",
@@ -41,7 +44,8 @@ TYPES = (
     "workflow_run.finished",  # data.status: completed, failed, cancelled, timed_out, ...
     "compliance.item_assigned",
     "compliance.item_completed",
-    "compliance.item_escalated",  # overdue: its reminder or its escalation went out
+    "compliance.item_overdue",  # still open after its due day
+    "compliance.item_escalated",  # its reminder or its escalation went out
     "compliance.item_withdrawn",
     "onboarding.started",
     "onboarding.completed",
@@ -99,8 +103,7 @@ def _url(url: str, allow: str) -> str:
 
 def _definition(session: Session, principal) -> None:
     """The delivery runs' definition, stored in the organisation once."""
-    if workflows.find(session, DEFINITION, VERSION) is None:
-        workflows.upload(session, principal, text=DEFINITION_TEXT)
+    workflows.ship(session, principal, DEFINITION, VERSION, DEFINITION_TEXT)
 
 
 # -- subscriptions ---------------------------------------------------------------------------
@@ -238,7 +241,7 @@ def _own_run(session: Session, event: domain.Event) -> bool:
     if type(event).TYPE != "workflow_run.finished":
         return False
     run = session.get(FlowRun, event.stream.partition(":")[2])
-    return run is None or run.name == DEFINITION
+    return run is None or run.name in (DEFINITION, overdue.DEFINITION)
 
 
 def on_event(session: Session, event: domain.Event) -> None:
