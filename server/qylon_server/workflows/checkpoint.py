@@ -1,21 +1,27 @@
-"""A DBOS step whose checkpoint commits in the step's own transaction.
+"""A DBOS step whose check and checkpoint run in the step's own transaction.
 
 ``DBOS.run_step`` spends three transactions on a step that writes to the database: its
 check for a recorded result, the step's own, and its checkpoint (the result's row in
 ``operation_outputs``). DBOS's tables live in the server's own database (SQLite or
-PostgreSQL), so ``transactional`` writes that row in the step's transaction instead:
-the step's changes and its checkpoint commit together or not at all. A crash before
-the commit leaves neither (the attempt runs again after recovery, as with
-``run_step``); after it, a replay finds the result and does not run the step again.
+PostgreSQL), so ``transactional`` does both in the step's transaction instead: the
+step's changes and its checkpoint commit together or not at all. A crash before the
+commit leaves neither (the attempt runs again after recovery, as with ``run_step``);
+after it, a replay finds the result and does not run the step again.
 
-The step function takes ``checkpoint``, a callable it calls with its session and
-result as the last thing before its transaction commits. A step that fails has
-nothing committed: its error is recorded in a transaction of its own, as
-``run_step`` records it, and replays raise it again.
+The step function takes ``step``, with two calls into that transaction:
 
-This uses DBOS internals (the step context, ``SystemDatabase._record_operation_result_txn``,
-``_apply_caller_schema``): dbos is pinned to its minor version, and the workflow tests
-(kills included) prove it.
+- ``step.check(session)``, the first thing it does: DBOS's check (the run cancelled,
+  a result recorded by an earlier execution). A recorded result ends the function
+  there (nothing of it runs, nothing is written) and is what ``transactional`` returns
+  (or raises, for a recorded error);
+- ``step.checkpoint(session, result)``, the last thing before its commit.
+
+A step that fails has nothing committed: its error is recorded in a transaction of its
+own, as ``run_step`` records it, and replays raise it again.
+
+This uses DBOS internals (the step context, ``SystemDatabase._check_operation_execution_txn``,
+``_record_operation_result_txn``, ``_apply_caller_schema``): dbos is pinned to its minor
+version, and the workflow tests (kills included) prove it.
 """
 
 from __future__ import annotations
@@ -26,17 +32,36 @@ from typing import Any
 
 
 class CheckpointFailed(Exception):
-    """Writing the checkpoint failed (e.g. another execution owns the workflow now):
-    carries DBOS's own error, raised as it is, with nothing recorded."""
+    """DBOS's check or the checkpoint's write failed (the run cancelled, another
+    execution owns it now): carries DBOS's own error, raised as it is, with nothing
+    recorded."""
 
     def __init__(self, error: BaseException):
         super().__init__(str(error))
         self.error = error
 
 
+class Recorded(CheckpointFailed):
+    """The step's result was recorded by an earlier execution: the step does not run
+    again (``step.check``); ``transactional`` replays ``recorded``."""
+
+    def __init__(self, recorded: dict):
+        Exception.__init__(self, "recorded before")
+        self.recorded = recorded
+
+
+class Step:
+    """What a ``transactional`` step function is given: ``check`` and ``checkpoint``
+    (the module's docstring). Outside a workflow, neither does anything."""
+
+    def __init__(self, check=None, checkpoint=None):
+        self.check = check or (lambda session: None)
+        self.checkpoint = checkpoint or (lambda session, output: None)
+
+
 def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
-    """``func(*args, checkpoint=...)`` as the workflow's next step, named ``name``; outside
-    a workflow, just the call (``checkpoint`` does nothing)."""
+    """``func(*args, step=Step(...))`` as the workflow's next step, named ``name``; outside
+    a workflow, just the call (``step``'s calls do nothing)."""
     from dbos._context import (
         EnterDBOSStepCtx,
         get_local_dbos_context,
@@ -52,21 +77,12 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
 
     current = get_local_dbos_context()
     if current is None or not current.is_workflow():
-        return func(*args, checkpoint=lambda session, output: None)
+        return func(*args, step=Step())
     dbos = _get_dbos_instance()
     sys_db = dbos._sys_db
     step_ctx = snapshot_step_context()
     with EnterDBOSStepCtx({"name": name, "operationType": "step"}, step_ctx) as ctx:
         workflow_id, function_id = ctx.workflow_id, ctx.function_id
-        recorded = sys_db.check_operation_execution(workflow_id, function_id, name)
-        if recorded:  # done before: replay its result
-            if recorded["error"] is not None:
-                raise deserialize_exception(
-                    recorded["error"], recorded["serialization"], dbos._serializer
-                )
-            return deserialize_value(
-                recorded["output"], recorded["serialization"], dbos._serializer
-            )
         result: dict[str, Any] = {
             "workflow_uuid": workflow_id,
             "function_id": function_id,
@@ -77,6 +93,18 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
             "started_at_epoch_ms": int(time.time() * 1000),
             "child_workflow_id": None,
         }
+
+        def check(session) -> None:
+            try:
+                sys_db._apply_caller_schema(session)
+                with sys_db._own_key(workflow_id):
+                    recorded = sys_db._check_operation_execution_txn(
+                        workflow_id, function_id, name, session
+                    )
+            except Exception as exc:
+                raise CheckpointFailed(exc) from exc
+            if recorded:
+                raise Recorded(recorded)
 
         def checkpoint(session, output: Any) -> None:
             try:
@@ -92,7 +120,16 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
                 raise CheckpointFailed(exc) from exc
 
         try:
-            return func(*args, checkpoint=checkpoint)
+            return func(*args, step=Step(check, checkpoint))
+        except Recorded as done:  # done before: replay its result
+            recorded = done.recorded
+            if recorded["error"] is not None:
+                raise deserialize_exception(
+                    recorded["error"], recorded["serialization"], dbos._serializer
+                ) from None
+            return deserialize_value(
+                recorded["output"], recorded["serialization"], dbos._serializer
+            )
         except CheckpointFailed as failed:
             raise failed.error from None
         except Exception as error:
