@@ -19,17 +19,19 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from .db import Database, set_org
+from .db import Database
 from .deps import Ctx, principal_for
 
 
 @contextmanager
 def org_session(db: Database, org_id: str) -> Iterator[Session]:
-    """A session (one transaction, committed on success) moved to ``org_id`` as a request's is."""
+    """A session (one transaction, committed on success) of ``org_id``, as a request's is
+    once moved there: its transaction starts in the organisation (on PostgreSQL the one
+    round trip of settings that starts every transaction names it; moving it after
+    took one more, at every workflow step)."""
     if not org_id:
         raise ValueError("org_session needs an organisation id")
-    with db.session(None) as session:
-        set_org(session, org_id)
+    with db.session(org_id) as session:
         yield session
 
 

@@ -125,27 +125,34 @@ def apply(row, event: domain.Event, *, make: Callable[..., Any] = FlowRun):
 
 
 def record_run(session: Session, principal, run_id: str, changes: dict[str, Any], row=None):
-    """Append the event recording ``changes`` to run ``run_id`` and apply it to its row.
+    """Append the event recording ``changes`` to run ``run_id`` and apply it to its row."""
+    return record_runs(session, principal, run_id, [changes], row)
+
+
+def record_runs(session: Session, principal, run_id: str, changes: list[dict[str, Any]], row=None):
+    """Append the events recording each of ``changes`` to run ``run_id``, in order, and
+    apply them to its row: one event per change, read, written and saved together.
 
     The run's row is the stream's lock (``lock_run``, once per transaction), taken before
     the stream's head is read, so two appends to one run (a step and a cancel) queue on
     that row instead of one failing with a version clash (PostgreSQL: instead of on the
     whole events table). The row is
-    changed and flushed before the event is saved, so the table lock covers less."""
+    changed and flushed before the events are saved, so the table lock covers less."""
     row = lock_run(session, run_id, row)
     stream = run_stream(run_id)
     version = store.head(session, domain.originator_id(session.info["org_id"], stream))
-    (event,) = store.make(
+    events = store.make(
         session,
         principal,
-        [(stream, run_event_type(changes), run_event_data(changes))],
+        [(stream, run_event_type(each), run_event_data(each)) for each in changes],
         versions={stream: version},
         correlation=run_id,
         causation=session.info.get(store.CAUSATION) or run_id,
     )
-    apply(row, event)
+    for event in events:
+        apply(row, event)
     session.flush()
-    store.save(session, [event])
+    store.save(session, events)
     return row
 
 
@@ -166,14 +173,17 @@ def lock_run(session: Session, run_id: str, row=None):
         return row
     session.flush()  # a pending change to the row must not be overwritten by the reload
     query = select(FlowRun).where(FlowRun.id == run_id)
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         query = query.with_for_update()
-    else:
+    elif not connection.connection.dbapi_connection.in_transaction:
+        # (a transaction that has begun has written, which took the write lock: the
+        # driver begins one at the first write only, as here)
         # in Core, not the ORM's bulk update: its session synchronisation (evaluating
         # the criteria against loaded rows) cost a step more CPU than the statement,
         # and the select below reloads the row anyway
         runs = FlowRun.__table__
-        session.connection().execute(
+        connection.execute(
             update(runs)
             .where(runs.c.id == run_id, runs.c.org_id == session.info["org_id"])
             .values(updated_at=runs.c.updated_at)

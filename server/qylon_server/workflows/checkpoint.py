@@ -1,21 +1,28 @@
-"""A DBOS step whose checkpoint commits in the step's own transaction.
+"""A DBOS step whose check and checkpoint run in the step's own transaction.
 
 ``DBOS.run_step`` spends three transactions on a step that writes to the database: its
 check for a recorded result, the step's own, and its checkpoint (the result's row in
 ``operation_outputs``). DBOS's tables live in the server's own database (SQLite or
-PostgreSQL), so ``transactional`` writes that row in the step's transaction instead:
-the step's changes and its checkpoint commit together or not at all. A crash before
-the commit leaves neither (the attempt runs again after recovery, as with
-``run_step``); after it, a replay finds the result and does not run the step again.
+PostgreSQL), so ``transactional`` does both in the step's transaction instead: the
+step's changes and its checkpoint commit together or not at all. A crash before the
+commit leaves neither (the attempt runs again after recovery, as with ``run_step``);
+after it, a replay finds the result and does not run the step again.
 
-The step function takes ``checkpoint``, a callable it calls with its session and
-result as the last thing before its transaction commits. A step that fails has
-nothing committed: its error is recorded in a transaction of its own, as
-``run_step`` records it, and replays raise it again.
+The step function takes ``step``, with two calls into that transaction:
 
-This uses DBOS internals (the step context, ``SystemDatabase._record_operation_result_txn``,
-``_apply_caller_schema``): dbos is pinned to its minor version, and the workflow tests
-(kills included) prove it.
+- ``step.check(session)``, the first thing it does: DBOS's check (the run cancelled,
+  a result recorded by an earlier execution). A recorded result ends the function
+  there (nothing of it runs, nothing is written) and is what ``transactional`` returns
+  (or raises, for a recorded error);
+- ``step.checkpoint(session, result)``, the last thing before its commit.
+
+A step that fails has nothing committed: its error is recorded in a transaction of its
+own, as ``run_step`` records it, and replays raise it again.
+
+This uses DBOS internals (the step context, ``SystemDatabase._check_operation_execution_txn``,
+``_check_owner_txn``, ``_apply_caller_schema``, the ``operation_outputs`` table, whose row
+``_record`` writes as ``_record_operation_result_txn`` does): dbos is pinned to its minor
+version, and the workflow tests (kills included) prove it.
 """
 
 from __future__ import annotations
@@ -26,17 +33,36 @@ from typing import Any
 
 
 class CheckpointFailed(Exception):
-    """Writing the checkpoint failed (e.g. another execution owns the workflow now):
-    carries DBOS's own error, raised as it is, with nothing recorded."""
+    """DBOS's check or the checkpoint's write failed (the run cancelled, another
+    execution owns it now): carries DBOS's own error, raised as it is, with nothing
+    recorded."""
 
     def __init__(self, error: BaseException):
         super().__init__(str(error))
         self.error = error
 
 
+class Recorded(CheckpointFailed):
+    """The step's result was recorded by an earlier execution: the step does not run
+    again (``step.check``); ``transactional`` replays ``recorded``."""
+
+    def __init__(self, recorded: dict):
+        Exception.__init__(self, "recorded before")
+        self.recorded = recorded
+
+
+class Step:
+    """What a ``transactional`` step function is given: ``check`` and ``checkpoint``
+    (the module's docstring). Outside a workflow, neither does anything."""
+
+    def __init__(self, check=None, checkpoint=None):
+        self.check = check or (lambda session: None)
+        self.checkpoint = checkpoint or (lambda session, output: None)
+
+
 def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
-    """``func(*args, checkpoint=...)`` as the workflow's next step, named ``name``; outside
-    a workflow, just the call (``checkpoint`` does nothing)."""
+    """``func(*args, step=Step(...))`` as the workflow's next step, named ``name``; outside
+    a workflow, just the call (``step``'s calls do nothing)."""
     from dbos._context import (
         EnterDBOSStepCtx,
         get_local_dbos_context,
@@ -52,21 +78,12 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
 
     current = get_local_dbos_context()
     if current is None or not current.is_workflow():
-        return func(*args, checkpoint=lambda session, output: None)
+        return func(*args, step=Step())
     dbos = _get_dbos_instance()
     sys_db = dbos._sys_db
     step_ctx = snapshot_step_context()
     with EnterDBOSStepCtx({"name": name, "operationType": "step"}, step_ctx) as ctx:
         workflow_id, function_id = ctx.workflow_id, ctx.function_id
-        recorded = sys_db.check_operation_execution(workflow_id, function_id, name)
-        if recorded:  # done before: replay its result
-            if recorded["error"] is not None:
-                raise deserialize_exception(
-                    recorded["error"], recorded["serialization"], dbos._serializer
-                )
-            return deserialize_value(
-                recorded["output"], recorded["serialization"], dbos._serializer
-            )
         result: dict[str, Any] = {
             "workflow_uuid": workflow_id,
             "function_id": function_id,
@@ -78,6 +95,18 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
             "child_workflow_id": None,
         }
 
+        def check(session) -> None:
+            try:
+                sys_db._apply_caller_schema(session)
+                with sys_db._own_key(workflow_id):
+                    recorded = sys_db._check_operation_execution_txn(
+                        workflow_id, function_id, name, session
+                    )
+            except Exception as exc:
+                raise CheckpointFailed(exc) from exc
+            if recorded:
+                raise Recorded(recorded)
+
         def checkpoint(session, output: Any) -> None:
             try:
                 result["output"], result["serialization"] = serialize_value(
@@ -85,14 +114,21 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
                 )
                 sys_db._apply_caller_schema(session)
                 with sys_db._own_key(workflow_id):
-                    sys_db._record_operation_result_txn(
-                        result, int(time.time() * 1000), session.connection()
-                    )
+                    _record(sys_db, session.connection(), result, int(time.time() * 1000))
             except Exception as exc:
                 raise CheckpointFailed(exc) from exc
 
         try:
-            return func(*args, checkpoint=checkpoint)
+            return func(*args, step=Step(check, checkpoint))
+        except Recorded as done:  # done before: replay its result
+            recorded = done.recorded
+            if recorded["error"] is not None:
+                raise deserialize_exception(
+                    recorded["error"], recorded["serialization"], dbos._serializer
+                ) from None
+            return deserialize_value(
+                recorded["output"], recorded["serialization"], dbos._serializer
+            )
         except CheckpointFailed as failed:
             raise failed.error from None
         except Exception as error:
@@ -102,3 +138,48 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
             )
             sys_db.record_operation_result(result)
             raise
+
+
+_INSERTS: dict[tuple, Any] = {}  # (DBOS's operation_outputs table's id, dialect) -> INSERT
+
+
+def _record(sys_db, conn, result: dict[str, Any], completed_at: int) -> None:
+    """``SystemDatabase._record_operation_result_txn`` for a step's first execution: DBOS's
+    ownership check, then the step's row, by a plain INSERT that SQLAlchemy compiles once
+    (DBOS's own, an INSERT ... ON CONFLICT, is built and compiled again at every call:
+    about 0.25 ms of CPU of a step's 5). The conflict it handles is a row already there, which DBOS calls
+    nondeterminism unless it is its own retry's; a step here is no retry of its own (a
+    failed transaction records nothing), so a row already there is that error too."""
+    import sqlalchemy as sa
+    from dbos._context import current_owner_xid
+    from dbos._error import DBOSStepNondeterminismError
+
+    workflow_id = result["workflow_uuid"]
+    owner_xid = current_owner_xid(workflow_id)
+    if owner_xid is not None:
+        sys_db._check_owner_txn(conn, workflow_id, owner_xid)
+    table = sys_db.tables.operation_outputs
+    key = (id(table), sys_db.engine.dialect.name)  # one table object serves every engine
+    stmt = _INSERTS.get(key)
+    if stmt is None:  # the time as DBOS stamps a step's row (in the engine's SQL)
+        stmt = _INSERTS[key] = sa.insert(table).values(retention_timestamp=sys_db._now_ms_sql())
+    values = {
+        **sys_db._wf_values(workflow_id),
+        "workflow_uuid": workflow_id,
+        "function_id": result["function_id"],
+        "function_name": result["function_name"],
+        "started_at_epoch_ms": result["started_at_epoch_ms"],
+        "completed_at_epoch_ms": completed_at,
+        "output": result["output"],
+        "error": result["error"],
+        "child_workflow_id": result["child_workflow_id"],
+        **sys_db._child_values(result["child_workflow_id"]),
+        "serialization": result["serialization"],
+        "application_name": sys_db.app_name,
+    }
+    try:
+        conn.execute(stmt, values)
+    except sa.exc.DBAPIError as error:
+        if sys_db._is_unique_constraint_violation(error):
+            raise DBOSStepNondeterminismError(workflow_id, result["function_id"]) from None
+        raise

@@ -4,11 +4,12 @@ The run's payload (JSON) holds its id, organisation, actor (user and key), the
 definition's YAML text and the inputs; the text is part of the payload, so a run
 recovered after a crash replays the definition it started with, not a newer upload.
 
-Each attempt of an action is one DBOS step (``checkpoint.transactional``: its checkpoint
-commits in the attempt's transaction); the interpreter retries
+Each attempt of an action is one DBOS step (``checkpoint.transactional``: DBOS's check
+and its checkpoint run in the attempt's transaction); the interpreter retries
 per the definition (backoff capped at ``max_interval``, waits recorded by DBOS, so a
 recovered run skips completed attempts and resumes a wait with the time left). Every
-attempt opens one transaction of the organisation as the starter (``tenancy.acting_as``):
+attempt opens one transaction of the organisation as the starter (the actor rebuilt as
+``tenancy.acting_as`` does):
 the action's changes and the step's record in ``flow_runs`` commit together, and an
 attempt that runs past its deadline (the step's ``timeout`` or the run's) is rolled back.
 
@@ -61,10 +62,11 @@ from qylon_cli.workflow_defs import (
     seconds,
 )
 
+from ..deps import Ctx, principal_for
 from ..events import projections
 from ..events import store as event_store
 from ..models import FlowRun, now
-from ..tenancy import acting_as, org_session
+from ..tenancy import org_session
 from . import actions, engine, run_row, templates
 from .checkpoint import CheckpointFailed, transactional
 
@@ -87,9 +89,9 @@ def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
         }
 
 
-def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, checkpoint) -> dict:
-    """One attempt of one action, in one transaction with its record and its DBOS
-    checkpoint (``checkpoint.transactional``). Forward steps first
+def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, step) -> dict:
+    """One attempt of one action, in one transaction with DBOS's check, its record and its
+    DBOS checkpoint (``checkpoint.transactional``). Forward steps first
     check the run: cancelled (``cancelled``) or past its deadline (``run_timeout``). The
     attempt's deadline is the step's ``timeout`` or the run's, whichever comes first: the
     action sees it (``ctx.deadline``), PostgreSQL's statement_timeout enforces it, and an
@@ -97,9 +99,9 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
     db = engine.database()
     deadline = run_deadline = None
     try:
-        with acting_as(
-            db, org_id=run["org_id"], user_id=run["user_id"], key_id=run["key_id"]
-        ) as ctx:
+        with org_session(db, run["org_id"]) as session:
+            step.check(session)  # done before (a replay): nothing below runs
+            ctx = Ctx(session, principal_for(session, run["user_id"], run["key_id"]))
             ctx.principal.audit_detail = {"run_id": run["run_id"], "step": name}
             _in_run(ctx.session, run, name)
             row = ctx.session.get(FlowRun, run["run_id"])
@@ -128,26 +130,23 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, che
                 raise actions.ActionError(code, "the attempt ran past its deadline; undone")
             # before the run's events: on PostgreSQL their append holds the events table's
             # lock to the commit, and the checkpoint's two statements need not be under it
-            checkpoint(ctx.session, output)
+            step.checkpoint(ctx.session, output)
+            record = {
+                "action": action,
+                "status": "completed",
+                "attempts": attempt,
+                "output": output,
+                "error": None,
+                "finished_at": now().isoformat(),
+            }
+            # the run's last step: its end commits with it (the step's event, then the end's)
+            end = [{"status": "completed", "error": None, "finished_at": now()}]
             run_row.record(
                 ctx.session,
                 run["run_id"],
-                step=(
-                    name,
-                    {
-                        "action": action,
-                        "status": "completed",
-                        "attempts": attempt,
-                        "output": output,
-                        "error": None,
-                        "finished_at": now().isoformat(),
-                    },
-                ),
+                *(end if limits.get("finish") else ()),
+                step=(name, record),
             )
-            if limits.get("finish"):  # the run's last step: its end commits with it
-                run_row.record(
-                    ctx.session, run["run_id"], status="completed", error=None, finished_at=now()
-                )
             return output
     except CheckpointFailed:
         raise  # DBOS's (the run is another execution's now): nothing to record

@@ -11,23 +11,23 @@ from ..models import FlowRun, now
 from . import actions
 
 
-def record(session, run_id: str, **changes) -> FlowRun:
-    """Record ``changes`` to a run: an event in its stream, applied to its ``flow_runs``
-    row (a projection of those events), in ``session``'s transaction."""
+def record(session, run_id: str, *more: dict, **changes) -> FlowRun:
+    """Record ``changes`` to a run (then each of ``more``, in order): an event each in its
+    stream, applied to its ``flow_runs`` row (a projection of those events), in
+    ``session``'s transaction."""
     row = session.get(FlowRun, run_id)
     if row is None:
         raise actions.ActionError("not_found", f"run {run_id} has no flow_runs row")
     starter = {"user_id": row.user_id, "key_id": row.key_id}
+    todo = [changes, *more]
     if row.status == "enqueued" and changes.get("status") in (None, "running"):
         # its first durable call (or a resume): running, since now on its first start
         first = {"status": "running"}
         if row.started_at is None:
             first["started_at"] = now()
-        projections.record_run(session, starter, run_id, first, row=row)
         changes = {k: v for k, v in changes.items() if k != "status"}
-        if not changes:
-            return row
-    return projections.record_run(session, starter, run_id, changes, row=row)
+        todo = [first, *([changes] if changes else []), *more]
+    return projections.record_runs(session, starter, run_id, todo, row=row)
 
 
 def attempts(session, run_id: str, name: str) -> int:
