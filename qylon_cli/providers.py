@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -87,6 +87,47 @@ class CrmProvider(Protocol):
 @runtime_checkable
 class VideoProvider(Protocol):
     def list_recordings(self, since: datetime | None = None) -> list[Recording]: ...
+
+
+class Configured:
+    """What every integration's provider shares: its settings, read at first use
+    (``config_type.load()``) unless given, and the warnings a command prints after it."""
+
+    config_type: ClassVar[Any]
+
+    def __init__(self, config: Any = None) -> None:
+        self._config = config
+        self.warnings: list[str] = []
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            self._config = self.config_type.load()
+        return self._config
+
+
+class RecordingSource(Configured):
+    """A video platform's provider (a ``RecordingDownloader``): each download on a client
+    of its own (``client()``, a ``backoff.BearerClient``), resumable, closed after."""
+
+    def client(self) -> Any:
+        raise NotImplementedError
+
+    def download(
+        self,
+        file: RecordingFile,
+        dest: Path,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Path:
+        client = self.client()
+        try:
+            return self.fetch(client, file, dest, on_progress)
+        finally:
+            client.close()
+
+    def fetch(self, client, file: RecordingFile, dest: Path, on_progress) -> Path:
+        """One file into ``dest`` on ``client``; a platform with other kinds overrides it."""
+        return client.download(file.download_url, dest, file.size, on_progress)
 
 
 @runtime_checkable

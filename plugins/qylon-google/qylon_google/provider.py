@@ -14,11 +14,10 @@ gives it (and the attendees' email addresses), else "Meet <code>". Participants 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from qylon_cli.providers import Event, Participant, Recording, RecordingFile
+from qylon_cli.providers import Event, Participant, Recording, RecordingFile, RecordingSource
 
 from . import auth
 
@@ -95,19 +94,11 @@ def entries_vtt(entries: list[dict], names: dict[str, str], start: datetime) -> 
     return "\n".join(cues)
 
 
-class Google:
+class Google(RecordingSource):
     name = "google"
     methods = ("oauth",)
 
-    def __init__(self, config: auth.Config | None = None) -> None:
-        self._config = config
-        self.warnings: list[str] = []
-
-    @property
-    def config(self) -> auth.Config:
-        if self._config is None:
-            self._config = auth.Config.load()
-        return self._config
+    config_type = auth.Config
 
     def client(self):
         from .client import GoogleClient
@@ -241,19 +232,10 @@ class Google:
         )
 
     # -- RecordingDownloader ---------------------------------------------------------------
-    def download(
-        self,
-        file: RecordingFile,
-        dest: Path,
-        on_progress: Callable[[int, int], None] | None = None,
-    ) -> Path:
-        client = self.client()
-        try:
-            if file.kind == "transcript":
-                return self._transcript(client, file.download_url, dest)
-            return client.download(file.download_url, dest, file.size, on_progress)
-        finally:
-            client.close()
+    def fetch(self, client, file: RecordingFile, dest: Path, on_progress) -> Path:
+        if file.kind == "transcript":
+            return self._transcript(client, file.download_url, dest)
+        return super().fetch(client, file, dest, on_progress)
 
     def _transcript(self, client, name: str, dest: Path) -> Path:
         """A transcript's entries written to ``dest`` as WebVTT (whole, or not at all)."""

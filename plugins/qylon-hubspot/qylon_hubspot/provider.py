@@ -5,22 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qylon_cli.providers import Contact, CrmMeeting, Note, PushedItem, PushResult
+from qylon_cli.providers import Configured, Contact, CrmMeeting, Note, PushedItem, PushResult
 
 from . import auth
 
 
-class HubSpot:
+class HubSpot(Configured):
     name = "hubspot"
 
-    def __init__(self, config: auth.Config | None = None) -> None:
-        self._config = config
-
-    @property
-    def config(self) -> auth.Config:
-        if self._config is None:
-            self._config = auth.Config.load()
-        return self._config
+    config_type = auth.Config
 
     def client(self, token: str | None = None):
         from .client import HubSpotClient

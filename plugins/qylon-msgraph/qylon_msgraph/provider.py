@@ -14,11 +14,10 @@ event's attendees.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from qylon_cli.providers import Event, Participant, Recording, RecordingFile
+from qylon_cli.providers import Event, Participant, Recording, RecordingFile, RecordingSource
 
 from . import auth
 
@@ -54,19 +53,11 @@ def _join_url(event: dict) -> str | None:
     return (event.get("onlineMeeting") or {}).get("joinUrl") or event.get("onlineMeetingUrl")
 
 
-class MsGraph:
+class MsGraph(RecordingSource):
     name = "msgraph"
     methods = ("device",)
 
-    def __init__(self, config: auth.Config | None = None) -> None:
-        self._config = config
-        self.warnings: list[str] = []
-
-    @property
-    def config(self) -> auth.Config:
-        if self._config is None:
-            self._config = auth.Config.load()
-        return self._config
+    config_type = auth.Config
 
     def client(self):
         from .client import GraphClient
@@ -208,19 +199,6 @@ class MsGraph:
         except QylonError as exc:
             self.warnings.append(f"{title}: no attendance report ({exc.message})")
             return []
-
-    # -- RecordingDownloader ---------------------------------------------------------------
-    def download(
-        self,
-        file: RecordingFile,
-        dest: Path,
-        on_progress: Callable[[int, int], None] | None = None,
-    ) -> Path:
-        client = self.client()
-        try:
-            return client.download(file.download_url, dest, file.size, on_progress)
-        finally:
-            client.close()
 
     # -- Connectable -----------------------------------------------------------------------
     def connect(self, *, method: str, token: str | None = None, **options) -> dict:

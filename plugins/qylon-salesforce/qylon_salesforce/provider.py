@@ -5,23 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from qylon_cli.providers import Company, CrmMeeting, PushedItem, PushResult
+from qylon_cli.providers import Company, Configured, CrmMeeting, PushedItem, PushResult
 
 from . import auth
 
 
-class Salesforce:
+class Salesforce(Configured):
     name = "salesforce"
     methods = ("oauth", "device")  # the sign-ins `qylon integrations connect` offers
 
-    def __init__(self, config: auth.Config | None = None) -> None:
-        self._config = config
-
-    @property
-    def config(self) -> auth.Config:
-        if self._config is None:
-            self._config = auth.Config.load()
-        return self._config
+    config_type = auth.Config
 
     def client(self):
         from .client import SalesforceClient

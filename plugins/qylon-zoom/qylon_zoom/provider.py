@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-from qylon_cli.providers import Participant, Recording, RecordingFile
+from qylon_cli.providers import Participant, Recording, RecordingFile, RecordingSource
 
 from . import auth
 
@@ -54,19 +53,11 @@ def _windows(since: date, until: date) -> Iterator[tuple[date, date]]:
         start = end + timedelta(days=1)
 
 
-class Zoom:
+class Zoom(RecordingSource):
     name = "zoom"
     methods = ("oauth",)
 
-    def __init__(self, config: auth.Config | None = None) -> None:
-        self._config = config
-        self.warnings: list[str] = []
-
-    @property
-    def config(self) -> auth.Config:
-        if self._config is None:
-            self._config = auth.Config.load()
-        return self._config
+    config_type = auth.Config
 
     def client(self):
         from .client import ZoomClient
@@ -137,19 +128,6 @@ class Zoom:
         except QylonError as exc:
             self.warnings.append(f"{recording.title}: no participants ({exc.message})")
         return list(people.values())
-
-    # -- RecordingDownloader ---------------------------------------------------------------
-    def download(
-        self,
-        file: RecordingFile,
-        dest: Path,
-        on_progress: Callable[[int, int], None] | None = None,
-    ) -> Path:
-        client = self.client()
-        try:
-            return client.download(file.download_url, dest, file.size, on_progress)
-        finally:
-            client.close()
 
     # -- Connectable -----------------------------------------------------------------------
     def connect(self, *, method: str, token: str | None = None, **options) -> dict:
