@@ -72,10 +72,14 @@ class BearerClient:
     error answer turned into the vendor's ``error(answer)``, and resumable downloads.
 
     A subclass names the ``vendor`` and the ``address`` setting (for the unreachable
-    message), and gives ``access_token(force_refresh)`` and ``error(answer)``."""
+    message) and the command that signs in again (``reconnect``), and gives
+    ``access_token(force_refresh)`` and ``error_body(answer)`` (the vendor's error object)
+    with ``error_code(body)``."""
 
     vendor = ""
     address = ""  # the setting that says where the API is, e.g. "zoom.api_base"
+    reconnect = ""  # the command that signs in again, for a 401's hint
+    lacks = "scope"  # what a 403 says the app lacks
     retried = (429, 502, 503, 504)
 
     def __init__(self, config, *, sleep: Callable[[float], None], base_url: str | None = None):
@@ -98,8 +102,32 @@ class BearerClient:
     def access_token(self, *, force_refresh: bool) -> str:
         raise NotImplementedError
 
-    def error(self, answer) -> Exception:
+    def error_body(self, answer) -> dict:
+        """The vendor's error object of an error answer (with its ``message``), or {}."""
         raise NotImplementedError
+
+    def error_code(self, body: dict) -> str | None:
+        """Qylon's error code for the vendor's error object (``zoom_124``), if it names one."""
+        return None
+
+    def error(self, answer) -> Exception:
+        from .errors import Unavailable, from_status
+
+        body = self.error_body(answer)
+        message = body.get("message") or answer.reason_phrase or "error"
+        hint = {
+            401: f"Connect again: {self.reconnect}",
+            403: f"The app lacks a {self.lacks} this needs (see docs/integrations.md).",
+        }.get(answer.status_code)
+        error = from_status(
+            answer.status_code,
+            f"{self.vendor} answered {answer.status_code}: {message}",
+            hint=hint,
+            code=self.error_code(body),
+            server_error=Unavailable,
+        )
+        error.status = answer.status_code
+        return error
 
     def where(self, url: str) -> str:
         """Where the unreachable request went, for its message."""

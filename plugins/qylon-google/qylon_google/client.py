@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 
 from qylon_cli.backoff import BearerClient
-from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from . import auth
 
@@ -23,6 +22,7 @@ from . import auth
 class GoogleClient(BearerClient):
     vendor = "Google"
     address = "the google.* addresses"
+    reconnect = "qylon integrations connect google --oauth"
 
     def __init__(
         self, config: auth.Config | None = None, *, sleep: Callable[[float], None] = time.sleep
@@ -39,28 +39,15 @@ class GoogleClient(BearerClient):
     def get(self, url: str, **params) -> dict:
         return self.request("GET", url, params=params)
 
-    def error(self, answer) -> QylonError:
+    def error_body(self, answer) -> dict:
         try:
             body = answer.json().get("error") or {}
         except (ValueError, AttributeError):
-            body = {}
-        if not isinstance(body, dict):
-            body = {"message": str(body)}
-        message = body.get("message") or answer.reason_phrase or "error"
-        hint = None
-        if answer.status_code == 401:
-            hint = "Connect again: qylon integrations connect google --oauth"
-        elif answer.status_code == 403:
-            hint = "The app lacks a scope this needs (see docs/integrations.md)."
-        error = from_status(
-            answer.status_code,
-            f"Google answered {answer.status_code}: {message}",
-            hint=hint,
-            code=f"google_{body['status'].lower()}" if body.get("status") else None,
-            server_error=Unavailable,
-        )
-        error.status = answer.status_code
-        return error
+            return {}
+        return body if isinstance(body, dict) else {"message": str(body)}
+
+    def error_code(self, body: dict) -> str | None:
+        return f"google_{body['status'].lower()}" if body.get("status") else None
 
     def pages(self, url: str, key: str, **params) -> Iterator[dict]:
         """Every item under ``key`` of a paged list, following ``nextPageToken``."""

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 
 from qylon_cli.backoff import BearerClient
-from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from . import auth
 
@@ -23,6 +22,8 @@ from . import auth
 class GraphClient(BearerClient):
     vendor = "Microsoft Graph"
     address = "msgraph.api_base"
+    reconnect = "qylon integrations connect msgraph"
+    lacks = "permission"
 
     def __init__(
         self, config: auth.Config | None = None, *, sleep: Callable[[float], None] = time.sleep
@@ -33,26 +34,14 @@ class GraphClient(BearerClient):
     def access_token(self, *, force_refresh: bool) -> str:
         return auth.access_token(self.config, force_refresh=force_refresh)
 
-    def error(self, answer) -> QylonError:
+    def error_body(self, answer) -> dict:
         try:
-            body = answer.json().get("error") or {}
+            return answer.json().get("error") or {}
         except (ValueError, AttributeError):
-            body = {}
-        message = body.get("message") or answer.reason_phrase or "error"
-        hint = None
-        if answer.status_code == 401:
-            hint = "Connect again: qylon integrations connect msgraph"
-        elif answer.status_code == 403:
-            hint = "The app lacks a permission this needs (see docs/integrations.md)."
-        error = from_status(
-            answer.status_code,
-            f"Microsoft Graph answered {answer.status_code}: {message}",
-            hint=hint,
-            code=f"msgraph_{body['code']}" if body.get("code") else None,
-            server_error=Unavailable,
-        )
-        error.status = answer.status_code
-        return error
+            return {}
+
+    def error_code(self, body: dict) -> str | None:
+        return f"msgraph_{body['code']}" if body.get("code") else None
 
     def pages(self, path: str, *, headers=None, **params) -> Iterator[dict]:
         """Every item of a paged collection (``value``), following ``@odata.nextLink``."""

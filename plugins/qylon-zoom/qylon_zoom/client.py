@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 
 from qylon_cli.backoff import BearerClient
-from qylon_cli.errors import QylonError, Unavailable, from_status
 
 from . import auth
 
@@ -22,6 +21,7 @@ from . import auth
 class ZoomClient(BearerClient):
     vendor = "Zoom"
     address = "zoom.api_base"
+    reconnect = "qylon integrations connect zoom --oauth"
 
     def __init__(
         self, config: auth.Config | None = None, *, sleep: Callable[[float], None] = time.sleep
@@ -32,26 +32,14 @@ class ZoomClient(BearerClient):
     def access_token(self, *, force_refresh: bool) -> str:
         return auth.access_token(self.config, force_refresh=force_refresh)
 
-    def error(self, answer) -> QylonError:
+    def error_body(self, answer) -> dict:
         try:
-            body = answer.json()
+            return answer.json()
         except ValueError:
-            body = {}
-        message = body.get("message") or answer.reason_phrase or "error"
-        hint = None
-        if answer.status_code == 401:
-            hint = "Connect again: qylon integrations connect zoom --oauth"
-        elif answer.status_code == 403:
-            hint = "The app lacks a scope this needs (see docs/integrations.md)."
-        error = from_status(
-            answer.status_code,
-            f"Zoom answered {answer.status_code}: {message}",
-            hint=hint,
-            code=f"zoom_{body['code']}" if body.get("code") else None,
-            server_error=Unavailable,
-        )
-        error.status = answer.status_code
-        return error
+            return {}
+
+    def error_code(self, body: dict) -> str | None:
+        return f"zoom_{body['code']}" if body.get("code") else None
 
     def pages(self, path: str, key: str, **params) -> Iterator[dict]:
         """Every item under ``key`` of a paged list, following ``next_page_token``."""
