@@ -295,5 +295,27 @@ def plugin_keys() -> dict[str, Any]:
     return keys
 
 
+def section(cls, prefix: str, **given: Any):
+    """An integration's settings dataclass ``cls`` from the ``prefix.*`` settings: each
+    field read as its annotated type (``str``, ``int``, ``float``; a missing string is
+    ""), an address (``*_base``, ``*_url``, ``authority``) without its trailing slash;
+    ``given`` for fields that need more than that."""
+    from dataclasses import fields
+
+    current = load()
+    made = {"int": int, "float": float}
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in given:
+            continue
+        raw = current.get(f"{prefix}.{f.name}")
+        make = made.get(str(f.type))
+        value = make(raw) if make else str(raw if raw is not None else "")
+        if isinstance(value, str) and f.name.endswith(("_base", "_url", "authority")):
+            value = value.rstrip("/")
+        values[f.name] = value
+    return cls(**values, **given)
+
+
 def load() -> Settings:
     return Settings()

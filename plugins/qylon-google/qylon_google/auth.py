@@ -40,19 +40,7 @@ class Config:
     def load(cls) -> Config:
         from qylon_cli import settings
 
-        s = settings.load()
-        return cls(
-            meet_base=str(s.get("google.meet_base")).rstrip("/"),
-            calendar_base=str(s.get("google.calendar_base")).rstrip("/"),
-            drive_base=str(s.get("google.drive_base")).rstrip("/"),
-            auth_url=str(s.get("google.auth_url")),
-            token_url=str(s.get("google.token_url")),
-            client_id=str(s.get("google.client_id") or ""),
-            scopes=str(s.get("google.scopes")),
-            redirect_port=int(s.get("google.redirect_port")),
-            max_retries=int(s.get("google.max_retries")),
-            timeout_s=float(s.get("google.timeout_s")),
-        )
+        return settings.section(cls, "google")
 
 
 KEPT = tokens.KeptTokens("google")

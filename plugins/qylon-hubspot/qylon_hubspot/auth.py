@@ -37,17 +37,7 @@ class Config:
     def load(cls) -> Config:
         from qylon_cli import settings
 
-        s = settings.load()
-        return cls(
-            api_base=str(s.get("hubspot.api_base")).rstrip("/"),
-            auth_url=str(s.get("hubspot.auth_url")),
-            token_url=str(s.get("hubspot.token_url")),
-            client_id=str(s.get("hubspot.client_id") or ""),
-            scopes=str(s.get("hubspot.scopes")),
-            redirect_port=int(s.get("hubspot.redirect_port")),
-            max_retries=int(s.get("hubspot.max_retries")),
-            timeout_s=float(s.get("hubspot.timeout_s")),
-        )
+        return settings.section(cls, "hubspot")
 
 
 def _from_env() -> dict | None:

@@ -34,15 +34,8 @@ class Config:
     def load(cls) -> Config:
         from qylon_cli import settings
 
-        s = settings.load()
-        return cls(
-            api_base=str(s.get("msgraph.api_base")).rstrip("/"),
-            authority=str(s.get("msgraph.authority")).rstrip("/"),
-            client_id=str(s.get("msgraph.client_id") or ""),
-            scopes=str(s.get("msgraph.scopes")).split(),
-            max_retries=int(s.get("msgraph.max_retries")),
-            timeout_s=float(s.get("msgraph.timeout_s")),
-        )
+        scopes = str(settings.load().get("msgraph.scopes")).split()
+        return settings.section(cls, "msgraph", scopes=scopes)
 
 
 KEPT = tokens.KeptTokens("msgraph")

@@ -41,16 +41,8 @@ class Config:
     def load(cls) -> Config:
         from qylon_cli import settings
 
-        s = settings.load()
-        return cls(
-            login_url=str(s.get("salesforce.login_url")).rstrip("/"),
-            client_id=str(s.get("salesforce.client_id") or ""),
-            api_version=str(s.get("salesforce.api_version")).lstrip("v"),
-            scopes=str(s.get("salesforce.scopes")),
-            redirect_port=int(s.get("salesforce.redirect_port")),
-            max_retries=int(s.get("salesforce.max_retries")),
-            timeout_s=float(s.get("salesforce.timeout_s")),
-        )
+        version = str(settings.load().get("salesforce.api_version")).lstrip("v")
+        return settings.section(cls, "salesforce", api_version=version)
 
     @property
     def token_url(self) -> str:

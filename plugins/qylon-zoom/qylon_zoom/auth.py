@@ -44,16 +44,7 @@ class Config:
     def load(cls) -> Config:
         from qylon_cli import settings
 
-        s = settings.load()
-        return cls(
-            api_base=str(s.get("zoom.api_base")).rstrip("/"),
-            auth_url=str(s.get("zoom.auth_url")),
-            token_url=str(s.get("zoom.token_url")),
-            client_id=str(s.get("zoom.client_id") or ""),
-            redirect_port=int(s.get("zoom.redirect_port")),
-            max_retries=int(s.get("zoom.max_retries")),
-            timeout_s=float(s.get("zoom.timeout_s")),
-        )
+        return settings.section(cls, "zoom")
 
 
 def server_to_server() -> tuple[str, str, str] | None:
