@@ -196,3 +196,30 @@ def test_a_voice_cannot_be_learnt_from_an_imported_transcript(qylon, tmp_path):
         "--json",
     )
     assert result.code == 5 and "imported from a transcript" in result.json["error"]["message"]
+
+
+def test_the_same_file_imported_again_is_not_a_second_meeting(tmp_path, qylon):
+    path = write(tmp_path, "teams.vtt", TEAMS)
+    failed = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
+    assert failed.code == 3  # no model endpoint: the transcript is kept, without insights
+    first = qylon("meeting", "import", str(path), "--json")
+    assert first.code == 0, first.stderr
+    assert first.json["data"]["id"][:8] in failed.json["error"]["hint"]
+    again = qylon("meeting", "import", str(path), "--client", "Other", "--json")
+    assert again.code == 0, again.stderr
+    assert again.json["data"]["id"] == first.json["data"]["id"]
+    assert again.json["data"]["client"] is None  # nothing changed: `meeting edit` does that
+    assert "imported before" in again.stderr and "meeting edit" in again.stderr
+    assert [m["id"] for m in qylon("meeting", "list", "--json").json["data"]["items"]] == [
+        first.json["data"]["id"]
+    ]
+    # Other bytes are another transcript; a deleted meeting's file imports afresh.
+    other = write(tmp_path, "teams2.vtt", TEAMS.replace("migration plan", "rollout plan"))
+    assert (
+        qylon("meeting", "import", str(other), "--json").json["data"]["id"]
+        != (first.json["data"]["id"])
+    )
+    assert qylon("meeting", "delete", first.json["data"]["id"], "--yes").code == 0
+    fresh = qylon("meeting", "import", str(path), "--json")
+    assert fresh.code == 0 and "imported before" not in fresh.stderr
+    assert fresh.json["data"]["id"] != first.json["data"]["id"]

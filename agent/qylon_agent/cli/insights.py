@@ -56,9 +56,9 @@ def _store():
     return Store()
 
 
-def store_despite(store, failed, *, audio: bool = True) -> None:
+def store_despite(store, failed) -> None:
     """The model asked for could not run: keep the transcript (no insights), then fail with the model's exit code."""
-    store.save_meeting(failed.meeting, audio_path=failed.meeting.source if audio else None)
+    store.save_meeting(failed.meeting, audio_path=failed.meeting.source)
     raise failed.reported() from None
 
 

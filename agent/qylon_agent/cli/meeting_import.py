@@ -13,7 +13,7 @@ import typer
 
 from qylon_cli import output
 
-from .insights import ExtractorOption, FallbackOption, chosen, record_extractor, store_despite
+from .insights import ExtractorOption, FallbackOption, chosen, record_extractor
 from .params import client_option
 
 
@@ -89,6 +89,8 @@ def import_(
 
     Speakers keep their names (WebVTT voice tags such as <v Dana Lee>, or 'Dana Lee: text').
     A file that does not parse exits 3 naming the line at fault, and nothing is stored.
+    A file imported before (the same bytes) is not stored twice: the command shows the
+    meeting it became (change its title, client or date with `qylon meeting edit`).
 
     With --from zoom, teams or meet: the cloud recordings of Zoom, Microsoft Teams or Google
     Meet since --since, each with its title, start time and participants; the platform's own
@@ -116,9 +118,20 @@ def import_(
     from . import render
 
     meeting = transcript_files.to_meeting(file, title=title, client=client, when=_when(on))
+    store = Store()
+    digest = _digest(file)
+    known = store.video_import("file", digest)
+    if known is not None:
+        meeting = store.get_meeting(known["meeting_id"])
+        output.warn(
+            f"{file} was imported before, as meeting {meeting.id[:8]} ({meeting.title!r}); "
+            f"nothing stored. Change its title, client or date with: "
+            f"qylon meeting edit {meeting.id[:8]}"
+        )
+        output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+        return
     settings = settings_mod.load()
     name, fall = chosen(extractor, fallback)
-    store = Store()
     try:
         meeting = pipeline.analyze(
             meeting,
@@ -128,11 +141,23 @@ def import_(
             on_warning=(warned := []).append,
             previous=meeting.action_items,
         )
-    except insights.InsightsFailed as failed:
-        store_despite(store, failed, audio=False)
+    except insights.InsightsFailed as failed:  # keep the transcript; `meeting analyze` later
+        store.save_meeting(failed.meeting)
+        store.set_video_import("file", digest, failed.meeting.id, [])
+        raise failed.reported() from None
     store.save_meeting(meeting)
+    store.set_video_import("file", digest, meeting.id, [])
     record_extractor(store, meeting.id, extractor, settings, warned, fell_back=bool(warned))
     output.emit(render.meeting_summary(meeting), lambda c: render.transcript(c, meeting))
+
+
+def _digest(file: Path) -> str:
+    """The file's SHA-256: a transcript file's identity in ``video_imports`` (provider
+    ``file``), so that importing the same bytes again finds the meeting they became."""
+    import hashlib
+
+    with file.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _import_recordings(name: str, since: str, extractor, fallback) -> None:
