@@ -31,6 +31,18 @@ CODES = {
 }
 
 
+def lost_race(exc: Exception) -> bool:
+    """A transaction that lost to a concurrent one and may simply be run again: an event
+    stream's version clash, a deadlock, a serialization failure, a lock wait timed out
+    (``lock_timeout``: event appends) or SQLite's busy database."""
+    if isinstance(exc, EventStoreConflict):
+        return True
+    return isinstance(exc, OperationalError) and (
+        getattr(exc.orig, "sqlstate", None) in ("40P01", "40001", "55P03")
+        or "database is locked" in str(exc.orig)
+    )
+
+
 class ApiError(Exception):
     def __init__(
         self,
@@ -114,12 +126,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _contended(_request: Request, exc: OperationalError):
-        # deadlock, serialization failure, lock wait timed out (lock_timeout: event appends)
-        if getattr(exc.orig, "sqlstate", None) in (
-            "40P01",
-            "40001",
-            "55P03",
-        ) or "database is locked" in str(exc.orig):
+        if lost_race(exc):
             log.info("transaction lost a race: %s", exc.orig)
             return respond(
                 409,

@@ -9,16 +9,34 @@ link into a clear page instead of an error document; it never shows another pers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from .. import links
 from ..config import ServerSettings
+from ..errors import lost_race
 
 TEMPLATES = Path(__file__).with_name("templates")
+ATTEMPTS = 3
+T = TypeVar("T")
+
+
+def once_through(answer: Callable[[], T]) -> T:
+    """A page's transaction, run again when it lost a race (``errors.lost_race``): a
+    person's click must not answer "conflict" because a workflow step appended to the
+    same stream at that moment. Each run reads afresh what the other one did."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return answer()
+        except Exception as exc:
+            if attempt == ATTEMPTS or not lost_race(exc):
+                raise
+    raise AssertionError("unreachable")
 
 
 @lru_cache(maxsize=1)

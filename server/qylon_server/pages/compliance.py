@@ -18,13 +18,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from .. import links
 from ..errors import ApiError
 from ..models import ComplianceItem, Organisation, User
 from ..services import compliance
 from ..tenancy import org_session
-from . import link_problem, read_link, render
+from . import link_problem, once_through, read_link, render
 
 router = APIRouter(include_in_schema=False)
 MAX_UPLOAD = 6 * 1024 * 1024  # the policy's own limit (5 MiB at most) is checked after
@@ -151,6 +152,10 @@ async def acknowledge(request: Request):
         return link
     form = await request.form()
     accepted = form.get("accept") == "yes"
+    return await run_in_threadpool(once_through, lambda: _acknowledge(request, link, accepted))
+
+
+def _acknowledge(request: Request, link: links.Link, accepted: bool) -> HTMLResponse:
     with _person(request, link) as (session, user):
         row = _item(session, link) if user else None
         if row is None or row.evidence.get("type") != "acknowledgement":
@@ -235,6 +240,10 @@ async def evidence(request: Request):
     form = await request.form(max_files=1, max_fields=5, max_part_size=MAX_UPLOAD)
     upload = form.get("file")
     content = await upload.read(MAX_UPLOAD + 1) if hasattr(upload, "read") else None
+    return await run_in_threadpool(once_through, lambda: _evidence(request, link, upload, content))
+
+
+def _evidence(request: Request, link: links.Link, upload, content: bytes | None) -> HTMLResponse:
     with _person(request, link) as (session, user):
         row = _item(session, link) if user else None
         if row is None or row.evidence.get("type") != "file":

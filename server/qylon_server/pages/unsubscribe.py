@@ -15,7 +15,7 @@ from ..events import onboarding as events
 from ..models import MailSuppression, Onboarding, Organisation, User
 from ..services import audit
 from ..tenancy import org_session
-from . import link_problem, read_link, render
+from . import link_problem, once_through, read_link, render
 
 router = APIRouter(include_in_schema=False)
 PURPOSE = "unsubscribe"
@@ -26,6 +26,10 @@ def _page(request: Request, *, act: bool):
     link = read_link(settings, request, purpose=PURPOSE)
     if not isinstance(link, links.Link):
         return link
+    return once_through(lambda: _answer(request, link, act=act))
+
+
+def _answer(request: Request, link: links.Link, *, act: bool):
     with org_session(request.app.state.db, link.org_id) as session:
         user = session.get(User, link.user_id)
         org = session.get(Organisation, link.org_id)
