@@ -397,7 +397,9 @@ def test_import_with_the_model_and_with_the_model_down(
         env.requests[-1]["messages"][1]["content"].count("Dana Lee:") == 3
     )  # the speakers' names reach the model
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    down = qylon("meeting", "import", str(path), "--extractor", "llm", "--json")
+    other = tmp_path / "other.vtt"  # another transcript: the same bytes would be found stored
+    other.write_text(ZOOM.replace("Dana Lee", "Dana Leigh"), encoding="utf-8")
+    down = qylon("meeting", "import", str(other), "--extractor", "llm", "--json")
     assert down.code == 6 and down.json["error"]["code"] == "llm_unreachable"
     assert (
         len(qylon_here("meeting", "list", "--json").json["data"]["items"]) == 2
