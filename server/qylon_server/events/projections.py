@@ -104,6 +104,7 @@ def apply(row, event: domain.Event, *, make: Callable[..., Any] = FlowRun):
             updated_at=event.timestamp,
             finished_at=None,
             error=None,
+            stream_version=event.originator_version,
             **{k: v for k, v in data.items() if k not in _DATES},
         )
     if row is None:
@@ -121,6 +122,7 @@ def apply(row, event: domain.Event, *, make: Callable[..., Any] = FlowRun):
             continue
         setattr(row, key, _date(value) if key in _DATES else value)
     row.updated_at = event.timestamp
+    row.stream_version = event.originator_version
     return row
 
 
@@ -133,14 +135,18 @@ def record_runs(session: Session, principal, run_id: str, changes: list[dict[str
     """Append the events recording each of ``changes`` to run ``run_id``, in order, and
     apply them to its row: one event per change, read, written and saved together.
 
-    The run's row is the stream's lock (``lock_run``, once per transaction), taken before
-    the stream's head is read, so two appends to one run (a step and a cancel) queue on
-    that row instead of one failing with a version clash (PostgreSQL: instead of on the
-    whole events table). The row is
-    changed and flushed before the events are saved, so the table lock covers less."""
+    The run's row is the stream's lock (``lock_run``, once per transaction), and it keeps
+    the stream's version (``stream_version``, set by ``apply``), so two appends to one run
+    (a step and a cancel) queue on that row and number their events on from what it says,
+    with no query of the stream's head (a row older than that column reads it once). A
+    stream changed without its row still clashes (``VersionClash``, 409) at the insert.
+    The row is changed and flushed before the events are saved, so the table lock
+    covers less."""
     row = lock_run(session, run_id, row)
     stream = run_stream(run_id)
-    version = store.head(session, domain.originator_id(session.info["org_id"], stream))
+    version = row.stream_version
+    if version is None:
+        version = store.head(session, domain.originator_id(session.info["org_id"], stream))
     events = store.make(
         session,
         principal,
