@@ -19,8 +19,8 @@ The step function takes ``step``, with two calls into that transaction:
 A step that fails has nothing committed: its error is recorded in a transaction of its
 own, as ``run_step`` records it, and replays raise it again.
 
-This uses DBOS internals (the step context, ``SystemDatabase._check_operation_execution_txn``,
-``_check_owner_txn``, ``_apply_caller_schema``, the ``operation_outputs`` table, whose row
+This uses DBOS internals (the step context, what ``SystemDatabase._check_operation_execution_txn``
+does (``_check``, in one statement), ``_check_owner_txn``, ``_apply_caller_schema``, the ``operation_outputs`` table, whose row
 ``_record`` writes as ``_record_operation_result_txn`` does): dbos is pinned to its minor
 version, and the workflow tests (kills included) prove it.
 """
@@ -98,10 +98,7 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
         def check(session) -> None:
             try:
                 sys_db._apply_caller_schema(session)
-                with sys_db._own_key(workflow_id):
-                    recorded = sys_db._check_operation_execution_txn(
-                        workflow_id, function_id, name, session
-                    )
+                recorded = _check(sys_db, session, workflow_id, function_id, name)
             except Exception as exc:
                 raise CheckpointFailed(exc) from exc
             if recorded:
@@ -138,6 +135,67 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
             )
             sys_db.record_operation_result(result)
             raise
+
+
+_CHECKS: dict[int, Any] = {}  # id(DBOS's workflow_status table) -> the check's SELECT
+
+
+def _check(sys_db, session, workflow_id: str, function_id: int, name: str) -> dict | None:
+    """``SystemDatabase._check_operation_execution_txn`` in one statement instead of two
+    (the workflow's status, outer-joined to the step's recorded result), built once: the
+    run cancelled raises ``DBOSWorkflowCancelledError``; a result recorded by an earlier
+    execution is returned (``DBOSUnexpectedStepError`` when a step of another name
+    recorded it); None on a first execution. A sharded system database (rows found by
+    more than the workflow's id) gets DBOS's own."""
+    import sqlalchemy as sa
+    from dbos._error import DBOSUnexpectedStepError, DBOSWorkflowCancelledError
+    from dbos._sys_db import WorkflowStatusString
+
+    ws, oo = sys_db.tables.workflow_status, sys_db.tables.operation_outputs
+    if sys_db._key_column(oo, "child_shard_key") is not None:
+        with sys_db._own_key(workflow_id):
+            return sys_db._check_operation_execution_txn(workflow_id, function_id, name, session)
+    stmt = _CHECKS.get(id(ws))
+    if stmt is None:
+        step = (oo.c.workflow_uuid == ws.c.workflow_uuid) & (
+            oo.c.function_id == sa.bindparam("function_id")
+        )
+        stmt = _CHECKS[id(ws)] = (
+            sa.select(
+                ws.c.status,
+                oo.c.function_id,
+                oo.c.output,
+                oo.c.error,
+                oo.c.function_name,
+                oo.c.child_workflow_id,
+                oo.c.serialization,
+            )
+            .select_from(ws.outerjoin(oo, step))
+            .where(ws.c.workflow_uuid == sa.bindparam("workflow_uuid"))
+        )
+    found = session.connection().execute(
+        stmt, {"workflow_uuid": workflow_id, "function_id": function_id}
+    )
+    row = found.first()
+    assert row is not None, f"Error: Workflow {workflow_id} does not exist"
+    if row.status == WorkflowStatusString.CANCELLED.value:
+        raise DBOSWorkflowCancelledError(f"Workflow {workflow_id} is cancelled. Aborting function.")
+    if row.function_id is None:  # nothing recorded
+        return None
+    if row.function_name != name:
+        raise DBOSUnexpectedStepError(
+            workflow_id=workflow_id,
+            step_id=function_id,
+            expected_name=name,
+            recorded_name=row.function_name,
+        )
+    return {
+        "output": row.output,
+        "error": row.error,
+        "serialization": row.serialization,
+        "child_workflow_id": row.child_workflow_id,
+        "child_shard_key": None,
+    }
 
 
 _INSERTS: dict[tuple, Any] = {}  # (DBOS's operation_outputs table's id, dialect) -> INSERT
