@@ -19,10 +19,11 @@ The step function takes ``step``, with two calls into that transaction:
 A step that fails has nothing committed: its error is recorded in a transaction of its
 own, as ``run_step`` records it, and replays raise it again.
 
-This uses DBOS internals (the step context, what ``SystemDatabase._check_operation_execution_txn``
-does (``_check``, in one statement), ``_check_owner_txn``, ``_apply_caller_schema``, the ``operation_outputs`` table, whose row
-``_record`` writes as ``_record_operation_result_txn`` does): dbos is pinned to its minor
-version, and the workflow tests (kills included) prove it.
+This uses DBOS internals (the step context, its tables, ``_apply_caller_schema``; ``_check``
+does what ``SystemDatabase._check_operation_execution_txn`` does, in one statement, and
+``_record`` what ``_check_owner_txn`` and ``_record_operation_result_txn`` do, in one
+statement): dbos is pinned to its minor version, and the workflow tests (kills included)
+prove it.
 """
 
 from __future__ import annotations
