@@ -20,14 +20,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import keys
-from .db import SKIP, after_commit, set_org
+from .db import SKIP, TenantNotSet, after_commit, set_org
 from .errors import ApiError
 from .events import domain, store
 from .models import ApiKey, User, now
@@ -212,6 +212,20 @@ class ActorNotFound(LookupError):
     """``principal_for`` found no such user and key in the session's organisation."""
 
 
+# An actor's key and user, both in the session's organisation (named: no tenant filter)
+_ACTOR = (
+    select(ApiKey, User)
+    .join(User, User.id == ApiKey.user_id)
+    .where(
+        ApiKey.id == bindparam("key_id"),
+        User.id == bindparam("user_id"),
+        ApiKey.org_id == bindparam("org"),
+        User.org_id == bindparam("org"),
+    )
+)
+_ACTOR_AND_ROW: dict[type, Any] = {}  # an organisation's table -> _ACTOR with its row
+
+
 def principal_for(
     session: Session, user_id: str, key_id: str, *, ip: str | None = None
 ) -> Principal:
@@ -221,15 +235,36 @@ def principal_for(
     events then work as in the request. The key is not checked for expiry or revocation
     (the work was authorised when it was started); a user since deactivated, a key of
     another user or rows of another organisation raise ActorNotFound."""
-    found = session.execute(  # one round trip: this runs at every workflow step
-        select(ApiKey, User)
-        .join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.id == key_id, User.id == user_id)
+    return _actor(session, _ACTOR, user_id, key_id, ip)[0]
+
+
+def principal_with(session: Session, user_id: str, key_id: str, cls: type, ident: str):
+    """``principal_for`` and the row of ``cls`` (an organisation's table) whose ``id`` is
+    ``ident`` (None: no such row), read in the same statement: a workflow step needs its
+    actor and its run's row, in one round trip."""
+    stmt = _ACTOR_AND_ROW.get(cls)
+    if stmt is None:
+        stmt = _ACTOR_AND_ROW[cls] = _ACTOR.add_columns(cls).outerjoin(
+            cls, (cls.id == bindparam("ident")) & (cls.org_id == bindparam("org"))
+        )
+    return _actor(session, stmt, user_id, key_id, None, ident=ident)
+
+
+def _actor(session: Session, stmt, user_id: str, key_id: str, ip: str | None, **more):
+    """``stmt``'s first row (key, user, ...) as (principal, ...): one round trip, at every
+    workflow step."""
+    org_id = session.info.get("org_id")
+    if org_id is None:
+        raise TenantNotSet("an actor looked up without an organisation")
+    found = session.execute(
+        stmt,
+        {"key_id": key_id, "user_id": user_id, "org": org_id, **more},
+        execution_options={SKIP: True},
     ).first()
-    key, user = found if found is not None else (None, None)
+    key, user = (found[0], found[1]) if found is not None else (None, None)
     if key is None or user.status == "deactivated":
         raise ActorNotFound(f"no active user {user_id} with key {key_id} in this organisation")
-    return _principal(key, user, ip)
+    return (_principal(key, user, ip), *found[2:])
 
 
 def key_hash(state, token: str) -> str | None:

@@ -364,6 +364,8 @@ class FlowRun(OrgScoped, Base):
     subject: Mapped[str | None] = mapped_column(String(500))
     engine_id: Mapped[str | None] = mapped_column(String(80))  # a parked run's continuation
     started_at: Mapped[datetime | None]  # its first start (a run's timeout counts from it)
+    # the version of its stream's last event (projections.apply); None: a row older than that
+    stream_version: Mapped[int | None]
 
 
 # the integration, onboarding, notification and webhook tables live in their own modules (one job per

@@ -88,6 +88,37 @@ def test_a_version_clash_raises_and_answers_409(backend, db, org):
     assert r.json()["error"]["code"] == "version_conflict"
 
 
+def test_a_runs_appends_number_on_from_its_rows_stream_version(backend, db, org):
+    """A run's row keeps its stream's version (no head query per step): a row from before
+    that column reads the head once; a stream appended to behind its row's back clashes."""
+    run_id = f"run-{uuid.uuid4()}"
+    with org_session(db, org.id) as s:
+        definition = FlowDefinition(name=f"v-{run_id}", version=1, sha256="0" * 64, text="x")
+        s.add(definition)
+        s.flush()
+        columns = {"definition_id": definition.id, "name": "v", "version": 1, "input": {}}
+        columns |= {"status": "enqueued", "user_id": org.owner_id, "key_id": "key"}
+        projections.enqueue_run(s, None, run_id, columns)
+    with org_session(db, org.id) as s:
+        run_row.record(s, run_id, status="running")
+        assert s.get(FlowRun, run_id).stream_version == 2
+    with org_session(db, org.id) as s:  # a row older than the column
+        s.execute(text("UPDATE flow_runs SET stream_version = NULL WHERE id = :id"), {"id": run_id})
+    with org_session(db, org.id) as s:
+        run_row.record(s, run_id, deadline_at=interpreter.now())
+        run_row.record(s, run_id, cancel_requested_at=interpreter.now())
+    stream = projections.run_stream(run_id)
+    with org_session(db, org.id) as s:
+        assert s.get(FlowRun, run_id).stream_version == 4
+        assert [r.event.originator_version for r in store.read(s, stream=stream)] == [1, 2, 3, 4]
+        store.append(s, None, stream, domain.RunStatusChanged, {"status": "running"})
+    with pytest.raises(store.VersionClash), org_session(db, org.id) as s:
+        run_row.record(s, run_id, status="completed", finished_at=interpreter.now())
+    with org_session(db, org.id) as s:  # nothing of the clash was stored
+        assert [r.event.originator_version for r in store.read(s, stream=stream)] == [1, 2, 3, 4, 5]
+        assert s.get(FlowRun, run_id).status == "running"
+
+
 def test_appends_naming_no_version_wait_for_each_other_rather_than_clash(backend, db, org):
     """Two requests changing the same user at once: the second appends after the first
     commits (the table lock), with the next version."""

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from ..db import SKIP
+from ..db import SKIP, TenantNotSet
 from ..models import FlowRun
 from . import domain, store
 
@@ -104,6 +104,7 @@ def apply(row, event: domain.Event, *, make: Callable[..., Any] = FlowRun):
             updated_at=event.timestamp,
             finished_at=None,
             error=None,
+            stream_version=event.originator_version,
             **{k: v for k, v in data.items() if k not in _DATES},
         )
     if row is None:
@@ -121,6 +122,7 @@ def apply(row, event: domain.Event, *, make: Callable[..., Any] = FlowRun):
             continue
         setattr(row, key, _date(value) if key in _DATES else value)
     row.updated_at = event.timestamp
+    row.stream_version = event.originator_version
     return row
 
 
@@ -133,14 +135,18 @@ def record_runs(session: Session, principal, run_id: str, changes: list[dict[str
     """Append the events recording each of ``changes`` to run ``run_id``, in order, and
     apply them to its row: one event per change, read, written and saved together.
 
-    The run's row is the stream's lock (``lock_run``, once per transaction), taken before
-    the stream's head is read, so two appends to one run (a step and a cancel) queue on
-    that row instead of one failing with a version clash (PostgreSQL: instead of on the
-    whole events table). The row is
-    changed and flushed before the events are saved, so the table lock covers less."""
+    The run's row is the stream's lock (``lock_run``, once per transaction), and it keeps
+    the stream's version (``stream_version``, set by ``apply``), so two appends to one run
+    (a step and a cancel) queue on that row and number their events on from what it says,
+    with no query of the stream's head (a row older than that column reads it once). A
+    stream changed without its row still clashes (``VersionClash``, 409) at the insert.
+    The row is changed and flushed before the events are saved, so the table lock
+    covers less."""
     row = lock_run(session, run_id, row)
     stream = run_stream(run_id)
-    version = store.head(session, domain.originator_id(session.info["org_id"], stream))
+    version = row.stream_version
+    if version is None:
+        version = store.head(session, domain.originator_id(session.info["org_id"], stream))
     events = store.make(
         session,
         principal,
@@ -157,6 +163,12 @@ def record_runs(session: Session, principal, run_id: str, changes: list[dict[str
 
 
 _LOCKED_RUNS = "projections.locked_runs"  # (transaction, run ids locked in it)
+# a run's row, read afresh (FOR UPDATE on PostgreSQL); built once, and naming the
+# organisation itself instead of through the session's tenant filter, which rebuilds a
+# statement at every execution (the row is read at every workflow step)
+_ROW = select(FlowRun).where(FlowRun.id == bindparam("id"), FlowRun.org_id == bindparam("org"))
+_LOCK = {False: _ROW, True: _ROW.with_for_update()}
+_RELOAD = {"populate_existing": True, SKIP: True}
 
 
 def lock_run(session: Session, run_id: str, row=None):
@@ -171,12 +183,13 @@ def lock_run(session: Session, run_id: str, row=None):
         held = session.info[_LOCKED_RUNS] = (transaction, set())
     if run_id in held[1] and row is not None:
         return row
+    org_id = session.info.get("org_id")
+    if org_id is None:
+        raise TenantNotSet(f"run {run_id} locked without an organisation")
     session.flush()  # a pending change to the row must not be overwritten by the reload
-    query = select(FlowRun).where(FlowRun.id == run_id)
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update()
-    elif not connection.connection.dbapi_connection.in_transaction:
+    postgres = connection.dialect.name == "postgresql"
+    if not postgres and not connection.connection.dbapi_connection.in_transaction:
         # (a transaction that has begun has written, which took the write lock: the
         # driver begins one at the first write only, as here)
         # in Core, not the ORM's bulk update: its session synchronisation (evaluating
@@ -185,10 +198,14 @@ def lock_run(session: Session, run_id: str, row=None):
         runs = FlowRun.__table__
         connection.execute(
             update(runs)
-            .where(runs.c.id == run_id, runs.c.org_id == session.info["org_id"])
+            .where(runs.c.id == run_id, runs.c.org_id == org_id)
             .values(updated_at=runs.c.updated_at)
         )
-    locked = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    locked = session.scalars(
+        _LOCK[postgres],
+        {"id": run_id, "org": org_id},
+        execution_options=_RELOAD,
+    ).one_or_none()
     if locked is None:
         raise LookupError(f"run {run_id} has no flow_runs row")
     held[1].add(run_id)

@@ -19,10 +19,11 @@ The step function takes ``step``, with two calls into that transaction:
 A step that fails has nothing committed: its error is recorded in a transaction of its
 own, as ``run_step`` records it, and replays raise it again.
 
-This uses DBOS internals (the step context, ``SystemDatabase._check_operation_execution_txn``,
-``_check_owner_txn``, ``_apply_caller_schema``, the ``operation_outputs`` table, whose row
-``_record`` writes as ``_record_operation_result_txn`` does): dbos is pinned to its minor
-version, and the workflow tests (kills included) prove it.
+This uses DBOS internals (the step context, its tables, ``_apply_caller_schema``; ``_check``
+does what ``SystemDatabase._check_operation_execution_txn`` does, in one statement, and
+``_record`` what ``_check_owner_txn`` and ``_record_operation_result_txn`` do, in one
+statement): dbos is pinned to its minor version, and the workflow tests (kills included)
+prove it.
 """
 
 from __future__ import annotations
@@ -98,10 +99,7 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
         def check(session) -> None:
             try:
                 sys_db._apply_caller_schema(session)
-                with sys_db._own_key(workflow_id):
-                    recorded = sys_db._check_operation_execution_txn(
-                        workflow_id, function_id, name, session
-                    )
+                recorded = _check(sys_db, session, workflow_id, function_id, name)
             except Exception as exc:
                 raise CheckpointFailed(exc) from exc
             if recorded:
@@ -140,31 +138,142 @@ def transactional(name: str, func: Callable[..., Any], *args: Any) -> Any:
             raise
 
 
-_INSERTS: dict[tuple, Any] = {}  # (DBOS's operation_outputs table's id, dialect) -> INSERT
+_CHECKS: dict[int, Any] = {}  # id(DBOS's workflow_status table) -> the check's SELECT
+
+
+def _check(sys_db, session, workflow_id: str, function_id: int, name: str) -> dict | None:
+    """``SystemDatabase._check_operation_execution_txn`` in one statement instead of two
+    (the workflow's status, outer-joined to the step's recorded result), built once: the
+    run cancelled raises ``DBOSWorkflowCancelledError``; a result recorded by an earlier
+    execution is returned (``DBOSUnexpectedStepError`` when a step of another name
+    recorded it); None on a first execution. A sharded system database (rows found by
+    more than the workflow's id) gets DBOS's own."""
+    import sqlalchemy as sa
+    from dbos._error import DBOSUnexpectedStepError, DBOSWorkflowCancelledError
+    from dbos._sys_db import WorkflowStatusString
+
+    ws, oo = sys_db.tables.workflow_status, sys_db.tables.operation_outputs
+    if sys_db._key_column(oo, "child_shard_key") is not None:
+        with sys_db._own_key(workflow_id):
+            return sys_db._check_operation_execution_txn(workflow_id, function_id, name, session)
+    stmt = _CHECKS.get(id(ws))
+    if stmt is None:
+        step = (oo.c.workflow_uuid == ws.c.workflow_uuid) & (
+            oo.c.function_id == sa.bindparam("function_id")
+        )
+        stmt = _CHECKS[id(ws)] = (
+            sa.select(
+                ws.c.status,
+                oo.c.function_id,
+                oo.c.output,
+                oo.c.error,
+                oo.c.function_name,
+                oo.c.child_workflow_id,
+                oo.c.serialization,
+            )
+            .select_from(ws.outerjoin(oo, step))
+            .where(ws.c.workflow_uuid == sa.bindparam("workflow_uuid"))
+        )
+    found = session.connection().execute(
+        stmt, {"workflow_uuid": workflow_id, "function_id": function_id}
+    )
+    row = found.first()
+    assert row is not None, f"Error: Workflow {workflow_id} does not exist"
+    if row.status == WorkflowStatusString.CANCELLED.value:
+        raise DBOSWorkflowCancelledError(f"Workflow {workflow_id} is cancelled. Aborting function.")
+    if row.function_id is None:  # nothing recorded
+        return None
+    if row.function_name != name:
+        raise DBOSUnexpectedStepError(
+            workflow_id=workflow_id,
+            step_id=function_id,
+            expected_name=name,
+            recorded_name=row.function_name,
+        )
+    return {
+        "output": row.output,
+        "error": row.error,
+        "serialization": row.serialization,
+        "child_workflow_id": row.child_workflow_id,
+        "child_shard_key": None,
+    }
+
+
+_INSERTS: dict[tuple, Any] = {}  # (DBOS's tables' id, dialect, owned) -> the step's INSERT
+_COLUMNS = (
+    "workflow_uuid",
+    "function_id",
+    "function_name",
+    "started_at_epoch_ms",
+    "completed_at_epoch_ms",
+    "output",
+    "error",
+    "child_workflow_id",
+    "serialization",
+    "application_name",
+)
+
+
+def _insert(sys_db, owned: bool):
+    """The step's row, stamped as DBOS stamps it (in the engine's SQL); ``owned``: only
+    while the workflow's status row names the execution's owner (``INSERT ... SELECT
+    ... WHERE EXISTS``), which it locks as ``_check_owner_txn`` does (PostgreSQL: FOR NO
+    KEY UPDATE; SQLite: the insert takes the write lock before it reads)."""
+    import sqlalchemy as sa
+
+    ws, oo = sys_db.tables.workflow_status, sys_db.tables.operation_outputs
+    key = (id(oo), sys_db.engine.dialect.name, owned)  # one table object serves every engine
+    stmt = _INSERTS.get(key)
+    if stmt is not None:
+        return stmt
+    if not owned:
+        stmt = sa.insert(oo).values(retention_timestamp=sys_db._now_ms_sql())
+    else:
+        owner = (
+            sa.select(ws.c.owner_xid)
+            .where(
+                ws.c.workflow_uuid == sa.bindparam("workflow_uuid"),
+                ws.c.owner_xid == sa.bindparam("owner_xid"),
+            )
+            .limit(1)
+        )
+        if sys_db.engine.dialect.name == "postgresql":
+            owner = owner.with_for_update(key_share=True)
+        row = [sa.bindparam(c, type_=oo.c[c].type) for c in _COLUMNS]
+        stmt = (
+            sa.insert(oo)
+            .from_select(
+                [*_COLUMNS, "retention_timestamp"],
+                sa.select(*row, sys_db._now_ms_sql()).where(owner.exists()),
+            )
+            .returning(oo.c.function_id)  # (psycopg's rowcount for it is -1)
+        )
+    _INSERTS[key] = stmt
+    return stmt
 
 
 def _record(sys_db, conn, result: dict[str, Any], completed_at: int) -> None:
-    """``SystemDatabase._record_operation_result_txn`` for a step's first execution: DBOS's
-    ownership check, then the step's row, by a plain INSERT that SQLAlchemy compiles once
-    (DBOS's own, an INSERT ... ON CONFLICT, is built and compiled again at every call:
-    about 0.25 ms of CPU of a step's 5). The conflict it handles is a row already there, which DBOS calls
-    nondeterminism unless it is its own retry's; a step here is no retry of its own (a
-    failed transaction records nothing), so a row already there is that error too."""
+    """``SystemDatabase._record_operation_result_txn`` for a step's first execution, in one
+    statement that SQLAlchemy compiles once: DBOS's ownership check (``_check_owner_txn``,
+    a statement of its own there) as the insert's condition, and a plain INSERT of the
+    step's row (DBOS's own, an INSERT ... ON CONFLICT, is built and compiled again at every
+    call: about 0.25 ms of CPU of a step's 5). No row inserted: another execution owns the
+    workflow now (``DBOSWorkflowConflictIDError``, as DBOS raises it). The conflict DBOS
+    handles is a row already there, which it calls nondeterminism unless it is its own
+    retry's; a step here is no retry of its own (a failed transaction records nothing), so
+    a row already there is that error too. A sharded system database (rows with more
+    columns than these) gets DBOS's check and the plain insert."""
     import sqlalchemy as sa
     from dbos._context import current_owner_xid
-    from dbos._error import DBOSStepNondeterminismError
+    from dbos._error import DBOSStepNondeterminismError, DBOSWorkflowConflictIDError
 
     workflow_id = result["workflow_uuid"]
     owner_xid = current_owner_xid(workflow_id)
-    if owner_xid is not None:
+    more = {**sys_db._wf_values(workflow_id), **sys_db._child_values(result["child_workflow_id"])}
+    if owner_xid is not None and more:
         sys_db._check_owner_txn(conn, workflow_id, owner_xid)
-    table = sys_db.tables.operation_outputs
-    key = (id(table), sys_db.engine.dialect.name)  # one table object serves every engine
-    stmt = _INSERTS.get(key)
-    if stmt is None:  # the time as DBOS stamps a step's row (in the engine's SQL)
-        stmt = _INSERTS[key] = sa.insert(table).values(retention_timestamp=sys_db._now_ms_sql())
     values = {
-        **sys_db._wf_values(workflow_id),
+        **more,
         "workflow_uuid": workflow_id,
         "function_id": result["function_id"],
         "function_name": result["function_name"],
@@ -173,13 +282,17 @@ def _record(sys_db, conn, result: dict[str, Any], completed_at: int) -> None:
         "output": result["output"],
         "error": result["error"],
         "child_workflow_id": result["child_workflow_id"],
-        **sys_db._child_values(result["child_workflow_id"]),
         "serialization": result["serialization"],
         "application_name": sys_db.app_name,
     }
+    owned = owner_xid is not None and not more
+    if owned:
+        values["owner_xid"] = owner_xid
     try:
-        conn.execute(stmt, values)
+        done = conn.execute(_insert(sys_db, owned), values)
     except sa.exc.DBAPIError as error:
         if sys_db._is_unique_constraint_violation(error):
             raise DBOSStepNondeterminismError(workflow_id, result["function_id"]) from None
         raise
+    if owned and done.first() is None:
+        raise DBOSWorkflowConflictIDError(workflow_id)

@@ -62,7 +62,7 @@ from qylon_cli.workflow_defs import (
     seconds,
 )
 
-from ..deps import Ctx, principal_for
+from ..deps import Ctx, principal_with
 from ..events import projections
 from ..events import store as event_store
 from ..models import FlowRun, now
@@ -101,10 +101,12 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, ste
     try:
         with org_session(db, run["org_id"]) as session:
             step.check(session)  # done before (a replay): nothing below runs
-            ctx = Ctx(session, principal_for(session, run["user_id"], run["key_id"]))
+            principal, row = principal_with(
+                session, run["user_id"], run["key_id"], FlowRun, run["run_id"]
+            )
+            ctx = Ctx(session, principal)
             ctx.principal.audit_detail = {"run_id": run["run_id"], "step": name}
             _in_run(ctx.session, run, name)
-            row = ctx.session.get(FlowRun, run["run_id"])
             begun = time.time()
             if limits.get("forward"):
                 if row is not None and row.cancel_requested_at is not None:
