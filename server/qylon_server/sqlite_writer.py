@@ -6,7 +6,10 @@ could sleep most of a second after the lock was free, and one process's writers 
 starve the other's. Here a transaction takes the file's writer lock just before its
 first write (INSERT, UPDATE, DELETE, DDL) and lets it go when it commits or rolls back:
 
-- within a process, a ``threading.Lock``: waiters wake as soon as it is released;
+- within a process, a first-come, first-served lock (``Turns``): the longest waiter is
+  handed the lock as soon as it is released (a plain ``threading.Lock`` lets whichever
+  thread runs first take it, so under load a request could lose to a hundred workflow
+  threads again and again until its timeout);
 - across processes (``qylon server start --workers N``), an exclusive ``flock`` on the
   database file, asked for every half millisecond (BSD locks: they never touch the POSIX
   locks SQLite itself takes on the file). Where ``flock`` is missing (Windows) or fails,
@@ -22,6 +25,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -37,11 +41,44 @@ _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re
 _HOLDS = "qylon_sqlite_writer"  # connection record info: this connection holds the lock
 
 
+class Turns:
+    """A lock taken in the order it was asked for: ``release`` hands it to the longest
+    waiter, which wakes already holding it."""
+
+    def __init__(self):
+        self._mutex, self._held, self._waiting = threading.Lock(), False, deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held and not self._waiting:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn in self._waiting:  # given up: never handed the lock
+                self._waiting.remove(turn)
+                return False
+        return True  # handed over between the timeout and the mutex
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()  # still held: now by that waiter
+            else:
+                self._held = False
+
+
 class WriterLock:
     """The writer lock of one database file, shared by every engine of this process."""
 
     def __init__(self, path: str):
-        self.path, self._thread, self._fd = path, threading.Lock(), None
+        self.path, self._thread, self._fd = path, Turns(), None
 
     def locked(self) -> bool:
         return self._thread.locked()

@@ -123,3 +123,36 @@ def test_sqlite_writer_lock_holds_off_other_processes(sqlite_file, tmp_path):
         assert not other_process_may_write()
         conn.commit()
     assert other_process_may_write()
+
+
+def test_the_writer_lock_goes_to_the_longest_waiter():
+    """First come, first served: a writer that has waited is not overtaken by threads
+    that asked after it (with a plain lock, whichever thread runs first wins, and a
+    request could lose to a hundred workflow threads until its timeout)."""
+    import threading
+    import time
+
+    from qylon_server.sqlite_writer import Turns
+
+    turns, order = Turns(), []
+    assert turns.acquire(timeout=1)
+
+    def writer(n: int) -> None:
+        assert turns.acquire(timeout=10)
+        order.append(n)
+        turns.release()
+
+    threads = []
+    for n in range(8):
+        threads.append(threading.Thread(target=writer, args=(n,)))
+        threads[-1].start()
+        while len(turns._waiting) < n + 1:  # queued before the next one asks
+            time.sleep(0.001)
+    assert not turns.acquire(timeout=0.05)  # a waiter that gives up leaves the queue ...
+    assert len(turns._waiting) == 8
+    turns.release()
+    for t in threads:
+        t.join(10)
+    assert order == list(range(8))
+    assert not turns.locked() and turns.acquire(timeout=0)  # ... and the lock is free after
+    turns.release()
