@@ -13,6 +13,8 @@ JSON transcoder, ``eventsourcing_sqlalchemy``'s application recorder); what is o
 - ``listen(event_type, callback)``: ``callback(session, event)`` runs after each event of
   that type is saved, in the same transaction (services/experiment_goals.py converts an
   experiment's exposed person this way); what it appends commits or rolls back with it.
+  What a listener must read at every append (its configuration) it keeps per process
+  with ``listener_config.cached``.
 
 On PostgreSQL an append takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` (so positions commit
 in order), held until commit: append last in a transaction, and keep it short. A caller
@@ -346,24 +348,6 @@ def listen(event_type: str, callback: Callable[[Session, domain.Event], None]) -
     found = _listeners.setdefault(event_type, [])
     if callback not in found:
         found.append(callback)
-
-
-def once_per_transaction(session: Session, key: str, load: Callable[[], Any]) -> Any:
-    """``load()``'s answer, read once per transaction of ``session`` and kept under
-    ``key``: what a listener needs on every append (the goals in use, the subscriptions)
-    costs one query per transaction, not one per event. ``forget(session, key)`` after
-    changing it in the same transaction."""
-    transaction = session.get_transaction()
-    cached = session.info.get(key)
-    if cached is not None and cached[0] is transaction:
-        return cached[1]
-    value = load()
-    session.info[key] = (transaction, value)
-    return value
-
-
-def forget(session: Session, key: str) -> None:
-    session.info.pop(key, None)
 
 
 def unlisten(event_type: str, callback: Callable[[Session, domain.Event], None]) -> None:
