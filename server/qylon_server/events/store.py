@@ -37,7 +37,7 @@ from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.models import StoredEventRecord
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Column, Index, String, event, func, insert, select, text
+from sqlalchemy import Column, Index, String, bindparam, event, func, insert, select, text
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,6 +67,9 @@ class Datastore(SQLAlchemyDatastore):
     base_stored_event_record_cls = QylonEventRecord
 
 
+_INSERTS: dict[Any, Any] = {}  # events table -> its insert statement, built once
+
+
 class Recorder(SQLAlchemyApplicationRecorder):
     """The recorder without its own table lock (``save`` takes it, with a time limit,
     once per transaction) and without NOTIFY: nothing here LISTENs, and a NOTIFY makes
@@ -93,7 +96,11 @@ class Recorder(SQLAlchemyApplicationRecorder):
             }
             for e in stored_events
         ]
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        stmt = _INSERTS.get(table)
+        if stmt is None:  # built once, as ``_HEADS``
+            stmt = _INSERTS[table] = insert(table).returning(
+                table.c.id, sort_by_parameter_order=True
+            )
         return list(session.execute(stmt, rows).scalars())
 
     def _notify_channel(self, session: Session) -> None:
@@ -213,19 +220,23 @@ def head(session: Session, originator_id: uuid.UUID) -> int:
     return int(found or 0)
 
 
+_HEADS: dict[type, Any] = {}  # record class -> the heads statement, built once
+
+
 def heads(session: Session, originator_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     """The last version of each stream that has events, in one query per 500 streams."""
     rec = record_class(session)
+    stmt = _HEADS.get(rec)
+    if stmt is None:  # built once: SQLAlchemy keeps a statement's cache key on it
+        stmt = _HEADS[rec] = (
+            select(rec.originator_id, func.max(rec.originator_version))
+            .where(rec.originator_id.in_(bindparam("ids", expanding=True)))
+            .group_by(rec.originator_id)
+        )
     found: dict[uuid.UUID, int] = {}
     for first in range(0, len(originator_ids), 500):
         chunk = originator_ids[first : first + 500]
-        found.update(
-            session.execute(
-                select(rec.originator_id, func.max(rec.originator_version))
-                .where(rec.originator_id.in_(chunk))
-                .group_by(rec.originator_id)
-            ).all()
-        )
+        found.update(session.execute(stmt, {"ids": chunk}).all())
     return found
 
 
