@@ -182,6 +182,7 @@ def start(
     """
     import uvicorn
 
+    from . import worker_sockets
     from .db import Database
 
     settings = _settings(database_url)
@@ -203,19 +204,22 @@ def start(
     output.info(
         f"Qylon server on {scheme}://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})"
     )
-    uvicorn.run(
-        "qylon_server.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-        log_level=log_level,
-        proxy_headers=False,
-        server_header=False,  # proxies: QYLON_TRUSTED_PROXIES
-        limit_concurrency=settings.max_concurrent_requests + 20,
-    )
+    options = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "ssl_certfile": str(ssl_certfile) if ssl_certfile else None,
+        "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None,
+        "log_level": log_level,
+        "proxy_headers": False,
+        "server_header": False,  # proxies: QYLON_TRUSTED_PROXIES
+        "limit_concurrency": settings.max_concurrent_requests + 20,
+    }
+    if workers > 1 and worker_sockets.AVAILABLE:  # a listening socket each: connections spread
+        worker_sockets.serve(uvicorn.Config("qylon_server.app:create_app", **options))
+    else:
+        uvicorn.run("qylon_server.app:create_app", **options)
 
 
 @app.command()

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from . import keys
 from .db import SKIP, TenantNotSet, after_commit, set_org
 from .errors import ApiError
-from .events import domain, store
+from .events import domain, listener_config, store
 from .models import ApiKey, User, now
 from .permissions import granted
 
@@ -117,9 +117,10 @@ def open_session(state, token: str):
     return state.db.session(key_orgs(state).get(digest), key_hash=digest)
 
 
-# The key of a hash and its user, both in the organisation remembered for the hash
+# The key of a hash and its user, both in the organisation remembered for the hash, and
+# the organisation's listener configuration token, which an upload's listeners need
 _KEY_AND_USER = (
-    select(ApiKey, User)
+    select(ApiKey, User, listener_config.TOKEN_OF_ORG)
     .join(User, User.id == ApiKey.user_id)
     .where(
         ApiKey.key_hash == bindparam("digest"),
@@ -139,7 +140,10 @@ def _key_and_user(state, session: Session, token: str) -> tuple[ApiKey | None, U
         found = session.execute(
             _KEY_AND_USER, {"digest": digest, "org": org}, execution_options={SKIP: True}
         ).first()
-        return (found[0], found[1]) if found is not None else (None, None)
+        if found is None:
+            return None, None
+        listener_config.remember(session, found[2])
+        return found[0], found[1]
     key = keys.find(session, token, state.pepper)
     if key is None:
         return None, None

@@ -89,6 +89,16 @@ class OrgScoped:
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
 
 
+class ListenerConfig(OrgScoped, Base):
+    """A token that triggers (migration 0025) replace whenever what the event store's
+    listeners read changes in the organisation (events/listener_config.py). No row: it
+    has not changed since the migration."""
+
+    __tablename__ = "listener_config"
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(36))
+
+
 class User(OrgScoped, Base):
     __tablename__ = "users"
     __table_args__ = (

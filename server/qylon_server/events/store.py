@@ -13,6 +13,8 @@ JSON transcoder, ``eventsourcing_sqlalchemy``'s application recorder); what is o
 - ``listen(event_type, callback)``: ``callback(session, event)`` runs after each event of
   that type is saved, in the same transaction (services/experiment_goals.py converts an
   experiment's exposed person this way); what it appends commits or rolls back with it.
+  What a listener must read at every append (its configuration) it keeps per process
+  with ``listener_config.cached``.
 
 On PostgreSQL an append takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` (so positions commit
 in order), held until commit: append last in a transaction, and keep it short. A caller
@@ -35,7 +37,7 @@ from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.models import StoredEventRecord
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Column, Index, String, event, func, insert, select, text
+from sqlalchemy import Column, Index, String, bindparam, event, func, insert, select, text
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,6 +65,9 @@ class QylonEventRecord(StoredEventRecord):
 
 class Datastore(SQLAlchemyDatastore):
     base_stored_event_record_cls = QylonEventRecord
+
+
+_INSERTS: dict[Any, Any] = {}  # events table -> its insert statement, built once
 
 
 class Recorder(SQLAlchemyApplicationRecorder):
@@ -96,14 +101,14 @@ class Recorder(SQLAlchemyApplicationRecorder):
             }
             for e in stored_events
         ]
-        session.execute(_INSERTS.setdefault(id(table), insert(table)), rows)
+        stmt = _INSERTS.get(table)
+        if stmt is None:  # built once, as ``_HEADS``
+            stmt = _INSERTS[table] = insert(table)
+        session.execute(stmt, rows)
         return []
 
     def _notify_channel(self, session: Session) -> None:
         pass
-
-
-_INSERTS: dict[int, Any] = {}  # id(the events table) -> its INSERT, built once
 
 
 class Factory(SQLAlchemyFactory):
@@ -219,19 +224,23 @@ def head(session: Session, originator_id: uuid.UUID) -> int:
     return int(found or 0)
 
 
+_HEADS: dict[type, Any] = {}  # record class -> the heads statement, built once
+
+
 def heads(session: Session, originator_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     """The last version of each stream that has events, in one query per 500 streams."""
     rec = record_class(session)
+    stmt = _HEADS.get(rec)
+    if stmt is None:  # built once: SQLAlchemy keeps a statement's cache key on it
+        stmt = _HEADS[rec] = (
+            select(rec.originator_id, func.max(rec.originator_version))
+            .where(rec.originator_id.in_(bindparam("ids", expanding=True)))
+            .group_by(rec.originator_id)
+        )
     found: dict[uuid.UUID, int] = {}
     for first in range(0, len(originator_ids), 500):
         chunk = originator_ids[first : first + 500]
-        found.update(
-            session.execute(
-                select(rec.originator_id, func.max(rec.originator_version))
-                .where(rec.originator_id.in_(chunk))
-                .group_by(rec.originator_id)
-            ).all()
-        )
+        found.update(session.execute(stmt, {"ids": chunk}).all())
     return found
 
 
@@ -354,24 +363,6 @@ def listen(event_type: str, callback: Callable[[Session, domain.Event], None]) -
     found = _listeners.setdefault(event_type, [])
     if callback not in found:
         found.append(callback)
-
-
-def once_per_transaction(session: Session, key: str, load: Callable[[], Any]) -> Any:
-    """``load()``'s answer, read once per transaction of ``session`` and kept under
-    ``key``: what a listener needs on every append (the goals in use, the subscriptions)
-    costs one query per transaction, not one per event. ``forget(session, key)`` after
-    changing it in the same transaction."""
-    transaction = session.get_transaction()
-    cached = session.info.get(key)
-    if cached is not None and cached[0] is transaction:
-        return cached[1]
-    value = load()
-    session.info[key] = (transaction, value)
-    return value
-
-
-def forget(session: Session, key: str) -> None:
-    session.info.pop(key, None)
 
 
 def unlisten(event_type: str, callback: Callable[[Session, domain.Event], None]) -> None:

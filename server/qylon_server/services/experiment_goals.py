@@ -9,8 +9,9 @@ every type that may be a goal; it runs at import, so every process that can appe
 (the API, workflow workers) converts. The person of an event: ``data.user_id``, else the
 id of a person's stream (``user:``, ``onboarding:``, ``compliance:``, ``engagement:``).
 
-Each transaction reads the set of goals in use once (``experiments.goal``), so the many
-events no experiment waits for cost one query per transaction, not one each.
+The set of goals in use (``experiments.goal``) is kept per process until an experiment's
+goal changes anywhere (events/listener_config.py), so the many events no experiment waits
+for cost no query.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..events import domain, store
+from ..events import domain, listener_config, store
 from ..events.experiment_funnel import apply_exposure, stream
 from ..models import Experiment, ExperimentExposure
 
 PERSON_STREAMS = ("user", "onboarding", "compliance", "engagement")
 NEVER = ("experiment.", "workflow_run.")  # their own, and runs (which name no person)
-_GOALS = "experiment_goals.goals"  # session.info: (transaction, the goals in use)
+_GOALS = "experiment_goals.goals"  # listener_config: the goals in use
 
 
 def goal_types() -> list[str]:
@@ -43,12 +44,12 @@ def person_of(event: domain.Event) -> str | None:
 
 def forget(session: Session) -> None:
     """Read the goals in use again (an experiment was just created in this transaction)."""
-    store.forget(session, _GOALS)
+    listener_config.forget(session)
 
 
-def _in_use(session: Session) -> set[str]:
+def _in_use(session: Session) -> frozenset[str]:
     query = select(Experiment.goal).where(Experiment.goal.is_not(None)).distinct()
-    return store.once_per_transaction(session, _GOALS, lambda: set(session.scalars(query)))
+    return listener_config.cached(session, _GOALS, lambda: frozenset(session.scalars(query)))
 
 
 def converted(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ..events import domain, store
+from ..events import domain, listener_config, store
 from ..models import ActionItem, ComplianceItem, Meeting, NotificationPrefs, Organisation, User
 from ..services import email_render, mail_settings
 from . import digest, mail
@@ -85,7 +85,7 @@ def wanted(session: Session, user_id: str) -> list[str]:
     return defaults(session)
 
 
-_WANTED = "event_mail.wanted"  # session.info: (transaction, (the defaults, anyone chose))
+_WANTED = "event_mail.wanted"  # listener_config: (the defaults, whether anyone chose)
 
 
 def defaults(session: Session) -> list[str]:
@@ -141,18 +141,18 @@ def about(session: Session, event: domain.Event) -> tuple[list[str], str | None]
 
 def forget(session: Session) -> None:
     """Read the defaults and choices again (they changed in this transaction)."""
-    store.forget(session, _WANTED)
+    listener_config.forget(session)
 
 
 def _anyone(session: Session, kind: str) -> bool:
-    """Whether the type could mail anyone: in the defaults, or someone chose types. Read
-    once per transaction: a policy assigned to 500 people appends 1,000 events in one."""
+    """Whether the type could mail anyone: in the defaults, or someone chose types. Kept
+    per process until either changes (events/listener_config.py): every upload asks."""
 
-    def load() -> tuple[set[str], bool]:
+    def load() -> tuple[frozenset[str], bool]:
         chosen = select(NotificationPrefs.user_id).where(NotificationPrefs.events.is_not(None))
-        return set(defaults(session)), session.scalar(chosen.limit(1)) is not None
+        return frozenset(defaults(session)), session.scalar(chosen.limit(1)) is not None
 
-    in_defaults, someone_chose = store.once_per_transaction(session, _WANTED, load)
+    in_defaults, someone_chose = listener_config.cached(session, _WANTED, load)
     return kind in in_defaults or someone_chose
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..deps import ActorNotFound, principal_for
 from ..errors import ApiError, not_found
-from ..events import domain, store
+from ..events import domain, listener_config, store
 from ..models import FlowRun, WebhookAttempt, WebhookDelivery, WebhookSubscription, now
 from ..services import audit
 from . import engine, overdue
@@ -74,7 +75,7 @@ steps:
       max_interval: 2h
       retry_on: [unavailable]
 """
-_SUBSCRIBED = "webhooks.subscribed"  # session.info: (transaction, enabled subscriptions)
+_SUBSCRIBED = "webhooks.subscribed"  # listener_config: the enabled subscriptions (Subscribed)
 _CLIENTS: dict = {}
 
 
@@ -224,17 +225,38 @@ def _deliver(session: Session, sub: WebhookSubscription, kind: str, data: dict, 
     return delivery
 
 
-def _subscribed(session: Session) -> list[WebhookSubscription]:
-    query = (
-        select(WebhookSubscription)
-        .where(WebhookSubscription.enabled.is_(True))
-        .order_by(WebhookSubscription.created_at)
+class Subscribed(NamedTuple):
+    """What a delivery needs of an enabled subscription (kept between transactions:
+    not the row)."""
+
+    id: str
+    event_types: frozenset[str]
+    created_by: str
+    created_key: str
+
+
+_SUBSCRIBED_QUERY = (
+    select(
+        WebhookSubscription.id,
+        WebhookSubscription.event_types,
+        WebhookSubscription.created_by,
+        WebhookSubscription.created_key,
     )
-    return store.once_per_transaction(session, _SUBSCRIBED, lambda: list(session.scalars(query)))
+    .where(WebhookSubscription.enabled.is_(True))
+    .order_by(WebhookSubscription.created_at)
+)
+
+
+def _subscribed(session: Session) -> tuple[Subscribed, ...]:
+    def load() -> tuple[Subscribed, ...]:
+        rows = session.execute(_SUBSCRIBED_QUERY)
+        return tuple(Subscribed(i, frozenset(t or ()), by, key) for i, t, by, key in rows)
+
+    return listener_config.cached(session, _SUBSCRIBED, load)
 
 
 def forget(session: Session) -> None:
-    store.forget(session, _SUBSCRIBED)
+    listener_config.forget(session)
 
 
 def _own_run(session: Session, event: domain.Event) -> bool:
@@ -247,7 +269,7 @@ def _own_run(session: Session, event: domain.Event) -> bool:
 def on_event(session: Session, event: domain.Event) -> None:
     """The listener: a delivery (and its run) per enabled subscription to the type."""
     kind = type(event).TYPE
-    wanted = [s for s in _subscribed(session) if kind in (s.event_types or ())]
+    wanted = [s for s in _subscribed(session) if kind in s.event_types]
     if not wanted or _own_run(session, event):
         return
     data = {**(event.data or {}), "event_id": event.event_id, "subject": event.stream}
@@ -255,7 +277,8 @@ def on_event(session: Session, event: domain.Event) -> None:
         try:
             _deliver(session, sub, kind, data, event_id=event.event_id, timestamp=event.timestamp)
         except ActorNotFound:  # its maker has left: nothing is sent until an admin re-creates it
-            sub.enabled, sub.disabled_reason = False, "the person who made it is deactivated"
+            row = session.get(WebhookSubscription, sub.id)
+            row.enabled, row.disabled_reason = False, "the person who made it is deactivated"
 
 
 def test(session: Session, principal, row: WebhookSubscription) -> WebhookDelivery:
