@@ -21,6 +21,7 @@ from qylon_cli.schemas import Segment, Word
 from .audio import SAMPLE_RATE, Audio
 
 BUNDLED = "tiny.en"
+SAMPLING_SEED = 20261207  # ctranslate2.set_random_seed, in load_model
 # Phrases Whisper models are known to emit on silence or noise (from subtitle training data).
 SILENCE_PHRASES = re.compile(
     r"^\W*(thank you\.?( for watching)?|thanks for watching|you|bye\.?|"
@@ -137,8 +138,13 @@ def load_model(opts: Options, settings=None, *, on_warning: Callable[[str], None
     )
     key = (str(path), device, compute_type, opts.threads)
     if key not in _models:
+        import ctranslate2
         from faster_whisper import WhisperModel
 
+        # A window the model is unsure of is decoded again at a higher temperature, by
+        # sampling; seeded before the model's threads start, the same file gives the same
+        # transcript in every new process (unseeded, three runs gave three transcripts).
+        ctranslate2.set_random_seed(SAMPLING_SEED)
         try:
             _models[key] = WhisperModel(
                 str(path),
