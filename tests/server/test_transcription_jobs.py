@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import contextmanager
+from urllib.parse import unquote
 
 import pytest
 
@@ -287,3 +288,14 @@ def test_a_member_makes_a_workers_key_with_their_write_key(jobs_api, org):
     refused = jobs_api.post("/v1/api-keys", reader, json={"name": "gpu", "scopes": ["transcribe"]})
     assert refused.status_code == 403
     assert claim(jobs_api, made.json()["token"], "gpu")["job"] is None
+
+
+def test_a_file_name_beyond_latin_1_reaches_the_worker(jobs_api, org):
+    name = "Réunion 会議 \U0005acb4.wav"  # the last: what the API fuzzer sent once (500 before)
+    job = submit(jobs_api, org.token, name=name).json()
+    key = worker_key(jobs_api, org)
+    held = claim(jobs_api, key, "w1")
+    assert held["job"]["id"] == job["id"]
+    got = jobs_api.get(f"/v1/transcription-jobs/{job['id']}/audio?lease={held['lease']}", key)
+    assert got.status_code == 200 and got.content == AUDIO
+    assert unquote(got.headers["x-filename"]) == name == held["job"]["filename"]

@@ -7,6 +7,7 @@ renew it, fetch its audio and post the meeting back (``transcription:work``)."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
@@ -137,7 +138,8 @@ def audio(
     return Response(
         content,
         media_type="application/octet-stream",
-        headers={"X-Content-SHA256": row.sha256, "X-Filename": row.filename},
+        # a header is Latin-1: the name percent-encoded (UTF-8), as in a URL
+        headers={"X-Content-SHA256": row.sha256, "X-Filename": quote(row.filename)},
     )
 
 
