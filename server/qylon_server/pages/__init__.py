@@ -30,13 +30,13 @@ def once_through(answer: Callable[[], T]) -> T:
     """A page's transaction, run again when it lost a race (``errors.lost_race``): a
     person's click must not answer "conflict" because a workflow step appended to the
     same stream at that moment. Each run reads afresh what the other one did."""
-    for attempt in range(1, ATTEMPTS + 1):
+    for _ in range(ATTEMPTS - 1):
         try:
             return answer()
         except Exception as exc:
-            if attempt == ATTEMPTS or not lost_race(exc):
+            if not lost_race(exc):
                 raise
-    raise AssertionError("unreachable")
+    return answer()  # the last attempt: whatever it raises is the answer
 
 
 @lru_cache(maxsize=1)
