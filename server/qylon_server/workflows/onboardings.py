@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..errors import ApiError, not_found
+from ..errors import ApiError, lost_race, not_found
 from ..events import domain, store
 from ..events import onboarding as events
 from ..models import Experiment, FlowRun, Onboarding, User
@@ -115,7 +115,7 @@ def start_many(
     results = []
     for item in items:
         out = {"user": item["user"], "sequence": item["sequence"], "onboarding": None}
-        for attempt in (1, 2):  # a second try reads what a concurrent start made
+        for attempt in (1, 2, 3):  # another try reads what a concurrent start made
             try:
                 with db.session(principal.org_id, key_hash=key_hash) as session:
                     session.info[store.CORRELATION] = correlation
@@ -130,8 +130,10 @@ def start_many(
             except ApiError as exc:
                 out.update(status="error", error={"code": exc.code, "message": exc.message})
                 break
-            except (IntegrityError, store.VersionClash):
-                if attempt == 2:
+            except Exception as exc:  # a race lost to another start or writer: again
+                if not (isinstance(exc, IntegrityError) or lost_race(exc)):
+                    raise
+                if attempt == 3:
                     out.update(
                         status="error",
                         error={
