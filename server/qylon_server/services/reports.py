@@ -42,7 +42,10 @@ def meeting_records(session: Session, *, client: str | None, since: date | None)
     )  # fmt: skip
     stmt = of_client(stmt, client)
     if since is not None:  # a day's margin; the figures' own filter (UTC date) decides
-        start = datetime(since.year, since.month, since.day, tzinfo=UTC) - timedelta(days=1)
+        start = datetime(since.year, since.month, since.day, tzinfo=UTC)
+        start = (
+            start - timedelta(days=1) if since > date.min else start
+        )  # 0001-01-01: no day before
         stmt = stmt.where(Meeting.created_at >= start)
     meetings = {
         row.id: {
