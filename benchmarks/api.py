@@ -19,6 +19,7 @@ import asyncio
 import collections
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -88,33 +89,113 @@ def meeting(mid: str) -> dict:
     }
 
 
-async def drive(url: str, token: str, kind: str, seconds: float, concurrency: int) -> dict:
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection of the lean load generator: ``ask(request)``
+    sends the request's bytes and returns the response's status and body. It parses only
+    what the server's answers need (a status line and Content-Length), so a request costs
+    the generator a small fraction of what an HTTP client library costs, and the cores
+    are left to the server."""
+
+    def __init__(self) -> None:
+        self.buf, self.waiter, self.transport = bytearray(), None, None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc) -> None:
+        if self.waiter and not self.waiter.done():
+            self.waiter.set_exception(exc or ConnectionError("the server closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buf[:end])
+        length = CONTENT_LENGTH.search(head)
+        if length is None:
+            self.waiter.set_exception(ValueError("a response without Content-Length"))
+            return
+        size = int(length[1])
+        if len(self.buf) < end + 4 + size:
+            return
+        body = bytes(self.buf[end + 4 : end + 4 + size])
+        del self.buf[: end + 4 + size]
+        self.waiter.set_result((int(head[9:12]), body))
+
+    async def ask(self, request: bytes) -> tuple[int, bytes]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
+
+
+def request_bytes(kind: str, host: str, token: str) -> bytes:
+    head = f"Host: {host}\r\nAuthorization: Bearer {token}\r\n"
+    if kind == "get":
+        return f"GET /v1/clients?limit=50 HTTP/1.1\r\n{head}\r\n".encode()
+    mid = str(uuid.uuid4())
+    body = json.dumps(meeting(mid)).encode()
+    return (
+        f"PUT /v1/meetings/{mid} HTTP/1.1\r\n{head}Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def drive(
+    url: str, token: str, kind: str, seconds: float, concurrency: int, client: str = "lean"
+) -> dict:
+    """``concurrency`` connections each sending ``kind`` requests one after another for
+    ``seconds``: req/s, p50 and p99 latency, errors, and the generator's own CPU time
+    per request. ``client``: "lean" (``Connection``) or "httpx2" (the HTTP client a
+    Python user would pick, which costs the shared cores several times more)."""
     latencies: list[float] = []
     errors = 0
     statuses: collections.Counter = collections.Counter()
     deadline = time.perf_counter() + seconds
+    host = url.split("//", 1)[1]
+
+    async def lean() -> None:
+        nonlocal errors
+        ip, port = host.rsplit(":", 1)
+        _, conn = await asyncio.get_running_loop().create_connection(Connection, ip, int(port))
+        try:
+            while time.perf_counter() < deadline:
+                request = request_bytes(kind, host, token)
+                started = time.perf_counter()
+                status, body = await conn.ask(request)
+                latencies.append(time.perf_counter() - started)
+                if status >= 400:
+                    errors += 1
+                    statuses[(status, body[:120].decode(errors="replace"))] += 1
+        finally:
+            conn.transport.close()
+
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx2.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60
-    ) as client:
+    ) as http:
 
-        async def one() -> None:
+        async def library() -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 if kind == "get":
-                    r = await client.get("/v1/clients", params={"limit": 50})
+                    r = await http.get("/v1/clients", params={"limit": 50})
                 else:
                     mid = str(uuid.uuid4())
-                    r = await client.put(f"/v1/meetings/{mid}", json=meeting(mid))
+                    r = await http.put(f"/v1/meetings/{mid}", json=meeting(mid))
                 latencies.append(time.perf_counter() - started)
                 if r.status_code >= 400:
                     errors += 1
                     statuses[(r.status_code, r.text[:120])] += 1
 
-        began = time.perf_counter()
+        one = lean if client == "lean" else library
+        began, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
     return {
@@ -124,65 +205,104 @@ async def drive(url: str, token: str, kind: str, seconds: float, concurrency: in
         "p99_ms": q[98] * 1000,
         "errors": errors,
         "statuses": statuses,
+        "client_cpu_ms": cpu * 1000 / len(latencies),
     }
 
 
-def run_backend(kind: str, args) -> list[tuple[str, dict]]:
+def run(coroutine):
+    """The load generator's event loop: uvloop's (uvicorn's own) where installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
+
+
+def start_qylon(kind: str, app_url: str, admin_url: str, home: Path, port: int, workers: int):
+    """Qylon's server on a migrated database with 200 clients: (process, token)."""
+    env = {
+        **os.environ,
+        "QYLON_HOME": str(home),
+        "QYLON_DATABASE_URL": app_url,
+        "QYLON_RATE_LIMIT": "100000000/minute",
+        "QYLON_USER_RATE_LIMIT": "100000000/minute",
+        "QYLON_SECRET_KEY": "bench-" + "k" * 30,
+    }
+    if admin_url != app_url:
+        env["QYLON_DATABASE_ADMIN_URL"] = admin_url
+    q = [sys.executable, "-m", "qylon_cli"]
+    subprocess.run([*q, "server", "migrate"], env=env, check=True, capture_output=True)
+    init = subprocess.run(
+        [*q, "server", "init", "--org", "Bench", "--admin-email", "b@example.com", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = json.loads(init.stdout)["data"]["token"]
+    start = [*q, "server", "start", "--port", str(port), "--workers", str(workers)]
+    server = subprocess.Popen(
+        [*start, "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    ready(url, server)
+    with httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
+        for i in range(200):
+            c.post("/v1/clients", json={"name": f"Client {i:03d}", "tags": ["bench"]})
+    return server, token
+
+
+def start_bare(kind: str, app_url: str, admin_url: str, home: Path, port: int, workers: int):
+    """``bare_app.py`` under uvicorn, its tables seeded with 200 clients: (process, token)."""
+    import bare_app
+
+    url = admin_url if kind == "postgres" else f"sqlite:///{home / 'bare.db'}"
+    token = "bare-" + uuid.uuid4().hex
+    bare_app.seed(url, token, 200)
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent)),
+            *("bare_app:app", "--port", str(port), "--workers", str(workers)),
+            *("--log-level", "warning", "--no-access-log"),
+        ],
+        env={**os.environ, "BARE_DATABASE_URL": url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ready(f"http://127.0.0.1:{port}", server, path="/docs")
+    return server, token
+
+
+def ready(url: str, server: subprocess.Popen, path: str = "/ready") -> None:
+    for _ in range(600):
+        if server.poll() is not None:
+            raise SystemExit(f"the server at {url} exited with {server.returncode}")
+        try:
+            if httpx2.get(url + path, timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"the server at {url} did not answer {path}")
+
+
+def run_backend(app: str, kind: str, args) -> list[tuple[str, dict]]:
     home = Path(tempfile.mkdtemp(prefix="qylon-bench-"))
     with database(kind, home) as (app_url, admin_url):
-        env = {
-            **os.environ,
-            "QYLON_HOME": str(home),
-            "QYLON_DATABASE_URL": app_url,
-            "QYLON_RATE_LIMIT": "100000000/minute",
-            "QYLON_USER_RATE_LIMIT": "100000000/minute",
-            "QYLON_SECRET_KEY": "bench-" + "k" * 30,
-        }
-        if admin_url != app_url:
-            env["QYLON_DATABASE_ADMIN_URL"] = admin_url
-        q = [sys.executable, "-m", "qylon_cli"]
-        subprocess.run([*q, "server", "migrate"], env=env, check=True, capture_output=True)
-        init = subprocess.run(
-            [*q, "server", "init", "--org", "Bench", "--admin-email", "b@example.com", "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        token = json.loads(init.stdout)["data"]["token"]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                *q,
-                "server",
-                "start",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        starter = start_qylon if app == "qylon" else start_bare
+        server, token = starter(kind, app_url, admin_url, home, port, args.workers)
         try:
-            for _ in range(300):
-                try:
-                    if httpx2.get(f"{url}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    time.sleep(0.05)
-            with httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
-                for i in range(200):
-                    c.post("/v1/clients", json={"name": f"Client {i:03d}", "tags": ["bench"]})
             results = []
             for label, kind_ in (("GET /v1/clients", "get"), ("PUT /v1/meetings/{id}", "put")):
-                asyncio.run(drive(url, token, kind_, 1.0, args.concurrency))  # warm-up
+                run(drive(url, token, kind_, 1.0, args.concurrency, args.client))  # warm-up
                 cpu = server_cpu_s(server.pid)
-                r = asyncio.run(drive(url, token, kind_, args.seconds, args.concurrency))
+                r = run(drive(url, token, kind_, args.seconds, args.concurrency, args.client))
                 after = server_cpu_s(server.pid)
                 r["cpu_ms"] = (
                     (after - cpu) * 1000 / r["requests"] if None not in (cpu, after) else None
@@ -200,22 +320,35 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--apps",
+        default="qylon,bare",
+        help="qylon (the team server) and bare (bare_app.py: FastAPI + SQLAlchemy alone)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("lean", "httpx2"),
+        default="lean",
+        help="load generator: a minimal HTTP/1.1 client (default) or httpx2",
+    )
     args = parser.parse_args()
     print(
-        f"{args.concurrency} connections, {args.seconds:.0f} s per row, server --workers {args.workers}"
+        f"{args.concurrency} connections ({args.client} client), {args.seconds:.0f} s per row,"
+        f" server --workers {args.workers}"
     )
     print(
-        f"{'backend':<10} {'request':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7} {'CPU ms/req':>10} {'load':>5}"
+        f"{'app':<6} {'backend':<9} {'request':<22} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'requests':>8} {'errors':>6} {'CPU ms/req':>10} {'client':>6} {'load':>5}"
     )
     for kind in args.backends.split(","):
-        for label, r in run_backend(kind, args):
-            cpu = f"{r['cpu_ms']:.1f}" if r["cpu_ms"] is not None else "-"
-            print(
-                f"{kind:<10} {label:<24} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['requests']:>9} {r['errors']:>7} {cpu:>10} {os.getloadavg()[0]:>5.1f}",
-                flush=True,
-            )
-            for (status, body), n in r["statuses"].most_common(3):
-                print(f"    {n} x {status}: {body}", flush=True)
+        for app in args.apps.split(","):
+            for label, r in run_backend(app, kind, args):
+                cpu = f"{r['cpu_ms']:.1f}" if r["cpu_ms"] is not None else "-"
+                print(
+                    f"{app:<6} {kind:<9} {label:<22} {r['rps']:>6.0f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['requests']:>8} {r['errors']:>6} {cpu:>10} {r['client_cpu_ms']:>6.1f} {os.getloadavg()[0]:>5.1f}",
+                    flush=True,
+                )
+                for (status, body), n in r["statuses"].most_common(3):
+                    print(f"    {n} x {status}: {body}", flush=True)
 
 
 if __name__ == "__main__":

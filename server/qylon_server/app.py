@@ -4,6 +4,7 @@ rate limiter, size limit, error handlers and the /v1 routers."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -69,6 +70,19 @@ def _running_workflows(executor_id: str):
             await asyncio.to_thread(workflow_engine.shutdown)
 
     return lifespan
+
+
+def served_app() -> FastAPI:
+    """uvicorn's factory under ``qylon server start``: ``create_app()``, then every object
+    the process holds so far (the modules, the app with its routes and schemas: nearly all
+    it will ever hold) frozen out of the garbage collector's view (``gc.freeze``). Under
+    load the collector's full passes rescanned them all: one took 390 ms, every request
+    in that worker waiting, the benchmark's p99 (docs/benchmarks.md). Not in
+    ``create_app``: tests build many apps in one process, and frozen objects stay."""
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:

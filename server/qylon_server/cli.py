@@ -217,9 +217,9 @@ def start(
         "limit_concurrency": settings.max_concurrent_requests + 20,
     }
     if workers > 1 and worker_sockets.AVAILABLE:  # a listening socket each: connections spread
-        worker_sockets.serve(uvicorn.Config("qylon_server.app:create_app", **options))
+        worker_sockets.serve(uvicorn.Config("qylon_server.app:served_app", **options))
     else:
-        uvicorn.run("qylon_server.app:create_app", **options)
+        uvicorn.run("qylon_server.app:served_app", **options)
 
 
 @app.command()

@@ -95,13 +95,15 @@ def _refusal(exc: Exception) -> Callable[[Ctx], None]:
 
 
 async def in_thread(request: Request, work: Callable[[], T]) -> T:
-    """``work()`` on a thread of the app's pool (as many threads as the database pool has
-    connections), with the caller's context variables. ``run_in_executor`` hands work
-    over for a third of what anyio's ``to_thread`` costs."""
+    """``work()`` on a thread of the app's pool (``request_threads``, 4 by default: the
+    work holds the GIL but for its database calls, so at 32 connections 20 threads only
+    took turns with each other and with the event loop, and each answer waited longer),
+    with the caller's context variables. ``run_in_executor`` hands work over for a third
+    of what anyio's ``to_thread`` costs."""
     state = request.app.state
     pool = getattr(state, "one_trip_pool", None)
     if pool is None:
-        size = 2 * state.settings.pool_size  # the engine: pool_size + as many overflow
+        size = state.settings.request_threads
         pool = state.one_trip_pool = ThreadPoolExecutor(size, thread_name_prefix="qylon-request")
     call = functools.partial(contextvars.copy_context().run, work)
     return await asyncio.get_running_loop().run_in_executor(pool, call)

