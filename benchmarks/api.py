@@ -127,6 +127,8 @@ class Connection(asyncio.Protocol):
         self.waiter.set_result((int(head[9:12]), body))
 
     async def ask(self, request: bytes) -> tuple[int, bytes]:
+        if self.transport.is_closing():
+            raise ConnectionError("the server closed the connection")
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         return await self.waiter
@@ -160,18 +162,27 @@ async def drive(
     async def lean() -> None:
         nonlocal errors
         ip, port = host.rsplit(":", 1)
-        _, conn = await asyncio.get_running_loop().create_connection(Connection, ip, int(port))
+        loop, conn = asyncio.get_running_loop(), None
         try:
             while time.perf_counter() < deadline:
+                if conn is None or conn.transport.is_closing():  # (re)connect
+                    _, conn = await loop.create_connection(Connection, ip, int(port))
                 request = request_bytes(kind, host, token)
                 started = time.perf_counter()
-                status, body = await conn.ask(request)
+                try:
+                    status, body = await conn.ask(request)
+                except (ConnectionError, ValueError) as exc:
+                    errors += 1
+                    statuses[("-", str(exc))] += 1
+                    conn.transport.close()
+                    continue
                 latencies.append(time.perf_counter() - started)
                 if status >= 400:
                     errors += 1
                     statuses[(status, body[:120].decode(errors="replace"))] += 1
         finally:
-            conn.transport.close()
+            if conn is not None:
+                conn.transport.close()
 
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx2.AsyncClient(

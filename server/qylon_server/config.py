@@ -56,8 +56,9 @@ class ServerSettings(BaseSettings):
     max_concurrent_requests: int = 100
     pool_size: int = 10
     # Threads of one process that run the busiest routes (the clients list, a meeting's
-    # upload): more only contend for the GIL (docs/benchmarks.md).
-    request_threads: int = Field(4, ge=1, le=256)
+    # upload); None: 1 on SQLite, 2 on PostgreSQL. More only contend for the GIL
+    # (docs/benchmarks.md).
+    request_threads: int | None = Field(None, ge=1, le=256)
     # Region (ISO code, e.g. US, GB) of phone numbers an identity provider sends without
     # their country code; without it such numbers are refused (SCIM stores E.164 only).
     phone_region: str | None = None

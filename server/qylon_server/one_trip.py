@@ -95,15 +95,18 @@ def _refusal(exc: Exception) -> Callable[[Ctx], None]:
 
 
 async def in_thread(request: Request, work: Callable[[], T]) -> T:
-    """``work()`` on a thread of the app's pool (``request_threads``, 4 by default: the
-    work holds the GIL but for its database calls, so at 32 connections 20 threads only
-    took turns with each other and with the event loop, and each answer waited longer),
-    with the caller's context variables. ``run_in_executor`` hands work over for a third
-    of what anyio's ``to_thread`` costs."""
+    """``work()`` on a thread of the app's pool, with the caller's context variables.
+    ``run_in_executor`` hands work over for a third of what anyio's ``to_thread`` costs.
+
+    The pool is small (``request_threads``: 1 thread on SQLite, 2 on PostgreSQL): the work
+    holds the GIL but for its database calls, so at 32 connections 20 threads only took
+    turns with each other and with the event loop, and each answer waited longer. On
+    SQLite a second thread also slowed the one holding the file's writer lock, which every
+    other write waits for; on PostgreSQL it runs while the first waits for the database."""
     state = request.app.state
     pool = getattr(state, "one_trip_pool", None)
     if pool is None:
-        size = state.settings.request_threads
+        size = state.settings.request_threads or (2 if state.db.postgres else 1)
         pool = state.one_trip_pool = ThreadPoolExecutor(size, thread_name_prefix="qylon-request")
     call = functools.partial(contextvars.copy_context().run, work)
     return await asyncio.get_running_loop().run_in_executor(pool, call)
