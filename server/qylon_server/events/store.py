@@ -286,9 +286,8 @@ def append_many(
     if any(stream not in versions for stream, _, _ in items):
         # the lock the append takes anyway, taken before reading the heads: appends that
         # name no version then never clash with one committed meanwhile
-        _lock_table(session)
         missing = {domain.originator_id(org_id, s): s for s, _, _ in items if s not in versions}
-        found = heads(session, list(missing))
+        found = _locked_heads(session, list(missing))
         versions.update({stream: found.get(oid, 0) for oid, stream in missing.items()})
     made = make(
         session, principal, items, versions=versions, correlation=correlation, causation=causation
@@ -372,6 +371,43 @@ def unlisten(event_type: str, callback: Callable[[Session, domain.Event], None])
 
 
 # ------------------------------------------------------------------------------ reading
+
+
+def _locked_heads(session: Session, originator_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """``heads`` read under the table lock (``_lock_table``). On PostgreSQL, where this
+    transaction does not hold the lock yet, the lock and the heads query go in one round
+    trip: every round trip under the lock holds back every other appender. Under load each
+    took 3-4 ms, and an upload held the lock 11 ms for three of them (heads, insert,
+    commit), which capped uploads at about 90 a second (docs/benchmarks.md)."""
+    transaction = session.get_transaction()
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or session.info.get(_LOCKED) is transaction
+        or len(originator_ids) > 500
+    ):
+        _lock_table(session)
+        return heads(session, originator_ids)
+    # literals, as several statements in one go take no parameters: each id is made a
+    # UUID again, so nothing but hex digits and dashes reaches the text
+    ids = ", ".join(f"'{uuid.UUID(str(i))}'" for i in originator_ids)
+    table = record_class(session).__table__.name
+    result = session.connection().exec_driver_sql(
+        # a first statement that returns a row, so that the cursor stays open for the last
+        f"SELECT set_config('lock_timeout', '{LOCK_TIMEOUT}', true); "
+        f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE; "
+        "SET LOCAL lock_timeout TO DEFAULT; "
+        f"SELECT originator_id, max(originator_version) FROM {table} "
+        f"WHERE originator_id IN ({ids}) GROUP BY originator_id"
+    )
+    session.info[_LOCKED] = transaction
+    cursor, found = result.cursor, {}
+    try:
+        while cursor.nextset():
+            if cursor.description is not None:
+                found = {uuid.UUID(str(oid)): version for oid, version in cursor.fetchall()}
+    finally:
+        result.close()
+    return found
 
 
 def _lock_table(session: Session) -> None:
