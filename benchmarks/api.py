@@ -230,8 +230,10 @@ def run(coroutine):
         return runner.run(coroutine)
 
 
-def start_qylon(kind: str, app_url: str, admin_url: str, home: Path, port: int, workers: int):
-    """Qylon's server on a migrated database with 200 clients: (process, token)."""
+def initialised(home: Path, app_url: str, admin_url: str, **settings: str) -> tuple[dict, str]:
+    """A migrated database with an organisation, for ``qylon server start``: (the server's
+    environment, with rate limits out of the way and ``settings`` added; the admin's
+    token)."""
     env = {
         **os.environ,
         "QYLON_HOME": str(home),
@@ -239,6 +241,7 @@ def start_qylon(kind: str, app_url: str, admin_url: str, home: Path, port: int, 
         "QYLON_RATE_LIMIT": "100000000/minute",
         "QYLON_USER_RATE_LIMIT": "100000000/minute",
         "QYLON_SECRET_KEY": "bench-" + "k" * 30,
+        **settings,
     }
     if admin_url != app_url:
         env["QYLON_DATABASE_ADMIN_URL"] = admin_url
@@ -251,7 +254,13 @@ def start_qylon(kind: str, app_url: str, admin_url: str, home: Path, port: int, 
         capture_output=True,
         text=True,
     )
-    token = json.loads(init.stdout)["data"]["token"]
+    return env, json.loads(init.stdout)["data"]["token"]
+
+
+def start_qylon(kind: str, app_url: str, admin_url: str, home: Path, port: int, workers: int):
+    """Qylon's server on a migrated database with 200 clients: (process, token)."""
+    env, token = initialised(home, app_url, admin_url)
+    q = [sys.executable, "-m", "qylon_cli"]
     start = [*q, "server", "start", "--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(
         [*start, "--log-level", "warning"],

@@ -19,7 +19,6 @@ Everything runs on this machine, server and workers competing for its cores.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api import database, free_port
+from api import database, free_port, initialised
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = REPO.parent / "shared" / "data" / "audio"
@@ -50,26 +49,8 @@ def start_server(kind: str, home: Path, stack: list) -> tuple[str, str]:
     made = database(kind, home)
     app_url, admin_url = made.__enter__()
     stack.append(made)
-    env = {
-        **os.environ,
-        "QYLON_HOME": str(home),
-        "QYLON_DATABASE_URL": app_url,
-        "QYLON_RATE_LIMIT": "100000000/minute",
-        "QYLON_SECRET_KEY": "bench-" + "k" * 30,
-        "QYLON_TRANSCRIPTION_LEASE_S": "30",
-    }
-    if admin_url != app_url:
-        env["QYLON_DATABASE_ADMIN_URL"] = admin_url
+    env, token = initialised(home, app_url, admin_url, QYLON_TRANSCRIPTION_LEASE_S="30")
     q = [sys.executable, "-m", "qylon_cli"]
-    subprocess.run([*q, "server", "migrate"], env=env, check=True, capture_output=True)
-    init = subprocess.run(
-        [*q, "server", "init", "--org", "Bench", "--admin-email", "b@example.com", "--json"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    token = json.loads(init.stdout)["data"]["token"]
     port = free_port()
     server = subprocess.Popen(
         [*q, "server", "start", "--port", str(port), "--log-level", "warning"],
