@@ -29,7 +29,7 @@ from qylon_agent.sync.outbox import Outbox
 from qylon_cli.schemas import ActionItem, Meeting, Segment, Speaker
 
 from ..conftest import credentials, run_qylon_here
-from ..server.harness import PEPPER, free_port, new_org
+from ..server.harness import PEPPER, free_port, new_org, wait_healthy
 
 
 @pytest.fixture
@@ -193,16 +193,7 @@ def server_process(database_url: str, port: int, home):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not start")
-            time.sleep(0.05)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
         yield proc
     finally:
         if proc.poll() is None:

@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from ..conftest import credentials, run_qylon_here
-from ..server.harness import PEPPER, Api, free_port, new_org
+from ..server.harness import PEPPER, Api, free_port, new_org, wait_healthy
 from .users_helpers import write
 
 
@@ -378,13 +378,8 @@ def test_an_import_rides_out_a_server_restart(tmp_path, backend):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(300):
-            try:
-                if httpx2.get(url + "/health").status_code == 200:
-                    return proc
-            except httpx2.TransportError:
-                time.sleep(0.05)
-        raise AssertionError("server did not start")
+        wait_healthy(url, proc)
+        return proc
 
     n = 1500
     path = big_file(tmp_path / "big.csv", n)

@@ -26,6 +26,10 @@ from qylon_server.orgs import create_org
 from qylon_server.throwaway import throwaway_postgres
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# How long a test waits for a server to start. A fresh `qylon server start` imports the
+# whole server (seconds of CPU); on a loaded 2-core machine running the suite's four
+# workers each with their own servers, that took over 30 s.
+START_S = 180
 PEPPER = "test-pepper-" + "x" * 20
 
 
@@ -39,6 +43,23 @@ def _first_ephemeral_port() -> int:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return 32768
+
+
+def wait_healthy(url: str, proc=None, timeout: float = START_S) -> None:
+    """Wait until the server at ``url`` answers ``/health``; fail at once if ``proc`` (its
+    process) has exited, and after ``timeout`` seconds otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx2.get(f"{url}/health", timeout=5).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the server at {url} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server at {url} did not start in {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -119,7 +140,7 @@ class ThreadServer:
 
     def __enter__(self):
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + START_S
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("test server did not start")

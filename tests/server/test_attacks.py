@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from .harness import free_port
+from .harness import free_port, wait_healthy
 
 FAKE = "qyl_live_x_" + "y" * 30
 
@@ -67,12 +67,7 @@ def test_attacks_on_a_started_server(qylon, qylon_home):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                httpx2.get(f"{url}/health")
-                break
-            except httpx2.TransportError:
-                time.sleep(0.1)
+        wait_healthy(url)
         # a local client cannot reset the failed-authentication count with a made-up address
         codes = [
             httpx2.get(

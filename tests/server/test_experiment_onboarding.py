@@ -22,7 +22,7 @@ from qylon_server.tenancy import org_session
 from sqlalchemy import select
 
 from ..conftest import credentials, run_qylon_here
-from .harness import Api, new_org, running
+from .harness import START_S, Api, new_org, running
 from .smtp_relay import Relay
 
 HELLO = "---\nsubject: Hello {{ person.first_name }}\n---\nStep {{ sequence.step }}.\n"
@@ -436,7 +436,7 @@ def test_a_template_variant_is_what_the_run_sends(team_servers):
                 r["onboarding"]["email"]: r["onboarding"]["variant"] for r in done["results"]
             }
             assert sorted(variants.values()) == ["a", "b"]
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + START_S
             while len(relay.messages) < len(crowd):
                 assert time.monotonic() < deadline, len(relay.messages)
                 time.sleep(0.1)

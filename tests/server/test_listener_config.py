@@ -7,18 +7,25 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from contextlib import contextmanager
 
-import httpx2
 import pytest
 from qylon_server.db import Database, set_org
 from qylon_server.models import WebhookSubscription
 from qylon_server.workflows import webhooks
 from sqlalchemy import text
 
-from .harness import PEPPER, Api, free_port, new_org, postgres_backend, running, sqlite_backend
+from .harness import (
+    PEPPER,
+    Api,
+    free_port,
+    new_org,
+    postgres_backend,
+    running,
+    sqlite_backend,
+    wait_healthy,
+)
 from .test_permissions import meeting_body
 
 pytestmark = pytest.mark.timeout(180)
@@ -53,15 +60,7 @@ def server_process(backend, home):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx2.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-            time.sleep(0.1)
+        wait_healthy(url, proc)
         api = Api(url, backend)
         yield api
         api.http.close()

@@ -70,7 +70,7 @@ def test_migrate_init_start_end_to_end(qylon, qylon_home):
     )
     try:
         me = None
-        for _ in range(300):
+        for _ in range(1800):  # harness.START_S
             try:
                 me = httpx2.get(
                     f"http://127.0.0.1:{port}/v1/me", headers={"Authorization": f"Bearer {token}"}
@@ -189,7 +189,7 @@ def test_start_serves_tls_with_cert_and_key(qylon, qylon_home, tmp_path):
         import ssl
 
         trust = ssl.create_default_context(cafile=str(cert))
-        for _ in range(300):
+        for _ in range(1800):  # harness.START_S
             try:
                 answer = httpx2.get(f"https://127.0.0.1:{port}/health", verify=trust)
                 break

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .harness import Api, free_port, new_org, postgres_backend, sqlite_backend
+from .harness import START_S, Api, free_port, new_org, postgres_backend, sqlite_backend
 from .webhook_receiver import Receiver
 from .workflow_support import _serve, _up
 
@@ -46,7 +46,7 @@ def test_a_server_killed_during_a_delivery_delivers_it_once_after_the_restart(en
             proc = _serve(backend.url, port, **allow)
             _up(api)
             first, second = receiver.requests(path, 2, timeout=60)
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + START_S
             while True:
                 items = api.get(f"/v1/webhooks/{hook['id']}/deliveries", org.token).json()["items"]
                 if items and items[0]["status"] == "delivered":

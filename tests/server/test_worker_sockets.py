@@ -11,10 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx2
 import pytest
 
-from .harness import free_port
+from .harness import free_port, wait_healthy
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -76,15 +75,7 @@ def test_two_workers_listen_on_sockets_of_their_own_and_share_the_connections(qy
     )
     held: list[socket.socket] = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx2.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-            time.sleep(0.1)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
         time.sleep(1)  # both workers listening
         for _ in range(32):  # opened at once, kept open
             held.append(socket.create_connection(("127.0.0.1", port)))

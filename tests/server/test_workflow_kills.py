@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Api, free_port, new_org, postgres_backend, sqlite_backend
+from .harness import START_S, Api, free_port, new_org, postgres_backend, sqlite_backend
 from .workflow_support import _audit_actions, _serve, _steps_when, _up, api_status, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def test_a_run_survives_a_sigkill_and_finishes_once(engine, tmp_path):
                 "/v1/workflows/killed-mid-run/runs", org.token, json={"input": {"email": email}}
             )
             run_id = started.json()["id"]
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + START_S
             while True:  # the first attempt of boom has failed: DBOS waits 3s to retry
                 steps = {
                     s["name"]: s

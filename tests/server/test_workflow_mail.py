@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from .harness import Api, free_port, new_org, running, sqlite_backend
+from .harness import START_S, Api, free_port, new_org, running, sqlite_backend
 from .smtp_relay import Relay, serving
 from .workflow_support import wait_for
 
@@ -191,7 +191,7 @@ def test_the_shipped_onboarding_runs_end_to_end(mail_runner, team_servers, relay
     assert r.status_code == 202, r.text
     run_id = r.json()["id"]
     assert r.json()["subject"] == "new.hire@firm.example"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_S
     while True:
         run = api.get(f"/v1/workflow-runs/{run_id}", org.token).json()
         first_week = {s["name"]: s for s in run["steps"]}.get("first_week", {})
@@ -279,7 +279,7 @@ def test_the_shipped_meeting_follow_up_runs_end_to_end(mail_runner, team_servers
             return {s["name"]: s for s in run["steps"]}.get(name, {}).get("status")
 
         def until(name, status):
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + START_S
             while step(name) != status:
                 assert time.monotonic() < deadline, (name, step(name))
                 time.sleep(0.1)

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from .harness import Api, new_org, running
+from .harness import START_S, Api, new_org, running
 from .workflow_support import start, steps, wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
@@ -237,7 +237,7 @@ def test_a_long_retry_backoff_parks_and_the_clock_resumes_it(runner, org):
     assert runner.post("/v1/workflows", org.token, json={"text": LATE_USER}).status_code == 201
     email = f"late-{uuid.uuid4().hex[:6]}@example.com"
     run_id = start(runner, org, "late-user", {"email": email})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_S
     while True:  # parked_in, for a step that retries
         run = runner.get(f"/v1/workflow-runs/{run_id}", org.token).json()
         step = steps(run).get("deactivate", {})

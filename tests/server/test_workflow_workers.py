@@ -24,6 +24,7 @@ from sqlalchemy import text
 from ..conftest import run_qylon
 from .harness import (
     PEPPER,
+    START_S,
     Api,
     free_port,
     new_org,
@@ -216,7 +217,7 @@ class Procs:
                 env=self.env,
             )
 
-    def ready(self, name: str, line: str, timeout: float = 60):
+    def ready(self, name: str, line: str, timeout: float = START_S):
         """Wait for ``line`` in the process's stderr (its start-up line)."""
         proc, log = self.procs[name], self.tmp / f"{name}.log"
         deadline = time.monotonic() + timeout

@@ -11,10 +11,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx2
 from sqlalchemy import select
 
-from .harness import PEPPER, free_port
+from .harness import PEPPER, free_port, wait_healthy
 
 END = ("completed", "compensated", "cancelled", "timed_out", "failed")
 
@@ -63,14 +62,7 @@ def _serve(url: str, port: int, **extra: str):
 
 
 def _up(api) -> None:
-    for _ in range(300):
-        try:
-            if api.get("/health").status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not start")
+    wait_healthy(str(api.http.base_url).rstrip("/"))
 
 
 def _steps_when(api, token, run_id, test, timeout=60) -> tuple[dict, float]:
