@@ -162,6 +162,41 @@ def test_forgotten_filter_is_stopped_by_rls_on_postgres(backend, org, victim):
         db.dispose()
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_sessions_settings_and_transaction_end_with_it_on_postgres(backend, org, victim):
+    """Each session's transaction opens with its tenant settings in the same round trip as
+    its BEGIN (db._rls_settings): the transaction still rolls back whole, a strange
+    organisation id is a value and never SQL, and the pooled connection goes to its next
+    user in its normal mode with no organisation set."""
+    db = Database(backend.url, pool_size=1)
+    try:
+        with pytest.raises(RuntimeError), db.session(org.id) as s:
+            s.add(Client(name="First"))
+            s.flush()
+            s.add(Client(name="Second"))
+            s.flush()
+            raise RuntimeError("the request failed")
+        with db.session(org.id) as s:
+            assert s.scalars(select(Client.name)).all() == []
+            s.add(Client(name="Kept"))
+        with db.session("x' OR 'a'='a") as s:
+            assert s.execute(text("SELECT current_setting('app.org_id')")).scalar() == (
+                "x' OR 'a'='a"
+            )
+            assert s.execute(text("SELECT count(*) FROM clients")).scalar() == 0
+        with db.engine.connect() as conn:  # the same pooled connection, outside any session
+            assert conn.connection.dbapi_connection.autocommit is False
+            assert conn.execute(text("SELECT current_setting('app.org_id', true)")).scalar() in (
+                "",
+                None,
+            )
+            assert conn.execute(text("SELECT count(*) FROM clients")).scalar() == 0
+        with db.session(org.id) as s:
+            assert s.scalars(select(Client.name)).all() == ["Kept"]
+    finally:
+        db.dispose()
+
+
 def test_audit_events_are_append_only(backend, org):
     db = Database(backend.admin_url)  # even the tables' owner cannot rewrite history
     try:
