@@ -110,11 +110,14 @@ def key_orgs(state) -> KeyOrgs:
     return orgs
 
 
-def open_session(state, token: str):
+def open_session(request: Request, token: str):
     """The request's session: already in the key's organisation when this process has
-    seen the key (``KeyOrgs``), else in none until ``authenticate`` finds the key."""
+    seen the key (``KeyOrgs``), else in none until ``authenticate`` finds the key. A GET's
+    session is one of reads (``Database.session``)."""
+    state = request.app.state
     digest = key_hash(state, token)
-    return state.db.session(key_orgs(state).get(digest), key_hash=digest)
+    org = key_orgs(state).get(digest)
+    return state.db.session(org, key_hash=digest, reads=request.method == "GET")
 
 
 # The key of a hash and its user, both in the organisation remembered for the hash, and
@@ -279,7 +282,7 @@ def key_hash(state, token: str) -> str | None:
 def context(request: Request) -> Iterator[Ctx]:
     state = request.app.state
     token = bearer_token(request)
-    with open_session(state, token) as session:
+    with open_session(request, token) as session:
         yield Ctx(session, authenticate(state, session, token, client_ip(request)))
 
 

@@ -81,7 +81,7 @@ def _authorised(request: Request, check: Callable[[Ctx], Ctx], then: Callable[[C
     ``check`` passed; committed when it returns, rolled back when it raises."""
     state = request.app.state
     token = bearer_token(request)
-    with open_session(state, token) as session:
+    with open_session(request, token) as session:
         return then(check(Ctx(session, authenticate(state, session, token, client_ip(request)))))
 
 

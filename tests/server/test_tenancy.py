@@ -193,6 +193,10 @@ def test_a_sessions_settings_and_transaction_end_with_it_on_postgres(backend, or
             assert conn.execute(text("SELECT count(*) FROM clients")).scalar() == 0
         with db.session(org.id) as s:
             assert s.scalars(select(Client.name)).all() == ["Kept"]
+            assert s.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+        with db.session(org.id, reads=True) as s:  # a GET's: PostgreSQL may cache plans
+            assert s.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
+            assert s.scalars(select(Client.name)).all() == ["Kept"]
     finally:
         db.dispose()
 
