@@ -147,8 +147,8 @@ def _rls_settings(session: Session, _transaction, connection) -> None:
     table grows: during a 100,000-user import the per-batch user look-ups went from
     milliseconds to a third of a second each. Planning afresh costs each statement a
     fraction of a millisecond, which a GET does not need to spend: planning was 0.3 of
-    the 0.86 ms of database CPU a clients page cost under load (0.55 ms with cached
-    plans; 652 -> 761 req/s in alternated runs). A read's cached plan lasts until
+    the 0.84 ms of database CPU a clients page cost under load (0.50 ms with cached
+    plans; 674 -> 794 req/s in alternated runs). A read's cached plan lasts until
     autovacuum analyses a table that grew."""
     if connection.dialect.name != "postgresql":
         return
