@@ -152,27 +152,30 @@ def _rls_settings(session: Session, _transaction, connection) -> None:
     autovacuum analyses a table that grew."""
     if connection.dialect.name != "postgresql":
         return
-    org, digest = session.info.get("org_id") or "", session.info.get("key_hash") or ""
-    plans = "auto" if session.info.get(READS) else "force_custom_plan"
-    pooled = connection.connection
-    dbapi = pooled.dbapi_connection
-    if not _begins_implicitly(dbapi, pooled.info):
-        connection.execute(_TENANT_SETTINGS, {"org": org, "hash": digest, "plans": plans})
-        return
-    # psycopg sends BEGIN on its own before a transaction's first statement, a round trip
-    # of its own (a fifth of a clients page's time under load): here BEGIN and the settings
-    # go together, as literals (several statements in one go take no parameters), and the
-    # connection is put back in its normal mode when the pool hands it out again
-    # (_implicit_begin). psycopg ends the transaction by its state, autocommit or not.
     from psycopg.sql import Literal
 
-    pooled.info[_OWN_BEGIN] = True
-    dbapi.autocommit = True
-    connection.exec_driver_sql(
-        f"BEGIN; SELECT set_config('app.org_id', {Literal(org).as_string(dbapi)}, true), "
-        f"set_config('app.key_hash', {Literal(digest).as_string(dbapi)}, true), "
+    pooled = connection.connection
+    dbapi = pooled.dbapi_connection
+    org, digest = session.info.get("org_id") or "", session.info.get("key_hash") or ""
+    plans = "auto" if session.info.get(READS) else "force_custom_plan"
+    # literals, as several statements in one go take no parameters; "%" doubled, as the
+    # driver still reads the text for placeholders
+    org, digest = (Literal(v).as_string(dbapi).replace("%", "%%") for v in (org, digest))
+    sql = (
+        f"SELECT set_config('app.org_id', {org}, true), "
+        f"set_config('app.key_hash', {digest}, true), "
         f"set_config('plan_cache_mode', '{plans}', true)"
     )
+    if _begins_implicitly(dbapi, pooled.info):
+        # psycopg would send BEGIN on its own before the first statement, a round trip of
+        # its own (a fifth of a clients page's time under load): BEGIN goes with the
+        # settings, and the pool puts the connection back in its normal mode when it
+        # hands it out again (_implicit_begin). psycopg ends the transaction by its
+        # state, autocommit or not.
+        pooled.info[_OWN_BEGIN] = True
+        dbapi.autocommit = True
+        sql = "BEGIN; " + sql
+    connection.exec_driver_sql(sql)
 
 
 _OWN_BEGIN = "qylon_own_begin"  # the connection is in autocommit for _rls_settings' BEGIN
@@ -196,13 +199,6 @@ def _implicit_begin(dbapi_conn, record, _proxy) -> None:
     the first statement), whatever ``_rls_settings`` left."""
     if record.info.pop(_OWN_BEGIN, False):
         dbapi_conn.autocommit = False
-
-
-# Made once: a text() made at each transaction had its cache key computed afresh each time
-_TENANT_SETTINGS = text(
-    "SELECT set_config('app.org_id', :org, true), set_config('app.key_hash', :hash, true), "
-    "set_config('plan_cache_mode', :plans, true)"
-)
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -179,9 +179,9 @@ def test_a_sessions_settings_and_transaction_end_with_it_on_postgres(backend, or
         with db.session(org.id) as s:
             assert s.scalars(select(Client.name)).all() == []
             s.add(Client(name="Kept"))
-        with db.session("x' OR 'a'='a") as s:
+        with db.session("x' OR 'a'='a %s") as s:
             assert s.execute(text("SELECT current_setting('app.org_id')")).scalar() == (
-                "x' OR 'a'='a"
+                "x' OR 'a'='a %s"
             )
             assert s.execute(text("SELECT count(*) FROM clients")).scalar() == 0
         with db.engine.connect() as conn:  # the same pooled connection, outside any session
