@@ -25,6 +25,7 @@ import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from pydantic_core import from_json
 from sqlalchemy import create_engine, event, exc, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker, with_loader_criteria
@@ -51,6 +52,9 @@ def driver_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """The engine of ``url``. JSON columns are read with pydantic-core's parser: a page of
+    50 clients reads 51 JSON values, and the standard library's ``json.loads`` (with its
+    encoding sniffing of bytes) was a tenth of the request's CPU on PostgreSQL."""
     url = driver_url(url)
     if url.startswith("sqlite"):
         # A file's pool as large as PostgreSQL's: past the pool size every request opened
@@ -58,7 +62,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         in_file = make_url(url).database not in (None, "", ":memory:")
         sizes = {"pool_size": pool_size, "max_overflow": pool_size} if in_file else {}
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **sizes
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            json_deserializer=from_json,
+            **sizes,
         )
 
         @event.listens_for(engine, "connect")
@@ -73,7 +80,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         if in_file:
             one_writer_at_a_time(engine, make_url(url).database)
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, json_deserializer=from_json
+    )
     event.listen(engine.pool, "checkout", _closed_by_the_server)
     event.listen(engine.pool, "checkout", _implicit_begin)
     return engine

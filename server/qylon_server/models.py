@@ -65,6 +65,13 @@ class UTCDateTime(TypeDecorator):
             value = value.replace(tzinfo=UTC)
         return value
 
+    def result_processor(self, dialect, coltype):
+        """PostgreSQL's values come back aware (psycopg): nothing to do for each of them
+        (a page of 50 clients reads 150)."""
+        if dialect.name == "postgresql":
+            return self.impl_instance.result_processor(dialect, coltype)
+        return super().result_processor(dialect, coltype)
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
