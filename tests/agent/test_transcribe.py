@@ -122,6 +122,35 @@ def test_a_segment_is_split_where_its_words_pause_long():
     assert _split_at_pauses(together) == [together]
 
 
+def test_a_word_over_the_last_words_tail_and_then_silence_is_dropped():
+    """Seen on the sample meeting with the hotword "Acme" (``make demo``), on one machine:
+    a last segment "Acme" at 43.12-43.90 s, after the last word "week." ended. The span
+    is silence but for that word's tail in its first frames, which put its loudness just
+    over the silence threshold. Judged here on the sample's real audio."""
+    from types import SimpleNamespace
+
+    from qylon_agent.speech.audio import decode
+    from qylon_agent.speech.transcribe import _guard
+
+    samples = decode(SAMPLES / "team_meeting.ogg").samples
+
+    def segment(*words):
+        return SimpleNamespace(
+            start=words[0][1],
+            end=words[-1][2],
+            text="".join(w[0] for w in words),
+            no_speech_prob=0.1,
+            avg_logprob=-0.3,
+            words=[SimpleNamespace(word=w, start=a, end=b, probability=0.9) for w, a, b in words],
+        )
+
+    kept = _guard(segment((" next", 42.3, 42.6), (" week.", 42.6, 43.12)), samples, [])
+    assert kept is not None and kept.text == "next week."
+    assert _guard(segment((" Acme", 43.12, 43.9)), samples, []) is None
+    with_it = _guard(segment((" week.", 42.6, 43.12), (" Acme", 43.12, 43.9)), samples, [])
+    assert with_it is not None and with_it.text == "week." and with_it.end == 43.12
+
+
 def _nothing_stored(qylon) -> None:
     assert qylon("meeting", "list", "--json").json["data"]["items"] == []
 
