@@ -38,7 +38,7 @@ MAX_PAUSE_S = 2.0
 # _guard). Real words on the shared recordings: 32 % at the least; an invented word seen at
 # the end of the sample meeting: 15 % (the previous word's tail, then silence).
 MIN_HEARD = 0.25
-FRAME_S = 0.02
+FRAME_S = 0.02  # the frames that _snap and the MIN_HEARD check judge
 
 _models: dict[tuple, object] = {}
 
