@@ -80,7 +80,9 @@ def experiment(api, token, **body):
 
 
 def batch(api, token, items):
-    return api.post("/v1/onboarding/batch", token, json={"items": items})
+    # 200 starts in one request: a few seconds alone, over the client's usual 30 s on a
+    # slow 2-core machine running the whole suite (seen once: a read timeout)
+    return api.post("/v1/onboarding/batch", token, json={"items": items}, timeout=120)
 
 
 def events(api, token, stream):
