@@ -153,8 +153,8 @@ def test_the_same_file_gives_the_same_transcript_in_every_run(qylon, tmp_path, j
     )
     runs = [
         qylon("meeting", "transcribe", str(path), "--sequential", "--no-diarize", "--json")
-        for _ in range(3)
+        for _ in range(2)
     ]
-    assert [r.code for r in runs] == [0, 0, 0]
+    assert [r.code for r in runs] == [0, 0]
     texts = [[(s["start"], s["text"]) for s in r.json["data"]["segments"]] for r in runs]
-    assert texts[0] == texts[1] == texts[2]
+    assert texts[0] == texts[1]
