@@ -137,7 +137,7 @@ def _key_and_user(state, session: Session, token: str) -> tuple[ApiKey | None, U
     """The key of ``token`` and its user, with ``session`` moved to their organisation."""
     if not keys.looks_like_key(token):
         return None, None
-    # open_session hashed the token already (an HMAC costs each request tens of microseconds)
+    # the hash the session was opened with (authenticate): not a second HMAC a request
     digest = session.info.get("key_hash") or keys.hash_token(token, state.pepper)
     org = session.info.get("org_id")
     if org is not None:  # opened in the organisation remembered for this hash: one statement
@@ -158,6 +158,8 @@ def _key_and_user(state, session: Session, token: str) -> tuple[ApiKey | None, U
 
 def authenticate(state, session: Session, token: str, ip: str) -> Principal:
     """The principal of a bearer token, in ``session`` (moved to the key's organisation).
+    ``session`` is opened with ``key_hash=key_hash(state, token)``, as every caller does:
+    that hash is the key row row-level security lets it read, and the key looked up.
 
     Raises ApiError 401 for a missing, unknown, expired or revoked key or a deactivated
     user, and 429 when the key or the address is over its rate limit."""
