@@ -49,7 +49,10 @@ CORRELATION = "events.correlation_id"  # session.info: the correlation id of wha
 CAUSATION = "events.causation_id"  # session.info: the command or event that caused them
 _STAMP = "events.stamp"
 _LOCKED = "events.locked"  # the transaction that holds the table lock
-LOCK_TIMEOUT = "5s"  # the longest an append waits for another transaction's
+LOCK_TIMEOUT = "5s"  # the longest a request's append waits for another transaction's
+# session.info: a longer wait for work no one waits on (a workflow step), which a held
+# lock should delay, not fail (``lock_timeout``)
+LOCK_WAIT = "events.lock_wait"
 
 
 class QylonEventRecord(StoredEventRecord):
@@ -393,7 +396,7 @@ def _locked_heads(session: Session, originator_ids: list[uuid.UUID]) -> dict[uui
     table = record_class(session).__table__.name
     result = session.connection().exec_driver_sql(
         # a first statement that returns a row, so that the cursor stays open for the last
-        f"SELECT set_config('lock_timeout', '{LOCK_TIMEOUT}', true); "
+        f"SELECT set_config('lock_timeout', '{lock_timeout(session)}', true); "
         f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE; "
         "SET LOCAL lock_timeout TO DEFAULT; "
         f"SELECT originator_id, max(originator_version) FROM {table} "
@@ -410,10 +413,16 @@ def _locked_heads(session: Session, originator_ids: list[uuid.UUID]) -> dict[uui
     return found
 
 
+def lock_timeout(session: Session) -> str:
+    """How long ``session``'s append waits for the table lock: ``LOCK_TIMEOUT``, or the
+    session's own ``LOCK_WAIT``."""
+    return session.info.get(LOCK_WAIT) or LOCK_TIMEOUT
+
+
 def _lock_table(session: Session) -> None:
     """On PostgreSQL, take the table lock that keeps positions committing in order, once
-    per transaction, waiting at most ``LOCK_TIMEOUT``: a transaction that holds it too long
-    makes the others fail (409, retry) rather than hang. One round trip: the lock is held
+    per transaction, waiting at most ``lock_timeout``: a transaction that holds it too long
+    makes a request's append fail (409, retry) rather than hang. One round trip: the lock is held
     until commit, and every statement under it delays every other appender."""
     if session.get_bind().dialect.name != "postgresql":
         return
@@ -421,7 +430,7 @@ def _lock_table(session: Session) -> None:
     if session.info.get(_LOCKED) is transaction:
         return
     session.connection().exec_driver_sql(
-        f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; "
+        f"SET LOCAL lock_timeout = '{lock_timeout(session)}'; "
         f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE; "
         "SET LOCAL lock_timeout TO DEFAULT"
     )

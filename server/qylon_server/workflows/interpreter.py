@@ -45,12 +45,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from dbos import DBOS
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from qylon_cli.workflow_defs import (
     Compensation,
@@ -72,13 +75,26 @@ from .checkpoint import CheckpointFailed, transactional
 
 log = logging.getLogger("qylon_server.workflows")
 CLOCK = engine.CLOCK
+BACKGROUND_LOCK_TIMEOUT = "60s"
+
+
+@contextmanager
+def _session(run: dict) -> Iterator[Session]:
+    """A transaction of the run's organisation. Its event appends wait for the events
+    table's lock as long as ``BACKGROUND_LOCK_TIMEOUT``, not a request's 5 s: a step that
+    gave up after 5 s failed its run, on a machine slow enough (seen in CI) for another
+    transaction to hold the lock that long. Within a step's deadline, which PostgreSQL's
+    statement_timeout enforces (``_attempt``)."""
+    with org_session(engine.database(), run["org_id"]) as session:
+        session.info[event_store.LOCK_WAIT] = BACKGROUND_LOCK_TIMEOUT
+        yield session
 
 
 def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
     """A durable look at the run between steps: the time, whether a cancel was asked for
     and the run's deadline (a resumed run's counts from its resume); ``record`` updates a
     step on the way. The answer is checkpointed, so a recovered run decides the same way."""
-    with org_session(engine.database(), run["org_id"]) as session:
+    with _session(run) as session:
         row = session.get(FlowRun, run["run_id"])
         if record:
             run_row.record(session, run["run_id"], step=record)
@@ -96,10 +112,9 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, ste
     attempt's deadline is the step's ``timeout`` or the run's, whichever comes first: the
     action sees it (``ctx.deadline``), PostgreSQL's statement_timeout enforces it, and an
     attempt that ends past it is rolled back (``timeout``)."""
-    db = engine.database()
     deadline = run_deadline = None
     try:
-        with org_session(db, run["org_id"]) as session:
+        with _session(run) as session:
             step.check(session)  # done before (a replay): nothing below runs
             principal, row = principal_with(
                 session, run["user_id"], run["key_id"], FlowRun, run["run_id"]
@@ -158,7 +173,7 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, ste
             # e.g. PostgreSQL's statement_timeout cancelled the action's query
             code = "run_timeout" if deadline == run_deadline else "timeout"
             error = actions.ActionError(code, f"the attempt ran past its deadline: {error.message}")
-        with org_session(db, run["org_id"]) as session:
+        with _session(run) as session:
             if error.code == "cancelled":
                 record = {"action": action, "status": "cancelled", "error": None}
             else:
@@ -192,7 +207,7 @@ def _as_error(exc: Exception) -> actions.ActionError:
 
 
 def _mark(run: dict, **changes) -> None:
-    with org_session(engine.database(), run["org_id"]) as session:
+    with _session(run) as session:
         run_row.record(session, run["run_id"], **changes)
 
 
@@ -435,9 +450,8 @@ def _park(run: dict, name: str, target: str, payload: dict, wake: float, topic: 
     and one sent before is among the messages moved. A message already waiting on the
     step's own topic starts the continuation at once. Done again after a crash, it finds
     the row already handed over and does nothing."""
-    db = engine.database()
     client = engine.shared_client()
-    with org_session(db, run["org_id"]) as session:
+    with _session(run) as session:
         row = projections.lock_run(session, run["run_id"])
         if row.engine_id == target:
             return target
