@@ -139,7 +139,7 @@ def test_sleeping_runs_take_no_place_and_wake_on_the_clock(runner, org):
         assert run["engine"]["workflow_id"].startswith(run["id"] + "~")
         nap = steps(run)["nap"]
         assert nap["status"] == "sleeping" and nap["signal"] == "clock" and nap["until"]
-    quick = wait_for(runner, org.token, start(runner, org, "quick"), timeout=20)
+    quick = wait_for(runner, org.token, start(runner, org, "quick"))
     assert quick["status"] == "completed"
     for run_id in sleepers:
         signal(runner, org, run_id, "clock")
@@ -185,7 +185,7 @@ def test_a_parked_wait_ends_on_time_by_itself(runner, org):
     run_id = start(runner, org, "short")
     parked_in(runner, org, run_id, "nap")
     begun = time.monotonic()
-    run = wait_for(runner, org.token, run_id, timeout=30)
+    run = wait_for(runner, org.token, run_id)
     assert run["status"] == "failed", run
     assert steps(run)["nap"]["status"] == "completed"
     assert steps(run)["approve"]["error"]["code"] == "timeout"
@@ -208,7 +208,7 @@ def test_a_parked_run_times_out_at_its_deadline(runner, org):
     assert runner.post("/v1/workflows", org.token, json={"text": TIMED}).status_code == 201
     run_id = start(runner, org, "timed")
     parked_in(runner, org, run_id, "nap")
-    run = wait_for(runner, org.token, run_id, timeout=30)
+    run = wait_for(runner, org.token, run_id)
     assert run["status"] == "timed_out", run
     assert steps(run)["nap"]["status"] == "timed_out"
 
@@ -255,7 +255,7 @@ def test_a_long_retry_backoff_parks_and_the_clock_resumes_it(runner, org):
     made = runner.post("/v1/users", org.token, json={"email": email, "role": "member"})
     assert made.status_code == 201, made.text
     signal(runner, org, run_id, "clock")
-    run = wait_for(runner, org.token, run_id, timeout=30)
+    run = wait_for(runner, org.token, run_id)
     assert run["status"] == "completed", run
     assert steps(run)["deactivate"]["status"] == "completed"
     assert steps(run)["deactivate"]["attempts"] == 2
