@@ -76,6 +76,20 @@ from .checkpoint import CheckpointFailed, transactional
 log = logging.getLogger("qylon_server.workflows")
 CLOCK = engine.CLOCK
 BACKGROUND_LOCK_TIMEOUT = "60s"
+BOOK_RETRIES = {
+    "retries_allowed": True,
+    "max_attempts": 4,
+    "interval_seconds": 0.5,
+    "backoff_rate": 2.0,
+}
+
+
+def _book(name: str) -> dict:
+    """The DBOS options of a bookkeeping step (a look at the run, a status written): one
+    transaction, undone when it fails, so it is tried again (DBOS's step retries) rather
+    than failing the run. A database error escaping such a step used to end the DBOS
+    workflow in ERROR with the run left ``enqueued`` or ``running`` for good."""
+    return {"name": name, **BOOK_RETRIES}
 
 
 @contextmanager
@@ -265,7 +279,7 @@ def _pause(
     ``park``, a wait longer than the ``workflow_park_after`` setting with no message yet
     raises ``Parked`` instead of holding a thread and a queue slot."""
     forward = limits.get("forward")
-    gate = DBOS.run_step({"name": f"{name}.gate"}, _gate, run, limits, record)
+    gate = DBOS.run_step(_book(f"{name}.gate"), _gate, run, limits, record)
     end = gate["now"] + seconds_ if until is None else until
     while True:
         if forward and gate["cancel"]:
@@ -287,7 +301,7 @@ def _pause(
             return message
         if not forward:
             return None  # compensations always finish: a cancel only shortens their wait
-        gate = DBOS.run_step({"name": f"{name}.gate"}, _gate, run, limits)
+        gate = DBOS.run_step(_book(f"{name}.gate"), _gate, run, limits)
 
 
 def _run_action(
@@ -375,7 +389,7 @@ def _compensate(run: dict, done: list[Step], scope: dict) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - recorded; the others still run
             failed.append(name)
             DBOS.run_step(
-                {"name": f"{name}.failed"},
+                _book(f"{name}.failed"),
                 _mark,
                 run,
                 step=(name, {"status": "failed", "error": _describe(exc)}),
@@ -431,7 +445,7 @@ def _wait(
         raise actions.ActionError("timeout", f"no {topic!r} signal within {step.wait_for.timeout}")
     output = message.get("payload") if isinstance(message, dict) else None
     DBOS.run_step(
-        {"name": step.name},
+        _book(step.name),
         _mark,
         run,
         step=(step.name, {"status": "completed", "output": output, "error": None}),
@@ -494,14 +508,12 @@ def run(run: dict) -> dict:
         definition = _definition(run["definition"], f"{run['name']} v{run['version']}")
     except WorkflowInvalid as exc:  # checked at upload; a stricter checker since may refuse it
         error = f"the definition no longer loads: {exc.message}"[:2000]
-        DBOS.run_step(
-            {"name": "finish"}, _mark, run, status="failed", error=error, finished_at=now()
-        )
+        DBOS.run_step(_book("finish"), _mark, run, status="failed", error=error, finished_at=now())
         return {"status": "failed", "error": error, "step": None}
     carry = run.get("carry")  # a parked run's continuation: where and how it parked
     folds = run.get("order", 1) >= 2  # start and finish ride on the first and last steps
     if carry is None:
-        started = None if folds else DBOS.run_step({"name": "start"}, _started, run)
+        started = None if folds else DBOS.run_step(_book("start"), _started, run)
         results: dict[str, dict] = {}
         first, done_names = 0, []
     else:
@@ -536,7 +548,7 @@ def run(run: dict) -> dict:
             elif carry is not None and index == first:  # the wait it parked in
                 output = _wait(run, step, limits, scope, end=carry["end"])
             elif step.if_ is not None and not templates.condition(step.if_, scope):
-                DBOS.run_step({"name": f"{step.name}.skipped"}, _mark_skipped, run, step.name)
+                DBOS.run_step(_book(f"{step.name}.skipped"), _mark_skipped, run, step.name)
                 results[step.name] = {"status": "skipped", "output": None, "error": None}
                 continue
             elif step.kind in ("sleep", "sleep_until", "wait_for"):
@@ -554,7 +566,7 @@ def run(run: dict) -> dict:
             if parked.attempt is not None:
                 state["attempt"] = parked.attempt
             DBOS.run_step(
-                {"name": f"{step.name}.park"},
+                _book(f"{step.name}.park"),
                 _park,
                 run,
                 step.name,
@@ -569,7 +581,7 @@ def run(run: dict) -> dict:
             failure = {"step": stop.step, "code": stop.status, "message": stop.message}
             results[step.name] = {"status": stop.status, "output": None, "error": failure}
             DBOS.run_step(
-                {"name": f"{step.name}.stopped"},
+                _book(f"{step.name}.stopped"),
                 _mark,
                 run,
                 step=(step.name, {"status": stop.status, "error": failure}),
@@ -579,7 +591,7 @@ def run(run: dict) -> dict:
             failure = {"step": step.name, **_describe(exc)}
             if not attempted:
                 DBOS.run_step(
-                    {"name": f"{step.name}.failed"},
+                    _book(f"{step.name}.failed"),
                     _mark,
                     run,
                     step=(step.name, {"status": "failed", "error": _describe(exc)}),
@@ -602,7 +614,7 @@ def run(run: dict) -> dict:
         None if failure is None else f"{failure['step']}: {failure['code']}: {failure['message']}"
     )
     if not finished:
-        DBOS.run_step({"name": "finish"}, _mark, run, status=status, error=error, finished_at=now())
+        DBOS.run_step(_book("finish"), _mark, run, status=status, error=error, finished_at=now())
     return {
         "status": status,
         "error": error,
