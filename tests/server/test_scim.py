@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -519,3 +521,27 @@ def test_scim_changes_are_the_users_events(scim, api, org):
         ("user.created", "scim"),
         ("user.deactivated", None),
     ]
+
+
+def test_the_scim_library_loads_at_the_first_scim_request(tmp_path):
+    """scim2-server and scim2-models (a fifth of a server's start-up) are imported when an
+    identity provider first calls, not when the server starts."""
+    code = f"""
+import asyncio, sys, httpx2
+from qylon_server.app import create_app
+from qylon_server.config import ServerSettings
+app = create_app(ServerSettings(database_url="sqlite:///{tmp_path}/q.db", secret_key="k" * 40))
+assert not any(m.startswith(("scim2_", "qylon_server.scim.app")) for m in sys.modules)
+
+async def ask():
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://q") as http:
+        return await http.get("/scim/v2/ServiceProviderConfig")
+
+answer = asyncio.run(ask())
+assert answer.status_code == 200, answer.text
+assert answer.json()["patch"]["supported"] is True
+assert "scim2_models" in sys.modules
+"""
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]

