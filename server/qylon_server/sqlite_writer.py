@@ -4,7 +4,8 @@ SQLite lets one transaction write at a time; the others wait in its busy handler
 polls with growing sleeps (up to 100 ms each): under 16 concurrent uploads a request
 could sleep most of a second after the lock was free, and one process's writers could
 starve the other's. Here a transaction takes the file's writer lock just before its
-first write (INSERT, UPDATE, DELETE, DDL) and lets it go when it commits or rolls back:
+first write (INSERT, UPDATE, DELETE, DDL) or SAVEPOINT and lets it go when it commits or
+rolls back:
 
 - within a process, a first-come, first-served lock (``Turns``): the longest waiter is
   handed the lock as soon as it is released (a plain ``threading.Lock`` lets whichever
@@ -37,7 +38,12 @@ except ImportError:  # Windows
 
 TIMEOUT_S = 30.0
 POLL_S = 0.0005
-_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
+# SAVEPOINT too: outside a transaction it opens SQLite's (the driver begins one only before
+# a write), and reads under it would see a snapshot that another connection's commit makes
+# stale before this one's first write, which SQLite then refuses at once
+_WRITE = re.compile(
+    r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|SAVEPOINT)\b", re.IGNORECASE
+)
 _HOLDS = "qylon_sqlite_writer"  # connection record info: this connection holds the lock
 
 

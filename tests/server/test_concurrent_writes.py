@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -98,6 +99,37 @@ def test_sqlite_writer_lock_ends_with_each_transaction(sqlite_file):
     assert not lock.locked()
     with first.engine.connect() as conn:
         assert conn.execute(text("SELECT n FROM t")).scalars().all() == [1]
+
+
+def test_a_savepoint_takes_the_writer_lock_before_its_reads(sqlite_file):
+    """A SAVEPOINT opens SQLite's transaction (the driver only begins one before a write):
+    reads under it see a snapshot that a write of another connection, committed before
+    this one's first write, would make stale, and SQLite refuses that write at once
+    ("database is locked", its busy handler never asked). Seen in CI: a batch of
+    onboarding starts (the experiment's exposure is written in a savepoint) failed all
+    its items while workflow steps wrote. The savepoint takes the writer lock instead."""
+    first, second, lock = sqlite_file
+    wrote = threading.Event()
+
+    def other_writer() -> None:
+        with second.engine.begin() as conn:
+            conn.execute(text("INSERT INTO t (n) VALUES (2)"))
+        wrote.set()
+
+    with first.engine.connect() as conn:
+        nested = conn.begin_nested()  # SAVEPOINT, no BEGIN before it
+        assert lock.locked()
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+        writer = threading.Thread(target=other_writer)
+        writer.start()
+        assert not wrote.wait(0.3)  # it waits for this transaction's lock
+        conn.execute(text("INSERT INTO t (n) VALUES (1)"))
+        nested.commit()
+        conn.commit()
+    writer.join(10)
+    assert wrote.is_set() and not lock.locked()
+    with first.engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 2]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX (Windows: the thread lock)")

@@ -35,6 +35,15 @@ steps:
 """
 
 
+def _hold(engine, held: threading.Event, seconds: float, released: list[float]) -> None:
+    """Another transaction appending events: the events table's lock, for ``seconds``."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
+        held.set()
+        time.sleep(seconds)
+        released.append(time.time())
+
+
 def _held_while_running(backend, seconds: float) -> tuple[dict, float]:
     """Start a run, hold the events table's lock for ``seconds`` from just after; the run
     at its end and the time the lock was let go."""
@@ -45,16 +54,8 @@ def _held_while_running(backend, seconds: float) -> tuple[dict, float]:
         engine = sa.create_engine(backend.admin_url)
         held = threading.Event()
         released: list[float] = []
-
-        def hold():  # another transaction appending events, for a while
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f"LOCK TABLE {TABLE} IN EXCLUSIVE MODE")
-                held.set()
-                time.sleep(seconds)
-                released.append(time.time())
-
         run_id = start(api, org, "nap-then-tell")
-        holder = threading.Thread(target=hold)
+        holder = threading.Thread(target=_hold, args=(engine, held, seconds, released))
         holder.start()
         try:
             assert held.wait(10)
@@ -92,3 +93,50 @@ def test_a_run_waits_out_a_held_event_lock_instead_of_failing(backend):
 def test_a_step_that_gives_up_on_the_lock_is_tried_again(backend, monkeypatch):
     monkeypatch.setattr(interpreter, "BACKGROUND_LOCK_TIMEOUT", "300ms")
     _completed_after(*_held_while_running(backend, 1.5))  # within the retries' 3.5 s
+
+
+TELL = """
+name: tell
+version: 1
+steps:
+  - name: tell
+    action: notify
+    with: {to: "ops@example.com", subject: "told"}
+"""
+
+
+def test_an_action_whose_transaction_lost_a_race_runs_again_as_the_same_attempt(
+    backend, monkeypatch
+):
+    """Another transaction takes the events table's lock while the step's action runs and
+    keeps it past the step's wait: the step's transaction gives up (a lost race, as a
+    deadlock would be), is undone, and runs again as the same attempt instead of being
+    recorded as a failure."""
+    monkeypatch.setattr(interpreter, "BACKGROUND_LOCK_TIMEOUT", "300ms")
+    engine = sa.create_engine(backend.admin_url)
+    held, calls = threading.Event(), []
+    holder = threading.Thread(target=_hold, args=(engine, held, 1.5, []))
+    real = interpreter.actions.call
+
+    def call(action, context, args):  # the lock is taken while the first try runs
+        calls.append(action)
+        if len(calls) == 1:
+            holder.start()
+            assert held.wait(10)
+        return real(action, context, args)
+
+    monkeypatch.setattr(interpreter.actions, "call", call)
+    try:
+        with running(backend, workflow_executor=f"locks-{uuid.uuid4().hex[:8]}") as server:
+            api = Api(server.url, backend)
+            org = new_org(backend)
+            assert api.post("/v1/workflows", org.token, json={"text": TELL}).status_code == 201
+            run = wait_for(api, org.token, start(api, org, "tell"), timeout=60)
+            api.http.close()
+    finally:
+        if holder.is_alive():
+            holder.join()
+        engine.dispose()
+    assert run["status"] == "completed", run
+    assert steps(run)["tell"]["attempts"] == 1
+    assert len(calls) >= 2  # the first try was undone and the action ran again

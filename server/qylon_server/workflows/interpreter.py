@@ -66,6 +66,7 @@ from qylon_cli.workflow_defs import (
 )
 
 from ..deps import Ctx, principal_with
+from ..errors import lost_race
 from ..events import projections
 from ..events import store as event_store
 from ..models import FlowRun, now
@@ -76,6 +77,8 @@ from .checkpoint import CheckpointFailed, transactional
 log = logging.getLogger("qylon_server.workflows")
 CLOCK = engine.CLOCK
 BACKGROUND_LOCK_TIMEOUT = "60s"
+RACES = 4  # tries of a step's attempt whose transaction lost a race (``_attempt``)
+RACE_PAUSE_S = 0.2  # before the next try: 0.2, 0.4, 0.6 s
 BOOK_RETRIES = {
     "retries_allowed": True,
     "max_attempts": 4,
@@ -120,7 +123,26 @@ def _gate(run: dict, limits: dict, record: tuple | None = None) -> dict:
 
 
 def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, step) -> dict:
-    """One attempt of one action, in one transaction with DBOS's check, its record and its
+    """One attempt of one action (``_try``). A try whose transaction lost a race to another
+    (``errors.lost_race``: a lock wait given up, a deadlock, a serialization failure, a
+    busy SQLite) was undone whole, and runs again as the same attempt, up to ``RACES``
+    times: it is not the action's failure, and recording it as one failed runs whose
+    definition has no ``retry`` (as the action's own failure would, the action runs
+    again: at least once, as after a crash)."""
+    for race in range(1, RACES + 1):
+        try:
+            return _try(run, name, action, args, limits, step, last=race == RACES)
+        except _Raced:
+            time.sleep(RACE_PAUSE_S * race)
+    raise AssertionError("unreachable")
+
+
+class _Raced(Exception):
+    """A try's transaction lost a race, and another try may follow (``_attempt``)."""
+
+
+def _try(run: dict, name: str, action: str, args: dict, limits: dict, step, last: bool) -> dict:
+    """One try of an attempt, in one transaction with DBOS's check, its record and its
     DBOS checkpoint (``checkpoint.transactional``). Forward steps first
     check the run: cancelled (``cancelled``) or past its deadline (``run_timeout``). The
     attempt's deadline is the step's ``timeout`` or the run's, whichever comes first: the
@@ -181,7 +203,9 @@ def _attempt(run: dict, name: str, action: str, args: dict, limits: dict, *, ste
             return output
     except CheckpointFailed:
         raise  # DBOS's (the run is another execution's now): nothing to record
-    except Exception as exc:  # noqa: BLE001 - recorded, then raised as an ActionError
+    except Exception as exc:  # recorded, then raised as an ActionError (or tried again)
+        if not last and lost_race(exc) and (deadline is None or time.time() < deadline):
+            raise _Raced from exc
         error = exc if isinstance(exc, actions.ActionError) else _as_error(exc)
         if deadline is not None and time.time() >= deadline and error.code != "cancelled":
             # e.g. PostgreSQL's statement_timeout cancelled the action's query
