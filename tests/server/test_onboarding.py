@@ -13,7 +13,7 @@ import pytest
 
 from .harness import Api, direct_key, new_org, running
 from .smtp_relay import serving
-from .workflow_support import wait_for
+from .workflow_support import stuck, wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
 ROOT = Path(__file__).parents[2]
@@ -95,7 +95,8 @@ def _steps(api, org, run_id):
 def _until(api, org, run_id, step, status="sleeping", timeout=60):
     deadline = time.monotonic() + timeout
     while _steps(api, org, run_id).get(step, {}).get("status") != status:
-        assert time.monotonic() < deadline, _steps(api, org, run_id)
+        run = api.get(f"/v1/workflow-runs/{run_id}", org.token).json()
+        assert time.monotonic() < deadline, stuck(api, run)
         time.sleep(0.1)
 
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from .harness import START_S, Api, new_org, running
-from .workflow_support import start, steps, wait_for
+from .workflow_support import start, steps, stuck, wait_for
 
 pytestmark = pytest.mark.xdist_group("workflows")
 
@@ -105,7 +105,7 @@ def parked_in(api, org, run_id: str, step: str, timeout: float = 30) -> dict:
         here = steps(run).get(step, {})
         if here.get("parked") and (run["engine"] or {}).get("status") == "DELAYED":
             return run
-        assert time.monotonic() < deadline, run
+        assert time.monotonic() < deadline, stuck(api, run)
         time.sleep(0.1)
 
 

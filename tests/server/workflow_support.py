@@ -26,8 +26,35 @@ def wait_for(api, token, run_id, timeout=60):
         run = r.json()
         if run["status"] in END:
             return run
-        assert time.monotonic() < deadline, run
+        assert time.monotonic() < deadline, stuck(api, run)
         time.sleep(0.2)
+
+
+def stuck(api, run: dict) -> str:
+    """What a test that waited too long for ``run`` says: the run whole (with DBOS's record
+    of it), and on PostgreSQL the transactions open in its database, oldest first (one
+    holding the events table's lock would hold up every step)."""
+    text = json.dumps(run, default=str)
+    backend = getattr(api, "backend", None)
+    if backend is None or not backend.admin_url.startswith("postgresql"):
+        return text
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
+
+    engine = create_engine(backend.admin_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sql(
+                    "SELECT pid, state, now() - xact_start AS open_for, wait_event_type, "
+                    "left(query, 200) AS query FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND xact_start IS NOT NULL "
+                    "AND pid <> pg_backend_pid() ORDER BY xact_start"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return text + "\nopen transactions:\n" + "\n".join(str(tuple(r)) for r in rows)
 
 
 def start(api, org, name: str, inputs: dict | None = None) -> str:
