@@ -2,7 +2,8 @@
 transaction holds it for longer than a request would wait: the run is delayed, not failed
 (seen in CI: a step gave up after a request's 5 s on a slow machine, and its run failed).
 A bookkeeping step that still fails (the lock held past even a step's wait) is tried
-again, rather than leaving its run ``enqueued`` for good with DBOS's workflow in ERROR."""
+again, rather than leaving its run ``enqueued`` for good with DBOS's workflow in ERROR;
+an action whose transaction lost the race runs again as the same attempt."""
 
 from __future__ import annotations
 
