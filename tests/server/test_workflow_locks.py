@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from qylon_server.events import store
 from qylon_server.events.store import TABLE
-from qylon_server.workflows import interpreter
+from qylon_server.workflows import attempts
 
 from .harness import Api, new_org, running
 from .workflow_support import start, steps, wait_for
@@ -92,7 +92,7 @@ def test_a_run_waits_out_a_held_event_lock_instead_of_failing(backend):
 
 
 def test_a_step_that_gives_up_on_the_lock_is_tried_again(backend, monkeypatch):
-    monkeypatch.setattr(interpreter, "BACKGROUND_LOCK_TIMEOUT", "300ms")
+    monkeypatch.setattr(attempts, "BACKGROUND_LOCK_TIMEOUT", "300ms")
     _completed_after(*_held_while_running(backend, 1.5))  # within the retries' 3.5 s
 
 
@@ -113,11 +113,11 @@ def test_an_action_whose_transaction_lost_a_race_runs_again_as_the_same_attempt(
     keeps it past the step's wait: the step's transaction gives up (a lost race, as a
     deadlock would be), is undone, and runs again as the same attempt instead of being
     recorded as a failure."""
-    monkeypatch.setattr(interpreter, "BACKGROUND_LOCK_TIMEOUT", "300ms")
+    monkeypatch.setattr(attempts, "BACKGROUND_LOCK_TIMEOUT", "300ms")
     engine = sa.create_engine(backend.admin_url)
     held, calls = threading.Event(), []
     holder = threading.Thread(target=_hold, args=(engine, held, 1.5, []))
-    real = interpreter.actions.call
+    real = attempts.actions.call
 
     def call(action, context, args):  # the lock is taken while the first try runs
         calls.append(action)
@@ -126,7 +126,7 @@ def test_an_action_whose_transaction_lost_a_race_runs_again_as_the_same_attempt(
             assert held.wait(10)
         return real(action, context, args)
 
-    monkeypatch.setattr(interpreter.actions, "call", call)
+    monkeypatch.setattr(attempts.actions, "call", call)
     try:
         with running(backend, workflow_executor=f"locks-{uuid.uuid4().hex[:8]}") as server:
             api = Api(server.url, backend)
