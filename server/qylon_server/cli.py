@@ -216,7 +216,7 @@ def start(
         "server_header": False,  # proxies: QYLON_TRUSTED_PROXIES
         "limit_concurrency": settings.max_concurrent_requests + 20,
     }
-    if workers > 1 and worker_sockets.AVAILABLE:  # a listening socket each: connections spread
+    if workers > 1 and worker_sockets.AVAILABLE:  # connections handed to the least busy worker
         worker_sockets.serve(uvicorn.Config("qylon_server.app:served_app", **options))
     else:
         uvicorn.run("qylon_server.app:served_app", **options)

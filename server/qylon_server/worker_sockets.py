@@ -1,59 +1,321 @@
-"""Each server process its own listening socket, so that the kernel spreads connections.
+"""``--workers N``: the supervisor accepts each connection and hands it to the worker
+process that holds the fewest.
 
 uvicorn's ``--workers N`` shares one listening socket between its processes, and a process
-that wakes for it accepts every connection waiting. Clients that open their keep-alive
-connections at once (an agent's sync, a load balancer, ``benchmarks/api.py``) then land
-mostly on one process: 32 connections were split 28/4 and 30/2 between two workers, so
-one process (one GIL) served most requests while the other idled, and its queue made the
-latency tail.
+that wakes for it accepts every connection waiting: 32 keep-alive connections opened at
+once went 28/4 and 30/2 between two workers. A listening socket per worker
+(``SO_REUSEPORT``, session 18) spread them by a hash of their addresses, like coin tosses
+(14/18), and the larger share made the latency tail: each worker serves its connections
+at the same rate, so the 18 waited a third longer than the 14.
 
-On Linux each worker here binds the same address with a socket of its own and
-``SO_REUSEPORT``, and the kernel gives each new connection to one of them by a hash of its
-addresses. uvicorn's supervisor is used as it is: the socket it hands each worker is an
-``OwnSocket``, which the worker's unpickling (multiprocessing's spawn) turns into that
-worker's bound socket. The supervisor's own socket on the address is only bound, never
-listening: it holds the address and fails early when it is taken, and receives nothing.
-Only processes of the same user can join the address (the kernel's rule).
+Here (Linux) the supervisor process, uvicorn's own, listens alone. A thread of it
+(``Dispatcher``) accepts each connection and passes the socket (``SCM_RIGHTS``, over a
+``SOCK_SEQPACKET`` socket pair per worker) to the ready worker with the fewest open
+connections, ties in turn; the worker (``HandoffServer``, uvicorn's ``Server``) serves it
+with ``loop.connect_accepted_socket``, TLS included, and tells the supervisor when a
+connection closes. A request then costs nothing more: only a connection's start passes
+through the supervisor.
+
+One byte per message, worker to supervisor: ``r`` ready (after the app's start-up), ``-``
+a connection closed, ``q`` leaving (answered ``k`` once no more will come; connections
+that arrived meanwhile go back, ``b`` with their sockets, to be handed to another), and
+the end of the socket pair when the worker dies. Supervisor to worker: ``f`` with a
+socket. A connection waits in the supervisor while no worker is ready (start-up,
+restarts), as it would in the kernel's backlog.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import selectors
 import socket
 import sys
+import threading
+from dataclasses import dataclass
+from unittest import mock
 
-AVAILABLE = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.server import Server
+from uvicorn.supervisors import multiprocess
+
+AVAILABLE = sys.platform.startswith("linux")
+
+log = logging.getLogger("uvicorn.error")
+
+_MAX_FDS = 64  # sockets read at once from one message batch
 
 
-def bound(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` that other sockets of this user may share."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
+def _pair() -> tuple[socket.socket, socket.socket]:
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
-class OwnSocket:
-    """What uvicorn's supervisor hands a worker as its listening socket: in the worker,
-    a new socket of its own on ``host:port`` (``bound``)."""
+@dataclass
+class _Worker:
+    channel: socket.socket
+    ready: bool = False
+    connections: int = 0
+    last_given: int = 0
 
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
 
-    def __reduce__(self):
-        return bound, (self.host, self.port)
+class Dispatcher:
+    """The supervisor's accept loop, in a thread: each accepted connection to the ready
+    worker with the fewest open connections."""
+
+    def __init__(self, listener: socket.socket):
+        self.listener = listener
+        listener.setblocking(False)
+        self.selector = selectors.DefaultSelector()
+        self.workers: dict[socket.socket, _Worker] = {}
+        self.waiting: collections.deque[socket.socket] = collections.deque()
+        self._given = 0
+        self._listening = False
+        self._lock = threading.Lock()
+        self._added: list[_Worker] = []
+        self._wake, self._woken = socket.socketpair()
+        self._woken.setblocking(False)
+        self.selector.register(self._woken, selectors.EVENT_READ)
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="qylon-accept", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.send(b"x")
+        self._thread.join(5)
+
+    def new_channel(self) -> socket.socket:
+        """A socket pair for a new worker: returns the worker's end, for its process."""
+        mine, theirs = _pair()
+        mine.setblocking(False)
+        with self._lock:
+            self._added.append(_Worker(mine))
+        self._wake.send(b"x")
+        return theirs
+
+    # the thread
+
+    def _run(self) -> None:
+        try:
+            while not self._stop:
+                for key, _ in self.selector.select():
+                    if key.fileobj is self._woken:
+                        self._take_added()
+                    elif key.fileobj is self.listener:
+                        self._accept()
+                    else:
+                        self._hear(key.fileobj)
+                self._give()
+        finally:
+            for sock in self.waiting:
+                sock.close()
+            for worker in self.workers.values():
+                worker.channel.close()
+            self.selector.close()
+
+    def _take_added(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._woken.recv(256):
+                pass
+        with self._lock:
+            added, self._added = self._added, []
+        for worker in added:
+            self.workers[worker.channel] = worker
+            self.selector.register(worker.channel, selectors.EVENT_READ)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE, ECONNABORTED: the next one may work
+                log.warning("accept failed: %s", exc)
+                return
+            self.waiting.append(sock)
+
+    def _hear(self, channel: socket.socket) -> None:
+        worker = self.workers[channel]
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, 256, _MAX_FDS)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the worker is gone; its connections went with it
+            self.selector.unregister(channel)
+            channel.close()
+            del self.workers[channel]
+            return
+        self.waiting.extendleft(socket.socket(fileno=fd) for fd in reversed(fds))
+        worker.connections -= data.count(b"-")
+        if b"r" in data:
+            worker.ready = True
+        if b"q" in data:
+            worker.ready = False
+            with contextlib.suppress(OSError):
+                channel.send(b"k")
+
+    def _give(self) -> None:
+        while self.waiting:
+            ready = [w for w in self.workers.values() if w.ready]
+            if not ready:
+                break
+            worker = min(ready, key=lambda w: (w.connections, w.last_given))
+            sock = self.waiting[0]
+            try:
+                socket.send_fds(worker.channel, [b"f"], [sock.fileno()])
+            except BlockingIOError:  # its queue is full: it is stuck; try the others
+                worker.ready = False
+                continue
+            except OSError:
+                worker.ready = False  # dying: its end of the pair closes next
+                continue
+            self.waiting.popleft()
+            sock.close()
+            worker.connections += 1
+            self._given += 1
+            worker.last_given = self._given
+        listen = any(w.ready for w in self.workers.values())
+        if listen != self._listening:
+            if listen:
+                self.selector.register(self.listener, selectors.EVENT_READ)
+            else:
+                self.selector.unregister(self.listener)
+            self._listening = listen
+
+
+class HandoffServer(Server):
+    """uvicorn's server in a worker: serves the connections its supervisor hands it over
+    ``channel`` (``sockets[0]``) instead of listening."""
+
+    async def startup(self, sockets=None) -> None:
+        (self.channel,) = sockets
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        self.servers = []
+        self.channel.setblocking(False)
+        asyncio.get_running_loop().add_reader(self.channel.fileno(), self._receive)
+        self._tell(b"r")
+        self.started = True
+
+    def _protocol(self):
+        protocol = self.config.http_protocol_class(
+            config=self.config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+        lost = protocol.connection_lost
+
+        def connection_lost(exc):
+            try:
+                lost(exc)
+            finally:
+                self._tell(b"-")
+
+        protocol.connection_lost = connection_lost
+        return protocol
+
+    def _tell(self, what: bytes) -> None:
+        with contextlib.suppress(OSError):
+            self.channel.send(what)
+
+    def _receive(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            data, fds, _, _ = socket.recv_fds(self.channel, 256, _MAX_FDS)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the supervisor is gone
+            loop.remove_reader(self.channel.fileno())
+            self.should_exit = True
+            return
+        for fd in fds:
+            task = loop.create_task(self._serve_one(socket.socket(fileno=fd)))
+            self.server_state.tasks.add(task)
+            task.add_done_callback(self.server_state.tasks.discard)
+
+    async def _serve_one(self, sock: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self._protocol, sock, ssl=self.config.ssl
+            )
+        except OSError as exc:  # gone before it was served (TLS errors included)
+            log.debug("connection dropped before serving: %s", exc)
+            sock.close()
+            self._tell(b"-")
+
+    async def shutdown(self, sockets=None) -> None:
+        asyncio.get_running_loop().remove_reader(self.channel.fileno())
+        self._leave()
+        await super().shutdown(sockets=None)
+
+    def _leave(self) -> None:
+        """Tell the supervisor, and give back what it sent before it heard."""
+        channel = self.channel
+        channel.settimeout(2)
+        try:
+            channel.send(b"q")
+            while True:
+                data, fds, _, _ = socket.recv_fds(channel, 256, _MAX_FDS)
+                if fds:
+                    socket.send_fds(channel, [b"b"], fds)
+                    for fd in fds:
+                        os.close(fd)
+                if not data or b"k" in data:
+                    break
+        except OSError:
+            pass
+        channel.close()
+
+
+_dispatcher: Dispatcher | None = None  # the supervisor's, while ``serve`` runs
+
+
+class HandoffProcess(multiprocess.Process):
+    """uvicorn's worker process, given a socket pair of the dispatcher's and run with
+    ``HandoffServer``."""
+
+    def __init__(self, config, sockets):
+        self._child_end = _dispatcher.new_channel()
+        super().__init__(config, [self._child_end])
+
+    def __getstate__(self):  # what the new process unpickles (spawn)
+        return {k: v for k, v in self.__dict__.items() if k != "_child_end"}
+
+    def start(self) -> None:
+        try:
+            super().start()
+        finally:
+            self._child_end.close()  # the worker has its copy; its death ends the pair
+
+    @property
+    def server(self) -> HandoffServer:
+        if self._server is None:
+            self._server = HandoffServer(config=self.config)
+        return self._server
 
 
 def serve(config) -> None:
-    """uvicorn's several-worker server (``uvicorn.run`` with ``workers`` above 1), each
-    worker on a socket of its own."""
-    from uvicorn.supervisors import Multiprocess
-
-    held = bound(config.host, config.port)
+    """uvicorn's several-worker server (``uvicorn.run`` with ``workers`` above 1), with
+    this module's hand-off in place of the shared listening socket."""
+    global _dispatcher
+    listener = config.bind_socket()  # binds, logs the address; fails early when taken
+    listener.listen(config.backlog)
+    _dispatcher = Dispatcher(listener)
+    _dispatcher.start()
     try:
-        port = held.getsockname()[1]
-        Multiprocess(config, sockets=[OwnSocket(config.host, port)]).run()
+        # uvicorn's supervisor (restarts, signals, health checks) builds its workers from
+        # this module-level name
+        with mock.patch.object(multiprocess, "Process", HandoffProcess):
+            multiprocess.Multiprocess(config, sockets=[]).run()
     finally:
-        held.close()
+        _dispatcher.stop()
+        _dispatcher = None
+        listener.close()
