@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -78,8 +79,18 @@ def served_app() -> FastAPI:
     it will ever hold) frozen out of the garbage collector's view (``gc.freeze``). Under
     load the collector's full passes rescanned them all: one took 390 ms, every request
     in that worker waiting, the benchmark's p99 (docs/benchmarks.md). Not in
-    ``create_app``: tests build many apps in one process, and frozen objects stay."""
+    ``create_app``: tests build many apps in one process, and frozen objects stay.
+
+    On PostgreSQL, also a 1 ms GIL switch interval instead of Python's 5 ms. There the
+    event loop shares the GIL with two request threads (``one_trip``), each of which
+    releases it for every round trip to the database; a thread whose answer has come
+    waited for a loop busy with other requests up to the interval. Alternated runs of
+    ``benchmarks/api.py`` (docs/benchmarks.md, session 21): GET p99 lower in 11 of 12
+    pairs, by 3 to 29 ms. On SQLite (one request thread) it did not help (2 pairs), and
+    is left alone."""
     app = create_app()
+    if app.state.db.postgres:
+        sys.setswitchinterval(0.001)
     gc.collect()
     gc.freeze()
     return app
