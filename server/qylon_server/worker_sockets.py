@@ -4,17 +4,18 @@ process that holds the fewest.
 uvicorn's ``--workers N`` shares one listening socket between its processes, and a process
 that wakes for it accepts every connection waiting: 32 keep-alive connections opened at
 once went 28/4 and 30/2 between two workers. A listening socket per worker
-(``SO_REUSEPORT``, session 18) spread them by a hash of their addresses, like coin tosses
-(14/18), and the larger share made the latency tail: each worker serves its connections
-at the same rate, so the 18 waited a third longer than the 14.
+(``SO_REUSEPORT``) spreads them by a hash of their addresses, like coin tosses: 14/18 of
+32, and a load balancer's 4 long-lived connections 3/1 half the time and 4/0 one time in
+eight, one worker idle.
 
 Here (Linux) the supervisor process, uvicorn's own, listens alone. A thread of it
 (``Dispatcher``) accepts each connection and passes the socket (``SCM_RIGHTS``, over a
 ``SOCK_SEQPACKET`` socket pair per worker) to the ready worker with the fewest open
 connections, ties in turn; the worker (``HandoffServer``, uvicorn's ``Server``) serves it
 with ``loop.connect_accepted_socket``, TLS included, and tells the supervisor when a
-connection closes. A request then costs nothing more: only a connection's start passes
-through the supervisor.
+connection closes. A request costs nothing more; a new connection costs the supervisor
+an accept and a send (docs/benchmarks.md: about 1,900 new connections a second served on
+two cores, against 2,250 with a socket per worker).
 
 One byte per message, worker to supervisor: ``r`` ready (after the app's start-up), ``-``
 a connection closed, ``q`` leaving (answered ``k`` once no more will come; connections
@@ -35,6 +36,7 @@ import selectors
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from unittest import mock
 
@@ -47,6 +49,7 @@ AVAILABLE = sys.platform.startswith("linux")
 log = logging.getLogger("uvicorn.error")
 
 _MAX_FDS = 64  # sockets read at once from one message batch
+_MAX_WAITING = 1024  # accepted connections held while no worker takes them
 
 
 def _pair() -> tuple[socket.socket, socket.socket]:
@@ -103,20 +106,28 @@ class Dispatcher:
     def _run(self) -> None:
         try:
             while not self._stop:
-                for key, _ in self.selector.select():
-                    if key.fileobj is self._woken:
-                        self._take_added()
-                    elif key.fileobj is self.listener:
-                        self._accept()
-                    else:
-                        self._hear(key.fileobj)
-                self._give()
+                try:
+                    self._turn()
+                except Exception:  # the server must not stop accepting: log, go on
+                    log.exception("handing out connections")
+                    time.sleep(0.1)
         finally:
             for sock in self.waiting:
                 sock.close()
             for worker in self.workers.values():
                 worker.channel.close()
             self.selector.close()
+
+    def _turn(self) -> None:
+        # a short wait while connections wait for a worker whose queue was full
+        for key, _ in self.selector.select(0.05 if self.waiting else None):
+            if key.fileobj is self._woken:
+                self._take_added()
+            elif key.fileobj is self.listener:
+                self._accept()
+            else:
+                self._hear(key.fileobj)
+        self._give()
 
     def _take_added(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -134,44 +145,48 @@ class Dispatcher:
                 sock, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # EMFILE, ECONNABORTED: the next one may work
+            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: give the process a moment
                 log.warning("accept failed: %s", exc)
+                time.sleep(0.1)
                 return
             self.waiting.append(sock)
 
     def _hear(self, channel: socket.socket) -> None:
+        """What a worker said since the last time (one message a receive)."""
         worker = self.workers[channel]
-        try:
-            data, fds, _, _ = socket.recv_fds(channel, 256, _MAX_FDS)
-        except BlockingIOError:
-            return
-        except OSError:
-            data, fds = b"", []
-        if not data:  # the worker is gone; its connections went with it
-            self.selector.unregister(channel)
-            channel.close()
-            del self.workers[channel]
-            return
-        self.waiting.extendleft(socket.socket(fileno=fd) for fd in reversed(fds))
-        worker.connections -= data.count(b"-")
-        if b"r" in data:
-            worker.ready = True
-        if b"q" in data:
-            worker.ready = False
-            with contextlib.suppress(OSError):
-                channel.send(b"k")
+        for _ in range(256):
+            try:
+                data, fds, _, _ = socket.recv_fds(channel, 256, _MAX_FDS)
+            except BlockingIOError:
+                return
+            except OSError:
+                data, fds = b"", []
+            if not data:  # the worker is gone; its connections went with it
+                self.selector.unregister(channel)
+                channel.close()
+                del self.workers[channel]
+                return
+            self.waiting.extendleft(socket.socket(fileno=fd) for fd in reversed(fds))
+            worker.connections -= data.count(b"-")
+            if b"r" in data:
+                worker.ready = True
+            if b"q" in data:
+                worker.ready = False
+                with contextlib.suppress(OSError):
+                    channel.send(b"k")
 
     def _give(self) -> None:
+        full: set[int] = set()  # workers whose queue is full, until the next turn
         while self.waiting:
-            ready = [w for w in self.workers.values() if w.ready]
+            ready = [w for w in self.workers.values() if w.ready and id(w) not in full]
             if not ready:
                 break
             worker = min(ready, key=lambda w: (w.connections, w.last_given))
             sock = self.waiting[0]
             try:
                 socket.send_fds(worker.channel, [b"f"], [sock.fileno()])
-            except BlockingIOError:  # its queue is full: it is stuck; try the others
-                worker.ready = False
+            except BlockingIOError:  # not reading for now (busy): the others, or later
+                full.add(id(worker))
                 continue
             except OSError:
                 worker.ready = False  # dying: its end of the pair closes next
@@ -181,7 +196,9 @@ class Dispatcher:
             worker.connections += 1
             self._given += 1
             worker.last_given = self._given
-        listen = any(w.ready for w in self.workers.values())
+        # accept while a worker is ready and the waiting are few (else the kernel's
+        # backlog holds the next ones)
+        listen = len(self.waiting) < _MAX_WAITING and any(w.ready for w in self.workers.values())
         if listen != self._listening:
             if listen:
                 self.selector.register(self.listener, selectors.EVENT_READ)
