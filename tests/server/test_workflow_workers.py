@@ -292,7 +292,9 @@ def test_api_processes_and_workers_share_a_limited_queue_and_survive_kills(tmp_p
     (measured at the service), a SIGKILLed worker's runs finish when it starts again under
     its id, another killed worker's runs finish by adoption, and every run's effect
     happens once (the service deduplicates by the step's Idempotency-Key)."""
-    with Service(work_s=0.4) as service, postgres_backend() as backend:
+    # each request takes 1 s at the service: in CI a request of 0.4 s ended between the check
+    # that it was in flight and the kill, and the killed worker had left nothing to resend
+    with Service(work_s=1.0) as service, postgres_backend() as backend:
         org = new_org(backend)
         env = {
             **os.environ,
