@@ -135,10 +135,13 @@ def _audit_actions(backend, org_id: str) -> list[str]:
 
 
 class Service:
-    """Counts requests, effects (once per Idempotency-Key) and the most in flight at once."""
+    """Counts requests, effects (once per Idempotency-Key) and the most in flight at once.
+    ``answering`` cleared: a request to /work is held in flight until it is set again."""
 
     def __init__(self, work_s: float = 0.0):
         self.work_s = work_s
+        self.answering = threading.Event()
+        self.answering.set()
         self.lock = threading.Condition()
         self.requests: dict[str, int] = {}
         self.effects: dict[str, int] = {}
@@ -213,6 +216,7 @@ class Service:
                     service.in_flight.add(key)
                     service.peak = max(service.peak, len(service.in_flight))
                 time.sleep(service.work_s)
+                service.answering.wait()
                 with service.lock:
                     service.effects[key] = service.effects.get(key, 0) + 1
                     answer = json.dumps({"key": key, "effect": service.effects[key]}).encode()
