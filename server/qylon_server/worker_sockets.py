@@ -32,6 +32,7 @@ import collections
 import contextlib
 import logging
 import os
+import queue
 import selectors
 import socket
 import sys
@@ -50,10 +51,6 @@ log = logging.getLogger("uvicorn.error")
 
 _MAX_FDS = 64  # sockets read at once from one message batch
 _MAX_WAITING = 1024  # accepted connections held while no worker takes them
-
-
-def _pair() -> tuple[socket.socket, socket.socket]:
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
 @dataclass
@@ -76,8 +73,7 @@ class Dispatcher:
         self.waiting: collections.deque[socket.socket] = collections.deque()
         self._given = 0
         self._listening = False
-        self._lock = threading.Lock()
-        self._added: list[_Worker] = []
+        self._added: queue.SimpleQueue[_Worker] = queue.SimpleQueue()  # from other threads
         self._wake, self._woken = socket.socketpair()
         self._woken.setblocking(False)
         self.selector.register(self._woken, selectors.EVENT_READ)
@@ -94,10 +90,9 @@ class Dispatcher:
 
     def new_channel(self) -> socket.socket:
         """A socket pair for a new worker: returns the worker's end, for its process."""
-        mine, theirs = _pair()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         mine.setblocking(False)
-        with self._lock:
-            self._added.append(_Worker(mine))
+        self._added.put(_Worker(mine))
         self._wake.send(b"x")
         return theirs
 
@@ -133,9 +128,8 @@ class Dispatcher:
         with contextlib.suppress(BlockingIOError):
             while self._woken.recv(256):
                 pass
-        with self._lock:
-            added, self._added = self._added, []
-        for worker in added:
+        while not self._added.empty():
+            worker = self._added.get()
             self.workers[worker.channel] = worker
             self.selector.register(worker.channel, selectors.EVENT_READ)
 
